@@ -1,0 +1,1 @@
+"""One ``ComponentResource`` per concern of an environment."""

@@ -1,0 +1,127 @@
+"""Backends chosen by URI scheme.
+
+Each role of an environment (warehouse, artifacts, metadata, orchestrator) keeps a
+:class:`SchemeRegistry` that maps URI schemes to the dotted path of the class that serves them.
+Implementations are imported only when a URI of their scheme is resolved, so choosing the local
+twin never imports a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Generic, TypeVar, cast
+from urllib.parse import urlsplit
+
+from mlops_kit.errors import ConfigError, UnknownSchemeError
+
+T = TypeVar("T", bound="Backend")
+
+_SECRET_QUERY_KEYS = ("password", "token", "secret", "key")
+
+
+def uri_scheme(uri: str) -> str:
+    """Return the lower-cased scheme of ``uri``; a bare word such as ``kfp-local`` is its own scheme.
+
+    Raises:
+        ConfigError: ``uri`` is empty or has no scheme.
+    """
+    text = uri.strip()
+    if not text:
+        raise ConfigError("empty URI: give a URI such as 'file:///path' or 'gs://bucket/prefix'")
+    if "://" not in text and ":" not in text:
+        return text.lower()
+    scheme = urlsplit(text).scheme.lower()
+    if not scheme:
+        raise ConfigError(f"malformed URI {uri!r}: it has no scheme (expected 'scheme://...')")
+    return scheme
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password of ``uri`` and the values of secret-looking query parameters."""
+    parts = urlsplit(uri)
+    redacted = uri
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        redacted = redacted.replace(f"//{userinfo}@", f"//{user}:***@", 1)
+    for pair in parts.query.split("&") if parts.query else ():
+        key, separator, value = pair.partition("=")
+        if separator and value and any(word in key.lower() for word in _SECRET_QUERY_KEYS):
+            redacted = redacted.replace(pair, f"{key}=***", 1)
+    return redacted
+
+
+class SchemeRegistry(Generic[T]):
+    """Maps URI schemes to lazily imported backend classes for one role.
+
+    Args:
+        role: the environment role this registry serves, used in error messages.
+        base: the interface every registered class implements.
+    """
+
+    def __init__(self, role: str, base: type) -> None:
+        self.role = role
+        self.base = base
+        self._targets: dict[str, str] = {}
+
+    def register(self, schemes: Iterable[str], target: str) -> None:
+        """Register ``target`` (``"package.module:ClassName"``) for each of ``schemes``."""
+        for scheme in schemes:
+            self._targets[scheme.lower()] = target
+
+    @property
+    def schemes(self) -> list[str]:
+        """The known schemes, sorted."""
+        return sorted(self._targets)
+
+    def check(self, uri: str) -> str:
+        """Return the scheme of ``uri`` if a backend is registered for it.
+
+        Raises:
+            UnknownSchemeError: no backend handles the scheme; the message lists the known ones.
+        """
+        scheme = uri_scheme(uri)
+        if scheme not in self._targets:
+            known = ", ".join(f"{s}://" if s != "kfp-local" else s for s in self.schemes)
+            raise UnknownSchemeError(
+                f"unknown {self.role} scheme {scheme!r} in {uri!r}: use one of {known}"
+            )
+        return scheme
+
+    def resolve(self, uri: str) -> type[T]:
+        """Import and return the backend class for ``uri``.
+
+        Raises:
+            UnknownSchemeError: no backend handles the scheme.
+        """
+        target = self._targets[self.check(uri)]
+        module_name, _, attribute = target.partition(":")
+        backend = getattr(importlib.import_module(module_name), attribute)
+        if not (isinstance(backend, type) and issubclass(backend, self.base)):
+            raise TypeError(f"{target} does not implement {self.base.__name__}")
+        return cast("type[T]", backend)
+
+
+class Backend(ABC):
+    """What every role backend shares: the URI it serves and a health check.
+
+    Args:
+        uri: the role URI from the environment.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    @abstractmethod
+    def check(self) -> str:
+        """Verify that the backend is reachable and usable, creating local state on first use.
+
+        Returns:
+            A one-line description of what was checked (shown by ``mlops-kit doctor``).
+
+        Raises:
+            BackendError: the backend is unreachable or unusable; the message says why.
+            MissingDependencyError: the backend needs an optional package that is not installed.
+        """

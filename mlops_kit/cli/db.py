@@ -1,0 +1,62 @@
+"""``mlops-kit db``: migrate the metadata database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops_kit.cli.output import console
+from mlops_kit.cli.state import state
+
+app = typer.Typer(help="Migrate the metadata database.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the schema to REVISION (default: the newest); a no-op when already there."""
+    from mlops_kit.db import migrate, open_metadata
+
+    database = open_metadata(state(ctx).kit().environment.metadata)
+    try:
+        before, after = migrate.upgrade(database, revision)
+    finally:
+        database.dispose()
+    if before == after:
+        console.print(f"{database.display_url}: already at {after}, nothing to do")
+    else:
+        console.print(f"{database.display_url}: upgraded {before or 'empty'} -> {after}")
+
+
+@app.command()
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' for none.")],
+) -> None:
+    """Downgrade the schema to REVISION (data in dropped tables is lost)."""
+    from mlops_kit.db import migrate, open_metadata
+
+    database = open_metadata(state(ctx).kit().environment.metadata)
+    try:
+        before, after = migrate.downgrade(database, revision)
+    finally:
+        database.dispose()
+    console.print(f"{database.display_url}: {before or 'empty'} -> {after}")
+
+
+@app.command()
+def current(ctx: typer.Context) -> None:
+    """Print the schema revision of the database and the newest one the kit knows."""
+    from mlops_kit.db import migrate, open_metadata
+
+    database = open_metadata(state(ctx).kit().environment.metadata)
+    try:
+        revision = migrate.current(database)
+    finally:
+        database.dispose()
+    head = migrate.head()
+    note = "up to date" if revision == head else "run `mlops-kit db upgrade`"
+    console.print(f"{database.display_url}: at {revision or 'nothing'}, head {head} ({note})")

@@ -1,0 +1,74 @@
+"""``mlops-kit env``: list, show and import environments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.state import state
+
+app = typer.Typer(help="List, show and import environments.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_environments(
+    ctx: typer.Context,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """List the known environments: the local twin and every imported one."""
+    from mlops_kit.environments import Workspace
+
+    workspace = Workspace.discover()
+    selected = workspace.selected_name(state(ctx).env)
+    names = workspace.environment_names()
+    if output is OutputFormat.json:
+        print_json([{"name": name, "selected": name == selected} for name in names])
+        return
+    rows = [
+        (("* " if name == selected else "  ") + name, workspace.environment_file(name))
+        for name in names
+    ]
+    console.print(table(f"environments in {workspace.environments_dir}", ["name", "file"], rows))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="Environment; default: the selected one.")
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """Show an environment's resolved settings (secrets redacted)."""
+    from mlops_kit.kit import Kit
+
+    cli = state(ctx)
+    environment = Kit.open(name or cli.env, **cli.overrides).environment
+    data = environment.redacted()
+    if output is OutputFormat.json:
+        print_json(data)
+        return
+    rows = [(key, value) for key, value in data.items() if value not in (None, {}, [])]
+    console.print(table(f"environment {environment.name}", ["setting", "value"], rows))
+
+
+@app.command("import")
+def import_(
+    name: Annotated[str, typer.Argument(help="Environment name, usually the Pulumi stack name.")],
+    outputs: Annotated[
+        Path,
+        typer.Option("--from", help="JSON written by `pulumi stack output --json`."),
+    ],
+) -> None:
+    """Write or update environments/NAME.yaml from the outputs of a Pulumi stack."""
+    from mlops_kit.environments import Workspace, import_environment
+
+    path = import_environment(name, outputs, Workspace.discover())
+    console.print(f"wrote environment [bold]{name}[/bold] to {path}")

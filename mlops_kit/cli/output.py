@@ -1,0 +1,41 @@
+"""How the CLI prints: rich tables for people, JSON for machines, one line for errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    """The ``--format`` choices of commands that print data."""
+
+    table = "table"
+    json = "json"
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on standard output (no markup, no wrapping)."""
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table with ``columns`` and ``rows`` (cells are shown with ``str``)."""
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        result.add_column(column)
+    for row in rows:
+        result.add_row(*("" if cell is None else str(cell) for cell in row))
+    return result
+
+
+def status_mark(ok: bool) -> str:
+    """A coloured ok/FAIL cell."""
+    return "[green]ok[/green]" if ok else "[bold red]FAIL[/bold red]"

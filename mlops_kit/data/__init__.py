@@ -1,0 +1,1 @@
+"""Data versioning: immutable dataset versions, profiles and diffs."""

@@ -1,0 +1,113 @@
+"""The metadata role: the database of versions, lineage, aliases, history and monitoring runs.
+
+Backends by scheme: ``sqlite:///path`` (the local twin), ``postgresql://`` (any PostgreSQL) and
+``cloudsql://PROJECT:REGION:INSTANCE/DATABASE?iam_user=USER`` (Cloud SQL for PostgreSQL through
+the Cloud SQL Python Connector with IAM database authentication over private IP).
+
+The schema changes only through the Alembic revisions in ``mlops_kit/db/migrations``.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from typing_extensions import override
+
+from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
+from mlops_kit.errors import BackendError
+
+
+class MetadataDatabase(Backend):
+    """A SQL database holding the kit's metadata, reached through SQLAlchemy."""
+
+    @abstractmethod
+    def create_engine(self) -> Engine:
+        """Create the SQLAlchemy engine for this database (called once, see :attr:`engine`)."""
+
+    @property
+    def display_url(self) -> str:
+        """The URL without secrets, for messages."""
+        return redact_uri(self.uri)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine, created on first use."""
+        return self.create_engine()
+
+    @cached_property
+    def _sessions(self) -> sessionmaker[Session]:
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        Raises:
+            BackendError: the database cannot be reached.
+        """
+        with self._sessions() as session:
+            try:
+                with session.begin():
+                    yield session
+            except SQLAlchemyError as exc:
+                raise self.connection_error(exc) from exc
+
+    def connection_error(self, exc: BaseException) -> BackendError:
+        """A one-line error for a failure to reach or use the database."""
+        if type(exc).__name__ == "DefaultCredentialsError":
+            return BackendError(
+                f"metadata database {self.display_url}: no Google credentials, "
+                "run `gcloud auth application-default login`"
+            )
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        first = reason[0] if reason else type(exc).__name__
+        return BackendError(f"metadata database {self.display_url}: {first}")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    @override
+    def check(self) -> str:
+        from mlops_kit.db import migrate
+
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+                dialect = self.engine.dialect
+                server = ".".join(str(part) for part in dialect.server_version_info or ())
+        except SQLAlchemyError as exc:
+            raise self.connection_error(exc) from exc
+        current = migrate.current(self)
+        head = migrate.head()
+        if current != head:
+            raise BackendError(
+                f"metadata schema is at {current or 'nothing'} but this kit needs {head}: "
+                "run `mlops-kit db upgrade`"
+            )
+        return f"{dialect.name} {server}, schema at {head}".replace(" ,", ",")
+
+
+METADATA_DATABASES: SchemeRegistry[MetadataDatabase] = SchemeRegistry("metadata", MetadataDatabase)
+METADATA_DATABASES.register(["sqlite"], "mlops_kit.db.engines:SqliteDatabase")
+METADATA_DATABASES.register(
+    ["postgresql", "postgres", "postgresql+psycopg", "postgresql+pg8000"],
+    "mlops_kit.db.engines:PostgresDatabase",
+)
+METADATA_DATABASES.register(["cloudsql"], "mlops_kit.db.cloudsql:CloudSqlDatabase")
+
+
+def open_metadata(uri: str) -> MetadataDatabase:
+    """Return the metadata database for ``uri`` (no connection is made yet).
+
+    Raises:
+        UnknownSchemeError: no backend serves the URI's scheme.
+    """
+    return METADATA_DATABASES.resolve(uri)(uri)

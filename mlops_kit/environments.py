@@ -1,0 +1,446 @@
+"""Environments: the four role URIs (warehouse, artifacts, metadata, orchestrator) plus names.
+
+An environment is resolved once, at the edge (the CLI or the first call of a library user), into a
+frozen :class:`Environment`; library code receives it and never reads ``os.environ`` itself.
+
+Every setting follows one precedence: explicit argument (a CLI flag) > environment variable >
+environment file > default. The environment *name* follows the same rule: ``--env`` >
+``MLOPS_KIT_ENV`` > ``env:`` in the project file ``mlops-kit.yaml`` > ``local``.
+
+``local`` is the local twin, rooted in the project (``.mlops/`` unless configured): a DuckDB
+warehouse, ``file://`` artifacts, SQLite metadata and the ``kfp-local`` orchestrator. Cloud
+environments are files ``environments/<name>.yaml`` written by ``mlops-kit env import`` from the
+outputs of the Pulumi stack of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import quote
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlops_kit.backends import redact_uri
+from mlops_kit.errors import ConfigError, NotFoundError
+
+LOCAL: Final = "local"
+ROLES: Final = ("warehouse", "artifacts", "metadata", "orchestrator")
+Role = Literal["warehouse", "artifacts", "metadata", "orchestrator"]
+
+PROJECT_FILE: Final = "mlops-kit.yaml"
+# A Pulumi project marks the root of the kit's own repository (environments/ sits beside it).
+PROJECT_MARKERS: Final = (PROJECT_FILE, "Pulumi.yaml")
+ENV_VAR_NAME: Final = "MLOPS_KIT_ENV"
+ENV_VAR_ENVIRONMENTS_DIR: Final = "MLOPS_KIT_ENVIRONMENTS_DIR"
+ENV_VAR_LOCAL_ROOT: Final = "MLOPS_KIT_LOCAL_ROOT"
+
+_NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def role_env_var(role: str) -> str:
+    """The environment variable that overrides ``role`` (``MLOPS_KIT_METADATA`` ...)."""
+    return f"MLOPS_KIT_{role.upper()}"
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid environment name.
+
+    Raises:
+        ConfigError: the name is not lower-case letters, digits, ``-`` or ``_`` (max 40).
+    """
+    if not _NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"invalid environment name {name!r}: use 1-40 lower-case letters, digits, '-' or '_', "
+            "starting with a letter"
+        )
+    return name
+
+
+class Environment(BaseModel):
+    """A resolved environment: where each role lives, and the cloud names behind it.
+
+    The four role URIs select backends by scheme: ``duckdb://`` or ``bigquery://`` (warehouse),
+    ``file://`` or ``gs://`` (artifacts), ``sqlite://``, ``postgresql://`` or ``cloudsql://``
+    (metadata), ``kfp-local``, ``kfp+http(s)://`` or ``vertex://`` (orchestrator).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """Environment name: ``local``, ``dev``, ``staging``, ``prod`` ..."""
+    warehouse: str
+    """Where dataset versions and prediction logs live."""
+    artifacts: str
+    """Where model artifacts live."""
+    metadata: str
+    """The metadata database (versions, lineage, aliases, history, monitoring runs)."""
+    orchestrator: str
+    """Where pipelines run."""
+    project: str | None = None
+    """Google Cloud project id."""
+    region: str | None = None
+    """Google Cloud region of the environment's resources."""
+    dataset: str | None = None
+    """BigQuery dataset holding versioned training data."""
+    prediction_log_table: str | None = None
+    """Fully qualified table that receives logged predictions (``project.dataset.table``)."""
+    bucket: str | None = None
+    """GCS bucket of the model store."""
+    pipeline_root: str | None = None
+    """Where pipeline runs keep their intermediate artifacts."""
+    service_accounts: dict[str, str] = Field(default_factory=dict)
+    """Service account email per workload (``pipeline_runner``, ``deployer``, ``serving``)."""
+    vertex_model_registry: bool = False
+    """Mirror READY model versions to the Vertex AI Model Registry."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator(*ROLES)
+    @classmethod
+    def _valid_uri(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if "://" not in value and value != "kfp-local":
+            raise ValueError(f"{value!r} is not a URI (expected 'scheme://...')")
+        return value
+
+    @property
+    def is_local(self) -> bool:
+        """True when every role is served on this machine (the local twin or a variant of it)."""
+        return all(
+            uri.startswith(("duckdb:", "file:", "sqlite:", "postgresql", "kfp-local"))
+            for uri in self.role_uris().values()
+        )
+
+    def role_uris(self) -> dict[str, str]:
+        """The four role URIs by role name."""
+        return {role: str(getattr(self, role)) for role in ROLES}
+
+    def redacted(self) -> dict[str, Any]:
+        """This environment as plain data with passwords and tokens hidden, for display."""
+        data = self.model_dump(mode="json")
+        for role in ROLES:
+            data[role] = redact_uri(data[role])
+        return data
+
+
+class ProjectConfig(BaseModel):
+    """The optional project file ``mlops-kit.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str | None = None
+    """Default environment of this project."""
+    local_root: str = ".mlops"
+    """Root of the local twin, relative to the project directory."""
+    environments_dir: str = "environments"
+    """Directory of environment files, relative to the project directory."""
+
+
+class Workspace(BaseModel):
+    """Where a project lives: its root, its project file and its environment files."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    config: ProjectConfig
+    environments_dir: Path
+    local_root: Path
+
+    @classmethod
+    def discover(
+        cls, start: Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> Workspace:
+        """Find the project around ``start`` (default: the current directory).
+
+        The root is the nearest directory holding ``mlops-kit.yaml`` or ``Pulumi.yaml``; without one,
+        ``start`` itself.
+        """
+        environ = os.environ if environ is None else environ
+        here = (start or Path.cwd()).resolve()
+        root = next(
+            (d for d in (here, *here.parents) if any((d / m).is_file() for m in PROJECT_MARKERS)),
+            here,
+        )
+        config = _read_project_file(root / PROJECT_FILE)
+        environments_dir = Path(
+            environ.get(ENV_VAR_ENVIRONMENTS_DIR) or root / config.environments_dir
+        )
+        local_root = Path(environ.get(ENV_VAR_LOCAL_ROOT) or root / config.local_root)
+        return cls(
+            root=root,
+            config=config,
+            environments_dir=environments_dir.resolve(),
+            local_root=local_root.resolve(),
+        )
+
+    def environment_file(self, name: str) -> Path:
+        """The file that describes environment ``name``."""
+        return self.environments_dir / f"{check_name(name)}.yaml"
+
+    def environment_names(self) -> list[str]:
+        """``local`` plus every environment described by a file, sorted."""
+        names = {LOCAL}
+        if self.environments_dir.is_dir():
+            for path in self.environments_dir.glob("*.yaml"):
+                if _NAME_PATTERN.match(path.stem):
+                    names.add(path.stem)
+        return sorted(names)
+
+    def local_defaults(self) -> dict[str, str]:
+        """The role URIs of the local twin rooted at :attr:`local_root`."""
+        root = self.local_root
+        return {
+            "warehouse": f"duckdb://{quote(str(root / 'warehouse.duckdb'))}",
+            "artifacts": (root / "artifacts").as_uri(),
+            "metadata": f"sqlite:///{root / 'metadata.db'}",
+            "orchestrator": "kfp-local",
+        }
+
+    def selected_name(self, name: str | None, environ: Mapping[str, str] | None = None) -> str:
+        """The environment name by precedence: argument > ``MLOPS_KIT_ENV`` > project file > local."""
+        environ = os.environ if environ is None else environ
+        chosen = name or environ.get(ENV_VAR_NAME) or self.config.env or LOCAL
+        return check_name(chosen)
+
+
+def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {path} is not valid YAML{where}: fix or delete it") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping of keys to values")
+    return data
+
+
+def _read_project_file(path: Path) -> ProjectConfig:
+    if not path.is_file():
+        return ProjectConfig()
+    data = _read_yaml_mapping(path, "project file")
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"project file {path}: {_first_problem(exc)}") from exc
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    location = ".".join(str(part) for part in error["loc"]) or "value"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling"
+    return f"{location}: {message}"
+
+
+def resolve_environment(
+    name: str | None = None,
+    *,
+    overrides: Mapping[str, str | None] | None = None,
+    workspace: Workspace | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Environment:
+    """Resolve the environment to use.
+
+    Args:
+        name: the environment name given explicitly (``--env``); ``None`` falls back to
+            ``MLOPS_KIT_ENV``, then the project file, then ``local``.
+        overrides: role URIs given explicitly (CLI flags); ``None`` values are ignored.
+        workspace: the project to resolve in; discovered from the current directory by default.
+        environ: the process environment (tests pass their own).
+
+    Returns:
+        The frozen, validated environment.
+
+    Raises:
+        NotFoundError: a non-local environment has no file.
+        ConfigError: the file is unreadable or invalid, or a URI is malformed or of an unknown scheme.
+    """
+    environ = os.environ if environ is None else environ
+    workspace = workspace or Workspace.discover(environ=environ)
+    chosen = workspace.selected_name(name, environ)
+    path = workspace.environment_file(chosen)
+
+    values: dict[str, Any] = {}
+    if chosen == LOCAL:
+        values.update(workspace.local_defaults())
+    if path.exists():
+        values.update(_read_yaml_mapping(path, "environment file"))
+    elif chosen != LOCAL:
+        known = ", ".join(workspace.environment_names())
+        raise NotFoundError(
+            f"unknown environment {chosen!r}: no file {path}; known: {known} "
+            f"(create it with `mlops-kit env import {chosen} --from outputs.json`)"
+        )
+    values.setdefault("name", chosen)
+    for role in ROLES:
+        from_env = environ.get(role_env_var(role))
+        if from_env:
+            values[role] = from_env
+    for role, uri in (overrides or {}).items():
+        if uri:
+            values[role] = uri
+
+    missing = [role for role in ROLES if not values.get(role)]
+    if missing:
+        raise ConfigError(
+            f"environment {chosen!r} ({path}) does not set {', '.join(missing)}: "
+            "re-import it with `mlops-kit env import` or add the keys"
+        )
+    try:
+        environment = Environment.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"environment {chosen!r} ({path}): {_first_problem(exc)}") from exc
+    check_backends(environment)
+    return environment
+
+
+def check_backends(environment: Environment) -> None:
+    """Check that a backend is known for every role URI of ``environment`` (nothing is imported).
+
+    Raises:
+        UnknownSchemeError: a URI has a scheme no backend serves; the message lists the known ones.
+    """
+    from mlops_kit.registries import REGISTRIES
+
+    for role, uri in environment.role_uris().items():
+        REGISTRIES[role].check(uri)
+
+
+class StackOutputs(BaseModel):
+    """What a Pulumi stack of the kit exports (``pulumi stack output --json``).
+
+    The infrastructure program exports exactly these names; ``mlops-kit env import`` turns them into
+    an environment file. Keys the kit does not know are ignored, so newer stacks stay importable.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    environment: str
+    project: str
+    region: str
+    warehouse_dataset: str
+    """BigQuery dataset id of versioned training data."""
+    prediction_log_table: str
+    """Fully qualified prediction-log table."""
+    model_bucket: str
+    """Name of the GCS bucket of the model store."""
+    model_store_prefix: str = "models"
+    """Object prefix under which the kit writes artifacts."""
+    pipeline_root: str
+    metadata_instance_connection_name: str
+    """Cloud SQL instance connection name ``project:region:instance``."""
+    metadata_database: str
+    metadata_iam_user: str
+    """Cloud SQL IAM database user of the pipeline-runner service account."""
+    orchestrator: Literal["kubeflow", "vertex"]
+    kfp_host: str | None = None
+    """Kubeflow Pipelines API endpoint (private); set when ``orchestrator`` is ``kubeflow``."""
+    vertex_location: str | None = None
+    """Vertex AI region; set when ``orchestrator`` is ``vertex``."""
+    vertex_model_registry: bool = False
+    service_accounts: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def to_environment(self, name: str) -> Environment:
+        """The kit environment these outputs describe."""
+        if self.orchestrator == "kubeflow":
+            if not self.kfp_host:
+                raise ConfigError("stack outputs set orchestrator 'kubeflow' but no 'kfp_host'")
+            scheme, separator, rest = self.kfp_host.partition("://")
+            orchestrator = f"kfp+{scheme}://{rest}" if separator else f"kfp+https://{rest}"
+        else:
+            location = self.vertex_location or self.region
+            orchestrator = f"vertex://{self.project}/{location}"
+        instance = self.metadata_instance_connection_name
+        return Environment(
+            name=name,
+            warehouse=f"bigquery://{self.project}/{self.warehouse_dataset}",
+            artifacts=f"gs://{self.model_bucket}/{self.model_store_prefix.strip('/')}",
+            metadata=(
+                f"cloudsql://{instance}/{self.metadata_database}"
+                f"?iam_user={quote(self.metadata_iam_user, safe='@.')}"
+            ),
+            orchestrator=orchestrator,
+            project=self.project,
+            region=self.region,
+            dataset=self.warehouse_dataset,
+            prediction_log_table=self.prediction_log_table,
+            bucket=self.model_bucket,
+            pipeline_root=self.pipeline_root,
+            service_accounts=dict(self.service_accounts),
+            vertex_model_registry=self.vertex_model_registry,
+            labels=dict(self.labels),
+        )
+
+
+def read_stack_outputs(path: Path) -> StackOutputs:
+    """Read the JSON that ``pulumi stack output --json`` prints.
+
+    Raises:
+        ConfigError: the file is unreadable, not JSON, or lacks a required output.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read stack outputs {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"stack outputs {path} are not JSON (line {exc.lineno}): "
+            "save them with `pulumi stack output --json > outputs.json`"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"stack outputs {path} must be a JSON object of output names to values")
+    try:
+        return StackOutputs.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"stack outputs {path}: {_first_problem(exc)} "
+            "(is this the output of a mlops-kit stack?)"
+        ) from exc
+
+
+def import_environment(name: str, outputs_path: Path, workspace: Workspace) -> Path:
+    """Write (or update) ``environments/<name>.yaml`` from a stack-outputs JSON file.
+
+    Returns:
+        The path written.
+    """
+    check_name(name)
+    if name == LOCAL:
+        raise ConfigError("'local' is the local twin and cannot be imported: choose another name")
+    environment = read_stack_outputs(outputs_path).to_environment(name)
+    check_backends(environment)
+    path = workspace.environment_file(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# Environment {name!r} of mlops-kit, from the outputs of Pulumi stack {name!r}.\n"
+        f"# Regenerate with: mlops-kit env import {name} --from outputs.json\n"
+    )
+    body = yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False)
+    temporary = path.with_suffix(".yaml.tmp")
+    temporary.write_text(header + body, encoding="utf-8")
+    temporary.replace(path)
+    return path

@@ -1,0 +1,66 @@
+"""The kit's exception hierarchy.
+
+Every error a user can cause is a :class:`MlopsKitError`: its message is one line that says what was
+wrong, the offending value, and what to do. The CLI prints that line and exits non-zero; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class MlopsKitError(Exception):
+    """Base class of every error the kit raises on purpose.
+
+    Attributes:
+        exit_code: the process exit code the CLI uses for this kind of error.
+    """
+
+    exit_code: int = 1
+
+
+class ConfigError(MlopsKitError):
+    """The environment or project configuration is missing, malformed or inconsistent."""
+
+    exit_code = 2
+
+
+class UnknownSchemeError(ConfigError):
+    """A URI names a scheme no backend handles."""
+
+
+class NotFoundError(MlopsKitError):
+    """A named thing (environment, dataset, version, model, alias) does not exist."""
+
+    exit_code = 3
+
+
+class ConflictError(MlopsKitError):
+    """The request contradicts stored state (an existing version path, a taken alias, ...)."""
+
+    exit_code = 4
+
+
+class IntegrityError(MlopsKitError):
+    """Stored data failed verification (checksum mismatch, missing object)."""
+
+    exit_code = 5
+
+
+class BackendError(MlopsKitError):
+    """A backend (database, warehouse, artifact store, orchestrator) failed or is unreachable."""
+
+    exit_code = 6
+
+
+class MissingDependencyError(MlopsKitError):
+    """An optional dependency needed by the chosen backend is not installed."""
+
+    exit_code = 7
+
+    @classmethod
+    def for_module(cls, module: str, extra: str, purpose: str) -> MissingDependencyError:
+        """Build the error for a missing optional import, naming the extra that provides it."""
+        return cls(
+            f"{purpose} needs the Python package '{module}', which is not installed: "
+            f"run `pip install 'mlops-kit[{extra}]'`"
+        )

@@ -1,0 +1,88 @@
+"""A resolved environment with its backends, opened on first use.
+
+Library entry points take a :class:`Kit`; the CLI builds one from its flags, a Python user builds one
+with :meth:`Kit.open`. Nothing below this object reads configuration.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from mlops_kit.environments import LOCAL, Environment, resolve_environment
+
+if TYPE_CHECKING:
+    from mlops_kit.artifacts import ArtifactStore
+    from mlops_kit.db import MetadataDatabase
+    from mlops_kit.orchestrators import Orchestrator
+    from mlops_kit.warehouse import Warehouse
+
+
+class Kit:
+    """The backends of one environment.
+
+    The local twin's metadata database is created and migrated on first use; any other database must
+    be migrated on purpose (``mlops-kit db upgrade``), because schema changes in a shared database
+    deserve a deliberate step.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+
+    @classmethod
+    def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
+        """Resolve environment ``env`` (see :func:`~mlops_kit.environments.resolve_environment`)."""
+        return cls(resolve_environment(env, overrides=overrides))
+
+    @property
+    def auto_migrates(self) -> bool:
+        """Whether opening the metadata database upgrades its schema."""
+        return self.environment.name == LOCAL
+
+    @cached_property
+    def metadata(self) -> MetadataDatabase:
+        """The metadata database (migrated first when :attr:`auto_migrates`)."""
+        from mlops_kit.db import migrate, open_metadata
+
+        database = open_metadata(self.environment.metadata)
+        if self.auto_migrates:
+            migrate.upgrade(database)
+        return database
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        """The warehouse."""
+        from mlops_kit.warehouse import open_warehouse
+
+        return open_warehouse(self.environment.warehouse)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store."""
+        from mlops_kit.artifacts import open_artifact_store
+
+        return open_artifact_store(self.environment.artifacts)
+
+    @cached_property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator."""
+        from mlops_kit.orchestrators import open_orchestrator
+
+        return open_orchestrator(self.environment.orchestrator)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if "metadata" in self.__dict__:
+            self.metadata.dispose()
+
+    def __enter__(self) -> Kit:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

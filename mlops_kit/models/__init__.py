@@ -1,0 +1,1 @@
+"""Model versioning: the registry of versions, lineage, aliases and their history."""

@@ -1,0 +1,1 @@
+"""Performance monitoring: prediction logs, sliced metrics, drift, data health and checks."""

@@ -1,0 +1,97 @@
+"""The CLI: doctor, env and db commands, one-line errors, and a light import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def test_doctor_creates_and_checks_the_local_twin(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("doctor", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["environment"] == "local"
+    assert [r["role"] for r in report["roles"]] == [
+        "warehouse",
+        "artifacts",
+        "metadata",
+        "orchestrator",
+    ]
+    assert all(r["ok"] for r in report["roles"]), report
+    assert (project_dir / ".mlops" / "metadata.db").is_file()
+    assert (project_dir / ".mlops" / "warehouse.duckdb").is_file()
+    table = run_cli("doctor")
+    assert table.exit_code == 0 and "orchestrator" in table.stdout
+
+
+def test_doctor_names_the_broken_role(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--metadata", "postgresql://kit@127.0.0.1:9/kit", "doctor")
+    assert result.exit_code != 0
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: 1 role(s) broken: metadata;")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        (("--env", "qa", "doctor"), "unknown environment 'qa'"),
+        (("--artifacts", "s3://b/p", "doctor"), "unknown artifacts scheme 's3'"),
+        (("env", "import", "dev", "--from", "missing.json"), "cannot read stack outputs"),
+        (("db", "upgrade", "nope"), "unknown schema revision 'nope'"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.exit_code != 0, args
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--debug", "--env", "qa", "doctor")
+    assert result.exit_code != 0 and "Traceback" in result.stderr
+
+
+def test_env_import_list_show(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("env", "import", "dev", "--from", str(FIXTURES / "stack-outputs-dev.json"))
+    assert result.exit_code == 0, result.stderr
+    listed = json.loads(run_cli("env", "list", "--format", "json").stdout)
+    assert listed == [{"name": "dev", "selected": False}, {"name": "local", "selected": True}]
+    shown = json.loads(run_cli("--env", "dev", "env", "show", "--format", "json").stdout)
+    assert shown["warehouse"] == "bigquery://acme-ml-dev/mlops_dev"
+    assert shown["orchestrator"] == "kfp+https://kfp.dev.internal.acme.example"
+
+
+def test_db_upgrade_and_current(project_dir: Path, metadata_url: str, run_cli) -> None:  # type: ignore[no-untyped-def]
+    from mlops_kit.db import migrate
+
+    first = run_cli("--metadata", metadata_url, "db", "upgrade")
+    assert first.exit_code == 0 and "upgraded empty ->" in first.stdout
+    again = run_cli("--metadata", metadata_url, "db", "upgrade")
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    current = run_cli("--metadata", metadata_url, "db", "current")
+    assert f"at {migrate.head()}, head {migrate.head()} (up to date)" in current.stdout
+
+
+def test_importing_the_cli_loads_no_cloud_sdk_pulumi_or_kfp() -> None:
+    # Some google-cloud wheels install a .pth file that creates the bare ``google.cloud`` namespace
+    # at interpreter start; only what importing the CLI adds counts.
+    code = (
+        "import sys; before = set(sys.modules); import mlops_kit.cli;"
+        "heavy = sorted(m for m in set(sys.modules) - before"
+        " if m.split('.')[0] in ('pulumi', 'kfp', 'pulumi_gcp', 'google'));"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_console_script_help_and_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_kit", "--version"], check=True, capture_output=True, text=True
+    )
+    assert out.stdout.startswith("mlops-kit ")

@@ -1,0 +1,72 @@
+"""The metadata schema: Alembic revisions on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from mlops_kit.db import migrate, open_metadata
+from mlops_kit.db.models import Base
+
+
+def test_exactly_one_head() -> None:
+    assert len(migrate.script().get_heads()) == 1
+
+
+def test_every_revision_has_upgrade_and_downgrade() -> None:
+    for revision in migrate.script().walk_revisions():
+        module = revision.module
+        assert callable(module.upgrade) and callable(module.downgrade), revision.revision
+
+
+def test_upgrade_is_idempotent_and_round_trips(metadata_url: str) -> None:
+    database = open_metadata(metadata_url)
+    try:
+        assert migrate.current(database) is None
+        before, after = migrate.upgrade(database)
+        assert (before, after) == (None, migrate.head())
+        assert migrate.upgrade(database) == (migrate.head(), migrate.head())
+        migrate.downgrade(database, "base")
+        assert migrate.current(database) is None
+        migrate.upgrade(database)
+        assert migrate.current(database) == migrate.head()
+        with database.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+        assert database.check().endswith(f"schema at {migrate.head()}")
+    finally:
+        database.dispose()
+
+
+def test_each_revision_downgrades_and_upgrades_one_step(metadata_url: str) -> None:
+    database = open_metadata(metadata_url)
+    try:
+        revisions = [r.revision for r in migrate.script().walk_revisions()][::-1]
+        for revision in revisions:
+            migrate.upgrade(database, revision)
+            assert migrate.current(database) == revision
+        for revision in reversed(revisions[:-1]):
+            migrate.downgrade(database, revision)
+            assert migrate.current(database) == revision
+    finally:
+        database.dispose()
+
+
+def test_check_asks_for_an_upgrade_when_behind(metadata_url: str) -> None:
+    from mlops_kit.errors import BackendError
+
+    database = open_metadata(metadata_url)
+    try:
+        with pytest.raises(BackendError, match="run `mlops-kit db upgrade`"):
+            database.check()
+    finally:
+        database.dispose()
+
+
+def test_unknown_revision_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mlops_kit.errors import ConfigError
+
+    database = open_metadata(f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(ConfigError, match="unknown schema revision 'nope'"):
+        migrate.upgrade(database, "nope")

@@ -32,3 +32,6 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time in UTC, the only timezone the metadata stores."""
     return datetime.now(UTC)
+
+
+from mlops_kit.db.models import data as data  # noqa: E402  (registers the tables on Base.metadata)

@@ -1,0 +1,73 @@
+"""Metadata of dataset versions: one ``datasets`` row per name, one ``dataset_versions`` row per version.
+
+A version is visible only once its row says ``status = 'ready'``. The snapshot writes the row and the
+warehouse data in one metadata transaction that holds a lock on the dataset row, so version numbers are
+allocated gap-free under concurrency and a failed snapshot leaves neither a visible version nor a row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mlops_kit.db.models import Base, utcnow
+
+VERSION_STATUSES = ("pending", "ready")
+
+
+class Dataset(Base):
+    """A named dataset whose versions are immutable."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    versions: Mapped[list[DatasetVersionRow]] = relationship(
+        back_populates="dataset", order_by="DatasetVersionRow.version"
+    )
+
+
+class DatasetVersionRow(Base):
+    """The manifest of one immutable dataset version."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        CheckConstraint("status IN ('pending', 'ready')", name="status"),
+        CheckConstraint("version > 0", name="version_positive"),
+        Index("ix_dataset_versions_fingerprint", "dataset_id", "fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    source: Mapped[str] = mapped_column(Text)
+    storage: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    git_commit: Mapped[str | None] = mapped_column(String(40), default=None)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")

@@ -1,15 +1,223 @@
 """The artifacts role: where model artifacts are stored.
 
 Backends by scheme: ``file://`` (the local twin) and ``gs://BUCKET/PREFIX`` (Google Cloud Storage).
+
+Every store is create-only: an object, once written under a key, is never overwritten, so a key that
+names a model version names the same bytes forever. Objects are recorded with their size, SHA-256 and
+MD5; reads verify them and a mismatch is a hard error.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.errors import ConfigError, IntegrityError, NotFoundError
+
+CHUNK_SIZE = 8 * 1024 * 1024
+"""Bytes read or written at a time: large artifacts are streamed, never held in memory."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as written: its key and the checksums of its bytes."""
+
+    key: str
+    size: int
+    sha256: str
+    """Hex SHA-256 of the bytes, computed by the kit while reading the source."""
+    md5: str
+    """Hex MD5 of the bytes; Cloud Storage computes the same digest server-side."""
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """An object found by :meth:`ArtifactStore.list`."""
+
+    key: str
+    size: int
+    updated: datetime
+
+
+class Digests:
+    """SHA-256, MD5 and size of a byte stream, fed chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the digests."""
+        self._sha256.update(chunk)
+        self._md5.update(chunk)
+        self.size += len(chunk)
+
+    def stored(self, key: str) -> StoredObject:
+        """The record of an object under ``key`` with these digests."""
+        return StoredObject(key, self.size, self._sha256.hexdigest(), self._md5.hexdigest())
+
+    @classmethod
+    def of_file(cls, path: Path) -> Digests:
+        """The digests of the file at ``path``."""
+        digests = cls()
+        with path.open("rb") as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                digests.update(chunk)
+        return digests
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a relative POSIX path without ``.``/``..`` parts.
+
+    Raises:
+        ConfigError: the key is empty, absolute or escapes the store.
+    """
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or any(part in ("", ".", "..") for part in key.split("/")):
+        raise ConfigError(f"invalid artifact key {key!r}: use a relative path like 'name/1/model'")
+    return key
+
+
+def source_files(source: Path) -> list[tuple[Path, str]]:
+    """The files to upload for ``source`` with their relative keys (a file's key is its name).
+
+    Raises:
+        NotFoundError: ``source`` does not exist.
+        ConfigError: ``source`` is an empty directory, or holds something that is not a file.
+    """
+    if source.is_file():
+        return [(source, source.name)]
+    if not source.is_dir():
+        raise NotFoundError(
+            f"artifact path {str(source)!r} does not exist: give a file or directory"
+        )
+    files: list[tuple[Path, str]] = []
+    for path in sorted(source.rglob("*")):
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise ConfigError(f"{path} is not a regular file: artifacts hold files and directories")
+        files.append((path, path.relative_to(source).as_posix()))
+    if not files:
+        raise ConfigError(f"artifact directory {source} is empty: nothing to register")
+    return files
 
 
 class ArtifactStore(Backend):
-    """An object store for model artifacts, addressed by keys relative to the store's URI."""
+    """A create-only object store for model artifacts, addressed by keys relative to its URI.
+
+    Implementations provide the byte transfer (:meth:`write`, :meth:`read`), :meth:`exists`,
+    :meth:`list`, :meth:`delete` and :meth:`object_uri`; the verification around them is shared.
+    """
+
+    @abstractmethod
+    def write(self, source: Path, key: str) -> StoredObject:
+        """Store the file ``source`` under ``key``, only if nothing is stored there yet.
+
+        Large files are streamed (resumable uploads where the service has them). The store verifies
+        what it wrote before returning.
+
+        Args:
+            source: a local file.
+            key: a relative key (see :func:`check_key`).
+
+        Returns:
+            The key, size and checksums of the stored bytes.
+
+        Raises:
+            ConflictError: an object already exists under ``key``; it is left untouched.
+            IntegrityError: the stored bytes do not match the source.
+            BackendError: the store failed or is unreachable; no object is left under ``key``
+                where the service allows the kit to know it.
+        """
+
+    @abstractmethod
+    def read(self, key: str, destination: Path) -> None:
+        """Copy the object under ``key`` into the file ``destination`` (overwritten).
+
+        Raises:
+            NotFoundError: no object is stored under ``key``.
+            IntegrityError: the service's own transfer checksum failed.
+            BackendError: the store failed or is unreachable.
+        """
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+
+    @abstractmethod
+    def verify(self, expected: StoredObject) -> None:
+        """Check, without downloading where the service allows it, that ``expected`` is intact.
+
+        Raises:
+            IntegrityError: the object is missing, or its size or checksum differ from the record.
+        """
+
+    @abstractmethod
+    def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
+        """Every object whose key starts with ``prefix``, in key order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the object under ``key``; deleting a missing object is not an error."""
+
+    @abstractmethod
+    def object_uri(self, key: str) -> str:
+        """The URI of ``key`` in this store (``file:///...`` or ``gs://bucket/...``)."""
+
+    def put(self, source: Path, prefix: str) -> list[StoredObject]:
+        """Store the file or directory ``source`` under ``prefix`` (create-only).
+
+        A file is stored as ``prefix/<its name>``; a directory's files keep their relative paths.
+
+        Raises:
+            NotFoundError: ``source`` does not exist.
+            ConflictError: an object already exists under one of the keys.
+        """
+        check_key(prefix)
+        return [self.write(path, f"{prefix}/{name}") for path, name in source_files(source)]
+
+    def get(self, expected: StoredObject, destination: Path) -> None:
+        """Download ``expected.key`` to ``destination`` and verify size and SHA-256.
+
+        The bytes land in a temporary file next to ``destination`` and are renamed only once
+        verified, so a failed download never leaves a corrupt file behind.
+
+        Raises:
+            NotFoundError: the object is missing.
+            IntegrityError: size or checksum differ from the record.
+        """
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+        os.close(descriptor)
+        temporary = Path(name)
+        try:
+            self.read(expected.key, temporary)
+            actual = Digests.of_file(temporary).stored(expected.key)
+            check_digests(expected, actual, self.object_uri(expected.key))
+            temporary.replace(destination)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def check_digests(
+    expected: StoredObject, actual: StoredObject, where: str, digest: str = "sha256"
+) -> None:
+    """Raise :class:`IntegrityError` unless ``actual`` has the size and ``digest`` of ``expected``."""
+    if (actual.size, getattr(actual, digest)) != (expected.size, getattr(expected, digest)):
+        raise IntegrityError(
+            f"checksum mismatch for {where}: expected {digest} {getattr(expected, digest)} "
+            f"({expected.size} bytes), got {getattr(actual, digest)} ({actual.size} bytes); "
+            "the stored artifact is corrupt, do not use it"
+        )
 
 
 ARTIFACT_STORES: SchemeRegistry[ArtifactStore] = SchemeRegistry("artifacts", ArtifactStore)

@@ -1,14 +1,44 @@
-"""Artifacts in Google Cloud Storage, ``gs://BUCKET/PREFIX``; google-cloud-storage loads on first use."""
+"""Artifacts in Google Cloud Storage, ``gs://BUCKET/PREFIX``; google-cloud-storage loads on first use.
+
+Writes are create-only through the precondition ``if_generation_match=0`` (the service refuses the
+write with 412 when the object exists, atomically). Files above :data:`RESUMABLE_THRESHOLD` go up as
+resumable uploads in :data:`~mlops_kit.artifacts.CHUNK_SIZE` chunks, so a broken connection costs one
+chunk, not the file. After an upload the object's MD5, computed by the service, must equal the one the
+kit computed while reading the file; downloads are checked by the client (MD5) and then by the kit
+(SHA-256).
+"""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.artifacts import ArtifactStore
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
+from mlops_kit.artifacts import (
+    CHUNK_SIZE,
+    ArtifactStore,
+    Digests,
+    ListedObject,
+    StoredObject,
+    check_digests,
+    check_key,
+)
+from mlops_kit.errors import (
+    BackendError,
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    MissingDependencyError,
+    NotFoundError,
+)
+
+RESUMABLE_THRESHOLD = 16 * 1024 * 1024
+"""Files larger than this are uploaded in resumable chunks."""
 
 
 class GcsArtifactStore(ArtifactStore):
@@ -32,20 +62,126 @@ class GcsArtifactStore(ArtifactStore):
             ) from exc
         return storage.Client()
 
+    @cached_property
+    def bucket(self) -> Any:
+        """The bucket, without a request (its existence is checked by :meth:`check`)."""
+        return self.client().bucket(self.bucket_name)
+
+    def object_name(self, key: str) -> str:
+        """The object name of ``key`` in the bucket."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
     @override
     def check(self) -> str:
         client = self.client()
-        from google.api_core import exceptions as google_errors
-        from google.auth import exceptions as auth_errors
-
         try:
             bucket = client.get_bucket(self.bucket_name)
-        except auth_errors.DefaultCredentialsError as exc:
-            raise BackendError(
-                "no Google credentials for GCS: run `gcloud auth application-default login`"
-            ) from exc
-        except google_errors.GoogleAPICallError as exc:
-            raise BackendError(
-                f"cannot reach bucket gs://{self.bucket_name}: {exc.message}"
-            ) from exc
+        except Exception as exc:
+            raise self.error(f"cannot reach bucket gs://{self.bucket_name}", exc) from exc
         return f"bucket gs://{bucket.name} ({bucket.location}), prefix {self.prefix or '/'}"
+
+    def error(self, what: str, exc: Exception) -> BackendError:
+        """A one-line error for a failed call, naming missing credentials plainly."""
+        if type(exc).__name__ == "DefaultCredentialsError":
+            return BackendError(
+                "no Google credentials for GCS: run `gcloud auth application-default login`"
+            )
+        message = getattr(exc, "message", None) or next(iter(str(exc).splitlines()), "")
+        return BackendError(f"{what}: {message or type(exc).__name__}")
+
+    @override
+    def write(self, source: Path, key: str) -> StoredObject:
+        from google.api_core import exceptions as google_errors
+
+        digests = Digests.of_file(source)
+        expected = digests.stored(key)
+        blob = self.bucket.blob(self.object_name(key))
+        if digests.size > RESUMABLE_THRESHOLD:
+            blob.chunk_size = CHUNK_SIZE
+        try:
+            # The precondition alone makes the write create-only on the service; the lookup first
+            # gives the same answer before any byte is sent.
+            if blob.exists():
+                raise ConflictError(
+                    f"artifact {self.object_uri(key)} already exists: it is immutable"
+                )
+            blob.upload_from_filename(
+                str(source), if_generation_match=0, checksum="md5", timeout=120
+            )
+        except google_errors.PreconditionFailed as exc:
+            raise ConflictError(
+                f"artifact {self.object_uri(key)} already exists: it is immutable"
+            ) from exc
+        except ConflictError:
+            raise
+        except Exception as exc:
+            raise self.error(f"cannot upload {self.object_uri(key)}", exc) from exc
+        stored = StoredObject(key, int(blob.size or 0), expected.sha256, _hex_md5(blob.md5_hash))
+        check_digests(expected, stored, self.object_uri(key), digest="md5")
+        return expected
+
+    @override
+    def read(self, key: str, destination: Path) -> None:
+        from google.api_core import exceptions as google_errors
+
+        blob = self.bucket.blob(self.object_name(key))
+        try:
+            blob.download_to_filename(str(destination), checksum="md5", timeout=120)
+        except google_errors.NotFound as exc:
+            raise NotFoundError(f"artifact {self.object_uri(key)} does not exist") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "DataCorruption":
+                raise IntegrityError(
+                    f"download of {self.object_uri(key)} failed its MD5 check: retry, and if it "
+                    "persists the stored object is corrupt"
+                ) from exc
+            raise self.error(f"cannot download {self.object_uri(key)}", exc) from exc
+
+    @override
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self.bucket.blob(self.object_name(key)).exists())
+        except Exception as exc:
+            raise self.error(f"cannot look up {self.object_uri(key)}", exc) from exc
+
+    @override
+    def verify(self, expected: StoredObject) -> None:
+        try:
+            blob = self.bucket.get_blob(self.object_name(expected.key))
+        except Exception as exc:
+            raise self.error(f"cannot look up {self.object_uri(expected.key)}", exc) from exc
+        if blob is None:
+            raise IntegrityError(
+                f"artifact {self.object_uri(expected.key)} is missing: the version cannot be served"
+            )
+        actual = StoredObject(expected.key, int(blob.size or 0), "", _hex_md5(blob.md5_hash))
+        check_digests(expected, actual, self.object_uri(expected.key), digest="md5")
+
+    @override
+    def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        try:
+            for blob in self.client().list_blobs(self.bucket_name, prefix=base + prefix):
+                yield ListedObject(blob.name[len(base) :], int(blob.size or 0), blob.updated)
+        except Exception as exc:
+            raise self.error(f"cannot list gs://{self.bucket_name}/{base}{prefix}", exc) from exc
+
+    @override
+    def delete(self, key: str) -> None:
+        from google.api_core import exceptions as google_errors
+
+        try:
+            self.bucket.blob(self.object_name(key)).delete()
+        except google_errors.NotFound:
+            return
+        except Exception as exc:
+            raise self.error(f"cannot delete {self.object_uri(key)}", exc) from exc
+
+    @override
+    def object_uri(self, key: str) -> str:
+        return f"gs://{self.bucket_name}/{self.object_name(key)}"
+
+
+def _hex_md5(encoded: str | None) -> str:
+    return base64.b64decode(encoded).hex() if encoded else ""

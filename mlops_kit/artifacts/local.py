@@ -1,16 +1,34 @@
-"""The local twin's artifact store: a directory, ``file:///absolute/path``."""
+"""The local twin's artifact store: a directory, ``file:///absolute/path``.
+
+A write goes to a temporary file in the target directory, is fsynced, then linked into place:
+``os.link`` fails if the name exists, which makes the write create-only and atomic (a reader sees
+the whole file or nothing) even between processes.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.artifacts import ArtifactStore
-from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.artifacts import (
+    CHUNK_SIZE,
+    ArtifactStore,
+    Digests,
+    ListedObject,
+    StoredObject,
+    check_digests,
+    check_key,
+)
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
+
+_TEMPORARY_PREFIX = ".incoming-"
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -22,6 +40,10 @@ class LocalArtifactStore(ArtifactStore):
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ConfigError(f"malformed file URI {uri!r}: use 'file:///absolute/path'")
         self.root = Path(unquote(parts.path))
+
+    def path_of(self, key: str) -> Path:
+        """The file that holds ``key``."""
+        return self.root / check_key(key)
 
     @override
     def check(self) -> str:
@@ -35,6 +57,91 @@ class LocalArtifactStore(ArtifactStore):
             ) from exc
         free = _free_bytes(self.root)
         return f"directory {self.root} ({free / 2**30:.1f} GiB free)"
+
+    @override
+    def write(self, source: Path, key: str) -> StoredObject:
+        target = self.path_of(key)
+        if target.exists():
+            raise ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
+        digests = Digests()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with (
+                source.open("rb") as reader,
+                tempfile.NamedTemporaryFile(dir=target.parent, prefix=_TEMPORARY_PREFIX) as writer,
+            ):
+                while chunk := reader.read(CHUNK_SIZE):
+                    digests.update(chunk)
+                    writer.write(chunk)
+                writer.flush()
+                os.fsync(writer.fileno())
+                try:
+                    os.link(writer.name, target)
+                except FileExistsError as exc:
+                    raise ConflictError(
+                        f"artifact {self.object_uri(key)} already exists: it is immutable"
+                    ) from exc
+            _fsync_directory(target.parent)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot write artifact {self.object_uri(key)}: {exc.strerror or exc}"
+            ) from exc
+        return digests.stored(key)
+
+    @override
+    def read(self, key: str, destination: Path) -> None:
+        try:
+            shutil.copyfile(self.path_of(key), destination)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"artifact {self.object_uri(key)} does not exist") from exc
+        except OSError as exc:
+            raise BackendError(
+                f"cannot read artifact {self.object_uri(key)}: {exc.strerror or exc}"
+            ) from exc
+
+    @override
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    @override
+    def verify(self, expected: StoredObject) -> None:
+        path = self.path_of(expected.key)
+        if not path.is_file():
+            raise IntegrityError(
+                f"artifact {self.object_uri(expected.key)} is missing: the version cannot be served"
+            )
+        actual = Digests.of_file(path).stored(expected.key)
+        check_digests(expected, actual, self.object_uri(expected.key))
+
+    @override
+    def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.name.startswith(_TEMPORARY_PREFIX) or not key.startswith(prefix):
+                continue
+            if path.is_file():
+                stats = path.stat()
+                updated = datetime.fromtimestamp(stats.st_mtime, UTC)
+                yield ListedObject(key, stats.st_size, updated)
+
+    @override
+    def delete(self, key: str) -> None:
+        self.path_of(key).unlink(missing_ok=True)
+
+    @override
+    def object_uri(self, key: str) -> str:
+        return self.path_of(key).as_uri()
+
+
+def _fsync_directory(path: Path) -> None:
+    # The new directory entry must survive a crash as well as the file's bytes.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _free_bytes(path: Path) -> int:

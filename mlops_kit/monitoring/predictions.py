@@ -1,0 +1,376 @@
+"""Prediction logging from a serving path: buffered, one warehouse insert per batch.
+
+A :class:`PredictionLogger` keeps rows in memory and writes them as one batch when ``batch_size``
+rows are waiting or the oldest has waited ``max_delay`` seconds (a background thread flushes an idle
+buffer), and on :meth:`~PredictionLogger.close`. :func:`log_ground_truth` records outcomes later,
+by request id.
+
+Where rows go follows the environment's warehouse: on the local twin, Parquet files beside the
+DuckDB warehouse file (one per batch, so serving processes and reports never wait on DuckDB's
+single-writer lock); on Google Cloud, the BigQuery table ``Environment.prediction_log_table``
+(provisioned by the infrastructure) and ``ground_truth`` in the same dataset, through streaming
+inserts (one request per batch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from typing_extensions import override
+
+from mlops_kit.backends import uri_scheme
+from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, NotFoundError
+from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG, TableSchema
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+Row = dict[str, Any]
+
+
+class LogSink(ABC):
+    """Where batches of prediction-log and ground-truth rows are written."""
+
+    @abstractmethod
+    def write(self, schema: TableSchema, rows: list[Row]) -> None:
+        """Append ``rows`` (dicts keyed by ``schema``'s columns) to the table in one insert.
+
+        Raises:
+            BackendError: the write failed; none of the rows are stored.
+        """
+
+
+class ParquetSink(LogSink):
+    """The local twin: one Parquet file per batch in ``<table>/<day>/`` beside the warehouse file.
+
+    Files appear atomically (written aside, then renamed), so any number of serving processes can
+    log at once while reports read; DuckDB reads the folder as one table.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def files(self, schema: TableSchema) -> str:
+        """The glob of every file of ``schema``'s table."""
+        return str(self.root / schema.name / "*" / "*.parquet")
+
+    def has_rows(self, schema: TableSchema) -> bool:
+        """Whether any batch of ``schema``'s table was written."""
+        return any((self.root / schema.name).glob("*/*.parquet"))
+
+    @override
+    def write(self, schema: TableSchema, rows: list[Row]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        batch = pa.table(
+            {name: [row[name] for row in rows] for name in schema.column_names},
+            schema=_arrow_schema(schema),
+        )
+        day = rows[0][schema.partition_by].strftime("%Y-%m-%d")
+        folder = self.root / schema.name / day
+        name = uuid.uuid4().hex
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            aside = folder / f".{name}.tmp"
+            pq.write_table(batch, aside, compression="zstd")
+            aside.replace(folder / f"{name}.parquet")
+        except OSError as exc:
+            raise BackendError(f"cannot write {schema.name} batch to {folder}: {exc}") from exc
+
+
+def _arrow_schema(schema: TableSchema) -> Any:
+    import pyarrow as pa
+
+    types = {
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+        "STRING": pa.string(),
+        "INT64": pa.int64(),
+        "FLOAT64": pa.float64(),
+        "JSON": pa.string(),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in schema.columns])
+
+
+class BigQuerySink(LogSink):
+    """Google Cloud: streaming inserts into the provisioned BigQuery tables."""
+
+    def __init__(self, project: str, prediction_log_table: str) -> None:
+        self.project = project
+        self.tables = {
+            PREDICTION_LOG.name: prediction_log_table,
+            GROUND_TRUTH.name: prediction_log_table.rsplit(".", 1)[0] + "." + GROUND_TRUTH.name,
+        }
+        self._client: Any = None
+
+    @override
+    def write(self, schema: TableSchema, rows: list[Row]) -> None:
+        if self._client is None:
+            try:
+                from google.cloud import bigquery
+            except ImportError as exc:
+                raise MissingDependencyError.for_module(
+                    "google-cloud-bigquery", "gcp", "logging predictions to BigQuery"
+                ) from exc
+            self._client = bigquery.Client(project=self.project)
+        payload = [
+            {
+                name: value.isoformat() if isinstance(value, datetime) else value
+                for name, value in row.items()
+            }
+            for row in rows
+        ]
+        table = self.tables[schema.name]
+        try:
+            errors = self._client.insert_rows_json(table, payload)
+        except Exception as exc:
+            raise BackendError(f"cannot write to BigQuery table {table}: {exc}") from exc
+        if errors:
+            raise BackendError(f"BigQuery refused rows of {table}: {errors[0]}")
+
+
+def open_sink(environment: Environment) -> LogSink:
+    """The sink of ``environment``'s warehouse.
+
+    Raises:
+        ConfigError: the warehouse cannot hold a prediction log, or the cloud environment does not
+            name its prediction-log table.
+    """
+    uri = environment.warehouse
+    scheme = uri_scheme(uri)
+    if scheme == "duckdb":
+        return ParquetSink(Path(unquote(urlsplit(uri).path)).parent)
+    if scheme == "bigquery":
+        if not environment.prediction_log_table:
+            raise ConfigError(
+                f"environment {environment.name!r} has no prediction_log_table: "
+                "re-import it from the Pulumi stack outputs (`mlops-kit env import`)"
+            )
+        return BigQuerySink(urlsplit(uri).netloc, environment.prediction_log_table)
+    raise ConfigError(
+        f"warehouse {uri!r} cannot hold a prediction log: use duckdb:// or bigquery://"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _features_json(features: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(
+            {str(name): _json_value(value) for name, value in features.items()}, default=str
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"features cannot be logged as JSON: {exc}: pass plain values") from exc
+
+
+def _utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ConfigError(f"timestamp {moment.isoformat()} has no timezone: pass an aware datetime")
+    return moment.astimezone(UTC)
+
+
+class PredictionLogger:
+    """Buffers predictions of one model version and writes them in batches.
+
+    Thread-safe: serving threads call :meth:`log`; one of them (or the background flusher) pays for
+    the insert when a batch is due. Use it as a context manager, or call :meth:`close` at shutdown.
+
+    Args:
+        kit: the environment to log into.
+        model_name: the registered model's name.
+        model_version: the version that served the predictions.
+        batch_size: rows per insert.
+        max_delay: seconds a row may wait in the buffer before it is written.
+    """
+
+    def __init__(
+        self,
+        kit: Kit,
+        model_name: str,
+        model_version: int,
+        *,
+        batch_size: int = 1000,
+        max_delay: float = 5.0,
+    ) -> None:
+        if batch_size < 1 or max_delay <= 0:
+            raise ConfigError(
+                f"invalid batching (batch_size={batch_size}, max_delay={max_delay}): "
+                "use batch_size >= 1 and max_delay > 0"
+            )
+        self.sink = open_sink(kit.environment)
+        self.model_name = model_name
+        self.model_version = int(model_version)
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self._rows: list[Row] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.written = 0
+
+    def log(
+        self,
+        request_id: str,
+        features: Mapping[str, Any],
+        prediction: Any,
+        score: float | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Buffer one prediction; write the batch if it is full or old enough.
+
+        Raises:
+            ConfigError: the features are not JSON-able or the timestamp is naive.
+        """
+        row = {
+            "logged_at": _utc(timestamp),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "request_id": str(request_id),
+            "features": _features_json(features),
+            "prediction": str(_json_value(prediction)),
+            "score": None if score is None else _json_value(float(score)),
+        }
+        with self._lock:
+            if not self._rows:
+                self._oldest = time.monotonic()
+            self._rows.append(row)
+            due = len(self._rows) >= self.batch_size
+            due = due or time.monotonic() - self._oldest >= self.max_delay
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_when_idle, name="prediction-log-flusher", daemon=True
+                )
+                self._flusher.start()
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every buffered row now; returns how many were written.
+
+        Raises:
+            BackendError: the write failed; the rows stay buffered for the next attempt.
+        """
+        with self._write_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                self.sink.write(PREDICTION_LOG, rows)
+            except BaseException:
+                with self._lock:
+                    self._rows[:0] = rows
+                raise
+            self.written += len(rows)
+            return len(rows)
+
+    def _flush_when_idle(self) -> None:
+        while not self._stop.wait(self.max_delay / 2):
+            with self._lock:
+                due = bool(self._rows) and time.monotonic() - self._oldest >= self.max_delay
+            if due:
+                try:
+                    self.flush()
+                except BackendError:
+                    # The rows stay buffered; the next log() or close() retries and raises.
+                    continue
+
+    def close(self) -> None:
+        """Stop the background flusher and write what is buffered."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self.flush()
+
+    def __enter__(self) -> PredictionLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def log_ground_truth(
+    kit: Kit,
+    labels: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    timestamp: datetime | None = None,
+) -> int:
+    """Record observed outcomes by request id, in one insert; the latest label of a request wins.
+
+    Returns:
+        The number of labels written.
+
+    Raises:
+        ConfigError: the timestamp is naive.
+        BackendError: the write failed; no label is stored.
+    """
+    pairs = labels.items() if isinstance(labels, Mapping) else labels
+    logged_at = _utc(timestamp)
+    rows = [
+        {"request_id": str(request_id), "label": str(_json_value(label)), "logged_at": logged_at}
+        for request_id, label in pairs
+    ]
+    if rows:
+        open_sink(kit.environment).write(GROUND_TRUTH, rows)
+    return len(rows)
+
+
+def log_tables(kit: Kit) -> tuple[ir.Table, ir.Table | None]:
+    """The prediction log and the ground truth (``None`` before the first label) as relations.
+
+    Raises:
+        NotFoundError: no prediction was ever logged in this environment.
+    """
+    import ibis
+
+    sink = open_sink(kit.environment)
+    if isinstance(sink, ParquetSink):
+        if not sink.has_rows(PREDICTION_LOG):
+            raise NotFoundError(
+                f"no predictions logged in environment {kit.environment.name!r}: "
+                "log them with mlops_kit.monitoring.PredictionLogger"
+            )
+        log = ibis.table(PREDICTION_LOG.ibis_schema(), name=sink.files(PREDICTION_LOG))
+        truth = (
+            ibis.table(GROUND_TRUTH.ibis_schema(), name=sink.files(GROUND_TRUTH))
+            if sink.has_rows(GROUND_TRUTH)
+            else None
+        )
+        return log, truth
+    assert isinstance(sink, BigQuerySink)
+    project, dataset, name = sink.tables[PREDICTION_LOG.name].split(".")
+    log = ibis.table(PREDICTION_LOG.ibis_schema(), name=name, catalog=project, database=dataset)
+    truth = ibis.table(
+        GROUND_TRUTH.ibis_schema(), name=GROUND_TRUTH.name, catalog=project, database=dataset
+    )
+    return log, truth

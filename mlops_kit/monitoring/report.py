@@ -1,0 +1,377 @@
+"""The monitoring report of one model version over a time window.
+
+Everything heavy runs in the warehouse: the sliced metrics (:mod:`mlops_kit.monitoring.metrics`),
+the coverage counts, and the per-feature profile, histograms and type conformance of the live
+features (:mod:`mlops_kit.stats`, shared with data versioning). Only aggregates come back.
+
+Live features are read from the JSON of the prediction log; the model's training data version
+fixes the feature types, the reference distributions for drift and the ranges for out-of-range
+values. Slices: ``hour_of_day`` and ``day_of_week`` of ``logged_at`` (UTC) are built in; any other
+slice names a feature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlops_kit import stats
+from mlops_kit.errors import ConfigError
+from mlops_kit.monitoring.metrics import (
+    OVERALL,
+    TIME_SLICES,
+    SliceMetrics,
+    Task,
+    feature_value,
+    finish_metrics,
+    labelled_predictions,
+    logged_predictions,
+    slice_key,
+    sliced_sums,
+)
+from mlops_kit.monitoring.predictions import log_tables
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from mlops_kit.kit import Kit
+
+_FEATURE_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class WatchedModel:
+    """The model version under watch, as the registry describes it.
+
+    Attributes:
+        name: registered model name.
+        version: version number.
+        baseline: the version's evaluation metrics (the registry's metrics JSON).
+        training_data: references (``NAME@V``) of the dataset versions it was trained on.
+        training_location: warehouse location of the first of them (for drift and coverage).
+    """
+
+    name: str
+    version: int
+    baseline: dict[str, Any] = field(default_factory=dict)
+    training_data: list[str] = field(default_factory=list)
+    training_location: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``NAME@V``."""
+        return f"{self.name}@{self.version}"
+
+    def baseline_for(self, column: str, value: str) -> dict[str, float]:
+        """The baseline metrics of one slice (``overall`` for the whole window)."""
+        if column == OVERALL:
+            found = self.baseline.get("overall", {})
+        else:
+            found = self.baseline.get("slices", {}).get(column, {}).get(value, {})
+        return {
+            k: float(v) for k, v in found.items() if isinstance(v, (int, float)) and k != "count"
+        }
+
+
+@dataclass
+class MonitoringReport:
+    """Sliced metrics, coverage, drift and data health of a model version over a window."""
+
+    model: WatchedModel
+    task: Task
+    window_start: datetime
+    window_end: datetime
+    logged: int
+    labelled: int
+    slices: list[SliceMetrics]
+    coverage: dict[str, list[dict[str, Any]]]
+    drift: dict[str, dict[str, Any]]
+    health: dict[str, dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def slice(self, column: str, value: str) -> SliceMetrics | None:
+        """The metrics of ``column=value`` (``None`` if that slice has no labelled predictions)."""
+        return next((s for s in self.slices if (s.column, s.value) == (column, value)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data."""
+        return {
+            "model": self.model.ref,
+            "task": self.task,
+            "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
+            "logged": self.logged,
+            "labelled": self.labelled,
+            "training_data": self.model.training_data,
+            "slices": [s.to_dict() for s in self.slices],
+            "coverage": self.coverage,
+            "drift": self.drift,
+            "health": self.health,
+            "notes": self.notes,
+        }
+
+
+def watched_model(kit: Kit, ref: str) -> WatchedModel:
+    """The registry's view of model version ``ref`` (``NAME@V`` or ``NAME@ALIAS``).
+
+    Raises:
+        NotFoundError: the model, version or alias does not exist.
+        ConfigError: ``ref`` is malformed.
+    """
+    from sqlalchemy import select
+
+    from mlops_kit.db.models.data import Dataset, DatasetVersionRow
+    from mlops_kit.models import registry
+
+    version = registry.get_version(kit, ref)
+    location = None
+    if version.datasets:
+        name, _, number = version.datasets[0].rpartition("@")
+        with kit.metadata.session() as session:
+            location = session.scalar(
+                select(DatasetVersionRow.storage)
+                .join(Dataset)
+                .where(Dataset.name == name, DatasetVersionRow.version == int(number))
+            )
+    return WatchedModel(
+        name=version.name,
+        version=version.version,
+        baseline={"overall": version.metrics, "slices": version.slices},
+        training_data=list(version.datasets),
+        training_location=location,
+    )
+
+
+def _sort_key(value: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)
+
+
+def _logged_features(kit: Kit, predictions: ir.Table) -> dict[str, str]:
+    """Feature names seen in a sample of the log, with ``float64`` or ``string`` as their kind."""
+    sample = kit.warehouse.execute(predictions.select("features").limit(_FEATURE_SAMPLE))
+    kinds: dict[str, str] = {}
+    for text in sample["features"].to_pylist():
+        values = json.loads(text) if isinstance(text, str) else (text or {})
+        for name, value in values.items():
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and (name not in kinds or not numeric):
+                kinds[name] = "float64" if numeric else "string"
+    return kinds
+
+
+def build_report(
+    kit: Kit,
+    model: WatchedModel,
+    *,
+    slices: Sequence[str] = ("hour_of_day",),
+    window: timedelta = timedelta(days=7),
+    end: datetime | None = None,
+    task: Task = "classification",
+    positive_label: str = "1",
+    time_column: str | None = None,
+) -> MonitoringReport:
+    """Compute the report of ``model`` over ``[end - window, end)``.
+
+    Args:
+        kit: the environment whose warehouse holds the prediction log.
+        model: the version under watch.
+        slices: slice columns (``hour_of_day``, ``day_of_week`` or feature names).
+        window: how far back from ``end`` to look.
+        end: the end of the window (default: now).
+        task: ``classification`` (labels compared to ``positive_label``) or ``regression``.
+        positive_label: the label of the positive class.
+        time_column: timestamp column of the training data for time-slice coverage (default: its
+            first timestamp column).
+
+    Raises:
+        NotFoundError: nothing was ever logged, or the training data is missing.
+        ConfigError: a slice names no logged feature.
+        BackendError: a warehouse query failed.
+    """
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    start = end - window
+    warehouse = kit.warehouse
+    log, truth = log_tables(kit)
+    predictions = logged_predictions(log, model.name, model.version, start, end)
+    logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
+    notes: list[str] = []
+    if not logged:
+        notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
+    features = _logged_features(kit, predictions) if logged else {}
+    for column in slices:
+        if column not in TIME_SLICES and logged and column not in features:
+            known = ", ".join([*TIME_SLICES, *sorted(features)])
+            raise ConfigError(f"unknown slice {column!r}: use one of {known}")
+
+    training = warehouse.table(model.training_location) if model.training_location else None
+    if training is None:
+        notes.append(f"{model.ref} has no training data in the registry: no drift, no coverage")
+    else:
+        schema = training.schema()
+        for name in list(features):
+            if name in schema:
+                kinds = stats.column_kind(schema[name])
+                features[name] = "float64" if kinds == "numeric" else "string"
+
+    metric_slices: list[SliceMetrics] = []
+    labelled = 0
+    if truth is None:
+        notes.append("no ground truth logged yet: metrics need labels (log_ground_truth)")
+    elif logged:
+        joined = labelled_predictions(predictions, truth)
+        rows = warehouse.execute(sliced_sums(joined, slices, task, positive_label)).to_pylist()
+        rows.sort(
+            key=lambda r: (
+                r["slice_column"] != OVERALL,
+                r["slice_column"],
+                _sort_key(r["slice_value"] or ""),
+            )
+        )
+        for row in rows:
+            count, metrics = finish_metrics(row, task)
+            column, value = row["slice_column"], row["slice_value"]
+            metric_slices.append(
+                SliceMetrics(column, value, count, metrics, model.baseline_for(column, value))
+            )
+            if column == OVERALL:
+                labelled = count
+
+    coverage = _coverage(kit, predictions, training, slices, time_column) if logged else {}
+    drift: dict[str, dict[str, Any]] = {}
+    health: dict[str, dict[str, Any]] = {}
+    if logged and features:
+        drift, health = _drift_and_health(kit, predictions, training, features, model)
+    return MonitoringReport(
+        model, task, start, end, logged, labelled, metric_slices, coverage, drift, health, notes
+    )
+
+
+def _training_time_column(training: ir.Table, time_column: str | None) -> str | None:
+    schema = training.schema()
+    if time_column is not None:
+        if time_column not in schema:
+            raise ConfigError(
+                f"time column {time_column!r} is not in the training data: use one of "
+                f"{', '.join(schema.names)}"
+            )
+        return time_column
+    return next((name for name, dtype in schema.items() if dtype.is_timestamp()), None)
+
+
+def _coverage(
+    kit: Kit,
+    predictions: ir.Table,
+    training: ir.Table | None,
+    slices: Sequence[str],
+    time_column: str | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows and shares of live traffic and training data in every value of every slice."""
+    import ibis
+
+    stamp = _training_time_column(training, time_column) if training is not None else None
+    result: dict[str, list[dict[str, Any]]] = {}
+    for column in slices:
+        parts = [
+            predictions.group_by(value=slice_key(predictions, column))
+            .agg(n=predictions.count())
+            .mutate(source=ibis.literal("live"))
+        ]
+        if training is not None:
+            key: ir.StringValue | None = None
+            if column in TIME_SLICES and stamp is not None:
+                renamed = training.select(logged_at=training[stamp].cast("timestamp"))
+                key = slice_key(renamed, column)
+                source: ir.Table = renamed
+            elif column in training.schema():
+                source = training
+                key = training[column].cast("string").fill_null("(null)")
+            if key is not None:
+                parts.append(
+                    source.group_by(value=key)
+                    .agg(n=source.count())
+                    .mutate(source=ibis.literal("training"))
+                )
+        counts: dict[str, dict[str, int]] = {}
+        for record in kit.warehouse.execute(ibis.union(*parts)).to_pylist():
+            counts.setdefault(str(record["value"]), {})[record["source"]] = int(record["n"])
+        totals = {
+            side: sum(per.get(side, 0) for per in counts.values()) for side in ("live", "training")
+        }
+        result[column] = [
+            {
+                "value": value,
+                "live": per.get("live", 0),
+                "live_share": per.get("live", 0) / totals["live"] if totals["live"] else 0.0,
+                "training": per.get("training", 0) if len(parts) > 1 else None,
+                "training_share": (
+                    per.get("training", 0) / totals["training"]
+                    if len(parts) > 1 and totals["training"]
+                    else None
+                ),
+            }
+            for value, per in sorted(counts.items(), key=lambda item: _sort_key(item[0]))
+        ]
+    return result
+
+
+def _drift_and_health(
+    kit: Kit,
+    predictions: ir.Table,
+    training: ir.Table | None,
+    features: dict[str, str],
+    model: WatchedModel,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Drift against the training data, and the health of each live feature."""
+    warehouse = kit.warehouse
+    names = sorted(features)
+    text = predictions.select(**{name: feature_value(predictions, name) for name in names})
+    typed = text.select(
+        **{
+            name: text[name].try_cast(kind) if kind != "string" else text[name]
+            for name, kind in features.items()
+        }
+    )
+    live = stats.profile(warehouse, typed)
+    conformance = stats.conformance(warehouse, text, features)
+    reference: dict[str, Any] = {}
+    histograms: dict[str, Any] = {}
+    if training is not None:
+        shared = [name for name in names if name in training.schema()]
+        if shared:
+            reference = stats.profile(warehouse, training.select(*shared))["columns"]
+        ranges = {
+            name: (column["min"], column["max"])
+            for name, column in reference.items()
+            if column["kind"] == "numeric" and column.get("min") is not None
+        }
+        histograms = stats.histograms(warehouse, typed, ranges) if ranges else {}
+    drift: dict[str, dict[str, Any]] = {}
+    health: dict[str, dict[str, Any]] = {}
+    rows = live["row_count"]
+    for name in names:
+        column = live["columns"][name]
+        present = rows - column["nulls"]
+        checked = conformance.get(name, {})
+        histogram = histograms.get(name)
+        outside = histogram["below"] + histogram["above"] if histogram else 0
+        health[name] = {
+            "kind": column["kind"],
+            "null_rate": column["null_rate"],
+            "empty": present == 0,
+            "constant": column["distinct"] == 1,
+            "nonconforming": checked.get("nonconforming", 0),
+            "nonconforming_rate": checked.get("nonconforming", 0) / rows if rows else 0.0,
+            "nonconforming_examples": checked.get("examples", []),
+            "out_of_range": outside,
+            "out_of_range_rate": outside / present if present else 0.0,
+        }
+        if name in reference:
+            measured = stats.column_drift(reference[name], column, histogram)
+            if measured is not None:
+                drift[name] = measured
+    return drift, health

@@ -1,0 +1,163 @@
+"""The monitoring spec: a project's YAML file of thresholds, slices and the retraining hook.
+
+Example (``monitoring.yaml``)::
+
+    model: purchase@production
+    task: classification          # or regression
+    positive_label: "1"
+    window: 7d
+    slices: [hour_of_day, country]
+    min_samples: 50               # smaller slices are reported, never judged
+    thresholds:                   # on the whole window
+      accuracy: {min: 0.85}
+      roc_auc: {max_drop: 0.05}   # at most 0.05 below the registry's evaluation baseline
+    slice_thresholds:             # on every value of a slice column
+      hour_of_day:
+        accuracy: {min: 0.75}
+    drift:                        # per feature, live traffic against the training data
+      psi: {max: 0.25}
+    health:
+      null_rate: {max: 0.05}
+    retraining:
+      handler: pipeline           # an entry point of group mlops_kit.retraining; null = none
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops_kit.errors import ConfigError, NotFoundError
+
+DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
+
+CLASSIFICATION_METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS: Final = ("mae", "rmse")
+# Lower is better for these; a "drop" from the baseline is then a rise.
+LOWER_IS_BETTER: Final = frozenset({"log_loss", "mae", "rmse"})
+DRIFT_MEASURES: Final = ("psi", "ks", "js")
+HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate")
+
+ViolationKind = Literal["metrics", "drift", "health"]
+RETRAIN_ON_DEFAULT: Final[tuple[ViolationKind, ...]] = ("metrics", "drift")
+
+_WINDOW: Final = re.compile(r"^(\d+)([hdw])$")
+_WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
+
+
+def window_hours(text: str) -> int:
+    """Hours in a window such as ``12h``, ``7d`` or ``2w``.
+
+    Raises:
+        ConfigError: the text is not a positive number followed by h, d or w.
+    """
+    match = _WINDOW.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"invalid window {text!r}: use a positive number and h, d or w (7d)")
+    return int(match.group(1)) * _WINDOW_HOURS[match.group(2)]
+
+
+class Threshold(BaseModel):
+    """Bounds on one number; ``max_drop`` is relative to the registry's evaluation baseline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Threshold:
+        if self.min is None and self.max is None and self.max_drop is None:
+            raise ValueError("give at least one of min, max, max_drop")
+        return self
+
+
+class RetrainingSpec(BaseModel):
+    """Where a failed check sends its retraining request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handler: str | None = "pipeline"
+    """Entry point name in group ``mlops_kit.retraining``; ``null`` disables requests."""
+    on: list[ViolationKind] = Field(default_factory=lambda: list(RETRAIN_ON_DEFAULT))
+    """Which kinds of violation ask for retraining (data health problems usually need a fix
+    upstream, not a new model)."""
+
+
+class MonitoringSpec(BaseModel):
+    """A project's monitoring spec (see the module docstring for the YAML form)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    task: Literal["classification", "regression"] = "classification"
+    positive_label: str = "1"
+    window: str = "7d"
+    slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
+    min_samples: int = Field(default=30, ge=1)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    slice_thresholds: dict[str, dict[str, Threshold]] = Field(default_factory=dict)
+    drift: dict[str, Threshold] = Field(default_factory=dict)
+    health: dict[str, Threshold] = Field(default_factory=dict)
+    retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+
+    @field_validator("window")
+    @classmethod
+    def _valid_window(cls, value: str) -> str:
+        window_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> MonitoringSpec:
+        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        named = list(self.thresholds) + [m for per in self.slice_thresholds.values() for m in per]
+        for name in named:
+            if name not in metrics:
+                raise ValueError(
+                    f"unknown {self.task} metric {name!r} (known: {', '.join(metrics)})"
+                )
+        for name in self.drift:
+            if name not in DRIFT_MEASURES:
+                raise ValueError(
+                    f"unknown drift measure {name!r} (known: {', '.join(DRIFT_MEASURES)})"
+                )
+        for name in self.health:
+            if name not in HEALTH_MEASURES:
+                raise ValueError(
+                    f"unknown health measure {name!r} (known: {', '.join(HEALTH_MEASURES)})"
+                )
+        for column in self.slice_thresholds:
+            if column not in self.slices:
+                raise ValueError(f"slice_thresholds names {column!r}, which is not in 'slices'")
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> MonitoringSpec:
+        """Read and validate a spec file.
+
+        Raises:
+            NotFoundError: the file does not exist.
+            ConfigError: the file is not valid YAML or not a valid spec.
+        """
+        if not path.is_file():
+            raise NotFoundError(
+                f"monitoring spec {path} not found: create it (see `mlops-kit monitor check --help`)"
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return cls.model_validate(data)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"monitoring spec {path} is not valid YAML: {exc}".replace("\n", " ")
+            ) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            raise ConfigError(
+                f"monitoring spec {path}: {where}: {first['msg']} — fix the file and retry"
+            ) from None

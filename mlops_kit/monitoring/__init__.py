@@ -1,1 +1,32 @@
-"""Performance monitoring: prediction logs, sliced metrics, drift, data health and checks."""
+"""Performance monitoring: prediction logs, sliced metrics, drift, data health and checks.
+
+- :class:`PredictionLogger` and :func:`log_ground_truth` write the prediction log from a serving
+  path (batched, one insert per batch);
+- :func:`build_report` computes sliced metrics with intervals, coverage, drift and data health in
+  the warehouse; :func:`watched_model` reads the model version's baseline and training data from
+  the registry;
+- :func:`run_check` judges a report against a :class:`MonitoringSpec`, stores the run and emits a
+  :class:`RetrainingRequest` through the ``mlops_kit.retraining`` entry points.
+"""
+
+from mlops_kit.monitoring.check import CheckResult, Violation, evaluate, run_check
+from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
+from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
+from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
+from mlops_kit.monitoring.spec import MonitoringSpec
+
+__all__ = [
+    "CheckResult",
+    "MonitoringReport",
+    "MonitoringSpec",
+    "PredictionLogger",
+    "RetrainingRequest",
+    "Violation",
+    "WatchedModel",
+    "build_report",
+    "evaluate",
+    "log_ground_truth",
+    "retraining_handlers",
+    "run_check",
+    "watched_model",
+]

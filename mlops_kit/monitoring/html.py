@@ -1,0 +1,154 @@
+"""The monitoring report as one offline HTML page (through :mod:`mlops_kit.reports`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_kit.monitoring.metrics import OVERALL
+
+if TYPE_CHECKING:
+    from mlops_kit.monitoring.check import Violation
+    from mlops_kit.monitoring.report import MonitoringReport
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def write_html(
+    report: MonitoringReport, path: Path, violations: list[Violation] | None = None
+) -> Path:
+    """Write ``report`` (and the violations of a check, if any) to ``path``.
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    from mlops_kit.reports import Page
+
+    page = Page(f"Monitoring {report.model.ref}")
+    page.paragraph(
+        f"{report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%Y-%m-%d %H:%M} UTC · "
+        f"{report.logged} predictions logged, {report.labelled} with ground truth · "
+        f"trained on {', '.join(report.model.training_data) or 'unknown data'}"
+    )
+    for note in report.notes:
+        page.paragraph(note, note=True)
+    broken = {(v.name, v.subject) for v in violations or []}
+    if violations:
+        page.heading(f"Violations ({len(violations)})")
+        page.table(
+            ["kind", "measure", "where", "value", "bound"],
+            [[v.kind, v.name, v.subject, v.value, v.bound] for v in violations],
+            flagged=range(len(violations)),
+        )
+    main = "accuracy" if report.task == "classification" else "mae"
+    columns = sorted({s.column for s in report.slices if s.column != OVERALL})
+    for column in [OVERALL, *columns]:
+        parts = [s for s in report.slices if s.column == column]
+        if not parts:
+            continue
+        page.heading("Overall metrics" if column == OVERALL else f"Metrics by {column}")
+        names = list(parts[0].metrics)
+        rows, flagged = [], []
+        for index, part in enumerate(parts):
+            subject = OVERALL if column == OVERALL else f"{column}={part.value}"
+            if any((name, subject) in broken for name in names):
+                flagged.append(index)
+            row: list[object] = [part.value, part.count]
+            for name in names:
+                estimate = part.metrics[name]
+                interval = (
+                    f" [{_fmt(estimate.lower)}, {_fmt(estimate.upper)}]"
+                    if estimate.lower is not None
+                    else ""
+                )
+                baseline = part.baseline.get(name)
+                row.append(
+                    _fmt(estimate.value)
+                    + interval
+                    + ("" if baseline is None else f" (baseline {baseline:.3f})")
+                )
+            rows.append(row)
+        if column != OVERALL:
+            page.bars(
+                f"{main} by {column} (95 % interval: lower, value, upper)",
+                [part.value for part in parts],
+                {
+                    "lower": [part.metrics[main].lower or 0.0 for part in parts],
+                    main: [part.metrics[main].value or 0.0 for part in parts],
+                    "upper": [part.metrics[main].upper or 0.0 for part in parts],
+                },
+                width=720,
+            )
+        page.table([column, "count", *names], rows, flagged=flagged)
+    for column, entries in report.coverage.items():
+        page.heading(f"Coverage by {column}: training data vs live traffic")
+        series = {"live": [e["live_share"] for e in entries]}
+        if entries and entries[0]["training_share"] is not None:
+            series["training"] = [e["training_share"] for e in entries]
+        page.bars(f"share of rows by {column}", [e["value"] for e in entries], series, width=720)
+        page.table(
+            [column, "live rows", "live share", "training rows", "training share"],
+            [
+                [e["value"], e["live"], e["live_share"], e["training"], e["training_share"]]
+                for e in entries
+            ],
+            flagged=[i for i, e in enumerate(entries) if e["training"] == 0 and e["live"]],
+        )
+    if report.drift:
+        page.heading("Drift against the training data")
+        names = sorted(report.drift)
+        page.bars(
+            "drift per feature (PSI for numeric, Jensen–Shannon for categorical)",
+            names,
+            {"drift": [report.drift[n].get("psi", report.drift[n].get("js", 0.0)) for n in names]},
+            width=720,
+        )
+        page.table(
+            ["feature", "test", "psi", "ks", "ks p-value", "js"],
+            [
+                [n, d["test"], d.get("psi"), d.get("ks"), d.get("ks_pvalue"), d.get("js")]
+                for n, d in sorted(report.drift.items())
+            ],
+            flagged=[i for i, n in enumerate(names) if any(k[1] == n for k in broken)],
+        )
+    if report.health:
+        page.heading("Data health of the live features")
+        names = sorted(report.health)
+        page.table(
+            [
+                "feature",
+                "kind",
+                "null rate",
+                "empty",
+                "constant",
+                "nonconforming",
+                "out of range",
+                "examples",
+            ],
+            [
+                [
+                    n,
+                    h["kind"],
+                    h["null_rate"],
+                    h["empty"],
+                    h["constant"],
+                    h["nonconforming"],
+                    h["out_of_range_rate"],
+                    h["nonconforming_examples"],
+                ]
+                for n, h in ((n, report.health[n]) for n in names)
+            ],
+            flagged=[
+                i
+                for i, n in enumerate(names)
+                if report.health[n]["empty"] or report.health[n]["nonconforming"]
+            ],
+        )
+    page.paragraph(
+        "Intervals: Wilson (accuracy, precision, recall), Hanley–McNeil (ROC AUC), normal "
+        "(log loss, MAE, RMSE). Drift binning: see mlops_kit.stats.",
+        note=True,
+    )
+    return page.write(path)

@@ -1,0 +1,97 @@
+"""The purchase story: a model trained on a few hours of the day, served around the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+DAY_HOURS = range(9, 18)
+"""The training data covers 09:00-17:59 UTC only."""
+
+
+def purchases(rng: np.random.Generator, stamps: list[datetime]) -> pd.DataFrame:
+    """Shoppers at ``stamps``: by day cheap items sell, at night expensive ones do."""
+    n = len(stamps)
+    price = rng.uniform(0, 100, n)
+    device = rng.choice(["mobile", "desktop"], n)
+    day = np.array([stamp.hour in DAY_HOURS for stamp in stamps])
+    buys = np.where(day, price < 50, price > 50)
+    noise = rng.random(n) < 0.05
+    return pd.DataFrame(
+        {
+            "event_time": stamps,
+            "price": price,
+            "device": device,
+            "purchased": (buys ^ noise).astype(int),
+        }
+    )
+
+
+@dataclass
+class PurchaseStory:
+    training_path: Path
+    model: object
+    logged: int
+
+
+@pytest.fixture
+def purchase_story(local_kit, tmp_path: Path) -> PurchaseStory:
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_kit.monitoring import PredictionLogger, log_ground_truth
+
+    rng = np.random.default_rng(7)
+    train_stamps = [
+        END - timedelta(days=30) + timedelta(hours=int(h), minutes=int(m))
+        for h, m in zip(rng.choice(list(DAY_HOURS), 3000), rng.integers(0, 60, 3000), strict=True)
+    ]
+    training = purchases(rng, train_stamps)
+    training_path = tmp_path / "purchases-train.parquet"
+    training.to_parquet(training_path)
+    model = LogisticRegression().fit(training[["price"]], training["purchased"])
+
+    live_stamps = [
+        END - timedelta(days=2) + timedelta(minutes=int(m))
+        for m in rng.integers(0, 2 * 24 * 60, 4800)
+    ]
+    live = purchases(rng, live_stamps)
+    scores = model.predict_proba(live[["price"]])[:, 1]
+    with PredictionLogger(local_kit, "purchase", 1, batch_size=2000) as logger:
+        for i, row in enumerate(live.itertuples()):
+            logger.log(
+                f"req-{i}",
+                {"price": row.price, "device": row.device},
+                int(scores[i] >= 0.5),
+                score=float(scores[i]),
+                timestamp=row.event_time,
+            )
+    log_ground_truth(local_kit, {f"req-{i}": int(y) for i, y in enumerate(live["purchased"])})
+    return PurchaseStory(training_path, model, len(live))
+
+
+RECORDED: list[object] = []
+
+
+def record_request(kit, request) -> str:
+    RECORDED.append(request)
+    return f"run-{len(RECORDED)}"
+
+
+@pytest.fixture
+def retraining_recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """A real entry point ``recorder`` in group ``mlops_kit.retraining`` (a dist-info on sys.path)."""
+    dist = tmp_path / "site" / "recorder_hook-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: recorder-hook\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[mlops_kit.retraining]\nrecorder = tests.monitoring.conftest:record_request\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    RECORDED.clear()
+    return RECORDED

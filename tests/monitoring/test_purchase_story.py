@@ -1,0 +1,86 @@
+"""Acceptance: sliced monitoring by hour finds where a model trained on daytime data collapses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.monitoring.conftest import DAY_HOURS, END
+
+NIGHT = [h for h in range(24) if h not in DAY_HOURS]
+
+
+def test_report_singles_out_the_night_hours_and_shows_training_coverage(
+    local_kit, purchase_story
+) -> None:
+    from mlops_kit.monitoring import WatchedModel, build_report
+
+    model = WatchedModel(
+        "purchase",
+        1,
+        baseline={"overall": {"accuracy": 0.95}},
+        training_data=["purchases@1"],
+        training_location=str(purchase_story.training_path),
+    )
+    report = build_report(
+        local_kit, model, slices=["hour_of_day", "device"], window=timedelta(days=7), end=END
+    )
+    assert report.logged == report.labelled == purchase_story.logged
+    by_hour = {s.value: s for s in report.slices if s.column == "hour_of_day"}
+    assert len(by_hour) == 24
+    for hour in DAY_HOURS:
+        assert by_hour[str(hour)].metrics["accuracy"].value > 0.85
+    for hour in NIGHT:
+        accuracy = by_hour[str(hour)].metrics["accuracy"]
+        assert accuracy.value < 0.3
+        assert accuracy.lower < accuracy.value < accuracy.upper
+    overall = report.slices[0]
+    assert overall.column == "overall" and overall.baseline == {"accuracy": 0.95}
+    coverage = {entry["value"]: entry for entry in report.coverage["hour_of_day"]}
+    assert all(coverage[str(h)]["training"] == 0 for h in NIGHT)
+    assert sum(coverage[str(h)]["training_share"] for h in DAY_HOURS) == pytest.approx(1.0)
+    assert all(coverage[str(h)]["live_share"] > 0.02 for h in range(24))
+    # Drift and health of the logged features against the training data.
+    assert set(report.drift) == {"device", "price"}
+    assert report.drift["price"]["psi"] < 0.1 and report.drift["device"]["js"] < 0.1
+    assert report.health["price"]["null_rate"] == 0.0
+    assert report.health["price"]["out_of_range_rate"] < 0.01
+
+
+def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
+    local_kit, purchase_story, retraining_recorder
+) -> None:
+    from sqlalchemy import select
+
+    from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, build_report, run_check
+
+    spec = MonitoringSpec.model_validate(
+        {
+            "slices": ["hour_of_day"],
+            "min_samples": 50,
+            "slice_thresholds": {"hour_of_day": {"accuracy": {"min": 0.7}}},
+            "retraining": {"handler": "recorder"},
+        }
+    )
+    model = WatchedModel("purchase", 1, training_location=str(purchase_story.training_path))
+    report = build_report(local_kit, model, slices=spec.slices, end=END)
+    result = run_check(local_kit, report, spec)
+    assert not result.passed
+    assert sorted(int(v.subject.split("=")[1]) for v in result.violations) == NIGHT
+    assert result.retraining_handler == "recorder"
+    assert result.retraining_result == "run-1"
+    (request,) = retraining_recorder
+    assert request.model_name == "purchase" and request.check_run_id == result.run_id
+    assert any("hour_of_day=3" in reason for reason in request.reasons)
+    with local_kit.metadata.session() as session:
+        run = session.get(MonitoringRun, result.run_id)
+        assert run is not None and not run.passed and run.violation_count == len(NIGHT)
+        assert run.retraining_result == "run-1"
+        flagged = session.scalars(
+            select(MonitoringMeasurement.subject).where(
+                MonitoringMeasurement.run_id == run.id, MonitoringMeasurement.violated
+            )
+        ).all()
+        assert sorted(flagged) == sorted(f"hour_of_day={h}" for h in NIGHT)

@@ -15,7 +15,7 @@ import click
 import typer
 
 from mlops_kit import __version__
-from mlops_kit.cli import db, doctor, env, monitor
+from mlops_kit.cli import data, db, doctor, env, monitor
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
 from mlops_kit.errors import MlopsKitError
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(env.app, name="env")
 app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
 app.add_typer(monitor.app, name="monitor")
 app.command("doctor")(doctor.doctor)
 

@@ -1,0 +1,293 @@
+"""``mlops-kit data``: snapshot, list, show, profile and diff dataset versions."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops_kit.cli.output import OutputFormat, console, err_console, print_json, table
+from mlops_kit.cli.state import state
+from mlops_kit.errors import ConfigError
+
+app = typer.Typer(help="Immutable dataset versions, profiles and diffs.", no_args_is_help=True)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _tags(values: list[str]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, separator, text = value.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"malformed tag {value!r}: use KEY=VALUE")
+        tags[key] = text
+    return tags
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _print_version(version: Any, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        print_json(version.to_json())
+        return
+    manifest = version.to_json()
+    schema = manifest.pop("schema")
+    console.print(
+        table(None, ["field", "value"], [[k, v] for k, v in manifest.items() if k != "ref"])
+    )
+    console.print(table("schema", ["column", "type"], [[c["name"], c["type"]] for c in schema]))
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name (created on first snapshot).")],
+    path: Annotated[
+        Path | None, typer.Option("--from", help="A Parquet, CSV or JSON-lines file.")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="A SQL query in the warehouse.")] = None,
+    table_name: Annotated[
+        str | None, typer.Option("--table", help="A table in the warehouse.")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="Free text.")] = "",
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE label (repeatable).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="New version even if the content is identical.")
+    ] = False,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Create an immutable version of NAME from a file, a query or a table."""
+    from mlops_kit import data
+
+    version = data.snapshot(
+        state(ctx).kit(),
+        name,
+        path=path,
+        query=query,
+        table=table_name,
+        description=description,
+        tags=_tags(tag or []),
+        force=force,
+        created_by=_user(),
+    )
+    if output is OutputFormat.json:
+        print_json(version.to_json() | {"created": version.created})
+    elif version.created:
+        console.print(
+            f"created {version.ref}: {version.row_count} rows, fingerprint {version.fingerprint[:12]}"
+        )
+    else:
+        console.print(
+            f"identical content is already {version.ref}: no new version "
+            "(use --force to make one anyway)"
+        )
+
+
+@app.command()
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """List the versions of NAME, oldest first."""
+    from mlops_kit import data
+
+    found = data.list_versions(state(ctx).kit(), name)
+    if output is OutputFormat.json:
+        print_json([version.to_json() for version in found])
+        return
+    console.print(
+        table(
+            name,
+            ["version", "rows", "fingerprint", "created", "by", "git", "description"],
+            [
+                [
+                    v.version,
+                    v.row_count,
+                    v.fingerprint[:12],
+                    f"{v.created_at:%Y-%m-%d %H:%M}",
+                    v.created_by,
+                    (v.git_commit or "")[:8],
+                    v.description,
+                ]
+                for v in found
+            ],
+        )
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@V, NAME@latest or NAME.")],
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Show the manifest of a version."""
+    from mlops_kit import data
+
+    _print_version(data.get_version(state(ctx).kit(), ref), output)
+
+
+@app.command()
+def profile(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@V, NAME@latest or NAME.")],
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Per-column statistics of a version (computed once, then read from the manifest)."""
+    from mlops_kit import data
+
+    result = data.profile(state(ctx).kit(), ref)
+    if output is OutputFormat.json:
+        print_json(result)
+        return
+    rows = []
+    for name, column in result["columns"].items():
+        top = ", ".join(f"{value} ({count})" for value, count in column.get("top", [])[:3])
+        rows.append(
+            [
+                name,
+                column["type"],
+                f"{column['null_rate']:.3f}",
+                column["distinct"],
+                _number(column.get("min")),
+                _number(column.get("max")),
+                _number(column.get("mean")),
+                _number(column.get("std")),
+                top,
+            ]
+        )
+    console.print(
+        table(
+            f"{ref}: {result['row_count']} rows",
+            ["column", "type", "null rate", "distinct", "min", "max", "mean", "std", "top"],
+            rows,
+        )
+    )
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="The reference version, NAME@V.")],
+    b: Annotated[str, typer.Argument(help="The version to compare, NAME@V, or a file path.")],
+    key: Annotated[
+        str | None, typer.Option(help="Unique key column: report added/removed/changed rows.")
+    ] = None,
+    output: FormatOption = OutputFormat.table,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML page here.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 if any rule breaks: conformance, schema, psi>X, ks>X, js>X, nulls>X, rows>X.",
+        ),
+    ] = None,
+) -> None:
+    """Compare two versions (or a version and a file): schema, rows, types, distributions."""
+    from mlops_kit import data
+
+    # Dataset names hold no "." or "/", so such an argument is a file.
+    target: str | Path = Path(b) if "." in b or "/" in b else b
+    result = data.diff(state(ctx).kit(), a, target, key=key)
+    broken = result.violations(fail_on) if fail_on else []
+    if html is not None:
+        data.diff_page(result).write(html)
+    if output is OutputFormat.json:
+        print_json(result.summary | {"violations": broken})
+    else:
+        _print_diff(result.summary)
+        if html is not None:
+            console.print(f"report written to {html}")
+    for line in broken:
+        err_console.print(f"fail: {line}", markup=False, highlight=False)
+    if broken:
+        raise typer.Exit(1)
+
+
+def _print_diff(summary: dict[str, Any]) -> None:
+    rows = summary["rows"]
+    console.print(
+        f"{summary['a']['ref']} → {summary['b']['ref']}: rows {rows['a']} → {rows['b']} "
+        f"({rows['change']:+d}){', identical content' if summary['identical'] else ''}"
+    )
+    schema = summary["schema"]
+    changes = [["added", c["name"], "", c["type"]] for c in schema["added"]]
+    changes += [["removed", c["name"], c["type"], ""] for c in schema["removed"]]
+    changes += [["retyped", c["name"], c["from"], c["to"]] for c in schema["retyped"]]
+    if changes:
+        console.print(table("schema changes", ["change", "column", "before", "after"], changes))
+    conformance = summary["conformance"]
+    broken = {name: item for name, item in conformance.items() if item["nonconforming"]}
+    if broken:
+        console.print(
+            table(
+                "type conformance: values that do not parse as the expected type",
+                ["column", "expected", "nonconforming", "of", "examples"],
+                [
+                    [
+                        name,
+                        item["expected"],
+                        item["nonconforming"],
+                        item["checked"],
+                        ", ".join(f"{value!r} ×{count}" for value, count in item["examples"]),
+                    ]
+                    for name, item in broken.items()
+                ],
+            )
+        )
+    column_rows = []
+    for name, column in summary["columns"].items():
+        drift = column["drift"] or {}
+        measure = ""
+        if "psi" in drift:
+            measure = f"PSI {drift['psi']:.3f} KS {drift['ks']:.3f}"
+        elif "js" in drift:
+            measure = f"JS {drift['js']:.3f}"
+        categories = column.get("categories") or {}
+        new = ", ".join(map(str, categories.get("new", [])[:3]))
+        column_rows.append(
+            [
+                name,
+                f"{column['a']['null_rate']:.3f} → {column['b']['null_rate']:.3f}",
+                f"{column['a']['distinct']} → {column['b']['distinct']}",
+                f"{_number(column['a'].get('mean'))} → {_number(column['b'].get('mean'))}",
+                measure,
+                new,
+            ]
+        )
+    console.print(
+        table(
+            "columns",
+            ["column", "null rate", "distinct", "mean", "drift", "new values"],
+            column_rows,
+        )
+    )
+    keys = summary.get("keys")
+    if keys:
+        console.print(
+            table(
+                f"rows by key {keys['key']}",
+                ["change", "rows", "examples"],
+                [
+                    [kind, keys[kind], ", ".join(keys["examples"][kind])]
+                    for kind in ("added", "removed", "changed")
+                ],
+            )
+        )

@@ -1,0 +1,183 @@
+"""Dataset versions on the local twin: snapshot, read back, immutability and bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import func, select
+
+from mlops_kit import data
+from mlops_kit.db.models.data import Dataset, DatasetVersionRow
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError
+from tests.data.conftest import CHURN_V1, write
+
+
+def _counts(kit) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    with kit.metadata.session() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Dataset)),
+            session.scalar(select(func.count()).select_from(DatasetVersionRow)),
+        )
+
+
+def test_round_trip_gives_back_identical_data_and_schema(kit, tmp_path):
+    source = write(tmp_path / "v1.parquet", CHURN_V1 + " ORDER BY customer_id")
+    version = data.snapshot(kit, "churn", path=source, description="first", tags={"team": "ml"})
+    assert (version.ref, version.row_count, version.created) == ("churn@1", 3000, True)
+    expected = pa.parquet.read_table(source)
+    loaded = data.load(kit, "churn@1").sort_by("customer_id")
+    assert loaded.schema == expected.schema and loaded.equals(expected)
+    frame = data.load(kit, "churn", as_="pandas")
+    assert list(frame.columns) == expected.column_names and len(frame) == 3000
+    relation = data.load(kit, "churn@latest", as_="ibis")
+    assert kit.warehouse.execute(relation.count().name("n").as_table())["n"][0].as_py() == 3000
+    assert "read_parquet" not in data.load(kit, "churn@1", as_="sql")
+    shown = data.get_version(kit, "churn@1")
+    assert (shown.description, shown.tags, shown.id) == ("first", {"team": "ml"}, version.id)
+    assert shown.schema[0] == {"name": "customer_id", "type": "int64"}
+
+
+def test_identical_content_returns_the_existing_version_unless_forced(kit, tmp_path):
+    first = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    # The same rows in another order and another format are the same content.
+    again = data.snapshot(
+        kit, "churn", path=write(tmp_path / "b.parquet", CHURN_V1 + " ORDER BY tenure DESC")
+    )
+    assert (again.version, again.created, again.id) == (1, False, first.id)
+    forced = data.snapshot(kit, "churn", path=tmp_path / "a.parquet", force=True)
+    assert (forced.version, forced.created) == (2, True)
+    assert [v.version for v in data.list_versions(kit, "churn")] == [1, 2]
+    assert _counts(kit) == (1, 2)
+
+
+def test_query_and_table_sources(kit, tmp_path):
+    import duckdb
+
+    path = kit.warehouse.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(f"CREATE TABLE customers AS {CHURN_V1}")
+    by_table = data.snapshot(kit, "customers", table="customers")
+    by_query = data.snapshot(kit, "long", query="SELECT * FROM customers WHERE tenure > 60")
+    assert by_table.row_count == 3000 and by_table.source == "table:customers"
+    assert 0 < by_query.row_count < 3000 and by_query.source.startswith("query:")
+
+
+def test_profile_is_computed_once_and_stored(kit, tmp_path, monkeypatch):
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    first = data.profile(kit, "churn@1")
+    assert first["columns"]["tenure"]["max"] == 72.0
+
+    def no_scan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a stored profile must not be recomputed")
+
+    monkeypatch.setattr(data.stats, "profile", no_scan)
+    assert data.profile(kit, "churn@1") == first
+
+
+def test_a_failure_while_publishing_leaves_no_version_and_no_manifest(kit, tmp_path, monkeypatch):
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    warehouse = kit.warehouse
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise BackendError("disk full (injected)")
+
+    monkeypatch.setattr(warehouse, "publish", broken)
+    source = write(tmp_path / "b.parquet", CHURN_V1 + " LIMIT 100")
+    with pytest.raises(BackendError, match="injected"):
+        data.snapshot(kit, "churn", path=source)
+    assert _counts(kit) == (1, 1)
+    assert [v.version for v in data.list_versions(kit, "churn")] == [1]
+    staging = warehouse.versions_root / "churn" / ".staging"
+    assert list(staging.iterdir()) == []
+    monkeypatch.undo()
+    assert data.snapshot(kit, "churn", path=source).version == 2
+
+
+def test_a_failure_after_publishing_rolls_the_manifest_back(kit, tmp_path, monkeypatch):
+    original = type(kit.warehouse).publish
+
+    def publish_then_crash(self, staged, dataset, version):  # type: ignore[no-untyped-def]
+        original(self, staged, dataset, version)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(kit.warehouse), "publish", publish_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    assert _counts(kit)[1] == 0
+    with pytest.raises(NotFoundError):
+        data.get_version(kit, "churn")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"path": "missing.csv"}, NotFoundError, "no such file"),
+        ({"path": "notes.txt"}, ConfigError, "unsupported file type"),
+        ({"path": "broken.parquet"}, ConfigError, "cannot read file:"),
+        ({"path": "empty.parquet"}, ConfigError, "has no rows"),
+        ({"path": "nested.parquet"}, ConfigError, "unsupported type"),
+        ({"query": "SELECT * FROM nowhere"}, NotFoundError, "nowhere"),
+        ({"query": "SELEC 1"}, ConfigError, "syntax"),
+        ({"table": "nowhere"}, NotFoundError, "nowhere"),
+        ({}, ConfigError, "exactly one source"),
+        ({"path": "a.parquet", "table": "t"}, ConfigError, "exactly one source"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_changes_nothing(kit, tmp_path, kwargs, error, message):
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    write(tmp_path / "empty.parquet", "SELECT 1 AS a WHERE false")
+    write(tmp_path / "nested.parquet", "SELECT [1, 2] AS a")
+    with pytest.raises(error, match=message):
+        data.snapshot(
+            kit, "churn", **{k: str(tmp_path / v) if k == "path" else v for k, v in kwargs.items()}
+        )
+    assert _counts(kit) == (1, 1)
+    assert data.load(kit, "churn").num_rows == 3000
+    assert list((kit.warehouse.versions_root / "churn" / ".staging").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "message"),
+    [
+        ("nope@1", NotFoundError, "unknown dataset 'nope'.*churn"),
+        ("churn@9", NotFoundError, "no version 9: versions are 1 to 1"),
+        ("churn@0", ConfigError, "invalid dataset reference"),
+        ("churn@x", ConfigError, "invalid dataset reference"),
+        ("Bad-Name", ConfigError, "invalid dataset name"),
+    ],
+)
+def test_unknown_or_malformed_references(kit, tmp_path, ref, error, message):
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    with pytest.raises(error, match=message):
+        data.get_version(kit, ref)
+
+
+def test_reference_parsing() -> None:
+    assert data.DatasetRef.parse("churn") == data.DatasetRef("churn")
+    assert data.DatasetRef.parse("churn@latest") == data.DatasetRef("churn")
+    assert data.DatasetRef.parse("churn@12") == data.DatasetRef("churn", 12)
+    assert str(data.DatasetRef("churn", 3)) == "churn@3"
+
+
+def test_git_commit_is_recorded_inside_a_repository(kit, tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    version = data.snapshot(
+        kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1), workdir=repo
+    )
+    assert version.git_commit == head.stdout.strip()
+    outside = data.snapshot(kit, "other", path=tmp_path / "a.parquet", workdir=Path("/"))
+    assert outside.git_commit is None

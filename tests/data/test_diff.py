@@ -1,0 +1,137 @@
+"""Diffs of dataset versions, starting with the churn incident the kit exists to catch."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from mlops_kit import data
+from mlops_kit.errors import ConfigError
+from tests.data.conftest import CHURN_V1, CHURN_V2, write
+
+
+@pytest.fixture
+def project(project_dir, tmp_path):  # type: ignore[no-untyped-def]
+    """Two churn versions on the local twin of a fresh project, as CSV files from a data-prep job."""
+    write(tmp_path / "churn_v1.csv", CHURN_V1)
+    write(tmp_path / "churn_v2.csv", CHURN_V2)
+    return tmp_path
+
+
+def test_churn_incident_diff_names_the_broken_columns_with_counts_and_examples(project, run_cli):
+    assert (
+        run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv")).exit_code == 0
+    )
+    assert (
+        run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v2.csv")).exit_code == 0
+    )
+
+    result = run_cli("data", "diff", "churn@1", "churn@2", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    conformance = {k: v for k, v in summary["conformance"].items() if v["nonconforming"]}
+    assert set(conformance) == {"tenure", "monthly_charges"}
+    assert conformance["tenure"]["nonconforming"] == 75
+    assert conformance["tenure"]["examples"] == [["unknown", 75]]
+    assert conformance["monthly_charges"]["nonconforming"] == 120 + 48
+    assert conformance["monthly_charges"]["examples"] == [["N/A", 120], ["#VALUE!", 48]]
+    assert {c["name"] for c in summary["schema"]["retyped"]} == {"tenure", "monthly_charges"}
+
+    table = run_cli("data", "diff", "churn@1", "churn@2", "--fail-on", "conformance,psi>0.2")
+    assert table.exit_code == 1
+    assert re.search(r"tenure .*int64 .*75 .*'unknown' ×75", table.stdout)
+    assert "monthly_charges" in table.stdout and "'N/A' ×120" in table.stdout
+    failures = [line for line in table.stderr.splitlines() if line.startswith("fail:")]
+    assert len(failures) == 2
+    assert "support_calls" not in table.stderr and "contract" not in table.stderr
+
+
+def test_identical_versions_pass_every_rule(project, run_cli):
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"), "--force")
+    result = run_cli(
+        "data",
+        "diff",
+        "churn@1",
+        "churn@2",
+        "--fail-on",
+        "conformance,schema,psi>0.01,ks>0.01,js>0.01,nulls>0,rows>0",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "identical content" in result.stdout
+
+
+def test_diff_against_a_file_with_keys_drift_and_html(project, run_cli, local_kit, tmp_path):
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
+    changed = write(
+        tmp_path / "next.parquet",
+        CHURN_V1.replace("range(3000)", "range(100, 3100)")
+        .replace("range % 9 AS support_calls", "(range % 9) * 3 AS support_calls")
+        .replace("['month', 'year', 'two_year']", "['month', 'year', 'weekly']"),
+    )
+    page = tmp_path / "diff.html"
+    result = data.diff(local_kit, "churn@1", changed, key="customer_id")
+    keys = result.summary["keys"]
+    assert (keys["added"], keys["removed"]) == (100, 100)
+    assert keys["examples"]["removed"] == ["0", "1", "2", "3", "4"]
+    assert keys["changed"] > 2000
+    columns = result.summary["columns"]
+    assert columns["support_calls"]["drift"]["psi"] > 0.2
+    assert columns["tenure"]["drift"]["psi"] < 0.05
+    assert columns["contract"]["categories"]["new"] == ["weekly"]
+    assert columns["contract"]["categories"]["vanished"] == ["two_year"]
+    assert columns["contract"]["drift"]["js"] > 0.3
+    broken = result.violations("psi>0.2")
+    assert f"psi: support_calls = {columns['support_calls']['drift']['psi']:.3f} > 0.2" in broken
+    assert not any("tenure" in line for line in broken)
+    cli = run_cli(
+        "data", "diff", "churn@1", str(changed), "--key", "customer_id", "--html", str(page)
+    )
+    assert cli.exit_code == 0, cli.stderr
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "support_calls" in html
+    assert not re.search(r"(src|href)=\"https?:", html) and "<script" not in html
+    assert not list((local_kit.warehouse.versions_root / "churn" / ".staging").iterdir())
+
+
+def test_bad_diff_inputs(project, run_cli, local_kit):
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
+    with pytest.raises(ConfigError, match="unknown --fail-on rule 'psi>>1'"):
+        data.diff(local_kit, "churn@1", "churn@1").violations("psi>>1")
+    with pytest.raises(ConfigError, match="key column 'nope'"):
+        data.diff(local_kit, "churn@1", "churn@1", key="nope")
+    with pytest.raises(ConfigError, match="not unique"):
+        data.diff(local_kit, "churn@1", "churn@1", key="contract")
+    result = run_cli("data", "diff", "churn@1", str(project / "missing.csv"))
+    assert result.exit_code == 3 and "no such file" in result.stderr
+    result = run_cli("data", "diff", "churn@1", "churn@7")
+    assert result.exit_code == 3 and "no version 7" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_lists_shows_and_profiles(project, run_cli):
+    created = run_cli(
+        "data",
+        "snapshot",
+        "churn",
+        "--from",
+        str(project / "churn_v1.csv"),
+        "-d",
+        "training data",
+        "--tag",
+        "team=ml",
+        "--format",
+        "json",
+    )
+    assert json.loads(created.stdout)["created"] is True
+    again = run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
+    assert "identical content is already churn@1" in again.stdout
+    listed = json.loads(run_cli("data", "versions", "churn", "--format", "json").stdout)
+    assert [v["ref"] for v in listed] == ["churn@1"]
+    shown = json.loads(run_cli("data", "show", "churn@latest", "--format", "json").stdout)
+    assert shown["tags"] == {"team": "ml"} and shown["row_count"] == 3000
+    profiled = run_cli("data", "profile", "churn@1")
+    assert profiled.exit_code == 0 and "monthly_charges" in profiled.stdout
+    assert run_cli("data", "snapshot", "churn", "--tag", "oops").exit_code == 2

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError, IntegrityError, NotFoundError
+from mlops_kit.errors import ConfigError, IntegrityError, MlopsKitError, NotFoundError
 
 CHUNK_SIZE = 8 * 1024 * 1024
 """Bytes read or written at a time: large artifacts are streamed, never held in memory."""
@@ -177,13 +177,30 @@ class ArtifactStore(Backend):
         """Store the file or directory ``source`` under ``prefix`` (create-only).
 
         A file is stored as ``prefix/<its name>``; a directory's files keep their relative paths.
+        When one file fails, the files this call already wrote are deleted again (as far as the
+        store is reachable), and objects that existed before are never touched.
 
         Raises:
             NotFoundError: ``source`` does not exist.
             ConflictError: an object already exists under one of the keys.
         """
         check_key(prefix)
-        return [self.write(path, f"{prefix}/{name}") for path, name in source_files(source)]
+        written: list[StoredObject] = []
+        try:
+            for path, name in source_files(source):
+                written.append(self.write(path, f"{prefix}/{name}"))
+        except BaseException:
+            self.delete_quietly([stored.key for stored in written])
+            raise
+        return written
+
+    def delete_quietly(self, keys: list[str]) -> None:
+        """Delete ``keys`` as far as the store allows: a cleanup must not hide the first error."""
+        for key in keys:
+            try:
+                self.delete(key)
+            except MlopsKitError:
+                return  # the store is unreachable; the registry's gc removes the rest later
 
     def get(self, expected: StoredObject, destination: Path) -> None:
         """Download ``expected.key`` to ``destination`` and verify size and SHA-256.

@@ -51,6 +51,14 @@ class GcsArtifactStore(ArtifactStore):
             raise ConfigError(f"malformed GCS URI {uri!r}: use 'gs://BUCKET/PREFIX'")
         self.bucket_name = parts.netloc
         self.prefix = parts.path.strip("/")
+        self.retry_timeout = 120.0
+        """Seconds during which a call retries transient failures before it gives up."""
+
+    def retry(self) -> Any:
+        """The retry policy of every call: the library's default, bounded by :attr:`retry_timeout`."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_timeout)
 
     def client(self) -> Any:
         """A storage client (honours ``STORAGE_EMULATOR_HOST``)."""
@@ -102,12 +110,16 @@ class GcsArtifactStore(ArtifactStore):
         try:
             # The precondition alone makes the write create-only on the service; the lookup first
             # gives the same answer before any byte is sent.
-            if blob.exists():
+            if blob.exists(retry=self.retry()):
                 raise ConflictError(
                     f"artifact {self.object_uri(key)} already exists: it is immutable"
                 )
             blob.upload_from_filename(
-                str(source), if_generation_match=0, checksum="md5", timeout=120
+                str(source),
+                if_generation_match=0,
+                checksum="md5",
+                timeout=120,
+                retry=self.retry(),
             )
         except google_errors.PreconditionFailed as exc:
             raise ConflictError(
@@ -127,7 +139,9 @@ class GcsArtifactStore(ArtifactStore):
 
         blob = self.bucket.blob(self.object_name(key))
         try:
-            blob.download_to_filename(str(destination), checksum="md5", timeout=120)
+            blob.download_to_filename(
+                str(destination), checksum="md5", timeout=120, retry=self.retry()
+            )
         except google_errors.NotFound as exc:
             raise NotFoundError(f"artifact {self.object_uri(key)} does not exist") from exc
         except Exception as exc:
@@ -141,14 +155,14 @@ class GcsArtifactStore(ArtifactStore):
     @override
     def exists(self, key: str) -> bool:
         try:
-            return bool(self.bucket.blob(self.object_name(key)).exists())
+            return bool(self.bucket.blob(self.object_name(key)).exists(retry=self.retry()))
         except Exception as exc:
             raise self.error(f"cannot look up {self.object_uri(key)}", exc) from exc
 
     @override
     def verify(self, expected: StoredObject) -> None:
         try:
-            blob = self.bucket.get_blob(self.object_name(expected.key))
+            blob = self.bucket.get_blob(self.object_name(expected.key), retry=self.retry())
         except Exception as exc:
             raise self.error(f"cannot look up {self.object_uri(expected.key)}", exc) from exc
         if blob is None:
@@ -162,7 +176,9 @@ class GcsArtifactStore(ArtifactStore):
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
         base = f"{self.prefix}/" if self.prefix else ""
         try:
-            for blob in self.client().list_blobs(self.bucket_name, prefix=base + prefix):
+            for blob in self.client().list_blobs(
+                self.bucket_name, prefix=base + prefix, retry=self.retry()
+            ):
                 yield ListedObject(blob.name[len(base) :], int(blob.size or 0), blob.updated)
         except Exception as exc:
             raise self.error(f"cannot list gs://{self.bucket_name}/{base}{prefix}", exc) from exc
@@ -172,7 +188,7 @@ class GcsArtifactStore(ArtifactStore):
         from google.api_core import exceptions as google_errors
 
         try:
-            self.bucket.blob(self.object_name(key)).delete()
+            self.bucket.blob(self.object_name(key)).delete(retry=self.retry())
         except google_errors.NotFound:
             return
         except Exception as exc:

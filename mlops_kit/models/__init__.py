@@ -1,1 +1,50 @@
-"""Model versioning: the registry of versions, lineage, aliases and their history."""
+"""Model versioning: the registry of versions, lineage, aliases and their history.
+
+Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once, checksummed, and
+recorded in the metadata database with the metrics, parameters, data versions and component versions
+it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
+in :func:`history`. :func:`compare` puts two versions side by side and, on a dataset, compares their
+predictions and that data's health.
+"""
+
+from __future__ import annotations
+
+from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
+from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
+from mlops_kit.models.registry import (
+    GcReport,
+    ModelRef,
+    ModelVersion,
+    ModelVersionSummary,
+    download,
+    gc,
+    get_version,
+    list_versions,
+    load_model,
+    parse_metrics,
+    read_metrics_file,
+    register,
+)
+
+__all__ = [
+    "AliasEvent",
+    "GcReport",
+    "LoadedModel",
+    "ModelFlavor",
+    "ModelRef",
+    "ModelVersion",
+    "ModelVersionSummary",
+    "download",
+    "gc",
+    "get_version",
+    "history",
+    "holder_at",
+    "list_versions",
+    "load_model",
+    "parse_metrics",
+    "promote",
+    "read_metrics_file",
+    "register",
+    "register_flavor",
+    "rollback",
+]

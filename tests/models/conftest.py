@@ -122,3 +122,29 @@ def write_bytes(path: Path, size: int, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(random.Random(seed).randbytes(size))
     return path
+
+
+@pytest.fixture
+def kit(project_dir: Path, metadata_url: str) -> Iterator[object]:
+    """The local twin of a fresh project, its metadata on SQLite, then on the real PostgreSQL."""
+    from mlops_kit.kit import Kit
+
+    with Kit.open(metadata=metadata_url) as opened:
+        yield opened
+
+
+def train_classifier(directory: Path, seed: int = 0) -> Path:
+    """A small scikit-learn classifier saved as ``directory/model.joblib``."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    features = rng.random((60, 3))
+    model = LogisticRegression().fit(features, (features[:, 0] > 0.5).astype(int))
+    directory.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, directory / "model.joblib")
+    return directory
+
+
+METRICS = {"overall": {"accuracy": 0.91, "f1": 0.88}, "slices": {"hour": {"3": {"accuracy": 0.4}}}}

@@ -1,0 +1,301 @@
+"""``mlops-kit models``: register, inspect, promote, roll back and compare model versions."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.state import state
+from mlops_kit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlops_kit.models import AliasEvent, ModelVersion
+
+app = typer.Typer(
+    help="Register, promote, roll back and compare model versions.", no_args_is_help=True
+)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for value in values or []:
+        key, separator, text = value.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(f"{option} {value!r} is not KEY=VALUE: write it like {option} lr=0.1")
+        result[key.strip()] = text
+    return result
+
+
+def _git_commit() -> str | None:
+    """The commit of the current directory's repository, if it is one (the training code)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except OSError:
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else None
+
+
+def _print_version(version: ModelVersion) -> None:
+    rows: list[tuple[str, object]] = [
+        ("version", version.ref),
+        ("status", version.status.upper()),
+        ("aliases", ", ".join(version.aliases) or "-"),
+        ("artifact", version.artifact_uri),
+        ("flavor", version.flavor or "-"),
+        ("created", f"{version.created_at:%Y-%m-%d %H:%M:%S} UTC by {version.created_by}"),
+        ("data", ", ".join(version.datasets) or "-"),
+        ("pipeline run", version.pipeline_run_id or "-"),
+        ("git commit", version.git_commit or "-"),
+    ]
+    rows += [(f"metric {name}", f"{value:.4g}") for name, value in version.metrics.items()]
+    rows += [(f"param {key}", value) for key, value in version.params.items()]
+    rows += [(f"tag {key}", value) for key, value in version.tags.items()]
+    for kind in ("kit", "python", "image"):
+        rows += [(kind, f"{n} {v}") for n, v in version.components.get(kind, {}).items()]
+    rows.append(("packages", f"{len(version.components.get('package', {}))} recorded"))
+    rows += [
+        (f"file {f['path']}", f"{f['size']} bytes sha256 {f['sha256'][:16]}…")
+        for f in version.files
+    ]
+    console.print(table(f"model {version.ref}", ["field", "value"], rows))
+    for column, values in version.slices.items():
+        names = sorted({m for metrics in values.values() for m in metrics})
+        slice_rows = [
+            [value, *(metrics.get(m) for m in names)] for value, metrics in values.items()
+        ]
+        console.print(table(f"metrics by {column}", [column, *names], slice_rows))
+
+
+def _print_events(events: list[AliasEvent], title: str) -> None:
+    rows = [
+        (
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.alias,
+            e.action,
+            "-" if e.from_version is None else e.from_version,
+            e.to_version,
+            e.actor,
+            e.reason,
+        )
+        for e in events
+    ]
+    console.print(table(title, ["at (UTC)", "alias", "action", "from", "to", "by", "reason"], rows))
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    path: Annotated[Path, typer.Argument(help="The artifact: a file or a directory.")],
+    metrics: Annotated[
+        Path | None, typer.Option("--metrics", help="Metrics JSON (overall and per slice).")
+    ] = None,
+    data: Annotated[
+        list[str] | None, typer.Option("--data", help="Training data version DATASET@V (repeat).")
+    ] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE (repeat).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE (repeat).")] = None,
+    pipeline_run_id: Annotated[
+        str | None, typer.Option("--pipeline-run-id", help="The training pipeline run.")
+    ] = None,
+    image_digest: Annotated[
+        str | None, typer.Option("--image-digest", help="Training container image digest.")
+    ] = None,
+    git_commit: Annotated[
+        str | None,
+        typer.Option("--git-commit", help="Commit of the training code (default: this repo's)."),
+    ] = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Upload PATH as the next version of NAME and record its lineage."""
+    from mlops_kit import models
+
+    version = models.register(
+        state(ctx).kit(),
+        name,
+        path,
+        metrics=metrics,
+        data=data or [],
+        params=_pairs(param, "--param"),
+        tags=_pairs(tag, "--tag"),
+        pipeline_run_id=pipeline_run_id,
+        image_digest=image_digest,
+        git_commit=git_commit or _git_commit(),
+    )
+    if output is OutputFormat.json:
+        print_json(version.to_dict())
+        return
+    console.print(
+        f"registered {version.ref} ({len(version.files)} files) at {version.artifact_uri}"
+    )
+
+
+@app.command()
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+    include_unready: Annotated[
+        bool, typer.Option("--all", help="Also list PENDING and FAILED versions.")
+    ] = False,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """List the versions of NAME, newest first."""
+    from mlops_kit import models
+
+    found = models.list_versions(
+        state(ctx).kit(), name, limit=limit, include_unready=include_unready
+    )
+    if output is OutputFormat.json:
+        print_json([v.to_dict() for v in found])
+        return
+    metric_names = sorted({m for v in found for m in v.metrics})
+    rows = [
+        [
+            v.version,
+            v.status.upper(),
+            ", ".join(v.aliases),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            v.created_by,
+            *(v.metrics.get(m) for m in metric_names),
+        ]
+        for v in found
+    ]
+    columns = ["version", "status", "aliases", "created (UTC)", "by", *metric_names]
+    console.print(table(f"model {name}", columns, rows))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ALIAS.")],
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Show a version with its lineage: metrics, params, data, components, files."""
+    from mlops_kit import models
+
+    version = models.get_version(state(ctx).kit(), ref)
+    if output is OutputFormat.json:
+        print_json(version.to_dict())
+        return
+    _print_version(version)
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ALIAS.")],
+    destination: Annotated[Path, typer.Argument(help="A new or empty directory.")],
+) -> None:
+    """Download a version's artifact into DESTINATION, verifying every checksum."""
+    from mlops_kit import models
+
+    target = models.download(state(ctx).kit(), ref, destination)
+    console.print(f"downloaded {ref} into {target} (checksums verified)")
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move, e.g. production.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in history).")],
+) -> None:
+    """Point ALIAS at a READY version."""
+    from mlops_kit import models
+
+    event = models.promote(state(ctx).kit(), ref, alias, reason)
+    source = "" if event.from_version is None else f" (was {event.from_version})"
+    console.print(f"{event.model}@{event.alias} -> version {event.to_version}{source}")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move back.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in history).")],
+    to: Annotated[
+        int | None, typer.Option("--to", help="An earlier holder (default: the previous one).")
+    ] = None,
+) -> None:
+    """Move ALIAS back to its previous holder, after verifying that version's artifact."""
+    from mlops_kit import models
+
+    event = models.rollback(state(ctx).kit(), name, alias, reason=reason, to=to)
+    console.print(
+        f"{event.model}@{event.alias} rolled back {event.from_version} -> {event.to_version} "
+        "(artifact verified)"
+    )
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option("--at", help="Print which version held --alias at this UTC time."),
+    ] = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """List every alias movement: who, when, why, from -> to."""
+    from datetime import UTC
+
+    from mlops_kit import models
+
+    kit = state(ctx).kit()
+    if at is not None:
+        if alias is None:
+            raise ConfigError("--at needs --alias: say which alias to look up")
+        moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+        holder = models.holder_at(kit, name, alias, moment)
+        if output is OutputFormat.json:
+            print_json({"model": name, "alias": alias, "at": moment.isoformat(), "version": holder})
+        else:
+            console.print(f"{name}@{alias} at {moment:%Y-%m-%d %H:%M:%S} UTC: {holder or 'none'}")
+        return
+    events = models.history(kit, name, alias)
+    if output is OutputFormat.json:
+        print_json([e.to_dict() for e in events])
+        return
+    _print_events(events, f"alias history of {name}" + (f"@{alias}" if alias else ""))
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    grace_hours: Annotated[
+        float,
+        typer.Option("--grace-hours", help="Keep PENDING versions younger than this (uploads)."),
+    ] = 24.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Remove stale PENDING versions and artifact objects no READY version references."""
+    from mlops_kit import models
+
+    if grace_hours < 0:
+        raise ConfigError(f"--grace-hours {grace_hours} is negative: give 0 or more")
+    report = models.gc(state(ctx).kit(), grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    if output is OutputFormat.json:
+        print_json(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(
+        f"{verb} {len(report.removed_versions)} pending versions and "
+        f"{len(report.removed_objects)} objects; kept {report.kept_objects} objects"
+    )
+    for item in [*report.removed_versions, *report.removed_objects]:
+        console.print(f"  {item}", highlight=False)

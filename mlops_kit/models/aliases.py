@@ -1,0 +1,245 @@
+"""Aliases (``champion``, ``production``): which version is live, every move audited.
+
+An alias belongs to one version of a model at a time. :func:`promote` and :func:`rollback` move it in
+one transaction that locks the model row and appends an :class:`AliasEvent` (who, when, why, from →
+to), so the history answers which version was live at any moment.
+
+Rollback walks the promotions back: promotions push holders on a stack, rollbacks pop it, so two
+rollbacks in a row after promoting 1, 2, 3 go to 2, then to 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mlops_kit.db.models import utcnow
+from mlops_kit.db.models.registry import (
+    ModelAlias,
+    ModelAliasEvent,
+    ModelVersionRow,
+    RegisteredModel,
+)
+from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
+from mlops_kit.kit import Kit
+from mlops_kit.models.registry import (
+    ModelRef,
+    as_ref,
+    check_alias,
+    check_model_name,
+    current_user,
+    full_version,
+    version_row,
+)
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One movement of an alias."""
+
+    model: str
+    alias: str
+    action: str
+    """``promote`` or ``rollback``."""
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self) | {"at": self.at.isoformat()}
+
+
+def _event(model: str, row: ModelAliasEvent) -> AliasEvent:
+    return AliasEvent(
+        model,
+        row.alias,
+        row.action,
+        row.from_version,
+        row.to_version,
+        row.actor,
+        row.reason,
+        row.at,
+    )
+
+
+def _check_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise ConfigError("a reason is required: say why the alias moves (it is kept in history)")
+    return reason
+
+
+def _locked_model(session: Session, name: str) -> RegisteredModel:
+    model = session.scalars(
+        select(RegisteredModel).where(RegisteredModel.name == name).with_for_update()
+    ).first()
+    if model is None:
+        raise NotFoundError(f"unknown model {name!r}: register it with `mlops-kit models register`")
+    return model
+
+
+def _move(
+    session: Session,
+    model: RegisteredModel,
+    alias: str,
+    target: ModelVersionRow,
+    action: str,
+    reason: str,
+    actor: str,
+) -> AliasEvent:
+    holder = session.scalars(
+        select(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+    ).first()
+    now = utcnow()
+    from_version: int | None = None
+    if holder is None:
+        session.add(
+            ModelAlias(model_id=model.id, alias=alias, version_id=target.id, updated_at=now)
+        )
+    else:
+        if holder.version_id == target.id:
+            raise ConflictError(
+                f"{model.name}@{alias} already is version {target.version}: nothing to move"
+            )
+        from_version = session.get_one(ModelVersionRow, holder.version_id).version
+        holder.version_id = target.id
+        holder.updated_at = now
+    event = ModelAliasEvent(
+        model_id=model.id,
+        alias=alias,
+        action=action,
+        from_version=from_version,
+        to_version=target.version,
+        actor=actor,
+        reason=reason,
+        at=now,
+    )
+    session.add(event)
+    session.flush()
+    return _event(model.name, event)
+
+
+def promote(
+    kit: Kit, ref: ModelRef | str, alias: str, reason: str, *, actor: str | None = None
+) -> AliasEvent:
+    """Point ``alias`` of the model at the ready version ``ref`` (creating the alias if new).
+
+    Raises:
+        NotFoundError: the model or version does not exist.
+        ConflictError: the version is not ready (pending or failed), or already holds the alias.
+        ConfigError: the alias name is invalid or the reason empty.
+    """
+    ref = as_ref(ref)
+    check_alias(alias)
+    reason = _check_reason(reason)
+    with kit.metadata.session() as session:
+        model = _locked_model(session, ref.name)
+        target = version_row(session, ref, ready_only=False)
+        if target.status != "ready":
+            raise ConflictError(
+                f"version {ref.name}@{target.version} is {target.status.upper()}: only a READY "
+                "version can hold an alias"
+            )
+        return _move(session, model, alias, target, "promote", reason, actor or current_user())
+
+
+def _holder_stack(session: Session, model_id: int, alias: str) -> list[int]:
+    stack: list[int] = []
+    events = session.scalars(
+        select(ModelAliasEvent)
+        .where(ModelAliasEvent.model_id == model_id, ModelAliasEvent.alias == alias)
+        .order_by(ModelAliasEvent.id)
+    )
+    for event in events:
+        if event.action == "promote":
+            stack.append(event.to_version)
+        else:
+            while stack and stack[-1] != event.to_version:
+                stack.pop()
+    return stack
+
+
+def rollback(
+    kit: Kit,
+    name: str,
+    alias: str,
+    *,
+    reason: str,
+    to: int | None = None,
+    actor: str | None = None,
+) -> AliasEvent:
+    """Move ``alias`` back to its previous holder (or to the earlier holder ``to``).
+
+    The target's artifact is verified first (every file present with its recorded size and checksum):
+    rolling back to a version that cannot be served would make things worse.
+
+    Raises:
+        NotFoundError: the model or alias does not exist.
+        ConflictError: the alias has no previous holder, or ``to`` never held it.
+        IntegrityError: the target's artifact is missing or altered; the alias does not move.
+    """
+    check_model_name(name)
+    check_alias(alias)
+    reason = _check_reason(reason)
+    with kit.metadata.session() as session:
+        model = _locked_model(session, name)
+        stack = _holder_stack(session, model.id, alias)
+        if not stack:
+            raise NotFoundError(
+                f"model {name!r} has no alias {alias!r}: nothing to roll back "
+                f"(set it with `mlops-kit models promote {name}@VERSION --alias {alias}`)"
+            )
+        earlier = stack[:-1]
+        if to is None:
+            if not earlier:
+                raise ConflictError(
+                    f"{name}@{alias} has no previous holder to roll back to (it was only ever "
+                    f"version {stack[-1]}): promote the version you want instead"
+                )
+            target_version = earlier[-1]
+        elif to in earlier:
+            target_version = to
+        else:
+            held = ", ".join(map(str, earlier)) or "none"
+            raise ConflictError(
+                f"version {to} is not an earlier holder of {name}@{alias} (earlier holders: "
+                f"{held}): use `mlops-kit models promote {name}@{to} --alias {alias}`"
+            )
+        target = version_row(session, ModelRef(name, version=target_version))
+        for stored in full_version(session, target, name).stored_objects():
+            kit.artifacts.verify(stored)
+        return _move(session, model, alias, target, "rollback", reason, actor or current_user())
+
+
+def history(kit: Kit, name: str, alias: str | None = None) -> list[AliasEvent]:
+    """Every movement of the model's aliases (or of ``alias``), oldest first.
+
+    Raises:
+        NotFoundError: the model does not exist.
+    """
+    check_model_name(name)
+    with kit.metadata.session() as session:
+        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            raise NotFoundError(f"unknown model {name!r}")
+        query = select(ModelAliasEvent).where(ModelAliasEvent.model_id == model.id)
+        if alias is not None:
+            query = query.where(ModelAliasEvent.alias == check_alias(alias))
+        return [_event(name, row) for row in session.scalars(query.order_by(ModelAliasEvent.id))]
+
+
+def holder_at(kit: Kit, name: str, alias: str, at: datetime) -> int | None:
+    """The version that held ``alias`` at the moment ``at`` (``None`` before its first promotion)."""
+    holder: int | None = None
+    for event in history(kit, name, alias):
+        if event.at > at:
+            break
+        holder = event.to_version
+    return holder

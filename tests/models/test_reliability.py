@@ -1,0 +1,252 @@
+"""Reliability on real services: concurrent registrations on PostgreSQL, broken uploads, gc."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mlops_kit import models
+from mlops_kit.db import migrate
+from mlops_kit.db.models import utcnow
+from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
+from mlops_kit.environments import Environment
+from mlops_kit.errors import BackendError
+from mlops_kit.kit import Kit
+from tests.models.conftest import GcsEmulator, write_bytes
+
+ROOT = Path(__file__).parents[2]
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mlops_kit import models
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+    url, artifacts, source, worker, gate = sys.argv[1:]
+    environment = Environment(
+        name="ci", warehouse="duckdb:///unused.duckdb", artifacts=artifacts, metadata=url,
+        orchestrator="kfp-local",
+    )
+    with Kit(environment) as kit:
+        kit.metadata.engine.connect().close()
+        Path(gate, f"ready-{worker}").touch()
+        while not Path(gate, "go").exists():  # all four start registering at once
+            time.sleep(0.01)
+        for _ in range(8):
+            models.register(kit, "shared", Path(source), tags={"worker": worker}, packages={})
+    """
+)
+
+
+def _kit(metadata: str, artifacts: str) -> Kit:
+    return Kit(
+        Environment(
+            name="ci",
+            warehouse="duckdb:///unused.duckdb",
+            artifacts=artifacts,
+            metadata=metadata,
+            orchestrator="kfp-local",
+        )
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_32_concurrent_registrations_from_4_processes_are_gap_free(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    artifacts = (tmp_path / "artifacts").as_uri()
+    kit = _kit(postgres_url, artifacts)
+    migrate.upgrade(kit.metadata)
+    source = write_bytes(tmp_path / "model.bin", 2048)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, postgres_url, artifacts, str(source), str(n), str(gate)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        for n in range(4)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(gate.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (gate / "go").touch()
+    outcomes = [worker.communicate(timeout=240) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+
+    found = models.list_versions(kit, "shared", include_unready=True)
+    assert sorted(v.version for v in found) == list(range(1, 33))
+    assert {v.status for v in found} == {"ready"}
+    by_worker: dict[str, int] = {}
+    for summary in found:
+        version = models.get_version(kit, summary.ref)
+        by_worker[version.tags["worker"]] = by_worker.get(version.tags["worker"], 0) + 1
+        assert version.files[0]["key"] == f"shared/{version.version}/model.bin"
+    assert by_worker == {"0": 8, "1": 8, "2": 8, "3": 8}
+    assert len(list(kit.artifacts.list_objects("shared/"))) == 32
+    kit.close()
+
+
+class BreakingProxy:
+    """A loopback TCP proxy that cuts every connection once ``limit`` request bytes went through.
+
+    After the cut it refuses new connections, like a server that went away mid-upload.
+    """
+
+    def __init__(self, upstream_port: int, limit: int) -> None:
+        self.upstream_port = upstream_port
+        self.limit = limit
+        self.sent = 0
+        self.broken = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.broken.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if counted:
+                    with self.lock:
+                        self.sent += len(data)
+                        cut = self.sent > self.limit
+                    if cut:
+                        self.cut()
+                        return
+                target.sendall(data)
+        except OSError:
+            return
+
+    def cut(self) -> None:
+        self.broken.set()
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+@pytest.mark.gcs
+def test_an_upload_that_breaks_leaves_no_ready_version_and_gc_cleans_up(
+    private_gcs_emulator: GcsEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bucket = private_gcs_emulator.create_bucket()
+    metadata = f"sqlite:///{tmp_path / 'metadata.db'}"
+    source = tmp_path / "model"
+    write_bytes(source / "a-config.json", 1024, seed=1)
+    write_bytes(source / "b-weights.bin", 20 * 1024 * 1024, seed=2)  # resumable, 3 chunks
+
+    proxy = BreakingProxy(private_gcs_emulator.port, limit=12 * 1024 * 1024)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
+    broken = _kit(metadata, f"gs://{bucket}/models")
+    migrate.upgrade(broken.metadata)
+    broken.artifacts.retry_timeout = 1.0  # type: ignore[attr-defined]
+    with pytest.raises(BackendError, match="cannot upload gs://"):
+        models.register(broken, "clf", source, packages={})
+    assert proxy.broken.is_set()
+
+    (failed,) = models.list_versions(broken, "clf", include_unready=True)
+    assert failed.status == "failed"
+    assert models.list_versions(broken, "clf") == []
+    broken.close()
+
+    # The service is back; the first file got in before the cut, and its cleanup could not run.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", private_gcs_emulator.url)
+    kit = _kit(metadata, f"gs://{bucket}/models")
+    assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/a-config.json"]
+    kept = models.register(kit, "clf", source / "a-config.json", packages={})
+    assert kept.version == 2
+    report = models.gc(kit, grace=timedelta(hours=1))
+    assert report.removed_objects == ["clf/1/a-config.json"]
+    assert [o.key for o in kit.artifacts.list_objects()] == ["clf/2/a-config.json"]
+    kit.close()
+
+
+def _pending(kit: Kit, name: str, version: int, age: timedelta) -> None:
+    """A pending row as a registration that died mid-upload leaves it."""
+    with kit.metadata.session() as session:
+        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).one()
+        model.last_version = max(model.last_version, version)
+        session.add(
+            ModelVersionRow(
+                model_id=model.id,
+                version=version,
+                status="pending",
+                artifact_uri="-",
+                created_at=utcnow() - age,
+            )
+        )
+
+
+def test_gc_removes_stale_pending_versions_and_orphans_never_a_referenced_object(
+    kit: Any, tmp_path: Path
+) -> None:
+    ready = models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), packages={})
+    models.promote(kit, "clf@1", "prod", "first")
+    store = kit.artifacts
+    _pending(kit, "clf", 2, age=timedelta(hours=30))  # died yesterday
+    store.put(write_bytes(tmp_path / "half.bin", 10), "clf/2")
+    _pending(kit, "clf", 3, age=timedelta(minutes=5))  # still uploading
+    store.put(write_bytes(tmp_path / "inflight.bin", 10), "clf/3")
+    store.put(write_bytes(tmp_path / "stray.bin", 10), "clf/1")  # not part of version 1
+    store.put(write_bytes(tmp_path / "other.bin", 10), "notes/1")  # not a registry object
+
+    dry = models.gc(kit, dry_run=True)
+    assert dry.removed_versions == ["clf@2"]
+    assert sorted(dry.removed_objects) == ["clf/1/stray.bin", "clf/2/half.bin"]
+    assert len(list(store.list_objects())) == 5  # a dry run removes nothing
+
+    report = models.gc(kit)
+    assert (report.removed_versions, sorted(report.removed_objects)) == (
+        ["clf@2"],
+        ["clf/1/stray.bin", "clf/2/half.bin"],
+    )
+    assert sorted(o.key for o in store.list_objects()) == [
+        "clf/1/m.bin",
+        "clf/3/inflight.bin",
+        "notes/1/other.bin",
+    ]
+    assert [v.status for v in models.list_versions(kit, "clf", include_unready=True)] == [
+        "pending",
+        "ready",
+    ]
+    models.download(kit, "clf@prod", tmp_path / "out")  # the referenced version is intact
+    assert ready.version == 1
+    # Numbers are never reused, even after gc deleted a row.
+    assert models.register(kit, "clf", tmp_path / "m.bin", packages={}).version == 4

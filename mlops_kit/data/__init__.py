@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mlops_kit.warehouse import Warehouse
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def check_dataset_name(name: str) -> str:
@@ -190,6 +191,10 @@ def _source(path: Path | str | None, query: str | None, table: str | None) -> So
         raise ConfigError(
             "give exactly one source of data: a file (--from PATH), a query (--query SQL) "
             "or a table (--table TABLE)"
+        )
+    if table and not _TABLE.match(table):
+        raise ConfigError(
+            f"invalid table name {table!r}: use letters, digits, '_' and '.' (dataset.table)"
         )
     return Source(path=Path(path) if path else None, query=query or None, table=table or None)
 

@@ -113,7 +113,7 @@ class DuckDBWarehouse(Warehouse):
         elif source.query is not None:
             relation, connection = f"({source.query})", self._source_connection()
         else:
-            relation, connection = f'"{source.table}"', self._source_connection()
+            relation, connection = str(source.table), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:

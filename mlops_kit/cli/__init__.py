@@ -15,7 +15,7 @@ import click
 import typer
 
 from mlops_kit import __version__
-from mlops_kit.cli import data, db, doctor, env, models, monitor
+from mlops_kit.cli import data, db, doctor, env, infra, models, monitor
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
 from mlops_kit.errors import MlopsKitError
@@ -32,6 +32,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(infra.app, name="infra")
 app.command("doctor")(doctor.doctor)
 
 

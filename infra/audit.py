@@ -1,0 +1,427 @@
+"""Reviewers' audit, offline: ``python -m infra.audit`` (what ``mlops-kit infra audit`` runs).
+
+Evaluates an environment's program under Pulumi mocks (no CLI, no credentials, no network) and
+prints the resource inventory, the policy results, the IAM grants and, with ``--diff A B``, the
+settings that differ between two environments.
+
+    python -m infra.audit audit --env prod [--format table|json|markdown]
+    python -m infra.audit audit --diff staging prod [--format ...]
+    python -m infra.audit inventory --env dev            # raw inputs, snake_case, secrets redacted
+    python -m infra.audit outputs --env dev              # the stack outputs `env import` reads
+
+Exit status: 0 clean, 1 policy violations, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from infra.config import StackConfigError
+from infra.evaluate import Evaluation, UnknownEnvironmentError, evaluate, to_snake
+from infra.policies import controls as c
+
+# What a reviewer looks at first, per resource type (paths in the engine's camelCase).
+KEY_SETTINGS: dict[str, tuple[str, ...]] = {
+    c.BUCKET: (
+        "location",
+        "publicAccessPrevention",
+        "uniformBucketLevelAccess",
+        "versioning.enabled",
+        "softDeletePolicy.retentionDurationSeconds",
+        "retentionPolicy.retentionPeriod",
+        "retentionPolicy.isLocked",
+        "enableObjectRetention",
+        "forceDestroy",
+        "encryption.defaultKmsKeyName",
+    ),
+    c.SQL_INSTANCE: (
+        "databaseVersion",
+        "settings.tier",
+        "settings.availabilityType",
+        "settings.ipConfiguration.ipv4Enabled",
+        "settings.ipConfiguration.sslMode",
+        "settings.connectorEnforcement",
+        "settings.backupConfiguration.pointInTimeRecoveryEnabled",
+        "settings.backupConfiguration.backupRetentionSettings.retainedBackups",
+        "deletionProtection",
+        "settings.deletionProtectionEnabled",
+    ),
+    c.DATASET: (
+        "datasetId",
+        "location",
+        "defaultEncryptionConfiguration.kmsKeyName",
+        "maxTimeTravelHours",
+    ),
+    c.TABLE: (
+        "tableId",
+        "timePartitioning.type",
+        "timePartitioning.field",
+        "requirePartitionFilter",
+        "clusterings",
+        "deletionProtection",
+    ),
+    c.CLUSTER: (
+        "location",
+        "releaseChannel.channel",
+        "privateClusterConfig.enablePrivateNodes",
+        "privateClusterConfig.enablePrivateEndpoint",
+        "workloadIdentityConfig.workloadPool",
+        "datapathProvider",
+        "deletionProtection",
+    ),
+    c.NODE_POOL: (
+        "nodeConfig.machineType",
+        "autoscaling.minNodeCount",
+        "autoscaling.maxNodeCount",
+        "nodeConfig.sandboxConfig.sandboxType",
+    ),
+    c.NETWORK: ("autoCreateSubnetworks",),
+    c.SUBNET: ("ipCidrRange", "privateIpGoogleAccess", "logConfig.flowSampling"),
+    c.FIREWALL: ("direction", "sourceRanges", "allows"),
+    c.CRYPTO_KEY: ("rotationPeriod",),
+    c.SINK: ("destination", "filter"),
+    "gcp:billing/budget:Budget": (
+        "amount.specifiedAmount.units",
+        "amount.specifiedAmount.currencyCode",
+    ),
+    "kubernetes:kustomize/v2:Directory": ("directory",),
+    c.NAMESPACE: ("metadata.labels",),
+}
+COMPONENT_PREFIX = "mlops-kit:"
+# The audit shows what the cloud gets: no components (groupings) and no provider configurations.
+HIDDEN_TYPE_PREFIXES = (COMPONENT_PREFIX, "pulumi:providers:")
+
+
+def inventory(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Every declared resource: type, name and inputs in pulumi-gcp's snake_case (secrets redacted)."""
+    return [
+        {"type": r.type, "name": r.name, "inputs": to_snake(dict(r.props))}
+        for r in evaluation.resources
+        if not r.type.startswith(COMPONENT_PREFIX)
+    ]
+
+
+def _snake_path(path: str) -> str:
+    return ".".join(to_snake({p: None}).popitem()[0] for p in path.split("."))
+
+
+def key_settings(resource: c.Resource) -> dict[str, Any]:
+    """The reviewer-facing settings of ``resource`` (snake_case paths), omitted ones left out."""
+    found = {}
+    for path in KEY_SETTINGS.get(resource.type, ()):
+        value = c.get(resource.props, path)
+        if value is not None:
+            found[_snake_path(path)] = value
+    return found
+
+
+def _dataset_member(access: Mapping[str, Any]) -> str:
+    for key, kind in (("userByEmail", "user"), ("groupByEmail", "group"), ("domain", "domain")):
+        if access.get(key):
+            kind = "serviceAccount" if str(access[key]).endswith("gserviceaccount.com") else kind
+            return f"{kind}:{access[key]}"
+    return str(access.get("specialGroup") or access.get("iamMember") or "?")
+
+
+def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:
+    """Who gets which role on which resource, from every IAM-bearing resource."""
+    grants: list[dict[str, str]] = []
+
+    def add(member: str, role: str, target: str, condition: str = "") -> None:
+        grants.append({"member": member, "role": role, "resource": target, "condition": condition})
+
+    for r in resources:
+        p = r.props
+        condition = str(c.get(p, "condition.title", ""))
+        if r.type in c.PROJECT_IAM:
+            target = f"project {p.get('project')}"
+        elif r.type in c.BUCKET_IAM:
+            target = f"bucket {p.get('bucket')}"
+        elif r.type == "gcp:serviceaccount/iAMMember:IAMMember":
+            target = f"service account {str(p.get('serviceAccountId', '')).split('/')[-1]}"
+        elif r.type in c.KMS_IAM:
+            target = f"key {str(p.get('cryptoKeyId') or p.get('keyRingId', '')).split('/')[-1]}"
+        elif r.type in c.BIGQUERY_IAM:
+            target = f"dataset {p.get('datasetId')}"
+        elif r.type == c.DATASET:
+            for access in p.get("accesses") or []:
+                add(
+                    _dataset_member(access),
+                    f"bigquery {access.get('role')}",
+                    f"dataset {p.get('datasetId')}",
+                )
+            continue
+        elif r.type == "gcp:sql/user:User" and p.get("type") == "CLOUD_IAM_SERVICE_ACCOUNT":
+            add(
+                f"serviceAccount:{p.get('name')}",
+                "IAM database login",
+                f"sql instance {p.get('instance')}",
+            )
+            continue
+        else:
+            continue
+        for member, role in c.iam_entries(r):
+            add(member, role, target, condition)
+    return sorted(grants, key=lambda g: (g["member"], g["resource"], g["role"]))
+
+
+def policy_results(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
+    """Each control's status and violations on ``resources``."""
+    return [
+        {
+            "control": result.control.id,
+            "cis": list(result.control.cis),
+            "title": result.control.title,
+            "status": result.status,
+            "checked": result.checked,
+            "violations": [
+                {"resource_type": v.resource_type, "resource": v.resource, "message": v.message}
+                for v in result.violations
+            ],
+        }
+        for result in c.evaluate_controls(resources)
+    ]
+
+
+def audit_report(evaluation: Evaluation) -> dict[str, Any]:
+    """The whole audit of one environment as plain data."""
+    visible = [r for r in evaluation.resources if not r.type.startswith(HIDDEN_TYPE_PREFIXES)]
+    policies = policy_results(evaluation.resources)
+    return {
+        "environment": evaluation.environment,
+        "summary": {
+            "resources": len(visible),
+            "controls": len(policies),
+            "passed": sum(p["status"] == "pass" for p in policies),
+            "failed": sum(p["status"] == "FAIL" for p in policies),
+            "not_applicable": sum(p["status"] == "n/a" for p in policies),
+            "violations": sum(len(p["violations"]) for p in policies),
+        },
+        "inventory": [
+            {"type": r.type, "name": r.name, "settings": key_settings(r)} for r in visible
+        ],
+        "policies": policies,
+        "iam": iam_grants(evaluation.resources),
+    }
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+        for index, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def _normaliser(evaluation: Evaluation) -> Any:
+    project = str(evaluation.outputs.get("project") or "")
+    env = re.compile(rf"(?<![a-z]){re.escape(evaluation.environment)}(?![a-z])")
+
+    def normalise(value: Any) -> Any:
+        if isinstance(value, str):
+            return env.sub("<env>", value.replace(project, "<project>") if project else value)
+        return value
+
+    return normalise
+
+
+def settings_diff(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
+    """Settings that differ between two environments (names and values with env/project masked)."""
+    sides = []
+    for evaluation in (a, b):
+        normalise = _normaliser(evaluation)
+        sides.append(
+            {
+                (item["type"], normalise(item["name"])): {
+                    path: normalise(value) for path, value in _flatten(item["inputs"])
+                }
+                for item in inventory(evaluation)
+            }
+        )
+    rows: list[dict[str, Any]] = []
+    for key in sorted(set(sides[0]) | set(sides[1])):
+        type_, name = key
+        left, right = sides[0].get(key), sides[1].get(key)
+        if left is None or right is None:
+            rows.append(
+                {
+                    "type": type_,
+                    "name": name,
+                    "setting": "(resource)",
+                    a.environment: "present" if left is not None else "absent",
+                    b.environment: "present" if right is not None else "absent",
+                }
+            )
+            continue
+        for path in sorted(set(left) | set(right)):
+            if left.get(path) != right.get(path):
+                rows.append(
+                    {
+                        "type": type_,
+                        "name": name,
+                        "setting": path,
+                        a.environment: left.get(path),
+                        b.environment: right.get(path),
+                    }
+                )
+    return rows
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text.replace("|", "\\|")
+
+
+def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    s = report["summary"]
+    return [
+        (
+            f"Audit of {report['environment']}: {s['resources']} resources, {s['controls']} controls "
+            f"({s['passed']} pass, {s['failed']} fail, {s['not_applicable']} n/a), "
+            f"{s['violations']} violations",
+            [],
+            [],
+        ),
+        (
+            "Policy results",
+            ["control", "cis", "status", "checked", "violations"],
+            [
+                [
+                    p["control"],
+                    ", ".join(p["cis"]),
+                    p["status"],
+                    p["checked"],
+                    "; ".join(
+                        f"{v['resource'] or 'stack'}: {v['message']}" for v in p["violations"]
+                    ),
+                ]
+                for p in report["policies"]
+            ],
+        ),
+        (
+            "IAM grants",
+            ["member", "role", "resource", "condition"],
+            [[g["member"], g["role"], g["resource"], g["condition"]] for g in report["iam"]],
+        ),
+        (
+            "Inventory",
+            ["type", "name", "key settings"],
+            [
+                [
+                    i["type"],
+                    i["name"],
+                    ", ".join(f"{k}={_cell(v)}" for k, v in i["settings"].items()),
+                ]
+                for i in report["inventory"]
+            ],
+        ),
+    ]
+
+
+def render(report: dict[str, Any], fmt: str) -> str | None:
+    """The report as JSON or Markdown text; ``None`` for ``table`` (printed with rich)."""
+    if fmt == "json":
+        return json.dumps(report, indent=2, default=str)
+    if fmt == "markdown":
+        parts = []
+        for title, columns, rows in _sections(report):
+            parts.append(
+                f"## {title}" if not columns else f"### {title}\n\n{_markdown_table(columns, rows)}"
+            )
+        return "\n\n".join(parts) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    for title, columns, rows in _sections(report):
+        if not columns:
+            console.print(f"[bold]{title}[/bold]")
+            continue
+        table = Table(title=title, title_justify="left", header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+    return None
+
+
+def render_diff(a: str, b: str, rows: list[dict[str, Any]], fmt: str) -> str | None:
+    """The settings diff as JSON or Markdown text; ``None`` for ``table``."""
+    if fmt == "json":
+        return json.dumps({"environments": [a, b], "differences": rows}, indent=2, default=str)
+    table_rows = [[r["type"], r["name"], r["setting"], r[a], r[b]] for r in rows]
+    columns = ["type", "name", "setting", a, b]
+    if fmt == "markdown":
+        return f"## Settings that differ between {a} and {b}\n\n{_markdown_table(columns, table_rows)}\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Settings that differ between {a} and {b}", title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in table_rows:
+        table.add_row(*(_cell(v) for v in row))
+    Console(soft_wrap=False).print(table)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.audit", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser("audit", help="inventory, policy results, IAM grants, or a diff")
+    audit.add_argument("--env")
+    audit.add_argument("--diff", nargs=2, metavar=("A", "B"))
+    audit.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    for name in ("inventory", "outputs"):
+        command = sub.add_parser(name)
+        command.add_argument("--env", required=True)
+        command.add_argument("--format", choices=("json",), default="json")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "audit" and args.diff:
+            first, second = evaluate(args.diff[0]), evaluate(args.diff[1])
+            text = render_diff(
+                first.environment, second.environment, settings_diff(first, second), args.format
+            )
+            if text is not None:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            return 0
+        if args.command == "audit" and not args.env:
+            parser.error("give --env ENV (or --diff A B)")
+        evaluation = evaluate(args.env)
+    except (UnknownEnvironmentError, StackConfigError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    if args.command == "inventory":
+        sys.stdout.write(json.dumps(inventory(evaluation), indent=2, default=str) + "\n")
+        return 0
+    if args.command == "outputs":
+        sys.stdout.write(json.dumps(evaluation.outputs, indent=2, default=str) + "\n")
+        return 0
+    report = audit_report(evaluation)
+    text = render(report, args.format)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 1 if report["summary"]["violations"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

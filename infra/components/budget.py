@@ -1,0 +1,70 @@
+"""Budget: a monthly budget of the environment's project, alerting by e-mail at thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import billing
+
+
+@dataclass(frozen=True)
+class BudgetArgs:
+    """Inputs of :class:`Budget`."""
+
+    billing_account: str
+    """Billing account id (``XXXXXX-XXXXXX-XXXXXX``)."""
+    project_number: pulumi.Input[str]
+    """Number of the project the budget covers."""
+    environment: str
+    """Environment name (in the budget's display name)."""
+    amount: float
+    """Monthly amount."""
+    currency: str = "EUR"
+    """ISO currency code of the billing account."""
+    thresholds: tuple[float, ...] = (0.5, 0.9, 1.0)
+    """Fractions of the amount that alert (1.0 = the whole budget)."""
+    notification_channels: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    """Monitoring notification channels that receive the alerts."""
+
+
+class Budget(pulumi.ComponentResource):
+    """Alerts on current and forecast spend; budgets never stop spending by themselves."""
+
+    def __init__(
+        self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops-kit:gcp:Budget", name, None, opts)
+        units = int(args.amount)
+        nanos = round((args.amount - units) * 1e9)
+        budget = billing.Budget(
+            f"{name}-budget",
+            billing_account=args.billing_account,
+            display_name=f"mlops-kit {args.environment}",
+            budget_filter=billing.BudgetBudgetFilterArgs(
+                projects=[pulumi.Output.concat("projects/", args.project_number)],
+                calendar_period="MONTH",
+            ),
+            amount=billing.BudgetAmountArgs(
+                specified_amount=billing.BudgetAmountSpecifiedAmountArgs(
+                    currency_code=args.currency, units=str(units), nanos=nanos
+                )
+            ),
+            threshold_rules=[
+                billing.BudgetThresholdRuleArgs(threshold_percent=t, spend_basis="CURRENT_SPEND")
+                for t in args.thresholds
+            ]
+            # A forecast crossing the full budget warns before the money is spent.
+            + [
+                billing.BudgetThresholdRuleArgs(
+                    threshold_percent=1.0, spend_basis="FORECASTED_SPEND"
+                )
+            ],
+            all_updates_rule=billing.BudgetAllUpdatesRuleArgs(
+                monitoring_notification_channels=args.notification_channels,
+                disable_default_iam_recipients=False,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"budget": budget.name})

@@ -1,0 +1,113 @@
+"""Identity: one service account per workload, no keys, project roles only where no resource scope exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import projects, serviceaccount
+
+# Workload → what it does. The kit's environment exposes the first three by these names.
+WORKLOADS: dict[str, str] = {
+    "pipeline_runner": "Runs training and monitoring pipelines; writes data and model versions.",
+    "deployer": "CI/CD: deploys pipelines and models, promotes model versions.",
+    "serving": "Serves models: reads artifacts, writes prediction logs.",
+}
+# Roles that exist only at project level (no bucket/dataset/instance scope), per workload.
+# BigQuery jobs are billed to a project, so running a query needs jobUser on the project.
+PROJECT_ROLES: dict[str, tuple[str, ...]] = {
+    "pipeline_runner": ("roles/bigquery.jobUser", "roles/logging.logWriter"),
+    "deployer": (),
+    "serving": ("roles/logging.logWriter",),
+}
+ORCHESTRATOR_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "vertex": {
+        "pipeline_runner": ("roles/aiplatform.user",),
+        "deployer": ("roles/aiplatform.user",),
+    },
+    # The deployer applies pipeline resources to the cluster; nodes get Google's minimal node role.
+    "kubeflow": {
+        "deployer": ("roles/container.developer",),
+        "gke_nodes": ("roles/container.defaultNodeServiceAccount",),
+    },
+}
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    """Inputs of :class:`Identity`."""
+
+    project: str
+    """Project of the service accounts."""
+    prefix: str
+    """Prefix of the account ids (``mlops`` → ``mlops-pipeline-runner``)."""
+    orchestrator: str
+    """``kubeflow`` adds the node and Kubeflow accounts and Workload Identity bindings."""
+    kubeflow_namespace: str = "kubeflow"
+    """Namespace whose Kubernetes service accounts impersonate the Google ones."""
+
+
+class Identity(pulumi.ComponentResource):
+    """Service accounts of the environment's workloads and their project-level roles."""
+
+    accounts: dict[str, serviceaccount.Account]
+    emails: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops-kit:gcp:Identity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        workloads = dict(WORKLOADS)
+        if args.orchestrator == "kubeflow":
+            workloads["gke_nodes"] = "GKE nodes: logs and metrics only (never the default SA)."
+            workloads["kfp"] = "Kubeflow Pipelines system pods: its database proxy and UI."
+        self.accounts = {}
+        for workload, description in workloads.items():
+            account_id = f"{args.prefix}-{workload.replace('_', '-')}"
+            self.accounts[workload] = serviceaccount.Account(
+                f"{name}-{workload.replace('_', '-')}",
+                account_id=account_id,
+                display_name=f"mlops-kit {workload.replace('_', ' ')}",
+                description=description,
+                project=args.project,
+                opts=child,
+            )
+        roles = {w: list(PROJECT_ROLES.get(w, ())) for w in workloads}
+        for workload, extra in ORCHESTRATOR_ROLES[args.orchestrator].items():
+            roles[workload].extend(extra)
+        for workload, granted in roles.items():
+            for role in granted:
+                projects.IAMMember(
+                    f"{name}-{workload.replace('_', '-')}-{role.split('/')[-1].replace('.', '-')}",
+                    project=args.project,
+                    role=role,
+                    member=self.member(workload),
+                    opts=child,
+                )
+        # The deployer submits runs as the pipeline runner: actAs on that one account, not the project.
+        serviceaccount.IAMMember(
+            f"{name}-deployer-acts-as-runner",
+            service_account_id=self.accounts["pipeline_runner"].name,
+            role="roles/iam.serviceAccountUser",
+            member=self.member("deployer"),
+            opts=child,
+        )
+        if args.orchestrator == "kubeflow":
+            pool = f"{args.project}.svc.id.goog"
+            # Workload Identity: each Kubernetes SA may impersonate exactly one Google SA,
+            # bound on that SA rather than on the project (CIS GKE 5.2.2).
+            for workload, ksa in (("pipeline_runner", "pipeline-runner"), ("kfp", "kfp-system")):
+                serviceaccount.IAMMember(
+                    f"{name}-{workload.replace('_', '-')}-workload-identity",
+                    service_account_id=self.accounts[workload].name,
+                    role="roles/iam.workloadIdentityUser",
+                    member=f"serviceAccount:{pool}[{args.kubeflow_namespace}/{ksa}]",
+                    opts=child,
+                )
+        self.emails = {workload: account.email for workload, account in self.accounts.items()}
+        self.register_outputs({"emails": self.emails})
+
+    def member(self, workload: str) -> pulumi.Output[str]:
+        """The IAM member string of ``workload``'s service account."""
+        return pulumi.Output.concat("serviceAccount:", self.accounts[workload].email)

@@ -1,0 +1,283 @@
+"""The environment's program: one component per concern, composed from the typed configuration.
+
+The body is a function so that tests and the offline audit can install Pulumi mocks and config
+first, then evaluate it; ``__main__`` exports what it returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi_gcp import monitoring, organizations, projects
+
+from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
+from infra.components.budget import Budget, BudgetArgs
+from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.encryption import Encryption, EncryptionArgs
+from infra.components.identity import Identity, IdentityArgs
+from infra.components.kubeflow import Kubeflow, KubeflowArgs
+from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
+from infra.components.model_store import ModelStore, ModelStoreArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.warehouse import Warehouse, WarehouseArgs
+from infra.config import StackConfig
+
+MODEL_STORE_PREFIX = "models"
+PIPELINE_ROOT_PREFIX = "pipeline-root"
+APIS = (
+    "bigquery.googleapis.com",
+    "billingbudgets.googleapis.com",
+    "cloudasset.googleapis.com",  # CIS GCP 2.13: Cloud Asset Inventory
+    "cloudkms.googleapis.com",
+    "compute.googleapis.com",
+    "dns.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "servicenetworking.googleapis.com",
+    "sqladmin.googleapis.com",
+    "storage.googleapis.com",
+)
+ORCHESTRATOR_APIS = {
+    "kubeflow": ("container.googleapis.com", "containeranalysis.googleapis.com"),
+    "vertex": ("aiplatform.googleapis.com",),
+}
+
+
+def program(config: StackConfig) -> dict[str, Any]:
+    """Declare every resource of one environment and return its stack outputs.
+
+    The returned keys are exactly those of ``mlops_kit.environments.StackOutputs`` (what
+    ``mlops-kit env import`` reads).
+    """
+    labels = config.labels
+    base = f"{config.name_prefix}-{config.environment}"
+    for api in (*APIS, *ORCHESTRATOR_APIS[config.orchestrator]):
+        projects.Service(
+            f"api-{api.split('.')[0]}",
+            project=config.project,
+            service=api,
+            # Other workloads of the project may use the API too: never disable it on destroy.
+            disable_on_destroy=False,
+        )
+    project_number = organizations.get_project_output(project_id=config.project).number
+    channels = [
+        monitoring.NotificationChannel(
+            f"{base}-notify-{index}",
+            display_name=f"mlops-kit {config.environment}: {email}",
+            type="email",
+            labels={"email_address": email},
+            user_labels=labels,
+        ).id
+        for index, email in enumerate(config.notification_emails)
+    ]
+
+    keys = Encryption(
+        base,
+        EncryptionArgs(
+            project=config.project,
+            project_number=project_number,
+            location=config.region,
+            rotation_days=config.key_rotation_days,
+            services=("bigquery", "storage", "sql", "gke", "disks")
+            if config.orchestrator == "kubeflow"
+            else ("bigquery", "storage", "sql"),
+            labels=labels,
+        ),
+    ).keys
+    network = Network(
+        base,
+        NetworkArgs(
+            region=config.region,
+            subnet_cidr=config.network.subnet_cidr,
+            pods_cidr=config.network.pods_cidr,
+            services_cidr=config.network.services_cidr,
+            private_service_prefix_length=config.network.private_service_prefix_length,
+            labels=labels,
+        ),
+    )
+    identity = Identity(
+        config.name_prefix,
+        IdentityArgs(
+            project=config.project,
+            prefix=config.name_prefix,
+            orchestrator=config.orchestrator,
+        ),
+    )
+    emails = identity.emails
+    warehouse = Warehouse(
+        base,
+        WarehouseArgs(
+            project=config.project,
+            dataset_id=base.replace("-", "_"),
+            location=config.warehouse.location,
+            writers=[emails["pipeline_runner"]],
+            log_writers=[emails["serving"]],
+            readers=config.warehouse.readers,
+            version_tables=config.warehouse.version_tables,
+            kms_key=keys["bigquery"],
+            time_travel_hours=config.warehouse.time_travel_hours,
+            labels=labels,
+        ),
+    )
+    bucket_grants: dict[str, tuple[pulumi.Input[str], str]] = {
+        "pipeline-runner": (identity.member("pipeline_runner"), "roles/storage.objectUser"),
+        "deployer": (identity.member("deployer"), "roles/storage.objectViewer"),
+        "serving": (identity.member("serving"), "roles/storage.objectViewer"),
+    }
+    if config.orchestrator == "kubeflow":
+        bucket_grants["kfp"] = (identity.member("kfp"), "roles/storage.objectUser")
+    store = config.model_store
+    model_store = ModelStore(
+        f"{base}-models",
+        ModelStoreArgs(
+            bucket_name=f"{config.project}-{config.name_prefix}-models",
+            location=store.location,
+            grants=bucket_grants,
+            nearline_after_days=store.nearline_after_days,
+            coldline_after_days=store.coldline_after_days,
+            archive_after_days=store.archive_after_days,
+            noncurrent_versions_kept=store.noncurrent_versions_kept,
+            noncurrent_days_kept=store.noncurrent_days_kept,
+            soft_delete_days=store.soft_delete_days,
+            object_retention=store.object_retention,
+            force_destroy=store.force_destroy,
+            kms_key=keys["storage"],
+            labels=labels,
+        ),
+    )
+    db = config.metadata_db
+    metadata = MetadataDb(
+        f"{base}-metadata",
+        MetadataDbArgs(
+            project=config.project,
+            instance=PrivateInstanceArgs(
+                instance_name=config.physical_name("metadata"),
+                database_version=db.database_version,
+                region=config.region,
+                network=network.network_self_link,
+                tier=db.tier,
+                availability=db.availability,
+                disk_size_gb=db.disk_size_gb,
+                retained_backups=db.retained_backups,
+                transaction_log_days=db.transaction_log_days,
+                kms_key=keys["sql"],
+                labels=labels,
+                depends_on=[network.private_service_connection],
+            ),
+            iam_users={w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
+        ),
+    )
+    pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
+
+    kfp_host: pulumi.Output[str] | None = None
+    if config.cluster is not None and config.kubeflow is not None:
+        gke = config.cluster
+        cluster = Cluster(
+            base,
+            ClusterArgs(
+                project=config.project,
+                region=config.region,
+                network=network.network_self_link,
+                subnet=network.subnet_self_link,
+                pods_range=network.pods_range_name,
+                services_range=network.services_range_name,
+                control_plane_cidr=config.network.control_plane_cidr,
+                # The VPC itself (bastions, CI private pools) always reaches the control plane.
+                authorized_networks=[
+                    (config.network.subnet_cidr, "vpc-subnet"),
+                    *((n.cidr, n.name) for n in config.network.authorized_networks),
+                ],
+                node_service_account=emails["gke_nodes"],
+                release_channel=gke.release_channel,
+                system_machine_type=gke.system_machine_type,
+                system_max_nodes=gke.system_max_nodes,
+                pipeline_machine_type=gke.pipeline_machine_type,
+                pipeline_max_nodes=gke.pipeline_max_nodes,
+                deletion_protection=gke.deletion_protection,
+                security_group=gke.security_group,
+                secrets_key=keys["gke"],
+                disk_key=keys["disks"],
+                labels=labels,
+            ),
+        )
+        kfp = config.kubeflow
+        kfp_host = Kubeflow(
+            f"{base}-kfp",
+            KubeflowArgs(
+                project=config.project,
+                region=config.region,
+                version=kfp.version,
+                cluster_name=cluster.name,
+                cluster_endpoint=cluster.endpoint,
+                cluster_ca_certificate=cluster.ca_certificate,
+                network=network.network_self_link,
+                subnet=network.subnet_self_link,
+                subnet_cidr=config.network.subnet_cidr,
+                dns_domain=kfp.dns_domain,
+                pipeline_root=pipeline_root,
+                kfp_service_account=emails["kfp"],
+                pipeline_runner_service_account=emails["pipeline_runner"],
+                database=kfp.database,
+                mysql=PrivateInstanceArgs(
+                    instance_name=config.physical_name("kfp"),
+                    database_version="MYSQL_8_0",
+                    region=config.region,
+                    network=network.network_self_link,
+                    tier=kfp.mysql_tier,
+                    availability=db.availability,
+                    retained_backups=db.retained_backups,
+                    transaction_log_days=db.transaction_log_days,
+                    kms_key=keys["sql"],
+                    labels=labels,
+                    depends_on=[network.private_service_connection],
+                ),
+                labels=labels,
+            ),
+        ).host
+
+    AuditLogging(
+        f"{base}-audit",
+        AuditLoggingArgs(
+            project=config.project,
+            bucket_name=f"{config.project}-{config.name_prefix}-audit-logs",
+            location=store.location,
+            retention_days=config.log_retention_days,
+            notification_channels=channels,
+            kms_key=keys["storage"],
+            labels=labels,
+        ),
+    )
+    Budget(
+        base,
+        BudgetArgs(
+            billing_account=config.budget.billing_account,
+            project_number=project_number,
+            environment=config.environment,
+            amount=config.budget.amount,
+            currency=config.budget.currency,
+            thresholds=config.budget.thresholds,
+            notification_channels=channels,
+        ),
+    )
+
+    return {
+        "environment": config.environment,
+        "project": config.project,
+        "region": config.region,
+        "warehouse_dataset": warehouse.dataset_id,
+        "prediction_log_table": warehouse.prediction_log_table,
+        "model_bucket": model_store.bucket_name,
+        "model_store_prefix": MODEL_STORE_PREFIX,
+        "pipeline_root": pipeline_root,
+        "metadata_instance_connection_name": metadata.connection_name,
+        "metadata_database": metadata.database,
+        "metadata_iam_user": metadata.iam_users["pipeline_runner"],
+        "orchestrator": config.orchestrator,
+        "kfp_host": kfp_host,
+        "vertex_location": config.region if config.orchestrator == "vertex" else None,
+        "vertex_model_registry": config.vertex_model_registry,
+        "service_accounts": {w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
+        "labels": labels,
+    }

@@ -1,0 +1,48 @@
+"""Each environment's program is evaluated once per session under Pulumi mocks and shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+pytestmark = pytest.mark.pulumi
+
+
+@pytest.fixture(scope="session")
+def evaluations() -> dict[str, Any]:
+    from infra.evaluate import evaluate
+
+    return {env: evaluate(env) for env in ENVIRONMENTS}
+
+
+@pytest.fixture(scope="session")
+def prod(evaluations: dict[str, Any]) -> Any:
+    return evaluations["prod"]
+
+
+def stack_config(env: str, **changes: Any) -> dict[str, Any]:
+    """The config block of ``env``'s stack file with ``changes`` (None removes a key)."""
+    from infra.evaluate import read_stack_config
+
+    config = read_stack_config(env, ROOT)
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def resources_of(evaluation: Any, type_: str) -> list[Any]:
+    return [r for r in evaluation.resources if r.type == type_]
+
+
+def one(evaluation: Any, type_: str, name_part: str = "") -> Any:
+    found = [r for r in resources_of(evaluation, type_) if name_part in r.name]
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]

@@ -15,7 +15,7 @@ import click
 import typer
 
 from mlops_kit import __version__
-from mlops_kit.cli import data, db, doctor, env, infra, models, monitor
+from mlops_kit.cli import data, db, doctor, env, infra, models, monitor, pipeline, project
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
 from mlops_kit.errors import MlopsKitError
@@ -34,6 +34,10 @@ app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(infra.app, name="infra")
 app.command("doctor")(doctor.doctor)
+app.add_typer(pipeline.app, name="pipeline")
+app.command("new")(project.new)
+app.command("update")(project.update)
+app.command("quickstart")(project.quickstart)
 
 
 def _version(value: bool) -> None:

@@ -12,6 +12,7 @@ import importlib.metadata
 import io
 import json
 import re
+import sys
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ class _LogTap(io.TextIOBase):
     def __init__(self, log: io.TextIOBase, on_task: TaskEvent | None) -> None:
         self.log = log
         self.on_task = on_task
+        # Progress goes to the terminal that was there before kfp.local's output was captured.
+        self.terminal = sys.stdout
         self.error: str | None = None
         self._pending = ""
         self._last_exception: str | None = None
@@ -68,7 +71,8 @@ class _LogTap(io.TextIOBase):
 
     def _emit(self, task: str, state: str) -> None:
         if self.on_task is not None:
-            self.on_task(task, state)
+            with contextlib.redirect_stdout(self.terminal):
+                self.on_task(task, state)
 
 
 class LocalRunner(Orchestrator):

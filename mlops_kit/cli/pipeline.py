@@ -1,0 +1,143 @@
+"""``mlops-kit pipeline``: run, compile, schedule and list the project's training pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.state import state
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
+    from mlops_kit.orchestrators import PipelineRun
+
+app = typer.Typer(
+    help="Run, compile, schedule and list the project's training pipeline.", no_args_is_help=True
+)
+
+_MARKS = {"RUNNING": "[cyan]…[/cyan]", "SUCCEEDED": "[green]✓[/green]", "FAILED": "[red]✗[/red]"}
+
+
+def print_task(task: str, task_state: str) -> None:
+    """Print one progress line of a local run."""
+    if task_state != "RUNNING":
+        console.print(f"  {_MARKS.get(task_state, task_state)} {task}")
+
+
+def report_run(kit: Kit, run: PipelineRun) -> None:
+    """Print what a finished local run produced; raise if it failed.
+
+    Raises:
+        BackendError: the run failed (the message names the task and its error).
+    """
+    import json
+
+    from mlops_kit import models
+    from mlops_kit.errors import BackendError
+
+    if run.state == "FAILED":
+        raise BackendError(f"pipeline run {run.run_id} failed: {run.error} (log: {run.url})")
+    if "Output" not in run.outputs:
+        console.print(f"run [bold]{run.run_id}[/bold] submitted ({run.state}): {run.url or ''}")
+        return
+    decision = json.loads(str(run.outputs["Output"]))
+    version = models.get_version(kit, decision["candidate"])
+    data = ", ".join(version.datasets) or "none"
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items() if k != "count")
+    console.print(f"data version   [bold]{data}[/bold]", soft_wrap=True)
+    console.print(f"model version  [bold]{version.ref}[/bold]  ({metrics})", soft_wrap=True)
+    reasons = "; ".join(decision["reasons"])
+    if decision["promoted"]:
+        console.print(
+            f"champion       [bold green]{version.ref}[/bold green]  ({reasons})", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"champion       [bold]{decision['champion']}[/bold] stays; "
+            f"{version.ref} [bold red]not promoted[/bold red]: {reasons}",
+            soft_wrap=True,
+        )
+    console.print(f"log            {run.url}", soft_wrap=True)
+
+
+@app.command("run")
+def run(ctx: typer.Context) -> None:
+    """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster."""
+    from mlops_kit.pipelines.project import PipelineProject
+
+    kit = state(ctx).kit()
+    project = PipelineProject.discover()
+    where = (
+        "locally" if kit.environment.orchestrator == "kfp-local" else "to " + kit.environment.name
+    )
+    console.print(f"running the training pipeline {where} ({kit.environment.name})")
+    result = project.submit(kit, on_task=print_task)
+    report_run(kit, result)
+
+
+@app.command("compile")
+def compile_(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="YAML file (default: build/pipeline-ENV.yaml)."),
+    ] = None,
+) -> None:
+    """Compile the training pipeline for the environment to KFP v2 YAML."""
+    from mlops_kit.pipelines.project import PipelineProject
+
+    environment = state(ctx).kit().environment
+    path = PipelineProject.discover().compile(environment, output)
+    console.print(f"compiled for {environment.name}: {path}")
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    cron: Annotated[
+        str | None, typer.Option(help="Cron expression in UTC (default: 'schedule' of the config).")
+    ] = None,
+) -> None:
+    """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule)."""
+    from mlops_kit.pipelines.project import PipelineProject
+
+    kit = state(ctx).kit()
+    created = PipelineProject.discover().schedule(kit, cron)
+    console.print(
+        f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}"
+    )
+
+
+@app.command("runs")
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many runs.", min=1)] = 20,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+) -> None:
+    """List recent runs of the environment's orchestrator with their state."""
+    from dataclasses import asdict
+
+    from mlops_kit.pipelines.project import PipelineProject
+
+    kit = state(ctx).kit()
+    found = PipelineProject.discover().runs(kit, limit)
+    if output is OutputFormat.json:
+        print_json([asdict(r) for r in found])
+        return
+    rows = [
+        (
+            r.run_id,
+            r.state,
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}" if r.created_at else "",
+            r.error or "",
+        )
+        for r in found
+    ]
+    console.print(
+        table(f"runs in {kit.environment.name}", ["run", "state", "created", "error"], rows)
+    )

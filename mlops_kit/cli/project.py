@@ -1,0 +1,90 @@
+"""``mlops-kit new``, ``update`` and ``quickstart``: projects from templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_kit.cli.output import console
+from mlops_kit.cli.state import state
+from mlops_kit.errors import ConfigError
+
+
+def _parse_data(pairs: list[str]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(
+                f"malformed --data {pair!r}: use KEY=VALUE, e.g. --data target=churned"
+            )
+        data[key.strip()] = value
+    return data
+
+
+def new(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(help="The new project's directory (its name names the project).")
+    ],
+    template: Annotated[str, typer.Option(help="Template name.")] = "churn",
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="Answer a template question: KEY=VALUE."),
+    ] = None,
+) -> None:
+    """Create a project from a template, wired to the environment (--env)."""
+    from mlops_kit.scaffold import new_project
+
+    answers = _parse_data(data or [])
+    environment = state(ctx).kit().environment
+    created = new_project(directory, environment, template, answers)
+    console.print(
+        f"created [bold]{created.path}[/bold] from template {created.template} {created.version}, "
+        f"wired to environment {environment.name}"
+        + (" (committed to a new git repository)" if created.committed else "")
+    )
+    console.print(f"next: cd {directory} && pip install -e '.[dev]' && mlops-kit pipeline run")
+
+
+def update(
+    directory: Annotated[Path, typer.Argument(help="The project to update.")] = Path(),
+) -> None:
+    """Merge the newest template version into a project (review and commit the result)."""
+    from mlops_kit.scaffold import update_project
+
+    version = update_project(directory.resolve())
+    console.print(
+        f"updated {directory} to template version {version}: review with `git diff`, "
+        "resolve conflict markers if any, then commit"
+    )
+
+
+def quickstart(
+    directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(
+        "mlops-quickstart"
+    ),
+    rows: Annotated[int, typer.Option(help="Rows of generated demo data.", min=200)] = 5000,
+) -> None:
+    """Create a demo project on the local twin, run its pipeline end to end, show what exists."""
+    from mlops_kit.cli.pipeline import print_task, report_run
+    from mlops_kit.scaffold.quickstart import quickstart_project
+
+    console.print(f"[bold]1/2[/bold] creating the demo project {directory} (local twin, demo data)")
+    with quickstart_project(directory.resolve(), rows) as (kit, project):
+        console.print("[bold]2/2[/bold] running its training pipeline with kfp.local")
+        run = project.submit(kit, on_task=print_task)
+        report_run(kit, run)
+        config = project.config(kit.environment.name)
+    console.print("\nnext, in the project directory:")
+    for command, what in [
+        (f"cd {directory}", ""),
+        (f"mlops-kit models versions {config.model_name}", "versions, metrics and aliases"),
+        (f"mlops-kit models show {config.model_name}@champion", "the champion and its lineage"),
+        (f"mlops-kit data versions {config.dataset}", "data versions"),
+        ("mlops-kit pipeline runs", "runs and their state"),
+        ("mlops-kit pipeline run", "run again: a model that is not better is not promoted"),
+    ]:
+        console.print(f"  {command:<40} {what}", soft_wrap=True)

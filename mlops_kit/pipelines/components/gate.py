@@ -1,0 +1,44 @@
+"""Promote a model version to ``champion`` only if it is better than the current champion."""
+
+# No postponed annotations: KFP reads this signature.
+
+
+def promote_if_better(
+    environment: str,
+    model_ref: str,
+    metrics: str,
+    slices: str,
+    min_improvement: float,
+    slice_tolerance: float,
+) -> str:
+    """Compare ``model_ref`` with the champion; promote it or record why not.
+
+    Args:
+        environment: the resolved environment, as JSON.
+        model_ref: the candidate (``churn@4``).
+        metrics: comma-separated metrics to compare, the deciding one first.
+        slices: comma-separated slice columns on which the candidate must not regress.
+        min_improvement: the margin by which the first metric must improve.
+        slice_tolerance: how much of the first metric a slice may lose.
+
+    Returns:
+        The decision, as JSON (candidate, champion, promoted, reasons).
+    """
+    import json
+
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+    from mlops_kit.pipelines.promotion import gate_candidate
+
+    with Kit(Environment.model_validate_json(environment)) as kit:
+        decision = gate_candidate(
+            kit,
+            model_ref,
+            metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+            slices=[s.strip() for s in slices.split(",") if s.strip()],
+            min_improvement=min_improvement,
+            slice_tolerance=slice_tolerance,
+        )
+    verdict = "promoted to champion" if decision.promoted else "NOT promoted"
+    print(f"gate: {model_ref} {verdict}: " + "; ".join(decision.reasons))
+    return json.dumps(decision.to_dict())

@@ -1,0 +1,49 @@
+"""Register a trained model with its metrics and lineage."""
+
+# No postponed annotations: KFP reads this signature.
+from kfp.dsl import Artifact, Input, Model
+
+
+def register_model(
+    environment: str,
+    model_name: str,
+    dataset_ref: str,
+    params: str,
+    pipeline_run_id: str,
+    model: Input[Model],
+    metrics_json: Input[Artifact],
+) -> str:
+    """Register ``model`` as the next version of ``model_name``.
+
+    Args:
+        environment: the resolved environment, as JSON.
+        model_name: the registered model.
+        dataset_ref: the data version it was trained on (its lineage).
+        params: the training parameters, as JSON.
+        pipeline_run_id: the run that produced it.
+        model: the trained model (joblib).
+        metrics_json: its metrics JSON.
+
+    Returns:
+        The reference of the new version (``churn@4``).
+    """
+    import json
+    from pathlib import Path
+
+    from mlops_kit import models
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+    metrics = json.loads(Path(metrics_json.path).read_text(encoding="utf-8"))
+    with Kit(Environment.model_validate_json(environment)) as kit:
+        version = models.register(
+            kit,
+            model_name,
+            model.path,
+            metrics=metrics,
+            data=[dataset_ref],
+            params=json.loads(params or "{}"),
+            pipeline_run_id=pipeline_run_id,
+        )
+    print(f"register: {model_name}@{version.version} (trained on {dataset_ref})")
+    return f"{model_name}@{version.version}"

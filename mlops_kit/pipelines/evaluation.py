@@ -1,0 +1,101 @@
+"""Evaluating a tabular classifier overall and per slice, in the kit's metrics JSON.
+
+``{"overall": {"accuracy": ..., "f1": ..., "roc_auc": ...}, "slices": {"<column>": {"<value>":
+{"accuracy": ..., "count": ...}}}}``: what the register step stores and the gate compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from mlops_kit.errors import ConfigError
+
+HOLDOUT_FRACTION: Final = 0.2
+HOLDOUT_SEED: Final = 20261
+MIN_SLICE_ROWS: Final = 20
+"""Smaller slices are reported with their count only: their metrics would be noise."""
+
+
+def holdout_split(frame: Any, target: str) -> tuple[Any, Any]:
+    """Split ``frame`` into training and evaluation rows, the same way in every step.
+
+    Raises:
+        ConfigError: the target column is missing.
+    """
+    from sklearn.model_selection import train_test_split
+
+    _require_columns(frame, [target])
+    stratify = frame[target] if frame[target].value_counts().min() >= 2 else None
+    train, test = train_test_split(
+        frame, test_size=HOLDOUT_FRACTION, random_state=HOLDOUT_SEED, stratify=stratify
+    )
+    return train, test
+
+
+def classification_metrics(
+    truth: Sequence[Any], predicted: Sequence[Any], score: Any
+) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (of the positive class), ROC AUC and log loss.
+
+    Args:
+        truth: the true labels (0/1 or two classes sorted as the model's ``classes_``).
+        predicted: the predicted labels.
+        score: the predicted probability of the positive class.
+    """
+    import numpy as np
+    from sklearn import metrics
+
+    truth_array = np.asarray(truth)
+    result = {
+        "accuracy": float(metrics.accuracy_score(truth_array, predicted)),
+        "precision": float(metrics.precision_score(truth_array, predicted, zero_division=0)),
+        "recall": float(metrics.recall_score(truth_array, predicted, zero_division=0)),
+        "f1": float(metrics.f1_score(truth_array, predicted, zero_division=0)),
+    }
+    if len(np.unique(truth_array)) == 2:
+        result["roc_auc"] = float(metrics.roc_auc_score(truth_array, score))
+        result["log_loss"] = float(metrics.log_loss(truth_array, score, labels=[0, 1]))
+    return result
+
+
+def evaluate_classifier(
+    model: Any, frame: Any, target: str, slices: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Metrics of a fitted binary classifier on ``frame``, overall and per value of each slice.
+
+    Raises:
+        ConfigError: the target or a slice column is missing.
+    """
+    _require_columns(frame, [target, *slices])
+    features = frame.drop(columns=[target])
+    positive = model.classes_[1]
+    truth = (frame[target] == positive).astype(int).to_numpy()
+    predicted = (model.predict(features) == positive).astype(int)
+    score = model.predict_proba(features)[:, 1]
+    result: dict[str, Any] = {"overall": classification_metrics(truth, predicted, score)}
+    result["overall"]["count"] = len(frame)
+    by_slice: dict[str, dict[str, dict[str, float]]] = {}
+    for column in slices:
+        values: dict[str, dict[str, float]] = {}
+        for value, rows in frame.groupby(column, dropna=False, observed=True).indices.items():
+            key = (
+                "null" if value != value else str(value)
+            )  # NaN is the only value unequal to itself
+            entry: dict[str, float] = {"count": len(rows)}
+            if len(rows) >= MIN_SLICE_ROWS:
+                entry |= classification_metrics(truth[rows], predicted[rows], score[rows])
+            values[key] = entry
+        by_slice[column] = values
+    if by_slice:
+        result["slices"] = by_slice
+    return result
+
+
+def _require_columns(frame: Any, columns: Sequence[str]) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"column(s) {', '.join(map(repr, missing))} not in the data "
+            f"(columns: {', '.join(map(str, frame.columns))}): fix the project configuration"
+        )

@@ -1,0 +1,266 @@
+"""A project's training pipeline: found from ``pyproject.toml``, configured per environment.
+
+A project declares its pipeline factory in ``pyproject.toml``::
+
+    [tool.mlops-kit]
+    pipeline = "churn_model.pipeline:build"
+
+The factory takes a :class:`~mlops_kit.pipelines.build.BuildTarget` and returns the
+``@dsl.pipeline`` function. ``configs/ENV.yaml`` holds the pipeline's settings in environment
+``ENV``; the resources (warehouse, artifacts, metadata, orchestrator) come from the environment the
+kit resolves and reach every task as the ``environment`` parameter.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlops_kit.environments import Environment, Workspace
+from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
+    from mlops_kit.orchestrators import PipelineRun, PipelineSubmission, RecurringRun, TaskEvent
+
+
+class GateConfig(BaseModel):
+    """When a new model version becomes the champion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: list[str] = Field(min_length=1)
+    """Metrics compared with the champion, the deciding one first."""
+    slices: list[str] = Field(default_factory=list)
+    """Slice columns on which the candidate must not regress."""
+    min_improvement: float = 0.0
+    slice_tolerance: float = 0.02
+
+
+class PipelineConfig(BaseModel):
+    """The settings of the training pipeline in one environment (``configs/ENV.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    source: str
+    """A file (relative to the project), ``table:NAME`` or ``query:SELECT ...``."""
+    model_name: str
+    target: str
+    slices: list[str] = Field(default_factory=list)
+    gate: GateConfig
+    params: dict[str, Any] = Field(default_factory=dict)
+    deploy: bool = False
+    serving_dir: str = ""
+    image: str | None = None
+    """The container image of every task on a cluster (ignored by ``kfp-local``)."""
+    schedule: str | None = None
+    """Cron expression of ``mlops-kit pipeline schedule``."""
+    experiment: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineProject:
+    """A project directory with a training pipeline."""
+
+    workspace: Workspace
+    factory: str
+
+    @property
+    def root(self) -> Path:
+        """The project directory."""
+        return self.workspace.root
+
+    @classmethod
+    def discover(
+        cls, start: Path | None = None, workspace: Workspace | None = None
+    ) -> PipelineProject:
+        """The project around ``start`` (default: the current directory).
+
+        Raises:
+            NotFoundError: no ``pyproject.toml`` declares ``[tool.mlops-kit] pipeline``.
+        """
+        workspace = workspace or Workspace.discover(start)
+        path = workspace.root / "pyproject.toml"
+        try:
+            settings = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise NotFoundError(
+                f"no readable pyproject.toml in {workspace.root}: run pipeline commands in a "
+                "project made by `mlops-kit new`"
+            ) from exc
+        factory = settings.get("tool", {}).get("mlops-kit", {}).get("pipeline")
+        if not isinstance(factory, str) or ":" not in factory:
+            raise NotFoundError(
+                f'{path} declares no pipeline: add [tool.mlops-kit] pipeline = "package.module:build"'
+            )
+        return cls(workspace, factory)
+
+    def config(self, env: str) -> PipelineConfig:
+        """The pipeline settings of environment ``env``.
+
+        Raises:
+            NotFoundError: there is no ``configs/ENV.yaml``.
+            ConfigError: it is invalid.
+        """
+        path = self.root / "configs" / f"{env}.yaml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in (self.root / "configs").glob("*.yaml")))
+            raise NotFoundError(
+                f"no pipeline settings for environment {env!r} ({path} is missing; have: "
+                f"{known or 'none'}): copy configs/local.yaml and adapt it"
+            )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return PipelineConfig.model_validate(data)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise ConfigError(f"{path}: {where}: {error['msg']}") from exc
+
+    def target(self, environment: Environment, config: PipelineConfig) -> BuildTarget:
+        """How to build the components for ``environment``.
+
+        Raises:
+            ConfigError: a cluster environment has no ``image`` in its settings.
+        """
+        if environment.orchestrator == "kfp-local":
+            return BuildTarget()
+        if not config.image:
+            raise ConfigError(
+                f"configs/{environment.name}.yaml sets no 'image': tasks on a cluster run in the "
+                "project's image, which carries the kit and the project's dependencies"
+            )
+        return BuildTarget(local=False, image=config.image)
+
+    def pipeline(self, target: BuildTarget) -> Any:
+        """The project's pipeline function built for ``target``.
+
+        Raises:
+            ConfigError: the factory cannot be imported.
+        """
+        module_name, _, attribute = self.factory.partition(":")
+        source_dir = str(self.root / "src")
+        if (self.root / "src").is_dir() and source_dir not in sys.path:
+            # An uninstalled project still runs: its code is under src/.
+            sys.path.insert(0, source_dir)
+        try:
+            factory: Callable[[BuildTarget], Any] = getattr(
+                importlib.import_module(module_name), attribute
+            )
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"cannot load the pipeline factory {self.factory!r}: {exc} "
+                "(fix [tool.mlops-kit] pipeline in pyproject.toml, or `pip install -e .`)"
+            ) from exc
+        return factory(target)
+
+    def compile(self, environment: Environment, output: Path | None = None) -> Path:
+        """Compile the pipeline for ``environment`` to YAML (default: ``build/pipeline-ENV.yaml``)."""
+        config = self.config(environment.name)
+        pipeline = self.pipeline(self.target(environment, config))
+        path = output or self.root / "build" / f"pipeline-{environment.name}.yaml"
+        return compile_pipeline(pipeline, path)
+
+    def arguments(self, environment: Environment, config: PipelineConfig) -> dict[str, Any]:
+        """The pipeline parameters for one run in ``environment``."""
+        import json
+
+        source = config.source
+        if source.partition(":")[0] not in ("table", "query") and not Path(source).is_absolute():
+            source = str(self.root / source)
+        serving_dir = config.serving_dir
+        if serving_dir and "://" not in serving_dir and not Path(serving_dir).is_absolute():
+            serving_dir = str(self.root / serving_dir)
+        return {
+            "environment": environment.model_dump_json(),
+            "dataset": config.dataset,
+            "source": source,
+            "model_name": config.model_name,
+            "target": config.target,
+            "slices": ",".join(config.slices),
+            "gate_metrics": ",".join(config.gate.metrics),
+            "gate_slices": ",".join(config.gate.slices),
+            "params": json.dumps(config.params, sort_keys=True),
+            "min_improvement": config.gate.min_improvement,
+            "slice_tolerance": config.gate.slice_tolerance,
+            "deploy_champion": config.deploy,
+            "serving_dir": serving_dir,
+        }
+
+    def pipeline_root(self, environment: Environment) -> str:
+        """Where runs keep their artifacts: the environment's, or ``.mlops/pipelines`` locally."""
+        if environment.pipeline_root:
+            return environment.pipeline_root
+        if environment.orchestrator == "kfp-local":
+            return str(self.workspace.local_root / "pipelines")
+        raise ConfigError(
+            f"environment {environment.name!r} has no pipeline_root: re-import it with "
+            "`mlops-kit env import`"
+        )
+
+    def submission(self, kit: Kit, run_name: str | None = None) -> PipelineSubmission:
+        """Compile the pipeline for ``kit``'s environment and describe one run of it."""
+        from mlops_kit.orchestrators import PipelineSubmission
+
+        environment = kit.environment
+        config = self.config(environment.name)
+        package = self.compile(environment)
+        labels = {**environment.labels, "model": config.model_name}
+        return PipelineSubmission(
+            package=package,
+            arguments=self.arguments(environment, config),
+            run_name=run_name or f"{config.model_name}-training",
+            pipeline_root=self.pipeline_root(environment),
+            service_account=environment.service_accounts.get("pipeline_runner"),
+            labels=labels,
+            experiment=config.experiment,
+        )
+
+    def submit(
+        self, kit: Kit, on_task: TaskEvent | None = None, reason: str | None = None
+    ) -> PipelineRun:
+        """Run the pipeline on ``kit``'s orchestrator (synchronously on ``kfp-local``).
+
+        Args:
+            kit: the environment.
+            on_task: progress callback of synchronous runs.
+            reason: why it runs (a retraining request), recorded in the run's labels.
+        """
+        submission = self.submission(kit)
+        if reason:
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
+            labels = {**submission.labels, "trigger": f"retraining-{stamp}"}
+            submission = replace(submission, labels=labels)
+        return kit.orchestrator.submit(submission, on_task)
+
+    def schedule(self, kit: Kit, cron: str | None = None) -> RecurringRun:
+        """Create the recurring run of the pipeline (``cron`` or the config's ``schedule``).
+
+        Raises:
+            ConfigError: no cron expression is given or configured.
+        """
+        config = self.config(kit.environment.name)
+        cron = cron or config.schedule
+        if not cron:
+            raise ConfigError(
+                f"no schedule: pass --cron or set 'schedule' in configs/{kit.environment.name}.yaml"
+            )
+        return kit.orchestrator.schedule(self.submission(kit), cron)
+
+    def runs(self, kit: Kit, limit: int = 20) -> list[PipelineRun]:
+        """The most recent runs on ``kit``'s orchestrator, newest first."""
+        root = self.pipeline_root(kit.environment)
+        return kit.orchestrator.list_runs(limit=limit, pipeline_root=root)

@@ -1,0 +1,146 @@
+"""Like a user: render the template, run its own tests, run its pipeline on the local twin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_kit.environments import Workspace, resolve_environment
+from mlops_kit.kit import Kit
+from mlops_kit.orchestrators import PipelineRun
+from mlops_kit.pipelines.demo import write_demo_data
+from mlops_kit.pipelines.project import PipelineProject
+from mlops_kit.scaffold import new_project
+
+pytestmark = [pytest.mark.pipelines, pytest.mark.slow]
+ROWS = 1500
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> PipelineProject:
+    """A project rendered from the shipped template, with demo data where its config says."""
+    base = tmp_path_factory.mktemp("user")
+    environment = resolve_environment(
+        "local", workspace=Workspace.discover(base, environ={}), environ={}
+    )
+    created = new_project(base / "retention", environment)
+    found = PipelineProject.discover(workspace=Workspace.discover(created.path, environ={}))
+    write_demo_data(found.root / found.config("local").source, rows=ROWS, seed=1)
+    # Small and quick: the point is the flow, not the model.
+    config = found.root / "configs" / "local.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("max_iter: 150", "max_iter: 40"),
+        encoding="utf-8",
+    )
+    return found
+
+
+@pytest.fixture(scope="module")
+def kit(project: PipelineProject) -> Iterator[Kit]:
+    environment = resolve_environment("local", workspace=project.workspace, environ={})
+    with Kit(environment) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def first_run(project: PipelineProject, kit: Kit) -> PipelineRun:
+    return project.submit(kit)
+
+
+def test_the_projects_own_tests_pass(project: PipelineProject) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(project.root / "src")},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout
+
+
+def test_first_run_versions_data_registers_and_promotes(first_run: PipelineRun, kit: Kit) -> None:
+    from mlops_kit import data, models
+
+    assert first_run.state == "SUCCEEDED", first_run.error
+    decision = json.loads(first_run.outputs["Output"])
+    assert decision == {
+        "candidate": "retention@1",
+        "champion": None,
+        "promoted": True,
+        "reasons": ["no champion yet: the first version becomes it"],
+    }
+    dataset = data.get_version(kit, "retention@1")
+    assert dataset.row_count == ROWS
+    version = models.get_version(kit, "retention@champion")
+    assert version.ref == "retention@1"
+    assert version.datasets == ["retention@1"]
+    assert version.pipeline_run_id
+    assert version.params["max_iter"] == "40"
+    assert 0.6 < version.metrics["roc_auc"] <= 1.0
+    assert set(version.slices) == {"contract", "region"}
+    assert version.slices["contract"]["month-to-month"]["count"] > 20
+
+
+def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore[no-untyped-def]
+    first_run: PipelineRun, project: PipelineProject, kit: Kit, run_cli, monkeypatch
+) -> None:
+    from mlops_kit import models
+
+    assert first_run.state == "SUCCEEDED"
+    source = project.root / project.config("local").source
+    write_demo_data(source, rows=ROWS, seed=2, label_noise=0.7)
+    monkeypatch.chdir(project.root)
+    result = run_cli("pipeline", "run")
+    assert result.exit_code == 0, result.stderr
+    assert "data version   retention@2" in result.stdout
+    assert "model version  retention@2" in result.stdout
+    assert "champion       retention@1 stays; retention@2 not promoted: roc_auc" in result.stdout
+    assert "is not better than the champion's" in result.stdout
+    assert models.get_version(kit, "retention@champion").ref == "retention@1"
+    assert models.get_version(kit, "retention@2").datasets == ["retention@2"]
+
+    listed = run_cli("pipeline", "runs", "--format", "json")
+    states = [run["state"] for run in json.loads(listed.stdout)]
+    assert states == ["SUCCEEDED", "SUCCEEDED"]
+
+
+def test_text_in_a_numeric_column_fails_the_run_at_validation(  # type: ignore[no-untyped-def]
+    first_run: PipelineRun, project: PipelineProject, kit: Kit
+) -> None:
+    from mlops_kit import models
+
+    assert first_run.state == "SUCCEEDED"
+    source = project.root / project.config("local").source
+    frame = __import__("pandas").read_csv(source)
+    frame["tenure_months"] = frame["tenure_months"].astype(str)
+    frame.loc[::10, "tenure_months"] = "unknown"
+    frame.to_csv(source, index=False)
+    before = [v.ref for v in models.list_versions(kit, "retention")]
+
+    run = project.submit(kit)
+
+    assert run.state == "FAILED"
+    assert run.error is not None
+    assert run.error.startswith("task 'validate-data' failed: IntegrityError: ")
+    assert "tenure_months" in run.error
+    assert [v.ref for v in models.list_versions(kit, "retention")] == before
+
+
+def test_compiled_pipeline_matches_the_golden_file(project: PipelineProject, kit: Kit) -> None:
+    golden = Path(__file__).parent / "golden" / "retention-training.yaml"
+    compiled = project.compile(kit.environment, project.root / "build" / "golden.yaml")
+    text = compiled.read_text(encoding="utf-8")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), (
+        "the compiled pipeline changed: review it, then regenerate the golden file with "
+        "UPDATE_GOLDEN=1 pytest tests/pipelines -k golden"
+    )

@@ -299,3 +299,103 @@ def gc(
     )
     for item in [*report.removed_versions, *report.removed_objects]:
         console.print(f"  {item}", highlight=False)
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="NAME@V1 (the reference).")],
+    b: Annotated[str, typer.Argument(help="NAME@V2.")],
+    on: Annotated[
+        str | None,
+        typer.Option("--on", help="DATASET@V: predict with both and check that data's health."),
+    ] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write an HTML page.")] = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Compare two versions: metrics, params, data, components; with --on, predictions and input health."""
+    from mlops_kit import models
+
+    comparison = models.compare(state(ctx).kit(), a, b, on=on)
+    if html is not None:
+        models.comparison_page(comparison).write(html)
+    summary = comparison.summary
+    if output is OutputFormat.json:
+        print_json(summary)
+        return
+    ref_a, ref_b = summary["a"], summary["b"]
+    console.print(f"[bold]{ref_a} → {ref_b}[/bold]")
+    for finding in comparison.findings:
+        console.print(f"  • {finding}", highlight=False)
+    overall = summary["metrics"]["overall"]
+    console.print(
+        table(
+            "metrics",
+            ["metric", ref_a, ref_b, "change"],
+            [[n, v["a"], v["b"], v["delta"]] for n, v in overall.items()],
+        )
+    )
+    for column, values in summary["metrics"]["slices"].items():
+        rows = [
+            [value, name, v["a"], v["b"], v["delta"]]
+            for value, metrics in values.items()
+            for name, v in metrics.items()
+        ]
+        console.print(
+            table(f"metrics by {column}", [column, "metric", ref_a, ref_b, "change"], rows)
+        )
+    params = [[k, v["a"], v["b"]] for k, v in summary["params"].items() if v["a"] != v["b"]]
+    if params:
+        console.print(table("changed parameters", ["param", ref_a, ref_b], params))
+    console.print(
+        table(
+            "training data",
+            ["version", "datasets"],
+            [[ref_a, ", ".join(summary["data"]["a"])], [ref_b, ", ".join(summary["data"]["b"])]],
+        )
+    )
+    components = {k: v for k, v in summary["components"].items() if k != "packages"}
+    changed = {**components, **summary["components"]["packages"]}
+    console.print(
+        table(
+            "components",
+            ["component", ref_a, ref_b],
+            [[k, v["a"], v["b"]] for k, v in changed.items()],
+        )
+    )
+    if summary["on"]:
+        on_data = summary["on"]
+        labels = sorted(set(on_data["predictions"][ref_a]) | set(on_data["predictions"][ref_b]))
+        console.print(
+            table(
+                f"predictions on {on_data['dataset']} (agreement {on_data['agreement']:.1%})",
+                ["class", ref_a, ref_b],
+                [
+                    [
+                        x,
+                        on_data["predictions"][ref_a].get(x, 0),
+                        on_data["predictions"][ref_b].get(x, 0),
+                    ]
+                    for x in labels
+                ],
+            )
+        )
+        health = [
+            [
+                n,
+                "yes" if c["feature"] else "",
+                f"{c['null_rate']:.1%}",
+                c["distinct"],
+                c["nonconforming"] or "",
+            ]
+            for n, c in on_data["health"]["columns"].items()
+        ]
+        console.print(
+            table(
+                f"input health of {on_data['dataset']}",
+                ["column", "feature", "null rate", "distinct", "bad type"],
+                health,
+            )
+        )
+    if html is not None:
+        console.print(f"wrote {html}")

@@ -10,6 +10,7 @@ predictions and that data's health.
 from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
+from mlops_kit.models.compare import ModelComparison, compare, comparison_page
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.registry import (
     GcReport,
@@ -30,10 +31,13 @@ __all__ = [
     "AliasEvent",
     "GcReport",
     "LoadedModel",
+    "ModelComparison",
     "ModelFlavor",
     "ModelRef",
     "ModelVersion",
     "ModelVersionSummary",
+    "compare",
+    "comparison_page",
     "download",
     "gc",
     "get_version",

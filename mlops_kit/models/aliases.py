@@ -29,6 +29,7 @@ from mlops_kit.kit import Kit
 from mlops_kit.models.registry import (
     ModelRef,
     as_ref,
+    as_utc,
     check_alias,
     check_model_name,
     current_user,
@@ -65,7 +66,7 @@ def _event(model: str, row: ModelAliasEvent) -> AliasEvent:
         row.to_version,
         row.actor,
         row.reason,
-        row.at,
+        as_utc(row.at),
     )
 
 

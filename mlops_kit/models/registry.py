@@ -24,7 +24,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -522,6 +522,11 @@ def version_row(session: Session, ref: ModelRef, *, ready_only: bool = True) -> 
     return row
 
 
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC time (SQLite returns the stored UTC times without a zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def as_ref(ref: ModelRef | str) -> ModelRef:
     """``ref`` parsed if it is text."""
     return ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
@@ -568,11 +573,11 @@ def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVers
         status=row.status,
         artifact_uri=row.artifact_uri,
         created_by=row.created_by,
-        created_at=row.created_at,
+        created_at=as_utc(row.created_at),
         aliases=_aliases_by_version(session, [row.id]).get(row.id, []),
         metrics=dict(sorted(overall.items())),
         flavor=row.flavor,
-        ready_at=row.ready_at,
+        ready_at=row.ready_at and as_utc(row.ready_at),
         pipeline_run_id=row.pipeline_run_id,
         git_commit=row.git_commit,
         files=[
@@ -640,7 +645,7 @@ def list_versions(
                 status=row.status,
                 artifact_uri=row.artifact_uri,
                 created_by=row.created_by,
-                created_at=row.created_at,
+                created_at=as_utc(row.created_at),
                 aliases=aliases.get(row.id, []),
                 metrics={m.name: m.value for m in row.metrics if not m.slice_column},
             )

@@ -1,0 +1,180 @@
+"""Cloud submission from a generated project, against a Kubeflow Pipelines API on loopback.
+
+The fake server records the requests the kit sends; nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+class FakeKubeflow(ThreadingHTTPServer):
+    """Answers the few KFP v2beta1 calls the kit makes and records their bodies."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[tuple[str, str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeKubeflow
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _reply(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path, None))
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            self._reply({"experiments": []})
+        else:
+            self._reply(
+                {
+                    "runs": [
+                        {
+                            "run_id": "run-1",
+                            "display_name": "svc-model-training",
+                            "state": "SUCCEEDED",
+                            "created_at": "2026-11-02T03:00:00Z",
+                        }
+                    ]
+                }
+            )
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(("POST", self.path, body))
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
+        elif self.path.startswith("/apis/v2beta1/recurringruns"):
+            self._reply({"recurring_run_id": "rec-1", "display_name": body["display_name"]})
+        else:
+            self._reply(
+                {
+                    "run_id": "run-1",
+                    "display_name": body["display_name"],
+                    "state": "PENDING",
+                    "created_at": "2026-11-02T03:00:00Z",
+                }
+            )
+
+
+@pytest.fixture
+def kubeflow() -> Iterator[FakeKubeflow]:
+    server = FakeKubeflow()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def cloud_project(project_dir: Path, kubeflow: FakeKubeflow, run_cli, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    outputs = json.loads((FIXTURES / "stack-outputs-dev.json").read_text(encoding="utf-8"))
+    outputs["kfp_host"] = kubeflow.url
+    (project_dir / "outputs.json").write_text(json.dumps(outputs), encoding="utf-8")
+    assert run_cli("env", "import", "dev", "--from", "outputs.json").exit_code == 0
+    created = run_cli("--env", "dev", "new", "svc-model")
+    assert created.exit_code == 0, created.stderr
+    monkeypatch.chdir(project_dir / "svc-model")
+    return project_dir / "svc-model"
+
+
+def _posts(server: FakeKubeflow, prefix: str) -> list[Any]:
+    return [
+        body
+        for method, path, body in server.requests
+        if method == "POST" and path.startswith(prefix)
+    ]
+
+
+def test_compile_for_the_cluster_uses_the_project_image(cloud_project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--env", "dev", "pipeline", "compile")
+    assert result.exit_code == 0, result.stderr
+    spec = yaml.safe_load((cloud_project / "build/pipeline-dev.yaml").read_text(encoding="utf-8"))
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {"europe-west1-docker.pkg.dev/acme-ml-dev/ml/svc-model:latest"}
+    commands = json.dumps(spec["deploymentSpec"])
+    assert "pip install" not in commands
+
+
+def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    result = run_cli("--env", "dev", "pipeline", "run")
+    assert result.exit_code == 0, result.stderr
+    assert "run run-1 submitted (PENDING)" in result.stdout
+    (experiment,) = _posts(kubeflow, "/apis/v2beta1/experiments")
+    assert experiment == {"display_name": "svc-model"}
+    (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
+    assert body["display_name"] == "svc-model-training"
+    assert body["experiment_id"] == "exp-1"
+    assert body["service_account"] == "mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com"
+    runtime = body["runtime_config"]
+    assert runtime["pipeline_root"] == "gs://acme-ml-dev-mlops-models/pipeline-root"
+    environment = json.loads(runtime["parameters"]["environment"])
+    assert environment["name"] == "dev"
+    assert environment["warehouse"] == "bigquery://acme-ml-dev/mlops_dev"
+    assert runtime["parameters"]["source"] == "table:acme-ml-dev.svc_model_source.customers"
+    assert runtime["parameters"]["deploy_champion"] is True
+    assert body["pipeline_spec"]["pipelineInfo"]["name"] == "svc-model-training"
+
+    listed = run_cli("--env", "dev", "pipeline", "runs", "--format", "json")
+    assert [(r["run_id"], r["state"]) for r in json.loads(listed.stdout)] == [
+        ("run-1", "SUCCEEDED")
+    ]
+
+
+def test_schedule_creates_a_recurring_run(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    result = run_cli("--env", "dev", "pipeline", "schedule")
+    assert result.exit_code == 0, result.stderr
+    (body,) = _posts(kubeflow, "/apis/v2beta1/recurringruns")
+    assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * 1"}}
+    assert body["max_concurrency"] == "1"
+    assert body["mode"] == "ENABLE"
+    bad = run_cli("--env", "dev", "pipeline", "schedule", "--cron", "weekly")
+    assert bad.exit_code == 2
+    assert "malformed cron expression 'weekly'" in bad.stderr
+
+
+def test_retraining_handler_submits_the_training_pipeline(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow
+) -> None:
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+
+    request = RetrainingRequest("svc-model", 3, ["accuracy 0.41 < 0.80 on hour_of_day=3"])
+    with Kit.open("dev") as kit:
+        assert request_retraining(kit, request, "pipeline") == "run-1"
+    (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
+    assert body["display_name"] == "svc-model-training"
+
+
+def test_schedule_on_the_local_twin_is_a_clear_error(cloud_project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--env", "local", "pipeline", "schedule", "--cron", "0 3 * * 1")
+    assert result.exit_code == 2
+    assert "the local twin (kfp-local) cannot schedule recurring runs" in result.stderr

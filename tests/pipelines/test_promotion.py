@@ -1,0 +1,106 @@
+"""The gate's decision rule and the metrics JSON it reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_kit.pipelines.demo import churn_frame
+from mlops_kit.pipelines.evaluation import evaluate_classifier, holdout_split
+from mlops_kit.pipelines.promotion import decide
+
+
+def _metrics(auc: float, accuracy: float, monthly: float) -> dict[str, object]:
+    return {
+        "overall": {"roc_auc": auc, "accuracy": accuracy, "log_loss": 0.5},
+        "slices": {"contract": {"month-to-month": {"roc_auc": monthly, "count": 500}}},
+    }
+
+
+def test_first_version_is_promoted() -> None:
+    decision = decide("m@1", _metrics(0.8, 0.7, 0.8), None, None, ["roc_auc"])
+    assert decision.promoted
+    assert decision.reasons == ["no champion yet: the first version becomes it"]
+
+
+def test_better_everywhere_is_promoted() -> None:
+    decision = decide(
+        "m@2",
+        _metrics(0.85, 0.75, 0.84),
+        "m@1",
+        _metrics(0.8, 0.7, 0.8),
+        ["roc_auc", "accuracy"],
+        ["contract"],
+    )
+    assert (decision.promoted, decision.champion) == (True, "m@1")
+    assert decision.reasons == ["roc_auc improves on m@1 by 0.0500"]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "kwargs", "reason"),
+    [
+        (_metrics(0.80, 0.70, 0.80), {}, "roc_auc 0.8000 is not better than the champion's 0.8000"),
+        (
+            _metrics(0.81, 0.70, 0.80),
+            {"min_improvement": 0.02},
+            "roc_auc 0.8100 is not better than the champion's 0.8000 by more than 0.02",
+        ),
+        (_metrics(0.85, 0.60, 0.80), {}, "accuracy 0.6000 is worse than the champion's 0.7000"),
+        (
+            _metrics(0.85, 0.75, 0.70),
+            {},
+            "roc_auc on contract=month-to-month 0.7000 is worse than the champion's 0.8000 "
+            "by more than 0.02",
+        ),
+    ],
+)
+def test_not_better_says_why(
+    candidate: dict[str, object], kwargs: dict[str, float], reason: str
+) -> None:
+    decision = decide(
+        "m@2",
+        candidate,
+        "m@1",
+        _metrics(0.8, 0.7, 0.8),
+        ["roc_auc", "accuracy"],
+        ["contract"],
+        **kwargs,
+    )
+    assert not decision.promoted
+    assert decision.reasons == [reason]
+
+
+def test_lower_is_better_for_losses() -> None:
+    old = {"overall": {"log_loss": 0.50}}
+    assert decide("m@2", {"overall": {"log_loss": 0.40}}, "m@1", old, ["log_loss"]).promoted
+    assert not decide("m@2", {"overall": {"log_loss": 0.60}}, "m@1", old, ["log_loss"]).promoted
+
+
+def test_evaluation_is_overall_and_per_slice() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = churn_frame(3000, seed=3)
+    train, test = holdout_split(frame, "churned")
+    assert (len(train), len(test)) == (2400, 600)
+    model = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [("c", OneHotEncoder(), ["contract"]), ("n", "passthrough", ["tenure_months"])]
+                ),
+            ),
+            ("classifier", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(train.drop(columns=["churned"]), train["churned"])
+    result = evaluate_classifier(model, test, "churned", ["contract", "region"])
+    overall = result["overall"]
+    assert set(overall) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "count"}
+    assert overall["count"] == 600
+    assert 0.65 < overall["roc_auc"] < 1.0
+    contracts = result["slices"]["contract"]
+    assert set(contracts) == {"month-to-month", "one-year", "two-year"}
+    assert sum(v["count"] for v in contracts.values()) == 600
+    assert "accuracy" in contracts["month-to-month"]

@@ -399,3 +399,21 @@ def compare(
         )
     if html is not None:
         console.print(f"wrote {html}")
+
+
+@app.command()
+def mirror(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to mirror.")],
+    serving_image: Annotated[
+        str | None,
+        typer.Option(
+            "--serving-image", help="Prediction container (default: Vertex's for the flavour)."
+        ),
+    ] = None,
+) -> None:
+    """Mirror a READY version to the Vertex AI Model Registry (environments that enable it)."""
+    from mlops_kit.models.vertex import mirror_to_vertex
+
+    resource = mirror_to_vertex(state(ctx).kit(), ref, serving_image=serving_image)
+    console.print(f"mirrored {ref} to {resource}")

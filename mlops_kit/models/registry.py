@@ -324,7 +324,9 @@ def register(
         ConfigError: malformed name, metrics or parameters. Nothing is recorded in these cases.
         ConflictError: an object already exists under the version's path.
         BackendError: the metadata database or the artifact store failed; the version is marked
-            failed (or left pending for :func:`gc` if even that failed) and is never visible.
+            failed (or left pending for :func:`gc` if even that failed) and is never visible. Also
+            raised, with the version ready, when mirroring to Vertex AI fails (environments with
+            ``vertex_model_registry: true``).
     """
     check_model_name(name)
     source = Path(path)
@@ -393,6 +395,11 @@ def register(
     except BaseException as exc:
         _fail(kit, version_id, [obj.key for obj in stored], exc)
         raise
+    if kit.environment.vertex_model_registry:
+        from mlops_kit.models.vertex import mirror_to_vertex
+
+        # The version is ready whatever Vertex answers; a failed mirror is retried on its own.
+        mirror_to_vertex(kit, ModelRef(name, version=version))
     return get_version(kit, ModelRef(name, version=version))
 
 

@@ -1,7 +1,8 @@
 """Mirroring ready versions to the Vertex AI Model Registry.
 
-Environments with ``vertex_model_registry: true`` mirror every version once it is ready. The kit's registry stays the source of truth; Vertex gets a copy of each ready version so it can be
-deployed to a Vertex endpoint. The first mirrored version creates the Vertex model (its id derived
+Environments with ``vertex_model_registry: true`` mirror every version once it is ready. The kit's
+registry stays the source of truth; Vertex gets a copy of each ready version so it can be deployed
+to a Vertex endpoint. The first mirrored version creates the Vertex model (its id derived
 from the model name); later ones are uploaded as new versions of it (``parent_model``), each with the
 alias ``vN`` so the two registries' numbers can be matched. google-cloud-aiplatform is imported only
 here, when a version is mirrored.

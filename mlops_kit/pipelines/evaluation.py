@@ -71,8 +71,9 @@ def evaluate_classifier(
     features = frame.drop(columns=[target])
     positive = model.classes_[1]
     truth = (frame[target] == positive).astype(int).to_numpy()
-    predicted = (model.predict(features) == positive).astype(int)
+    # One pass over the model: for two classes, predict() is the more probable class.
     score = model.predict_proba(features)[:, 1]
+    predicted = (score > 0.5).astype(int)
     result: dict[str, Any] = {"overall": classification_metrics(truth, predicted, score)}
     result["overall"]["count"] = len(frame)
     by_slice: dict[str, dict[str, dict[str, float]]] = {}

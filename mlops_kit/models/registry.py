@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from mlops_kit import __version__
 from mlops_kit import data as datasets
@@ -634,17 +634,43 @@ def list_versions(
             raise NotFoundError(
                 f"unknown model {name!r}: register it with `mlops-kit models register`"
             )
-        query = (
-            select(ModelVersionRow)
+        # Plain rows, not ORM objects: a model may have tens of thousands of versions.
+        listed = (
+            select(ModelVersionRow.id)
             .where(ModelVersionRow.model_id == model.id)
             .order_by(ModelVersionRow.version.desc())
-            .options(selectinload(ModelVersionRow.metrics))
             .limit(limit)
         )
         if not include_unready:
-            query = query.where(ModelVersionRow.status == "ready")
-        rows = session.scalars(query).all()
-        aliases = _aliases_by_version(session, [row.id for row in rows])
+            listed = listed.where(ModelVersionRow.status == "ready")
+        chosen = listed.subquery()
+        rows = session.execute(
+            select(
+                ModelVersionRow.id,
+                ModelVersionRow.version,
+                ModelVersionRow.status,
+                ModelVersionRow.artifact_uri,
+                ModelVersionRow.created_by,
+                ModelVersionRow.created_at,
+            )
+            .join(chosen, chosen.c.id == ModelVersionRow.id)
+            .order_by(ModelVersionRow.version.desc())
+        ).all()
+        metrics: dict[int, dict[str, float]] = {}
+        for version_id, metric, value in session.execute(
+            select(ModelMetric.version_id, ModelMetric.name, ModelMetric.value)
+            .join(chosen, chosen.c.id == ModelMetric.version_id)
+            .where(ModelMetric.slice_column == "")
+            .order_by(ModelMetric.name)
+        ):
+            metrics.setdefault(version_id, {})[metric] = value
+        aliases: dict[int, list[str]] = {}
+        for version_id, alias in session.execute(
+            select(ModelAlias.version_id, ModelAlias.alias)
+            .where(ModelAlias.model_id == model.id)
+            .order_by(ModelAlias.alias)
+        ):
+            aliases.setdefault(version_id, []).append(alias)
         return [
             ModelVersionSummary(
                 name=name,
@@ -654,7 +680,7 @@ def list_versions(
                 created_by=row.created_by,
                 created_at=as_utc(row.created_at),
                 aliases=aliases.get(row.id, []),
-                metrics={m.name: m.value for m in row.metrics if not m.slice_column},
+                metrics=metrics.get(row.id, {}),
             )
             for row in rows
         ]

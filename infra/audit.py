@@ -19,10 +19,11 @@ import json
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from infra.config import StackConfigError
-from infra.evaluate import Evaluation, UnknownEnvironmentError, evaluate, to_snake
+from infra.evaluate import PROJECT_ROOT, Evaluation, UnknownEnvironmentError, evaluate, to_snake
 from infra.policies import controls as c
 
 # What a reviewer looks at first, per resource type (paths in the engine's camelCase).
@@ -390,14 +391,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit.add_argument("--env")
     audit.add_argument("--diff", nargs=2, metavar=("A", "B"))
     audit.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    commands = [audit]
     for name in ("inventory", "outputs"):
         command = sub.add_parser(name)
         command.add_argument("--env", required=True)
         command.add_argument("--format", choices=("json",), default="json")
+        commands.append(command)
+    for command in commands:
+        command.add_argument("--project-dir", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
+    root = args.project_dir
     try:
         if args.command == "audit" and args.diff:
-            first, second = evaluate(args.diff[0]), evaluate(args.diff[1])
+            first, second = evaluate(args.diff[0], root), evaluate(args.diff[1], root)
             text = render_diff(
                 first.environment, second.environment, settings_diff(first, second), args.format
             )
@@ -406,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "audit" and not args.env:
             parser.error("give --env ENV (or --diff A B)")
-        evaluation = evaluate(args.env)
+        evaluation = evaluate(args.env, root)
     except (UnknownEnvironmentError, StackConfigError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

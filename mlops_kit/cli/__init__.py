@@ -13,6 +13,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 
 from mlops_kit import __version__
 from mlops_kit.cli import data, db, doctor, env, infra, models, monitor, pipeline, project
@@ -98,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except MlopsKitError as exc:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: messages quote user input and extras like `mlops-kit[infra]`, not markup.
+        err_console.print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:

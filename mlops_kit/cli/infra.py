@@ -104,7 +104,7 @@ def _run_audit_module(project: Path, args: list[str]) -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "infra.audit", *args],
+        [sys.executable, "-m", "infra.audit", *args, "--project-dir", str(project)],
         cwd=project,
         env=environ,
         capture_output=True,

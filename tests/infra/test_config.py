@@ -1,0 +1,92 @@
+"""The stack configuration: read once into a typed object; bad config is one error naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.config import StackConfigError, parse_config
+from tests.infra.conftest import ENVIRONMENTS, stack_config
+
+
+def parsed(env: str = "prod", **changes: Any) -> Any:
+    from infra.config import decode_config_value
+
+    config = stack_config(env, **changes)
+    return parse_config({k: decode_config_value(v) for k, v in config.items()}, env)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_stack_file_parses(env: str) -> None:
+    config = parsed(env)
+    assert config.environment == env
+    assert config.labels == {"env": env, "team": "ml-platform", "cost-center": "cc-1234"}
+
+
+def test_what_differs_between_environments_is_config() -> None:
+    dev, prod = parsed("dev"), parsed("prod")
+    assert (dev.metadata_db.availability, prod.metadata_db.availability) == ("ZONAL", "REGIONAL")
+    assert dev.model_store.force_destroy and not prod.model_store.force_destroy
+    assert dev.cluster is not None and prod.cluster is not None
+    assert not dev.cluster.deletion_protection and prod.cluster.deletion_protection
+    assert dev.kubeflow is not None and dev.kubeflow.database == "in-cluster"
+
+
+def test_numbers_arrive_as_text_floats_or_ints() -> None:
+    store = {"nearlineAfterDays": "10", "coldlineAfterDays": 20.0, "archiveAfterDays": 30}
+    config = parsed("staging", **{"mlops-kit:modelStore": store})
+    assert (config.model_store.nearline_after_days, config.model_store.coldline_after_days) == (
+        10,
+        20,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"gcp:project": None}, "'gcp:project' is missing"),
+        ({"gcp:project": "Not_A_Project"}, "'gcp:project'"),
+        ({"mlops-kit:orchestrator": "airflow"}, "'mlops-kit:orchestrator' is 'airflow'"),
+        ({"mlops-kit:tema": "x"}, "unknown config key 'mlops-kit:tema'"),
+        ({"mlops-kit:costCenter": "CC 12"}, "'mlops-kit:costCenter'"),
+        ({"mlops-kit:metadataDb": {"availability": "HA"}}, "'mlops-kit:metadataDb.availability'"),
+        (
+            {"mlops-kit:metadataDb": {"retainedBackups": 3}},
+            "'mlops-kit:metadataDb.retainedBackups'",
+        ),
+        ({"mlops-kit:metadataDb": {"databaseVersion": "MYSQL_8_0"}}, "needs PostgreSQL"),
+        (
+            {"mlops-kit:metadataDb": {"tier": "db-f1-micro", "tiers": 1}},
+            "'mlops-kit:metadataDb.tiers'",
+        ),
+        ({"mlops-kit:network": {"subnetCidr": "10.0.0.0/33"}}, "'mlops-kit:network.subnetCidr'"),
+        (
+            {"mlops-kit:network": {"authorizedNetworks": [{"cidr": "0.0.0.0/0", "name": "all"}]}},
+            "opens the control plane to the internet",
+        ),
+        ({"mlops-kit:modelStore": {"forceDestroy": True}}, "only allowed in dev"),
+        ({"mlops-kit:modelStore": {"softDeleteDays": 0}}, "'mlops-kit:modelStore.softDeleteDays'"),
+        (
+            {"mlops-kit:modelStore": {"nearlineAfterDays": 90, "coldlineAfterDays": 30}},
+            "must increase",
+        ),
+        ({"mlops-kit:warehouse": {"readers": ["allUsers"]}}, "'mlops-kit:warehouse.readers'"),
+        ({"mlops-kit:warehouse": {"versionTables": ["Bad-Name"]}}, "versionTables"),
+        ({"mlops-kit:kubeflow": {"version": "latest"}}, "'mlops-kit:kubeflow.version'"),
+        ({"mlops-kit:cluster": {"releaseChannel": "BETA"}}, "'mlops-kit:cluster.releaseChannel'"),
+        ({"mlops-kit:budget": None}, "'mlops-kit:budget.billingAccount' is missing"),
+        (
+            {"mlops-kit:budget": {"billingAccount": "x", "amount": "lots"}},
+            "'mlops-kit:budget.amount'",
+        ),
+        ({"mlops-kit:keyRotationDays": 365}, "'mlops-kit:keyRotationDays'"),
+        ({"mlops-kit:notificationEmails": "a@b.c"}, "'mlops-kit:notificationEmails'"),
+    ],
+)
+def test_bad_config_names_the_key(changes: dict[str, Any], key: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parsed("prod", **changes)
+    message = str(caught.value)
+    assert key in message
+    assert "\n" not in message

@@ -1,0 +1,852 @@
+"""Every control: a passing case (the real prod program), a wrong value, and the attribute omitted.
+
+Omitting an attribute must fail wherever the cloud's default is insecure, and pass where the default
+is secure. A deliberately insecure stack yields exactly the expected violations.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.policies import controls as c
+
+pytestmark = pytest.mark.pulumi
+
+DELETE = object()
+
+
+def _set(props: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        props = props.setdefault(part, {})
+    if value is DELETE:
+        props.pop(leaf, None)
+    else:
+        props[leaf] = value
+
+
+def _flag(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        flags = [f for f in props["settings"]["databaseFlags"] if f["name"] != name]
+        if value is not DELETE:
+            flags.append({"name": name, "value": value})
+        props["settings"]["databaseFlags"] = flags
+
+    return change
+
+
+# (control, resource type, name part, wrong change, omitted attribute, omission fails)
+PG, MYSQL = ("metadata", "kfp")
+RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
+    (
+        "iam-service-account-not-admin",
+        c.PROJECT_IAM[0],
+        "runner-bigquery-jobUser",
+        {"role": "roles/storage.admin"},
+        "role",
+        False,
+    ),
+    (
+        "iam-no-project-sa-user",
+        c.PROJECT_IAM[0],
+        "runner-bigquery-jobUser",
+        {"role": "roles/iam.serviceAccountTokenCreator"},
+        "role",
+        False,
+    ),
+    (
+        "iam-no-basic-roles",
+        c.PROJECT_IAM[0],
+        "runner-bigquery-jobUser",
+        {"role": "roles/editor"},
+        "role",
+        False,
+    ),
+    (
+        "iam-no-default-service-accounts",
+        c.PROJECT_IAM[0],
+        "runner-bigquery-jobUser",
+        {"member": "serviceAccount:1-compute@developer.gserviceaccount.com"},
+        "member",
+        False,
+    ),
+    (
+        "kms-keys-not-public",
+        c.KMS_IAM[0],
+        "bigquery-agent",
+        {"member": "allAuthenticatedUsers"},
+        "member",
+        False,
+    ),
+    (
+        "kms-key-rotation",
+        c.CRYPTO_KEY,
+        "bigquery",
+        {"rotationPeriod": "31536000s"},
+        "rotationPeriod",
+        True,
+    ),
+    ("network-no-default", c.NETWORK, "vpc", {"name": "default"}, "name", False),
+    (
+        "network-custom-mode",
+        c.NETWORK,
+        "vpc",
+        {"autoCreateSubnetworks": True},
+        "autoCreateSubnetworks",
+        True,
+    ),
+    (
+        "firewall-no-public-ssh",
+        c.FIREWALL,
+        "iap-ssh",
+        {"sourceRanges": ["0.0.0.0/0"]},
+        "sourceRanges",
+        True,
+    ),
+    (
+        "firewall-no-public-rdp",
+        c.FIREWALL,
+        "iap-ssh",
+        {"allows": [{"protocol": "tcp", "ports": ["3389"]}], "sourceRanges": ["0.0.0.0/0"]},
+        "sourceRanges",
+        False,
+    ),
+    ("subnet-flow-logs", c.SUBNET, "subnet", {"logConfig.flowSampling": 0.5}, "logConfig", True),
+    (
+        "subnet-private-google-access",
+        c.SUBNET,
+        "subnet",
+        {"privateIpGoogleAccess": False},
+        "privateIpGoogleAccess",
+        True,
+    ),
+    (
+        "gcs-not-public",
+        c.BUCKET,
+        "models-bucket",
+        {"publicAccessPrevention": "inherited"},
+        "publicAccessPrevention",
+        True,
+    ),
+    ("gcs-not-public", c.BUCKET_IAM[0], "models-serving", {"member": "allUsers"}, "member", False),
+    (
+        "gcs-uniform-access",
+        c.BUCKET,
+        "models-bucket",
+        {"uniformBucketLevelAccess": False},
+        "uniformBucketLevelAccess",
+        True,
+    ),
+    (
+        "gcs-versioning",
+        c.BUCKET,
+        "models-bucket",
+        {"versioning.enabled": False},
+        "versioning",
+        True,
+    ),
+    (
+        "gcs-soft-delete",
+        c.BUCKET,
+        "models-bucket",
+        {"softDeletePolicy.retentionDurationSeconds": 0},
+        "softDeletePolicy",
+        False,
+    ),
+    (
+        "gcs-no-force-destroy",
+        c.BUCKET,
+        "models-bucket",
+        {"forceDestroy": True},
+        "forceDestroy",
+        False,
+    ),
+    (
+        "sql-pg-log-error-verbosity",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_error_verbosity", "verbose"),
+        _flag("log_error_verbosity", DELETE),
+        False,
+    ),
+    (
+        "sql-pg-log-connections",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_connections", "off"),
+        _flag("log_connections", DELETE),
+        True,
+    ),
+    (
+        "sql-pg-log-disconnections",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_disconnections", "off"),
+        _flag("log_disconnections", DELETE),
+        True,
+    ),
+    (
+        "sql-pg-log-statement",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_statement", "none"),
+        _flag("log_statement", DELETE),
+        True,
+    ),
+    (
+        "sql-pg-log-min-messages",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_min_messages", "debug1"),
+        _flag("log_min_messages", DELETE),
+        False,
+    ),
+    (
+        "sql-pg-log-min-error-statement",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_min_error_statement", "notice"),
+        _flag("log_min_error_statement", DELETE),
+        False,
+    ),
+    (
+        "sql-pg-log-min-duration-statement",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_min_duration_statement", "0"),
+        _flag("log_min_duration_statement", DELETE),
+        False,
+    ),
+    (
+        "sql-pg-pgaudit",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("cloudsql.enable_pgaudit", "off"),
+        _flag("cloudsql.enable_pgaudit", DELETE),
+        True,
+    ),
+    (
+        "sql-mysql-skip-show-database",
+        c.SQL_INSTANCE,
+        MYSQL,
+        _flag("skip_show_database", "off"),
+        _flag("skip_show_database", DELETE),
+        True,
+    ),
+    (
+        "sql-mysql-local-infile",
+        c.SQL_INSTANCE,
+        MYSQL,
+        _flag("local_infile", "on"),
+        _flag("local_infile", DELETE),
+        True,
+    ),
+    (
+        "sql-iam-authentication",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("cloudsql.iam_authentication", "off"),
+        _flag("cloudsql.iam_authentication", DELETE),
+        True,
+    ),
+    (
+        "sql-iam-authentication",
+        c.SQL_INSTANCE,
+        MYSQL,
+        _flag("cloudsql_iam_authentication", "off"),
+        _flag("cloudsql_iam_authentication", DELETE),
+        True,
+    ),
+    (
+        "sql-ssl-required",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.ipConfiguration.sslMode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED"},
+        "settings.ipConfiguration.sslMode",
+        True,
+    ),
+    (
+        "sql-no-open-authorized-networks",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.ipConfiguration.authorizedNetworks": [{"value": "0.0.0.0/0"}]},
+        "settings.ipConfiguration.authorizedNetworks",
+        False,
+    ),
+    (
+        "sql-no-public-ip",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.ipConfiguration.ipv4Enabled": True},
+        "settings.ipConfiguration.ipv4Enabled",
+        True,
+    ),
+    (
+        "sql-backups",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.backupConfiguration.pointInTimeRecoveryEnabled": False},
+        "settings.backupConfiguration",
+        True,
+    ),
+    (
+        "sql-backups",
+        c.SQL_INSTANCE,
+        MYSQL,
+        {"settings.backupConfiguration.binaryLogEnabled": False},
+        "settings.backupConfiguration.binaryLogEnabled",
+        True,
+    ),
+    (
+        "sql-deletion-protection",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.deletionProtectionEnabled": False},
+        "settings.deletionProtectionEnabled",
+        True,
+    ),
+    (
+        "sql-connector-enforcement",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.connectorEnforcement": "NOT_REQUIRED"},
+        "settings.connectorEnforcement",
+        True,
+    ),
+    (
+        "bigquery-not-public",
+        c.DATASET,
+        "-data",
+        lambda p: p["accesses"].append({"role": "READER", "specialGroup": "allUsers"}),
+        "accesses",
+        False,
+    ),
+    (
+        "bigquery-table-cmek",
+        c.TABLE,
+        "churn",
+        {"encryptionConfiguration": {}},
+        "encryptionConfiguration",
+        True,
+    ),
+    (
+        "bigquery-dataset-cmek",
+        c.DATASET,
+        "-data",
+        {"defaultEncryptionConfiguration.kmsKeyName": ""},
+        "defaultEncryptionConfiguration",
+        True,
+    ),
+    (
+        "bigquery-table-deletion-protection",
+        c.TABLE,
+        "churn",
+        {"deletionProtection": False},
+        "deletionProtection",
+        False,
+    ),
+    (
+        "bigquery-versions-never-expire",
+        c.TABLE,
+        "churn",
+        {"requirePartitionFilter": False},
+        "requirePartitionFilter",
+        True,
+    ),
+    (
+        "bigquery-versions-never-expire",
+        c.DATASET,
+        "-data",
+        {"defaultPartitionExpirationMs": 86400000},
+        "defaultPartitionExpirationMs",
+        False,
+    ),
+    (
+        "gke-dedicated-node-service-account",
+        c.NODE_POOL,
+        "pipelines",
+        {"nodeConfig.serviceAccount": "default"},
+        "nodeConfig.serviceAccount",
+        True,
+    ),
+    (
+        "gke-workload-identity",
+        c.CLUSTER,
+        "gke",
+        {"workloadIdentityConfig.workloadPool": ""},
+        "workloadIdentityConfig",
+        True,
+    ),
+    (
+        "gke-secrets-encryption",
+        c.CLUSTER,
+        "gke",
+        {"databaseEncryption.state": "DECRYPTED"},
+        "databaseEncryption",
+        True,
+    ),
+    (
+        "gke-metadata-server",
+        c.NODE_POOL,
+        "pipelines",
+        {"nodeConfig.workloadMetadataConfig.mode": "GCE_METADATA"},
+        "nodeConfig.workloadMetadataConfig",
+        True,
+    ),
+    (
+        "gke-cos-containerd",
+        c.NODE_POOL,
+        "pipelines",
+        {"nodeConfig.imageType": "UBUNTU_CONTAINERD"},
+        "nodeConfig.imageType",
+        False,
+    ),
+    (
+        "gke-auto-repair-upgrade",
+        c.NODE_POOL,
+        "pipelines",
+        {"management.autoUpgrade": False},
+        "management",
+        False,
+    ),
+    (
+        "gke-release-channel",
+        c.CLUSTER,
+        "gke",
+        {"releaseChannel.channel": "RAPID"},
+        "releaseChannel",
+        True,
+    ),
+    (
+        "gke-shielded-nodes",
+        c.CLUSTER,
+        "gke",
+        {"enableShieldedNodes": False},
+        "enableShieldedNodes",
+        False,
+    ),
+    (
+        "gke-secure-boot-integrity",
+        c.NODE_POOL,
+        "system",
+        {"nodeConfig.shieldedInstanceConfig.enableIntegrityMonitoring": False},
+        "nodeConfig.shieldedInstanceConfig",
+        True,
+    ),
+    (
+        "gke-intranode-visibility",
+        c.CLUSTER,
+        "gke",
+        {"enableIntranodeVisibility": False},
+        "enableIntranodeVisibility",
+        True,
+    ),
+    (
+        "gke-vpc-native",
+        c.CLUSTER,
+        "gke",
+        {"networkingMode": "ROUTES", "ipAllocationPolicy": DELETE},
+        "ipAllocationPolicy",
+        False,
+    ),
+    (
+        "gke-authorized-networks",
+        c.CLUSTER,
+        "gke",
+        {"masterAuthorizedNetworksConfig.cidrBlocks": [{"cidrBlock": "0.0.0.0/0"}]},
+        "masterAuthorizedNetworksConfig",
+        True,
+    ),
+    (
+        "gke-private-endpoint",
+        c.CLUSTER,
+        "gke",
+        {"privateClusterConfig.enablePrivateEndpoint": False},
+        "privateClusterConfig.enablePrivateEndpoint",
+        True,
+    ),
+    (
+        "gke-private-nodes",
+        c.CLUSTER,
+        "gke",
+        {"privateClusterConfig.enablePrivateNodes": False},
+        "privateClusterConfig",
+        True,
+    ),
+    (
+        "gke-logging-monitoring",
+        c.CLUSTER,
+        "gke",
+        {"monitoringService": "none"},
+        "monitoringService",
+        False,
+    ),
+    (
+        "gke-no-client-certificate",
+        c.CLUSTER,
+        "gke",
+        {"masterAuth.clientCertificateConfig.issueClientCertificate": True},
+        "masterAuth",
+        False,
+    ),
+    ("gke-no-legacy-abac", c.CLUSTER, "gke", {"enableLegacyAbac": True}, "enableLegacyAbac", False),
+    (
+        "gke-cmek-boot-disks",
+        c.NODE_POOL,
+        "system",
+        {"nodeConfig.bootDiskKmsKey": ""},
+        "nodeConfig.bootDiskKmsKey",
+        True,
+    ),
+    (
+        "gke-no-alpha",
+        c.CLUSTER,
+        "gke",
+        {"enableKubernetesAlpha": True},
+        "enableKubernetesAlpha",
+        False,
+    ),
+    (
+        "gke-security-posture",
+        c.CLUSTER,
+        "gke",
+        {"securityPostureConfig.mode": "DISABLED"},
+        "securityPostureConfig",
+        False,
+    ),
+    (
+        "gke-network-policy",
+        c.CLUSTER,
+        "gke",
+        {"datapathProvider": "LEGACY_DATAPATH"},
+        "datapathProvider",
+        True,
+    ),
+    (
+        "gke-binary-authorization",
+        c.CLUSTER,
+        "gke",
+        {"binaryAuthorization.evaluationMode": "DISABLED"},
+        "binaryAuthorization",
+        True,
+    ),
+    (
+        "gke-no-default-node-pool",
+        c.CLUSTER,
+        "gke",
+        {"removeDefaultNodePool": False},
+        "removeDefaultNodePool",
+        True,
+    ),
+    (
+        "gke-deletion-protection",
+        c.CLUSTER,
+        "gke",
+        {"deletionProtection": False},
+        "deletionProtection",
+        False,
+    ),
+    (
+        "k8s-pod-security-baseline",
+        c.NAMESPACE,
+        "namespace",
+        {"metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+        "metadata.labels",
+        True,
+    ),
+    ("labels-required", c.BUCKET, "models-bucket", {"labels": {"env": "prod"}}, "labels", True),
+    (
+        "labels-required",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.userLabels": {"team": "x"}},
+        "settings.userLabels",
+        True,
+    ),
+]
+
+
+def _control(control_id: str) -> c.Control:
+    return next(control for control in c.CONTROLS if control.id == control_id)
+
+
+def _changed(resource: c.Resource, change: Any) -> c.Resource:
+    props = copy.deepcopy(dict(resource.props))
+    if callable(change):
+        change(props)
+    elif isinstance(change, str):
+        _set(props, change, DELETE)
+    else:
+        for path, value in change.items():
+            _set(props, path, value)
+    return c.Resource(resource.type, resource.name, props)
+
+
+def _messages(control: c.Control, resource: c.Resource) -> list[str]:
+    assert control.applies_to(resource)
+    return list(control.check(resource))
+
+
+@pytest.mark.parametrize(
+    ("control_id", "type_", "name_part", "wrong", "omitted", "omission_fails"),
+    RESOURCE_CASES,
+    ids=[f"{case[0]}:{case[2]}" for case in RESOURCE_CASES],
+)
+def test_resource_control(
+    prod: Any,
+    control_id: str,
+    type_: str,
+    name_part: str,
+    wrong: Any,
+    omitted: Any,
+    omission_fails: bool,
+) -> None:
+    control = _control(control_id)
+    [resource] = [r for r in prod.resources if r.type == type_ and name_part in r.name]
+    assert _messages(control, resource) == [], "the prod program must pass"
+    assert _messages(control, _changed(resource, wrong)), "a wrong value must fail"
+    assert bool(_messages(control, _changed(resource, omitted))) is omission_fails
+
+
+def _without(
+    resources: list[c.Resource], predicate: Callable[[c.Resource], bool]
+) -> list[c.Resource]:
+    return [r for r in resources if not predicate(r)]
+
+
+def _edit(resources: list[c.Resource], type_: str, name_part: str, change: Any) -> list[c.Resource]:
+    return [
+        _changed(r, change) if r.type == type_ and name_part in r.name else r for r in resources
+    ]
+
+
+def _grant(member: str, *roles: str) -> list[c.Resource]:
+    return [
+        c.Resource(c.PROJECT_IAM[0], f"extra-{i}", {"project": "p", "member": member, "role": role})
+        for i, role in enumerate(roles)
+    ]
+
+
+StackCase = Callable[[list[c.Resource]], list[c.Resource]]
+# (control, wrong change of the stack, the required resource omitted)
+STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
+    (
+        "iam-separation-of-duties-service-accounts",
+        lambda rs: (
+            rs
+            + _grant(
+                "user:a@x.com", "roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser"
+            )
+        ),
+        None,
+    ),
+    (
+        "iam-separation-of-duties-kms",
+        lambda rs: (
+            rs
+            + _grant(
+                "user:a@x.com", "roles/cloudkms.admin", "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+            )
+        ),
+        None,
+    ),
+    (
+        "logging-audit-all-services",
+        lambda rs: _edit(
+            rs,
+            c.AUDIT_CONFIG,
+            "",
+            lambda p: p["auditLogConfigs"][1].update(exemptedMembers=["user:a@x.com"]),
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.AUDIT_CONFIG),
+    ),
+    (
+        "logging-sink-all-entries",
+        lambda rs: _edit(rs, c.SINK, "", {"filter": "severity>=ERROR"}),
+        lambda rs: _without(rs, lambda r: r.type == c.SINK),
+    ),
+    (
+        "logging-export-bucket-locked",
+        lambda rs: _edit(rs, c.BUCKET, "audit", {"retentionPolicy.isLocked": False}),
+        lambda rs: _edit(rs, c.BUCKET, "audit", "retentionPolicy"),
+    ),
+    (
+        "logging-change-alerts",
+        lambda rs: _edit(rs, c.LOG_METRIC, "firewall", {"filter": 'resource.type="gce_instance"'}),
+        lambda rs: _without(rs, lambda r: r.type == c.ALERT_POLICY),
+    ),
+    (
+        "dns-logging",
+        lambda rs: _edit(rs, c.DNS_POLICY, "", {"enableLogging": False}),
+        lambda rs: _without(rs, lambda r: r.type == c.DNS_POLICY),
+    ),
+    (
+        "asset-inventory-enabled",
+        lambda rs: _edit(rs, c.SERVICE, "cloudasset", {"service": "cloudassets.googleapis.com"}),
+        lambda rs: _without(rs, lambda r: r.type == c.SERVICE and "cloudasset" in r.name),
+    ),
+    (
+        "gke-image-scanning",
+        lambda rs: _edit(
+            rs, c.SERVICE, "containeranalysis", {"service": "containerscanning.googleapis.com"}
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.SERVICE and "containeranalysis" in r.name),
+    ),
+    (
+        "k8s-network-policy-per-namespace",
+        lambda rs: _edit(rs, c.NETWORK_POLICY, "", {"metadata.namespace": "default"}),
+        lambda rs: _without(rs, lambda r: r.type == c.NETWORK_POLICY),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("control_id", "wrong", "omitted"), STACK_CASES, ids=[case[0] for case in STACK_CASES]
+)
+def test_stack_control(
+    prod: Any, control_id: str, wrong: StackCase, omitted: StackCase | None
+) -> None:
+    control = _control(control_id)
+    resources = list(prod.resources)
+    assert list(control.check(resources)) == []
+    assert list(control.check(wrong(resources)))
+    if omitted is not None:
+        assert list(control.check(omitted(resources)))
+
+
+def test_service_account_keys_are_always_a_violation(prod: Any) -> None:
+    control = _control("iam-no-service-account-keys")
+    assert not [r for r in prod.resources if control.applies_to(r)]
+    key = c.Resource(c.SA_KEY, "runner-key", {"serviceAccountId": "runner"})
+    assert list(control.check(key))
+
+
+def test_project_must_not_create_the_default_network() -> None:
+    control = _control("network-no-default")
+    assert list(control.check(c.Resource(c.GCP_PROJECT, "p", {"autoCreateNetwork": False}))) == []
+    assert list(control.check(c.Resource(c.GCP_PROJECT, "p", {"autoCreateNetwork": True})))
+    assert list(control.check(c.Resource(c.GCP_PROJECT, "p", {})))
+
+
+def test_force_destroy_is_allowed_in_dev_only(evaluations: dict[str, Any]) -> None:
+    control = _control("gcs-no-force-destroy")
+    [dev_bucket] = [
+        r for r in evaluations["dev"].resources if r.type == c.BUCKET and "models" in r.name
+    ]
+    assert dev_bucket.props["forceDestroy"] is True
+    assert list(control.check(dev_bucket)) == []
+
+
+def test_every_control_is_tested_and_cites_its_benchmark() -> None:
+    tested = {case[0] for case in RESOURCE_CASES} | {case[0] for case in STACK_CASES}
+    tested |= {"iam-no-service-account-keys"}
+    assert tested == {control.id for control in c.CONTROLS}
+    assert len({control.id for control in c.CONTROLS}) == len(c.CONTROLS)
+    for control in c.CONTROLS:
+        assert control.cis and control.types and control.title
+
+
+def test_every_applicable_cis_control_of_the_reference_is_implemented() -> None:
+    cited = " ".join(" ".join(control.cis) for control in c.CONTROLS)
+    gcp_v4 = [
+        "1.4",
+        "1.5",
+        "1.6",
+        "1.8",
+        "1.9",
+        "1.10",
+        "1.11",
+        "2.1",
+        "2.2",
+        "2.3",
+        "2.4-2.11",
+        "2.12",
+        "2.13",
+        "3.1",
+        "3.2",
+        "3.6",
+        "3.7",
+        "3.8",
+        "5.1",
+        "5.2",
+        "6.2.1",
+        "6.2.2",
+        "6.2.3",
+        "6.2.4",
+        "6.2.5",
+        "6.2.6",
+        "6.2.7",
+        "6.2.8",
+        "6.4",
+        "6.5",
+        "6.6",
+        "6.7",
+        "7.1",
+        "7.2",
+        "7.3",
+    ]
+    gke = [
+        "5.1.1",
+        "5.2.1",
+        "5.2.2",
+        "5.3.1",
+        "5.4.1",
+        "5.5.1",
+        "5.5.2",
+        "5.5.3",
+        "5.5.4",
+        "5.5.5",
+        "5.5.6",
+        "5.5.7",
+        "5.6.1",
+        "5.6.2",
+        "5.6.3",
+        "5.6.4",
+        "5.6.5",
+        "5.7.1",
+        "5.8.1",
+        "5.8.3",
+        "5.9.2",
+        "5.10.2",
+        "5.10.4",
+        "4.2.1",
+        "4.3.2",
+    ]
+    for cis_id in gcp_v4:
+        assert f"CIS GCP {cis_id}" in cited, cis_id
+    for cis_id in gke:
+        assert f"CIS GKE {cis_id}" in cited, cis_id
+    assert "CIS GCP v5 6.6" in cited and "CIS GCP v5 6.9" in cited
+
+
+def test_insecure_stack_yields_exactly_the_expected_violations(prod: Any) -> None:
+    resources = _edit(
+        list(prod.resources), c.BUCKET, "models-bucket", {"publicAccessPrevention": "inherited"}
+    )
+    resources = _edit(resources, c.BUCKET_IAM[0], "models-serving", {"member": "allUsers"})
+    resources = _edit(
+        resources,
+        c.SQL_INSTANCE,
+        "metadata",
+        {
+            "settings.ipConfiguration.ipv4Enabled": True,
+            "settings.ipConfiguration.authorizedNetworks": [{"name": "all", "value": "0.0.0.0/0"}],
+        },
+    )
+    resources += _grant("user:alice@acme.example", "roles/editor")
+    found = {
+        (v.control, v.resource)
+        for result in c.evaluate_controls(resources)
+        for v in result.violations
+    }
+    assert found == {
+        ("gcs-not-public", "mlops-prod-models-bucket"),
+        ("gcs-not-public", "mlops-prod-models-serving"),
+        ("sql-no-public-ip", "mlops-prod-metadata-instance"),
+        ("sql-no-open-authorized-networks", "mlops-prod-metadata-instance"),
+        ("iam-no-basic-roles", "extra-0"),
+    }

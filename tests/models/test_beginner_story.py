@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlops_kit import data as datasets
 from mlops_kit import models
+from mlops_kit.errors import ConfigError
 
 ADVANCED = ["api_calls", "custom_reports", "automations"]
 BASIC = ["sessions_per_week", "days_active"]
@@ -140,3 +142,19 @@ def test_comparing_the_two_versions_points_at_the_broken_source(
     table = run_cli("models", "compare", "behaviour@1", "behaviour@2", "--on", live)
     assert table.exit_code == 0, table.stderr
     assert "input health of activity@3" in table.stdout
+
+
+def test_comparing_on_data_without_the_feature_columns_is_a_clear_error(
+    local_kit: Any, tmp_path: Path
+) -> None:
+    kit = local_kit
+    ref = snapshot(kit, activity(300, seed=1, broken_share=0.0), tmp_path, "full")
+    frame = datasets.load(kit, ref, as_="pandas")
+    for number in (1, 2):
+        train(frame, tmp_path / f"m{number}", depth=3)
+        models.register(kit, "behaviour", tmp_path / f"m{number}", data=[ref], packages={})
+    path = tmp_path / "basic.parquet"
+    frame[["customer_id", *BASIC]].to_parquet(path)
+    basic = datasets.snapshot(kit, "basic_only", path=path).ref
+    with pytest.raises(ConfigError, match=r"lacks the model's feature columns \['api_calls'"):
+        models.compare(kit, "behaviour@1", "behaviour@2", on=basic)

@@ -108,14 +108,17 @@ def test_32_concurrent_registrations_from_4_processes_are_gap_free(
 
 
 class BreakingProxy:
-    """A loopback TCP proxy that cuts every connection once ``limit`` request bytes went through.
+    """A loopback TCP proxy that breaks once ``limit`` request bytes went through.
 
-    After the cut it refuses new connections, like a server that went away mid-upload.
+    ``cut``: it closes every connection and refuses new ones, like a server that went away
+    mid-upload. ``stall``: it stops forwarding and holds the connections open, so the uploading
+    process hangs (and can be killed mid-upload).
     """
 
-    def __init__(self, upstream_port: int, limit: int) -> None:
+    def __init__(self, upstream_port: int, limit: int, mode: str = "cut") -> None:
         self.upstream_port = upstream_port
         self.limit = limit
+        self.mode = mode
         self.sent = 0
         self.broken = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -143,6 +146,9 @@ class BreakingProxy:
                     with self.lock:
                         self.sent += len(data)
                         cut = self.sent > self.limit
+                    if cut and self.mode == "stall":
+                        self.broken.set()
+                        threading.Event().wait()  # hold the connection, forward nothing
                     if cut:
                         self.cut()
                         return
@@ -250,3 +256,76 @@ def test_gc_removes_stale_pending_versions_and_orphans_never_a_referenced_object
     assert ready.version == 1
     # Numbers are never reused, even after gc deleted a row.
     assert models.register(kit, "clf", tmp_path / "m.bin", packages={}).version == 4
+
+
+CRASHING_WORKER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from mlops_kit import models
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+    metadata, artifacts, source = sys.argv[1:]
+    environment = Environment(
+        name="ci", warehouse="duckdb:///unused.duckdb", artifacts=artifacts, metadata=metadata,
+        orchestrator="kfp-local",
+    )
+    with Kit(environment) as kit:
+        models.register(kit, "clf", Path(source), packages={})
+    """
+)
+
+
+@pytest.mark.gcs
+@pytest.mark.slow
+def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
+    private_gcs_emulator: GcsEmulator, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    bucket = private_gcs_emulator.create_bucket()
+    metadata = f"sqlite:///{tmp_path / 'metadata.db'}"
+    artifacts = f"gs://{bucket}/models"
+    kit = _kit(metadata, artifacts)
+    migrate.upgrade(kit.metadata)
+    source = tmp_path / "model"
+    write_bytes(source / "a-config.json", 1024, seed=1)
+    write_bytes(source / "b-weights.bin", 20 * 1024 * 1024, seed=2)
+    proxy = BreakingProxy(private_gcs_emulator.port, limit=12 * 1024 * 1024, mode="stall")
+    worker = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WORKER, metadata, artifacts, str(source)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{proxy.port}",
+            "NO_GCE_CHECK": "true",
+        },
+    )
+    try:
+        assert proxy.broken.wait(timeout=120), "the upload never reached the proxy's limit"
+        os.kill(worker.pid, signal.SIGKILL)  # dies mid-upload: no chance to mark anything
+    finally:
+        worker.kill()
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+
+    (pending,) = models.list_versions(kit, "clf", include_unready=True)
+    assert pending.status == "pending"
+    assert models.list_versions(kit, "clf") == []
+    assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/a-config.json"]
+
+    kept = models.gc(kit)  # within the grace period the upload may still be running
+    assert (kept.removed_versions, kept.removed_objects, kept.kept_objects) == ([], [], 1)
+    time.sleep(0.01)
+    report = models.gc(kit, grace=timedelta(0))
+    assert report.removed_versions == ["clf@1"]
+    assert report.removed_objects == ["clf/1/a-config.json"]
+    assert list(kit.artifacts.list_objects()) == []
+    assert models.list_versions(kit, "clf", include_unready=True) == []
+    kit.close()

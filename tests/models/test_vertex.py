@@ -126,3 +126,25 @@ def test_mirror_refusals_are_clear(vertex_kit: Any, tmp_path: Path) -> None:
 )
 def test_vertex_model_ids(name: str, expected: str) -> None:
     assert vertex_model_id(name) == expected
+
+
+@pytest.mark.gcs
+def test_an_environment_that_enables_the_mirror_mirrors_on_registration(
+    vertex_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.cloud import aiplatform_v1
+
+    service = RecordingModelService()
+    endpoints: list[Any] = []
+
+    def client(client_options: dict[str, str]) -> RecordingModelService:
+        endpoints.append(client_options["api_endpoint"])
+        return service
+
+    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", client)
+    enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
+    enabled.__dict__["metadata"] = vertex_kit.metadata
+    version = models.register(enabled, "churn", train_classifier(tmp_path / "m"), packages={})
+    assert endpoints == ["europe-west1-aiplatform.googleapis.com"]
+    assert service.requests[0].model.artifact_uri == version.artifact_uri
+    assert version.tags["vertex.model"].endswith("/models/churn@1")

@@ -291,7 +291,7 @@ def register(
     path: Path | str,
     *,
     metrics: Mapping[str, Any] | Path | None = None,
-    data: Sequence[str] = (),
+    data: Sequence[datasets.DatasetRef | str] = (),
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
     pipeline_run_id: str | None = None,

@@ -10,15 +10,17 @@ Functions (all results are JSON-able dicts, stored as they are in manifests):
 - :func:`profile` — ``{"row_count", "settings", "columns": {name: column profile}}``. A column profile
   has ``type``, ``kind`` (``numeric`` | ``categorical`` | ``temporal``), ``nulls``, ``null_rate``,
   ``distinct``; numeric columns add ``min``, ``max``, ``mean``, ``std``, ``quantiles``
-  (``{"0.01": v, …, "0.99": v}``) and ``histogram`` (see :func:`histograms`); categorical columns
-  (strings, booleans) add ``top`` (``[[value, count], …]``, most frequent first) and ``other`` (count
-  of non-null values outside ``top``); temporal columns add ``min`` and ``max`` as ISO text.
+  (``{"0.01": v, …, "0.99": v}``, see :func:`quantiles`) and ``histogram`` (see :func:`histograms`);
+  categorical columns (strings, booleans) add ``top`` (``[[value, count], …]``, most frequent
+  first) and ``other`` (count of non-null values outside ``top``); temporal columns add ``min`` and
+  ``max`` as ISO text.
   Two queries: one aggregate, then one union of per-column counts.
 - :func:`histograms` — ``{column: {"lo", "hi", "counts": [BINS ints], "below", "above"}}``: equal-width
   bins over ``[lo, hi]`` (the reference's range when comparing), values outside counted apart. One query.
 - :func:`conformance` — ``{column: {"expected", "actual", "checked", "nonconforming", "examples":
   [[value, count], …]}}`` for every text column whose expected type is numeric, boolean or temporal:
-  values that do not parse as the expected type (text in a numeric column). Two queries.
+  values that do not parse as the expected type (text in a numeric column). One query.
+- :func:`quantiles` — the quantiles of a histogram.
 - :func:`psi`, :func:`ks`, :func:`jensen_shannon` — drift between two histograms / category counts.
 - :func:`column_drift` — the drift of one column between two profiles (plus the current histogram at
   the reference's bins for numeric columns): ``{"test", "value", ...}``.
@@ -29,9 +31,10 @@ of consecutive bins holding ≈ 10 % of the reference each (reference-decile bin
 plus the underflow and overflow bins; shares are floored at :data:`SHARE_FLOOR`. KS is the binned
 two-sample statistic (largest CDF gap at the bin edges) with the asymptotic p-value. Jensen–Shannon is
 the distance (square root of the base-2 divergence, in [0, 1]) over the union of both top-``k``
-categories plus one bucket for the rest. Quantiles are approximate (t-digest on DuckDB,
-``APPROX_QUANTILES`` on BigQuery); distinct counts are exact up to :data:`EXACT_DISTINCT_ROWS` rows
-and HyperLogLog estimates above.
+categories plus one bucket for the rest. Quantiles are interpolated in the histogram (within one
+bin width, identical on every warehouse, and free: a sorting quantile costs more than the whole
+profile); distinct counts are exact for categorical columns, and for the others exact up to
+:data:`EXACT_DISTINCT_ROWS` rows, HyperLogLog estimates above.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ BINS = 100
 TOP_K = 50
 EXAMPLES = 5
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
-EXACT_DISTINCT_ROWS = 1_000_000
+EXACT_DISTINCT_ROWS = 100_000
 SHARE_FLOOR = 1e-4
 PSI_GROUPS = 10
 
@@ -85,9 +88,11 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
     metrics: list[ir.Scalar] = []
     for index, (name, dtype) in enumerate(schema.items()):
         column = table[name]
-        distinct = column.nunique() if exact else column.approx_nunique()
-        metrics += [column.count().name(f"n{index}"), distinct.name(f"d{index}")]
         kind = column_kind(dtype)
+        metrics.append(column.count().name(f"n{index}"))
+        if kind != "categorical":
+            distinct = column.nunique() if exact else column.approx_nunique()
+            metrics.append(distinct.name(f"d{index}"))
         if kind == "numeric":
             value = column.cast("float64")
             metrics += [
@@ -95,7 +100,6 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
                 value.max().name(f"max{index}"),
                 value.mean().name(f"mean{index}"),
                 value.std().name(f"std{index}"),
-                value.approx_quantile(list(QUANTILES)).name(f"q{index}"),
             ]
         elif kind == "temporal":
             metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
@@ -113,13 +117,11 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
             "distinct": int(row.get(f"d{index}") or 0),
         }
         if kind == "numeric":
-            quantiles = row.get(f"q{index}") or [None] * len(QUANTILES)
             stats |= {
                 "min": _float(row.get(f"min{index}")),
                 "max": _float(row.get(f"max{index}")),
                 "mean": _float(row.get(f"mean{index}")),
                 "std": _float(row.get(f"std{index}")),
-                "quantiles": {str(q): _float(v) for q, v in zip(QUANTILES, quantiles, strict=True)},
             }
             if stats["min"] is not None:
                 ranges[name] = (stats["min"], stats["max"])
@@ -129,12 +131,14 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
                 stats[key] = None if value is None else value.isoformat()
         columns[name] = stats
     categorical = [name for name, stats in columns.items() if stats["kind"] == "categorical"]
-    histogram, top = _counts(warehouse, table, ranges, categorical, top_k)
+    histogram, top, distinct_categories = _counts(warehouse, table, ranges, categorical, top_k)
     for name, stats in columns.items():
         if name in histogram:
             stats["histogram"] = histogram[name]
+            stats["quantiles"] = quantiles(histogram[name])
         if name in top:
             stats["top"] = top[name]
+            stats["distinct"] = distinct_categories[name]
             non_null = row_count - stats["nulls"]
             stats["other"] = non_null - sum(count for _, count in top[name])
     return {
@@ -142,11 +146,37 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
         "settings": {
             "bins": BINS,
             "top_k": top_k,
-            "distinct": "exact" if exact else "approximate",
-            "quantiles": "approximate",
+            "distinct": "exact" if exact else "exact for categorical, approximate for others",
+            "quantiles": f"interpolated in {BINS} equal-width bins",
         },
         "columns": columns,
     }
+
+
+def quantiles(histogram: Mapping[str, Any]) -> dict[str, float | None]:
+    """The :data:`QUANTILES` of a histogram, interpolated linearly inside its bins.
+
+    The error is at most one bin width, ``(hi - lo) / BINS``; the same counts give the same
+    quantiles on every warehouse.
+    """
+    counts = histogram["counts"]
+    total = sum(counts) + histogram["below"] + histogram["above"]
+    if not total:
+        return {str(q): None for q in QUANTILES}
+    width = (histogram["hi"] - histogram["lo"]) / len(counts)
+    result: dict[str, float | None] = {}
+    for q in QUANTILES:
+        target = q * total - histogram["below"]
+        running = 0
+        for index, count in enumerate(counts):
+            if count and running + count >= target:
+                share = max(target - running, 0) / count
+                result[str(q)] = histogram["lo"] + width * (index + share)
+                break
+            running += count
+        else:
+            result[str(q)] = histogram["hi"]
+    return result
 
 
 def _bin(column: ir.Column, lo: float, hi: float) -> ir.IntegerValue:
@@ -164,8 +194,8 @@ def _counts(
     ranges: Mapping[str, tuple[float, float]],
     categorical: Sequence[str],
     top_k: int,
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Any]]]]:
-    """Histograms of ``ranges``' columns and the top categories of ``categorical`` in one query."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Any]]], dict[str, int]]:
+    """Histograms of ``ranges``' columns, top categories and distinct counts of ``categorical``."""
     import ibis
 
     parts: list[ibis.Table] = []
@@ -179,29 +209,39 @@ def _counts(
                 bin="bin",
                 value=ibis.null("string"),
                 n="n",
+                groups=ibis.null("int64"),
             )
         )
     for name in categorical:
         present = table.filter(table[name].notnull())
+        grouped = present.group_by(value=present[name].cast("string")).agg(n=present.count())
+        # Counting the groups gives the exact distinct count at no extra scan.
         parts.append(
-            present.group_by(value=present[name].cast("string"))
-            .agg(n=present.count())
+            grouped.mutate(groups=grouped.n.count().over(ibis.window()))
             .order_by([ibis.desc("n"), "value"])
             .limit(top_k)
-            .select(column=ibis.literal(name), bin=ibis.null("int64"), value="value", n="n")
+            .select(
+                column=ibis.literal(name),
+                bin=ibis.null("int64"),
+                value="value",
+                n="n",
+                groups="groups",
+            )
         )
     if not parts:
-        return {}, {}
+        return {}, {}, {}
     result = warehouse.execute(ibis.union(*parts)).to_pylist()
     histograms: dict[str, dict[str, Any]] = {
         name: {"lo": lo, "hi": hi, "counts": [0] * BINS, "below": 0, "above": 0}
         for name, (lo, hi) in ranges.items()
     }
     top: dict[str, list[list[Any]]] = {name: [] for name in categorical}
+    distinct = dict.fromkeys(categorical, 0)
     for record in result:
         name, count = record["column"], int(record["n"])
         if record["bin"] is None:
             top[name].append([record["value"], count])
+            distinct[name] = int(record["groups"])
             continue
         position = int(record["bin"])
         histogram = histograms[name]
@@ -213,7 +253,7 @@ def _counts(
             histogram["counts"][position] += count
     for values in top.values():
         values.sort(key=lambda item: (-item[1], item[0]))
-    return histograms, top
+    return histograms, top, distinct
 
 
 def histograms(
@@ -263,35 +303,43 @@ def conformance(
         column = relation[name]
         return column.notnull() & column.try_cast(checked[name]).isnull()
 
-    metrics: list[ir.Scalar] = []
-    for index, name in enumerate(checked):
-        metrics += [
-            table[name].count().name(f"c{index}"),
-            broken(table, name).sum().name(f"b{index}"),
-        ]
-    totals = warehouse.execute(table.aggregate(metrics)).to_pylist()[0]
+    # One query: per column, its non-null count and its nonconforming values grouped, the total
+    # of those kept by a window before the examples are cut to the most frequent few.
     parts = []
     for name in checked:
-        bad = table.filter(broken(table, name))
+        present = table.filter(table[name].notnull())
         parts.append(
-            bad.group_by(value=bad[name])
-            .agg(n=bad.count())
+            present.aggregate(n=present.count()).select(
+                column=ibis.literal(name), value=ibis.null("string"), n="n", bad=ibis.null("int64")
+            )
+        )
+        bad = table.filter(broken(table, name))
+        grouped = bad.group_by(value=bad[name]).agg(n=bad.count())
+        parts.append(
+            grouped.mutate(bad=grouped.n.sum().over(ibis.window()))
             .order_by([ibis.desc("n"), "value"])
             .limit(EXAMPLES)
-            .select(column=ibis.literal(name), value="value", n="n")
+            .select(column=ibis.literal(name), value="value", n="n", bad="bad")
         )
-    examples: dict[str, list[list[Any]]] = {name: [] for name in checked}
-    for record in warehouse.execute(ibis.union(*parts)).to_pylist():
-        examples[record["column"]].append([record["value"], int(record["n"])])
-    result = {}
-    for index, name in enumerate(checked):
-        result[name] = {
+    result: dict[str, dict[str, Any]] = {
+        name: {
             "expected": expected[name],
             "actual": str(schema[name]),
-            "checked": int(totals[f"c{index}"] or 0),
-            "nonconforming": int(totals[f"b{index}"] or 0),
-            "examples": sorted(examples[name], key=lambda item: (-item[1], str(item[0]))),
+            "checked": 0,
+            "nonconforming": 0,
+            "examples": [],
         }
+        for name in checked
+    }
+    for record in warehouse.execute(ibis.union(*parts)).to_pylist():
+        entry = result[record["column"]]
+        if record["bad"] is None:
+            entry["checked"] = int(record["n"])
+        else:
+            entry["nonconforming"] = int(record["bad"])
+            entry["examples"].append([record["value"], int(record["n"])])
+    for entry in result.values():
+        entry["examples"].sort(key=lambda item: (-item[1], str(item[0])))
     return result
 
 

@@ -119,7 +119,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             connection.execute(
                 f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+                "(FORMAT parquet, COMPRESSION zstd)"
             )
             return self._measure(staging, source)
         except duckdb.CatalogException as exc:

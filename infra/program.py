@@ -53,7 +53,7 @@ def program(config: StackConfig) -> dict[str, Any]:
     """
     labels = config.labels
     base = f"{config.name_prefix}-{config.environment}"
-    for api in (*APIS, *ORCHESTRATOR_APIS[config.orchestrator]):
+    apis = [
         projects.Service(
             f"api-{api.split('.')[0]}",
             project=config.project,
@@ -61,6 +61,10 @@ def program(config: StackConfig) -> dict[str, Any]:
             # Other workloads of the project may use the API too: never disable it on destroy.
             disable_on_destroy=False,
         )
+        for api in (*APIS, *ORCHESTRATOR_APIS[config.orchestrator])
+    ]
+    # Every component waits for the APIs: on a new project they are enabled first.
+    after_apis = pulumi.ResourceOptions(depends_on=apis)
     project_number = organizations.get_project_output(project_id=config.project).number
     channels = [
         monitoring.NotificationChannel(
@@ -78,13 +82,20 @@ def program(config: StackConfig) -> dict[str, Any]:
         EncryptionArgs(
             project=config.project,
             project_number=project_number,
-            location=config.region,
+            locations={
+                "bigquery": config.warehouse.location,
+                "storage": config.model_store.location,
+                "sql": config.region,
+                **(
+                    {"gke": config.region, "disks": config.region}
+                    if config.orchestrator == "kubeflow"
+                    else {}
+                ),
+            },
             rotation_days=config.key_rotation_days,
-            services=("bigquery", "storage", "sql", "gke", "disks")
-            if config.orchestrator == "kubeflow"
-            else ("bigquery", "storage", "sql"),
             labels=labels,
         ),
+        opts=after_apis,
     ).keys
     network = Network(
         base,
@@ -96,6 +107,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             private_service_prefix_length=config.network.private_service_prefix_length,
             labels=labels,
         ),
+        opts=after_apis,
     )
     identity = Identity(
         config.name_prefix,
@@ -104,6 +116,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             prefix=config.name_prefix,
             orchestrator=config.orchestrator,
         ),
+        opts=after_apis,
     )
     emails = identity.emails
     warehouse = Warehouse(
@@ -120,6 +133,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             time_travel_hours=config.warehouse.time_travel_hours,
             labels=labels,
         ),
+        opts=after_apis,
     )
     bucket_grants: dict[str, tuple[pulumi.Input[str], str]] = {
         "pipeline-runner": (identity.member("pipeline_runner"), "roles/storage.objectUser"),
@@ -146,6 +160,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             kms_key=keys["storage"],
             labels=labels,
         ),
+        opts=after_apis,
     )
     db = config.metadata_db
     metadata = MetadataDb(
@@ -168,6 +183,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             ),
             iam_users={w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
         ),
+        opts=after_apis,
     )
     pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
 
@@ -201,6 +217,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                 disk_key=keys["disks"],
                 labels=labels,
             ),
+            opts=after_apis,
         )
         kfp = config.kubeflow
         kfp_host = Kubeflow(
@@ -235,6 +252,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                 ),
                 labels=labels,
             ),
+            opts=after_apis,
         ).host
 
     AuditLogging(
@@ -248,6 +266,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             kms_key=keys["storage"],
             labels=labels,
         ),
+        opts=after_apis,
     )
     Budget(
         base,
@@ -260,6 +279,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             thresholds=config.budget.thresholds,
             notification_channels=channels,
         ),
+        opts=after_apis,
     )
 
     return {

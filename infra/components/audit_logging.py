@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_gcp import logging, monitoring, projects, storage
 
+from infra.components import child_options
+
 # CIS GCP 2.4-2.11: a log-based metric and an alert for each of these changes (CIS filters).
 CHANGE_ALERTS: dict[str, tuple[str, str]] = {
     "2.4": (
@@ -87,7 +89,7 @@ class AuditLogging(pulumi.ComponentResource):
         self, name: str, args: AuditLoggingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:AuditLogging", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         # Data access is audited for every service, with no exempted principal (CIS 2.1).
         projects.IAMAuditConfig(
             f"{name}-all-services",
@@ -125,7 +127,7 @@ class AuditLogging(pulumi.ComponentResource):
             ),
             force_destroy=False,
             labels=args.labels,
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            opts=child_options(self, opts, protect=True),
         )
         # An empty filter exports every log entry (CIS 2.2).
         sink = logging.ProjectSink(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import billing
 
+from infra.components import child_options
+
 
 @dataclass(frozen=True)
 class BudgetArgs:
@@ -65,6 +67,6 @@ class Budget(pulumi.ComponentResource):
                 monitoring_notification_channels=args.notification_channels,
                 disable_default_iam_recipients=False,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.register_outputs({"budget": budget.name})

@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 from pulumi_gcp import container
 
+from infra.components import child_options
+
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
@@ -68,7 +70,7 @@ class Cluster(pulumi.ComponentResource):
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         self.cluster = container.Cluster(
             f"{name}-gke",
             name=f"{name}-gke",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_gcp import kms, projects
+
+from infra.components import child_options
 
 # Each key is used by one Google service agent; the agent's address derives from the project number.
 SERVICE_AGENTS: dict[str, str] = {
@@ -14,6 +17,14 @@ SERVICE_AGENTS: dict[str, str] = {
     "gke": "service-{number}@container-engine-robot.iam.gserviceaccount.com",
     "disks": "service-{number}@compute-system.iam.gserviceaccount.com",
 }
+# Multi-regions of BigQuery and GCS, and the Cloud KMS location that serves them.
+MULTI_REGIONS: dict[str, str] = {"eu": "europe", "us": "us", "asia": "asia"}
+
+
+def kms_location(location: str) -> str:
+    """The Cloud KMS location whose keys can encrypt data stored in ``location``."""
+    lowered = location.lower()
+    return MULTI_REGIONS.get(lowered, lowered)
 
 
 @dataclass(frozen=True)
@@ -24,12 +35,11 @@ class EncryptionArgs:
     """Project of the key ring."""
     project_number: pulumi.Input[str]
     """Project number (service-agent addresses derive from it)."""
-    location: str
-    """Key ring location; must match the region of the resources it encrypts."""
+    locations: Mapping[str, str]
+    """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``) → location of the data it
+    encrypts; a key must live in the same location (``EU`` data needs a key in ``europe``)."""
     rotation_days: int = 90
     """Rotation period of every key; CIS GCP 1.10 allows at most 90 days."""
-    services: tuple[str, ...] = ("bigquery", "storage", "sql", "gke", "disks")
-    """Services that get a key of their own."""
     labels: dict[str, str] = field(default_factory=dict)
     """Labels of the keys."""
 
@@ -43,28 +53,31 @@ class Encryption(pulumi.ComponentResource):
         self, name: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Encryption", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         # A key ring cannot be deleted; protecting it states that instead of failing on destroy.
-        ring = kms.KeyRing(
-            f"{name}-keyring",
-            name=f"{name}-keyring",
-            location=args.location,
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
+        rings = {
+            location: kms.KeyRing(
+                f"{name}-keyring-{location}",
+                name=f"{name}-keyring-{location}",
+                location=location,
+                opts=child_options(self, opts, protect=True),
+            )
+            for location in sorted({kms_location(loc) for loc in args.locations.values()})
+        }
         sql_agent = projects.ServiceIdentity(
             f"{name}-sql-agent", project=args.project, service="sqladmin.googleapis.com", opts=child
         )
         self.keys = {}
-        for service in args.services:
+        for service, location in args.locations.items():
             key = kms.CryptoKey(
                 f"{name}-{service}",
                 name=f"{name}-{service}",
-                key_ring=ring.id,
+                key_ring=rings[kms_location(location)].id,
                 rotation_period=f"{args.rotation_days * 86400}s",
                 purpose="ENCRYPT_DECRYPT",
                 labels=args.labels,
                 # Destroying a key destroys every byte encrypted with it.
-                opts=pulumi.ResourceOptions(parent=self, protect=True),
+                opts=child_options(self, opts, protect=True),
             )
             agent: pulumi.Input[str] = (
                 sql_agent.email

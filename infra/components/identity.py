@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import projects, serviceaccount
 
+from infra.components import child_options
+
 # Workload → what it does. The kit's environment exposes the first three by these names.
 WORKLOADS: dict[str, str] = {
     "pipeline_runner": "Runs training and monitoring pipelines; writes data and model versions.",
@@ -57,7 +59,7 @@ class Identity(pulumi.ComponentResource):
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Identity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         workloads = dict(WORKLOADS)
         if args.orchestrator == "kubeflow":
             workloads["gke_nodes"] = "GKE nodes: logs and metrics only (never the default SA)."

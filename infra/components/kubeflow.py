@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, dns, projects, sql
 
+from infra.components import child_options
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
     PrivateInstanceArgs,
@@ -104,7 +105,7 @@ class Kubeflow(pulumi.ComponentResource):
         self, name: str, args: KubeflowArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Kubeflow", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         provider = k8s.Provider(
             f"{name}-k8s",
             # Not a credential (gcloud's plugin supplies tokens), but it names a private endpoint.

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 import pulumi
 from pulumi_gcp import projects, sql
 
+from infra.components import child_options
+
 # CIS GCP 6.2.x logging flags of PostgreSQL, plus IAM database authentication (CIS v5 6.6).
 POSTGRES_FLAGS: dict[str, str] = {
     "cloudsql.iam_authentication": "on",
@@ -166,7 +168,7 @@ class MetadataDb(pulumi.ComponentResource):
         self, name: str, args: MetadataDbArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:MetadataDb", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         settings = args.instance
         instance = private_instance(
             f"{name}-instance",

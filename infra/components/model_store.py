@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_gcp import storage
 
+from infra.components import child_options
+
 
 @dataclass(frozen=True)
 class ModelStoreArgs:
@@ -61,7 +63,7 @@ class ModelStore(pulumi.ComponentResource):
         self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:ModelStore", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         lifecycle = [
             _move(args.nearline_after_days, "STANDARD", "NEARLINE"),
             _move(args.coldline_after_days, "NEARLINE", "COLDLINE"),
@@ -100,7 +102,7 @@ class ModelStore(pulumi.ComponentResource):
             force_destroy=args.force_destroy,
             labels=args.labels,
             # Outside dev the bucket holds every released model: pulumi must refuse to delete it.
-            opts=pulumi.ResourceOptions(parent=self, protect=not args.force_destroy),
+            opts=child_options(self, opts, protect=not args.force_destroy),
         )
         for workload, (member, role) in sorted(args.grants.items()):
             storage.BucketIAMMember(

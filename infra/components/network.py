@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_gcp import compute, dns, servicenetworking
 
+from infra.components import child_options
+
 # The values CIS GCP 3.8 asks for: every flow, 5-second aggregation, all metadata.
 FLOW_LOGS = compute.SubnetworkLogConfigArgs(
     aggregation_interval="INTERVAL_5_SEC",
@@ -49,7 +51,7 @@ class Network(pulumi.ComponentResource):
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
 
         # Custom mode (CIS 3.2): no auto-created subnets in every region.
         self.network = compute.Network(

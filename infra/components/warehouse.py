@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_gcp import bigquery
 
+from infra.components import child_options
+
 # The contract with mlops_kit.monitoring.schema (a test compares the two): name, type, mode.
 # Every column is NULLABLE: the kit validates rows, and BigQuery then never rejects a batch.
 PREDICTION_LOG_SCHEMA: tuple[tuple[str, str, str], ...] = (
@@ -78,7 +80,7 @@ class Warehouse(pulumi.ComponentResource):
         self, name: str, args: WarehouseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Warehouse", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         encryption = (
             bigquery.DatasetDefaultEncryptionConfigurationArgs(kms_key_name=args.kms_key)
             if args.kms_key is not None

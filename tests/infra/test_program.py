@@ -231,3 +231,15 @@ def test_budget_per_environment(evaluations: dict[str, Any]) -> None:
 def test_secrets_are_redacted_from_the_recorded_inputs(prod: Any) -> None:
     provider = one(prod, "pulumi:providers:kubernetes")
     assert provider.props["kubeconfig"] == "[secret]"
+
+
+def test_keys_live_where_the_data_they_encrypt_lives(prod: Any) -> None:
+    rings = {r.props["location"] for r in resources_of(prod, "gcp:kms/keyRing:KeyRing")}
+    assert rings == {"europe", "europe-west1"}  # EU dataset and bucket; regional SQL and GKE
+    keys = {r.name: r.props["keyRing"] for r in resources_of(prod, "gcp:kms/cryptoKey:CryptoKey")}
+    assert keys["mlops-prod-bigquery"].endswith(
+        "/locations/europe/keyRings/mlops-prod-keyring-europe"
+    )
+    assert "/locations/europe-west1/" in keys["mlops-prod-sql"]
+    dataset_key = one(prod, DATASET, "-data").props["defaultEncryptionConfiguration"]["kmsKeyName"]
+    assert dataset_key == f"{keys['mlops-prod-bigquery']}/cryptoKeys/mlops-prod-bigquery"

@@ -46,7 +46,7 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     decision = json.loads(str(run.outputs["Output"]))
     version = models.get_version(kit, decision["candidate"])
     data = ", ".join(version.datasets) or "none"
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items() if k != "count")
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items())
     console.print(f"data version   [bold]{data}[/bold]", soft_wrap=True)
     console.print(f"model version  [bold]{version.ref}[/bold]  ({metrics})", soft_wrap=True)
     reasons = "; ".join(decision["reasons"])

@@ -79,12 +79,14 @@ def quickstart(
         report_run(kit, run)
         config = project.config(kit.environment.name)
     console.print("\nnext, in the project directory:")
-    for command, what in [
+    steps = [
         (f"cd {directory}", ""),
         (f"mlops-kit models versions {config.model_name}", "versions, metrics and aliases"),
         (f"mlops-kit models show {config.model_name}@champion", "the champion and its lineage"),
         (f"mlops-kit data versions {config.dataset}", "data versions"),
         ("mlops-kit pipeline runs", "runs and their state"),
         ("mlops-kit pipeline run", "run again: a model that is not better is not promoted"),
-    ]:
-        console.print(f"  {command:<40} {what}", soft_wrap=True)
+    ]
+    width = max(len(command) for command, _ in steps) + 2
+    for command, what in steps:
+        console.print(f"  {command:<{width}}{what}", soft_wrap=True, highlight=False)

@@ -75,7 +75,6 @@ def evaluate_classifier(
     score = model.predict_proba(features)[:, 1]
     predicted = (score > 0.5).astype(int)
     result: dict[str, Any] = {"overall": classification_metrics(truth, predicted, score)}
-    result["overall"]["count"] = len(frame)
     by_slice: dict[str, dict[str, dict[str, float]]] = {}
     for column in slices:
         values: dict[str, dict[str, float]] = {}

@@ -46,5 +46,5 @@ def evaluate_model(
         metrics.log_metric(name, value)
     Path(metrics_json.path).write_text(json.dumps(result, indent=2), encoding="utf-8")
     overall = result["overall"]
-    print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in overall.items() if k != "count"))
+    print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in overall.items()))
     return float(overall["accuracy"])

@@ -458,6 +458,13 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
 
     cluster: ClusterConfig | None = None
     kubeflow: KubeflowConfig | None = None
+    if orchestrator == "vertex":
+        for key in ("cluster", "kubeflow"):
+            if ours.get(key):
+                raise StackConfigError(
+                    f"config key {root.key(key)!r} applies only to orchestrator 'kubeflow' "
+                    f"(this stack uses 'vertex', which creates no cluster): remove it"
+                )
     gke = root.section("cluster")
     kfp = root.section("kubeflow")
     if orchestrator == "kubeflow":
@@ -489,17 +496,20 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
         billing_account=bud.string("billingAccount"),
         amount=bud.number("amount", minimum=1.0),
         currency=bud.string("currency", "EUR"),
-        thresholds=tuple(
-            float(t) for t in (bud._raw("thresholds") or (0.5, 0.9, 1.0)) if _fraction(bud, t)
-        ),
+        thresholds=_thresholds(bud),
     )
     bud.finish()
 
     extra = root._raw("labels") or {}
     if not isinstance(extra, Mapping):
         raise StackConfigError(f"config key {root.key('labels')!r} must be a mapping")
+    if not _LABEL_VALUE.match(environment):
+        raise StackConfigError(
+            f"stack name {environment!r} is also the 'env' label: use lower-case letters, "
+            "digits, '-' or '_' (dev, staging, prod)"
+        )
     config = StackConfig(
-        environment=_label(root, "environment", environment),
+        environment=environment,
         project=project,
         region=region,
         team=_label(root, "team", root.string("team")),
@@ -523,13 +533,21 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
     return config
 
 
-def _fraction(section: _Section, value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 2:
+def _thresholds(section: _Section) -> tuple[float, ...]:
+    values = section._raw("thresholds")
+    if values is None:
+        return (0.5, 0.9, 1.0)
+    if not isinstance(values, list) or not values:
         raise StackConfigError(
-            f"config key {section.key('thresholds')!r} has {value!r}: thresholds are fractions "
-            "of the budget between 0 and 2 (0.9 = 90 %)"
+            f"config key {section.key('thresholds')!r} must be a list such as [0.5, 0.9, 1.0]"
         )
-    return True
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 2:
+            raise StackConfigError(
+                f"config key {section.key('thresholds')!r} has {value!r}: thresholds are "
+                "fractions of the budget between 0 and 2 (0.9 = 90 %)"
+            )
+    return tuple(float(value) for value in values)
 
 
 def decode_config_value(raw: Any) -> Any:

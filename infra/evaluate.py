@@ -7,6 +7,7 @@ self links), so the stack outputs resolve exactly as ``pulumi stack output --jso
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,17 +90,11 @@ def _mock_outputs(
         out.update(
             url=f"gs://{physical}", selfLink=f"https://www.googleapis.com/storage/v1/b/{physical}"
         )
-    elif type_ in ("gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork"):
-        kind = (
-            "networks"
-            if type_.endswith("Network")
-            else f"regions/{inputs.get('region', region)}/subnetworks"
-        )
-        if type_.endswith("Subnetwork"):
-            kind = f"regions/{inputs.get('region', region)}/subnetworks"
-        else:
-            kind = "global/networks"
-        rid = f"projects/{project}/{kind}/{physical}"
+    elif type_ == "gcp:compute/network:Network":
+        rid = f"projects/{project}/global/networks/{physical}"
+        out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
+    elif type_ == "gcp:compute/subnetwork:Subnetwork":
+        rid = f"projects/{project}/regions/{inputs.get('region', region)}/subnetworks/{physical}"
         out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
     elif type_ == "gcp:container/cluster:Cluster":
         rid = f"projects/{project}/locations/{inputs.get('location', region)}/clusters/{physical}"
@@ -119,7 +114,7 @@ def _mock_outputs(
     elif type_ == "gcp:compute/address:Address":
         out.update(address="10.99.1.10")
     elif type_ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        rid = f"projects/{project}/notificationChannels/{abs(hash(name)) % 10**12}"
+        rid = f"projects/{project}/notificationChannels/{name}"
     elif type_ == "gcp:billing/budget:Budget":
         out.update(name=f"billingAccounts/{inputs.get('billingAccount')}/budgets/{name}")
     return rid, out
@@ -150,8 +145,6 @@ def evaluate(
         UnknownEnvironmentError: no stack file for ``environment``.
         StackConfigError: the configuration is invalid (the message names the key).
     """
-    import json
-
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime.settings import SETTINGS

@@ -34,6 +34,15 @@ ORCHESTRATOR_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Kubernetes service accounts of the Kubeflow namespace → the Google account each impersonates:
+# pipeline steps run as the pipeline runner; KFP's UI (artifact previews) and its database proxy
+# run as the KFP account.
+KUBERNETES_SERVICE_ACCOUNTS: dict[str, str] = {
+    "pipeline-runner": "pipeline_runner",
+    "ml-pipeline-ui": "kfp",
+    "kfp-system": "kfp",
+}
+
 
 @dataclass(frozen=True)
 class IdentityArgs:
@@ -99,9 +108,9 @@ class Identity(pulumi.ComponentResource):
             pool = f"{args.project}.svc.id.goog"
             # Workload Identity: each Kubernetes SA may impersonate exactly one Google SA,
             # bound on that SA rather than on the project (CIS GKE 5.2.2).
-            for workload, ksa in (("pipeline_runner", "pipeline-runner"), ("kfp", "kfp-system")):
+            for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
                 serviceaccount.IAMMember(
-                    f"{name}-{workload.replace('_', '-')}-workload-identity",
+                    f"{name}-{ksa}-workload-identity",
                     service_account_id=self.accounts[workload].name,
                     role="roles/iam.workloadIdentityUser",
                     member=f"serviceAccount:{pool}[{args.kubeflow_namespace}/{ksa}]",

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
+from infra.components.identity import KUBERNETES_SERVICE_ACCOUNTS
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
     PrivateInstanceArgs,
@@ -29,7 +30,6 @@ CLOUDSQL_PARTS = (
 IN_CLUSTER_PARTS = ("env/platform-agnostic",)
 PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
 KFP_SYSTEM_KSA = "kfp-system"
-PIPELINE_RUNNER_KSA = "pipeline-runner"
 
 
 @dataclass(frozen=True)
@@ -156,17 +156,23 @@ class Kubeflow(pulumi.ComponentResource):
             parent=self, provider=provider, depends_on=[namespace, *installed]
         )
 
-        k8s.core.v1.ServiceAccountPatch(
-            f"{name}-pipeline-runner-ksa",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                name=PIPELINE_RUNNER_KSA,
-                namespace=args.namespace,
-                annotations={
-                    "iam.gke.io/gcp-service-account": args.pipeline_runner_service_account
-                },
-            ),
-            opts=after_install,
-        )
+        # KFP's own Kubernetes service accounts impersonate Google ones (Workload Identity).
+        google_accounts = {
+            "pipeline_runner": args.pipeline_runner_service_account,
+            "kfp": args.kfp_service_account,
+        }
+        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
+            if ksa == KFP_SYSTEM_KSA:
+                continue  # created below with the database proxy, annotated at creation
+            k8s.core.v1.ServiceAccountPatch(
+                f"{name}-{ksa}-ksa",
+                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                    name=ksa,
+                    namespace=args.namespace,
+                    annotations={"iam.gke.io/gcp-service-account": google_accounts[workload]},
+                ),
+                opts=after_install,
+            )
         k8s.core.v1.ConfigMapPatch(
             f"{name}-install-config",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(

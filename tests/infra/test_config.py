@@ -82,6 +82,12 @@ def test_numbers_arrive_as_text_floats_or_ints() -> None:
         ),
         ({"mlops-kit:keyRotationDays": 365}, "'mlops-kit:keyRotationDays'"),
         ({"mlops-kit:notificationEmails": "a@b.c"}, "'mlops-kit:notificationEmails'"),
+        (
+            {"mlops-kit:budget": {"billingAccount": "x", "amount": 5, "thresholds": "0.9"}},
+            "thresholds",
+        ),
+        ({"mlops-kit:budget": {"billingAccount": "x", "amount": 5, "thresholds": [90]}}, "has 90"),
+        ({"mlops-kit:orchestrator": "vertex"}, "'mlops-kit:cluster' applies only to orchestrator"),
     ],
 )
 def test_bad_config_names_the_key(changes: dict[str, Any], key: str) -> None:
@@ -90,3 +96,11 @@ def test_bad_config_names_the_key(changes: dict[str, Any], key: str) -> None:
     message = str(caught.value)
     assert key in message
     assert "\n" not in message
+
+
+def test_stack_name_must_be_a_label_value() -> None:
+    from infra.config import decode_config_value
+
+    config = stack_config("prod")
+    with pytest.raises(StackConfigError, match="stack name 'Prod'"):
+        parse_config({k: decode_config_value(v) for k, v in config.items()}, "Prod")

@@ -243,3 +243,17 @@ def test_keys_live_where_the_data_they_encrypt_lives(prod: Any) -> None:
     assert "/locations/europe-west1/" in keys["mlops-prod-sql"]
     dataset_key = one(prod, DATASET, "-data").props["defaultEncryptionConfiguration"]["kmsKeyName"]
     assert dataset_key == f"{keys['mlops-prod-bigquery']}/cryptoKeys/mlops-prod-bigquery"
+
+
+def test_evaluation_never_opens_a_network_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from infra.evaluate import evaluate
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"network access during evaluation: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    evaluation = evaluate("dev")  # Kubeflow's manifests are recorded by URL, never fetched
+    assert [r for r in evaluation.resources if r.type == DIRECTORY]

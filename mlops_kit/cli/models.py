@@ -168,10 +168,12 @@ def versions(
             f"{v.created_at:%Y-%m-%d %H:%M}",
             v.created_by,
             *(v.metrics.get(m) for m in metric_names),
+            *([v.failure] if include_unready else []),
         ]
         for v in found
     ]
     columns = ["version", "status", "aliases", "created (UTC)", "by", *metric_names]
+    columns += ["failure"] if include_unready else []
     console.print(table(f"model {name}", columns, rows))
 
 

@@ -133,6 +133,8 @@ class ModelVersionSummary:
     aliases: list[str]
     metrics: dict[str, float]
     """The overall metrics."""
+    failure: str | None = None
+    """Why a failed version failed."""
 
     @property
     def ref(self) -> str:
@@ -166,7 +168,6 @@ class ModelVersion(ModelVersionSummary):
     """The dataset versions it was trained on, as ``DATASET@VERSION``."""
     components: dict[str, dict[str, str]] = field(default_factory=dict)
     """Component versions by kind (``kit``, ``python``, ``package``, ``image``): name → version."""
-    failure: str | None = None
 
     def stored_objects(self) -> list[StoredObject]:
         """The artifact's files as the store records them."""
@@ -652,6 +653,7 @@ def list_versions(
                 ModelVersionRow.artifact_uri,
                 ModelVersionRow.created_by,
                 ModelVersionRow.created_at,
+                ModelVersionRow.failure,
             )
             .join(chosen, chosen.c.id == ModelVersionRow.id)
             .order_by(ModelVersionRow.version.desc())
@@ -681,6 +683,7 @@ def list_versions(
                 created_at=as_utc(row.created_at),
                 aliases=aliases.get(row.id, []),
                 metrics=metrics.get(row.id, {}),
+                failure=row.failure,
             )
             for row in rows
         ]

@@ -98,10 +98,21 @@ COMPONENT_PREFIX = "mlops-kit:"
 HIDDEN_TYPE_PREFIXES = (COMPONENT_PREFIX, "pulumi:providers:")
 
 
+def plain_numbers(value: Any) -> Any:
+    """``value`` with whole floats as ints: the engine passes every number as a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_numbers(v) for v in value]
+    return value
+
+
 def inventory(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Every declared resource: type, name and inputs in pulumi-gcp's snake_case (secrets redacted)."""
     return [
-        {"type": r.type, "name": r.name, "inputs": to_snake(dict(r.props))}
+        {"type": r.type, "name": r.name, "inputs": plain_numbers(to_snake(dict(r.props)))}
         for r in evaluation.resources
         if not r.type.startswith(COMPONENT_PREFIX)
     ]
@@ -117,7 +128,7 @@ def key_settings(resource: c.Resource) -> dict[str, Any]:
     for path in KEY_SETTINGS.get(resource.type, ()):
         value = c.get(resource.props, path)
         if value is not None:
-            found[_snake_path(path)] = value
+            found[_snake_path(path)] = plain_numbers(value)
     return found
 
 
@@ -229,6 +240,8 @@ def _normaliser(evaluation: Evaluation) -> Any:
     def normalise(value: Any) -> Any:
         if isinstance(value, str):
             return env.sub("<env>", value.replace(project, "<project>") if project else value)
+        if isinstance(value, list):
+            return [normalise(item) for item in value]
         return value
 
     return normalise

@@ -8,6 +8,7 @@ relay its output and exit status. Nothing reaches the cloud: the program is eval
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from enum import StrEnum
@@ -100,6 +101,8 @@ def _run_audit_module(project: Path, args: list[str]) -> None:
         if find_spec(module) is None:
             raise MissingDependencyError.for_module(module, "infra", "the infrastructure audit")
     environ = {
+        # The audit's tables are as wide as the terminal the command was started in.
+        "COLUMNS": str(shutil.get_terminal_size().columns),
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")])),
     }

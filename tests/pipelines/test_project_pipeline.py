@@ -11,41 +11,39 @@ from pathlib import Path
 
 import pytest
 
-from mlops_kit.environments import Workspace, resolve_environment
 from mlops_kit.kit import Kit
 from mlops_kit.orchestrators import PipelineRun
 from mlops_kit.pipelines.demo import write_demo_data
 from mlops_kit.pipelines.project import PipelineProject
-from mlops_kit.scaffold import new_project
+from mlops_kit.scaffold.quickstart import quickstart_project
 
 pytestmark = [pytest.mark.pipelines, pytest.mark.slow]
 ROWS = 1500
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> PipelineProject:
-    """A project rendered from the shipped template, with demo data where its config says."""
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kit, PipelineProject]]:
+    """The quick start's demo project, rendered from the shipped template, with its demo data."""
     base = tmp_path_factory.mktemp("user")
-    environment = resolve_environment(
-        "local", workspace=Workspace.discover(base, environ={}), environ={}
-    )
-    created = new_project(base / "retention", environment)
-    found = PipelineProject.discover(workspace=Workspace.discover(created.path, environ={}))
-    write_demo_data(found.root / found.config("local").source, rows=ROWS, seed=1)
-    # Small and quick: the point is the flow, not the model.
-    config = found.root / "configs" / "local.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace("max_iter: 150", "max_iter: 40"),
-        encoding="utf-8",
-    )
-    return found
+    with quickstart_project(base / "retention", rows=ROWS, environ={}) as (kit, project):
+        # Small and quick (the point is the flow, not the model), and deploying the champion.
+        config = project.root / "configs" / "local.yaml"
+        text = config.read_text(encoding="utf-8")
+        text = text.replace("max_iter: 150", "max_iter: 40").replace(
+            "deploy: false", "deploy: true"
+        )
+        config.write_text(text, encoding="utf-8")
+        yield kit, project
 
 
 @pytest.fixture(scope="module")
-def kit(project: PipelineProject) -> Iterator[Kit]:
-    environment = resolve_environment("local", workspace=project.workspace, environ={})
-    with Kit(environment) as opened:
-        yield opened
+def project(quickstart: tuple[Kit, PipelineProject]) -> PipelineProject:
+    return quickstart[1]
+
+
+@pytest.fixture(scope="module")
+def kit(quickstart: tuple[Kit, PipelineProject]) -> Kit:
+    return quickstart[0]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +63,9 @@ def test_the_projects_own_tests_pass(project: PipelineProject) -> None:
     assert "3 passed" in result.stdout
 
 
-def test_first_run_versions_data_registers_and_promotes(first_run: PipelineRun, kit: Kit) -> None:
+def test_first_run_versions_data_registers_promotes_and_deploys(
+    first_run: PipelineRun, project: PipelineProject, kit: Kit
+) -> None:
     from mlops_kit import data, models
 
     assert first_run.state == "SUCCEEDED", first_run.error
@@ -78,6 +78,7 @@ def test_first_run_versions_data_registers_and_promotes(first_run: PipelineRun, 
     }
     dataset = data.get_version(kit, "retention@1")
     assert dataset.row_count == ROWS
+    assert dataset.source.endswith("data/retention.csv")
     version = models.get_version(kit, "retention@champion")
     assert version.ref == "retention@1"
     assert version.datasets == ["retention@1"]
@@ -86,6 +87,14 @@ def test_first_run_versions_data_registers_and_promotes(first_run: PipelineRun, 
     assert 0.6 < version.metrics["roc_auc"] <= 1.0
     assert set(version.slices) == {"contract", "region"}
     assert version.slices["contract"]["month-to-month"]["count"] > 20
+    serving = project.root / ".mlops" / "serving"
+    assert (serving / "CURRENT").read_text(encoding="utf-8") == "retention@1\n"
+    assert any((serving / "retention-1").rglob("model.joblib"))
+    loaded = models.load_model(kit, "retention@champion")
+    rows = data.load(kit, "retention@1", as_="pandas")
+    predictions = loaded.predict(rows.head(50))
+    assert len(predictions) == 50
+    assert set(predictions) <= set(rows["churned"])
 
 
 def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore[no-untyped-def]
@@ -105,6 +114,8 @@ def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore
     assert "is not better than the champion's" in result.stdout
     assert models.get_version(kit, "retention@champion").ref == "retention@1"
     assert models.get_version(kit, "retention@2").datasets == ["retention@2"]
+    serving = project.root / ".mlops" / "serving"
+    assert (serving / "CURRENT").read_text(encoding="utf-8") == "retention@1\n"
 
     listed = run_cli("pipeline", "runs", "--format", "json")
     states = [run["state"] for run in json.loads(listed.stdout)]
@@ -144,3 +155,12 @@ def test_compiled_pipeline_matches_the_golden_file(project: PipelineProject, kit
         "the compiled pipeline changed: review it, then regenerate the golden file with "
         "UPDATE_GOLDEN=1 pytest tests/pipelines -k golden"
     )
+
+
+def test_quickstart_refuses_a_non_empty_directory(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "keep.txt").write_text("mine", encoding="utf-8")
+    result = run_cli("quickstart", str(tmp_path / "demo"))
+    assert result.exit_code == 4
+    assert "already exists and is not empty" in result.stderr
+    assert [p.name for p in (tmp_path / "demo").iterdir()] == ["keep.txt"]

@@ -28,6 +28,8 @@ def register_model(
         The reference of the new version (``churn@4``).
     """
     import json
+    import shutil
+    import tempfile
     from pathlib import Path
 
     from mlops_kit import models
@@ -35,15 +37,19 @@ def register_model(
     from mlops_kit.kit import Kit
 
     metrics = json.loads(Path(metrics_json.path).read_text(encoding="utf-8"))
-    with Kit(Environment.model_validate_json(environment)) as kit:
-        version = models.register(
-            kit,
-            model_name,
-            model.path,
-            metrics=metrics,
-            data=[dataset_ref],
-            params=json.loads(params or "{}"),
-            pipeline_run_id=pipeline_run_id,
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        # KFP names the file after the output; the registry knows scikit-learn by *.joblib.
+        artifact = Path(scratch) / "model.joblib"
+        shutil.copyfile(model.path, artifact)
+        with Kit(Environment.model_validate_json(environment)) as kit:
+            version = models.register(
+                kit,
+                model_name,
+                artifact,
+                metrics=metrics,
+                data=[dataset_ref],
+                params=json.loads(params or "{}"),
+                pipeline_run_id=pipeline_run_id,
+            )
     print(f"register: {model_name}@{version.version} (trained on {dataset_ref})")
     return f"{model_name}@{version.version}"

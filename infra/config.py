@@ -307,6 +307,8 @@ class StackConfig:
     """Set when ``orchestrator`` is ``kubeflow``."""
     vertex_model_registry: bool = False
     """Mirror READY model versions to the Vertex AI Model Registry."""
+    cmek: bool = True
+    """Encrypt data with customer-managed Cloud KMS keys (one per service and location)."""
     notification_emails: tuple[str, ...] = ()
     """Who receives budget and security-change alerts."""
     extra_labels: Mapping[str, str] = field(default_factory=dict)
@@ -526,6 +528,7 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
         cluster=cluster,
         kubeflow=kubeflow,
         vertex_model_registry=root.boolean("vertexModelRegistry", False),
+        cmek=root.boolean("cmek", True),
         notification_emails=root.strings("notificationEmails"),
         extra_labels={str(k): _label(root, f"labels.{k}", str(v)) for k, v in extra.items()},
     )

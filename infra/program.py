@@ -77,26 +77,29 @@ def program(config: StackConfig) -> dict[str, Any]:
         for index, email in enumerate(config.notification_emails)
     ]
 
-    keys = Encryption(
-        base,
-        EncryptionArgs(
-            project=config.project,
-            project_number=project_number,
-            locations={
-                "bigquery": config.warehouse.location,
-                "storage": config.model_store.location,
-                "sql": config.region,
-                **(
-                    {"gke": config.region, "disks": config.region}
-                    if config.orchestrator == "kubeflow"
-                    else {}
-                ),
-            },
-            rotation_days=config.key_rotation_days,
-            labels=labels,
-        ),
-        opts=after_apis,
-    ).keys
+    # Customer-managed keys unless the stack opts out (then CIS 7.2/7.3 and GKE 5.3.1/5.9.2 fail).
+    keys: dict[str, pulumi.Output[str]] = {}
+    if config.cmek:
+        keys = Encryption(
+            base,
+            EncryptionArgs(
+                project=config.project,
+                project_number=project_number,
+                locations={
+                    "bigquery": config.warehouse.location,
+                    "storage": config.model_store.location,
+                    "sql": config.region,
+                    **(
+                        {"gke": config.region, "disks": config.region}
+                        if config.orchestrator == "kubeflow"
+                        else {}
+                    ),
+                },
+                rotation_days=config.key_rotation_days,
+                labels=labels,
+            ),
+            opts=after_apis,
+        ).keys
     network = Network(
         base,
         NetworkArgs(
@@ -129,7 +132,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             log_writers=[emails["serving"]],
             readers=config.warehouse.readers,
             version_tables=config.warehouse.version_tables,
-            kms_key=keys["bigquery"],
+            kms_key=keys.get("bigquery"),
             time_travel_hours=config.warehouse.time_travel_hours,
             labels=labels,
         ),
@@ -157,7 +160,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             soft_delete_days=store.soft_delete_days,
             object_retention=store.object_retention,
             force_destroy=store.force_destroy,
-            kms_key=keys["storage"],
+            kms_key=keys.get("storage"),
             labels=labels,
         ),
         opts=after_apis,
@@ -177,7 +180,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                 disk_size_gb=db.disk_size_gb,
                 retained_backups=db.retained_backups,
                 transaction_log_days=db.transaction_log_days,
-                kms_key=keys["sql"],
+                kms_key=keys.get("sql"),
                 labels=labels,
                 depends_on=[network.private_service_connection],
             ),
@@ -213,8 +216,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 pipeline_max_nodes=gke.pipeline_max_nodes,
                 deletion_protection=gke.deletion_protection,
                 security_group=gke.security_group,
-                secrets_key=keys["gke"],
-                disk_key=keys["disks"],
+                secrets_key=keys.get("gke"),
+                disk_key=keys.get("disks"),
                 labels=labels,
             ),
             opts=after_apis,
@@ -246,7 +249,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     availability=db.availability,
                     retained_backups=db.retained_backups,
                     transaction_log_days=db.transaction_log_days,
-                    kms_key=keys["sql"],
+                    kms_key=keys.get("sql"),
                     labels=labels,
                     depends_on=[network.private_service_connection],
                 ),
@@ -263,7 +266,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             location=store.location,
             retention_days=config.log_retention_days,
             notification_channels=channels,
-            kms_key=keys["storage"],
+            kms_key=keys.get("storage"),
             labels=labels,
         ),
         opts=after_apis,

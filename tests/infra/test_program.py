@@ -257,3 +257,40 @@ def test_evaluation_never_opens_a_network_connection(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(socket, "create_connection", refuse)
     evaluation = evaluate("dev")  # Kubeflow's manifests are recorded by URL, never fetched
     assert [r for r in evaluation.resources if r.type == DIRECTORY]
+
+
+def test_every_resource_type_that_takes_labels_is_checked_for_them(prod: Any) -> None:
+    import importlib
+    import inspect
+
+    from infra.policies.controls import LABEL_PATHS
+
+    labelable = set()
+    for resource in prod.resources:
+        package, _, rest = resource.type.partition(":")
+        if package != "gcp":
+            continue
+        module, _, name = rest.partition(":")
+        cls = getattr(importlib.import_module(f"pulumi_gcp.{module.split('/')[0]}"), name)
+        params = set(inspect.signature(cls._internal_init).parameters)
+        if params & {"labels", "user_labels", "resource_labels"} or (
+            "settings" in params and resource.type == "gcp:sql/databaseInstance:DatabaseInstance"
+        ):
+            labelable.add(resource.type)
+    assert labelable
+    assert labelable <= set(LABEL_PATHS), labelable - set(LABEL_PATHS)
+
+
+def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
+    from infra.audit import audit_report
+    from infra.evaluate import evaluate
+
+    evaluation = evaluate("staging", config=stack_config("staging", **{"mlops-kit:cmek": False}))
+    assert not resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
+    failed = {p["control"] for p in audit_report(evaluation)["policies"] if p["status"] == "FAIL"}
+    assert failed == {
+        "bigquery-table-cmek",
+        "bigquery-dataset-cmek",
+        "gke-secrets-encryption",
+        "gke-cmek-boot-disks",
+    }

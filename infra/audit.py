@@ -79,7 +79,7 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
         "nodeConfig.machineType",
         "autoscaling.minNodeCount",
         "autoscaling.maxNodeCount",
-        "nodeConfig.sandboxConfig.sandboxType",
+        "nodeConfig.sandboxConfig.type",
     ),
     c.NETWORK: ("autoCreateSubnetworks",),
     c.SUBNET: ("ipCidrRange", "privateIpGoogleAccess", "logConfig.flowSampling"),

@@ -186,7 +186,7 @@ class Cluster(pulumi.ComponentResource):
         }
         if sandbox:
             # GKE taints sandbox nodes itself; steps opt in with runtimeClassName: gvisor.
-            config["sandbox_config"] = {"sandbox_type": "gvisor"}
+            config["sandbox_config"] = {"type": "GVISOR"}
         if args.disk_key is not None:
             config["boot_disk_kms_key"] = args.disk_key
         return config

@@ -68,5 +68,11 @@ def validate_version(kit: Kit, ref: str) -> ValidationResult:
     schema = result.summary["schema"]
     breaks = [f"column {c['name']} removed" for c in schema["removed"]]
     breaks += [f"column {c['name']} retyped {c['from']}→{c['to']}" for c in schema["retyped"]]
-    breaks += result.violations("conformance")
+    for name, item in result.summary.get("conformance", {}).items():
+        if item["nonconforming"]:
+            examples = ", ".join(repr(value) for value, _ in item["examples"][:3])
+            breaks.append(
+                f"{name} has {item['nonconforming']} of {item['checked']} values that are not "
+                f"{item['expected']} (e.g. {examples})"
+            )
     return ValidationResult(version.ref, previous.ref, breaks, result.summary)

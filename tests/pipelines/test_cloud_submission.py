@@ -138,7 +138,7 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
     assert environment["name"] == "dev"
     assert environment["warehouse"] == "bigquery://acme-ml-dev/mlops_dev"
     assert runtime["parameters"]["source"] == "table:acme-ml-dev.svc_model_source.customers"
-    assert runtime["parameters"]["deploy_champion"] is True
+    assert runtime["parameters"]["deploy_champion"] is False
     assert body["pipeline_spec"]["pipelineInfo"]["name"] == "svc-model-training"
 
     listed = run_cli("--env", "dev", "pipeline", "runs", "--format", "json")

@@ -140,7 +140,11 @@ def test_text_in_a_numeric_column_fails_the_run_at_validation(  # type: ignore[n
     assert run.state == "FAILED"
     assert run.error is not None
     assert run.error.startswith("task 'validate-data' failed: IntegrityError: ")
-    assert "tenure_months" in run.error
+    assert "column tenure_months retyped int64→string" in run.error
+    assert (
+        f"tenure_months has {ROWS // 10} of {ROWS} values that are not int64 (e.g. 'unknown')"
+        in (run.error)
+    )
     assert [v.ref for v in models.list_versions(kit, "retention")] == before
 
 

@@ -18,6 +18,22 @@ app = typer.Typer(
     help="Run, compile, schedule and list the project's training pipeline.", no_args_is_help=True
 )
 
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env", "-e", help="Environment (same as the global --env, given after the command)."
+    ),
+]
+
+
+def kit_for(ctx: typer.Context, env: str | None) -> Kit:
+    """The kit of ``env`` when given after the command, else of the global options."""
+    cli = state(ctx)
+    if env:
+        cli.env = env
+    return cli.kit()
+
+
 _MARKS = {"RUNNING": "[cyan]…[/cyan]", "SUCCEEDED": "[green]✓[/green]", "FAILED": "[red]✗[/red]"}
 
 
@@ -64,11 +80,11 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
 
 
 @app.command("run")
-def run(ctx: typer.Context) -> None:
+def run(ctx: typer.Context, env: EnvOption = None) -> None:
     """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster."""
     from mlops_kit.pipelines.project import PipelineProject
 
-    kit = state(ctx).kit()
+    kit = kit_for(ctx, env)
     project = PipelineProject.discover()
     where = (
         "locally" if kit.environment.orchestrator == "kfp-local" else "to " + kit.environment.name
@@ -81,6 +97,7 @@ def run(ctx: typer.Context) -> None:
 @app.command("compile")
 def compile_(
     ctx: typer.Context,
+    env: EnvOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="YAML file (default: build/pipeline-ENV.yaml)."),
@@ -89,7 +106,7 @@ def compile_(
     """Compile the training pipeline for the environment to KFP v2 YAML."""
     from mlops_kit.pipelines.project import PipelineProject
 
-    environment = state(ctx).kit().environment
+    environment = kit_for(ctx, env).environment
     path = PipelineProject.discover().compile(environment, output)
     console.print(f"compiled for {environment.name}: {path}")
 
@@ -97,6 +114,7 @@ def compile_(
 @app.command("schedule")
 def schedule(
     ctx: typer.Context,
+    env: EnvOption = None,
     cron: Annotated[
         str | None, typer.Option(help="Cron expression in UTC (default: 'schedule' of the config).")
     ] = None,
@@ -104,7 +122,7 @@ def schedule(
     """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule)."""
     from mlops_kit.pipelines.project import PipelineProject
 
-    kit = state(ctx).kit()
+    kit = kit_for(ctx, env)
     created = PipelineProject.discover().schedule(kit, cron)
     console.print(
         f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}"
@@ -114,6 +132,7 @@ def schedule(
 @app.command("runs")
 def runs(
     ctx: typer.Context,
+    env: EnvOption = None,
     limit: Annotated[int, typer.Option(help="How many runs.", min=1)] = 20,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
@@ -124,7 +143,7 @@ def runs(
 
     from mlops_kit.pipelines.project import PipelineProject
 
-    kit = state(ctx).kit()
+    kit = kit_for(ctx, env)
     found = PipelineProject.discover().runs(kit, limit)
     if output is OutputFormat.json:
         print_json([asdict(r) for r in found])

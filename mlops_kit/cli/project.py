@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlops_kit.cli.output import console
-from mlops_kit.cli.state import state
+from mlops_kit.cli.pipeline import EnvOption, kit_for
 from mlops_kit.errors import ConfigError
 
 
@@ -29,6 +29,7 @@ def new(
     directory: Annotated[
         Path, typer.Argument(help="The new project's directory (its name names the project).")
     ],
+    env: EnvOption = None,
     template: Annotated[str, typer.Option(help="Template name.")] = "churn",
     data: Annotated[
         list[str] | None,
@@ -39,7 +40,7 @@ def new(
     from mlops_kit.scaffold import new_project
 
     answers = _parse_data(data or [])
-    environment = state(ctx).kit().environment
+    environment = kit_for(ctx, env).environment
     created = new_project(directory, environment, template, answers)
     console.print(
         f"created [bold]{created.path}[/bold] from template {created.template} {created.version}, "

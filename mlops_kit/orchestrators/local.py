@@ -152,10 +152,11 @@ def _local_root(pipeline_root: str | None) -> Path:
 
 
 def _plain_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
-    plain: dict[str, Any] = {}
-    for name, value in outputs.items():
-        plain[name] = getattr(value, "uri", value) if not isinstance(value, str | int) else value
-    return plain
+    # Parameters are plain values; artifacts are reported by their URI.
+    return {
+        name: value if isinstance(value, str | int | float) else getattr(value, "uri", str(value))
+        for name, value in outputs.items()
+    }
 
 
 def _write_record(root: Path, run: PipelineRun) -> None:

@@ -5,6 +5,8 @@ google-cloud-aiplatform takes seconds to import: it is imported only when a run 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -150,29 +152,18 @@ def _aiplatform() -> Any:
     return aiplatform
 
 
-class _vertex_errors:  # noqa: N801 - used as a context manager
-    """Turns Google API and credential errors into one-line backend errors."""
+@contextmanager
+def _vertex_errors(runner: VertexRunner) -> Iterator[None]:
+    """Turn Google API and credential errors into one-line backend errors."""
+    from google.api_core import exceptions as api_errors
+    from google.auth import exceptions as auth_errors
 
-    def __init__(self, runner: VertexRunner) -> None:
-        self.runner = runner
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: Any
-    ) -> None:
-        if exc is None:
-            return
-        from google.api_core import exceptions as api_errors
-        from google.auth import exceptions as auth_errors
-
-        if isinstance(exc, auth_errors.DefaultCredentialsError):
-            raise BackendError(
-                "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
-            ) from exc
-        if isinstance(exc, api_errors.GoogleAPIError):
-            where = f"{self.runner.project}/{self.runner.location}"
-            raise BackendError(
-                f"Vertex AI Pipelines in {where} refused the request: {exc}"
-            ) from exc
+    try:
+        yield
+    except auth_errors.DefaultCredentialsError as exc:
+        raise BackendError(
+            "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
+        ) from exc
+    except api_errors.GoogleAPIError as exc:
+        where = f"{runner.project}/{runner.location}"
+        raise BackendError(f"Vertex AI Pipelines in {where} refused the request: {exc}") from exc

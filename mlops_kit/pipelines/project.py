@@ -237,7 +237,7 @@ class PipelineProject:
         Args:
             kit: the environment.
             on_task: progress callback of synchronous runs.
-            reason: why it runs (a retraining request), recorded in the run's labels.
+            reason: why it runs (a retraining request); the run is labelled as a retraining.
         """
         submission = self.submission(kit)
         if reason:

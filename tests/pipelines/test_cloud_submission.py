@@ -123,7 +123,7 @@ def test_compile_for_the_cluster_uses_the_project_image(cloud_project: Path, run
 def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-def]
     cloud_project: Path, kubeflow: FakeKubeflow, run_cli
 ) -> None:
-    result = run_cli("--env", "dev", "pipeline", "run")
+    result = run_cli("pipeline", "run", "--env", "dev")
     assert result.exit_code == 0, result.stderr
     assert "run run-1 submitted (PENDING)" in result.stdout
     (experiment,) = _posts(kubeflow, "/apis/v2beta1/experiments")
@@ -141,7 +141,7 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
     assert runtime["parameters"]["deploy_champion"] is False
     assert body["pipeline_spec"]["pipelineInfo"]["name"] == "svc-model-training"
 
-    listed = run_cli("--env", "dev", "pipeline", "runs", "--format", "json")
+    listed = run_cli("pipeline", "runs", "-e", "dev", "--format", "json")
     assert [(r["run_id"], r["state"]) for r in json.loads(listed.stdout)] == [
         ("run-1", "SUCCEEDED")
     ]

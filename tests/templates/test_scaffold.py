@@ -47,7 +47,7 @@ def test_new_renders_a_project_wired_to_the_local_twin(tmp_path: Path) -> None:
 def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     imported = run_cli("env", "import", "dev", "--from", str(FIXTURES / "stack-outputs-dev.json"))
     assert imported.exit_code == 0, imported.stderr
-    result = run_cli("--env", "dev", "new", "fraud-score", "--data", "target=is_fraud")
+    result = run_cli("new", "fraud-score", "--env", "dev", "--data", "target=is_fraud")
     assert result.exit_code == 0, result.stderr
     project = project_dir / "fraud-score"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
@@ -73,6 +73,7 @@ def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Pat
         (["new", "ok-name", "--data", "environment=prod"], 2, "come from the environment"),
         (["new", "ok-name", "--data", "novalue"], 2, "malformed --data 'novalue'"),
         (["--env", "nope", "new", "ok-name"], 3, "unknown environment 'nope'"),
+        (["new", "ok-name", "--env", "nope"], 3, "unknown environment 'nope'"),
         (["new", "ok-name", "--template", "nope"], 3, "unknown template 'nope': use one of churn"),
     ],
 )

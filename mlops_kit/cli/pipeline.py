@@ -51,6 +51,8 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     """
     import json
 
+    from rich.markup import escape
+
     from mlops_kit import models
     from mlops_kit.errors import BackendError
 
@@ -65,7 +67,7 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items())
     console.print(f"data version   [bold]{data}[/bold]", soft_wrap=True)
     console.print(f"model version  [bold]{version.ref}[/bold]  ({metrics})", soft_wrap=True)
-    reasons = "; ".join(decision["reasons"])
+    reasons = escape("; ".join(decision["reasons"]))
     if decision["promoted"]:
         console.print(
             f"champion       [bold green]{version.ref}[/bold green]  ({reasons})", soft_wrap=True
@@ -76,7 +78,7 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
             f"{version.ref} [bold red]not promoted[/bold red]: {reasons}",
             soft_wrap=True,
         )
-    console.print(f"log            {run.url}", soft_wrap=True)
+    console.print(f"log            {run.url}", soft_wrap=True, markup=False)
 
 
 @app.command("run")

@@ -47,7 +47,11 @@ def new(
         f"wired to environment {environment.name}"
         + (" (committed to a new git repository)" if created.committed else "")
     )
-    console.print(f"next: cd {directory} && pip install -e '.[dev]' && mlops-kit pipeline run")
+    console.print(
+        f"next: cd {directory} && pip install -e '.[dev]' && mlops-kit pipeline run",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def update(
@@ -90,4 +94,4 @@ def quickstart(
     ]
     width = max(len(command) for command, _ in steps) + 2
     for command, what in steps:
-        console.print(f"  {command:<{width}}{what}", soft_wrap=True, highlight=False)
+        console.print(f"  {command:<{width}}{what}", soft_wrap=True, markup=False)

@@ -64,6 +64,10 @@ def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Pat
     assert "mlops-kit pipeline run --env dev" in workflow
     assert "mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com" in workflow
     assert "${{ vars.WORKLOAD_IDENTITY_PROVIDER }}" in workflow
+    assert 'docker build -t "$image" . && docker push "$image"' in workflow
+    assert "pip install --no-cache-dir '.[cloud]'" in (project / "Dockerfile").read_text(
+        encoding="utf-8"
+    )
 
 
 @pytest.mark.parametrize(

@@ -60,10 +60,13 @@ def update(
     """Merge the newest template version into a project (review and commit the result)."""
     from mlops_kit.scaffold import update_project
 
-    version = update_project(directory.resolve())
+    before, after = update_project(directory.resolve())
+    if before == after:
+        console.print(f"{directory} is already on the newest template version {after}")
+        return
     console.print(
-        f"updated {directory} to template version {version}: review with `git diff`, "
-        "resolve conflict markers if any, then commit"
+        f"updated {directory} from template version {before} to {after}: review with "
+        "`git diff`, resolve conflict markers if any, then commit"
     )
 
 

@@ -167,18 +167,18 @@ def new_project(
     return NewProject(directory, template, version, recorded, committed)
 
 
-def update_project(directory: Path, root: Path | None = None) -> str:
+def update_project(directory: Path, root: Path | None = None) -> tuple[str, str]:
     """Merge the newest template version into the project at ``directory`` (``copier update``).
 
     The project must be a clean git working tree; the merge is left uncommitted for review, with
     conflicts marked inline.
 
     Returns:
-        The template version the project is now on.
+        The template version the project was on and the one it is on now (equal: nothing newer).
 
     Raises:
         NotFoundError: the directory is not a project made from a kit template.
-        ConflictError: the working tree has uncommitted changes, or nothing is newer.
+        ConflictError: the working tree has uncommitted changes.
     """
     import contextlib
 
@@ -198,7 +198,7 @@ def update_project(directory: Path, root: Path | None = None) -> str:
     versions = template_versions(template, root or templates_root())
     current = str(recorded.get("_commit", "")).removeprefix("v")
     if current == versions[-1]:
-        raise ConflictError(f"{directory} is already on the newest template version {current}")
+        return current, current
     status = _git(directory, "status", "--porcelain", check=False)
     if status is None:
         raise ConflictError(f"{directory} is not a git repository: commit the project first")
@@ -215,7 +215,7 @@ def update_project(directory: Path, root: Path | None = None) -> str:
             )
         except copier.errors.CopierError as exc:
             raise ConflictError(f"copier update failed in {directory}: {exc}") from exc
-    return versions[-1]
+    return current, versions[-1]
 
 
 def _answers(directory: Path, environment: Environment, data: Mapping[str, str]) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def test_update_merges_a_newer_template_and_keeps_local_edits(
         update_project(project, root=two_versions)
     subprocess.run([*git, "commit", "-qam", "our edit"], cwd=project, check=True)
 
-    assert update_project(project, root=two_versions) == "1.1.0"
+    assert update_project(project, root=two_versions) == ("1.0.0", "1.1.0")
 
     text = readme.read_text(encoding="utf-8")
     assert "## Run it" in text
@@ -153,11 +153,21 @@ def test_update_merges_a_newer_template_and_keeps_local_edits(
     )
     assert status.stdout.strip(), "the update is left for review, not committed"
     subprocess.run([*git, "commit", "-qam", "template 1.1.0"], cwd=project, check=True)
-    with pytest.raises(Exception, match="already on the newest template version 1.1.0"):
-        update_project(project, root=two_versions)
+    assert update_project(project, root=two_versions) == ("1.1.0", "1.1.0")
 
 
 def test_update_of_something_else_is_refused(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("update", str(tmp_path))
     assert result.exit_code == 3
     assert "only projects made by `mlops-kit new` can be updated" in result.stderr
+
+
+def test_update_cli_on_the_newest_version_changes_nothing(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    project = new_project(tmp_path / "churn-model", _local_environment(tmp_path)).path
+    result = run_cli("update", str(project))
+    assert result.exit_code == 0, result.stderr
+    assert "already on the newest template version 1.0.0" in result.stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
+    )
+    assert status.stdout == ""

@@ -137,7 +137,7 @@ def new_project(
         raise NotFoundError(
             f"template {template!r} has no version {version!r}: use one of {', '.join(versions)}"
         )
-    answers = _answers(directory, environment, data or {})
+    answers = _answers(directory, environment, data or {}, _questions(root / template / version))
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConflictError(f"{directory} already exists and is not empty: choose a new directory")
     with tempfile.TemporaryDirectory(prefix="mlops-kit-new-") as scratch:
@@ -218,12 +218,23 @@ def update_project(directory: Path, root: Path | None = None) -> tuple[str, str]
     return current, versions[-1]
 
 
-def _answers(directory: Path, environment: Environment, data: Mapping[str, str]) -> dict[str, Any]:
+def _questions(template: Path) -> list[str]:
+    config = yaml.safe_load((template / "copier.yml").read_text(encoding="utf-8")) or {}
+    return [key for key in config if not key.startswith("_")]
+
+
+def _answers(
+    directory: Path, environment: Environment, data: Mapping[str, str], questions: list[str]
+) -> dict[str, Any]:
     fixed = sorted(_ENVIRONMENT_ANSWERS & set(data))
     if fixed:
         raise ConfigError(
             f"--data {', '.join(fixed)} come from the environment: choose it with --env instead"
         )
+    unknown = sorted(set(data) - set(questions))
+    if unknown:
+        known = ", ".join(q for q in questions if q not in _ENVIRONMENT_ANSWERS)
+        raise ConfigError(f"unknown --data {', '.join(unknown)}: the template asks {known}")
     name = data.get("project_name") or directory.name
     if not _PROJECT_NAME.match(name):
         raise ConfigError(

@@ -76,6 +76,8 @@ def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Pat
         (["new", "Bad_Name"], 2, "invalid project name 'Bad_Name'"),
         (["new", "ok-name", "--data", "environment=prod"], 2, "come from the environment"),
         (["new", "ok-name", "--data", "novalue"], 2, "malformed --data 'novalue'"),
+        (["new", "ok-name", "--data", "targt=x"], 2, "unknown --data targt: the template asks"),
+        (["new", "ok-name", "--data", "dataset=Churn Data"], 2, "rejected the answers"),
         (["--env", "nope", "new", "ok-name"], 3, "unknown environment 'nope'"),
         (["new", "ok-name", "--env", "nope"], 3, "unknown environment 'nope'"),
         (["new", "ok-name", "--template", "nope"], 3, "unknown template 'nope': use one of churn"),

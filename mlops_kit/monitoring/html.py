@@ -113,6 +113,16 @@ def write_html(
             ],
             flagged=[i for i, n in enumerate(names) if any(k[1] == n for k in broken)],
         )
+    if report.distributions:
+        page.heading("Distributions: training data vs live traffic (share of rows)")
+        for name, shown in sorted(report.distributions.items()):
+            page.bars(
+                name,
+                shown["labels"],
+                {"training": shown["training"], "live": shown["live"]},
+                width=360,
+                height=140,
+            )
     if report.health:
         page.heading("Data health of the live features")
         names = sorted(report.health)

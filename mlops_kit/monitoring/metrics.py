@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
@@ -101,39 +102,76 @@ def logged_predictions(
     )
 
 
-def labelled_predictions(predictions: ir.Table, truth: ir.Table) -> ir.Table:
-    """``predictions`` joined to the latest ground-truth label of each request id."""
-    ranked = truth.mutate(
-        _rank=ibis.row_number().over(group_by="request_id", order_by=ibis.desc("logged_at"))
+@ibis.udf.scalar.builtin(name="json_extract_string")  # type: ignore[untyped-decorator]
+def _duckdb_json_texts(document: dt.JSON, paths: dt.Array[dt.String]) -> dt.Array[dt.String]:
+    """DuckDB: several JSON scalars as text from one parse of the document."""
+
+
+@ibis.udf.scalar.builtin(name="JSON_VALUE")  # type: ignore[untyped-decorator]
+def _bigquery_json_text(document: dt.JSON, path: str) -> str:  # type: ignore[empty-body]
+    """BigQuery: a JSON scalar as text (strings unquoted, numbers as written)."""
+
+
+def _feature_columns(
+    table: ir.Table, names: Sequence[str], dialect: str
+) -> tuple[ir.Table, dict[str, ir.StringValue]]:
+    """``table`` (maybe with a helper column) and the text of each feature key of its JSON.
+
+    ibis's own JSON accessors test each value's JSON type first. BigQuery stores JSON parsed, so
+    one ``JSON_VALUE`` per key is cheap there; the local twin's log holds JSON text, which DuckDB
+    parses once per row for all keys (``json_extract_string`` with a list of paths).
+    """
+    paths = ["$." + name for name in names]
+    if dialect == "bigquery":
+        return table, {
+            name: _bigquery_json_text(table.features, path)
+            for name, path in zip(names, paths, strict=True)
+        }
+    table = table.mutate(_features=_duckdb_json_texts(table.features, paths))
+    return table, {name: table._features[index] for index, name in enumerate(names)}
+
+
+def live_rows(
+    predictions: ir.Table, truth: ir.Table | None, features: Sequence[str], dialect: str
+) -> ir.Table:
+    """One row per prediction: time, prediction, score, latest label (or NULL), features as text.
+
+    Columns ``_logged_at``, ``_prediction``, ``_score``, ``_label`` and one per feature. Every
+    statistic of a report reads this relation, so the JSON is parsed once.
+    """
+    if truth is None:
+        joined = predictions.mutate(label=ibis.null("string"))
+    else:
+        latest = truth.group_by("request_id").agg(label=truth.label.argmax(truth.logged_at))
+        joined = predictions.left_join(latest, "request_id")
+    joined, values = _feature_columns(joined, features, dialect)
+    return joined.select(
+        _logged_at=joined.logged_at,
+        _prediction=joined.prediction,
+        _score=joined.score,
+        _label=joined.label,
+        **values,
     )
-    latest = ranked.filter(ranked._rank == 0).select("request_id", "label")
-    return predictions.inner_join(latest, "request_id")
-
-
-def feature_value(table: ir.Table, name: str) -> ir.StringValue:
-    """Feature ``name`` of the logged JSON as text (``NULL`` when absent or JSON null)."""
-    text = table.features[name].cast("string")
-    # A JSON string serialises with quotes; numbers, booleans and null do not.
-    return ibis.ifelse(text == "null", ibis.null("string"), text.re_replace(r'^"(.*)"$', r"\1"))
 
 
 def slice_key(table: ir.Table, column: str) -> ir.StringValue:
-    """The slice value of each row for slice ``column``: a built-in time slice or a feature.
+    """The slice value of each row of a :func:`live_rows` relation for slice ``column``.
 
-    ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of ``logged_at`` in UTC.
+    ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of the logging time in UTC; any
+    other slice is a feature's text value (``(null)`` when missing).
     """
     if column == HOUR_OF_DAY:
-        return table.logged_at.hour().cast("string")
+        return table._logged_at.hour().cast("string")
     if column == DAY_OF_WEEK:
-        return table.logged_at.day_of_week.index().cast("string")
-    return feature_value(table, column).fill_null("(null)")
+        return table._logged_at.day_of_week.index().cast("string")
+    return table[column].cast("string").fill_null("(null)")
 
 
 def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) -> ir.Table:
     t = labelled
     if task == "regression":
-        predicted = t.prediction.try_cast("float64")
-        actual = t.label.try_cast("float64")
+        predicted = t._prediction.try_cast("float64")
+        actual = t._label.try_cast("float64")
         error = (predicted - actual).abs()
         t = t.mutate(_key=key, _error=error)
         return t.group_by("_key").aggregate(
@@ -142,14 +180,14 @@ def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) ->
             sq_sum=(t._error * t._error).sum(),
             sq_sq_sum=(t._error * t._error * t._error * t._error).sum(),
         )
-    is_pos = (t.label == positive).cast("int64")
-    said_pos = (t.prediction == positive).cast("int64")
-    p = t.score.clip(lower=_EPSILON, upper=1 - _EPSILON)
+    is_pos = (t._label == positive).cast("int64")
+    said_pos = (t._prediction == positive).cast("int64")
+    p = t._score.clip(lower=_EPSILON, upper=1 - _EPSILON)
     loss = -(is_pos.cast("float64") * p.ln() + (1 - is_pos).cast("float64") * (1 - p).ln())
     t = t.mutate(_key=key, _pos=is_pos, _said=said_pos, _loss=loss)
     return t.group_by("_key").aggregate(
         n=t.count(),
-        correct=(t.label == t.prediction).cast("int64").sum(),
+        correct=(t._label == t._prediction).cast("int64").sum(),
         tp=(t._pos * t._said).sum(),
         said_pos=t._said.sum(),
         actual_pos=t._pos.sum(),
@@ -160,9 +198,9 @@ def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) ->
 
 
 def _auc_sums(labelled: ir.Table, key: ir.StringValue, positive: str) -> ir.Table:
-    t = labelled.filter(labelled.score.notnull())
-    is_pos = (t.label == positive).cast("int64")
-    t = t.mutate(_key=key, _s=t.score.round(_AUC_DECIMALS), _pos=is_pos)
+    t = labelled.filter(labelled._score.notnull())
+    is_pos = (t._label == positive).cast("int64")
+    t = t.mutate(_key=key, _s=t._score.round(_AUC_DECIMALS), _pos=is_pos)
     by_score = t.group_by(["_key", "_s"]).aggregate(pos=t._pos.sum(), neg=(1 - t._pos).sum())
     below = by_score.neg.cumsum(group_by="_key", order_by="_s") - by_score.neg
     by_score = by_score.mutate(_below=below)
@@ -173,13 +211,19 @@ def _auc_sums(labelled: ir.Table, key: ir.StringValue, positive: str) -> ir.Tabl
     )
 
 
-def sliced_sums(
-    labelled: ir.Table, slices: Sequence[str], task: Task, positive_label: str
-) -> ir.Table:
+def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_label: str) -> ir.Table:
     """One row of sufficient statistics per slice value (plus the ``overall`` row).
 
-    Columns: ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
+    Args:
+        live: a :func:`live_rows` relation; rows without a label are left out.
+        slices: slice columns.
+        task: classification or regression.
+        positive_label: the positive class of a classification.
+
+    Returns:
+        Columns ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
     """
+    labelled = live.filter(live._label.notnull())
     parts = []
     for column in [OVERALL, *slices]:
         key = ibis.literal("all") if column == OVERALL else slice_key(labelled, column)

@@ -21,11 +21,13 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from typing_extensions import override
 
@@ -176,10 +178,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> str:
+    if isinstance(value, (date, Decimal, UUID, Path)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON")
+
+
 def _features_json(features: Mapping[str, Any]) -> str:
     try:
         return json.dumps(
-            {str(name): _json_value(value) for name, value in features.items()}, default=str
+            {str(name): _json_value(value) for name, value in features.items()}, default=_plain
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"features cannot be logged as JSON: {exc}: pass plain values") from exc

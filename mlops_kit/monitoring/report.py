@@ -25,14 +25,14 @@ from mlops_kit.monitoring.metrics import (
     TIME_SLICES,
     SliceMetrics,
     Task,
-    feature_value,
     finish_metrics,
-    labelled_predictions,
+    live_rows,
     logged_predictions,
     slice_key,
     sliced_sums,
 )
 from mlops_kit.monitoring.predictions import log_tables
+from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mlops_kit.kit import Kit
 
 _FEATURE_SAMPLE = 1000
+_DISTRIBUTION_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class MonitoringReport:
     drift: dict[str, dict[str, Any]]
     health: dict[str, dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per feature: ``labels`` and the ``training`` and ``live`` shares of each, for plots."""
 
     def slice(self, column: str, value: str) -> SliceMetrics | None:
         """The metrics of ``column=value`` (``None`` if that slice has no labelled predictions)."""
@@ -109,6 +112,7 @@ class MonitoringReport:
             "coverage": self.coverage,
             "drift": self.drift,
             "health": self.health,
+            "distributions": self.distributions,
             "notes": self.notes,
         }
 
@@ -199,32 +203,35 @@ def build_report(
     log, truth = log_tables(kit)
     predictions = logged_predictions(log, model.name, model.version, start, end)
     logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
-    notes: list[str] = []
+    training = warehouse.table(model.training_location) if model.training_location else None
+    report = MonitoringReport(model, task, start, end, logged, 0, [], {}, {}, {})
+    if training is None:
+        report.notes.append(
+            f"{model.ref} has no training data in the registry: no drift, no coverage"
+        )
+    if truth is None:
+        report.notes.append("no ground truth logged yet: metrics need labels (log_ground_truth)")
     if not logged:
-        notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
-    features = _logged_features(kit, predictions) if logged else {}
+        report.notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
+        return report
+    features = _logged_features(kit, predictions)
     for column in slices:
-        if column not in TIME_SLICES and logged and column not in features:
+        if column not in TIME_SLICES and column not in features:
             known = ", ".join([*TIME_SLICES, *sorted(features)])
             raise ConfigError(f"unknown slice {column!r}: use one of {known}")
-
-    training = warehouse.table(model.training_location) if model.training_location else None
-    if training is None:
-        notes.append(f"{model.ref} has no training data in the registry: no drift, no coverage")
-    else:
+    if training is not None:
         schema = training.schema()
-        for name in list(features):
+        for name in features:
             if name in schema:
-                kinds = stats.column_kind(schema[name])
-                features[name] = "float64" if kinds == "numeric" else "string"
+                numeric = stats.column_kind(schema[name]) == "numeric"
+                features[name] = "float64" if numeric else "string"
 
-    metric_slices: list[SliceMetrics] = []
-    labelled = 0
-    if truth is None:
-        notes.append("no ground truth logged yet: metrics need labels (log_ground_truth)")
-    elif logged:
-        joined = labelled_predictions(predictions, truth)
-        rows = warehouse.execute(sliced_sums(joined, slices, task, positive_label)).to_pylist()
+    # Parse the JSON log once: every statistic below reads this staged relation.
+    query = warehouse.compile(live_rows(predictions, truth, sorted(features), warehouse.dialect))
+    staged = warehouse.stage("monitoring", Source(query=query))
+    try:
+        live = warehouse.table(staged.location)
+        rows = warehouse.execute(sliced_sums(live, slices, task, positive_label)).to_pylist()
         rows.sort(
             key=lambda r: (
                 r["slice_column"] != OVERALL,
@@ -235,20 +242,16 @@ def build_report(
         for row in rows:
             count, metrics = finish_metrics(row, task)
             column, value = row["slice_column"], row["slice_value"]
-            metric_slices.append(
+            report.slices.append(
                 SliceMetrics(column, value, count, metrics, model.baseline_for(column, value))
             )
             if column == OVERALL:
-                labelled = count
-
-    coverage = _coverage(kit, predictions, training, slices, time_column) if logged else {}
-    drift: dict[str, dict[str, Any]] = {}
-    health: dict[str, dict[str, Any]] = {}
-    if logged and features:
-        drift, health = _drift_and_health(kit, predictions, training, features, model)
-    return MonitoringReport(
-        model, task, start, end, logged, labelled, metric_slices, coverage, drift, health, notes
-    )
+                report.labelled = count
+        report.coverage = _coverage(kit, live, training, slices, time_column)
+        _drift_and_health(kit, live, training, features, report)
+    finally:
+        warehouse.discard(staged)
+    return report
 
 
 def _training_time_column(training: ir.Table, time_column: str | None) -> str | None:
@@ -265,7 +268,7 @@ def _training_time_column(training: ir.Table, time_column: str | None) -> str | 
 
 def _coverage(
     kit: Kit,
-    predictions: ir.Table,
+    live: ir.Table,
     training: ir.Table | None,
     slices: Sequence[str],
     time_column: str | None,
@@ -277,14 +280,14 @@ def _coverage(
     result: dict[str, list[dict[str, Any]]] = {}
     for column in slices:
         parts = [
-            predictions.group_by(value=slice_key(predictions, column))
-            .agg(n=predictions.count())
+            live.group_by(value=slice_key(live, column))
+            .agg(n=live.count())
             .mutate(source=ibis.literal("live"))
         ]
         if training is not None:
             key: ir.StringValue | None = None
             if column in TIME_SLICES and stamp is not None:
-                renamed = training.select(logged_at=training[stamp].cast("timestamp"))
+                renamed = training.select(_logged_at=training[stamp].cast("timestamp"))
                 key = slice_key(renamed, column)
                 source: ir.Table = renamed
             elif column in training.schema():
@@ -321,22 +324,22 @@ def _coverage(
 
 def _drift_and_health(
     kit: Kit,
-    predictions: ir.Table,
+    live: ir.Table,
     training: ir.Table | None,
     features: dict[str, str],
-    model: WatchedModel,
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Drift against the training data, and the health of each live feature."""
+    report: MonitoringReport,
+) -> None:
+    """Drift against the training data, distributions, and the health of each live feature."""
     warehouse = kit.warehouse
     names = sorted(features)
-    text = predictions.select(**{name: feature_value(predictions, name) for name in names})
+    text = live.select(*names)
     typed = text.select(
         **{
             name: text[name].try_cast(kind) if kind != "string" else text[name]
             for name, kind in features.items()
         }
     )
-    live = stats.profile(warehouse, typed)
+    current = stats.profile(warehouse, typed)
     conformance = stats.conformance(warehouse, text, features)
     reference: dict[str, Any] = {}
     histograms: dict[str, Any] = {}
@@ -350,16 +353,14 @@ def _drift_and_health(
             if column["kind"] == "numeric" and column.get("min") is not None
         }
         histograms = stats.histograms(warehouse, typed, ranges) if ranges else {}
-    drift: dict[str, dict[str, Any]] = {}
-    health: dict[str, dict[str, Any]] = {}
-    rows = live["row_count"]
+    rows = current["row_count"]
     for name in names:
-        column = live["columns"][name]
+        column = current["columns"][name]
         present = rows - column["nulls"]
         checked = conformance.get(name, {})
         histogram = histograms.get(name)
         outside = histogram["below"] + histogram["above"] if histogram else 0
-        health[name] = {
+        report.health[name] = {
             "kind": column["kind"],
             "null_rate": column["null_rate"],
             "empty": present == 0,
@@ -373,5 +374,44 @@ def _drift_and_health(
         if name in reference:
             measured = stats.column_drift(reference[name], column, histogram)
             if measured is not None:
-                drift[name] = measured
-    return drift, health
+                report.drift[name] = measured
+            shown = _distribution(reference[name], column, histogram)
+            if shown is not None:
+                report.distributions[name] = shown
+
+
+def _distribution(
+    reference: dict[str, Any], current: dict[str, Any], histogram: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Shares of training and live values in ≤ 12 bins (numeric) or the top categories."""
+    if reference["kind"] == "numeric" and histogram is not None and "histogram" in reference:
+        lo, hi = histogram["lo"], histogram["hi"]
+        step = stats.BINS // _DISTRIBUTION_BINS
+        width = (hi - lo) / _DISTRIBUTION_BINS
+
+        def grouped(h: dict[str, Any]) -> list[float]:
+            counts = h["counts"]
+            values = [h["below"]]
+            values += [sum(counts[i : i + step]) for i in range(0, stats.BINS, step)]
+            total = sum(values) + h["above"]
+            return [v / total if total else 0.0 for v in [*values, h["above"]]]
+
+        labels = ["< min", *(f"{lo + i * width:.3g}" for i in range(_DISTRIBUTION_BINS)), "> max"]
+        return {
+            "labels": labels,
+            "training": grouped(reference["histogram"]),
+            "live": grouped(histogram),
+        }
+    if reference["kind"] == "categorical" and current.get("kind") == "categorical":
+        ref = dict(map(tuple, reference.get("top", [])))
+        cur = dict(map(tuple, current.get("top", [])))
+        labels = [str(v) for v, _ in reference.get("top", [])[:_DISTRIBUTION_BINS]]
+        labels += [str(v) for v in cur if str(v) not in labels][: _DISTRIBUTION_BINS - len(labels)]
+        ref_total = sum(ref.values()) + reference.get("other", 0) or 1
+        cur_total = sum(cur.values()) + current.get("other", 0) or 1
+        return {
+            "labels": labels,
+            "training": [ref.get(v, 0) / ref_total for v in labels],
+            "live": [cur.get(v, 0) / cur_total for v in labels],
+        }
+    return None

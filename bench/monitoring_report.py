@@ -1,0 +1,293 @@
+"""Monitoring report benchmark: the kit on the local twin vs pandas vs Evidently, same data.
+
+N logged predictions x 20 features (15 numeric, 5 categorical) with ground truth and a 200 k-row
+training set. Measured, each in a fresh process (wall time and peak RSS):
+
+- kit: ``build_report`` with slices hour_of_day and one categorical feature — sliced metrics with
+  intervals, coverage, drift and health, all in DuckDB, features read from the JSON log;
+- pandas: the same sliced metrics plus PSI/KS per numeric feature on flat columns (1 M rows only);
+- Evidently (current release, separate venv ``bench/.venv-evidently`` because it needs pandas<3):
+  DataDriftPreset + ClassificationPreset on the flat Parquet (1 M rows).
+
+PSI binning differs by method and is stated in the output: the kit groups 100 equal-width bins over
+the reference range into ≈ reference deciles; Evidently uses equal-width bins over the combined
+data. KS: the kit's is binned (100 bins), pandas' is exact; both statistics are compared.
+
+Usage: ``python bench/monitoring_report.py [--rows 1000000 10000000] [--skip-evidently]``.
+Writes ``bench/results/monitoring_report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+WORK = ROOT / ".work-monitoring"
+EVIDENTLY_VENV = ROOT / ".venv-evidently"
+END = datetime(2026, 11, 20, tzinfo=UTC)
+NUMERIC = [f"n{i}" for i in range(15)]
+CATEGORICAL = [f"c{i}" for i in range(5)]
+
+
+def generate(rows: int) -> Path:
+    """Write the prediction log (JSON features), ground truth, flat copy and training data."""
+    import duckdb
+
+    folder = WORK / f"rows-{rows}"
+    if (folder / "done").exists():
+        return folder
+    (folder / "twin" / "prediction_log" / "d").mkdir(parents=True, exist_ok=True)
+    (folder / "twin" / "ground_truth" / "d").mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    start = int((END - timedelta(days=7)).timestamp())
+    numeric = ", ".join(f"random() * 10 + {i} + (hash(i * {i + 3}) % 3) AS n{i}" for i in range(15))
+    categorical = ", ".join(
+        f"'v' || (hash(i * {i + 7}) % {5 + i * 3})::VARCHAR AS c{i}" for i in range(5)
+    )
+    con.execute(
+        f"""CREATE TABLE flat AS SELECT
+            to_timestamp({start} + (i * 604800 // {rows})) AS logged_at,
+            'r' || i::VARCHAR AS request_id, {numeric}, {categorical},
+            random() AS score FROM range({rows}) t(i)"""
+    )
+    con.execute(
+        """CREATE TABLE flat2 AS SELECT *, (score >= 0.5)::INT::VARCHAR AS prediction,
+        CASE WHEN hour(logged_at) BETWEEN 9 AND 17 THEN (random() < score)
+             ELSE (random() < 0.5) END::INT::VARCHAR AS label FROM flat"""
+    )
+    con.execute(f"COPY flat2 TO '{folder}/flat.parquet' (FORMAT parquet)")
+    features = ", ".join(f"'{c}': {c}" for c in NUMERIC + CATEGORICAL)
+    con.execute(
+        f"""COPY (SELECT logged_at, 'm' AS model_name, 1::BIGINT AS model_version, request_id,
+            to_json({{{features}}})::VARCHAR AS features, prediction, score FROM flat2)
+            TO '{folder}/twin/prediction_log/d/log.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT request_id, label, logged_at FROM flat2)
+            TO '{folder}/twin/ground_truth/d/truth.parquet' (FORMAT parquet)"""
+    )
+    # The training data lacks the live data's hash-driven shift, and is spread smoothly over
+    # the values, so every numeric feature drifts a little.
+    training_numeric = ", ".join(f"random() * 10 + {i} + {i % 3} * 0.4 AS n{i}" for i in range(15))
+    con.execute(
+        f"""COPY (SELECT to_timestamp({start} - 2592000 + (i * 604800 // 200000)) AS event_time,
+            {training_numeric}, {categorical}, (random() < 0.5)::INT::VARCHAR AS label
+            FROM range(200000) t(i)) TO '{folder}/training.parquet' (FORMAT parquet)"""
+    )
+    (folder / "done").write_text("ok")
+    return folder
+
+
+def run_kit(folder: Path) -> dict:
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring import WatchedModel, build_report
+
+    kit = Kit.open(
+        warehouse=f"duckdb:///{folder}/twin/warehouse.duckdb",
+        metadata=f"sqlite:///{folder}/metadata.db",
+        artifacts=f"file://{folder}/artifacts",
+    )
+    model = WatchedModel("m", 1, training_location=str(folder / "training.parquet"))
+    start = time.perf_counter()
+    report = build_report(
+        kit, model, slices=["hour_of_day", "c0"], window=timedelta(days=8), end=END
+    )
+    return {
+        "compute_seconds": time.perf_counter() - start,
+        "labelled": report.labelled,
+        "psi": {k: v["psi"] for k, v in report.drift.items() if "psi" in v},
+        "ks": {k: v["ks"] for k, v in report.drift.items() if "ks" in v},
+        "accuracy_by_hour": {
+            s.value: s.metrics["accuracy"].value for s in report.slices if s.column == "hour_of_day"
+        },
+    }
+
+
+def run_pandas(folder: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    start = time.perf_counter()
+    live = pd.read_parquet(folder / "flat.parquet")
+    training = pd.read_parquet(folder / "training.parquet")
+    live["hour"] = live.logged_at.dt.hour
+    live["correct"] = live.prediction == live.label
+    by_hour = live.groupby("hour").correct.mean()
+    psi, ks = {}, {}
+    for name in NUMERIC:
+        ref, cur = training[name].to_numpy(), live[name].to_numpy()
+        # The kit's stated binning: reference deciles inside [min, max], plus one bin below the
+        # reference minimum and one above its maximum; shares floored at 1e-4.
+        edges = np.quantile(ref, np.linspace(0, 1, 11))
+
+        def shares(values: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
+            inside = np.histogram(values[(values >= edges[0]) & (values <= edges[-1])], edges)[0]
+            counts = [np.sum(values < edges[0]), *inside, np.sum(values > edges[-1])]
+            return np.maximum(np.asarray(counts) / len(values), 1e-4)
+
+        e, a = shares(ref), shares(cur)
+        psi[name] = float(np.sum((a - e) * np.log(a / e)))
+        both = np.sort(np.concatenate([ref, cur]))
+        cdf_r = np.searchsorted(np.sort(ref), both, side="right") / len(ref)
+        cdf_c = np.searchsorted(np.sort(cur), both, side="right") / len(cur)
+        ks[name] = float(np.max(np.abs(cdf_r - cdf_c)))
+    for name in CATEGORICAL:
+        live[name].value_counts()
+        live[name].isna().mean()
+    return {
+        "compute_seconds": time.perf_counter() - start,
+        "psi": psi,
+        "ks": ks,
+        "accuracy_by_hour": {str(k): float(v) for k, v in by_hour.items()},
+    }
+
+
+EVIDENTLY_SCRIPT = r"""
+import json, sys, time
+import pandas as pd
+from evidently import Report, Dataset, DataDefinition, BinaryClassification
+from evidently.presets import DataDriftPreset, ClassificationPreset
+folder = sys.argv[1]
+num = [f"n{i}" for i in range(15)]; cat = [f"c{i}" for i in range(5)]
+live = pd.read_parquet(folder + "/flat.parquet")
+ref = pd.read_parquet(folder + "/training.parquet")
+live["label"] = live.label.astype(int); live["prediction"] = live.score
+ref["label"] = ref.label.astype(int); ref["prediction"] = 0.5
+definition = DataDefinition(numerical_columns=num, categorical_columns=cat,
+    classification=[BinaryClassification(target="label", prediction_probas="prediction")])
+cur_ds = Dataset.from_pandas(live[num + cat + ["label", "prediction"]], data_definition=definition)
+ref_ds = Dataset.from_pandas(ref[num + cat + ["label", "prediction"]], data_definition=definition)
+t = time.perf_counter()
+Report([DataDriftPreset(), ClassificationPreset()]).run(cur_ds, ref_ds)
+preset_seconds = time.perf_counter() - t
+psi = {}
+snap = Report([DataDriftPreset(columns=num, method="psi")]).run(cur_ds, ref_ds)
+for metric in snap.dict()["metrics"]:
+    name = str(metric.get("metric_name", ""))
+    value = metric.get("value")
+    for column in num:
+        if f"column={column})" in name or f"column={column}," in name:
+            if isinstance(value, (int, float)):
+                psi[column] = float(value)
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"compute_seconds": preset_seconds, "psi": psi, "peak_kb": int(peak)}))
+"""
+
+
+def run_evidently(folder: Path) -> dict:
+    python = EVIDENTLY_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+        subprocess.run(
+            [
+                str(EVIDENTLY_VENV / "bin" / "pip"),
+                "install",
+                "-q",
+                "evidently",
+                "pandas<3",
+                "pyarrow",
+            ],
+            check=True,
+        )
+    completed = subprocess.run(
+        [str(python), "-c", EVIDENTLY_SCRIPT, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr[-3000:])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: per address space, so reset by exec)."""
+    with Path("/proc/self/status").open() as status:
+        line = next(line for line in status if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+def measure(kind: str, folder: Path) -> dict:
+    """Run one method in a fresh process; its wall time and peak resident memory."""
+    start = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if completed.returncode != 0:
+        return {"error": completed.stderr[-2000:], "seconds": seconds}
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["seconds"] = seconds
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--worker", nargs=2)
+    args = parser.parse_args()
+    if args.worker:
+        kind, folder = args.worker
+        run = {"kit": run_kit, "pandas": run_pandas, "evidently": run_evidently}[kind]
+        result = run(Path(folder))
+        # Evidently runs in its own venv's interpreter, a child of this worker.
+        result["peak_mb"] = max(peak_mb(), result.pop("peak_kb", 0) / 1024)
+        print(json.dumps(result))
+        return
+    results: dict = {"machine": {"cores": __import__("os").cpu_count()}, "runs": {}}
+    for rows in args.rows:
+        folder = generate(rows)
+        kinds = ["kit"] + (["pandas"] if rows <= 1_000_000 else [])
+        if rows <= 1_000_000 and not args.skip_evidently:
+            kinds.append("evidently")
+        for kind in kinds:
+            outcome = measure(kind, folder)
+            results["runs"][f"{kind}@{rows}"] = outcome
+            print(
+                f"{kind:10} {rows:>11,} rows  {outcome['seconds']:8.1f} s wall  "
+                f"{outcome.get('compute_seconds', float('nan')):8.1f} s compute  "
+                f"{outcome.get('peak_mb', float('nan')):8.0f} MB peak"
+                + (f"  ERROR {outcome['error'][-300:]}" if "error" in outcome else ""),
+                flush=True,
+            )
+    runs = results["runs"]
+    kit1, pd1 = runs.get("kit@1000000", {}), runs.get("pandas@1000000", {})
+    if "psi" in kit1 and "psi" in pd1:
+        results["max_abs_diff_vs_pandas"] = {
+            m: max(abs(kit1[m][c] - pd1[m][c]) for c in NUMERIC) for m in ("psi", "ks")
+        }
+    ev = runs.get("evidently@1000000", {})
+    if "psi" in kit1 and ev.get("psi"):
+        results["max_abs_diff_psi_vs_evidently"] = max(
+            abs(kit1["psi"][c] - ev["psi"][c]) for c in NUMERIC if c in ev["psi"]
+        )
+    if "seconds" in kit1 and "seconds" in ev and "error" not in ev:
+        results["evidently_over_kit_time"] = ev["seconds"] / kit1["seconds"]
+        results["evidently_presets_over_kit_report_time"] = (
+            ev["compute_seconds"] / kit1["compute_seconds"]
+        )
+        results["kit_over_evidently_memory"] = kit1["peak_mb"] / ev["peak_mb"]
+    kit10 = runs.get("kit@10000000", {})
+    if "seconds" in kit1 and "seconds" in kit10:
+        results["kit_10m_over_1m_time"] = kit10["seconds"] / kit1["seconds"]
+    for key, value in results.items():
+        if key not in ("runs", "machine"):
+            print(f"{key}: {value}")
+    out = ROOT / "results" / "monitoring_report.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Spec validation and the judging rules of ``monitor check``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, evaluate
+from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+
+
+def _report(**parts) -> MonitoringReport:
+    moment = datetime(2026, 11, 20, tzinfo=UTC)
+    return MonitoringReport(
+        WatchedModel("m", 2),
+        "classification",
+        moment,
+        moment,
+        500,
+        500,
+        parts.get("slices", []),
+        {},
+        parts.get("drift", {}),
+        parts.get("health", {}),
+    )
+
+
+def test_thresholds_baseline_drops_and_minimum_samples() -> None:
+    spec = MonitoringSpec.model_validate(
+        {
+            "slices": ["hour_of_day"],
+            "min_samples": 100,
+            "thresholds": {"roc_auc": {"max_drop": 0.05}, "log_loss": {"max_drop": 0.1}},
+            "slice_thresholds": {"hour_of_day": {"accuracy": {"min": 0.8}}},
+            "drift": {"psi": {"max": 0.2}},
+            "health": {"null_rate": {"max": 0.1}},
+        }
+    )
+    report = _report(
+        slices=[
+            SliceMetrics(
+                "overall",
+                "all",
+                500,
+                {"roc_auc": Estimate(0.80), "log_loss": Estimate(0.65)},
+                {"roc_auc": 0.90, "log_loss": 0.50},
+            ),
+            SliceMetrics("hour_of_day", "3", 150, {"accuracy": Estimate(0.5)}),
+            SliceMetrics("hour_of_day", "4", 99, {"accuracy": Estimate(0.1)}),  # too few to judge
+            SliceMetrics("hour_of_day", "5", 150, {"accuracy": Estimate(0.85)}),
+        ],
+        drift={"price": {"psi": 0.3}, "device": {"js": 0.9}},
+        health={"price": {"null_rate": 0.5, "nonconforming_rate": 0.0, "out_of_range_rate": 0.0}},
+    )
+    found = {(v.kind, v.name, v.subject): v for v in evaluate(report, spec)}
+    assert set(found) == {
+        ("metrics", "roc_auc", "overall"),
+        ("metrics", "log_loss", "overall"),  # lower is better: a rise is the drop
+        ("metrics", "accuracy", "hour_of_day=3"),
+        ("drift", "psi", "price"),
+        ("health", "null_rate", "price"),
+    }
+    assert found[("metrics", "roc_auc", "overall")].bound == "max_drop 0.05 from baseline 0.9"
+    assert str(found[("metrics", "accuracy", "hour_of_day=3")]) == (
+        "accuracy 0.5 breaks min 0.8 on hour_of_day=3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("thresholds:\n  acc: {min: 1}\n", "unknown classification metric 'acc'"),
+        ("task: regression\nthresholds:\n  accuracy: {min: 1}\n", "unknown regression metric"),
+        ("thresholds:\n  accuracy: {}\n", "give at least one of min, max, max_drop"),
+        ("window: 7 days\n", "invalid window"),
+        ("slice_thresholds:\n  country:\n    accuracy: {min: 1}\n", "not in 'slices'"),
+        ("drift:\n  wasserstein: {max: 1}\n", "unknown drift measure"),
+        ("surprise: 1\n", "surprise"),
+        ("thresholds: [\n", "not valid YAML"),
+    ],
+)
+def test_invalid_specs_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        MonitoringSpec.load(path)
+
+
+def test_missing_spec_and_missing_handler(tmp_path: Path, local_kit) -> None:
+    from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+
+    with pytest.raises(NotFoundError, match="not found"):
+        MonitoringSpec.load(tmp_path / "absent.yaml")
+    with pytest.raises(NotFoundError, match="no retraining handler 'nope'"):
+        request_retraining(local_kit, RetrainingRequest("m", 1, ["x"]), "nope")
+
+
+def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, project_dir) -> None:
+    from sqlalchemy import select
+
+    from mlops_kit.db import migrate, open_metadata
+    from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring import run_check
+
+    migrate.upgrade(open_metadata(metadata_url))
+    spec = MonitoringSpec.model_validate(
+        {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "absent"}}
+    )
+    report = _report(
+        slices=[SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.7, 0.66, 0.74)})]
+    )
+    with Kit.open(metadata=metadata_url) as kit:
+        result = run_check(kit, report, spec)
+        assert not result.passed
+        # A missing handler does not lose the run: its failure is recorded on it.
+        assert result.retraining_result.startswith("failed: no retraining handler 'absent'")
+        with kit.metadata.session() as session:
+            run = session.get(MonitoringRun, result.run_id)
+            assert run.retraining_result == result.retraining_result
+            (measurement,) = session.scalars(
+                select(MonitoringMeasurement).where(MonitoringMeasurement.run_id == run.id)
+            ).all()
+            assert (measurement.name, measurement.value, measurement.lower) == (
+                "accuracy",
+                0.7,
+                0.66,
+            )
+            assert measurement.violated

@@ -1,0 +1,115 @@
+"""Sliced metrics against scikit-learn, and the confidence intervals' coverage."""
+
+from __future__ import annotations
+
+import duckdb
+import ibis
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mlops_kit.monitoring import metrics
+
+
+def _run(live: pa.Table, task: metrics.Task, slices: list[str]) -> dict[tuple[str, str], dict]:
+    con = duckdb.connect()
+    con.register("live", live)
+    relation = ibis.table(
+        {
+            "_logged_at": "timestamp('UTC')",
+            "_prediction": "string",
+            "_score": "float64",
+            "_label": "string",
+            "group": "string",
+        },
+        name="live",
+    )
+    sql = ibis.to_sql(metrics.sliced_sums(relation, slices, task, "1"), dialect="duckdb")
+    rows = con.execute(sql).to_arrow_table().to_pylist()
+    return {
+        (r["slice_column"], r["slice_value"]): metrics.finish_metrics(r, task)[1] | {"n": r["n"]}
+        for r in rows
+    }
+
+
+def _table(prediction, score, label, group) -> pa.Table:
+    n = len(prediction)
+    return pa.table(
+        {
+            "_logged_at": pa.array(np.full(n, 0, dtype="datetime64[us]")).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "_prediction": [str(p) for p in prediction],
+            "_score": score,
+            "_label": [None if y is None else str(y) for y in label],
+            "group": group,
+        }
+    )
+
+
+def test_classification_metrics_match_scikit_learn() -> None:
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(1)
+    n = 5000
+    y = rng.integers(0, 2, n)
+    score = np.clip(y * 0.35 + rng.random(n) * 0.65, 0, 1)
+    prediction = (score > 0.5).astype(int)
+    group = rng.choice(["a", "b"], n)
+    labels: list[int | None] = list(y)
+    labels[:100] = [None] * 100  # not labelled yet: left out
+    result = _run(_table(prediction, score, labels, group), "classification", ["group"])
+    for key, mask in [(("overall", "all"), np.ones(n, bool)), (("group", "a"), group == "a")]:
+        mask = mask.copy()
+        mask[:100] = False
+        got = result[key]
+        assert got["n"] == mask.sum()
+        assert got["accuracy"].value == pytest.approx(sk.accuracy_score(y[mask], prediction[mask]))
+        assert got["precision"].value == pytest.approx(
+            sk.precision_score(y[mask], prediction[mask])
+        )
+        assert got["recall"].value == pytest.approx(sk.recall_score(y[mask], prediction[mask]))
+        assert got["f1"].value == pytest.approx(sk.f1_score(y[mask], prediction[mask]))
+        assert got["log_loss"].value == pytest.approx(sk.log_loss(y[mask], score[mask]))
+        # Scores are rounded to 4 decimals for the rank statistic.
+        assert got["roc_auc"].value == pytest.approx(
+            sk.roc_auc_score(y[mask], score[mask]), abs=2e-4
+        )
+        for name in ("accuracy", "precision", "recall", "roc_auc", "log_loss"):
+            estimate = got[name]
+            assert estimate.lower < estimate.value < estimate.upper
+
+
+def test_regression_metrics_match_scikit_learn() -> None:
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(2)
+    actual = rng.normal(10, 3, 2000)
+    predicted = actual + rng.normal(0, 1, 2000)
+    group = rng.choice(["a", "b"], 2000)
+    table = _table(predicted, np.full(2000, np.nan), list(actual), group)
+    got = _run(table, "regression", ["group"])[("overall", "all")]
+    assert got["mae"].value == pytest.approx(sk.mean_absolute_error(actual, predicted))
+    assert got["rmse"].value == pytest.approx(np.sqrt(sk.mean_squared_error(actual, predicted)))
+    assert got["rmse"].lower < got["rmse"].value < got["rmse"].upper
+
+
+@pytest.mark.parametrize(("n", "p"), [(100, 0.7), (200, 0.9), (500, 0.5)])
+def test_wilson_interval_covers_the_truth_about_95_percent_of_the_time(n: int, p: float) -> None:
+    from scipy.stats import binom
+
+    coverage = sum(
+        binom.pmf(k, n, p)
+        for k in range(n + 1)
+        if metrics.wilson(k, n).lower <= p <= metrics.wilson(k, n).upper
+    )
+    assert 0.93 < coverage < 0.97
+
+
+def test_edge_cases_give_no_value_instead_of_dividing_by_zero() -> None:
+    assert metrics.wilson(0, 0).value is None
+    assert metrics.hanley_mcneil(0, 10, 0).value is None
+    assert metrics.mean_interval(3.0, 9.0, 1) == metrics.Estimate(3.0)
+    one_class = _run(_table([1, 1], [0.9, 0.8], [1, 1], ["a", "a"]), "classification", [])
+    assert one_class[("overall", "all")]["roc_auc"].value is None
+    assert one_class[("overall", "all")]["accuracy"].value == 1.0

@@ -121,6 +121,16 @@ class LocalRunner(Orchestrator):
             except RuntimeError as exc:
                 error = tap.error or _ANSI.sub("", str(exc))
                 run = replace(run, state="FAILED", error=error)
+            except BaseException as exc:
+                # Interrupted or refused before the tasks ran: the record must not say RUNNING.
+                failed = replace(run, state="FAILED", error=f"{type(exc).__name__}: {exc}")
+                _write_record(root, replace(failed, finished_at=datetime.now(UTC)))
+                if isinstance(exc, TypeError):
+                    raise ConfigError(
+                        f"pipeline {submission.package} does not take the arguments it was given "
+                        f"({exc}): its parameters and configs/ENV.yaml disagree"
+                    ) from exc
+                raise
         run = replace(run, finished_at=datetime.now(UTC))
         _write_record(root, run)
         return run

@@ -119,3 +119,16 @@ def test_vertex_pipeline_job_request(package: Path) -> None:
     assert job.project == "acme-ml-dev" and job.location == "europe-west4"
     with pytest.raises(ConfigError, match="gs:// pipeline root"):
         runner.pipeline_job(PipelineSubmission(package, {}, "t", pipeline_root="/tmp/x"))
+
+
+def test_a_run_refused_before_its_tasks_is_recorded_as_failed(
+    package: Path, tmp_path: Path
+) -> None:
+    runner = open_orchestrator("kfp-local")
+    submission = PipelineSubmission(package, {"y": 1}, "tiny", pipeline_root=str(tmp_path))
+    with pytest.raises(ConfigError, match="does not take the arguments it was given"):
+        runner.submit(submission)
+    (recorded,) = runner.list_runs(pipeline_root=str(tmp_path))
+    assert recorded.state == "FAILED"
+    assert recorded.error is not None and recorded.error.startswith("TypeError: ")
+    assert recorded.finished_at is not None

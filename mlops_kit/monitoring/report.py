@@ -124,21 +124,11 @@ def watched_model(kit: Kit, ref: str) -> WatchedModel:
         NotFoundError: the model, version or alias does not exist.
         ConfigError: ``ref`` is malformed.
     """
-    from sqlalchemy import select
-
-    from mlops_kit.db.models.data import Dataset, DatasetVersionRow
+    from mlops_kit import data
     from mlops_kit.models import registry
 
     version = registry.get_version(kit, ref)
-    location = None
-    if version.datasets:
-        name, _, number = version.datasets[0].rpartition("@")
-        with kit.metadata.session() as session:
-            location = session.scalar(
-                select(DatasetVersionRow.storage)
-                .join(Dataset)
-                .where(Dataset.name == name, DatasetVersionRow.version == int(number))
-            )
+    location = data.get_version(kit, version.datasets[0]).storage if version.datasets else None
     return WatchedModel(
         name=version.name,
         version=version.version,

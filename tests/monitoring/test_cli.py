@@ -16,12 +16,14 @@ END = "2026-11-20T00:00:00+00:00"
 
 @pytest.fixture
 def registered(local_kit, purchase_story, tmp_path: Path) -> str:
+    from mlops_kit.data import snapshot
     from mlops_kit.models import register
 
+    training = snapshot(local_kit, "purchases", path=purchase_story.training_path)
     artifact = tmp_path / "model.txt"
     artifact.write_text("purchase model")
     metrics = {"overall": {"accuracy": 0.95}, "slices": {"hour_of_day": {"3": {"accuracy": 0.9}}}}
-    version = register(local_kit, "purchase", artifact, metrics=metrics)
+    version = register(local_kit, "purchase", artifact, metrics=metrics, data=[training.ref])
     assert version.version == 1
     return "purchase@1"
 
@@ -46,7 +48,11 @@ def test_report_json_and_table(run_cli, registered: str) -> None:
     hour3 = next(s for s in data["slices"] if s["column"] == "hour_of_day" and s["value"] == "3")
     assert hour3["metrics"]["accuracy"]["value"] < 0.3
     assert hour3["baseline"] == {"accuracy": 0.9}
-    assert len(data["coverage"]["hour_of_day"]) == 24
+    assert data["training_data"] == ["purchases@1"]
+    coverage = {entry["value"]: entry for entry in data["coverage"]["hour_of_day"]}
+    assert len(coverage) == 24
+    assert coverage["3"]["training"] == 0 and coverage["12"]["training_share"] > 0.1
+    assert set(data["drift"]) == {"price", "device"}
     table = run_cli("monitor", "report", registered, "--end", END, "--slice", "device")
     assert table.exit_code == 0, table.stderr
     assert "device=mobile" in table.stdout and "Data health" in table.stdout

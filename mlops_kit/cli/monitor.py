@@ -200,6 +200,11 @@ def check(
         print_json({"report": result.to_dict(), "check": outcome.to_dict()})
     else:
         _print(result, outcome.violations)
+        if result.labelled < spec.min_samples:
+            console.print(
+                f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
+                f"min_samples={spec.min_samples}: the metrics were not judged"
+            )
         for violation in outcome.violations:
             console.print(f"[bold red]violation:[/bold red] {violation}")
         if outcome.retraining_handler:

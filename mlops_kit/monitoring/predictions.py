@@ -1,8 +1,8 @@
 """Prediction logging from a serving path: buffered, one warehouse insert per batch.
 
-A :class:`PredictionLogger` keeps rows in memory and writes them as one batch when ``batch_size``
-rows are waiting or the oldest has waited ``max_delay`` seconds (a background thread flushes an idle
-buffer), and on :meth:`~PredictionLogger.close`. :func:`log_ground_truth` records outcomes later,
+A :class:`PredictionLogger` keeps rows in memory; its writer thread inserts them as one batch when
+``batch_size`` rows are waiting or the oldest has waited ``max_delay`` seconds, and
+:meth:`~PredictionLogger.close` writes the rest. :func:`log_ground_truth` records outcomes later,
 by request id.
 
 Where rows go follows the environment's warehouse: on the local twin, Parquet files beside the
@@ -202,10 +202,13 @@ def _utc(moment: datetime | None) -> datetime:
 
 
 class PredictionLogger:
-    """Buffers predictions of one model version and writes them in batches.
+    """Buffers predictions of one model version; a background thread writes them in batches.
 
-    Thread-safe: serving threads call :meth:`log`; one of them (or the background flusher) pays for
-    the insert when a batch is due. Use it as a context manager, or call :meth:`close` at shutdown.
+    :meth:`log` only serialises the row and appends it to the buffer (tens of microseconds), so
+    serving threads never wait for the warehouse. The writer thread inserts a batch as soon as
+    ``batch_size`` rows wait or the oldest has waited ``max_delay`` seconds. If writes keep
+    failing, rows stay buffered up to ``max_buffered``; beyond that :meth:`log` raises instead of
+    dropping data silently. Use it as a context manager, or call :meth:`close` at shutdown.
 
     Args:
         kit: the environment to log into.
@@ -213,6 +216,7 @@ class PredictionLogger:
         model_version: the version that served the predictions.
         batch_size: rows per insert.
         max_delay: seconds a row may wait in the buffer before it is written.
+        max_buffered: rows kept in memory while the warehouse refuses writes.
     """
 
     def __init__(
@@ -223,23 +227,28 @@ class PredictionLogger:
         *,
         batch_size: int = 1000,
         max_delay: float = 5.0,
+        max_buffered: int = 100_000,
     ) -> None:
-        if batch_size < 1 or max_delay <= 0:
+        if batch_size < 1 or max_delay <= 0 or max_buffered < batch_size:
             raise ConfigError(
-                f"invalid batching (batch_size={batch_size}, max_delay={max_delay}): "
-                "use batch_size >= 1 and max_delay > 0"
+                f"invalid batching (batch_size={batch_size}, max_delay={max_delay}, "
+                f"max_buffered={max_buffered}): use batch_size >= 1, max_delay > 0 and "
+                "max_buffered >= batch_size"
             )
         self.sink = open_sink(kit.environment)
         self.model_name = model_name
         self.model_version = int(model_version)
         self.batch_size = batch_size
         self.max_delay = max_delay
+        self.max_buffered = max_buffered
         self._rows: list[Row] = []
         self._oldest = 0.0
+        self._failure: str | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
         self.written = 0
 
     def log(
@@ -250,10 +259,11 @@ class PredictionLogger:
         score: float | None = None,
         timestamp: datetime | None = None,
     ) -> None:
-        """Buffer one prediction; write the batch if it is full or old enough.
+        """Buffer one prediction for the writer thread.
 
         Raises:
             ConfigError: the features are not JSON-able or the timestamp is naive.
+            BackendError: writes have been failing and ``max_buffered`` rows are waiting.
         """
         row = {
             "logged_at": _utc(timestamp),
@@ -265,18 +275,22 @@ class PredictionLogger:
             "score": None if score is None else _json_value(float(score)),
         }
         with self._lock:
+            if self._failure is not None and len(self._rows) >= self.max_buffered:
+                raise BackendError(
+                    f"{len(self._rows)} predictions are waiting because writing failed: "
+                    f"{self._failure}"
+                )
             if not self._rows:
                 self._oldest = time.monotonic()
             self._rows.append(row)
-            due = len(self._rows) >= self.batch_size
-            due = due or time.monotonic() - self._oldest >= self.max_delay
-            if self._flusher is None:
-                self._flusher = threading.Thread(
-                    target=self._flush_when_idle, name="prediction-log-flusher", daemon=True
+            full = len(self._rows) >= self.batch_size
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_in_background, name="prediction-log-writer", daemon=True
                 )
-                self._flusher.start()
-        if due:
-            self.flush()
+                self._writer.start()
+        if full:
+            self._wake.set()
 
     def flush(self) -> int:
         """Write every buffered row now; returns how many were written.
@@ -298,22 +312,33 @@ class PredictionLogger:
             self.written += len(rows)
             return len(rows)
 
-    def _flush_when_idle(self) -> None:
-        while not self._stop.wait(self.max_delay / 2):
+    def _write_in_background(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.max_delay / 2)
+            self._wake.clear()
             with self._lock:
-                due = bool(self._rows) and time.monotonic() - self._oldest >= self.max_delay
-            if due:
+                waiting = len(self._rows)
+                due = waiting >= self.batch_size
+                due = due or (waiting > 0 and time.monotonic() - self._oldest >= self.max_delay)
+            if due and not self._stop.is_set():
                 try:
                     self.flush()
-                except BackendError:
-                    # The rows stay buffered; the next log() or close() retries and raises.
-                    continue
+                    self._failure = None
+                except BackendError as exc:
+                    # Kept buffered; retried on the next wake-up, reported by log() and close().
+                    self._failure = str(exc)
 
     def close(self) -> None:
-        """Stop the background flusher and write what is buffered."""
+        """Stop the writer thread and write what is buffered.
+
+        Raises:
+            BackendError: the last write failed; the rows are still buffered.
+        """
         self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join()
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
         self.flush()
 
     def __enter__(self) -> PredictionLogger:

@@ -237,6 +237,8 @@ def build_report(
             )
             if column == OVERALL:
                 report.labelled = count
+        if truth is not None and not report.labelled:
+            report.notes.append("none of the window's predictions has ground truth yet")
         report.coverage = _coverage(kit, live, training, slices, time_column)
         _drift_and_health(kit, live, training, features, report)
     finally:

@@ -17,20 +17,30 @@ def _batches(project_dir: Path, table: str) -> list[Path]:
     return sorted((project_dir / ".mlops").glob(f"**/{table}/*/*.parquet"))
 
 
-def test_one_file_per_batch_with_the_contract_schema(local_kit, project_dir: Path) -> None:
+def _wait_for(predicate, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_full_batch_is_written_by_the_writer_thread(local_kit, project_dir: Path) -> None:
     from mlops_kit.monitoring import PredictionLogger, log_ground_truth
     from mlops_kit.monitoring.schema import PREDICTION_LOG
 
     at = datetime(2026, 11, 20, 8, tzinfo=UTC)
     with PredictionLogger(local_kit, "churn", 3, batch_size=4, max_delay=60) as logger:
-        for i in range(10):
+        for i in range(3):
             logger.log(f"r{i}", {"tenure": i, "plan": "pro", "ratio": float("nan")}, 1, 0.7, at)
-        assert len(_batches(project_dir, "prediction_log")) == 2  # 8 written, 2 buffered
-    files = _batches(project_dir, "prediction_log")
-    assert len(files) == 3 and logger.written == 10
-    assert pq.read_table(files[0]).column_names == PREDICTION_LOG.column_names
-    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
-    row = min(rows, key=lambda r: r["request_id"])
+        time.sleep(0.3)
+        assert _batches(project_dir, "prediction_log") == []  # below batch_size, not yet due
+        logger.log("r3", {"tenure": 3}, 1, 0.7, at)
+        _wait_for(lambda: _batches(project_dir, "prediction_log"))
+        (batch,) = _batches(project_dir, "prediction_log")
+        table = pq.read_table(batch)
+        assert table.column_names == PREDICTION_LOG.column_names and table.num_rows == 4
+        logger.log("r4", {"tenure": 4}, 0, None, at)
+    assert logger.written == 5 and len(_batches(project_dir, "prediction_log")) == 2
+    row = min(table.to_pylist(), key=lambda r: r["request_id"])
     assert row["model_name"] == "churn" and row["model_version"] == 3
     assert row["features"] == '{"tenure": 0, "plan": "pro", "ratio": null}'
     assert row["logged_at"] == at
@@ -44,9 +54,7 @@ def test_an_idle_buffer_is_flushed_after_max_delay(local_kit, project_dir: Path)
 
     logger = PredictionLogger(local_kit, "churn", 1, batch_size=1000, max_delay=0.2)
     logger.log("r1", {"x": 1}, "yes")
-    deadline = time.monotonic() + 5
-    while not _batches(project_dir, "prediction_log") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_for(lambda: _batches(project_dir, "prediction_log"))
     assert len(_batches(project_dir, "prediction_log")) == 1
     logger.close()
     assert logger.written == 1
@@ -74,19 +82,23 @@ def test_threads_lose_and_duplicate_nothing(local_kit, project_dir: Path) -> Non
     assert len(ids) == len(set(ids)) == 800
 
 
-def test_a_failed_write_keeps_the_rows_for_the_next_flush(local_kit, project_dir: Path) -> None:
+def test_failed_writes_keep_the_rows_and_push_back_when_the_buffer_is_full(
+    local_kit, project_dir: Path
+) -> None:
     from mlops_kit.monitoring import PredictionLogger
 
-    logger = PredictionLogger(local_kit, "churn", 1, batch_size=100, max_delay=60)
-    logger.log("r1", {"x": 1}, 1)
+    logger = PredictionLogger(local_kit, "churn", 1, batch_size=2, max_delay=0.05, max_buffered=4)
     root = logger.sink.root  # type: ignore[attr-defined]
     root.mkdir(parents=True, exist_ok=True)
-    (root / "prediction_log").write_text("not a folder")
-    with pytest.raises(BackendError, match="cannot write prediction_log batch"):
-        logger.flush()
-    (root / "prediction_log").unlink()
-    assert logger.flush() == 1
+    (root / "prediction_log").write_text("not a folder")  # every write fails
+    for i in range(4):
+        logger.log(f"r{i}", {"x": i}, 1)
+    _wait_for(lambda: logger._failure is not None)
+    with pytest.raises(BackendError, match="4 predictions are waiting because writing failed"):
+        logger.log("r4", {"x": 4}, 1)
+    (root / "prediction_log").unlink()  # the warehouse recovers: nothing was lost
     logger.close()
+    assert logger.written == 4
 
 
 @pytest.mark.parametrize(
@@ -113,6 +125,8 @@ def test_bad_batching_and_missing_cloud_table_are_config_errors(local_kit) -> No
 
     with pytest.raises(ConfigError, match="invalid batching"):
         PredictionLogger(local_kit, "churn", 1, batch_size=0)
+    with pytest.raises(ConfigError, match="max_buffered >= batch_size"):
+        PredictionLogger(local_kit, "churn", 1, batch_size=10, max_buffered=5)
     cloud = Kit(
         Environment(
             name="dev",

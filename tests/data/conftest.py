@@ -29,7 +29,7 @@ def write(path: Path, sql: str) -> Path:
 
 CHURN_V1 = (
     "SELECT range AS customer_id, 1 + range % 72 AS tenure, "
-    "round(20 + (range % 100) * 0.8, 2) AS monthly_charges, range % 9 AS support_calls, "
+    "round(20 + (range % 100) * 0.8, 2)::DOUBLE AS monthly_charges, range % 9 AS support_calls, "
     "['month', 'year', 'two_year'][1 + range % 3] AS contract, range % 4 = 0 AS churned "
     "FROM range(3000)"
 )

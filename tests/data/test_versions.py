@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
@@ -26,7 +26,7 @@ def test_round_trip_gives_back_identical_data_and_schema(kit, tmp_path):
     source = write(tmp_path / "v1.parquet", CHURN_V1 + " ORDER BY customer_id")
     version = data.snapshot(kit, "churn", path=source, description="first", tags={"team": "ml"})
     assert (version.ref, version.row_count, version.created) == ("churn@1", 3000, True)
-    expected = pa.parquet.read_table(source)
+    expected = pq.read_table(source)
     loaded = data.load(kit, "churn@1").sort_by("customer_id")
     assert loaded.schema == expected.schema and loaded.equals(expected)
     frame = data.load(kit, "churn", as_="pandas")

@@ -77,6 +77,10 @@ class DuckDBWarehouse(Warehouse):
         self.versions_root = self.path.parent / "datasets"
 
     @cached_property
+    def _relations(self) -> dict[str, str]:
+        return {}
+
+    @cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
         import duckdb
 
@@ -175,11 +179,21 @@ class DuckDBWarehouse(Warehouse):
         if not path.is_file():
             raise NotFoundError(f"no stored data at {location!r}: the version's file is missing")
         name = "v_" + hashlib.sha1(location.encode(), usedforsecurity=False).hexdigest()[:16]
-        self._connection.execute(
-            f'CREATE OR REPLACE TEMP VIEW "{name}" AS '  # noqa: S608
-            f"SELECT * FROM read_parquet({_literal(location)})"
-        )
+        self._relations[f'"{name}"'] = f"read_parquet({_literal(location)})"
         return ibis.table(ibis.Schema.from_pyarrow(pq.read_schema(path)), name=name)
+
+    @override
+    def compile(self, expr: ibis.Expr) -> str:
+        return self.inline(super().compile(expr))
+
+    def inline(self, sql: str) -> str:
+        """Replace the relation names of :meth:`table` by the Parquet files they read.
+
+        The SQL then runs in any DuckDB connection, which is what ``load(..., as_="sql")`` returns.
+        """
+        for name, relation in self._relations.items():
+            sql = sql.replace(name, relation)
+        return sql
 
     @override
     def execute(self, expr: ibis.Expr) -> pa.Table:

@@ -133,7 +133,8 @@ class _BigQuerySqlOnDuckDB(Warehouse):
         sql = self.compile(expr)
         self.statements.append(sql)
         duck = sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
-        return self.inner._connection.execute(duck).to_arrow_table()  # type: ignore[attr-defined]
+        inlined = self.inner.inline(duck)  # type: ignore[attr-defined]
+        return self.inner._connection.execute(inlined).to_arrow_table()  # type: ignore[attr-defined]
 
     def stage(self, dataset, source):  # type: ignore[no-untyped-def]
         raise NotImplementedError

@@ -131,20 +131,44 @@ def _feature_columns(
     return table, {name: table._features[index] for index, name in enumerate(names)}
 
 
-def live_rows(
-    predictions: ir.Table, truth: ir.Table | None, features: Sequence[str], dialect: str
-) -> ir.Table:
-    """One row per prediction: time, prediction, score, latest label (or NULL), features as text.
+def unparsed(name: str) -> str:
+    """The column of :func:`live_rows` holding feature ``name``'s values that are not numbers."""
+    return f"{name}:unparsed"
 
-    Columns ``_logged_at``, ``_prediction``, ``_score``, ``_label`` and one per feature. Every
-    statistic of a report reads this relation, so the JSON is parsed once.
+
+def live_rows(
+    predictions: ir.Table, truth: ir.Table | None, features: Mapping[str, str], dialect: str
+) -> ir.Table:
+    """One row per prediction: time, prediction, score, latest label (or NULL) and the features.
+
+    Args:
+        predictions: the logged predictions to report on.
+        truth: the ground truth, or ``None`` before the first label.
+        features: feature name → ``float64`` (numeric) or ``string``.
+        dialect: the warehouse's SQL dialect.
+
+    Returns:
+        Columns ``_logged_at``, ``_prediction``, ``_score``, ``_label``, one per feature (numbers
+        as ``float64``), and for each numeric feature :func:`unparsed` holding the logged text
+        only where it is not a number (mostly NULL, cheap to store and scan). Every statistic of a
+        report reads this relation, so the JSON is parsed once.
     """
     if truth is None:
         joined = predictions.mutate(label=ibis.null("string"))
     else:
         latest = truth.group_by("request_id").agg(label=truth.label.argmax(truth.logged_at))
         joined = predictions.left_join(latest, "request_id")
-    joined, values = _feature_columns(joined, features, dialect)
+    joined, texts = _feature_columns(joined, list(features), dialect)
+    values: dict[str, ir.Value] = {}
+    for name, kind in features.items():
+        if kind == "string":
+            values[name] = texts[name]
+            continue
+        number = texts[name].try_cast("float64")
+        values[name] = number
+        values[unparsed(name)] = ibis.ifelse(
+            texts[name].notnull() & number.isnull(), texts[name], ibis.null("string")
+        )
     return joined.select(
         _logged_at=joined.logged_at,
         _prediction=joined.prediction,
@@ -154,17 +178,24 @@ def live_rows(
     )
 
 
+def slice_text(value: ir.Value) -> ir.StringValue:
+    """A slice value as text; numbers as ``float64`` text so logs and training data agree."""
+    if value.type().is_numeric():
+        value = value.cast("float64")
+    return value.cast("string").fill_null("(null)")
+
+
 def slice_key(table: ir.Table, column: str) -> ir.StringValue:
     """The slice value of each row of a :func:`live_rows` relation for slice ``column``.
 
     ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of the logging time in UTC; any
-    other slice is a feature's text value (``(null)`` when missing).
+    other slice is a feature's value as text (``(null)`` when missing).
     """
     if column == HOUR_OF_DAY:
         return table._logged_at.hour().cast("string")
     if column == DAY_OF_WEEK:
         return table._logged_at.day_of_week.index().cast("string")
-    return table[column].cast("string").fill_null("(null)")
+    return slice_text(table[column])
 
 
 def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) -> ir.Table:

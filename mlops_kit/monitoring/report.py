@@ -29,7 +29,9 @@ from mlops_kit.monitoring.metrics import (
     live_rows,
     logged_predictions,
     slice_key,
+    slice_text,
     sliced_sums,
+    unparsed,
 )
 from mlops_kit.monitoring.predictions import log_tables
 from mlops_kit.warehouse import Source
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
     from mlops_kit.kit import Kit
 
-_FEATURE_SAMPLE = 1000
+_FEATURE_SAMPLE = 2000
 _DISTRIBUTION_BINS = 10
 
 
@@ -146,16 +148,24 @@ def _sort_key(value: str) -> tuple[int, float | str]:
 
 
 def _logged_features(kit: Kit, predictions: ir.Table) -> dict[str, str]:
-    """Feature names seen in a sample of the log, with ``float64`` or ``string`` as their kind."""
-    sample = kit.warehouse.execute(predictions.select("features").limit(_FEATURE_SAMPLE))
+    """Feature names in a random sample of the log: ``float64`` if every value seen is a number.
+
+    A key that is always null is still a feature (an empty column is what health must show).
+    """
+    import ibis
+
+    sample = predictions.select("features").order_by(ibis.random()).limit(_FEATURE_SAMPLE)
     kinds: dict[str, str] = {}
-    for text in sample["features"].to_pylist():
+    for text in kit.warehouse.execute(sample)["features"].to_pylist():
         values = json.loads(text) if isinstance(text, str) else (text or {})
         for name, value in values.items():
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if value is not None and (name not in kinds or not numeric):
-                kinds[name] = "float64" if numeric else "string"
-    return kinds
+            if value is None:
+                kinds.setdefault(name, "")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                kinds[name] = kinds.get(name) or "float64"
+            else:
+                kinds[name] = "string"
+    return {name: kind or "string" for name, kind in kinds.items()}
 
 
 def build_report(
@@ -217,7 +227,7 @@ def build_report(
                 features[name] = "float64" if numeric else "string"
 
     # Parse the JSON log once: every statistic below reads this staged relation.
-    query = warehouse.compile(live_rows(predictions, truth, sorted(features), warehouse.dialect))
+    query = warehouse.compile(live_rows(predictions, truth, features, warehouse.dialect))
     staged = warehouse.stage("monitoring", Source(query=query))
     try:
         live = warehouse.table(staged.location)
@@ -284,7 +294,7 @@ def _coverage(
                 source: ir.Table = renamed
             elif column in training.schema():
                 source = training
-                key = training[column].cast("string").fill_null("(null)")
+                key = slice_text(training[column])
             if key is not None:
                 parts.append(
                     source.group_by(value=key)
@@ -324,15 +334,19 @@ def _drift_and_health(
     """Drift against the training data, distributions, and the health of each live feature."""
     warehouse = kit.warehouse
     names = sorted(features)
-    text = live.select(*names)
-    typed = text.select(
-        **{
-            name: text[name].try_cast(kind) if kind != "string" else text[name]
-            for name, kind in features.items()
-        }
-    )
+    typed = live.select(*names)
     current = stats.profile(warehouse, typed)
-    conformance = stats.conformance(warehouse, text, features)
+    numeric = [name for name in names if features[name] != "string"]
+    # Only the values that did not parse are kept as text: every one of them is nonconforming.
+    conformance = (
+        stats.conformance(
+            warehouse,
+            live.select(**{name: live[unparsed(name)] for name in numeric}),
+            dict.fromkeys(numeric, "float64"),
+        )
+        if numeric
+        else {}
+    )
     reference: dict[str, Any] = {}
     histograms: dict[str, Any] = {}
     if training is not None:

@@ -78,7 +78,9 @@ def _sums(dialect: str, task: metrics.Task = "classification") -> ibis.Table:
     log = metrics.prediction_log_table(("proj", "mon"))
     truth = metrics.ground_truth_table(("proj", "mon"))
     predictions = metrics.logged_predictions(log, "m", 1, START, END)
-    live = metrics.live_rows(predictions, truth, ["amount", "country"], dialect)
+    live = metrics.live_rows(
+        predictions, truth, {"amount": "float64", "country": "string"}, dialect
+    )
     return metrics.sliced_sums(live, ["hour_of_day", "day_of_week", "country"], task, "1")
 
 

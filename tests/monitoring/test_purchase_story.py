@@ -84,3 +84,23 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
             )
         ).all()
         assert sorted(flagged) == sorted(f"hour_of_day={h}" for h in NIGHT)
+
+
+def test_health_names_text_in_a_numeric_feature_and_empty_columns(
+    local_kit, purchase_story
+) -> None:
+    from mlops_kit.monitoring import PredictionLogger, WatchedModel, build_report
+
+    with PredictionLogger(local_kit, "purchase", 1) as logger:
+        for i in range(30):
+            at = END - timedelta(hours=1)
+            logger.log(f"bad-{i}", {"price": "n/a", "device": None, "coupon": None}, 0, 0.1, at)
+    model = WatchedModel("purchase", 1, training_location=str(purchase_story.training_path))
+    report = build_report(local_kit, model, end=END)
+    price = report.health["price"]
+    assert price["nonconforming"] == 30
+    assert price["nonconforming_examples"] == [["n/a", 30]]
+    assert price["null_rate"] == pytest.approx(30 / report.logged)
+    assert report.health["coupon"]["empty"] is True
+    assert report.health["device"]["nonconforming"] == 0
+    assert "coupon" not in report.drift  # not in the training data

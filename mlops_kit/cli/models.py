@@ -370,7 +370,12 @@ def compare(
         labels = sorted(set(on_data["predictions"][ref_a]) | set(on_data["predictions"][ref_b]))
         console.print(
             table(
-                f"predictions on {on_data['dataset']} (agreement {on_data['agreement']:.1%})",
+                f"predictions on {on_data['dataset']}"
+                + (
+                    f" (agreement {on_data['agreement']:.1%})"
+                    if on_data["agreement"] is not None
+                    else ""
+                ),
                 ["class", ref_a, ref_b],
                 [
                     [

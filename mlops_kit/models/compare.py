@@ -38,8 +38,9 @@ class ModelComparison:
             ``slices``: per metric ``{"a", "b", "delta"}``), ``params`` and ``components`` (per key
             ``{"a", "b"}``, differences only for packages), ``data`` (``a``, ``b`` and ``diffs``: the
             data-versioning diff summary per dataset trained on in two versions), ``on`` (with
-            ``on``: ``dataset``, ``rows``, ``predictions`` per version as class → count,
-            ``agreement``, ``health``) and ``findings`` (sentences that point at the cause).
+            ``on``: ``dataset``, ``rows``, ``predictions`` per version as class → count, ``errors``
+            of versions that could not predict, ``agreement``, ``health``) and ``findings``
+            (sentences that point at the cause).
     """
 
     summary: dict[str, Any]
@@ -135,19 +136,26 @@ def _health(
 
 def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> dict[str, Any]:
     frame = datasets.load(kit, on.ref, as_="pandas")
-    predicted: dict[str, list[Any]] = {}
+    predicted: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
     features: set[str] = set()
     for ref in refs:
         model = load_model(kit, ref)
         features |= set(model.features or frame.columns)
-        predicted[ref] = [str(label) for label in model.predict(frame)]
-    a, b = (predicted[ref] for ref in refs)
-    agreement = sum(x == y for x, y in zip(a, b, strict=True)) / len(a) if a else 1.0
+        try:
+            predicted[ref] = [str(label) for label in model.predict(frame)]
+        except (ValueError, TypeError) as exc:
+            # Bad input (text in a numeric column) is what the comparison must report, with the
+            # data's health, rather than stop at.
+            errors[ref] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    agreement = None
+    if len(predicted) == 2:
+        a, b = (predicted[ref] for ref in refs)
+        agreement = sum(x == y for x, y in zip(a, b, strict=True)) / len(a) if a else 1.0
     return {
-        "rows": len(a),
-        "predictions": {
-            ref: dict(Counter(labels).most_common()) for ref, labels in predicted.items()
-        },
+        "rows": len(frame),
+        "predictions": {ref: dict(Counter(predicted.get(ref, [])).most_common()) for ref in refs},
+        "errors": errors,
         "agreement": agreement,
         "features": sorted(features),
     }
@@ -164,6 +172,10 @@ def _findings(summary: Mapping[str, Any]) -> list[str]:
             if share >= COLLAPSE_SHARE:
                 collapsed.append(f"{ref} predicts {label!r} for {share:.0%} of rows")
         findings += collapsed
+        findings += [
+            f"{ref} cannot predict on {on['dataset']}: {error}"
+            for ref, error in on["errors"].items()
+        ]
         columns = on["health"]["columns"]
         broken = [
             name
@@ -264,7 +276,8 @@ def comparison_page(comparison: ModelComparison) -> Page:
             labels,
             {ref: [on["predictions"][ref].get(x, 0) / rows for x in labels] for ref in (a, b)},
         )
-        page.paragraph(f"The two versions agree on {on['agreement']:.1%} of rows.")
+        if on["agreement"] is not None:
+            page.paragraph(f"The two versions agree on {on['agreement']:.1%} of rows.")
         page.heading(f"Input health of {on['dataset']}")
         columns = on["health"]["columns"]
         page.table(

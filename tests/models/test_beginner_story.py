@@ -158,3 +158,32 @@ def test_comparing_on_data_without_the_feature_columns_is_a_clear_error(
     basic = datasets.snapshot(kit, "basic_only", path=path).ref
     with pytest.raises(ConfigError, match=r"lacks the model's feature columns \['api_calls'"):
         models.compare(kit, "behaviour@1", "behaviour@2", on=basic)
+
+
+def test_text_in_a_numeric_feature_is_reported_with_the_models_that_cannot_predict(
+    local_kit: Any, tmp_path: Path
+) -> None:
+    kit = local_kit
+    ref = snapshot(kit, activity(400, seed=1, broken_share=0.0), tmp_path, "train")
+    frame = datasets.load(kit, ref, as_="pandas")
+    for number in (1, 2):
+        train(frame, tmp_path / f"m{number}", depth=2 + number)
+        models.register(kit, "behaviour", tmp_path / f"m{number}", data=[ref], packages={})
+    live = activity(300, seed=4, broken_share=0.0)
+    live["api_calls"] = live["api_calls"].map(lambda v: "N/A" if v % 7 == 0 else str(v))
+    mistyped = snapshot(kit, live, tmp_path, "mistyped")
+
+    comparison = models.compare(kit, "behaviour@1", "behaviour@2", on=mistyped)
+
+    on = comparison.summary["on"]
+    assert set(on["errors"]) == {"behaviour@1", "behaviour@2"} and on["agreement"] is None
+    conformance = on["health"]["conformance"]["api_calls"]
+    assert conformance["expected"] == "float64" and conformance["examples"][0][0] == "N/A"
+    assert any(
+        f.startswith("behaviour@1 cannot predict on activity@2") for f in comparison.findings
+    )
+    assert any(
+        re.match(r"column 'api_calls' of activity@2 has \d+ values that are not float64", f)
+        for f in comparison.findings
+    ), comparison.findings
+    models.comparison_page(comparison).write(tmp_path / "page.html")

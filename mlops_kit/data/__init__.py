@@ -542,7 +542,7 @@ def diff(
     warehouse = kit.warehouse
     ref_a = _as_ref(a)
     version_a = get_version(kit, ref_a)
-    profile_a = profile(kit, ref_a)
+    profile_a = profile(kit, version_a.ref)
     table_a = warehouse.table(version_a.storage)
     staged: StagedData | None = None
     try:

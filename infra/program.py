@@ -30,6 +30,7 @@ APIS = (
     "billingbudgets.googleapis.com",
     "cloudasset.googleapis.com",  # CIS GCP 2.13: Cloud Asset Inventory
     "cloudkms.googleapis.com",
+    "cloudresourcemanager.googleapis.com",  # project IAM bindings
     "compute.googleapis.com",
     "dns.googleapis.com",
     "iam.googleapis.com",
@@ -40,7 +41,11 @@ APIS = (
     "storage.googleapis.com",
 )
 ORCHESTRATOR_APIS = {
-    "kubeflow": ("container.googleapis.com", "containeranalysis.googleapis.com"),
+    "kubeflow": (
+        "binaryauthorization.googleapis.com",
+        "container.googleapis.com",
+        "containeranalysis.googleapis.com",  # CIS GKE 5.1.1: image vulnerability scanning
+    ),
     "vertex": ("aiplatform.googleapis.com",),
 }
 

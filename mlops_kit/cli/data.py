@@ -144,6 +144,7 @@ def profile(
 ) -> None:
     """Per-column statistics of a version (computed once, then read from the manifest)."""
     from mlops_kit import data
+    from mlops_kit.reports import number
 
     result = data.profile(state(ctx).kit(), ref)
     if output is OutputFormat.json:
@@ -158,10 +159,10 @@ def profile(
                 column["type"],
                 f"{column['null_rate']:.3f}",
                 column["distinct"],
-                _number(column.get("min")),
-                _number(column.get("max")),
-                _number(column.get("mean")),
-                _number(column.get("std")),
+                number(column.get("min")),
+                number(column.get("max")),
+                number(column.get("mean")),
+                number(column.get("std")),
                 top,
             ]
         )
@@ -172,12 +173,6 @@ def profile(
             rows,
         )
     )
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @app.command()
@@ -222,6 +217,8 @@ def diff(
 
 
 def _print_diff(summary: dict[str, Any]) -> None:
+    from mlops_kit.reports import number
+
     rows = summary["rows"]
     console.print(
         f"{summary['a']['ref']} → {summary['b']['ref']}: rows {rows['a']} → {rows['b']} "
@@ -267,7 +264,7 @@ def _print_diff(summary: dict[str, Any]) -> None:
                 name,
                 f"{column['a']['null_rate']:.3f} → {column['b']['null_rate']:.3f}",
                 f"{column['a']['distinct']} → {column['b']['distinct']}",
-                f"{_number(column['a'].get('mean'))} → {_number(column['b'].get('mean'))}",
+                f"{number(column['a'].get('mean'))} → {number(column['b'].get('mean'))}",
                 measure,
                 new,
             ]

@@ -717,7 +717,7 @@ def _key_changes(
 
 def diff_page(result: DatasetDiff) -> Page:
     """A :class:`mlops_kit.reports.Page` showing ``result`` with charts (write it with ``.write``)."""
-    from mlops_kit.reports import Page
+    from mlops_kit.reports import Page, number
 
     summary = result.summary
     page = Page(f"Dataset diff: {summary['a']['ref']} → {summary['b']['ref']}")
@@ -775,7 +775,7 @@ def diff_page(result: DatasetDiff) -> Page:
                 f"{a['type']} → {b['type']}",
                 f"{a['null_rate']:.3f} → {b['null_rate']:.3f}",
                 f"{a['distinct']} → {b['distinct']}",
-                f"{a.get('mean')} → {b.get('mean')}",
+                f"{number(a.get('mean'))} → {number(b.get('mean'))}",
                 measure,
             ]
         )

@@ -34,10 +34,15 @@ th{background:#f4f4f4}tr.flag td{background:#fde8e8}
 """
 
 
+def number(value: Any) -> str:
+    """A cell's text: empty for ``None``, four significant digits for floats, ``str`` otherwise."""
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape("" if value is None else str(value))
+    return html.escape(number(value))
 
 
 class Page:

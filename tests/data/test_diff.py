@@ -135,3 +135,39 @@ def test_cli_lists_shows_and_profiles(project, run_cli):
     profiled = run_cli("data", "profile", "churn@1")
     assert profiled.exit_code == 0 and "monthly_charges" in profiled.stdout
     assert run_cli("data", "snapshot", "churn", "--tag", "oops").exit_code == 2
+
+
+@pytest.mark.browser
+def test_html_diff_opens_offline_in_chromium(project, run_cli, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.conftest import require
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require(chromium is not None, "headless Chromium (apt-get install chromium)")
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
+    run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v2.csv"))
+    page = tmp_path / "diff.html"
+    assert run_cli("data", "diff", "churn@1", "churn@2", "--html", str(page)).exit_code == 0
+    completed = subprocess.run(
+        [
+            str(chromium),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    dom = completed.stdout
+    assert "Type conformance" in dom and "'unknown' ×75" in dom.replace("&#x27;", "'")
+    assert dom.count("<svg") >= 4

@@ -171,12 +171,9 @@ def iam_entries(resource: Resource) -> list[tuple[str, str]]:
 
 
 def _env(resource: Resource) -> str | None:
-    path = LABEL_PATHS.get(resource.type, "labels")
-    env = (
-        get(resource.props, path, {}).get("env")
-        if isinstance(get(resource.props, path), Mapping)
-        else None
-    )
+    """The ``env`` label of ``resource`` (where its type keeps labels), if any."""
+    labels = get(resource.props, LABEL_PATHS.get(resource.type, "labels"))
+    env = labels.get("env") if isinstance(labels, Mapping) else None
     return str(env) if env else None
 
 
@@ -789,17 +786,17 @@ def sql_connector_enforcement(resource: Resource) -> Iterator[str]:
     *BIGQUERY_IAM,
 )
 def bigquery_not_public(resource: Resource) -> Iterator[str]:
-    accesses = (
-        resource.props.get("accesses") or [] if resource.type == DATASET else [resource.props]
-    )
-    for access in accesses:
-        for key in ("specialGroup", "iamMember", "member"):
-            if str(access.get(key, "")) in PUBLIC_MEMBERS:
-                yield f"{access.get(key)} can access the dataset"
+    # A dataset's access list and a DatasetAccess name principals by specialGroup or iamMember;
+    # the IAM resources by member(s) or policy bindings.
+    entries = resource.props.get("accesses") or [] if resource.type == DATASET else [resource.props]
+    for entry in entries:
+        for key in ("specialGroup", "iamMember"):
+            if entry.get(key) in PUBLIC_MEMBERS:
+                yield f"{entry[key]} can access the dataset ({entry.get('role')})"
     if resource.type != DATASET:
         for member, role in iam_entries(resource):
-            if member in PUBLIC_MEMBERS and "member" not in resource.props:
-                yield f"{member} gets {role}"
+            if member in PUBLIC_MEMBERS:
+                yield f"{member} gets {role} on BigQuery data"
 
 
 @resource_control(

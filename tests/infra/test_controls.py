@@ -850,3 +850,49 @@ def test_insecure_stack_yields_exactly_the_expected_violations(prod: Any) -> Non
         ("sql-no-open-authorized-networks", "mlops-prod-metadata-instance"),
         ("iam-no-basic-roles", "extra-0"),
     }
+
+
+@pytest.mark.parametrize(
+    ("control_id", "resource"),
+    [
+        (
+            "bigquery-not-public",
+            c.Resource(c.BIGQUERY_IAM[0], "m", {"member": "allUsers", "role": "r"}),
+        ),
+        (
+            "bigquery-not-public",
+            c.Resource(c.BIGQUERY_IAM[1], "b", {"members": ["allUsers"], "role": "r"}),
+        ),
+        (
+            "bigquery-not-public",
+            c.Resource(c.BIGQUERY_IAM[3], "a", {"specialGroup": "allAuthenticatedUsers"}),
+        ),
+        (
+            "gcs-not-public",
+            c.Resource(c.BUCKET_IAM[1], "b", {"members": ["allUsers"], "role": "r"}),
+        ),
+        (
+            "gcs-not-public",
+            c.Resource(
+                c.BUCKET_IAM[2],
+                "p",
+                {"policyData": '{"bindings": [{"role": "r", "members": ["allUsers"]}]}'},
+            ),
+        ),
+        (
+            "kms-keys-not-public",
+            c.Resource(c.KMS_IAM[3], "k", {"members": ["allUsers"], "role": "r"}),
+        ),
+        (
+            "iam-no-basic-roles",
+            c.Resource(
+                c.PROJECT_IAM[1], "b", {"members": ["group:g@x.com"], "role": "roles/owner"}
+            ),
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.type.rsplit(":", 1)[-1],
+)
+def test_binding_and_policy_resources_are_checked_too(
+    control_id: str, resource: c.Resource
+) -> None:
+    assert list(_control(control_id).check(resource))

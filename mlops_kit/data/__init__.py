@@ -532,7 +532,8 @@ def diff(
     """Compare version ``a`` (the reference) with version ``b`` or a file ``b``.
 
     Statistics of versions come from their stored profiles; the diff itself scans ``b`` once for
-    its numeric histograms on ``a``'s bins and its type conformance, and joins both on ``key``.
+    its type conformance and the numeric histograms on ``a``'s bins that its profile does not
+    already hold (same range), and joins both on ``key``.
 
     Raises:
         ConfigError: malformed reference, unreadable file, or ``key`` missing or not unique.
@@ -616,7 +617,15 @@ def _compare(
         and name in types_b
         and (_numeric_kind(types_b[name]) or name in conformance)
     }
-    current = stats.histograms(warehouse, coerced, ranges)
+    # A current histogram stored on the same range is already on the reference's bins.
+    current = {
+        name: columns_b[name]["histogram"]
+        for name, span in ranges.items()
+        if "histogram" in columns_b[name]
+        and (columns_b[name]["histogram"]["lo"], columns_b[name]["histogram"]["hi"]) == span
+    }
+    ranges = {name: span for name, span in ranges.items() if name not in current}
+    current |= stats.histograms(warehouse, coerced, ranges) if ranges else {}
     columns: dict[str, Any] = {}
     histograms: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, column_a in columns_a.items():

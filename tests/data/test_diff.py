@@ -171,3 +171,24 @@ def test_html_diff_opens_offline_in_chromium(project, run_cli, tmp_path):
     dom = completed.stdout
     assert "Type conformance" in dom and "'unknown' ×75" in dom.replace("&#x27;", "'")
     assert dom.count("<svg") >= 4
+
+
+def test_stored_histograms_on_the_same_range_equal_a_fresh_scan(project, local_kit, monkeypatch):
+    from mlops_kit import stats
+
+    data.snapshot(local_kit, "churn", path=project / "churn_v1.csv")
+    data.snapshot(local_kit, "churn", path=project / "churn_v2.csv")
+    scanned: list[set[str]] = []
+    original = stats.histograms
+
+    def recording(warehouse, table, ranges):  # type: ignore[no-untyped-def]
+        scanned.append(set(ranges))
+        return original(warehouse, table, ranges)
+
+    monkeypatch.setattr(stats, "histograms", recording)
+    result = data.diff(local_kit, "churn@1", "churn@2")
+    # Same range in both versions: read from the stored profile, not scanned again.
+    assert "support_calls" not in scanned[0] and "tenure" in scanned[0]
+    table = local_kit.warehouse.table(data.get_version(local_kit, "churn@2").storage)
+    fresh = original(local_kit.warehouse, table, {"support_calls": (0.0, 8.0)})
+    assert result.histograms["support_calls"][1] == fresh["support_calls"]

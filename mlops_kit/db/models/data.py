@@ -25,8 +25,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mlops_kit.db.models import Base, utcnow
 
-VERSION_STATUSES = ("pending", "ready")
-
 
 class Dataset(Base):
     """A named dataset whose versions are immutable."""

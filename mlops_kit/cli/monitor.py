@@ -192,6 +192,7 @@ def check(
         end=_end(end),
         task=spec.task,
         positive_label=spec.positive_label,
+        time_column=spec.time_column,
     )
     outcome = run_check(kit, result, spec, retrain=retrain)
     if html is not None:

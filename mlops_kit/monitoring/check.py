@@ -168,6 +168,9 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     return rows
 
 
+_SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
+
+
 def run_check(
     kit: Kit, report: MonitoringReport, spec: MonitoringSpec, *, retrain: bool = True
 ) -> CheckResult:

@@ -8,6 +8,7 @@ Example (``monitoring.yaml``)::
     window: 7d
     slices: [hour_of_day, country]
     min_samples: 50               # smaller slices are reported, never judged
+    time_column: event_time       # training data's timestamp, for coverage by hour
     thresholds:                   # on the whole window
       accuracy: {min: 0.85}
       roc_auc: {max_drop: 0.05}   # at most 0.05 below the registry's evaluation baseline
@@ -100,6 +101,8 @@ class MonitoringSpec(BaseModel):
     window: str = "7d"
     slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
     min_samples: int = Field(default=30, ge=1)
+    time_column: str | None = None
+    """Timestamp column of the training data for time-slice coverage (default: its first)."""
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     slice_thresholds: dict[str, dict[str, Threshold]] = Field(default_factory=dict)
     drift: dict[str, Threshold] = Field(default_factory=dict)

@@ -309,6 +309,8 @@ class StackConfig:
     """Mirror READY model versions to the Vertex AI Model Registry."""
     cmek: bool = True
     """Encrypt data with customer-managed Cloud KMS keys (one per service and location)."""
+    ci_repositories: tuple[str, ...] = ()
+    """GitHub repositories (``org/repo``) whose Actions deploy as the deployer (federated, keyless)."""
     notification_emails: tuple[str, ...] = ()
     """Who receives budget and security-change alerts."""
     extra_labels: Mapping[str, str] = field(default_factory=dict)
@@ -529,11 +531,23 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
         kubeflow=kubeflow,
         vertex_model_registry=root.boolean("vertexModelRegistry", False),
         cmek=root.boolean("cmek", True),
+        ci_repositories=_repositories(root),
         notification_emails=root.strings("notificationEmails"),
         extra_labels={str(k): _label(root, f"labels.{k}", str(v)) for k, v in extra.items()},
     )
     root.finish()
     return config
+
+
+def _repositories(section: _Section) -> tuple[str, ...]:
+    repositories = section.strings("ciRepositories")
+    for repo in repositories:
+        if not re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", repo):
+            raise StackConfigError(
+                f"config key {section.key('ciRepositories')!r} has {repo!r}: "
+                "expected GitHub 'owner/repository'"
+            )
+    return repositories
 
 
 def _thresholds(section: _Section) -> tuple[float, ...]:

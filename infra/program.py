@@ -123,6 +123,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             project=config.project,
             prefix=config.name_prefix,
             orchestrator=config.orchestrator,
+            project_number=project_number,
+            ci_repositories=config.ci_repositories,
         ),
         opts=after_apis,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import projects, serviceaccount
+from pulumi_gcp import iam, projects, serviceaccount
 
 from infra.components import child_options
 
@@ -56,6 +56,10 @@ class IdentityArgs:
     """``kubeflow`` adds the node and Kubeflow accounts and Workload Identity bindings."""
     kubeflow_namespace: str = "kubeflow"
     """Namespace whose Kubernetes service accounts impersonate the Google ones."""
+    project_number: pulumi.Input[str] = ""
+    """Project number (federated principals are named by it); needed with ``ci_repositories``."""
+    ci_repositories: tuple[str, ...] = ()
+    """GitHub repositories (``org/repo``) whose Actions may act as the deployer, keylessly."""
 
 
 class Identity(pulumi.ComponentResource):
@@ -116,8 +120,50 @@ class Identity(pulumi.ComponentResource):
                     member=f"serviceAccount:{pool}[{args.kubeflow_namespace}/{ksa}]",
                     opts=child,
                 )
+        if args.ci_repositories:
+            self._ci_federation(name, args, child)
         self.emails = {workload: account.email for workload, account in self.accounts.items()}
         self.register_outputs({"emails": self.emails})
+
+    def _ci_federation(self, name: str, args: IdentityArgs, child: pulumi.ResourceOptions) -> None:
+        """GitHub Actions of the named repositories get short-lived deployer credentials (no key)."""
+        pool = iam.WorkloadIdentityPool(
+            f"{name}-ci",
+            workload_identity_pool_id=f"{args.prefix}-ci",
+            display_name="mlops-kit CI",
+            project=args.project,
+            opts=child,
+        )
+        repositories = ", ".join(f"'{repo}'" for repo in args.ci_repositories)
+        iam.WorkloadIdentityPoolProvider(
+            f"{name}-ci-github",
+            workload_identity_pool_id=pool.workload_identity_pool_id,
+            workload_identity_pool_provider_id="github",
+            project=args.project,
+            oidc=iam.WorkloadIdentityPoolProviderOidcArgs(
+                issuer_uri="https://token.actions.githubusercontent.com"
+            ),
+            attribute_mapping={
+                "google.subject": "assertion.sub",
+                "attribute.repository": "assertion.repository",
+            },
+            # Without a condition any GitHub repository could exchange its tokens here.
+            attribute_condition=f"assertion.repository in [{repositories}]",
+            opts=child,
+        )
+        for repo in args.ci_repositories:
+            serviceaccount.IAMMember(
+                f"{name}-ci-{repo.replace('/', '-').replace('_', '-').replace('.', '-').lower()}",
+                service_account_id=self.accounts["deployer"].name,
+                role="roles/iam.workloadIdentityUser",
+                member=pulumi.Output.all(args.project_number, pool.workload_identity_pool_id).apply(
+                    lambda v, r=repo: (
+                        f"principalSet://iam.googleapis.com/projects/{v[0]}/locations/global/"
+                        f"workloadIdentityPools/{v[1]}/attribute.repository/{r}"
+                    )
+                ),
+                opts=child,
+            )
 
     def member(self, workload: str) -> pulumi.Output[str]:
         """The IAM member string of ``workload``'s service account."""

@@ -55,6 +55,7 @@ KMS_IAM = (
     "gcp:kms/keyRingIAMMember:KeyRingIAMMember",
     "gcp:kms/keyRingIAMBinding:KeyRingIAMBinding",
 )
+WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 SINK = "gcp:logging/projectSink:ProjectSink"
 LOG_METRIC = "gcp:logging/metric:Metric"
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -309,6 +310,22 @@ def no_default_service_accounts(resource: Resource) -> Iterator[str]:
             ("-compute@developer.gserviceaccount.com", "@appspot.gserviceaccount.com")
         ):
             yield f"default service account {member} gets {role}"
+
+
+@resource_control(
+    "iam-federation-restricted",
+    ["hardening (keyless CI)"],
+    "Workload Identity Federation providers accept only named repositories",
+    WIF_PROVIDER,
+)
+def federation_restricted(resource: Resource) -> Iterator[str]:
+    condition = str(resource.props.get("attributeCondition") or "")
+    if not condition.strip():
+        yield "no attributeCondition: every identity of the issuer (any GitHub repository) is accepted"
+    elif "github" in str(get(resource.props, "oidc.issuerUri", "")) and not re.search(
+        r"assertion\.repository\b", condition
+    ):
+        yield "the condition does not name repositories (assertion.repository)"
 
 
 # --- CIS GCP section 2: logging and monitoring ----------------------------------------------

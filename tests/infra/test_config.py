@@ -88,6 +88,7 @@ def test_numbers_arrive_as_text_floats_or_ints() -> None:
         ),
         ({"mlops-kit:budget": {"billingAccount": "x", "amount": 5, "thresholds": [90]}}, "has 90"),
         ({"mlops-kit:orchestrator": "vertex"}, "'mlops-kit:cluster' applies only to orchestrator"),
+        ({"mlops-kit:ciRepositories": ["https://github.com/acme/x"]}, "'mlops-kit:ciRepositories'"),
     ],
 )
 def test_bad_config_names_the_key(changes: dict[str, Any], key: str) -> None:

@@ -67,6 +67,14 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         False,
     ),
     (
+        "iam-federation-restricted",
+        c.WIF_PROVIDER,
+        "ci-github",
+        {"attributeCondition": "assertion.repository_owner != ''"},
+        "attributeCondition",
+        True,
+    ),
+    (
         "iam-no-default-service-accounts",
         c.PROJECT_IAM[0],
         "runner-bigquery-jobUser",
@@ -889,6 +897,7 @@ def test_insecure_stack_yields_exactly_the_expected_violations(prod: Any) -> Non
                 c.PROJECT_IAM[1], "b", {"members": ["group:g@x.com"], "role": "roles/owner"}
             ),
         ),
+        ("iam-federation-restricted", c.Resource(c.WIF_PROVIDER, "p", {"attributeCondition": " "})),
     ],
     ids=lambda value: value if isinstance(value, str) else value.type.rsplit(":", 1)[-1],
 )

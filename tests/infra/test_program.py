@@ -174,7 +174,11 @@ def test_iam_roles_are_granted_on_resources_and_workload_identity_on_accounts(pr
     assert not any(r.endswith("Admin") or r.endswith("admin") for r in project_roles)
     sql_grants = [g for g in grants if g["role"].startswith("roles/cloudsql.")]
     assert sql_grants and all(g["condition"].startswith("only-") for g in sql_grants)
-    workload_identity = [g for g in grants if g["role"] == "roles/iam.workloadIdentityUser"]
+    workload_identity = [
+        g
+        for g in grants
+        if g["role"] == "roles/iam.workloadIdentityUser" and ".svc.id.goog[" in g["member"]
+    ]
     assert {g["resource"] for g in workload_identity} == {
         "service account mlops-pipeline-runner@acme-ml-prod.iam.gserviceaccount.com",
         "service account mlops-kfp@acme-ml-prod.iam.gserviceaccount.com",
@@ -294,3 +298,27 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
         "gke-secrets-encryption",
         "gke-cmek-boot-disks",
     }
+
+
+def test_ci_deploys_through_federation_not_keys(evaluations: dict[str, Any]) -> None:
+    from infra.audit import iam_grants
+
+    provider = one(
+        evaluations["prod"], "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+    )
+    assert provider.props["attributeCondition"] == "assertion.repository in ['acme/churn-model']"
+    ci = [
+        g
+        for g in iam_grants(evaluations["prod"].resources)
+        if g["member"].startswith("principalSet:")
+    ]
+    assert ci == [
+        {
+            "member": "principalSet://iam.googleapis.com/projects/123456789012/locations/global/"
+            "workloadIdentityPools/mlops-ci/attribute.repository/acme/churn-model",
+            "role": "roles/iam.workloadIdentityUser",
+            "resource": "service account mlops-deployer@acme-ml-prod.iam.gserviceaccount.com",
+            "condition": "",
+        }
+    ]
+    assert not resources_of(evaluations["dev"], "gcp:iam/workloadIdentityPool:WorkloadIdentityPool")

@@ -118,11 +118,18 @@ class Kubeflow(pulumi.ComponentResource):
             opts=child,
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-        namespace = k8s.core.v1.Namespace(
+        # KFP's cluster-scoped manifests create the namespace (and CRDs, cluster roles).
+        cluster_scoped = k8s.kustomize.v2.Directory(
+            f"{name}-cluster-scoped",
+            directory=MANIFESTS.format(version=args.version, path="cluster-scoped-resources"),
+            opts=on_cluster,
+        )
+        # Pod Security Standards on it: enforce baseline (CIS GKE 4.2.1), report restricted.
+        # A patch, not a second declaration: the namespace has one owner.
+        namespace = k8s.core.v1.NamespacePatch(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
                 name=args.namespace,
-                # Pod Security Standards: enforce baseline (CIS GKE 4.2.1), report restricted.
                 labels={
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -130,15 +137,12 @@ class Kubeflow(pulumi.ComponentResource):
                     "pod-security.kubernetes.io/audit": "restricted",
                 },
             ),
-            opts=on_cluster,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[cluster_scoped]
+            ),
         )
         in_namespace = pulumi.ResourceOptions(
             parent=self, provider=provider, depends_on=[namespace]
-        )
-        cluster_scoped = k8s.kustomize.v2.Directory(
-            f"{name}-cluster-scoped",
-            directory=MANIFESTS.format(version=args.version, path="cluster-scoped-resources"),
-            opts=in_namespace,
         )
         parts = CLOUDSQL_PARTS if args.database == "cloudsql" else IN_CLUSTER_PARTS
         installed = [

@@ -61,6 +61,7 @@ LOG_METRIC = "gcp:logging/metric:Metric"
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 DNS_POLICY = "gcp:dns/policy:Policy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
@@ -1145,16 +1146,30 @@ def gke_image_scanning(resources: Sequence[Resource]) -> Iterator[tuple[Resource
 # --- CIS GKE section 4 (in-cluster) --------------------------------------------------------
 
 
-@resource_control(
+@stack_control(
     "k8s-pod-security-baseline",
     ["CIS GKE 4.2.1"],
     "Pod Security Standard baseline or stricter on namespaces",
     NAMESPACE,
+    NAMESPACE_PATCH,
 )
-def k8s_pod_security(resource: Resource) -> Iterator[str]:
-    level = get(resource.props, "metadata.labels", {}).get("pod-security.kubernetes.io/enforce")
-    if level not in ("baseline", "restricted"):
-        yield f"namespace enforces Pod Security level {level!r}: use baseline or restricted"
+def k8s_pod_security(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+    # Applied manifests may declare a namespace again without labels (server-side apply merges
+    # them): a namespace passes when any declaration of it enforces baseline or restricted.
+    levels: dict[str, list[str | None]] = {}
+    first: dict[str, Resource] = {}
+    for resource in resources:
+        if resource.type in (NAMESPACE, NAMESPACE_PATCH):
+            name = str(get(resource.props, "metadata.name", resource.name))
+            labels = get(resource.props, "metadata.labels", {})
+            levels.setdefault(name, []).append(labels.get("pod-security.kubernetes.io/enforce"))
+            first.setdefault(name, resource)
+    for name, declared in sorted(levels.items()):
+        if not {"baseline", "restricted"} & set(declared):
+            yield (
+                first[name],
+                f"namespace {name} enforces no Pod Security level (baseline or restricted)",
+            )
 
 
 @stack_control(
@@ -1162,12 +1177,18 @@ def k8s_pod_security(resource: Resource) -> Iterator[str]:
     ["CIS GKE 4.3.2"],
     "Every namespace has a NetworkPolicy",
     NAMESPACE,
+    NAMESPACE_PATCH,
     NETWORK_POLICY,
 )
 def k8s_network_policy(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
     covered = {get(r.props, "metadata.namespace") for r in resources if r.type == NETWORK_POLICY}
-    for namespace in (r for r in resources if r.type == NAMESPACE):
-        name = get(namespace.props, "metadata.name", namespace.name)
+    namespaces: dict[str, Resource] = {}
+    for resource in resources:
+        if resource.type in (NAMESPACE, NAMESPACE_PATCH):
+            namespaces.setdefault(
+                str(get(resource.props, "metadata.name", resource.name)), resource
+            )
+    for name, namespace in sorted(namespaces.items()):
         if name not in covered:
             yield namespace, f"namespace {name} has no NetworkPolicy"
 

@@ -558,14 +558,6 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         "deletionProtection",
         False,
     ),
-    (
-        "k8s-pod-security-baseline",
-        c.NAMESPACE,
-        "namespace",
-        {"metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
-        "metadata.labels",
-        True,
-    ),
     ("labels-required", c.BUCKET, "models-bucket", {"labels": {"env": "prod"}}, "labels", True),
     (
         "labels-required",
@@ -703,6 +695,17 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
             rs, c.SERVICE, "containeranalysis", {"service": "containerscanning.googleapis.com"}
         ),
         lambda rs: _without(rs, lambda r: r.type == c.SERVICE and "containeranalysis" in r.name),
+    ),
+    (
+        "k8s-pod-security-baseline",
+        # KFP's manifests declare the namespace again, without labels: still enforced.
+        lambda rs: _edit(
+            rs,
+            c.NAMESPACE_PATCH,
+            "",
+            {"metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+        ),
+        lambda rs: _edit(rs, c.NAMESPACE_PATCH, "", "metadata.labels"),
     ),
     (
         "k8s-network-policy-per-namespace",
@@ -905,3 +908,13 @@ def test_binding_and_policy_resources_are_checked_too(
     control_id: str, resource: c.Resource
 ) -> None:
     assert list(_control(control_id).check(resource))
+
+
+def test_a_namespace_declared_again_without_labels_keeps_its_pod_security(prod: Any) -> None:
+    control = _control("k8s-pod-security-baseline")
+    again = c.Resource(c.NAMESPACE, "kfp-manifests-kubeflow", {"metadata": {"name": "kubeflow"}})
+    assert list(control.check([*prod.resources, again])) == []
+    alone = c.Resource(c.NAMESPACE, "other", {"metadata": {"name": "other"}})
+    assert [m for _, m in control.check([*prod.resources, alone])] == [
+        "namespace other enforces no Pod Security level (baseline or restricted)"
+    ]

@@ -214,7 +214,7 @@ def test_kubeflow_is_pinned_private_and_uses_mysql_per_environment(
     mysql = one(evaluations["prod"], SQL, "kfp").props
     assert mysql["databaseVersion"].startswith("MYSQL")
     assert not [r for r in resources_of(evaluations["dev"], SQL) if "kfp" in r.name]
-    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace").props
+    namespace = one(evaluations["prod"], "kubernetes:core/v1:NamespacePatch").props
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     service = one(evaluations["prod"], "kubernetes:core/v1:Service", "ui-internal").props
     assert service["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"

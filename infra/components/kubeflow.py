@@ -188,7 +188,7 @@ class Kubeflow(pulumi.ComponentResource):
         if args.database == "cloudsql":
             if args.mysql is None:
                 raise ValueError("Kubeflow with database 'cloudsql' needs its MySQL instance args")
-            self._cloudsql_database(name, args, on_cluster, after_install)
+            self._cloudsql_database(name, args, in_namespace, after_install)
 
         # Only pods of this namespace, the node-local system and the VPC subnet may connect.
         k8s.networking.v1.NetworkPolicy(
@@ -275,7 +275,7 @@ class Kubeflow(pulumi.ComponentResource):
         self,
         name: str,
         args: KubeflowArgs,
-        on_cluster: pulumi.ResourceOptions,
+        in_namespace: pulumi.ResourceOptions,
         after_install: pulumi.ResourceOptions,
     ) -> None:
         """KFP's database on Cloud SQL for MySQL, reached through the Auth Proxy with IAM login."""
@@ -314,7 +314,7 @@ class Kubeflow(pulumi.ComponentResource):
                 annotations={"iam.gke.io/gcp-service-account": args.kfp_service_account},
             ),
             automount_service_account_token=False,
-            opts=on_cluster,
+            opts=in_namespace,
         )
         labels = {"app": "mysql"}
         # The proxy answers as service "mysql", where KFP's configuration looks for its database.
@@ -358,7 +358,7 @@ class Kubeflow(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=on_cluster,
+            opts=in_namespace,
         )
         k8s.core.v1.Service(
             f"{name}-mysql-service",
@@ -366,7 +366,7 @@ class Kubeflow(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 selector=labels, ports=[k8s.core.v1.ServicePortArgs(port=3306, target_port=3306)]
             ),
-            opts=on_cluster,
+            opts=in_namespace,
         )
         # IAM login: the proxy injects the token, so KFP's database password stays empty.
         k8s.core.v1.SecretPatch(

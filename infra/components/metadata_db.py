@@ -155,6 +155,8 @@ class MetadataDbArgs:
     """Workload → service-account email that logs in with IAM database authentication."""
     database: str = "mlops"
     """Name of the kit's database."""
+    schema_owner: str = "pipeline_runner"
+    """Workload whose database user owns the kit's schema (runs ``mlops-kit db upgrade``)."""
 
 
 class MetadataDb(pulumi.ComponentResource):
@@ -191,6 +193,9 @@ class MetadataDb(pulumi.ComponentResource):
                 instance=instance.name,
                 name=pulumi.Output.from_input(email).apply(iam_database_user),
                 type="CLOUD_IAM_SERVICE_ACCOUNT",
+                # IAM users start without privileges; the schema owner runs the kit's migrations
+                # (PostgreSQL 15+ grants nobody CREATE on the public schema).
+                database_roles=["cloudsqlsuperuser"] if workload == args.schema_owner else None,
                 opts=child,
             )
             self.iam_users[workload] = user.name

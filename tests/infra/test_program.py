@@ -161,6 +161,8 @@ def test_metadata_db_is_private_iam_authenticated_and_regional_in_prod(
         if r.props["instance"] == "mlops-prod-metadata"
     ]
     assert {u["type"] for u in users} == {"CLOUD_IAM_SERVICE_ACCOUNT"}
+    owners = [u["name"] for u in users if u.get("databaseRoles")]
+    assert owners == ["mlops-pipeline-runner@acme-ml-prod.iam"]
     assert not any("password" in u for u in users)
     assert one(evaluations["prod"], "gcp:sql/database:Database").props["name"] == "mlops"
 

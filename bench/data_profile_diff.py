@@ -178,9 +178,18 @@ def main() -> None:
     }
     print(f"diff / scan = {diff / scan:.2f} (goal ≤ 2)")
     if "pandas" in results:
-        speedup = results["pandas"]["seconds"] / (results["profile"]["seconds"] + diff)
-        summary |= {"pandas_over_profile_and_diff": speedup, "pandas_goal_met": speedup >= 10}
-        print(f"pandas / (profile + diff) = {speedup:.1f}× (goal ≥ 10×)")
+        # pandas computes every statistic of both versions; the kit's diff reads stored profiles,
+        # so both ratios are shown: diff alone, and profiling both versions plus the diff.
+        pandas = results["pandas"]["seconds"]
+        speedup = pandas / (results["profile"]["seconds"] + diff)
+        summary |= {
+            "pandas_over_diff": pandas / diff,
+            "pandas_over_profile_and_diff": speedup,
+            "pandas_goal_met": speedup >= 10,
+        }
+        print(
+            f"pandas / diff = {pandas / diff:.1f}×, pandas / (profile + diff) = {speedup:.1f}× (goal ≥ 10×)"
+        )
     out = (
         Path(__file__).with_name("results")
         / f"data_profile_diff{'' if args.rows == 10_000_000 else f'_{args.rows}'}.json"

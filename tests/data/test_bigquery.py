@@ -387,3 +387,21 @@ def test_empty_data_and_bad_names_change_nothing(bq_kit, fake_bigquery, tmp_path
     assert not any("DELETE FROM" in q for q in fake_bigquery.queries())
     with pytest.raises(ConfigError, match="invalid table name"):
         data.snapshot(bq_kit, "churn", table="x`; DROP TABLE y; --")
+
+
+def test_a_failing_publish_leaves_no_version_and_no_staging_table(bq_kit, fake_bigquery, tmp_path):
+    original = fake_bigquery.run_sql
+
+    def failing(sql):  # type: ignore[no-untyped-def]
+        if "DELETE FROM" in sql:
+            raise duckdb.IOException("backend error (injected)")
+        return original(sql)
+
+    fake_bigquery.run_sql = failing
+    with pytest.raises(ConfigError, match="cannot store version 1 of 'churn'.*injected"):
+        data.snapshot(bq_kit, "churn", path=write(tmp_path / "c.parquet", CHURN_V1 + " LIMIT 3"))
+    with pytest.raises(NotFoundError, match="unknown dataset .churn."):
+        data.get_version(bq_kit, "churn")
+    assert not any(name.startswith("_staging_") for name in fake_bigquery.tables())
+    fake_bigquery.run_sql = original
+    assert data.snapshot(bq_kit, "churn", path=tmp_path / "c.parquet").version == 1

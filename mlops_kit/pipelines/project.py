@@ -198,7 +198,21 @@ class PipelineProject:
             "slice_tolerance": config.gate.slice_tolerance,
             "deploy_champion": config.deploy,
             "serving_dir": serving_dir,
+            "git_commit": self.git_commit() or "",
         }
+
+    def git_commit(self) -> str | None:
+        """The commit of the project's working tree (its lineage), if it is a git repository."""
+        import subprocess
+
+        try:
+            result = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=self.root, capture_output=True, text=True
+            )
+        except FileNotFoundError:
+            return None
+        commit = result.stdout.strip()
+        return commit if result.returncode == 0 and commit else None
 
     def pipeline_root(self, environment: Environment) -> str:
         """Where runs keep their artifacts: the environment's, or ``.mlops/pipelines`` locally."""

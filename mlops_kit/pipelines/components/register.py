@@ -10,6 +10,7 @@ def register_model(
     dataset_ref: str,
     params: str,
     pipeline_run_id: str,
+    git_commit: str,
     model: Input[Model],
     metrics_json: Input[Artifact],
 ) -> str:
@@ -21,6 +22,7 @@ def register_model(
         dataset_ref: the data version it was trained on (its lineage).
         params: the training parameters, as JSON.
         pipeline_run_id: the run that produced it.
+        git_commit: the commit of the project's training code (empty: unknown).
         model: the trained model (joblib).
         metrics_json: its metrics JSON.
 
@@ -50,6 +52,7 @@ def register_model(
                 data=[dataset_ref],
                 params=json.loads(params or "{}"),
                 pipeline_run_id=pipeline_run_id,
+                git_commit=git_commit or None,
             )
     print(f"register: {model_name}@{version.version} (trained on {dataset_ref})")
     return f"{model_name}@{version.version}"

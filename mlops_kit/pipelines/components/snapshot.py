@@ -3,7 +3,7 @@
 # No postponed annotations: KFP reads this signature.
 
 
-def snapshot_data(environment: str, dataset: str, source: str) -> str:
+def snapshot_data(environment: str, dataset: str, source: str, git_commit: str) -> str:
     """Version the rows of ``source`` as the next version of ``dataset``.
 
     Identical content returns the existing version instead of a new one.
@@ -12,6 +12,7 @@ def snapshot_data(environment: str, dataset: str, source: str) -> str:
         environment: the resolved environment, as JSON.
         dataset: the dataset name.
         source: a Parquet or CSV file path, ``table:NAME`` or ``query:SELECT ...``.
+        git_commit: the project's commit that runs the pipeline (empty: unknown).
 
     Returns:
         The reference of the version (``churn@3``).
@@ -28,6 +29,7 @@ def snapshot_data(environment: str, dataset: str, source: str) -> str:
             path=None if kind in ("table", "query") else source,
             table=rest if kind == "table" else None,
             query=rest if kind == "query" else None,
+            git_commit=git_commit or None,
         )
     state = "new" if version.created else "unchanged, reused"
     print(f"snapshot: {version.ref} ({version.row_count} rows, {state})")

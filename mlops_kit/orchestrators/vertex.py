@@ -97,20 +97,36 @@ class VertexRunner(Orchestrator):
             job.submit(service_account=submission.service_account)
         return self._run(job)
 
+    def pipeline_job_schedule(self, submission: PipelineSubmission, credentials: Any = None) -> Any:
+        """The ``aiplatform.PipelineJobSchedule`` for ``submission`` (built offline, not created).
+
+        Args:
+            submission: the compiled pipeline; ``run_name`` names the schedule.
+            credentials: Google credentials; default: the application default credentials.
+        """
+        job = self.pipeline_job(submission, credentials)
+        return _aiplatform().PipelineJobSchedule(
+            pipeline_job=job,
+            display_name=submission.run_name,
+            credentials=credentials,
+            project=self.project,
+            location=self.location,
+        )
+
     @override
     def schedule(
         self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
     ) -> RecurringRun:
-        job = self.pipeline_job(submission)
+        cron = check_cron(cron)
+        schedule = self.pipeline_job_schedule(submission)
         with _vertex_errors(self):
-            created = job.create_schedule(
-                cron=check_cron(cron),
-                display_name=submission.run_name,
+            schedule.create(
+                cron=cron,
                 max_concurrent_run_count=max_concurrency,
                 service_account=submission.service_account,
             )
         return RecurringRun(
-            schedule_id=str(created.resource_name),
+            schedule_id=str(schedule.resource_name),
             name=submission.run_name,
             cron=cron,
             url=f"https://console.cloud.google.com/vertex-ai/pipelines/schedules?project={self.project}",

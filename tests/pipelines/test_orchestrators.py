@@ -132,3 +132,20 @@ def test_a_run_refused_before_its_tasks_is_recorded_as_failed(
     assert recorded.state == "FAILED"
     assert recorded.error is not None and recorded.error.startswith("TypeError: ")
     assert recorded.finished_at is not None
+
+
+def test_vertex_schedule_request(package: Path) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    runner = open_orchestrator("vertex://acme-ml-dev/europe-west4")
+    submission = PipelineSubmission(package, {"x": 7}, "tiny-weekly", pipeline_root="gs://b/runs")
+    schedule = runner.pipeline_job_schedule(submission, credentials=AnonymousCredentials())
+    request = schedule.to_dict()
+    assert request["displayName"] == "tiny-weekly"
+    create = request["createPipelineJobRequest"]
+    assert create["parent"] == "projects/acme-ml-dev/locations/europe-west4"
+    assert create["pipelineJob"]["runtimeConfig"]["parameterValues"] == {"x": 7}
+    assert create["pipelineJob"]["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/runs"
+    assert create["pipelineJob"]["pipelineSpec"]["pipelineInfo"]["name"] == "tiny"
+    with pytest.raises(ConfigError, match="malformed cron"):
+        runner.schedule(submission, "at noon")

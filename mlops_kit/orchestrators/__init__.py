@@ -136,12 +136,15 @@ class Orchestrator(Backend):
         """
 
     @abstractmethod
-    def list_runs(self, limit: int = 20, pipeline_root: str | None = None) -> list[PipelineRun]:
+    def list_runs(
+        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    ) -> list[PipelineRun]:
         """The most recent runs, newest first.
 
         Args:
             limit: how many runs at most.
             pipeline_root: where ``kfp-local`` keeps its run records (cloud backends ignore it).
+            name: only runs whose display name contains this (one pipeline's runs).
 
         Raises:
             BackendError: the orchestrator is unreachable.

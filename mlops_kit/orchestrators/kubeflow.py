@@ -123,9 +123,18 @@ class KubeflowRunner(Orchestrator):
         )
 
     @override
-    def list_runs(self, limit: int = 20, pipeline_root: str | None = None) -> list[PipelineRun]:
+    def list_runs(
+        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    ) -> list[PipelineRun]:
         with self._api() as api:
-            response = api.runs.run_service_list_runs(page_size=limit, sort_by="created_at desc")
+            predicates = [
+                {"key": "display_name", "operation": "IS_SUBSTRING", "string_value": name}
+            ]
+            response = api.runs.run_service_list_runs(
+                page_size=limit,
+                sort_by="created_at desc",
+                filter=json.dumps({"predicates": predicates}) if name else None,
+            )
         return [self._run(run) for run in response.runs or []]
 
     def _run(self, run: Any) -> PipelineRun:

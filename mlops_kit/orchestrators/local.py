@@ -145,9 +145,12 @@ class LocalRunner(Orchestrator):
         )
 
     @override
-    def list_runs(self, limit: int = 20, pipeline_root: str | None = None) -> list[PipelineRun]:
+    def list_runs(
+        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    ) -> list[PipelineRun]:
         records = _local_root(pipeline_root) / "runs"
         runs = [_read_record(path) for path in records.glob("*.json")] if records.is_dir() else []
+        runs = [run for run in runs if not name or name in run.name]
         runs.sort(key=lambda run: run.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
         return runs[:limit]
 

@@ -133,11 +133,16 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def list_runs(self, limit: int = 20, pipeline_root: str | None = None) -> list[PipelineRun]:
+    def list_runs(
+        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    ) -> list[PipelineRun]:
         aiplatform = _aiplatform()
         with _vertex_errors(self):
             jobs = aiplatform.PipelineJob.list(
-                order_by="create_time desc", project=self.project, location=self.location
+                filter=f'display_name="{name}"' if name else None,
+                order_by="create_time desc",
+                project=self.project,
+                location=self.location,
             )
         return [self._run(job) for job in jobs[:limit]]
 

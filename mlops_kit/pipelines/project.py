@@ -225,6 +225,10 @@ class PipelineProject:
             "`mlops-kit env import`"
         )
 
+    def run_name(self, config: PipelineConfig) -> str:
+        """The display name of this pipeline's runs (and of its schedule)."""
+        return f"{config.model_name}-training"
+
     def submission(self, kit: Kit, run_name: str | None = None) -> PipelineSubmission:
         """Compile the pipeline for ``kit``'s environment and describe one run of it."""
         from mlops_kit.orchestrators import PipelineSubmission
@@ -236,7 +240,7 @@ class PipelineProject:
         return PipelineSubmission(
             package=package,
             arguments=self.arguments(environment, config),
-            run_name=run_name or f"{config.model_name}-training",
+            run_name=run_name or self.run_name(config),
             pipeline_root=self.pipeline_root(environment),
             service_account=environment.service_accounts.get("pipeline_runner"),
             labels=labels,
@@ -275,6 +279,7 @@ class PipelineProject:
         return kit.orchestrator.schedule(self.submission(kit), cron)
 
     def runs(self, kit: Kit, limit: int = 20) -> list[PipelineRun]:
-        """The most recent runs on ``kit``'s orchestrator, newest first."""
+        """The most recent runs of this pipeline on ``kit``'s orchestrator, newest first."""
+        config = self.config(kit.environment.name)
         root = self.pipeline_root(kit.environment)
-        return kit.orchestrator.list_runs(limit=limit, pipeline_root=root)
+        return kit.orchestrator.list_runs(limit, root, name=self.run_name(config))

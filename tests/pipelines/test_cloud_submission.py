@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -145,6 +146,11 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
     assert [(r["run_id"], r["state"]) for r in json.loads(listed.stdout)] == [
         ("run-1", "SUCCEEDED")
     ]
+    (query,) = [
+        path for method, path, _ in kubeflow.requests if path.startswith("/apis/v2beta1/runs?")
+    ]
+    assert "sort_by=created_at+desc" in query
+    assert "IS_SUBSTRING" in unquote(query) and "svc-model-training" in unquote(query)
 
 
 def test_schedule_creates_a_recurring_run(  # type: ignore[no-untyped-def]

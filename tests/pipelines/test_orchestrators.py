@@ -50,6 +50,8 @@ def test_local_run_executes_and_is_listed(package: Path, tmp_path: Path) -> None
     assert Path(str(run.url)).read_text(encoding="utf-8").count("Executing task") == 2
     (listed,) = runner.list_runs(pipeline_root=str(tmp_path))
     assert (listed.run_id, listed.state, listed.outputs) == (run.run_id, "SUCCEEDED", run.outputs)
+    assert runner.list_runs(pipeline_root=str(tmp_path), name="tiny") == [listed]
+    assert runner.list_runs(pipeline_root=str(tmp_path), name="other-training") == []
 
 
 def test_local_failure_names_the_task_and_the_error(package: Path, tmp_path: Path) -> None:

@@ -275,16 +275,18 @@ def _commit_new(directory: Path, template: str, version: str) -> bool:
     if _git(directory, "init", "-q", "-b", "main", check=False) is None:
         return False
     _git(directory, "add", "-A")
-    _git(
-        directory, "commit", "-q", "-m", f"New project from mlops-kit template {template} {version}"
-    )
+    # The first commit is the user's when git knows who they are.
+    known = bool((_git(directory, "config", "user.email", check=False, as_kit=False) or "").strip())
+    message = f"New project from mlops-kit template {template} {version}"
+    _git(directory, "commit", "-q", "-m", message, as_kit=not known)
     return True
 
 
-def _git(directory: Path, *args: str, check: bool = True) -> str | None:
+def _git(directory: Path, *args: str, check: bool = True, as_kit: bool = True) -> str | None:
+    identity = _GIT_IDENTITY if as_kit else ()
     try:
         result = subprocess.run(
-            ["git", *_GIT_IDENTITY, *args], cwd=directory, capture_output=True, text=True
+            ["git", *identity, *args], cwd=directory, capture_output=True, text=True
         )
     except FileNotFoundError as exc:
         if not check:

@@ -173,3 +173,14 @@ def test_update_cli_on_the_newest_version_changes_nothing(tmp_path: Path, run_cl
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
     )
     assert status.stdout == ""
+
+
+def test_the_first_commit_is_the_users_when_git_knows_them(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "gitconfig"
+    config.write_text("[user]\n\tname = Ann\n\temail = ann@example.com\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    project = new_project(tmp_path / "churn-model", _local_environment(tmp_path)).path
+    log = subprocess.run(
+        ["git", "log", "--format=%an <%ae>"], cwd=project, capture_output=True, text=True
+    )
+    assert log.stdout.strip() == "Ann <ann@example.com>"

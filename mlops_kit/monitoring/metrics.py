@@ -112,6 +112,15 @@ def _bigquery_json_text(document: dt.JSON, path: str) -> str:  # type: ignore[em
     """BigQuery: a JSON scalar as text (strings unquoted, numbers as written)."""
 
 
+@ibis.udf.agg.builtin(name="max_by")  # type: ignore[untyped-decorator]
+def _latest(value: str, at: dt.Timestamp(timezone="UTC")) -> str:  # type: ignore[empty-body,valid-type]
+    """The value at the latest time: ``MAX_BY`` on BigQuery, ``arg_max`` on DuckDB.
+
+    ibis's own ``argmax`` becomes an ordered ``FIRST`` aggregate on DuckDB, which buffers and
+    sorts every group's values; ``arg_max`` keeps one value per group.
+    """
+
+
 def _feature_columns(
     table: ir.Table, names: Sequence[str], dialect: str
 ) -> tuple[ir.Table, dict[str, ir.StringValue]]:
@@ -156,7 +165,7 @@ def live_rows(
     if truth is None:
         joined = predictions.mutate(label=ibis.null("string"))
     else:
-        latest = truth.group_by("request_id").agg(label=truth.label.argmax(truth.logged_at))
+        latest = truth.group_by("request_id").agg(label=_latest(truth.label, truth.logged_at))
         joined = predictions.left_join(latest, "request_id")
     joined, texts = _feature_columns(joined, list(features), dialect)
     values: dict[str, ir.Value] = {}

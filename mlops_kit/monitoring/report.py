@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 _FEATURE_SAMPLE = 2000
 _DISTRIBUTION_BINS = 10
+_LABEL_CLOCK_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,9 @@ def build_report(
                 features[name] = "float64" if numeric else "string"
 
     # Parse the JSON log once: every statistic below reads this staged relation.
+    if truth is not None:
+        # A label follows its prediction; a day of slack allows for clocks that disagree.
+        truth = truth.filter(truth.logged_at >= start - _LABEL_CLOCK_SLACK)
     query = warehouse.compile(live_rows(predictions, truth, features, warehouse.dialect))
     staged = warehouse.stage("monitoring", Source(query=query))
     try:

@@ -31,7 +31,9 @@ class MonitoringRun(Base):
     """One evaluation of a monitoring spec against a model version's logged predictions."""
 
     __tablename__ = "monitoring_runs"
-    __table_args__ = (Index("ix_monitoring_runs_model", "model_name", "model_version", "created_at"),)
+    __table_args__ = (
+        Index("ix_monitoring_runs_model", "model_name", "model_version", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_name: Mapped[str] = mapped_column(String(200))

@@ -6,7 +6,8 @@ count, content fingerprint, source, storage location, who/when, git commit, desc
 
 - :func:`snapshot` creates a version (or returns the existing one when the content is identical);
 - :func:`get_version`, :func:`list_versions` read manifests; :func:`load` reads the data back;
-- :func:`profile` computes per-column statistics once and stores them with the manifest;
+- :func:`profile` returns the per-column statistics that :func:`snapshot` computed and stored with
+  the manifest;
 - :func:`diff` compares two versions (or a version and a file) and returns a :class:`DatasetDiff`.
 
 References are ``NAME@V``, ``NAME@latest`` or a bare ``NAME`` (latest); see :class:`DatasetRef`.
@@ -236,9 +237,10 @@ def snapshot(
 ) -> DatasetVersion:
     """Create an immutable version of dataset ``name`` from a file, a query or a table.
 
-    The data is staged in the warehouse first; then one metadata transaction locks the dataset,
-    allocates the next version number, publishes the staged data and records the manifest. Any
-    failure leaves no visible version and no manifest.
+    The data is staged in the warehouse first and profiled (:func:`mlops_kit.stats.profile`, stored
+    with the manifest); then one metadata transaction locks the dataset, allocates the next version
+    number, publishes the staged data and records the manifest. Any failure leaves no visible
+    version and no manifest.
 
     Args:
         kit: the environment.
@@ -272,6 +274,9 @@ def snapshot(
                 warehouse.discard(staged)
                 return existing
         commit = git_commit or _git_commit(workdir or Path.cwd())
+        # Profiled while the staged data is fresh and before the lock: concurrent snapshots of the
+        # dataset wait only for the manifest, and no later diff has to read the version to profile it.
+        staged_profile = stats.profile(warehouse, warehouse.table(staged.location))
         with kit.metadata.session() as session:
             dataset = _locked_dataset(session, name, description)
             if not force:
@@ -303,6 +308,7 @@ def snapshot(
                 git_commit=commit,
                 description=description,
                 tags=dict(tags or {}),
+                profile=staged_profile,
             )
             session.add(row)
             session.flush()
@@ -421,6 +427,9 @@ def load(kit: Kit, ref: DatasetRef | str, as_: LoadFormat = "arrow") -> Any:
 
 def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
     """Per-column statistics of ``ref`` (:func:`mlops_kit.stats.profile`), computed once and stored.
+
+    :func:`snapshot` stores them with the manifest; a version without them (made before snapshots
+    profiled) is profiled on first request and its profile stored.
 
     Raises:
         NotFoundError: unknown dataset or version.

@@ -67,8 +67,23 @@ def test_query_and_table_sources(kit, tmp_path):
     assert 0 < by_query.row_count < 3000 and by_query.source.startswith("query:")
 
 
-def test_profile_is_computed_once_and_stored(kit, tmp_path, monkeypatch):
+def test_profile_is_computed_at_snapshot_and_stored(kit, tmp_path, monkeypatch):
+    version = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    fresh = data.stats.profile(kit.warehouse, kit.warehouse.table(version.storage))
+
+    def no_scan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a stored profile must not be recomputed")
+
+    monkeypatch.setattr(data.stats, "profile", no_scan)
+    stored = data.profile(kit, "churn@1")
+    assert stored == fresh and stored["columns"]["tenure"]["max"] == 72.0
+
+
+def test_a_version_without_a_stored_profile_is_profiled_once(kit, tmp_path, monkeypatch):
     data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    with kit.metadata.session() as session:
+        for row in session.scalars(select(DatasetVersionRow)):
+            row.profile = None
     first = data.profile(kit, "churn@1")
     assert first["columns"]["tenure"]["max"] == 72.0
 

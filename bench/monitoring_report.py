@@ -4,7 +4,7 @@ N logged predictions x 20 features (15 numeric, 5 categorical) with ground truth
 training set. Measured, each in a fresh process (wall time and peak RSS):
 
 - kit: ``build_report`` with slices hour_of_day and one categorical feature — sliced metrics with
-  intervals, coverage, drift and health, all in DuckDB, features read from the JSON log;
+  intervals, coverage, drift and health, all in DuckDB, on the log as the logger writes it;
 - pandas: the same sliced metrics plus PSI/KS per numeric feature on flat columns (1 M rows only);
 - Evidently (current release, separate venv ``bench/.venv-evidently`` because it needs pandas<3):
   DataDriftPreset + ClassificationPreset on the flat Parquet (1 M rows).
@@ -36,7 +36,11 @@ CATEGORICAL = [f"c{i}" for i in range(5)]
 
 
 def generate(rows: int) -> Path:
-    """Write the prediction log (JSON features), ground truth, flat copy and training data."""
+    """Write the prediction log, ground truth, flat copy and training data.
+
+    The log is laid out as the kit's logger writes it on the local twin: the features as a STRUCT
+    of typed fields.
+    """
     import duckdb
 
     folder = WORK / f"rows-{rows}"
@@ -65,7 +69,7 @@ def generate(rows: int) -> Path:
     features = ", ".join(f"'{c}': {c}" for c in NUMERIC + CATEGORICAL)
     con.execute(
         f"""COPY (SELECT logged_at, 'm' AS model_name, 1::BIGINT AS model_version, request_id,
-            to_json({{{features}}})::VARCHAR AS features, prediction, score FROM flat2)
+            {{{features}}} AS features, prediction, score FROM flat2)
             TO '{folder}/twin/prediction_log/d/log.parquet' (FORMAT parquet)"""
     )
     con.execute(

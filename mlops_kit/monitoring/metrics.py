@@ -123,13 +123,17 @@ def _latest(value: str, at: dt.Timestamp(timezone="UTC")) -> str:  # type: ignor
 
 def _feature_columns(
     table: ir.Table, names: Sequence[str], dialect: str
-) -> tuple[ir.Table, dict[str, ir.StringValue]]:
-    """``table`` (maybe with a helper column) and the text of each feature key of its JSON.
+) -> tuple[ir.Table, dict[str, ir.Value]]:
+    """``table`` (maybe with a helper column) and the value of each feature of its ``features``.
 
-    ibis's own JSON accessors test each value's JSON type first. BigQuery stores JSON parsed, so
-    one ``JSON_VALUE`` per key is cheap there; the local twin's log holds JSON text, which DuckDB
-    parses once per row for all keys (``json_extract_string`` with a list of paths).
+    The local twin stores the features as a STRUCT of typed fields (``float64`` or ``string``): they
+    are read as they are. A JSON document gives each key's text. ibis's own JSON accessors test
+    each value's JSON type first. BigQuery stores JSON parsed, so one ``JSON_VALUE`` per key is
+    cheap there; JSON text on DuckDB is parsed once per row for all keys (``json_extract_string``
+    with a list of paths).
     """
+    if table.features.type().is_struct():
+        return table, {name: table.features[name] for name in names}
     paths = ["$." + name for name in names]
     if dialect == "bigquery":
         return table, {
@@ -158,26 +162,28 @@ def live_rows(
 
     Returns:
         Columns ``_logged_at``, ``_prediction``, ``_score``, ``_label``, one per feature (numbers
-        as ``float64``), and for each numeric feature :func:`unparsed` holding the logged text
-        only where it is not a number (mostly NULL, cheap to store and scan). Every statistic of a
-        report reads this relation, so the JSON is parsed once.
+        as ``float64``), and for each numeric feature logged as text :func:`unparsed` holding the
+        logged text only where it is not a number (mostly NULL, cheap to store and scan).
     """
     if truth is None:
         joined = predictions.mutate(label=ibis.null("string"))
     else:
         latest = truth.group_by("request_id").agg(label=_latest(truth.label, truth.logged_at))
         joined = predictions.left_join(latest, "request_id")
-    joined, texts = _feature_columns(joined, list(features), dialect)
+    joined, logged = _feature_columns(joined, list(features), dialect)
     values: dict[str, ir.Value] = {}
     for name, kind in features.items():
+        value = logged[name]
         if kind == "string":
-            values[name] = texts[name]
-            continue
-        number = texts[name].try_cast("float64")
-        values[name] = number
-        values[unparsed(name)] = ibis.ifelse(
-            texts[name].notnull() & number.isnull(), texts[name], ibis.null("string")
-        )
+            values[name] = value if value.type().is_string() else value.cast("string")
+        elif value.type().is_numeric():
+            values[name] = value.cast("float64")
+        else:
+            number = value.try_cast("float64")
+            values[name] = number
+            values[unparsed(name)] = ibis.ifelse(
+                value.notnull() & number.isnull(), value, ibis.null("string")
+            )
     return joined.select(
         _logged_at=joined.logged_at,
         _prediction=joined.prediction,
@@ -207,14 +213,13 @@ def slice_key(table: ir.Table, column: str) -> ir.StringValue:
     return slice_text(table[column])
 
 
-def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) -> ir.Table:
+def _cells(labelled: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir.Table:
+    """Additive sums per combination of the slice keys: one pass for the sums of every slice."""
     t = labelled
     if task == "regression":
-        predicted = t._prediction.try_cast("float64")
-        actual = t._label.try_cast("float64")
-        error = (predicted - actual).abs()
-        t = t.mutate(_key=key, _error=error)
-        return t.group_by("_key").aggregate(
+        error = (t._prediction.try_cast("float64") - t._label.try_cast("float64")).abs()
+        t = t.mutate(_error=error)
+        return t.group_by(list(keys)).aggregate(
             n=t._error.count(),
             abs_sum=t._error.sum(),
             sq_sum=(t._error * t._error).sum(),
@@ -224,8 +229,8 @@ def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) ->
     said_pos = (t._prediction == positive).cast("int64")
     p = t._score.clip(lower=_EPSILON, upper=1 - _EPSILON)
     loss = -(is_pos.cast("float64") * p.ln() + (1 - is_pos).cast("float64") * (1 - p).ln())
-    t = t.mutate(_key=key, _pos=is_pos, _said=said_pos, _loss=loss)
-    return t.group_by("_key").aggregate(
+    t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss)
+    return t.group_by(list(keys)).aggregate(
         n=t.count(),
         correct=(t._label == t._prediction).cast("int64").sum(),
         tp=(t._pos * t._said).sum(),
@@ -237,14 +242,16 @@ def _sums(labelled: ir.Table, key: ir.StringValue, task: Task, positive: str) ->
     )
 
 
-def _auc_sums(labelled: ir.Table, key: ir.StringValue, positive: str) -> ir.Table:
+def _auc_sums(labelled: ir.Table, key: str, positive: str) -> ir.Table:
+    # Per slice: the (slice, score) groups are about as many as the rows, so combining the keys
+    # of all slices first would not make them fewer.
     t = labelled.filter(labelled._score.notnull())
     is_pos = (t._label == positive).cast("int64")
-    t = t.mutate(_key=key, _s=t._score.round(_AUC_DECIMALS), _pos=is_pos)
-    by_score = t.group_by(["_key", "_s"]).aggregate(pos=t._pos.sum(), neg=(1 - t._pos).sum())
-    below = by_score.neg.cumsum(group_by="_key", order_by="_s") - by_score.neg
+    t = t.mutate(_s=t._score.round(_AUC_DECIMALS), _pos=is_pos)
+    by_score = t.group_by([key, "_s"]).aggregate(pos=t._pos.sum(), neg=(1 - t._pos).sum())
+    below = by_score.neg.cumsum(group_by=key, order_by="_s") - by_score.neg
     by_score = by_score.mutate(_below=below)
-    return by_score.group_by("_key").aggregate(
+    return by_score.group_by(_key=by_score[key]).aggregate(
         auc_num=(by_score.pos * (by_score._below + 0.5 * by_score.neg)).sum(),
         auc_pos=by_score.pos.sum(),
         auc_neg=by_score.neg.sum(),
@@ -253,6 +260,9 @@ def _auc_sums(labelled: ir.Table, key: ir.StringValue, positive: str) -> ir.Tabl
 
 def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_label: str) -> ir.Table:
     """One row of sufficient statistics per slice value (plus the ``overall`` row).
+
+    The sums are computed once, grouped by every slice key together (see :func:`_cells`), and
+    each slice sums those cells; ROC AUC groups each slice's rows by score.
 
     Args:
         live: a :func:`live_rows` relation; rows without a label are left out.
@@ -264,10 +274,21 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
         Columns ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
     """
     labelled = live.filter(live._label.notnull())
+    columns = [OVERALL, *dict.fromkeys(slices)]
+    keys = {
+        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(labelled, column)
+        for i, column in enumerate(columns)
+    }
+    labelled = labelled.mutate(**keys)
+    cells = _cells(labelled, list(keys), task, positive_label)
+    sums_of = [name for name in cells.columns if name not in keys]
     parts = []
-    for column in [OVERALL, *slices]:
-        key = ibis.literal("all") if column == OVERALL else slice_key(labelled, column)
-        sums = _sums(labelled, key, task, positive_label)
+    for column, key in zip(columns, keys, strict=True):
+        # As doubles: a sum of integers is a 128-bit integer on DuckDB, which Arrow returns as
+        # a decimal.
+        sums = cells.group_by(_key=cells[key]).aggregate(
+            **{name: cells[name].sum().cast("float64") for name in sums_of}
+        )
         if task == "classification":
             auc = _auc_sums(labelled, key, positive_label)
             sums = sums.left_join(auc, "_key").drop("_key_right")

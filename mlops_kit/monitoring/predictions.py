@@ -7,7 +7,8 @@ by request id.
 
 Where rows go follows the environment's warehouse: on the local twin, Parquet files beside the
 DuckDB warehouse file (one per batch, so serving processes and reports never wait on DuckDB's
-single-writer lock); on Google Cloud, the BigQuery table ``Environment.prediction_log_table``
+single-writer lock), with the features as a typed STRUCT column that DuckDB reads without parsing;
+on Google Cloud, the BigQuery table ``Environment.prediction_log_table``
 (provisioned by the infrastructure) and ``ground_truth`` in the same dataset, through streaming
 inserts (one request per batch).
 """
@@ -25,7 +26,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
+    from mlops_kit.warehouse import Warehouse
 
 Row = dict[str, Any]
 
@@ -61,6 +63,11 @@ class ParquetSink(LogSink):
 
     Files appear atomically (written aside, then renamed), so any number of serving processes can
     log at once while reports read; DuckDB reads the folder as one table.
+
+    A ``JSON`` column (the features) is stored as a STRUCT with one field per key: ``DOUBLE`` when
+    every value of the key in the batch is a number, else ``VARCHAR`` (numbers, booleans and nested
+    values as their JSON text). Batches may differ in keys and types; DuckDB unites them by name,
+    and a key that is a number in one batch and text in another becomes ``VARCHAR``.
     """
 
     def __init__(self, root: Path) -> None:
@@ -79,10 +86,17 @@ class ParquetSink(LogSink):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        batch = pa.table(
-            {name: [row[name] for row in rows] for name in schema.column_names},
-            schema=_arrow_schema(schema),
-        )
+        columns = {
+            name: (
+                _typed_struct([row[name] for row in rows])
+                if kind == "JSON"
+                else pa.array([row[name] for row in rows], _arrow_type(kind))
+            )
+            for name, kind in schema.columns
+        }
+        # Parquet has no STRUCT without fields: a batch without features leaves the column out,
+        # and DuckDB reads it as NULL there.
+        batch = pa.table({name: array for name, array in columns.items() if array is not None})
         day = rows[0][schema.partition_by].strftime("%Y-%m-%d")
         folder = self.root / schema.name / day
         name = uuid.uuid4().hex
@@ -94,8 +108,31 @@ class ParquetSink(LogSink):
         except OSError as exc:
             raise BackendError(f"cannot write {schema.name} batch to {folder}: {exc}") from exc
 
+    def relation(self, warehouse: Warehouse, schema: TableSchema) -> ir.Table:
+        """Every batch of ``schema``'s table as one relation, its files united by column name."""
+        import ibis
+        import ibis.expr.operations as ops
+        from ibis.backends.sql.datatypes import DuckDBType
 
-def _arrow_schema(schema: TableSchema) -> Any:
+        files = self.files(schema).replace("'", "''")
+        query = f"SELECT * FROM read_parquet('{files}', union_by_name = true)"  # noqa: S608
+        types = schema.ibis_schema()
+        json_columns = [name for name, kind in schema.columns if kind == "JSON"]
+        if json_columns:
+            # The united STRUCT type depends on the batches written so far: DuckDB reads it from
+            # the files' footers.
+            probe = ops.SQLQueryResult(
+                query=f"SELECT {', '.join(f'typeof({n}) AS {n}' for n in json_columns)} "  # noqa: S608
+                f"FROM ({query}) LIMIT 1",
+                schema=ibis.schema(dict.fromkeys(json_columns, "string")),
+                source=None,
+            ).to_expr()
+            united = warehouse.execute(probe).to_pylist()[0]
+            types.update({name: DuckDBType.from_string(united[name]) for name in json_columns})
+        return ops.SQLQueryResult(query=query, schema=ibis.schema(types), source=None).to_expr()
+
+
+def _arrow_type(kind: str) -> Any:
     import pyarrow as pa
 
     types = {
@@ -103,9 +140,32 @@ def _arrow_schema(schema: TableSchema) -> Any:
         "STRING": pa.string(),
         "INT64": pa.int64(),
         "FLOAT64": pa.float64(),
-        "JSON": pa.string(),
     }
-    return pa.schema([(name, types[kind]) for name, kind in schema.columns])
+    return types[kind]
+
+
+def _typed_struct(documents: list[dict[str, Any]]) -> Any:
+    """The features of a batch as a STRUCT array: a ``float64`` or ``string`` field per key."""
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(name for document in documents for name in document))
+    fields = []
+    for name in names:
+        values = [document.get(name) for document in documents]
+        present = [value for value in values if value is not None]
+        if present and all(_is_number(value) for value in present):
+            fields.append(pa.array(values, pa.float64()))
+        else:
+            # Text as logged; other values as the JSON text that ``JSON_VALUE`` would return.
+            texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+            fields.append(pa.array(texts, pa.string()))
+    if not names:
+        return None
+    return pa.StructArray.from_arrays(fields, names=names)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class BigQuerySink(LogSink):
@@ -131,7 +191,11 @@ class BigQuerySink(LogSink):
             self._client = bigquery.Client(project=self.project)
         payload = [
             {
-                name: value.isoformat() if isinstance(value, datetime) else value
+                name: value.isoformat()
+                if isinstance(value, datetime)
+                else json.dumps(value)
+                if isinstance(value, dict)
+                else value
                 for name, value in row.items()
             }
             for row in rows
@@ -178,17 +242,30 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_TEXT_TYPES: Final = (date, Decimal, UUID, Path)
+"""Values logged as their text (JSON has no type for them)."""
+
+
 def _plain(value: Any) -> str:
-    if isinstance(value, (date, Decimal, UUID, Path)):
+    if isinstance(value, _TEXT_TYPES):
         return str(value)
     raise TypeError(f"{type(value).__name__} value {value!r} is not JSON")
 
 
-def _features_json(features: Mapping[str, Any]) -> str:
+def _feature_value(value: Any) -> Any:
+    value = _json_value(value)
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, _TEXT_TYPES):
+        return str(value)
+    # Nested values are kept as their JSON text: a warehouse returns them as such.
+    return json.dumps(value, default=_plain)
+
+
+def _features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """The features as JSON scalars: numbers, text, booleans or ``None`` (NaN and infinities)."""
     try:
-        return json.dumps(
-            {str(name): _json_value(value) for name, value in features.items()}, default=_plain
-        )
+        return {str(name): _feature_value(value) for name, value in features.items()}
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"features cannot be logged as JSON: {exc}: pass plain values") from exc
 
@@ -270,7 +347,7 @@ class PredictionLogger:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "request_id": str(request_id),
-            "features": _features_json(features),
+            "features": _features(features),
             "prediction": str(_json_value(prediction)),
             "score": None if score is None else _json_value(float(score)),
         }
@@ -393,12 +470,8 @@ def log_tables(kit: Kit) -> tuple[ir.Table, ir.Table | None]:
                 f"no predictions logged in environment {kit.environment.name!r}: "
                 "log them with mlops_kit.monitoring.PredictionLogger"
             )
-        log = ibis.table(PREDICTION_LOG.ibis_schema(), name=sink.files(PREDICTION_LOG))
-        truth = (
-            ibis.table(GROUND_TRUTH.ibis_schema(), name=sink.files(GROUND_TRUTH))
-            if sink.has_rows(GROUND_TRUTH)
-            else None
-        )
+        log = sink.relation(kit.warehouse, PREDICTION_LOG)
+        truth = sink.relation(kit.warehouse, GROUND_TRUTH) if sink.has_rows(GROUND_TRUTH) else None
         return log, truth
     assert isinstance(sink, BigQuerySink)
     project, dataset, name = sink.tables[PREDICTION_LOG.name].split(".")

@@ -4,7 +4,8 @@ Everything heavy runs in the warehouse: the sliced metrics (:mod:`mlops_kit.moni
 the coverage counts, and the per-feature profile, histograms and type conformance of the live
 features (:mod:`mlops_kit.stats`, shared with data versioning). Only aggregates come back.
 
-Live features are read from the JSON of the prediction log; the model's training data version
+Live features are read from the prediction log (typed fields on the local twin, JSON on BigQuery);
+the model's training data version
 fixes the feature types, the reference distributions for drift and the ranges for out-of-range
 values. Slices: ``hour_of_day`` and ``day_of_week`` of ``logged_at`` (UTC) are built in; any other
 slice names a feature.
@@ -149,11 +150,20 @@ def _sort_key(value: str) -> tuple[int, float | str]:
 
 
 def _logged_features(kit: Kit, predictions: ir.Table, logged: int) -> dict[str, str]:
-    """Feature names in a random sample of the log: ``float64`` if every value seen is a number.
+    """Feature names of the log: ``float64`` if every value is a number.
 
-    A key that is always null is still a feature (an empty column is what health must show).
+    Typed features (the local twin) name their fields and types. From JSON, the keys of a random
+    sample of the log, ``float64`` if every value seen is a number. A key that is always null is
+    still a feature (an empty column is what health must show).
     """
     import ibis
+
+    logged_type = predictions.features.type()
+    if logged_type.is_struct():
+        return {
+            name: "float64" if dtype.is_numeric() else "string"
+            for name, dtype in logged_type.items()
+        }
 
     # About _FEATURE_SAMPLE rows spread evenly over the window (cheaper than sorting by random).
     share = _FEATURE_SAMPLE / logged
@@ -230,14 +240,19 @@ def build_report(
                 numeric = stats.column_kind(schema[name]) == "numeric"
                 features[name] = "float64" if numeric else "string"
 
-    # Parse the JSON log once: every statistic below reads this staged relation.
     if truth is not None:
         # A label follows its prediction; a day of slack allows for clocks that disagree.
         truth = truth.filter(truth.logged_at >= start - _LABEL_CLOCK_SLACK)
-    query = warehouse.compile(live_rows(predictions, truth, features, warehouse.dialect))
-    staged = warehouse.stage("monitoring", Source(query=query))
+    live = live_rows(predictions, truth, features, warehouse.dialect)
+    # Only the metrics need the labels: the other statistics read the features alone.
+    observed = live_rows(predictions, None, features, warehouse.dialect)
+    staged = None
+    if not predictions.features.type().is_struct():
+        # JSON is parsed once: every statistic below reads the staged rows. Typed features are
+        # read in place, with no copy of the log.
+        staged = warehouse.stage("monitoring", Source(query=warehouse.compile(live)))
+        live = observed = warehouse.table(staged.location)
     try:
-        live = warehouse.table(staged.location)
         rows = warehouse.execute(sliced_sums(live, slices, task, positive_label)).to_pylist()
         rows.sort(
             key=lambda r: (
@@ -256,10 +271,11 @@ def build_report(
                 report.labelled = count
         if truth is not None and not report.labelled:
             report.notes.append("none of the window's predictions has ground truth yet")
-        report.coverage = _coverage(kit, live, training, slices, time_column)
-        _drift_and_health(kit, live, training, features, report)
+        report.coverage = _coverage(kit, observed, training, slices, time_column)
+        _drift_and_health(kit, observed, training, features, report)
     finally:
-        warehouse.discard(staged)
+        if staged is not None:
+            warehouse.discard(staged)
     return report
 
 
@@ -343,15 +359,16 @@ def _drift_and_health(
     names = sorted(features)
     typed = live.select(*names)
     current = stats.profile(warehouse, typed)
-    numeric = [name for name in names if features[name] != "string"]
     # Only the values that did not parse are kept as text: every one of them is nonconforming.
+    # Features logged as numbers have none.
+    logged_as_text = [name for name in names if unparsed(name) in live.columns]
     conformance = (
         stats.conformance(
             warehouse,
-            live.select(**{name: live[unparsed(name)] for name in numeric}),
-            dict.fromkeys(numeric, "float64"),
+            live.select(**{name: live[unparsed(name)] for name in logged_as_text}),
+            dict.fromkeys(logged_as_text, "float64"),
         )
-        if numeric
+        if logged_as_text
         else {}
     )
     reference: dict[str, Any] = {}

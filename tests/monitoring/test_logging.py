@@ -42,7 +42,11 @@ def test_a_full_batch_is_written_by_the_writer_thread(local_kit, project_dir: Pa
     assert logger.written == 5 and len(_batches(project_dir, "prediction_log")) == 2
     row = min(table.to_pylist(), key=lambda r: r["request_id"])
     assert row["model_name"] == "churn" and row["model_version"] == 3
-    assert row["features"] == '{"tenure": 0, "plan": "pro", "ratio": null}'
+    # The local twin types each feature of a batch: numbers as doubles, anything else as text.
+    assert row["features"] == {"tenure": 0.0, "plan": "pro", "ratio": None}
+    assert str(table.schema.field("features").type) == (
+        "struct<tenure: double, plan: string, ratio: string>"
+    )
     assert row["logged_at"] == at
     assert log_ground_truth(local_kit, [("r1", 0), ("r2", True)]) == 2
     labels = pq.read_table(_batches(project_dir, "ground_truth")[0]).to_pylist()
@@ -146,3 +150,22 @@ def test_report_before_anything_is_logged_says_so(local_kit) -> None:
 
     with pytest.raises(NotFoundError, match="no predictions logged"):
         build_report(local_kit, WatchedModel("churn", 1))
+
+
+def test_batches_with_other_keys_and_types_read_as_one_table(local_kit) -> None:
+    from mlops_kit.monitoring import PredictionLogger
+    from mlops_kit.monitoring.predictions import log_tables
+
+    with PredictionLogger(local_kit, "churn", 1, batch_size=1) as logger:
+        logger.log("r1", {"tenure": 3, "plan": "pro"}, 1)
+        logger.flush()
+        logger.log("r2", {"tenure": "unknown", "seats": 2}, 1)
+        logger.flush()
+        logger.log("r3", {}, 0)  # no features: the batch has no features column
+    log, _truth = log_tables(local_kit)
+    rows = local_kit.warehouse.execute(log.select("request_id", "features")).to_pylist()
+    features = {row["request_id"]: row["features"] for row in rows}
+    # A key logged as a number in one batch and as text in another is read as text.
+    assert features["r1"] == {"tenure": "3.0", "plan": "pro", "seats": None}
+    assert features["r2"] == {"tenure": "unknown", "plan": None, "seats": 2.0}
+    assert features["r3"] is None

@@ -49,32 +49,31 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     Raises:
         BackendError: the run failed (the message names the task and its error).
     """
-    import json
-
     from rich.markup import escape
 
     from mlops_kit import models
     from mlops_kit.errors import BackendError
+    from mlops_kit.pipelines.promotion import GateDecision
 
     if run.state == "FAILED":
         raise BackendError(f"pipeline run {run.run_id} failed: {run.error} (log: {run.url})")
-    if "Output" not in run.outputs:
+    decision = GateDecision.of_run(run)
+    if decision is None:
         console.print(f"run [bold]{run.run_id}[/bold] submitted ({run.state}): {run.url or ''}")
         return
-    decision = json.loads(str(run.outputs["Output"]))
-    version = models.get_version(kit, decision["candidate"])
+    version = models.get_version(kit, decision.candidate)
     data = ", ".join(version.datasets) or "none"
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items())
     console.print(f"data version   [bold]{data}[/bold]", soft_wrap=True)
     console.print(f"model version  [bold]{version.ref}[/bold]  ({metrics})", soft_wrap=True)
-    reasons = escape("; ".join(decision["reasons"]))
-    if decision["promoted"]:
+    reasons = escape("; ".join(decision.reasons))
+    if decision.promoted:
         console.print(
             f"champion       [bold green]{version.ref}[/bold green]  ({reasons})", soft_wrap=True
         )
     else:
         console.print(
-            f"champion       [bold]{decision['champion']}[/bold] stays; "
+            f"champion       [bold]{decision.champion}[/bold] stays; "
             f"{version.ref} [bold red]not promoted[/bold red]: {reasons}",
             soft_wrap=True,
         )

@@ -78,13 +78,18 @@ def quickstart(
 ) -> None:
     """Create a demo project on the local twin, run its pipeline end to end, show what exists."""
     from mlops_kit.cli.pipeline import print_task, report_run
-    from mlops_kit.scaffold.quickstart import quickstart_project
+    from mlops_kit.scaffold.quickstart import quickstart_project, serve_demo_traffic
 
-    console.print(f"[bold]1/2[/bold] creating the demo project {directory} (local twin, demo data)")
+    console.print(f"[bold]1/3[/bold] creating the demo project {directory} (local twin, demo data)")
     with quickstart_project(directory.resolve(), rows) as (kit, project):
-        console.print("[bold]2/2[/bold] running its training pipeline with kfp.local")
+        console.print("[bold]2/3[/bold] running its training pipeline with kfp.local")
         run = project.submit(kit, on_task=print_task)
         report_run(kit, run)
+        console.print(
+            f"[bold]3/3[/bold] serving the champion to {rows} new demo customers over the last day "
+            "(predictions and their outcomes logged)"
+        )
+        champion = serve_demo_traffic(kit, project, rows)
         config = project.config(kit.environment.name)
     console.print("\nnext, in the project directory:")
     steps = [
@@ -92,6 +97,14 @@ def quickstart(
         (f"mlops-kit models versions {config.model_name}", "versions, metrics and aliases"),
         (f"mlops-kit models show {config.model_name}@champion", "the champion and its lineage"),
         (f"mlops-kit data versions {config.dataset}", "data versions"),
+        (
+            f"mlops-kit monitor report {champion} --slice hour_of_day --slice contract",
+            "how the champion does on its traffic, by hour and contract",
+        ),
+        (
+            "mlops-kit monitor check",
+            "the checks of monitoring.yaml (exit 1 and retrain on a violation)",
+        ),
         ("mlops-kit pipeline runs", "runs and their state"),
         ("mlops-kit pipeline run", "run again: a model that is not better is not promoted"),
     ]

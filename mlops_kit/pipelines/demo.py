@@ -19,7 +19,7 @@ REGIONS = ("north", "south", "east", "west")
 
 
 def churn_frame(rows: int, seed: int = 7, label_noise: float = 0.0) -> Any:
-    """``rows`` customers with a ``churned`` label (``yes``/``no``).
+    """``rows`` customers with a boolean ``churned`` label.
 
     Args:
         rows: how many customers.
@@ -53,7 +53,7 @@ def churn_frame(rows: int, seed: int = 7, label_noise: float = 0.0) -> Any:
             "tenure_months": tenure,
             "monthly_charges": charges,
             "support_calls": calls,
-            "churned": np.where(churned, "yes", "no"),
+            "churned": churned,
         }
     )
 

@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
 
 HOLDOUT_FRACTION: Final = 0.2
 HOLDOUT_SEED: Final = 20261
@@ -90,6 +93,25 @@ def evaluate_classifier(
     if by_slice:
         result["slices"] = by_slice
     return result
+
+
+def load_classifier(kit: Kit, model_ref: str) -> Any:
+    """The scikit-learn classifier of model version ``model_ref`` (with ``predict_proba``).
+
+    Raises:
+        NotFoundError: the version does not exist.
+        ConfigError: it is not a scikit-learn model.
+    """
+    from mlops_kit import models
+    from mlops_kit.models.flavors import SklearnModel
+
+    loaded = models.load_model(kit, model_ref)
+    if not isinstance(loaded, SklearnModel):
+        raise ConfigError(
+            f"{model_ref} is not a scikit-learn model: the pipeline's evaluation needs a "
+            "classifier with predict_proba"
+        )
+    return loaded.estimator
 
 
 def _require_columns(frame: Any, columns: Sequence[str]) -> None:

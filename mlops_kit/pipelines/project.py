@@ -42,9 +42,12 @@ class GateConfig(BaseModel):
     metrics: list[str] = Field(min_length=1)
     """Metrics compared with the champion, the deciding one first."""
     slices: list[str] = Field(default_factory=list)
-    """Slice columns on which the candidate must not regress."""
+    """Slice columns compared value by value: no value may regress, and a promotion names the
+    values that improved."""
     min_improvement: float = 0.0
+    """The margin by which the first metric must improve overall."""
     slice_tolerance: float = 0.02
+    """How much of any metric one slice value may lose (and gain, to be named)."""
 
 
 class PipelineConfig(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError, NotFoundError
@@ -11,6 +11,7 @@ from mlops_kit.errors import ConfigError, NotFoundError
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.models import ModelVersion
+    from mlops_kit.orchestrators import PipelineRun
 
 CHAMPION: Final = "champion"
 
@@ -35,6 +36,20 @@ class GateDecision:
         """The decision as JSON-able data."""
         return asdict(self)
 
+    @property
+    def message(self) -> str:
+        """One line for people: the verdict and every reason."""
+        verdict = "promoted to champion" if self.promoted else "NOT promoted"
+        return f"{self.candidate} {verdict}: " + "; ".join(self.reasons)
+
+    @classmethod
+    def of_run(cls, run: PipelineRun) -> GateDecision | None:
+        """The decision a finished training run returned (``None``: it ran elsewhere)."""
+        import json
+
+        output = run.outputs.get("Output")
+        return None if output is None else cls(**json.loads(str(output)))
+
 
 def decide(
     candidate: str,
@@ -49,9 +64,11 @@ def decide(
     """Compare a candidate with the champion on the configured metrics and slices.
 
     The candidate must beat the champion on the first metric by more than ``min_improvement``, be
-    no worse on the other metrics, and lose no more than ``slice_tolerance`` of the first metric on
-    any value of the configured slice columns that both were evaluated on. Higher is better for
-    every metric except ``log_loss``, ``mae`` and ``rmse``.
+    no worse on the other metrics, and lose no more than ``slice_tolerance`` of any of the metrics
+    on any value of the configured slice columns that both were evaluated on. Higher is better for
+    every metric except ``log_loss``, ``mae`` and ``rmse``. A promotion's reasons name the slice
+    values where the candidate gains more than ``slice_tolerance`` on the first metric: where the
+    improvement comes from.
 
     Args:
         candidate: reference of the candidate version.
@@ -59,9 +76,9 @@ def decide(
         champion: reference of the current champion, if any.
         champion_metrics: the champion's metrics JSON.
         metrics: the metric names to compare, the deciding one first.
-        slices: slice columns on which the candidate must not regress.
+        slices: slice columns compared value by value.
         min_improvement: the margin by which the first metric must improve.
-        slice_tolerance: how much of the first metric a slice may lose.
+        slice_tolerance: how much of a metric a slice may lose.
     """
     if champion is None or champion_metrics is None:
         return GateDecision(
@@ -80,22 +97,40 @@ def decide(
     for name in others:
         if name in new and name in old and _gain(name, new[name], old[name]) < 0:
             failures.append(f"{name} {new[name]:.4f} is worse than the champion's {old[name]:.4f}")
+    improvements: list[str] = []
     for column in slices:
         new_values = candidate_metrics.get("slices", {}).get(column, {})
         old_values = champion_metrics.get("slices", {}).get(column, {})
-        for value in sorted(set(new_values) & set(old_values)):
-            a, b = new_values[value].get(primary), old_values[value].get(primary)
-            if a is not None and b is not None and _gain(primary, a, b) < -slice_tolerance:
-                failures.append(
-                    f"{primary} on {column}={value} {a:.4f} is worse than the champion's {b:.4f} "
-                    f"by more than {slice_tolerance:g}"
-                )
+        judged = [
+            value
+            for value in sorted(set(new_values) & set(old_values), key=_value_order)
+            if primary in new_values[value] and primary in old_values[value]
+        ]
+        better: list[str] = []
+        for value in judged:
+            for name in metrics:
+                a, b = new_values[value].get(name), old_values[value].get(name)
+                if a is None or b is None:
+                    continue
+                if _gain(name, a, b) < -slice_tolerance:
+                    failures.append(
+                        f"{name} on {column}={value} {a:.4f} is worse than the champion's "
+                        f"{b:.4f} by more than {slice_tolerance:g}"
+                    )
+                elif name == primary and _gain(name, a, b) > slice_tolerance:
+                    better.append(f"{column}={value} {a:.4f} against {b:.4f}")
+        if better:
+            improvements.append(
+                f"{primary} better on {len(better)} of {len(judged)} values of {column} by more "
+                f"than {slice_tolerance:g}: " + ", ".join(better)
+            )
     if failures:
         return GateDecision(candidate, champion, False, failures)
     gain = _gain(primary, new[primary], old.get(primary, float("-inf")))
-    return GateDecision(
-        candidate, champion, True, [f"{primary} improves on {champion} by {gain:.4f}"]
-    )
+    overall = f"{primary} improves on {champion} by {gain:.4f}"
+    if primary in old:
+        overall += f" ({new[primary]:.4f} against {old[primary]:.4f})"
+    return GateDecision(candidate, champion, True, [overall, *improvements])
 
 
 _LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
@@ -105,9 +140,18 @@ def _gain(metric: str, new: float, old: float) -> float:
     return old - new if metric in _LOWER_IS_BETTER else new - old
 
 
+def _value_order(value: str) -> tuple[int, float | str]:
+    # Hours and other numbers in numeric order: 2 before 10.
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)
+
+
 def gate_candidate(
     kit: Kit,
     model_ref: str,
+    target: str,
     metrics: Sequence[str],
     slices: Sequence[str] = (),
     min_improvement: float = 0.0,
@@ -115,12 +159,27 @@ def gate_candidate(
 ) -> GateDecision:
     """Decide about ``model_ref`` (see :func:`decide`) and promote it to ``champion`` if it wins.
 
+    The candidate and the champion are both scored on the held-out rows of the candidate's
+    training data version, overall and per value of ``slices``: each version's own evaluation
+    was on its own data, and a champion trained on part of the data (a few hours of the day)
+    looks good there. Only when the champion cannot score those rows (it needs columns they lack)
+    are the metrics recorded at registration compared, and the decision says so.
+
     A candidate that does not win is left as it is: the decision, with every reason, is what the
-    run reports.
+    run reports. A promotion records its reasons in the alias history.
+
+    Args:
+        kit: the environment.
+        model_ref: the candidate (``churn@4``).
+        target: the label column of the training data.
+        metrics: the metric names to compare, the deciding one first.
+        slices: slice columns compared value by value.
+        min_improvement: the margin by which the first metric must improve.
+        slice_tolerance: how much of a metric a slice may lose.
 
     Raises:
         NotFoundError: the candidate does not exist.
-        ConfigError: ``metrics`` is empty.
+        ConfigError: ``metrics`` is empty, or the target or a slice column is not in the data.
     """
     from mlops_kit import models
 
@@ -131,19 +190,58 @@ def gate_candidate(
         champion = models.get_version(kit, f"{candidate.name}@{CHAMPION}")
     except NotFoundError:
         champion = None
+    candidate_metrics = _metrics_json(candidate)
+    champion_metrics = _metrics_json(champion) if champion else None
+    notes: list[str] = []
+    if champion is not None and not candidate.datasets:
+        notes.append(
+            f"{candidate.ref} records no data version: compared with the metrics recorded at "
+            "registration"
+        )
+    elif champion is not None:
+        dataset_ref = candidate.datasets[0]
+        held_out = _held_out_rows(kit, dataset_ref, target)
+        candidate_metrics = _score(kit, candidate.ref, held_out, target, slices)
+        try:
+            champion_metrics = _score(kit, champion.ref, held_out, target, slices)
+        except Exception as exc:  # noqa: BLE001 - any model code may fail on another schema
+            candidate_metrics = _metrics_json(candidate)
+            notes.append(
+                f"{champion.ref} cannot score {dataset_ref} ({type(exc).__name__}: {exc}): "
+                "compared with the metrics recorded at registration"
+            )
+        else:
+            notes.append(f"both scored on the {len(held_out)} held-out rows of {dataset_ref}")
     decision = decide(
         candidate.ref,
-        _metrics_json(candidate),
+        candidate_metrics,
         champion.ref if champion else None,
-        _metrics_json(champion) if champion else None,
+        champion_metrics,
         metrics,
         slices,
         min_improvement,
         slice_tolerance,
     )
+    decision = replace(decision, reasons=[*decision.reasons, *notes])
     if decision.promoted:
         models.promote(kit, candidate.ref, CHAMPION, reason="; ".join(decision.reasons))
     return decision
+
+
+def _held_out_rows(kit: Kit, dataset_ref: str, target: str) -> Any:
+    from mlops_kit import data
+    from mlops_kit.pipelines.evaluation import holdout_split
+
+    _, held_out = holdout_split(data.load(kit, dataset_ref, as_="pandas"), target)
+    return held_out
+
+
+def _score(
+    kit: Kit, model_ref: str, rows: Any, target: str, slices: Sequence[str]
+) -> dict[str, Any]:
+    from mlops_kit.pipelines.evaluation import evaluate_classifier, load_classifier
+
+    return evaluate_classifier(load_classifier(kit, model_ref), rows, target, slices)
 
 
 def _metrics_json(version: ModelVersion) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +162,26 @@ def test_compiled_pipeline_matches_the_golden_file(project: PipelineProject, kit
         "the compiled pipeline changed: review it, then regenerate the golden file with "
         "UPDATE_GOLDEN=1 pytest tests/pipelines -k golden"
     )
+
+
+def test_quickstart_ends_with_next_commands_that_all_work(  # type: ignore[no-untyped-def]
+    tmp_path: Path, run_cli, monkeypatch
+) -> None:
+    result = run_cli("quickstart", str(tmp_path / "demo"), "--rows", "1200")
+    assert result.exit_code == 0, result.stderr
+    assert "3/3 serving the champion to 1200 new demo customers" in result.stdout
+    commands = re.findall(r"^  (mlops-kit .+?)(?:  |$)", result.stdout, re.MULTILINE)
+    assert "mlops-kit monitor report demo@1 --slice hour_of_day --slice contract" in commands
+    assert "mlops-kit monitor check" in commands
+    monkeypatch.chdir(tmp_path / "demo")
+    # Every one but the last, which runs the pipeline again.
+    for command in commands[:-1]:
+        ran = run_cli(*command.split()[1:])
+        assert ran.exit_code == 0, f"{command}: {ran.stdout[-1500:]}{ran.stderr}"
+    report = json.loads(run_cli("monitor", "report", "demo@1", "--format", "json").stdout)
+    assert report["labelled"] == 1200
+    hours = [s for s in report["slices"] if s["column"] == "hour_of_day"]
+    assert len(hours) == 24
 
 
 def test_quickstart_refuses_a_non_empty_directory(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

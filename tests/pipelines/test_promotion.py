@@ -32,7 +32,41 @@ def test_better_everywhere_is_promoted() -> None:
         ["contract"],
     )
     assert (decision.promoted, decision.champion) == (True, "m@1")
-    assert decision.reasons == ["roc_auc improves on m@1 by 0.0500"]
+    assert decision.reasons == [
+        "roc_auc improves on m@1 by 0.0500 (0.8500 against 0.8000)",
+        "roc_auc better on 1 of 1 values of contract by more than 0.02: "
+        "contract=month-to-month 0.8400 against 0.8000",
+    ]
+
+
+def test_promotion_names_the_slice_values_that_improved_in_numeric_order() -> None:
+    def by_hour(accuracy: dict[int, float]) -> dict[str, object]:
+        hours = {str(h): {"accuracy": a, "count": 40} for h, a in accuracy.items()}
+        overall = sum(accuracy.values()) / len(accuracy)
+        return {"overall": {"accuracy": overall}, "slices": {"hour_of_day": hours}}
+
+    old = by_hour({2: 0.05, 10: 0.95, 11: 0.95, 22: 0.10})
+    new = by_hour({2: 0.93, 10: 0.94, 11: 0.96, 22: 0.90})
+    decision = decide("p@2", new, "p@1", old, ["accuracy"], ["hour_of_day"], slice_tolerance=0.05)
+    assert decision.promoted
+    assert decision.reasons[1] == (
+        "accuracy better on 2 of 4 values of hour_of_day by more than 0.05: "
+        "hour_of_day=2 0.9300 against 0.0500, hour_of_day=22 0.9000 against 0.1000"
+    )
+    assert decision.message.startswith("p@2 promoted to champion: accuracy improves on p@1")
+
+
+def test_every_configured_metric_is_compared_on_every_slice_value() -> None:
+    old = _metrics(0.80, 0.70, 0.80)
+    new = _metrics(0.85, 0.75, 0.84)
+    old["slices"]["contract"]["month-to-month"]["accuracy"] = 0.75  # type: ignore[index]
+    new["slices"]["contract"]["month-to-month"]["accuracy"] = 0.60  # type: ignore[index]
+    decision = decide("m@2", new, "m@1", old, ["roc_auc", "accuracy"], ["contract"])
+    assert not decision.promoted
+    assert decision.reasons == [
+        "accuracy on contract=month-to-month 0.6000 is worse than the champion's 0.7500 "
+        "by more than 0.02"
+    ]
 
 
 @pytest.mark.parametrize(

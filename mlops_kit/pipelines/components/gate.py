@@ -1,4 +1,7 @@
-"""Promote a model version to ``champion`` only if it is better than the current champion."""
+"""Promote a model version to ``champion`` only if it is better than the current champion.
+
+Both are scored on the same rows, overall and per slice; the decision names the slices.
+"""
 
 # No postponed annotations: KFP reads this signature.
 
@@ -6,6 +9,7 @@
 def promote_if_better(
     environment: str,
     model_ref: str,
+    target: str,
     metrics: str,
     slices: str,
     min_improvement: float,
@@ -16,10 +20,12 @@ def promote_if_better(
     Args:
         environment: the resolved environment, as JSON.
         model_ref: the candidate (``churn@4``).
+        target: the label column: the candidate and the champion are scored on the held-out
+            rows of the candidate's data version.
         metrics: comma-separated metrics to compare, the deciding one first.
-        slices: comma-separated slice columns on which the candidate must not regress.
+        slices: comma-separated slice columns compared value by value.
         min_improvement: the margin by which the first metric must improve.
-        slice_tolerance: how much of the first metric a slice may lose.
+        slice_tolerance: how much of any metric a slice value may lose.
 
     Returns:
         The decision, as JSON (candidate, champion, promoted, reasons).
@@ -34,11 +40,11 @@ def promote_if_better(
         decision = gate_candidate(
             kit,
             model_ref,
+            target,
             metrics=[m.strip() for m in metrics.split(",") if m.strip()],
             slices=[s.strip() for s in slices.split(",") if s.strip()],
             min_improvement=min_improvement,
             slice_tolerance=slice_tolerance,
         )
-    verdict = "promoted to champion" if decision.promoted else "NOT promoted"
-    print(f"gate: {model_ref} {verdict}: " + "; ".join(decision.reasons))
+    print(f"gate: {decision.message}")
     return json.dumps(decision.to_dict())

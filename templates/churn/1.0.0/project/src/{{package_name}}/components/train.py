@@ -13,7 +13,8 @@ def train_model(
         environment: the resolved environment, as JSON (given by the kit).
         dataset_ref: the data version to train on (``churn@3``).
         target: the label column.
-        params: training parameters, as JSON: ``exclude`` (columns that are not features),
+        params: training parameters, as JSON: ``exclude`` (columns that are not features;
+            timestamps never are),
             ``max_iter``, ``learning_rate``.
         model: where the fitted scikit-learn pipeline is written (joblib).
 
@@ -38,6 +39,9 @@ def train_model(
         frame = data.load(kit, dataset_ref, as_="pandas")
     training, _ = holdout_split(frame, target)
     features = training.drop(columns=[target, *settings.get("exclude", [])])
+    # Timestamps are not features: the dates a model learns never come back. What matters of them
+    # (the hour of the day, the day of the week) belongs in columns of its own.
+    features = features.select_dtypes(exclude=["datetime", "datetimetz"])
     categorical = [c for c in features.columns if features[c].dtype.kind in "OSUb"]
     numeric = [c for c in features.columns if c not in categorical]
     pipeline = Pipeline(

@@ -273,8 +273,11 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
     Returns:
         Columns ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
     """
-    labelled = live.filter(live._label.notnull())
     columns = [OVERALL, *dict.fromkeys(slices)]
+    # Only the columns the sums read: DuckDB materialises the relation the slices share as it is.
+    needed = ["_logged_at", "_prediction", "_score", "_label"]
+    needed += [column for column in slices if column not in TIME_SLICES]
+    labelled = live.filter(live._label.notnull()).select(*dict.fromkeys(needed))
     keys = {
         f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(labelled, column)
         for i, column in enumerate(columns)

@@ -151,6 +151,31 @@ def test_text_in_a_numeric_column_fails_the_run_at_validation(  # type: ignore[n
     assert [v.ref for v in models.list_versions(kit, "retention")] == before
 
 
+def test_a_failed_retraining_run_is_the_handlers_failure(  # type: ignore[no-untyped-def]
+    first_run: PipelineRun, project: PipelineProject, kit: Kit, monkeypatch
+) -> None:
+    from mlops_kit.errors import BackendError
+    from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+
+    assert first_run.state == "SUCCEEDED"
+    source = project.root / project.config("local").source
+    frame = __import__("pandas").read_csv(source)
+    frame["support_calls"] = frame["support_calls"].astype(str)
+    frame.loc[::5, "support_calls"] = "many"
+    frame.to_csv(source, index=False)
+    monkeypatch.chdir(project.root)
+    request = RetrainingRequest("retention", 1, ["accuracy 0.41 breaks min 0.5 on hour_of_day=3"])
+
+    with pytest.raises(BackendError) as failed:
+        request_retraining(kit, request, "pipeline")
+
+    assert re.match(
+        r"retraining run retention-training-\S+ failed: task 'validate-data' failed: "
+        r"IntegrityError: .*support_calls",
+        str(failed.value),
+    )
+
+
 def test_compiled_pipeline_matches_the_golden_file(project: PipelineProject, kit: Kit) -> None:
     golden = Path(__file__).parent / "golden" / "retention-training.yaml"
     compiled = project.compile(kit.environment, project.root / "build" / "golden.yaml")

@@ -317,7 +317,13 @@ def _coverage(
                 source: ir.Table = renamed
             elif column in training.schema():
                 source = training
-                key = slice_text(training[column])
+                values = training[column]
+                # A training column named like a time slice holds its whole numbers (hour 0-23,
+                # day 0-6), which the live side renders as integers: "10", not "10.0".
+                if column in TIME_SLICES and values.type().is_numeric():
+                    key = values.cast("int64").cast("string")
+                else:
+                    key = slice_text(values)
             if key is not None:
                 parts.append(
                     source.group_by(value=key)

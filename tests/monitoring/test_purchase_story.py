@@ -104,3 +104,25 @@ def test_health_names_text_in_a_numeric_feature_and_empty_columns(
     assert report.health["coupon"]["empty"] is True
     assert report.health["device"]["nonconforming"] == 0
     assert "coupon" not in report.drift  # not in the training data
+
+
+def test_training_coverage_from_an_hour_column_matches_the_live_hours(
+    local_kit, purchase_story, tmp_path
+) -> None:
+    """Training data may carry the hour as a number instead of a timestamp."""
+    import pandas as pd
+
+    from mlops_kit.monitoring import WatchedModel, build_report
+
+    training = pd.read_parquet(purchase_story.training_path)
+    training["hour_of_day"] = training.pop("event_time").dt.hour
+    path = tmp_path / "purchases-by-hour.parquet"
+    training.to_parquet(path)
+    model = WatchedModel("purchase", 1, training_data=["purchases@1"], training_location=str(path))
+    report = build_report(
+        local_kit, model, slices=["hour_of_day"], window=timedelta(days=7), end=END
+    )
+    coverage = {entry["value"]: entry for entry in report.coverage["hour_of_day"]}
+    assert len(coverage) == 24
+    assert all(coverage[str(h)]["training"] == 0 for h in NIGHT)
+    assert sum(coverage[str(h)]["training"] for h in DAY_HOURS) == len(training)

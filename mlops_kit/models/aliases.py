@@ -34,6 +34,7 @@ from mlops_kit.models.registry import (
     check_model_name,
     current_user,
     full_version,
+    model_row,
     version_row,
 )
 
@@ -75,15 +76,6 @@ def _check_reason(reason: str) -> str:
     if not reason:
         raise ConfigError("a reason is required: say why the alias moves (it is kept in history)")
     return reason
-
-
-def _locked_model(session: Session, name: str) -> RegisteredModel:
-    model = session.scalars(
-        select(RegisteredModel).where(RegisteredModel.name == name).with_for_update()
-    ).first()
-    if model is None:
-        raise NotFoundError(f"unknown model {name!r}: register it with `mlops-kit models register`")
-    return model
 
 
 def _move(
@@ -141,7 +133,7 @@ def promote(
     check_alias(alias)
     reason = _check_reason(reason)
     with kit.metadata.session() as session:
-        model = _locked_model(session, ref.name)
+        model = model_row(session, ref.name, for_update=True)
         target = version_row(session, ref, ready_only=False)
         if target.status != "ready":
             raise ConflictError(
@@ -190,7 +182,7 @@ def rollback(
     check_alias(alias)
     reason = _check_reason(reason)
     with kit.metadata.session() as session:
-        model = _locked_model(session, name)
+        model = model_row(session, name, for_update=True)
         stack = _holder_stack(session, model.id, alias)
         if not stack:
             raise NotFoundError(
@@ -227,9 +219,7 @@ def history(kit: Kit, name: str, alias: str | None = None) -> list[AliasEvent]:
     """
     check_model_name(name)
     with kit.metadata.session() as session:
-        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
-        if model is None:
-            raise NotFoundError(f"unknown model {name!r}")
+        model = model_row(session, name)
         query = select(ModelAliasEvent).where(ModelAliasEvent.model_id == model.id)
         if alias is not None:
             query = query.where(ModelAliasEvent.alias == check_alias(alias))

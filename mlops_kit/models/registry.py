@@ -481,17 +481,32 @@ def _fail(kit: Kit, version_id: int, keys: list[str], exc: BaseException) -> Non
 # -- read ------------------------------------------------------------------------------------------
 
 
+def model_row(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:
+    """The registered model ``name``, locked for the transaction when ``for_update``.
+
+    Raises:
+        NotFoundError: no model has that name; the message lists the known ones.
+    """
+    query = select(RegisteredModel).where(RegisteredModel.name == name)
+    model = session.scalars(query.with_for_update() if for_update else query).first()
+    if model is None:
+        known = session.scalars(select(RegisteredModel.name).order_by(RegisteredModel.name)).all()
+        hint = (
+            f"known models: {', '.join(known[:20])}"
+            if known
+            else "no model is registered yet: register one with `mlops-kit models register`"
+        )
+        raise NotFoundError(f"unknown model {name!r} ({hint})")
+    return model
+
+
 def version_row(session: Session, ref: ModelRef, *, ready_only: bool = True) -> ModelVersionRow:
     """The row of the version ``ref`` names (only a ready one unless ``ready_only`` is false).
 
     Raises:
         NotFoundError: the model, version or alias does not exist; the message lists what does.
     """
-    model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == ref.name)).first()
-    if model is None:
-        known = session.scalars(select(RegisteredModel.name).order_by(RegisteredModel.name)).all()
-        hint = f"known models: {', '.join(known[:20])}" if known else "no model is registered yet"
-        raise NotFoundError(f"unknown model {ref.name!r} ({hint})")
+    model = model_row(session, ref.name)
     query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
     if ref.version is not None:
         query = query.where(ModelVersionRow.version == ref.version)
@@ -630,11 +645,7 @@ def list_versions(
     """
     check_model_name(name)
     with kit.metadata.session() as session:
-        model = session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
-        if model is None:
-            raise NotFoundError(
-                f"unknown model {name!r}: register it with `mlops-kit models register`"
-            )
+        model = model_row(session, name)
         # Plain rows, not ORM objects: a model may have tens of thousands of versions.
         listed = (
             select(ModelVersionRow.id)

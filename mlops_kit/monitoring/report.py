@@ -363,8 +363,6 @@ def _drift_and_health(
     """Drift against the training data, distributions, and the health of each live feature."""
     warehouse = kit.warehouse
     names = sorted(features)
-    typed = live.select(*names)
-    current = stats.profile(warehouse, typed)
     # Only the values that did not parse are kept as text: every one of them is nonconforming.
     # Features logged as numbers have none.
     logged_as_text = [name for name in names if unparsed(name) in live.columns]
@@ -378,23 +376,24 @@ def _drift_and_health(
         else {}
     )
     reference: dict[str, Any] = {}
-    histograms: dict[str, Any] = {}
     if training is not None:
         shared = [name for name in names if name in training.schema()]
         if shared:
             reference = stats.profile(warehouse, training.select(*shared))["columns"]
-        ranges = {
-            name: (column["min"], column["max"])
-            for name, column in reference.items()
-            if column["kind"] == "numeric" and column.get("min") is not None
-        }
-        histograms = stats.histograms(warehouse, typed, ranges) if ranges else {}
+    # Live numeric values are binned once, on the training range: drift, the plots and the
+    # out-of-range counts all read those bins.
+    ranges = {
+        name: (column["min"], column["max"])
+        for name, column in reference.items()
+        if column["kind"] == "numeric" and column.get("min") is not None
+    }
+    current = stats.compared_profile(warehouse, live.select(*names), ranges)
     rows = current["row_count"]
     for name in names:
         column = current["columns"][name]
         present = rows - column["nulls"]
         checked = conformance.get(name, {})
-        histogram = histograms.get(name)
+        histogram = column.get("histogram")
         outside = histogram["below"] + histogram["above"] if histogram else 0
         report.health[name] = {
             "kind": column["kind"],

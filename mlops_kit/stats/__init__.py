@@ -15,6 +15,8 @@ Functions (all results are JSON-able dicts, stored as they are in manifests):
   first) and ``other`` (count of non-null values outside ``top``); temporal columns add ``min`` and
   ``max`` as ISO text.
   Two queries: one aggregate, then one union of per-column counts.
+- :func:`compared_profile` — the profile as a comparison reads it: numeric columns binned on the
+  reference's ranges, without their own range, moments and quantiles. Two queries.
 - :func:`histograms` — ``{column: {"lo", "hi", "counts": [BINS ints], "below", "above"}}``: equal-width
   bins over ``[lo, hi]`` (the reference's range when comparing), values outside counted apart. One query.
 - :func:`conformance` — ``{column: {"expected", "actual", "checked", "nonconforming", "examples":
@@ -82,6 +84,36 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
     Raises:
         BackendError: a query failed.
     """
+    return _profile(warehouse, table, top_k, None)
+
+
+def compared_profile(
+    warehouse: Warehouse,
+    table: ibis.Table,
+    ranges: Mapping[str, tuple[float, float]],
+    *,
+    top_k: int = TOP_K,
+) -> Profile:
+    """What a comparison with a reference reads of ``table``'s profile, in the same two queries.
+
+    The shape of :func:`profile`, except that numeric columns are binned on the given ``(lo, hi)``
+    ranges (the reference's, as :func:`histograms` does) and have no ``min``, ``max``, ``mean``,
+    ``std`` or ``quantiles``; a numeric column without a range has no ``histogram``. Null counts,
+    distinct counts and the top categories are those of :func:`profile`.
+
+    Raises:
+        BackendError: a query failed.
+    """
+    return _profile(warehouse, table, top_k, ranges)
+
+
+def _profile(
+    warehouse: Warehouse,
+    table: ibis.Table,
+    top_k: int,
+    given: Mapping[str, tuple[float, float]] | None,
+) -> Profile:
+    """:func:`profile`, or with ``given`` ranges :func:`compared_profile`."""
     schema = table.schema()
     row_count = int(warehouse.execute(table.aggregate(n=table.count()))["n"][0].as_py())
     exact = row_count <= EXACT_DISTINCT_ROWS
@@ -93,7 +125,7 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
         if kind != "categorical":
             distinct = column.nunique() if exact else column.approx_nunique()
             metrics.append(distinct.name(f"d{index}"))
-        if kind == "numeric":
+        if kind == "numeric" and given is None:
             value = column.cast("float64")
             metrics += [
                 value.min().name(f"min{index}"),
@@ -116,7 +148,10 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
             "null_rate": (row_count - count) / row_count if row_count else 0.0,
             "distinct": int(row.get(f"d{index}") or 0),
         }
-        if kind == "numeric":
+        if kind == "numeric" and given is not None:
+            if name in given:
+                ranges[name] = given[name]
+        elif kind == "numeric":
             stats |= {
                 "min": _float(row.get(f"min{index}")),
                 "max": _float(row.get(f"max{index}")),
@@ -135,7 +170,8 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
     for name, stats in columns.items():
         if name in histogram:
             stats["histogram"] = histogram[name]
-            stats["quantiles"] = quantiles(histogram[name])
+            if given is None:
+                stats["quantiles"] = quantiles(histogram[name])
         if name in top:
             stats["top"] = top[name]
             stats["distinct"] = distinct_categories[name]

@@ -92,6 +92,34 @@ def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, 
     assert stats.jensen_shannon([["a", 10]], 0, [["b", 10]], 0) == pytest.approx(1.0)
 
 
+def test_compared_profile_bins_numeric_columns_on_the_given_ranges_only(warehouse, tmp_path):
+    reference = _table(warehouse, _write(tmp_path, "r.parquet", REFERENCE))
+    shifted = _table(
+        warehouse,
+        _write(tmp_path, "s.parquet", REFERENCE.replace("/ 9.7 AS amount", "/ 9.7 + 4 AS amount")),
+    )
+    ref = stats.profile(warehouse, reference)["columns"]
+    full = stats.profile(warehouse, shifted)
+    span = (ref["amount"]["min"], ref["amount"]["max"])
+    compared = stats.compared_profile(warehouse, shifted, {"amount": span})
+    columns = compared["columns"]
+    assert compared["row_count"] == full["row_count"] == 5000
+    assert (
+        columns["amount"]["histogram"]
+        == stats.histograms(warehouse, shifted, {"amount": span})["amount"]
+    )
+    assert columns["amount"]["histogram"]["above"] > 0
+    assert not {"min", "max", "mean", "std", "quantiles"} & set(columns["amount"])
+    assert "histogram" not in columns["calls"]
+    for name in ("amount", "calls", "plan", "active", "day"):
+        for key in ("kind", "nulls", "null_rate", "distinct", "top", "other", "min", "max"):
+            if key in columns[name]:
+                assert columns[name][key] == full["columns"][name][key], (name, key)
+    assert columns["plan"]["top"] and columns["day"]["min"] == "2024-01-01"
+    drift = stats.column_drift(ref["amount"], columns["amount"], columns["amount"]["histogram"])
+    assert drift is not None and drift["psi"] > 0.2
+
+
 def test_quantiles_are_interpolated_within_one_bin() -> None:
     histogram = {"lo": 0.0, "hi": 100.0, "counts": [10] * 100, "below": 0, "above": 0}
     result = stats.quantiles(histogram)

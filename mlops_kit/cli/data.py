@@ -8,13 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, err_console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, err_console, print_json, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 
 app = typer.Typer(help="Immutable dataset versions, profiles and diffs.", no_args_is_help=True)
-
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
 def _tags(values: list[str]) -> dict[str, str]:

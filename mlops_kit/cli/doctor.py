@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, print_json, status_mark, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, status_mark, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import BackendError
 
 
 def doctor(
     ctx: typer.Context,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """Check that every role of the environment works (creates the local twin on first use)."""
     from dataclasses import asdict

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
 from mlops_kit.cli.state import state
 
 app = typer.Typer(help="List, show and import environments.", no_args_is_help=True)
@@ -16,9 +16,7 @@ app = typer.Typer(help="List, show and import environments.", no_args_is_help=Tr
 @app.command("list")
 def list_environments(
     ctx: typer.Context,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """List the known environments: the local twin and every imported one."""
     from mlops_kit.environments import Workspace
@@ -42,9 +40,7 @@ def show(
     name: Annotated[
         str | None, typer.Argument(help="Environment; default: the selected one.")
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """Show an environment's resolved settings (secrets redacted)."""
     from mlops_kit.kit import Kit

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Register, promote, roll back and compare model versions.", no_args_is_help=True
 )
-
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:

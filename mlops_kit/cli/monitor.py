@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def report(
         str | None, typer.Option(help="Timestamp column of the training data for coverage.")
     ] = None,
     end: Annotated[str | None, _END] = None,
-    output: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
     html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
 ) -> None:
     """Sliced metrics with intervals, coverage, drift and data health of MODEL's predictions."""
@@ -170,7 +170,7 @@ def check(
     retrain: Annotated[
         bool, typer.Option(help="Send a retraining request when a violation asks for one.")
     ] = True,
-    output: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
     html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
 ) -> None:
     """Judge MODEL against the spec, store the run; exit 1 when a threshold is broken."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +20,10 @@ class OutputFormat(StrEnum):
 
     table = "table"
     json = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+"""The ``--format`` option of every command that prints data."""
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
@@ -135,9 +135,7 @@ def runs(
     ctx: typer.Context,
     env: EnvOption = None,
     limit: Annotated[int, typer.Option(help="How many runs.", min=1)] = 20,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
-    ] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """List recent runs of the environment's orchestrator with their state."""
     from dataclasses import asdict

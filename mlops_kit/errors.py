@@ -8,6 +8,17 @@ shows the traceback.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what ``exc`` says, for one-line errors.
+
+    Google API errors keep their text in ``message``; SQLAlchemy's in ``orig``, the driver's error.
+    An exception that says nothing is named by its type.
+    """
+    said = getattr(exc, "message", None) or getattr(exc, "orig", None) or exc
+    lines = str(said).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class MlopsKitError(Exception):
     """Base class of every error the kit raises on purpose.
 

@@ -35,6 +35,7 @@ from mlops_kit.errors import (
     IntegrityError,
     MissingDependencyError,
     NotFoundError,
+    first_line,
 )
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
@@ -95,8 +96,7 @@ class GcsArtifactStore(ArtifactStore):
             return BackendError(
                 "no Google credentials for GCS: run `gcloud auth application-default login`"
             )
-        message = getattr(exc, "message", None) or next(iter(str(exc).splitlines()), "")
-        return BackendError(f"{what}: {message or type(exc).__name__}")
+        return BackendError(f"{what}: {first_line(exc)}")
 
     @override
     def write(self, source: Path, key: str) -> StoredObject:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typing_extensions import override
 
 from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
-from mlops_kit.errors import BackendError
+from mlops_kit.errors import BackendError, first_line
 
 
 class MetadataDatabase(Backend):
@@ -65,9 +65,7 @@ class MetadataDatabase(Backend):
                 f"metadata database {self.display_url}: no Google credentials, "
                 "run `gcloud auth application-default login`"
             )
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        first = reason[0] if reason else type(exc).__name__
-        return BackendError(f"metadata database {self.display_url}: {first}")
+        return BackendError(f"metadata database {self.display_url}: {first_line(exc)}")
 
     def dispose(self) -> None:
         """Close every pooled connection."""

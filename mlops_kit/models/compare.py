@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_kit import data as datasets
 from mlops_kit import stats
+from mlops_kit.errors import first_line
 from mlops_kit.kit import Kit
 from mlops_kit.models.registry import ModelRef, ModelVersion, get_version, load_model
 
@@ -147,7 +148,7 @@ def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> 
         except (ValueError, TypeError) as exc:
             # Bad input (text in a numeric column) is what the comparison must report, with the
             # data's health, rather than stop at.
-            errors[ref] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            errors[ref] = first_line(exc)
     agreement = None
     if len(predicted) == 2:
         a, b = (predicted[ref] for ref in refs)

@@ -47,7 +47,13 @@ from mlops_kit.db.models.registry import (
     ModelVersionRow,
     RegisteredModel,
 )
-from mlops_kit.errors import ConfigError, ConflictError, MlopsKitError, NotFoundError
+from mlops_kit.errors import (
+    ConfigError,
+    ConflictError,
+    MlopsKitError,
+    NotFoundError,
+    first_line,
+)
 from mlops_kit.kit import Kit
 from mlops_kit.models.flavors import LoadedModel, detect_flavor, flavor_named
 
@@ -465,7 +471,7 @@ def _add_lineage(
 
 def _fail(kit: Kit, version_id: int, keys: list[str], exc: BaseException) -> None:
     """Mark the version failed and delete the objects it stored; what fails is left to gc."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = first_line(exc)
     try:
         with kit.metadata.session() as session:
             session.execute(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mlops_kit.db.models.registry import ModelTag, ModelVersionRow, RegisteredModel
 from mlops_kit.environments import Environment
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
+from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, first_line
 from mlops_kit.kit import Kit
 from mlops_kit.models.registry import ModelRef, ModelVersion, as_ref, get_version
 
@@ -156,9 +156,8 @@ def mirror_to_vertex(
     try:
         response = client.upload_model(request=request).result(timeout=1800)
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BackendError(
-            f"Vertex AI did not accept {version.ref}: {first} (retry with "
+            f"Vertex AI did not accept {version.ref}: {first_line(exc)} (retry with "
             f"`mlops-kit models mirror {version.ref}`)"
         ) from exc
     resource = f"{response.model}@{response.model_version_id}"

@@ -29,7 +29,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, NotFoundError
+from mlops_kit.errors import (
+    BackendError,
+    ConfigError,
+    MissingDependencyError,
+    NotFoundError,
+    first_line,
+)
 from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported
 
 if TYPE_CHECKING:
@@ -68,12 +74,6 @@ def ibis_type(field: Any) -> str:
     if field.mode == "REPEATED":
         return "array<string>"
     return _TYPES.get(field.field_type, "binary")
-
-
-def _first_line(exc: Any) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    lines = str(message).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class BigQueryWarehouse(Warehouse):
@@ -139,11 +139,11 @@ class BigQueryWarehouse(Warehouse):
                 job = self._client.get_job(job_id)
             return job.result()
         except google_errors.NotFound as exc:
-            raise NotFoundError(f"{what}: {_first_line(exc)}") from exc
+            raise NotFoundError(f"{what}: {first_line(exc)}") from exc
         except google_errors.BadRequest as exc:
-            raise ConfigError(f"{what}: {_first_line(exc)}") from exc
+            raise ConfigError(f"{what}: {first_line(exc)}") from exc
         except google_errors.GoogleAPICallError as exc:
-            raise BackendError(f"{what}: {_first_line(exc)}") from exc
+            raise BackendError(f"{what}: {first_line(exc)}") from exc
 
     @override
     def stage(self, dataset: str, source: Source) -> StagedData:
@@ -192,9 +192,9 @@ class BigQueryWarehouse(Warehouse):
                     file, staging, size=size, job_config=config
                 ).result()
         except google_errors.BadRequest as exc:
-            raise ConfigError(f"{what}: {_first_line(exc)}") from exc
+            raise ConfigError(f"{what}: {first_line(exc)}") from exc
         except google_errors.GoogleAPICallError as exc:
-            raise BackendError(f"{what}: {_first_line(exc)}") from exc
+            raise BackendError(f"{what}: {first_line(exc)}") from exc
 
     def _measure(self, staged: StagedData) -> StagedData:
         schema = [

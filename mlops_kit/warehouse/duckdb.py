@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, NotFoundError
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_line
 from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported, column_schema
 
 if TYPE_CHECKING:
@@ -175,10 +175,10 @@ class DuckDBWarehouse(Warehouse):
             return self._measure(staging, source)
         except duckdb.CatalogException as exc:
             staging.unlink(missing_ok=True)
-            raise NotFoundError(f"{source.describe()}: {_first_line(exc)}") from exc
+            raise NotFoundError(f"{source.describe()}: {first_line(exc)}") from exc
         except duckdb.Error as exc:
             staging.unlink(missing_ok=True)
-            raise ConfigError(f"cannot read {source.describe()}: {_first_line(exc)}") from exc
+            raise ConfigError(f"cannot read {source.describe()}: {first_line(exc)}") from exc
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
@@ -249,9 +249,4 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self._connection.execute(self.compile(expr)).to_arrow_table()
         except duckdb.Error as exc:
-            raise BackendError(f"DuckDB query failed: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: Any) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+            raise BackendError(f"DuckDB query failed: {first_line(exc)}") from exc

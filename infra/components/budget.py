@@ -16,7 +16,7 @@ class BudgetArgs:
     """Inputs of :class:`Budget`."""
 
     billing_account: str
-    """Billing account id (``XXXXXX-XXXXXX-XXXXXX``)."""
+    """Billing account id: three dash-separated groups of six hex digits, e.g. ``01A2B3-C4D5E6-F7A8B9``."""
     project_number: pulumi.Input[str]
     """Number of the project the budget covers."""
     environment: str

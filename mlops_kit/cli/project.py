@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -92,6 +94,12 @@ def quickstart(
         champion = serve_demo_traffic(kit, project, rows)
         config = project.config(kit.environment.name)
     console.print("\nnext, in the project directory:")
+    commands = Path(sys.executable).parent
+    if shutil.which("mlops-kit") is None and (commands / "mlops-kit").exists():
+        # The README's quick start installs into a virtual environment it does not activate.
+        console.print(
+            f"  (first put mlops-kit on PATH: source {commands / 'activate'})", markup=False
+        )
     steps = [
         (f"cd {directory}", ""),
         (f"mlops-kit models versions {config.model_name}", "versions, metrics and aliases"),

@@ -9,9 +9,10 @@ training set. Measured, each in a fresh process (wall time and peak RSS):
 - Evidently (current release, separate venv ``bench/.venv-evidently`` because it needs pandas<3):
   DataDriftPreset + ClassificationPreset on the flat Parquet (1 M rows).
 
-PSI binning differs by method and is stated in the output: the kit groups 100 equal-width bins over
-the reference range into ≈ reference deciles; Evidently uses equal-width bins over the combined
-data. KS: the kit's is binned (100 bins), pandas' is exact; both statistics are compared.
+PSI binning differs by method and is stated in the output: the kit groups the reference's
+histogram bins (≤ 200 on an aligned grid, see ``mlops_kit.stats``) into ≈ reference deciles;
+Evidently uses equal-width bins over the combined data. KS: the kit's is binned, pandas' is exact;
+both statistics are compared.
 
 Usage: ``python bench/monitoring_report.py [--rows 1000000 10000000] [--skip-evidently]``.
 Writes ``bench/results/monitoring_report.json``.

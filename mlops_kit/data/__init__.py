@@ -458,7 +458,7 @@ class DatasetDiff:
             ``removed``, ``retyped``), ``rows``, ``columns`` (per column ``a``/``b`` statistics,
             ``drift``, ``categories``), ``conformance`` (see :func:`mlops_kit.stats.conformance`)
             and ``keys`` (with ``--key``: ``added``, ``removed``, ``changed`` counts and examples).
-        histograms: per numeric column the reference and current histograms on the reference's bins.
+        histograms: per numeric column the reference and current histograms on common bins.
     """
 
     summary: dict[str, Any]
@@ -540,9 +540,10 @@ def diff(
 ) -> DatasetDiff:
     """Compare version ``a`` (the reference) with version ``b`` or a file ``b``.
 
-    Statistics of versions come from their stored profiles; the diff itself scans ``b`` once for
-    its type conformance and the numeric histograms on ``a``'s bins that its profile does not
-    already hold (same range), and joins both on ``key``.
+    Statistics of versions come from their stored profiles, whose histograms are compared on
+    common bins (see :mod:`mlops_kit.stats`); the diff itself reads ``b`` only for its type
+    conformance, for the histograms of columns that are text now or whose ranges are too far
+    apart, and to join both on ``key``.
 
     Raises:
         ConfigError: malformed reference, unreadable file, or ``key`` missing or not unique.
@@ -612,31 +613,29 @@ def _compare(
     }
     conformance = stats.conformance(warehouse, table_b, types_a)
     # Text that should be numbers is compared as the numbers it holds; the rest becomes null.
-    coerced = table_b.mutate(
-        **{
-            name: table_b[name].try_cast("float64")
-            for name in conformance
-            if _numeric_kind(types_a[name])
-        }
-    )
-    ranges = {
-        name: (column["histogram"]["lo"], column["histogram"]["hi"])
-        for name, column in columns_a.items()
-        if "histogram" in column
-        and name in types_b
-        and (_numeric_kind(types_b[name]) or name in conformance)
-    }
-    # A current histogram stored on the same range is already on the reference's bins.
-    current = {
-        name: columns_b[name]["histogram"]
-        for name, span in ranges.items()
-        if "histogram" in columns_b[name]
-        and (columns_b[name]["histogram"]["lo"], columns_b[name]["histogram"]["hi"]) == span
-    }
-    ranges = {name: span for name, span in ranges.items() if name not in current}
-    current |= stats.histograms(warehouse, coerced, ranges) if ranges else {}
+    coerced = [name for name in conformance if _numeric_kind(types_a[name])]
+    # Numeric histograms come from both stored profiles, re-counted on common bins; only columns
+    # whose ranges are too far apart, or that are text now, are binned again on the reference's.
+    binned: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    rescan: dict[str, stats.Bins] = {}
+    for name, column_a in columns_a.items():
+        column_b = columns_b.get(name)
+        if "histogram" not in column_a or column_b is None:
+            continue
+        pair = (
+            stats.aligned(column_a["histogram"], column_b["histogram"])
+            if "histogram" in column_b
+            else None
+        )
+        if pair is not None:
+            binned[name] = pair
+        elif name in coerced or _numeric_kind(types_b[name]):
+            rescan[name] = stats.Bins.of(column_a["histogram"])
+    if rescan:
+        numbers = table_b.mutate(**{name: table_b[name].try_cast("float64") for name in coerced})
+        for name, histogram in stats.histograms(warehouse, numbers, rescan).items():
+            binned[name] = (columns_a[name]["histogram"], histogram)
     columns: dict[str, Any] = {}
-    histograms: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, column_a in columns_a.items():
         column_b = columns_b.get(name)
         if column_b is None:
@@ -644,16 +643,14 @@ def _compare(
         entry: dict[str, Any] = {
             "a": {k: column_a[k] for k in _SHOWN if k in column_a},
             "b": {k: column_b[k] for k in _SHOWN if k in column_b},
-            "drift": stats.column_drift(column_a, column_b, current.get(name)),
+            "drift": stats.column_drift(column_a, column_b, binned.get(name)),
         }
-        if name in current:
-            histograms[name] = (column_a["histogram"], current[name])
         if column_a["kind"] == "categorical" and column_b["kind"] == "categorical":
             entry["categories"] = _categories(column_a, column_b)
         columns[name] = entry
     summary: dict[str, Any] = {"schema": schema, "columns": columns, "conformance": conformance}
     summary["keys"] = _key_changes(warehouse, table_a, table_b, key) if key else None
-    return DatasetDiff(summary, histograms)
+    return DatasetDiff(summary, binned)
 
 
 def _categories(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -812,8 +809,8 @@ def diff_page(result: DatasetDiff) -> Page:
         )
     page.heading("Distributions")
     for name, (hist_a, hist_b) in result.histograms.items():
-        labels, series = _coarse(hist_a, hist_b)
-        page.bars(name, labels, {summary["a"]["ref"]: series[0], summary["b"]["ref"]: series[1]})
+        labels, shares_a, shares_b = stats.grouped_shares(hist_a, hist_b, 20)
+        page.bars(name, labels, {summary["a"]["ref"]: shares_a, summary["b"]["ref"]: shares_b})
     for name, column in summary["columns"].items():
         if "categories" in column:
             shifts = column["categories"]["shifts"]
@@ -826,23 +823,3 @@ def diff_page(result: DatasetDiff) -> Page:
                 },
             )
     return page
-
-
-def _coarse(
-    a: Mapping[str, Any], b: Mapping[str, Any], groups: int = 20
-) -> tuple[list[str], tuple[list[float], list[float]]]:
-    """Shares in ``groups`` equal-width groups of the histograms' bins, plus out-of-range bins."""
-    width = len(a["counts"]) // groups
-    lo, hi = a["lo"], a["hi"]
-    step = (hi - lo) / groups
-    labels = ["<min"] + [f"{lo + i * step:.3g}" for i in range(groups)] + [">max"]
-
-    def shares(histogram: Mapping[str, Any]) -> list[float]:
-        counts = histogram["counts"]
-        values = [histogram["below"]]
-        values += [sum(counts[i * width : (i + 1) * width]) for i in range(groups)]
-        values.append(histogram["above"])
-        total = sum(values) or 1
-        return [value / total for value in values]
-
-    return labels, (shares(a), shares(b))

@@ -380,21 +380,16 @@ def _drift_and_health(
         shared = [name for name in names if name in training.schema()]
         if shared:
             reference = stats.profile(warehouse, training.select(*shared))["columns"]
-    # Live numeric values are binned once, on the training range: drift, the plots and the
-    # out-of-range counts all read those bins.
-    ranges = {
-        name: (column["min"], column["max"])
-        for name, column in reference.items()
-        if column["kind"] == "numeric" and column.get("min") is not None
-    }
-    current = stats.compared_profile(warehouse, live.select(*names), ranges)
+    # Live numeric values are binned once, on the training bins: drift and the plots read those
+    # bins, and the same query counts the values outside the training range.
+    current = stats.compared_profile(warehouse, live.select(*names), reference)
     rows = current["row_count"]
     for name in names:
         column = current["columns"][name]
         present = rows - column["nulls"]
         checked = conformance.get(name, {})
         histogram = column.get("histogram")
-        outside = histogram["below"] + histogram["above"] if histogram else 0
+        outside = column.get("out_of_range", 0)
         report.health[name] = {
             "kind": column["kind"],
             "null_rate": column["null_rate"],
@@ -407,36 +402,24 @@ def _drift_and_health(
             "out_of_range_rate": outside / present if present else 0.0,
         }
         if name in reference:
-            measured = stats.column_drift(reference[name], column, histogram)
+            binned = (reference[name]["histogram"], histogram) if histogram else None
+            measured = stats.column_drift(reference[name], column, binned)
             if measured is not None:
                 report.drift[name] = measured
-            shown = _distribution(reference[name], column, histogram)
+            shown = _distribution(reference[name], column, binned)
             if shown is not None:
                 report.distributions[name] = shown
 
 
 def _distribution(
-    reference: dict[str, Any], current: dict[str, Any], histogram: dict[str, Any] | None
+    reference: dict[str, Any],
+    current: dict[str, Any],
+    binned: tuple[dict[str, Any], dict[str, Any]] | None,
 ) -> dict[str, Any] | None:
-    """Shares of training and live values in ≤ 12 bins (numeric) or the top categories."""
-    if reference["kind"] == "numeric" and histogram is not None and "histogram" in reference:
-        lo, hi = histogram["lo"], histogram["hi"]
-        step = stats.BINS // _DISTRIBUTION_BINS
-        width = (hi - lo) / _DISTRIBUTION_BINS
-
-        def grouped(h: dict[str, Any]) -> list[float]:
-            counts = h["counts"]
-            values = [h["below"]]
-            values += [sum(counts[i : i + step]) for i in range(0, stats.BINS, step)]
-            total = sum(values) + h["above"]
-            return [v / total if total else 0.0 for v in [*values, h["above"]]]
-
-        labels = ["< min", *(f"{lo + i * width:.3g}" for i in range(_DISTRIBUTION_BINS)), "> max"]
-        return {
-            "labels": labels,
-            "training": grouped(reference["histogram"]),
-            "live": grouped(histogram),
-        }
+    """Shares of training and live values in ≤ 12 groups of bins (numeric) or the top categories."""
+    if reference["kind"] == "numeric" and binned is not None:
+        labels, training, live = stats.grouped_shares(*binned, _DISTRIBUTION_BINS)
+        return {"labels": labels, "training": training, "live": live}
     if reference["kind"] == "categorical" and current.get("kind") == "categorical":
         ref = dict(map(tuple, reference.get("top", [])))
         cur = dict(map(tuple, current.get("top", [])))

@@ -10,31 +10,40 @@ Functions (all results are JSON-able dicts, stored as they are in manifests):
 - :func:`profile` — ``{"row_count", "settings", "columns": {name: column profile}}``. A column profile
   has ``type``, ``kind`` (``numeric`` | ``categorical`` | ``temporal``), ``nulls``, ``null_rate``,
   ``distinct``; numeric columns add ``min``, ``max``, ``mean``, ``std``, ``quantiles``
-  (``{"0.01": v, …, "0.99": v}``, see :func:`quantiles`) and ``histogram`` (see :func:`histograms`);
+  (``{"0.01": v, …, "0.99": v}``, see :func:`quantiles`) and ``histogram`` (see :class:`Bins`);
   categorical columns (strings, booleans) add ``top`` (``[[value, count], …]``, most frequent
   first) and ``other`` (count of non-null values outside ``top``); temporal columns add ``min`` and
-  ``max`` as ISO text.
-  Two queries: one aggregate, then one union of per-column counts.
-- :func:`compared_profile` — the profile as a comparison reads it: numeric columns binned on the
-  reference's ranges, without their own range, moments and quantiles. Two queries.
-- :func:`histograms` — ``{column: {"lo", "hi", "counts": [BINS ints], "below", "above"}}``: equal-width
-  bins over ``[lo, hi]`` (the reference's range when comparing), values outside counted apart. One query.
+  ``max`` as ISO text. Three queries: counts and ranges (answered from Parquet metadata on the
+  local twin), moments and distinct counts, then one union of per-column counts.
+- :func:`compared_profile` — the profile as a comparison with a reference profile reads it: numeric
+  columns binned on the reference's bins, with their values outside the reference's ``[min, max]``
+  counted, and without their own range, moments and quantiles.
+- :func:`histograms` — ``{column: histogram}`` on given :class:`Bins`. One query.
+- :func:`aligned` — two stored histograms on common bins, without reading the data again.
 - :func:`conformance` — ``{column: {"expected", "actual", "checked", "nonconforming", "examples":
   [[value, count], …]}}`` for every text column whose expected type is numeric, boolean or temporal:
   values that do not parse as the expected type (text in a numeric column). One query.
 - :func:`quantiles` — the quantiles of a histogram.
 - :func:`psi`, :func:`ks`, :func:`jensen_shannon` — drift between two histograms / category counts.
-- :func:`column_drift` — the drift of one column between two profiles (plus the current histogram at
-  the reference's bins for numeric columns): ``{"test", "value", ...}``.
+- :func:`column_drift` — the drift of one column between two profiles: ``{"test", "value", ...}``.
+- :func:`grouped_shares` — two histograms' shares in a few groups of bins, for plots.
 
-Binning, stated because drift values depend on it: numeric histograms have :data:`BINS` equal-width
-bins over the reference's ``[min, max]``, plus an underflow and an overflow bin. PSI uses ≤ 10 groups
-of consecutive bins holding ≈ 10 % of the reference each (reference-decile bins at 1 % resolution)
-plus the underflow and overflow bins; shares are floored at :data:`SHARE_FLOOR`. KS is the binned
-two-sample statistic (largest CDF gap at the bin edges) with the asymptotic p-value. Jensen–Shannon is
-the distance (square root of the base-2 divergence, in [0, 1]) over the union of both top-``k``
-categories plus one bucket for the rest. Quantiles are interpolated in the histogram (within one
-bin width, identical on every warehouse, and free: a sorting quantile costs more than the whole
+Binning, stated because drift values depend on it: a histogram is
+``{"lo", "hi", "width", "counts", "below", "above"}``, equal-width bins from ``lo`` to ``hi`` plus
+the counts of values below and above them. A profile bins each numeric column on an *aligned grid*:
+the width is the smallest power of two (at least 1 for integer columns) that covers the column's
+``[min, max]`` in at most :data:`BINS` bins whose edges are multiples of the width. Any two such
+histograms are exactly re-binned onto the coarser of their two grids, so versions profiled at
+different times are compared from their stored profiles without reading either again; when that
+would leave fewer than :data:`MIN_SHARED_BINS` bins over the reference's range (the ranges differ
+by more than 4×), the current data is binned again on the reference's bins. Power-of-two widths make
+``floor(x / width)`` exact, so DuckDB and BigQuery put every value in the same bin. PSI uses ≤ 10
+groups of consecutive bins holding ≈ 10 % of the reference each plus the underflow and overflow
+bins; shares are floored at :data:`SHARE_FLOOR`. KS is the binned two-sample statistic (largest CDF
+gap at the bin edges) with the asymptotic p-value. Jensen–Shannon is the distance (square root of
+the base-2 divergence, in [0, 1]) over the union of both top-``k`` categories plus one bucket for
+the rest. Quantiles are interpolated in the histogram (within one bin width, at most 1 % of the
+range; identical on every warehouse, and free: a sorting quantile costs more than the whole
 profile); distinct counts are exact for categorical columns, and for the others exact up to
 :data:`EXACT_DISTINCT_ROWS` rows, HyperLogLog estimates above.
 """
@@ -43,6 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,7 +61,8 @@ if TYPE_CHECKING:
 
     from mlops_kit.warehouse import Warehouse
 
-BINS = 100
+BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see _bin)
+MIN_SHARED_BINS = 40
 TOP_K = 50
 EXAMPLES = 5
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
@@ -60,6 +71,48 @@ SHARE_FLOOR = 1e-4
 PSI_GROUPS = 10
 
 Profile = dict[str, Any]
+Histogram = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Bins:
+    """``count`` equal-width bins of ``width`` from ``lo``: ``[lo + i·width, lo + (i+1)·width)``."""
+
+    lo: float
+    width: float
+    count: int
+
+    @property
+    def hi(self) -> float:
+        """The upper edge of the last bin."""
+        return self.lo + self.width * self.count
+
+    @classmethod
+    def covering(cls, lo: float, hi: float, *, integer: bool = False) -> Bins:
+        """The aligned grid over ``[lo, hi]``.
+
+        Its width is the smallest power of two (at least 1 for integers) whose bins, with edges at
+        multiples of the width, number at most :data:`BINS`.
+        """
+        span = hi - lo
+        # frexp gives x = m·2**e with 0.5 <= m < 1, so 2**e is the power of two at or above x.
+        mantissa, exponent = math.frexp(span / BINS if span else max(abs(lo), abs(hi)) or 1.0)
+        width = math.ldexp(1.0, exponent - 1 if mantissa == 0.5 else exponent)
+        if integer:
+            width = max(width, 1.0)
+        while math.floor(hi / width) - math.floor(lo / width) + 1 > BINS:
+            width *= 2
+        first = math.floor(lo / width)
+        return cls(first * width, width, math.floor(hi / width) - first + 1)
+
+    @classmethod
+    def of(cls, histogram: Mapping[str, Any]) -> Bins:
+        """The bins of a stored histogram."""
+        return cls(histogram["lo"], histogram["width"], len(histogram["counts"]))
+
+    def on_grid(self) -> bool:
+        """Whether these bins are an aligned grid (power-of-two width, edges at its multiples)."""
+        return math.frexp(self.width)[0] == 0.5 and (self.lo / self.width).is_integer()
 
 
 def column_kind(dtype: Any) -> str:
@@ -90,54 +143,70 @@ def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> P
 def compared_profile(
     warehouse: Warehouse,
     table: ibis.Table,
-    ranges: Mapping[str, tuple[float, float]],
+    reference: Mapping[str, Mapping[str, Any]],
     *,
     top_k: int = TOP_K,
 ) -> Profile:
-    """What a comparison with a reference reads of ``table``'s profile, in the same two queries.
+    """What a comparison with the ``reference`` column profiles reads of ``table``'s profile.
 
-    The shape of :func:`profile`, except that numeric columns are binned on the given ``(lo, hi)``
-    ranges (the reference's, as :func:`histograms` does) and have no ``min``, ``max``, ``mean``,
-    ``std`` or ``quantiles``; a numeric column without a range has no ``histogram``. Null counts,
-    distinct counts and the top categories are those of :func:`profile`.
+    The shape of :func:`profile`, except for the numeric columns that have a reference histogram:
+    they are binned on its bins and count their ``out_of_range`` values (outside the reference's
+    ``[min, max]``), and they have no ``min``, ``max``, ``mean``, ``std`` or ``quantiles``. Null
+    counts, distinct counts and the top categories are those of :func:`profile`.
 
     Raises:
         BackendError: a query failed.
     """
-    return _profile(warehouse, table, top_k, ranges)
+    return _profile(warehouse, table, top_k, reference)
 
 
 def _profile(
     warehouse: Warehouse,
     table: ibis.Table,
     top_k: int,
-    given: Mapping[str, tuple[float, float]] | None,
+    reference: Mapping[str, Mapping[str, Any]] | None,
 ) -> Profile:
-    """:func:`profile`, or with ``given`` ranges :func:`compared_profile`."""
+    """:func:`profile`, or with ``reference`` columns :func:`compared_profile`."""
     schema = table.schema()
-    row_count = int(warehouse.execute(table.aggregate(n=table.count()))["n"][0].as_py())
+    compared = {
+        name: column
+        for name, column in (reference or {}).items()
+        if name in schema and column_kind(schema[name]) == "numeric" and "histogram" in column
+    }
+    # Counts and ranges of the stored values alone: the local twin answers them from Parquet
+    # metadata, so the range that the histograms need costs nothing there.
+    ranged = [name for name, dtype in schema.items() if column_kind(dtype) != "categorical"]
+    first = warehouse.execute(
+        table.aggregate(
+            [table.count().name("rows")]
+            + [table[name].count().name(f"n{i}") for i, name in enumerate(schema)]
+            + [table[name].min().name(f"min{i}") for i, name in enumerate(schema) if name in ranged]
+            + [table[name].max().name(f"max{i}") for i, name in enumerate(schema) if name in ranged]
+        )
+    ).to_pylist()[0]
+    row_count = int(first["rows"])
     exact = row_count <= EXACT_DISTINCT_ROWS
     metrics: list[ir.Scalar] = []
     for index, (name, dtype) in enumerate(schema.items()):
-        column = table[name]
         kind = column_kind(dtype)
-        metrics.append(column.count().name(f"n{index}"))
-        if kind != "categorical":
-            distinct = column.nunique() if exact else column.approx_nunique()
-            metrics.append(distinct.name(f"d{index}"))
-        if kind == "numeric" and given is None:
+        if kind == "categorical":
+            continue
+        column = table[name]
+        metrics.append((column.nunique() if exact else column.approx_nunique()).name(f"d{index}"))
+        if kind == "numeric" and name in compared:
             value = column.cast("float64")
-            metrics += [
-                value.min().name(f"min{index}"),
-                value.max().name(f"max{index}"),
-                value.mean().name(f"mean{index}"),
-                value.std().name(f"std{index}"),
-            ]
-        elif kind == "temporal":
-            metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
-    row = warehouse.execute(table.aggregate(metrics)).to_pylist()[0] if row_count else {}
+            outside = (value < compared[name]["min"]) | (value > compared[name]["max"])
+            metrics.append(outside.sum().name(f"out{index}"))
+        elif kind == "numeric":
+            value = column.cast("float64")
+            metrics += [value.mean().name(f"mean{index}"), value.std().name(f"std{index}")]
+    row = (
+        {**first, **warehouse.execute(table.aggregate(metrics)).to_pylist()[0]}
+        if row_count and metrics
+        else first
+    )
     columns: dict[str, dict[str, Any]] = {}
-    ranges: dict[str, tuple[float, float]] = {}
+    bins: dict[str, Bins] = {}
     for index, (name, dtype) in enumerate(schema.items()):
         count = int(row.get(f"n{index}") or 0)
         kind = column_kind(dtype)
@@ -148,29 +217,31 @@ def _profile(
             "null_rate": (row_count - count) / row_count if row_count else 0.0,
             "distinct": int(row.get(f"d{index}") or 0),
         }
-        if kind == "numeric" and given is not None:
-            if name in given:
-                ranges[name] = given[name]
+        if kind == "numeric" and name in compared:
+            bins[name] = Bins.of(compared[name]["histogram"])
+            stats["out_of_range"] = int(row.get(f"out{index}") or 0)
         elif kind == "numeric":
+            low, high = _float(row.get(f"min{index}")), _float(row.get(f"max{index}"))
             stats |= {
-                "min": _float(row.get(f"min{index}")),
-                "max": _float(row.get(f"max{index}")),
+                "min": low,
+                "max": high,
                 "mean": _float(row.get(f"mean{index}")),
                 "std": _float(row.get(f"std{index}")),
             }
-            if stats["min"] is not None:
-                ranges[name] = (stats["min"], stats["max"])
+            # Infinite values leave a column without a histogram rather than without a profile.
+            if low is not None and high is not None and math.isfinite(high - low):
+                bins[name] = Bins.covering(low, high, integer=dtype.is_integer())
         elif kind == "temporal":
             for key in ("min", "max"):
                 value = row.get(f"{key}{index}")
                 stats[key] = None if value is None else value.isoformat()
         columns[name] = stats
     categorical = [name for name, stats in columns.items() if stats["kind"] == "categorical"]
-    histogram, top, distinct_categories = _counts(warehouse, table, ranges, categorical, top_k)
+    histogram, top, distinct_categories = _counts(warehouse, table, bins, categorical, top_k)
     for name, stats in columns.items():
         if name in histogram:
             stats["histogram"] = histogram[name]
-            if given is None:
+            if name not in compared:
                 stats["quantiles"] = quantiles(histogram[name])
         if name in top:
             stats["top"] = top[name]
@@ -180,10 +251,10 @@ def _profile(
     return {
         "row_count": row_count,
         "settings": {
-            "bins": BINS,
+            "bins": f"aligned power-of-two widths, at most {BINS} bins",
             "top_k": top_k,
             "distinct": "exact" if exact else "exact for categorical, approximate for others",
-            "quantiles": f"interpolated in {BINS} equal-width bins",
+            "quantiles": "interpolated in the histogram bins",
         },
         "columns": columns,
     }
@@ -192,14 +263,14 @@ def _profile(
 def quantiles(histogram: Mapping[str, Any]) -> dict[str, float | None]:
     """The :data:`QUANTILES` of a histogram, interpolated linearly inside its bins.
 
-    The error is at most one bin width, ``(hi - lo) / BINS``; the same counts give the same
-    quantiles on every warehouse.
+    The error is at most one bin width; the same counts give the same quantiles on every
+    warehouse.
     """
     counts = histogram["counts"]
     total = sum(counts) + histogram["below"] + histogram["above"]
     if not total:
         return {str(q): None for q in QUANTILES}
-    width = (histogram["hi"] - histogram["lo"]) / len(counts)
+    width = histogram["width"]
     result: dict[str, float | None] = {}
     for q in QUANTILES:
         target = q * total - histogram["below"]
@@ -215,30 +286,39 @@ def quantiles(histogram: Mapping[str, Any]) -> dict[str, float | None]:
     return result
 
 
-def _bin(column: ir.Column, lo: float, hi: float) -> ir.IntegerValue:
+# Bin numbers travel as 8-bit integers centred on zero: DuckDB then counts them in a directly
+# indexed table instead of a hash table (a third faster), and BigQuery widens them to INT64.
+_BELOW, _ABOVE, _CENTRE = -128, 127, BINS // 2
+
+
+def _bin(column: ir.Column, bins: Bins) -> ir.IntegerValue:
+    """The bin of each value, less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE` outside."""
     import ibis
 
-    width = (hi - lo) / BINS or 1.0
     value = column.cast("float64")
-    inside = ibis.least(((value - lo) / width).floor().cast("int64"), BINS - 1)
-    return ibis.cases((value < lo, -1), (value > hi, BINS), else_=inside)
+    # Dividing by a power of two is exact, so every warehouse puts a value in the same bin; the
+    # out-of-range branches come first so that no huge quotient is ever cast to an integer.
+    index = (value / bins.width).floor() - (round(bins.lo / bins.width) + _CENTRE)
+    return ibis.cases((value < bins.lo, _BELOW), (value >= bins.hi, _ABOVE), else_=index).cast(
+        "int8"
+    )
 
 
 def _counts(
     warehouse: Warehouse,
     table: ibis.Table,
-    ranges: Mapping[str, tuple[float, float]],
+    bins: Mapping[str, Bins],
     categorical: Sequence[str],
     top_k: int,
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Any]]], dict[str, int]]:
-    """Histograms of ``ranges``' columns, top categories and distinct counts of ``categorical``."""
+) -> tuple[dict[str, Histogram], dict[str, list[list[Any]]], dict[str, int]]:
+    """Histograms of ``bins``' columns, top categories and distinct counts of ``categorical``."""
     import ibis
 
     parts: list[ibis.Table] = []
-    for name, (lo, hi) in ranges.items():
+    for name, grid in bins.items():
         present = table.filter(table[name].notnull())
         parts.append(
-            present.group_by(bin=_bin(present[name], lo, hi))
+            present.group_by(bin=_bin(present[name], grid))
             .agg(n=present.count())
             .select(
                 column=ibis.literal(name),
@@ -258,7 +338,7 @@ def _counts(
             .limit(top_k)
             .select(
                 column=ibis.literal(name),
-                bin=ibis.null("int64"),
+                bin=ibis.null("int8"),
                 value="value",
                 n="n",
                 groups="groups",
@@ -267,10 +347,7 @@ def _counts(
     if not parts:
         return {}, {}, {}
     result = warehouse.execute(ibis.union(*parts)).to_pylist()
-    histograms: dict[str, dict[str, Any]] = {
-        name: {"lo": lo, "hi": hi, "counts": [0] * BINS, "below": 0, "above": 0}
-        for name, (lo, hi) in ranges.items()
-    }
+    histograms: dict[str, Histogram] = {name: _empty(grid) for name, grid in bins.items()}
     top: dict[str, list[list[Any]]] = {name: [] for name in categorical}
     distinct = dict.fromkeys(categorical, 0)
     for record in result:
@@ -279,28 +356,103 @@ def _counts(
             top[name].append([record["value"], count])
             distinct[name] = int(record["groups"])
             continue
-        position = int(record["bin"])
-        histogram = histograms[name]
-        if position < 0:
+        code, histogram = int(record["bin"]), histograms[name]
+        if code == _BELOW:
             histogram["below"] += count
-        elif position >= BINS:
+        elif code == _ABOVE:
             histogram["above"] += count
         else:
-            histogram["counts"][position] += count
+            histogram["counts"][code + _CENTRE] += count
     for values in top.values():
         values.sort(key=lambda item: (-item[1], item[0]))
     return histograms, top, distinct
 
 
+def _empty(bins: Bins) -> Histogram:
+    return {
+        "lo": bins.lo,
+        "hi": bins.hi,
+        "width": bins.width,
+        "counts": [0] * bins.count,
+        "below": 0,
+        "above": 0,
+    }
+
+
 def histograms(
-    warehouse: Warehouse, table: ibis.Table, ranges: Mapping[str, tuple[float, float]]
-) -> dict[str, dict[str, Any]]:
-    """Equal-width histograms of numeric columns of ``table`` over the given ``(lo, hi)`` ranges.
+    warehouse: Warehouse, table: ibis.Table, bins: Mapping[str, Bins]
+) -> dict[str, Histogram]:
+    """Histograms of numeric columns of ``table`` on the given bins (values outside counted apart).
 
     Raises:
         BackendError: the query failed.
     """
-    return _counts(warehouse, table, ranges, (), TOP_K)[0]
+    return _counts(warehouse, table, bins, (), TOP_K)[0]
+
+
+def _rebinned(histogram: Mapping[str, Any], bins: Bins) -> Histogram:
+    """``histogram`` (on an aligned grid) on the coarser aligned ``bins``: an exact re-count."""
+    result = _empty(bins)
+    result["below"], result["above"] = histogram["below"], histogram["above"]
+    ratio = round(bins.width / histogram["width"])
+    offset = round(histogram["lo"] / histogram["width"]) - round(bins.lo / histogram["width"])
+    for index, count in enumerate(histogram["counts"]):
+        position = (offset + index) // ratio
+        if position < 0:
+            result["below"] += count
+        elif position >= bins.count:
+            result["above"] += count
+        else:
+            result["counts"][position] += count
+    return result
+
+
+def aligned(
+    reference: Mapping[str, Any], current: Mapping[str, Any]
+) -> tuple[Histogram, Histogram] | None:
+    """The ``reference`` and ``current`` profile histograms re-counted on common bins.
+
+    The common bins are the reference's range on the coarser of the two aligned grids; current
+    values outside them are counted below and above. ``None`` when either histogram is not an
+    own-range profile histogram on an aligned grid, or when the common bins would number fewer
+    than :data:`MIN_SHARED_BINS` (or than the reference's own, if it has fewer): then the current
+    data must be binned again on the reference's bins.
+    """
+    if any(h["below"] or h["above"] or not Bins.of(h).on_grid() for h in (reference, current)):
+        return None
+    width = max(reference["width"], current["width"])
+    first = math.floor(reference["lo"] / width)
+    last = math.ceil(reference["hi"] / width)
+    common = Bins(first * width, width, last - first)
+    if common.count < min(MIN_SHARED_BINS, len(reference["counts"])):
+        return None
+    return _rebinned(reference, common), _rebinned(current, common)
+
+
+def grouped_shares(
+    reference: Mapping[str, Any], current: Mapping[str, Any], groups: int
+) -> tuple[list[str], list[float], list[float]]:
+    """Shares of two histograms on the same bins in ≤ ``groups`` groups of consecutive bins.
+
+    Returns labels (``< lo``, each group's lower edge, ``≥ hi``) and both histograms' shares.
+    """
+    size = math.ceil(len(reference["counts"]) / groups)
+    starts = range(0, len(reference["counts"]), size)
+    width = reference["width"] * size
+    labels = [
+        f"< {reference['lo']:.3g}",
+        *(f"{reference['lo'] + i * width:.3g}" for i in range(len(starts))),
+        f"≥ {reference['hi']:.3g}",
+    ]
+
+    def shares(histogram: Mapping[str, Any]) -> list[float]:
+        counts = histogram["counts"]
+        values = [histogram["below"], *(sum(counts[i : i + size]) for i in starts)]
+        values.append(histogram["above"])
+        total = sum(values)
+        return [value / total if total else 0.0 for value in values]
+
+    return labels, shares(reference), shares(current)
 
 
 def conformance(
@@ -469,29 +621,25 @@ def jensen_shannon(
 def column_drift(
     reference: Mapping[str, Any],
     current: Mapping[str, Any],
-    current_histogram: Mapping[str, Any] | None = None,
+    binned: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """Drift of one column from its ``reference`` profile to its ``current`` profile.
 
     Args:
         reference: the reference column profile.
         current: the current column profile.
-        current_histogram: for numeric columns, the current values binned on the reference's bins
-            (:func:`histograms` with the reference's range).
+        binned: for numeric columns, the reference's and the current histogram on the same bins
+            (from :func:`aligned`, or the reference's own and :func:`histograms` on its bins).
 
     Returns:
         ``{"test": "psi+ks", "psi", "ks", "ks_pvalue"}`` for numeric columns,
         ``{"test": "jensen-shannon", "js"}`` for categorical ones, ``None`` when not comparable.
     """
-    if (
-        reference["kind"] == "numeric"
-        and current_histogram is not None
-        and "histogram" in reference
-    ):
-        statistic, pvalue = ks(reference["histogram"], current_histogram)
+    if reference["kind"] == "numeric" and binned is not None:
+        statistic, pvalue = ks(*binned)
         return {
             "test": "psi+ks",
-            "psi": psi(reference["histogram"], current_histogram),
+            "psi": psi(*binned),
             "ks": statistic,
             "ks_pvalue": pvalue,
         }

@@ -173,22 +173,40 @@ def test_html_diff_opens_offline_in_chromium(project, run_cli, tmp_path):
     assert dom.count("<svg") >= 4
 
 
-def test_stored_histograms_on_the_same_range_equal_a_fresh_scan(project, local_kit, monkeypatch):
+def test_stored_histograms_on_common_bins_equal_a_fresh_scan(project, local_kit, monkeypatch):
     from mlops_kit import stats
 
     data.snapshot(local_kit, "churn", path=project / "churn_v1.csv")
+    # The second version's charges reach 3x as far: its grid is coarser than the first's.
+    wider = write(project / "wider.parquet", CHURN_V1.replace("* 0.8, 2)", "* 2.4, 2)"))
+    data.snapshot(local_kit, "churn", path=wider)
     data.snapshot(local_kit, "churn", path=project / "churn_v2.csv")
     scanned: list[set[str]] = []
     original = stats.histograms
 
-    def recording(warehouse, table, ranges):  # type: ignore[no-untyped-def]
-        scanned.append(set(ranges))
-        return original(warehouse, table, ranges)
+    def recording(warehouse, table, bins):  # type: ignore[no-untyped-def]
+        scanned.append(set(bins))
+        return original(warehouse, table, bins)
 
     monkeypatch.setattr(stats, "histograms", recording)
     result = data.diff(local_kit, "churn@1", "churn@2")
-    # Same range in both versions: read from the stored profile, not scanned again.
-    assert "support_calls" not in scanned[0] and "tenure" in scanned[0]
-    table = local_kit.warehouse.table(data.get_version(local_kit, "churn@2").storage)
-    fresh = original(local_kit.warehouse, table, {"support_calls": (0.0, 8.0)})
-    assert result.histograms["support_calls"][1] == fresh["support_calls"]
+    # Both profiles are on aligned grids: the diff reads no histogram from the data.
+    assert scanned == []
+    reference, current = result.histograms["monthly_charges"]
+    assert (
+        reference["width"]
+        == current["width"]
+        > stats.profile(
+            local_kit.warehouse,
+            local_kit.warehouse.table(data.get_version(local_kit, "churn@1").storage),
+        )["columns"]["monthly_charges"]["histogram"]["width"]
+    )
+    bins = stats.Bins.of(reference)
+    for version, expected in (("churn@1", reference), ("churn@2", current)):
+        table = local_kit.warehouse.table(data.get_version(local_kit, version).storage)
+        assert original(local_kit.warehouse, table, {"monthly_charges": bins}) == {
+            "monthly_charges": expected
+        }
+    # Text where numbers were: that column alone is binned again, as the numbers it holds.
+    data.diff(local_kit, "churn@1", "churn@3")
+    assert scanned == [{"tenure", "monthly_charges"}]

@@ -79,9 +79,11 @@ def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, 
     ref = stats.profile(warehouse, reference)["columns"]
     for table, low in ((reference, True), (shifted, False)):
         cur = stats.profile(warehouse, table)["columns"]
-        span = (ref["amount"]["min"], ref["amount"]["max"])
-        histogram = stats.histograms(warehouse, table, {"amount": span})["amount"]
-        drift = stats.column_drift(ref["amount"], cur["amount"], histogram)
+        bins = stats.Bins.of(ref["amount"]["histogram"])
+        histogram = stats.histograms(warehouse, table, {"amount": bins})["amount"]
+        drift = stats.column_drift(
+            ref["amount"], cur["amount"], (ref["amount"]["histogram"], histogram)
+        )
         assert drift is not None
         if low:
             assert drift["psi"] == pytest.approx(0.0, abs=1e-9) and drift["ks"] == 0.0
@@ -92,7 +94,7 @@ def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, 
     assert stats.jensen_shannon([["a", 10]], 0, [["b", 10]], 0) == pytest.approx(1.0)
 
 
-def test_compared_profile_bins_numeric_columns_on_the_given_ranges_only(warehouse, tmp_path):
+def test_compared_profile_bins_numeric_columns_on_the_reference_bins(warehouse, tmp_path):
     reference = _table(warehouse, _write(tmp_path, "r.parquet", REFERENCE))
     shifted = _table(
         warehouse,
@@ -100,31 +102,38 @@ def test_compared_profile_bins_numeric_columns_on_the_given_ranges_only(warehous
     )
     ref = stats.profile(warehouse, reference)["columns"]
     full = stats.profile(warehouse, shifted)
-    span = (ref["amount"]["min"], ref["amount"]["max"])
-    compared = stats.compared_profile(warehouse, shifted, {"amount": span})
+    compared = stats.compared_profile(warehouse, shifted, {"amount": ref["amount"]})
     columns = compared["columns"]
     assert compared["row_count"] == full["row_count"] == 5000
-    assert (
-        columns["amount"]["histogram"]
-        == stats.histograms(warehouse, shifted, {"amount": span})["amount"]
+    bins = stats.Bins.of(ref["amount"]["histogram"])
+    histogram = columns["amount"]["histogram"]
+    assert histogram == stats.histograms(warehouse, shifted, {"amount": bins})["amount"]
+    assert histogram["above"] > 0
+    # Out of range means beyond the reference's maximum, which can lie inside its last bin.
+    beyond_max = duckdb.sql(
+        f"SELECT count(*) FROM '{tmp_path / 's.parquet'}' WHERE amount > 96 / 9.7"
     )
-    assert columns["amount"]["histogram"]["above"] > 0
+    assert columns["amount"]["out_of_range"] == beyond_max.fetchone()[0] >= histogram["above"]
     assert not {"min", "max", "mean", "std", "quantiles"} & set(columns["amount"])
-    assert "histogram" not in columns["calls"]
+    # A numeric column without a reference keeps the profile of its own.
+    assert columns["calls"] == full["columns"]["calls"]
     for name in ("amount", "calls", "plan", "active", "day"):
         for key in ("kind", "nulls", "null_rate", "distinct", "top", "other", "min", "max"):
             if key in columns[name]:
                 assert columns[name][key] == full["columns"][name][key], (name, key)
     assert columns["plan"]["top"] and columns["day"]["min"] == "2024-01-01"
-    drift = stats.column_drift(ref["amount"], columns["amount"], columns["amount"]["histogram"])
+    drift = stats.column_drift(
+        ref["amount"], columns["amount"], (ref["amount"]["histogram"], histogram)
+    )
     assert drift is not None and drift["psi"] > 0.2
 
 
 def test_quantiles_are_interpolated_within_one_bin() -> None:
-    histogram = {"lo": 0.0, "hi": 100.0, "counts": [10] * 100, "below": 0, "above": 0}
+    histogram = {"lo": 0.0, "hi": 100.0, "width": 1.0, "counts": [10] * 100, "below": 0, "above": 0}
     result = stats.quantiles(histogram)
     assert result["0.5"] == pytest.approx(50.0) and result["0.01"] == pytest.approx(1.0)
-    skewed = {"lo": 0.0, "hi": 10.0, "counts": [90] + [0] * 98 + [10], "below": 0, "above": 0}
+    skewed = {"lo": 0.0, "hi": 10.0, "width": 0.1, "counts": [90] + [0] * 98 + [10]}
+    skewed |= {"below": 0, "above": 0}
     assert stats.quantiles(skewed)["0.5"] < 0.1 and stats.quantiles(skewed)["0.95"] > 9.9
 
 
@@ -188,6 +197,14 @@ def test_bigquery_sql_of_the_same_expressions_gives_identical_statistics(warehou
     assert all("`" in sql for sql in bigquery.statements)
     assert any("OVER (" in sql for sql in bigquery.statements)
     assert translated == direct
+    # Binned on the reference's bins, with values beyond its range: drift and monitoring's path.
+    shifted = _table(
+        warehouse,
+        _write(tmp_path, "s.parquet", REFERENCE.replace("/ 9.7 AS amount", "/ 9.7 - 3 AS amount")),
+    )
+    compared = stats.compared_profile(warehouse, shifted, direct["columns"])
+    assert compared["columns"]["amount"]["histogram"]["below"] > 0
+    assert stats.compared_profile(bigquery, shifted, direct["columns"]) == compared
     expected = {"amount": "float64", "calls": "int64"}
     text = _table(
         warehouse,
@@ -201,3 +218,66 @@ def test_bigquery_sql_of_the_same_expressions_gives_identical_statistics(warehou
     assert stats.conformance(bigquery, text, expected) == stats.conformance(
         warehouse, text, expected
     )
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "integer"),
+    [
+        (0.0, 1.0, False),
+        (-3.7, 12.25, False),
+        (1e-9, 3e-9, False),
+        (-5e12, -1e12, False),
+        (20.0, 99.2, False),
+        (0.0, 8.0, True),
+        (-1000.0, 1000.0, True),
+        (7.0, 7.0, True),
+        (0.0, 0.0, False),
+        (2.5, 2.5, False),
+    ],
+)
+def test_bins_cover_the_range_on_the_smallest_aligned_grid(lo, hi, integer) -> None:
+    bins = stats.Bins.covering(lo, hi, integer=integer)
+    assert bins.on_grid() and bins.lo <= lo and hi < bins.hi
+    assert 1 <= bins.count <= stats.BINS
+    assert not integer or bins.width >= 1
+    if hi > lo and bins.width > (1 if integer else 0):
+        # Half the width would need more than BINS bins: the grid is as fine as allowed.
+        half = bins.width / 2
+        assert math.floor(hi / half) - math.floor(lo / half) + 1 > stats.BINS
+
+
+def test_aligned_histograms_equal_a_fresh_scan_on_the_common_bins(warehouse, tmp_path):
+    reference = _table(
+        warehouse, _write(tmp_path, "r.parquet", "SELECT random() * 50 - 10 AS x FROM range(20000)")
+    )
+    # Wider, shifted left and right of the reference: a coarser grid, values on both sides.
+    current = _table(
+        warehouse,
+        _write(tmp_path, "c.parquet", "SELECT random() * 160 - 60 AS x FROM range(20000)"),
+    )
+    ref = stats.profile(warehouse, reference)["columns"]["x"]["histogram"]
+    cur = stats.profile(warehouse, current)["columns"]["x"]["histogram"]
+    assert cur["width"] > ref["width"]
+    pair = stats.aligned(ref, cur)
+    assert pair is not None
+    common = stats.Bins.of(pair[0])
+    assert common.width == cur["width"] and common.lo <= ref["lo"] and common.hi >= ref["hi"]
+    assert pair[0] == stats.histograms(warehouse, reference, {"x": common})["x"]
+    assert pair[1] == stats.histograms(warehouse, current, {"x": common})["x"]
+    assert pair[1]["below"] > 0 and pair[1]["above"] > 0
+
+
+def test_histograms_too_far_apart_or_off_the_grid_are_not_aligned() -> None:
+    def histogram(lo: float, hi: float) -> dict[str, object]:
+        bins = stats.Bins.covering(lo, hi)
+        return {"lo": bins.lo, "hi": bins.hi, "width": bins.width, "counts": [1] * bins.count}
+
+    narrow, wide = histogram(0.0, 10.0), histogram(0.0, 100.0)
+    for h in (narrow, wide):
+        h |= {"below": 0, "above": 0}
+    assert stats.aligned(narrow, narrow) == (narrow, narrow)
+    # A reference range 10x narrower would keep a handful of common bins: scan again instead.
+    assert stats.aligned(narrow, wide) is None
+    assert stats.aligned(wide, narrow) is not None
+    assert stats.aligned(narrow, narrow | {"above": 3}) is None
+    assert stats.aligned(narrow | {"lo": 0.3, "hi": 10.3}, narrow) is None

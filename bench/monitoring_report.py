@@ -118,6 +118,8 @@ def run_pandas(folder: Path) -> dict:
     import numpy as np
     import pandas as pd
 
+    from mlops_kit.stats import Bins
+
     start = time.perf_counter()
     live = pd.read_parquet(folder / "flat.parquet")
     training = pd.read_parquet(folder / "training.parquet")
@@ -127,13 +129,14 @@ def run_pandas(folder: Path) -> dict:
     psi, ks = {}, {}
     for name in NUMERIC:
         ref, cur = training[name].to_numpy(), live[name].to_numpy()
-        # The kit's stated binning: reference deciles inside [min, max], plus one bin below the
-        # reference minimum and one above its maximum; shares floored at 1e-4.
-        edges = np.quantile(ref, np.linspace(0, 1, 11))
+        # The kit's stated binning: exact reference deciles inside the range of the reference's
+        # histogram bins, plus one bin below it and one above; shares floored at 1e-4.
+        bins = Bins.covering(float(ref.min()), float(ref.max()))
+        edges = np.array([bins.lo, *np.quantile(ref, np.linspace(0.1, 0.9, 9)), bins.hi])
 
         def shares(values: np.ndarray, edges: np.ndarray = edges) -> np.ndarray:
-            inside = np.histogram(values[(values >= edges[0]) & (values <= edges[-1])], edges)[0]
-            counts = [np.sum(values < edges[0]), *inside, np.sum(values > edges[-1])]
+            inside = np.histogram(values[(values >= edges[0]) & (values < edges[-1])], edges)[0]
+            counts = [np.sum(values < edges[0]), *inside, np.sum(values >= edges[-1])]
             return np.maximum(np.asarray(counts) / len(values), 1e-4)
 
         e, a = shares(ref), shares(cur)

@@ -13,8 +13,9 @@ Functions (all results are JSON-able dicts, stored as they are in manifests):
   (``{"0.01": v, …, "0.99": v}``, see :func:`quantiles`) and ``histogram`` (see :class:`Bins`);
   categorical columns (strings, booleans) add ``top`` (``[[value, count], …]``, most frequent
   first) and ``other`` (count of non-null values outside ``top``); temporal columns add ``min`` and
-  ``max`` as ISO text. Three queries: counts and ranges (answered from Parquet metadata on the
-  local twin), moments and distinct counts, then one union of per-column counts.
+  ``max`` as ISO text. Three queries: the row count (with the numeric ranges where file
+  metadata answers them: Parquet on the local twin), the other aggregates, then one union of
+  per-column counts for the histograms and top categories.
 - :func:`compared_profile` — the profile as a comparison with a reference profile reads it: numeric
   columns binned on the reference's bins, with their values outside the reference's ``[min, max]``
   counted, and without their own range, moments and quantiles.
@@ -37,10 +38,10 @@ histograms are exactly re-binned onto the coarser of their two grids, so version
 different times are compared from their stored profiles without reading either again; when that
 would leave fewer than :data:`MIN_SHARED_BINS` bins over the reference's range (the ranges differ
 by more than 4×), the current data is binned again on the reference's bins. Power-of-two widths make
-``floor(x / width)`` exact, so DuckDB and BigQuery put every value in the same bin. PSI uses ≤ 10
-groups of consecutive bins holding ≈ 10 % of the reference each plus the underflow and overflow
-bins; shares are floored at :data:`SHARE_FLOOR`. KS is the binned two-sample statistic (largest CDF
-gap at the bin edges) with the asymptotic p-value. Jensen–Shannon is the distance (square root of
+``floor(x / width)`` exact, so DuckDB and BigQuery put every value in the same bin. PSI uses the
+reference's deciles, interpolated inside the bins, plus the underflow and overflow bins; shares
+are floored at :data:`SHARE_FLOOR`. KS is the binned two-sample statistic (largest CDF gap at the
+bin edges) with the asymptotic p-value. Jensen–Shannon is the distance (square root of
 the base-2 divergence, in [0, 1]) over the union of both top-``k`` categories plus one bucket for
 the rest. Quantiles are interpolated in the histogram (within one bin width, at most 1 % of the
 range; identical on every warehouse, and free: a sorting quantile costs more than the whole
@@ -50,6 +51,7 @@ profile); distinct counts are exact for categorical columns, and for the others 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -173,25 +175,25 @@ def _profile(
         for name, column in (reference or {}).items()
         if name in schema and column_kind(schema[name]) == "numeric" and "histogram" in column
     }
-    # Counts and ranges of the stored values alone: the local twin answers them from Parquet
-    # metadata, so the range that the histograms need costs nothing there.
-    ranged = [name for name, dtype in schema.items() if column_kind(dtype) != "categorical"]
-    first = warehouse.execute(
-        table.aggregate(
-            [table.count().name("rows")]
-            + [table[name].count().name(f"n{i}") for i, name in enumerate(schema)]
-            + [table[name].min().name(f"min{i}") for i, name in enumerate(schema) if name in ranged]
-            + [table[name].max().name(f"max{i}") for i, name in enumerate(schema) if name in ranged]
-        )
-    ).to_pylist()[0]
-    row_count = int(first["rows"])
+    # The ranges that choose the histogram bins go with the row count where file metadata answers
+    # them without reading the values (Parquet on the local twin); elsewhere with the other
+    # aggregates, so that each column is read once before the histograms.
+    ranges: list[ir.Scalar] = []
+    for index, (name, dtype) in enumerate(schema.items()):
+        if column_kind(dtype) == "numeric" and name not in compared:
+            ranges += [table[name].min().name(f"min{index}"), table[name].max().name(f"max{index}")]
+    # A row count is free on both warehouses, and says whether distinct counts can be exact.
+    first = [table.count().name("rows"), *(ranges if warehouse.ranges_from_metadata else [])]
+    row = warehouse.execute(table.aggregate(first)).to_pylist()[0]
+    row_count = int(row["rows"])
     exact = row_count <= EXACT_DISTINCT_ROWS
-    metrics: list[ir.Scalar] = []
+    metrics: list[ir.Scalar] = [] if warehouse.ranges_from_metadata else ranges
     for index, (name, dtype) in enumerate(schema.items()):
         kind = column_kind(dtype)
+        column = table[name]
+        metrics.append(column.count().name(f"n{index}"))
         if kind == "categorical":
             continue
-        column = table[name]
         metrics.append((column.nunique() if exact else column.approx_nunique()).name(f"d{index}"))
         if kind == "numeric" and name in compared:
             value = column.cast("float64")
@@ -200,11 +202,10 @@ def _profile(
         elif kind == "numeric":
             value = column.cast("float64")
             metrics += [value.mean().name(f"mean{index}"), value.std().name(f"std{index}")]
-    row = (
-        {**first, **warehouse.execute(table.aggregate(metrics)).to_pylist()[0]}
-        if row_count and metrics
-        else first
-    )
+        else:
+            metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
+    if row_count:
+        row |= warehouse.execute(table.aggregate(metrics)).to_pylist()[0]
     columns: dict[str, dict[str, Any]] = {}
     bins: dict[str, Bins] = {}
     for index, (name, dtype) in enumerate(schema.items()):
@@ -536,31 +537,43 @@ def _shares(counts: Sequence[float]) -> list[float]:
     return [max(count / total if total else 0.0, SHARE_FLOOR) for count in counts]
 
 
-def psi_groups(reference: Mapping[str, Any]) -> list[list[int]]:
-    """Bin indexes of the reference histogram grouped into ≈ 10 % reference-mass groups."""
+def _decile_edges(reference: Mapping[str, Any]) -> list[float]:
+    """Where the reference's in-range mass reaches each tenth, in bins (bin ``i`` is ``[i, i+1)``).
+
+    Interpolated linearly inside the bins, so the groups hold a tenth of the reference each
+    whatever the bin edges.
+    """
     counts = reference["counts"]
     total = sum(counts)
-    groups: list[list[int]] = [[]]
-    mass = 0
+    edges, running, tenth = [0.0], 0, 1
     for index, count in enumerate(counts):
-        groups[-1].append(index)
-        mass += count
-        if total and mass >= total * len(groups) / PSI_GROUPS and index < len(counts) - 1:
-            groups.append([])
-    return [group for group in groups if group]
+        while tenth < PSI_GROUPS and count and running + count >= total * tenth / PSI_GROUPS:
+            edges.append(index + (total * tenth / PSI_GROUPS - running) / count)
+            tenth += 1
+        running += count
+    return [*edges, float(len(counts))]
+
+
+def _mass_below(counts: Sequence[int], prefix: Sequence[int], position: float) -> float:
+    whole = min(int(position), len(counts))
+    inside = counts[whole] * (position - whole) if whole < len(counts) else 0.0
+    return prefix[whole] + inside
 
 
 def psi(reference: Mapping[str, Any], current: Mapping[str, Any]) -> float:
-    """Population stability index of ``current`` against ``reference`` (histograms on the same bins)."""
-    groups = psi_groups(reference)
+    """Population stability index of ``current`` against ``reference`` (histograms on the same bins).
+
+    The groups are the reference's deciles (interpolated inside the bins) plus the values below
+    and above the bins.
+    """
+    edges = _decile_edges(reference)
 
     def grouped(histogram: Mapping[str, Any]) -> list[float]:
         counts = histogram["counts"]
-        return [
-            histogram["below"],
-            *(sum(counts[i] for i in group) for group in groups),
-            histogram["above"],
-        ]
+        prefix = [0, *itertools.accumulate(counts)]
+        below = [_mass_below(counts, prefix, edge) for edge in edges]
+        inside = [high - low for low, high in itertools.pairwise(below)]
+        return [histogram["below"], *inside, histogram["above"]]
 
     expected, actual = _shares(grouped(reference)), _shares(grouped(current))
     return sum((a - e) * math.log(a / e) for e, a in zip(expected, actual, strict=True))

@@ -76,6 +76,10 @@ class Warehouse(Backend):
     dialect: str = ""
     """The sqlglot/ibis dialect name of the backend's SQL."""
 
+    ranges_from_metadata: bool = False
+    """Whether a query of only row counts, minimums and maximums is answered from file metadata
+    without reading the values; statistics then ask for ranges apart from the rest."""
+
     @abstractmethod
     def stage(self, dataset: str, source: Source) -> StagedData:
         """Materialise ``source`` for ``dataset`` in the warehouse, invisible to readers.

@@ -108,6 +108,8 @@ class DuckDBWarehouse(Warehouse):
     """A warehouse in a DuckDB file, ``duckdb:///absolute/path/warehouse.duckdb[?memory_limit=…&threads=…]``."""
 
     dialect = "duckdb"
+    # Parquet footers hold each row group's row count, minimum and maximum.
+    ranges_from_metadata = True
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)

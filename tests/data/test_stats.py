@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import numpy as np
 import pyarrow as pa
 import pytest
 import sqlglot
@@ -137,10 +138,34 @@ def test_quantiles_are_interpolated_within_one_bin() -> None:
     assert stats.quantiles(skewed)["0.5"] < 0.1 and stats.quantiles(skewed)["0.95"] > 9.9
 
 
-def test_psi_groups_hold_a_tenth_of_the_reference_each() -> None:
-    histogram = {"counts": [10] * 100, "below": 0, "above": 0}
-    groups = stats.psi_groups(histogram)
-    assert len(groups) == 10 and all(len(group) == 10 for group in groups)
+def _numpy_histogram(values: np.ndarray, bins: stats.Bins) -> dict[str, object]:
+    inside = values[(values >= bins.lo) & (values < bins.hi)]
+    index = np.floor(inside / bins.width).astype(int) - round(bins.lo / bins.width)
+    return {
+        "lo": bins.lo,
+        "hi": bins.hi,
+        "width": bins.width,
+        "counts": np.bincount(index, minlength=bins.count).tolist(),
+        "below": int((values < bins.lo).sum()),
+        "above": int((values >= bins.hi).sum()),
+    }
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.3, 1.5])
+def test_psi_on_binned_deciles_matches_psi_on_exact_deciles(shift: float) -> None:
+    generator = np.random.default_rng(7)
+    reference = generator.normal(3.0, 2.0, 200_000)
+    current = generator.normal(3.0 + shift, 2.2, 200_000)
+    bins = stats.Bins.covering(float(reference.min()), float(reference.max()))
+    binned = stats.psi(_numpy_histogram(reference, bins), _numpy_histogram(current, bins))
+    # Exact: the reference's deciles as edges, open-ended outer groups, the same share floor.
+    edges = np.quantile(reference, np.linspace(0, 1, 11))[1:-1]
+    expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=10)
+    actual = np.bincount(np.searchsorted(edges, current, side="right"), minlength=10)
+    e = np.maximum(expected / expected.sum(), stats.SHARE_FLOOR)
+    a = np.maximum(actual / actual.sum(), stats.SHARE_FLOOR)
+    exact = float(np.sum((a - e) * np.log(a / e)))
+    assert binned == pytest.approx(exact, abs=0.001)
 
 
 def test_ks_p_value_matches_scipy_asymptotics() -> None:

@@ -76,7 +76,7 @@ def test_check_exits_non_zero_and_names_the_hours(
     ("args", "code", "message"),
     [
         (["report", "purchase@1", "--window", "0d"], 2, "invalid window '0d'"),
-        (["report", "purchase@1", "--slice", "colour"], 2, "unknown slice 'colour'"),
+        (["report", "purchase@1", "--end", END, "--slice", "colour"], 2, "unknown slice"),
         (["report", "purchase@9"], 3, "purchase"),
         (["report", "purchase@1", "--end", "2026-11-20"], 2, "invalid --end"),
         (["check", "--spec", "missing.yaml"], 3, "monitoring spec missing.yaml not found"),

@@ -187,7 +187,7 @@ def _profile(
     row = warehouse.execute(table.aggregate(first)).to_pylist()[0]
     row_count = int(row["rows"])
     exact = row_count <= EXACT_DISTINCT_ROWS
-    metrics: list[ir.Scalar] = [] if warehouse.ranges_from_metadata else ranges
+    metrics: list[ir.Scalar] = [] if warehouse.ranges_from_metadata else [*ranges]
     for index, (name, dtype) in enumerate(schema.items()):
         kind = column_kind(dtype)
         column = table[name]

@@ -257,6 +257,8 @@ def _print_diff(summary: dict[str, Any]) -> None:
             measure = f"JS {drift['js']:.3f}"
         categories = column.get("categories") or {}
         new = ", ".join(map(str, categories.get("new", [])[:3]))
+        if categories.get("new_count", 0) > 3:
+            new += f" (+{categories['new_count'] - 3})"
         column_rows.append(
             [
                 name,

@@ -456,7 +456,9 @@ class DatasetDiff:
     Attributes:
         summary: JSON-able result; keys ``a``, ``b``, ``identical``, ``schema`` (``added``,
             ``removed``, ``retyped``), ``rows``, ``columns`` (per column ``a``/``b`` statistics,
-            ``drift``, ``categories``), ``conformance`` (see :func:`mlops_kit.stats.conformance`)
+            ``drift``, ``categories``: ``new``, ``vanished`` and their ``new_count``,
+            ``vanished_count``, whether they are ``exact``, and the largest share ``shifts``),
+            ``conformance`` (see :func:`mlops_kit.stats.conformance`)
             and ``keys`` (with ``--key``: ``added``, ``removed``, ``changed`` counts and examples).
         histograms: per numeric column the reference and current histograms on common bins.
     """
@@ -635,6 +637,21 @@ def _compare(
         numbers = table_b.mutate(**{name: table_b[name].try_cast("float64") for name in coerced})
         for name, histogram in stats.histograms(warehouse, numbers, rescan).items():
             binned[name] = (columns_a[name]["histogram"], histogram)
+    # Top-k lists tell new and vanished categories only among their own; where either version has
+    # more categories, they are compared in the data (up to CATEGORY_LIMIT of them).
+    categorical = [
+        name
+        for name, column_a in columns_a.items()
+        if column_a["kind"] == "categorical"
+        and columns_b.get(name, {}).get("kind") == "categorical"
+    ]
+    beyond_top = [
+        name
+        for name in categorical
+        if (columns_a[name].get("other") or columns_b[name].get("other"))
+        and max(columns_a[name]["distinct"], columns_b[name]["distinct"]) <= stats.CATEGORY_LIMIT
+    ]
+    changes = stats.category_changes(warehouse, table_a, table_b, beyond_top) if beyond_top else {}
     columns: dict[str, Any] = {}
     for name, column_a in columns_a.items():
         column_b = columns_b.get(name)
@@ -645,15 +662,18 @@ def _compare(
             "b": {k: column_b[k] for k in _SHOWN if k in column_b},
             "drift": stats.column_drift(column_a, column_b, binned.get(name)),
         }
-        if column_a["kind"] == "categorical" and column_b["kind"] == "categorical":
-            entry["categories"] = _categories(column_a, column_b)
+        if name in categorical:
+            entry["categories"] = _categories(column_a, column_b, changes.get(name))
         columns[name] = entry
     summary: dict[str, Any] = {"schema": schema, "columns": columns, "conformance": conformance}
     summary["keys"] = _key_changes(warehouse, table_a, table_b, key) if key else None
     return DatasetDiff(summary, binned)
 
 
-def _categories(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _categories(
+    a: Mapping[str, Any], b: Mapping[str, Any], changes: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """New, vanished and most shifted categories; from the data's ``changes`` where given."""
     counts_a = dict(a.get("top", []))
     counts_b = dict(b.get("top", []))
     total_a = sum(counts_a.values()) + a.get("other", 0) or 1
@@ -665,12 +685,18 @@ def _categories(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         ),
         key=lambda item: (-abs(item[2] - item[1]), str(item[0])),
     )
-    return {
-        # Exact when the reference's top list holds every category (other == 0).
-        "new": sorted(set(counts_b) - set(counts_a), key=str),
-        "vanished": sorted(set(counts_a) - set(counts_b), key=str),
-        "shifts": shifts[:5],
-    }
+    # Exact when counted in the data or when both top lists hold every category.
+    exact = changes is not None or not (a.get("other") or b.get("other"))
+    if changes is None:
+        new = sorted(set(counts_b) - set(counts_a), key=str)
+        vanished = sorted(set(counts_a) - set(counts_b), key=str)
+        changes = {
+            "new": new[: stats.CATEGORY_EXAMPLES],
+            "new_count": len(new),
+            "vanished": vanished[: stats.CATEGORY_EXAMPLES],
+            "vanished_count": len(vanished),
+        }
+    return {**changes, "exact": exact, "shifts": shifts[:5]}
 
 
 def _key_changes(

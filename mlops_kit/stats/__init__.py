@@ -69,6 +69,8 @@ TOP_K = 50
 EXAMPLES = 5
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 EXACT_DISTINCT_ROWS = 100_000
+CATEGORY_LIMIT = 10_000
+CATEGORY_EXAMPLES = 20
 SHARE_FLOOR = 1e-4
 PSI_GROUPS = 10
 
@@ -529,6 +531,58 @@ def conformance(
             entry["examples"].append([record["value"], int(record["n"])])
     for entry in result.values():
         entry["examples"].sort(key=lambda item: (-item[1], str(item[0])))
+    return result
+
+
+def category_changes(
+    warehouse: Warehouse, reference: ibis.Table, current: ibis.Table, columns: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The categories of ``columns`` that are new in ``current`` or gone from ``reference``.
+
+    Exact, whatever the number of categories, where top-``k`` lists can only tell about their own
+    categories. Returns per column ``{"new": [value, …], "new_count", "vanished": [value, …],
+    "vanished_count"}``, the values sorted and cut to :data:`CATEGORY_EXAMPLES`. One query.
+
+    Raises:
+        BackendError: the query failed.
+    """
+    import ibis
+
+    parts = []
+    for name in columns:
+        values = [
+            table.select(value=table[name].cast("string")).filter(ibis._.value.notnull()).distinct()
+            for table in (reference, current)
+        ]
+        # New values are the current's missing from the reference; vanished ones the reverse.
+        for change, found, missing in (
+            ("new", values[1], values[0]),
+            ("vanished", values[0], values[1]),
+        ):
+            gone = found.anti_join(missing, "value")
+            parts.append(
+                gone.mutate(total=gone.value.count().over(ibis.window()))
+                .order_by("value")
+                .limit(CATEGORY_EXAMPLES)
+                .select(
+                    column=ibis.literal(name),
+                    change=ibis.literal(change),
+                    value="value",
+                    total="total",
+                )
+            )
+    result: dict[str, dict[str, Any]] = {
+        name: {"new": [], "new_count": 0, "vanished": [], "vanished_count": 0} for name in columns
+    }
+    if not parts:
+        return result
+    for record in warehouse.execute(ibis.union(*parts)).to_pylist():
+        entry = result[record["column"]]
+        entry[record["change"]].append(record["value"])
+        entry[f"{record['change']}_count"] = int(record["total"])
+    for entry in result.values():
+        entry["new"].sort()
+        entry["vanished"].sort()
     return result
 
 

@@ -210,3 +210,28 @@ def test_stored_histograms_on_common_bins_equal_a_fresh_scan(project, local_kit,
     # Text where numbers were: that column alone is binned again, as the numbers it holds.
     data.diff(local_kit, "churn@1", "churn@3")
     assert scanned == [{"tenure", "monthly_charges"}]
+
+
+def test_new_and_vanished_categories_beyond_the_top_list_are_exact(local_kit, tmp_path):
+    from mlops_kit import stats
+
+    # 300 cities, more than the profile's top list holds; the current data loses the rarest
+    # two and gains three rare ones, none of which reaches a top list.
+    reference = "SELECT range AS id, 'city' || (range % 300) AS city FROM range(30000)"
+    current = reference.replace(
+        "range % 300)",
+        "CASE WHEN range % 300 >= 298 THEN (range // 300) % 3 + 1000 ELSE range % 300 END)",
+    )
+    data.snapshot(local_kit, "cities", path=write(tmp_path / "a.parquet", reference))
+    data.snapshot(local_kit, "cities", path=write(tmp_path / "b.parquet", current))
+    categories = data.diff(local_kit, "cities@1", "cities@2").summary["columns"]["city"][
+        "categories"
+    ]
+    assert categories["new"] == ["city1000", "city1001", "city1002"]
+    assert categories["vanished"] == ["city298", "city299"]
+    assert (categories["new_count"], categories["vanished_count"], categories["exact"]) == (
+        3,
+        2,
+        True,
+    )
+    assert stats.TOP_K < 300

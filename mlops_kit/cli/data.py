@@ -123,6 +123,27 @@ def versions(
 
 
 @app.command()
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed.")
+    ] = False,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Remove stored data that no version references (left by failed or crashed snapshots)."""
+    from mlops_kit import data
+
+    found = data.collect_garbage(state(ctx).kit(), dry_run=dry_run)
+    if output is OutputFormat.json:
+        print_json({"dry_run": dry_run, "removed": [] if dry_run else found, "found": found})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for location in found:
+        console.print(f"{verb} {location}")
+    console.print(f"{verb} {len(found)} unreferenced item(s)")
+
+
+@app.command()
 def show(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@V, NAME@latest or NAME.")],

@@ -19,7 +19,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -393,6 +393,35 @@ def list_versions(kit: Kit, name: str) -> list[DatasetVersion]:
         dataset = _dataset(session, name)
         rows = session.scalars(_ready(dataset.id).order_by(DatasetVersionRow.version))
         return [DatasetVersion._of(row, name) for row in rows]
+
+
+STAGING_GRACE = timedelta(days=1)
+"""How old unreferenced data of a dataset without versions, or staged data, must be to be removed."""
+
+
+def collect_garbage(
+    kit: Kit, *, dry_run: bool = False, grace: timedelta = STAGING_GRACE
+) -> list[str]:
+    """Remove stored data that no version references, and return where it was.
+
+    A snapshot whose metadata transaction fails after publishing leaves data that no manifest
+    names (invisible, and reused if the same content is snapshotted again), and a crashed snapshot
+    its staged data. All datasets are locked meanwhile, so no snapshot publishes while the
+    warehouse is listed; data that a dataset without versions or a staging area holds is removed
+    only when older than ``grace``, because a snapshot in flight may own it.
+
+    Raises:
+        BackendError: the warehouse failed.
+    """
+    with kit.metadata.session() as session:
+        datasets = session.scalars(select(Dataset).order_by(Dataset.id).with_for_update()).all()
+        referenced: dict[str, set[str]] = {dataset.name: set() for dataset in datasets}
+        names = {dataset.id: dataset.name for dataset in datasets}
+        for dataset_id, storage in session.execute(
+            select(DatasetVersionRow.dataset_id, DatasetVersionRow.storage)
+        ):
+            referenced[names[dataset_id]].add(storage)
+        return kit.warehouse.collect(referenced, before=datetime.now(UTC) - grace, dry_run=dry_run)
 
 
 LoadFormat = Literal["arrow", "pandas", "ibis", "sql"]

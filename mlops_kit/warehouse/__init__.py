@@ -24,6 +24,9 @@ from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from datetime import datetime
+
     import ibis
     import pyarrow as pa
 
@@ -111,6 +114,26 @@ class Warehouse(Backend):
     @abstractmethod
     def discard(self, staged: StagedData) -> None:
         """Delete staged data that will not be published (missing data is not an error)."""
+
+    @abstractmethod
+    def collect(
+        self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
+    ) -> list[str]:
+        """Remove stored data that no version references; return where it was.
+
+        A snapshot whose metadata transaction fails after publishing leaves its data behind, and a
+        crashed one its staged data.
+
+        Args:
+            referenced: for every dataset with versions, the storage of its versions. The caller
+                holds these datasets' locks, so none of them publishes meanwhile.
+            before: the data of other datasets, and staged data, is removed only if last written
+                before this time: a snapshot in flight may own it.
+            dry_run: only say what would be removed.
+
+        Raises:
+            BackendError: the warehouse failed.
+        """
 
     @abstractmethod
     def table(self, location: str) -> ibis.Table:

@@ -39,6 +39,9 @@ from mlops_kit.errors import (
 from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from datetime import datetime
+
     import ibis
     import pyarrow as pa
 
@@ -250,6 +253,16 @@ COMMIT TRANSACTION;
     @override
     def discard(self, staged: StagedData) -> None:
         self._client.delete_table(staged.location, not_found_ok=True)
+
+    @override
+    def collect(
+        self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
+    ) -> list[str]:
+        # Staging tables expire on their own, and a publish replaces its version's whole partition:
+        # the next snapshot of the same schema, which takes the same number, overwrites what a
+        # failed one left. Only a partition whose number goes to another schema's table stays,
+        # never read (reads follow the manifests); finding it would mean listing partitions.
+        return []
 
     @override
     def table(self, location: str) -> ibis.Table:

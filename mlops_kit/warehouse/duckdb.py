@@ -26,6 +26,9 @@ from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_lin
 from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported, column_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from datetime import datetime
+
     import duckdb
     import ibis
     import pyarrow as pa
@@ -218,6 +221,39 @@ class DuckDBWarehouse(Warehouse):
     @override
     def discard(self, staged: StagedData) -> None:
         Path(staged.location).unlink(missing_ok=True)
+
+    @override
+    def collect(
+        self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
+    ) -> list[str]:
+        if not self.versions_root.is_dir():
+            return []
+        cutoff = before.timestamp()
+
+        def old(path: Path) -> bool:
+            try:
+                return path.stat().st_mtime < cutoff
+            except FileNotFoundError:  # a snapshot in flight discarded it meanwhile
+                return False
+
+        found: list[Path] = []
+        for folder in sorted(path for path in self.versions_root.iterdir() if path.is_dir()):
+            kept = referenced.get(folder.name)
+            # Versions are matched by file name (their fingerprint), which survives a moved folder.
+            names = {Path(location).name for location in kept or ()}
+            found += [
+                path
+                for path in sorted(folder.glob("*.parquet"))
+                if (path.name not in names if kept is not None else old(path))
+            ]
+            found += [path for path in sorted((folder / ".staging").glob("*.parquet")) if old(path)]
+        if not dry_run:
+            try:
+                for path in found:
+                    path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise BackendError(f"cannot remove unreferenced data: {exc}") from exc
+        return [str(path) for path in found]
 
     @override
     def table(self, location: str) -> ibis.Table:

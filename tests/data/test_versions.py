@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -126,6 +129,59 @@ def test_a_failure_after_publishing_rolls_the_manifest_back(kit, tmp_path, monke
     assert _counts(kit)[1] == 0
     with pytest.raises(NotFoundError):
         data.get_version(kit, "churn")
+
+
+def test_gc_removes_only_what_no_version_references(kit, tmp_path, monkeypatch):
+    first = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    original = type(kit.warehouse).publish
+
+    def publish_then_crash(self, staged, dataset, version):  # type: ignore[no-untyped-def]
+        original(self, staged, dataset, version)
+        raise KeyboardInterrupt
+
+    # A second version published, then its manifest rolled back; a new dataset the same way.
+    monkeypatch.setattr(type(kit.warehouse), "publish", publish_then_crash)
+    for name, sql in (("churn", CHURN_V1 + " LIMIT 10"), ("fresh", CHURN_V1 + " LIMIT 20")):
+        with pytest.raises(KeyboardInterrupt):
+            data.snapshot(kit, name, path=write(tmp_path / f"{name}.parquet", sql))
+    monkeypatch.undo()
+    root = kit.warehouse.versions_root
+    orphan = next(p for p in (root / "churn").glob("*.parquet") if str(p) != first.storage)
+    fresh = next((root / "fresh").glob("*.parquet"))
+    # A crashed snapshot's staged data, a day old, and a snapshot's in flight, new.
+    (root / "churn" / ".staging").mkdir(exist_ok=True)
+    crashed, in_flight = (
+        root / "churn" / ".staging" / "x.parquet",
+        root / "churn" / ".staging" / "y.parquet",
+    )
+    for path in (crashed, in_flight):
+        path.write_bytes(b"PAR1")
+    day_old = time.time() - 2 * 86400
+    os.utime(crashed, (day_old, day_old))
+
+    assert data.collect_garbage(kit, dry_run=True) == [str(orphan), str(crashed)]
+    assert orphan.exists() and crashed.exists()
+    # The new dataset's data is younger than the grace: a first snapshot may be publishing it.
+    assert data.collect_garbage(kit) == [str(orphan), str(crashed)]
+    assert not orphan.exists() and not crashed.exists() and in_flight.exists() and fresh.exists()
+    os.utime(fresh, (day_old, day_old))
+    assert data.collect_garbage(kit) == [str(fresh)]
+    assert data.collect_garbage(kit) == []
+    assert data.load(kit, "churn@1").num_rows == 3000
+    assert data.snapshot(kit, "churn", path=tmp_path / "churn.parquet").version == 2
+
+
+def test_gc_on_the_cli_lists_then_removes(local_kit, tmp_path, run_cli):
+    kit = local_kit
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    stray = kit.warehouse.versions_root / "churn" / "0123abcd.parquet"
+    stray.write_bytes(b"PAR1")
+    listed = run_cli("data", "gc", "--dry-run", "--format", "json")
+    assert listed.exit_code == 0, listed.stderr
+    assert json.loads(listed.stdout) == {"dry_run": True, "removed": [], "found": [str(stray)]}
+    removed = run_cli("data", "gc")
+    assert removed.exit_code == 0 and "removed 1 unreferenced item(s)" in removed.stdout
+    assert not stray.exists() and len(data.list_versions(kit, "churn")) == 1
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ Functions (all results are JSON-able dicts, stored as they are in manifests):
 - :func:`conformance` — ``{column: {"expected", "actual", "checked", "nonconforming", "examples":
   [[value, count], …]}}`` for every text column whose expected type is numeric, boolean or temporal:
   values that do not parse as the expected type (text in a numeric column). One query.
+- :func:`category_changes` — new and vanished categories between two tables, exactly. One query.
 - :func:`quantiles` — the quantiles of a histogram.
 - :func:`psi`, :func:`ks`, :func:`jensen_shannon` — drift between two histograms / category counts.
 - :func:`column_drift` — the drift of one column between two profiles: ``{"test", "value", ...}``.

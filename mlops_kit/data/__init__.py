@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
@@ -458,7 +458,8 @@ def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
     """Per-column statistics of ``ref`` (:func:`mlops_kit.stats.profile`), computed once and stored.
 
     :func:`snapshot` stores them with the manifest; a version without them (made before snapshots
-    profiled) is profiled on first request and its profile stored.
+    profiled), or with a profile of an earlier :data:`~mlops_kit.stats.PROFILE_FORMAT`, is profiled
+    on first request and its profile stored.
 
     Raises:
         NotFoundError: unknown dataset or version.
@@ -467,15 +468,21 @@ def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
     ref = _as_ref(ref)
     with kit.metadata.session() as session:
         row = _row(session, ref)
-        if row.profile is not None:
+        if _current(row.profile):
             return dict(row.profile)
         storage, row_id = row.storage, row.id
     result = stats.profile(kit.warehouse, kit.warehouse.table(storage))
     with kit.metadata.session() as session:
         stored = session.get(DatasetVersionRow, row_id)
-        if stored is not None and stored.profile is None:
+        # Another process may have stored it meanwhile: the same statistics, kept as they are.
+        if stored is not None and not _current(stored.profile):
             stored.profile = result
     return result
+
+
+def _current(stored: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    """Whether a stored profile is of the current :data:`~mlops_kit.stats.PROFILE_FORMAT`."""
+    return stored is not None and stored.get("format") == stats.PROFILE_FORMAT
 
 
 @dataclass

@@ -7,7 +7,9 @@ are then small arithmetic on those aggregates.
 
 Functions (all results are JSON-able dicts, stored as they are in manifests):
 
-- :func:`profile` — ``{"row_count", "settings", "columns": {name: column profile}}``. A column profile
+- :func:`profile` — ``{"format", "row_count", "settings", "columns": {name: column profile}}``, where
+  ``format`` is :data:`PROFILE_FORMAT`, so that profiles stored by an earlier release, whose
+  statistics meant something else, are recognised and computed again. A column profile
   has ``type``, ``kind`` (``numeric`` | ``categorical`` | ``temporal``), ``nulls``, ``null_rate``,
   ``distinct``; numeric columns add ``min``, ``max``, ``mean``, ``std``, ``quantiles``
   (``{"0.01": v, …, "0.99": v}``, see :func:`quantiles`) and ``histogram`` (see :class:`Bins`);
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
     from mlops_kit.warehouse import Warehouse
 
+PROFILE_FORMAT = 2  # raised whenever a stored profile's statistics change meaning
 BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see _bin)
 MIN_SHARED_BINS = 40
 TOP_K = 50
@@ -253,6 +256,7 @@ def _profile(
             non_null = row_count - stats["nulls"]
             stats["other"] = non_null - sum(count for _, count in top[name])
     return {
+        "format": PROFILE_FORMAT,
         "row_count": row_count,
         "settings": {
             "bins": f"aligned power-of-two widths, at most {BINS} bins",

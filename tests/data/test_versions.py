@@ -82,12 +82,17 @@ def test_profile_is_computed_at_snapshot_and_stored(kit, tmp_path, monkeypatch):
     assert stored == fresh and stored["columns"]["tenure"]["max"] == 72.0
 
 
-def test_a_version_without_a_stored_profile_is_profiled_once(kit, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stored", [None, {"row_count": 3000, "columns": {}}])
+def test_a_version_without_a_current_stored_profile_is_profiled_once(
+    kit, tmp_path, monkeypatch, stored
+):
+    # No profile (made before snapshots profiled), or one of an earlier format.
     data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
     with kit.metadata.session() as session:
         for row in session.scalars(select(DatasetVersionRow)):
-            row.profile = None
+            row.profile = stored
     first = data.profile(kit, "churn@1")
+    assert first["format"] == data.stats.PROFILE_FORMAT
     assert first["columns"]["tenure"]["max"] == 72.0
 
     def no_scan(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -37,6 +39,49 @@ def require(available: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is not available, and CI=true forbids skipping this test")
     pytest.skip(f"{what} is not available")
+
+
+@dataclass
+class RenderedPage:
+    """What headless Chromium made of a page: its DOM and the errors its console logged."""
+
+    dom: str
+    console_errors: list[str]
+
+
+def render_in_chromium(page: Path, workdir: Path) -> RenderedPage:
+    """Open ``page`` offline in headless Chromium (its profile under ``workdir``)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require(chromium is not None, "headless Chromium (apt-get install chromium)")
+    assert chromium is not None
+    completed = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={workdir / 'chromium-profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    errors = [
+        line
+        for line in completed.stderr.splitlines()
+        if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
+    ]
+    return RenderedPage(completed.stdout, errors)
 
 
 def _postgres_reachable() -> bool:

@@ -9,6 +9,7 @@ import pytest
 
 from mlops_kit import data
 from mlops_kit.errors import ConfigError
+from tests.conftest import render_in_chromium
 from tests.data.conftest import CHURN_V1, CHURN_V2, write
 
 
@@ -139,36 +140,13 @@ def test_cli_lists_shows_and_profiles(project, run_cli):
 
 @pytest.mark.browser
 def test_html_diff_opens_offline_in_chromium(project, run_cli, tmp_path):
-    import shutil
-    import subprocess
-
-    from tests.conftest import require
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    require(chromium is not None, "headless Chromium (apt-get install chromium)")
     run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v1.csv"))
     run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v2.csv"))
     page = tmp_path / "diff.html"
     assert run_cli("data", "diff", "churn@1", "churn@2", "--html", str(page)).exit_code == 0
-    completed = subprocess.run(
-        [
-            str(chromium),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    dom = completed.stdout
+    rendered = render_in_chromium(page, tmp_path)
+    assert rendered.console_errors == []
+    dom = rendered.dom
     assert "Type conformance" in dom and "'unknown' ×75" in dom.replace("&#x27;", "'")
     assert dom.count("<svg") >= 4
 

@@ -71,12 +71,17 @@ def test_conformance_counts_and_examples_of_text_in_numeric_columns(warehouse, t
     assert result["amount"]["checked"] == 1000
 
 
-def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, tmp_path):
-    reference = _table(warehouse, _write(tmp_path, "r.parquet", REFERENCE))
-    shifted = _table(
-        warehouse,
-        _write(tmp_path, "s.parquet", REFERENCE.replace("/ 9.7 AS amount", "/ 9.7 + 4 AS amount")),
+def _reference_and_shifted(warehouse: Warehouse, tmp_path: Path) -> tuple[ibis.Table, ibis.Table]:
+    """:data:`REFERENCE` and a copy whose ``amount`` is 4 higher (s.parquet)."""
+    shifted = REFERENCE.replace("/ 9.7 AS amount", "/ 9.7 + 4 AS amount")
+    return (
+        _table(warehouse, _write(tmp_path, "r.parquet", REFERENCE)),
+        _table(warehouse, _write(tmp_path, "s.parquet", shifted)),
     )
+
+
+def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, tmp_path):
+    reference, shifted = _reference_and_shifted(warehouse, tmp_path)
     ref = stats.profile(warehouse, reference)["columns"]
     for table, low in ((reference, True), (shifted, False)):
         cur = stats.profile(warehouse, table)["columns"]
@@ -96,11 +101,7 @@ def test_drift_is_zero_for_identical_data_and_large_for_shifted_data(warehouse, 
 
 
 def test_compared_profile_bins_numeric_columns_on_the_reference_bins(warehouse, tmp_path):
-    reference = _table(warehouse, _write(tmp_path, "r.parquet", REFERENCE))
-    shifted = _table(
-        warehouse,
-        _write(tmp_path, "s.parquet", REFERENCE.replace("/ 9.7 AS amount", "/ 9.7 + 4 AS amount")),
-    )
+    reference, shifted = _reference_and_shifted(warehouse, tmp_path)
     ref = stats.profile(warehouse, reference)["columns"]
     full = stats.profile(warehouse, shifted)
     compared = stats.compared_profile(warehouse, shifted, {"amount": ref["amount"]})

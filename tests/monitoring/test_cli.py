@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import render_in_chromium
 
 END = "2026-11-20T00:00:00+00:00"
 
@@ -107,40 +105,12 @@ def test_invalid_spec_is_refused_before_anything_is_stored(
 def test_html_report_renders_in_chromium_and_shows_the_offending_slice(
     run_cli, registered: str, spec_file: Path, tmp_path: Path
 ) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    require(chromium is not None, "headless Chromium (apt-get install chromium)")
     page = tmp_path / "report.html"
     result = run_cli("monitor", "check", "--end", END, "--html", str(page))
     assert result.exit_code == 1 and page.is_file()
-    completed = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    console_errors = [
-        line
-        for line in completed.stderr.splitlines()
-        if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
-    ]
-    assert console_errors == []
-    dom = completed.stdout
+    rendered = render_in_chromium(page, tmp_path)
+    assert rendered.console_errors == []
+    dom = rendered.dom
     assert "<svg" in dom and "Violations (15)" in dom
     # The night hour is a highlighted row of the violations and of the hourly metrics.
     assert '<tr class="flag"><td>metrics</td><td>accuracy</td><td>hour_of_day=3</td>' in dom

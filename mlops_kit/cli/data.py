@@ -135,7 +135,7 @@ def gc(
 
     found = data.collect_garbage(state(ctx).kit(), dry_run=dry_run)
     if output is OutputFormat.json:
-        print_json({"dry_run": dry_run, "removed": [] if dry_run else found, "found": found})
+        print_json({"dry_run": dry_run, "locations": found})
         return
     verb = "would remove" if dry_run else "removed"
     for location in found:

@@ -183,7 +183,8 @@ def test_gc_on_the_cli_lists_then_removes(local_kit, tmp_path, run_cli):
     stray.write_bytes(b"PAR1")
     listed = run_cli("data", "gc", "--dry-run", "--format", "json")
     assert listed.exit_code == 0, listed.stderr
-    assert json.loads(listed.stdout) == {"dry_run": True, "removed": [], "found": [str(stray)]}
+    assert json.loads(listed.stdout) == {"dry_run": True, "locations": [str(stray)]}
+    assert stray.exists()
     removed = run_cli("data", "gc")
     assert removed.exit_code == 0 and "removed 1 unreferenced item(s)" in removed.stdout
     assert not stray.exists() and len(data.list_versions(kit, "churn")) == 1

@@ -127,10 +127,8 @@ class DuckDBWarehouse(Warehouse):
         self.settings: dict[str, Any] = duckdb_settings(uri, parts.query) | {
             "temp_directory": str(self.path.parent / ".duckdb-spill")
         }
-
-    @cached_property
-    def _relations(self) -> dict[str, str]:
-        return {}
+        # Relation names of table() → the Parquet files they read, inlined by compile().
+        self._relations: dict[str, str] = {}
 
     @cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:

@@ -11,7 +11,6 @@ import traceback
 from collections.abc import Sequence
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 
@@ -88,10 +87,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="mlops-kit", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:
+        # Usage errors (an unknown option or command, a bad value): what is wrong, and the help.
+        context = getattr(exc, "ctx", None)
+        where = f"{context.command_path} --help" if context is not None else "mlops-kit --help"
+        err_console.print(
+            f"[bold red]error:[/bold red] {escape(exc.format_message())} (see {where})",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:

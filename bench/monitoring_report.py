@@ -238,7 +238,7 @@ def measure(kind: str, folder: Path) -> dict:
     return result
 
 
-def main() -> None:
+def main() -> None:  # noqa: C901
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--skip-evidently", action="store_true")

@@ -140,7 +140,7 @@ def _dataset_member(access: Mapping[str, Any]) -> str:
     return str(access.get("specialGroup") or access.get("iamMember") or "?")
 
 
-def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:
+def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:  # noqa: C901
     """Who gets which role on which resource, from every IAM-bearing resource."""
     grants: list[dict[str, str]] = []
 

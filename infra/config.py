@@ -339,7 +339,7 @@ def _label(section: _Section, name: str, value: str) -> str:
     return value
 
 
-def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
+def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:  # noqa: C901, PLR0912, PLR0915
     """Build the typed configuration from the ``config:`` block of a stack file.
 
     Args:

@@ -67,7 +67,7 @@ def read_stack_config(environment: str, root: Path = PROJECT_ROOT) -> dict[str, 
     }
 
 
-def _mock_outputs(
+def _mock_outputs(  # noqa: C901, PLR0912
     type_: str, name: str, inputs: dict[str, Any], project: str, region: str
 ) -> tuple[str, dict[str, Any]]:
     """A plausible (id, outputs) for a resource: the inputs plus what the cloud would compute."""

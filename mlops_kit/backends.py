@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
-from mlops_kit.errors import ConfigError, UnknownSchemeError
+from mlops_kit.errors import ConfigError, MissingDependencyError, UnknownSchemeError
 
 T = TypeVar("T", bound="Backend")
 
@@ -51,6 +52,24 @@ def redact_uri(uri: str) -> str:
         if separator and value and any(word in key.lower() for word in _SECRET_QUERY_KEYS):
             redacted = redacted.replace(pair, f"{key}=***", 1)
     return redacted
+
+
+def import_sdk(module: str, *, package: str, extra: str, purpose: str) -> ModuleType:
+    """Import the optional SDK ``module`` on first use by a backend.
+
+    Args:
+        module: the dotted module to import, such as ``google.cloud.bigquery``.
+        package: the distribution that provides it, named in the error.
+        extra: the kit's extra that installs ``package``.
+        purpose: what needs it, in the user's words ("the BigQuery warehouse").
+
+    Raises:
+        MissingDependencyError: ``package`` is not installed; the message names the extra.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError.for_module(package, extra, purpose) from exc
 
 
 class SchemeRegistry(Generic[T]):

@@ -28,12 +28,12 @@ from mlops_kit.artifacts import (
     check_digests,
     check_key,
 )
+from mlops_kit.backends import import_sdk
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
     ConflictError,
     IntegrityError,
-    MissingDependencyError,
     NotFoundError,
     first_line,
 )
@@ -63,12 +63,12 @@ class GcsArtifactStore(ArtifactStore):
 
     def client(self) -> Any:
         """A storage client (honours ``STORAGE_EMULATOR_HOST``)."""
-        try:
-            from google.cloud import storage  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise MissingDependencyError.for_module(
-                "google-cloud-storage", "gcp", "the GCS artifact store"
-            ) from exc
+        storage = import_sdk(
+            "google.cloud.storage",
+            package="google-cloud-storage",
+            extra="gcp",
+            purpose="the GCS artifact store",
+        )
         return storage.Client()
 
     @cached_property

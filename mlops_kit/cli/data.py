@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ import typer
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, err_console, print_json, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
+from mlops_kit.provenance import current_user
 
 app = typer.Typer(help="Immutable dataset versions, profiles and diffs.", no_args_is_help=True)
 
@@ -23,13 +23,6 @@ def _tags(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"malformed tag {value!r}: use KEY=VALUE")
         tags[key] = text
     return tags
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 def _print_version(version: Any, output: OutputFormat) -> None:
@@ -74,7 +67,7 @@ def snapshot(
         description=description,
         tags=_tags(tag or []),
         force=force,
-        created_by=_user(),
+        created_by=current_user(),
     )
     if output is OutputFormat.json:
         print_json(version.to_json() | {"created": version.created})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mlops_kit import provenance
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
@@ -29,18 +29,6 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
             raise ConfigError(f"{option} {value!r} is not KEY=VALUE: write it like {option} lr=0.1")
         result[key.strip()] = text
     return result
-
-
-def _git_commit() -> str | None:
-    """The commit of the current directory's repository, if it is one (the training code)."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except OSError:
-        return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and len(commit) == 40 else None
 
 
 def _print_version(version: ModelVersion) -> None:
@@ -128,7 +116,7 @@ def register(
         tags=_pairs(tag, "--tag"),
         pipeline_run_id=pipeline_run_id,
         image_digest=image_digest,
-        git_commit=git_commit or _git_commit(),
+        git_commit=git_commit or provenance.git_commit(),
     )
     if output is OutputFormat.json:
         print_json(version.to_dict())

@@ -16,7 +16,6 @@ References are ``NAME@V``, ``NAME@latest`` or a bare ``NAME`` (latest); see :cla
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from mlops_kit import stats
+from mlops_kit import provenance, stats
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.warehouse import Source, StagedData
@@ -170,22 +169,6 @@ class DatasetVersion:
         }
 
 
-def _git_commit(directory: Path) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except OSError:
-        return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and len(commit) == 40 else None
-
-
 def _source(path: Path | str | None, query: str | None, table: str | None) -> Source:
     given = [value for value in (path, query, table) if value]
     if len(given) != 1:
@@ -221,7 +204,7 @@ def _locked_dataset(session: Session, name: str, description: str) -> Dataset:
     return session.scalars(query).one()
 
 
-def snapshot(
+def snapshot(  # noqa: PLR0913
     kit: Kit,
     name: str,
     *,
@@ -273,7 +256,7 @@ def snapshot(
             if existing is not None:
                 warehouse.discard(staged)
                 return existing
-        commit = git_commit or _git_commit(workdir or Path.cwd())
+        commit = git_commit or provenance.git_commit(workdir or Path.cwd())
         # Profiled while the staged data is fresh and before the lock: concurrent snapshots of the
         # dataset wait only for the manifest, and no later diff has to read the version to profile it.
         staged_profile = stats.profile(warehouse, warehouse.table(staged.location))

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import Engine, create_engine
 from typing_extensions import override
 
+from mlops_kit.backends import import_sdk
 from mlops_kit.db import MetadataDatabase
-from mlops_kit.errors import ConfigError, MissingDependencyError
+from mlops_kit.errors import ConfigError
 
 _IP_TYPES = ("private", "psc", "public")
 
@@ -65,15 +66,15 @@ class CloudSqlDatabase(MetadataDatabase):
 
     @override
     def create_engine(self) -> Engine:
-        try:
-            from google.cloud.sql.connector import Connector
-        except ImportError as exc:
-            raise MissingDependencyError.for_module(
-                "cloud-sql-python-connector", "gcp", "the Cloud SQL metadata database"
-            ) from exc
+        connector_class = import_sdk(
+            "google.cloud.sql.connector",
+            package="cloud-sql-python-connector",
+            extra="gcp",
+            purpose="the Cloud SQL metadata database",
+        ).Connector
         arguments = self.connect_arguments()
         try:
-            self._connector = Connector(
+            self._connector = connector_class(
                 refresh_strategy="LAZY", enable_iam_auth=True, ip_type=arguments["ip_type"]
             )
         except Exception as exc:  # google-auth finds no credentials, or the connector can't start

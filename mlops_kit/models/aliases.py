@@ -32,11 +32,11 @@ from mlops_kit.models.registry import (
     as_utc,
     check_alias,
     check_model_name,
-    current_user,
     full_version,
     model_row,
     version_row,
 )
+from mlops_kit.provenance import current_user
 
 
 @dataclass(frozen=True)

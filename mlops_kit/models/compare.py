@@ -162,7 +162,7 @@ def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> 
     }
 
 
-def _findings(summary: Mapping[str, Any]) -> list[str]:
+def _findings(summary: Mapping[str, Any]) -> list[str]:  # noqa: C901
     findings: list[str] = []
     on = summary.get("on")
     if on:

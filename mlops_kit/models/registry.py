@@ -16,7 +16,6 @@ references.
 from __future__ import annotations
 
 import functools
-import getpass
 import importlib.metadata
 import json
 import platform
@@ -56,6 +55,7 @@ from mlops_kit.errors import (
 )
 from mlops_kit.kit import Kit
 from mlops_kit.models.flavors import LoadedModel, detect_flavor, flavor_named
+from mlops_kit.provenance import current_user
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
@@ -183,7 +183,7 @@ class ModelVersion(ModelVersionSummary):
 # -- metrics ---------------------------------------------------------------------------------------
 
 
-def parse_metrics(data: Any, source: str = "metrics") -> dict[str, Any]:
+def parse_metrics(data: Any, source: str = "metrics") -> dict[str, Any]:  # noqa: C901
     """Validate metrics in the kit's format (see the README) and return them normalized.
 
     ``{"overall": {"accuracy": 0.9, ...}, "slices": {"column": {"value": {"accuracy": 0.4, ...}}}}``;
@@ -281,18 +281,10 @@ def component_versions(
     return components
 
 
-def current_user() -> str:
-    """Who acts: the operating-system user (recorded as ``created_by`` and in alias history)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 # -- register --------------------------------------------------------------------------------------
 
 
-def register(
+def register(  # noqa: PLR0913
     kit: Kit,
     name: str,
     path: Path | str,

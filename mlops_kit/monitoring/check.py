@@ -71,7 +71,7 @@ def _broken(threshold: Threshold, value: float, baseline: float | None, name: st
     return None
 
 
-def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
+def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:  # noqa: C901, PLR0912
     """Every threshold of ``spec`` that ``report`` breaks."""
     found: list[Violation] = []
     for part in report.slices:

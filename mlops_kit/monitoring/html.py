@@ -16,7 +16,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def write_html(
+def write_html(  # noqa: C901, PLR0912
     report: MonitoringReport, path: Path, violations: list[Violation] | None = None
 ) -> Path:
     """Write ``report`` (and the violations of a check, if any) to ``path``.

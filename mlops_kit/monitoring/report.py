@@ -182,7 +182,7 @@ def _logged_features(kit: Kit, predictions: ir.Table, logged: int) -> dict[str, 
     return {name: kind or "string" for name, kind in kinds.items()}
 
 
-def build_report(
+def build_report(  # noqa: C901, PLR0912
     kit: Kit,
     model: WatchedModel,
     *,

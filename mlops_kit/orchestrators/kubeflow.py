@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
+from mlops_kit.backends import import_sdk
+from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.orchestrators import (
     Orchestrator,
     PipelineRun,
@@ -166,13 +167,14 @@ class KubeflowRunner(Orchestrator):
 
     @contextmanager
     def _api(self) -> Iterator[_Api]:
-        try:
-            import kfp_server_api
-            import urllib3
-        except ImportError as exc:
-            raise MissingDependencyError.for_module(
-                "kfp", "pipelines", "the Kubeflow Pipelines orchestrator"
-            ) from exc
+        kfp_server_api = import_sdk(
+            "kfp_server_api",
+            package="kfp",
+            extra="pipelines",
+            purpose="the Kubeflow Pipelines orchestrator",
+        )
+        import urllib3  # a dependency of kfp_server_api, present whenever it is
+
         client = kfp_server_api.ApiClient(kfp_server_api.Configuration(host=self.host))
         try:
             yield _Api(kfp_server_api, client)

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
+from mlops_kit.backends import import_sdk
+from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.orchestrators import (
     Orchestrator,
     PipelineRun,
@@ -48,16 +49,15 @@ class VertexRunner(Orchestrator):
 
     @override
     def check(self) -> str:
+        google_auth = import_sdk(
+            "google.auth",
+            package="google-cloud-aiplatform",
+            extra="vertex",
+            purpose="the Vertex AI orchestrator",
+        )
         try:
-            import google.auth
-            from google.auth import exceptions as auth_errors
-        except ImportError as exc:
-            raise MissingDependencyError.for_module(
-                "google-cloud-aiplatform", "vertex", "the Vertex AI orchestrator"
-            ) from exc
-        try:
-            google.auth.default()
-        except auth_errors.DefaultCredentialsError as exc:
+            google_auth.default()
+        except google_auth.exceptions.DefaultCredentialsError as exc:
             raise BackendError(
                 "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
             ) from exc
@@ -164,13 +164,12 @@ class VertexRunner(Orchestrator):
 
 
 def _aiplatform() -> Any:
-    try:
-        from google.cloud import aiplatform
-    except ImportError as exc:
-        raise MissingDependencyError.for_module(
-            "google-cloud-aiplatform", "vertex", "the Vertex AI orchestrator"
-        ) from exc
-    return aiplatform
+    return import_sdk(
+        "google.cloud.aiplatform",
+        package="google-cloud-aiplatform",
+        extra="vertex",
+        purpose="the Vertex AI orchestrator",
+    )
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
@@ -201,21 +202,8 @@ class PipelineProject:
             "slice_tolerance": config.gate.slice_tolerance,
             "deploy_champion": config.deploy,
             "serving_dir": serving_dir,
-            "git_commit": self.git_commit() or "",
+            "git_commit": provenance.git_commit(self.root) or "",
         }
-
-    def git_commit(self) -> str | None:
-        """The commit of the project's working tree (its lineage), if it is a git repository."""
-        import subprocess
-
-        try:
-            result = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=self.root, capture_output=True, text=True
-            )
-        except FileNotFoundError:
-            return None
-        commit = result.stdout.strip()
-        return commit if result.returncode == 0 and commit else None
 
     def pipeline_root(self, environment: Environment) -> str:
         """Where runs keep their artifacts: the environment's, or ``.mlops/pipelines`` locally."""

@@ -51,7 +51,7 @@ class GateDecision:
         return None if output is None else cls(**json.loads(str(output)))
 
 
-def decide(
+def decide(  # noqa: C901, PLR0912
     candidate: str,
     candidate_metrics: Mapping[str, Any],
     champion: str | None,

@@ -168,7 +168,7 @@ def compared_profile(
     return _profile(warehouse, table, top_k, reference)
 
 
-def _profile(
+def _profile(  # noqa: C901, PLR0912, PLR0915
     warehouse: Warehouse,
     table: ibis.Table,
     top_k: int,

@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
+from mlops_kit.backends import import_sdk
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
-    MissingDependencyError,
     NotFoundError,
     first_line,
 )
@@ -96,12 +96,12 @@ class BigQueryWarehouse(Warehouse):
 
     def client(self) -> Any:
         """A BigQuery client for the warehouse's project."""
-        try:
-            from google.cloud import bigquery
-        except ImportError as exc:
-            raise MissingDependencyError.for_module(
-                "google-cloud-bigquery", "gcp", "the BigQuery warehouse"
-            ) from exc
+        bigquery = import_sdk(
+            "google.cloud.bigquery",
+            package="google-cloud-bigquery",
+            extra="gcp",
+            purpose="the BigQuery warehouse",
+        )
         return bigquery.Client(project=self.project, location=self.location)
 
     @cached_property

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_kit import provenance
 from mlops_kit.kit import Kit
 from mlops_kit.orchestrators import PipelineRun
 from mlops_kit.pipelines.demo import write_demo_data
@@ -84,7 +85,7 @@ def test_first_run_versions_data_registers_promotes_and_deploys(
     assert version.ref == "retention@1"
     assert version.datasets == ["retention@1"]
     assert version.pipeline_run_id
-    assert version.git_commit == dataset.git_commit == project.git_commit()
+    assert version.git_commit == dataset.git_commit == provenance.git_commit(project.root)
     assert version.git_commit is not None and len(version.git_commit) == 40
     assert version.params["max_iter"] == "40"
     assert 0.6 < version.metrics["roc_auc"] <= 1.0

@@ -156,7 +156,7 @@ def profile(
 ) -> None:
     """Per-column statistics of a version (computed once, then read from the manifest)."""
     from mlops_kit import data
-    from mlops_kit.reports import number
+    from mlops_kit.reports import format_number
 
     result = data.profile(state(ctx).kit(), ref)
     if output is OutputFormat.json:
@@ -171,10 +171,10 @@ def profile(
                 column["type"],
                 f"{column['null_rate']:.3f}",
                 column["distinct"],
-                number(column.get("min")),
-                number(column.get("max")),
-                number(column.get("mean")),
-                number(column.get("std")),
+                format_number(column.get("min")),
+                format_number(column.get("max")),
+                format_number(column.get("mean")),
+                format_number(column.get("std")),
                 top,
             ]
         )
@@ -229,7 +229,7 @@ def diff(
 
 
 def _print_diff(summary: dict[str, Any]) -> None:
-    from mlops_kit.reports import number
+    from mlops_kit.reports import format_number
 
     rows = summary["rows"]
     console.print(
@@ -278,7 +278,7 @@ def _print_diff(summary: dict[str, Any]) -> None:
                 name,
                 f"{column['a']['null_rate']:.3f} → {column['b']['null_rate']:.3f}",
                 f"{column['a']['distinct']} → {column['b']['distinct']}",
-                f"{number(column['a'].get('mean'))} → {number(column['b'].get('mean'))}",
+                f"{format_number(column['a'].get('mean'))} → {format_number(column['b'].get('mean'))}",
                 measure,
                 new,
             ]

@@ -276,7 +276,9 @@ def gc(
 
     if grace_hours < 0:
         raise ConfigError(f"--grace-hours {grace_hours} is negative: give 0 or more")
-    report = models.gc(state(ctx).kit(), grace=timedelta(hours=grace_hours), dry_run=dry_run)
+    report = models.collect_garbage(
+        state(ctx).kit(), grace=timedelta(hours=grace_hours), dry_run=dry_run
+    )
     if output is OutputFormat.json:
         print_json(report.to_dict())
         return

@@ -404,7 +404,9 @@ def collect_garbage(
             select(DatasetVersionRow.dataset_id, DatasetVersionRow.storage)
         ):
             referenced[names[dataset_id]].add(storage)
-        return kit.warehouse.collect(referenced, before=datetime.now(UTC) - grace, dry_run=dry_run)
+        return kit.warehouse.collect_garbage(
+            referenced, before=datetime.now(UTC) - grace, dry_run=dry_run
+        )
 
 
 LoadFormat = Literal["arrow", "pandas", "ibis", "sql"]
@@ -777,7 +779,7 @@ def _key_changes(
 
 def diff_page(result: DatasetDiff) -> Page:
     """A :class:`mlops_kit.reports.Page` showing ``result`` with charts (write it with ``.write``)."""
-    from mlops_kit.reports import Page, number
+    from mlops_kit.reports import Page, format_number
 
     summary = result.summary
     page = Page(f"Dataset diff: {summary['a']['ref']} → {summary['b']['ref']}")
@@ -835,7 +837,7 @@ def diff_page(result: DatasetDiff) -> Page:
                 f"{a['type']} → {b['type']}",
                 f"{a['null_rate']:.3f} → {b['null_rate']:.3f}",
                 f"{a['distinct']} → {b['distinct']}",
-                f"{number(a.get('mean'))} → {number(b.get('mean'))}",
+                f"{format_number(a.get('mean'))} → {format_number(b.get('mean'))}",
                 measure,
             ]
         )

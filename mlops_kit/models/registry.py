@@ -9,7 +9,7 @@ A registration is three steps, so that no reader ever sees a half-stored version
 3. one transaction records the files and marks the version ``ready``.
 
 A failure in 2 or 3 marks the version ``failed`` and removes what was uploaded; a process that dies
-leaves a ``pending`` row that :func:`gc` removes after a grace period, with the objects nobody
+leaves a ``pending`` row that :func:`collect_garbage` removes after a grace period, with the objects nobody
 references.
 """
 
@@ -323,8 +323,8 @@ def register(  # noqa: PLR0913
         ConfigError: malformed name, metrics or parameters. Nothing is recorded in these cases.
         ConflictError: an object already exists under the version's path.
         BackendError: the metadata database or the artifact store failed; the version is marked
-            failed (or left pending for :func:`gc` if even that failed) and is never visible. Also
-            raised, with the version ready, when mirroring to Vertex AI fails (environments with
+            failed (or left pending for :func:`collect_garbage` if even that failed) and is never
+            visible. Also raised, with the version ready, when mirroring to Vertex AI fails (environments with
             ``vertex_model_registry: true``).
     """
     check_model_name(name)
@@ -724,7 +724,7 @@ def download(kit: Kit, ref: ModelRef | str, destination: Path | str) -> Path:
 
 @dataclass
 class GcReport:
-    """What :func:`gc` removed (or would remove, in a dry run)."""
+    """What :func:`collect_garbage` removed (or would remove, in a dry run)."""
 
     removed_versions: list[str] = field(default_factory=list)
     """``NAME@VERSION`` of pending rows older than the grace period."""
@@ -738,7 +738,7 @@ class GcReport:
         return asdict(self)
 
 
-def gc(
+def collect_garbage(
     kit: Kit,
     *,
     grace: timedelta = timedelta(hours=24),

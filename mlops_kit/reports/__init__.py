@@ -34,7 +34,7 @@ th{background:#f4f4f4}tr.flag td{background:#fde8e8}
 """
 
 
-def number(value: Any) -> str:
+def format_number(value: Any) -> str:
     """A cell's text: empty for ``None``, four significant digits for floats, ``str`` otherwise."""
     if value is None:
         return ""
@@ -42,7 +42,7 @@ def number(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    return html.escape(number(value))
+    return html.escape(format_number(value))
 
 
 class Page:

@@ -116,7 +116,7 @@ class Warehouse(Backend):
         """Delete staged data that will not be published (missing data is not an error)."""
 
     @abstractmethod
-    def collect(
+    def collect_garbage(
         self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
     ) -> list[str]:
         """Remove stored data that no version references; return where it was.

@@ -255,7 +255,7 @@ COMMIT TRANSACTION;
         self._client.delete_table(staged.location, not_found_ok=True)
 
     @override
-    def collect(
+    def collect_garbage(
         self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
     ) -> list[str]:
         # Staging tables expire on their own, and a publish replaces its version's whole partition:

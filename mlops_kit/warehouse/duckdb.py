@@ -221,7 +221,7 @@ class DuckDBWarehouse(Warehouse):
         Path(staged.location).unlink(missing_ok=True)
 
     @override
-    def collect(
+    def collect_garbage(
         self, referenced: Mapping[str, Collection[str]], *, before: datetime, dry_run: bool
     ) -> list[str]:
         if not self.versions_root.is_dir():

@@ -209,8 +209,8 @@ class _BigQuerySqlOnDuckDB(Warehouse):
     def discard(self, staged):  # type: ignore[no-untyped-def]
         self.inner.discard(staged)
 
-    def collect(self, referenced, *, before, dry_run):  # type: ignore[no-untyped-def]
-        return self.inner.collect(referenced, before=before, dry_run=dry_run)
+    def collect_garbage(self, referenced, *, before, dry_run):  # type: ignore[no-untyped-def]
+        return self.inner.collect_garbage(referenced, before=before, dry_run=dry_run)
 
     def table(self, location):  # type: ignore[no-untyped-def]
         return self.inner.table(location)

@@ -198,7 +198,7 @@ def test_an_upload_that_breaks_leaves_no_ready_version_and_gc_cleans_up(
     assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/a-config.json"]
     kept = models.register(kit, "clf", source / "a-config.json", packages={})
     assert kept.version == 2
-    report = models.gc(kit, grace=timedelta(hours=1))
+    report = models.collect_garbage(kit, grace=timedelta(hours=1))
     assert report.removed_objects == ["clf/1/a-config.json"]
     assert [o.key for o in kit.artifacts.list_objects()] == ["clf/2/a-config.json"]
     kit.close()
@@ -233,12 +233,12 @@ def test_gc_removes_stale_pending_versions_and_orphans_never_a_referenced_object
     store.put(write_bytes(tmp_path / "stray.bin", 10), "clf/1")  # not part of version 1
     store.put(write_bytes(tmp_path / "other.bin", 10), "notes/1")  # not a registry object
 
-    dry = models.gc(kit, dry_run=True)
+    dry = models.collect_garbage(kit, dry_run=True)
     assert dry.removed_versions == ["clf@2"]
     assert sorted(dry.removed_objects) == ["clf/1/stray.bin", "clf/2/half.bin"]
     assert len(list(store.list_objects())) == 5  # a dry run removes nothing
 
-    report = models.gc(kit)
+    report = models.collect_garbage(kit)
     assert (report.removed_versions, sorted(report.removed_objects)) == (
         ["clf@2"],
         ["clf/1/stray.bin", "clf/2/half.bin"],
@@ -320,10 +320,10 @@ def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
     assert models.list_versions(kit, "clf") == []
     assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/a-config.json"]
 
-    kept = models.gc(kit)  # within the grace period the upload may still be running
+    kept = models.collect_garbage(kit)  # within the grace period the upload may still be running
     assert (kept.removed_versions, kept.removed_objects, kept.kept_objects) == ([], [], 1)
     time.sleep(0.01)
-    report = models.gc(kit, grace=timedelta(0))
+    report = models.collect_garbage(kit, grace=timedelta(0))
     assert report.removed_versions == ["clf@1"]
     assert report.removed_objects == ["clf/1/a-config.json"]
     assert list(kit.artifacts.list_objects()) == []

@@ -124,6 +124,13 @@ class Environment(BaseModel):
             for uri in self.role_uris().values()
         )
 
+    @property
+    def log_dataset(self) -> str | None:
+        """``PROJECT.DATASET`` of the provisioned log tables (from :attr:`prediction_log_table`)."""
+        if not self.prediction_log_table:
+            return None
+        return self.prediction_log_table.rsplit(".", 1)[0]
+
     def role_uris(self) -> dict[str, str]:
         """The four role URIs by role name."""
         return {role: str(getattr(self, role)) for role in ROLES}

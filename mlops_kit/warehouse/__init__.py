@@ -232,15 +232,6 @@ WAREHOUSES.register(["duckdb"], "mlops_kit.warehouse.duckdb:DuckDBWarehouse")
 WAREHOUSES.register(["bigquery"], "mlops_kit.warehouse.bigquery:BigQueryWarehouse")
 
 
-def open_warehouse(uri: str) -> Warehouse:
-    """Return the warehouse backend for ``uri``.
-
-    Raises:
-        UnknownSchemeError: no backend serves the URI's scheme.
-    """
-    return WAREHOUSES.resolve(uri)(uri)
-
-
 def column_schema(schema: Any) -> list[dict[str, str]]:
     """``[{"name", "type"}]`` of an ibis schema, the form manifests store."""
     return [{"name": str(name), "type": str(dtype)} for name, dtype in schema.items()]

@@ -118,6 +118,7 @@ class DuckDBWarehouse(Warehouse):
     """A warehouse in a DuckDB file, ``duckdb:///absolute/path/warehouse.duckdb[?memory_limit=…&threads=…]``."""
 
     dialect = "duckdb"
+    runs_here = True
     # Parquet footers hold each row group's row count, minimum and maximum.
     ranges_from_metadata = True
 

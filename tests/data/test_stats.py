@@ -13,12 +13,12 @@ import pytest
 import sqlglot
 
 from mlops_kit import stats
-from mlops_kit.warehouse import Source, Warehouse, open_warehouse
+from mlops_kit.warehouse import WAREHOUSES, Source, Warehouse
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
-    return open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    return WAREHOUSES.open(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
 
 
 def _write(tmp_path: Path, name: str, sql: str) -> Path:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from mlops_kit.artifacts import StoredObject, open_artifact_store
+from mlops_kit.artifacts import ARTIFACT_STORES, StoredObject
 from mlops_kit.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
 from tests.models.conftest import write_bytes
 
 
 def test_put_get_round_trip_of_a_directory(store_uri: str, tmp_path: Path) -> None:
-    store = open_artifact_store(store_uri)
+    store = ARTIFACT_STORES.open(store_uri)
     source = tmp_path / "model"
     write_bytes(source / "model.joblib", 5000, seed=1)
     write_bytes(source / "extra" / "vocab.txt", 10, seed=2)
@@ -37,7 +37,7 @@ def test_put_get_round_trip_of_a_directory(store_uri: str, tmp_path: Path) -> No
 def test_writing_an_existing_key_is_refused_and_keeps_the_original(
     store_uri: str, tmp_path: Path
 ) -> None:
-    store = open_artifact_store(store_uri)
+    store = ARTIFACT_STORES.open(store_uri)
     (first,) = store.put(write_bytes(tmp_path / "a" / "model.bin", 100, seed=1), "m/1")
     with pytest.raises(ConflictError, match=r"m/1/model\.bin already exists"):
         store.put(write_bytes(tmp_path / "b" / "model.bin", 100, seed=2), "m/1")
@@ -50,7 +50,7 @@ def test_gcs_precondition_refuses_an_overwrite_the_lookup_missed(
     gcs_uri: str, tmp_path: Path
 ) -> None:
     """The service itself refuses the write (412), not only the kit's lookup before it."""
-    store = open_artifact_store(gcs_uri)
+    store = ARTIFACT_STORES.open(gcs_uri)
     store.put(write_bytes(tmp_path / "a" / "model.bin", 100, seed=1), "m/1")
     store.exists = lambda key: False  # type: ignore[method-assign]  # a writer that raced us
     blob = store.bucket.blob(store.object_name("m/1/model.bin"))  # type: ignore[attr-defined]
@@ -60,7 +60,7 @@ def test_gcs_precondition_refuses_an_overwrite_the_lookup_missed(
 
 
 def _corrupt(store_uri: str, stored: StoredObject, data: bytes) -> None:
-    store = open_artifact_store(store_uri)
+    store = ARTIFACT_STORES.open(store_uri)
     if store_uri.startswith("file:"):
         path = store.path_of(stored.key)  # type: ignore[attr-defined]
         path.write_bytes(data)
@@ -69,7 +69,7 @@ def _corrupt(store_uri: str, stored: StoredObject, data: bytes) -> None:
 
 
 def test_a_checksum_mismatch_on_download_is_a_hard_error(store_uri: str, tmp_path: Path) -> None:
-    store = open_artifact_store(store_uri)
+    store = ARTIFACT_STORES.open(store_uri)
     (stored,) = store.put(write_bytes(tmp_path / "src" / "model.bin", 1000, seed=1), "m/1")
     _corrupt(store_uri, stored, b"x" * 1000)  # same size, different bytes
     target = tmp_path / "out" / "model.bin"
@@ -82,7 +82,7 @@ def test_a_checksum_mismatch_on_download_is_a_hard_error(store_uri: str, tmp_pat
 
 
 def test_verify_and_get_report_a_missing_object(store_uri: str, tmp_path: Path) -> None:
-    store = open_artifact_store(store_uri)
+    store = ARTIFACT_STORES.open(store_uri)
     (stored,) = store.put(write_bytes(tmp_path / "src" / "model.bin", 10), "m/1")
     store.delete(stored.key)
     with pytest.raises(IntegrityError, match="is missing"):
@@ -107,7 +107,7 @@ def test_large_files_go_up_resumably_and_verify(
         return real_upload(self, *args, **kwargs)
 
     monkeypatch.setattr(Blob, "_do_resumable_upload", spy)
-    store = open_artifact_store(gcs_uri)
+    store = ARTIFACT_STORES.open(gcs_uri)
     store.put(write_bytes(tmp_path / "small.bin", 1024, seed=4), "small/1")
     assert resumable_uploads == []
     source = write_bytes(tmp_path / "big.bin", RESUMABLE_THRESHOLD + 1024, seed=3)
@@ -120,13 +120,13 @@ def test_large_files_go_up_resumably_and_verify(
 
 @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a"])
 def test_invalid_keys_are_refused(file_uri: str, tmp_path: Path, key: str) -> None:
-    store = open_artifact_store(file_uri)
+    store = ARTIFACT_STORES.open(file_uri)
     with pytest.raises(ConfigError, match="invalid artifact key"):
         store.put(write_bytes(tmp_path / "f.bin", 1), key)
 
 
 def test_missing_and_empty_sources_are_clear_errors(file_uri: str, tmp_path: Path) -> None:
-    store = open_artifact_store(file_uri)
+    store = ARTIFACT_STORES.open(file_uri)
     with pytest.raises(NotFoundError, match="does not exist"):
         store.put(tmp_path / "nope", "m/1")
     (tmp_path / "empty").mkdir()

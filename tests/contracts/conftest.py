@@ -1,7 +1,8 @@
 """The backends each contract suite runs on: every registered one that can run offline.
 
-:data:`OFFLINE` lists, per role, the schemes whose contract suite runs here (the suite's URI fixture
-has one parameter each); :data:`ONLINE_ONLY` the others with the reason. A test checks that every
+:data:`OFFLINE` lists, per role, the schemes whose contract suite runs here, one URI each
+(``artifacts_uri`` and ``warehouse_uri`` below, ``metadata_url`` in ``tests/conftest.py``, ``URIS``
+of ``test_orchestrators.py``); :data:`ONLINE_ONLY` the others with the reason. A test checks that every
 registered scheme is in one of the two, so a new backend cannot miss its contract tests.
 """
 
@@ -21,7 +22,7 @@ OFFLINE: dict[str, set[str]] = {
     "metadata": {"sqlite", "postgresql"},
     "orchestrator": {"kfp-local"},
 }
-"""Role → the schemes whose backend runs its contract suite here (metadata: ``metadata_url``)."""
+"""Role → the schemes whose backend runs its contract suite here."""
 
 ONLINE_ONLY: dict[str, dict[str, str]] = {
     "warehouse": {"bigquery": "no offline BigQuery runs the statistics' SQL"},

@@ -2,8 +2,8 @@
 
 :data:`OFFLINE` lists, per role, the schemes whose contract suite runs here, one URI each
 (``artifacts_uri`` and ``warehouse_uri`` below, ``metadata_url`` in ``tests/conftest.py``, ``URIS``
-of ``test_orchestrators.py``); :data:`ONLINE_ONLY` the others with the reason. A test checks that every
-registered scheme is in one of the two, so a new backend cannot miss its contract tests.
+of ``test_orchestrators.py``); :data:`ONLINE_ONLY` the others with the reason. A test checks that
+every registered scheme is in one of the two, so a new backend cannot miss its contract tests.
 """
 
 from __future__ import annotations

@@ -318,10 +318,6 @@ class BigQueryLogSink(LogSink):
         self.warehouse = warehouse
         self.dataset = dataset
 
-    @cached_property
-    def _client(self) -> Any:
-        return self.warehouse.client()
-
     @override
     def append(self, table: TableSchema, rows: Sequence[Mapping[str, Any]]) -> None:
         payload = [
@@ -336,7 +332,7 @@ class BigQueryLogSink(LogSink):
             for row in rows
         ]
         table_id = f"{self.dataset}.{table.name}"
-        client = self._client
+        client = self.warehouse._client  # the warehouse's client, created on first use
         try:
             errors = client.insert_rows_json(table_id, payload)
         except Exception as exc:

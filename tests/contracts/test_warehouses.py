@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_kit.errors import ConfigError, NotFoundError
-from mlops_kit.warehouse import WAREHOUSES, Source, TableSchema
+from mlops_kit.warehouse import WAREHOUSES, Source, TableSchema, Warehouse
 
 EVENTS = TableSchema(
     name="events",
@@ -27,6 +27,11 @@ def _file(path: Path, rows: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"x": list(range(rows)), "label": ["a", "b"] * (rows // 2)}), path)
     return path
+
+
+def _publish(warehouse: Warehouse, dataset: str, path: Path, rows: int) -> str:
+    """Stage ``rows`` rows written to ``path`` and publish them as version 1 of ``dataset``."""
+    return warehouse.publish(warehouse.stage(dataset, Source(path=_file(path, rows))), dataset, 1)
 
 
 def _count(warehouse_uri: str, location: str) -> int:
@@ -78,8 +83,7 @@ def test_warehouses_opened_on_the_same_uri_share_their_data(
     warehouse_uri: str, tmp_path: Path
 ) -> None:
     writer = WAREHOUSES.open(warehouse_uri)
-    staged = writer.stage("sales", Source(path=_file(tmp_path / "sales.parquet", 4)))
-    location = writer.publish(staged, "sales", 1)
+    location = _publish(writer, "sales", tmp_path / "sales.parquet", 4)
     at = datetime(2026, 11, 20, 8, tzinfo=UTC)
     writer.log_sink(None).append(EVENTS, [{"at": at, "kind": "a", "attributes": {"n": 1}}])
 
@@ -95,8 +99,7 @@ def test_garbage_collection_keeps_every_referenced_version(
     warehouse_uri: str, tmp_path: Path
 ) -> None:
     warehouse = WAREHOUSES.open(warehouse_uri)
-    staged = warehouse.stage("d", Source(path=_file(tmp_path / "a.parquet", 2)))
-    kept = warehouse.publish(staged, "d", 1)
+    kept = _publish(warehouse, "d", tmp_path / "a.parquet", 2)
     later = datetime.now(UTC) + timedelta(hours=1)
 
     would = warehouse.collect_garbage({"d": [kept]}, before=later, dry_run=True)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_kit.errors import BackendError, ConfigError
+from tests.conftest import reply_json
 
 
 def _batches(project_dir: Path, table: str) -> list[Path]:
@@ -188,12 +189,7 @@ class _InsertAll(BaseHTTPRequestHandler):
         if type(self).refuse:
             error = {"reason": "invalid", "message": "no such field: surprise"}
             answer["insertErrors"] = [{"index": 0, "errors": [error]}]
-        text = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(text)))
-        self.end_headers()
-        self.wfile.write(text)
+        reply_json(self, answer)
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -215,6 +215,9 @@ class _BigQuerySqlOnDuckDB(Warehouse):
     def table(self, location):  # type: ignore[no-untyped-def]
         return self.inner.table(location)
 
+    def log_sink(self, log_dataset):  # type: ignore[no-untyped-def]
+        return self.inner.log_sink(log_dataset)
+
     def check(self) -> str:
         return f"BigQuery SQL on {self.inner.check()}"
 

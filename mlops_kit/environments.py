@@ -24,7 +24,14 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from mlops_kit.backends import redact_uri
 from mlops_kit.errors import ConfigError, NotFoundError
@@ -65,9 +72,8 @@ def check_name(name: str) -> str:
 class Environment(BaseModel):
     """A resolved environment: where each role lives, and the cloud names behind it.
 
-    The four role URIs select backends by scheme: ``duckdb://`` or ``bigquery://`` (warehouse),
-    ``file://`` or ``gs://`` (artifacts), ``sqlite://``, ``postgresql://`` or ``cloudsql://``
-    (metadata), ``kfp-local``, ``kfp+http(s)://`` or ``vertex://`` (orchestrator).
+    The four role URIs select backends by scheme, each role's from its registry
+    (:data:`mlops_kit.registries.REGISTRIES`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -108,21 +114,35 @@ class Environment(BaseModel):
 
     @field_validator(*ROLES)
     @classmethod
-    def _valid_uri(cls, value: str) -> str:
+    def _valid_uri(cls, value: str, info: ValidationInfo) -> str:
+        from mlops_kit.registries import REGISTRIES
+
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        if "://" not in value and value != "kfp-local":
+        if "://" not in value and not REGISTRIES[str(info.field_name)].is_bare_word(value):
             raise ValueError(f"{value!r} is not a URI (expected 'scheme://...')")
         return value
 
     @property
     def is_local(self) -> bool:
-        """True when every role is served on this machine (the local twin or a variant of it)."""
+        """True when every role is served on this machine (the local twin or a variant of it).
+
+        Raises:
+            UnknownSchemeError: a URI has a scheme no backend serves.
+        """
+        from mlops_kit.registries import REGISTRIES
+
         return all(
-            uri.startswith(("duckdb:", "file:", "sqlite:", "postgresql", "kfp-local"))
-            for uri in self.role_uris().values()
+            REGISTRIES[role].resolve(uri).runs_here for role, uri in self.role_uris().items()
         )
+
+    @property
+    def log_dataset(self) -> str | None:
+        """``PROJECT.DATASET`` of the provisioned log tables (from :attr:`prediction_log_table`)."""
+        if not self.prediction_log_table:
+            return None
+        return self.prediction_log_table.rsplit(".", 1)[0]
 
     def role_uris(self) -> dict[str, str]:
         """The four role URIs by role name."""

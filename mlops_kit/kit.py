@@ -43,9 +43,9 @@ class Kit:
     @cached_property
     def metadata(self) -> MetadataDatabase:
         """The metadata database (migrated first when :attr:`auto_migrates`)."""
-        from mlops_kit.db import migrate, open_metadata
+        from mlops_kit.db import METADATA_DATABASES, migrate
 
-        database = open_metadata(self.environment.metadata)
+        database = METADATA_DATABASES.open(self.environment.metadata)
         if self.auto_migrates:
             migrate.upgrade(database)
         return database
@@ -53,23 +53,23 @@ class Kit:
     @cached_property
     def warehouse(self) -> Warehouse:
         """The warehouse."""
-        from mlops_kit.warehouse import open_warehouse
+        from mlops_kit.warehouse import WAREHOUSES
 
-        return open_warehouse(self.environment.warehouse)
+        return WAREHOUSES.open(self.environment.warehouse)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         """The artifact store."""
-        from mlops_kit.artifacts import open_artifact_store
+        from mlops_kit.artifacts import ARTIFACT_STORES
 
-        return open_artifact_store(self.environment.artifacts)
+        return ARTIFACT_STORES.open(self.environment.artifacts)
 
     @cached_property
     def orchestrator(self) -> Orchestrator:
         """The orchestrator."""
-        from mlops_kit.orchestrators import open_orchestrator
+        from mlops_kit.orchestrators import ORCHESTRATORS
 
-        return open_orchestrator(self.environment.orchestrator)
+        return ORCHESTRATORS.open(self.environment.orchestrator)
 
     def close(self) -> None:
         """Release pooled connections."""

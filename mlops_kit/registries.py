@@ -16,8 +16,3 @@ REGISTRIES: Final[dict[str, SchemeRegistry[Backend]]] = {
     "metadata": METADATA_DATABASES,  # type: ignore[dict-item]
     "orchestrator": ORCHESTRATORS,  # type: ignore[dict-item]
 }
-
-
-def open_backend(role: str, uri: str) -> Backend:
-    """Return the backend serving ``uri`` in ``role``."""
-    return REGISTRIES[role].resolve(uri)(uri)

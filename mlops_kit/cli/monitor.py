@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
@@ -151,10 +151,7 @@ def report(
     )
     if html is not None:
         write_html(result, html)
-    if output is OutputFormat.json:
-        print_json(result.to_dict())
-    else:
-        _print(result, [])
+    print_result(output, result.to_dict(), lambda: _print(result, []))
 
 
 @app.command()
@@ -197,9 +194,8 @@ def check(
     outcome = run_check(kit, result, spec, retrain=retrain)
     if html is not None:
         write_html(result, html, outcome.violations)
-    if output is OutputFormat.json:
-        print_json({"report": result.to_dict(), "check": outcome.to_dict()})
-    else:
+
+    def for_people() -> None:
         _print(result, outcome.violations)
         if result.labelled < spec.min_samples:
             console.print(
@@ -215,5 +211,7 @@ def check(
             )
         verdict = "[green]passed[/green]" if outcome.passed else "[bold red]FAILED[/bold red]"
         console.print(f"check run {outcome.run_id}: {verdict}")
+
+    print_result(output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people)
     if not outcome.passed:
         raise typer.Exit(1)

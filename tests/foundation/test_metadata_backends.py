@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from mlops_kit.db import open_metadata
+from mlops_kit.db import METADATA_DATABASES
 from mlops_kit.errors import BackendError, ConfigError
 
 
 def test_unreachable_postgres_is_one_clear_line() -> None:
-    database = open_metadata("postgresql://kit:pw@127.0.0.1:9/kit")
+    database = METADATA_DATABASES.open("postgresql://kit:pw@127.0.0.1:9/kit")
     with pytest.raises(BackendError) as info:
         database.check()
     message = str(info.value)
@@ -33,7 +33,7 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
 )
 def test_malformed_metadata_urls(uri: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
-        open_metadata(uri)
+        METADATA_DATABASES.open(uri)
 
 
 class RecordingConnector:
@@ -61,7 +61,7 @@ def test_cloud_sql_connection_factory_arguments(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(connector_module, "Connector", RecordingConnector)
     RecordingConnector.instances.clear()
-    database = open_metadata(
+    database = METADATA_DATABASES.open(
         "cloudsql://acme-ml-dev:europe-west1:mlops-dev-metadata/mlops"
         "?iam_user=mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com"
     )
@@ -88,7 +88,7 @@ def test_cloud_sql_connection_factory_arguments(monkeypatch: pytest.MonkeyPatch)
 def test_cloud_sql_without_credentials_fails_fast() -> None:
     import time
 
-    database = open_metadata("cloudsql://p:r:i/db?iam_user=sa@p.iam")
+    database = METADATA_DATABASES.open("cloudsql://p:r:i/db?iam_user=sa@p.iam")
     started = time.monotonic()
     with pytest.raises(BackendError, match="cloudsql://p:r:i/db.*no Google credentials"):
         database.check()

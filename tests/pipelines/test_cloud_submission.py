@@ -16,6 +16,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from tests.conftest import reply_json
+
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
@@ -38,12 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, body)
 
     def do_GET(self) -> None:
         self.server.requests.append(("GET", self.path, None))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,19 @@ def test_the_cli_help_describes_every_rule(run_cli) -> None:
     text = " ".join(result.stdout.split())
     for rule in data.RULES:
         assert f"{rule.syntax}:" in text
+
+
+def test_the_cli_reads_the_rules_without_loading_the_database_layer() -> None:
+    code = (
+        "import sys; import mlops_kit.cli;"
+        "print(sorted(m for m in ('sqlalchemy', 'ibis', 'mlops_kit.data.versions') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_of_the_package_resolves() -> None:
+    for name in data.__all__:
+        assert getattr(data, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'snapshots_of'"):
+        _ = data.snapshots_of  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
+
+# Not columns of a version's row: the name is the dataset's, ``created`` what a snapshot did.
+_NOT_STORED = ("name", "created")
 
 
 @dataclass(frozen=True)
@@ -63,22 +66,10 @@ class DatasetVersion:
     @classmethod
     def from_row(cls, row: DatasetVersionRow, name: str, *, created: bool = True) -> DatasetVersion:
         """The manifest stored in ``row`` of dataset ``name``."""
-        return cls(
-            id=row.id,
-            name=name,
-            version=row.version,
-            fingerprint=row.fingerprint,
-            row_count=row.row_count,
-            schema=list(row.schema),
-            source=row.source,
-            storage=row.storage,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            git_commit=row.git_commit,
-            description=row.description,
-            tags=dict(row.tags),
-            created=created,
-        )
+        # Every other field is the row's column of the same name; mutable ones are copied.
+        stored = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in _NOT_STORED}
+        stored |= {"schema": list(row.schema), "tags": dict(row.tags)}
+        return cls(name=name, created=created, **stored)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON-able data."""

@@ -16,6 +16,7 @@ from mlops_kit.cli.output import (
     table,
 )
 from mlops_kit.cli.state import state
+from mlops_kit.data import RULES
 from mlops_kit.errors import ConfigError
 from mlops_kit.provenance import current_user
 
@@ -68,10 +69,10 @@ def snapshot(
         path=path,
         query=query,
         table=table_name,
-        description=description,
-        tags=_tags(tag or []),
+        details=data.VersionDetails(
+            description=description, tags=_tags(tag or []), created_by=current_user()
+        ),
         force=force,
-        created_by=current_user(),
     )
     if version.created:
         line = f"created {version.ref}: {version.row_count} rows, fingerprint {version.fingerprint[:12]}"
@@ -207,7 +208,9 @@ def diff(
         str | None,
         typer.Option(
             "--fail-on",
-            help="Exit 1 if any rule breaks: conformance, schema, psi>X, ks>X, js>X, nulls>X, rows>X.",
+            help="Exit 1 if any rule breaks (comma-separated, quoted in a shell): "
+            + "; ".join(rule.describe() for rule in RULES)
+            + ".",
         ),
     ] = None,
 ) -> None:
@@ -216,8 +219,9 @@ def diff(
 
     # Dataset names hold no "." or "/", so such an argument is a file.
     target: str | Path = Path(b) if "." in b or "/" in b else b
+    rules = data.parse_rules(fail_on or "")
     result = data.diff(state(ctx).kit(), a, target, key=key)
-    broken = result.violations(fail_on) if fail_on else []
+    broken = result.violations(rules)
     if html is not None:
         data.diff_page(result).write(html)
 

@@ -67,7 +67,8 @@ def train(frame: pd.DataFrame, directory: Path, depth: int) -> dict[str, Any]:
 def snapshot(kit: Any, frame: pd.DataFrame, tmp_path: Path, name: str) -> str:
     path = tmp_path / f"{name}.parquet"
     frame.to_parquet(path)
-    return datasets.snapshot(kit, "activity", path=path, created_by="etl").ref
+    details = datasets.VersionDetails(created_by="etl")
+    return datasets.snapshot(kit, "activity", path=path, details=details).ref
 
 
 def test_comparing_the_two_versions_points_at_the_broken_source(

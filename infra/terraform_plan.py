@@ -438,11 +438,14 @@ def export_plan(evaluation: Evaluation) -> dict[str, Any]:
     """
     project = str(evaluation.outputs.get("project") or "")
     region = str(evaluation.outputs.get("region") or "")
-    resources = [
-        _exported(r)
-        for r in evaluation.resources
-        if not r.type.startswith(COMPONENT_PREFIX) and r.type != _KUBERNETES_PROVIDER
-    ]
+    resources = sorted(
+        (
+            _exported(r)
+            for r in evaluation.resources
+            if not r.type.startswith(COMPONENT_PREFIX) and r.type != _KUBERNETES_PROVIDER
+        ),
+        key=lambda r: r.address,
+    )
     addresses = [r.address for r in resources]
     duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
     if duplicates:
@@ -477,7 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UnknownEnvironmentError, StackConfigError, ExportError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    sys.stdout.write(json.dumps(plan, indent=2) + "\n")
+    # Sorted keys: the same program gives the same file, so exports diff cleanly in review.
+    sys.stdout.write(json.dumps(plan, indent=2, sort_keys=True) + "\n")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -284,3 +285,29 @@ def test_secrets_are_marked_and_never_written(plans: dict[str, Any]) -> None:
     patch = changes["kubernetes_manifest.mlops-prod-kfp-mysql-secret"]["change"]
     assert patch["after_sensitive"] == {"manifest": {"stringData": True}}
     assert patch["after"]["manifest"]["stringData"] is None
+
+
+def test_export_through_the_cli_writes_the_plan(run_cli: Any, tmp_path: Path) -> None:
+    from tests.infra.conftest import ROOT
+
+    target = tmp_path / "plan.json"
+    args = (
+        "infra",
+        "export",
+        "--env",
+        "dev",
+        "--format",
+        "terraform-plan",
+        "--project-dir",
+        str(ROOT),
+    )
+    result = run_cli(*args, "-o", str(target))
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(target.read_text(encoding="utf-8"))
+    assert plan["format_version"] == "1.2"
+    assert f"Terraform plan of {len(plan['resource_changes'])} resources" in result.stdout
+    missing = run_cli(*args, "-o", str(tmp_path / "absent" / "plan.json"))
+    assert missing.exit_code != 0 and missing.stderr.count("\n") == 1
+    assert "no directory" in missing.stderr and not (tmp_path / "absent").exists()
+    unknown = run_cli("infra", "export", "--env", "qa", "--project-dir", str(ROOT))
+    assert unknown.exit_code != 0 and "unknown environment 'qa'" in unknown.stderr

@@ -153,10 +153,23 @@ def audit(
     output: Annotated[
         AuditFormat, typer.Option("--format", help="table, json or markdown (for CI artifacts).")
     ] = AuditFormat.table,
+    costs: Annotated[
+        bool,
+        typer.Option("--costs", help="Print the environment's monthly cost drivers instead."),
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Inventory, CIS policy results and IAM grants of an environment; exit 1 on violations."""
     project = find_pulumi_project(project_dir)
+    if costs:
+        if diff is not None:
+            from mlops_kit.errors import ConfigError
+
+            raise ConfigError("--costs describes one environment: give --env ENV, not --diff")
+        name = _environment(ctx, env, project)
+        text = _run_infra_module(project, "infra.costs", ["--env", name, "--format", output.value])
+        sys.stdout.write(text)
+        return
     if diff is not None:
         for side in diff:
             _check_environment(project, side)

@@ -211,56 +211,58 @@ def _exported(resource: Any) -> _Exported:
 # --- References: the identifiers each resource is known by, in the provider's documented formats.
 
 
-def _identifiers(r: _Exported, project: str, region: str) -> dict[str, str]:  # noqa: C901
+_COMPUTE_API = "https://www.googleapis.com/compute/v1/"
+_EMAIL = "{account_id}@{project}.iam.gserviceaccount.com"
+_BY_NAME = (("{name}", "name"),)
+# How other resources refer to one: (identifier template, attribute), per Terraform type. The
+# templates take the resource's values, with the stack's project and region where it names none.
+_IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "google_compute_network": (
+        ("projects/{project}/global/networks/{name}", "id"),
+        (_COMPUTE_API + "projects/{project}/global/networks/{name}", "self_link"),
+        *_BY_NAME,
+    ),
+    "google_compute_subnetwork": (
+        ("projects/{project}/regions/{region}/subnetworks/{name}", "id"),
+        (_COMPUTE_API + "projects/{project}/regions/{region}/subnetworks/{name}", "self_link"),
+        *_BY_NAME,
+    ),
+    "google_container_cluster": (
+        ("projects/{project}/locations/{location}/clusters/{name}", "id"),
+        *_BY_NAME,
+    ),
+    "google_kms_key_ring": (("projects/{project}/locations/{location}/keyRings/{name}", "id"),),
+    "google_kms_crypto_key": (("{key_ring}/cryptoKeys/{name}", "id"),),
+    "google_service_account": (
+        (_EMAIL, "email"),
+        # Cloud SQL names an IAM user by the email without its domain suffix.
+        ("{account_id}@{project}.iam", "email"),
+        ("serviceAccount:" + _EMAIL, "member"),
+        ("projects/{project}/serviceAccounts/" + _EMAIL, "name"),
+    ),
+    "google_sql_database_instance": (*_BY_NAME, ("{project}:{region}:{name}", "connection_name")),
+    "google_bigquery_dataset": (("{dataset_id}", "dataset_id"),),
+    "google_iam_workload_identity_pool": (
+        ("{workload_identity_pool_id}", "workload_identity_pool_id"),
+    ),
+    "google_storage_bucket": _BY_NAME,
+    "google_dns_managed_zone": _BY_NAME,
+    "google_compute_router": _BY_NAME,
+    "google_compute_global_address": _BY_NAME,
+    "google_logging_metric": _BY_NAME,
+}
+
+
+def _identifiers(r: _Exported, project: str, region: str) -> dict[str, str]:
     """Identifier → the attribute of ``r`` it is (``id``, ``email``, ``name`` …)."""
-    v = r.values
-    project = str(v.get("project") or project)
-    name = str(v.get("name") or "")
-    found: dict[str, str] = {}
-    if r.type == "google_compute_network":
-        rid = f"projects/{project}/global/networks/{name}"
-        found = {
-            rid: "id",
-            f"https://www.googleapis.com/compute/v1/{rid}": "self_link",
-            name: "name",
-        }
-    elif r.type == "google_compute_subnetwork":
-        rid = f"projects/{project}/regions/{v.get('region') or region}/subnetworks/{name}"
-        found = {
-            rid: "id",
-            f"https://www.googleapis.com/compute/v1/{rid}": "self_link",
-            name: "name",
-        }
-    elif r.type == "google_container_cluster":
-        rid = f"projects/{project}/locations/{v.get('location') or region}/clusters/{name}"
-        found = {rid: "id", name: "name"}
-    elif r.type == "google_kms_key_ring":
-        found = {f"projects/{project}/locations/{v.get('location')}/keyRings/{name}": "id"}
-    elif r.type == "google_kms_crypto_key":
-        found = {f"{v.get('key_ring')}/cryptoKeys/{name}": "id"}
-    elif r.type == "google_service_account":
-        email = f"{v.get('account_id')}@{project}.iam.gserviceaccount.com"
-        found = {
-            email: "email",
-            # Cloud SQL names an IAM user by the email without its domain suffix.
-            email.removesuffix(".gserviceaccount.com"): "email",
-            f"serviceAccount:{email}": "member",
-            f"projects/{project}/serviceAccounts/{email}": "name",
-        }
-    elif r.type == "google_sql_database_instance":
-        found = {name: "name", f"{project}:{v.get('region') or region}:{name}": "connection_name"}
-    elif r.type == "google_bigquery_dataset":
-        found = {str(v.get("dataset_id")): "dataset_id"}
-    elif r.type == "google_iam_workload_identity_pool":
-        found = {str(v.get("workload_identity_pool_id")): "workload_identity_pool_id"}
-    elif r.type in (
-        "google_storage_bucket",
-        "google_dns_managed_zone",
-        "google_compute_router",
-        "google_compute_global_address",
-        "google_logging_metric",
-    ):
-        found = {name: "name"}
+    fields = {k: str(v) for k, v in r.values.items() if isinstance(v, str | int)}
+    fields = {"project": project, "region": region, "location": region, **fields}
+    found = {}
+    for template, attribute in _IDENTIFIERS.get(r.type, ()):
+        try:
+            found[template.format_map(fields)] = attribute
+        except KeyError:  # the resource leaves that part unset: it is not known by this identifier
+            continue
     # An identifier short or plain enough to occur by chance in other text is not used.
     return {k: a for k, a in found.items() if len(k) >= 6 and re.search(r"[-_/@.:]", k)}
 

@@ -45,6 +45,7 @@ from infra.evaluate import (
     MOCK_PROJECT_NUMBER,
     PROJECT_ROOT,
     Evaluation,
+    Resource,
     UnknownEnvironmentError,
     evaluate,
     to_snake,
@@ -72,7 +73,7 @@ _KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
 _KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
 # Blocks and lists that pulumi-gcp pluralises where Terraform's name is singular, per resource type
 # (at any depth of that resource). Every other attribute has the same snake_case name in both.
-_TERRAFORM_NAMES: dict[str, dict[str, str]] = {
+TERRAFORM_NAMES: dict[str, dict[str, str]] = {
     "google_bigquery_dataset": {"accesses": "access"},
     "google_bigquery_table": {"clusterings": "clustering"},
     "google_compute_firewall": {"allows": "allow", "denies": "deny"},
@@ -103,7 +104,7 @@ _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class ExportError(ValueError):
-    """The evaluation cannot be written as a plan (two resources would share one address)."""
+    """The evaluation cannot be written as a plan (a type without mapping, a shared address)."""
 
 
 def _snake_type(name: str) -> str:
@@ -151,17 +152,18 @@ def computed_attributes(token: str) -> frozenset[str]:
         return {n for n in dir(cls) if isinstance(getattr(cls, n, None), property)}
 
     outputs = properties(getattr(module, name)) - properties(getattr(module, f"{name}Args"))
-    renames = _renames(terraform_type(token))
+    renames = attribute_renames(terraform_type(token))
     return frozenset(renames.get(n, n) for n in outputs - _PULUMI_PROPERTIES)
 
 
-def _renames(tf_type: str) -> dict[str, str]:
-    return {**_ALWAYS_RENAMED, **_TERRAFORM_NAMES.get(tf_type, {})}
+def attribute_renames(tf_type: str) -> dict[str, str]:
+    """pulumi-gcp attribute name → Terraform's, where they differ, for a Terraform type."""
+    return {**_ALWAYS_RENAMED, **TERRAFORM_NAMES.get(tf_type, {})}
 
 
 def terraform_values(tf_type: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Inputs (pulumi-gcp snake_case) as Terraform values: nested blocks as lists, names renamed."""
-    renames = _renames(tf_type)
+    renames = attribute_renames(tf_type)
 
     def convert(value: Any, key: str | None) -> Any:
         if isinstance(value, Mapping):
@@ -192,7 +194,7 @@ class _Exported:
         return f"{self.type}.{self.name}"
 
 
-def _exported(resource: Any) -> _Exported:
+def _exported(resource: Resource) -> _Exported:
     tf_type = terraform_type(resource.type)
     props = plain_numbers(dict(resource.props))
     if tf_type == "kubernetes_manifest":

@@ -44,9 +44,9 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def terraform_leaves(tf_type: str, inputs: Any, path: str = "", key: str = "") -> Iterator[Any]:
     """The inventory's leaves at the paths Terraform gives them: objects become one-block lists."""
-    from infra.terraform_plan import MAP_ATTRIBUTES, _renames
+    from infra.terraform_plan import MAP_ATTRIBUTES, attribute_renames
 
-    renames = _renames(tf_type)
+    renames = attribute_renames(tf_type)
     if isinstance(inputs, Mapping) and inputs and key not in MAP_ATTRIBUTES:
         prefix = f"{path}[0]" if path and not path.endswith("]") else path
         for k, item in inputs.items():
@@ -210,9 +210,9 @@ SAME_NAME_LISTS = {
 def test_every_list_has_a_decided_terraform_name(evaluations: dict[str, Any]) -> None:
     """A new list attribute makes this fail until its Terraform name is known (plural or not)."""
     from infra.audit import inventory
-    from infra.terraform_plan import _TERRAFORM_NAMES, MAP_ATTRIBUTES
+    from infra.terraform_plan import MAP_ATTRIBUTES, TERRAFORM_NAMES
 
-    renamed = {name for names in _TERRAFORM_NAMES.values() for name in names}
+    renamed = {name for names in TERRAFORM_NAMES.values() for name in names}
 
     def lists(value: Any) -> Iterator[str]:
         if isinstance(value, Mapping):

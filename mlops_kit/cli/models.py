@@ -111,12 +111,14 @@ def register(
         name,
         path,
         metrics=metrics,
-        data=data or [],
-        params=_pairs(param, "--param"),
-        tags=_pairs(tag, "--tag"),
-        pipeline_run_id=pipeline_run_id,
-        image_digest=image_digest,
-        git_commit=git_commit or provenance.git_commit(),
+        lineage=models.Lineage(
+            data=data or [],
+            params=_pairs(param, "--param"),
+            tags=_pairs(tag, "--tag"),
+            pipeline_run_id=pipeline_run_id,
+            image_digest=image_digest,
+            git_commit=git_commit or provenance.git_commit(),
+        ),
     )
     if output is OutputFormat.json:
         print_json(version.to_dict())

@@ -12,24 +12,18 @@ from __future__ import annotations
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
-from mlops_kit.models.registry import (
-    GcReport,
-    ModelRef,
-    ModelVersion,
-    ModelVersionSummary,
-    collect_garbage,
-    download,
-    get_version,
-    list_versions,
-    load_model,
-    parse_metrics,
-    read_metrics_file,
-    register,
-)
+from mlops_kit.models.garbage import GcReport, collect_garbage
+from mlops_kit.models.loading import download, load_model
+from mlops_kit.models.lookup import get_version, list_versions
+from mlops_kit.models.metrics_file import parse_metrics, read_metrics_file
+from mlops_kit.models.names import ModelRef
+from mlops_kit.models.registration import Lineage, register
+from mlops_kit.models.versions import ModelVersion, ModelVersionSummary
 
 __all__ = [
     "AliasEvent",
     "GcReport",
+    "Lineage",
     "LoadedModel",
     "ModelComparison",
     "ModelFlavor",

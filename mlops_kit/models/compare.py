@@ -19,7 +19,10 @@ from mlops_kit import data as datasets
 from mlops_kit import stats
 from mlops_kit.errors import first_line
 from mlops_kit.kit import Kit
-from mlops_kit.models.registry import ModelRef, ModelVersion, get_version, load_model
+from mlops_kit.models.loading import load_model
+from mlops_kit.models.lookup import get_version
+from mlops_kit.models.names import ModelRef
+from mlops_kit.models.versions import ModelVersion
 
 if TYPE_CHECKING:
     from mlops_kit.reports import Page

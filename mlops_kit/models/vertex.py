@@ -19,7 +19,9 @@ from mlops_kit.db.models.registry import ModelTag, ModelVersionRow, RegisteredMo
 from mlops_kit.environments import Environment
 from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, first_line
 from mlops_kit.kit import Kit
-from mlops_kit.models.registry import ModelRef, ModelVersion, as_ref, get_version
+from mlops_kit.models.lookup import get_version
+from mlops_kit.models.names import ModelRef, as_ref
+from mlops_kit.models.versions import ModelVersion
 
 VERTEX_TAG = "vertex.model"
 """The tag that records the Vertex model resource a version was mirrored to."""

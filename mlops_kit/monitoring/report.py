@@ -128,10 +128,9 @@ def watched_model(kit: Kit, ref: str) -> WatchedModel:
         NotFoundError: the model, version or alias does not exist.
         ConfigError: ``ref`` is malformed.
     """
-    from mlops_kit import data
-    from mlops_kit.models import registry
+    from mlops_kit import data, models
 
-    version = registry.get_version(kit, ref)
+    version = models.get_version(kit, ref)
     location = data.get_version(kit, version.datasets[0]).storage if version.datasets else None
     return WatchedModel(
         name=version.name,

@@ -69,8 +69,8 @@ def test_first_mirror_creates_the_model_later_ones_add_versions(
     vertex_kit: Any, tmp_path: Path
 ) -> None:
     artifact = train_classifier(tmp_path / "model")
-    models.register(vertex_kit, "Churn_Model", artifact, packages={})
-    models.register(vertex_kit, "Churn_Model", artifact, packages={})
+    models.register(vertex_kit, "Churn_Model", artifact, lineage=models.Lineage(packages={}))
+    models.register(vertex_kit, "Churn_Model", artifact, lineage=models.Lineage(packages={}))
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata  # the same migrated database
     enabled.__dict__["artifacts"] = vertex_kit.artifacts
@@ -101,7 +101,9 @@ def test_first_mirror_creates_the_model_later_ones_add_versions(
 
 @pytest.mark.gcs
 def test_mirror_refusals_are_clear(vertex_kit: Any, tmp_path: Path) -> None:
-    models.register(vertex_kit, "m", train_classifier(tmp_path / "model"), packages={})
+    models.register(
+        vertex_kit, "m", train_classifier(tmp_path / "model"), lineage=models.Lineage(packages={})
+    )
     with pytest.raises(ConfigError, match="does not mirror to Vertex AI"):
         mirror_to_vertex(vertex_kit, "m@1", client=RecordingModelService())
     version = models.get_version(vertex_kit, "m@1")
@@ -144,7 +146,9 @@ def test_an_environment_that_enables_the_mirror_mirrors_on_registration(
     monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", client)
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata
-    version = models.register(enabled, "churn", train_classifier(tmp_path / "m"), packages={})
+    version = models.register(
+        enabled, "churn", train_classifier(tmp_path / "m"), lineage=models.Lineage(packages={})
+    )
     assert endpoints == ["europe-west1-aiplatform.googleapis.com"]
     assert service.requests[0].model.artifact_uri == version.artifact_uri
     assert version.tags["vertex.model"].endswith("/models/churn@1")

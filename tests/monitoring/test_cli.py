@@ -15,13 +15,15 @@ END = "2026-11-20T00:00:00+00:00"
 @pytest.fixture
 def registered(local_kit, purchase_story, tmp_path: Path) -> str:
     from mlops_kit.data import snapshot
-    from mlops_kit.models import register
+    from mlops_kit.models import Lineage, register
 
     training = snapshot(local_kit, "purchases", path=purchase_story.training_path)
     artifact = tmp_path / "model.txt"
     artifact.write_text("purchase model")
     metrics = {"overall": {"accuracy": 0.95}, "slices": {"hour_of_day": {"3": {"accuracy": 0.9}}}}
-    version = register(local_kit, "purchase", artifact, metrics=metrics, data=[training.ref])
+    version = register(
+        local_kit, "purchase", artifact, metrics=metrics, lineage=Lineage(data=[training.ref])
+    )
     assert version.version == 1
     return "purchase@1"
 

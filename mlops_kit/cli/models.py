@@ -405,12 +405,12 @@ def mirror(
     serving_image: Annotated[
         str | None,
         typer.Option(
-            "--serving-image", help="Prediction container (default: Vertex's for the flavour)."
+            "--serving-image", help="Prediction container (default: the mirror's for the flavour)."
         ),
     ] = None,
 ) -> None:
-    """Mirror a READY version to the Vertex AI Model Registry (environments that enable it)."""
-    from mlops_kit.models.vertex import mirror_to_vertex
+    """Mirror a READY version to the environment's registry mirror (such as Vertex AI's)."""
+    from mlops_kit import models
 
-    resource = mirror_to_vertex(state(ctx).kit(), ref, serving_image=serving_image)
+    resource = models.mirror(state(ctx).kit(), ref, serving_image=serving_image)
     console.print(f"mirrored {ref} to {resource}")

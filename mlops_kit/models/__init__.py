@@ -16,6 +16,7 @@ from mlops_kit.models.garbage import GcReport, collect_garbage
 from mlops_kit.models.loading import download, load_model
 from mlops_kit.models.lookup import get_version, list_versions
 from mlops_kit.models.metrics_file import parse_metrics, read_metrics_file
+from mlops_kit.models.mirroring import mirror
 from mlops_kit.models.names import ModelRef
 from mlops_kit.models.registration import Lineage, register
 from mlops_kit.models.versions import ModelVersion, ModelVersionSummary
@@ -39,6 +40,7 @@ __all__ = [
     "holder_at",
     "list_versions",
     "load_model",
+    "mirror",
     "parse_metrics",
     "promote",
     "read_metrics_file",

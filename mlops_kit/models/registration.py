@@ -42,6 +42,7 @@ from mlops_kit.models.environment_capture import component_versions
 from mlops_kit.models.flavors import detect_flavor
 from mlops_kit.models.lookup import get_version
 from mlops_kit.models.metrics_file import NO_METRICS, parse_metrics, read_metrics_file
+from mlops_kit.models.mirroring import mirror
 from mlops_kit.models.names import ModelRef, check_model_name
 from mlops_kit.models.versions import ModelVersion
 from mlops_kit.provenance import current_user
@@ -117,11 +118,9 @@ def register(
         kit, name, flavor, metric_values, lineage, _Sources(dataset_ids, components)
     )
     _upload(kit, pending, source, files)
-    if kit.environment.vertex_model_registry:
-        from mlops_kit.models.vertex import mirror_to_vertex
-
-        # The version is ready whatever Vertex answers; a failed mirror is retried on its own.
-        mirror_to_vertex(kit, pending.ref)
+    if kit.registry_mirror is not None:
+        # The version is ready whatever the mirror answers; a failed mirror is retried on its own.
+        mirror(kit, pending.ref)
     return get_version(kit, pending.ref)
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
+from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
@@ -55,14 +55,11 @@ class VertexModelRegistry(RegistryMirror):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        parts = urlsplit(uri)
-        location = parts.path.strip("/")
-        if not parts.netloc or not location or "/" in location:
-            raise ConfigError(f"malformed registry mirror {uri!r}: use 'vertex://PROJECT/LOCATION'")
-        self.project = parts.netloc
-        self.location = location
-        self.api_endpoint = parse_qs(parts.query).get("api_endpoint", [None])[0] or (
-            f"{location}-aiplatform.googleapis.com"
+        self.project, self.location = two_part_uri(
+            uri, "registry mirror", "vertex://PROJECT/LOCATION"
+        )
+        self.api_endpoint = parse_qs(urlsplit(uri).query).get("api_endpoint", [None])[0] or (
+            f"{self.location}-aiplatform.googleapis.com"
         )
 
     def client(self, credentials: Any = None) -> Any:

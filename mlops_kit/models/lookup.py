@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -103,6 +104,23 @@ def _aliases_by_version(session: Session, version_ids: Sequence[int]) -> dict[in
     return result
 
 
+def _summary_fields(
+    row: Any, name: str, aliases: list[str], metrics: dict[str, float]
+) -> dict[str, Any]:
+    """The fields of a :class:`ModelVersionSummary`, from a version's ORM object or plain row."""
+    return {
+        "name": name,
+        "version": row.version,
+        "status": row.status,
+        "artifact_uri": row.artifact_uri,
+        "created_by": row.created_by,
+        "created_at": as_utc(row.created_at),
+        "aliases": aliases,
+        "metrics": metrics,
+        "failure": row.failure,
+    }
+
+
 def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVersion:
     """The :class:`ModelVersion` of ``row`` with its lineage, read in ``session``."""
     overall: dict[str, float] = {}
@@ -126,15 +144,9 @@ def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVers
             .order_by(Dataset.name)
         )
     ]
+    aliases = _aliases_by_version(session, [row.id]).get(row.id, [])
     return ModelVersion(
-        name=name,
-        version=row.version,
-        status=row.status,
-        artifact_uri=row.artifact_uri,
-        created_by=row.created_by,
-        created_at=as_utc(row.created_at),
-        aliases=_aliases_by_version(session, [row.id]).get(row.id, []),
-        metrics=dict(sorted(overall.items())),
+        **_summary_fields(row, name, aliases, dict(sorted(overall.items()))),
         flavor=row.flavor,
         ready_at=row.ready_at and as_utc(row.ready_at),
         pipeline_run_id=row.pipeline_run_id,
@@ -148,7 +160,6 @@ def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVers
         tags=dict(sorted((t.key, t.value) for t in row.tags)),
         datasets=datasets,
         components=components,
-        failure=row.failure,
     )
 
 
@@ -222,15 +233,7 @@ def list_versions(
             aliases.setdefault(version_id, []).append(alias)
         return [
             ModelVersionSummary(
-                name=name,
-                version=row.version,
-                status=row.status,
-                artifact_uri=row.artifact_uri,
-                created_by=row.created_by,
-                created_at=as_utc(row.created_at),
-                aliases=aliases.get(row.id, []),
-                metrics=metrics.get(row.id, {}),
-                failure=row.failure,
+                **_summary_fields(row, name, aliases.get(row.id, []), metrics.get(row.id, {}))
             )
             for row in rows
         ]

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
+from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.orchestrators import (
     Orchestrator,
@@ -40,12 +39,7 @@ class VertexRunner(Orchestrator):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        parts = urlsplit(uri)
-        location = parts.path.strip("/")
-        if not parts.netloc or not location or "/" in location:
-            raise ConfigError(f"malformed Vertex URI {uri!r}: use 'vertex://PROJECT/LOCATION'")
-        self.project = parts.netloc
-        self.location = location
+        self.project, self.location = two_part_uri(uri, "Vertex URI", "vertex://PROJECT/LOCATION")
 
     @override
     def check(self) -> str:

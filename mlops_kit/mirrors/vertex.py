@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk, two_part_uri
+from mlops_kit.backends import import_sdk, require_google_credentials, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
@@ -78,15 +78,7 @@ class VertexModelRegistry(RegistryMirror):
 
     @override
     def check(self) -> str:
-        google_auth = import_sdk(
-            "google.auth", package="google-cloud-aiplatform", extra="vertex", purpose=_PURPOSE
-        )
-        try:
-            google_auth.default()
-        except google_auth.exceptions.DefaultCredentialsError as exc:
-            raise BackendError(
-                "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
-            ) from exc
+        require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
         return f"Vertex AI Model Registry in {self.project}/{self.location}"
 
     def upload_request(

@@ -11,7 +11,7 @@ from typing import Any
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk, two_part_uri
+from mlops_kit.backends import import_sdk, require_google_credentials, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.orchestrators import (
     Orchestrator,
@@ -43,18 +43,7 @@ class VertexRunner(Orchestrator):
 
     @override
     def check(self) -> str:
-        google_auth = import_sdk(
-            "google.auth",
-            package="google-cloud-aiplatform",
-            extra="vertex",
-            purpose="the Vertex AI orchestrator",
-        )
-        try:
-            google_auth.default()
-        except google_auth.exceptions.DefaultCredentialsError as exc:
-            raise BackendError(
-                "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
-            ) from exc
+        require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
         return f"Vertex AI Pipelines in {self.project}/{self.location}"
 
     def pipeline_job(self, submission: PipelineSubmission, credentials: Any = None) -> Any:

@@ -219,3 +219,8 @@ def test_environment_files_with_the_old_key_keep_mirroring_to_vertex(tmp_path: P
     )
     with pytest.raises(ValueError, match="replaced by registry_mirror: write 'registry_mirror: "):
         Environment.model_validate({**old, "region": None})
+
+
+def test_doctor_check_without_credentials_says_how_to_get_them() -> None:
+    with pytest.raises(BackendError, match="no Google credentials for Vertex AI: run `gcloud auth"):
+        VertexModelRegistry(MIRROR).check()

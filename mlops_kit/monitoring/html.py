@@ -13,15 +13,11 @@ from mlops_kit.monitoring.metrics import (
     Task,
     metric_names,
 )
+from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
-    from mlops_kit.reports import Page
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
 
 
 def write_html(
@@ -32,8 +28,6 @@ def write_html(
     Raises:
         ConfigError: the file cannot be written.
     """
-    from mlops_kit.reports import Page
-
     page = Page(f"Monitoring {report.model.ref}")
     page.paragraph(
         f"{report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%Y-%m-%d %H:%M} UTC · "
@@ -79,13 +73,12 @@ def legend(task: Task) -> str:
 
 def _estimate_text(estimate: Estimate, baseline: float | None) -> str:
     interval = (
-        f" [{_fmt(estimate.lower)}, {_fmt(estimate.upper)}]" if estimate.lower is not None else ""
+        f" [{format_number(estimate.lower)}, {format_number(estimate.upper)}]"
+        if estimate.lower is not None
+        else ""
     )
-    return (
-        _fmt(estimate.value)
-        + interval
-        + ("" if baseline is None else f" (baseline {baseline:.3f})")
-    )
+    compared = "" if baseline is None else f" (baseline {format_number(baseline)})"
+    return format_number(estimate.value) + interval + compared
 
 
 def _metrics_section(

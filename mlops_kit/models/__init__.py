@@ -4,7 +4,8 @@ Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once,
 recorded in the metadata database with the metrics, parameters, data versions and component versions
 it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
 in :func:`history`. :func:`compare` puts two versions side by side and, on a dataset, compares their
-predictions and that data's health.
+predictions and that data's health. :func:`mirror` copies a ready version to the environment's
+registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also does when one is set.
 """
 
 from __future__ import annotations

@@ -49,6 +49,24 @@ def uri_scheme(uri: str) -> str:
     return scheme
 
 
+def two_part_uri(uri: str, what: str, form: str) -> tuple[str, str]:
+    """The host and the single path segment of a URI of the form ``scheme://FIRST/SECOND``.
+
+    Args:
+        uri: the URI.
+        what: what it names, in errors ("Vertex URI").
+        form: the expected form, in errors (``vertex://PROJECT/LOCATION``).
+
+    Raises:
+        ConfigError: ``uri`` lacks either part or has more path segments.
+    """
+    parts = urlsplit(uri)
+    second = parts.path.strip("/")
+    if not parts.netloc or not second or "/" in second:
+        raise ConfigError(f"malformed {what} {uri!r}: use {form!r}")
+    return parts.netloc, second
+
+
 def redact_uri(uri: str) -> str:
     """Hide the password of ``uri`` and the values of secret-looking query parameters."""
     parts = urlsplit(uri)
@@ -80,6 +98,27 @@ def import_sdk(module: str, *, package: str, extra: str, purpose: str) -> Module
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError.for_module(package, extra, purpose) from exc
+
+
+def require_google_credentials(service: str, *, package: str, extra: str) -> None:
+    """Check that application default credentials exist for a Google ``service`` backend.
+
+    Args:
+        service: the service, in the user's words ("Vertex AI").
+        package: the distribution whose SDK brings google-auth, named if it is missing.
+        extra: the kit's extra that installs ``package``.
+
+    Raises:
+        BackendError: there are no credentials; the message says how to create them.
+        MissingDependencyError: ``package`` is not installed.
+    """
+    google_auth = import_sdk("google.auth", package=package, extra=extra, purpose=service)
+    try:
+        google_auth.default()
+    except google_auth.exceptions.DefaultCredentialsError as exc:
+        raise BackendError(
+            f"no Google credentials for {service}: run `gcloud auth application-default login`"
+        ) from exc
 
 
 class SchemeRegistry(Generic[T]):

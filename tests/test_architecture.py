@@ -6,7 +6,6 @@ import tomllib
 from pathlib import Path
 
 import grimp
-import pytest
 
 from mlops_kit.registries import REGISTRIES
 

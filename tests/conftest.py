@@ -168,3 +168,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+# The cloud twin's fixtures, for every test (imported after require(), which they use).
+from tests.cloud_twin.fixtures import cloud_twin, cloud_twin_session  # noqa: E402, F401

@@ -35,6 +35,8 @@ class FakeVertex:
         self.models: dict[str, list[dict[str, Any]]] = {}
         """The uploaded versions of each model resource name, in order."""
         self.operations: dict[str, dict[str, Any]] = {}
+        self.refusal: str | None = None
+        """When set, every request is refused with 403 and this message (a missing permission)."""
         self.lock = threading.Lock()
         self.server = LoopbackServer(self.route)
 
@@ -68,6 +70,8 @@ class FakeVertex:
         route = unquote(parts.path).removeprefix("/v1/")
         with self.lock:
             self.requests.append((method, path, parsed))
+            if self.refusal:
+                return error(403, self.refusal, "forbidden")
             routes: list[tuple[str, str, Any]] = [
                 (
                     "POST",

@@ -1,10 +1,11 @@
-"""Mirroring to the Vertex AI Model Registry: the request the kit builds, without any network."""
+"""Mirroring to the Vertex AI Model Registry: the real client against the cloud twin's Vertex AI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -13,43 +14,36 @@ from mlops_kit.environments import Environment
 from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.kit import Kit
 from mlops_kit.models.vertex import mirror_to_vertex, upload_request, vertex_model_id
+from tests.cloud_twin.twin import BUCKET, CloudTwin
 from tests.models.conftest import train_classifier
 
 
-@dataclass
-class Response:
-    model: str
-    model_version_id: str
+@pytest.fixture
+def model_service(cloud_twin: CloudTwin) -> Any:
+    """The real ``ModelServiceClient`` (REST transport) of the twin's Vertex AI."""
+    from google.cloud import aiplatform_v1
+
+    assert cloud_twin.vertex is not None
+    return aiplatform_v1.ModelServiceClient(
+        transport="rest", client_options={"api_endpoint": cloud_twin.vertex.endpoint}
+    )
 
 
-class RecordingModelService:
-    """Stands in for ``aiplatform_v1.ModelServiceClient``: records requests, answers like Vertex."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.requests: list[Any] = []
-        self.fail = fail
-
-    def upload_model(self, request: Any) -> Any:
-        self.requests.append(request)
-        if self.fail:
-            raise RuntimeError("403 Permission 'aiplatform.models.upload' denied")
-        service = self
-
-        class Operation:
-            def result(self, timeout: float) -> Response:
-                number = str(len(service.requests))
-                parent = request.parent_model or f"{request.parent}/models/{request.model_id}"
-                return Response(parent, number)
-
-        return Operation()
+def _uploads(cloud_twin: CloudTwin) -> list[tuple[str, Any]]:
+    assert cloud_twin.vertex is not None
+    return [
+        (urlsplit(path).path, body)
+        for method, path, body in cloud_twin.vertex.requests
+        if method == "POST" and ":upload" in path
+    ]
 
 
 @pytest.fixture
-def vertex_kit(gcs_uri: str, tmp_path: Path) -> Any:
+def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Any:
     environment = Environment(
         name="dev",
         warehouse=f"duckdb://{tmp_path / 'w.duckdb'}",
-        artifacts=gcs_uri,
+        artifacts=f"gs://{BUCKET}/vertex-{uuid.uuid4().hex[:8]}",
         metadata=f"sqlite:///{tmp_path / 'm.db'}",
         orchestrator="kfp-local",
         project="acme-ml-dev",
@@ -64,9 +58,8 @@ def vertex_kit(gcs_uri: str, tmp_path: Path) -> Any:
         yield kit
 
 
-@pytest.mark.gcs
 def test_first_mirror_creates_the_model_later_ones_add_versions(
-    vertex_kit: Any, tmp_path: Path
+    vertex_kit: Any, model_service: Any, cloud_twin: CloudTwin, tmp_path: Path
 ) -> None:
     artifact = train_classifier(tmp_path / "model")
     models.register(vertex_kit, "Churn_Model", artifact, packages={})
@@ -74,36 +67,37 @@ def test_first_mirror_creates_the_model_later_ones_add_versions(
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata  # the same migrated database
     enabled.__dict__["artifacts"] = vertex_kit.artifacts
-    service = RecordingModelService()
 
-    first = mirror_to_vertex(enabled, "Churn_Model@1", client=service)
-    second = mirror_to_vertex(enabled, "Churn_Model@2", client=service)
+    first = mirror_to_vertex(enabled, "Churn_Model@1", client=model_service)
+    second = mirror_to_vertex(enabled, "Churn_Model@2", client=model_service)
 
-    one, two = service.requests
-    assert one.parent == "projects/acme-ml-dev/locations/europe-west1"
-    assert one.model_id == "churn-model" and not one.parent_model
-    assert one.model.artifact_uri == models.get_version(vertex_kit, "Churn_Model@1").artifact_uri
-    assert one.model.artifact_uri.startswith("gs://") and one.model.artifact_uri.endswith("/1")
-    assert one.model.container_spec.image_uri.endswith("/sklearn-cpu.1-3:latest")
-    assert list(one.model.version_aliases) == ["v1"]
-    assert dict(one.model.labels) == {
+    (path_one, one), (path_two, two) = _uploads(cloud_twin)
+    assert path_one == path_two == "/v1/projects/acme-ml-dev/locations/europe-west1/models:upload"
+    assert one["modelId"] == "churn-model" and "parentModel" not in one
+    model = one["model"]
+    assert model["artifactUri"] == models.get_version(vertex_kit, "Churn_Model@1").artifact_uri
+    assert model["artifactUri"].startswith("gs://") and model["artifactUri"].endswith("/1")
+    assert model["containerSpec"]["imageUri"].endswith("/sklearn-cpu.1-3:latest")
+    assert model["versionAliases"] == ["v1"]
+    assert model["labels"] == {
         "env": "dev",
         "cost-center": "ml-42",
         "mlops-kit-model": "churn_model",
         "mlops-kit-version": "1",
     }
     assert first == "projects/acme-ml-dev/locations/europe-west1/models/churn-model@1"
-    assert two.parent_model == "projects/acme-ml-dev/locations/europe-west1/models/churn-model"
-    assert not two.model_id and list(two.model.version_aliases) == ["v2"]
+    assert two["parentModel"] == "projects/acme-ml-dev/locations/europe-west1/models/churn-model"
+    assert "modelId" not in two and two["model"]["versionAliases"] == ["v2"]
     assert second.endswith("/models/churn-model@2")
     assert models.get_version(vertex_kit, "Churn_Model@2").tags == {"vertex.model": second}
 
 
-@pytest.mark.gcs
-def test_mirror_refusals_are_clear(vertex_kit: Any, tmp_path: Path) -> None:
+def test_mirror_refusals_are_clear(
+    vertex_kit: Any, model_service: Any, cloud_twin: CloudTwin, tmp_path: Path
+) -> None:
     models.register(vertex_kit, "m", train_classifier(tmp_path / "model"), packages={})
     with pytest.raises(ConfigError, match="does not mirror to Vertex AI"):
-        mirror_to_vertex(vertex_kit, "m@1", client=RecordingModelService())
+        mirror_to_vertex(vertex_kit, "m@1", client=model_service)
     version = models.get_version(vertex_kit, "m@1")
     no_region = vertex_kit.environment.model_copy(update={"region": None})
     with pytest.raises(ConfigError, match="sets no project/region"):
@@ -116,8 +110,14 @@ def test_mirror_refusals_are_clear(vertex_kit: Any, tmp_path: Path) -> None:
         upload_request(vertex_kit.environment, replace(version, flavor=None))
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata
-    with pytest.raises(BackendError, match="Vertex AI did not accept m@1: 403"):
-        mirror_to_vertex(enabled, "m@1", client=RecordingModelService(fail=True))
+    assert cloud_twin.vertex is not None
+    cloud_twin.vertex.refusal = "Permission 'aiplatform.models.upload' denied"
+    try:
+        with pytest.raises(BackendError, match="did not accept m@1: .*upload' denied") as refused:
+            mirror_to_vertex(enabled, "m@1", client=model_service)
+    finally:
+        cloud_twin.vertex.refusal = None
+    assert "\n" not in str(refused.value)
     assert models.get_version(vertex_kit, "m@1").tags == {}
 
 
@@ -128,23 +128,36 @@ def test_vertex_model_ids(name: str, expected: str) -> None:
     assert vertex_model_id(name) == expected
 
 
-@pytest.mark.gcs
 def test_an_environment_that_enables_the_mirror_mirrors_on_registration(
     vertex_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Registration builds its client for the region's endpoint over gRPC, which the twin does not
+    # serve: the client class is replaced here, the one mock-only path left (tests/README.md).
     from google.cloud import aiplatform_v1
 
-    service = RecordingModelService()
     endpoints: list[Any] = []
+    uploaded: list[Any] = []
 
-    def client(client_options: dict[str, str]) -> RecordingModelService:
-        endpoints.append(client_options["api_endpoint"])
-        return service
+    class Operation:
+        def __init__(self, request: Any) -> None:
+            self.request = request
 
-    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", client)
+        def result(self, timeout: float) -> Any:
+            parent = f"{self.request.parent}/models/{self.request.model_id}"
+            return aiplatform_v1.UploadModelResponse(model=parent, model_version_id="1")
+
+    class RecordingModelService:
+        def __init__(self, client_options: dict[str, str]) -> None:
+            endpoints.append(client_options["api_endpoint"])
+
+        def upload_model(self, request: Any) -> Operation:
+            uploaded.append(request)
+            return Operation(request)
+
+    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", RecordingModelService)
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata
     version = models.register(enabled, "churn", train_classifier(tmp_path / "m"), packages={})
     assert endpoints == ["europe-west1-aiplatform.googleapis.com"]
-    assert service.requests[0].model.artifact_uri == version.artifact_uri
+    assert uploaded[0].model.artifact_uri == version.artifact_uri
     assert version.tags["vertex.model"].endswith("/models/churn@1")

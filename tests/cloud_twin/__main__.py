@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
+import threading
 from pathlib import Path
 
 from tests.cloud_twin.twin import start_twin
@@ -33,8 +34,13 @@ def main() -> int:
         print("# export these, then run: mlops-kit --env twin doctor")
         for name, value in twin.environ().items():
             print(f"export {name}={shlex.quote(value)}")
-        print("# Ctrl-C stops the twin")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        stopped = threading.Event()
+        # Handlers of our own: a parent may have left the signals ignored (pytest-xdist does).
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda *_: stopped.set())
+        print("# Ctrl-C stops the twin", flush=True)
+        while not stopped.wait(1):
+            pass
         return 0
     finally:
         twin.stop()

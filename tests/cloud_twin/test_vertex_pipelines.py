@@ -7,6 +7,7 @@ api_transport="rest")``).
 
 # No `from __future__ import annotations`: KFP reads the component signatures.
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,9 @@ def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: 
     assert job["runtimeConfig"]["parameterValues"] == {"x": 5}
     assert job["pipelineSpec"]["pipelineInfo"]["name"] == "tiny"
 
+    # The SDK names a job after the pipeline and the second it is submitted: a second run of the
+    # same pipeline within that second is refused (409), so this one waits for the next second.
+    time.sleep(1.05)
     runner.submit(_submission(package, "other"))
     listed = runner.list_runs(name="tiny-5")
     assert [(r.run_id, r.name, r.state) for r in listed] == [(run.run_id, "tiny-5", "PENDING")]

@@ -4,7 +4,8 @@ The client reaches it through its ``api_endpoint`` client option with the REST t
 (``aiplatform.init(api_endpoint=..., api_transport="rest")``, or a GAPIC client's
 ``client_options``). It answers what the kit calls and records every request with its JSON body:
 
-- PipelineService: ``pipelineJobs`` create, get and list (a created job is ``PENDING``);
+- PipelineService: ``pipelineJobs`` create, get and list (a created job is ``PENDING``; an id
+  taken is refused, as Vertex refuses it);
 - ScheduleService: ``schedules`` create, get and list (a created schedule is ``ACTIVE``);
 - ModelService: ``models:upload``, a long-running operation that completes at once (its response
   names the model and the new version id; a ``parentModel`` upload adds a version), and
@@ -128,6 +129,8 @@ class FakeVertex:
         """``pipelineJobs.create``: the job, named by ``pipelineJobId``, starts ``PENDING``."""
         job_id = query.get("pipelineJobId", [f"job-{len(self.pipeline_jobs) + 1}"])[0]
         name = f"{parent}/pipelineJobs/{job_id}"
+        if name in self.pipeline_jobs:
+            return error(409, f"PipelineJob {name} already exists.", "alreadyExists")
         job = {**body, "name": name, "state": "PIPELINE_STATE_PENDING", "createTime": CREATED}
         self.pipeline_jobs[name] = job
         return 200, job

@@ -20,8 +20,6 @@ as two processes cannot both listen on port 3307 of one address.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import select
@@ -34,17 +32,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from tests.cloud_twin.http import LoopbackServer, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
+from tests.cloud_twin.tls import CertificateAuthority
 
 PROXY_PORT = 3307
 """The port the connector dials on the instance's IP."""
-_DAY = datetime.timedelta(days=1)
 _PROTOCOL_3 = 196608
 _SSL_REQUEST = 80877103
 _CANCEL_REQUEST = 80877102
@@ -63,71 +56,6 @@ def loopback_address(worker: str | None = None) -> str:
                 continue
             return address
     raise OSError(f"no free port {PROXY_PORT} on 127.0.0.{start}-{start + 9}")
-
-
-class CertificateAuthority:
-    """A throwaway CA: the instance's server certificate and the clients' ephemeral ones."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cloud SQL twin CA")])
-        self.certificate = (
-            self._builder(name, self.key.public_key(), _DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
-        self.name = name
-
-    def _builder(
-        self, subject: x509.Name, public_key: Any, valid_for: datetime.timedelta
-    ) -> x509.CertificateBuilder:
-        now = datetime.datetime.now(datetime.UTC)
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(getattr(self, "name", subject))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + valid_for)
-        )
-
-    @property
-    def pem(self) -> str:
-        """The CA certificate in PEM."""
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def sign(self, public_key_pem: str, common_name: str, hours: int = 1) -> str:
-        """An ephemeral client certificate for ``public_key_pem``, in PEM."""
-        public_key = serialization.load_pem_public_key(public_key_pem.encode())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        certificate = self._builder(subject, public_key, datetime.timedelta(hours=hours)).sign(
-            self.key, hashes.SHA256()
-        )
-        return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def server_files(self, address: str, directory: Path) -> tuple[Path, Path]:
-        """A server certificate and key for ``address`` written to ``directory`` (PEM files)."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
-        certificate = (
-            self._builder(subject, key.public_key(), _DAY)
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
-                critical=False,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-        cert_file, key_file = directory / "server.pem", directory / "server.key"
-        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return cert_file, key_file
 
 
 class FakeCloudSql:
@@ -153,7 +81,9 @@ class FakeCloudSql:
         """Why each refused login was refused, in order."""
         self.api = LoopbackServer(self.route)
         self._directory = tempfile.TemporaryDirectory(prefix="cloudsql-twin-")
-        cert_file, key_file = self.ca.server_files(self.address, Path(self._directory.name))
+        cert_file, key_file = self.ca.server_files(
+            Path(self._directory.name), ip_address=self.address
+        )
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_3
         self.context.load_cert_chain(cert_file, key_file)

@@ -8,7 +8,6 @@ api_transport="rest")``).
 # No `from __future__ import annotations`: KFP reads the component signatures.
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from mlops_kit.errors import BackendError
 from mlops_kit.orchestrators import PipelineSubmission, open_orchestrator
-from tests.cloud_twin.twin import PROJECT, REGION, CloudTwin
+from tests.cloud_twin.twin import BUCKET, PROJECT, REGION, CloudTwin
 
 
 def _double(x: int) -> int:
@@ -57,13 +56,13 @@ def vertex(cloud_twin: CloudTwin) -> Iterator[Any]:
 
 
 def _submission(package: Path, name: str) -> PipelineSubmission:
-    # A bucket of its own: for an existing bucket, the SDK checks its owner with Resource
-    # Manager, which the twin does not serve (tests/README.md); a missing one it creates.
+    # The environment's bucket exists: the SDK asks Resource Manager (the twin's gRPC hosts) for
+    # the project's number to check who owns it.
     return PipelineSubmission(
         package,
         {"x": 5},
         name,
-        pipeline_root=f"gs://pipelines-{uuid.uuid4().hex[:12]}/root",
+        pipeline_root=f"gs://{BUCKET}/pipeline-root",
         service_account="runner@twin-project.iam.gserviceaccount.com",
         labels={"env": "twin"},
     )
@@ -80,7 +79,7 @@ def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: 
     assert job["displayName"] == "tiny-5"
     assert job["serviceAccount"] == "runner@twin-project.iam.gserviceaccount.com"
     assert job["labels"]["env"] == "twin"
-    assert job["runtimeConfig"]["gcsOutputDirectory"].startswith("gs://pipelines-")
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == f"gs://{BUCKET}/pipeline-root"
     assert job["runtimeConfig"]["parameterValues"] == {"x": 5}
     assert job["pipelineSpec"]["pipelineInfo"]["name"] == "tiny"
 

@@ -16,6 +16,7 @@ from mlops_kit.environments import Environment
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 from tests.cloud_twin.bigquery import FakeBigQuery
 from tests.cloud_twin.cloudsql import FakeCloudSql, create_iam_user
+from tests.cloud_twin.googleapis import GoogleApis
 from tests.cloud_twin.kubeflow import FakeKubeflow
 from tests.cloud_twin.oauth import TokenEndpoint
 from tests.cloud_twin.storage import GcsEmulator
@@ -52,6 +53,7 @@ class CloudTwin:
     cloudsql: FakeCloudSql | None = None
     kubeflow: FakeKubeflow | None = None
     vertex: FakeVertex | None = None
+    googleapis: GoogleApis | None = None
     failures: dict[str, str] = field(default_factory=dict)
     """Why each fake that did not start did not (by fake)."""
     started_in: float = 0.0
@@ -83,6 +85,9 @@ class CloudTwin:
             variables["BIGQUERY_EMULATOR_HOST"] = self.bigquery.endpoint
         if self.storage is not None:
             variables["STORAGE_EMULATOR_HOST"] = self.storage.url
+        if self.googleapis is not None:
+            variables["grpc_proxy"] = self.googleapis.proxy_url
+            variables["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(self.googleapis.roots_file)
         return variables
 
     def environment(self, name: str = "twin") -> Environment:
@@ -128,7 +133,8 @@ class CloudTwin:
 
     def stop(self) -> None:
         """Stop every fake that runs."""
-        for fake in (self.vertex, self.kubeflow, self.cloudsql, self.storage, self.bigquery):
+        fakes = (self.googleapis, self.vertex, self.kubeflow, self.cloudsql, self.storage)
+        for fake in (*fakes, self.bigquery):
             if fake is not None:
                 fake.stop()
         if self.tokens is not None:
@@ -147,6 +153,10 @@ def start_twin(directory: Path | None = None, postgres_url: str = POSTGRES_ADMIN
     twin.cloudsql = _started(twin, "Cloud SQL (PostgreSQL)", lambda: _cloudsql(twin, postgres_url))
     twin.kubeflow = FakeKubeflow().start()
     twin.vertex = FakeVertex().start()
+    vertex = twin.vertex
+    twin.googleapis = _started(
+        twin, "Google gRPC hosts", lambda: GoogleApis(vertex, twin.directory).start()
+    )
     if not twin.failures:
         twin.environment_file("twin")
         twin.environment_file("twin-vertex")

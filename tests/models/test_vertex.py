@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,7 +31,7 @@ def model_service(cloud_twin: CloudTwin) -> Any:
 def _uploads(cloud_twin: CloudTwin) -> list[tuple[str, Any]]:
     assert cloud_twin.vertex is not None
     return [
-        (urlsplit(path).path, body)
+        (path.split("?")[0], body)
         for method, path, body in cloud_twin.vertex.requests
         if method == "POST" and ":upload" in path
     ]
@@ -129,35 +128,16 @@ def test_vertex_model_ids(name: str, expected: str) -> None:
 
 
 def test_an_environment_that_enables_the_mirror_mirrors_on_registration(
-    vertex_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vertex_kit: Any, cloud_twin: CloudTwin, tmp_path: Path
 ) -> None:
-    # Registration builds its client for the region's endpoint over gRPC, which the twin does not
-    # serve: the client class is replaced here, the one mock-only path left (tests/README.md).
-    from google.cloud import aiplatform_v1
-
-    endpoints: list[Any] = []
-    uploaded: list[Any] = []
-
-    class Operation:
-        def __init__(self, request: Any) -> None:
-            self.request = request
-
-        def result(self, timeout: float) -> Any:
-            parent = f"{self.request.parent}/models/{self.request.model_id}"
-            return aiplatform_v1.UploadModelResponse(model=parent, model_version_id="1")
-
-    class RecordingModelService:
-        def __init__(self, client_options: dict[str, str]) -> None:
-            endpoints.append(client_options["api_endpoint"])
-
-        def upload_model(self, request: Any) -> Operation:
-            uploaded.append(request)
-            return Operation(request)
-
-    monkeypatch.setattr(aiplatform_v1, "ModelServiceClient", RecordingModelService)
+    # The kit builds its own gRPC client for europe-west1-aiplatform.googleapis.com: the twin's
+    # gRPC hosts answer it through grpc_proxy.
     enabled = Kit(vertex_kit.environment.model_copy(update={"vertex_model_registry": True}))
     enabled.__dict__["metadata"] = vertex_kit.metadata
     version = models.register(enabled, "churn", train_classifier(tmp_path / "m"), packages={})
-    assert endpoints == ["europe-west1-aiplatform.googleapis.com"]
-    assert uploaded[0].model.artifact_uri == version.artifact_uri
-    assert version.tags["vertex.model"].endswith("/models/churn@1")
+    ((path, body),) = _uploads(cloud_twin)
+    assert path == "grpc:/v1/projects/acme-ml-dev/locations/europe-west1/models:upload"
+    assert body["model"]["artifactUri"] == version.artifact_uri
+    assert version.tags["vertex.model"] == (
+        "projects/acme-ml-dev/locations/europe-west1/models/churn@1"
+    )

@@ -1,0 +1,165 @@
+"""Google's gRPC hosts on loopback, for clients that dial ``*.googleapis.com:443`` themselves.
+
+Some gRPC clients take no endpoint from the kit: the Vertex AI model mirror builds its
+``ModelServiceClient`` for ``REGION-aiplatform.googleapis.com``, and the Vertex SDK asks Resource
+Manager who owns a pipeline-root bucket. gRPC honours ``grpc_proxy``: the twin's proxy (an HTTP
+``CONNECT`` proxy on loopback) sends the hosts it serves to a gRPC server with a certificate of the
+twin's CA for ``*.googleapis.com`` (trusted through ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) and
+refuses every other host, so nothing leaves the machine. The server answers:
+
+- ``google.cloud.aiplatform.v1.ModelService/UploadModel``, through :class:`FakeVertex` (the same
+  models and recorded requests as its REST API);
+- ``google.cloud.resourcemanager.v3.Projects/GetProject``: the project and its number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+
+from tests.cloud_twin.tls import CertificateAuthority
+from tests.cloud_twin.vertex import FakeVertex
+
+PROJECT_NUMBER = "123456789012"
+"""The number Resource Manager gives every project."""
+
+
+class GoogleApis:
+    """The gRPC server of the hosts the twin serves, and the proxy in front of it."""
+
+    def __init__(self, vertex: FakeVertex, directory: Path) -> None:
+        self.vertex = vertex
+        self.ca = CertificateAuthority()
+        self.roots_file = directory / "googleapis-ca.pem"
+        self.roots_file.write_text(self.ca.pem, encoding="utf-8")
+        cert_file, key_file = self.ca.server_files(directory, dns_names=("*.googleapis.com",))
+        credentials = grpc.ssl_server_credentials([(key_file.read_bytes(), cert_file.read_bytes())])
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers([_Handlers(self)])
+        self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        self._proxy = socket.create_server(("127.0.0.1", 0))
+        self._stopping = threading.Event()
+
+    @property
+    def proxy_url(self) -> str:
+        """``http://127.0.0.1:PORT``, the value of ``grpc_proxy``."""
+        return f"http://127.0.0.1:{self._proxy.getsockname()[1]}"
+
+    def start(self) -> GoogleApis:
+        """Serve gRPC and the proxy."""
+        self.server.start()
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop both."""
+        self._stopping.set()
+        self._proxy.close()
+        self.server.stop(grace=None)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._proxy.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        with client:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            head, _, rest = request.partition(b"\r\n\r\n")
+            method, target, *_ = head.split(b"\r\n")[0].decode().split(" ")
+            host = target.rsplit(":", 1)[0]
+            if method != "CONNECT" or not host.endswith(".googleapis.com"):
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            with socket.create_connection(("127.0.0.1", self.port)) as server:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                server.sendall(rest)
+                pump = threading.Thread(target=_copy, args=(server, client), daemon=True)
+                pump.start()
+                _copy(client, server)
+                pump.join()
+
+
+def _copy(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+class _Handlers(grpc.GenericRpcHandler):
+    def __init__(self, apis: GoogleApis) -> None:
+        from google.cloud import aiplatform_v1, resourcemanager_v3
+        from google.longrunning import operations_pb2
+
+        self.apis = apis
+        self.aiplatform = aiplatform_v1
+        self.resourcemanager = resourcemanager_v3
+        self.operation = operations_pb2.Operation
+        self.methods: dict[str, tuple[Any, Any, Any]] = {
+            "/google.cloud.aiplatform.v1.ModelService/UploadModel": (
+                aiplatform_v1.UploadModelRequest.deserialize,
+                self.upload_model,
+                operations_pb2.Operation.SerializeToString,
+            ),
+            "/google.cloud.resourcemanager.v3.Projects/GetProject": (
+                resourcemanager_v3.GetProjectRequest.deserialize,
+                self.get_project,
+                resourcemanager_v3.Project.serialize,
+            ),
+        }
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        found = self.methods.get(handler_call_details.method)
+        if found is None:
+            return None
+        deserialize, answer, serialize = found
+        return grpc.unary_unary_rpc_method_handler(
+            answer, request_deserializer=deserialize, response_serializer=serialize
+        )
+
+    def upload_model(self, request: Any, context: grpc.ServicerContext) -> Any:
+        import json
+
+        body = json.loads(type(request).to_json(request))
+        parent = body.pop("parent")
+        vertex = self.apis.vertex
+        with vertex.lock:
+            vertex.requests.append(("POST", f"grpc:/v1/{parent}/models:upload", body))
+            if vertex.refusal:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, vertex.refusal)
+            _, operation = vertex.upload_model(parent, body)
+        response = self.aiplatform.UploadModelResponse(
+            model=operation["response"]["model"],
+            model_version_id=operation["response"]["modelVersionId"],
+        )
+        done = self.operation(name=operation["name"], done=True)
+        done.response.Pack(self.aiplatform.UploadModelResponse.pb(response))
+        return done
+
+    def get_project(self, request: Any, context: grpc.ServicerContext) -> Any:
+        project = urlsplit(request.name).path.removeprefix("projects/")
+        return self.resourcemanager.Project(
+            name=f"projects/{PROJECT_NUMBER}", project_id=project, display_name=project
+        )

@@ -4,7 +4,8 @@ Some gRPC clients take no endpoint from the kit: the Vertex AI model mirror buil
 ``ModelServiceClient`` for ``REGION-aiplatform.googleapis.com``, and the Vertex SDK asks Resource
 Manager who owns a pipeline-root bucket. gRPC honours ``grpc_proxy``: the twin's proxy (an HTTP
 ``CONNECT`` proxy on loopback) sends the hosts it serves to a gRPC server with a certificate of the
-twin's CA for ``*.googleapis.com`` (trusted through ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) and
+twin's CA for ``*.googleapis.com`` (trusted through ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``, see
+:func:`trusted_ca`) and
 refuses every other host, so nothing leaves the machine. The server answers:
 
 - ``google.cloud.aiplatform.v1.ModelService/UploadModel``, through :class:`FakeVertex` (the same
@@ -15,7 +16,10 @@ refuses every other host, so nothing leaves the machine. The server answers:
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import socket
+import tempfile
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -29,6 +33,25 @@ from tests.cloud_twin.vertex import FakeVertex
 
 PROJECT_NUMBER = "123456789012"
 """The number Resource Manager gives every project."""
+ROOTS_VARIABLE = "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"
+
+
+@functools.cache
+def trusted_ca() -> tuple[CertificateAuthority, Path]:
+    """This process's CA of the gRPC hosts, and the roots file that trusts it alone.
+
+    gRPC reads its roots once per process, at the first secure channel: ``tests/conftest.py``
+    calls :func:`trust_twin_roots` before any test runs, so no channel made earlier fixes them.
+    """
+    ca = CertificateAuthority()
+    roots = Path(tempfile.mkdtemp(prefix="googleapis-ca-")) / "roots.pem"
+    roots.write_text(ca.pem, encoding="utf-8")
+    return ca, roots
+
+
+def trust_twin_roots() -> None:
+    """Make gRPC trust the twin's CA, and nothing else: real Google hosts cannot be reached."""
+    os.environ[ROOTS_VARIABLE] = str(trusted_ca()[1])
 
 
 class GoogleApis:
@@ -36,9 +59,7 @@ class GoogleApis:
 
     def __init__(self, vertex: FakeVertex, directory: Path) -> None:
         self.vertex = vertex
-        self.ca = CertificateAuthority()
-        self.roots_file = directory / "googleapis-ca.pem"
-        self.roots_file.write_text(self.ca.pem, encoding="utf-8")
+        self.ca, self.roots_file = trusted_ca()
         cert_file, key_file = self.ca.server_files(directory, dns_names=("*.googleapis.com",))
         credentials = grpc.ssl_server_credentials([(key_file.read_bytes(), cert_file.read_bytes())])
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

@@ -16,7 +16,7 @@ from mlops_kit.environments import Environment
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 from tests.cloud_twin.bigquery import FakeBigQuery
 from tests.cloud_twin.cloudsql import FakeCloudSql, create_iam_user
-from tests.cloud_twin.googleapis import GoogleApis
+from tests.cloud_twin.googleapis import ROOTS_VARIABLE, GoogleApis
 from tests.cloud_twin.kubeflow import FakeKubeflow
 from tests.cloud_twin.oauth import TokenEndpoint
 from tests.cloud_twin.storage import GcsEmulator
@@ -87,7 +87,7 @@ class CloudTwin:
             variables["STORAGE_EMULATOR_HOST"] = self.storage.url
         if self.googleapis is not None:
             variables["grpc_proxy"] = self.googleapis.proxy_url
-            variables["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(self.googleapis.roots_file)
+            variables[ROOTS_VARIABLE] = str(self.googleapis.roots_file)
         return variables
 
     def environment(self, name: str = "twin") -> Environment:

@@ -129,14 +129,15 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
 
 class _Handlers(grpc.GenericRpcHandler):
     def __init__(self, apis: GoogleApis) -> None:
+        self.apis = apis
+
+    @functools.cached_property
+    def methods(self) -> dict[str, tuple[Any, Any, Any]]:
+        # The Google API packages take seconds to import: only when a client first calls.
         from google.cloud import aiplatform_v1, resourcemanager_v3
         from google.longrunning import operations_pb2
 
-        self.apis = apis
-        self.aiplatform = aiplatform_v1
-        self.resourcemanager = resourcemanager_v3
-        self.operation = operations_pb2.Operation
-        self.methods: dict[str, tuple[Any, Any, Any]] = {
+        return {
             "/google.cloud.aiplatform.v1.ModelService/UploadModel": (
                 aiplatform_v1.UploadModelRequest.deserialize,
                 self.upload_model,
@@ -171,16 +172,21 @@ class _Handlers(grpc.GenericRpcHandler):
             if vertex.refusal:
                 context.abort(grpc.StatusCode.PERMISSION_DENIED, vertex.refusal)
             _, operation = vertex.upload_model(parent, body)
-        response = self.aiplatform.UploadModelResponse(
+        from google.cloud import aiplatform_v1
+        from google.longrunning import operations_pb2
+
+        response = aiplatform_v1.UploadModelResponse(
             model=operation["response"]["model"],
             model_version_id=operation["response"]["modelVersionId"],
         )
-        done = self.operation(name=operation["name"], done=True)
-        done.response.Pack(self.aiplatform.UploadModelResponse.pb(response))
+        done = operations_pb2.Operation(name=operation["name"], done=True)
+        done.response.Pack(aiplatform_v1.UploadModelResponse.pb(response))
         return done
 
     def get_project(self, request: Any, context: grpc.ServicerContext) -> Any:
         project = urlsplit(request.name).path.removeprefix("projects/")
-        return self.resourcemanager.Project(
+        from google.cloud import resourcemanager_v3
+
+        return resourcemanager_v3.Project(
             name=f"projects/{PROJECT_NUMBER}", project_id=project, display_name=project
         )

@@ -22,7 +22,8 @@ class LoopbackServer(ThreadingHTTPServer):
     def __init__(self, route: Route, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _Handler)
         self.route = route
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll: stopping waits for it, once per fake.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:

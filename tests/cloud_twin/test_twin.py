@@ -19,7 +19,14 @@ from mlops_kit.environments import ROLES
 from mlops_kit.errors import BackendError
 from mlops_kit.kit import Kit
 from mlops_kit.monitoring import PredictionLogger, log_ground_truth
-from tests.cloud_twin.twin import BUCKET, DATASET, MONITORING_DATASET, PROJECT, CloudTwin
+from tests.cloud_twin.twin import (
+    BUCKET,
+    DATASET,
+    MONITORING_DATASET,
+    PROJECT,
+    CloudTwin,
+    start_twin,
+)
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).parents[2]
@@ -202,3 +209,13 @@ def test_the_script_starts_the_twin_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "export BIGQUERY_EMULATOR_HOST=http://127.0.0.1:" in text
     assert "export STORAGE_EMULATOR_HOST=http://127.0.0.1:" in text
     assert (tmp_path / "twin" / "environments" / "twin-vertex.yaml").is_file()
+
+
+def test_a_fake_that_cannot_start_is_named_and_the_others_stop(tmp_path: Path) -> None:
+    twin = start_twin(tmp_path / "twin", postgres_url="postgresql://postgres@127.0.0.1:9/test")
+    try:
+        assert list(twin.failures) == ["Cloud SQL (PostgreSQL)"]
+        assert "127.0.0.1" in twin.failures["Cloud SQL (PostgreSQL)"]
+        assert not (tmp_path / "twin" / "environments").exists()  # no file points at a half twin
+    finally:
+        twin.stop()

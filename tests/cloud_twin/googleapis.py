@@ -15,8 +15,10 @@ refuses every other host, so nothing leaves the machine. The server answers:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import json
 import os
 import socket
 import tempfile
@@ -127,6 +129,19 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
             sink.shutdown(socket.SHUT_WR)
 
 
+_GRPC_STATUS = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 class _Handlers(grpc.GenericRpcHandler):
     def __init__(self, apis: GoogleApis) -> None:
         self.apis = apis
@@ -143,6 +158,43 @@ class _Handlers(grpc.GenericRpcHandler):
                 self.upload_model,
                 operations_pb2.Operation.SerializeToString,
             ),
+            **{
+                f"/google.cloud.aiplatform.v1.{service}/{method}": (
+                    request.deserialize,
+                    self._rest_answer(route, response),
+                    response.serialize,
+                )
+                for service, method, request, response, route in (
+                    (
+                        "PipelineService",
+                        "CreatePipelineJob",
+                        aiplatform_v1.CreatePipelineJobRequest,
+                        aiplatform_v1.PipelineJob,
+                        "POST {parent}/pipelineJobs?pipelineJobId={pipeline_job_id}",
+                    ),
+                    (
+                        "PipelineService",
+                        "GetPipelineJob",
+                        aiplatform_v1.GetPipelineJobRequest,
+                        aiplatform_v1.PipelineJob,
+                        "GET {name}",
+                    ),
+                    (
+                        "PipelineService",
+                        "ListPipelineJobs",
+                        aiplatform_v1.ListPipelineJobsRequest,
+                        aiplatform_v1.ListPipelineJobsResponse,
+                        "GET {parent}/pipelineJobs?filter={filter}",
+                    ),
+                    (
+                        "ScheduleService",
+                        "CreateSchedule",
+                        aiplatform_v1.CreateScheduleRequest,
+                        aiplatform_v1.Schedule,
+                        "POST {parent}/schedules",
+                    ),
+                )
+            },
             "/google.cloud.resourcemanager.v3.Projects/GetProject": (
                 resourcemanager_v3.GetProjectRequest.deserialize,
                 self.get_project,
@@ -161,9 +213,27 @@ class _Handlers(grpc.GenericRpcHandler):
             answer, request_deserializer=deserialize, response_serializer=serialize
         )
 
-    def upload_model(self, request: Any, context: grpc.ServicerContext) -> Any:
-        import json
+    def _rest_answer(self, route: str, response_class: Any) -> Any:
+        """A gRPC method answered by the REST fake: ``route`` is its REST request, fields in braces."""
 
+        def answer(request: Any, context: grpc.ServicerContext) -> Any:
+            fields = json.loads(type(request).to_json(request, preserving_proto_field_name=True))
+            method, _, template = route.partition(" ")
+            path = "/v1/" + template.format_map(collections.defaultdict(str, fields))
+            # The body is the request's one message field (pipeline_job, schedule), if any.
+            field = next((k for k, v in fields.items() if isinstance(v, dict)), None)
+            camel = json.loads(type(request).to_json(request))
+            body = json.dumps(camel[_camel(field)]).encode() if field else b""
+            status, reply = self.apis.vertex.route(method, path, {}, body)
+            if status != 200:
+                context.abort(
+                    _GRPC_STATUS.get(status, grpc.StatusCode.UNKNOWN), reply["error"]["message"]
+                )
+            return response_class.from_json(json.dumps(reply), ignore_unknown_fields=True)
+
+        return answer
+
+    def upload_model(self, request: Any, context: grpc.ServicerContext) -> Any:
         body = json.loads(type(request).to_json(request))
         parent = body.pop("parent")
         vertex = self.apis.vertex

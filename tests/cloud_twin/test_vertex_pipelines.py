@@ -1,8 +1,8 @@
 """The Vertex AI orchestrator against the twin's Vertex AI: submit, schedule and list runs.
 
-The real ``aiplatform.PipelineJob`` and ``PipelineJobSchedule`` talk to the REST fake, configured
-as a user would point the SDK at another endpoint (``aiplatform.init(api_endpoint=...,
-api_transport="rest")``).
+The real ``aiplatform.PipelineJob`` and ``PipelineJobSchedule``, configured by nothing but the
+environment's ``vertex://`` URI, dial ``europe-west1-aiplatform.googleapis.com`` over gRPC: the
+twin's gRPC hosts answer from the Vertex fake's state.
 """
 
 # No `from __future__ import annotations`: KFP reads the component signatures.
@@ -41,16 +41,8 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def vertex(cloud_twin: CloudTwin) -> Iterator[Any]:
-    """The twin's Vertex AI, with the SDK pointed at it."""
-    from google.cloud import aiplatform
-
+    """The twin's Vertex AI."""
     assert cloud_twin.vertex is not None
-    aiplatform.init(
-        project=PROJECT,
-        location=REGION,
-        api_endpoint=cloud_twin.vertex.endpoint,
-        api_transport="rest",
-    )
     yield cloud_twin.vertex
     cloud_twin.vertex.refusal = None
 

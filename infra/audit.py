@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,45 +140,56 @@ def _dataset_member(access: Mapping[str, Any]) -> str:
     return str(access.get("specialGroup") or access.get("iamMember") or "?")
 
 
-def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:  # noqa: C901
-    """Who gets which role on which resource, from every IAM-bearing resource."""
-    grants: list[dict[str, str]] = []
+def _last_segment(value: Any) -> str:
+    return str(value or "").split("/")[-1]
 
-    def add(member: str, role: str, target: str, condition: str = "") -> None:
-        grants.append({"member": member, "role": role, "resource": target, "condition": condition})
 
-    for r in resources:
-        p = r.props
-        condition = str(c.get(p, "condition.title", ""))
-        if r.type in c.PROJECT_IAM:
-            target = f"project {p.get('project')}"
-        elif r.type in c.BUCKET_IAM:
-            target = f"bucket {p.get('bucket')}"
-        elif r.type == "gcp:serviceaccount/iAMMember:IAMMember":
-            target = f"service account {str(p.get('serviceAccountId', '')).split('/')[-1]}"
-        elif r.type in c.KMS_IAM:
-            target = f"key {str(p.get('cryptoKeyId') or p.get('keyRingId', '')).split('/')[-1]}"
-        elif r.type in c.BIGQUERY_IAM:
-            target = f"dataset {p.get('datasetId')}"
-        elif r.type == c.DATASET:
-            for access in p.get("accesses") or []:
-                add(
-                    _dataset_member(access),
-                    f"bigquery {access.get('role')}",
-                    f"dataset {p.get('datasetId')}",
-                )
-            continue
-        elif r.type == "gcp:sql/user:User" and p.get("type") == "CLOUD_IAM_SERVICE_ACCOUNT":
-            add(
-                f"serviceAccount:{p.get('name')}",
-                "IAM database login",
-                f"sql instance {p.get('instance')}",
+# Where each kind of IAM resource names what it grants on.
+_GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]], ...] = (
+    (c.PROJECT_IAM, lambda p: f"project {p.get('project')}"),
+    (c.BUCKET_IAM, lambda p: f"bucket {p.get('bucket')}"),
+    (
+        ("gcp:serviceaccount/iAMMember:IAMMember",),
+        lambda p: f"service account {_last_segment(p.get('serviceAccountId'))}",
+    ),
+    (c.KMS_IAM, lambda p: f"key {_last_segment(p.get('cryptoKeyId') or p.get('keyRingId'))}"),
+    (c.BIGQUERY_IAM, lambda p: f"dataset {p.get('datasetId')}"),
+)
+
+
+def _grant(member: str, role: str, target: str, condition: str = "") -> dict[str, str]:
+    return {"member": member, "role": role, "resource": target, "condition": condition}
+
+
+def _grants_of(resource: c.Resource) -> Iterator[dict[str, str]]:
+    """The grants one resource makes: IAM resources, dataset access lists, IAM database users."""
+    p = resource.props
+    if resource.type == c.DATASET:
+        for access in p.get("accesses") or []:
+            yield _grant(
+                _dataset_member(access),
+                f"bigquery {access.get('role')}",
+                f"dataset {p.get('datasetId')}",
             )
-            continue
-        else:
-            continue
-        for member, role in c.iam_entries(r):
-            add(member, role, target, condition)
+        return
+    if resource.type == "gcp:sql/user:User" and p.get("type") == "CLOUD_IAM_SERVICE_ACCOUNT":
+        yield _grant(
+            f"serviceAccount:{p.get('name')}",
+            "IAM database login",
+            f"sql instance {p.get('instance')}",
+        )
+        return
+    for types, target in _GRANT_TARGETS:
+        if resource.type in types:
+            condition = str(c.get(p, "condition.title", ""))
+            for member, role in c.iam_entries(resource):
+                yield _grant(member, role, target(p), condition)
+            return
+
+
+def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:
+    """Who gets which role on which resource, from every IAM-bearing resource."""
+    grants = [grant for resource in resources for grant in _grants_of(resource)]
     return sorted(grants, key=lambda g: (g["member"], g["resource"], g["role"]))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,57 +67,121 @@ def read_stack_config(environment: str, root: Path = PROJECT_ROOT) -> dict[str, 
     }
 
 
-def _mock_outputs(  # noqa: C901, PLR0912
+@dataclass(frozen=True)
+class _Declared:
+    """A resource as the mocks receive it, with the project and region it lands in."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    project: str
+    region: str
+
+    @property
+    def physical(self) -> str:
+        return str(self.inputs.get("name") or self.name)
+
+    def located(self, key: str = "location") -> str:
+        return str(self.inputs.get(key) or self.region)
+
+
+# What the cloud computes, per resource type: (id or None for the default, extra outputs).
+_Computed = tuple[str | None, dict[str, Any]]
+
+
+def _service_account(r: _Declared) -> _Computed:
+    email = f"{r.inputs['accountId']}@{r.project}.iam.gserviceaccount.com"
+    name = f"projects/{r.project}/serviceAccounts/{email}"
+    return name, {"email": email, "name": name, "member": f"serviceAccount:{email}"}
+
+
+def _sql_instance(r: _Declared) -> _Computed:
+    connection = f"{r.project}:{r.located('region')}:{r.physical}"
+    return None, {"connectionName": connection, "privateIpAddress": "10.99.0.3"}
+
+
+def _bucket(r: _Declared) -> _Computed:
+    return None, {
+        "url": f"gs://{r.physical}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{r.physical}",
+    }
+
+
+def _self_linked(path: str) -> Callable[[_Declared], _Computed]:
+    def compute(r: _Declared) -> _Computed:
+        rid = path.format(r=r)
+        return rid, {"selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
+
+    return compute
+
+
+def _cluster(r: _Declared) -> _Computed:
+    rid = f"projects/{r.project}/locations/{r.located()}/clusters/{r.physical}"
+    return rid, {"endpoint": "172.16.0.2", "masterAuth": {"clusterCaCertificate": "Q0EtQ0VSVA=="}}
+
+
+def _key_ring(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/locations/{r.located()}/keyRings/{r.physical}", {}
+
+
+def _crypto_key(r: _Declared) -> _Computed:
+    return f"{r.inputs['keyRing']}/cryptoKeys/{r.physical}", {}
+
+
+def _sink(r: _Declared) -> _Computed:
+    agent = f"service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
+    return None, {"writerIdentity": f"serviceAccount:{agent}"}
+
+
+def _service_identity(r: _Declared) -> _Computed:
+    service = str(r.inputs.get("service", "")).split(".")[0]
+    agent = "gcp-sa-cloud-sql" if service == "sqladmin" else f"gcp-sa-{service}"
+    return None, {"email": f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"}
+
+
+def _notification_channel(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/notificationChannels/{r.name}", {}
+
+
+def _budget(r: _Declared) -> _Computed:
+    return None, {"name": f"billingAccounts/{r.inputs.get('billingAccount')}/budgets/{r.name}"}
+
+
+_COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
+    "gcp:serviceaccount/account:Account": _service_account,
+    "gcp:sql/databaseInstance:DatabaseInstance": _sql_instance,
+    "gcp:storage/bucket:Bucket": _bucket,
+    "gcp:compute/network:Network": _self_linked(
+        "projects/{r.project}/global/networks/{r.physical}"
+    ),
+    "gcp:compute/subnetwork:Subnetwork": _self_linked(
+        "projects/{r.project}/regions/{r.region}/subnetworks/{r.physical}"
+    ),
+    "gcp:container/cluster:Cluster": _cluster,
+    "gcp:kms/keyRing:KeyRing": _key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
+    "gcp:logging/projectSink:ProjectSink": _sink,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
+    "gcp:billing/budget:Budget": _budget,
+}
+
+
+def _mock_outputs(
     type_: str, name: str, inputs: dict[str, Any], project: str, region: str
 ) -> tuple[str, dict[str, Any]]:
     """A plausible (id, outputs) for a resource: the inputs plus what the cloud would compute."""
-    out = dict(inputs)
-    physical = str(inputs.get("name") or name)
-    project = str(inputs.get("project") or project)
-    rid = f"{name}-id"
-    if type_ == "gcp:serviceaccount/account:Account":
-        email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
-        out.update(
-            email=email,
-            name=f"projects/{project}/serviceAccounts/{email}",
-            member=f"serviceAccount:{email}",
-        )
-        rid = out["name"]
-    elif type_ == "gcp:sql/databaseInstance:DatabaseInstance":
-        region = str(inputs.get("region") or region)
-        out.update(connectionName=f"{project}:{region}:{physical}", privateIpAddress="10.99.0.3")
-    elif type_ == "gcp:storage/bucket:Bucket":
-        out.update(
-            url=f"gs://{physical}", selfLink=f"https://www.googleapis.com/storage/v1/b/{physical}"
-        )
-    elif type_ == "gcp:compute/network:Network":
-        rid = f"projects/{project}/global/networks/{physical}"
-        out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
-    elif type_ == "gcp:compute/subnetwork:Subnetwork":
-        rid = f"projects/{project}/regions/{inputs.get('region', region)}/subnetworks/{physical}"
-        out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
-    elif type_ == "gcp:container/cluster:Cluster":
-        rid = f"projects/{project}/locations/{inputs.get('location', region)}/clusters/{physical}"
-        out.update(endpoint="172.16.0.2", masterAuth={"clusterCaCertificate": "Q0EtQ0VSVA=="})
-    elif type_ == "gcp:kms/keyRing:KeyRing":
-        rid = f"projects/{project}/locations/{inputs.get('location', region)}/keyRings/{physical}"
-    elif type_ == "gcp:kms/cryptoKey:CryptoKey":
-        rid = f"{inputs['keyRing']}/cryptoKeys/{physical}"
-    elif type_ == "gcp:logging/projectSink:ProjectSink":
-        out.update(
-            writerIdentity=f"serviceAccount:service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
-        )
-    elif type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
-        service = str(inputs.get("service", "")).split(".")[0]
-        agent = "gcp-sa-cloud-sql" if service == "sqladmin" else f"gcp-sa-{service}"
-        out.update(email=f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com")
-    elif type_ == "gcp:compute/address:Address":
-        out.update(address="10.99.1.10")
-    elif type_ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        rid = f"projects/{project}/notificationChannels/{name}"
-    elif type_ == "gcp:billing/budget:Budget":
-        out.update(name=f"billingAccounts/{inputs.get('billingAccount')}/budgets/{name}")
-    return rid, out
+    declared = _Declared(
+        type_,
+        name,
+        inputs,
+        str(inputs.get("project") or project),
+        str(inputs.get("region") or region),
+    )
+    compute = _COMPUTED.get(type_)
+    rid, computed = compute(declared) if compute is not None else (None, {})
+    return rid or f"{name}-id", {**inputs, **computed}
 
 
 def redact(value: Any) -> Any:
@@ -170,10 +234,12 @@ def evaluate(
             result.resources.append(Resource(type=args.typ, name=args.name, props=redact(inputs)))
             return rid, outputs
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        def call(
+            self, args: pulumi.runtime.MockCallArgs
+        ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
-                return {"number": MOCK_PROJECT_NUMBER, "projectId": project}
-            return {}
+                return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            return {}, []
 
     pulumi.runtime.set_all_config(
         {
@@ -187,7 +253,8 @@ def evaluate(
 
     def body() -> None:
         outputs = program(load_config())
-        result.outputs = _sync_await(pulumi.Output.from_input(outputs).future()) or {}
+        resolved: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs).future())
+        result.outputs = resolved or {}
 
     _sync_await(run_pulumi_func(body))
     return result

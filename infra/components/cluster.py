@@ -137,7 +137,9 @@ class Cluster(pulumi.ComponentResource):
                 else None
             ),
             # The default pool exists for a moment only; it must still not use the default SA.
-            node_config=self._node_config(args, args.system_machine_type, sandbox=False),
+            node_config=container.ClusterNodeConfigArgs(
+                **self._node_config(args, args.system_machine_type, sandbox=False)
+            ),
             resource_labels=args.labels,
             deletion_protection=args.deletion_protection,
             opts=child,
@@ -159,7 +161,9 @@ class Cluster(pulumi.ComponentResource):
                     min_node_count=minimum, max_node_count=maximum
                 ),
                 management=container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-                node_config=self._node_config(args, machine_type, sandbox=sandbox),
+                node_config=container.NodePoolNodeConfigArgs(
+                    **self._node_config(args, machine_type, sandbox=sandbox)
+                ),
                 opts=child,
             )
         self.name = self.cluster.name

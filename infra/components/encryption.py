@@ -82,9 +82,7 @@ class Encryption(pulumi.ComponentResource):
             agent: pulumi.Input[str] = (
                 sql_agent.email
                 if service == "sql"
-                else pulumi.Output.from_input(args.project_number).apply(
-                    lambda number, s=service: SERVICE_AGENTS[s].format(number=number)
-                )
+                else pulumi.Output.format(SERVICE_AGENTS[service], number=args.project_number)
             )
             kms.CryptoKeyIAMMember(
                 f"{name}-{service}-agent",

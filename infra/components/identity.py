@@ -156,11 +156,12 @@ class Identity(pulumi.ComponentResource):
                 f"{name}-ci-{repo.replace('/', '-').replace('_', '-').replace('.', '-').lower()}",
                 service_account_id=self.accounts["deployer"].name,
                 role="roles/iam.workloadIdentityUser",
-                member=pulumi.Output.all(args.project_number, pool.workload_identity_pool_id).apply(
-                    lambda v, r=repo: (
-                        f"principalSet://iam.googleapis.com/projects/{v[0]}/locations/global/"
-                        f"workloadIdentityPools/{v[1]}/attribute.repository/{r}"
-                    )
+                member=pulumi.Output.concat(
+                    "principalSet://iam.googleapis.com/projects/",
+                    args.project_number,
+                    "/locations/global/workloadIdentityPools/",
+                    pool.workload_identity_pool_id,
+                    f"/attribute.repository/{repo}",
                 ),
                 opts=child,
             )

@@ -106,14 +106,14 @@ class Kubeflow(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops-kit:gcp:Kubeflow", name, None, opts)
         child = child_options(self, opts)
+        config: pulumi.Output[str] = pulumi.Output.all(
+            args.cluster_name, args.cluster_endpoint, args.cluster_ca_certificate
+        ).apply(lambda v: kubeconfig(str(v[0]), str(v[1]), str(v[2])))
+        secret_config: pulumi.Output[str] = pulumi.Output.secret(config)
         provider = k8s.Provider(
             f"{name}-k8s",
             # Not a credential (gcloud's plugin supplies tokens), but it names a private endpoint.
-            kubeconfig=pulumi.Output.secret(
-                pulumi.Output.all(
-                    args.cluster_name, args.cluster_endpoint, args.cluster_ca_certificate
-                ).apply(lambda v: kubeconfig(str(v[0]), str(v[1]), str(v[2])))
-            ),
+            kubeconfig=secret_config,
             enable_server_side_apply=True,
             opts=child,
         )

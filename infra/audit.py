@@ -24,6 +24,7 @@ from typing import Any
 
 from infra.config import StackConfigError
 from infra.evaluate import PROJECT_ROOT, Evaluation, UnknownEnvironmentError, evaluate, to_snake
+from infra.order import PRECONDITIONS, check_order
 from infra.policies import controls as c
 
 # What a reviewer looks at first, per resource type (paths in the engine's camelCase).
@@ -211,10 +212,25 @@ def policy_results(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
     ]
 
 
+def order_results(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Each of Google Cloud's creation-order preconditions and where the program breaks it."""
+    violations = check_order(evaluation.graph)
+    return [
+        {
+            "precondition": rule.id,
+            "title": rule.title,
+            "status": "FAIL" if any(v.precondition == rule.id for v in violations) else "pass",
+            "violations": [v.message for v in violations if v.precondition == rule.id],
+        }
+        for rule in PRECONDITIONS
+    ]
+
+
 def audit_report(evaluation: Evaluation) -> dict[str, Any]:
     """The whole audit of one environment as plain data."""
     visible = [r for r in evaluation.resources if not r.type.startswith(HIDDEN_TYPE_PREFIXES)]
     policies = policy_results(evaluation.resources)
+    order = order_results(evaluation)
     return {
         "environment": evaluation.environment,
         "summary": {
@@ -223,12 +239,14 @@ def audit_report(evaluation: Evaluation) -> dict[str, Any]:
             "passed": sum(p["status"] == "pass" for p in policies),
             "failed": sum(p["status"] == "FAIL" for p in policies),
             "not_applicable": sum(p["status"] == "n/a" for p in policies),
-            "violations": sum(len(p["violations"]) for p in policies),
+            "violations": sum(len(p["violations"]) for p in policies)
+            + sum(len(o["violations"]) for o in order),
         },
         "inventory": [
             {"type": r.type, "name": r.name, "settings": key_settings(r)} for r in visible
         ],
         "policies": policies,
+        "order": order,
         "iam": iam_grants(evaluation.resources),
     }
 
@@ -335,6 +353,14 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
                     ),
                 ]
                 for p in report["policies"]
+            ],
+        ),
+        (
+            "Creation order (Google Cloud's preconditions)",
+            ["precondition", "status", "violations"],
+            [
+                [f"{o['precondition']}: {o['title']}", o["status"], "; ".join(o["violations"])]
+                for o in report["order"]
             ],
         ),
         (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from infra.config import decode_config_value, parse_config
+from infra.order import DependencyGraph, Key, Node
 from infra.policies.controls import Resource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,8 @@ class Evaluation:
     environment: str
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    graph: DependencyGraph = field(default_factory=DependencyGraph)
+    """What each resource waits for before the engine creates it."""
 
 
 class UnknownEnvironmentError(LookupError):
@@ -85,6 +88,25 @@ class _Declared:
         return str(self.inputs.get(key) or self.region)
 
 
+# Service agents whose address does not follow service-N@gcp-sa-SERVICE.
+SERVICE_AGENT_DOMAINS: dict[str, str] = {
+    "sqladmin": "gcp-sa-cloud-sql",
+    "container": "container-engine-robot",
+    "compute": "compute-system",
+}
+# Google's lookups of a service agent (calling them creates the agent), and what they return.
+AGENT_LOOKUPS: dict[str, tuple[str, str]] = {
+    "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount": (
+        "email",
+        "bq-{number}@bigquery-encryption.iam.gserviceaccount.com",
+    ),
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": (
+        "emailAddress",
+        "service-{number}@gs-project-accounts.iam.gserviceaccount.com",
+    ),
+}
+
+
 # What the cloud computes, per resource type: (id or None for the default, extra outputs).
 _Computed = tuple[str | None, dict[str, Any]]
 
@@ -135,7 +157,7 @@ def _sink(r: _Declared) -> _Computed:
 
 def _service_identity(r: _Declared) -> _Computed:
     service = str(r.inputs.get("service", "")).split(".")[0]
-    agent = "gcp-sa-cloud-sql" if service == "sqladmin" else f"gcp-sa-{service}"
+    agent = SERVICE_AGENT_DOMAINS.get(service, f"gcp-sa-{service}")
     return None, {"email": f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"}
 
 
@@ -211,8 +233,8 @@ def evaluate(
     """
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime.settings import SETTINGS
-    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.settings import ROOT, SETTINGS
+    from pulumi.runtime.stack import register_stack_transformation, run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
     from infra.config import load_config
@@ -224,6 +246,7 @@ def evaluate(
     project = str(values.get("gcp:project", "project"))
     region = str(values.get("gcp:region", "us-central1"))
     result = Evaluation(environment)
+    recorder = _OrderRecorder(result.graph)
 
     class RecordingMocks(pulumi.runtime.Mocks):
         def new_resource(
@@ -232,6 +255,7 @@ def evaluate(
             inputs = dict(args.inputs)
             rid, outputs = _mock_outputs(args.typ, args.name, inputs, project, region)
             result.resources.append(Resource(type=args.typ, name=args.name, props=redact(inputs)))
+            recorder.created[(args.typ, args.name)] = (redact(inputs), outputs)
             return rid, outputs
 
         def call(
@@ -239,6 +263,11 @@ def evaluate(
         ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
                 return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            if args.token in AGENT_LOOKUPS:
+                field_name, template = AGENT_LOOKUPS[args.token]
+                email = template.format(number=MOCK_PROJECT_NUMBER)
+                result.graph.looked_up_agents.add(email)
+                return {field_name: email, "member": f"serviceAccount:{email}"}, []
             return {}, []
 
     pulumi.runtime.set_all_config(
@@ -249,15 +278,81 @@ def evaluate(
     )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+    # A root stack of its own: the order recorder registered on it sees this program only.
+    ROOT.set(None)
     pulumi_mocks.set_mocks(RecordingMocks(), project="mlops-kit", stack=environment, preview=False)
 
     def body() -> None:
+        register_stack_transformation(recorder.transform)
         outputs = program(load_config())
         resolved: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs).future())
         result.outputs = resolved or {}
+        _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
     return result
+
+
+class _OrderRecorder:
+    """Records each resource's dependencies as the engine would see them (a stack transformation)."""
+
+    def __init__(self, graph: DependencyGraph) -> None:
+        self.graph = graph
+        self.created: dict[Key, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        self._keys: dict[int, Key] = {}
+        self._pending: list[tuple[Node, Any, list[Any], list[Any]]] = []
+
+    def transform(self, args: Any) -> None:
+        """The stack transformation: note the resource, its options and the outputs among its inputs."""
+        import pulumi
+
+        node = Node(args.type_, args.name, custom=isinstance(args.resource, pulumi.CustomResource))
+        self._keys[id(args.resource)] = node.key
+        opts = args.opts
+        dependencies = list(_flat(opts.depends_on))
+        if opts.provider is not None:
+            dependencies.append(opts.provider)
+        self._pending.append((node, opts.parent, dependencies, list(_outputs_in(args.props))))
+        self.graph.nodes[node.key] = node
+
+    async def resolve(self) -> None:
+        """Turn the noted options and outputs into edges, once every output knows its resources."""
+        import pulumi
+
+        for node, parent, dependencies, outputs in self._pending:
+            node.parent = self._keys.get(id(parent)) if parent is not None else None
+            if isinstance(parent, pulumi.CustomResource) and node.parent is not None:
+                node.depends_on.add(node.parent)  # a custom parent is registered (created) first
+            for output in outputs:
+                dependencies.extend(await output.resources())
+            for dependency in dependencies:
+                if isinstance(dependency, pulumi.Resource) and id(dependency) in self._keys:
+                    node.depends_on.add(self._keys[id(dependency)])
+            node.props, node.outputs = self.created.get(node.key, ({}, {}))
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _flat(item)
+    elif value is not None:
+        yield value
+
+
+def _outputs_in(value: Any) -> Iterator[Any]:
+    """Every ``Output`` among a resource's inputs (nested in mappings, lists and input types)."""
+    import pulumi
+
+    if isinstance(value, pulumi.Output):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _outputs_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _outputs_in(item)
+    elif hasattr(value, "__dict__") and not isinstance(value, pulumi.Resource | type):
+        yield from _outputs_in(vars(value))
 
 
 def to_snake(value: Any) -> Any:

@@ -24,6 +24,7 @@ from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
 MODEL_STORE_PREFIX = "models"
+KUBEFLOW_NAMESPACE = "kubeflow"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
     "bigquery.googleapis.com",
@@ -78,6 +79,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             type="email",
             labels={"email_address": email},
             user_labels=labels,
+            opts=after_apis,
         ).id
         for index, email in enumerate(config.notification_emails)
     ]
@@ -89,7 +91,6 @@ def program(config: StackConfig) -> dict[str, Any]:
             base,
             EncryptionArgs(
                 project=config.project,
-                project_number=project_number,
                 locations={
                     "bigquery": config.warehouse.location,
                     "storage": config.model_store.location,
@@ -230,6 +231,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp = config.kubeflow
+        identity.bind_workload_identity(cluster.workload_pool, KUBEFLOW_NAMESPACE)
         kfp_host = Kubeflow(
             f"{base}-kfp",
             KubeflowArgs(
@@ -246,6 +248,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                 pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],
                 pipeline_runner_service_account=emails["pipeline_runner"],
+                namespace=KUBEFLOW_NAMESPACE,
                 database=kfp.database,
                 mysql=PrivateInstanceArgs(
                     instance_name=config.physical_name("kfp"),

@@ -64,7 +64,11 @@ class Cluster(pulumi.ComponentResource):
     cluster: container.Cluster
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
+    """The control plane's address, available once the node pools exist: Kubernetes objects
+    reach the cluster through it, so they wait for nodes that can run them."""
     ca_certificate: pulumi.Output[str]
+    workload_pool: pulumi.Output[str]
+    """The Workload Identity pool, which exists once the cluster does."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -150,8 +154,9 @@ class Cluster(pulumi.ComponentResource):
             # Pipeline steps run user code: GKE Sandbox (gVisor), and zero nodes between runs.
             "pipelines": (args.pipeline_machine_type, 0, args.pipeline_max_nodes, True),
         }
+        node_pools = []
         for pool, (machine_type, minimum, maximum, sandbox) in pools.items():
-            container.NodePool(
+            node_pool = container.NodePool(
                 f"{name}-{pool}",
                 name=pool,
                 cluster=self.cluster.id,
@@ -166,8 +171,14 @@ class Cluster(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            node_pools.append(node_pool)
         self.name = self.cluster.name
-        self.endpoint = self.cluster.endpoint
+        self.endpoint = pulumi.Output.all(
+            self.cluster.endpoint, *(pool.id for pool in node_pools)
+        ).apply(lambda values: str(values[0]))
+        self.workload_pool = self.cluster.workload_identity_config.apply(
+            lambda config: config.workload_pool if config and config.workload_pool else ""
+        )
         self.ca_certificate = self.cluster.master_auth.apply(
             lambda auth: auth.cluster_ca_certificate or ""
         )

@@ -53,9 +53,7 @@ class IdentityArgs:
     prefix: str
     """Prefix of the account ids (``mlops`` → ``mlops-pipeline-runner``)."""
     orchestrator: str
-    """``kubeflow`` adds the node and Kubeflow accounts and Workload Identity bindings."""
-    kubeflow_namespace: str = "kubeflow"
-    """Namespace whose Kubernetes service accounts impersonate the Google ones."""
+    """``kubeflow`` adds the node and Kubeflow accounts (bound by :meth:`Identity.bind_workload_identity`)."""
     project_number: pulumi.Input[str] = ""
     """Project number (federated principals are named by it); needed with ``ci_repositories``."""
     ci_repositories: tuple[str, ...] = ()
@@ -108,18 +106,8 @@ class Identity(pulumi.ComponentResource):
             member=self.member("deployer"),
             opts=child,
         )
-        if args.orchestrator == "kubeflow":
-            pool = f"{args.project}.svc.id.goog"
-            # Workload Identity: each Kubernetes SA may impersonate exactly one Google SA,
-            # bound on that SA rather than on the project (CIS GKE 5.2.2).
-            for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
-                serviceaccount.IAMMember(
-                    f"{name}-{ksa}-workload-identity",
-                    service_account_id=self.accounts[workload].name,
-                    role="roles/iam.workloadIdentityUser",
-                    member=f"serviceAccount:{pool}[{args.kubeflow_namespace}/{ksa}]",
-                    opts=child,
-                )
+        self._name = name
+        self._child = child
         if args.ci_repositories:
             self._ci_federation(name, args, child)
         self.emails = {workload: account.email for workload, account in self.accounts.items()}
@@ -164,6 +152,28 @@ class Identity(pulumi.ComponentResource):
                     f"/attribute.repository/{repo}",
                 ),
                 opts=child,
+            )
+
+    def bind_workload_identity(self, workload_pool: pulumi.Output[str], namespace: str) -> None:
+        """Let each Kubernetes service account of ``namespace`` impersonate its Google account.
+
+        Args:
+            workload_pool: the cluster's ``workload_identity_config.workload_pool`` output. The
+                pool exists only once the cluster does; members named after it fail before that,
+                so the bindings take the pool from the cluster, which orders them after it.
+            namespace: the Kubeflow namespace.
+        """
+        # Each Kubernetes SA may impersonate exactly one Google SA, bound on that SA rather than
+        # on the project (CIS GKE 5.2.2).
+        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
+            serviceaccount.IAMMember(
+                f"{self._name}-{ksa}-workload-identity",
+                service_account_id=self.accounts[workload].name,
+                role="roles/iam.workloadIdentityUser",
+                member=pulumi.Output.concat(
+                    "serviceAccount:", workload_pool, f"[{namespace}/{ksa}]"
+                ),
+                opts=self._child,
             )
 
     def member(self, workload: str) -> pulumi.Output[str]:

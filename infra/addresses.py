@@ -25,7 +25,7 @@ INTERNAL_V4: Final = tuple(
 INTERNAL_V6: Final = (ipaddress.IPv6Network("fc00::/7"),)
 """IPv6 unique local addresses."""
 
-IAP_TCP_FORWARDING: Final = ipaddress.ip_network("35.235.240.0/20")
+IAP_TCP_FORWARDING: Final = ipaddress.IPv4Network("35.235.240.0/20")
 """Source range of Identity-Aware Proxy TCP forwarding: public, but only IAP-authenticated users."""
 
 

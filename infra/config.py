@@ -13,6 +13,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
@@ -305,6 +306,19 @@ class StackConfig(Section):
     """Encrypt data with customer-managed Cloud KMS keys (one per service and location)."""
     ci_repositories: tuple[Repository, ...] = ()
     """GitHub repositories (``org/repo``) whose Actions deploy as the deployer (federated, keyless)."""
+    ci_ref: Annotated[
+        Text, _pattern(r"refs/(heads|tags)/\S+", "expected a Git ref such as refs/heads/main")
+    ] = "refs/heads/main"
+    """The only Git ref whose workflows may deploy, unless ``ciGithubEnvironment`` is set."""
+    ci_github_environment: (
+        Annotated[
+            Text,
+            _pattern(r"[A-Za-z0-9_.-]{1,255}", "expected a GitHub environment name such as prod"),
+        ]
+        | None
+    ) = None
+    """The GitHub environment whose jobs may deploy (its protection rules decide who and which
+    branches); replaces the ref check."""
     notification_emails: tuple[Text, ...] = ()
     """Who receives budget and security-change alerts."""
     extra_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, alias="labels")
@@ -341,6 +355,21 @@ class StackConfig(Section):
                 **kubeflow,
             }
         return data
+
+    @model_validator(mode="after")
+    def _groups_for_rbac_outside_dev(self) -> Self:
+        # CIS GKE 5.8.2: outside dev, people get cluster access through Google Groups.
+        if (
+            self.cluster is not None
+            and self.environment != "dev"
+            and not self.cluster.security_group
+        ):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:cluster.securityGroup' is missing in "
+                f"{self.environment!r}: set the gke-security-groups@DOMAIN group (Google Groups "
+                "for RBAC, CIS GKE 5.8.2); only dev may omit it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _force_destroy_only_in_dev(self) -> Self:
@@ -392,6 +421,43 @@ def error_line(error: ErrorDetails) -> str:
     # An item of a list is named by its value: the key is the list.
     verb = "has" if isinstance(error["loc"][-1], int) else "is"
     return f"config key {key!r} {verb} {error['input']!r}: {message}"
+
+
+def check_one_environment_per_project(
+    environment: str, project: str, projects: Mapping[str, str]
+) -> None:
+    """Refuse a project that another environment's stack file uses too.
+
+    Service-account ids and bucket names carry the prefix, not the environment, so two
+    environments in one project would fight over the same accounts and buckets.
+
+    Args:
+        environment: the stack being deployed.
+        project: its ``gcp:project``.
+        projects: every stack's ``gcp:project`` by stack name (``environments/Pulumi.*.yaml``).
+    """
+    others = sorted(
+        env for env, other in projects.items() if other == project and env != environment
+    )
+    if others:
+        raise StackConfigError(
+            f"config key 'gcp:project' is {project!r} in {environment!r} and in {others[0]!r}: "
+            "account and bucket names do not carry the environment; give each environment its "
+            "own project"
+        )
+
+
+def stack_projects(environments: Path) -> dict[str, str]:
+    """``gcp:project`` of every stack file in ``environments`` (``Pulumi.<env>.yaml``)."""
+    import yaml
+
+    projects: dict[str, str] = {}
+    for path in sorted(environments.glob("Pulumi.*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        project = (data.get("config") or {}).get("gcp:project")
+        if isinstance(project, str):
+            projects[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = project
+    return projects
 
 
 def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:

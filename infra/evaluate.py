@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from infra.config import decode_config_value, parse_config
+from infra.config import (
+    check_one_environment_per_project,
+    decode_config_value,
+    parse_config,
+    stack_projects,
+)
 from infra.order import DependencyGraph, Key, Node
 from infra.policies.controls import Resource
 
@@ -187,6 +192,7 @@ _COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
     "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
     "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
     "gcp:billing/budget:Budget": _budget,
+    "random:index/randomPassword:RandomPassword": lambda r: (None, {"result": "generated"}),
 }
 
 
@@ -242,7 +248,10 @@ def evaluate(
 
     values = dict(config) if config is not None else read_stack_config(environment, root)
     # Fail on bad config before Pulumi starts: the error names the key.
-    parse_config({k: decode_config_value(v) for k, v in values.items()}, environment)
+    parsed = parse_config({k: decode_config_value(v) for k, v in values.items()}, environment)
+    check_one_environment_per_project(
+        environment, parsed.project, stack_projects(root / "environments")
+    )
     project = str(values.get("gcp:project", "project"))
     region = str(values.get("gcp:region", "us-central1"))
     result = Evaluation(environment)

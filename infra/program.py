@@ -126,6 +126,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             orchestrator=config.orchestrator,
             project_number=project_number,
             ci_repositories=config.ci_repositories,
+            ci_ref=config.ci_ref,
+            ci_github_environment=config.ci_github_environment,
         ),
         opts=after_apis,
     )
@@ -152,7 +154,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving": (identity.member("serving"), "roles/storage.objectViewer"),
     }
     if config.orchestrator == "kubeflow":
-        bucket_grants["kfp"] = (identity.member("kfp"), "roles/storage.objectUser")
+        # KFP's UI previews artifacts; pipeline steps write them as the pipeline runner.
+        bucket_grants["kfp"] = (identity.member("kfp"), "roles/storage.objectViewer")
     store = config.model_store
     model_store = ModelStore(
         f"{base}-models",
@@ -284,6 +287,7 @@ def program(config: StackConfig) -> dict[str, Any]:
     Budget(
         base,
         BudgetArgs(
+            project=config.project,
             billing_account=config.budget.billing_account,
             project_number=project_number,
             environment=config.environment,

@@ -7,11 +7,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_gcp import container
+from pulumi_gcp import binaryauthorization, container
 
 from infra.components import child_options
 
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# Images Binary Authorization admits; everything else is refused (Google's own system images
+# are admitted by the global policy). Pipeline images come from the project's Artifact Registry.
+ADMITTED_IMAGES = (
+    "gcr.io/ml-pipeline/*",  # Kubeflow Pipelines
+    "ghcr.io/kubeflow/*",
+    "quay.io/argoproj/*",  # Argo Workflows, KFP's engine
+    "gcr.io/cloud-sql-connectors/*",  # Cloud SQL Auth Proxy
+    "quay.io/oauth2-proxy/*",  # authentication in front of the KFP UI and API
+)
+# GKE may upgrade the control plane and nodes on weekend nights only (UTC): two 8-hour windows a
+# week leave GKE the 48 hours in 32 days it requires.
+MAINTENANCE_WINDOW = ("2026-01-03T01:00:00Z", "2026-01-03T09:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU")
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,24 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops-kit:gcp:Cluster", name, None, opts)
         child = child_options(self, opts)
+        # Enforcement without a policy of ours would apply the project's default (allow all).
+        policy = binaryauthorization.Policy(
+            f"{name}-binary-authorization",
+            project=args.project,
+            global_policy_evaluation_mode="ENABLE",
+            admission_whitelist_patterns=[
+                binaryauthorization.PolicyAdmissionWhitelistPatternArgs(name_pattern=pattern)
+                for pattern in (
+                    *ADMITTED_IMAGES,
+                    f"{args.region}-docker.pkg.dev/{args.project}/*",
+                )
+            ],
+            default_admission_rule=binaryauthorization.PolicyDefaultAdmissionRuleArgs(
+                evaluation_mode="ALWAYS_DENY",
+                enforcement_mode="ENFORCED_BLOCK_AND_AUDIT_LOG",
+            ),
+            opts=child,
+        )
         self.cluster = container.Cluster(
             f"{name}-gke",
             name=f"{name}-gke",
@@ -125,6 +155,13 @@ class Cluster(pulumi.ComponentResource):
             binary_authorization=container.ClusterBinaryAuthorizationArgs(
                 evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE"
             ),
+            maintenance_policy=container.ClusterMaintenancePolicyArgs(
+                recurring_window=container.ClusterMaintenancePolicyRecurringWindowArgs(
+                    start_time=MAINTENANCE_WINDOW[0],
+                    end_time=MAINTENANCE_WINDOW[1],
+                    recurrence=MAINTENANCE_WINDOW[2],
+                )
+            ),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
                 mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"
             ),
@@ -146,7 +183,7 @@ class Cluster(pulumi.ComponentResource):
             ),
             resource_labels=args.labels,
             deletion_protection=args.deletion_protection,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
         )
         pools = {
             # Kubeflow's own services: always at least one node.

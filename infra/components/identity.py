@@ -27,9 +27,10 @@ ORCHESTRATOR_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "pipeline_runner": ("roles/aiplatform.user",),
         "deployer": ("roles/aiplatform.user",),
     },
-    # The deployer applies pipeline resources to the cluster; nodes get Google's minimal node role.
+    # The deployer may fetch cluster credentials and nothing more (container.developer would let
+    # it read every Kubernetes Secret); nodes get Google's minimal node role.
     "kubeflow": {
-        "deployer": ("roles/container.developer",),
+        "deployer": ("roles/container.clusterViewer",),
         "gke_nodes": ("roles/container.defaultNodeServiceAccount",),
     },
 }
@@ -58,6 +59,26 @@ class IdentityArgs:
     """Project number (federated principals are named by it); needed with ``ci_repositories``."""
     ci_repositories: tuple[str, ...] = ()
     """GitHub repositories (``org/repo``) whose Actions may act as the deployer, keylessly."""
+    ci_ref: str = "refs/heads/main"
+    """The only Git ref whose workflows may deploy (when no GitHub environment is named)."""
+    ci_github_environment: str | None = None
+    """The GitHub environment (with its own protection rules) whose jobs may deploy; replaces
+    the ref check when set."""
+
+
+def federation_condition(args: IdentityArgs) -> str:
+    """The CEL condition of the CI provider: the named repositories AND one ref or environment.
+
+    Without the second half, any branch of a named repository (or a pull request's workflow)
+    could act as the deployer of this environment.
+    """
+    repositories = ", ".join(f"'{repo}'" for repo in args.ci_repositories)
+    restriction = (
+        f"assertion.environment == '{args.ci_github_environment}'"
+        if args.ci_github_environment
+        else f"assertion.ref == '{args.ci_ref}'"
+    )
+    return f"assertion.repository in [{repositories}] && {restriction}"
 
 
 class Identity(pulumi.ComponentResource):
@@ -122,7 +143,6 @@ class Identity(pulumi.ComponentResource):
             project=args.project,
             opts=child,
         )
-        repositories = ", ".join(f"'{repo}'" for repo in args.ci_repositories)
         iam.WorkloadIdentityPoolProvider(
             f"{name}-ci-github",
             workload_identity_pool_id=pool.workload_identity_pool_id,
@@ -134,9 +154,11 @@ class Identity(pulumi.ComponentResource):
             attribute_mapping={
                 "google.subject": "assertion.sub",
                 "attribute.repository": "assertion.repository",
+                "attribute.ref": "assertion.ref",
+                "attribute.environment": "assertion.environment",
             },
             # Without a condition any GitHub repository could exchange its tokens here.
-            attribute_condition=f"assertion.repository in [{repositories}]",
+            attribute_condition=federation_condition(args),
             opts=child,
         )
         for repo in args.ci_repositories:

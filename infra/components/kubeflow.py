@@ -188,7 +188,7 @@ class Kubeflow(pulumi.ComponentResource):
         if args.database == "cloudsql":
             if args.mysql is None:
                 raise ValueError("Kubeflow with database 'cloudsql' needs its MySQL instance args")
-            self._cloudsql_database(name, args, in_namespace, after_install)
+            self._cloudsql_database(name, args, child, in_namespace, after_install)
 
         # Only pods of this namespace, the node-local system and the VPC subnet may connect.
         k8s.networking.v1.NetworkPolicy(
@@ -275,6 +275,7 @@ class Kubeflow(pulumi.ComponentResource):
         self,
         name: str,
         args: KubeflowArgs,
+        child: pulumi.ResourceOptions,
         in_namespace: pulumi.ResourceOptions,
         after_install: pulumi.ResourceOptions,
     ) -> None:
@@ -283,7 +284,7 @@ class Kubeflow(pulumi.ComponentResource):
         instance = private_instance(
             f"{name}-mysql",
             replace(args.mysql, flags={**MYSQL_FLAGS, **args.mysql.flags}),
-            parent=self,
+            child,
         )
         # MySQL IAM users are named after the part of the email before '@'.
         user = sql.User(

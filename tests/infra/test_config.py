@@ -168,3 +168,44 @@ def test_name_prefix_leaves_room_for_service_account_ids(prefix: str, ok: bool) 
     else:
         with pytest.raises(StackConfigError, match="'mlops-kit:namePrefix'.*at most 30"):
             parsed("prod", **{"mlops-kit:namePrefix": prefix})
+
+
+def test_outside_dev_the_cluster_needs_google_groups_for_rbac() -> None:
+    cluster = {"releaseChannel": "STABLE"}
+    with pytest.raises(StackConfigError, match="'mlops-kit:cluster.securityGroup' is missing"):
+        parsed("prod", **{"mlops-kit:cluster": cluster})
+    assert parsed("dev").cluster.security_group is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"mlops-kit:ciRef": "main"}, "'mlops-kit:ciRef' is 'main': expected a Git ref"),
+        ({"mlops-kit:ciGithubEnvironment": "prod env"}, "'mlops-kit:ciGithubEnvironment'"),
+    ],
+)
+def test_ci_restriction_is_checked(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(StackConfigError, match=expected):
+        parsed("prod", **changes)
+    assert parsed("prod").ci_github_environment == "prod"
+    assert parsed("dev").ci_ref == "refs/heads/main"
+
+
+def test_one_environment_per_project() -> None:
+    from infra.config import check_one_environment_per_project, stack_projects
+    from tests.infra.conftest import ROOT
+
+    projects = stack_projects(ROOT / "environments")
+    assert projects == {"dev": "acme-ml-dev", "prod": "acme-ml-prod", "staging": "acme-ml-staging"}
+    check_one_environment_per_project("prod", "acme-ml-prod", projects)
+    with pytest.raises(
+        StackConfigError, match=r"'gcp:project' is 'acme-ml-dev' in 'qa' and in 'dev'"
+    ):
+        check_one_environment_per_project("qa", "acme-ml-dev", projects)
+
+
+def test_evaluation_refuses_a_project_shared_with_another_environment() -> None:
+    from infra.evaluate import evaluate
+
+    with pytest.raises(StackConfigError, match="give each environment its own project"):
+        evaluate("staging", config=stack_config("staging", **{"gcp:project": "acme-ml-prod"}))

@@ -299,6 +299,8 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
         "bigquery-dataset-cmek",
         "gke-secrets-encryption",
         "gke-cmek-boot-disks",
+        "gcs-cmek",
+        "sql-cmek",
     }
 
 
@@ -308,7 +310,9 @@ def test_ci_deploys_through_federation_not_keys(evaluations: dict[str, Any]) -> 
     provider = one(
         evaluations["prod"], "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
     )
-    assert provider.props["attributeCondition"] == "assertion.repository in ['acme/churn-model']"
+    assert provider.props["attributeCondition"] == (
+        "assertion.repository in ['acme/churn-model'] && assertion.environment == 'prod'"
+    )
     ci = [
         g
         for g in iam_grants(evaluations["prod"].resources)

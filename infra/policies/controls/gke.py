@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from infra.addresses import is_public
 from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
+    BINARY_AUTHORIZATION_POLICY,
     CLUSTER,
     NODE_POOL,
     SERVICE,
@@ -167,8 +169,9 @@ def gke_authorized_networks(resource: Resource) -> Iterator[str]:
         yield "no masterAuthorizedNetworksConfig: any address may reach the control plane"
         return
     for block in config.get("cidrBlocks") or []:
-        if block.get("cidrBlock") in ("0.0.0.0/0", "::/0"):
-            yield "authorized networks include 0.0.0.0/0"
+        # Compared as networks: 0.0.0.0/1 + 128.0.0.0/1, or any public range, is open too.
+        if is_public(str(block.get("cidrBlock", ""))):
+            yield f"authorized network {block.get('cidrBlock')} is a public range"
 
 
 @SECTION.resource_control(
@@ -293,3 +296,71 @@ def gke_image_scanning(resources: Sequence[Resource]) -> Iterator[tuple[Resource
         for r in resources
     ):
         yield None, "containeranalysis.googleapis.com is not enabled: images are not scanned"
+
+
+@SECTION.resource_control(
+    "gke-groups-for-rbac",
+    ["CIS GKE 5.8.2"],
+    "Google Groups for RBAC outside dev",
+    CLUSTER,
+)
+def gke_groups_for_rbac(resource: Resource) -> Iterator[str]:
+    if not get(resource.props, "authenticatorGroupsConfig.securityGroup") and (
+        env_label(resource) != "dev"
+    ):
+        yield "no authenticatorGroupsConfig.securityGroup: RBAC cannot name Google Groups"
+
+
+@SECTION.resource_control(
+    "gke-maintenance-window",
+    ["hardening (upgrade windows)"],
+    "Upgrades happen in a maintenance window",
+    CLUSTER,
+)
+def gke_maintenance_window(resource: Resource) -> Iterator[str]:
+    policy = resource.props.get("maintenancePolicy") or {}
+    if not (policy.get("recurringWindow") or policy.get("dailyMaintenanceWindow")):
+        yield "no maintenancePolicy window: GKE may upgrade nodes at any hour"
+
+
+@SECTION.stack_control(
+    "gke-sandbox",
+    ["CIS GKE 5.10.3"],
+    "Untrusted workloads (pipeline steps) run in GKE Sandbox",
+    CLUSTER,
+    NODE_POOL,
+)
+def gke_sandbox(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+    clusters = [r for r in resources if r.type == CLUSTER]
+    pools = [r for r in resources if r.type == NODE_POOL]
+    if clusters and not any(
+        str(get(pool.props, "nodeConfig.sandboxConfig.type", "")).upper() == "GVISOR"
+        for pool in pools
+    ):
+        yield clusters[0], "no node pool runs GKE Sandbox (sandboxConfig.type GVISOR)"
+
+
+@SECTION.stack_control(
+    "gke-binary-authorization-policy",
+    ["checkov CKV_GCP_66"],
+    "Enforced Binary Authorization has a policy that denies by default",
+    CLUSTER,
+    BINARY_AUTHORIZATION_POLICY,
+)
+def gke_binary_authorization_policy(
+    resources: Sequence[Resource],
+) -> Iterator[tuple[Resource | None, str]]:
+    enforced = [
+        r
+        for r in resources
+        if r.type == CLUSTER
+        and get(r.props, "binaryAuthorization.evaluationMode") == "PROJECT_SINGLETON_POLICY_ENFORCE"
+    ]
+    if not enforced:
+        return
+    policies = [r for r in resources if r.type == BINARY_AUTHORIZATION_POLICY]
+    if not policies:
+        yield enforced[0], "enforcement without a Policy resource: the default policy admits all"
+    for policy in policies:
+        if get(policy.props, "defaultAdmissionRule.evaluationMode") == "ALWAYS_ALLOW":
+            yield policy, "the default admission rule is ALWAYS_ALLOW: every image is admitted"

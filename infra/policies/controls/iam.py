@@ -156,14 +156,48 @@ def no_default_service_accounts(resource: Resource) -> Iterator[str]:
 @SECTION.resource_control(
     "iam-federation-restricted",
     ["hardening (keyless CI)"],
-    "Workload Identity Federation providers accept only named repositories",
+    "Workload Identity Federation accepts named repositories, and one ref or environment",
     WIF_PROVIDER,
 )
 def federation_restricted(resource: Resource) -> Iterator[str]:
     condition = str(resource.props.get("attributeCondition") or "")
     if not condition.strip():
         yield "no attributeCondition: every identity of the issuer (any GitHub repository) is accepted"
-    elif "github" in str(get(resource.props, "oidc.issuerUri", "")) and not re.search(
-        r"assertion\.repository\b", condition
-    ):
+        return
+    if "github" not in str(get(resource.props, "oidc.issuerUri", "")):
+        return
+    if not re.search(r"assertion\.repository\b", condition):
         yield "the condition does not name repositories (assertion.repository)"
+    # Both halves must hold together: an '||' would let any branch of the repository through.
+    if "||" in condition or not re.search(r"assertion\.(ref|environment)\s*==", condition):
+        yield (
+            "the condition does not require one ref or GitHub environment "
+            "(&& assertion.ref == ... or assertion.environment == ...): any branch could deploy"
+        )
+
+
+# Project-wide roles that can read Kubernetes Secrets in every namespace, or Secret Manager secrets.
+SECRET_READING_ROLES = frozenset(
+    {
+        "roles/container.developer",
+        "roles/container.admin",
+        "roles/container.clusterAdmin",
+        "roles/secretmanager.secretAccessor",
+        "roles/secretmanager.admin",
+    }
+)
+
+
+@SECTION.resource_control(
+    "iam-no-project-secret-readers",
+    ["hardening (least privilege)"],
+    "No service account reads Secrets project-wide",
+    *PROJECT_IAM,
+)
+def no_project_secret_readers(resource: Resource) -> Iterator[str]:
+    for member, role in iam_entries(resource):
+        if member.startswith("serviceAccount:") and role in SECRET_READING_ROLES:
+            yield (
+                f"{member} gets {role} on the whole project: it can read every Secret "
+                "(grant container.clusterViewer and namespace RBAC instead)"
+            )

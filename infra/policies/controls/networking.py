@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import IPv4Network
 
+from infra.addresses import IAP_TCP_FORWARDING, is_public, parse_network
 from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
     FIREWALL,
@@ -38,6 +40,11 @@ def custom_mode_network(resource: Resource) -> Iterator[str]:
         yield "auto-mode network: set autoCreateSubnetworks=false (custom mode)"
 
 
+def _iap_only(cidr: str) -> bool:
+    network = parse_network(cidr)
+    return isinstance(network, IPv4Network) and network.subnet_of(IAP_TCP_FORWARDING)
+
+
 def _open_to_internet(resource: Resource, port: int) -> bool:
     props = resource.props
     if (props.get("direction") or "INGRESS") != "INGRESS" or props.get("disabled"):
@@ -45,7 +52,9 @@ def _open_to_internet(resource: Resource, port: int) -> bool:
     sources = props.get("sourceRanges")
     if not sources and not props.get("sourceTags") and not props.get("sourceServiceAccounts"):
         sources = ["0.0.0.0/0"]  # GCP's default source for an ingress rule
-    if not any(s in ("0.0.0.0/0", "::/0") for s in sources or []):
+    # Compared as networks: 0.0.0.0/1 or any public range is as open as 0.0.0.0/0. Only the
+    # Identity-Aware Proxy's forwarding range is public yet authenticated.
+    if not any(is_public(s) and not _iap_only(s) for s in sources or []):
         return False
     for allow in props.get("allows") or []:
         if allow.get("protocol") not in ("tcp", "all"):
@@ -63,7 +72,7 @@ def _open_to_internet(resource: Resource, port: int) -> bool:
 )
 def no_public_ssh(resource: Resource) -> Iterator[str]:
     if _open_to_internet(resource, 22):
-        yield "ingress to tcp/22 from 0.0.0.0/0: allow the IAP range 35.235.240.0/20 only"
+        yield "ingress to tcp/22 from a public range: allow the IAP range 35.235.240.0/20 only"
 
 
 @SECTION.resource_control(
@@ -71,7 +80,7 @@ def no_public_ssh(resource: Resource) -> Iterator[str]:
 )
 def no_public_rdp(resource: Resource) -> Iterator[str]:
     if _open_to_internet(resource, 3389):
-        yield "ingress to tcp/3389 from 0.0.0.0/0"
+        yield "ingress to tcp/3389 from a public range"
 
 
 @SECTION.resource_control(

@@ -30,6 +30,7 @@ BIGQUERY_IAM = (
 )
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
+BINARY_AUTHORIZATION_POLICY = "gcp:binaryauthorization/policy:Policy"
 NETWORK = "gcp:compute/network:Network"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
 FIREWALL = "gcp:compute/firewall:Firewall"

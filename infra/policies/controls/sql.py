@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Sequence
 
+from infra.addresses import is_public, parse_network
 from infra.policies.controls.registry import Control, Section
 from infra.policies.controls.resources import (
     SQL_INSTANCE,
@@ -108,6 +108,8 @@ for _args in (
         False,
     ),
     ("sql-mysql-local-infile", "CIS GCP 6.1.3", "MYSQL", "local_infile", ("off",), False),
+    ("sql-pg-log-checkpoints", "checkov CKV_GCP_51", "POSTGRES", "log_checkpoints", ("on",), False),
+    ("sql-pg-log-lock-waits", "checkov CKV_GCP_54", "POSTGRES", "log_lock_waits", ("on",), False),
 ):
     _flag_control(*_args)
 
@@ -130,11 +132,11 @@ def sql_ssl_required(resource: Resource) -> Iterator[str]:
 def sql_no_open_networks(resource: Resource) -> Iterator[str]:
     for network in get(resource.props, "settings.ipConfiguration.authorizedNetworks", []) or []:
         value = str(network.get("value", ""))
-        try:
-            if ipaddress.ip_network(value, strict=False).prefixlen == 0:
-                yield f"authorized network {value} opens the instance to the internet"
-        except ValueError:
+        if parse_network(value) is None:
             yield f"authorized network {value!r} is not a CIDR range"
+        elif is_public(value):
+            # Compared as networks: 0.0.0.0/1 or any public range opens it like 0.0.0.0/0.
+            yield f"authorized network {value} is a public range: it opens the instance"
 
 
 @SECTION.resource_control(
@@ -202,3 +204,23 @@ def sql_deletion_protection(resource: Resource) -> Iterator[str]:
 def sql_connector_enforcement(resource: Resource) -> Iterator[str]:
     if get(resource.props, "settings.connectorEnforcement") != "REQUIRED":
         yield "connectorEnforcement is not REQUIRED: direct connections bypass IAM"
+
+
+@SECTION.resource_control(
+    "sql-mysql-root-password",
+    ["CIS GCP 6.1.1"],
+    "MySQL instances have a root password",
+    SQL_INSTANCE,
+)
+def sql_mysql_root_password(resource: Resource) -> Iterator[str]:
+    # A MySQL instance created without one lets 'root'@'%' log in without a password.
+    if _engine(resource) == "MYSQL" and not resource.props.get("rootPassword"):
+        yield "no rootPassword: root can log in without a password"
+
+
+@SECTION.resource_control(
+    "sql-cmek", ["hardening (CMEK)"], "Instances encrypted with customer-managed keys", SQL_INSTANCE
+)
+def sql_cmek(resource: Resource) -> Iterator[str]:
+    if not resource.props.get("encryptionKeyName"):
+        yield "no encryptionKeyName: data and backups use Google-managed keys (CMEK)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from infra.policies.controls.registry import Section
@@ -72,3 +73,27 @@ def gcs_soft_delete(resource: Resource) -> Iterator[str]:
 def gcs_no_force_destroy(resource: Resource) -> Iterator[str]:
     if resource.props.get("forceDestroy") is True and env_label(resource) != "dev":
         yield "forceDestroy=true outside dev: `pulumi destroy` would delete every object"
+
+
+@SECTION.resource_control(
+    "gcs-cmek", ["hardening (CMEK)"], "Buckets default to customer-managed keys", BUCKET
+)
+def gcs_cmek(resource: Resource) -> Iterator[str]:
+    if not get(resource.props, "encryption.defaultKmsKeyName"):
+        yield "no encryption.defaultKmsKeyName: objects use Google-managed keys (CMEK)"
+
+
+# Kubeflow's system account (``<prefix>-kfp@``): its UI previews artifacts, it never writes them.
+READ_ROLES = frozenset({"roles/storage.objectViewer", "roles/storage.legacyObjectReader"})
+
+
+@SECTION.resource_control(
+    "gcs-kfp-reads-only",
+    ["hardening (least privilege)"],
+    "Kubeflow's system account only reads buckets (pipeline steps write as the runner)",
+    *BUCKET_IAM,
+)
+def gcs_kfp_reads_only(resource: Resource) -> Iterator[str]:
+    for member, role in iam_entries(resource):
+        if re.search(r"-kfp@[^@]+\.iam\.gserviceaccount\.com$", member) and role not in READ_ROLES:
+            yield f"{member} gets {role}: Kubeflow's own account only needs objectViewer"

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import StackConfigError
-from infra.evaluate import PROJECT_ROOT, Evaluation, UnknownEnvironmentError, evaluate, to_snake
+from infra.evaluate import (
+    KUSTOMIZE_DIRECTORY,
+    PROJECT_ROOT,
+    Evaluation,
+    UnknownEnvironmentError,
+    evaluate,
+    to_snake,
+)
 from infra.order import PRECONDITIONS, check_order
 from infra.policies import controls as c
 
@@ -226,6 +233,30 @@ def order_results(evaluation: Evaluation) -> list[dict[str, Any]]:
     ]
 
 
+def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program applies: its own and those of the KFP install."""
+    from infra.kubeflow_inventory import images
+
+    found = []
+    for resource in resources:
+        if not resource.type.startswith("kubernetes:") or resource.type == KUSTOMIZE_DIRECTORY:
+            continue
+        metadata = c.get(resource.props, "metadata", {})
+        pinned = images(resource.props)
+        found.append(
+            {
+                "kind": resource.type.rsplit(":", 1)[-1],
+                "namespace": metadata.get("namespace") or "",
+                "name": metadata.get("name") or resource.name,
+                "applied_by": resource.name.split(":", 1)[0] if ":" in resource.name else "program",
+                "images": pinned,
+                # A tag can be moved to another image; a digest cannot.
+                "digests": all("@sha256:" in image for image in pinned) if pinned else None,
+            }
+        )
+    return found
+
+
 def audit_report(evaluation: Evaluation) -> dict[str, Any]:
     """The whole audit of one environment as plain data."""
     visible = [r for r in evaluation.resources if not r.type.startswith(HIDDEN_TYPE_PREFIXES)]
@@ -247,6 +278,7 @@ def audit_report(evaluation: Evaluation) -> dict[str, Any]:
         ],
         "policies": policies,
         "order": order,
+        "kubernetes": kubernetes_objects(evaluation.resources),
         "iam": iam_grants(evaluation.resources),
     }
 
@@ -361,6 +393,21 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
             [
                 [f"{o['precondition']}: {o['title']}", o["status"], "; ".join(o["violations"])]
                 for o in report["order"]
+            ],
+        ),
+        (
+            "Kubernetes objects (what the program and the pinned KFP install apply)",
+            ["kind", "namespace", "name", "applied by", "images", "pinned by digest"],
+            [
+                [
+                    k["kind"],
+                    k["namespace"],
+                    k["name"],
+                    k["applied_by"],
+                    ", ".join(k["images"]),
+                    "" if k["digests"] is None else ("yes" if k["digests"] else "no (tag)"),
+                ]
+                for k in report["kubernetes"]
             ],
         ),
         (

@@ -31,6 +31,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from infra.addresses import is_internal
+from infra.components.kubeflow_manifests import RELEASES
 
 NAMESPACE: Final = "mlops-kit"
 GCP_KEYS: Final = ("project", "region")
@@ -243,8 +244,14 @@ class ClusterConfig(Section):
 class KubeflowConfig(Section):
     """Kubeflow Pipelines (standalone) on the cluster."""
 
-    version: Annotated[Text, _pattern(r"\d+\.\d+\.\d+", "pin a release such as 2.5.0")] = "2.5.0"
-    """Pinned KFP release whose manifests are applied."""
+    version: Annotated[
+        Text,
+        _pattern(
+            "|".join(re.escape(v) for v in RELEASES),
+            f"pin a release whose commit the kit knows: {', '.join(RELEASES)}",
+        ),
+    ] = "2.5.0"
+    """Pinned KFP release whose manifests (at the release's commit) are applied."""
     database: KubeflowDatabase = "cloudsql"
     """``cloudsql`` (Cloud SQL for MySQL) or ``in-cluster`` (MySQL pod; development only)."""
     mysql_tier: Text = "db-custom-1-3840"

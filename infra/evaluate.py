@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,28 @@ def evaluate(
         _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
+    result.resources.extend(_kustomized_objects(result.resources))
     return result
+
+
+KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
+
+
+def _kustomized_objects(resources: Sequence[Resource]) -> list[Resource]:
+    """The objects each kustomize overlay applies, as the engine would register them.
+
+    In a real preview they are the Directory's children, which the policy pack sees; offline
+    they come from the vendored manifests of the pinned commit (``infra.kubeflow_inventory``).
+    """
+    from infra.kubeflow_inventory import directory_objects, resource_type
+
+    found = []
+    for directory in (r for r in resources if r.type == KUSTOMIZE_DIRECTORY):
+        for manifest in directory_objects(Path(str(directory.props["directory"]))):
+            metadata = manifest.get("metadata") or {}
+            name = "/".join(filter(None, (metadata.get("namespace"), metadata.get("name"))))
+            found.append(Resource(resource_type(manifest), f"{directory.name}:{name}", manifest))
+    return found
 
 
 class _OrderRecorder:

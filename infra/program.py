@@ -13,10 +13,16 @@ from pulumi_gcp import monitoring, organizations, projects
 
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
-from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
 from infra.components.encryption import Encryption, EncryptionArgs
-from infra.components.identity import Identity, IdentityArgs
-from infra.components.kubeflow import Kubeflow, KubeflowArgs
+from infra.components.identity import (
+    KUBERNETES_SERVICE_ACCOUNTS,
+    Identity,
+    IdentityArgs,
+    account_email,
+)
+from infra.components.kubeflow import KFP_SYSTEM_KSA, Kubeflow, KubeflowArgs
+from infra.components.kubeflow_manifests import OverlaySettings
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
@@ -240,13 +246,31 @@ def program(config: StackConfig) -> dict[str, Any]:
             KubeflowArgs(
                 project=config.project,
                 region=config.region,
-                version=kfp.version,
+                environment=config.environment,
                 cluster_name=cluster.name,
                 cluster_endpoint=cluster.endpoint,
                 cluster_ca_certificate=cluster.ca_certificate,
                 network=network.network_self_link,
                 subnet=network.subnet_self_link,
                 subnet_cidr=str(config.network.subnet_cidr),
+                client_ranges=tuple(str(n.cidr) for n in config.network.authorized_networks),
+                control_plane_cidr=str(config.network.control_plane_cidr),
+                overlay=OverlaySettings(
+                    version=kfp.version,
+                    database=kfp.database,
+                    # The bucket's name is known from the config: the overlay is written before
+                    # the bucket exists.
+                    pipeline_root=(
+                        f"gs://{config.project}-{config.name_prefix}-models/{PIPELINE_ROOT_PREFIX}"
+                    ),
+                    accounts={
+                        ksa: account_email(config.name_prefix, workload, config.project)
+                        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items()
+                        if ksa != KFP_SYSTEM_KSA
+                    },
+                    sandbox_pool=PIPELINE_POOL,
+                    namespace=KUBEFLOW_NAMESPACE,
+                ),
                 dns_domain=kfp.dns_domain,
                 pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],

@@ -11,6 +11,8 @@ from pulumi_gcp import binaryauthorization, container
 
 from infra.components import child_options
 
+PIPELINE_POOL = "pipelines"
+"""The GKE Sandbox pool where pipeline steps (user code) run."""
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # Images Binary Authorization admits; everything else is refused (Google's own system images
 # are admitted by the global policy). Pipeline images come from the project's Artifact Registry.
@@ -189,7 +191,7 @@ class Cluster(pulumi.ComponentResource):
             # Kubeflow's own services: always at least one node.
             "system": (args.system_machine_type, 1, args.system_max_nodes, False),
             # Pipeline steps run user code: GKE Sandbox (gVisor), and zero nodes between runs.
-            "pipelines": (args.pipeline_machine_type, 0, args.pipeline_max_nodes, True),
+            PIPELINE_POOL: (args.pipeline_machine_type, 0, args.pipeline_max_nodes, True),
         }
         node_pools = []
         for pool, (machine_type, minimum, maximum, sandbox) in pools.items():

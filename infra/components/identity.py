@@ -45,6 +45,11 @@ KUBERNETES_SERVICE_ACCOUNTS: dict[str, str] = {
 }
 
 
+def account_email(prefix: str, workload: str, project: str) -> str:
+    """The email of ``workload``'s service account (known before the account exists)."""
+    return f"{prefix}-{workload.replace('_', '-')}@{project}.iam.gserviceaccount.com"
+
+
 @dataclass(frozen=True)
 class IdentityArgs:
     """Inputs of :class:`Identity`."""

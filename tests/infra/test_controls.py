@@ -667,6 +667,33 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         "deletionProtection",
         False,
     ),
+    (
+        "k8s-no-privileged-containers",
+        c.WORKLOADS[0],
+        "kubeflow/ml-pipeline-ui",
+        lambda p: p["spec"]["template"]["spec"]["containers"][0].update(
+            securityContext={"privileged": True}
+        ),
+        "spec.template.spec.containers",
+        False,
+    ),
+    (
+        "k8s-no-privileged-containers",
+        c.WORKLOADS[0],
+        "kubeflow/minio",
+        {"spec.template.spec.hostNetwork": True},
+        "spec.template.spec.hostNetwork",
+        False,
+    ),
+    (
+        # MinIO runs as the default service account: the overlay turns its token off.
+        "k8s-default-service-account-tokens",
+        c.WORKLOADS[0],
+        "kubeflow/minio",
+        {"spec.template.spec.automountServiceAccountToken": True},
+        "spec.template.spec.automountServiceAccountToken",
+        True,
+    ),
     ("labels-required", c.BUCKET, "models-bucket", {"labels": {"env": "prod"}}, "labels", True),
     (
         "labels-required",
@@ -807,14 +834,13 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
     ),
     (
         "k8s-pod-security-baseline",
-        # KFP's manifests declare the namespace again, without labels: still enforced.
         lambda rs: _edit(
             rs,
-            c.NAMESPACE_PATCH,
+            c.NAMESPACE,
             "",
             {"metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
         ),
-        lambda rs: _edit(rs, c.NAMESPACE_PATCH, "", "metadata.labels"),
+        lambda rs: _edit(rs, c.NAMESPACE, "", "metadata.labels"),
     ),
     (
         "gke-sandbox",

@@ -58,10 +58,12 @@ from infra.policies.controls.resources import (
     SUBNET,
     TABLE,
     WIF_PROVIDER,
+    WORKLOADS,
     Resource,
     env_label,
     get,
     iam_entries,
+    pod_spec,
 )
 
 SECTIONS: tuple[Section, ...] = (
@@ -146,6 +148,7 @@ __all__ = [
     "SUBNET",
     "TABLE",
     "WIF_PROVIDER",
+    "WORKLOADS",
     "Control",
     "ControlResult",
     "Resource",
@@ -155,4 +158,5 @@ __all__ = [
     "evaluate_controls",
     "get",
     "iam_entries",
+    "pod_spec",
 ]

@@ -9,8 +9,10 @@ from infra.policies.controls.resources import (
     NAMESPACE,
     NAMESPACE_PATCH,
     NETWORK_POLICY,
+    WORKLOADS,
     Resource,
     get,
+    pod_spec,
 )
 
 SECTION = Section("CIS GKE 4: policies")
@@ -61,3 +63,38 @@ def k8s_network_policy(resources: Sequence[Resource]) -> Iterator[tuple[Resource
     for name, namespace in sorted(namespaces.items()):
         if name not in covered:
             yield namespace, f"namespace {name} has no NetworkPolicy"
+
+
+@SECTION.resource_control(
+    "k8s-no-privileged-containers",
+    ["CIS GKE 4.2.1 (baseline)"],
+    "No privileged containers or host namespaces",
+    *WORKLOADS,
+)
+def k8s_no_privileged(resource: Resource) -> Iterator[str]:
+    spec = pod_spec(resource)
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key) is True:
+            yield f"{key} is on: the pod shares the node's namespaces"
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        context = container.get("securityContext") or {}
+        if context.get("privileged") is True:
+            yield f"container {container.get('name')} is privileged"
+        if "SYS_ADMIN" in ((context.get("capabilities") or {}).get("add") or []):
+            yield f"container {container.get('name')} adds SYS_ADMIN"
+
+
+@SECTION.resource_control(
+    "k8s-default-service-account-tokens",
+    ["CIS GKE 4.1.6"],
+    "Pods of the default service account mount no token",
+    *WORKLOADS,
+)
+def k8s_default_service_account_tokens(resource: Resource) -> Iterator[str]:
+    # A pod without its own account runs as 'default', which needs no API access: the token
+    # would only be a credential to steal.
+    spec = pod_spec(resource)
+    if spec.get("serviceAccountName") in (None, "", "default") and (
+        spec.get("automountServiceAccountToken") is not False
+    ):
+        yield "runs as the default service account and mounts its token"

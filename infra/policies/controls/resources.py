@@ -58,6 +58,13 @@ DNS_POLICY = "gcp:dns/policy:Policy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+)
 
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
@@ -88,6 +95,15 @@ class Resource:
     type: str
     name: str
     props: Mapping[str, Any]
+
+
+def pod_spec(resource: Resource) -> Mapping[str, Any]:
+    """The pod spec of a workload resource (empty for other kinds)."""
+    spec = resource.props.get("spec") or {}
+    if resource.type.endswith(":CronJob"):
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    found = (spec.get("template") or {}).get("spec")
+    return found if isinstance(found, Mapping) else {}
 
 
 def get(props: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:

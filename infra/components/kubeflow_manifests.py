@@ -73,13 +73,25 @@ class OverlaySettings:
         return RELEASES[self.version]
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (the patches) as literal blocks, as a person would write them."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _literal)
+
+
 def _upstream(path: str, commit: str) -> str:
     return UPSTREAM.format(path=path, commit=commit)
 
 
 def _patch(kind: str, name: str, api_version: str = "v1", **body: Any) -> dict[str, str]:
     manifest = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **body}
-    return {"patch": yaml.safe_dump(manifest, sort_keys=True)}
+    return {"patch": yaml.dump(manifest, Dumper=_ReadableDumper, sort_keys=True)}
 
 
 # Deployments of KFP that run as the default service account and need no Kubernetes API.
@@ -117,7 +129,7 @@ def _workflow_defaults(settings: OverlaySettings) -> str:
             "podSpecPatch": json.dumps({"runtimeClassName": "gvisor"}),
         }
     }
-    return yaml.safe_dump(defaults, sort_keys=True)
+    return yaml.dump(defaults, Dumper=_ReadableDumper, sort_keys=True)
 
 
 def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
@@ -182,7 +194,7 @@ def write_overlays(
         directory = root / environment / part
         text = (
             "# Written by infra/components/kubeflow_manifests.py from the stack configuration.\n"
-            + yaml.safe_dump(kustomization, sort_keys=False)
+            + yaml.dump(kustomization, Dumper=_ReadableDumper, sort_keys=False, width=100)
         )
         path = directory / "kustomization.yaml"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -179,6 +179,35 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
+        # NetworkPolicies add up: the UI also accepts the other internal client ranges (a
+        # passthrough load balancer keeps their addresses), and the cache server accepts the
+        # control plane, which calls it as a mutating webhook.
+        for policy, app, ranges, port in (
+            ("ui-clients", "ml-pipeline-ui", (args.subnet_cidr, *args.client_ranges), 3000),
+            ("cache-webhook", "cache-server", (args.control_plane_cidr,), int(CACHE_WEBHOOK_PORT)),
+        ):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"mlops-kit-{policy}", namespace=args.namespace
+                ),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": app}),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=[
+                                k8s.networking.v1.NetworkPolicyPeerArgs(
+                                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                                )
+                                for cidr in ranges
+                            ],
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port)],
+                        )
+                    ],
+                ),
+                opts=in_namespace,
+            )
 
         # The UI/API: an internal passthrough load balancer on a reserved address, named in a
         # private zone of the VPC. Nothing about it is reachable from the internet.

@@ -415,3 +415,18 @@ def test_ci_deploys_through_federation_not_keys(evaluations: dict[str, Any]) -> 
         }
     ]
     assert not resources_of(evaluations["dev"], "gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
+
+
+def test_network_policies_let_the_clients_and_the_control_plane_in(prod: Any) -> None:
+    def peers(name: str) -> tuple[dict[str, str], list[str], list[Any]]:
+        spec = one(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name).props["spec"]
+        [rule] = spec["ingress"]
+        cidrs = [peer["ipBlock"]["cidr"] for peer in rule["from"]]
+        return spec["podSelector"]["matchLabels"], cidrs, [p["port"] for p in rule["ports"]]
+
+    assert peers("ui-clients") == (
+        {"app": "ml-pipeline-ui"},
+        ["10.50.0.0/20", "10.200.0.0/24"],
+        [3000],
+    )
+    assert peers("cache-webhook") == ({"app": "cache-server"}, ["172.16.0.32/28"], [8443])

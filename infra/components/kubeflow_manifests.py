@@ -2,11 +2,11 @@
 
 Every object the KFP install applies has one owner. The overlay (``infra/kubeflow/overlays/<env>``,
 written from the stack configuration and committed for review) sets what the manifests own: the
-pipeline root in ``pipeline-install-config`` (KFP copies it into the ``kfp-launcher`` ConfigMap,
-which the v2 launcher reads), Workload Identity annotations, Pod Security labels, and the
-scheduling of pipeline pods on the GKE Sandbox pool. Secrets the manifests ship with fixed values
-(``minio``/``minio123``, ``root`` without password) are deleted from the build; the program owns
-them, with generated or IAM credentials.
+pipeline root in the ``kfp-launcher`` ConfigMap, which the v2 launcher reads (and in
+``pipeline-install-config``, its source inside the manifests), Workload Identity annotations, Pod
+Security labels, and the scheduling of pipeline pods on the GKE Sandbox pool. Secrets the manifests
+ship with fixed values (``minio``/``minio123``, ``root`` without password) are deleted from the
+build; the program owns them, with generated or IAM credentials.
 
 Kustomize fetches the pinned manifests when the provider applies the overlay; nothing here (or in
 the tests) downloads anything.
@@ -144,10 +144,13 @@ def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
         "namespace": settings.namespace,
         "resources": [_upstream(part, settings.commit) for part in parts],
         "patches": [
-            _patch(
-                "ConfigMap",
-                "pipeline-install-config",
-                data={"defaultPipelineRoot": settings.pipeline_root},
+            # Both: the manifests copy pipeline-install-config into kfp-launcher (what the v2
+            # launcher reads) inside their own base, before an overlay's patches apply.
+            *(
+                _patch(
+                    "ConfigMap", config_map, data={"defaultPipelineRoot": settings.pipeline_root}
+                )
+                for config_map in ("pipeline-install-config", "kfp-launcher")
             ),
             _patch(
                 "ConfigMap",

@@ -250,10 +250,13 @@ def test_artifacts_go_to_the_gcs_pipeline_root_through_kfp_launcher(
 ) -> None:
     evaluation = evaluations[env]
     root = evaluation.outputs["pipeline_root"]
+    # kfp-launcher is what the v2 launcher reads. The manifests fill it from
+    # pipeline-install-config inside their base, before the overlay: the overlay sets both.
+    launcher = _applied(evaluation, "ConfigMap", "kfp-launcher")
+    assert launcher["data"]["defaultPipelineRoot"] == root
+    assert launcher["metadata"]["namespace"] == "kubeflow"
     install = _applied(evaluation, "ConfigMap", "pipeline-install-config")
     assert install["data"]["defaultPipelineRoot"] == root
-    # KFP copies it into kfp-launcher, which the v2 launcher reads (the manifests' replacement).
-    assert _applied(evaluation, "ConfigMap", "kfp-launcher")["metadata"]["namespace"] == "kubeflow"
     assert root.startswith("gs://")
 
 

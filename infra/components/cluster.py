@@ -19,6 +19,7 @@ OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 ADMITTED_IMAGES = (
     "gcr.io/ml-pipeline/*",  # Kubeflow Pipelines
     "ghcr.io/kubeflow/*",
+    "gcr.io/tfx-oss-public/*",  # ML Metadata, KFP's lineage store
     "quay.io/argoproj/*",  # Argo Workflows, KFP's engine
     "gcr.io/cloud-sql-connectors/*",  # Cloud SQL Auth Proxy
     "quay.io/oauth2-proxy/*",  # authentication in front of the KFP UI and API

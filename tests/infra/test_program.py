@@ -433,3 +433,22 @@ def test_network_policies_let_the_clients_and_the_control_plane_in(prod: Any) ->
         [3000],
     )
     assert peers("cache-webhook") == ({"app": "cache-server"}, ["172.16.0.32/28"], [8443])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_binary_authorization_admits_every_image_the_install_runs(
+    evaluations: dict[str, Any], env: str
+) -> None:
+    from infra.kubeflow_inventory import images
+
+    evaluation = evaluations[env]
+    policy = one(evaluation, "gcp:binaryauthorization/policy:Policy").props
+    patterns = [p["namePattern"] for p in policy["admissionWhitelistPatterns"]]
+
+    def admitted(image: str) -> bool:
+        name = image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
+        return any(name.startswith(p[:-1]) and "/" not in name[len(p) - 1 :] for p in patterns)
+
+    running = {image for r in evaluation.resources for image in images(r.props)}
+    assert running
+    assert sorted(image for image in running if not admitted(image)) == []

@@ -15,6 +15,7 @@ the tests) downloads anything.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -202,7 +203,8 @@ def write_overlays(
         path = directory / "kustomization.yaml"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             directory.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{id(text)}.tmp")
+            # Parallel evaluations (test workers) may write the same file: one temporary each.
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_text(text, encoding="utf-8")
             temporary.replace(path)
         directories[part] = str(directory)

@@ -686,6 +686,14 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         False,
     ),
     (
+        "k8s-cluster-admin-only-where-required",
+        c.ROLE_BINDINGS[0],
+        "cache-deployer-clusterrolebinding",
+        {"roleRef.name": "cluster-admin"},
+        "roleRef",
+        False,
+    ),
+    (
         # MinIO runs as the default service account: the overlay turns its token off.
         "k8s-default-service-account-tokens",
         c.WORKLOADS[0],
@@ -977,6 +985,8 @@ def test_every_applicable_cis_control_of_the_reference_is_implemented() -> None:
         "5.9.2",
         "5.10.2",
         "5.10.4",
+        "4.1.1",
+        "4.1.6",
         "4.2.1",
         "4.3.2",
     ]

@@ -9,6 +9,7 @@ from infra.policies.controls.resources import (
     NAMESPACE,
     NAMESPACE_PATCH,
     NETWORK_POLICY,
+    ROLE_BINDINGS,
     WORKLOADS,
     Resource,
     get,
@@ -98,3 +99,16 @@ def k8s_default_service_account_tokens(resource: Resource) -> Iterator[str]:
         spec.get("automountServiceAccountToken") is not False
     ):
         yield "runs as the default service account and mounts its token"
+
+
+@SECTION.resource_control(
+    "k8s-cluster-admin-only-where-required",
+    ["CIS GKE 4.1.1"],
+    "No binding to cluster-admin",
+    *ROLE_BINDINGS,
+)
+def k8s_no_cluster_admin(resource: Resource) -> Iterator[str]:
+    # Administrators get cluster-admin through Google Groups (RBAC), never from the program.
+    if get(resource.props, "roleRef.name") == "cluster-admin":
+        subjects = ", ".join(str(s.get("name")) for s in resource.props.get("subjects") or [])
+        yield f"binds cluster-admin to {subjects or 'nobody'}"

@@ -10,6 +10,7 @@ predictions and that data's health.
 from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
+from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.registry import (
@@ -36,6 +37,7 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "ModelVersionSummary",
+    "approve",
     "collect_garbage",
     "compare",
     "comparison_page",
@@ -43,12 +45,15 @@ __all__ = [
     "get_version",
     "history",
     "holder_at",
+    "is_protected",
     "list_versions",
     "load_model",
     "parse_metrics",
+    "pending_request",
     "promote",
     "read_metrics_file",
     "register",
     "register_flavor",
+    "request_promotion",
     "rollback",
 ]

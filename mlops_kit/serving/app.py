@@ -10,6 +10,7 @@
 | ``POST /ground-truth`` | outcomes by request id: ``{"labels": {"REQUEST_ID": label}}`` |
 | ``GET /metrics`` | Prometheus metrics |
 
+``parameters.logged_at`` (an ISO 8601 time) logs replayed traffic at the time it was first seen.
 Every prediction response names the version that made it (``model_version`` and the header
 ``X-Model-Version: NAME@VERSION``) and a request id per instance, under which the prediction is
 logged and its ground truth is posted later. Bad input is a 4xx with ``{"error": "..."}`` naming the
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
@@ -82,6 +84,21 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise Refused(400, f"the body is not valid JSON: {first_line(exc)}") from exc
+
+
+def _logged_at(parameters: Any) -> datetime | None:
+    """The ``logged_at`` parameter: when replayed instances were seen (default: now)."""
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict) or set(parameters) - {"logged_at"}:
+        raise Refused(400, 'parameters must be {"logged_at": "ISO 8601 time with a timezone"}')
+    try:
+        moment = datetime.fromisoformat(str(parameters.get("logged_at")))
+    except ValueError as exc:
+        raise Refused(400, f"parameters.logged_at: {first_line(exc)}") from exc
+    if moment.tzinfo is None:
+        raise Refused(400, "parameters.logged_at has no timezone: add one, such as +00:00")
+    return moment
 
 
 def _predict(served: ServedModel, rows: list[dict[str, Any]]) -> tuple[list[Any], Any]:
@@ -153,6 +170,7 @@ class PredictionServer:
         unknown = [key for key in body if key not in ("instances", "parameters")]
         if unknown:
             raise Refused(400, f"unknown key {shown(unknown[0])}: send instances (and parameters)")
+        logged_at = _logged_at(body.get("parameters"))
         try:
             rows = served.schema.check(body.get("instances"))
         except InvalidInput as exc:
@@ -166,7 +184,7 @@ class PredictionServer:
             raise Refused(500, f"{served.ref} failed: {first_line(exc)}") from exc
         request_ids = [uuid.uuid4().hex for _ in rows]
         if self.prediction_log is not None:
-            self.prediction_log.log(served.version, request_ids, rows, labels, scores)
+            self.prediction_log.log(served.version, request_ids, rows, labels, scores, logged_at)
         self.metrics.predictions.labels(str(served.version)).inc(len(rows))
         answer: dict[str, Any] = {
             "predictions": labels,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.errors import BackendError, ConfigError, first_line
@@ -68,12 +69,17 @@ class ServedPredictionLog:
         rows: Sequence[dict[str, Any]],
         predictions: Sequence[Any],
         scores: Sequence[float] | None,
+        logged_at: datetime | None = None,
     ) -> None:
-        """Buffer one row per instance; a row the log refuses is counted as dropped, never raised."""
+        """Buffer one row per instance; a row the log refuses is counted as dropped, never raised.
+
+        ``logged_at`` is when the instances were seen (replayed traffic); default now.
+        """
         logger = self._logger(version)
         for i, (request_id, row) in enumerate(zip(request_ids, rows, strict=True)):
             try:
-                logger.log(request_id, row, predictions[i], None if scores is None else scores[i])
+                score = None if scores is None else scores[i]
+                logger.log(request_id, row, predictions[i], score, logged_at)
             except (BackendError, ConfigError) as exc:
                 self.metrics.log_rows_dropped.inc()
                 log.error("prediction %s not logged: %s", request_id, first_line(exc))

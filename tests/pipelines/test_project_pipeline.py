@@ -198,6 +198,7 @@ def test_quickstart_ends_with_next_commands_that_all_work(  # type: ignore[no-un
     result = run_cli("quickstart", str(tmp_path / "demo"), "--rows", "1200")
     assert result.exit_code == 0, result.stderr
     assert "3/3 serving the champion to 1200 new demo customers" in result.stdout
+    assert "over HTTP with `mlops-kit serve`" in result.stdout
     commands = re.findall(r"^  (mlops-kit .+?)(?:  |$)", result.stdout, re.MULTILINE)
     assert "mlops-kit monitor report demo@1 --slice hour_of_day --slice contract" in commands
     assert "mlops-kit monitor check" in commands

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mlops_kit.kit import Kit
+from mlops_kit.serving.process import ServerProcess
 
 MODEL = "churn"
 FEATURES = {
@@ -24,12 +18,6 @@ FEATURES = {
     "monthly_charges": 80.5,
     "support_calls": 2,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def train(directory: Path, frame: object, c: float) -> Path:
@@ -65,46 +53,6 @@ def train(directory: Path, frame: object, c: float) -> Path:
     return directory
 
 
-class ServerProcess:
-    """``mlops-kit serve`` in a subprocess on a free loopback port of the project in ``root``."""
-
-    def __init__(self, root: Path, ref: str, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "mlops_kit", "serve", ref, "--port", str(self.port)]
-        environ = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, *extra], cwd=root, stdout=log, stderr=subprocess.STDOUT, env=environ
-            )
-
-    def wait_ready(self, timeout: float = 30) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                response = httpx.get(f"{self.url}/ready", timeout=1)
-                if response.status_code == 200:
-                    body: dict[str, object] = response.json()
-                    return body
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"server not ready: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> int:
-        """Stop as a platform does (SIGTERM): the server writes its log before it exits."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
 @pytest.fixture(scope="session")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kit, Path]]:
     """A project on the local twin: demo data ``churn@1`` and two model versions trained on it."""
@@ -129,7 +77,5 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kit, Path]]
 @pytest.fixture(scope="module")
 def server(twin: tuple[Kit, Path]) -> Iterator[ServerProcess]:
     """A server following ``churn@production`` (version 1)."""
-    process = ServerProcess(twin[1], f"{MODEL}@production", "--follow-interval", "0.2")
-    process.wait_ready()
-    yield process
-    process.stop()
+    with ServerProcess(twin[1], f"{MODEL}@production", "--follow-interval", "0.2") as process:
+        yield process

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from mlops_kit.kit import Kit
-from tests.serving.conftest import FEATURES, MODEL, ServerProcess
+from mlops_kit.serving.process import ServerProcess
+from tests.serving.conftest import FEATURES, MODEL
 
 
 class Client(threading.Thread):
@@ -61,7 +62,7 @@ def test_promotion_rollback_and_a_corrupt_version_under_load(twin: tuple[Kit, Pa
     kit, root = twin
     models.promote(kit, f"{MODEL}@1", "staging", "serve the first")
     server = ServerProcess(root, f"{MODEL}@staging", "--follow-interval", "0.2")
-    server.wait_ready()
+    server.start()
     client = Client(server.url)
     client.start()
     try:

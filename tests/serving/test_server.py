@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.conftest import FEATURES, MODEL, ServerProcess
+from mlops_kit.serving.process import ServerProcess
+from tests.serving.conftest import FEATURES, MODEL
 
 
 def predict(server: ServerProcess, body: Any, route: str = "/predict") -> httpx.Response:
@@ -128,6 +129,14 @@ BAD_BODIES = {
     "not an object": (b"[1, 2]", "the body must be a JSON object"),
     "no instances": (b'{"rows": []}', "unknown key 'rows'"),
     "empty instances": (b'{"instances": []}', "with at least one instance; got an array"),
+    "naive logged_at": (
+        json.dumps({"instances": [FEATURES], "parameters": {"logged_at": "2026-12-01T10:00"}}),
+        "parameters.logged_at has no timezone",
+    ),
+    "unknown parameter": (
+        json.dumps({"instances": [FEATURES], "parameters": {"threshold": 0.3}}),
+        'parameters must be {"logged_at"',
+    ),
 }
 
 

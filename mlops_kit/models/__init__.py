@@ -3,8 +3,9 @@
 Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once, checksummed, and
 recorded in the metadata database with the metrics, parameters, data versions and component versions
 it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
-in :func:`history`. :func:`compare` puts two versions side by side and, on a dataset, compares their
-predictions and that data's health.
+in :func:`history`; on an environment's protected aliases, :func:`request_promotion` asks and
+:func:`approve` (by someone else) moves. :func:`compare` puts two versions side by side and, on a
+dataset, compares their predictions and that data's health.
 """
 
 from __future__ import annotations

@@ -105,3 +105,22 @@ def test_cli_requests_and_approves_as_two_users(  # type: ignore[no-untyped-def]
     approved = run_cli("models", "approve", "clf", "--alias", "production")
     assert approved.exit_code == 0, approved.stderr
     assert "clf@production -> version 1, approved by bo" in approved.stdout
+
+
+def test_downgrade_keeps_approved_moves_as_promotions_and_drops_requests(protected: Kit) -> None:
+    from sqlalchemy import text
+
+    from mlops_kit import models
+    from mlops_kit.db import migrate
+
+    models.request_promotion(protected, "clf@1", "production", "first", actor="ana")
+    models.approve(protected, "clf", "production", actor="bo")
+    models.request_promotion(protected, "clf@2", "production", "second", actor="ana")
+    migrate.downgrade(protected.metadata, "0004")
+    with protected.metadata.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT action, to_version, actor FROM model_alias_events ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in rows] == [("promote", 1, "bo")]
+    migrate.upgrade(protected.metadata)
+    assert models.get_version(protected, "clf@production").version == 1

@@ -238,29 +238,26 @@ def measure(kind: str, folder: Path) -> dict:
     return result
 
 
-def main() -> None:  # noqa: C901
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--skip-evidently", action="store_true")
-    parser.add_argument("--worker", nargs=2)
-    args = parser.parse_args()
-    if args.worker:
-        kind, folder = args.worker
-        run = {"kit": run_kit, "pandas": run_pandas, "evidently": run_evidently}[kind]
-        result = run(Path(folder))
-        # Evidently runs in its own venv's interpreter, a child of this worker.
-        result["peak_mb"] = max(peak_mb(), result.pop("peak_kb", 0) / 1024)
-        print(json.dumps(result))
-        return
-    results: dict = {"machine": {"cores": __import__("os").cpu_count()}, "runs": {}}
-    for rows in args.rows:
+def run_worker(kind: str, folder: Path) -> None:
+    """In a worker process: run one implementation and print its result as JSON."""
+    run = {"kit": run_kit, "pandas": run_pandas, "evidently": run_evidently}[kind]
+    result = run(folder)
+    # Evidently runs in its own venv's interpreter, a child of this worker.
+    result["peak_mb"] = max(peak_mb(), result.pop("peak_kb", 0) / 1024)
+    print(json.dumps(result))
+
+
+def run_all(row_counts: list[int], skip_evidently: bool) -> dict:
+    """Measure every implementation at every size, printing one line per run."""
+    runs: dict = {}
+    for rows in row_counts:
         folder = generate(rows)
         kinds = ["kit"] + (["pandas"] if rows <= 1_000_000 else [])
-        if rows <= 1_000_000 and not args.skip_evidently:
+        if rows <= 1_000_000 and not skip_evidently:
             kinds.append("evidently")
         for kind in kinds:
             outcome = measure(kind, folder)
-            results["runs"][f"{kind}@{rows}"] = outcome
+            runs[f"{kind}@{rows}"] = outcome
             print(
                 f"{kind:10} {rows:>11,} rows  {outcome['seconds']:8.1f} s wall  "
                 f"{outcome.get('compute_seconds', float('nan')):8.1f} s compute  "
@@ -268,29 +265,56 @@ def main() -> None:  # noqa: C901
                 + (f"  ERROR {outcome['error'][-300:]}" if "error" in outcome else ""),
                 flush=True,
             )
-    runs = results["runs"]
+    return runs
+
+
+def agreement(runs: dict) -> dict:
+    """How far the kit's PSI and KS are from pandas' and Evidently's at 1 M rows."""
     kit1, pd1 = runs.get("kit@1000000", {}), runs.get("pandas@1000000", {})
+    ev = runs.get("evidently@1000000", {})
+    found: dict = {}
     if "psi" in kit1 and "psi" in pd1:
-        results["max_abs_diff_vs_pandas"] = {
+        found["max_abs_diff_vs_pandas"] = {
             m: max(abs(kit1[m][c] - pd1[m][c]) for c in NUMERIC) for m in ("psi", "ks")
         }
-    ev = runs.get("evidently@1000000", {})
     if "psi" in kit1 and ev.get("psi"):
-        results["max_abs_diff_psi_vs_evidently"] = max(
+        found["max_abs_diff_psi_vs_evidently"] = max(
             abs(kit1["psi"][c] - ev["psi"][c]) for c in NUMERIC if c in ev["psi"]
         )
+    return found
+
+
+def ratios(runs: dict) -> dict:
+    """Time and memory of the kit against Evidently, and of 10 M rows against 1 M."""
+    kit1, kit10 = runs.get("kit@1000000", {}), runs.get("kit@10000000", {})
+    ev = runs.get("evidently@1000000", {})
+    found: dict = {}
     if "seconds" in kit1 and "seconds" in ev and "error" not in ev:
-        results["evidently_over_kit_time"] = ev["seconds"] / kit1["seconds"]
-        results["evidently_presets_over_kit_report_time"] = (
+        found["evidently_over_kit_time"] = ev["seconds"] / kit1["seconds"]
+        found["evidently_presets_over_kit_report_time"] = (
             ev["compute_seconds"] / kit1["compute_seconds"]
         )
-        results["kit_over_evidently_memory"] = kit1["peak_mb"] / ev["peak_mb"]
-    kit10 = runs.get("kit@10000000", {})
+        found["kit_over_evidently_memory"] = kit1["peak_mb"] / ev["peak_mb"]
     if "seconds" in kit1 and "seconds" in kit10:
-        results["kit_10m_over_1m_time"] = kit10["seconds"] / kit1["seconds"]
-    for key, value in results.items():
-        if key not in ("runs", "machine"):
-            print(f"{key}: {value}")
+        found["kit_10m_over_1m_time"] = kit10["seconds"] / kit1["seconds"]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--worker", nargs=2)
+    args = parser.parse_args()
+    if args.worker:
+        kind, folder = args.worker
+        run_worker(kind, Path(folder))
+        return
+    runs = run_all(args.rows, args.skip_evidently)
+    summary = agreement(runs) | ratios(runs)
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    results = {"machine": {"cores": __import__("os").cpu_count()}, "runs": runs, **summary}
     out = ROOT / "results" / "monitoring_report.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

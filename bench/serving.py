@@ -94,7 +94,12 @@ def twin(root: Path) -> tuple[Kit, list[dict[str, Any]]]:
     training.to_parquet(root / "training.parquet")
     dataset = data.snapshot(kit, "bench", path=root / "training.parquet").ref
     for version, c in ((1, 1.0), (2, 0.01)):
-        models.register(kit, MODEL, train(root / f"model-{version}", training, c), data=[dataset])
+        models.register(
+            kit,
+            MODEL,
+            train(root / f"model-{version}", training, c),
+            lineage=models.Lineage(data=[dataset]),
+        )
     models.promote(kit, f"{MODEL}@1", "production", "benchmark")
     traffic = frame(2000, seed=2).drop(columns=["label"])
     return kit, json.loads(traffic.to_json(orient="records"))

@@ -1,21 +1,31 @@
 """Backends chosen by URI scheme.
 
 Each role of an environment (warehouse, artifacts, metadata, orchestrator) keeps a
-:class:`SchemeRegistry` that maps URI schemes to the dotted path of the class that serves them.
-Implementations are imported only when a URI of their scheme is resolved, so choosing the local
-twin never imports a cloud SDK.
+:class:`SchemeRegistry` that maps URI schemes to the dotted path of the class that serves them:
+the kit's own backends, registered next to the role's interface, and those that installed packages
+declare in the role's entry-point group (``mlops_kit.<role>``, name = scheme, value =
+``"module:Class"``). Implementations are imported only when a URI of their scheme is resolved, so
+choosing the local twin never imports a cloud SDK.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Generic, TypeVar, cast
+from typing import ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
-from mlops_kit.errors import ConfigError, MissingDependencyError, UnknownSchemeError
+from mlops_kit.errors import (
+    BackendError,
+    ConfigError,
+    MissingDependencyError,
+    UnknownSchemeError,
+    first_line,
+)
 
 T = TypeVar("T", bound="Backend")
 
@@ -37,6 +47,24 @@ def uri_scheme(uri: str) -> str:
     if not scheme:
         raise ConfigError(f"malformed URI {uri!r}: it has no scheme (expected 'scheme://...')")
     return scheme
+
+
+def two_part_uri(uri: str, what: str, form: str) -> tuple[str, str]:
+    """The host and the single path segment of a URI of the form ``scheme://FIRST/SECOND``.
+
+    Args:
+        uri: the URI.
+        what: what it names, in errors ("Vertex URI").
+        form: the expected form, in errors (``vertex://PROJECT/LOCATION``).
+
+    Raises:
+        ConfigError: ``uri`` lacks either part or has more path segments.
+    """
+    parts = urlsplit(uri)
+    second = parts.path.strip("/")
+    if not parts.netloc or not second or "/" in second:
+        raise ConfigError(f"malformed {what} {uri!r}: use {form!r}")
+    return parts.netloc, second
 
 
 def redact_uri(uri: str) -> str:
@@ -76,24 +104,61 @@ class SchemeRegistry(Generic[T]):
     """Maps URI schemes to lazily imported backend classes for one role.
 
     Args:
-        role: the environment role this registry serves, used in error messages.
+        role: the environment role this registry serves, used in error messages and in the name of
+            its entry-point group, ``mlops_kit.<role>``.
         base: the interface every registered class implements.
     """
 
     def __init__(self, role: str, base: type) -> None:
         self.role = role
         self.base = base
+        self.entry_point_group = f"mlops_kit.{role}"
         self._targets: dict[str, str] = {}
+        self._bare_words: set[str] = set()
+        self._installed: tuple[tuple[str, ...], dict[str, str]] | None = None
 
-    def register(self, schemes: Iterable[str], target: str) -> None:
-        """Register ``target`` (``"package.module:ClassName"``) for each of ``schemes``."""
+    def register(self, schemes: Iterable[str], target: str, *, bare_word: bool = False) -> None:
+        """Register ``target`` (``"package.module:ClassName"``) for each of ``schemes``.
+
+        Args:
+            schemes: the URI schemes ``target`` serves.
+            target: where the backend class is.
+            bare_word: the URI is the scheme alone (``kfp-local``), not ``scheme://...``.
+        """
         for scheme in schemes:
             self._targets[scheme.lower()] = target
+            if bare_word:
+                self._bare_words.add(scheme.lower())
+
+    def installed(self) -> dict[str, str]:
+        """The targets that installed packages declare in :attr:`entry_point_group`, by scheme.
+
+        Read again whenever ``sys.path`` changes; the kit's own registrations win over them.
+        """
+        path = tuple(sys.path)
+        if self._installed is None or self._installed[0] != path:
+            declared = importlib.metadata.entry_points(group=self.entry_point_group)
+            self._installed = (path, {entry.name.lower(): entry.value for entry in declared})
+        return self._installed[1]
+
+    @property
+    def registered(self) -> dict[str, str]:
+        """The kit's own backends: ``"module:Class"`` by scheme."""
+        return dict(self._targets)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """Every known scheme and the ``"module:Class"`` that serves it."""
+        return self.installed() | self._targets
 
     @property
     def schemes(self) -> list[str]:
         """The known schemes, sorted."""
-        return sorted(self._targets)
+        return sorted(self.targets)
+
+    def is_bare_word(self, uri: str) -> bool:
+        """Whether ``uri`` is a scheme registered to be written alone (``kfp-local``)."""
+        return uri.strip().lower() in self._bare_words
 
     def check(self, uri: str) -> str:
         """Return the scheme of ``uri`` if a backend is registered for it.
@@ -102,25 +167,48 @@ class SchemeRegistry(Generic[T]):
             UnknownSchemeError: no backend handles the scheme; the message lists the known ones.
         """
         scheme = uri_scheme(uri)
-        if scheme not in self._targets:
-            known = ", ".join(f"{s}://" if s != "kfp-local" else s for s in self.schemes)
+        if scheme not in self.targets:
+            known = ", ".join(s if s in self._bare_words else f"{s}://" for s in self.schemes)
             raise UnknownSchemeError(
                 f"unknown {self.role} scheme {scheme!r} in {uri!r}: use one of {known}"
             )
         return scheme
 
     def resolve(self, uri: str) -> type[T]:
-        """Import and return the backend class for ``uri``.
+        """Import and return the backend class for ``uri`` (its capabilities are class attributes).
 
         Raises:
             UnknownSchemeError: no backend handles the scheme.
+            BackendError: an installed package declares a backend that cannot be loaded.
         """
-        target = self._targets[self.check(uri)]
+        scheme = self.check(uri)
+        target = self.targets[scheme]
         module_name, _, attribute = target.partition(":")
-        backend = getattr(importlib.import_module(module_name), attribute)
+        try:
+            backend = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            if scheme in self._targets:
+                raise  # the kit's own backends import: anything else is a bug
+            raise BackendError(
+                f"cannot load the {self.role} backend of {scheme!r} ({target}, declared in entry "
+                f"point group {self.entry_point_group}): {first_line(exc)}; reinstall the package "
+                "that declares it or uninstall it"
+            ) from exc
         if not (isinstance(backend, type) and issubclass(backend, self.base)):
-            raise TypeError(f"{target} does not implement {self.base.__name__}")
+            raise BackendError(
+                f"the {self.role} backend of {scheme!r} ({target}) is not a "
+                f"{self.base.__name__}: fix the entry point of the package that declares it"
+            )
         return cast("type[T]", backend)
+
+    def open(self, uri: str) -> T:
+        """Return the backend serving ``uri`` (it connects on first use, not here).
+
+        Raises:
+            UnknownSchemeError: no backend serves the URI's scheme.
+            ConfigError: the URI is malformed for its backend.
+        """
+        return self.resolve(uri)(uri)
 
 
 class Backend(ABC):
@@ -129,6 +217,11 @@ class Backend(ABC):
     Args:
         uri: the role URI from the environment.
     """
+
+    runs_here: ClassVar[bool] = False
+    """Whether the backend serves from this machine without a cloud account (the local twin and
+    its variants): an orchestrator then runs tasks with this interpreter and keeps its records
+    in a local directory."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri

@@ -8,7 +8,7 @@ from mlops_kit.backends import redact_uri
 from mlops_kit.environments import ROLES
 from mlops_kit.errors import MlopsKitError
 from mlops_kit.kit import Kit
-from mlops_kit.registries import open_backend
+from mlops_kit.registries import REGISTRIES
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def run_checks(kit: Kit) -> list[RoleCheck]:
         uri = getattr(kit.environment, role)
         try:
             # Going through the kit migrates the local twin's database before it is checked.
-            backend = kit.metadata if role == "metadata" else open_backend(role, uri)
+            backend = kit.metadata if role == "metadata" else REGISTRIES[role].open(uri)
             detail, ok = backend.check(), True
         except MlopsKitError as exc:
             detail, ok = str(exc), False

@@ -24,7 +24,15 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlops_kit.backends import redact_uri
 from mlops_kit.errors import ConfigError, NotFoundError
@@ -65,9 +73,8 @@ def check_name(name: str) -> str:
 class Environment(BaseModel):
     """A resolved environment: where each role lives, and the cloud names behind it.
 
-    The four role URIs select backends by scheme: ``duckdb://`` or ``bigquery://`` (warehouse),
-    ``file://`` or ``gs://`` (artifacts), ``sqlite://``, ``postgresql://`` or ``cloudsql://``
-    (metadata), ``kfp-local``, ``kfp+http(s)://`` or ``vertex://`` (orchestrator).
+    The four role URIs select backends by scheme, each role's from its registry
+    (:data:`mlops_kit.registries.REGISTRIES`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -96,14 +103,31 @@ class Environment(BaseModel):
     """Where pipeline runs keep their intermediate artifacts."""
     service_accounts: dict[str, str] = Field(default_factory=dict)
     """Service account email per workload (``pipeline_runner``, ``deployer``, ``serving``)."""
-    vertex_model_registry: bool = False
-    """Mirror READY model versions to the Vertex AI Model Registry."""
+    registry_mirror: str | None = None
+    """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
     deploy: str = "local"
     """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
     protected_aliases: list[str] = Field(default_factory=list)
     """Aliases a promotion moves only once someone other than the requester approves it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_vertex_model_registry(cls, values: Any) -> Any:
+        # Files written before registry_mirror said `vertex_model_registry: true`, which meant
+        # vertex://PROJECT/REGION; they keep working without an edit.
+        if not isinstance(values, Mapping) or "vertex_model_registry" not in values:
+            return values
+        values = dict(values)
+        if values.pop("vertex_model_registry") and not values.get("registry_mirror"):
+            if not (values.get("project") and values.get("region")):
+                raise ValueError(
+                    "vertex_model_registry is replaced by registry_mirror: write "
+                    "'registry_mirror: vertex://PROJECT/LOCATION' instead"
+                )
+            values["registry_mirror"] = f"vertex://{values['project']}/{values['region']}"
+        return values
 
     @field_validator("name")
     @classmethod
@@ -112,21 +136,42 @@ class Environment(BaseModel):
 
     @field_validator(*ROLES)
     @classmethod
-    def _valid_uri(cls, value: str) -> str:
+    def _valid_uri(cls, value: str, info: ValidationInfo) -> str:
+        from mlops_kit.registries import REGISTRIES
+
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        if "://" not in value and value != "kfp-local":
+        if "://" not in value and not REGISTRIES[str(info.field_name)].is_bare_word(value):
             raise ValueError(f"{value!r} is not a URI (expected 'scheme://...')")
+        return value
+
+    @field_validator("registry_mirror")
+    @classmethod
+    def _valid_mirror(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not a URI (expected 'vertex://PROJECT/LOCATION')")
         return value
 
     @property
     def is_local(self) -> bool:
-        """True when every role is served on this machine (the local twin or a variant of it)."""
+        """True when every role is served on this machine (the local twin or a variant of it).
+
+        Raises:
+            UnknownSchemeError: a URI has a scheme no backend serves.
+        """
+        from mlops_kit.registries import REGISTRIES
+
         return all(
-            uri.startswith(("duckdb:", "file:", "sqlite:", "postgresql", "kfp-local"))
-            for uri in self.role_uris().values()
+            REGISTRIES[role].resolve(uri).runs_here for role, uri in self.role_uris().items()
         )
+
+    @property
+    def log_dataset(self) -> str | None:
+        """``PROJECT.DATASET`` of the provisioned log tables (from :attr:`prediction_log_table`)."""
+        if not self.prediction_log_table:
+            return None
+        return self.prediction_log_table.rsplit(".", 1)[0]
 
     def role_uris(self) -> dict[str, str]:
         """The four role URIs by role name."""
@@ -329,6 +374,8 @@ def check_backends(environment: Environment) -> None:
 
     for role, uri in environment.role_uris().items():
         REGISTRIES[role].check(uri)
+    if environment.registry_mirror:
+        REGISTRIES["registry_mirror"].check(environment.registry_mirror)
 
 
 class StackOutputs(BaseModel):
@@ -393,7 +440,9 @@ class StackOutputs(BaseModel):
             bucket=self.model_bucket,
             pipeline_root=self.pipeline_root,
             service_accounts=dict(self.service_accounts),
-            vertex_model_registry=self.vertex_model_registry,
+            registry_mirror=(
+                f"vertex://{self.project}/{self.region}" if self.vertex_model_registry else None
+            ),
             labels=dict(self.labels),
         )
 

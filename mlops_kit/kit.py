@@ -15,6 +15,7 @@ from mlops_kit.environments import LOCAL, Environment, resolve_environment
 if TYPE_CHECKING:
     from mlops_kit.artifacts import ArtifactStore
     from mlops_kit.db import MetadataDatabase
+    from mlops_kit.mirrors import RegistryMirror
     from mlops_kit.orchestrators import Orchestrator
     from mlops_kit.warehouse import Warehouse
 
@@ -43,9 +44,9 @@ class Kit:
     @cached_property
     def metadata(self) -> MetadataDatabase:
         """The metadata database (migrated first when :attr:`auto_migrates`)."""
-        from mlops_kit.db import migrate, open_metadata
+        from mlops_kit.db import METADATA_DATABASES, migrate
 
-        database = open_metadata(self.environment.metadata)
+        database = METADATA_DATABASES.open(self.environment.metadata)
         if self.auto_migrates:
             migrate.upgrade(database)
         return database
@@ -53,23 +54,33 @@ class Kit:
     @cached_property
     def warehouse(self) -> Warehouse:
         """The warehouse."""
-        from mlops_kit.warehouse import open_warehouse
+        from mlops_kit.warehouse import WAREHOUSES
 
-        return open_warehouse(self.environment.warehouse)
+        return WAREHOUSES.open(self.environment.warehouse)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         """The artifact store."""
-        from mlops_kit.artifacts import open_artifact_store
+        from mlops_kit.artifacts import ARTIFACT_STORES
 
-        return open_artifact_store(self.environment.artifacts)
+        return ARTIFACT_STORES.open(self.environment.artifacts)
 
     @cached_property
     def orchestrator(self) -> Orchestrator:
         """The orchestrator."""
-        from mlops_kit.orchestrators import open_orchestrator
+        from mlops_kit.orchestrators import ORCHESTRATORS
 
-        return open_orchestrator(self.environment.orchestrator)
+        return ORCHESTRATORS.open(self.environment.orchestrator)
+
+    @cached_property
+    def registry_mirror(self) -> RegistryMirror | None:
+        """The registry mirror that receives each ready version, or None when there is none."""
+        uri = self.environment.registry_mirror
+        if uri is None:
+            return None
+        from mlops_kit.mirrors import REGISTRY_MIRRORS
+
+        return REGISTRY_MIRRORS.resolve(uri)(uri)
 
     def close(self) -> None:
         """Release pooled connections."""

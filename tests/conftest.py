@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_URL = os.environ.get(
     "MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def reply_json(handler: BaseHTTPRequestHandler, body: object, status: int = 200) -> None:
+    """Answer the request ``handler`` serves with ``body`` as JSON (loopback fakes of REST APIs)."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def require(available: bool, what: str) -> None:
@@ -168,3 +180,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+# The cloud twin's fixtures, for every test; gRPC trusts the twin's CA alone from the start.
+from tests.cloud_twin.fixtures import cloud_twin, cloud_twin_session  # noqa: E402, F401
+from tests.cloud_twin.googleapis import trust_twin_roots  # noqa: E402
+
+trust_twin_roots()

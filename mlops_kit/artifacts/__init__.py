@@ -240,12 +240,3 @@ def check_digests(
 ARTIFACT_STORES: SchemeRegistry[ArtifactStore] = SchemeRegistry("artifacts", ArtifactStore)
 ARTIFACT_STORES.register(["file"], "mlops_kit.artifacts.local:LocalArtifactStore")
 ARTIFACT_STORES.register(["gs"], "mlops_kit.artifacts.gcs:GcsArtifactStore")
-
-
-def open_artifact_store(uri: str) -> ArtifactStore:
-    """Return the artifact store for ``uri``.
-
-    Raises:
-        UnknownSchemeError: no backend serves the URI's scheme.
-    """
-    return ARTIFACT_STORES.resolve(uri)(uri)

@@ -35,6 +35,8 @@ _TEMPORARY_PREFIX = ".incoming-"
 class LocalArtifactStore(ArtifactStore):
     """Artifacts under a local directory."""
 
+    runs_here = True
+
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
         parts = urlsplit(uri)

@@ -7,8 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, err_console, print_json, table
+from mlops_kit.cli.output import (
+    FormatOption,
+    OutputFormat,
+    console,
+    err_console,
+    print_result,
+    table,
+)
 from mlops_kit.cli.state import state
+from mlops_kit.data import RULES
 from mlops_kit.errors import ConfigError
 from mlops_kit.provenance import current_user
 
@@ -25,10 +33,7 @@ def _tags(values: list[str]) -> dict[str, str]:
     return tags
 
 
-def _print_version(version: Any, output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        print_json(version.to_json())
-        return
+def _print_version(version: Any) -> None:
     manifest = version.to_json()
     schema = manifest.pop("schema")
     console.print(
@@ -64,22 +69,21 @@ def snapshot(
         path=path,
         query=query,
         table=table_name,
-        description=description,
-        tags=_tags(tag or []),
+        details=data.VersionDetails(
+            description=description, tags=_tags(tag or []), created_by=current_user()
+        ),
         force=force,
-        created_by=current_user(),
     )
-    if output is OutputFormat.json:
-        print_json(version.to_json() | {"created": version.created})
-    elif version.created:
-        console.print(
-            f"created {version.ref}: {version.row_count} rows, fingerprint {version.fingerprint[:12]}"
-        )
+    if version.created:
+        line = f"created {version.ref}: {version.row_count} rows, fingerprint {version.fingerprint[:12]}"
     else:
-        console.print(
+        line = (
             f"identical content is already {version.ref}: no new version "
             "(use --force to make one anyway)"
         )
+    print_result(
+        output, version.to_json() | {"created": version.created}, lambda: console.print(line)
+    )
 
 
 @app.command()
@@ -92,26 +96,23 @@ def versions(
     from mlops_kit import data
 
     found = data.list_versions(state(ctx).kit(), name)
-    if output is OutputFormat.json:
-        print_json([version.to_json() for version in found])
-        return
-    console.print(
-        table(
-            name,
-            ["version", "rows", "fingerprint", "created", "by", "git", "description"],
-            [
-                [
-                    v.version,
-                    v.row_count,
-                    v.fingerprint[:12],
-                    f"{v.created_at:%Y-%m-%d %H:%M}",
-                    v.created_by,
-                    (v.git_commit or "")[:8],
-                    v.description,
-                ]
-                for v in found
-            ],
-        )
+    rows = [
+        [
+            v.version,
+            v.row_count,
+            v.fingerprint[:12],
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            v.created_by,
+            (v.git_commit or "")[:8],
+            v.description,
+        ]
+        for v in found
+    ]
+    columns = ["version", "rows", "fingerprint", "created", "by", "git", "description"]
+    print_result(
+        output,
+        [version.to_json() for version in found],
+        lambda: console.print(table(name, columns, rows)),
     )
 
 
@@ -127,13 +128,14 @@ def gc(
     from mlops_kit import data
 
     found = data.collect_garbage(state(ctx).kit(), dry_run=dry_run)
-    if output is OutputFormat.json:
-        print_json({"dry_run": dry_run, "locations": found})
-        return
-    verb = "would remove" if dry_run else "removed"
-    for location in found:
-        console.print(f"{verb} {location}")
-    console.print(f"{verb} {len(found)} unreferenced item(s)")
+
+    def for_people() -> None:
+        verb = "would remove" if dry_run else "removed"
+        for location in found:
+            console.print(f"{verb} {location}")
+        console.print(f"{verb} {len(found)} unreferenced item(s)")
+
+    print_result(output, {"dry_run": dry_run, "locations": found}, for_people)
 
 
 @app.command()
@@ -145,7 +147,8 @@ def show(
     """Show the manifest of a version."""
     from mlops_kit import data
 
-    _print_version(data.get_version(state(ctx).kit(), ref), output)
+    version = data.get_version(state(ctx).kit(), ref)
+    print_result(output, version.to_json(), lambda: _print_version(version))
 
 
 @app.command()
@@ -156,12 +159,14 @@ def profile(
 ) -> None:
     """Per-column statistics of a version (computed once, then read from the manifest)."""
     from mlops_kit import data
-    from mlops_kit.reports import format_number
 
     result = data.profile(state(ctx).kit(), ref)
-    if output is OutputFormat.json:
-        print_json(result)
-        return
+    print_result(output, result, lambda: _print_profile(ref, result))
+
+
+def _print_profile(ref: str, result: dict[str, Any]) -> None:
+    from mlops_kit.reports import format_number
+
     rows = []
     for name, column in result["columns"].items():
         top = ", ".join(f"{value} ({count})" for value, count in column.get("top", [])[:3])
@@ -203,7 +208,9 @@ def diff(
         str | None,
         typer.Option(
             "--fail-on",
-            help="Exit 1 if any rule breaks: conformance, schema, psi>X, ks>X, js>X, nulls>X, rows>X.",
+            help="Exit 1 if any rule breaks (comma-separated, quoted in a shell): "
+            + "; ".join(rule.describe() for rule in RULES)
+            + ".",
         ),
     ] = None,
 ) -> None:
@@ -212,16 +219,18 @@ def diff(
 
     # Dataset names hold no "." or "/", so such an argument is a file.
     target: str | Path = Path(b) if "." in b or "/" in b else b
+    rules = data.parse_rules(fail_on or "")
     result = data.diff(state(ctx).kit(), a, target, key=key)
-    broken = result.violations(fail_on) if fail_on else []
+    broken = result.violations(rules)
     if html is not None:
         data.diff_page(result).write(html)
-    if output is OutputFormat.json:
-        print_json(result.summary | {"violations": broken})
-    else:
+
+    def for_people() -> None:
         _print_diff(result.summary)
         if html is not None:
             console.print(f"report written to {html}")
+
+    print_result(output, result.summary | {"violations": broken}, for_people)
     for line in broken:
         err_console.print(f"fail: {line}", markup=False, highlight=False)
     if broken:

@@ -18,9 +18,9 @@ def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Upgrade the schema to REVISION (default: the newest); a no-op when already there."""
-    from mlops_kit.db import migrate, open_metadata
+    from mlops_kit.db import METADATA_DATABASES, migrate
 
-    database = open_metadata(state(ctx).kit().environment.metadata)
+    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
     try:
         before, after = migrate.upgrade(database, revision)
     finally:
@@ -37,9 +37,9 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, or 'base' for none.")],
 ) -> None:
     """Downgrade the schema to REVISION (data in dropped tables is lost)."""
-    from mlops_kit.db import migrate, open_metadata
+    from mlops_kit.db import METADATA_DATABASES, migrate
 
-    database = open_metadata(state(ctx).kit().environment.metadata)
+    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
     try:
         before, after = migrate.downgrade(database, revision)
     finally:
@@ -50,9 +50,9 @@ def downgrade(
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Print the schema revision of the database and the newest one the kit knows."""
-    from mlops_kit.db import migrate, open_metadata
+    from mlops_kit.db import METADATA_DATABASES, migrate
 
-    database = open_metadata(state(ctx).kit().environment.metadata)
+    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
     try:
         revision = migrate.current(database)
     finally:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, status_mark, table
+from mlops_kit.cli.output import (
+    FormatOption,
+    OutputFormat,
+    console,
+    print_result,
+    status_mark,
+    table,
+)
 from mlops_kit.cli.state import state
 from mlops_kit.errors import BackendError
 
@@ -20,12 +27,13 @@ def doctor(
 
     kit = state(ctx).kit()
     results = run_checks(kit)
-    if output is OutputFormat.json:
-        print_json({"environment": kit.environment.name, "roles": [asdict(r) for r in results]})
-    else:
-        rows = [(r.role, status_mark(r.ok), r.uri, r.detail) for r in results]
-        title = f"environment {kit.environment.name}"
-        console.print(table(title, ["role", "status", "uri", "detail"], rows))
+    rows = [(r.role, status_mark(r.ok), r.uri, r.detail) for r in results]
+    title = f"environment {kit.environment.name}"
+    print_result(
+        output,
+        {"environment": kit.environment.name, "roles": [asdict(r) for r in results]},
+        lambda: console.print(table(title, ["role", "status", "uri", "detail"], rows)),
+    )
     broken = [r for r in results if not r.ok]
     if broken:
         names = ", ".join(r.role for r in broken)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 
 app = typer.Typer(help="List, show and import environments.", no_args_is_help=True)
@@ -24,14 +24,16 @@ def list_environments(
     workspace = Workspace.discover()
     selected = workspace.selected_name(state(ctx).env)
     names = workspace.environment_names()
-    if output is OutputFormat.json:
-        print_json([{"name": name, "selected": name == selected} for name in names])
-        return
     rows = [
         (("* " if name == selected else "  ") + name, workspace.environment_file(name))
         for name in names
     ]
-    console.print(table(f"environments in {workspace.environments_dir}", ["name", "file"], rows))
+    title = f"environments in {workspace.environments_dir}"
+    print_result(
+        output,
+        [{"name": name, "selected": name == selected} for name in names],
+        lambda: console.print(table(title, ["name", "file"], rows)),
+    )
 
 
 @app.command("show")
@@ -48,11 +50,9 @@ def show(
     cli = state(ctx)
     environment = Kit.open(name or cli.env, **cli.overrides).environment
     data = environment.redacted()
-    if output is OutputFormat.json:
-        print_json(data)
-        return
     rows = [(key, value) for key, value in data.items() if value not in (None, {}, [])]
-    console.print(table(f"environment {environment.name}", ["setting", "value"], rows))
+    title = f"environment {environment.name}"
+    print_result(output, data, lambda: console.print(table(title, ["setting", "value"], rows)))
 
 
 @app.command("import")

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit import provenance
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mlops_kit.models import AliasEvent, ModelVersion
+    from mlops_kit.models import AliasEvent, ModelComparison, ModelVersion, ModelVersionSummary
 
 app = typer.Typer(
     help="Register, promote, roll back and compare model versions.", no_args_is_help=True
@@ -111,19 +111,17 @@ def register(
         name,
         path,
         metrics=metrics,
-        data=data or [],
-        params=_pairs(param, "--param"),
-        tags=_pairs(tag, "--tag"),
-        pipeline_run_id=pipeline_run_id,
-        image_digest=image_digest,
-        git_commit=git_commit or provenance.git_commit(),
+        lineage=models.Lineage(
+            data=data or [],
+            params=_pairs(param, "--param"),
+            tags=_pairs(tag, "--tag"),
+            pipeline_run_id=pipeline_run_id,
+            image_digest=image_digest,
+            git_commit=git_commit or provenance.git_commit(),
+        ),
     )
-    if output is OutputFormat.json:
-        print_json(version.to_dict())
-        return
-    console.print(
-        f"registered {version.ref} ({len(version.files)} files) at {version.artifact_uri}"
-    )
+    line = f"registered {version.ref} ({len(version.files)} files) at {version.artifact_uri}"
+    print_result(output, version.to_dict(), lambda: console.print(line))
 
 
 @app.command()
@@ -142,9 +140,12 @@ def versions(
     found = models.list_versions(
         state(ctx).kit(), name, limit=limit, include_unready=include_unready
     )
-    if output is OutputFormat.json:
-        print_json([v.to_dict() for v in found])
-        return
+    print_result(
+        output, [v.to_dict() for v in found], lambda: _print_versions(name, found, include_unready)
+    )
+
+
+def _print_versions(name: str, found: list[ModelVersionSummary], include_unready: bool) -> None:
     metric_names = sorted({m for v in found for m in v.metrics})
     rows = [
         [
@@ -173,10 +174,7 @@ def show(
     from mlops_kit import models
 
     version = models.get_version(state(ctx).kit(), ref)
-    if output is OutputFormat.json:
-        print_json(version.to_dict())
-        return
-    _print_version(version)
+    print_result(output, version.to_dict(), lambda: _print_version(version))
 
 
 @app.command()
@@ -274,16 +272,16 @@ def history(
             raise ConfigError("--at needs --alias: say which alias to look up")
         moment = at if at.tzinfo else at.replace(tzinfo=UTC)
         holder = models.holder_at(kit, name, alias, moment)
-        if output is OutputFormat.json:
-            print_json({"model": name, "alias": alias, "at": moment.isoformat(), "version": holder})
-        else:
-            console.print(f"{name}@{alias} at {moment:%Y-%m-%d %H:%M:%S} UTC: {holder or 'none'}")
+        line = f"{name}@{alias} at {moment:%Y-%m-%d %H:%M:%S} UTC: {holder or 'none'}"
+        print_result(
+            output,
+            {"model": name, "alias": alias, "at": moment.isoformat(), "version": holder},
+            lambda: console.print(line),
+        )
         return
     events = models.history(kit, name, alias)
-    if output is OutputFormat.json:
-        print_json([e.to_dict() for e in events])
-        return
-    _print_events(events, f"alias history of {name}" + (f"@{alias}" if alias else ""))
+    title = f"alias history of {name}" + (f"@{alias}" if alias else "")
+    print_result(output, [e.to_dict() for e in events], lambda: _print_events(events, title))
 
 
 @app.command()
@@ -304,16 +302,17 @@ def gc(
     report = models.collect_garbage(
         state(ctx).kit(), grace=timedelta(hours=grace_hours), dry_run=dry_run
     )
-    if output is OutputFormat.json:
-        print_json(report.to_dict())
-        return
-    verb = "would remove" if dry_run else "removed"
-    console.print(
-        f"{verb} {len(report.removed_versions)} pending versions and "
-        f"{len(report.removed_objects)} objects; kept {report.kept_objects} objects"
-    )
-    for item in [*report.removed_versions, *report.removed_objects]:
-        console.print(f"  {item}", highlight=False)
+
+    def for_people() -> None:
+        verb = "would remove" if dry_run else "removed"
+        console.print(
+            f"{verb} {len(report.removed_versions)} pending versions and "
+            f"{len(report.removed_objects)} objects; kept {report.kept_objects} objects"
+        )
+        for item in [*report.removed_versions, *report.removed_objects]:
+            console.print(f"  {item}", highlight=False)
+
+    print_result(output, report.to_dict(), for_people)
 
 
 @app.command()
@@ -334,10 +333,11 @@ def compare(
     comparison = models.compare(state(ctx).kit(), a, b, on=on)
     if html is not None:
         models.comparison_page(comparison).write(html)
+    print_result(output, comparison.summary, lambda: _print_comparison(comparison, html))
+
+
+def _print_comparison(comparison: ModelComparison, html: Path | None) -> None:
     summary = comparison.summary
-    if output is OutputFormat.json:
-        print_json(summary)
-        return
     ref_a, ref_b = summary["a"], summary["b"]
     console.print(f"[bold]{ref_a} → {ref_b}[/bold]")
     for finding in comparison.findings:
@@ -428,12 +428,12 @@ def mirror(
     serving_image: Annotated[
         str | None,
         typer.Option(
-            "--serving-image", help="Prediction container (default: Vertex's for the flavour)."
+            "--serving-image", help="Prediction container (default: the mirror's for the flavour)."
         ),
     ] = None,
 ) -> None:
-    """Mirror a READY version to the Vertex AI Model Registry (environments that enable it)."""
-    from mlops_kit.models.vertex import mirror_to_vertex
+    """Mirror a READY version to the environment's registry mirror (such as Vertex AI's)."""
+    from mlops_kit import models
 
-    resource = mirror_to_vertex(state(ctx).kit(), ref, serving_image=serving_image)
+    resource = models.mirror(state(ctx).kit(), ref, serving_image=serving_image)
     console.print(f"mirrored {ref} to {resource}")

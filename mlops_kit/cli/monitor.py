@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
@@ -121,8 +121,15 @@ def report(
         list[str] | None,
         typer.Option("--slice", help="Slice by hour_of_day, day_of_week or a feature (repeat)."),
     ] = None,
-    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
-    positive_label: Annotated[str, typer.Option(help="Label of the positive class.")] = "1",
+    task: Annotated[
+        str,
+        typer.Option(
+            help="classification (binary: the positive label against the rest) or regression."
+        ),
+    ] = "classification",
+    positive_label: Annotated[
+        str, typer.Option(help="Label of the positive class; every other label is negative.")
+    ] = "1",
     time_column: Annotated[
         str | None, typer.Option(help="Timestamp column of the training data for coverage.")
     ] = None,
@@ -151,10 +158,7 @@ def report(
     )
     if html is not None:
         write_html(result, html)
-    if output is OutputFormat.json:
-        print_json(result.to_dict())
-    else:
-        _print(result, [])
+    print_result(output, result.to_dict(), lambda: _print(result, []))
 
 
 @app.command()
@@ -197,15 +201,16 @@ def check(
     outcome = run_check(kit, result, spec, retrain=retrain)
     if html is not None:
         write_html(result, html, outcome.violations)
-    if output is OutputFormat.json:
-        print_json({"report": result.to_dict(), "check": outcome.to_dict()})
-    else:
+
+    def for_people() -> None:
         _print(result, outcome.violations)
         if result.labelled < spec.min_samples:
             console.print(
                 f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
                 f"min_samples={spec.min_samples}: the metrics were not judged"
             )
+        for warning in outcome.warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
         for violation in outcome.violations:
             console.print(f"[bold red]violation:[/bold red] {violation}")
         if outcome.retraining_handler:
@@ -215,5 +220,7 @@ def check(
             )
         verdict = "[green]passed[/green]" if outcome.passed else "[bold red]FAILED[/bold red]"
         console.print(f"check run {outcome.run_id}: {verdict}")
+
+    print_result(output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people)
     if not outcome.passed:
         raise typer.Exit(1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -26,9 +26,18 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Outp
 """The ``--format`` option of every command that prints data."""
 
 
-def print_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on standard output (no markup, no wrapping)."""
-    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+def print_result(output: OutputFormat, data: Any, for_people: Callable[[], object]) -> None:
+    """Print a command's result in the chosen ``--format``.
+
+    Args:
+        output: the format chosen on the command line.
+        data: the result for machines, printed as indented JSON (no markup, no wrapping).
+        for_people: prints the result for people (tables, lines); called only for ``table``.
+    """
+    if output is OutputFormat.json:
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    else:
+        for_people()
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_json, table
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
@@ -87,9 +87,7 @@ def run(ctx: typer.Context, env: EnvOption = None) -> None:
 
     kit = kit_for(ctx, env)
     project = PipelineProject.discover()
-    where = (
-        "locally" if kit.environment.orchestrator == "kfp-local" else "to " + kit.environment.name
-    )
+    where = "locally" if kit.orchestrator.runs_here else "to " + kit.environment.name
     console.print(f"running the training pipeline {where} ({kit.environment.name})")
     result = project.submit(kit, on_task=print_task)
     report_run(kit, result)
@@ -144,9 +142,6 @@ def runs(
 
     kit = kit_for(ctx, env)
     found = PipelineProject.discover().runs(kit, limit)
-    if output is OutputFormat.json:
-        print_json([asdict(r) for r in found])
-        return
     rows = [
         (
             r.run_id,
@@ -156,6 +151,9 @@ def runs(
         )
         for r in found
     ]
-    console.print(
-        table(f"runs in {kit.environment.name}", ["run", "state", "created", "error"], rows)
+    title = f"runs in {kit.environment.name}"
+    print_result(
+        output,
+        [asdict(r) for r in found],
+        lambda: console.print(table(title, ["run", "state", "created", "error"], rows)),
     )

@@ -100,12 +100,3 @@ METADATA_DATABASES.register(
     "mlops_kit.db.engines:PostgresDatabase",
 )
 METADATA_DATABASES.register(["cloudsql"], "mlops_kit.db.cloudsql:CloudSqlDatabase")
-
-
-def open_metadata(uri: str) -> MetadataDatabase:
-    """Return the metadata database for ``uri`` (no connection is made yet).
-
-    Raises:
-        UnknownSchemeError: no backend serves the URI's scheme.
-    """
-    return METADATA_DATABASES.resolve(uri)(uri)

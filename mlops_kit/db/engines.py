@@ -18,6 +18,8 @@ from mlops_kit.errors import ConfigError, MissingDependencyError
 class SqliteDatabase(MetadataDatabase):
     """A SQLite file, ``sqlite:////absolute/path/metadata.db``; created on first use."""
 
+    runs_here = True
+
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
         try:
@@ -65,6 +67,10 @@ class PostgresDatabase(MetadataDatabase):
 
     A bare ``postgresql://`` URL uses psycopg 3 when installed, else pg8000.
     """
+
+    # A server of the user's own, the local twin's variant for several people; the cloud's is
+    # cloudsql://.
+    runs_here = True
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)

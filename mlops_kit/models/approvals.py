@@ -18,14 +18,8 @@ from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersi
 from mlops_kit.errors import ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from mlops_kit.models.aliases import AliasEvent, check_reason, history, move_alias, promote
-from mlops_kit.models.registry import (
-    ModelRef,
-    as_ref,
-    check_alias,
-    check_model_name,
-    model_row,
-    version_row,
-)
+from mlops_kit.models.lookup import model_row, version_row
+from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
 from mlops_kit.provenance import current_user
 
 

@@ -5,12 +5,8 @@ A :class:`PredictionLogger` keeps rows in memory; its writer thread inserts them
 :meth:`~PredictionLogger.close` writes the rest. :func:`log_ground_truth` records outcomes later,
 by request id.
 
-Where rows go follows the environment's warehouse: on the local twin, Parquet files beside the
-DuckDB warehouse file (one per batch, so serving processes and reports never wait on DuckDB's
-single-writer lock), with the features as a typed STRUCT column that DuckDB reads without parsing;
-on Google Cloud, the BigQuery table ``Environment.prediction_log_table``
-(provisioned by the infrastructure) and ``ground_truth`` in the same dataset, through streaming
-inserts (one request per batch).
+Rows go to the log tables of the environment's warehouse (:meth:`Warehouse.log_sink
+<mlops_kit.warehouse.Warehouse.log_sink>`), whichever warehouse that is.
 """
 
 from __future__ import annotations
@@ -19,217 +15,33 @@ import json
 import math
 import threading
 import time
-import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from typing_extensions import override
-
-from mlops_kit.backends import uri_scheme
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, NotFoundError
-from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG, TableSchema
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError
+from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
-    from mlops_kit.warehouse import Warehouse
+    from mlops_kit.warehouse import LogSink
 
 Row = dict[str, Any]
 
 
-class LogSink(ABC):
-    """Where batches of prediction-log and ground-truth rows are written."""
-
-    @abstractmethod
-    def write(self, schema: TableSchema, rows: list[Row]) -> None:
-        """Append ``rows`` (dicts keyed by ``schema``'s columns) to the table in one insert.
-
-        Raises:
-            BackendError: the write failed; none of the rows are stored.
-        """
-
-
-class ParquetSink(LogSink):
-    """The local twin: one Parquet file per batch in ``<table>/<day>/`` beside the warehouse file.
-
-    Files appear atomically (written aside, then renamed), so any number of serving processes can
-    log at once while reports read; DuckDB reads the folder as one table.
-
-    A ``JSON`` column (the features) is stored as a STRUCT with one field per key: ``DOUBLE`` when
-    every value of the key in the batch is a number, else ``VARCHAR`` (numbers, booleans and nested
-    values as their JSON text). Batches may differ in keys and types; DuckDB unites them by name,
-    and a key that is a number in one batch and text in another becomes ``VARCHAR``.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def files(self, schema: TableSchema) -> str:
-        """The glob of every file of ``schema``'s table."""
-        return str(self.root / schema.name / "*" / "*.parquet")
-
-    def has_rows(self, schema: TableSchema) -> bool:
-        """Whether any batch of ``schema``'s table was written."""
-        return any((self.root / schema.name).glob("*/*.parquet"))
-
-    @override
-    def write(self, schema: TableSchema, rows: list[Row]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        columns = {
-            name: (
-                _typed_struct([row[name] for row in rows])
-                if kind == "JSON"
-                else pa.array([row[name] for row in rows], _arrow_type(kind))
-            )
-            for name, kind in schema.columns
-        }
-        # Parquet has no STRUCT without fields: a batch without features leaves the column out,
-        # and DuckDB reads it as NULL there.
-        batch = pa.table({name: array for name, array in columns.items() if array is not None})
-        day = rows[0][schema.partition_by].strftime("%Y-%m-%d")
-        folder = self.root / schema.name / day
-        name = uuid.uuid4().hex
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            aside = folder / f".{name}.tmp"
-            pq.write_table(batch, aside, compression="zstd")
-            aside.replace(folder / f"{name}.parquet")
-        except OSError as exc:
-            raise BackendError(f"cannot write {schema.name} batch to {folder}: {exc}") from exc
-
-    def relation(self, warehouse: Warehouse, schema: TableSchema) -> ir.Table:
-        """Every batch of ``schema``'s table as one relation, its files united by column name."""
-        import ibis
-        import ibis.expr.operations as ops
-        from ibis.backends.sql.datatypes import DuckDBType
-
-        files = self.files(schema).replace("'", "''")
-        query = f"SELECT * FROM read_parquet('{files}', union_by_name = true)"  # noqa: S608
-        types = schema.ibis_schema()
-        json_columns = [name for name, kind in schema.columns if kind == "JSON"]
-        if json_columns:
-            # The united STRUCT type depends on the batches written so far: DuckDB reads it from
-            # the files' footers.
-            probe = ops.SQLQueryResult(
-                query=f"SELECT {', '.join(f'typeof({n}) AS {n}' for n in json_columns)} "  # noqa: S608
-                f"FROM ({query}) LIMIT 1",
-                schema=ibis.schema(dict.fromkeys(json_columns, "string")),
-                source=None,
-            ).to_expr()
-            united = warehouse.execute(probe).to_pylist()[0]
-            types.update({name: DuckDBType.from_string(united[name]) for name in json_columns})
-        return ops.SQLQueryResult(query=query, schema=ibis.schema(types), source=None).to_expr()
-
-
-def _arrow_type(kind: str) -> Any:
-    import pyarrow as pa
-
-    types = {
-        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-        "STRING": pa.string(),
-        "INT64": pa.int64(),
-        "FLOAT64": pa.float64(),
-    }
-    return types[kind]
-
-
-def _typed_struct(documents: list[dict[str, Any]]) -> Any:
-    """The features of a batch as a STRUCT array: a ``float64`` or ``string`` field per key."""
-    import pyarrow as pa
-
-    names = list(dict.fromkeys(name for document in documents for name in document))
-    fields = []
-    for name in names:
-        values = [document.get(name) for document in documents]
-        present = [value for value in values if value is not None]
-        if present and all(_is_number(value) for value in present):
-            fields.append(pa.array(values, pa.float64()))
-        else:
-            # Text as logged; other values as the JSON text that ``JSON_VALUE`` would return.
-            texts = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
-            fields.append(pa.array(texts, pa.string()))
-    if not names:
-        return None
-    return pa.StructArray.from_arrays(fields, names=names)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class BigQuerySink(LogSink):
-    """Google Cloud: streaming inserts into the provisioned BigQuery tables."""
-
-    def __init__(self, project: str, prediction_log_table: str) -> None:
-        self.project = project
-        self.tables = {
-            PREDICTION_LOG.name: prediction_log_table,
-            GROUND_TRUTH.name: prediction_log_table.rsplit(".", 1)[0] + "." + GROUND_TRUTH.name,
-        }
-        self._client: Any = None
-
-    @override
-    def write(self, schema: TableSchema, rows: list[Row]) -> None:
-        if self._client is None:
-            try:
-                from google.cloud import bigquery
-            except ImportError as exc:
-                raise MissingDependencyError.for_module(
-                    "google-cloud-bigquery", "gcp", "logging predictions to BigQuery"
-                ) from exc
-            self._client = bigquery.Client(project=self.project)
-        payload = [
-            {
-                name: value.isoformat()
-                if isinstance(value, datetime)
-                else json.dumps(value)
-                if isinstance(value, dict)
-                else value
-                for name, value in row.items()
-            }
-            for row in rows
-        ]
-        table = self.tables[schema.name]
-        try:
-            errors = self._client.insert_rows_json(table, payload)
-        except Exception as exc:
-            raise BackendError(f"cannot write to BigQuery table {table}: {exc}") from exc
-        if errors:
-            raise BackendError(f"BigQuery refused rows of {table}: {errors[0]}")
-
-
-def open_sink(environment: Environment) -> LogSink:
-    """The sink of ``environment``'s warehouse.
+def open_sink(kit: Kit) -> LogSink:
+    """The sink of the log tables of ``kit``'s warehouse.
 
     Raises:
-        ConfigError: the warehouse cannot hold a prediction log, or the cloud environment does not
-            name its prediction-log table.
+        ConfigError: the warehouse needs provisioned log tables and the environment names none.
     """
-    uri = environment.warehouse
-    scheme = uri_scheme(uri)
-    if scheme == "duckdb":
-        return ParquetSink(Path(unquote(urlsplit(uri).path)).parent)
-    if scheme == "bigquery":
-        if not environment.prediction_log_table:
-            raise ConfigError(
-                f"environment {environment.name!r} has no prediction_log_table: "
-                "re-import it from the Pulumi stack outputs (`mlops-kit env import`)"
-            )
-        return BigQuerySink(urlsplit(uri).netloc, environment.prediction_log_table)
-    raise ConfigError(
-        f"warehouse {uri!r} cannot hold a prediction log: use duckdb:// or bigquery://"
-    )
+    return kit.warehouse.log_sink(kit.environment.log_dataset)
 
 
 def _json_value(value: Any) -> Any:
@@ -312,7 +124,7 @@ class PredictionLogger:
                 f"max_buffered={max_buffered}): use batch_size >= 1, max_delay > 0 and "
                 "max_buffered >= batch_size"
             )
-        self.sink = open_sink(kit.environment)
+        self.sink = open_sink(kit)
         self.model_name = model_name
         self.model_version = int(model_version)
         self.batch_size = batch_size
@@ -381,7 +193,7 @@ class PredictionLogger:
             if not rows:
                 return 0
             try:
-                self.sink.write(PREDICTION_LOG, rows)
+                self.sink.append(PREDICTION_LOG, rows)
             except BaseException:
                 with self._lock:
                     self._rows[:0] = rows
@@ -451,7 +263,7 @@ def log_ground_truth(
         for request_id, label in pairs
     ]
     if rows:
-        open_sink(kit.environment).write(GROUND_TRUTH, rows)
+        open_sink(kit).append(GROUND_TRUTH, rows)
     return len(rows)
 
 
@@ -461,22 +273,11 @@ def log_tables(kit: Kit) -> tuple[ir.Table, ir.Table | None]:
     Raises:
         NotFoundError: no prediction was ever logged in this environment.
     """
-    import ibis
-
-    sink = open_sink(kit.environment)
-    if isinstance(sink, ParquetSink):
-        if not sink.has_rows(PREDICTION_LOG):
-            raise NotFoundError(
-                f"no predictions logged in environment {kit.environment.name!r}: "
-                "log them with mlops_kit.monitoring.PredictionLogger"
-            )
-        log = sink.relation(kit.warehouse, PREDICTION_LOG)
-        truth = sink.relation(kit.warehouse, GROUND_TRUTH) if sink.has_rows(GROUND_TRUTH) else None
-        return log, truth
-    assert isinstance(sink, BigQuerySink)
-    project, dataset, name = sink.tables[PREDICTION_LOG.name].split(".")
-    log = ibis.table(PREDICTION_LOG.ibis_schema(), name=name, catalog=project, database=dataset)
-    truth = ibis.table(
-        GROUND_TRUTH.ibis_schema(), name=GROUND_TRUTH.name, catalog=project, database=dataset
-    )
-    return log, truth
+    sink = open_sink(kit)
+    log = sink.relation(PREDICTION_LOG)
+    if log is None:
+        raise NotFoundError(
+            f"no predictions logged in environment {kit.environment.name!r}: "
+            "log them with mlops_kit.monitoring.PredictionLogger"
+        )
+    return log, sink.relation(GROUND_TRUTH)

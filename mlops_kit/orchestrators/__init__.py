@@ -167,15 +167,6 @@ def check_cron(cron: str) -> str:
 
 
 ORCHESTRATORS: SchemeRegistry[Orchestrator] = SchemeRegistry("orchestrator", Orchestrator)
-ORCHESTRATORS.register(["kfp-local"], "mlops_kit.orchestrators.local:LocalRunner")
+ORCHESTRATORS.register(["kfp-local"], "mlops_kit.orchestrators.local:LocalRunner", bare_word=True)
 ORCHESTRATORS.register(["kfp+http", "kfp+https"], "mlops_kit.orchestrators.kubeflow:KubeflowRunner")
 ORCHESTRATORS.register(["vertex"], "mlops_kit.orchestrators.vertex:VertexRunner")
-
-
-def open_orchestrator(uri: str) -> Orchestrator:
-    """Return the orchestrator for ``uri``.
-
-    Raises:
-        UnknownSchemeError: no backend serves the URI's scheme.
-    """
-    return ORCHESTRATORS.resolve(uri)(uri)

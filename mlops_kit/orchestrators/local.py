@@ -78,6 +78,8 @@ class _LogTap(io.TextIOBase):
 class LocalRunner(Orchestrator):
     """Runs each pipeline step in a subprocess of this interpreter (``kfp-local``)."""
 
+    runs_here = True
+
     @override
     def check(self) -> str:
         try:

@@ -28,11 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
-    from mlops_kit.orchestrators import PipelineRun, PipelineSubmission, RecurringRun, TaskEvent
+    from mlops_kit.orchestrators import PipelineRun, RecurringRun, TaskEvent
 
 
 class GateConfig(BaseModel):
@@ -141,7 +142,7 @@ class PipelineProject:
         Raises:
             ConfigError: a cluster environment has no ``image`` in its settings.
         """
-        if environment.orchestrator == "kfp-local":
+        if ORCHESTRATORS.resolve(environment.orchestrator).runs_here:
             return BuildTarget()
         if not config.image:
             raise ConfigError(
@@ -207,7 +208,7 @@ class PipelineProject:
         """Where runs keep their artifacts: the environment's, or ``.mlops/pipelines`` locally."""
         if environment.pipeline_root:
             return environment.pipeline_root
-        if environment.orchestrator == "kfp-local":
+        if ORCHESTRATORS.resolve(environment.orchestrator).runs_here:
             return str(self.workspace.local_root / "pipelines")
         raise ConfigError(
             f"environment {environment.name!r} has no pipeline_root: re-import it with "
@@ -220,8 +221,6 @@ class PipelineProject:
 
     def submission(self, kit: Kit, run_name: str | None = None) -> PipelineSubmission:
         """Compile the pipeline for ``kit``'s environment and describe one run of it."""
-        from mlops_kit.orchestrators import PipelineSubmission
-
         environment = kit.environment
         config = self.config(environment.name)
         package = self.compile(environment)

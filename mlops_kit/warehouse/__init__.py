@@ -11,20 +11,23 @@ A dataset version is written in two steps so that a failed snapshot leaves nothi
 count, content fingerprint); :meth:`Warehouse.publish` turns the staged data into version ``N``
 idempotently (a retry with the same arguments never duplicates rows) and returns the storage location
 recorded in the manifest; :meth:`Warehouse.discard` drops staged data that will not be published.
+
+Log tables (the prediction log, the ground truth) only grow: :meth:`Warehouse.log_sink` returns the
+:class:`LogSink` that appends batches of rows to them and reads them back as relations.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
 
     import ibis
@@ -71,6 +74,60 @@ class StagedData:
     row_count: int
     fingerprint: str
     source: str
+
+
+_IBIS_TYPES: Final = {
+    "TIMESTAMP": "timestamp('UTC')",
+    "STRING": "string",
+    "INT64": "int64",
+    "FLOAT64": "float64",
+    "JSON": "json",
+}
+"""The ibis type of each BigQuery column type a log table may have."""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A log table: columns with BigQuery types, DAY partitioning and clustering."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    """``(column, BigQuery type)`` in table order."""
+    partition_by: str
+    """The TIMESTAMP column the table is partitioned on, by DAY."""
+    cluster_by: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        """The column names in table order."""
+        return [name for name, _type in self.columns]
+
+    def ibis_schema(self) -> dict[str, str]:
+        """The column types as ibis type names (for expressions on the unbound table)."""
+        return {name: _IBIS_TYPES[kind] for name, kind in self.columns}
+
+
+class LogSink(ABC):
+    """Appends batches of rows to a warehouse's log tables and reads them back.
+
+    A ``JSON`` column holds a dict per row whose keys may differ from batch to batch; every sink
+    keeps all of them (the schema of the features evolves with the model).
+    """
+
+    @abstractmethod
+    def append(self, table: TableSchema, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``rows`` (dicts keyed by ``table``'s columns) to ``table`` in one write.
+
+        Raises:
+            BackendError: the write failed; none of the rows are stored.
+        """
+
+    @abstractmethod
+    def relation(self, table: TableSchema) -> ibis.Table | None:
+        """Every row appended to ``table`` as one relation; ``None`` while the table does not exist.
+
+        The local twin creates a log table on its first append; the cloud's are provisioned.
+        """
 
 
 class Warehouse(Backend):
@@ -151,6 +208,18 @@ class Warehouse(Backend):
             BackendError: the query failed.
         """
 
+    @abstractmethod
+    def log_sink(self, log_dataset: str | None) -> LogSink:
+        """The sink of this warehouse's log tables.
+
+        Args:
+            log_dataset: where the infrastructure provisioned the log tables
+                (:attr:`~mlops_kit.environments.Environment.log_dataset`), ``None`` when it did not.
+
+        Raises:
+            ConfigError: this warehouse needs provisioned log tables and ``log_dataset`` is ``None``.
+        """
+
     def compile(self, expr: ibis.Expr) -> str:
         """The SQL text of ``expr`` in this warehouse's dialect."""
         import ibis
@@ -161,15 +230,6 @@ class Warehouse(Backend):
 WAREHOUSES: SchemeRegistry[Warehouse] = SchemeRegistry("warehouse", Warehouse)
 WAREHOUSES.register(["duckdb"], "mlops_kit.warehouse.duckdb:DuckDBWarehouse")
 WAREHOUSES.register(["bigquery"], "mlops_kit.warehouse.bigquery:BigQueryWarehouse")
-
-
-def open_warehouse(uri: str) -> Warehouse:
-    """Return the warehouse backend for ``uri``.
-
-    Raises:
-        UnknownSchemeError: no backend serves the URI's scheme.
-    """
-    return WAREHOUSES.resolve(uri)(uri)
 
 
 def column_schema(schema: Any) -> list[dict[str, str]]:

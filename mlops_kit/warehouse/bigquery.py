@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,11 +37,17 @@ from mlops_kit.errors import (
     NotFoundError,
     first_line,
 )
-from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported
+from mlops_kit.warehouse import (
+    LogSink,
+    Source,
+    StagedData,
+    TableSchema,
+    Warehouse,
+    check_supported,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
-    from datetime import datetime
+    from collections.abc import Collection, Mapping, Sequence
 
     import ibis
     import pyarrow as pa
@@ -125,6 +132,16 @@ class BigQueryWarehouse(Warehouse):
                 f"cannot reach BigQuery dataset {self.project}.{self.dataset}: {exc.message}"
             ) from exc
         return f"BigQuery dataset {dataset.full_dataset_id} in {dataset.location}"
+
+    @override
+    def log_sink(self, log_dataset: str | None) -> LogSink:
+        if not log_dataset:
+            raise ConfigError(
+                f"warehouse {self.uri!r} logs to the tables the infrastructure provisioned, and the "
+                "environment has no prediction_log_table: re-import it from the Pulumi stack "
+                "outputs (`mlops-kit env import`)"
+            )
+        return BigQueryLogSink(self, log_dataset)
 
     def _id(self, table: str) -> str:
         return f"{self.project}.{self.dataset}.{table}"
@@ -285,3 +302,47 @@ COMMIT TRANSACTION;
     def execute(self, expr: ibis.Expr) -> pa.Table:
         result = self._run(self.compile(expr), "BigQuery query failed")
         return result.to_arrow(create_bqstorage_client=False)
+
+
+class BigQueryLogSink(LogSink):
+    """Log tables in a provisioned BigQuery dataset, appended by streaming inserts (one per batch).
+
+    A ``JSON`` column takes any keys, so the features evolve without a schema change.
+
+    Args:
+        warehouse: the warehouse whose client (and project) the sink uses.
+        dataset: ``PROJECT.DATASET`` of the provisioned log tables.
+    """
+
+    def __init__(self, warehouse: BigQueryWarehouse, dataset: str) -> None:
+        self.warehouse = warehouse
+        self.dataset = dataset
+
+    @override
+    def append(self, table: TableSchema, rows: Sequence[Mapping[str, Any]]) -> None:
+        payload = [
+            {
+                name: value.isoformat()
+                if isinstance(value, datetime)
+                else json.dumps(value)
+                if isinstance(value, dict)
+                else value
+                for name, value in row.items()
+            }
+            for row in rows
+        ]
+        table_id = f"{self.dataset}.{table.name}"
+        client = self.warehouse._client  # the warehouse's client, created on first use
+        try:
+            errors = client.insert_rows_json(table_id, payload)
+        except Exception as exc:
+            raise BackendError(f"cannot write to BigQuery table {table_id}: {exc}") from exc
+        if errors:
+            raise BackendError(f"BigQuery refused rows of {table_id}: {errors[0]}")
+
+    @override
+    def relation(self, table: TableSchema) -> ibis.Table:
+        import ibis
+
+        project, dataset = self.dataset.split(".")
+        return ibis.table(table.ibis_schema(), name=table.name, catalog=project, database=dataset)

@@ -23,7 +23,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from typing_extensions import override
 
 from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_line
-from mlops_kit.warehouse import Source, StagedData, Warehouse, check_supported, column_schema
+from mlops_kit.warehouse import (
+    LogSink,
+    Source,
+    StagedData,
+    Warehouse,
+    check_supported,
+    column_schema,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -111,6 +118,7 @@ class DuckDBWarehouse(Warehouse):
     """A warehouse in a DuckDB file, ``duckdb:///absolute/path/warehouse.duckdb[?memory_limit=…&threads=…]``."""
 
     dialect = "duckdb"
+    runs_here = True
     # Parquet footers hold each row group's row count, minimum and maximum.
     ranges_from_metadata = True
 
@@ -157,6 +165,13 @@ class DuckDBWarehouse(Warehouse):
         except (OSError, duckdb.Error) as exc:
             raise BackendError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
         return f"DuckDB {duckdb.__version__} at {self.path}"
+
+    @override
+    def log_sink(self, log_dataset: str | None) -> LogSink:
+        from mlops_kit.warehouse.parquet_log import ParquetLogSink
+
+        # Log tables are Parquet folders beside the database file, wherever the infrastructure is.
+        return ParquetLogSink(self.path.parent, self)
 
     @override
     def stage(self, dataset: str, source: Source) -> StagedData:

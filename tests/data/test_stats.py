@@ -13,12 +13,12 @@ import pytest
 import sqlglot
 
 from mlops_kit import stats
-from mlops_kit.warehouse import Source, Warehouse, open_warehouse
+from mlops_kit.warehouse import WAREHOUSES, Source, Warehouse
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
-    return open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    return WAREHOUSES.open(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
 
 
 def _write(tmp_path: Path, name: str, sql: str) -> Path:
@@ -214,6 +214,9 @@ class _BigQuerySqlOnDuckDB(Warehouse):
 
     def table(self, location):  # type: ignore[no-untyped-def]
         return self.inner.table(location)
+
+    def log_sink(self, log_dataset):  # type: ignore[no-untyped-def]
+        return self.inner.log_sink(log_dataset)
 
     def check(self) -> str:
         return f"BigQuery SQL on {self.inner.check()}"

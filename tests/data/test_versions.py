@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from mlops_kit import data
+from mlops_kit import data, stats
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import BackendError, ConfigError, NotFoundError
 from tests.data.conftest import CHURN_V1, write
@@ -28,7 +28,12 @@ def _counts(kit) -> tuple[int, int]:  # type: ignore[no-untyped-def]
 
 def test_round_trip_gives_back_identical_data_and_schema(kit, tmp_path):
     source = write(tmp_path / "v1.parquet", CHURN_V1 + " ORDER BY customer_id")
-    version = data.snapshot(kit, "churn", path=source, description="first", tags={"team": "ml"})
+    version = data.snapshot(
+        kit,
+        "churn",
+        path=source,
+        details=data.VersionDetails(description="first", tags={"team": "ml"}),
+    )
     assert (version.ref, version.row_count, version.created) == ("churn@1", 3000, True)
     expected = pq.read_table(source)
     loaded = data.load(kit, "churn@1").sort_by("customer_id")
@@ -72,12 +77,12 @@ def test_query_and_table_sources(kit, tmp_path):
 
 def test_profile_is_computed_at_snapshot_and_stored(kit, tmp_path, monkeypatch):
     version = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
-    fresh = data.stats.profile(kit.warehouse, kit.warehouse.table(version.storage))
+    fresh = stats.profile(kit.warehouse, kit.warehouse.table(version.storage))
 
     def no_scan(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a stored profile must not be recomputed")
 
-    monkeypatch.setattr(data.stats, "profile", no_scan)
+    monkeypatch.setattr(stats, "profile", no_scan)
     stored = data.profile(kit, "churn@1")
     assert stored == fresh and stored["columns"]["tenure"]["max"] == 72.0
 
@@ -92,13 +97,13 @@ def test_a_version_without_a_current_stored_profile_is_profiled_once(
         for row in session.scalars(select(DatasetVersionRow)):
             row.profile = stored
     first = data.profile(kit, "churn@1")
-    assert first["format"] == data.stats.PROFILE_FORMAT
+    assert first["format"] == stats.PROFILE_FORMAT
     assert first["columns"]["tenure"]["max"] == 72.0
 
     def no_scan(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("a stored profile must not be recomputed")
 
-    monkeypatch.setattr(data.stats, "profile", no_scan)
+    monkeypatch.setattr(stats, "profile", no_scan)
     assert data.profile(kit, "churn@1") == first
 
 
@@ -255,8 +260,13 @@ def test_git_commit_is_recorded_inside_a_repository(kit, tmp_path):
         subprocess.run(["git", *args], cwd=repo, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
     version = data.snapshot(
-        kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1), workdir=repo
+        kit,
+        "churn",
+        path=write(tmp_path / "a.parquet", CHURN_V1),
+        details=data.VersionDetails(workdir=repo),
     )
     assert version.git_commit == head.stdout.strip()
-    outside = data.snapshot(kit, "other", path=tmp_path / "a.parquet", workdir=Path("/"))
+    outside = data.snapshot(
+        kit, "other", path=tmp_path / "a.parquet", details=data.VersionDetails(workdir=Path("/"))
+    )
     assert outside.git_commit is None

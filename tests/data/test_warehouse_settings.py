@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.warehouse import Source, open_warehouse
+from mlops_kit.warehouse import WAREHOUSES, Source
 
 
 def _setting(connection: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -19,7 +19,7 @@ def _setting(connection: duckdb.DuckDBPyConnection, name: str) -> str:
 
 def test_uri_settings_apply_to_every_connection(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    warehouse = open_warehouse(f"duckdb://{path}?memory_limit=512MB&threads=1")
+    warehouse = WAREHOUSES.open(f"duckdb://{path}?memory_limit=512MB&threads=1")
     warehouse.check()
     for connection in (warehouse._connection, warehouse._source_connection()):  # type: ignore[attr-defined]
         assert _setting(connection, "memory_limit") == "488.2 MiB"
@@ -31,7 +31,7 @@ def test_uri_settings_apply_to_every_connection(tmp_path: Path) -> None:
 
 
 def test_memory_is_limited_by_default(tmp_path: Path) -> None:
-    warehouse = open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    warehouse = WAREHOUSES.open(f"duckdb://{tmp_path / 'warehouse.duckdb'}")
     assert _setting(warehouse._connection, "memory_limit") == "1.8 GiB"  # type: ignore[attr-defined]
 
 
@@ -46,5 +46,5 @@ def test_memory_is_limited_by_default(tmp_path: Path) -> None:
 )
 def test_a_bad_setting_is_a_one_line_error(tmp_path: Path, query: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        open_warehouse(f"duckdb://{tmp_path / 'warehouse.duckdb'}?{query}")
+        WAREHOUSES.open(f"duckdb://{tmp_path / 'warehouse.duckdb'}?{query}")
     assert message in str(caught.value) and "\n" not in str(caught.value)

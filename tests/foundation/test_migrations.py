@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from mlops_kit.db import migrate, open_metadata
+from mlops_kit.db import METADATA_DATABASES, migrate
 from mlops_kit.db.models import Base
 
 
@@ -21,7 +21,7 @@ def test_every_revision_has_upgrade_and_downgrade() -> None:
 
 
 def test_upgrade_is_idempotent_and_round_trips(metadata_url: str) -> None:
-    database = open_metadata(metadata_url)
+    database = METADATA_DATABASES.open(metadata_url)
     try:
         assert migrate.current(database) is None
         before, after = migrate.upgrade(database)
@@ -40,7 +40,7 @@ def test_upgrade_is_idempotent_and_round_trips(metadata_url: str) -> None:
 
 
 def test_each_revision_downgrades_and_upgrades_one_step(metadata_url: str) -> None:
-    database = open_metadata(metadata_url)
+    database = METADATA_DATABASES.open(metadata_url)
     try:
         revisions = [r.revision for r in migrate.script().walk_revisions()][::-1]
         for revision in revisions:
@@ -56,7 +56,7 @@ def test_each_revision_downgrades_and_upgrades_one_step(metadata_url: str) -> No
 def test_check_asks_for_an_upgrade_when_behind(metadata_url: str) -> None:
     from mlops_kit.errors import BackendError
 
-    database = open_metadata(metadata_url)
+    database = METADATA_DATABASES.open(metadata_url)
     try:
         with pytest.raises(BackendError, match="run `mlops-kit db upgrade`"):
             database.check()
@@ -67,6 +67,6 @@ def test_check_asks_for_an_upgrade_when_behind(metadata_url: str) -> None:
 def test_unknown_revision_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from mlops_kit.errors import ConfigError
 
-    database = open_metadata(f"sqlite:///{tmp_path / 'm.db'}")
+    database = METADATA_DATABASES.open(f"sqlite:///{tmp_path / 'm.db'}")
     with pytest.raises(ConfigError, match="unknown schema revision 'nope'"):
         migrate.upgrade(database, "nope")

@@ -101,12 +101,12 @@ def test_missing_spec_and_missing_handler(tmp_path: Path, local_kit) -> None:
 def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, project_dir) -> None:
     from sqlalchemy import select
 
-    from mlops_kit.db import migrate, open_metadata
+    from mlops_kit.db import METADATA_DATABASES, migrate
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring import run_check
 
-    migrate.upgrade(open_metadata(metadata_url))
+    migrate.upgrade(METADATA_DATABASES.open(metadata_url))
     spec = MonitoringSpec.model_validate(
         {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "absent"}}
     )

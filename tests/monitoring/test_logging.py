@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
 from mlops_kit.errors import BackendError, ConfigError
+from tests.conftest import reply_json
 
 
 def _batches(project_dir: Path, table: str) -> list[Path]:
@@ -169,3 +174,94 @@ def test_batches_with_other_keys_and_types_read_as_one_table(local_kit) -> None:
     assert features["r1"] == {"tenure": "3.0", "plan": "pro", "seats": None}
     assert features["r2"] == {"tenure": "unknown", "plan": None, "seats": 2.0}
     assert features["r3"] is None
+
+
+class _InsertAll(BaseHTTPRequestHandler):
+    """BigQuery's ``tabledata.insertAll`` on loopback: records each request, refuses on demand."""
+
+    requests: list[tuple[str, dict[str, Any]]] = []
+    refuse = False
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append((self.path.split("?")[0], body))
+        answer: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
+        if type(self).refuse:
+            error = {"reason": "invalid", "message": "no such field: surprise"}
+            answer["insertErrors"] = [{"index": 0, "errors": [error]}]
+        reply_json(self, answer)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def bigquery_kit(tmp_path: Path) -> Iterator[Any]:
+    """A cloud environment whose BigQuery client talks to :class:`_InsertAll` on loopback."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+    _InsertAll.requests, _InsertAll.refuse = [], False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _InsertAll)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kit = Kit(
+        Environment(
+            name="dev",
+            warehouse="bigquery://proj/data",
+            artifacts="gs://b/p",
+            metadata=f"sqlite:///{tmp_path / 'm.db'}",
+            orchestrator="kfp-local",
+            prediction_log_table="proj.mon.prediction_log",
+        )
+    )
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    kit.warehouse.__dict__["_client"] = bigquery.Client(
+        project="proj",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+    yield kit
+    server.shutdown()
+
+
+def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
+    bigquery_kit: Any,
+) -> None:
+    from mlops_kit.monitoring import PredictionLogger, log_ground_truth
+
+    at = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    with PredictionLogger(bigquery_kit, "churn", 3, batch_size=2, max_delay=60) as logger:
+        logger.log("r1", {"tenure": 1, "plan": "pro"}, 1, 0.7, at)
+        logger.log("r2", {"tenure": 2}, 0, None, at)
+    assert log_ground_truth(bigquery_kit, {"r1": 1}, at) == 1
+
+    (log_path, log_body), (truth_path, truth_body) = _InsertAll.requests
+    assert log_path.endswith("/projects/proj/datasets/mon/tables/prediction_log/insertAll")
+    assert truth_path.endswith("/projects/proj/datasets/mon/tables/ground_truth/insertAll")
+    first = log_body["rows"][0]["json"]
+    assert json.loads(first["features"]) == {"tenure": 1, "plan": "pro"}
+    assert (first["model_version"], first["score"]) == (3, 0.7)
+    assert first["logged_at"] == at.isoformat()
+    assert truth_body["rows"][0]["json"] == {
+        "request_id": "r1",
+        "label": "1",
+        "logged_at": at.isoformat(),
+    }
+
+
+def test_bigquery_refusing_rows_keeps_them_buffered(bigquery_kit: Any) -> None:
+    from mlops_kit.monitoring import PredictionLogger
+
+    _InsertAll.refuse = True
+    logger = PredictionLogger(bigquery_kit, "churn", 1, batch_size=10, max_delay=60)
+    logger.log("r1", {"x": 1}, 1)
+    with pytest.raises(BackendError, match=r"BigQuery refused rows of proj\.mon\.prediction_log"):
+        logger.flush()
+    _InsertAll.refuse = False
+    logger.close()
+    assert logger.written == 1 and len(_InsertAll.requests) == 2

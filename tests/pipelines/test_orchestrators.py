@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlops_kit.errors import BackendError, ConfigError
-from mlops_kit.orchestrators import PipelineSubmission, open_orchestrator
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 
 pytestmark = pytest.mark.pipelines
 
@@ -39,7 +39,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_local_run_executes_and_is_listed(package: Path, tmp_path: Path) -> None:
-    runner = open_orchestrator("kfp-local")
+    runner = ORCHESTRATORS.open("kfp-local")
     events: list[tuple[str, str]] = []
     submission = PipelineSubmission(package, {"x": 21}, "tiny", pipeline_root=str(tmp_path))
     run = runner.submit(submission, on_task=lambda task, state: events.append((task, state)))
@@ -55,7 +55,7 @@ def test_local_run_executes_and_is_listed(package: Path, tmp_path: Path) -> None
 
 
 def test_local_failure_names_the_task_and_the_error(package: Path, tmp_path: Path) -> None:
-    runner = open_orchestrator("kfp-local")
+    runner = ORCHESTRATORS.open("kfp-local")
     submission = PipelineSubmission(package, {"x": -1}, "tiny", pipeline_root=str(tmp_path))
     run = runner.submit(submission)
     assert run.state == "FAILED"
@@ -66,7 +66,7 @@ def test_local_failure_names_the_task_and_the_error(package: Path, tmp_path: Pat
 
 
 def test_local_runner_refuses_what_it_cannot_do(package: Path) -> None:
-    runner = open_orchestrator("kfp-local")
+    runner = ORCHESTRATORS.open("kfp-local")
     with pytest.raises(ConfigError, match="local directory"):
         runner.submit(PipelineSubmission(package, {}, "tiny", pipeline_root="gs://b/root"))
     with pytest.raises(ConfigError, match="cannot schedule"):
@@ -76,7 +76,7 @@ def test_local_runner_refuses_what_it_cannot_do(package: Path) -> None:
 def test_kubeflow_run_request(package: Path) -> None:
     from mlops_kit.orchestrators.kubeflow import KubeflowRunner
 
-    runner = open_orchestrator("kfp+https://kfp.internal.example:8443/")
+    runner = ORCHESTRATORS.open("kfp+https://kfp.internal.example:8443/")
     assert isinstance(runner, KubeflowRunner)
     submission = PipelineSubmission(
         package, {"x": 3}, "tiny-3", pipeline_root="gs://bucket/runs", service_account="sa@p"
@@ -96,7 +96,7 @@ def test_kubeflow_run_request(package: Path) -> None:
 
 
 def test_kubeflow_unreachable_is_one_line(package: Path) -> None:
-    runner = open_orchestrator("kfp+http://127.0.0.1:9")
+    runner = ORCHESTRATORS.open("kfp+http://127.0.0.1:9")
     with pytest.raises(BackendError, match="unreachable"):
         runner.list_runs()
 
@@ -106,7 +106,7 @@ def test_vertex_pipeline_job_request(package: Path) -> None:
 
     from mlops_kit.orchestrators.vertex import VertexRunner
 
-    runner = open_orchestrator("vertex://acme-ml-dev/europe-west4")
+    runner = ORCHESTRATORS.open("vertex://acme-ml-dev/europe-west4")
     assert isinstance(runner, VertexRunner)
     submission = PipelineSubmission(
         package, {"x": 5}, "tiny-5", pipeline_root="gs://bucket/runs", labels={"env": "dev"}
@@ -126,7 +126,7 @@ def test_vertex_pipeline_job_request(package: Path) -> None:
 def test_a_run_refused_before_its_tasks_is_recorded_as_failed(
     package: Path, tmp_path: Path
 ) -> None:
-    runner = open_orchestrator("kfp-local")
+    runner = ORCHESTRATORS.open("kfp-local")
     submission = PipelineSubmission(package, {"y": 1}, "tiny", pipeline_root=str(tmp_path))
     with pytest.raises(ConfigError, match="does not take the arguments it was given"):
         runner.submit(submission)
@@ -139,7 +139,7 @@ def test_a_run_refused_before_its_tasks_is_recorded_as_failed(
 def test_vertex_schedule_request(package: Path) -> None:
     from google.auth.credentials import AnonymousCredentials
 
-    runner = open_orchestrator("vertex://acme-ml-dev/europe-west4")
+    runner = ORCHESTRATORS.open("vertex://acme-ml-dev/europe-west4")
     submission = PipelineSubmission(package, {"x": 7}, "tiny-weekly", pipeline_root="gs://b/runs")
     schedule = runner.pipeline_job_schedule(submission, credentials=AnonymousCredentials())
     request = schedule.to_dict()

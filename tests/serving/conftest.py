@@ -69,7 +69,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Kit, Path]]
         dataset = data.snapshot(kit, "churn", path=source).ref
         for version, c in ((1, 1.0), (2, 0.001)):
             artifact = train(root / f"model-{version}", frame, c)
-            models.register(kit, MODEL, artifact, data=[dataset])
+            models.register(kit, MODEL, artifact, lineage=models.Lineage(data=[dataset]))
         models.promote(kit, f"{MODEL}@1", "production", "first")
         yield kit, root
 

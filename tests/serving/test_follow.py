@@ -72,7 +72,9 @@ def test_promotion_rollback_and_a_corrupt_version_under_load(twin: tuple[Kit, Pa
         models.rollback(kit, MODEL, "staging", reason="back to the first")
         assert client.wait_for(1) < 5
 
-        corrupt = models.register(kit, MODEL, root / "model-1", data=["churn@1"])
+        corrupt = models.register(
+            kit, MODEL, root / "model-1", lineage=models.Lineage(data=["churn@1"])
+        )
         corrupt_artifact(root, corrupt.version)
         models.promote(kit, corrupt.ref, "staging", "a version whose artifact was altered")
         deadline = time.monotonic() + 10

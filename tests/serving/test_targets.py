@@ -55,5 +55,8 @@ def test_one_version_per_alias_and_unknown_targets_are_named(versions: Kit) -> N
             "clf@1", alias="production", reason="r", traffic_share=0.1
         )
     environment = versions.environment.model_copy(update={"deploy": "gke://cluster/ns"})
-    with pytest.raises(UnknownSchemeError, match="unknown deploy target scheme 'gke'.*local"):
+    with pytest.raises(
+        UnknownSchemeError,
+        match="unknown deploy scheme 'gke' in 'gke://cluster/ns': use one of local$",
+    ):
         open_deploy_target(Kit(environment))

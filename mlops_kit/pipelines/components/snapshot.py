@@ -29,7 +29,7 @@ def snapshot_data(environment: str, dataset: str, source: str, git_commit: str) 
             path=None if kind in ("table", "query") else source,
             table=rest if kind == "table" else None,
             query=rest if kind == "query" else None,
-            git_commit=git_commit or None,
+            details=data.VersionDetails(git_commit=git_commit or None),
         )
     state = "new" if version.created else "unchanged, reused"
     print(f"snapshot: {version.ref} ({version.row_count} rows, {state})")

@@ -85,8 +85,8 @@ class DeployTarget(Backend):
         """
 
 
-DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy target", DeployTarget)
-DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget")
+DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
+DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

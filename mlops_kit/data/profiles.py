@@ -1,0 +1,44 @@
+"""Stored profiles: each version's per-column statistics, computed once and kept with its manifest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from mlops_kit import stats
+from mlops_kit.data.refs import DatasetRef, as_ref
+from mlops_kit.data.versions import find_version_row
+from mlops_kit.db.models.data import DatasetVersionRow
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
+
+
+def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
+    """Per-column statistics of ``ref`` (:func:`mlops_kit.stats.profile`), computed once and stored.
+
+    :func:`~mlops_kit.data.snapshot` stores them with the manifest; a version without them (made
+    before snapshots profiled), or with a profile of an earlier
+    :data:`~mlops_kit.stats.PROFILE_FORMAT`, is profiled on first request and its profile stored.
+
+    Raises:
+        NotFoundError: unknown dataset or version.
+        BackendError: the warehouse failed.
+    """
+    ref = as_ref(ref)
+    with kit.metadata.session() as session:
+        row = find_version_row(session, ref)
+        if _current(row.profile):
+            return dict(row.profile)
+        storage, row_id = row.storage, row.id
+    result = stats.profile(kit.warehouse, kit.warehouse.table(storage))
+    with kit.metadata.session() as session:
+        stored = session.get(DatasetVersionRow, row_id)
+        # Another process may have stored it meanwhile: the same statistics, kept as they are.
+        if stored is not None and not _current(stored.profile):
+            stored.profile = result
+    return result
+
+
+def _current(stored: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    """Whether a stored profile is of the current :data:`~mlops_kit.stats.PROFILE_FORMAT`."""
+    return stored is not None and stored.get("format") == stats.PROFILE_FORMAT

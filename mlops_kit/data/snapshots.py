@@ -1,0 +1,194 @@
+"""Snapshots: the transaction that makes data from a file, a query or a table a new version."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from mlops_kit import provenance, stats
+from mlops_kit.data.refs import check_dataset_name
+from mlops_kit.data.versions import DatasetVersion, ready_versions
+from mlops_kit.db.models.data import Dataset, DatasetVersionRow
+from mlops_kit.errors import ConfigError
+from mlops_kit.warehouse import Source
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mlops_kit.kit import Kit
+    from mlops_kit.warehouse import StagedData
+
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+@dataclass(frozen=True)
+class VersionDetails:
+    """What the manifest of a new version records besides its data.
+
+    Attributes:
+        description: free text.
+        tags: key/value labels.
+        created_by: who creates the version (the CLI passes the login name).
+        git_commit: the commit to record; by default that of ``workdir``'s repository, if any.
+        workdir: the directory whose git commit is recorded (default: the current directory).
+    """
+
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    created_by: str = ""
+    git_commit: str | None = None
+    workdir: Path | None = None
+
+    def commit(self) -> str | None:
+        """The git commit to record: :attr:`git_commit`, else that of :attr:`workdir`, if any."""
+        return self.git_commit or provenance.git_commit(self.workdir or Path.cwd())
+
+
+def snapshot(
+    kit: Kit,
+    name: str,
+    *,
+    path: Path | str | None = None,
+    query: str | None = None,
+    table: str | None = None,
+    details: VersionDetails | None = None,
+    force: bool = False,
+) -> DatasetVersion:
+    """Create an immutable version of dataset ``name`` from a file, a query or a table.
+
+    The data is staged in the warehouse first and profiled (:func:`mlops_kit.stats.profile`, stored
+    with the manifest); then one metadata transaction locks the dataset, allocates the next version
+    number, publishes the staged data and records the manifest. Any failure leaves no visible
+    version and no manifest.
+
+    Args:
+        kit: the environment.
+        name: the dataset name (created on first snapshot).
+        path: a Parquet, CSV or JSON-lines file.
+        query: a SQL query in the warehouse's dialect.
+        table: a table in the warehouse.
+        details: description, tags, author and git commit recorded with the version.
+        force: create a new version even when the latest identical content already has one.
+
+    Returns:
+        The new version, or the existing version with identical content (``created`` False).
+
+    Raises:
+        ConfigError: invalid name or source, empty or unreadable data, unsupported column types.
+        NotFoundError: the file or table does not exist.
+        BackendError: the query, the warehouse or the metadata database failed.
+    """
+    check_dataset_name(name)
+    source = _source(path, query, table)
+    warehouse = kit.warehouse
+    staged = warehouse.stage(name, source)
+    try:
+        existing = None if force else _same_content(kit, name, staged)
+        if existing is not None:
+            warehouse.discard(staged)
+            return existing
+        return _publish(kit, name, staged, details or VersionDetails(), force=force)
+    except BaseException:
+        warehouse.discard(staged)
+        raise
+
+
+def _source(path: Path | str | None, query: str | None, table: str | None) -> Source:
+    given = [value for value in (path, query, table) if value]
+    if len(given) != 1:
+        raise ConfigError(
+            "give exactly one source of data: a file (--from PATH), a query (--query SQL) "
+            "or a table (--table TABLE)"
+        )
+    if table and not _TABLE.match(table):
+        raise ConfigError(
+            f"invalid table name {table!r}: use letters, digits, '_' and '.' (dataset.table)"
+        )
+    return Source(path=Path(path) if path else None, query=query or None, table=table or None)
+
+
+def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | None:
+    with kit.metadata.session() as session:
+        dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
+        if dataset is None:
+            return None
+        row = session.scalars(
+            ready_versions(dataset.id)
+            .where(DatasetVersionRow.fingerprint == staged.fingerprint)
+            .order_by(DatasetVersionRow.version.desc())
+        ).first()
+        return None if row is None else DatasetVersion.from_row(row, name, created=False)
+
+
+def _publish(
+    kit: Kit, name: str, staged: StagedData, details: VersionDetails, *, force: bool
+) -> DatasetVersion:
+    """Profile ``staged``, then make it the next version of ``name`` in one metadata transaction."""
+    warehouse = kit.warehouse
+    commit = details.commit()
+    # Profiled while the staged data is fresh and before the lock: concurrent snapshots of the
+    # dataset wait only for the manifest, and no later diff has to read the version to profile it.
+    staged_profile = stats.profile(warehouse, warehouse.table(staged.location))
+    with kit.metadata.session() as session:
+        dataset = _locked_dataset(session, name, details.description)
+        if not force:
+            # A concurrent snapshot of the same content may have won the race for the lock.
+            same = session.scalars(
+                ready_versions(dataset.id).where(
+                    DatasetVersionRow.fingerprint == staged.fingerprint
+                )
+            ).first()
+            if same is not None:
+                warehouse.discard(staged)
+                return DatasetVersion.from_row(same, name, created=False)
+        row = DatasetVersionRow(
+            dataset_id=dataset.id,
+            version=_next_number(session, dataset.id),
+            status="pending",
+            fingerprint=staged.fingerprint,
+            row_count=staged.row_count,
+            schema=staged.schema,
+            source=staged.source,
+            storage="",
+            created_by=details.created_by,
+            git_commit=commit,
+            description=details.description,
+            tags=dict(details.tags),
+            profile=staged_profile,
+        )
+        session.add(row)
+        session.flush()
+        row.storage = warehouse.publish(staged, name, row.version)
+        row.status = "ready"
+    return DatasetVersion.from_row(row, name)
+
+
+def _locked_dataset(session: Session, name: str, description: str) -> Dataset:
+    """The dataset row, created if missing, locked until the transaction ends."""
+    query = select(Dataset).where(Dataset.name == name).with_for_update()
+    dataset = session.scalars(query).one_or_none()
+    if dataset is not None:
+        return dataset
+    try:
+        with session.begin_nested():
+            session.add(Dataset(name=name, description=description))
+    except SqlIntegrityError:
+        # Another snapshot created the dataset first: wait for its lock like everyone else.
+        pass
+    return session.scalars(query).one()
+
+
+def _next_number(session: Session, dataset_id: int) -> int:
+    """The next version number (the dataset is locked: numbers are distinct and without gaps)."""
+    highest = session.scalar(
+        select(func.max(DatasetVersionRow.version)).where(
+            DatasetVersionRow.dataset_id == dataset_id
+        )
+    )
+    return 1 + (highest or 0)

@@ -1,0 +1,51 @@
+"""The orchestrator contract, through the public interface only, on every offline orchestrator.
+
+A new orchestrator runs it by adding its scheme to ``OFFLINE`` and to ``URIS`` below.
+"""
+
+# No `from __future__ import annotations`: KFP reads the component signatures.
+
+from pathlib import Path
+
+import pytest
+
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
+
+pytestmark = pytest.mark.pipelines
+
+URIS = ["kfp-local"]
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kfp import compiler, dsl
+
+    double = dsl.component(_double, install_kfp_package=False, base_image="python:3.11")
+
+    @dsl.pipeline(name="contract")
+    def contract(x: int = 1) -> int:
+        return double(x=x).output
+
+    path = tmp_path_factory.mktemp("compiled") / "contract.yaml"
+    compiler.Compiler().compile(contract, str(path))
+    return path
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_a_run_is_listed_by_orchestrators_opened_on_the_same_uri(
+    uri: str, package: Path, tmp_path: Path
+) -> None:
+    submitter, lister = ORCHESTRATORS.open(uri), ORCHESTRATORS.open(uri)
+    assert "\n" not in submitter.check()
+    root = str(tmp_path) if submitter.runs_here else None
+    assert lister.list_runs(pipeline_root=root, name="contract-run") == []
+
+    run = submitter.submit(PipelineSubmission(package, {"x": 4}, "contract-run", root))
+
+    assert run.state in ("PENDING", "RUNNING", "SUCCEEDED"), run.error
+    (listed,) = lister.list_runs(pipeline_root=root, name="contract-run")
+    assert (listed.run_id, listed.name) == (run.run_id, "contract-run")

@@ -235,8 +235,8 @@ class KubeflowRunner(Orchestrator):
                 "add '?audience=<IAP OAuth client id>' to the kfp+https URI "
                 "(`mlops-kit env import` takes it from the stack output kfp_audience)"
                 if self.audience is None
-                else f"the ID token's account must be in kubeflow.access of the stack and "
-                f"its audience ({self.audience}) KFP's IAP OAuth client id"
+                else f"the ID token's account must be one the proxy in front of KFP admits, and "
+                f"its audience ({self.audience}) that proxy's OAuth client id"
             )
             return (
                 f"Kubeflow Pipelines at {self.host} refused the credentials "

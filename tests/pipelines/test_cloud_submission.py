@@ -142,7 +142,10 @@ def test_requests_carry_an_id_token_of_the_credentials_account(
 
 @pytest.mark.parametrize(
     ("query", "fix"),
-    [("", "add '?audience=<IAP OAuth client id>'"), ("?audience=someone-else", "kubeflow.access")],
+    [
+        ("", "add '?audience=<IAP OAuth client id>'"),
+        ("?audience=someone-else", "the proxy in front of KFP admits"),
+    ],
 )
 def test_a_missing_or_wrong_token_is_refused_in_one_line(
     kubeflow: FakeKubeflow, query: str, fix: str

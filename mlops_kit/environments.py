@@ -407,6 +407,8 @@ class StackOutputs(BaseModel):
     orchestrator: Literal["kubeflow", "vertex"]
     kfp_host: str | None = None
     """Kubeflow Pipelines API endpoint (private); set when ``orchestrator`` is ``kubeflow``."""
+    kfp_audience: str | None = None
+    """OAuth client id of the Identity-Aware Proxy in front of KFP: the audience of the ID token."""
     vertex_location: str | None = None
     """Vertex AI region; set when ``orchestrator`` is ``vertex``."""
     vertex_model_registry: bool = False
@@ -420,6 +422,8 @@ class StackOutputs(BaseModel):
                 raise ConfigError("stack outputs set orchestrator 'kubeflow' but no 'kfp_host'")
             scheme, separator, rest = self.kfp_host.partition("://")
             orchestrator = f"kfp+{scheme}://{rest}" if separator else f"kfp+https://{rest}"
+            if self.kfp_audience:
+                orchestrator += f"?audience={quote(self.kfp_audience, safe='.-')}"
         else:
             location = self.vertex_location or self.region
             orchestrator = f"vertex://{self.project}/{location}"

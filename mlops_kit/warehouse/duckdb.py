@@ -180,7 +180,8 @@ class DuckDBWarehouse(Warehouse):
         if source.path is not None:
             relation, connection = file_relation(source.path), self._connection
         elif source.query is not None:
-            relation, connection = f"({source.query})", self._source_connection()
+            # The newline ends a trailing ``--`` comment of the query before the wrapper's parenthesis.
+            relation, connection = f"({source.query}\n)", self._source_connection()
         else:
             relation, connection = str(source.table), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"

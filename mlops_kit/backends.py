@@ -49,6 +49,24 @@ def uri_scheme(uri: str) -> str:
     return scheme
 
 
+def two_part_uri(uri: str, what: str, form: str) -> tuple[str, str]:
+    """The host and the single path segment of a URI of the form ``scheme://FIRST/SECOND``.
+
+    Args:
+        uri: the URI.
+        what: what it names, in errors ("Vertex URI").
+        form: the expected form, in errors (``vertex://PROJECT/LOCATION``).
+
+    Raises:
+        ConfigError: ``uri`` lacks either part or has more path segments.
+    """
+    parts = urlsplit(uri)
+    second = parts.path.strip("/")
+    if not parts.netloc or not second or "/" in second:
+        raise ConfigError(f"malformed {what} {uri!r}: use {form!r}")
+    return parts.netloc, second
+
+
 def redact_uri(uri: str) -> str:
     """Hide the password of ``uri`` and the values of secret-looking query parameters."""
     parts = urlsplit(uri)

@@ -31,6 +31,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from mlops_kit.backends import redact_uri
@@ -102,10 +103,27 @@ class Environment(BaseModel):
     """Where pipeline runs keep their intermediate artifacts."""
     service_accounts: dict[str, str] = Field(default_factory=dict)
     """Service account email per workload (``pipeline_runner``, ``deployer``, ``serving``)."""
-    vertex_model_registry: bool = False
-    """Mirror READY model versions to the Vertex AI Model Registry."""
+    registry_mirror: str | None = None
+    """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_vertex_model_registry(cls, values: Any) -> Any:
+        # Files written before registry_mirror said `vertex_model_registry: true`, which meant
+        # vertex://PROJECT/REGION; they keep working without an edit.
+        if not isinstance(values, Mapping) or "vertex_model_registry" not in values:
+            return values
+        values = dict(values)
+        if values.pop("vertex_model_registry") and not values.get("registry_mirror"):
+            if not (values.get("project") and values.get("region")):
+                raise ValueError(
+                    "vertex_model_registry is replaced by registry_mirror: write "
+                    "'registry_mirror: vertex://PROJECT/LOCATION' instead"
+                )
+            values["registry_mirror"] = f"vertex://{values['project']}/{values['region']}"
+        return values
 
     @field_validator("name")
     @classmethod
@@ -122,6 +140,13 @@ class Environment(BaseModel):
             raise ValueError("must not be empty")
         if "://" not in value and not REGISTRIES[str(info.field_name)].is_bare_word(value):
             raise ValueError(f"{value!r} is not a URI (expected 'scheme://...')")
+        return value
+
+    @field_validator("registry_mirror")
+    @classmethod
+    def _valid_mirror(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not a URI (expected 'vertex://PROJECT/LOCATION')")
         return value
 
     @property
@@ -345,6 +370,8 @@ def check_backends(environment: Environment) -> None:
 
     for role, uri in environment.role_uris().items():
         REGISTRIES[role].check(uri)
+    if environment.registry_mirror:
+        REGISTRIES["registry_mirror"].check(environment.registry_mirror)
 
 
 class StackOutputs(BaseModel):
@@ -409,7 +436,9 @@ class StackOutputs(BaseModel):
             bucket=self.model_bucket,
             pipeline_root=self.pipeline_root,
             service_accounts=dict(self.service_accounts),
-            vertex_model_registry=self.vertex_model_registry,
+            registry_mirror=(
+                f"vertex://{self.project}/{self.region}" if self.vertex_model_registry else None
+            ),
             labels=dict(self.labels),
         )
 

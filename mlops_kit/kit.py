@@ -15,6 +15,7 @@ from mlops_kit.environments import LOCAL, Environment, resolve_environment
 if TYPE_CHECKING:
     from mlops_kit.artifacts import ArtifactStore
     from mlops_kit.db import MetadataDatabase
+    from mlops_kit.mirrors import RegistryMirror
     from mlops_kit.orchestrators import Orchestrator
     from mlops_kit.warehouse import Warehouse
 
@@ -70,6 +71,16 @@ class Kit:
         from mlops_kit.orchestrators import ORCHESTRATORS
 
         return ORCHESTRATORS.open(self.environment.orchestrator)
+
+    @cached_property
+    def registry_mirror(self) -> RegistryMirror | None:
+        """The registry mirror that receives each ready version, or None when there is none."""
+        uri = self.environment.registry_mirror
+        if uri is None:
+            return None
+        from mlops_kit.mirrors import REGISTRY_MIRRORS
+
+        return REGISTRY_MIRRORS.resolve(uri)(uri)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -1,12 +1,13 @@
-"""``mlops-kit infra``: the reviewers' offline audit and the raw inventory of an environment.
+"""``mlops-kit infra``: the reviewers' offline audit, the raw inventory and the plan export.
 
 The Pulumi program is not part of the kit (``infra`` and ``mlops_kit`` are independent): these
-commands find the Pulumi project, run its audit module with this interpreter in a subprocess, and
+commands find the Pulumi project, run one of its modules with this interpreter in a subprocess, and
 relay its output and exit status. Nothing reaches the cloud: the program is evaluated under mocks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +39,12 @@ class InventoryFormat(StrEnum):
     """Output formats of ``infra inventory``."""
 
     json = "json"
+
+
+class ExportFormat(StrEnum):
+    """Formats of ``infra export``."""
+
+    terraform_plan = "terraform-plan"
 
 
 ProjectDir = Annotated[
@@ -94,12 +101,13 @@ def _environment(ctx: typer.Context, env: str | None, project: Path) -> str:
     return name
 
 
-def _run_audit_module(project: Path, args: list[str]) -> None:
+def _run_infra_module(project: Path, module: str, args: list[str]) -> str:
+    """Run ``python -m MODULE ARGS`` of the Pulumi project; its stdout, errors relayed."""
     from mlops_kit.errors import MissingDependencyError
 
-    for module in ("pulumi", "pulumi_gcp", "pulumi_kubernetes"):
-        if find_spec(module) is None:
-            raise MissingDependencyError.for_module(module, "infra", "the infrastructure audit")
+    for package in ("pulumi", "pulumi_gcp", "pulumi_kubernetes"):
+        if find_spec(package) is None:
+            raise MissingDependencyError.for_module(package, "infra", "the infrastructure audit")
     environ = {
         # The audit's tables are as wide as the terminal the command was started in.
         "COLUMNS": str(shutil.get_terminal_size().columns),
@@ -107,15 +115,13 @@ def _run_audit_module(project: Path, args: list[str]) -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "infra.audit", *args, "--project-dir", str(project)],
+        [sys.executable, "-m", module, *args, "--project-dir", str(project)],
         cwd=project,
         env=environ,
         capture_output=True,
         text=True,
         check=False,
     )
-    sys.stdout.write(result.stdout)
-    sys.stdout.flush()
     if result.returncode == 2 and result.stderr.startswith("error: "):
         from mlops_kit.errors import ConfigError
 
@@ -123,7 +129,15 @@ def _run_audit_module(project: Path, args: list[str]) -> None:
     if result.stderr:
         sys.stderr.write(result.stderr)
     if result.returncode:
+        # The audit's report comes with its exit status 1 (violations): show it before exiting.
+        sys.stdout.write(result.stdout)
         raise typer.Exit(result.returncode)
+    return result.stdout
+
+
+def _run_audit_module(project: Path, args: list[str]) -> None:
+    sys.stdout.write(_run_infra_module(project, "infra.audit", args))
+    sys.stdout.flush()
 
 
 @app.command("audit")
@@ -139,10 +153,23 @@ def audit(
     output: Annotated[
         AuditFormat, typer.Option("--format", help="table, json or markdown (for CI artifacts).")
     ] = AuditFormat.table,
+    costs: Annotated[
+        bool,
+        typer.Option("--costs", help="Print the environment's monthly cost drivers instead."),
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Inventory, CIS policy results and IAM grants of an environment; exit 1 on violations."""
     project = find_pulumi_project(project_dir)
+    if costs:
+        if diff is not None:
+            from mlops_kit.errors import ConfigError
+
+            raise ConfigError("--costs describes one environment: give --env ENV, not --diff")
+        name = _environment(ctx, env, project)
+        text = _run_infra_module(project, "infra.costs", ["--env", name, "--format", output.value])
+        sys.stdout.write(text)
+        return
     if diff is not None:
         for side in diff:
             _check_environment(project, side)
@@ -165,3 +192,32 @@ def inventory(
     project = find_pulumi_project(project_dir)
     name = _environment(ctx, env, project)
     _run_audit_module(project, ["inventory", "--env", name, "--format", output.value])
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment (stack).")] = None,
+    output: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="terraform-plan: the JSON `terraform show -json` prints."),
+    ] = ExportFormat.terraform_plan,
+    to_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """The environment as a Terraform plan, for checkov, Trivy, conftest and Infracost."""
+    from mlops_kit.errors import ConfigError
+
+    project = find_pulumi_project(project_dir)
+    name = _environment(ctx, env, project)
+    if to_file is not None and not to_file.parent.is_dir():
+        raise ConfigError(f"cannot write {to_file}: no directory {to_file.parent}; create it first")
+    plan = _run_infra_module(project, "infra.terraform_plan", ["--env", name])
+    if to_file is None:
+        sys.stdout.write(plan)
+        return
+    to_file.write_text(plan, encoding="utf-8")
+    count = len(json.loads(plan)["resource_changes"])
+    typer.echo(f"Wrote {to_file}: the {name} stack as a Terraform plan of {count} resources.")

@@ -111,12 +111,14 @@ def register(
         name,
         path,
         metrics=metrics,
-        data=data or [],
-        params=_pairs(param, "--param"),
-        tags=_pairs(tag, "--tag"),
-        pipeline_run_id=pipeline_run_id,
-        image_digest=image_digest,
-        git_commit=git_commit or provenance.git_commit(),
+        lineage=models.Lineage(
+            data=data or [],
+            params=_pairs(param, "--param"),
+            tags=_pairs(tag, "--tag"),
+            pipeline_run_id=pipeline_run_id,
+            image_digest=image_digest,
+            git_commit=git_commit or provenance.git_commit(),
+        ),
     )
     line = f"registered {version.ref} ({len(version.files)} files) at {version.artifact_uri}"
     print_result(output, version.to_dict(), lambda: console.print(line))
@@ -401,12 +403,12 @@ def mirror(
     serving_image: Annotated[
         str | None,
         typer.Option(
-            "--serving-image", help="Prediction container (default: Vertex's for the flavour)."
+            "--serving-image", help="Prediction container (default: the mirror's for the flavour)."
         ),
     ] = None,
 ) -> None:
-    """Mirror a READY version to the Vertex AI Model Registry (environments that enable it)."""
-    from mlops_kit.models.vertex import mirror_to_vertex
+    """Mirror a READY version to the environment's registry mirror (such as Vertex AI's)."""
+    from mlops_kit import models
 
-    resource = mirror_to_vertex(state(ctx).kit(), ref, serving_image=serving_image)
+    resource = models.mirror(state(ctx).kit(), ref, serving_image=serving_image)
     console.print(f"mirrored {ref} to {resource}")

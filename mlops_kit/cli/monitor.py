@@ -121,8 +121,15 @@ def report(
         list[str] | None,
         typer.Option("--slice", help="Slice by hour_of_day, day_of_week or a feature (repeat)."),
     ] = None,
-    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
-    positive_label: Annotated[str, typer.Option(help="Label of the positive class.")] = "1",
+    task: Annotated[
+        str,
+        typer.Option(
+            help="classification (binary: the positive label against the rest) or regression."
+        ),
+    ] = "classification",
+    positive_label: Annotated[
+        str, typer.Option(help="Label of the positive class; every other label is negative.")
+    ] = "1",
     time_column: Annotated[
         str | None, typer.Option(help="Timestamp column of the training data for coverage.")
     ] = None,
@@ -202,6 +209,8 @@ def check(
                 f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
                 f"min_samples={spec.min_samples}: the metrics were not judged"
             )
+        for warning in outcome.warnings:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
         for violation in outcome.violations:
             console.print(f"[bold red]violation:[/bold red] {violation}")
         if outcome.retraining_handler:

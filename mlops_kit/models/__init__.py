@@ -4,7 +4,8 @@ Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once,
 recorded in the metadata database with the metrics, parameters, data versions and component versions
 it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
 in :func:`history`. :func:`compare` puts two versions side by side and, on a dataset, compares their
-predictions and that data's health.
+predictions and that data's health. :func:`mirror` copies a ready version to the environment's
+registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also does when one is set.
 """
 
 from __future__ import annotations
@@ -12,24 +13,19 @@ from __future__ import annotations
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
-from mlops_kit.models.registry import (
-    GcReport,
-    ModelRef,
-    ModelVersion,
-    ModelVersionSummary,
-    collect_garbage,
-    download,
-    get_version,
-    list_versions,
-    load_model,
-    parse_metrics,
-    read_metrics_file,
-    register,
-)
+from mlops_kit.models.garbage import GcReport, collect_garbage
+from mlops_kit.models.loading import download, load_model
+from mlops_kit.models.lookup import get_version, list_versions
+from mlops_kit.models.metrics_file import parse_metrics, read_metrics_file
+from mlops_kit.models.mirroring import mirror
+from mlops_kit.models.names import ModelRef
+from mlops_kit.models.registration import Lineage, register
+from mlops_kit.models.versions import ModelVersion, ModelVersionSummary
 
 __all__ = [
     "AliasEvent",
     "GcReport",
+    "Lineage",
     "LoadedModel",
     "ModelComparison",
     "ModelFlavor",
@@ -45,6 +41,7 @@ __all__ = [
     "holder_at",
     "list_versions",
     "load_model",
+    "mirror",
     "parse_metrics",
     "promote",
     "read_metrics_file",

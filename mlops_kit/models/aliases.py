@@ -26,16 +26,8 @@ from mlops_kit.db.models.registry import (
 )
 from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
 from mlops_kit.kit import Kit
-from mlops_kit.models.registry import (
-    ModelRef,
-    as_ref,
-    as_utc,
-    check_alias,
-    check_model_name,
-    full_version,
-    model_row,
-    version_row,
-)
+from mlops_kit.models.lookup import as_utc, full_version, model_row, version_row
+from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
 from mlops_kit.provenance import current_user
 
 

@@ -19,7 +19,10 @@ from mlops_kit import data as datasets
 from mlops_kit import stats
 from mlops_kit.errors import first_line
 from mlops_kit.kit import Kit
-from mlops_kit.models.registry import ModelRef, ModelVersion, get_version, load_model
+from mlops_kit.models.loading import load_model
+from mlops_kit.models.lookup import get_version
+from mlops_kit.models.names import ModelRef
+from mlops_kit.models.versions import ModelVersion
 
 if TYPE_CHECKING:
     from mlops_kit.reports import Page
@@ -162,52 +165,8 @@ def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> 
     }
 
 
-def _findings(summary: Mapping[str, Any]) -> list[str]:  # noqa: C901
-    findings: list[str] = []
-    on = summary.get("on")
-    if on:
-        collapsed = []
-        for ref, counts in on["predictions"].items():
-            label, count = next(iter(counts.items()), ("-", 0))
-            share = count / on["rows"] if on["rows"] else 0.0
-            if share >= COLLAPSE_SHARE:
-                collapsed.append(f"{ref} predicts {label!r} for {share:.0%} of rows")
-        findings += collapsed
-        findings += [
-            f"{ref} cannot predict on {on['dataset']}: {error}"
-            for ref, error in on["errors"].items()
-        ]
-        columns = on["health"]["columns"]
-        broken = [
-            name
-            for name, column in columns.items()
-            if column["feature"] and (column["mostly_null"] or column["constant"])
-        ]
-        for name in broken:
-            column = columns[name]
-            state = (
-                "empty"
-                if column["empty"]
-                else f"null in {column['null_rate']:.0%} of rows"
-                if column["mostly_null"]
-                else "constant"
-            )
-            trained = column["training_null_rate"]
-            before = f" (training data: {trained:.0%} null)" if trained is not None else ""
-            findings.append(f"feature column {name!r} is {state} in {on['dataset']}{before}")
-        for name, item in on["health"]["conformance"].items():
-            if item["nonconforming"]:
-                findings.append(
-                    f"column {name!r} of {on['dataset']} has {item['nonconforming']} values that "
-                    f"are not {item['expected']}"
-                )
-        if len(collapsed) == 2 and broken:
-            findings.insert(
-                0,
-                f"both versions collapse onto one class on {on['dataset']} and "
-                f"{len(broken)} feature columns are empty or mostly null there: the input data "
-                "source is the likely cause, not the model",
-            )
+def _findings(summary: Mapping[str, Any]) -> list[str]:
+    findings = _findings_on(summary["on"]) if summary.get("on") else []
     for name, diff in summary["data"]["diffs"].items():
         for column, item in diff["conformance"].items():
             if item["nonconforming"]:
@@ -221,6 +180,60 @@ def _findings(summary: Mapping[str, Any]) -> list[str]:  # noqa: C901
                 f"{metric} {values['a']:.4g} → {values['b']:.4g} ({values['delta']:+.4g})"
             )
     return findings
+
+
+def _findings_on(on: Mapping[str, Any]) -> list[str]:
+    """What the predictions on a dataset and that data's health show."""
+    collapsed = []
+    for ref, counts in on["predictions"].items():
+        label, count = next(iter(counts.items()), ("-", 0))
+        share = count / on["rows"] if on["rows"] else 0.0
+        if share >= COLLAPSE_SHARE:
+            collapsed.append(f"{ref} predicts {label!r} for {share:.0%} of rows")
+    findings = collapsed + [
+        f"{ref} cannot predict on {on['dataset']}: {error}" for ref, error in on["errors"].items()
+    ]
+    broken = _broken_features(on["health"]["columns"])
+    findings += [
+        f"feature column {name!r} is {state} in {on['dataset']}{trained}"
+        for name, state, trained in broken
+    ]
+    findings += [
+        f"column {name!r} of {on['dataset']} has {item['nonconforming']} values that are not "
+        f"{item['expected']}"
+        for name, item in on["health"]["conformance"].items()
+        if item["nonconforming"]
+    ]
+    if len(collapsed) == 2 and broken:
+        findings.insert(
+            0,
+            f"both versions collapse onto one class on {on['dataset']} and "
+            f"{len(broken)} feature columns are empty or mostly null there: the input data "
+            "source is the likely cause, not the model",
+        )
+    return findings
+
+
+def _broken_features(columns: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """Feature columns that are empty, mostly null or constant.
+
+    Returns:
+        Name, what is wrong, and how null the training data was (empty text when unknown).
+    """
+    broken = []
+    for name, column in columns.items():
+        if not column["feature"] or not (column["mostly_null"] or column["constant"]):
+            continue
+        if column["empty"]:
+            state = "empty"
+        elif column["mostly_null"]:
+            state = f"null in {column['null_rate']:.0%} of rows"
+        else:
+            state = "constant"
+        trained = column["training_null_rate"]
+        before = f" (training data: {trained:.0%} null)" if trained is not None else ""
+        broken.append((name, state, before))
+    return broken
 
 
 def compare(

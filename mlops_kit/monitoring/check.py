@@ -7,12 +7,13 @@ feature the training data has; health on every logged feature.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.monitoring.metrics import OVERALL
+from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics, improvement
 from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
-from mlops_kit.monitoring.spec import LOWER_IS_BETTER, MonitoringSpec, Threshold, ViolationKind
+from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -41,6 +42,8 @@ class CheckResult:
 
     run_id: int
     violations: list[Violation]
+    warnings: list[str] = field(default_factory=list)
+    """Thresholds that could not be judged (see :func:`unjudged`)."""
     retraining_handler: str | None = None
     retraining_result: str | None = None
 
@@ -55,6 +58,7 @@ class CheckResult:
             "run_id": self.run_id,
             "passed": self.passed,
             "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
+            "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
         }
 
@@ -64,16 +68,18 @@ def _broken(threshold: Threshold, value: float, baseline: float | None, name: st
         return f"min {threshold.min:g}"
     if threshold.max is not None and value > threshold.max:
         return f"max {threshold.max:g}"
-    if threshold.max_drop is not None and baseline is not None:
-        drop = value - baseline if name in LOWER_IS_BETTER else baseline - value
-        if drop > threshold.max_drop:
-            return f"max_drop {threshold.max_drop:g} from baseline {baseline:.4g}"
-    return None
+    dropped = (
+        threshold.max_drop is not None
+        and baseline is not None
+        and -improvement(name, value, baseline) > threshold.max_drop
+    )
+    return f"max_drop {threshold.max_drop:g} from baseline {baseline:.4g}" if dropped else None
 
 
-def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:  # noqa: C901, PLR0912
-    """Every threshold of ``spec`` that ``report`` breaks."""
-    found: list[Violation] = []
+def _judged_metrics(
+    report: MonitoringReport, spec: MonitoringSpec
+) -> Iterator[tuple[SliceMetrics, str, str, Threshold, float]]:
+    """Each (slice, subject, metric, threshold, value) the spec judges: slices of enough samples."""
     for part in report.slices:
         if part.count < spec.min_samples:
             continue
@@ -84,24 +90,53 @@ def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
             subject = f"{part.column}={part.value}"
         for name, threshold in thresholds.items():
             estimate = part.metrics.get(name)
-            if estimate is None or estimate.value is None:
-                continue
-            bound = _broken(threshold, estimate.value, part.baseline.get(name), name)
-            if bound:
-                found.append(Violation("metrics", name, subject, estimate.value, bound))
-    for feature, measured in sorted(report.drift.items()):
-        for name, threshold in spec.drift.items():
-            value = measured.get(name)
-            if isinstance(value, (int, float)):
+            if estimate is not None and estimate.value is not None:
+                yield part, subject, name, threshold, estimate.value
+
+
+def _feature_violations(
+    kind: ViolationKind,
+    measured: Mapping[str, Mapping[str, Any]],
+    thresholds: Mapping[str, Threshold],
+) -> list[Violation]:
+    found = []
+    for feature, values in sorted(measured.items()):
+        for name, threshold in thresholds.items():
+            value = values.get(name)
+            if isinstance(value, int | float):
                 bound = _broken(threshold, float(value), None, name)
                 if bound:
-                    found.append(Violation("drift", name, feature, float(value), bound))
-    for feature, health in sorted(report.health.items()):
-        for name, threshold in spec.health.items():
-            bound = _broken(threshold, float(health[name]), None, name)
-            if bound:
-                found.append(Violation("health", name, feature, float(health[name]), bound))
+                    found.append(Violation(kind, name, feature, float(value), bound))
     return found
+
+
+def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
+    """Every threshold of ``spec`` that ``report`` breaks."""
+    found = [
+        Violation("metrics", name, subject, value, bound)
+        for part, subject, name, threshold, value in _judged_metrics(report, spec)
+        if (bound := _broken(threshold, value, part.baseline.get(name), name))
+    ]
+    found += _feature_violations("drift", report.drift, spec.drift)
+    found += _feature_violations("health", report.health, spec.health)
+    return found
+
+
+def unjudged(report: MonitoringReport, spec: MonitoringSpec) -> list[str]:
+    """The ``max_drop`` thresholds that could not be judged: the baseline lacks the metric.
+
+    Returns:
+        One line per metric and slice column, naming where the baseline is missing.
+    """
+    missing: dict[tuple[str, str], list[str]] = {}
+    for part, subject, name, threshold, _ in _judged_metrics(report, spec):
+        if threshold.max_drop is not None and name not in part.baseline:
+            missing.setdefault((name, part.column), []).append(subject)
+    return [
+        f"max_drop of {name} not checked on {', '.join(subjects)}: the registry baseline of "
+        f"{report.model.ref} has no {name} there (add it to the version's metrics file)"
+        for (name, _), subjects in missing.items()
+    ]
 
 
 def _measurements(report: MonitoringReport, violations: list[Violation]) -> list[dict[str, Any]]:
@@ -204,7 +239,7 @@ def run_check(
             MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
         )
         run_id = run.id
-    result = CheckResult(run_id, violations)
+    result = CheckResult(run_id, violations, unjudged(report, spec))
     due = [v for v in violations if v.kind in spec.retraining.on]
     if not (retrain and due and spec.retraining.handler):
         return result

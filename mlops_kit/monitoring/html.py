@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_kit.monitoring.metrics import OVERALL
+from mlops_kit.monitoring.metrics import (
+    METRICS,
+    OVERALL,
+    Estimate,
+    SliceMetrics,
+    Task,
+    metric_names,
+)
+from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
-def write_html(  # noqa: C901, PLR0912
+def write_html(
     report: MonitoringReport, path: Path, violations: list[Violation] | None = None
 ) -> Path:
     """Write ``report`` (and the violations of a check, if any) to ``path``.
@@ -24,8 +28,6 @@ def write_html(  # noqa: C901, PLR0912
     Raises:
         ConfigError: the file cannot be written.
     """
-    from mlops_kit.reports import Page
-
     page = Page(f"Monitoring {report.model.ref}")
     page.paragraph(
         f"{report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%Y-%m-%d %H:%M} UTC · "
@@ -42,46 +44,77 @@ def write_html(  # noqa: C901, PLR0912
             [[v.kind, v.name, v.subject, v.value, v.bound] for v in violations],
             flagged=range(len(violations)),
         )
-    main = "accuracy" if report.task == "classification" else "mae"
     columns = sorted({s.column for s in report.slices if s.column != OVERALL})
     for column in [OVERALL, *columns]:
         parts = [s for s in report.slices if s.column == column]
-        if not parts:
-            continue
-        page.heading("Overall metrics" if column == OVERALL else f"Metrics by {column}")
-        names = list(parts[0].metrics)
-        rows, flagged = [], []
-        for index, part in enumerate(parts):
-            subject = OVERALL if column == OVERALL else f"{column}={part.value}"
-            if any((name, subject) in broken for name in names):
-                flagged.append(index)
-            row: list[object] = [part.value, part.count]
-            for name in names:
-                estimate = part.metrics[name]
-                interval = (
-                    f" [{_fmt(estimate.lower)}, {_fmt(estimate.upper)}]"
-                    if estimate.lower is not None
-                    else ""
-                )
-                baseline = part.baseline.get(name)
-                row.append(
-                    _fmt(estimate.value)
-                    + interval
-                    + ("" if baseline is None else f" (baseline {baseline:.3f})")
-                )
-            rows.append(row)
-        if column != OVERALL:
-            page.bars(
-                f"{main} by {column} (95 % interval: lower, value, upper)",
-                [part.value for part in parts],
-                {
-                    "lower": [part.metrics[main].lower or 0.0 for part in parts],
-                    main: [part.metrics[main].value or 0.0 for part in parts],
-                    "upper": [part.metrics[main].upper or 0.0 for part in parts],
-                },
-                width=720,
-            )
-        page.table([column, "count", *names], rows, flagged=flagged)
+        if parts:
+            _metrics_section(page, report.task, column, parts, broken)
+    _coverage_section(page, report)
+    _drift_section(page, report, broken)
+    _distributions_section(page, report)
+    _health_section(page, report)
+    page.paragraph(f"{legend(report.task)} Drift binning: see mlops_kit.stats.", note=True)
+    return page.write(path)
+
+
+def legend(task: Task) -> str:
+    """Which interval each metric of ``task`` has, from the table of metrics."""
+    by_kind: dict[str, list[str]] = {}
+    for name in metric_names(task):
+        by_kind.setdefault(METRICS[name].interval, []).append(name)
+    kinds = [f"{kind} ({', '.join(names)})" for kind, names in by_kind.items() if kind != "none"]
+    text = f"95 % intervals: {', '.join(kinds)}."
+    if "none" in by_kind:
+        text += f" No interval: {', '.join(by_kind['none'])}."
+    if task == "classification":
+        text += " Classification metrics are binary: the positive label against the rest."
+    return text
+
+
+def _estimate_text(estimate: Estimate, baseline: float | None) -> str:
+    interval = (
+        f" [{format_number(estimate.lower)}, {format_number(estimate.upper)}]"
+        if estimate.lower is not None
+        else ""
+    )
+    compared = "" if baseline is None else f" (baseline {format_number(baseline)})"
+    return format_number(estimate.value) + interval + compared
+
+
+def _metrics_section(
+    page: Page, task: Task, column: str, parts: list[SliceMetrics], broken: set[tuple[str, str]]
+) -> None:
+    page.heading("Overall metrics" if column == OVERALL else f"Metrics by {column}")
+    names = list(parts[0].metrics)
+    rows: list[list[object]] = []
+    flagged = []
+    for index, part in enumerate(parts):
+        subject = OVERALL if column == OVERALL else f"{column}={part.value}"
+        if any((name, subject) in broken for name in names):
+            flagged.append(index)
+        rows.append(
+            [
+                part.value,
+                part.count,
+                *(_estimate_text(part.metrics[n], part.baseline.get(n)) for n in names),
+            ]
+        )
+    if column != OVERALL:
+        main = metric_names(task)[0]
+        page.bars(
+            f"{main} by {column} (95 % interval: lower, value, upper)",
+            [part.value for part in parts],
+            {
+                "lower": [part.metrics[main].lower or 0.0 for part in parts],
+                main: [part.metrics[main].value or 0.0 for part in parts],
+                "upper": [part.metrics[main].upper or 0.0 for part in parts],
+            },
+            width=720,
+        )
+    page.table([column, "count", *names], rows, flagged=flagged)
+
+
+def _coverage_section(page: Page, report: MonitoringReport) -> None:
     for column, entries in report.coverage.items():
         page.heading(f"Coverage by {column}: training data vs live traffic")
         series = {"live": [e["live_share"] for e in entries]}
@@ -96,69 +129,74 @@ def write_html(  # noqa: C901, PLR0912
             ],
             flagged=[i for i, e in enumerate(entries) if e["training"] == 0 and e["live"]],
         )
-    if report.drift:
-        page.heading("Drift against the training data")
-        names = sorted(report.drift)
-        page.bars(
-            "drift per feature (PSI for numeric, Jensen–Shannon for categorical)",
-            names,
-            {"drift": [report.drift[n].get("psi", report.drift[n].get("js", 0.0)) for n in names]},
-            width=720,
-        )
-        page.table(
-            ["feature", "test", "psi", "ks", "ks p-value", "js"],
-            [
-                [n, d["test"], d.get("psi"), d.get("ks"), d.get("ks_pvalue"), d.get("js")]
-                for n, d in sorted(report.drift.items())
-            ],
-            flagged=[i for i, n in enumerate(names) if any(k[1] == n for k in broken)],
-        )
+
+
+def _drift_section(page: Page, report: MonitoringReport, broken: set[tuple[str, str]]) -> None:
+    if not report.drift:
+        return
+    page.heading("Drift against the training data")
+    names = sorted(report.drift)
+    page.bars(
+        "drift per feature (PSI for numeric, Jensen–Shannon for categorical)",
+        names,
+        {"drift": [report.drift[n].get("psi", report.drift[n].get("js", 0.0)) for n in names]},
+        width=720,
+    )
+    page.table(
+        ["feature", "test", "psi", "ks", "ks p-value", "js"],
+        [
+            [n, d["test"], d.get("psi"), d.get("ks"), d.get("ks_pvalue"), d.get("js")]
+            for n, d in sorted(report.drift.items())
+        ],
+        flagged=[i for i, n in enumerate(names) if any(k[1] == n for k in broken)],
+    )
+
+
+def _distributions_section(page: Page, report: MonitoringReport) -> None:
     if report.distributions:
         page.heading("Distributions: training data vs live traffic (share of rows)")
-        for name, shown in sorted(report.distributions.items()):
-            page.bars(
-                name,
-                shown["labels"],
-                {"training": shown["training"], "live": shown["live"]},
-                width=360,
-                height=140,
-            )
-    if report.health:
-        page.heading("Data health of the live features")
-        names = sorted(report.health)
-        page.table(
-            [
-                "feature",
-                "kind",
-                "null rate",
-                "empty",
-                "constant",
-                "nonconforming",
-                "out of range",
-                "examples",
-            ],
-            [
-                [
-                    n,
-                    h["kind"],
-                    h["null_rate"],
-                    h["empty"],
-                    h["constant"],
-                    h["nonconforming"],
-                    h["out_of_range_rate"],
-                    h["nonconforming_examples"],
-                ]
-                for n, h in ((n, report.health[n]) for n in names)
-            ],
-            flagged=[
-                i
-                for i, n in enumerate(names)
-                if report.health[n]["empty"] or report.health[n]["nonconforming"]
-            ],
+    for name, shown in sorted(report.distributions.items()):
+        page.bars(
+            name,
+            shown["labels"],
+            {"training": shown["training"], "live": shown["live"]},
+            width=360,
+            height=140,
         )
-    page.paragraph(
-        "Intervals: Wilson (accuracy, precision, recall), Hanley–McNeil (ROC AUC), normal "
-        "(log loss, MAE, RMSE). Drift binning: see mlops_kit.stats.",
-        note=True,
+
+
+def _health_section(page: Page, report: MonitoringReport) -> None:
+    if not report.health:
+        return
+    page.heading("Data health of the live features")
+    names = sorted(report.health)
+    page.table(
+        [
+            "feature",
+            "kind",
+            "null rate",
+            "empty",
+            "constant",
+            "nonconforming",
+            "out of range",
+            "examples",
+        ],
+        [
+            [
+                n,
+                h["kind"],
+                h["null_rate"],
+                h["empty"],
+                h["constant"],
+                h["nonconforming"],
+                h["out_of_range_rate"],
+                h["nonconforming_examples"],
+            ]
+            for n, h in ((n, report.health[n]) for n in names)
+        ],
+        flagged=[
+            i
+            for i, n in enumerate(names)
+            if report.health[n]["empty"] or report.health[n]["nonconforming"]
+        ],
     )
-    return page.write(path)

@@ -2,20 +2,20 @@
 
 The metrics are ibis expressions over the prediction log joined to the ground truth, so one
 expression compiles to DuckDB (the local twin) and to BigQuery. The warehouse returns a handful of
-sums per slice; the metrics and their intervals are finished here from those sums:
+sums per slice; each metric of :data:`METRICS` is finished here from those sums, with its interval
+(Wilson score for proportions; Hanley–McNeil for ROC AUC over scores rounded to 4 decimals, pairs
+within one rounding step counting as ties, an error below 1e-4 for spread scores; a normal interval
+of the mean per-row loss; none for F1, which has no closed form). :data:`METRICS` is the one place a
+metric is declared: the monitoring spec, the checks, the promotion gate, the pipelines' evaluation
+and the HTML legend read it.
 
-- accuracy, precision, recall: Wilson score interval;
-- ROC AUC: rank statistic over scores rounded to 4 decimals (pairs within one rounding step count as
-  ties, an error below 1e-4 for spread scores), Hanley–McNeil interval;
-- log loss, MAE: normal interval of the mean of the per-row loss;
-- RMSE: normal interval of the mean squared error, square-rooted;
-- F1 has no interval (no closed form; it is reported as a point value).
+Classification metrics are binary: the positive label against every other label.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -338,31 +338,155 @@ def mean_interval(total: float, total_sq: float, n: float) -> Estimate:
     return Estimate(mean, mean - half, mean + half)
 
 
-def finish_metrics(row: Mapping[str, Any], task: Task) -> tuple[int, dict[str, Estimate]]:
-    """The count and metrics of one row of :func:`sliced_sums`."""
+class Sums:
+    """The sums of one row of :func:`sliced_sums`, a missing or NaN sum read as 0."""
 
-    def number(name: str) -> float:
-        value = row.get(name)
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self.row = row
+
+    def __getitem__(self, name: str) -> float:
+        value = self.row.get(name)
         return 0.0 if value is None or value != value else float(value)
 
-    n = int(number("n"))
-    if task == "regression":
-        mse = mean_interval(number("sq_sum"), number("sq_sq_sum"), n)
-        return n, {
-            "mae": mean_interval(number("abs_sum"), number("sq_sum"), n),
-            "rmse": Estimate(
-                None if mse.value is None else math.sqrt(mse.value),
-                None if mse.lower is None else math.sqrt(max(mse.lower, 0.0)),
-                None if mse.upper is None else math.sqrt(mse.upper),
-            ),
-        }
-    tp, said, actual = number("tp"), number("said_pos"), number("actual_pos")
-    f1_denominator = said + actual
-    return n, {
-        "accuracy": wilson(number("correct"), n),
-        "precision": wilson(tp, said),
-        "recall": wilson(tp, actual),
-        "f1": Estimate(2 * tp / f1_denominator if f1_denominator else None),
-        "roc_auc": hanley_mcneil(number("auc_num"), number("auc_pos"), number("auc_neg")),
-        "log_loss": mean_interval(number("loss_sum"), number("loss_sq_sum"), number("scored")),
+
+@dataclass(frozen=True)
+class Reference:
+    """A metric's reference implementation: a function of ``sklearn.metrics``.
+
+    It is called as ``function(truth, predicted or score, **options)`` on 0/1 labels for a
+    classification, numbers for a regression.
+    """
+
+    function: str
+    reads: Literal["predicted", "score"] = "predicted"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    both_classes: bool = False
+    """Defined only when the truth holds both classes."""
+
+    def __str__(self) -> str:
+        return f"sklearn.metrics.{self.function}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: how it comes from the warehouse's sums, its interval and which way is better."""
+
+    name: str
+    task: Task
+    from_sums: Callable[[Sums], Estimate]
+    interval: str
+    """The kind of its 95 % interval (``Wilson``, ``Hanley–McNeil``, ``normal``, ``none``)."""
+    direction: Literal["higher", "lower"]
+    """Which way is better."""
+    reference: Reference
+
+    def improvement(self, new: float, old: float) -> float:
+        """How much better ``new`` is than ``old`` (negative: worse)."""
+        return old - new if self.direction == "lower" else new - old
+
+
+def _f1(sums: Sums) -> Estimate:
+    denominator = sums["said_pos"] + sums["actual_pos"]
+    return Estimate(2 * sums["tp"] / denominator if denominator else None)
+
+
+def _rmse(sums: Sums) -> Estimate:
+    mse = mean_interval(sums["sq_sum"], sums["sq_sq_sum"], sums["n"])
+    return Estimate(
+        None if mse.value is None else math.sqrt(mse.value),
+        None if mse.lower is None else math.sqrt(max(mse.lower, 0.0)),
+        None if mse.upper is None else math.sqrt(mse.upper),
+    )
+
+
+_NO_ZERO_DIVISION: Final = {"zero_division": 0}
+
+METRICS: Final[dict[str, Metric]] = {
+    metric.name: metric
+    for metric in (
+        Metric(
+            "accuracy",
+            "classification",
+            lambda s: wilson(s["correct"], s["n"]),
+            "Wilson",
+            "higher",
+            Reference("accuracy_score"),
+        ),
+        Metric(
+            "precision",
+            "classification",
+            lambda s: wilson(s["tp"], s["said_pos"]),
+            "Wilson",
+            "higher",
+            Reference("precision_score", options=_NO_ZERO_DIVISION),
+        ),
+        Metric(
+            "recall",
+            "classification",
+            lambda s: wilson(s["tp"], s["actual_pos"]),
+            "Wilson",
+            "higher",
+            Reference("recall_score", options=_NO_ZERO_DIVISION),
+        ),
+        Metric(
+            "f1",
+            "classification",
+            _f1,
+            "none",
+            "higher",
+            Reference("f1_score", options=_NO_ZERO_DIVISION),
+        ),
+        Metric(
+            "roc_auc",
+            "classification",
+            lambda s: hanley_mcneil(s["auc_num"], s["auc_pos"], s["auc_neg"]),
+            "Hanley–McNeil",
+            "higher",
+            Reference("roc_auc_score", reads="score", both_classes=True),
+        ),
+        Metric(
+            "log_loss",
+            "classification",
+            lambda s: mean_interval(s["loss_sum"], s["loss_sq_sum"], s["scored"]),
+            "normal",
+            "lower",
+            Reference("log_loss", reads="score", options={"labels": [0, 1]}, both_classes=True),
+        ),
+        Metric(
+            "mae",
+            "regression",
+            lambda s: mean_interval(s["abs_sum"], s["sq_sum"], s["n"]),
+            "normal",
+            "lower",
+            Reference("mean_absolute_error"),
+        ),
+        Metric(
+            "rmse",
+            "regression",
+            _rmse,
+            "normal",
+            "lower",
+            Reference("root_mean_squared_error"),
+        ),
+    )
+}
+"""Every metric the kit computes, by name: the one place a metric is declared."""
+
+
+def metric_names(task: Task) -> list[str]:
+    """The names of ``task``'s metrics, in the table's order."""
+    return [name for name, metric in METRICS.items() if metric.task == task]
+
+
+def improvement(name: str, new: float, old: float) -> float:
+    """How much better ``new`` is than ``old`` on metric ``name`` (higher is better if unknown)."""
+    metric = METRICS.get(name)
+    return metric.improvement(new, old) if metric else new - old
+
+
+def finish_metrics(row: Mapping[str, Any], task: Task) -> tuple[int, dict[str, Estimate]]:
+    """The count and metrics of one row of :func:`sliced_sums`."""
+    sums = Sums(row)
+    return int(sums["n"]), {
+        name: metric.from_sums(sums) for name, metric in METRICS.items() if metric.task == task
     }

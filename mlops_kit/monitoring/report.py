@@ -128,10 +128,9 @@ def watched_model(kit: Kit, ref: str) -> WatchedModel:
         NotFoundError: the model, version or alias does not exist.
         ConfigError: ``ref`` is malformed.
     """
-    from mlops_kit import data
-    from mlops_kit.models import registry
+    from mlops_kit import data, models
 
-    version = registry.get_version(kit, ref)
+    version = models.get_version(kit, ref)
     location = data.get_version(kit, version.datasets[0]).storage if version.datasets else None
     return WatchedModel(
         name=version.name,
@@ -182,7 +181,7 @@ def _logged_features(kit: Kit, predictions: ir.Table, logged: int) -> dict[str, 
     return {name: kind or "string" for name, kind in kinds.items()}
 
 
-def build_report(  # noqa: C901, PLR0912
+def build_report(
     kit: Kit,
     model: WatchedModel,
     *,
@@ -228,17 +227,7 @@ def build_report(  # noqa: C901, PLR0912
     if not logged:
         report.notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
         return report
-    features = _logged_features(kit, predictions, logged)
-    for column in slices:
-        if column not in TIME_SLICES and column not in features:
-            known = ", ".join([*TIME_SLICES, *sorted(features)])
-            raise ConfigError(f"unknown slice {column!r}: use one of {known}")
-    if training is not None:
-        schema = training.schema()
-        for name in features:
-            if name in schema:
-                numeric = stats.column_kind(schema[name]) == "numeric"
-                features[name] = "float64" if numeric else "string"
+    features = _features(kit, predictions, logged, slices, training)
 
     if truth is not None:
         # A label follows its prediction; a day of slack allows for clocks that disagree.
@@ -253,22 +242,7 @@ def build_report(  # noqa: C901, PLR0912
         staged = warehouse.stage("monitoring", Source(query=warehouse.compile(live)))
         live = observed = warehouse.table(staged.location)
     try:
-        rows = warehouse.execute(sliced_sums(live, slices, task, positive_label)).to_pylist()
-        rows.sort(
-            key=lambda r: (
-                r["slice_column"] != OVERALL,
-                r["slice_column"],
-                _sort_key(r["slice_value"] or ""),
-            )
-        )
-        for row in rows:
-            count, metrics = finish_metrics(row, task)
-            column, value = row["slice_column"], row["slice_value"]
-            report.slices.append(
-                SliceMetrics(column, value, count, metrics, model.baseline_for(column, value))
-            )
-            if column == OVERALL:
-                report.labelled = count
+        _sliced_metrics(kit, live, slices, positive_label, report)
         if truth is not None and not report.labelled:
             report.notes.append("none of the window's predictions has ground truth yet")
         report.coverage = _coverage(kit, observed, training, slices, time_column)
@@ -277,6 +251,53 @@ def build_report(  # noqa: C901, PLR0912
         if staged is not None:
             warehouse.discard(staged)
     return report
+
+
+def _features(
+    kit: Kit,
+    predictions: ir.Table,
+    logged: int,
+    slices: Sequence[str],
+    training: ir.Table | None,
+) -> dict[str, str]:
+    """The logged features by kind, typed as the training data types them.
+
+    Raises:
+        ConfigError: a slice names no logged feature.
+    """
+    features = _logged_features(kit, predictions, logged)
+    for column in slices:
+        if column not in TIME_SLICES and column not in features:
+            known = ", ".join([*TIME_SLICES, *sorted(features)])
+            raise ConfigError(f"unknown slice {column!r}: use one of {known}")
+    schema = training.schema() if training is not None else {}
+    for name in features:
+        if name in schema:
+            numeric = stats.column_kind(schema[name]) == "numeric"
+            features[name] = "float64" if numeric else "string"
+    return features
+
+
+def _sliced_metrics(
+    kit: Kit, live: ir.Table, slices: Sequence[str], positive_label: str, report: MonitoringReport
+) -> None:
+    """Add the metrics of every slice (overall first) to ``report``, with the registry baseline."""
+    sums = sliced_sums(live, slices, report.task, positive_label)
+    rows = kit.warehouse.execute(sums).to_pylist()
+    rows.sort(
+        key=lambda r: (
+            r["slice_column"] != OVERALL,
+            r["slice_column"],
+            _sort_key(r["slice_value"] or ""),
+        )
+    )
+    for row in rows:
+        count, metrics = finish_metrics(row, report.task)
+        column, value = row["slice_column"], row["slice_value"]
+        baseline = report.model.baseline_for(column, value)
+        report.slices.append(SliceMetrics(column, value, count, metrics, baseline))
+        if column == OVERALL:
+            report.labelled = count
 
 
 def _training_time_column(training: ir.Table, time_column: str | None) -> str | None:

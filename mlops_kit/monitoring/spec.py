@@ -33,13 +33,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.monitoring.metrics import Task, metric_names
 
 DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
 
-CLASSIFICATION_METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS: Final = ("mae", "rmse")
-# Lower is better for these; a "drop" from the baseline is then a rise.
-LOWER_IS_BETTER: Final = frozenset({"log_loss", "mae", "rmse"})
 DRIFT_MEASURES: Final = ("psi", "ks", "js")
 HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate")
 
@@ -63,7 +60,11 @@ def window_hours(text: str) -> int:
 
 
 class Threshold(BaseModel):
-    """Bounds on one number; ``max_drop`` is relative to the registry's evaluation baseline."""
+    """Bounds on one number; ``max_drop`` is relative to the registry's evaluation baseline.
+
+    A drop is a fall for a metric where higher is better and a rise where lower is better (see
+    :data:`~mlops_kit.monitoring.metrics.METRICS`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,7 +97,8 @@ class MonitoringSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = None
-    task: Literal["classification", "regression"] = "classification"
+    task: Task = "classification"
+    """Classification metrics are binary: ``positive_label`` against every other label."""
     positive_label: str = "1"
     window: str = "7d"
     slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
@@ -117,7 +119,7 @@ class MonitoringSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_names(self) -> MonitoringSpec:
-        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        metrics = metric_names(self.task)
         named = list(self.thresholds) + [m for per in self.slice_thresholds.values() for m in per]
         for name in named:
             if name not in metrics:

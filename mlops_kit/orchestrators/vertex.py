@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
+from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.gcp import require_google_credentials
 from mlops_kit.orchestrators import (
     Orchestrator,
     PipelineRun,
@@ -40,27 +40,11 @@ class VertexRunner(Orchestrator):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        parts = urlsplit(uri)
-        location = parts.path.strip("/")
-        if not parts.netloc or not location or "/" in location:
-            raise ConfigError(f"malformed Vertex URI {uri!r}: use 'vertex://PROJECT/LOCATION'")
-        self.project = parts.netloc
-        self.location = location
+        self.project, self.location = two_part_uri(uri, "Vertex URI", "vertex://PROJECT/LOCATION")
 
     @override
     def check(self) -> str:
-        google_auth = import_sdk(
-            "google.auth",
-            package="google-cloud-aiplatform",
-            extra="vertex",
-            purpose="the Vertex AI orchestrator",
-        )
-        try:
-            google_auth.default()
-        except google_auth.exceptions.DefaultCredentialsError as exc:
-            raise BackendError(
-                "no Google credentials for Vertex AI: run `gcloud auth application-default login`"
-            ) from exc
+        require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
         return f"Vertex AI Pipelines in {self.project}/{self.location}"
 
     def pipeline_job(self, submission: PipelineSubmission, credentials: Any = None) -> Any:

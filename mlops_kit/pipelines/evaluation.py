@@ -1,4 +1,4 @@
-"""Evaluating a tabular classifier overall and per slice, in the kit's metrics JSON.
+"""Evaluating a tabular binary classifier overall and per slice, in the kit's metrics JSON.
 
 ``{"overall": {"accuracy": ..., "f1": ..., "roc_auc": ...}, "slices": {"<column>": {"<value>":
 {"accuracy": ..., "count": ...}}}}``: what the register step stores and the gate compares.
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError
+from mlops_kit.monitoring.metrics import METRICS
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -39,27 +40,31 @@ def holdout_split(frame: Any, target: str) -> tuple[Any, Any]:
 def classification_metrics(
     truth: Sequence[Any], predicted: Sequence[Any], score: Any
 ) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (of the positive class), ROC AUC and log loss.
+    """Every classification metric of the kit's table, by its reference implementation.
+
+    The metrics are binary: the positive class (1) against the rest. Those defined only on both
+    classes (ROC AUC, log loss) are left out when ``truth`` holds one.
 
     Args:
-        truth: the true labels (0/1 or two classes sorted as the model's ``classes_``).
-        predicted: the predicted labels.
+        truth: the true labels, 1 for the positive class and 0 for the rest.
+        predicted: the predicted labels, 0/1.
         score: the predicted probability of the positive class.
     """
     import numpy as np
     from sklearn import metrics
 
     truth_array = np.asarray(truth)
-    result = {
-        "accuracy": float(metrics.accuracy_score(truth_array, predicted)),
-        "precision": float(metrics.precision_score(truth_array, predicted, zero_division=0)),
-        "recall": float(metrics.recall_score(truth_array, predicted, zero_division=0)),
-        "f1": float(metrics.f1_score(truth_array, predicted, zero_division=0)),
+    both_classes = len(np.unique(truth_array)) == 2
+    inputs = {"predicted": predicted, "score": score}
+    return {
+        name: float(
+            getattr(metrics, metric.reference.function)(
+                truth_array, inputs[metric.reference.reads], **metric.reference.options
+            )
+        )
+        for name, metric in METRICS.items()
+        if metric.task == "classification" and (both_classes or not metric.reference.both_classes)
     }
-    if len(np.unique(truth_array)) == 2:
-        result["roc_auc"] = float(metrics.roc_auc_score(truth_array, score))
-        result["log_loss"] = float(metrics.log_loss(truth_array, score, labels=[0, 1]))
-    return result
 
 
 def evaluate_classifier(

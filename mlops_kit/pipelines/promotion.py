@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.monitoring.metrics import improvement
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -51,7 +52,7 @@ class GateDecision:
         return None if output is None else cls(**json.loads(str(output)))
 
 
-def decide(  # noqa: C901, PLR0912
+def decide(
     candidate: str,
     candidate_metrics: Mapping[str, Any],
     champion: str | None,
@@ -65,10 +66,10 @@ def decide(  # noqa: C901, PLR0912
 
     The candidate must beat the champion on the first metric by more than ``min_improvement``, be
     no worse on the other metrics, and lose no more than ``slice_tolerance`` of any of the metrics
-    on any value of the configured slice columns that both were evaluated on. Higher is better for
-    every metric except ``log_loss``, ``mae`` and ``rmse``. A promotion's reasons name the slice
-    values where the candidate gains more than ``slice_tolerance`` on the first metric: where the
-    improvement comes from.
+    on any value of the configured slice columns that both were evaluated on. Which way is better
+    comes from the table of metrics (:data:`~mlops_kit.monitoring.metrics.METRICS`). A promotion's
+    reasons name the slice values where the candidate gains more than ``slice_tolerance`` on the
+    first metric: where the improvement comes from.
 
     Args:
         candidate: reference of the candidate version.
@@ -84,60 +85,94 @@ def decide(  # noqa: C901, PLR0912
         return GateDecision(
             candidate, None, True, ["no champion yet: the first version becomes it"]
         )
-    primary, *others = metrics
+    primary = metrics[0]
     new, old = candidate_metrics.get("overall", {}), champion_metrics.get("overall", {})
-    failures: list[str] = []
-    if primary not in new:
-        failures.append(f"{primary} missing from the candidate's metrics")
-    elif primary in old and not _gain(primary, new[primary], old[primary]) > min_improvement:
-        failures.append(
-            f"{primary} {new[primary]:.4f} is not better than the champion's {old[primary]:.4f}"
-            + (f" by more than {min_improvement:g}" if min_improvement else "")
-        )
-    for name in others:
-        if name in new and name in old and _gain(name, new[name], old[name]) < 0:
-            failures.append(f"{name} {new[name]:.4f} is worse than the champion's {old[name]:.4f}")
+    failures = _overall_failures(new, old, metrics, min_improvement)
     improvements: list[str] = []
     for column in slices:
-        new_values = candidate_metrics.get("slices", {}).get(column, {})
-        old_values = champion_metrics.get("slices", {}).get(column, {})
-        judged = [
-            value
-            for value in sorted(set(new_values) & set(old_values), key=_value_order)
-            if primary in new_values[value] and primary in old_values[value]
-        ]
-        better: list[str] = []
-        for value in judged:
-            for name in metrics:
-                a, b = new_values[value].get(name), old_values[value].get(name)
-                if a is None or b is None:
-                    continue
-                if _gain(name, a, b) < -slice_tolerance:
-                    failures.append(
-                        f"{name} on {column}={value} {a:.4f} is worse than the champion's "
-                        f"{b:.4f} by more than {slice_tolerance:g}"
-                    )
-                elif name == primary and _gain(name, a, b) > slice_tolerance:
-                    better.append(f"{column}={value} {a:.4f} against {b:.4f}")
-        if better:
-            improvements.append(
-                f"{primary} better on {len(better)} of {len(judged)} values of {column} by more "
-                f"than {slice_tolerance:g}: " + ", ".join(better)
-            )
+        comparison = _SliceComparison(
+            column,
+            candidate_metrics.get("slices", {}).get(column, {}),
+            champion_metrics.get("slices", {}).get(column, {}),
+        )
+        failures += comparison.failures(metrics, slice_tolerance)
+        improvements += comparison.improvements(primary, slice_tolerance)
     if failures:
         return GateDecision(candidate, champion, False, failures)
-    gain = _gain(primary, new[primary], old.get(primary, float("-inf")))
+    gain = improvement(primary, new[primary], old.get(primary, float("-inf")))
     overall = f"{primary} improves on {champion} by {gain:.4f}"
     if primary in old:
         overall += f" ({new[primary]:.4f} against {old[primary]:.4f})"
     return GateDecision(candidate, champion, True, [overall, *improvements])
 
 
-_LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+def _overall_failures(
+    new: Mapping[str, float],
+    old: Mapping[str, float],
+    metrics: Sequence[str],
+    min_improvement: float,
+) -> list[str]:
+    """Why the candidate's overall metrics do not beat the champion's (empty: they do)."""
+    primary, *others = metrics
+    failures: list[str] = []
+    if primary not in new:
+        failures.append(f"{primary} missing from the candidate's metrics")
+    elif primary in old and not improvement(primary, new[primary], old[primary]) > min_improvement:
+        failures.append(
+            f"{primary} {new[primary]:.4f} is not better than the champion's {old[primary]:.4f}"
+            + (f" by more than {min_improvement:g}" if min_improvement else "")
+        )
+    failures += [
+        f"{name} {new[name]:.4f} is worse than the champion's {old[name]:.4f}"
+        for name in others
+        if name in new and name in old and improvement(name, new[name], old[name]) < 0
+    ]
+    return failures
 
 
-def _gain(metric: str, new: float, old: float) -> float:
-    return old - new if metric in _LOWER_IS_BETTER else new - old
+@dataclass(frozen=True)
+class _SliceComparison:
+    """The candidate's and the champion's metrics on the values of one slice column."""
+
+    column: str
+    new: Mapping[str, Mapping[str, float]]
+    old: Mapping[str, Mapping[str, float]]
+
+    def judged(self, primary: str) -> list[str]:
+        """The values both were evaluated on (with the deciding metric), in natural order."""
+        return [
+            value
+            for value in sorted(set(self.new) & set(self.old), key=_value_order)
+            if primary in self.new[value] and primary in self.old[value]
+        ]
+
+    def failures(self, metrics: Sequence[str], tolerance: float) -> list[str]:
+        """Each metric the candidate loses by more than ``tolerance`` on a value."""
+        return [
+            f"{name} on {self.column}={value} {a:.4f} is worse than the champion's "
+            f"{b:.4f} by more than {tolerance:g}"
+            for value in self.judged(metrics[0])
+            for name in metrics
+            if (a := self.new[value].get(name)) is not None
+            and (b := self.old[value].get(name)) is not None
+            and improvement(name, a, b) < -tolerance
+        ]
+
+    def improvements(self, primary: str, tolerance: float) -> list[str]:
+        """Where the deciding metric gains more than ``tolerance``, as one reason (or none)."""
+        judged = self.judged(primary)
+        better = [
+            f"{self.column}={value} {a:.4f} against {b:.4f}"
+            for value in judged
+            if improvement(primary, a := self.new[value][primary], b := self.old[value][primary])
+            > tolerance
+        ]
+        if not better:
+            return []
+        return [
+            f"{primary} better on {len(better)} of {len(judged)} values of {self.column} by more "
+            f"than {tolerance:g}: " + ", ".join(better)
+        ]
 
 
 def _value_order(value: str) -> tuple[int, float | str]:

@@ -82,7 +82,7 @@ def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> No
     assert audit_report(evaluation)["summary"]["violations"] == 0
     environment = StackOutputs.model_validate(evaluation.outputs).to_environment("staging")
     assert environment.orchestrator == "vertex://acme-ml-staging/europe-west1"
-    assert environment.vertex_model_registry is True
+    assert environment.registry_mirror == "vertex://acme-ml-staging/europe-west1"
 
 
 def test_version_tables_are_ingestion_time_partitioned_and_never_expire(prod: Any) -> None:

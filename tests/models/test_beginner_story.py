@@ -87,9 +87,7 @@ def test_comparing_the_two_versions_points_at_the_broken_source(
             "behaviour",
             tmp_path / f"model{number}",
             metrics=metrics,
-            data=[ref],
-            params={"max_depth": depth},
-            packages={},
+            lineage=models.Lineage(data=[ref], params={"max_depth": depth}, packages={}),
         )
     assert models.get_version(kit, "behaviour@1").datasets == ["activity@1"]
 
@@ -153,7 +151,12 @@ def test_comparing_on_data_without_the_feature_columns_is_a_clear_error(
     frame = datasets.load(kit, ref, as_="pandas")
     for number in (1, 2):
         train(frame, tmp_path / f"m{number}", depth=3)
-        models.register(kit, "behaviour", tmp_path / f"m{number}", data=[ref], packages={})
+        models.register(
+            kit,
+            "behaviour",
+            tmp_path / f"m{number}",
+            lineage=models.Lineage(data=[ref], packages={}),
+        )
     path = tmp_path / "basic.parquet"
     frame[["customer_id", *BASIC]].to_parquet(path)
     basic = datasets.snapshot(kit, "basic_only", path=path).ref
@@ -169,7 +172,12 @@ def test_text_in_a_numeric_feature_is_reported_with_the_models_that_cannot_predi
     frame = datasets.load(kit, ref, as_="pandas")
     for number in (1, 2):
         train(frame, tmp_path / f"m{number}", depth=2 + number)
-        models.register(kit, "behaviour", tmp_path / f"m{number}", data=[ref], packages={})
+        models.register(
+            kit,
+            "behaviour",
+            tmp_path / f"m{number}",
+            lineage=models.Lineage(data=[ref], packages={}),
+        )
     live = activity(300, seed=4, broken_share=0.0)
     live["api_calls"] = live["api_calls"].map(lambda v: "N/A" if v % 7 == 0 else str(v))
     mistyped = snapshot(kit, live, tmp_path, "mistyped")

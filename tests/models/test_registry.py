@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+import mlops_kit
 from mlops_kit import models
 from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
@@ -29,12 +30,14 @@ def test_register_records_the_whole_lineage(kit: Any, tmp_path: Path) -> None:
         "churn",
         artifact,
         metrics=tmp_path / "metrics.json",
-        params={"C": 1.0, "penalty": "l2"},
-        tags={"team": "growth"},
-        pipeline_run_id="run-17",
-        image_digest="sha256:" + "a" * 64,
-        git_commit="b" * 40,
-        created_by="ana",
+        lineage=models.Lineage(
+            params={"C": 1.0, "penalty": "l2"},
+            tags={"team": "growth"},
+            pipeline_run_id="run-17",
+            image_digest="sha256:" + "a" * 64,
+            git_commit="b" * 40,
+            created_by="ana",
+        ),
     )
 
     assert (version.ref, version.status, version.flavor) == ("churn@1", "ready", "sklearn")
@@ -45,7 +48,7 @@ def test_register_records_the_whole_lineage(kit: Any, tmp_path: Path) -> None:
     assert version.metrics == {"accuracy": 0.91, "f1": 0.88}
     assert version.slices == {"hour": {"3": {"accuracy": 0.4}}}
     assert version.params == {"C": "1.0", "penalty": "l2"} and version.tags == {"team": "growth"}
-    assert version.components["kit"] == {"mlops-kit": models.registry.__version__}
+    assert version.components["kit"] == {"mlops-kit": mlops_kit.__version__}
     assert version.components["image"] == {"image": "sha256:" + "a" * 64}
     assert "scikit-learn" in version.components["package"]
     assert (version.pipeline_run_id, version.git_commit, version.created_by) == (
@@ -56,7 +59,9 @@ def test_register_records_the_whole_lineage(kit: Any, tmp_path: Path) -> None:
     assert version.ready_at is not None and version.ready_at >= version.created_at
     json.dumps(version.to_dict())  # JSON-able
 
-    second = models.register(kit, "churn", artifact / "model.joblib", packages={"x": "1"})
+    second = models.register(
+        kit, "churn", artifact / "model.joblib", lineage=models.Lineage(packages={"x": "1"})
+    )
     assert second.version == 2 and second.components["package"] == {"x": "1"}
     assert [v.version for v in models.list_versions(kit, "churn")] == [2, 1]
     assert models.get_version(kit, "churn").version == 2  # bare name = latest
@@ -102,11 +107,15 @@ def test_writing_to_an_existing_version_path_is_refused(kit: Any, tmp_path: Path
     ("content", "problem"),
     [
         ("{not json", "is not valid JSON (line 1"),
-        ('{"accuracy": 0.9}', 'expected an object with "overall"'),
-        ('{"overall": {"accuracy": "high"}}', "overall.accuracy = 'high' is not a number"),
-        ('{"overall": {"Accuracy": 0.9}}', "must be a lower-case word"),
+        ('{"slices": {}}', '"overall" is missing'),
+        ('{"overall": {"accuracy": "high"}}', "overall.accuracy = 'high' is not a finite number"),
+        ('{"overall": {"accuracy": Infinity}}', "overall.accuracy = inf is not a finite number"),
+        ('{"accuracy": NaN}', "overall.accuracy = nan is not a finite number"),
+        ('{"overall": {"Accuracy": 0.9}}', "'Accuracy' in overall must be a lower-case word"),
+        ('{"Accuracy": 0.9}', "'Accuracy' in overall must be a lower-case word"),
         ('{"overall": {"accuracy": 0.9}, "slices": {"hour": [1]}}', "slices.hour must be"),
-        ('{"overall": {"accuracy": 0.9}, "extra": 1}', "unknown keys ['extra']"),
+        ('{"overall": {"accuracy": 0.9}, "extra": 1}', "unknown key 'extra'"),
+        ('{"overall": {}}', "overall is empty"),
     ],
 )
 def test_malformed_metrics_change_nothing(
@@ -127,7 +136,7 @@ def test_bad_inputs_are_clear_errors_and_change_nothing(kit: Any, tmp_path: Path
     with pytest.raises(NotFoundError, match="metrics file .* does not exist"):
         models.register(kit, "m", artifact, metrics=tmp_path / "missing.json")
     with pytest.raises(NotFoundError, match="unknown dataset 'customers'"):
-        models.register(kit, "m", artifact, data=["customers@7"])
+        models.register(kit, "m", artifact, lineage=models.Lineage(data=["customers@7"]))
     with pytest.raises(ConfigError, match="invalid model name"):
         models.register(kit, "bad/name", artifact)
     assert _count_versions(kit) == 0
@@ -174,3 +183,11 @@ def test_load_model_predicts(kit: Any, tmp_path: Path) -> None:
     models.register(kit, "blob", write_bytes(tmp_path / "x.bin", 3))
     with pytest.raises(ConfigError, match="no model flavour None"):
         models.load_model(kit, "blob@1")
+
+
+def test_a_flat_metrics_object_means_overall(kit: Any, tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.81, "f1": 1}', encoding="utf-8")
+    version = models.register(
+        kit, "flat", write_bytes(tmp_path / "a.bin", 1), metrics=tmp_path / "metrics.json"
+    )
+    assert (version.metrics, version.slices) == ({"accuracy": 0.81, "f1": 1.0}, {})

@@ -45,7 +45,8 @@ WORKER = textwrap.dedent(
         while not Path(gate, "go").exists():  # all four start registering at once
             time.sleep(0.01)
         for _ in range(8):
-            models.register(kit, "shared", Path(source), tags={"worker": worker}, packages={})
+            lineage = models.Lineage(tags={"worker": worker}, packages={})
+            models.register(kit, "shared", Path(source), lineage=lineage)
     """
 )
 
@@ -184,7 +185,7 @@ def test_an_upload_that_breaks_leaves_no_ready_version_and_gc_cleans_up(
     migrate.upgrade(broken.metadata)
     broken.artifacts.retry_timeout = 1.0  # type: ignore[attr-defined]
     with pytest.raises(BackendError, match="cannot upload gs://"):
-        models.register(broken, "clf", source, packages={})
+        models.register(broken, "clf", source, lineage=models.Lineage(packages={}))
     assert proxy.broken.is_set()
 
     (failed,) = models.list_versions(broken, "clf", include_unready=True)
@@ -196,7 +197,9 @@ def test_an_upload_that_breaks_leaves_no_ready_version_and_gc_cleans_up(
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", private_gcs_emulator.url)
     kit = _kit(metadata, f"gs://{bucket}/models")
     assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/a-config.json"]
-    kept = models.register(kit, "clf", source / "a-config.json", packages={})
+    kept = models.register(
+        kit, "clf", source / "a-config.json", lineage=models.Lineage(packages={})
+    )
     assert kept.version == 2
     report = models.collect_garbage(kit, grace=timedelta(hours=1))
     assert report.removed_objects == ["clf/1/a-config.json"]
@@ -223,7 +226,9 @@ def _pending(kit: Kit, name: str, version: int, age: timedelta) -> None:
 def test_gc_removes_stale_pending_versions_and_orphans_never_a_referenced_object(
     kit: Any, tmp_path: Path
 ) -> None:
-    ready = models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), packages={})
+    ready = models.register(
+        kit, "clf", write_bytes(tmp_path / "m.bin", 10), lineage=models.Lineage(packages={})
+    )
     models.promote(kit, "clf@1", "prod", "first")
     store = kit.artifacts
     _pending(kit, "clf", 2, age=timedelta(hours=30))  # died yesterday
@@ -255,7 +260,10 @@ def test_gc_removes_stale_pending_versions_and_orphans_never_a_referenced_object
     models.download(kit, "clf@prod", tmp_path / "out")  # the referenced version is intact
     assert ready.version == 1
     # Numbers are never reused, even after gc deleted a row.
-    assert models.register(kit, "clf", tmp_path / "m.bin", packages={}).version == 4
+    assert (
+        models.register(kit, "clf", tmp_path / "m.bin", lineage=models.Lineage(packages={})).version
+        == 4
+    )
 
 
 CRASHING_WORKER = textwrap.dedent(
@@ -272,7 +280,7 @@ CRASHING_WORKER = textwrap.dedent(
         orchestrator="kfp-local",
     )
     with Kit(environment) as kit:
-        models.register(kit, "clf", Path(source), packages={})
+        models.register(kit, "clf", Path(source), lineage=models.Lineage(packages={}))
     """
 )
 

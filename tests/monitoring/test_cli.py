@@ -15,13 +15,15 @@ END = "2026-11-20T00:00:00+00:00"
 @pytest.fixture
 def registered(local_kit, purchase_story, tmp_path: Path) -> str:
     from mlops_kit.data import snapshot
-    from mlops_kit.models import register
+    from mlops_kit.models import Lineage, register
 
     training = snapshot(local_kit, "purchases", path=purchase_story.training_path)
     artifact = tmp_path / "model.txt"
     artifact.write_text("purchase model")
     metrics = {"overall": {"accuracy": 0.95}, "slices": {"hour_of_day": {"3": {"accuracy": 0.9}}}}
-    version = register(local_kit, "purchase", artifact, metrics=metrics, data=[training.ref])
+    version = register(
+        local_kit, "purchase", artifact, metrics=metrics, lineage=Lineage(data=[training.ref])
+    )
     assert version.version == 1
     return "purchase@1"
 
@@ -64,10 +66,18 @@ def test_check_exits_non_zero_and_names_the_hours(
     assert "violation: accuracy" in result.stdout and "hour_of_day=3" in result.stdout
     assert "hour_of_day=12 " not in result.stdout.split("violation:", 1)[1]
     passing = spec_file.read_text().replace("min: 0.7", "min: 0.01")
-    spec_file.write_text(passing)
+    # The registry baseline has no f1: its max_drop cannot be judged, and the check says so.
+    spec_file.write_text(passing + "thresholds:\n  f1: {max_drop: 0.05}\n")
     result = run_cli("monitor", "check", "--end", END, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["check"]["passed"] is True
+    check = json.loads(result.stdout)["check"]
+    assert check["passed"] is True
+    assert check["warnings"] == [
+        "max_drop of f1 not checked on overall: the registry baseline of purchase@1 has no f1 "
+        "there (add it to the version's metrics file)"
+    ]
+    result = run_cli("monitor", "check", "--end", END)
+    assert "warning: max_drop of f1 not checked on overall" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,12 @@ def register_model(
                 model_name,
                 artifact,
                 metrics=metrics,
-                data=[dataset_ref],
-                params=json.loads(params or "{}"),
-                pipeline_run_id=pipeline_run_id,
-                git_commit=git_commit or None,
+                lineage=models.Lineage(
+                    data=[dataset_ref],
+                    params=json.loads(params or "{}"),
+                    pipeline_run_id=pipeline_run_id,
+                    git_commit=git_commit or None,
+                ),
             )
     print(f"register: {model_name}@{version.version} (trained on {dataset_ref})")
     return f"{model_name}@{version.version}"

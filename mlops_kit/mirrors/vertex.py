@@ -1,0 +1,153 @@
+"""The Vertex AI Model Registry as a registry mirror, ``vertex://PROJECT/LOCATION``.
+
+The first mirrored version of a model creates the Vertex model (its id derived from the model
+name); later ones are uploaded as new versions of it (``parent_model``), each with the alias ``vN``
+so the two registries' numbers can be matched. google-cloud-aiplatform is imported only when a
+version is mirrored. ``?api_endpoint=HOST`` reaches Vertex AI through another endpoint (a Private
+Service Connect address, for example) instead of ``LOCATION-aiplatform.googleapis.com``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from typing_extensions import override
+
+from mlops_kit.backends import import_sdk, two_part_uri
+from mlops_kit.errors import BackendError, ConfigError, first_line
+from mlops_kit.gcp import require_google_credentials
+from mlops_kit.mirrors import MirroredVersion, RegistryMirror
+
+SERVING_IMAGES = {"sklearn": "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest"}
+"""Vertex AI's prebuilt prediction container per flavour (it loads ``model.joblib``)."""
+
+_PURPOSE = "mirroring to the Vertex AI Model Registry"
+
+
+def vertex_model_id(name: str) -> str:
+    """The Vertex model id of a kit model: lower-case letters, digits and dashes, 63 at most."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = f"m-{cleaned}"
+    return cleaned[:63].rstrip("-")
+
+
+def _label(value: str) -> str:
+    # Vertex labels: lower-case letters, digits, '_' and '-', at most 63 characters.
+    return re.sub(r"[^a-z0-9_-]+", "-", value.lower())[:63]
+
+
+def _aiplatform() -> Any:
+    return import_sdk(
+        "google.cloud.aiplatform_v1",
+        package="google-cloud-aiplatform",
+        extra="vertex",
+        purpose=_PURPOSE,
+    )
+
+
+class VertexModelRegistry(RegistryMirror):
+    """Mirrors ready versions to the Vertex AI Model Registry of one project and location."""
+
+    tag = "vertex.model"
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.project, self.location = two_part_uri(
+            uri, "registry mirror", "vertex://PROJECT/LOCATION"
+        )
+        self.api_endpoint = parse_qs(urlsplit(uri).query).get("api_endpoint", [None])[0] or (
+            f"{self.location}-aiplatform.googleapis.com"
+        )
+
+    def client(self, credentials: Any = None) -> Any:
+        """A ``ModelServiceClient`` for the mirror's endpoint.
+
+        Args:
+            credentials: Google credentials; default: the application default credentials.
+        """
+        return _aiplatform().ModelServiceClient(
+            credentials=credentials, client_options={"api_endpoint": self.api_endpoint}
+        )
+
+    @cached_property
+    def _client(self) -> Any:
+        return self.client()
+
+    @override
+    def check(self) -> str:
+        require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
+        return f"Vertex AI Model Registry in {self.project}/{self.location}"
+
+    def upload_request(
+        self,
+        version: MirroredVersion,
+        *,
+        previous: str | None = None,
+        serving_image: str | None = None,
+    ) -> Any:
+        """The ``UploadModelRequest`` that mirrors ``version`` (no network is used).
+
+        Raises:
+            ConfigError: the artifacts are not in GCS, or no serving image is known for the
+                version's flavour.
+        """
+        aiplatform_v1 = _aiplatform()
+        if not version.artifact_uri.startswith("gs://"):
+            raise ConfigError(
+                f"{version.ref} is stored at {version.artifact_uri}: Vertex AI reads models from "
+                "gs:// only"
+            )
+        image = serving_image or SERVING_IMAGES.get(version.flavor or "")
+        if image is None:
+            raise ConfigError(
+                f"no Vertex serving image is known for flavour {version.flavor!r} of {version.ref}: "
+                "pass one explicitly"
+            )
+        model = aiplatform_v1.Model(
+            display_name=version.name,
+            description=f"Mirror of {version.ref} from the mlops-kit registry",
+            version_description=f"{version.ref}, data {', '.join(version.datasets) or '-'}",
+            artifact_uri=version.artifact_uri,
+            container_spec=aiplatform_v1.ModelContainerSpec(image_uri=image),
+            version_aliases=[f"v{version.version}"],
+            labels={
+                **{_label(k): _label(v) for k, v in version.labels.items()},
+                "mlops-kit-model": _label(version.name),
+                "mlops-kit-version": str(version.version),
+            },
+        )
+        request = aiplatform_v1.UploadModelRequest(
+            parent=f"projects/{self.project}/locations/{self.location}", model=model
+        )
+        if previous:
+            # A recorded resource is MODEL@VERSION; the new version joins MODEL.
+            request.parent_model = previous.partition("@")[0]
+        else:
+            request.model_id = vertex_model_id(version.name)
+        return request
+
+    @override
+    def mirror(
+        self,
+        version: MirroredVersion,
+        *,
+        previous: str | None = None,
+        serving_image: str | None = None,
+    ) -> str:
+        request = self.upload_request(version, previous=previous, serving_image=serving_image)
+        # Importable once upload_request has imported the SDK that depends on them.
+        from google.api_core import exceptions as api_errors
+        from google.auth import exceptions as auth_errors
+
+        try:
+            response = self._client.upload_model(request=request).result(timeout=1800)
+        except (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, TimeoutError) as exc:
+            raise BackendError(
+                f"Vertex AI did not accept {version.ref}: {first_line(exc)} (retry with "
+                f"`mlops-kit models mirror {version.ref}`)"
+            ) from exc
+        return f"{response.model}@{response.model_version_id}"

@@ -1,0 +1,274 @@
+"""Registering a model version.
+
+A registration is three steps, so that no reader ever sees a half-stored version:
+
+1. one transaction locks the model row, allocates the next version number and writes the version
+   ``pending`` with its metrics, params, tags, data lineage and component versions;
+2. the artifact is uploaded under ``NAME/VERSION/`` in the environment's artifact store (create-only,
+   checksummed);
+3. one transaction records the files and marks the version ``ready``.
+
+A failure in 2 or 3 marks the version ``failed`` and removes what was uploaded; a process that dies
+leaves a ``pending`` row that :func:`~mlops_kit.models.collect_garbage` removes after a grace period,
+with the objects nobody references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mlops_kit import data as datasets
+from mlops_kit.artifacts import StoredObject, source_files
+from mlops_kit.db.models import utcnow
+from mlops_kit.db.models.registry import (
+    ModelComponent,
+    ModelDataLineage,
+    ModelFile,
+    ModelMetric,
+    ModelParam,
+    ModelTag,
+    ModelVersionRow,
+    RegisteredModel,
+)
+from mlops_kit.errors import ConflictError, MlopsKitError, first_line
+from mlops_kit.kit import Kit
+from mlops_kit.models.environment_capture import component_versions
+from mlops_kit.models.flavors import detect_flavor
+from mlops_kit.models.lookup import get_version
+from mlops_kit.models.metrics_file import NO_METRICS, parse_metrics, read_metrics_file
+from mlops_kit.models.mirroring import mirror
+from mlops_kit.models.names import ModelRef, check_model_name
+from mlops_kit.models.versions import ModelVersion
+from mlops_kit.provenance import current_user
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version comes from, recorded with it."""
+
+    data: Sequence[datasets.DatasetRef | str] = ()
+    """The dataset versions it was trained on (``DATASET@V``)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Training parameters (values are stored as text)."""
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form labels."""
+    pipeline_run_id: str | None = None
+    """The pipeline run that trained it."""
+    image_digest: str | None = None
+    """The training container image digest."""
+    git_commit: str | None = None
+    """The commit of the training code."""
+    created_by: str | None = None
+    """Who registers (default: the operating-system user)."""
+    packages: Mapping[str, str] | None = None
+    """Name → version of the training environment's packages (default: this one's)."""
+
+
+def register(
+    kit: Kit,
+    name: str,
+    path: Path | str,
+    *,
+    metrics: Mapping[str, Any] | Path | None = None,
+    lineage: Lineage | None = None,
+) -> ModelVersion:
+    """Register the file or directory ``path`` as the next version of model ``name``.
+
+    Args:
+        kit: the environment.
+        name: the model name (created on first registration).
+        path: the artifact: a file (``model.joblib``) or a directory.
+        metrics: metrics in the kit's format (see :func:`~mlops_kit.models.parse_metrics`), or the
+            path of a JSON file holding them.
+        lineage: the data, parameters, run and code it came from (default: none recorded, this
+            Python environment's packages).
+
+    Returns:
+        The ready version.
+
+    Raises:
+        NotFoundError: ``path``, the metrics file or a data version does not exist.
+        ConfigError: malformed name, metrics or parameters. Nothing is recorded in these cases.
+        ConflictError: an object already exists under the version's path.
+        BackendError: the metadata database or the artifact store failed; the version is marked
+            failed (or left pending for :func:`~mlops_kit.models.collect_garbage` if even that
+            failed) and is never visible. Also raised, with the version ready, when the
+            environment's registry mirror refuses it.
+    """
+    lineage = lineage or Lineage()
+    check_model_name(name)
+    source = Path(path)
+    files = source_files(source)  # validates the path before anything is written
+    if isinstance(metrics, Path):
+        metric_values = read_metrics_file(metrics)
+    else:
+        metric_values = NO_METRICS if metrics is None else parse_metrics(metrics)
+    flavor = detect_flavor([name for _, name in files])
+    # Dataset versions are immutable and cannot be deleted while a model references them, so
+    # resolving them before the registration transaction is safe.
+    dataset_ids = [datasets.get_version(kit, ref).id for ref in lineage.data]
+    components = component_versions(lineage.packages, lineage.image_digest)
+    pending = _record_pending(
+        kit, name, flavor, metric_values, lineage, _Sources(dataset_ids, components)
+    )
+    _upload(kit, pending, source, files)
+    if kit.registry_mirror is not None:
+        # The version is ready whatever the mirror answers; a failed mirror is retried on its own.
+        mirror(kit, pending.ref)
+    return get_version(kit, pending.ref)
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """What the lineage refers to, resolved before the registration transaction."""
+
+    dataset_ids: Sequence[int]
+    components: Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    ref: ModelRef
+    row_id: int
+    prefix: str
+
+
+def _record_pending(
+    kit: Kit,
+    name: str,
+    flavor: str | None,
+    metrics: Mapping[str, Any],
+    lineage: Lineage,
+    sources: _Sources,
+) -> _Pending:
+    """Step 1: allocate the next version number and write the version pending with its lineage."""
+    with kit.metadata.session() as session:
+        model = _lock_or_create_model(session, name)
+        model.last_version += 1
+        version = model.last_version
+        prefix = f"{name}/{version}"
+        row = ModelVersionRow(
+            model_id=model.id,
+            version=version,
+            status="pending",
+            artifact_uri=kit.artifacts.object_uri(prefix),
+            flavor=flavor,
+            pipeline_run_id=lineage.pipeline_run_id,
+            git_commit=lineage.git_commit,
+            created_by=lineage.created_by or current_user(),
+            created_at=utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        session.add_all(_lineage_rows(row.id, metrics, lineage, sources))
+        return _Pending(ModelRef(name, version=version), row.id, prefix)
+
+
+def _upload(kit: Kit, pending: _Pending, source: Path, files: Sequence[tuple[Path, str]]) -> None:
+    """Steps 2 and 3: store the artifact, then record its files and mark the version ready."""
+    stored: list[StoredObject] = []
+    try:
+        stored = kit.artifacts.put(source, pending.prefix)
+        with kit.metadata.session() as session:
+            finished = session.execute(
+                update(ModelVersionRow)
+                .where(ModelVersionRow.id == pending.row_id, ModelVersionRow.status == "pending")
+                .values(status="ready", ready_at=utcnow())
+            )
+            if finished.rowcount != 1:  # type: ignore[attr-defined]
+                raise ConflictError(
+                    f"version {pending.ref} was removed by `models gc` while uploading: "
+                    "register again (raise gc's grace period above the longest upload)"
+                )
+            session.add_all(
+                ModelFile(
+                    version_id=pending.row_id,
+                    path=relative,
+                    key=obj.key,
+                    size=obj.size,
+                    sha256=obj.sha256,
+                    md5=obj.md5,
+                )
+                for (_, relative), obj in zip(files, stored, strict=True)
+            )
+    except BaseException as exc:
+        _fail(kit, pending.row_id, [obj.key for obj in stored], exc)
+        raise
+
+
+def _lock_or_create_model(session: Session, name: str) -> RegisteredModel:
+    """The model row of ``name``, locked for this transaction; created if new.
+
+    The insert ignores a conflict so that concurrent first registrations of one model both succeed.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    session.execute(
+        insert(RegisteredModel)
+        .values(name=name, last_version=0, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return session.scalars(
+        select(RegisteredModel)
+        .where(RegisteredModel.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _lineage_rows(
+    version_id: int, metrics: Mapping[str, Any], lineage: Lineage, sources: _Sources
+) -> list[Any]:
+    rows: list[Any] = [
+        ModelMetric(version_id=version_id, name=metric, value=value)
+        for metric, value in metrics["overall"].items()
+    ]
+    rows += [
+        ModelMetric(
+            version_id=version_id,
+            slice_column=column,
+            slice_value=value,
+            name=metric,
+            value=number,
+        )
+        for column, values in metrics["slices"].items()
+        for value, numbers in values.items()
+        for metric, number in numbers.items()
+    ]
+    rows += [
+        ModelParam(version_id=version_id, key=k, value=str(v)) for k, v in lineage.params.items()
+    ]
+    rows += [ModelTag(version_id=version_id, key=k, value=str(v)) for k, v in lineage.tags.items()]
+    rows += [
+        ModelDataLineage(version_id=version_id, dataset_version_id=i) for i in sources.dataset_ids
+    ]
+    rows += [
+        ModelComponent(version_id=version_id, kind=kind, name=component, version=version)
+        for kind, versions in sources.components.items()
+        for component, version in versions.items()
+    ]
+    return rows
+
+
+def _fail(kit: Kit, version_id: int, keys: list[str], exc: BaseException) -> None:
+    """Mark the version failed and delete the objects it stored; what fails is left to gc."""
+    reason = first_line(exc)
+    try:
+        with kit.metadata.session() as session:
+            session.execute(
+                update(ModelVersionRow)
+                .where(ModelVersionRow.id == version_id, ModelVersionRow.status == "pending")
+                .values(status="failed", failure=reason[:2000])
+            )
+    except MlopsKitError:
+        pass  # the row stays pending; gc removes it after the grace period
+    kit.artifacts.delete_quietly(keys)

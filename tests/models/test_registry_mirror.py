@@ -1,0 +1,226 @@
+"""The Vertex AI Model Registry as registry mirror, against a loopback fake of its REST API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_kit import models
+from mlops_kit.environments import Environment
+from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.kit import Kit
+from mlops_kit.mirrors import MirroredVersion
+from mlops_kit.mirrors.vertex import VertexModelRegistry, vertex_model_id
+from tests.models.conftest import train_classifier
+
+MIRROR = "vertex://acme-ml-dev/europe-west1"
+
+
+class FakeVertex(ThreadingHTTPServer):
+    """Answers ``models:upload`` like Vertex AI: a finished operation naming the new version."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.uploads: list[dict[str, Any]] = []
+        self.refuse = False
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeVertex
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        path = self.path.partition("?")[0]
+        parent = path.removeprefix("/v1/").removesuffix("/models:upload")
+        if self.server.refuse:
+            status, reply = (
+                403,
+                {
+                    "error": {
+                        "code": 403,
+                        "message": "Permission 'aiplatform.models.upload' denied",
+                        "status": "PERMISSION_DENIED",
+                    }
+                },
+            )
+        else:
+            self.server.uploads.append(body)
+            model = body.get("parentModel") or f"{parent}/models/{body['modelId']}"
+            status, reply = (
+                200,
+                {
+                    "name": f"{parent}/operations/{len(self.server.uploads)}",
+                    "done": True,
+                    "response": {
+                        "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
+                        "model": model,
+                        "modelVersionId": str(len(self.server.uploads)),
+                    },
+                },
+            )
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def vertex() -> Iterator[FakeVertex]:
+    server = FakeVertex()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def _environment(gcs_uri: str, tmp_path: Path, **fields: Any) -> Environment:
+    return Environment(
+        name="dev",
+        warehouse=f"duckdb://{tmp_path / 'w.duckdb'}",
+        artifacts=gcs_uri,
+        metadata=f"sqlite:///{tmp_path / 'm.db'}",
+        orchestrator="kfp-local",
+        labels={"env": "dev", "cost-center": "ML 42"},
+        **fields,
+    )
+
+
+@pytest.fixture
+def mirror_kit(gcs_uri: str, tmp_path: Path, vertex: FakeVertex) -> Iterator[Kit]:
+    """A kit whose registry mirror is a real ModelServiceClient talking to the fake."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1
+
+    from mlops_kit.db import migrate
+
+    with Kit(_environment(gcs_uri, tmp_path, registry_mirror=MIRROR)) as kit:
+        migrate.upgrade(kit.metadata)
+        assert isinstance(kit.registry_mirror, VertexModelRegistry)
+        kit.registry_mirror.__dict__["_client"] = aiplatform_v1.ModelServiceClient(
+            transport="rest",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": vertex.endpoint},
+        )
+        yield kit
+
+
+@pytest.mark.gcs
+def test_registration_mirrors_the_first_version_as_a_model_later_ones_as_its_versions(
+    mirror_kit: Kit, vertex: FakeVertex, tmp_path: Path
+) -> None:
+    artifact = train_classifier(tmp_path / "model")
+    lineage = models.Lineage(packages={})
+    first = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
+    second = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
+
+    one, two = vertex.uploads
+    assert one["modelId"] == "churn-model" and "parentModel" not in one
+    assert one["model"]["artifactUri"] == first.artifact_uri
+    assert one["model"]["artifactUri"].startswith("gs://") and first.artifact_uri.endswith("/1")
+    assert one["model"]["containerSpec"]["imageUri"].endswith("/sklearn-cpu.1-3:latest")
+    assert one["model"]["versionAliases"] == ["v1"]
+    assert one["model"]["labels"] == {
+        "env": "dev",
+        "cost-center": "ml-42",
+        "mlops-kit-model": "churn_model",
+        "mlops-kit-version": "1",
+    }
+    resource = "projects/acme-ml-dev/locations/europe-west1/models/churn-model"
+    assert first.tags == {"vertex.model": f"{resource}@1"}
+    assert two["parentModel"] == resource and "modelId" not in two
+    assert two["model"]["versionAliases"] == ["v2"]
+    assert second.tags == {"vertex.model": f"{resource}@2"}
+
+
+@pytest.mark.gcs
+def test_a_refused_mirror_leaves_the_version_ready_and_untagged(
+    mirror_kit: Kit, vertex: FakeVertex, tmp_path: Path
+) -> None:
+    vertex.refuse = True
+    artifact = train_classifier(tmp_path / "model")
+    with pytest.raises(
+        BackendError,
+        match="did not accept m@1: .*'aiplatform.models.upload' denied .*models mirror m@1",
+    ):
+        models.register(mirror_kit, "m", artifact, lineage=models.Lineage(packages={}))
+    assert models.get_version(mirror_kit, "m@1").tags == {}
+    vertex.refuse = False
+    assert models.mirror(mirror_kit, "m@1").endswith("/models/m@1")
+    assert models.get_version(mirror_kit, "m@1").tags["vertex.model"].endswith("/models/m@1")
+
+
+@pytest.mark.gcs
+def test_mirror_refusals_are_clear(gcs_uri: str, tmp_path: Path) -> None:
+    from mlops_kit.db import migrate
+
+    with Kit(_environment(gcs_uri, tmp_path)) as kit:
+        migrate.upgrade(kit.metadata)
+        models.register(kit, "m", train_classifier(tmp_path / "model"))
+        assert kit.registry_mirror is None
+        with pytest.raises(ConfigError, match="has no registry mirror: set 'registry_mirror: "):
+            models.mirror(kit, "m@1")
+    registry = VertexModelRegistry(MIRROR)
+    version = MirroredVersion("m", 1, "file:///x/m/1", "sklearn")
+    with pytest.raises(ConfigError, match="Vertex AI reads models from gs:// only"):
+        registry.upload_request(version)
+    with pytest.raises(ConfigError, match="no Vertex serving image"):
+        registry.upload_request(MirroredVersion("m", 1, "gs://b/m/1", None))
+    with pytest.raises(ConfigError, match="use 'vertex://PROJECT/LOCATION'"):
+        VertexModelRegistry("vertex://acme-ml-dev")
+
+
+def test_the_client_reaches_the_locations_endpoint_unless_the_uri_names_one() -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    credentials = AnonymousCredentials()
+    regional = VertexModelRegistry(MIRROR).client(credentials)
+    private = VertexModelRegistry(f"{MIRROR}?api_endpoint=vertex.p.googleapis.com").client(
+        credentials
+    )
+    assert regional.api_endpoint == "europe-west1-aiplatform.googleapis.com"
+    assert private.api_endpoint == "vertex.p.googleapis.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("churn", "churn"), ("Churn_Model.v2", "churn-model-v2"), ("42", "m-42")]
+)
+def test_vertex_model_ids(name: str, expected: str) -> None:
+    assert vertex_model_id(name) == expected
+
+
+def test_environment_files_with_the_old_key_keep_mirroring_to_vertex(tmp_path: Path) -> None:
+    old = {
+        "name": "dev",
+        "warehouse": "duckdb:///w.duckdb",
+        "artifacts": "gs://b/models",
+        "metadata": "sqlite:///m.db",
+        "orchestrator": "kfp-local",
+        "project": "acme-ml-dev",
+        "region": "europe-west1",
+        "vertex_model_registry": True,
+    }
+    assert Environment.model_validate(old).registry_mirror == MIRROR
+    assert (
+        Environment.model_validate({**old, "vertex_model_registry": False}).registry_mirror is None
+    )
+    with pytest.raises(ValueError, match="replaced by registry_mirror: write 'registry_mirror: "):
+        Environment.model_validate({**old, "region": None})
+
+
+def test_doctor_check_without_credentials_says_how_to_get_them() -> None:
+    with pytest.raises(BackendError, match="no Google credentials for Vertex AI: run `gcloud auth"):
+        VertexModelRegistry(MIRROR).check()

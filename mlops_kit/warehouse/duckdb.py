@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_line
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_line, shorten
 from mlops_kit.warehouse import (
     LogSink,
     Source,
@@ -207,10 +207,22 @@ class DuckDBWarehouse(Warehouse):
 
     def _measure(self, staging: Path, source: Source) -> StagedData:
         import ibis
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = column_schema(ibis.Schema.from_pyarrow(pq.read_schema(staging)))
-        check_supported(schema, source.describe())
+        arrow_schema = pq.read_schema(staging)
+        for column in arrow_schema:
+            try:
+                ibis.Schema.from_pyarrow(pa.schema([column]))
+            except (KeyError, TypeError, ValueError, NotImplementedError) as exc:
+                # DuckDB reads a JSON column that mixes numbers and text as JSON, which ibis lacks.
+                raise ConfigError(
+                    f"{shorten(source.describe())}: column {shorten(column.name)!r} has "
+                    f"unsupported type {column.type}: give it one type (number, text, boolean, "
+                    "date or timestamp) in every row"
+                ) from exc
+        schema = column_schema(ibis.Schema.from_pyarrow(arrow_schema))
+        check_supported(schema, shorten(source.describe()))
         count, total, xor = self._connection.execute(
             "SELECT count(*), sum(hash(t)::HUGEINT), bit_xor(hash(t)) "  # noqa: S608
             f"FROM read_parquet({_literal(str(staging))}) AS t"

@@ -22,7 +22,9 @@ def read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise NotFoundError(f"{what} {shown!r} does not exist: give an existing file") from exc
+        raise NotFoundError(
+            f"cannot read {what} {shown!r}: it does not exist, give an existing file"
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{what} {shown!r} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}): "

@@ -1,13 +1,10 @@
-"""Reading the text files a user names (configs, specs, metrics, environments) with one-line errors."""
+"""Files a user names or the kit writes: text read with one-line errors, stored names kept inside."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
 
-from mlops_kit.errors import ConfigError, NotFoundError, shorten
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from mlops_kit.errors import ConfigError, IntegrityError, NotFoundError, shorten
 
 
 def read_text(path: Path, what: str) -> str:
@@ -33,3 +30,31 @@ def read_text(path: Path, what: str) -> str:
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read {what} {shown!r}: {reason}") from exc
+
+
+def path_inside(directory: Path, name: str) -> Path:
+    """``directory / name`` when ``name`` is a relative path that stays inside ``directory``.
+
+    ``name`` comes from stored metadata (a file path recorded with a model version): a damaged or
+    hostile record such as ``../x`` or ``/etc/x`` must not write outside the directory.
+
+    Raises:
+        IntegrityError: ``name`` is empty, absolute, has a ``..`` part, or resolves (through a
+            symlink) outside ``directory``.
+    """
+    parts = PurePosixPath(name).parts
+    joined = directory / name
+    root = directory.resolve()
+    if (
+        not name
+        or "\x00" in name
+        or PurePosixPath(name).is_absolute()
+        or Path(name).is_absolute()
+        or ".." in parts
+        or not joined.resolve().is_relative_to(root)
+    ):
+        raise IntegrityError(
+            f"stored file path {shorten(name)!r} leads outside {shorten(str(directory))!r}: "
+            "the record is damaged; nothing was written there"
+        )
+    return joined

@@ -33,6 +33,10 @@ T = TypeVar("T", bound="Backend")
 
 _SECRET_QUERY_KEYS = ("password", "token", "secret", "key")
 _USERINFO_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
+_URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*:)[^@\s/'\"]+@")
+_QUERY_SECRET = re.compile(
+    r"([?&][A-Za-z_]*(?:password|token|secret|key)[A-Za-z_]*=)[^&\s'\"]+", re.IGNORECASE
+)
 
 
 def uri_scheme(uri: str) -> str:
@@ -95,6 +99,14 @@ def redact_uri(uri: str) -> str:
         if separator and value and any(word in key.lower() for word in _SECRET_QUERY_KEYS):
             redacted = redacted.replace(pair, f"{key}=***", 1)
     return shorten(redacted)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password of every URI in it and secret-looking query values hidden.
+
+    For free text that may quote a URI anywhere: logs, run records, reports, error messages.
+    """
+    return _QUERY_SECRET.sub(r"\1***", _URI_PASSWORD.sub(r"\1***@", text))
 
 
 def import_sdk(module: str, *, package: str, extra: str, purpose: str) -> ModuleType:

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from mlops_kit import __version__
+from mlops_kit.backends import redact_secrets
 from mlops_kit.cli import data, db, doctor, env, infra, models, monitor, pipeline, project
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
@@ -81,8 +82,11 @@ def _global_options(
 
 
 def one_line(message: str) -> str:
-    """``message`` on one line, cut to a readable length: errors may quote huge user input."""
-    return shorten(" ".join(message.split()), 600)
+    """``message`` on one line, secrets hidden, cut to a readable length.
+
+    Errors may quote huge user input, or a URI with its password (a driver's error quoting it).
+    """
+    return shorten(redact_secrets(" ".join(message.split())), 600)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

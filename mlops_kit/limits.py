@@ -7,10 +7,10 @@ import re
 
 from mlops_kit.errors import ConfigError
 
-MAX_VERSION = 2**63 - 1
-"""The largest version number: what a signed 64-bit database column holds."""
+MAX_VERSION = 2**31 - 1
+"""The largest version number: what the metadata database's INTEGER version columns hold."""
 
-_VERSION = re.compile(r"^[0-9]{1,19}$")
+_VERSION = re.compile(r"^[0-9]{1,10}$")
 
 MAX_HOURS = 24 * 366 * 100
 """The longest duration in hours a user may give (a century): longer ones overflow datetimes."""

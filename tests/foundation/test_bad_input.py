@@ -131,6 +131,7 @@ def test_no_input_reaches_an_internal_error(
         (["monitor", "check", "m", "--spec", "{binary}"], 2, "not UTF-8 text"),
         (["data", "show", "churn@999999999999999999999"], 2, "a number from 1 to"),
         (["data", "diff", "churn@1", "churn@²"], 2, "a number from 1 to"),
+        (["data", "show", "churn@2147483648"], 2, "a number from 1 to 2147483647"),
         (["models", "show", "churn@999999999999999999999"], 2, "a number from 1 to"),
         (["models", "gc", "--grace-hours", "nan"], 2, "--grace-hours nan"),
         (["models", "gc", "--grace-hours", "inf"], 2, "--grace-hours inf"),

@@ -15,6 +15,7 @@ from mlops_kit.data import sources
 from mlops_kit.data.refs import check_dataset_name
 from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
+from mlops_kit.errors import IntegrityError, NotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -105,7 +106,14 @@ def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | N
             .where(DatasetVersionRow.fingerprint == staged.fingerprint)
             .order_by(DatasetVersionRow.version.desc())
         ).first()
-        return None if row is None else DatasetVersion.from_row(row, name, created=False)
+        existing = None if row is None else DatasetVersion.from_row(row, name, created=False)
+    if existing is not None:
+        try:
+            kit.warehouse.verify(existing.storage, existing.fingerprint, existing.ref)
+        except (IntegrityError, NotFoundError):
+            # The stored copy is damaged or gone: the fresh one of the same content replaces it.
+            kit.warehouse.publish(staged, name, existing.version)
+    return existing
 
 
 def _publish(

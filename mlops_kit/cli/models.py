@@ -28,6 +28,8 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
         key, separator, text = value.partition("=")
         if not separator or not key.strip():
             raise ConfigError(f"{option} {value!r} is not KEY=VALUE: write it like {option} lr=0.1")
+        if key.strip() in result:
+            raise ConfigError(f"{option} {key.strip()!r} is given twice: give each key once")
         result[key.strip()] = text
     return result
 

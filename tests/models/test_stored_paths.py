@@ -66,3 +66,32 @@ def test_registering_a_folder_does_not_follow_links_out_of_it(kit: Any, tmp_path
     os.symlink(source / "weights.bin", source / "alias.bin")
     version = models.register(kit, "ranker", source)
     assert sorted(record["path"] for record in version.files) == ["alias.bin", "weights.bin"]
+
+
+def test_promote_needs_a_version_and_an_intact_artifact(kit: Any, tmp_path: Path) -> None:
+    source = tmp_path / "model"
+    write_bytes(source / "weights.bin", 64, seed=1)
+    version = models.register(kit, "ranker", source)
+    with pytest.raises(ConfigError, match="give ranker@VERSION"):
+        models.promote(kit, "ranker", "production", "newest")
+    kit.artifacts.path_of(version.files[0]["key"]).write_bytes(b"\0" * 64)
+    with pytest.raises(IntegrityError):
+        models.promote(kit, "ranker@1", "production", "release")
+    assert models.history(kit, "ranker") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--param", "lr=0.1", "--param", "lr=0.2"], "--param 'lr' is given twice"),
+        (["--image-digest", "sha256:abc"], "is not an image digest"),
+        (["--image-digest", "trainer:latest"], "is not an image digest"),
+    ],
+)
+def test_register_refuses_ambiguous_lineage(
+    local_kit: Any, tmp_path: Path, run_cli: Any, args: list[str], said: str
+) -> None:
+    write_bytes(tmp_path / "model" / "weights.bin", 64, seed=1)
+    result = run_cli("models", "register", "ranker", str(tmp_path / "model"), *args)
+    assert result.exit_code == 2 and said in result.stderr, result.stderr
+    assert run_cli("models", "versions", "ranker").exit_code == 3

@@ -114,7 +114,7 @@ def _health(
         column["name"]: column["type"]
         for column in (datasets.get_version(kit, trained_on[0]).schema if trained_on else [])
     }
-    table = kit.warehouse.table(on.storage)
+    table = datasets.stored_table(kit, on)
     conformance = stats.conformance(kit.warehouse, table, expected) if expected else {}
     columns: dict[str, Any] = {}
     for name, column in profile["columns"].items():

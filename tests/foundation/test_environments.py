@@ -212,7 +212,7 @@ def test_import_bad_input(project_dir: Path) -> None:
     bad.write_text(json.dumps({"project": "p"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="environment: Field required.*mlops-kit stack"):
         import_environment("dev", bad, workspace)
-    with pytest.raises(ConfigError, match="cannot read stack outputs"):
+    with pytest.raises(NotFoundError, match="cannot read stack outputs .* does not exist"):
         import_environment("dev", project_dir / "missing.json", workspace)
     shutil.copy(FIXTURES / "stack-outputs-dev.json", project_dir / "ok.json")
     with pytest.raises(ConfigError, match="'local' is the local twin"):

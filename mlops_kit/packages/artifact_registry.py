@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from mlops_kit.backends import import_sdk, require_google_credentials
+from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, first_line
+from mlops_kit.gcp import require_google_credentials
 
 _SCOPE: Final = "https://www.googleapis.com/auth/cloud-platform"
 

@@ -158,6 +158,8 @@ def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:  # noqa
             target = f"service account {str(p.get('serviceAccountId', '')).split('/')[-1]}"
         elif r.type in c.KMS_IAM:
             target = f"key {str(p.get('cryptoKeyId') or p.get('keyRingId', '')).split('/')[-1]}"
+        elif r.type == "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember":
+            target = f"repository {p.get('repository')}"
         elif r.type in c.BIGQUERY_IAM:
             target = f"dataset {p.get('datasetId')}"
         elif r.type == c.DATASET:

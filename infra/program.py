@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 from pulumi_gcp import monitoring, organizations, projects
 
+from infra.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cluster import Cluster, ClusterArgs
@@ -26,12 +27,14 @@ from infra.config import StackConfig
 MODEL_STORE_PREFIX = "models"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
+    "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
     "billingbudgets.googleapis.com",
     "cloudasset.googleapis.com",  # CIS GCP 2.13: Cloud Asset Inventory
     "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",  # project IAM bindings
     "compute.googleapis.com",
+    "containerscanning.googleapis.com",  # vulnerability scanning of pushed images
     "dns.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
@@ -291,6 +294,22 @@ def program(config: StackConfig) -> dict[str, Any]:
         ),
         opts=after_apis,
     )
+    readers = {"pipeline-runner": identity.member("pipeline_runner")}
+    if config.orchestrator == "kubeflow":
+        readers["gke-nodes"] = identity.member("gke_nodes")
+    registry = ArtifactRegistry(
+        base,
+        ArtifactRegistryArgs(
+            project=config.project,
+            region=config.region,
+            readers=readers,
+            writers={"deployer": identity.member("deployer")},
+            cmek=config.cmek,
+            rotation_days=config.key_rotation_days,
+            labels=labels,
+        ),
+        opts=after_apis,
+    )
 
     return {
         "environment": config.environment,
@@ -310,4 +329,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "vertex_model_registry": config.vertex_model_registry,
         "service_accounts": {w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
         "labels": labels,
+        "image_repository": registry.image_repository,
+        "kit_index": registry.kit_index,
+        "attestor": None,
+        "attestor_key": None,
     }

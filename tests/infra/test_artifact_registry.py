@@ -1,0 +1,110 @@
+"""Artifact Registry in every environment, evaluated under mocks: repositories, keys and rights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import one, resources_of, stack_config
+
+pytestmark = pytest.mark.pulumi
+
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+REPOSITORY_IAM = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+
+
+def test_the_image_repository_is_encrypted_scanned_immutable_and_cleaned(prod: Any) -> None:
+    images = one(prod, REPOSITORY, "-images").props
+    assert images["format"] == "DOCKER"
+    assert images["kmsKeyName"]
+    assert images["dockerConfig"] == {"immutableTags": True}
+    assert images["vulnerabilityScanningConfig"] == {"enablementConfig": "INHERITED"}
+    assert images["cleanupPolicyDryRun"] is False
+    assert images["cleanupPolicies"] == [
+        {
+            "id": "delete-untagged",
+            "action": "DELETE",
+            "condition": {"tagState": "UNTAGGED", "olderThan": f"{14 * 86400}s"},
+        }
+    ]
+    assert images["labels"]["env"] == "prod"
+
+
+def test_the_python_index_prefers_the_kit_over_the_public_index(prod: Any) -> None:
+    kit = one(prod, REPOSITORY, "-kit").props
+    public = one(prod, REPOSITORY, "-pypi").props
+    virtual = one(prod, REPOSITORY, "-python").props
+    assert (kit["format"], kit.get("mode", "STANDARD_REPOSITORY")) == (
+        "PYTHON",
+        "STANDARD_REPOSITORY",
+    )
+    assert public["mode"] == "REMOTE_REPOSITORY"
+    assert public["remoteRepositoryConfig"] == {"pythonRepository": {"publicRepository": "PYPI"}}
+    assert virtual["mode"] == "VIRTUAL_REPOSITORY"
+    policies = {
+        p["id"]: p["priority"] for p in virtual["virtualRepositoryConfig"]["upstreamPolicies"]
+    }
+    assert policies["kit"] > policies["pypi"]
+    assert all(r.props["kmsKeyName"] for r in resources_of(prod, REPOSITORY))
+
+
+def test_nodes_and_pipelines_read_the_deployer_writes_and_nobody_else(prod: Any) -> None:
+    from infra.audit import iam_grants
+
+    grants = {
+        (g["member"].split("@")[0].removeprefix("serviceAccount:"), g["role"], g["resource"])
+        for g in iam_grants(prod.resources)
+        if g["resource"].startswith("repository ")
+    }
+    reader, writer = "roles/artifactregistry.reader", "roles/artifactregistry.writer"
+    assert grants == {
+        *(
+            (account, reader, f"repository mlops-prod-{repository}")
+            for account in ("mlops-gke-nodes", "mlops-pipeline-runner", "mlops-deployer")
+            for repository in ("images", "kit", "python")
+            if (account, repository)
+            not in {("mlops-deployer", "images"), ("mlops-deployer", "kit")}
+        ),
+        ("mlops-deployer", writer, "repository mlops-prod-images"),
+        ("mlops-deployer", writer, "repository mlops-prod-kit"),
+    }
+
+
+def test_a_vertex_environment_has_no_node_reader() -> None:
+    from infra.evaluate import evaluate
+
+    config = stack_config("staging", **{"mlops-kit:orchestrator": "vertex"})
+    config.pop("mlops-kit:cluster")
+    config.pop("mlops-kit:kubeflow")
+    evaluation = evaluate("staging", config=config)
+    members = {r.props["member"] for r in resources_of(evaluation, REPOSITORY_IAM)}
+    assert not any("gke-nodes" in m for m in members)
+    assert any("pipeline-runner" in m for m in members)
+
+
+def test_without_cmek_the_repositories_use_googles_keys() -> None:
+    from infra.evaluate import evaluate
+
+    evaluation = evaluate("staging", config=stack_config("staging", **{"mlops-kit:cmek": False}))
+    assert all(
+        "kmsKeyName" not in r.props or r.props["kmsKeyName"] is None
+        for r in resources_of(evaluation, REPOSITORY)
+    )
+
+
+def test_env_import_reads_the_image_repository_and_the_kit_index(prod: Any, tmp_path: Path) -> None:
+    from mlops_kit.environments import Workspace, import_environment, resolve_environment
+
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(prod.outputs), encoding="utf-8")
+    (tmp_path / "mlops-kit.yaml").write_text("", encoding="utf-8")
+    workspace = Workspace.discover(tmp_path, environ={})
+    import_environment("prod", path, workspace)
+    env = resolve_environment("prod", workspace=workspace, environ={})
+    assert env.image_repository == "europe-west1-docker.pkg.dev/acme-ml-prod/mlops-prod-images"
+    assert (
+        env.kit_index == "https://europe-west1-python.pkg.dev/acme-ml-prod/mlops-prod-kit/simple/"
+    )

@@ -1,9 +1,10 @@
 """Artifact Registry: the projects' images, and the kit's wheel behind an index that prefers it.
 
 Three Python repositories make one index: ``kit`` holds the kit's own wheel (published by
-``mlops-kit env publish-kit``), ``pypi`` is a remote repository caching the public index, and
-``python`` is a virtual repository over both in which ``kit`` takes precedence, so that a package
-of the kit's name on the public index never wins. Projects resolve the kit from ``kit`` alone.
+``mlops-kit env publish-kit``, readable by anyone), ``pypi`` is a remote repository caching the
+public index, and ``python`` is a virtual repository over both in which ``kit`` takes precedence,
+so that a package of the kit's name on the public index never wins. Projects resolve the kit
+from ``kit`` alone.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ class ArtifactRegistry(pulumi.ComponentResource):
         ] = (
             ("images", images, args.readers, READER),
             ("images", images, args.writers, WRITER),
-            ("kit", kit, args.readers, READER),
+            # Anyone may read the kit's repository: it holds the kit's own open-source wheels and
+            # nothing else, and the CI jobs that test a project's pull requests get no cloud
+            # credentials (only the job that deploys does), yet resolve the kit there alone.
+            ("kit", kit, {"everyone": "allUsers"}, READER),
             ("kit", kit, args.writers, WRITER),
             ("python", python, args.readers, READER),
             ("python", python, args.writers, READER),

@@ -51,7 +51,7 @@ def test_the_python_index_prefers_the_kit_over_the_public_index(prod: Any) -> No
     assert all(r.props["kmsKeyName"] for r in resources_of(prod, REPOSITORY))
 
 
-def test_nodes_and_pipelines_read_the_deployer_writes_and_nobody_else(prod: Any) -> None:
+def test_nodes_and_pipelines_read_the_deployer_writes_only_the_kit_is_public(prod: Any) -> None:
     from infra.audit import iam_grants
 
     grants = {
@@ -64,10 +64,11 @@ def test_nodes_and_pipelines_read_the_deployer_writes_and_nobody_else(prod: Any)
         *(
             (account, reader, f"repository mlops-prod-{repository}")
             for account in ("mlops-gke-nodes", "mlops-pipeline-runner", "mlops-deployer")
-            for repository in ("images", "kit", "python")
-            if (account, repository)
-            not in {("mlops-deployer", "images"), ("mlops-deployer", "kit")}
+            for repository in ("images", "python")
+            if (account, repository) != ("mlops-deployer", "images")
         ),
+        # The kit's wheels are open source: pull-request jobs, which get no credentials, read them.
+        ("allUsers", reader, "repository mlops-prod-kit"),
         ("mlops-deployer", writer, "repository mlops-prod-images"),
         ("mlops-deployer", writer, "repository mlops-prod-kit"),
     }

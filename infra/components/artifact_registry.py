@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 from pulumi_gcp import artifactregistry, kms, projects
@@ -64,21 +65,24 @@ class ArtifactRegistry(pulumi.ComponentResource):
         child = child_options(self, opts)
         kms_key = self._key(name, args, opts) if args.cmek else None
 
-        def repository(suffix: str, **settings: object) -> artifactregistry.Repository:
+        def repository(suffix: str, format_: str, **settings: Any) -> artifactregistry.Repository:
             return artifactregistry.Repository(
                 f"{name}-{suffix}",
-                project=args.project,
-                location=args.region,
-                repository_id=f"{name}-{suffix}",
-                kms_key_name=kms_key,
-                labels=args.labels,
+                artifactregistry.RepositoryArgs(
+                    format=format_,
+                    repository_id=f"{name}-{suffix}",
+                    project=args.project,
+                    location=args.region,
+                    kms_key_name=kms_key,
+                    labels=args.labels,
+                    **settings,
+                ),
                 opts=child,
-                **settings,  # type: ignore[arg-type]
             )
 
         images = repository(
             "images",
-            format="DOCKER",
+            "DOCKER",
             description="Project images, pushed by CI and pulled by digest",
             # A pushed tag names one image for good: CI tags by commit, and nothing retags.
             docker_config=artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
@@ -97,10 +101,10 @@ class ArtifactRegistry(pulumi.ComponentResource):
                 enablement_config="INHERITED"
             ),
         )
-        kit = repository("kit", format="PYTHON", description="The mlops-kit wheels")
+        kit = repository("kit", "PYTHON", description="The mlops-kit wheels")
         public = repository(
             "pypi",
-            format="PYTHON",
+            "PYTHON",
             mode="REMOTE_REPOSITORY",
             description="Cache of the public Python index",
             remote_repository_config=artifactregistry.RepositoryRemoteRepositoryConfigArgs(
@@ -111,7 +115,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
         )
         python = repository(
             "python",
-            format="PYTHON",
+            "PYTHON",
             mode="VIRTUAL_REPOSITORY",
             description="The kit first, then the public index",
             virtual_repository_config=artifactregistry.RepositoryVirtualRepositoryConfigArgs(

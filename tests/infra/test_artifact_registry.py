@@ -109,3 +109,48 @@ def test_env_import_reads_the_image_repository_and_the_kit_index(prod: Any, tmp_
     assert (
         env.kit_index == "https://europe-west1-python.pkg.dev/acme-ml-prod/mlops-prod-kit/simple/"
     )
+
+
+def _audit(evaluation: Any, resources: list[Any]) -> dict[str, Any]:
+    from infra.audit import audit_report
+    from infra.evaluate import Evaluation
+
+    return audit_report(Evaluation(evaluation.environment, resources, evaluation.outputs))
+
+
+def _failed(report: dict[str, Any]) -> set[str]:
+    return {p["control"] for p in report["policies"] if p["status"] == "FAIL"}
+
+
+def test_the_audit_shows_the_repositories_their_grants_and_the_admission_policy(
+    prod: Any,
+) -> None:
+    from infra.policies.controls import BINARY_AUTHORIZATION_POLICY
+
+    report = _audit(prod, list(prod.resources))
+    repositories = {i["name"] for i in report["inventory"] if i["type"] == REPOSITORY}
+    assert repositories == {f"mlops-prod-{r}" for r in ("images", "kit", "pypi", "python")}
+    assert any(i["type"] == BINARY_AUTHORIZATION_POLICY for i in report["inventory"])
+    repository_grants = {(g["role"], g["resource"]) for g in report["iam"]}
+    assert ("roles/artifactregistry.writer", "repository mlops-prod-images") in repository_grants
+    statuses = {p["control"]: p["status"] for p in report["policies"]}
+    assert statuses["artifact-registry-images-not-public"] == "pass"
+    assert statuses["gke-binary-authorization-policy"] == "pass"
+    assert not _failed(report)
+
+
+def test_the_audit_fails_a_public_image_repository(prod: Any) -> None:
+    public = [
+        type(r)(r.type, r.name, {**r.props, "member": "allAuthenticatedUsers"})
+        if r.type == REPOSITORY_IAM and "images" in r.name
+        else r
+        for r in prod.resources
+    ]
+    assert _failed(_audit(prod, public)) == {"artifact-registry-images-not-public"}
+
+
+def test_the_audit_fails_prod_without_an_admission_policy(prod: Any) -> None:
+    from infra.policies.controls import BINARY_AUTHORIZATION_POLICY
+
+    without = [r for r in prod.resources if r.type != BINARY_AUTHORIZATION_POLICY]
+    assert "gke-binary-authorization-policy" in _failed(_audit(prod, without))

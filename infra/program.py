@@ -104,6 +104,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     "bigquery": config.warehouse.location,
                     "storage": config.model_store.location,
                     "sql": config.region,
+                    "artifacts": config.region,
                     **(
                         {"gke": config.region, "disks": config.region}
                         if config.orchestrator == "kubeflow"
@@ -335,8 +336,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             readers=readers,
             writers={"deployer": identity.member("deployer")},
-            cmek=config.cmek,
-            rotation_days=config.key_rotation_days,
+            kms_key=keys.get("artifacts"),
             labels=labels,
         ),
         opts=after_apis,

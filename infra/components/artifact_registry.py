@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_gcp import artifactregistry, kms, projects
+from pulumi_gcp import artifactregistry
 
 from infra.components import child_options
 
@@ -32,7 +32,7 @@ class ArtifactRegistryArgs:
     project: str
     """Project of the repositories."""
     region: str
-    """Region of the repositories (and of their key)."""
+    """Region of the repositories."""
     readers: Mapping[str, pulumi.Input[str]]
     """Workload → IAM member that pulls images and packages (GKE nodes, pipeline runner)."""
     writers: Mapping[str, pulumi.Input[str]]
@@ -40,12 +40,10 @@ class ArtifactRegistryArgs:
     untagged_after_days: int = 14
     """Untagged images (replaced by a newer push) are deleted this many days after upload; the
     digests CI ran and attested keep their tag."""
-    cmek: bool = True
-    """Encrypt every repository with a customer-managed key of its own."""
-    rotation_days: int = 90
-    """Rotation period of that key; CIS GCP 1.10 allows at most 90 days."""
+    kms_key: pulumi.Input[str] | None = None
+    """Cloud KMS key of every repository (CMEK); ``None`` uses Google-managed keys."""
     labels: dict[str, str] = field(default_factory=dict)
-    """Labels of the repositories and the key."""
+    """Labels of the repositories."""
 
 
 class ArtifactRegistry(pulumi.ComponentResource):
@@ -63,7 +61,6 @@ class ArtifactRegistry(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops-kit:gcp:ArtifactRegistry", name, None, opts)
         child = child_options(self, opts)
-        kms_key = self._key(name, args, opts) if args.cmek else None
 
         def repository(suffix: str, format_: str, **settings: Any) -> artifactregistry.Repository:
             return artifactregistry.Repository(
@@ -73,7 +70,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
                     repository_id=f"{name}-{suffix}",
                     project=args.project,
                     location=args.region,
-                    kms_key_name=kms_key,
+                    kms_key_name=args.kms_key,
                     labels=args.labels,
                     **settings,
                 ),
@@ -165,44 +162,6 @@ class ArtifactRegistry(pulumi.ComponentResource):
                 "python_index": self.python_index,
             }
         )
-
-    def _key(
-        self, name: str, args: ArtifactRegistryArgs, opts: pulumi.ResourceOptions | None
-    ) -> pulumi.Output[str]:
-        """The repositories' key, usable once Artifact Registry's service agent may use it."""
-        ring = kms.KeyRing(
-            f"{name}-keyring",
-            name=f"{name}-keyring",
-            project=args.project,
-            location=args.region,
-            # A key ring cannot be deleted; protecting it states that instead of failing on destroy.
-            opts=child_options(self, opts, protect=True),
-        )
-        key = kms.CryptoKey(
-            f"{name}-key",
-            name=f"{name}-artifacts",
-            key_ring=ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=f"{args.rotation_days * 86400}s",
-            labels=args.labels,
-            # Destroying the key destroys every image and wheel encrypted with it.
-            opts=child_options(self, opts, protect=True),
-        )
-        agent = projects.ServiceIdentity(
-            f"{name}-agent",
-            project=args.project,
-            service="artifactregistry.googleapis.com",
-            opts=child_options(self, opts),
-        )
-        grant = kms.CryptoKeyIAMMember(
-            f"{name}-key-agent",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=pulumi.Output.concat("serviceAccount:", agent.email),
-            opts=child_options(self, opts),
-        )
-        # A repository created before the grant fails: consumers wait for the grant, not the key.
-        return pulumi.Output.all(key.id, grant.id).apply(lambda values: str(values[0]))
 
 
 def _simple_index(

@@ -1,16 +1,14 @@
 """A loopback PyPI-compatible repository, as Artifact Registry's Python endpoint behaves.
 
-It takes uploads (the legacy upload API that ``twine`` speaks, password-authenticated as
-``oauth2accesstoken``), serves what it holds through the simple API (PEP 503) for pip and uv, and
-answers Google's OAuth token endpoint, so that google-auth's real service-account flow mints the
-token the upload sends.
+It takes uploads (the legacy upload API that ``twine`` speaks, with an access token of the twin's
+OAuth endpoint as the password of ``oauth2accesstoken``) from the accounts with the writer role,
+and serves what it holds through the simple API (PEP 503) for pip and uv.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +17,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
-TOKEN = "ya29.fake-index-token"
+from tests.cloud_twin.oauth import TokenEndpoint
 
 
 class FakeIndex(ThreadingHTTPServer):
@@ -30,15 +27,19 @@ class FakeIndex(ThreadingHTTPServer):
     Attributes:
         files: the uploaded files by distribution name (normalized) and file name.
         uploads: the form fields of every accepted upload, in order.
-        writers: whether the token's account may upload (the writer role on the repository).
+        tokens: the OAuth endpoint whose access tokens the repository accepts.
+        writers: the accounts with the writer role on the repository.
     """
 
-    def __init__(self, repository: str = "acme-ml-dev/mlops-dev-kit") -> None:
+    def __init__(
+        self, tokens: TokenEndpoint, repository: str = "acme-ml-dev/mlops-dev-kit"
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.repository = repository
+        self.tokens = tokens
         self.files: dict[str, dict[str, bytes]] = {}
         self.uploads: list[dict[str, str]] = []
-        self.writers = True
+        self.writers: set[str] = set()
 
     @property
     def root(self) -> str:
@@ -52,30 +53,6 @@ class FakeIndex(ThreadingHTTPServer):
     def add(self, name: str, path: Path) -> None:
         """Serve the file at ``path`` as a release of distribution ``name``."""
         self.files.setdefault(_normalize(name), {})[path.name] = path.read_bytes()
-
-    def service_account_file(self, directory: Path) -> Path:
-        """A service-account key whose token endpoint is this server's."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        info = {
-            "type": "service_account",
-            "project_id": "acme-ml-dev",
-            "private_key_id": "1",
-            "private_key": pem,
-            "client_email": "mlops-deployer@acme-ml-dev.iam.gserviceaccount.com",
-            "client_id": "1",
-            "token_uri": f"{self.root}/token",
-        }
-        path = directory / "deployer.json"
-        path.write_text(json.dumps(info), encoding="utf-8")
-        return path
 
 
 def _normalize(name: str) -> str:
@@ -120,24 +97,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         path = self.path.partition("?")[0]
-        if path == "/token":
-            return self._token(body)
         if path.strip("/") != self.server.repository:
             return self._reply(404, b"no such repository")
         return self._upload(body)
 
-    def _token(self, body: bytes) -> None:
-        form = parse_qs(body.decode())
-        if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
-            return self._reply(400, b'{"error": "unsupported_grant_type"}')
-        token = {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
-        return self._reply(200, json.dumps(token).encode(), "application/json")
-
     def _upload(self, body: bytes) -> None:
-        expected = base64.b64encode(f"oauth2accesstoken:{TOKEN}".encode()).decode()
-        if self.headers.get("Authorization") != f"Basic {expected}":
+        user, _, token = _basic(self.headers.get("Authorization", ""))
+        account = self.server.tokens.account_of(token) if user == "oauth2accesstoken" else None
+        if account is None:
             return self._reply(401, b"Unauthenticated")
-        if not self.server.writers:
+        if account not in self.server.writers:
             return self._reply(403, b"The caller does not have permission")
         fields, content, filename = _form(self.headers["Content-Type"], body)
         if fields.get(":action") != "file_upload" or not filename:
@@ -150,6 +119,13 @@ class _Handler(BaseHTTPRequestHandler):
         files[filename] = content
         self.server.uploads.append(fields)
         return self._reply(200, b"OK")
+
+
+def _basic(header: str) -> tuple[str, str, str]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme != "Basic":
+        return "", "", ""
+    return base64.b64decode(encoded).decode().partition(":")
 
 
 def _form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes, str]:
@@ -170,8 +146,9 @@ def _form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes, str]:
 
 @contextmanager
 def running_index(repository: str = "acme-ml-dev/mlops-dev-kit") -> Iterator[FakeIndex]:
-    """A :class:`FakeIndex` serving in a thread for the duration of the block."""
-    server = FakeIndex(repository)
+    """A :class:`FakeIndex` and its token endpoint, serving for the duration of the block."""
+    tokens = TokenEndpoint().start()
+    server = FakeIndex(tokens, repository)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -179,3 +156,4 @@ def running_index(repository: str = "acme-ml-dev/mlops-dev-kit") -> Iterator[Fak
     finally:
         server.shutdown()
         server.server_close()
+        tokens.stop()

@@ -32,7 +32,11 @@ def index(project_dir: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> Iterat
         path = project_dir / "outputs.json"
         path.write_text(json.dumps(outputs), encoding="utf-8")
         assert run_cli("env", "import", "dev", "--from", str(path)).exit_code == 0
-        key = server.service_account_file(project_dir)
+        deployer = "mlops-deployer@acme-ml-dev.iam.gserviceaccount.com"
+        server.writers.add(deployer)
+        key = server.tokens.write_credentials(
+            project_dir / "deployer.json", deployer, "acme-ml-dev"
+        )
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
         yield server
 
@@ -75,7 +79,7 @@ def test_a_published_version_is_never_replaced(  # type: ignore[no-untyped-def]
 def test_a_repository_that_refuses_is_named(  # type: ignore[no-untyped-def]
     index: FakeIndex, run_cli, kit_wheel: Wheel
 ) -> None:
-    index.writers = False
+    index.writers.clear()
     result = run_cli("env", "publish-kit", "dev", "--wheel", str(kit_wheel.path))
     assert result.exit_code == 6
     assert "refused the upload (403" in result.stderr

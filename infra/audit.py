@@ -162,6 +162,10 @@ _GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]]
     ),
     (c.KMS_IAM, lambda p: f"key {_last_segment(p.get('cryptoKeyId') or p.get('keyRingId'))}"),
     (c.BIGQUERY_IAM, lambda p: f"dataset {p.get('datasetId')}"),
+    (
+        ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",),
+        lambda p: f"repository {p.get('repository')}",
+    ),
 )
 
 

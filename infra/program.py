@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 from pulumi_gcp import monitoring, organizations, projects
 
+from infra.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
@@ -33,12 +34,14 @@ MODEL_STORE_PREFIX = "models"
 KUBEFLOW_NAMESPACE = "kubeflow"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
+    "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
     "billingbudgets.googleapis.com",
     "cloudasset.googleapis.com",  # CIS GCP 2.13: Cloud Asset Inventory
     "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",  # project IAM bindings
     "compute.googleapis.com",
+    "containerscanning.googleapis.com",  # vulnerability scanning of pushed images
     "dns.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
@@ -101,6 +104,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     "bigquery": config.warehouse.location,
                     "storage": config.model_store.location,
                     "sql": config.region,
+                    "artifacts": config.region,
                     **(
                         {"gke": config.region, "disks": config.region}
                         if config.orchestrator == "kubeflow"
@@ -322,6 +326,21 @@ def program(config: StackConfig) -> dict[str, Any]:
         ),
         opts=after_apis,
     )
+    readers = {"pipeline-runner": identity.member("pipeline_runner")}
+    if config.orchestrator == "kubeflow":
+        readers["gke-nodes"] = identity.member("gke_nodes")
+    registry = ArtifactRegistry(
+        base,
+        ArtifactRegistryArgs(
+            project=config.project,
+            region=config.region,
+            readers=readers,
+            writers={"deployer": identity.member("deployer")},
+            kms_key=keys.get("artifacts"),
+            labels=labels,
+        ),
+        opts=after_apis,
+    )
 
     return {
         "environment": config.environment,
@@ -341,4 +360,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "vertex_model_registry": config.vertex_model_registry,
         "service_accounts": {w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
         "labels": labels,
+        "image_repository": registry.image_repository,
+        "kit_index": registry.kit_index,
+        "attestor": None,
+        "attestor_key": None,
     }

@@ -112,6 +112,17 @@ class Environment(BaseModel):
     """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
     protected_aliases: list[str] = Field(default_factory=list)
     """Aliases a promotion moves only once someone other than the requester approves it."""
+    image_repository: str | None = None
+    """Docker repository of the projects' images (``REGION-docker.pkg.dev/PROJECT/REPOSITORY``)."""
+    kit_index: str | None = None
+    """Simple index (``https://.../simple/``) of the Python repository serving the kit's wheel:
+    projects install mlops-kit from there alone, never by its bare name from the public index."""
+    attestor: str | None = None
+    """Binary Authorization attestor whose attestation the cluster requires of an image
+    (``projects/PROJECT/attestors/NAME``)."""
+    attestor_key: str | None = None
+    """The KMS key version that signs the attestor's attestations
+    (``projects/.../cryptoKeys/NAME/cryptoKeyVersions/N``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -145,6 +156,18 @@ class Environment(BaseModel):
             raise ValueError("must not be empty")
         if "://" not in value and not REGISTRIES[str(info.field_name)].is_bare_word(value):
             raise ValueError(f"{value!r} is not a URI (expected 'scheme://...')")
+        return value
+
+    @field_validator("kit_index")
+    @classmethod
+    def _valid_kit_index(cls, value: str | None) -> str | None:
+        if value is not None and not (
+            value.startswith(("https://", "http://")) and value.endswith("/simple/")
+        ):
+            raise ValueError(
+                f"{value!r} is not a package index: write 'https://HOST/PATH/simple/' "
+                "(an Artifact Registry Python repository's simple API)"
+            )
         return value
 
     @field_validator("registry_mirror")
@@ -417,6 +440,14 @@ class StackOutputs(BaseModel):
     vertex_model_registry: bool = False
     service_accounts: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    image_repository: str | None = None
+    """Artifact Registry Docker repository of the projects' images."""
+    kit_index: str | None = None
+    """Simple index of the Python repository serving the kit's wheel."""
+    attestor: str | None = None
+    """Binary Authorization attestor the cluster requires."""
+    attestor_key: str | None = None
+    """KMS key version signing the attestor's attestations."""
 
     def to_environment(self, name: str) -> Environment:
         """The kit environment these outputs describe."""
@@ -451,6 +482,10 @@ class StackOutputs(BaseModel):
                 f"vertex://{self.project}/{self.region}" if self.vertex_model_registry else None
             ),
             labels=dict(self.labels),
+            image_repository=self.image_repository,
+            kit_index=self.kit_index,
+            attestor=self.attestor,
+            attestor_key=self.attestor_key,
         )
 
 
@@ -488,7 +523,10 @@ def import_environment(name: str, outputs_path: Path, workspace: Workspace) -> P
     check_name(name)
     if name == LOCAL:
         raise ConfigError("'local' is the local twin and cannot be imported: choose another name")
-    environment = read_stack_outputs(outputs_path).to_environment(name)
+    try:
+        environment = read_stack_outputs(outputs_path).to_environment(name)
+    except ValidationError as exc:
+        raise ConfigError(f"stack outputs {outputs_path}: {_first_problem(exc)}") from exc
     check_backends(environment)
     path = workspace.environment_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ IDENTITY_SERVICES: dict[str, str] = {
     "sql": "sqladmin.googleapis.com",
     "gke": "container.googleapis.com",
     "disks": "compute.googleapis.com",
+    "artifacts": "artifactregistry.googleapis.com",
 }
 # Multi-regions of BigQuery and GCS, and the Cloud KMS location that serves them.
 MULTI_REGIONS: dict[str, str] = {"eu": "europe", "us": "us", "asia": "asia"}
@@ -35,8 +36,9 @@ class EncryptionArgs:
     project: str
     """Project of the key ring."""
     locations: Mapping[str, str]
-    """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``) → location of the data it
-    encrypts; a key must live in the same location (``EU`` data needs a key in ``europe``)."""
+    """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``, ``artifacts``) → location
+    of the data it encrypts; a key must live in the same location (``EU`` data needs a key in
+    ``europe``)."""
     rotation_days: int = 90
     """Rotation period of every key; CIS GCP 1.10 allows at most 90 days."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -44,7 +46,8 @@ class EncryptionArgs:
 
 
 class Encryption(pulumi.ComponentResource):
-    """Customer-managed keys (CMEK) for BigQuery, GCS, Cloud SQL, GKE secrets and node disks."""
+    """Customer-managed keys (CMEK) for BigQuery, GCS, Cloud SQL, GKE secrets, node disks and Artifact
+    Registry."""
 
     keys: dict[str, pulumi.Output[str]]
 

@@ -68,3 +68,30 @@ def import_(
 
     path = import_environment(name, outputs, Workspace.discover())
     console.print(f"wrote environment [bold]{name}[/bold] to {path}")
+
+
+@app.command("publish-kit")
+def publish_kit(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="Environment; default: the selected one.")
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="The wheel to publish; default: build one from this source checkout."),
+    ] = None,
+) -> None:
+    """Publish the kit's wheel to an environment's Python repository, where its projects get it."""
+    from mlops_kit.errors import ConfigError
+    from mlops_kit.kit import Kit
+    from mlops_kit.packages import publish_kit as publish
+
+    cli = state(ctx)
+    environment = Kit.open(name or cli.env, **cli.overrides).environment
+    if not environment.kit_index:
+        raise ConfigError(
+            f"environment {environment.name!r} has no kit_index: import it again from stack "
+            "outputs that include the kit's Python repository"
+        )
+    published, url = publish(environment.kit_index, wheel)
+    console.print(f"published {published.name} {published.version} to {url}")

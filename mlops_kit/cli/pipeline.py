@@ -26,6 +26,15 @@ EnvOption = Annotated[
 ]
 
 
+ImageDigestOption = Annotated[
+    str | None,
+    typer.Option(
+        "--image-digest",
+        help="Run the tasks in the configured image by this digest (sha256:...), as CI built it.",
+    ),
+]
+
+
 def kit_for(ctx: typer.Context, env: str | None) -> Kit:
     """The kit of ``env`` when given after the command, else of the global options."""
     cli = state(ctx)
@@ -81,7 +90,7 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
 
 
 @app.command("run")
-def run(ctx: typer.Context, env: EnvOption = None) -> None:
+def run(ctx: typer.Context, env: EnvOption = None, image_digest: ImageDigestOption = None) -> None:
     """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster."""
     from mlops_kit.pipelines.project import PipelineProject
 
@@ -89,7 +98,7 @@ def run(ctx: typer.Context, env: EnvOption = None) -> None:
     project = PipelineProject.discover()
     where = "locally" if kit.orchestrator.runs_here else "to " + kit.environment.name
     console.print(f"running the training pipeline {where} ({kit.environment.name})")
-    result = project.submit(kit, on_task=print_task)
+    result = project.submit(kit, on_task=print_task, image_digest=image_digest)
     report_run(kit, result)
 
 
@@ -101,12 +110,13 @@ def compile_(
         Path | None,
         typer.Option("--output", "-o", help="YAML file (default: build/pipeline-ENV.yaml)."),
     ] = None,
+    image_digest: ImageDigestOption = None,
 ) -> None:
     """Compile the training pipeline for the environment to KFP v2 YAML."""
     from mlops_kit.pipelines.project import PipelineProject
 
     environment = kit_for(ctx, env).environment
-    path = PipelineProject.discover().compile(environment, output)
+    path = PipelineProject.discover().compile(environment, output, image_digest)
     console.print(f"compiled for {environment.name}: {path}")
 
 

@@ -14,6 +14,7 @@ kit resolves and reach every task as the ``environment`` parameter.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -35,6 +36,39 @@ from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.orchestrators import PipelineRun, RecurringRun, TaskEvent
+
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def check_digest(digest: str) -> str:
+    """``digest`` if it is an image digest: ``sha256:`` and 64 lower-case hex digits.
+
+    Raises:
+        ConfigError: it is not.
+    """
+    if not _DIGEST.match(digest):
+        raise ConfigError(
+            f"invalid image digest {digest!r}: write sha256: and 64 lower-case hex digits, as "
+            "the image build reports it"
+        )
+    return digest
+
+
+def image_by_digest(image: str, digest: str) -> str:
+    """``image`` (a repository path, with or without tag or digest) named by ``digest``.
+
+    A digest names one image for good; a tag can be moved to another image after it was tested,
+    attested or approved.
+
+    Raises:
+        ConfigError: ``digest`` is not ``sha256:`` and 64 lower-case hex digits.
+    """
+    check_digest(digest)
+    repository = image.partition("@")[0]
+    path, _, last = repository.rpartition("/")
+    name = last.partition(":")[0]
+    return f"{path}/{name}@{digest}" if path else f"{name}@{digest}"
 
 
 class GateConfig(BaseModel):
@@ -138,12 +172,23 @@ class PipelineProject:
             where = ".".join(str(p) for p in error["loc"])
             raise ConfigError(f"{path}: {where}: {error['msg']}") from exc
 
-    def target(self, environment: Environment, config: PipelineConfig) -> BuildTarget:
+    def target(
+        self, environment: Environment, config: PipelineConfig, image_digest: str | None = None
+    ) -> BuildTarget:
         """How to build the components for ``environment``.
 
+        Args:
+            environment: where the pipeline runs.
+            config: its settings there.
+            image_digest: the digest of the image to run (``sha256:...``), which then names the
+                image instead of the configured tag.
+
         Raises:
-            ConfigError: a cluster environment has no ``image`` in its settings.
+            ConfigError: a cluster environment has no ``image`` in its settings, or the digest is
+                malformed.
         """
+        if image_digest:
+            check_digest(image_digest)
         if ORCHESTRATORS.resolve(environment.orchestrator).runs_here:
             return BuildTarget()
         if not config.image:
@@ -151,7 +196,8 @@ class PipelineProject:
                 f"configs/{environment.name}.yaml sets no 'image': tasks on a cluster run in the "
                 "project's image, which carries the kit and the project's dependencies"
             )
-        return BuildTarget(local=False, image=config.image)
+        image = image_by_digest(config.image, image_digest) if image_digest else config.image
+        return BuildTarget(local=False, image=image)
 
     def pipeline(self, target: BuildTarget) -> Any:
         """The project's pipeline function built for ``target``.
@@ -175,10 +221,15 @@ class PipelineProject:
             ) from exc
         return factory(target)
 
-    def compile(self, environment: Environment, output: Path | None = None) -> Path:
-        """Compile the pipeline for ``environment`` to YAML (default: ``build/pipeline-ENV.yaml``)."""
+    def compile(
+        self, environment: Environment, output: Path | None = None, image_digest: str | None = None
+    ) -> Path:
+        """Compile the pipeline for ``environment`` to YAML (default: ``build/pipeline-ENV.yaml``).
+
+        On a cluster the tasks run in the configured image, named by ``image_digest`` if given.
+        """
         config = self.config(environment.name)
-        pipeline = self.pipeline(self.target(environment, config))
+        pipeline = self.pipeline(self.target(environment, config, image_digest))
         path = output or self.root / "build" / f"pipeline-{environment.name}.yaml"
         return compile_pipeline(pipeline, path)
 
@@ -221,11 +272,13 @@ class PipelineProject:
         """The display name of this pipeline's runs (and of its schedule)."""
         return f"{config.model_name}-training"
 
-    def submission(self, kit: Kit, run_name: str | None = None) -> PipelineSubmission:
+    def submission(
+        self, kit: Kit, run_name: str | None = None, image_digest: str | None = None
+    ) -> PipelineSubmission:
         """Compile the pipeline for ``kit``'s environment and describe one run of it."""
         environment = kit.environment
         config = self.config(environment.name)
-        package = self.compile(environment)
+        package = self.compile(environment, image_digest=image_digest)
         labels = {**environment.labels, "model": config.model_name}
         return PipelineSubmission(
             package=package,
@@ -238,7 +291,11 @@ class PipelineProject:
         )
 
     def submit(
-        self, kit: Kit, on_task: TaskEvent | None = None, reason: str | None = None
+        self,
+        kit: Kit,
+        on_task: TaskEvent | None = None,
+        reason: str | None = None,
+        image_digest: str | None = None,
     ) -> PipelineRun:
         """Run the pipeline on ``kit``'s orchestrator (synchronously on ``kfp-local``).
 
@@ -246,8 +303,9 @@ class PipelineProject:
             kit: the environment.
             on_task: progress callback of synchronous runs.
             reason: why it runs (a retraining request); the run is labelled as a retraining.
+            image_digest: the digest of the image the tasks run in on a cluster (``sha256:...``).
         """
-        submission = self.submission(kit)
+        submission = self.submission(kit, image_digest=image_digest)
         if reason:
             stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
             labels = {**submission.labels, "trigger": f"retraining-{stamp}"}

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import yaml
 
+from mlops_kit import __version__
 from mlops_kit.environments import Environment
 from mlops_kit.errors import ConfigError, ConflictError, MissingDependencyError, NotFoundError
 
@@ -31,7 +32,19 @@ _PROJECT_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 _VERSION: Final = re.compile(r"^\d+\.\d+\.\d+$")
 # Answered from the environment by the kit, never by the user.
 _ENVIRONMENT_ANSWERS: Final = frozenset(
-    {"environment", "gcp_project", "region", "orchestrator", "pipeline_root", "service_account"}
+    {
+        "environment",
+        "gcp_project",
+        "region",
+        "orchestrator",
+        "pipeline_root",
+        "service_account",
+        "deployer",
+        "kit_index",
+        "image_repository",
+        "attestor",
+        "attestor_key",
+    }
 )
 _GIT_IDENTITY: Final = ("-c", "user.name=mlops-kit", "-c", "user.email=mlops-kit@localhost")
 
@@ -242,6 +255,8 @@ def _answers(
             "starting with a letter (it names the directory, the package and the model)"
         )
     return {
+        # A project pins the kit that made it, unless told otherwise.
+        "kit_version": __version__,
         **data,
         "project_name": name,
         "environment": environment.name,
@@ -250,6 +265,11 @@ def _answers(
         "orchestrator": environment.orchestrator,
         "pipeline_root": environment.pipeline_root or "",
         "service_account": environment.service_accounts.get("pipeline_runner", ""),
+        "deployer": environment.service_accounts.get("deployer", ""),
+        "kit_index": environment.kit_index or "",
+        "image_repository": environment.image_repository or "",
+        "attestor": environment.attestor or "",
+        "attestor_key": environment.attestor_key or "",
     }
 
 

@@ -171,6 +171,10 @@ def test_import_round_trips_stack_outputs(project_dir: Path) -> None:
         pipeline_root=data["pipeline_root"],
         service_accounts=data["service_accounts"],
         labels=data["labels"],
+        image_repository=data["image_repository"],
+        kit_index=data["kit_index"],
+        attestor=data["attestor"],
+        attestor_key=data["attestor_key"],
     )
     assert not environment.is_local
     # Importing again updates the file in place.
@@ -230,3 +234,13 @@ def test_redacted_hides_secrets() -> None:
     )
     shown = environment.redacted()["metadata"]
     assert "s3cret" not in shown and "sslpassword=***" in shown and "application_name=kit" in shown
+
+
+def test_a_kit_index_must_be_a_simple_index(project_dir: Path) -> None:
+    data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
+    data["kit_index"] = "europe-west1-python.pkg.dev/acme-ml-dev/mlops-dev-kit"
+    outputs = project_dir / "outputs.json"
+    outputs.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match="kit_index: .* is not a package index: write 'https://"):
+        import_environment("dev", outputs, Workspace.discover())
+    assert not (project_dir / "environments" / "dev.yaml").exists()

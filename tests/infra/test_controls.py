@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from infra.policies import controls as c
+from infra.policies.controls.artifact_registry import REPOSITORY, REPOSITORY_IAM
 
 pytestmark = pytest.mark.pulumi
 
@@ -702,6 +703,22 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         "spec.template.spec.automountServiceAccountToken",
         True,
     ),
+    (
+        "artifact-registry-cmek",
+        REPOSITORY,
+        "prod-images",
+        {"kmsKeyName": ""},
+        "kmsKeyName",
+        True,
+    ),
+    (
+        "artifact-registry-scanning",
+        REPOSITORY,
+        "prod-images",
+        {"vulnerabilityScanningConfig.enablementConfig": "DISABLED"},
+        "vulnerabilityScanningConfig",
+        False,
+    ),
     ("labels-required", c.BUCKET, "models-bucket", {"labels": {"env": "prod"}}, "labels", True),
     (
         "labels-required",
@@ -864,6 +881,11 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
             {"defaultAdmissionRule.evaluationMode": "ALWAYS_ALLOW"},
         ),
         lambda rs: _without(rs, lambda r: r.type == c.BINARY_AUTHORIZATION_POLICY),
+    ),
+    (
+        "artifact-registry-images-not-public",
+        lambda rs: _edit(rs, REPOSITORY_IAM[0], "images-gke-nodes", {"member": "allUsers"}),
+        None,
     ),
     (
         "k8s-network-policy-per-namespace",

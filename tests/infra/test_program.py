@@ -385,6 +385,7 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
     assert not resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
     failed = {p["control"] for p in audit_report(evaluation)["policies"] if p["status"] == "FAIL"}
     assert failed == {
+        "artifact-registry-cmek",
         "bigquery-table-cmek",
         "bigquery-dataset-cmek",
         "gke-secrets-encryption",

@@ -210,6 +210,7 @@ SAME_NAME_LISTS = {
     "monitoring_notification_channels", "projects", "threshold_rules", "ports", "source_ranges",
     "cidr_blocks", "oauth_scopes", "networks", "rrdatas", "aggregations", "conditions",
     "notification_channels", "reserved_peering_ranges", "database_flags", "database_roles",
+    "cleanup_policies", "upstream_policies",
     "admission_whitelist_patterns",
 }  # fmt: skip
 

@@ -62,7 +62,7 @@ def test_compile_for_the_cluster_uses_the_project_image(cloud_project: Path, run
     assert result.exit_code == 0, result.stderr
     spec = yaml.safe_load((cloud_project / "build/pipeline-dev.yaml").read_text(encoding="utf-8"))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images == {"europe-west1-docker.pkg.dev/acme-ml-dev/ml/svc-model:latest"}
+    assert images == {"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/svc-model"}
     commands = json.dumps(spec["deploymentSpec"])
     assert "pip install" not in commands
 

@@ -56,18 +56,18 @@ def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Pat
     assert answers["orchestrator"] == "kfp+https://kfp.dev.internal.acme.example"
     assert answers["target"] == "is_fraud"
     config = yaml.safe_load((project / "configs/dev.yaml").read_text(encoding="utf-8"))
-    assert config["image"] == "europe-west1-docker.pkg.dev/acme-ml-dev/ml/fraud-score:latest"
+    assert config["image"] == "europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/fraud-score"
     assert config["target"] == "is_fraud"
     copied = yaml.safe_load((project / "environments/dev.yaml").read_text(encoding="utf-8"))
     assert copied["bucket"] == "acme-ml-dev-mlops-models"
     assert copied["metadata"].startswith("cloudsql://acme-ml-dev:europe-west1:mlops-dev-metadata/")
     workflow = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
     assert "mlops-kit pipeline run --env dev" in workflow
-    assert "mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com" in workflow
+    assert "service_account: mlops-deployer@acme-ml-dev.iam.gserviceaccount.com" in workflow
     assert "${{ vars.WORKLOAD_IDENTITY_PROVIDER }}" in workflow
-    assert 'docker build -t "$image" . && docker push "$image"' in workflow
+    assert "--image-digest" in workflow
     dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
-    assert "pip install --no-cache-dir '.[cloud]'" in dockerfile
+    assert "uv pip install --system --no-cache '.[cloud]'" in dockerfile
     # The image serves the production alias, wired to the environment it was rendered for.
     assert "COPY environments ./environments\n" in dockerfile
     assert dockerfile.rstrip().endswith(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from infra.policies.controls import (
+    artifact_registry,
     bigquery,
     gke,
     iam,
@@ -76,6 +77,7 @@ SECTIONS: tuple[Section, ...] = (
     bigquery.SECTION,
     gke.SECTION,
     kubernetes.SECTION,
+    artifact_registry.SECTION,
     labels.SECTION,
 )
 """The benchmark sections, in the order the audit reports them."""

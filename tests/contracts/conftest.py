@@ -37,6 +37,10 @@ ONLINE_ONLY: dict[str, dict[str, str]] = {
         "kfp+https": "needs a Kubeflow Pipelines API server",
         "vertex": "needs Vertex AI",
     },
+    "registry_mirror": {
+        "vertex": "the role's only backend; tested against the cloud twin's Vertex AI fake "
+        "(tests/models/test_registry_mirror.py)",
+    },
 }
 """Role → scheme → why its backend has no offline contract run."""
 

@@ -230,7 +230,7 @@ def diff(
         if html is not None:
             console.print(f"report written to {html}")
 
-    print_result(output, result.summary | {"violations": broken}, for_people)
+    print_result(output, result.summary | {"violations": broken}, for_people, result.findings)
     for line in broken:
         err_console.print(f"fail: {line}", markup=False, highlight=False)
     if broken:

@@ -101,15 +101,13 @@ def _metrics_section(
         )
     if column != OVERALL:
         main = metric_names(task)[0]
-        page.bars(
-            f"{main} by {column} (95 % interval: lower, value, upper)",
+        page.intervals(
+            f"{main} by {column} (bars: the value; error bars: its 95 % interval)",
             [part.value for part in parts],
-            {
-                "lower": [part.metrics[main].lower or 0.0 for part in parts],
-                main: [part.metrics[main].value or 0.0 for part in parts],
-                "upper": [part.metrics[main].upper or 0.0 for part in parts],
-            },
-            width=720,
+            [part.metrics[main].value for part in parts],
+            [(part.metrics[main].lower, part.metrics[main].upper) for part in parts],
+            value_label=main,
+            flagged=flagged,
         )
     page.table([column, "count", *names], rows, flagged=flagged)
 
@@ -141,6 +139,7 @@ def _drift_section(page: Page, report: MonitoringReport, broken: set[tuple[str, 
         names,
         {"drift": [report.drift[n].get("psi", report.drift[n].get("js", 0.0)) for n in names]},
         width=720,
+        value_label="PSI or JS",
     )
     page.table(
         ["feature", "test", "psi", "ks", "ks p-value", "js"],

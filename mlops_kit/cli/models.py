@@ -308,15 +308,20 @@ def compare(
     comparison = models.compare(state(ctx).kit(), a, b, on=on)
     if html is not None:
         models.comparison_page(comparison).write(html)
-    print_result(output, comparison.summary, lambda: _print_comparison(comparison, html))
+    print_result(
+        output,
+        comparison.summary,
+        lambda: _print_comparison(comparison, html),
+        comparison.findings,
+    )
 
 
 def _print_comparison(comparison: ModelComparison, html: Path | None) -> None:
+    from mlops_kit import models
+
     summary = comparison.summary
     ref_a, ref_b = summary["a"], summary["b"]
     console.print(f"[bold]{ref_a} → {ref_b}[/bold]")
-    for finding in comparison.findings:
-        console.print(f"  • {finding}", highlight=False)
     overall = summary["metrics"]["overall"]
     console.print(
         table(
@@ -375,23 +380,8 @@ def _print_comparison(comparison: ModelComparison, html: Path | None) -> None:
                 ],
             )
         )
-        health = [
-            [
-                n,
-                "yes" if c["feature"] else "",
-                f"{c['null_rate']:.1%}",
-                c["distinct"],
-                c["nonconforming"] or "",
-            ]
-            for n, c in on_data["health"]["columns"].items()
-        ]
-        console.print(
-            table(
-                f"input health of {on_data['dataset']}",
-                ["column", "feature", "null rate", "distinct", "bad type"],
-                health,
-            )
-        )
+        title, headers, rows = models.input_health(summary)
+        console.print(table(title, headers, rows))
     if html is not None:
         console.print(f"wrote {html}")
 

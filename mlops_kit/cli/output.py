@@ -88,8 +88,9 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     """A rich table with ``columns`` and ``rows``, laid out for the terminal's width.
 
     Numbers follow the kit's one rule (:func:`~mlops_kit.reports.format_number`). When the table
-    is wider than the terminal, headers stay whole, the first column (what names the row: a slice,
-    a column, a field) keeps up to 28 characters, and the other cells wrap.
+    is wider than the terminal, headers stay whole (wrapped between words), the first column
+    (what names the row: a slice, a column, a field) keeps up to 28 characters, and the other
+    cells wrap.
     """
     cells = [[format_number(cell) for cell in row] for row in rows]
     result = Table(title=title, title_justify="left", header_style="bold")
@@ -105,9 +106,9 @@ def column_widths(
 ) -> list[int | None]:
     """Each column's width in a table of ``total`` characters (``None``: as wide as it needs).
 
-    A table that fits is left alone. Otherwise every column gets its header's width (the first
-    column up to :data:`_NAME_WIDTH` of its longest cell) and the rest of the room goes to the
-    columns in proportion to what more they would need.
+    A table that fits is left alone. Otherwise every column gets its header's longest word (the
+    first column up to :data:`_NAME_WIDTH` of its longest cell) and the rest of the room goes to
+    the columns in proportion to what more they would need.
     """
     natural = [
         max([len(column), *(len(line) for row in cells for line in row[i].splitlines() or [""])])
@@ -116,7 +117,8 @@ def column_widths(
     room = total - 3 * len(columns) - 1  # borders and padding
     if sum(natural) <= room:
         return [None] * len(columns)
-    floor = [len(column) for column in columns]
+    # A header wraps between its words, never inside one.
+    floor = [max(len(word) for word in column.split() or [""]) for column in columns]
     floor[0] = max(floor[0], min(natural[0], _NAME_WIDTH))
     spare = max(room - sum(floor), 0)
     wanted = [n - f for n, f in zip(natural, floor, strict=True)]

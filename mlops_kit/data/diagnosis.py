@@ -125,32 +125,19 @@ def _column_findings(
     a, b = versions["datasets"]
     ids = identifiers(summary)
     found: list[Finding] = []
+    # Columns that lost their values the same way are one finding: one source broke them.
+    emptied: dict[tuple[bool, str, str], list[tuple[str, float]]] = {}
     for name, column in summary["columns"].items():
         before, after = column["a"], column["b"]
         evidence = {"columns": [name], **versions}
         jump = after["null_rate"] - before["null_rate"]
-        if after["null_rate"] >= 1.0 and before["null_rate"] < 1.0:
-            found.append(
-                Finding(
-                    Severity.broken,
-                    f"{name} is empty in {b} (null in {percent(before['null_rate'])} of {a})",
-                    evidence,
-                    "the source stopped filling this column",
-                    weight=1.0 + jump,
-                )
+        if jump >= NULL_JUMP or (after["null_rate"] >= 1.0 > before["null_rate"]):
+            key = (
+                after["null_rate"] >= 1.0,
+                percent(before["null_rate"]),
+                percent(after["null_rate"]),
             )
-        elif jump >= NULL_JUMP:
-            severe = jump >= BROKEN_NULL_JUMP
-            found.append(
-                Finding(
-                    Severity.broken if severe else Severity.warning,
-                    f"{name} null rate {percent(before['null_rate'])} → "
-                    f"{percent(after['null_rate'])} ({a} → {b})",
-                    evidence,
-                    "the source stopped filling this column for most rows" if severe else None,
-                    weight=jump,
-                )
-            )
+            emptied.setdefault(key, []).append((name, jump))
         elif after["distinct"] == 1 and before["distinct"] > 1 and after["null_rate"] < 1.0:
             found.append(
                 Finding(
@@ -162,6 +149,22 @@ def _column_findings(
         if name in ids:
             continue
         found += _shift_findings(name, column, evidence, a, b)
+    for (empty, before_text, after_text), columns in emptied.items():
+        listed = [name for name, _ in columns]
+        jump = max(j for _, j in columns)
+        evidence = {"columns": listed, **versions}
+        cause: str | None
+        if empty:
+            verb = "is" if len(listed) == 1 else "are"
+            statement = f"{names(listed)} {verb} empty in {b} (null in {before_text} of {a})"
+            cause, severity, weight = "the source stopped filling it", Severity.broken, 1 + jump
+        else:
+            statement = f"{names(listed)} null rate {before_text} → {after_text} ({a} → {b})"
+            severe = jump >= BROKEN_NULL_JUMP
+            severity = Severity.broken if severe else Severity.warning
+            cause = "the source stopped filling it for most rows" if severe else None
+            weight = jump
+        found.append(Finding(severity, statement, evidence, cause, weight))
     return found
 
 

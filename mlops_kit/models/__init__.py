@@ -11,7 +11,7 @@ registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also does
 from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
-from mlops_kit.models.compare import ModelComparison, compare, comparison_page
+from mlops_kit.models.compare import ModelComparison, compare, comparison_page, input_health
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.garbage import GcReport, collect_garbage
 from mlops_kit.models.loading import download, load_model
@@ -39,6 +39,7 @@ __all__ = [
     "get_version",
     "history",
     "holder_at",
+    "input_health",
     "list_versions",
     "load_model",
     "mirror",

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit import provenance
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
+from mlops_kit.cli.output import (
+    FormatOption,
+    OutputFormat,
+    console,
+    print_result,
+    table,
+    working,
+)
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 
@@ -43,7 +50,7 @@ def _print_version(version: ModelVersion) -> None:
         ("pipeline run", version.pipeline_run_id or "-"),
         ("git commit", version.git_commit or "-"),
     ]
-    rows += [(f"metric {name}", f"{value:.4g}") for name, value in version.metrics.items()]
+    rows += [(f"metric {name}", value) for name, value in version.metrics.items()]
     rows += [(f"param {key}", value) for key, value in version.params.items()]
     rows += [(f"tag {key}", value) for key, value in version.tags.items()]
     for kind in ("kit", "python", "image"):
@@ -133,6 +140,10 @@ def versions(
         bool, typer.Option("--all", help="Also list PENDING and FAILED versions.")
     ] = False,
     output: FormatOption = OutputFormat.table,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Metric column to show (repeat; default: the first three)."),
+    ] = None,
 ) -> None:
     """List the versions of NAME, newest first."""
     from mlops_kit import models
@@ -141,12 +152,25 @@ def versions(
         state(ctx).kit(), name, limit=limit, include_unready=include_unready
     )
     print_result(
-        output, [v.to_dict() for v in found], lambda: _print_versions(name, found, include_unready)
+        output,
+        [v.to_dict() for v in found],
+        lambda: _print_versions(name, found, include_unready, metric or []),
     )
 
 
-def _print_versions(name: str, found: list[ModelVersionSummary], include_unready: bool) -> None:
-    metric_names = sorted({m for v in found for m in v.metrics})
+_SHOWN_METRICS = 3
+"""Metric columns ``models versions`` shows by default: more would cut the headers."""
+
+
+def _print_versions(
+    name: str, found: list[ModelVersionSummary], include_unready: bool, chosen: list[str]
+) -> None:
+    from mlops_kit.monitoring.metrics import METRICS
+
+    recorded = {m for v in found for m in v.metrics}
+    # The table of metrics' order first (accuracy, precision, …), then any others by name.
+    ordered = [m for m in METRICS if m in recorded] + sorted(recorded - set(METRICS))
+    metric_names = chosen or ordered[:_SHOWN_METRICS]
     rows = [
         [
             v.version,
@@ -162,6 +186,12 @@ def _print_versions(name: str, found: list[ModelVersionSummary], include_unready
     columns = ["version", "status", "aliases", "created (UTC)", "by", *metric_names]
     columns += ["failure"] if include_unready else []
     console.print(table(f"model {name}", columns, rows))
+    hidden = [m for m in ordered if m not in metric_names]
+    if hidden:
+        console.print(
+            f"{len(hidden)} more metrics ({', '.join(hidden)}): --metric NAME or --format json",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -305,7 +335,8 @@ def compare(
     """Compare two versions: metrics, params, data, components; with --on, predictions and input health."""
     from mlops_kit import models
 
-    comparison = models.compare(state(ctx).kit(), a, b, on=on)
+    with working(output, f"comparing {a} with {b}" + (f" on {on}" if on else "")):
+        comparison = models.compare(state(ctx).kit(), a, b, on=on)
     if html is not None:
         models.comparison_page(comparison).write(html)
     print_result(

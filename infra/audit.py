@@ -18,12 +18,20 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from infra.config import StackConfigError
-from infra.evaluate import PROJECT_ROOT, Evaluation, UnknownEnvironmentError, evaluate, to_snake
+from infra.evaluate import (
+    KUSTOMIZE_DIRECTORY,
+    PROJECT_ROOT,
+    Evaluation,
+    UnknownEnvironmentError,
+    evaluate,
+    to_snake,
+)
+from infra.order import PRECONDITIONS, check_order
 from infra.policies import controls as c
 
 # What a reviewer looks at first, per resource type (paths in the engine's camelCase).
@@ -140,45 +148,56 @@ def _dataset_member(access: Mapping[str, Any]) -> str:
     return str(access.get("specialGroup") or access.get("iamMember") or "?")
 
 
-def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:  # noqa: C901
-    """Who gets which role on which resource, from every IAM-bearing resource."""
-    grants: list[dict[str, str]] = []
+def _last_segment(value: Any) -> str:
+    return str(value or "").split("/")[-1]
 
-    def add(member: str, role: str, target: str, condition: str = "") -> None:
-        grants.append({"member": member, "role": role, "resource": target, "condition": condition})
 
-    for r in resources:
-        p = r.props
-        condition = str(c.get(p, "condition.title", ""))
-        if r.type in c.PROJECT_IAM:
-            target = f"project {p.get('project')}"
-        elif r.type in c.BUCKET_IAM:
-            target = f"bucket {p.get('bucket')}"
-        elif r.type == "gcp:serviceaccount/iAMMember:IAMMember":
-            target = f"service account {str(p.get('serviceAccountId', '')).split('/')[-1]}"
-        elif r.type in c.KMS_IAM:
-            target = f"key {str(p.get('cryptoKeyId') or p.get('keyRingId', '')).split('/')[-1]}"
-        elif r.type in c.BIGQUERY_IAM:
-            target = f"dataset {p.get('datasetId')}"
-        elif r.type == c.DATASET:
-            for access in p.get("accesses") or []:
-                add(
-                    _dataset_member(access),
-                    f"bigquery {access.get('role')}",
-                    f"dataset {p.get('datasetId')}",
-                )
-            continue
-        elif r.type == "gcp:sql/user:User" and p.get("type") == "CLOUD_IAM_SERVICE_ACCOUNT":
-            add(
-                f"serviceAccount:{p.get('name')}",
-                "IAM database login",
-                f"sql instance {p.get('instance')}",
+# Where each kind of IAM resource names what it grants on.
+_GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]], ...] = (
+    (c.PROJECT_IAM, lambda p: f"project {p.get('project')}"),
+    (c.BUCKET_IAM, lambda p: f"bucket {p.get('bucket')}"),
+    (
+        ("gcp:serviceaccount/iAMMember:IAMMember",),
+        lambda p: f"service account {_last_segment(p.get('serviceAccountId'))}",
+    ),
+    (c.KMS_IAM, lambda p: f"key {_last_segment(p.get('cryptoKeyId') or p.get('keyRingId'))}"),
+    (c.BIGQUERY_IAM, lambda p: f"dataset {p.get('datasetId')}"),
+)
+
+
+def _grant(member: str, role: str, target: str, condition: str = "") -> dict[str, str]:
+    return {"member": member, "role": role, "resource": target, "condition": condition}
+
+
+def _grants_of(resource: c.Resource) -> Iterator[dict[str, str]]:
+    """The grants one resource makes: IAM resources, dataset access lists, IAM database users."""
+    p = resource.props
+    if resource.type == c.DATASET:
+        for access in p.get("accesses") or []:
+            yield _grant(
+                _dataset_member(access),
+                f"bigquery {access.get('role')}",
+                f"dataset {p.get('datasetId')}",
             )
-            continue
-        else:
-            continue
-        for member, role in c.iam_entries(r):
-            add(member, role, target, condition)
+        return
+    if resource.type == "gcp:sql/user:User" and p.get("type") == "CLOUD_IAM_SERVICE_ACCOUNT":
+        yield _grant(
+            f"serviceAccount:{p.get('name')}",
+            "IAM database login",
+            f"sql instance {p.get('instance')}",
+        )
+        return
+    for types, target in _GRANT_TARGETS:
+        if resource.type in types:
+            condition = str(c.get(p, "condition.title", ""))
+            for member, role in c.iam_entries(resource):
+                yield _grant(member, role, target(p), condition)
+            return
+
+
+def iam_grants(resources: Sequence[c.Resource]) -> list[dict[str, str]]:
+    """Who gets which role on which resource, from every IAM-bearing resource."""
+    grants = [grant for resource in resources for grant in _grants_of(resource)]
     return sorted(grants, key=lambda g: (g["member"], g["resource"], g["role"]))
 
 
@@ -200,10 +219,49 @@ def policy_results(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
     ]
 
 
+def order_results(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Each of Google Cloud's creation-order preconditions and where the program breaks it."""
+    violations = check_order(evaluation.graph)
+    return [
+        {
+            "precondition": rule.id,
+            "title": rule.title,
+            "status": "FAIL" if any(v.precondition == rule.id for v in violations) else "pass",
+            "violations": [v.message for v in violations if v.precondition == rule.id],
+        }
+        for rule in PRECONDITIONS
+    ]
+
+
+def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program applies: its own and those of the KFP install."""
+    from infra.kubeflow_inventory import images
+
+    found = []
+    for resource in resources:
+        if not resource.type.startswith("kubernetes:") or resource.type == KUSTOMIZE_DIRECTORY:
+            continue
+        metadata = c.get(resource.props, "metadata", {})
+        pinned = images(resource.props)
+        found.append(
+            {
+                "kind": resource.type.rsplit(":", 1)[-1],
+                "namespace": metadata.get("namespace") or "",
+                "name": metadata.get("name") or resource.name,
+                "applied_by": resource.name.split(":", 1)[0] if ":" in resource.name else "program",
+                "images": pinned,
+                # A tag can be moved to another image; a digest cannot.
+                "digests": all("@sha256:" in image for image in pinned) if pinned else None,
+            }
+        )
+    return found
+
+
 def audit_report(evaluation: Evaluation) -> dict[str, Any]:
     """The whole audit of one environment as plain data."""
     visible = [r for r in evaluation.resources if not r.type.startswith(HIDDEN_TYPE_PREFIXES)]
     policies = policy_results(evaluation.resources)
+    order = order_results(evaluation)
     return {
         "environment": evaluation.environment,
         "summary": {
@@ -212,12 +270,15 @@ def audit_report(evaluation: Evaluation) -> dict[str, Any]:
             "passed": sum(p["status"] == "pass" for p in policies),
             "failed": sum(p["status"] == "FAIL" for p in policies),
             "not_applicable": sum(p["status"] == "n/a" for p in policies),
-            "violations": sum(len(p["violations"]) for p in policies),
+            "violations": sum(len(p["violations"]) for p in policies)
+            + sum(len(o["violations"]) for o in order),
         },
         "inventory": [
             {"type": r.type, "name": r.name, "settings": key_settings(r)} for r in visible
         ],
         "policies": policies,
+        "order": order,
+        "kubernetes": kubernetes_objects(evaluation.resources),
         "iam": iam_grants(evaluation.resources),
     }
 
@@ -324,6 +385,29 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
                     ),
                 ]
                 for p in report["policies"]
+            ],
+        ),
+        (
+            "Creation order (Google Cloud's preconditions)",
+            ["precondition", "status", "violations"],
+            [
+                [f"{o['precondition']}: {o['title']}", o["status"], "; ".join(o["violations"])]
+                for o in report["order"]
+            ],
+        ),
+        (
+            "Kubernetes objects (what the program and the pinned KFP install apply)",
+            ["kind", "namespace", "name", "applied by", "images", "pinned by digest"],
+            [
+                [
+                    k["kind"],
+                    k["namespace"],
+                    k["name"],
+                    k["applied_by"],
+                    ", ".join(k["images"]),
+                    "" if k["digests"] is None else ("yes" if k["digests"] else "no (tag)"),
+                ]
+                for k in report["kubernetes"]
             ],
         ),
         (

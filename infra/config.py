@@ -2,7 +2,9 @@
 
 Everything that differs between environments (sizes, availability, protections, lifecycle ages)
 lives in ``environments/Pulumi.<env>.yaml`` under the ``mlops-kit:`` namespace; the components only
-receive the typed :class:`StackConfig`. A bad value is a :class:`StackConfigError` that names the key.
+receive the typed :class:`StackConfig`. The sections are pydantic models (camelCase keys in the file,
+snake_case attributes in code, unknown keys refused); a bad value is one :class:`StackConfigError`
+line that names the key and what to do.
 """
 
 from __future__ import annotations
@@ -11,290 +13,290 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar, cast
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from infra.addresses import is_internal
+from infra.components.kubeflow_manifests import RELEASES
 
 NAMESPACE: Final = "mlops-kit"
+GCP_KEYS: Final = ("project", "region")
+"""Keys of the ``gcp:`` namespace the program reads (the provider reads the rest)."""
 REQUIRED_LABELS: Final = ("env", "team", "cost-center")
+LONGEST_ACCOUNT_SUFFIX: Final = "-pipeline-runner"
+"""Service-account ids are ``<namePrefix><suffix>``: 6-30 characters, the longest suffix is this."""
+MAX_NAME_PREFIX: Final = 30 - len(LONGEST_ACCOUNT_SUFFIX)
+FIX: Final = "set it in environments/Pulumi.<env>.yaml"
 
 Orchestrator = Literal["kubeflow", "vertex"]
 Availability = Literal["ZONAL", "REGIONAL"]
 ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE"]
 KubeflowDatabase = Literal["cloudsql", "in-cluster"]
 
-_LABEL_VALUE: Final = re.compile(r"^[a-z0-9_-]{1,63}$")
-_PROJECT_ID: Final = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_MEMBER: Final = re.compile(r"^(group|serviceAccount|user|domain):\S+$")
-_T = TypeVar("_T")
-
 
 class StackConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the key and what to do."""
 
 
-class _Section:
-    """Typed reads from one mapping of the configuration, with errors that name the full key."""
+def _pattern(regex: str, expected: str) -> AfterValidator:
+    """A check that a string matches ``regex``; the error says what is ``expected``."""
+    compiled = re.compile(regex)
 
-    def __init__(self, values: Mapping[str, Any], path: str) -> None:
-        self._values = values
-        self._path = path
-        self._read: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self._path}{name}" if self._path.endswith(":") else f"{self._path}.{name}"
-
-    def _raw(self, name: str) -> Any:
-        self._read.add(name)
-        return self._values.get(name)
-
-    def _fail(self, name: str, value: Any, expected: str) -> StackConfigError:
-        return StackConfigError(
-            f"config key {self.key(name)!r} is {value!r}: expected {expected} "
-            f"(set it in environments/Pulumi.<env>.yaml)"
-        )
-
-    def string(self, name: str, default: str | None = None) -> str:
-        value = self._raw(name)
-        if value is None:
-            if default is None:
-                raise StackConfigError(
-                    f"config key {self.key(name)!r} is missing: set it in "
-                    "environments/Pulumi.<env>.yaml"
-                )
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self._fail(name, value, "a non-empty string")
-        return value.strip()
-
-    def optional_string(self, name: str) -> str | None:
-        return None if self._raw(name) is None else self.string(name)
-
-    def choice(self, name: str, choices: tuple[_T, ...], default: _T) -> _T:
-        value = self._raw(name)
-        if value is None:
-            return default
-        if value not in choices:
-            raise self._fail(name, value, "one of " + ", ".join(map(str, choices)))
-        return cast(_T, value)
-
-    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-        value = self._raw(name)
-        if value is None:
-            return default
-        # Pulumi passes numbers through YAML and JSON: 7, 7.0 and "7" all mean 7.
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(name, value, "an integer")
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-            raise self._fail(name, value, f"an integer {bounds}")
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError("config", expected)
         return value
 
-    def number(self, name: str, minimum: float = 0.0) -> float:
-        value = self._raw(name)
-        if value is None:
-            raise StackConfigError(
-                f"config key {self.key(name)!r} is missing: set it in environments/Pulumi.<env>.yaml"
-            )
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise self._fail(name, value, "a number") from None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self._fail(name, value, f"a number >= {minimum}")
-        return float(value)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._raw(name)
-        if value is None:
-            return default
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise self._fail(name, value, "true or false")
-        return value
-
-    def cidr(self, name: str, default: str) -> str:
-        value = self.string(name, default)
-        try:
-            return str(ipaddress.ip_network(value))
-        except ValueError:
-            raise self._fail(name, value, "a CIDR range such as 10.0.0.0/20") from None
-
-    def members(self, name: str) -> tuple[str, ...]:
-        value = self._raw(name)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._fail(name, value, "a list of IAM members")
-        for member in value:
-            if not _MEMBER.match(member):
-                raise self._fail(
-                    name, member, "members like 'group:team@example.com' (no allUsers)"
-                )
-        return tuple(value)
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self._raw(name)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._fail(name, value, "a list of strings")
-        return tuple(value)
-
-    def section(self, name: str) -> _Section:
-        value = self._raw(name)
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise self._fail(name, value, "a mapping of keys to values")
-        return _Section(value, self.key(name))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._values) - self._read)
-        if unknown:
-            raise StackConfigError(
-                f"unknown config key {self.key(unknown[0])!r}: remove it or check its spelling"
-            )
+    return AfterValidator(check)
 
 
-@dataclass(frozen=True)
-class AuthorizedNetwork:
+def _not_bool(value: Any) -> Any:
+    # YAML's true is an int to Python; a count or an amount given as true/false is a mistake.
+    if isinstance(value, bool):
+        raise PydanticCustomError("config", "expected a number, not true/false")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1)]
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Amount = Annotated[float, BeforeValidator(_not_bool)]
+LabelValue = Annotated[
+    Text,
+    _pattern(r"[a-z0-9_-]{1,63}", "labels are 1-63 lower-case letters, digits, '-' or '_'"),
+]
+LabelKey = Annotated[
+    Text,
+    _pattern(
+        r"[a-z][a-z0-9_-]{0,62}", "label keys start with a letter: 1-63 of a-z, 0-9, '-', '_'"
+    ),
+]
+Member = Annotated[
+    Text,
+    _pattern(
+        r"(group|serviceAccount|user|domain):\S+",
+        "expected members like 'group:team@example.com' (no allUsers)",
+    ),
+]
+TableName = Annotated[
+    Text,
+    _pattern(r"[a-z][a-z0-9_]{0,127}", "table names are lower-case letters, digits and '_'"),
+]
+Repository = Annotated[
+    Text,
+    _pattern(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "expected GitHub 'owner/repository'"),
+]
+Threshold = Annotated[
+    Amount,
+    Field(gt=0, le=2),
+]
+
+
+class Section(BaseModel):
+    """A mapping of the stack file: camelCase keys, unknown keys refused, values immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+
+class AuthorizedNetwork(Section):
     """A CIDR block allowed to reach the GKE control plane's private endpoint."""
 
-    cidr: str
-    name: str
+    cidr: ipaddress.IPv4Network
+    name: Text
+
+    @field_validator("cidr")
+    @classmethod
+    def _internal(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        # Compared as a network: 0.0.0.0/1 or any public range opens the endpoint like 0.0.0.0/0.
+        if not is_internal(cidr):
+            raise PydanticCustomError(
+                "config",
+                "not an internal range (RFC 1918 or 100.64.0.0/10): it opens the control plane "
+                "to the internet; list your VPN or bastion ranges instead",
+            )
+        return cidr
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(Section):
     """Address plan of the environment's VPC."""
 
-    subnet_cidr: str
+    subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.10.0.0/20")
     """Primary range of the subnet (nodes, Cloud SQL clients, internal load balancers)."""
-    pods_cidr: str
+    pods_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.0.0/14")
     """Secondary range for GKE pods."""
-    services_cidr: str
+    services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.24.0.0/20")
     """Secondary range for GKE services."""
-    control_plane_cidr: str
+    control_plane_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/28")
     """/28 range of the private GKE control plane."""
-    private_service_prefix_length: int
+    private_service_prefix_length: Count = Field(20, ge=8, le=24)
     """Prefix length of the range reserved for private service access (Cloud SQL)."""
-    authorized_networks: tuple[AuthorizedNetwork, ...]
+    authorized_networks: tuple[AuthorizedNetwork, ...] = ()
     """Who may reach the cluster's control plane; the subnet itself is always authorized."""
 
+    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "control_plane_cidr")
+    @classmethod
+    def _internal(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not is_internal(cidr):
+            raise PydanticCustomError(
+                "config", "not an internal range: use RFC 1918 space such as 10.0.0.0/20"
+            )
+        return cidr
 
-@dataclass(frozen=True)
-class WarehouseConfig:
+
+class WarehouseConfig(Section):
     """BigQuery datasets of training-data versions and prediction logs."""
 
-    location: str
+    location: Text = "EU"
     """BigQuery location (``EU``, ``US`` or a region)."""
-    readers: tuple[str, ...]
+    readers: tuple[Member, ...] = ()
     """Groups (or service accounts) that may read the datasets, e.g. ``group:analysts@acme.com``."""
-    time_travel_hours: int
+    time_travel_hours: Count = Field(168, ge=48, le=168)
     """Time-travel window of the datasets (48-168 hours)."""
-    version_tables: tuple[str, ...] = ()
+    version_tables: tuple[TableName, ...] = ()
     """Version tables created up front (the kit also creates them on a first snapshot)."""
 
 
-@dataclass(frozen=True)
-class ModelStoreConfig:
+class ModelStoreConfig(Section):
     """GCS bucket of model artifacts and pipeline roots."""
 
-    location: str
-    """Bucket location (region or multi-region)."""
-    nearline_after_days: int
+    location: Text
+    """Bucket location (region or multi-region); the stack's region when omitted."""
+    nearline_after_days: Count = Field(30, ge=1)
     """Age at which objects move from STANDARD to NEARLINE."""
-    coldline_after_days: int
+    coldline_after_days: Count = Field(90, ge=1)
     """Age at which objects move to COLDLINE."""
-    archive_after_days: int
+    archive_after_days: Count = Field(365, ge=1)
     """Age at which objects move to ARCHIVE."""
-    noncurrent_versions_kept: int
+    noncurrent_versions_kept: Count = Field(3, ge=1)
     """Newer versions after which a noncurrent object version is deleted."""
-    noncurrent_days_kept: int
+    noncurrent_days_kept: Count = Field(90, ge=1)
     """Days after which a noncurrent object version is deleted."""
-    soft_delete_days: int
+    soft_delete_days: Count = Field(7, ge=7, le=90)
     """Soft-delete retention; at least 7 days (the GCS default)."""
-    object_retention: bool
+    object_retention: bool = False
     """Enable Object Retention Lock (per-object immutability; compatible with versioning)."""
-    force_destroy: bool
+    force_destroy: bool = False
     """Let ``pulumi destroy`` delete a non-empty bucket; only allowed in ``dev``."""
 
+    @model_validator(mode="after")
+    def _ages_increase(self) -> Self:
+        ages = (self.nearline_after_days, self.coldline_after_days, self.archive_after_days)
+        if list(ages) != sorted(set(ages)):
+            raise StackConfigError(
+                f"config keys '{NAMESPACE}:modelStore.nearlineAfterDays' < 'coldlineAfterDays' < "
+                f"'archiveAfterDays' must increase, got {ages}: {FIX}"
+            )
+        return self
 
-@dataclass(frozen=True)
-class MetadataDbConfig:
+
+class MetadataDbConfig(Section):
     """Cloud SQL for PostgreSQL instance of the kit's metadata."""
 
-    database_version: str
-    tier: str
+    database_version: Annotated[
+        Text,
+        _pattern(r"POSTGRES_\d+", "the kit's metadata needs PostgreSQL (POSTGRES_15 or later)"),
+    ] = "POSTGRES_17"
+    tier: Text = "db-custom-1-3840"
     """Machine tier, e.g. ``db-custom-2-7680``."""
-    availability: Availability
+    availability: Availability = "REGIONAL"
     """``REGIONAL`` (high availability, a standby in another zone) or ``ZONAL``."""
-    disk_size_gb: int
-    retained_backups: int
+    disk_size_gb: Count = Field(20, ge=10)
+    retained_backups: Count = Field(14, ge=7, le=365)
     """Automated backups kept (at least 7)."""
-    transaction_log_days: int
+    transaction_log_days: Count = Field(7, ge=1, le=7)
     """Point-in-time recovery window in days (1-7)."""
 
 
-@dataclass(frozen=True)
-class ClusterConfig:
+class ClusterConfig(Section):
     """Private GKE cluster that runs Kubeflow Pipelines."""
 
-    release_channel: ReleaseChannel
-    system_machine_type: str
+    release_channel: ReleaseChannel = "REGULAR"
+    system_machine_type: Text = "e2-standard-4"
     """Machine type of the always-on pool (KFP control plane)."""
-    system_max_nodes: int
-    pipeline_machine_type: str
+    system_max_nodes: Count = Field(3, ge=1)
+    pipeline_machine_type: Text = "e2-standard-8"
     """Machine type of the pipeline pool, which scales to zero between runs."""
-    pipeline_max_nodes: int
-    deletion_protection: bool
-    security_group: str | None
+    pipeline_max_nodes: Count = Field(5, ge=1)
+    deletion_protection: bool = True
+    security_group: Text | None = None
     """Google Group for RBAC (``gke-security-groups@DOMAIN``), when the organisation uses it."""
 
 
-@dataclass(frozen=True)
-class KubeflowConfig:
+class KubeflowConfig(Section):
     """Kubeflow Pipelines (standalone) on the cluster."""
 
-    version: str
-    """Pinned KFP release whose manifests are applied."""
-    database: KubeflowDatabase
+    version: Annotated[
+        Text,
+        _pattern(
+            "|".join(re.escape(v) for v in RELEASES),
+            f"pin a release whose commit the kit knows: {', '.join(RELEASES)}",
+        ),
+    ] = "2.5.0"
+    """Pinned KFP release whose manifests (at the release's commit) are applied."""
+    database: KubeflowDatabase = "cloudsql"
     """``cloudsql`` (Cloud SQL for MySQL) or ``in-cluster`` (MySQL pod; development only)."""
-    mysql_tier: str
-    dns_domain: str
-    """Private DNS zone of the environment; the UI/API is ``kfp.<dns_domain>``."""
+    mysql_tier: Text = "db-custom-1-3840"
+    dns_domain: Text
+    """Private DNS zone of the environment; the UI/API is ``kfp.<dns_domain>`` (default
+    ``<env>.mlops.internal``)."""
 
 
-@dataclass(frozen=True)
-class BudgetConfig:
+class BudgetConfig(Section):
     """Monthly budget alert of the environment."""
 
-    billing_account: str
-    amount: float
-    currency: str
-    thresholds: tuple[float, ...]
+    billing_account: Text
+    amount: Amount = Field(ge=1.0)
+    currency: Text = "EUR"
+    thresholds: tuple[Threshold, ...] = Field((0.5, 0.9, 1.0), min_length=1)
+    """Fractions of the budget between 0 and 2 (0.9 = 90 %)."""
 
 
-@dataclass(frozen=True)
-class StackConfig:
+_SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "budget")
+_KUBEFLOW_SECTIONS: Final = ("cluster", "kubeflow")
+
+
+class StackConfig(Section):
     """The whole configuration of one environment."""
 
     environment: str
-    project: str
-    region: str
-    team: str
-    cost_center: str
-    orchestrator: Orchestrator
-    name_prefix: str
+    """The stack name (``dev``, ``staging``, ``prod``); also the ``env`` label."""
+    project: Annotated[
+        Text, _pattern(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "not a project id (e.g. acme-ml-dev)")
+    ]
+    region: Annotated[Text, _pattern(r"[a-z]+-[a-z]+\d+", "expected e.g. europe-west1")]
+    team: LabelValue
+    cost_center: LabelValue
+    orchestrator: Orchestrator = "kubeflow"
+    name_prefix: Annotated[
+        Text,
+        _pattern(
+            rf"[a-z][a-z0-9-]{{0,{MAX_NAME_PREFIX - 2}}}[a-z0-9]",
+            f"service-account ids are '<namePrefix>{LONGEST_ACCOUNT_SUFFIX}' (at most 30 "
+            f"characters): use 2-{MAX_NAME_PREFIX} lower-case letters, digits or '-'",
+        ),
+    ] = "mlops"
     """Prefix of every physical name (``mlops`` → ``mlops-dev-metadata``)."""
-    key_rotation_days: int
-    log_retention_days: int
+    key_rotation_days: Count = Field(90, ge=1, le=90)
+    log_retention_days: Count = Field(400, ge=1)
     """Retention of the audit-log bucket (locked: it can only grow)."""
     network: NetworkConfig
     warehouse: WarehouseConfig
@@ -309,11 +311,82 @@ class StackConfig:
     """Mirror READY model versions to the Vertex AI Model Registry."""
     cmek: bool = True
     """Encrypt data with customer-managed Cloud KMS keys (one per service and location)."""
-    ci_repositories: tuple[str, ...] = ()
+    ci_repositories: tuple[Repository, ...] = ()
     """GitHub repositories (``org/repo``) whose Actions deploy as the deployer (federated, keyless)."""
-    notification_emails: tuple[str, ...] = ()
+    ci_ref: Annotated[
+        Text, _pattern(r"refs/(heads|tags)/\S+", "expected a Git ref such as refs/heads/main")
+    ] = "refs/heads/main"
+    """The only Git ref whose workflows may deploy, unless ``ciGithubEnvironment`` is set."""
+    ci_github_environment: (
+        Annotated[
+            Text,
+            _pattern(r"[A-Za-z0-9_.-]{1,255}", "expected a GitHub environment name such as prod"),
+        ]
+        | None
+    ) = None
+    """The GitHub environment whose jobs may deploy (its protection rules decide who and which
+    branches); replaces the ref check."""
+    notification_emails: tuple[Text, ...] = ()
     """Who receives budget and security-change alerts."""
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
+    extra_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, alias="labels")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any, info: ValidationInfo) -> Any:
+        """Omitted sections take their defaults; defaults that depend on other keys are filled."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        orchestrator = data.get("orchestrator", "kubeflow")
+        sections: tuple[str, ...] = _SECTIONS
+        if orchestrator == "vertex":
+            for key in _KUBEFLOW_SECTIONS:
+                if data.get(key):
+                    raise StackConfigError(
+                        f"config key '{NAMESPACE}:{key}' applies only to orchestrator 'kubeflow' "
+                        "(this stack uses 'vertex', which creates no cluster): remove it"
+                    )
+                data.pop(key, None)
+        elif orchestrator == "kubeflow":
+            sections = (*_SECTIONS, *_KUBEFLOW_SECTIONS)
+        for key in sections:
+            if data.get(key) is None:
+                data[key] = {}
+        region = data.get("region")
+        if isinstance(data["modelStore"], Mapping) and isinstance(region, str):
+            data["modelStore"] = {"location": region.upper(), **data["modelStore"]}
+        kubeflow = data.get("kubeflow")
+        if isinstance(kubeflow, Mapping):
+            data["kubeflow"] = {
+                "dnsDomain": f"{data.get('environment')}.mlops.internal",
+                **kubeflow,
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _groups_for_rbac_outside_dev(self) -> Self:
+        # CIS GKE 5.8.2: outside dev, people get cluster access through Google Groups.
+        if (
+            self.cluster is not None
+            and self.environment != "dev"
+            and not self.cluster.security_group
+        ):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:cluster.securityGroup' is missing in "
+                f"{self.environment!r}: set the gke-security-groups@DOMAIN group (Google Groups "
+                "for RBAC, CIS GKE 5.8.2); only dev may omit it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _force_destroy_only_in_dev(self) -> Self:
+        if self.model_store.force_destroy and self.environment != "dev":
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:modelStore.forceDestroy' is true in "
+                f"{self.environment!r}: force_destroy would delete every model on "
+                "`pulumi destroy`; it is only allowed in dev"
+            )
+        return self
 
     @property
     def labels(self) -> dict[str, str]:
@@ -330,16 +403,71 @@ class StackConfig:
         return f"{self.name_prefix}-{self.environment}-{suffix}"
 
 
-def _label(section: _Section, name: str, value: str) -> str:
-    if not _LABEL_VALUE.match(value):
+def config_key(loc: tuple[int | str, ...]) -> str:
+    """The stack-file key of a validation error's location (``mlops-kit:metadataDb.tier``)."""
+    names = [part for part in loc if isinstance(part, str) and part != "[key]"]
+    namespace = "gcp" if names and names[0] in GCP_KEYS else NAMESPACE
+    return f"{namespace}:{'.'.join(names)}"
+
+
+def error_line(error: ErrorDetails) -> str:
+    """One line naming the key, the value and what to do, for one pydantic error."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, StackConfigError):
+        return str(cause)
+    key = config_key(error["loc"])
+    if error["type"] == "missing":
+        return f"config key {key!r} is missing: {FIX}"
+    if error["type"] == "extra_forbidden":
+        return f"unknown config key {key!r}: remove it or check its spelling"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("tuple_type", "list_type"):
+        message = "expected a list such as [a, b]"
+    if error["type"] != "config":
+        message = f"{message[:1].lower()}{message[1:]} ({FIX})"
+    # An item of a list is named by its value: the key is the list.
+    verb = "has" if isinstance(error["loc"][-1], int) else "is"
+    return f"config key {key!r} {verb} {error['input']!r}: {message}"
+
+
+def check_one_environment_per_project(
+    environment: str, project: str, projects: Mapping[str, str]
+) -> None:
+    """Refuse a project that another environment's stack file uses too.
+
+    Service-account ids and bucket names carry the prefix, not the environment, so two
+    environments in one project would fight over the same accounts and buckets.
+
+    Args:
+        environment: the stack being deployed.
+        project: its ``gcp:project``.
+        projects: every stack's ``gcp:project`` by stack name (``environments/Pulumi.*.yaml``).
+    """
+    others = sorted(
+        env for env, other in projects.items() if other == project and env != environment
+    )
+    if others:
         raise StackConfigError(
-            f"config key {section.key(name)!r} is {value!r}: labels are 1-63 lower-case letters, "
-            "digits, '-' or '_'"
+            f"config key 'gcp:project' is {project!r} in {environment!r} and in {others[0]!r}: "
+            "account and bucket names do not carry the environment; give each environment its "
+            "own project"
         )
-    return value
 
 
-def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:  # noqa: C901, PLR0912, PLR0915
+def stack_projects(environments: Path) -> dict[str, str]:
+    """``gcp:project`` of every stack file in ``environments`` (``Pulumi.<env>.yaml``)."""
+    import yaml
+
+    projects: dict[str, str] = {}
+    for path in sorted(environments.glob("Pulumi.*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        project = (data.get("config") or {}).get("gcp:project")
+        if isinstance(project, str):
+            projects[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = project
+    return projects
+
+
+def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:
     """Build the typed configuration from the ``config:`` block of a stack file.
 
     Args:
@@ -350,221 +478,28 @@ def parse_config(values: Mapping[str, Any], environment: str) -> StackConfig:  #
     Raises:
         StackConfigError: a key is missing, unknown or invalid; the message names it.
     """
+    if not re.fullmatch(r"[a-z0-9_-]{1,63}", environment):
+        raise StackConfigError(
+            f"stack name {environment!r} is also the 'env' label: use lower-case letters, "
+            "digits, '-' or '_' (dev, staging, prod)"
+        )
     ours = {
         key.removeprefix(f"{NAMESPACE}:"): value
         for key, value in values.items()
         if key.startswith(f"{NAMESPACE}:")
     }
-    root = _Section(ours, f"{NAMESPACE}:")
-    gcp = _Section({k.removeprefix("gcp:"): v for k, v in values.items()}, "gcp:")
-    project = gcp.string("project")
-    if not _PROJECT_ID.match(project):
-        raise StackConfigError(f"config key 'gcp:project' is {project!r}: not a project id")
-    region = gcp.string("region")
-    if not re.match(r"^[a-z]+-[a-z]+\d+$", region):
-        raise StackConfigError(f"config key 'gcp:region' is {region!r}: expected e.g. europe-west1")
-
-    orchestrator = root.choice("orchestrator", ("kubeflow", "vertex"), "kubeflow")
-    name_prefix = _label(root, "namePrefix", root.string("namePrefix", "mlops"))
-
-    net = root.section("network")
-    authorized = net._raw("authorizedNetworks") or []
-    if not isinstance(authorized, list) or not all(
-        isinstance(item, Mapping) and {"cidr", "name"} <= set(item) for item in authorized
-    ):
-        raise StackConfigError(
-            f"config key {net.key('authorizedNetworks')!r} must be a list of {{cidr, name}}"
-        )
-    networks = []
-    for item in authorized:
-        cidr = str(item["cidr"])
-        if cidr in ("0.0.0.0/0", "::/0"):
+    for reserved in ("environment", *GCP_KEYS):
+        if reserved in ours:
             raise StackConfigError(
-                f"config key {net.key('authorizedNetworks')!r} opens the control plane to the "
-                "internet (0.0.0.0/0): list your VPN or bastion ranges instead"
+                f"unknown config key '{NAMESPACE}:{reserved}': remove it or check its spelling"
             )
-        try:
-            ipaddress.ip_network(cidr)
-        except ValueError:
-            raise StackConfigError(
-                f"config key {net.key('authorizedNetworks')!r} has {cidr!r}: not a CIDR range"
-            ) from None
-        networks.append(AuthorizedNetwork(cidr=cidr, name=str(item["name"])))
-    network = NetworkConfig(
-        subnet_cidr=net.cidr("subnetCidr", "10.10.0.0/20"),
-        pods_cidr=net.cidr("podsCidr", "10.20.0.0/14"),
-        services_cidr=net.cidr("servicesCidr", "10.24.0.0/20"),
-        control_plane_cidr=net.cidr("controlPlaneCidr", "172.16.0.0/28"),
-        private_service_prefix_length=net.integer("privateServicePrefixLength", 20, 8, 24),
-        authorized_networks=tuple(networks),
-    )
-    net.finish()
-
-    wh = root.section("warehouse")
-    warehouse = WarehouseConfig(
-        location=wh.string("location", "EU"),
-        readers=wh.members("readers"),
-        time_travel_hours=wh.integer("timeTravelHours", 168, 48, 168),
-        version_tables=wh.strings("versionTables"),
-    )
-    for table in warehouse.version_tables:
-        if not re.match(r"^[a-z][a-z0-9_]{0,127}$", table):
-            raise StackConfigError(
-                f"config key {wh.key('versionTables')!r} has {table!r}: table names are "
-                "lower-case letters, digits and '_'"
-            )
-    wh.finish()
-
-    ms = root.section("modelStore")
-    model_store = ModelStoreConfig(
-        location=ms.string("location", region.upper()),
-        nearline_after_days=ms.integer("nearlineAfterDays", 30, 1),
-        coldline_after_days=ms.integer("coldlineAfterDays", 90, 1),
-        archive_after_days=ms.integer("archiveAfterDays", 365, 1),
-        noncurrent_versions_kept=ms.integer("noncurrentVersionsKept", 3, 1),
-        noncurrent_days_kept=ms.integer("noncurrentDaysKept", 90, 1),
-        soft_delete_days=ms.integer("softDeleteDays", 7, 7, 90),
-        object_retention=ms.boolean("objectRetention", False),
-        force_destroy=ms.boolean("forceDestroy", False),
-    )
-    ages = (
-        model_store.nearline_after_days,
-        model_store.coldline_after_days,
-        model_store.archive_after_days,
-    )
-    if list(ages) != sorted(set(ages)):
-        raise StackConfigError(
-            f"config keys {ms.key('nearlineAfterDays')!r} < {ms.key('coldlineAfterDays')!r} < "
-            f"{ms.key('archiveAfterDays')!r} must increase, got {ages}"
-        )
-    if model_store.force_destroy and environment != "dev":
-        raise StackConfigError(
-            f"config key {ms.key('forceDestroy')!r} is true in {environment!r}: force_destroy "
-            "would delete every model on `pulumi destroy`; it is only allowed in dev"
-        )
-    ms.finish()
-
-    db = root.section("metadataDb")
-    metadata_db = MetadataDbConfig(
-        database_version=db.string("databaseVersion", "POSTGRES_17"),
-        tier=db.string("tier", "db-custom-1-3840"),
-        availability=db.choice("availability", ("ZONAL", "REGIONAL"), "REGIONAL"),
-        disk_size_gb=db.integer("diskSizeGb", 20, 10),
-        retained_backups=db.integer("retainedBackups", 14, 7, 365),
-        transaction_log_days=db.integer("transactionLogDays", 7, 1, 7),
-    )
-    if not metadata_db.database_version.startswith("POSTGRES_"):
-        raise StackConfigError(
-            f"config key {db.key('databaseVersion')!r} is {metadata_db.database_version!r}: "
-            "the kit's metadata needs PostgreSQL (POSTGRES_15 or later)"
-        )
-    db.finish()
-
-    cluster: ClusterConfig | None = None
-    kubeflow: KubeflowConfig | None = None
-    if orchestrator == "vertex":
-        for key in ("cluster", "kubeflow"):
-            if ours.get(key):
-                raise StackConfigError(
-                    f"config key {root.key(key)!r} applies only to orchestrator 'kubeflow' "
-                    f"(this stack uses 'vertex', which creates no cluster): remove it"
-                )
-    gke = root.section("cluster")
-    kfp = root.section("kubeflow")
-    if orchestrator == "kubeflow":
-        cluster = ClusterConfig(
-            release_channel=gke.choice("releaseChannel", ("RAPID", "REGULAR", "STABLE"), "REGULAR"),
-            system_machine_type=gke.string("systemMachineType", "e2-standard-4"),
-            system_max_nodes=gke.integer("systemMaxNodes", 3, 1),
-            pipeline_machine_type=gke.string("pipelineMachineType", "e2-standard-8"),
-            pipeline_max_nodes=gke.integer("pipelineMaxNodes", 5, 1),
-            deletion_protection=gke.boolean("deletionProtection", True),
-            security_group=gke.optional_string("securityGroup"),
-        )
-        kubeflow = KubeflowConfig(
-            version=kfp.string("version", "2.5.0"),
-            database=kfp.choice("database", ("cloudsql", "in-cluster"), "cloudsql"),
-            mysql_tier=kfp.string("mysqlTier", "db-custom-1-3840"),
-            dns_domain=kfp.string("dnsDomain", f"{environment}.mlops.internal"),
-        )
-        if not re.match(r"^\d+\.\d+\.\d+$", kubeflow.version):
-            raise StackConfigError(
-                f"config key {kfp.key('version')!r} is {kubeflow.version!r}: pin a release "
-                "such as 2.5.0"
-            )
-    gke.finish()
-    kfp.finish()
-
-    bud = root.section("budget")
-    budget = BudgetConfig(
-        billing_account=bud.string("billingAccount"),
-        amount=bud.number("amount", minimum=1.0),
-        currency=bud.string("currency", "EUR"),
-        thresholds=_thresholds(bud),
-    )
-    bud.finish()
-
-    extra = root._raw("labels") or {}
-    if not isinstance(extra, Mapping):
-        raise StackConfigError(f"config key {root.key('labels')!r} must be a mapping")
-    if not _LABEL_VALUE.match(environment):
-        raise StackConfigError(
-            f"stack name {environment!r} is also the 'env' label: use lower-case letters, "
-            "digits, '-' or '_' (dev, staging, prod)"
-        )
-    config = StackConfig(
-        environment=environment,
-        project=project,
-        region=region,
-        team=_label(root, "team", root.string("team")),
-        cost_center=_label(root, "costCenter", root.string("costCenter")),
-        orchestrator=orchestrator,
-        name_prefix=name_prefix,
-        key_rotation_days=root.integer("keyRotationDays", 90, 1, 90),
-        log_retention_days=root.integer("logRetentionDays", 400, 1),
-        network=network,
-        warehouse=warehouse,
-        model_store=model_store,
-        metadata_db=metadata_db,
-        budget=budget,
-        cluster=cluster,
-        kubeflow=kubeflow,
-        vertex_model_registry=root.boolean("vertexModelRegistry", False),
-        cmek=root.boolean("cmek", True),
-        ci_repositories=_repositories(root),
-        notification_emails=root.strings("notificationEmails"),
-        extra_labels={str(k): _label(root, f"labels.{k}", str(v)) for k, v in extra.items()},
-    )
-    root.finish()
-    return config
-
-
-def _repositories(section: _Section) -> tuple[str, ...]:
-    repositories = section.strings("ciRepositories")
-    for repo in repositories:
-        if not re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", repo):
-            raise StackConfigError(
-                f"config key {section.key('ciRepositories')!r} has {repo!r}: "
-                "expected GitHub 'owner/repository'"
-            )
-    return repositories
-
-
-def _thresholds(section: _Section) -> tuple[float, ...]:
-    values = section._raw("thresholds")
-    if values is None:
-        return (0.5, 0.9, 1.0)
-    if not isinstance(values, list) or not values:
-        raise StackConfigError(
-            f"config key {section.key('thresholds')!r} must be a list such as [0.5, 0.9, 1.0]"
-        )
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 2:
-            raise StackConfigError(
-                f"config key {section.key('thresholds')!r} has {value!r}: thresholds are "
-                "fractions of the budget between 0 and 2 (0.9 = 90 %)"
-            )
-    return tuple(float(value) for value in values)
+    gcp = {
+        key: values.get(f"gcp:{key}") for key in GCP_KEYS if values.get(f"gcp:{key}") is not None
+    }
+    try:
+        return StackConfig.model_validate({**ours, **gcp, "environment": environment})
+    except ValidationError as error:
+        raise StackConfigError(error_line(error.errors()[0])) from None
 
 
 def decode_config_value(raw: Any) -> Any:

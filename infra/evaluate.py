@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from infra.config import decode_config_value, parse_config
+from infra.config import (
+    check_one_environment_per_project,
+    decode_config_value,
+    parse_config,
+    stack_projects,
+)
+from infra.order import DependencyGraph, Key, Node
 from infra.policies.controls import Resource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +38,8 @@ class Evaluation:
     environment: str
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    graph: DependencyGraph = field(default_factory=DependencyGraph)
+    """What each resource waits for before the engine creates it."""
 
 
 class UnknownEnvironmentError(LookupError):
@@ -67,57 +75,141 @@ def read_stack_config(environment: str, root: Path = PROJECT_ROOT) -> dict[str, 
     }
 
 
-def _mock_outputs(  # noqa: C901, PLR0912
+@dataclass(frozen=True)
+class _Declared:
+    """A resource as the mocks receive it, with the project and region it lands in."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    project: str
+    region: str
+
+    @property
+    def physical(self) -> str:
+        return str(self.inputs.get("name") or self.name)
+
+    def located(self, key: str = "location") -> str:
+        return str(self.inputs.get(key) or self.region)
+
+
+# Service agents whose address does not follow service-N@gcp-sa-SERVICE.
+SERVICE_AGENT_DOMAINS: dict[str, str] = {
+    "sqladmin": "gcp-sa-cloud-sql",
+    "container": "container-engine-robot",
+    "compute": "compute-system",
+}
+# Google's lookups of a service agent (calling them creates the agent), and what they return.
+AGENT_LOOKUPS: dict[str, tuple[str, str]] = {
+    "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount": (
+        "email",
+        "bq-{number}@bigquery-encryption.iam.gserviceaccount.com",
+    ),
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": (
+        "emailAddress",
+        "service-{number}@gs-project-accounts.iam.gserviceaccount.com",
+    ),
+}
+
+
+# What the cloud computes, per resource type: (id or None for the default, extra outputs).
+_Computed = tuple[str | None, dict[str, Any]]
+
+
+def _service_account(r: _Declared) -> _Computed:
+    email = f"{r.inputs['accountId']}@{r.project}.iam.gserviceaccount.com"
+    name = f"projects/{r.project}/serviceAccounts/{email}"
+    return name, {"email": email, "name": name, "member": f"serviceAccount:{email}"}
+
+
+def _sql_instance(r: _Declared) -> _Computed:
+    connection = f"{r.project}:{r.located('region')}:{r.physical}"
+    return None, {"connectionName": connection, "privateIpAddress": "10.99.0.3"}
+
+
+def _bucket(r: _Declared) -> _Computed:
+    return None, {
+        "url": f"gs://{r.physical}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{r.physical}",
+    }
+
+
+def _self_linked(path: str) -> Callable[[_Declared], _Computed]:
+    def compute(r: _Declared) -> _Computed:
+        rid = path.format(r=r)
+        return rid, {"selfLink": f"https://www.googleapis.com/compute/v1/{rid}"}
+
+    return compute
+
+
+def _cluster(r: _Declared) -> _Computed:
+    rid = f"projects/{r.project}/locations/{r.located()}/clusters/{r.physical}"
+    return rid, {"endpoint": "172.16.0.2", "masterAuth": {"clusterCaCertificate": "Q0EtQ0VSVA=="}}
+
+
+def _key_ring(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/locations/{r.located()}/keyRings/{r.physical}", {}
+
+
+def _crypto_key(r: _Declared) -> _Computed:
+    return f"{r.inputs['keyRing']}/cryptoKeys/{r.physical}", {}
+
+
+def _sink(r: _Declared) -> _Computed:
+    agent = f"service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
+    return None, {"writerIdentity": f"serviceAccount:{agent}"}
+
+
+def _service_identity(r: _Declared) -> _Computed:
+    service = str(r.inputs.get("service", "")).split(".")[0]
+    agent = SERVICE_AGENT_DOMAINS.get(service, f"gcp-sa-{service}")
+    return None, {"email": f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"}
+
+
+def _notification_channel(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/notificationChannels/{r.name}", {}
+
+
+def _budget(r: _Declared) -> _Computed:
+    return None, {"name": f"billingAccounts/{r.inputs.get('billingAccount')}/budgets/{r.name}"}
+
+
+_COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
+    "gcp:serviceaccount/account:Account": _service_account,
+    "gcp:sql/databaseInstance:DatabaseInstance": _sql_instance,
+    "gcp:storage/bucket:Bucket": _bucket,
+    "gcp:compute/network:Network": _self_linked(
+        "projects/{r.project}/global/networks/{r.physical}"
+    ),
+    "gcp:compute/subnetwork:Subnetwork": _self_linked(
+        "projects/{r.project}/regions/{r.region}/subnetworks/{r.physical}"
+    ),
+    "gcp:container/cluster:Cluster": _cluster,
+    "gcp:kms/keyRing:KeyRing": _key_ring,
+    "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
+    "gcp:logging/projectSink:ProjectSink": _sink,
+    "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
+    "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
+    "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
+    "gcp:billing/budget:Budget": _budget,
+    "random:index/randomPassword:RandomPassword": lambda r: (None, {"result": "generated"}),
+}
+
+
+def _mock_outputs(
     type_: str, name: str, inputs: dict[str, Any], project: str, region: str
 ) -> tuple[str, dict[str, Any]]:
     """A plausible (id, outputs) for a resource: the inputs plus what the cloud would compute."""
-    out = dict(inputs)
-    physical = str(inputs.get("name") or name)
-    project = str(inputs.get("project") or project)
-    rid = f"{name}-id"
-    if type_ == "gcp:serviceaccount/account:Account":
-        email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
-        out.update(
-            email=email,
-            name=f"projects/{project}/serviceAccounts/{email}",
-            member=f"serviceAccount:{email}",
-        )
-        rid = out["name"]
-    elif type_ == "gcp:sql/databaseInstance:DatabaseInstance":
-        region = str(inputs.get("region") or region)
-        out.update(connectionName=f"{project}:{region}:{physical}", privateIpAddress="10.99.0.3")
-    elif type_ == "gcp:storage/bucket:Bucket":
-        out.update(
-            url=f"gs://{physical}", selfLink=f"https://www.googleapis.com/storage/v1/b/{physical}"
-        )
-    elif type_ == "gcp:compute/network:Network":
-        rid = f"projects/{project}/global/networks/{physical}"
-        out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
-    elif type_ == "gcp:compute/subnetwork:Subnetwork":
-        rid = f"projects/{project}/regions/{inputs.get('region', region)}/subnetworks/{physical}"
-        out.update(selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
-    elif type_ == "gcp:container/cluster:Cluster":
-        rid = f"projects/{project}/locations/{inputs.get('location', region)}/clusters/{physical}"
-        out.update(endpoint="172.16.0.2", masterAuth={"clusterCaCertificate": "Q0EtQ0VSVA=="})
-    elif type_ == "gcp:kms/keyRing:KeyRing":
-        rid = f"projects/{project}/locations/{inputs.get('location', region)}/keyRings/{physical}"
-    elif type_ == "gcp:kms/cryptoKey:CryptoKey":
-        rid = f"{inputs['keyRing']}/cryptoKeys/{physical}"
-    elif type_ == "gcp:logging/projectSink:ProjectSink":
-        out.update(
-            writerIdentity=f"serviceAccount:service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
-        )
-    elif type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
-        service = str(inputs.get("service", "")).split(".")[0]
-        agent = "gcp-sa-cloud-sql" if service == "sqladmin" else f"gcp-sa-{service}"
-        out.update(email=f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com")
-    elif type_ == "gcp:compute/address:Address":
-        out.update(address="10.99.1.10")
-    elif type_ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        rid = f"projects/{project}/notificationChannels/{name}"
-    elif type_ == "gcp:billing/budget:Budget":
-        out.update(name=f"billingAccounts/{inputs.get('billingAccount')}/budgets/{name}")
-    return rid, out
+    declared = _Declared(
+        type_,
+        name,
+        inputs,
+        str(inputs.get("project") or project),
+        str(inputs.get("region") or region),
+    )
+    compute = _COMPUTED.get(type_)
+    rid, computed = compute(declared) if compute is not None else (None, {})
+    return rid or f"{name}-id", {**inputs, **computed}
 
 
 def redact(value: Any) -> Any:
@@ -147,8 +239,8 @@ def evaluate(
     """
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime.settings import SETTINGS
-    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.settings import ROOT, SETTINGS
+    from pulumi.runtime.stack import register_stack_transformation, run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
     from infra.config import load_config
@@ -156,10 +248,14 @@ def evaluate(
 
     values = dict(config) if config is not None else read_stack_config(environment, root)
     # Fail on bad config before Pulumi starts: the error names the key.
-    parse_config({k: decode_config_value(v) for k, v in values.items()}, environment)
+    parsed = parse_config({k: decode_config_value(v) for k, v in values.items()}, environment)
+    check_one_environment_per_project(
+        environment, parsed.project, stack_projects(root / "environments")
+    )
     project = str(values.get("gcp:project", "project"))
     region = str(values.get("gcp:region", "us-central1"))
     result = Evaluation(environment)
+    recorder = _OrderRecorder(result.graph)
 
     class RecordingMocks(pulumi.runtime.Mocks):
         def new_resource(
@@ -168,12 +264,20 @@ def evaluate(
             inputs = dict(args.inputs)
             rid, outputs = _mock_outputs(args.typ, args.name, inputs, project, region)
             result.resources.append(Resource(type=args.typ, name=args.name, props=redact(inputs)))
+            recorder.created[(args.typ, args.name)] = (redact(inputs), outputs)
             return rid, outputs
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        def call(
+            self, args: pulumi.runtime.MockCallArgs
+        ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
-                return {"number": MOCK_PROJECT_NUMBER, "projectId": project}
-            return {}
+                return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            if args.token in AGENT_LOOKUPS:
+                field_name, template = AGENT_LOOKUPS[args.token]
+                email = template.format(number=MOCK_PROJECT_NUMBER)
+                result.graph.looked_up_agents.add(email)
+                return {field_name: email, "member": f"serviceAccount:{email}"}, []
+            return {}, []
 
     pulumi.runtime.set_all_config(
         {
@@ -183,14 +287,102 @@ def evaluate(
     )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+    # A root stack of its own: the order recorder registered on it sees this program only.
+    ROOT.set(None)
     pulumi_mocks.set_mocks(RecordingMocks(), project="mlops-kit", stack=environment, preview=False)
 
     def body() -> None:
+        register_stack_transformation(recorder.transform)
         outputs = program(load_config())
-        result.outputs = _sync_await(pulumi.Output.from_input(outputs).future()) or {}
+        resolved: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs).future())
+        result.outputs = resolved or {}
+        _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
+    result.resources.extend(_kustomized_objects(result.resources))
     return result
+
+
+KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
+
+
+def _kustomized_objects(resources: Sequence[Resource]) -> list[Resource]:
+    """The objects each kustomize overlay applies, as the engine would register them.
+
+    In a real preview they are the Directory's children, which the policy pack sees; offline
+    they come from the vendored manifests of the pinned commit (``infra.kubeflow_inventory``).
+    """
+    from infra.kubeflow_inventory import directory_objects, resource_type
+
+    found = []
+    for directory in (r for r in resources if r.type == KUSTOMIZE_DIRECTORY):
+        for manifest in directory_objects(Path(str(directory.props["directory"]))):
+            metadata = manifest.get("metadata") or {}
+            name = "/".join(filter(None, (metadata.get("namespace"), metadata.get("name"))))
+            found.append(Resource(resource_type(manifest), f"{directory.name}:{name}", manifest))
+    return found
+
+
+class _OrderRecorder:
+    """Records each resource's dependencies as the engine would see them (a stack transformation)."""
+
+    def __init__(self, graph: DependencyGraph) -> None:
+        self.graph = graph
+        self.created: dict[Key, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        self._keys: dict[int, Key] = {}
+        self._pending: list[tuple[Node, Any, list[Any], list[Any]]] = []
+
+    def transform(self, args: Any) -> None:
+        """The stack transformation: note the resource, its options and the outputs among its inputs."""
+        import pulumi
+
+        node = Node(args.type_, args.name, custom=isinstance(args.resource, pulumi.CustomResource))
+        self._keys[id(args.resource)] = node.key
+        opts = args.opts
+        dependencies = list(_flat(opts.depends_on))
+        if opts.provider is not None:
+            dependencies.append(opts.provider)
+        self._pending.append((node, opts.parent, dependencies, list(_outputs_in(args.props))))
+        self.graph.nodes[node.key] = node
+
+    async def resolve(self) -> None:
+        """Turn the noted options and outputs into edges, once every output knows its resources."""
+        import pulumi
+
+        for node, parent, dependencies, outputs in self._pending:
+            node.parent = self._keys.get(id(parent)) if parent is not None else None
+            if isinstance(parent, pulumi.CustomResource) and node.parent is not None:
+                node.depends_on.add(node.parent)  # a custom parent is registered (created) first
+            for output in outputs:
+                dependencies.extend(await output.resources())
+            for dependency in dependencies:
+                if isinstance(dependency, pulumi.Resource) and id(dependency) in self._keys:
+                    node.depends_on.add(self._keys[id(dependency)])
+            node.props, node.outputs = self.created.get(node.key, ({}, {}))
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _flat(item)
+    elif value is not None:
+        yield value
+
+
+def _outputs_in(value: Any) -> Iterator[Any]:
+    """Every ``Output`` among a resource's inputs (nested in mappings, lists and input types)."""
+    import pulumi
+
+    if isinstance(value, pulumi.Output):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _outputs_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _outputs_in(item)
+    elif hasattr(value, "__dict__") and not isinstance(value, pulumi.Resource | type):
+        yield from _outputs_in(vars(value))
 
 
 def to_snake(value: Any) -> Any:

@@ -13,10 +13,16 @@ from pulumi_gcp import monitoring, organizations, projects
 
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
-from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
 from infra.components.encryption import Encryption, EncryptionArgs
-from infra.components.identity import Identity, IdentityArgs
-from infra.components.kubeflow import Kubeflow, KubeflowArgs
+from infra.components.identity import (
+    KUBERNETES_SERVICE_ACCOUNTS,
+    Identity,
+    IdentityArgs,
+    account_email,
+)
+from infra.components.kubeflow import KFP_SYSTEM_KSA, Kubeflow, KubeflowArgs
+from infra.components.kubeflow_manifests import OverlaySettings
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
@@ -24,6 +30,7 @@ from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
 MODEL_STORE_PREFIX = "models"
+KUBEFLOW_NAMESPACE = "kubeflow"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
     "bigquery.googleapis.com",
@@ -78,6 +85,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             type="email",
             labels={"email_address": email},
             user_labels=labels,
+            opts=after_apis,
         ).id
         for index, email in enumerate(config.notification_emails)
     ]
@@ -89,7 +97,6 @@ def program(config: StackConfig) -> dict[str, Any]:
             base,
             EncryptionArgs(
                 project=config.project,
-                project_number=project_number,
                 locations={
                     "bigquery": config.warehouse.location,
                     "storage": config.model_store.location,
@@ -109,9 +116,9 @@ def program(config: StackConfig) -> dict[str, Any]:
         base,
         NetworkArgs(
             region=config.region,
-            subnet_cidr=config.network.subnet_cidr,
-            pods_cidr=config.network.pods_cidr,
-            services_cidr=config.network.services_cidr,
+            subnet_cidr=str(config.network.subnet_cidr),
+            pods_cidr=str(config.network.pods_cidr),
+            services_cidr=str(config.network.services_cidr),
             private_service_prefix_length=config.network.private_service_prefix_length,
             labels=labels,
         ),
@@ -125,6 +132,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             orchestrator=config.orchestrator,
             project_number=project_number,
             ci_repositories=config.ci_repositories,
+            ci_ref=config.ci_ref,
+            ci_github_environment=config.ci_github_environment,
         ),
         opts=after_apis,
     )
@@ -151,7 +160,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving": (identity.member("serving"), "roles/storage.objectViewer"),
     }
     if config.orchestrator == "kubeflow":
-        bucket_grants["kfp"] = (identity.member("kfp"), "roles/storage.objectUser")
+        # KFP's UI previews artifacts; pipeline steps write them as the pipeline runner.
+        bucket_grants["kfp"] = (identity.member("kfp"), "roles/storage.objectViewer")
     store = config.model_store
     model_store = ModelStore(
         f"{base}-models",
@@ -209,11 +219,11 @@ def program(config: StackConfig) -> dict[str, Any]:
                 subnet=network.subnet_self_link,
                 pods_range=network.pods_range_name,
                 services_range=network.services_range_name,
-                control_plane_cidr=config.network.control_plane_cidr,
+                control_plane_cidr=str(config.network.control_plane_cidr),
                 # The VPC itself (bastions, CI private pools) always reaches the control plane.
                 authorized_networks=[
-                    (config.network.subnet_cidr, "vpc-subnet"),
-                    *((n.cidr, n.name) for n in config.network.authorized_networks),
+                    (str(config.network.subnet_cidr), "vpc-subnet"),
+                    *((str(n.cidr), n.name) for n in config.network.authorized_networks),
                 ],
                 node_service_account=emails["gke_nodes"],
                 release_channel=gke.release_channel,
@@ -230,22 +240,42 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp = config.kubeflow
+        identity.bind_workload_identity(cluster.workload_pool, KUBEFLOW_NAMESPACE)
         kfp_host = Kubeflow(
             f"{base}-kfp",
             KubeflowArgs(
                 project=config.project,
                 region=config.region,
-                version=kfp.version,
+                environment=config.environment,
                 cluster_name=cluster.name,
                 cluster_endpoint=cluster.endpoint,
                 cluster_ca_certificate=cluster.ca_certificate,
                 network=network.network_self_link,
                 subnet=network.subnet_self_link,
-                subnet_cidr=config.network.subnet_cidr,
+                subnet_cidr=str(config.network.subnet_cidr),
+                client_ranges=tuple(str(n.cidr) for n in config.network.authorized_networks),
+                control_plane_cidr=str(config.network.control_plane_cidr),
+                overlay=OverlaySettings(
+                    version=kfp.version,
+                    database=kfp.database,
+                    # The bucket's name is known from the config: the overlay is written before
+                    # the bucket exists.
+                    pipeline_root=(
+                        f"gs://{config.project}-{config.name_prefix}-models/{PIPELINE_ROOT_PREFIX}"
+                    ),
+                    accounts={
+                        ksa: account_email(config.name_prefix, workload, config.project)
+                        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items()
+                        if ksa != KFP_SYSTEM_KSA
+                    },
+                    sandbox_pool=PIPELINE_POOL,
+                    namespace=KUBEFLOW_NAMESPACE,
+                ),
                 dns_domain=kfp.dns_domain,
                 pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],
                 pipeline_runner_service_account=emails["pipeline_runner"],
+                namespace=KUBEFLOW_NAMESPACE,
                 database=kfp.database,
                 mysql=PrivateInstanceArgs(
                     instance_name=config.physical_name("kfp"),
@@ -281,6 +311,7 @@ def program(config: StackConfig) -> dict[str, Any]:
     Budget(
         base,
         BudgetArgs(
+            project=config.project,
             billing_account=config.budget.billing_account,
             project_number=project_number,
             environment=config.environment,

@@ -100,27 +100,6 @@ def import_sdk(module: str, *, package: str, extra: str, purpose: str) -> Module
         raise MissingDependencyError.for_module(package, extra, purpose) from exc
 
 
-def require_google_credentials(service: str, *, package: str, extra: str) -> None:
-    """Check that application default credentials exist for a Google ``service`` backend.
-
-    Args:
-        service: the service, in the user's words ("Vertex AI").
-        package: the distribution whose SDK brings google-auth, named if it is missing.
-        extra: the kit's extra that installs ``package``.
-
-    Raises:
-        BackendError: there are no credentials; the message says how to create them.
-        MissingDependencyError: ``package`` is not installed.
-    """
-    google_auth = import_sdk("google.auth", package=package, extra=extra, purpose=service)
-    try:
-        google_auth.default()
-    except google_auth.exceptions.DefaultCredentialsError as exc:
-        raise BackendError(
-            f"no Google credentials for {service}: run `gcloud auth application-default login`"
-        ) from exc
-
-
 class SchemeRegistry(Generic[T]):
     """Maps URI schemes to lazily imported backend classes for one role.
 

@@ -107,6 +107,10 @@ class Environment(BaseModel):
     """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+    deploy: str = "local"
+    """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
+    protected_aliases: list[str] = Field(default_factory=list)
+    """Aliases a promotion moves only once someone other than the requester approves it."""
 
     @model_validator(mode="before")
     @classmethod

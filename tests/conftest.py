@@ -180,3 +180,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+# The cloud twin's fixtures, for every test; gRPC trusts the twin's CA alone from the start.
+from tests.cloud_twin.fixtures import cloud_twin, cloud_twin_session  # noqa: E402, F401
+from tests.cloud_twin.googleapis import trust_twin_roots  # noqa: E402
+
+trust_twin_roots()

@@ -109,7 +109,7 @@ class AuditLogging(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             retention_policy=storage.BucketRetentionPolicyArgs(
-                retention_period=args.retention_days * 86400, is_locked=True
+                retention_period=str(args.retention_days * 86400), is_locked=True
             ),
             soft_delete_policy=storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=7 * 86400

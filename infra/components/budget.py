@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_gcp as gcp
 from pulumi_gcp import billing
 
 from infra.components import child_options
@@ -15,6 +16,8 @@ from infra.components import child_options
 class BudgetArgs:
     """Inputs of :class:`Budget`."""
 
+    project: str
+    """Project the budget covers; its quota is charged for the Budget API calls."""
     billing_account: str
     """Billing account id: three dash-separated groups of six hex digits, e.g. ``01A2B3-C4D5E6-F7A8B9``."""
     project_number: pulumi.Input[str]
@@ -38,6 +41,15 @@ class Budget(pulumi.ComponentResource):
         self, name: str, args: BudgetArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Budget", name, None, opts)
+        # The Budget API refuses user credentials (gcloud auth application-default login) unless
+        # the call names a quota project: this provider sends the environment's project.
+        provider = gcp.Provider(
+            f"{name}-billing",
+            project=args.project,
+            billing_project=args.project,
+            user_project_override=True,
+            opts=child_options(self, opts),
+        )
         units = int(args.amount)
         nanos = round((args.amount - units) * 1e9)
         budget = billing.Budget(
@@ -67,6 +79,6 @@ class Budget(pulumi.ComponentResource):
                 monitoring_notification_channels=args.notification_channels,
                 disable_default_iam_recipients=False,
             ),
-            opts=child_options(self, opts),
+            opts=child_options(self, opts, provider=provider),
         )
         self.register_outputs({"budget": budget.name})

@@ -7,11 +7,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_gcp import container
+from pulumi_gcp import binaryauthorization, container
 
 from infra.components import child_options
 
+PIPELINE_POOL = "pipelines"
+"""The GKE Sandbox pool where pipeline steps (user code) run."""
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# Images Binary Authorization admits; everything else is refused (Google's own system images
+# are admitted by the global policy). Pipeline images come from the project's Artifact Registry.
+ADMITTED_IMAGES = (
+    "gcr.io/ml-pipeline/*",  # Kubeflow Pipelines
+    "ghcr.io/kubeflow/*",
+    "gcr.io/tfx-oss-public/*",  # ML Metadata, KFP's lineage store
+    "quay.io/argoproj/*",  # Argo Workflows, KFP's engine
+    "gcr.io/cloud-sql-connectors/*",  # Cloud SQL Auth Proxy
+    "quay.io/oauth2-proxy/*",  # authentication in front of the KFP UI and API
+)
+# GKE may upgrade the control plane and nodes on weekend nights only (UTC): two 8-hour windows a
+# week leave GKE the 48 hours in 32 days it requires.
+MAINTENANCE_WINDOW = ("2026-01-03T01:00:00Z", "2026-01-03T09:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU")
 
 
 @dataclass(frozen=True)
@@ -64,13 +79,35 @@ class Cluster(pulumi.ComponentResource):
     cluster: container.Cluster
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
+    """The control plane's address, available once the node pools exist: Kubernetes objects
+    reach the cluster through it, so they wait for nodes that can run them."""
     ca_certificate: pulumi.Output[str]
+    workload_pool: pulumi.Output[str]
+    """The Workload Identity pool, which exists once the cluster does."""
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops-kit:gcp:Cluster", name, None, opts)
         child = child_options(self, opts)
+        # Enforcement without a policy of ours would apply the project's default (allow all).
+        policy = binaryauthorization.Policy(
+            f"{name}-binary-authorization",
+            project=args.project,
+            global_policy_evaluation_mode="ENABLE",
+            admission_whitelist_patterns=[
+                binaryauthorization.PolicyAdmissionWhitelistPatternArgs(name_pattern=pattern)
+                for pattern in (
+                    *ADMITTED_IMAGES,
+                    f"{args.region}-docker.pkg.dev/{args.project}/*",
+                )
+            ],
+            default_admission_rule=binaryauthorization.PolicyDefaultAdmissionRuleArgs(
+                evaluation_mode="ALWAYS_DENY",
+                enforcement_mode="ENFORCED_BLOCK_AND_AUDIT_LOG",
+            ),
+            opts=child,
+        )
         self.cluster = container.Cluster(
             f"{name}-gke",
             name=f"{name}-gke",
@@ -121,6 +158,13 @@ class Cluster(pulumi.ComponentResource):
             binary_authorization=container.ClusterBinaryAuthorizationArgs(
                 evaluation_mode="PROJECT_SINGLETON_POLICY_ENFORCE"
             ),
+            maintenance_policy=container.ClusterMaintenancePolicyArgs(
+                recurring_window=container.ClusterMaintenancePolicyRecurringWindowArgs(
+                    start_time=MAINTENANCE_WINDOW[0],
+                    end_time=MAINTENANCE_WINDOW[1],
+                    recurrence=MAINTENANCE_WINDOW[2],
+                )
+            ),
             security_posture_config=container.ClusterSecurityPostureConfigArgs(
                 mode="BASIC", vulnerability_mode="VULNERABILITY_BASIC"
             ),
@@ -137,19 +181,22 @@ class Cluster(pulumi.ComponentResource):
                 else None
             ),
             # The default pool exists for a moment only; it must still not use the default SA.
-            node_config=self._node_config(args, args.system_machine_type, sandbox=False),
+            node_config=container.ClusterNodeConfigArgs(
+                **self._node_config(args, args.system_machine_type, sandbox=False)
+            ),
             resource_labels=args.labels,
             deletion_protection=args.deletion_protection,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[policy])),
         )
         pools = {
             # Kubeflow's own services: always at least one node.
             "system": (args.system_machine_type, 1, args.system_max_nodes, False),
             # Pipeline steps run user code: GKE Sandbox (gVisor), and zero nodes between runs.
-            "pipelines": (args.pipeline_machine_type, 0, args.pipeline_max_nodes, True),
+            PIPELINE_POOL: (args.pipeline_machine_type, 0, args.pipeline_max_nodes, True),
         }
+        node_pools = []
         for pool, (machine_type, minimum, maximum, sandbox) in pools.items():
-            container.NodePool(
+            node_pool = container.NodePool(
                 f"{name}-{pool}",
                 name=pool,
                 cluster=self.cluster.id,
@@ -159,11 +206,19 @@ class Cluster(pulumi.ComponentResource):
                     min_node_count=minimum, max_node_count=maximum
                 ),
                 management=container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-                node_config=self._node_config(args, machine_type, sandbox=sandbox),
+                node_config=container.NodePoolNodeConfigArgs(
+                    **self._node_config(args, machine_type, sandbox=sandbox)
+                ),
                 opts=child,
             )
+            node_pools.append(node_pool)
         self.name = self.cluster.name
-        self.endpoint = self.cluster.endpoint
+        self.endpoint = pulumi.Output.all(
+            self.cluster.endpoint, *(pool.id for pool in node_pools)
+        ).apply(lambda values: str(values[0]))
+        self.workload_pool = self.cluster.workload_identity_config.apply(
+            lambda config: config.workload_pool if config and config.workload_pool else ""
+        )
         self.ca_certificate = self.cluster.master_auth.apply(
             lambda auth: auth.cluster_ca_certificate or ""
         )

@@ -6,16 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_gcp import kms, projects
+from pulumi_gcp import bigquery, kms, projects, storage
 
 from infra.components import child_options
 
-# Each key is used by one Google service agent; the agent's address derives from the project number.
-SERVICE_AGENTS: dict[str, str] = {
-    "bigquery": "bq-{number}@bigquery-encryption.iam.gserviceaccount.com",
-    "storage": "service-{number}@gs-project-accounts.iam.gserviceaccount.com",
-    "gke": "service-{number}@container-engine-robot.iam.gserviceaccount.com",
-    "disks": "service-{number}@compute-system.iam.gserviceaccount.com",
+# Each key is used by one Google service agent. Google creates agents lazily, so the grant must
+# follow whatever creates the agent: BigQuery's and Cloud Storage's own lookups (calling them
+# creates the agent), or a ServiceIdentity for the others, as Google's Cloud Foundation Fabric does.
+IDENTITY_SERVICES: dict[str, str] = {
+    "sql": "sqladmin.googleapis.com",
+    "gke": "container.googleapis.com",
+    "disks": "compute.googleapis.com",
 }
 # Multi-regions of BigQuery and GCS, and the Cloud KMS location that serves them.
 MULTI_REGIONS: dict[str, str] = {"eu": "europe", "us": "us", "asia": "asia"}
@@ -33,8 +34,6 @@ class EncryptionArgs:
 
     project: str
     """Project of the key ring."""
-    project_number: pulumi.Input[str]
-    """Project number (service-agent addresses derive from it)."""
     locations: Mapping[str, str]
     """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``) → location of the data it
     encrypts; a key must live in the same location (``EU`` data needs a key in ``europe``)."""
@@ -64,9 +63,6 @@ class Encryption(pulumi.ComponentResource):
             )
             for location in sorted({kms_location(loc) for loc in args.locations.values()})
         }
-        sql_agent = projects.ServiceIdentity(
-            f"{name}-sql-agent", project=args.project, service="sqladmin.googleapis.com", opts=child
-        )
         self.keys = {}
         for service, location in args.locations.items():
             key = kms.CryptoKey(
@@ -79,19 +75,40 @@ class Encryption(pulumi.ComponentResource):
                 # Destroying a key destroys every byte encrypted with it.
                 opts=child_options(self, opts, protect=True),
             )
-            agent: pulumi.Input[str] = (
-                sql_agent.email
-                if service == "sql"
-                else pulumi.Output.from_input(args.project_number).apply(
-                    lambda number, s=service: SERVICE_AGENTS[s].format(number=number)
-                )
-            )
-            kms.CryptoKeyIAMMember(
+            grant = kms.CryptoKeyIAMMember(
                 f"{name}-{service}-agent",
                 crypto_key_id=key.id,
                 role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                member=pulumi.Output.concat("serviceAccount:", agent),
+                member=pulumi.Output.concat(
+                    "serviceAccount:", self._agent(name, service, args, opts)
+                ),
                 opts=child,
             )
-            self.keys[service] = key.id
+            # Consumers of the key get its id through the grant: they wait until the service may
+            # use the key, or their creation fails on a new project.
+            self.keys[service] = pulumi.Output.all(key.id, grant.id).apply(lambda ids: str(ids[0]))
         self.register_outputs({"keys": self.keys})
+
+    def _agent(
+        self, name: str, service: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None
+    ) -> pulumi.Output[str]:
+        """The email of the service agent that uses ``service``'s key, once the agent exists."""
+        # Lookups call the service's API: they wait for the APIs the component waits for.
+        after_apis = pulumi.InvokeOutputOptions(
+            depends_on=opts.depends_on if opts is not None else None
+        )
+        if service == "bigquery":
+            return bigquery.get_default_service_account_output(
+                project=args.project, opts=after_apis
+            ).email
+        if service == "storage":
+            return storage.get_project_service_account_output(
+                project=args.project, opts=after_apis
+            ).email_address
+        identity = projects.ServiceIdentity(
+            f"{name}-{service}-agent",
+            project=args.project,
+            service=IDENTITY_SERVICES[service],
+            opts=child_options(self, opts),
+        )
+        return identity.email

@@ -27,9 +27,10 @@ ORCHESTRATOR_ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "pipeline_runner": ("roles/aiplatform.user",),
         "deployer": ("roles/aiplatform.user",),
     },
-    # The deployer applies pipeline resources to the cluster; nodes get Google's minimal node role.
+    # The deployer may fetch cluster credentials and nothing more (container.developer would let
+    # it read every Kubernetes Secret); nodes get Google's minimal node role.
     "kubeflow": {
-        "deployer": ("roles/container.developer",),
+        "deployer": ("roles/container.clusterViewer",),
         "gke_nodes": ("roles/container.defaultNodeServiceAccount",),
     },
 }
@@ -44,6 +45,11 @@ KUBERNETES_SERVICE_ACCOUNTS: dict[str, str] = {
 }
 
 
+def account_email(prefix: str, workload: str, project: str) -> str:
+    """The email of ``workload``'s service account (known before the account exists)."""
+    return f"{prefix}-{workload.replace('_', '-')}@{project}.iam.gserviceaccount.com"
+
+
 @dataclass(frozen=True)
 class IdentityArgs:
     """Inputs of :class:`Identity`."""
@@ -53,13 +59,31 @@ class IdentityArgs:
     prefix: str
     """Prefix of the account ids (``mlops`` → ``mlops-pipeline-runner``)."""
     orchestrator: str
-    """``kubeflow`` adds the node and Kubeflow accounts and Workload Identity bindings."""
-    kubeflow_namespace: str = "kubeflow"
-    """Namespace whose Kubernetes service accounts impersonate the Google ones."""
+    """``kubeflow`` adds the node and Kubeflow accounts (bound by :meth:`Identity.bind_workload_identity`)."""
     project_number: pulumi.Input[str] = ""
     """Project number (federated principals are named by it); needed with ``ci_repositories``."""
     ci_repositories: tuple[str, ...] = ()
     """GitHub repositories (``org/repo``) whose Actions may act as the deployer, keylessly."""
+    ci_ref: str = "refs/heads/main"
+    """The only Git ref whose workflows may deploy (when no GitHub environment is named)."""
+    ci_github_environment: str | None = None
+    """The GitHub environment (with its own protection rules) whose jobs may deploy; replaces
+    the ref check when set."""
+
+
+def federation_condition(args: IdentityArgs) -> str:
+    """The CEL condition of the CI provider: the named repositories AND one ref or environment.
+
+    Without the second half, any branch of a named repository (or a pull request's workflow)
+    could act as the deployer of this environment.
+    """
+    repositories = ", ".join(f"'{repo}'" for repo in args.ci_repositories)
+    restriction = (
+        f"assertion.environment == '{args.ci_github_environment}'"
+        if args.ci_github_environment
+        else f"assertion.ref == '{args.ci_ref}'"
+    )
+    return f"assertion.repository in [{repositories}] && {restriction}"
 
 
 class Identity(pulumi.ComponentResource):
@@ -108,18 +132,8 @@ class Identity(pulumi.ComponentResource):
             member=self.member("deployer"),
             opts=child,
         )
-        if args.orchestrator == "kubeflow":
-            pool = f"{args.project}.svc.id.goog"
-            # Workload Identity: each Kubernetes SA may impersonate exactly one Google SA,
-            # bound on that SA rather than on the project (CIS GKE 5.2.2).
-            for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
-                serviceaccount.IAMMember(
-                    f"{name}-{ksa}-workload-identity",
-                    service_account_id=self.accounts[workload].name,
-                    role="roles/iam.workloadIdentityUser",
-                    member=f"serviceAccount:{pool}[{args.kubeflow_namespace}/{ksa}]",
-                    opts=child,
-                )
+        self._name = name
+        self._child = child
         if args.ci_repositories:
             self._ci_federation(name, args, child)
         self.emails = {workload: account.email for workload, account in self.accounts.items()}
@@ -134,7 +148,6 @@ class Identity(pulumi.ComponentResource):
             project=args.project,
             opts=child,
         )
-        repositories = ", ".join(f"'{repo}'" for repo in args.ci_repositories)
         iam.WorkloadIdentityPoolProvider(
             f"{name}-ci-github",
             workload_identity_pool_id=pool.workload_identity_pool_id,
@@ -146,9 +159,11 @@ class Identity(pulumi.ComponentResource):
             attribute_mapping={
                 "google.subject": "assertion.sub",
                 "attribute.repository": "assertion.repository",
+                "attribute.ref": "assertion.ref",
+                "attribute.environment": "assertion.environment",
             },
             # Without a condition any GitHub repository could exchange its tokens here.
-            attribute_condition=f"assertion.repository in [{repositories}]",
+            attribute_condition=federation_condition(args),
             opts=child,
         )
         for repo in args.ci_repositories:
@@ -156,13 +171,36 @@ class Identity(pulumi.ComponentResource):
                 f"{name}-ci-{repo.replace('/', '-').replace('_', '-').replace('.', '-').lower()}",
                 service_account_id=self.accounts["deployer"].name,
                 role="roles/iam.workloadIdentityUser",
-                member=pulumi.Output.all(args.project_number, pool.workload_identity_pool_id).apply(
-                    lambda v, r=repo: (
-                        f"principalSet://iam.googleapis.com/projects/{v[0]}/locations/global/"
-                        f"workloadIdentityPools/{v[1]}/attribute.repository/{r}"
-                    )
+                member=pulumi.Output.concat(
+                    "principalSet://iam.googleapis.com/projects/",
+                    args.project_number,
+                    "/locations/global/workloadIdentityPools/",
+                    pool.workload_identity_pool_id,
+                    f"/attribute.repository/{repo}",
                 ),
                 opts=child,
+            )
+
+    def bind_workload_identity(self, workload_pool: pulumi.Output[str], namespace: str) -> None:
+        """Let each Kubernetes service account of ``namespace`` impersonate its Google account.
+
+        Args:
+            workload_pool: the cluster's ``workload_identity_config.workload_pool`` output. The
+                pool exists only once the cluster does; members named after it fail before that,
+                so the bindings take the pool from the cluster, which orders them after it.
+            namespace: the Kubeflow namespace.
+        """
+        # Each Kubernetes SA may impersonate exactly one Google SA, bound on that SA rather than
+        # on the project (CIS GKE 5.2.2).
+        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
+            serviceaccount.IAMMember(
+                f"{self._name}-{ksa}-workload-identity",
+                service_account_id=self.accounts[workload].name,
+                role="roles/iam.workloadIdentityUser",
+                member=pulumi.Output.concat(
+                    "serviceAccount:", workload_pool, f"[{namespace}/{ksa}]"
+                ),
+                opts=self._child,
             )
 
     def member(self, workload: str) -> pulumi.Output[str]:

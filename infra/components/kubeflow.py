@@ -6,10 +6,11 @@ from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
-from infra.components.identity import KUBERNETES_SERVICE_ACCOUNTS
+from infra.components.kubeflow_manifests import OverlaySettings, write_overlays
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
     PrivateInstanceArgs,
@@ -17,19 +18,10 @@ from infra.components.metadata_db import (
     private_instance,
 )
 
-MANIFESTS = "https://github.com/kubeflow/pipelines/tree/{version}/manifests/kustomize/{path}"
-# KFP's own services when its database is Cloud SQL: the parts of KFP's "gcp" environment
-# without the public inverse proxy (the UI stays private) and without the in-cluster MySQL.
-CLOUDSQL_PARTS = (
-    "base/installs/generic",
-    "base/metadata/base",
-    "third-party/argo/installs/namespace",
-    "third-party/minio/base",
-)
-# In dev, KFP's platform-agnostic environment brings its own MySQL pod.
-IN_CLUSTER_PARTS = ("env/platform-agnostic",)
 PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
 KFP_SYSTEM_KSA = "kfp-system"
+CACHE_WEBHOOK_PORT = "8443"
+"""Port of KFP's cache server, a mutating webhook the control plane must reach."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +32,8 @@ class KubeflowArgs:
     """Project of the Cloud SQL instance and DNS zone."""
     region: str
     """Region of the internal load balancer address."""
-    version: str
-    """Pinned KFP release (a tag of kubeflow/pipelines)."""
+    environment: str
+    """Stack name (the overlay's directory)."""
     cluster_name: pulumi.Input[str]
     """GKE cluster to install into."""
     cluster_endpoint: pulumi.Input[str]
@@ -53,7 +45,13 @@ class KubeflowArgs:
     subnet: pulumi.Input[str]
     """Subnet of the internal load balancer."""
     subnet_cidr: str
-    """Clients in this range may reach the UI/API (NetworkPolicy)."""
+    """Clients in this range may reach the UI/API (NetworkPolicy, load balancer source ranges)."""
+    client_ranges: tuple[str, ...]
+    """Other internal ranges (VPN, bastions) that may reach the UI/API through the load balancer."""
+    control_plane_cidr: str
+    """Range of the private control plane, which calls KFP's cache webhook on the nodes."""
+    overlay: OverlaySettings
+    """What the local kustomize overlay sets on KFP's pinned manifests."""
     dns_domain: str
     """Private DNS zone; the UI/API answers at ``kfp.<dns_domain>``."""
     pipeline_root: pulumi.Input[str]
@@ -106,90 +104,54 @@ class Kubeflow(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlops-kit:gcp:Kubeflow", name, None, opts)
         child = child_options(self, opts)
+        config: pulumi.Output[str] = pulumi.Output.all(
+            args.cluster_name, args.cluster_endpoint, args.cluster_ca_certificate
+        ).apply(lambda v: kubeconfig(str(v[0]), str(v[1]), str(v[2])))
+        secret_config: pulumi.Output[str] = pulumi.Output.secret(config)
         provider = k8s.Provider(
             f"{name}-k8s",
             # Not a credential (gcloud's plugin supplies tokens), but it names a private endpoint.
-            kubeconfig=pulumi.Output.secret(
-                pulumi.Output.all(
-                    args.cluster_name, args.cluster_endpoint, args.cluster_ca_certificate
-                ).apply(lambda v: kubeconfig(str(v[0]), str(v[1]), str(v[2])))
-            ),
+            kubeconfig=secret_config,
             enable_server_side_apply=True,
             opts=child,
         )
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-        # KFP's cluster-scoped manifests create the namespace (and CRDs, cluster roles).
+        overlays = write_overlays(args.environment, args.overlay)
+        # KFP's cluster-scoped manifests create the namespace (with the overlay's Pod Security
+        # labels), the CRDs and the cluster roles.
         cluster_scoped = k8s.kustomize.v2.Directory(
-            f"{name}-cluster-scoped",
-            directory=MANIFESTS.format(version=args.version, path="cluster-scoped-resources"),
-            opts=on_cluster,
-        )
-        # Pod Security Standards on it: enforce baseline (CIS GKE 4.2.1), report restricted.
-        # A patch, not a second declaration: the namespace has one owner.
-        namespace = k8s.core.v1.NamespacePatch(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                name=args.namespace,
-                labels={
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                },
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[cluster_scoped]
-            ),
+            f"{name}-cluster-scoped", directory=overlays["cluster-scoped"], opts=on_cluster
         )
         in_namespace = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=[namespace]
+            parent=self, provider=provider, depends_on=[cluster_scoped]
         )
-        parts = CLOUDSQL_PARTS if args.database == "cloudsql" else IN_CLUSTER_PARTS
-        installed = [
-            k8s.kustomize.v2.Directory(
-                f"{name}-{part.replace('/', '-')}",
-                directory=MANIFESTS.format(version=args.version, path=part),
-                namespace=args.namespace,
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=provider, depends_on=[namespace, cluster_scoped]
-                ),
-            )
-            for part in parts
-        ]
-        after_install = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=[namespace, *installed]
-        )
-
-        # KFP's own Kubernetes service accounts impersonate Google ones (Workload Identity).
-        google_accounts = {
-            "pipeline_runner": args.pipeline_runner_service_account,
-            "kfp": args.kfp_service_account,
-        }
-        for ksa, workload in KUBERNETES_SERVICE_ACCOUNTS.items():
-            if ksa == KFP_SYSTEM_KSA:
-                continue  # created below with the database proxy, annotated at creation
-            k8s.core.v1.ServiceAccountPatch(
-                f"{name}-{ksa}-ksa",
-                metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                    name=ksa,
-                    namespace=args.namespace,
-                    annotations={"iam.gke.io/gcp-service-account": google_accounts[workload]},
-                ),
-                opts=after_install,
-            )
-        k8s.core.v1.ConfigMapPatch(
-            f"{name}-install-config",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                name="pipeline-install-config", namespace=args.namespace
-            ),
-            data={"defaultPipelineRoot": args.pipeline_root},
-            opts=after_install,
-        )
+        # Secrets the manifests ship with fixed values are deleted from the build and owned here.
+        secrets = [self._object_store_secret(name, args, in_namespace)]
         if args.database == "cloudsql":
             if args.mysql is None:
                 raise ValueError("Kubeflow with database 'cloudsql' needs its MySQL instance args")
-            self._cloudsql_database(name, args, in_namespace, after_install)
-
+            secrets.append(self._cloudsql_database(name, args, child, in_namespace))
+        installed = k8s.kustomize.v2.Directory(
+            f"{name}-install",
+            directory=overlays["install"],
+            namespace=args.namespace,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[cluster_scoped, *secrets]
+            ),
+        )
+        after_install = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[installed]
+        )
+        compute.Firewall(
+            f"{name}-cache-webhook",
+            name=f"{name}-cache-webhook",
+            network=args.network,
+            direction="INGRESS",
+            source_ranges=[args.control_plane_cidr],
+            allows=[compute.FirewallAllowArgs(protocol="tcp", ports=[CACHE_WEBHOOK_PORT])],
+            log_config=compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+            opts=child,
+        )
         # Only pods of this namespace, the node-local system and the VPC subnet may connect.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
@@ -217,6 +179,35 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
+        # NetworkPolicies add up: the UI also accepts the other internal client ranges (a
+        # passthrough load balancer keeps their addresses), and the cache server accepts the
+        # control plane, which calls it as a mutating webhook.
+        for policy, app, ranges, port in (
+            ("ui-clients", "ml-pipeline-ui", (args.subnet_cidr, *args.client_ranges), 3000),
+            ("cache-webhook", "cache-server", (args.control_plane_cidr,), int(CACHE_WEBHOOK_PORT)),
+        ):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"mlops-kit-{policy}", namespace=args.namespace
+                ),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": app}),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=[
+                                k8s.networking.v1.NetworkPolicyPeerArgs(
+                                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                                )
+                                for cidr in ranges
+                            ],
+                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port)],
+                        )
+                    ],
+                ),
+                opts=in_namespace,
+            )
 
         # The UI/API: an internal passthrough load balancer on a reserved address, named in a
         # private zone of the VPC. Nothing about it is reachable from the internet.
@@ -241,6 +232,8 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer",
+                # Only the VPC and the configured internal ranges reach the load balancer.
+                load_balancer_source_ranges=[args.subnet_cidr, *args.client_ranges],
                 selector={"app": "ml-pipeline-ui"},
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=3000)],
             ),
@@ -275,15 +268,15 @@ class Kubeflow(pulumi.ComponentResource):
         self,
         name: str,
         args: KubeflowArgs,
+        child: pulumi.ResourceOptions,
         in_namespace: pulumi.ResourceOptions,
-        after_install: pulumi.ResourceOptions,
-    ) -> None:
+    ) -> k8s.core.v1.Secret:
         """KFP's database on Cloud SQL for MySQL, reached through the Auth Proxy with IAM login."""
         assert args.mysql is not None
         instance = private_instance(
             f"{name}-mysql",
             replace(args.mysql, flags={**MYSQL_FLAGS, **args.mysql.flags}),
-            parent=self,
+            child,
         )
         # MySQL IAM users are named after the part of the email before '@'.
         user = sql.User(
@@ -368,10 +361,33 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
-        # IAM login: the proxy injects the token, so KFP's database password stays empty.
-        k8s.core.v1.SecretPatch(
+        # IAM login: the proxy injects the token, so KFP's database password stays empty. The
+        # manifests' own mysql-secret (root, no password) is deleted from the build: one owner.
+        return k8s.core.v1.Secret(
             f"{name}-mysql-secret",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="mysql-secret", namespace=args.namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mysql-secret", namespace=args.namespace),
             string_data={"username": user.name, "password": ""},
-            opts=after_install,
+            opts=in_namespace,
+        )
+
+    def _object_store_secret(
+        self, name: str, args: KubeflowArgs, in_namespace: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        """MinIO's credentials, generated (the manifests ship minio/minio123)."""
+        keys = {
+            key: random.RandomPassword(
+                f"{name}-minio-{key}",
+                length=length,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            ).result
+            for key, length in (("accesskey", 20), ("secretkey", 40))
+        }
+        return k8s.core.v1.Secret(
+            f"{name}-minio-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="mlpipeline-minio-artifact", namespace=args.namespace
+            ),
+            string_data=keys,
+            opts=in_namespace,
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pulumi
+import pulumi_random as random
 from pulumi_gcp import projects, sql
 
 from infra.components import child_options
@@ -20,6 +21,8 @@ POSTGRES_FLAGS: dict[str, str] = {
     "log_min_messages": "warning",
     "log_min_error_statement": "error",
     "log_min_duration_statement": "-1",
+    "log_checkpoints": "on",
+    "log_lock_waits": "on",
     "cloudsql.enable_pgaudit": "on",
     "pgaudit.log": "ddl,role",
 }
@@ -71,12 +74,27 @@ class PrivateInstanceArgs:
 
 
 def private_instance(
-    name: str, args: PrivateInstanceArgs, parent: pulumi.Resource
+    name: str,
+    args: PrivateInstanceArgs,
+    opts: pulumi.ResourceOptions,
 ) -> sql.DatabaseInstance:
     """A Cloud SQL instance reachable only privately, through connectors, with backups and PITR."""
+    mysql = args.database_version.startswith("MYSQL")
+    root_password = (
+        # CIS GCP 6.1.1: MySQL's root account has a password nobody needs to know (logins use IAM).
+        random.RandomPassword(
+            f"{name}-root-password",
+            length=32,
+            special=False,
+            opts=opts,
+        ).result
+        if mysql
+        else None
+    )
     return sql.DatabaseInstance(
         name,
         name=args.instance_name,
+        root_password=root_password,
         database_version=args.database_version,
         region=args.region,
         encryption_key_name=args.kms_key,
@@ -127,7 +145,10 @@ def private_instance(
             ),
             user_labels=args.labels,
         ),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on)),
+        # What the component waits for (its APIs), and private service access.
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(args.depends_on))
+        ),
     )
 
 
@@ -175,7 +196,7 @@ class MetadataDb(pulumi.ComponentResource):
         instance = private_instance(
             f"{name}-instance",
             replace(settings, flags={**POSTGRES_FLAGS, **settings.flags}),
-            parent=self,
+            child,
         )
         database = sql.Database(
             f"{name}-database",

@@ -44,9 +44,9 @@ class WarehouseArgs:
     """Dataset of training-data versions; the monitoring dataset is ``<dataset_id>_monitoring``."""
     location: str
     """BigQuery location (``EU``, ``US`` or a region)."""
-    writers: pulumi.Input[Sequence[pulumi.Input[str]]]
+    writers: Sequence[pulumi.Input[str]]
     """Service-account emails that write data versions and ground truth (the pipeline runner)."""
-    log_writers: pulumi.Input[Sequence[pulumi.Input[str]]]
+    log_writers: Sequence[pulumi.Input[str]]
     """Service-account emails that append prediction logs (serving)."""
     readers: tuple[str, ...] = ()
     """IAM members (``group:...``, ``serviceAccount:...``) that may read both datasets."""
@@ -102,8 +102,8 @@ class Warehouse(pulumi.ComponentResource):
                 *(_access(f"serviceAccount:{e}", "WRITER") for e in [*writers, *extra_writers]),
             ]
 
-        writers = pulumi.Output.from_input(args.writers)
-        log_writers = pulumi.Output.from_input(args.log_writers)
+        writers: pulumi.Output[list[str]] = pulumi.Output.all(*args.writers)
+        log_writers: pulumi.Output[list[str]] = pulumi.Output.all(*args.log_writers)
         self.dataset = bigquery.Dataset(
             f"{name}-data",
             dataset_id=args.dataset_id,
@@ -114,7 +114,7 @@ class Warehouse(pulumi.ComponentResource):
             default_encryption_configuration=encryption,
             max_time_travel_hours=str(args.time_travel_hours),
             delete_contents_on_destroy=False,
-            accesses=writers.apply(lambda w: accesses(w)),
+            accesses=writers.apply(accesses),
             labels=args.labels,
             opts=child,
         )

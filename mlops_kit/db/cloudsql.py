@@ -1,6 +1,7 @@
 """Cloud SQL for PostgreSQL through the Cloud SQL Python Connector.
 
 ``cloudsql://PROJECT:REGION:INSTANCE/DATABASE?iam_user=USER[&ip_type=private|psc|public]``
+``[&sqladmin_api_endpoint=URL]`` (the SQL Admin API behind a private endpoint, or a stand-in)
 
 Connections use the pg8000 driver, IAM database authentication (no password exists) and, by
 default, the instance's private IP. The connector refreshes certificates lazily, on connect, because
@@ -49,6 +50,7 @@ class CloudSqlDatabase(MetadataDatabase):
         self.database = database
         self.iam_user = unquote(users[0]).removesuffix(".gserviceaccount.com")
         self.ip_type = ip_type
+        self.sqladmin_api_endpoint = query.get("sqladmin_api_endpoint", [None])[0]
         self._connector: Any = None
 
     def connect_arguments(self) -> dict[str, Any]:
@@ -75,7 +77,10 @@ class CloudSqlDatabase(MetadataDatabase):
         arguments = self.connect_arguments()
         try:
             self._connector = connector_class(
-                refresh_strategy="LAZY", enable_iam_auth=True, ip_type=arguments["ip_type"]
+                refresh_strategy="LAZY",
+                enable_iam_auth=True,
+                ip_type=arguments["ip_type"],
+                sqladmin_api_endpoint=self.sqladmin_api_endpoint,
             )
         except Exception as exc:  # google-auth finds no credentials, or the connector can't start
             raise self.connection_error(exc) from exc

@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk, require_google_credentials, two_part_uri
+from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
+from mlops_kit.gcp import require_google_credentials
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
 SERVING_IMAGES = {"sklearn": "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest"}

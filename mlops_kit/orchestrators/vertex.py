@@ -11,8 +11,9 @@ from typing import Any
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk, require_google_credentials, two_part_uri
+from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.gcp import require_google_credentials
 from mlops_kit.orchestrators import (
     Orchestrator,
     PipelineRun,

@@ -1,8 +1,9 @@
-"""Metadata database backends: URLs, unreachable servers, and the Cloud SQL connection factory."""
+"""Metadata database backends: URLs and unreachable servers.
+
+The Cloud SQL connector itself runs against the cloud twin (``tests/cloud_twin/test_cloudsql.py``).
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
@@ -34,55 +35,6 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
 def test_malformed_metadata_urls(uri: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         METADATA_DATABASES.open(uri)
-
-
-class RecordingConnector:
-    """Stands in for ``google.cloud.sql.connector.Connector``: records, never connects."""
-
-    instances: list[RecordingConnector] = []
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-        self.connects: list[dict[str, Any]] = []
-        self.closed = False
-        RecordingConnector.instances.append(self)
-
-    def connect(self, instance_connection_string: str, driver: str, **kwargs: Any) -> Any:
-        self.connects.append({"instance": instance_connection_string, "driver": driver, **kwargs})
-        raise ConnectionRefusedError("recorded, not connected")
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_cloud_sql_connection_factory_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
-    from google.cloud.sql import connector as connector_module
-    from google.cloud.sql.connector import IPTypes
-
-    monkeypatch.setattr(connector_module, "Connector", RecordingConnector)
-    RecordingConnector.instances.clear()
-    database = METADATA_DATABASES.open(
-        "cloudsql://acme-ml-dev:europe-west1:mlops-dev-metadata/mlops"
-        "?iam_user=mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com"
-    )
-    with pytest.raises(BackendError, match="recorded, not connected"):
-        database.check()
-    (connector,) = RecordingConnector.instances
-    assert connector.kwargs == {
-        "refresh_strategy": "LAZY",
-        "enable_iam_auth": True,
-        "ip_type": IPTypes.PRIVATE,
-    }
-    assert connector.connects[0] == {
-        "instance": "acme-ml-dev:europe-west1:mlops-dev-metadata",
-        "driver": "pg8000",
-        "user": "mlops-pipeline-runner@acme-ml-dev.iam",
-        "db": "mlops",
-        "enable_iam_auth": True,
-        "ip_type": IPTypes.PRIVATE,
-    }
-    database.dispose()
-    assert connector.closed
 
 
 def test_cloud_sql_without_credentials_fails_fast() -> None:

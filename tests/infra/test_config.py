@@ -105,3 +105,107 @@ def test_stack_name_must_be_a_label_value() -> None:
     config = stack_config("prod")
     with pytest.raises(StackConfigError, match="stack name 'Prod'"):
         parse_config({k: decode_config_value(v) for k, v in config.items()}, "Prod")
+
+
+def test_keys_are_camel_case_in_the_file_and_snake_case_in_code() -> None:
+    config = parsed("prod", **{"mlops-kit:metadataDb": {"retained_backups": 9, "diskSizeGb": 30}})
+    assert (config.metadata_db.retained_backups, config.metadata_db.disk_size_gb) == (9, 30)
+    assert config.model_store.location == "EU"
+    assert parsed("dev").model_store.location == "EUROPE-WEST1"  # omitted: the region
+    assert parsed("staging").kubeflow.dns_domain == "staging.mlops.internal"
+
+
+def test_address_plan_is_typed_as_networks() -> None:
+    import ipaddress
+
+    network = parsed("prod").network
+    assert network.subnet_cidr == ipaddress.IPv4Network("10.50.0.0/20")
+    assert network.authorized_networks[0].cidr == ipaddress.IPv4Network("10.200.0.0/24")
+
+
+@pytest.mark.parametrize(
+    "cidr", ["0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1", "8.8.8.0/24", "35.235.240.0/20"]
+)
+def test_any_public_range_is_refused_as_an_authorized_network(cidr: str) -> None:
+    network = {"authorizedNetworks": [{"cidr": cidr, "name": "wide"}]}
+    with pytest.raises(StackConfigError, match="opens the control plane to the internet"):
+        parsed("prod", **{"mlops-kit:network": network})
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"mlops-kit:modelStore": {"softDeleteDays": True}}, "not true/false"),
+        ({"mlops-kit:keyRotationDays": 30.5}, "'mlops-kit:keyRotationDays' is 30.5"),
+        ({"mlops-kit:network": {"podsCidr": "8.0.0.0/14"}}, "not an internal range"),
+        ({"mlops-kit:network": {"authorizedNetworks": [{"cidr": "10.0.0.0/8"}]}}, "is missing"),
+        ({"mlops-kit:labels": {"Owner": "x"}}, "'mlops-kit:labels.Owner' is 'Owner'"),
+        ({"mlops-kit:labels": {"owner": "Jane Doe"}}, "'mlops-kit:labels.owner' is 'Jane Doe'"),
+        ({"mlops-kit:warehouse": {"readers": "group:a@b.c"}}, "expected a list"),
+        ({"mlops-kit:environment": "prod"}, "unknown config key 'mlops-kit:environment'"),
+        ({"mlops-kit:budget": {"billingAccount": " ", "amount": 5}}, "budget.billingAccount"),
+        (
+            {"mlops-kit:budget": {"billingAccount": "x", "amount": 5, "thresholds": []}},
+            "thresholds",
+        ),
+    ],
+)
+def test_new_validation_names_the_key_and_the_fix(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parsed("prod", **changes)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "ok"),
+    [("ml", True), ("mlops", True), ("a" * 14, True), ("a" * 15, False), ("m", False)],
+)
+def test_name_prefix_leaves_room_for_service_account_ids(prefix: str, ok: bool) -> None:
+    if ok:
+        config = parsed("prod", **{"mlops-kit:namePrefix": prefix})
+        assert len(f"{config.name_prefix}-pipeline-runner") <= 30
+    else:
+        with pytest.raises(StackConfigError, match="'mlops-kit:namePrefix'.*at most 30"):
+            parsed("prod", **{"mlops-kit:namePrefix": prefix})
+
+
+def test_outside_dev_the_cluster_needs_google_groups_for_rbac() -> None:
+    cluster = {"releaseChannel": "STABLE"}
+    with pytest.raises(StackConfigError, match="'mlops-kit:cluster.securityGroup' is missing"):
+        parsed("prod", **{"mlops-kit:cluster": cluster})
+    assert parsed("dev").cluster.security_group is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"mlops-kit:ciRef": "main"}, "'mlops-kit:ciRef' is 'main': expected a Git ref"),
+        ({"mlops-kit:ciGithubEnvironment": "prod env"}, "'mlops-kit:ciGithubEnvironment'"),
+    ],
+)
+def test_ci_restriction_is_checked(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(StackConfigError, match=expected):
+        parsed("prod", **changes)
+    assert parsed("prod").ci_github_environment == "prod"
+    assert parsed("dev").ci_ref == "refs/heads/main"
+
+
+def test_one_environment_per_project() -> None:
+    from infra.config import check_one_environment_per_project, stack_projects
+    from tests.infra.conftest import ROOT
+
+    projects = stack_projects(ROOT / "environments")
+    assert projects == {"dev": "acme-ml-dev", "prod": "acme-ml-prod", "staging": "acme-ml-staging"}
+    check_one_environment_per_project("prod", "acme-ml-prod", projects)
+    with pytest.raises(
+        StackConfigError, match=r"'gcp:project' is 'acme-ml-dev' in 'qa' and in 'dev'"
+    ):
+        check_one_environment_per_project("qa", "acme-ml-dev", projects)
+
+
+def test_evaluation_refuses_a_project_shared_with_another_environment() -> None:
+    from infra.evaluate import evaluate
+
+    with pytest.raises(StackConfigError, match="give each environment its own project"):
+        evaluate("staging", config=stack_config("staging", **{"gcp:project": "acme-ml-prod"}))

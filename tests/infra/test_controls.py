@@ -75,6 +75,85 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         True,
     ),
     (
+        # The repository alone: any branch of it could deploy to prod.
+        "iam-federation-restricted",
+        c.WIF_PROVIDER,
+        "ci-github",
+        {"attributeCondition": "assertion.repository in ['acme/churn-model']"},
+        "attributeCondition",
+        True,
+    ),
+    (
+        "iam-federation-restricted",
+        c.WIF_PROVIDER,
+        "ci-github",
+        {
+            "attributeCondition": (
+                "assertion.repository in ['acme/churn-model'] || assertion.ref == 'refs/heads/main'"
+            )
+        },
+        "attributeCondition",
+        True,
+    ),
+    (
+        "iam-no-project-secret-readers",
+        c.PROJECT_IAM[0],
+        "deployer-container-clusterViewer",
+        {"role": "roles/container.developer"},
+        "role",
+        False,
+    ),
+    (
+        "gcs-cmek",
+        c.BUCKET,
+        "models-bucket",
+        {"encryption.defaultKmsKeyName": ""},
+        "encryption",
+        True,
+    ),
+    (
+        "gcs-kfp-reads-only",
+        c.BUCKET_IAM[0],
+        "models-kfp",
+        {"role": "roles/storage.objectUser"},
+        "role",
+        True,
+    ),
+    ("sql-cmek", c.SQL_INSTANCE, PG, {"encryptionKeyName": ""}, "encryptionKeyName", True),
+    ("sql-mysql-root-password", c.SQL_INSTANCE, MYSQL, {"rootPassword": ""}, "rootPassword", True),
+    (
+        "sql-pg-log-checkpoints",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_checkpoints", "off"),
+        _flag("log_checkpoints", DELETE),
+        True,
+    ),
+    (
+        "sql-pg-log-lock-waits",
+        c.SQL_INSTANCE,
+        PG,
+        _flag("log_lock_waits", "off"),
+        _flag("log_lock_waits", DELETE),
+        True,
+    ),
+    (
+        "gke-groups-for-rbac",
+        c.CLUSTER,
+        "gke",
+        {"authenticatorGroupsConfig.securityGroup": ""},
+        "authenticatorGroupsConfig",
+        True,
+    ),
+    (
+        "gke-maintenance-window",
+        c.CLUSTER,
+        "gke",
+        {"maintenancePolicy": {"maintenanceExclusions": []}},
+        "maintenancePolicy",
+        True,
+    ),
+    (
         "iam-no-default-service-accounts",
         c.PROJECT_IAM[0],
         "runner-bigquery-jobUser",
@@ -112,6 +191,15 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         c.FIREWALL,
         "iap-ssh",
         {"sourceRanges": ["0.0.0.0/0"]},
+        "sourceRanges",
+        True,
+    ),
+    (
+        # Two halves of the internet are the internet.
+        "firewall-no-public-ssh",
+        c.FIREWALL,
+        "iap-ssh",
+        {"sourceRanges": ["0.0.0.0/1", "128.0.0.0/1"]},
         "sourceRanges",
         True,
     ),
@@ -282,6 +370,14 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         c.SQL_INSTANCE,
         PG,
         {"settings.ipConfiguration.authorizedNetworks": [{"value": "0.0.0.0/0"}]},
+        "settings.ipConfiguration.authorizedNetworks",
+        False,
+    ),
+    (
+        "sql-no-open-authorized-networks",
+        c.SQL_INSTANCE,
+        PG,
+        {"settings.ipConfiguration.authorizedNetworks": [{"value": "203.0.113.0/24"}]},
         "settings.ipConfiguration.authorizedNetworks",
         False,
     ),
@@ -470,6 +566,19 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         True,
     ),
     (
+        "gke-authorized-networks",
+        c.CLUSTER,
+        "gke",
+        {
+            "masterAuthorizedNetworksConfig.cidrBlocks": [
+                {"cidrBlock": "0.0.0.0/1"},
+                {"cidrBlock": "128.0.0.0/1"},
+            ]
+        },
+        "masterAuthorizedNetworksConfig",
+        True,
+    ),
+    (
         "gke-private-endpoint",
         c.CLUSTER,
         "gke",
@@ -557,6 +666,41 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         {"deletionProtection": False},
         "deletionProtection",
         False,
+    ),
+    (
+        "k8s-no-privileged-containers",
+        c.WORKLOADS[0],
+        "kubeflow/ml-pipeline-ui",
+        lambda p: p["spec"]["template"]["spec"]["containers"][0].update(
+            securityContext={"privileged": True}
+        ),
+        "spec.template.spec.containers",
+        False,
+    ),
+    (
+        "k8s-no-privileged-containers",
+        c.WORKLOADS[0],
+        "kubeflow/minio",
+        {"spec.template.spec.hostNetwork": True},
+        "spec.template.spec.hostNetwork",
+        False,
+    ),
+    (
+        "k8s-cluster-admin-only-where-required",
+        c.ROLE_BINDINGS[0],
+        "cache-deployer-clusterrolebinding",
+        {"roleRef.name": "cluster-admin"},
+        "roleRef",
+        False,
+    ),
+    (
+        # MinIO runs as the default service account: the overlay turns its token off.
+        "k8s-default-service-account-tokens",
+        c.WORKLOADS[0],
+        "kubeflow/minio",
+        {"spec.template.spec.automountServiceAccountToken": True},
+        "spec.template.spec.automountServiceAccountToken",
+        True,
     ),
     ("labels-required", c.BUCKET, "models-bucket", {"labels": {"env": "prod"}}, "labels", True),
     (
@@ -698,14 +842,28 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
     ),
     (
         "k8s-pod-security-baseline",
-        # KFP's manifests declare the namespace again, without labels: still enforced.
         lambda rs: _edit(
             rs,
-            c.NAMESPACE_PATCH,
+            c.NAMESPACE,
             "",
             {"metadata.labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
         ),
-        lambda rs: _edit(rs, c.NAMESPACE_PATCH, "", "metadata.labels"),
+        lambda rs: _edit(rs, c.NAMESPACE, "", "metadata.labels"),
+    ),
+    (
+        "gke-sandbox",
+        lambda rs: _edit(rs, c.NODE_POOL, "pipelines", {"nodeConfig.sandboxConfig.type": "RUNC"}),
+        lambda rs: _edit(rs, c.NODE_POOL, "pipelines", "nodeConfig.sandboxConfig"),
+    ),
+    (
+        "gke-binary-authorization-policy",
+        lambda rs: _edit(
+            rs,
+            c.BINARY_AUTHORIZATION_POLICY,
+            "",
+            {"defaultAdmissionRule.evaluationMode": "ALWAYS_ALLOW"},
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.BINARY_AUTHORIZATION_POLICY),
     ),
     (
         "k8s-network-policy-per-namespace",
@@ -792,6 +950,7 @@ def test_every_applicable_cis_control_of_the_reference_is_implemented() -> None:
         "6.2.6",
         "6.2.7",
         "6.2.8",
+        "6.1.1",
         "6.4",
         "6.5",
         "6.6",
@@ -820,10 +979,14 @@ def test_every_applicable_cis_control_of_the_reference_is_implemented() -> None:
         "5.6.5",
         "5.7.1",
         "5.8.1",
+        "5.8.2",
         "5.8.3",
+        "5.10.3",
         "5.9.2",
         "5.10.2",
         "5.10.4",
+        "4.1.1",
+        "4.1.6",
         "4.2.1",
         "4.3.2",
     ]
@@ -918,3 +1081,25 @@ def test_a_namespace_declared_again_without_labels_keeps_its_pod_security(prod: 
     assert [m for _, m in control.check([*prod.resources, alone])] == [
         "namespace other enforces no Pod Security level (baseline or restricted)"
     ]
+
+
+def test_groups_for_rbac_may_be_omitted_in_dev_only(evaluations: dict[str, Any]) -> None:
+    control = _control("gke-groups-for-rbac")
+    [dev_cluster] = [r for r in evaluations["dev"].resources if r.type == c.CLUSTER]
+    assert "authenticatorGroupsConfig" not in dev_cluster.props
+    assert list(control.check(dev_cluster)) == []
+
+
+def test_federation_may_name_a_github_environment_instead_of_a_ref(prod: Any) -> None:
+    control = _control("iam-federation-restricted")
+    [provider] = [r for r in prod.resources if r.type == c.WIF_PROVIDER]
+    assert "assertion.environment == 'prod'" in provider.props["attributeCondition"]
+    by_ref = _changed(
+        provider,
+        {
+            "attributeCondition": (
+                "assertion.repository in ['acme/churn-model'] && assertion.ref == 'refs/heads/main'"
+            )
+        },
+    )
+    assert list(control.check(by_ref)) == []

@@ -207,21 +207,111 @@ def test_cluster_is_private_and_pipeline_pool_scales_to_zero(evaluations: dict[s
 def test_kubeflow_is_pinned_private_and_uses_mysql_per_environment(
     evaluations: dict[str, Any],
 ) -> None:
-    def directories(env: str) -> list[str]:
-        return sorted(r.props["directory"] for r in resources_of(evaluations[env], DIRECTORY))
+    import yaml
 
-    assert all("/tree/2.5.0/manifests/kustomize/" in d for d in directories("prod"))
-    assert any(d.endswith("env/platform-agnostic") for d in directories("dev"))
-    assert not any("platform-agnostic" in d or "inverse-proxy" in d for d in directories("prod"))
+    from infra.components.kubeflow_manifests import RELEASES
+
+    def resources(env: str) -> list[str]:
+        found = []
+        for directory in resources_of(evaluations[env], DIRECTORY):
+            path = Path(directory.props["directory"]) / "kustomization.yaml"
+            found += yaml.safe_load(path.read_text(encoding="utf-8"))["resources"]
+        return found
+
+    # A local overlay per environment, whose bases are KFP's manifests at the release's commit.
+    assert all(r.endswith(f"?ref={RELEASES['2.5.0']}") for r in resources("prod"))
+    assert any("/env/platform-agnostic?" in r for r in resources("dev"))
+    assert not any("platform-agnostic" in r or "inverse-proxy" in r for r in resources("prod"))
     mysql = one(evaluations["prod"], SQL, "kfp").props
     assert mysql["databaseVersion"].startswith("MYSQL")
+    assert mysql["rootPassword"] == "[secret]"  # generated (CIS GCP 6.1.1)
     assert not [r for r in resources_of(evaluations["dev"], SQL) if "kfp" in r.name]
-    namespace = one(evaluations["prod"], "kubernetes:core/v1:NamespacePatch").props
+    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace").props
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     service = one(evaluations["prod"], "kubernetes:core/v1:Service", "ui-internal").props
     assert service["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"
+    assert service["spec"]["loadBalancerSourceRanges"] == ["10.50.0.0/20", "10.200.0.0/24"]
     zone = one(evaluations["prod"], "gcp:dns/managedZone:ManagedZone").props
     assert zone["visibility"] == "private"
+
+
+def _applied(evaluation: Any, kind: str, name: str) -> Any:
+    [found] = [
+        r.props
+        for r in evaluation.resources
+        if r.type.endswith(f":{kind}") and r.props.get("metadata", {}).get("name") == name
+    ]
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_artifacts_go_to_the_gcs_pipeline_root_through_kfp_launcher(
+    evaluations: dict[str, Any], env: str
+) -> None:
+    evaluation = evaluations[env]
+    root = evaluation.outputs["pipeline_root"]
+    # kfp-launcher is what the v2 launcher reads. The manifests fill it from
+    # pipeline-install-config inside their base, before the overlay: the overlay sets both.
+    launcher = _applied(evaluation, "ConfigMap", "kfp-launcher")
+    assert launcher["data"]["defaultPipelineRoot"] == root
+    assert launcher["metadata"]["namespace"] == "kubeflow"
+    install = _applied(evaluation, "ConfigMap", "pipeline-install-config")
+    assert install["data"]["defaultPipelineRoot"] == root
+    assert root.startswith("gs://")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_kubernetes_object_has_one_owner(evaluations: dict[str, Any], env: str) -> None:
+    evaluation = evaluations[env]
+    patches = [r for r in evaluation.resources if r.type.endswith("Patch")]
+    assert patches == []  # nothing patches what the manifests apply
+    owners: dict[tuple[str, str, str], list[str]] = {}
+    for r in evaluation.resources:
+        if r.type.startswith("kubernetes:") and r.type != DIRECTORY:
+            metadata = r.props.get("metadata", {})
+            key = (r.type.rsplit(":", 1)[-1], metadata.get("namespace", ""), metadata.get("name"))
+            owners.setdefault(key, []).append(r.name)
+    assert {key: names for key, names in owners.items() if len(names) > 1} == {}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_minio_stays_only_with_generated_credentials(evaluations: dict[str, Any], env: str) -> None:
+    evaluation = evaluations[env]
+    secret = _applied(evaluation, "Secret", "mlpipeline-minio-artifact")
+    assert secret["stringData"] == "[secret]"  # generated, never in the program's text
+    assert "minio123" not in json.dumps([r.props for r in evaluation.resources])
+
+
+def test_pipeline_pods_run_in_the_sandbox_pool(prod: Any) -> None:
+    import yaml
+
+    config = _applied(prod, "ConfigMap", "workflow-controller-configmap")
+    defaults = yaml.safe_load(config["data"]["workflowDefaults"])["spec"]
+    assert defaults["nodeSelector"] == {"cloud.google.com/gke-nodepool": "pipelines"}
+    assert {"key": "sandbox.gke.io/runtime", "value": "gvisor"}.items() <= defaults["tolerations"][
+        0
+    ].items()
+    assert json.loads(defaults["podSpecPatch"]) == {"runtimeClassName": "gvisor"}
+    pool = one(prod, "gcp:container/nodePool:NodePool", "pipelines").props
+    assert pool["nodeConfig"]["sandboxConfig"]["type"] == "GVISOR"
+
+
+def test_the_control_plane_reaches_the_cache_webhook(prod: Any) -> None:
+    rule = one(prod, "gcp:compute/firewall:Firewall", "cache-webhook").props
+    assert rule["sourceRanges"] == ["172.16.0.32/28"]
+    assert rule["allows"] == [{"protocol": "tcp", "ports": ["8443"]}]
+
+
+def test_the_audit_lists_the_objects_the_kfp_install_applies(prod: Any) -> None:
+    from infra.audit import audit_report
+
+    objects = audit_report(prod)["kubernetes"]
+    api = next(o for o in objects if o["kind"] == "Deployment" and o["name"] == "ml-pipeline")
+    assert api["namespace"] == "kubeflow"
+    assert api["applied_by"] == "mlops-prod-kfp-install"
+    assert api["images"] == ["ghcr.io/kubeflow/kfp-api-server:2.5.0"]
+    assert api["digests"] is False
+    assert len([o for o in objects if o["applied_by"] != "program"]) > 60
 
 
 def test_budget_per_environment(evaluations: dict[str, Any]) -> None:
@@ -299,6 +389,8 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
         "bigquery-dataset-cmek",
         "gke-secrets-encryption",
         "gke-cmek-boot-disks",
+        "gcs-cmek",
+        "sql-cmek",
     }
 
 
@@ -308,7 +400,9 @@ def test_ci_deploys_through_federation_not_keys(evaluations: dict[str, Any]) -> 
     provider = one(
         evaluations["prod"], "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
     )
-    assert provider.props["attributeCondition"] == "assertion.repository in ['acme/churn-model']"
+    assert provider.props["attributeCondition"] == (
+        "assertion.repository in ['acme/churn-model'] && assertion.environment == 'prod'"
+    )
     ci = [
         g
         for g in iam_grants(evaluations["prod"].resources)
@@ -324,3 +418,37 @@ def test_ci_deploys_through_federation_not_keys(evaluations: dict[str, Any]) -> 
         }
     ]
     assert not resources_of(evaluations["dev"], "gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
+
+
+def test_network_policies_let_the_clients_and_the_control_plane_in(prod: Any) -> None:
+    def peers(name: str) -> tuple[dict[str, str], list[str], list[Any]]:
+        spec = one(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name).props["spec"]
+        [rule] = spec["ingress"]
+        cidrs = [peer["ipBlock"]["cidr"] for peer in rule["from"]]
+        return spec["podSelector"]["matchLabels"], cidrs, [p["port"] for p in rule["ports"]]
+
+    assert peers("ui-clients") == (
+        {"app": "ml-pipeline-ui"},
+        ["10.50.0.0/20", "10.200.0.0/24"],
+        [3000],
+    )
+    assert peers("cache-webhook") == ({"app": "cache-server"}, ["172.16.0.32/28"], [8443])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_binary_authorization_admits_every_image_the_install_runs(
+    evaluations: dict[str, Any], env: str
+) -> None:
+    from infra.kubeflow_inventory import images
+
+    evaluation = evaluations[env]
+    policy = one(evaluation, "gcp:binaryauthorization/policy:Policy").props
+    patterns = [p["namePattern"] for p in policy["admissionWhitelistPatterns"]]
+
+    def admitted(image: str) -> bool:
+        name = image.split("@", 1)[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
+        return any(name.startswith(p[:-1]) and "/" not in name[len(p) - 1 :] for p in patterns)
+
+    running = {image for r in evaluation.resources for image in images(r.props)}
+    assert running
+    assert sorted(image for image in running if not admitted(image)) == []

@@ -1,14 +1,13 @@
 """Cloud submission from a generated project, against a Kubeflow Pipelines API on loopback.
 
-The fake server records the requests the kit sends; nothing leaves this machine.
+The twin's fake KFP API (:mod:`tests.cloud_twin.kubeflow`) records the requests the kit sends;
+nothing leaves this machine.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -16,76 +15,16 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from tests.conftest import reply_json
+from tests.cloud_twin.kubeflow import FakeKubeflow
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-class FakeKubeflow(ThreadingHTTPServer):
-    """Answers the few KFP v2beta1 calls the kit makes and records their bodies."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[tuple[str, str, Any]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeKubeflow
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _reply(self, body: dict[str, Any]) -> None:
-        reply_json(self, body)
-
-    def do_GET(self) -> None:
-        self.server.requests.append(("GET", self.path, None))
-        if self.path.startswith("/apis/v2beta1/experiments"):
-            self._reply({"experiments": []})
-        else:
-            self._reply(
-                {
-                    "runs": [
-                        {
-                            "run_id": "run-1",
-                            "display_name": "svc-model-training",
-                            "state": "SUCCEEDED",
-                            "created_at": "2026-11-02T03:00:00Z",
-                        }
-                    ]
-                }
-            )
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(("POST", self.path, body))
-        if self.path.startswith("/apis/v2beta1/experiments"):
-            self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
-        elif self.path.startswith("/apis/v2beta1/recurringruns"):
-            self._reply({"recurring_run_id": "rec-1", "display_name": body["display_name"]})
-        else:
-            self._reply(
-                {
-                    "run_id": "run-1",
-                    "display_name": body["display_name"],
-                    "state": "PENDING",
-                    "created_at": "2026-11-02T03:00:00Z",
-                }
-            )
-
-
 @pytest.fixture
 def kubeflow() -> Iterator[FakeKubeflow]:
-    server = FakeKubeflow()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = FakeKubeflow().start()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture

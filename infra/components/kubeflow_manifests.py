@@ -1,0 +1,211 @@
+"""Kubeflow Pipelines' manifests: pinned to a commit, adapted by one local kustomize overlay.
+
+Every object the KFP install applies has one owner. The overlay (``infra/kubeflow/overlays/<env>``,
+written from the stack configuration and committed for review) sets what the manifests own: the
+pipeline root in the ``kfp-launcher`` ConfigMap, which the v2 launcher reads (and in
+``pipeline-install-config``, its source inside the manifests), Workload Identity annotations, Pod
+Security labels, and the scheduling of pipeline pods on the GKE Sandbox pool. Secrets the manifests
+ship with fixed values (``minio``/``minio123``, ``root`` without password) are deleted from the
+build; the program owns them, with generated or IAM credentials.
+
+Kustomize fetches the pinned manifests when the provider applies the overlay; nothing here (or in
+the tests) downloads anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+RELEASES: Final[dict[str, str]] = {
+    # KFP release → the commit its tag points at (a tag can move; a commit cannot).
+    "2.5.0": "d07cf1c7f9bd163091986de9bb723c4078c498b1",
+}
+UPSTREAM: Final = "https://github.com/kubeflow/pipelines//manifests/kustomize/{path}?ref={commit}"
+# KFP's own services with its database on Cloud SQL: the platform-agnostic environment without its
+# MySQL pod and without the public inverse proxy of the "gcp" environment.
+CLOUDSQL_PARTS: Final = (
+    "base/installs/generic",
+    "base/metadata/base",
+    "third-party/argo/installs/namespace",
+    # KFP 2.5's API server opens an S3 store at start-up; MinIO stays for that, with generated
+    # credentials. Pipeline artifacts go to GCS (the pipeline root), never to MinIO.
+    "third-party/minio/base",
+)
+IN_CLUSTER_PARTS: Final = ("env/platform-agnostic",)
+OVERLAYS: Final = Path(__file__).resolve().parent.parent / "kubeflow" / "overlays"
+SANDBOX_TOLERATION: Final = {
+    "key": "sandbox.gke.io/runtime",
+    "operator": "Equal",
+    "value": "gvisor",
+    "effect": "NoSchedule",
+}
+POD_SECURITY: Final = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+
+
+@dataclass(frozen=True)
+class OverlaySettings:
+    """What the overlay sets on KFP's manifests for one environment."""
+
+    version: str
+    """KFP release (a key of :data:`RELEASES`)."""
+    database: str
+    """``cloudsql`` or ``in-cluster``."""
+    pipeline_root: str
+    """Default pipeline root on GCS (``gs://bucket/pipeline-root``)."""
+    accounts: dict[str, str]
+    """Kubernetes service account → Google service-account email (Workload Identity)."""
+    sandbox_pool: str
+    """Node pool of pipeline pods (GKE Sandbox)."""
+    namespace: str = "kubeflow"
+
+    @property
+    def commit(self) -> str:
+        return RELEASES[self.version]
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (the patches) as literal blocks, as a person would write them."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _literal)
+
+
+def _upstream(path: str, commit: str) -> str:
+    return UPSTREAM.format(path=path, commit=commit)
+
+
+def _patch(kind: str, name: str, api_version: str = "v1", **body: Any) -> dict[str, str]:
+    manifest = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **body}
+    return {"patch": yaml.dump(manifest, Dumper=_ReadableDumper, sort_keys=True)}
+
+
+# Deployments of KFP that run as the default service account and need no Kubernetes API.
+NO_API_ACCESS: Final = ("minio", "metadata-envoy-deployment")
+
+
+def cluster_scoped_overlay(settings: OverlaySettings) -> dict[str, Any]:
+    """CRDs, cluster roles and the namespace, whose Pod Security labels the overlay sets."""
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [_upstream("cluster-scoped-resources", settings.commit)],
+        # The manifests name their namespace through a kustomize var, resolved after patches: a
+        # patch by name would not match, so this one selects the namespace by kind.
+        "patches": [
+            {
+                **_patch(
+                    "Namespace",
+                    settings.namespace,
+                    metadata={"name": settings.namespace, "labels": POD_SECURITY},
+                ),
+                "target": {"kind": "Namespace"},
+            }
+        ],
+    }
+
+
+def _workflow_defaults(settings: OverlaySettings) -> str:
+    # Argo applies these to every workflow KFP submits: pipeline pods run on the sandbox pool,
+    # under gVisor, and tolerate the pool's taint.
+    defaults = {
+        "spec": {
+            "nodeSelector": {"cloud.google.com/gke-nodepool": settings.sandbox_pool},
+            "tolerations": [SANDBOX_TOLERATION],
+            "podSpecPatch": json.dumps({"runtimeClassName": "gvisor"}),
+        }
+    }
+    return yaml.dump(defaults, Dumper=_ReadableDumper, sort_keys=True)
+
+
+def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
+    """KFP's namespaced services, with the pipeline root, identities and secrets of the kit."""
+    parts = CLOUDSQL_PARTS if settings.database == "cloudsql" else IN_CLUSTER_PARTS
+    owned_secrets = ["mlpipeline-minio-artifact"]
+    if settings.database == "cloudsql":
+        owned_secrets.append("mysql-secret")
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": settings.namespace,
+        "resources": [_upstream(part, settings.commit) for part in parts],
+        "patches": [
+            # Both: the manifests copy pipeline-install-config into kfp-launcher (what the v2
+            # launcher reads) inside their own base, before an overlay's patches apply.
+            *(
+                _patch(
+                    "ConfigMap", config_map, data={"defaultPipelineRoot": settings.pipeline_root}
+                )
+                for config_map in ("pipeline-install-config", "kfp-launcher")
+            ),
+            _patch(
+                "ConfigMap",
+                "workflow-controller-configmap",
+                data={"workflowDefaults": _workflow_defaults(settings)},
+            ),
+            *(
+                _patch(
+                    "ServiceAccount",
+                    ksa,
+                    metadata={
+                        "name": ksa,
+                        "annotations": {"iam.gke.io/gcp-service-account": email},
+                    },
+                )
+                for ksa, email in sorted(settings.accounts.items())
+            ),
+            *(_patch("Secret", name, **{"$patch": "delete"}) for name in owned_secrets),
+            *(
+                _patch(
+                    "Deployment",
+                    deployment,
+                    api_version="apps/v1",
+                    spec={"template": {"spec": {"automountServiceAccountToken": False}}},
+                )
+                for deployment in NO_API_ACCESS
+            ),
+        ],
+    }
+
+
+def write_overlays(
+    environment: str, settings: OverlaySettings, root: Path = OVERLAYS
+) -> dict[str, str]:
+    """Write the two overlays of ``environment``; returns part → directory.
+
+    The files are rewritten only when their content changes, so a committed overlay stays as is.
+    """
+    directories = {}
+    for part, kustomization in (
+        ("cluster-scoped", cluster_scoped_overlay(settings)),
+        ("install", install_overlay(settings)),
+    ):
+        directory = root / environment / part
+        text = (
+            "# Written by infra/components/kubeflow_manifests.py from the stack configuration.\n"
+            + yaml.dump(kustomization, Dumper=_ReadableDumper, sort_keys=False, width=100)
+        )
+        path = directory / "kustomization.yaml"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Parallel evaluations (test workers) may write the same file: one temporary each.
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(path)
+        directories[part] = str(directory)
+    return directories

@@ -1,0 +1,114 @@
+"""CIS GKE Benchmark v1.9.0, section 4: policies inside the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from infra.policies.controls.registry import Section
+from infra.policies.controls.resources import (
+    NAMESPACE,
+    NAMESPACE_PATCH,
+    NETWORK_POLICY,
+    ROLE_BINDINGS,
+    WORKLOADS,
+    Resource,
+    get,
+    pod_spec,
+)
+
+SECTION = Section("CIS GKE 4: policies")
+
+
+@SECTION.stack_control(
+    "k8s-pod-security-baseline",
+    ["CIS GKE 4.2.1"],
+    "Pod Security Standard baseline or stricter on namespaces",
+    NAMESPACE,
+    NAMESPACE_PATCH,
+)
+def k8s_pod_security(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+    # Applied manifests may declare a namespace again without labels (server-side apply merges
+    # them): a namespace passes when any declaration of it enforces baseline or restricted.
+    levels: dict[str, list[str | None]] = {}
+    first: dict[str, Resource] = {}
+    for resource in resources:
+        if resource.type in (NAMESPACE, NAMESPACE_PATCH):
+            name = str(get(resource.props, "metadata.name", resource.name))
+            labels = get(resource.props, "metadata.labels", {})
+            levels.setdefault(name, []).append(labels.get("pod-security.kubernetes.io/enforce"))
+            first.setdefault(name, resource)
+    for name, declared in sorted(levels.items()):
+        if not {"baseline", "restricted"} & set(declared):
+            yield (
+                first[name],
+                f"namespace {name} enforces no Pod Security level (baseline or restricted)",
+            )
+
+
+@SECTION.stack_control(
+    "k8s-network-policy-per-namespace",
+    ["CIS GKE 4.3.2"],
+    "Every namespace has a NetworkPolicy",
+    NAMESPACE,
+    NAMESPACE_PATCH,
+    NETWORK_POLICY,
+)
+def k8s_network_policy(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+    covered = {get(r.props, "metadata.namespace") for r in resources if r.type == NETWORK_POLICY}
+    namespaces: dict[str, Resource] = {}
+    for resource in resources:
+        if resource.type in (NAMESPACE, NAMESPACE_PATCH):
+            namespaces.setdefault(
+                str(get(resource.props, "metadata.name", resource.name)), resource
+            )
+    for name, namespace in sorted(namespaces.items()):
+        if name not in covered:
+            yield namespace, f"namespace {name} has no NetworkPolicy"
+
+
+@SECTION.resource_control(
+    "k8s-no-privileged-containers",
+    ["CIS GKE 4.2.1 (baseline)"],
+    "No privileged containers or host namespaces",
+    *WORKLOADS,
+)
+def k8s_no_privileged(resource: Resource) -> Iterator[str]:
+    spec = pod_spec(resource)
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key) is True:
+            yield f"{key} is on: the pod shares the node's namespaces"
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        context = container.get("securityContext") or {}
+        if context.get("privileged") is True:
+            yield f"container {container.get('name')} is privileged"
+        if "SYS_ADMIN" in ((context.get("capabilities") or {}).get("add") or []):
+            yield f"container {container.get('name')} adds SYS_ADMIN"
+
+
+@SECTION.resource_control(
+    "k8s-default-service-account-tokens",
+    ["CIS GKE 4.1.6"],
+    "Pods of the default service account mount no token",
+    *WORKLOADS,
+)
+def k8s_default_service_account_tokens(resource: Resource) -> Iterator[str]:
+    # A pod without its own account runs as 'default', which needs no API access: the token
+    # would only be a credential to steal.
+    spec = pod_spec(resource)
+    if spec.get("serviceAccountName") in (None, "", "default") and (
+        spec.get("automountServiceAccountToken") is not False
+    ):
+        yield "runs as the default service account and mounts its token"
+
+
+@SECTION.resource_control(
+    "k8s-cluster-admin-only-where-required",
+    ["CIS GKE 4.1.1"],
+    "No binding to cluster-admin",
+    *ROLE_BINDINGS,
+)
+def k8s_no_cluster_admin(resource: Resource) -> Iterator[str]:
+    # Administrators get cluster-admin through Google Groups (RBAC), never from the program.
+    if get(resource.props, "roleRef.name") == "cluster-admin":
+        subjects = ", ".join(str(s.get("name")) for s in resource.props.get("subjects") or [])
+        yield f"binds cluster-admin to {subjects or 'nobody'}"

@@ -1,0 +1,93 @@
+"""A control, the section of the benchmark that declares it, and a control's outcome on a stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.policies.controls.resources import Resource
+
+ResourceCheck = Callable[[Resource], Iterator[str]]
+StackCheck = Callable[[Sequence[Resource]], Iterator[tuple[Resource | None, str]]]
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control: its id, the benchmark ids it implements, and the function that checks it.
+
+    A resource control's ``check`` takes one :class:`Resource` and yields violation messages; a
+    stack control's takes every resource and yields ``(resource or None, message)`` pairs.
+    """
+
+    id: str
+    cis: tuple[str, ...]
+    title: str
+    types: tuple[str, ...]
+    check: Callable[..., Iterable[Any]]
+    stack: bool = False
+
+    def applies_to(self, resource: Resource) -> bool:
+        """Whether this (resource) control checks ``resource``."""
+        return resource.type in self.types
+
+
+class Section:
+    """The controls of one benchmark section, in the order they are declared."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.controls: list[Control] = []
+
+    def add(self, control: Control) -> None:
+        """Add ``control`` to this section."""
+        self.controls.append(control)
+
+    def resource_control(
+        self, id_: str, cis: Sequence[str], title: str, *types: str
+    ) -> Callable[[ResourceCheck], ResourceCheck]:
+        """Register a function ``(resource) -> messages`` as a control of ``types``."""
+
+        def register(fn: ResourceCheck) -> ResourceCheck:
+            self.add(Control(id_, tuple(cis), title, types, fn))
+            return fn
+
+        return register
+
+    def stack_control(
+        self, id_: str, cis: Sequence[str], title: str, *types: str
+    ) -> Callable[[StackCheck], StackCheck]:
+        """Register a function ``(resources) -> (resource | None, message)`` as a stack control."""
+
+        def register(fn: StackCheck) -> StackCheck:
+            self.add(Control(id_, tuple(cis), title, types, fn, stack=True))
+            return fn
+
+        return register
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A failed control on a resource (or on the whole stack when ``resource`` is ``None``)."""
+
+    control: str
+    cis: tuple[str, ...]
+    resource_type: str | None
+    resource: str | None
+    message: str
+
+
+@dataclass
+class ControlResult:
+    """A control's outcome on one stack."""
+
+    control: Control
+    checked: int
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``FAIL`` or ``n/a`` (no resource of the control's types)."""
+        if self.violations:
+            return "FAIL"
+        return "pass" if self.checked else "n/a"

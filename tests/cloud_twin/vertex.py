@@ -1,0 +1,182 @@
+"""Vertex AI's v1 REST API on loopback, for the real google-cloud-aiplatform client.
+
+The client reaches it through its ``api_endpoint`` client option with the REST transport
+(``aiplatform.init(api_endpoint=..., api_transport="rest")``, or a GAPIC client's
+``client_options``). It answers what the kit calls and records every request with its JSON body:
+
+- PipelineService: ``pipelineJobs`` create, get and list (a created job is ``PENDING``; an id
+  taken is refused, as Vertex refuses it);
+- ScheduleService: ``schedules`` create, get and list (a created schedule is ``ACTIVE``);
+- ModelService: ``models:upload``, a long-running operation that completes at once (its response
+  names the model and the new version id; a ``parentModel`` upload adds a version), and
+  ``operations`` get.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.cloud_twin.http import LoopbackServer, Reply, error
+
+CREATED = "2026-11-02T03:00:00Z"
+"""The creation time of every resource the fake makes."""
+
+
+class FakeVertex:
+    """Pipeline jobs, schedules and model uploads kept in memory; every request recorded."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+        self.pipeline_jobs: dict[str, dict[str, Any]] = {}
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, list[dict[str, Any]]] = {}
+        """The uploaded versions of each model resource name, in order."""
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.refusal: str | None = None
+        """When set, every request is refused with 403 and this message (a missing permission)."""
+        self.lock = threading.Lock()
+        self.server = LoopbackServer(self.route)
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT``: the ``api_endpoint`` of the REST transport."""
+        return self.server.url
+
+    def start(self) -> FakeVertex:
+        """Serve on a free loopback port."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.stop()
+
+    def posted(self, suffix: str) -> list[Any]:
+        """The bodies POSTed to paths ending with ``suffix`` (query string aside), in order."""
+        return [
+            body
+            for method, path, body in self.requests
+            if method == "POST" and urlsplit(path).path.endswith(suffix)
+        ]
+
+    def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Answer one request of the v1 REST API."""
+        parsed = json.loads(body) if body else None
+        parts = urlsplit(path)
+        query = parse_qs(parts.query)
+        route = unquote(parts.path).removeprefix("/v1/")
+        with self.lock:
+            self.requests.append((method, path, parsed))
+            if self.refusal:
+                return error(403, self.refusal, "forbidden")
+            routes: list[tuple[str, str, Any]] = [
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+)/pipelineJobs",
+                    lambda p: self.create_job(p, parsed, query),
+                ),
+                (
+                    "GET",
+                    r"(projects/[^/]+/locations/[^/]+)/pipelineJobs",
+                    lambda p: self.list_jobs(p, query),
+                ),
+                (
+                    "GET",
+                    r"projects/[^/]+/locations/[^/]+/pipelineJobs/[^/]+",
+                    lambda: self.get(self.pipeline_jobs, route),
+                ),
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+)/schedules",
+                    lambda p: self.create_schedule(p, parsed),
+                ),
+                (
+                    "GET",
+                    r"(projects/[^/]+/locations/[^/]+)/schedules",
+                    lambda p: self.list_schedules(p),
+                ),
+                (
+                    "GET",
+                    r"projects/[^/]+/locations/[^/]+/schedules/[^/]+",
+                    lambda: self.get(self.schedules, route),
+                ),
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+)/models:upload",
+                    lambda p: self.upload_model(p, parsed),
+                ),
+                ("GET", r"projects/.+/operations/[^/]+", lambda: self.get(self.operations, route)),
+            ]
+            for verb, pattern, answer in routes:
+                match = re.fullmatch(pattern, route)
+                if match and verb == method:
+                    reply: Reply = answer(*match.groups())
+                    return reply
+        return error(404, f"the Vertex AI fake does not answer {method} {route}", "notFound")
+
+    @staticmethod
+    def get(resources: dict[str, dict[str, Any]], name: str) -> Reply:
+        """A stored resource by name."""
+        if name not in resources:
+            return error(404, f"{name} not found", "notFound")
+        return 200, resources[name]
+
+    def create_job(self, parent: str, body: dict[str, Any], query: dict[str, list[str]]) -> Reply:
+        """``pipelineJobs.create``: the job, named by ``pipelineJobId``, starts ``PENDING``."""
+        job_id = query.get("pipelineJobId", [f"job-{len(self.pipeline_jobs) + 1}"])[0]
+        name = f"{parent}/pipelineJobs/{job_id}"
+        if name in self.pipeline_jobs:
+            return error(409, f"PipelineJob {name} already exists.", "alreadyExists")
+        job = {**body, "name": name, "state": "PIPELINE_STATE_PENDING", "createTime": CREATED}
+        self.pipeline_jobs[name] = job
+        return 200, job
+
+    def list_jobs(self, parent: str, query: dict[str, list[str]]) -> Reply:
+        """``pipelineJobs.list``, newest first; a ``display_name="..."`` filter is honoured."""
+        wanted = re.fullmatch(r'display_name="(.*)"', query.get("filter", [""])[0])
+        jobs = [
+            job
+            for name, job in reversed(self.pipeline_jobs.items())
+            if name.startswith(parent) and (not wanted or job.get("displayName") == wanted.group(1))
+        ]
+        return 200, {"pipelineJobs": jobs}
+
+    def create_schedule(self, parent: str, body: dict[str, Any]) -> Reply:
+        """``schedules.create``: the schedule starts ``ACTIVE``."""
+        name = f"{parent}/schedules/{len(self.schedules) + 1}"
+        schedule = {**body, "name": name, "state": "ACTIVE", "createTime": CREATED}
+        self.schedules[name] = schedule
+        return 200, schedule
+
+    def list_schedules(self, parent: str) -> Reply:
+        """``schedules.list``."""
+        return 200, {"schedules": [s for n, s in self.schedules.items() if n.startswith(parent)]}
+
+    def upload_model(self, parent: str, body: dict[str, Any]) -> Reply:
+        """``models.upload``: a done operation naming the model and its new version id."""
+        model = (
+            body.get("parentModel")
+            or f"{parent}/models/{body.get('modelId') or len(self.models) + 1}"
+        )
+        versions = self.models.setdefault(model, [])
+        versions.append(body["model"])
+        name = f"{parent}/operations/{len(self.operations) + 1}"
+        operation = {
+            "name": name,
+            "done": True,
+            "metadata": {
+                "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelOperationMetadata",
+                "genericMetadata": {"createTime": CREATED, "updateTime": CREATED},
+            },
+            "response": {
+                "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
+                "model": model,
+                "modelVersionId": str(len(versions)),
+            },
+        }
+        self.operations[name] = operation
+        return 200, operation

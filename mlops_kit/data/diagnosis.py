@@ -75,16 +75,14 @@ def diff_findings(summary: Mapping[str, Any]) -> list[Finding]:
             )
         )
     schema = summary["schema"]
-    if schema["removed"]:
-        removed = [c["name"] for c in schema["removed"]]
-        found.append(
-            Finding(
-                Severity.broken,
-                f"{len(removed)} columns of {a} are missing in {b}: {names(removed)}",
-                {"columns": removed, **versions},
-                weight=1.0,
-            )
-        )
+    for key, severity, text in (
+        ("removed", Severity.broken, f"columns of {a} are missing in {b}"),
+        ("added", Severity.info, f"new columns in {b}"),
+    ):
+        listed = [c["name"] for c in schema[key]]
+        if listed:
+            evidence = {"columns": listed, **versions}
+            found.append(Finding(severity, f"{len(listed)} {text}: {names(listed)}", evidence))
     retyped = [
         c for c in schema["retyped"] if not conformance.get(c["name"], {}).get("nonconforming")
     ]
@@ -94,15 +92,6 @@ def diff_findings(summary: Mapping[str, Any]) -> list[Finding]:
                 Severity.warning,
                 f"{change['name']} changed type {change['from']} → {change['to']} ({a} → {b})",
                 {"columns": [change["name"]], **versions},
-            )
-        )
-    if schema["added"]:
-        added = [c["name"] for c in schema["added"]]
-        found.append(
-            Finding(
-                Severity.info,
-                f"{len(added)} new columns in {b}: {names(added)}",
-                {"columns": added, **versions},
             )
         )
     found += _column_findings(summary, versions)

@@ -66,6 +66,12 @@ def train(frame: pd.DataFrame, directory: Path, depth: int) -> dict[str, Any]:
     return {"overall": {"accuracy": accuracy}}
 
 
+def register_trained(kit: Any, ref: str, directory: Path, depth: int) -> None:
+    """Train on data version ``ref`` and register the model as the next version of behaviour."""
+    train(datasets.load(kit, ref, as_="pandas"), directory, depth)
+    models.register(kit, "behaviour", directory, lineage=models.Lineage(data=[ref], packages={}))
+
+
 def snapshot(kit: Any, frame: pd.DataFrame, tmp_path: Path, name: str) -> str:
     path = tmp_path / f"{name}.parquet"
     frame.to_parquet(path)
@@ -171,14 +177,7 @@ def test_without_data_the_comparison_names_the_jump_between_the_training_sets(
     kit = local_kit
     for number, share in ((1, 0.0), (2, 0.9)):
         ref = snapshot(kit, activity(600, seed=number, broken_share=share), tmp_path, f"v{number}")
-        frame = datasets.load(kit, ref, as_="pandas")
-        train(frame, tmp_path / f"m{number}", depth=3)
-        models.register(
-            kit,
-            "behaviour",
-            tmp_path / f"m{number}",
-            lineage=models.Lineage(data=[ref], packages={}),
-        )
+        register_trained(kit, ref, tmp_path / f"m{number}", depth=3)
 
     comparison = models.compare(kit, "behaviour@1", "behaviour@2")
 
@@ -197,13 +196,7 @@ def test_comparing_on_data_without_the_feature_columns_is_a_clear_error(
     ref = snapshot(kit, activity(300, seed=1, broken_share=0.0), tmp_path, "full")
     frame = datasets.load(kit, ref, as_="pandas")
     for number in (1, 2):
-        train(frame, tmp_path / f"m{number}", depth=3)
-        models.register(
-            kit,
-            "behaviour",
-            tmp_path / f"m{number}",
-            lineage=models.Lineage(data=[ref], packages={}),
-        )
+        register_trained(kit, ref, tmp_path / f"m{number}", depth=3)
     path = tmp_path / "basic.parquet"
     frame[["customer_id", *BASIC]].to_parquet(path)
     basic = datasets.snapshot(kit, "basic_only", path=path).ref
@@ -216,15 +209,8 @@ def test_text_in_a_numeric_feature_is_reported_with_the_models_that_cannot_predi
 ) -> None:
     kit = local_kit
     ref = snapshot(kit, activity(400, seed=1, broken_share=0.0), tmp_path, "train")
-    frame = datasets.load(kit, ref, as_="pandas")
     for number in (1, 2):
-        train(frame, tmp_path / f"m{number}", depth=2 + number)
-        models.register(
-            kit,
-            "behaviour",
-            tmp_path / f"m{number}",
-            lineage=models.Lineage(data=[ref], packages={}),
-        )
+        register_trained(kit, ref, tmp_path / f"m{number}", depth=2 + number)
     live = activity(300, seed=4, broken_share=0.0)
     live["api_calls"] = live["api_calls"].map(lambda v: "N/A" if v % 7 == 0 else str(v))
     mistyped = snapshot(kit, live, tmp_path, "mistyped")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -25,11 +26,17 @@ from mlops_kit.errors import (
     MissingDependencyError,
     UnknownSchemeError,
     first_line,
+    shorten,
 )
 
 T = TypeVar("T", bound="Backend")
 
 _SECRET_QUERY_KEYS = ("password", "token", "secret", "key")
+_USERINFO_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
+_URI_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*:)[^@\s/'\"]+@")
+_QUERY_SECRET = re.compile(
+    r"([?&][A-Za-z_]*(?:password|token|secret|key)[A-Za-z_]*=)[^&\s'\"]+", re.IGNORECASE
+)
 
 
 def uri_scheme(uri: str) -> str:
@@ -43,9 +50,14 @@ def uri_scheme(uri: str) -> str:
         raise ConfigError("empty URI: give a URI such as 'file:///path' or 'gs://bucket/prefix'")
     if "://" not in text and ":" not in text:
         return text.lower()
-    scheme = urlsplit(text).scheme.lower()
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise ConfigError(f"malformed URI {redact_uri(uri)!r}: {exc}") from exc
     if not scheme:
-        raise ConfigError(f"malformed URI {uri!r}: it has no scheme (expected 'scheme://...')")
+        raise ConfigError(
+            f"malformed URI {redact_uri(uri)!r}: it has no scheme (expected 'scheme://...')"
+        )
     return scheme
 
 
@@ -68,8 +80,15 @@ def two_part_uri(uri: str, what: str, form: str) -> tuple[str, str]:
 
 
 def redact_uri(uri: str) -> str:
-    """Hide the password of ``uri`` and the values of secret-looking query parameters."""
-    parts = urlsplit(uri)
+    """Hide the password of ``uri`` and the values of secret-looking query parameters.
+
+    A URI too malformed to parse still loses whatever stands between ``user:`` and ``@``; the
+    result is cut to a readable length (see :func:`~mlops_kit.errors.shorten`).
+    """
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return shorten(_USERINFO_PASSWORD.sub(r"\1***@", uri))
     redacted = uri
     userinfo, at, _host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
@@ -79,7 +98,15 @@ def redact_uri(uri: str) -> str:
         key, separator, value = pair.partition("=")
         if separator and value and any(word in key.lower() for word in _SECRET_QUERY_KEYS):
             redacted = redacted.replace(pair, f"{key}=***", 1)
-    return redacted
+    return shorten(redacted)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password of every URI in it and secret-looking query values hidden.
+
+    For free text that may quote a URI anywhere: logs, run records, reports, error messages.
+    """
+    return _QUERY_SECRET.sub(r"\1***", _URI_PASSWORD.sub(r"\1***@", text))
 
 
 def import_sdk(module: str, *, package: str, extra: str, purpose: str) -> ModuleType:
@@ -170,7 +197,8 @@ class SchemeRegistry(Generic[T]):
         if scheme not in self.targets:
             known = ", ".join(s if s in self._bare_words else f"{s}://" for s in self.schemes)
             raise UnknownSchemeError(
-                f"unknown {self.role} scheme {scheme!r} in {uri!r}: use one of {known}"
+                f"unknown {self.role} scheme {shorten(scheme)!r} in {redact_uri(uri)!r}: "
+                f"use one of {known}"
             )
         return scheme
 
@@ -208,7 +236,13 @@ class SchemeRegistry(Generic[T]):
             UnknownSchemeError: no backend serves the URI's scheme.
             ConfigError: the URI is malformed for its backend.
         """
-        return self.resolve(uri)(uri)
+        backend = self.resolve(uri)
+        try:
+            return backend(uri)
+        except ValueError as exc:  # what urllib and SQLAlchemy raise on a malformed URI
+            raise ConfigError(
+                f"malformed {self.role} URI {redact_uri(uri)!r}: {first_line(exc)}"
+            ) from exc
 
 
 class Backend(ABC):

@@ -35,7 +35,8 @@ from pydantic import (
 )
 
 from mlops_kit.backends import redact_uri
-from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.errors import ConfigError, NotFoundError, shorten
+from mlops_kit.files import read_text
 
 LOCAL: Final = "local"
 ROLES: Final = ("warehouse", "artifacts", "metadata", "orchestrator")
@@ -228,6 +229,11 @@ class Workspace(BaseModel):
             environ.get(ENV_VAR_ENVIRONMENTS_DIR) or root / config.environments_dir
         )
         local_root = Path(environ.get(ENV_VAR_LOCAL_ROOT) or root / config.local_root)
+        if local_root.exists() and not local_root.is_dir():
+            raise ConfigError(
+                f"the local twin's root {shorten(str(local_root))!r} is a file, not a folder: "
+                f"point {ENV_VAR_LOCAL_ROOT} (or local_root in {PROJECT_FILE}) at a folder"
+            )
         return cls(
             root=root,
             config=config,
@@ -266,10 +272,7 @@ class Workspace(BaseModel):
 
 
 def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    text = read_text(path, what)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -407,6 +410,8 @@ class StackOutputs(BaseModel):
     orchestrator: Literal["kubeflow", "vertex"]
     kfp_host: str | None = None
     """Kubeflow Pipelines API endpoint (private); set when ``orchestrator`` is ``kubeflow``."""
+    kfp_audience: str | None = None
+    """OAuth client id of the Identity-Aware Proxy in front of KFP: the audience of the ID token."""
     vertex_location: str | None = None
     """Vertex AI region; set when ``orchestrator`` is ``vertex``."""
     vertex_model_registry: bool = False
@@ -420,6 +425,8 @@ class StackOutputs(BaseModel):
                 raise ConfigError("stack outputs set orchestrator 'kubeflow' but no 'kfp_host'")
             scheme, separator, rest = self.kfp_host.partition("://")
             orchestrator = f"kfp+{scheme}://{rest}" if separator else f"kfp+https://{rest}"
+            if self.kfp_audience:
+                orchestrator += f"?audience={quote(self.kfp_audience, safe='.-')}"
         else:
             location = self.vertex_location or self.region
             orchestrator = f"vertex://{self.project}/{location}"
@@ -453,10 +460,7 @@ def read_stack_outputs(path: Path) -> StackOutputs:
     Raises:
         ConfigError: the file is unreadable, not JSON, or lacks a required output.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read stack outputs {path}: {exc.strerror or exc}") from exc
+    text = read_text(path, "stack outputs")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

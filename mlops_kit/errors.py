@@ -19,6 +19,14 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for quoting user input in a message.
+
+    An error must stay one readable line even when it names a 100,000-character input.
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class MlopsKitError(Exception):
     """Base class of every error the kit raises on purpose.
 

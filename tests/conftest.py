@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Google libraries must never reach for the network or the developer's credentials: no metadata
 # server, no gcloud configuration in HOME. Set before any Google module is imported.
@@ -29,6 +30,13 @@ for _name in [
     del os.environ[_name]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property-based tests draw the same examples on every CI run (a failure there reproduces
+# locally with --hypothesis-profile=ci); on a developer machine they explore new ones. Their
+# example counts are set per test, small enough for the suite's time budget.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if IN_CI else "dev")
 POSTGRES_ADMIN_URL = os.environ.get(
     "MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )

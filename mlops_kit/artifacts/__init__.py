@@ -100,12 +100,25 @@ def source_files(source: Path) -> list[tuple[Path, str]]:
             f"artifact path {str(source)!r} does not exist: give a file or directory"
         )
     files: list[tuple[Path, str]] = []
-    for path in sorted(source.rglob("*")):
-        if path.is_dir():
-            continue
-        if not path.is_file():
-            raise ConfigError(f"{path} is not a regular file: artifacts hold files and directories")
-        files.append((path, path.relative_to(source).as_posix()))
+    root = source.resolve()
+    # Symlinked folders are not descended into, and no link may lead out of the folder: a
+    # registration must not upload files from elsewhere on the machine.
+    for folder, folders, names in os.walk(source):
+        for name in sorted([*folders, *names]):
+            path = Path(folder) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise ConfigError(
+                    f"{path} is a symbolic link leading outside {source}: copy the file into "
+                    "the folder instead"
+                )
+        for name in names:
+            path = Path(folder) / name
+            if not path.is_file():
+                raise ConfigError(
+                    f"{path} is not a regular file: artifacts hold files and directories"
+                )
+            files.append((path, path.relative_to(source).as_posix()))
+    files.sort(key=lambda pair: pair[1])
     if not files:
         raise ConfigError(f"artifact directory {source} is empty: nothing to register")
     return files

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from mlops_kit import __version__
+from mlops_kit.backends import redact_secrets
 from mlops_kit.cli import (
     data,
     db,
@@ -29,7 +30,7 @@ from mlops_kit.cli import (
 )
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
-from mlops_kit.errors import MlopsKitError
+from mlops_kit.errors import MlopsKitError, shorten
 
 app = typer.Typer(
     name="mlops-kit",
@@ -92,6 +93,14 @@ def _global_options(
     ctx.call_on_close(cli_state.close)
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line, secrets hidden, cut to a readable length.
+
+    Errors may quote huge user input, or a URI with its password (a driver's error quoting it).
+    """
+    return shorten(redact_secrets(" ".join(message.split())), 600)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI; every error ends as one line on standard error and a non-zero exit."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -104,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         context = getattr(exc, "ctx", None)
         where = f"{context.command_path} --help" if context is not None else "mlops-kit --help"
         err_console.print(
-            f"[bold red]error:[/bold red] {escape(exc.format_message())} (see {where})",
+            f"[bold red]error:[/bold red] {escape(one_line(exc.format_message()))} (see {where})",
             highlight=False,
             soft_wrap=True,
         )
@@ -119,14 +128,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             traceback.print_exc()
         # Escaped: messages quote user input and extras like `mlops-kit[infra]`, not markup.
         err_console.print(
-            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/bold red] {escape(one_line(str(exc)))}",
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
             traceback.print_exc()
         err_console.print(
-            f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/bold red] {type(exc).__name__}: "
+            f"{escape(one_line(str(exc)))} "
             "(re-run with --debug for the traceback and report it)",
             highlight=False,
             soft_wrap=True,

@@ -19,6 +19,7 @@ from mlops_kit.cli.output import (
 )
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
+from mlops_kit.limits import check_hours
 
 if TYPE_CHECKING:
     from mlops_kit.models import AliasEvent, ModelComparison, ModelVersion, ModelVersionSummary
@@ -34,6 +35,8 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
         key, separator, text = value.partition("=")
         if not separator or not key.strip():
             raise ConfigError(f"{option} {value!r} is not KEY=VALUE: write it like {option} lr=0.1")
+        if key.strip() in result:
+            raise ConfigError(f"{option} {key.strip()!r} is given twice: give each key once")
         result[key.strip()] = text
     return result
 
@@ -327,8 +330,7 @@ def gc(
     """Remove stale PENDING versions and artifact objects no READY version references."""
     from mlops_kit import models
 
-    if grace_hours < 0:
-        raise ConfigError(f"--grace-hours {grace_hours} is negative: give 0 or more")
+    check_hours(grace_hours, "--grace-hours")
     report = models.collect_garbage(
         state(ctx).kit(), grace=timedelta(hours=grace_hours), dry_run=dry_run
     )

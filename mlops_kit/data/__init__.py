@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mlops_kit.data.loading import LoadFormat, load
     from mlops_kit.data.profiles import profile
     from mlops_kit.data.snapshots import VersionDetails, snapshot
-    from mlops_kit.data.versions import DatasetVersion, get_version, list_versions
+    from mlops_kit.data.versions import DatasetVersion, get_version, list_versions, stored_table
 
 __all__ = [
     "RULES",
@@ -55,6 +55,7 @@ __all__ = [
     "parse_rules",
     "profile",
     "snapshot",
+    "stored_table",
 ]
 
 # The modules that reach the metadata database and the warehouse (SQLAlchemy, ibis) load on first
@@ -73,6 +74,7 @@ _LOADED_ON_USE = {
     "DatasetVersion": "versions",
     "get_version": "versions",
     "list_versions": "versions",
+    "stored_table": "versions",
 }
 
 

@@ -17,7 +17,7 @@ from mlops_kit.data.diagnosis import diff_findings
 from mlops_kit.data.profiles import profile
 from mlops_kit.data.refs import DatasetRef, as_ref
 from mlops_kit.data.rules import Rule, parse_rules
-from mlops_kit.data.versions import get_version
+from mlops_kit.data.versions import get_version, stored_table
 from mlops_kit.errors import ConfigError
 from mlops_kit.findings import Finding
 from mlops_kit.warehouse import Source
@@ -94,7 +94,7 @@ def diff(
     ref_a = as_ref(a)
     version_a = get_version(kit, ref_a)
     profile_a = profile(kit, version_a.ref)
-    table_a = warehouse.table(version_a.storage)
+    table_a = stored_table(kit, version_a)
     staged: StagedData | None = None
     try:
         if isinstance(b, Path):
@@ -105,7 +105,7 @@ def diff(
         else:
             version_b = get_version(kit, as_ref(b))
             profile_b = profile(kit, version_b.ref)
-            table_b = warehouse.table(version_b.storage)
+            table_b = stored_table(kit, version_b)
             label_b, rows_b, fingerprint_b = (
                 version_b.ref,
                 version_b.row_count,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_kit.data.versions import get_version
+from mlops_kit.data.versions import get_version, stored_table
 from mlops_kit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def load(kit: Kit, ref: DatasetRef | str, as_: LoadFormat = "arrow") -> Any:
         NotFoundError: unknown dataset or version.
     """
     version = get_version(kit, ref)
-    relation = kit.warehouse.table(version.storage)
+    relation = stored_table(kit, version)
     if as_ == "ibis":
         return relation
     if as_ == "sql":

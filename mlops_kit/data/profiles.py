@@ -30,6 +30,7 @@ def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
         if _current(row.profile):
             return dict(row.profile)
         storage, row_id = row.storage, row.id
+        kit.warehouse.verify(storage, row.fingerprint, f"dataset version {ref}")
     result = stats.profile(kit.warehouse, kit.warehouse.table(storage))
     with kit.metadata.session() as session:
         stored = session.get(DatasetVersionRow, row_id)

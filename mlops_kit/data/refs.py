@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.limits import MAX_VERSION, version_number
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -18,7 +19,7 @@ def check_dataset_name(name: str) -> str:
     """
     if not _NAME.match(name):
         raise ConfigError(
-            f"invalid dataset name {name!r}: use lower-case letters, digits and '_', "
+            f"invalid dataset name {shorten(name)!r}: use lower-case letters, digits and '_', "
             "starting with a letter (at most 63 characters)"
         )
     return name
@@ -47,11 +48,13 @@ class DatasetRef:
         check_dataset_name(name)
         if not at or version == "latest":
             return cls(name)
-        if not version.isdigit() or int(version) < 1:
+        number = version_number(version)
+        if number is None:
             raise ConfigError(
-                f"invalid dataset reference {text!r}: use NAME@VERSION (a number ≥ 1) or NAME@latest"
+                f"invalid dataset reference {shorten(text)!r}: use NAME@VERSION "
+                f"(a number from 1 to {MAX_VERSION}) or NAME@latest"
             )
-        return cls(name, int(version))
+        return cls(name, number)
 
     def __str__(self) -> str:
         return f"{self.name}@{'latest' if self.version is None else self.version}"

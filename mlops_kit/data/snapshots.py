@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,19 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from mlops_kit import provenance, stats
+from mlops_kit.data import sources
 from mlops_kit.data.refs import check_dataset_name
 from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
-from mlops_kit.errors import ConfigError
-from mlops_kit.warehouse import Source
+from mlops_kit.errors import IntegrityError, NotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
     from mlops_kit.warehouse import StagedData
-
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 @dataclass(frozen=True)
@@ -85,8 +82,8 @@ def snapshot(
         BackendError: the query, the warehouse or the metadata database failed.
     """
     check_dataset_name(name)
-    source = _source(path, query, table)
     warehouse = kit.warehouse
+    source = sources.source(path, query, table, warehouse.dialect)
     staged = warehouse.stage(name, source)
     try:
         existing = None if force else _same_content(kit, name, staged)
@@ -99,20 +96,6 @@ def snapshot(
         raise
 
 
-def _source(path: Path | str | None, query: str | None, table: str | None) -> Source:
-    given = [value for value in (path, query, table) if value]
-    if len(given) != 1:
-        raise ConfigError(
-            "give exactly one source of data: a file (--from PATH), a query (--query SQL) "
-            "or a table (--table TABLE)"
-        )
-    if table and not _TABLE.match(table):
-        raise ConfigError(
-            f"invalid table name {table!r}: use letters, digits, '_' and '.' (dataset.table)"
-        )
-    return Source(path=Path(path) if path else None, query=query or None, table=table or None)
-
-
 def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | None:
     with kit.metadata.session() as session:
         dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
@@ -123,7 +106,14 @@ def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | N
             .where(DatasetVersionRow.fingerprint == staged.fingerprint)
             .order_by(DatasetVersionRow.version.desc())
         ).first()
-        return None if row is None else DatasetVersion.from_row(row, name, created=False)
+        existing = None if row is None else DatasetVersion.from_row(row, name, created=False)
+    if existing is not None:
+        try:
+            kit.warehouse.verify(existing.storage, existing.fingerprint, existing.ref)
+        except (IntegrityError, NotFoundError):
+            # The stored copy is damaged or gone: the fresh one of the same content replaces it.
+            kit.warehouse.publish(staged, name, existing.version)
+    return existing
 
 
 def _publish(

@@ -13,6 +13,7 @@ from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import NotFoundError
 
 if TYPE_CHECKING:
+    import ibis
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
@@ -151,6 +152,17 @@ def get_version(kit: Kit, ref: DatasetRef | str) -> DatasetVersion:
     ref = as_ref(ref)
     with kit.metadata.session() as session:
         return DatasetVersion.from_row(find_version_row(session, ref), ref.name)
+
+
+def stored_table(kit: Kit, version: DatasetVersion) -> ibis.Table:
+    """The relation of ``version``'s stored data, checked against its manifest first.
+
+    Raises:
+        NotFoundError: the stored data is missing.
+        IntegrityError: it is damaged (one line naming the version).
+    """
+    kit.warehouse.verify(version.storage, version.fingerprint, f"dataset version {version.ref}")
+    return kit.warehouse.table(version.storage)
 
 
 def list_versions(kit: Kit, name: str) -> list[DatasetVersion]:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from typing_extensions import override
 
 from mlops_kit.db import MetadataDatabase
-from mlops_kit.errors import ConfigError, MissingDependencyError
+from mlops_kit.errors import ConfigError, MissingDependencyError, shorten
 
 
 class SqliteDatabase(MetadataDatabase):
@@ -37,7 +37,13 @@ class SqliteDatabase(MetadataDatabase):
 
     @override
     def create_engine(self) -> Engine:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the folder of SQLite database {shorten(str(self.path))!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         engine = create_engine(
             f"sqlite:///{self.path}",
             # The driver's own transaction handling is replaced by explicit BEGIN IMMEDIATE below.

@@ -27,7 +27,7 @@ from mlops_kit.db.models.registry import (
 from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from mlops_kit.models.lookup import as_utc, full_version, model_row, version_row
-from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
+from mlops_kit.models.names import LATEST, ModelRef, as_ref, check_alias, check_model_name
 from mlops_kit.provenance import current_user
 
 
@@ -131,9 +131,18 @@ def promote(
         NotFoundError: the model or version does not exist.
         ConflictError: the version is not ready (pending or failed), or already holds the alias,
             or the alias is protected (see :func:`~mlops_kit.models.request_promotion`).
-        ConfigError: the alias name is invalid or the reason empty.
+        ConfigError: ``ref`` is a bare name or ``@latest`` (no chosen version),
+            the alias name is invalid or the reason empty.
+        IntegrityError: the version's artifact is missing or corrupt.
     """
     ref = as_ref(ref)
+    if ref.alias == LATEST:
+        # A bare name means the newest version: promoting whatever happens to be newest is not a
+        # decision anyone made.
+        raise ConfigError(
+            f"promote needs the version to promote: give {ref.name}@VERSION (or @ALIAS), "
+            f"e.g. `mlops-kit models promote {ref.name}@3 --alias {alias}`"
+        )
     check_alias(alias)
     reason = check_reason(reason)
     if alias in kit.environment.protected_aliases:
@@ -150,6 +159,9 @@ def promote(
                 f"version {ref.name}@{target.version} is {target.status.upper()}: only a READY "
                 "version can hold an alias"
             )
+        # Like a rollback, a promotion only points an alias at an artifact that is intact.
+        for stored in full_version(session, target, ref.name).stored_objects():
+            kit.artifacts.verify(stored)
         return move_alias(session, model, alias, target, "promote", reason, actor or current_user())
 
 

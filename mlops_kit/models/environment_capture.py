@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 
 from mlops_kit import __version__
+from mlops_kit.errors import ConfigError, shorten
 
 
 @functools.cache
@@ -25,10 +26,24 @@ def installed_packages() -> dict[str, str]:
     return dict(sorted(packages.items()))
 
 
+_IMAGE_DIGEST = re.compile(r"^([^@\s]+@)?sha256:[0-9a-f]{64}$")
+
+
 def component_versions(
     packages: Mapping[str, str] | None, image_digest: str | None
 ) -> dict[str, dict[str, str]]:
-    """The component versions recorded with a version (see :class:`ModelVersion.components`)."""
+    """The component versions recorded with a version (see :class:`ModelVersion.components`).
+
+    Raises:
+        ConfigError: ``image_digest`` is not a content digest (``[IMAGE@]sha256:<64 hex>``): a
+            tag such as ``:latest`` names no fixed image.
+    """
+    if image_digest and not _IMAGE_DIGEST.match(image_digest):
+        raise ConfigError(
+            f"--image-digest {shorten(image_digest)!r} is not an image digest: give "
+            "sha256:<64 hex digits> or IMAGE@sha256:<64 hex digits> (`docker inspect "
+            "--format '{{index .RepoDigests 0}}' IMAGE`)"
+        )
     components = {
         "kit": {"mlops-kit": __version__},
         "python": {"python": platform.python_version()},

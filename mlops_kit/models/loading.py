@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 from mlops_kit.errors import ConflictError
+from mlops_kit.files import path_inside
 from mlops_kit.kit import Kit
 from mlops_kit.models.flavors import LoadedModel, flavor_named
 from mlops_kit.models.lookup import get_version
@@ -20,7 +22,8 @@ def download(kit: Kit, ref: ModelRef | str, destination: Path | str) -> Path:
 
     Raises:
         ConflictError: ``destination`` exists and is not an empty directory.
-        IntegrityError: a file is missing or its checksum differs (nothing corrupt is left behind).
+        IntegrityError: a file is missing or its checksum differs, or a recorded file path leads
+            outside ``destination``; the destination is left as it was (removed if created).
     """
     version = get_version(kit, ref)
     target = Path(destination)
@@ -28,9 +31,26 @@ def download(kit: Kit, ref: ModelRef | str, destination: Path | str) -> Path:
         raise ConflictError(
             f"download destination {target} exists and is not empty: choose a new directory"
         )
-    for record, stored in zip(version.files, version.stored_objects(), strict=True):
-        kit.artifacts.get(stored, target / record["path"])
+    created = not target.exists()
+    try:
+        for record, stored in zip(version.files, version.stored_objects(), strict=True):
+            kit.artifacts.get(stored, path_inside(target, record["path"]))
+    except BaseException:
+        # A retry into the same destination must find it as it was: gone, or empty.
+        _clean(target, created=created)
+        raise
     return target
+
+
+def _clean(target: Path, *, created: bool) -> None:
+    if created:
+        shutil.rmtree(target, ignore_errors=True)
+    elif target.is_dir():
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
 
 
 def load_model(kit: Kit, ref: ModelRef | str) -> LoadedModel:

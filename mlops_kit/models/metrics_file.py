@@ -18,7 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
-from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.errors import ConfigError
+from mlops_kit.files import read_text
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 MetricValues = Annotated[
@@ -104,12 +105,7 @@ def read_metrics_file(path: Path) -> dict[str, Any]:
         NotFoundError: the file does not exist.
         ConfigError: it is not JSON or not in the metrics format.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"metrics file {str(path)!r} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read metrics file {path}: {exc.strerror or exc}") from exc
+    text = read_text(path, "metrics file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

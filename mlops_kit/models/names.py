@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.limits import MAX_VERSION, version_number
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
@@ -21,7 +22,7 @@ def check_model_name(name: str) -> str:
     """
     if not _NAME.match(name):
         raise ConfigError(
-            f"invalid model name {name!r}: use letters, digits, '_', '.', '-' (max 100 characters)"
+            f"invalid model name {shorten(name)!r}: use letters, digits, '_', '.', '-' (max 100 characters)"
         )
     return name
 
@@ -34,7 +35,7 @@ def check_alias(alias: str) -> str:
     """
     if not _ALIAS.match(alias) or alias == LATEST:
         raise ConfigError(
-            f"invalid alias {alias!r}: use a lower-case word such as 'champion' or 'production' "
+            f"invalid alias {shorten(alias)!r}: use a lower-case word such as 'champion' or 'production' "
             "(not all digits, not 'latest')"
         )
     return alias
@@ -60,13 +61,15 @@ class ModelRef:
         check_model_name(name)
         if not separator:
             return cls(name, alias=LATEST)
-        if selector.isdigit() and int(selector) > 0:
-            return cls(name, version=int(selector))
+        number = version_number(selector)
+        if number is not None:
+            return cls(name, version=number)
         if selector == LATEST:
             return cls(name, alias=LATEST)
         if not _ALIAS.match(selector):
             raise ConfigError(
-                f"invalid model reference {text!r}: use NAME@VERSION (a number from 1), "
+                f"invalid model reference {shorten(text)!r}: use NAME@VERSION "
+                f"(a number from 1 to {MAX_VERSION}), "
                 "NAME@ALIAS or NAME@latest"
             )
         return cls(name, alias=selector)

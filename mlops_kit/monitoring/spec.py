@@ -32,7 +32,9 @@ from typing import Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.errors import ConfigError, NotFoundError, shorten
+from mlops_kit.files import read_text
+from mlops_kit.limits import MAX_HOURS
 from mlops_kit.monitoring.metrics import Task, metric_names
 
 DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
@@ -43,7 +45,7 @@ HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate"
 ViolationKind = Literal["metrics", "drift", "health"]
 RETRAIN_ON_DEFAULT: Final[tuple[ViolationKind, ...]] = ("metrics", "drift")
 
-_WINDOW: Final = re.compile(r"^(\d+)([hdw])$")
+_WINDOW: Final = re.compile(r"^([0-9]{1,12})([hdw])$")
 _WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
 
 
@@ -54,9 +56,13 @@ def window_hours(text: str) -> int:
         ConfigError: the text is not a positive number followed by h, d or w.
     """
     match = _WINDOW.match(text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise ConfigError(f"invalid window {text!r}: use a positive number and h, d or w (7d)")
-    return int(match.group(1)) * _WINDOW_HOURS[match.group(2)]
+    hours = int(match.group(1)) * _WINDOW_HOURS[match.group(2)] if match else 0
+    if not 0 < hours <= MAX_HOURS:
+        raise ConfigError(
+            f"invalid window {shorten(text)!r}: use a positive number and h, d or w (7d), "
+            f"at most {MAX_HOURS} hours"
+        )
+    return hours
 
 
 class Threshold(BaseModel):
@@ -154,8 +160,9 @@ class MonitoringSpec(BaseModel):
             raise NotFoundError(
                 f"monitoring spec {path} not found: create it (see `mlops-kit monitor check --help`)"
             )
+        text = read_text(path, "monitoring spec")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(text) or {}
             return cls.model_validate(data)
         except yaml.YAMLError as exc:
             raise ConfigError(

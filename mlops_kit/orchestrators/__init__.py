@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
 
 RUN_STATES: Final = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
 """Run states of every backend, mapped from KFP's and Vertex AI's own names."""
@@ -152,16 +152,22 @@ class Orchestrator(Backend):
 
 
 def check_cron(cron: str) -> str:
-    """Return ``cron`` if it has the five fields of a cron expression.
+    """Return ``cron`` normalised if it is a valid five-field cron expression.
+
+    The values are checked by a cron parser, not by their characters: ``61 * * * *`` (no minute
+    61) and ``*/0 * * * *`` (a step of zero) are refused here rather than by the orchestrator.
 
     Raises:
-        ConfigError: it does not.
+        ConfigError: it does not have five fields, or a field is out of range or malformed.
     """
+    from croniter import croniter
+
     fields = cron.split()
-    if len(fields) != 5 or not all(all(c in "0123456789*/,-" for c in f) for f in fields):
+    if len(fields) != 5 or not croniter.is_valid(" ".join(fields)):
         raise ConfigError(
-            f"malformed cron expression {cron!r}: use five fields 'minute hour day month weekday', "
-            "e.g. '0 3 * * 1' for Mondays at 03:00 UTC"
+            f"malformed cron expression {shorten(cron)!r}: use five fields 'minute hour day month "
+            "weekday' within their ranges (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday "
+            "0-7), e.g. '0 3 * * 1' for Mondays at 03:00 UTC"
         )
     return " ".join(fields)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from typing_extensions import override
 
+from mlops_kit.backends import redact_secrets
 from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
 from mlops_kit.orchestrators import (
     Orchestrator,
@@ -50,7 +51,8 @@ class _LogTap(io.TextIOBase):
 
     @override
     def write(self, text: str) -> int:
-        self.log.write(text)
+        # Components print their arguments, which carry the metadata URL and its password.
+        self.log.write(redact_secrets(text))
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
@@ -179,7 +181,8 @@ def _write_record(root: Path, run: PipelineRun) -> None:
     records.mkdir(parents=True, exist_ok=True)
     path = records / f"{run.run_id}.json"
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(run), default=str, indent=2), encoding="utf-8")
+    record = json.dumps(asdict(run), default=str, indent=2)
+    temporary.write_text(redact_secrets(record), encoding="utf-8")
     temporary.replace(path)
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
+from mlops_kit.files import read_text
 from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
 
@@ -126,8 +127,9 @@ class PipelineProject:
                 f"no pipeline settings for environment {env!r} ({path} is missing; have: "
                 f"{known or 'none'}): copy configs/local.yaml and adapt it"
             )
+        text = read_text(path, "pipeline settings")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(text) or {}
             return PipelineConfig.model_validate(data)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc

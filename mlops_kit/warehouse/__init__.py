@@ -220,6 +220,16 @@ class Warehouse(Backend):
             ConfigError: this warehouse needs provisioned log tables and ``log_dataset`` is ``None``.
         """
 
+    def verify(self, location: str, fingerprint: str, what: str) -> None:
+        """Check that the data stored at ``location`` still has the content ``fingerprint``.
+
+        The default trusts the backend: managed storage (BigQuery tables) checks its own data.
+        Backends storing versions as files override it.
+
+        Raises:
+            IntegrityError: the stored data is damaged; the message names ``what``.
+        """
+
     def compile(self, expr: ibis.Expr) -> str:
         """The SQL text of ``expr`` in this warehouse's dialect."""
         import ibis

@@ -22,7 +22,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.errors import BackendError, ConfigError, NotFoundError, first_line
+from mlops_kit.errors import (
+    BackendError,
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    first_line,
+    shorten,
+)
 from mlops_kit.warehouse import (
     LogSink,
     Source,
@@ -137,6 +144,8 @@ class DuckDBWarehouse(Warehouse):
         }
         # Relation names of table() → the Parquet files they read, inlined by compile().
         self._relations: dict[str, str] = {}
+        # Files found intact: (path, size, mtime, fingerprint); a changed file is checked again.
+        self._verified: set[tuple[str, int, int, str]] = set()
 
     @cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -180,7 +189,8 @@ class DuckDBWarehouse(Warehouse):
         if source.path is not None:
             relation, connection = file_relation(source.path), self._connection
         elif source.query is not None:
-            relation, connection = f"({source.query})", self._source_connection()
+            # The newline ends a trailing ``--`` comment of the query before the wrapper's parenthesis.
+            relation, connection = f"({source.query}\n)", self._source_connection()
         else:
             relation, connection = str(source.table), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
@@ -206,24 +216,76 @@ class DuckDBWarehouse(Warehouse):
 
     def _measure(self, staging: Path, source: Source) -> StagedData:
         import ibis
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = column_schema(ibis.Schema.from_pyarrow(pq.read_schema(staging)))
-        check_supported(schema, source.describe())
-        count, total, xor = self._connection.execute(
-            "SELECT count(*), sum(hash(t)::HUGEINT), bit_xor(hash(t)) "  # noqa: S608
-            f"FROM read_parquet({_literal(str(staging))}) AS t"
-        ).fetchone() or (0, 0, 0)
+        arrow_schema = pq.read_schema(staging)
+        for column in arrow_schema:
+            try:
+                ibis.Schema.from_pyarrow(pa.schema([column]))
+            except (KeyError, TypeError, ValueError, NotImplementedError) as exc:
+                # DuckDB reads a JSON column that mixes numbers and text as JSON, which ibis lacks.
+                raise ConfigError(
+                    f"{shorten(source.describe())}: column {shorten(column.name)!r} has "
+                    f"unsupported type {column.type}: give it one type (number, text, boolean, "
+                    "date or timestamp) in every row"
+                ) from exc
+        schema = column_schema(ibis.Schema.from_pyarrow(arrow_schema))
+        check_supported(schema, shorten(source.describe()))
+        count, fingerprint = self._fingerprint(staging, schema)
         if not count:
             raise ConfigError(f"{source.describe()} has no rows: a dataset version needs data")
+        return StagedData(str(staging), schema, count, fingerprint, source.describe())
+
+    def _fingerprint(self, path: Path, schema: list[dict[str, str]]) -> tuple[int, str]:
+        """The row count and content fingerprint of the Parquet file ``path``."""
+        count, total, xor = self._connection.execute(
+            "SELECT count(*), sum(hash(t)::HUGEINT), bit_xor(hash(t)) "  # noqa: S608
+            f"FROM read_parquet({_literal(str(path))}) AS t"
+        ).fetchone() or (0, 0, 0)
         digest = hashlib.sha256(json.dumps([schema, count, str(total), str(xor)]).encode())
-        return StagedData(str(staging), schema, int(count), digest.hexdigest(), source.describe())
+        return int(count), digest.hexdigest()
+
+    def _intact(self, path: Path, fingerprint: str) -> bool:
+        """Whether ``path`` reads back with content ``fingerprint`` (checked once per file state)."""
+        import duckdb
+        import ibis
+        import pyarrow.parquet as pq
+
+        try:
+            stat = path.stat()
+            state = (str(path), stat.st_size, stat.st_mtime_ns, fingerprint)
+            if state in self._verified:
+                return True
+            schema = column_schema(ibis.Schema.from_pyarrow(pq.read_schema(path)))
+            intact = self._fingerprint(path, schema)[1] == fingerprint
+        except (OSError, duckdb.Error, ValueError, KeyError, TypeError):
+            # pyarrow's ArrowInvalid is a ValueError: a truncated or garbled footer.
+            return False
+        if intact:
+            self._verified.add(state)
+        return intact
+
+    @override
+    def verify(self, location: str, fingerprint: str, what: str) -> None:
+        path = Path(location)
+        if not path.is_file():
+            raise NotFoundError(
+                f"{what}: no stored data at {shorten(location)!r}: the version's file is missing"
+            )
+        if not self._intact(path, fingerprint):
+            raise IntegrityError(
+                f"{what} is damaged: its stored file {shorten(location)!r} no longer matches the "
+                "checksum in its manifest; restore the file from a backup, or snapshot the source "
+                "again (a snapshot of the same content repairs it)"
+            )
 
     @override
     def publish(self, staged: StagedData, dataset: str, version: int) -> str:
         final = self.versions_root / dataset / f"{staged.fingerprint}.parquet"
         try:
-            if final.exists():
+            # A damaged file of the same content is replaced by the fresh copy.
+            if final.exists() and self._intact(final, staged.fingerprint):
                 Path(staged.location).unlink(missing_ok=True)
             else:
                 Path(staged.location).replace(final)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mlops_kit.errors import BackendError
-from mlops_kit.orchestrators import PipelineSubmission, open_orchestrator
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from tests.cloud_twin.twin import BUCKET, PROJECT, REGION, CloudTwin
 
 
@@ -61,7 +61,7 @@ def _submission(package: Path, name: str) -> PipelineSubmission:
 
 
 def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: Any) -> None:
-    runner = open_orchestrator(f"vertex://{PROJECT}/{REGION}")
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
     run = runner.submit(_submission(package, "tiny-5"))
     assert run.state == "PENDING" and run.name == "tiny-5"
     assert run.run_id.startswith(f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/")
@@ -87,7 +87,7 @@ def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: 
 
 
 def test_schedule_creates_a_vertex_schedule(package: Path, vertex: Any) -> None:
-    runner = open_orchestrator(f"vertex://{PROJECT}/{REGION}")
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
     recurring = runner.schedule(_submission(package, "tiny-weekly"), "0 3 * * 1", 2)
     assert recurring.schedule_id.startswith(f"projects/{PROJECT}/locations/{REGION}/schedules/")
     (schedule,) = vertex.posted("/schedules")
@@ -102,7 +102,7 @@ def test_schedule_creates_a_vertex_schedule(package: Path, vertex: Any) -> None:
 
 def test_a_refused_submission_is_one_line(package: Path, vertex: Any) -> None:
     vertex.refusal = "Permission 'aiplatform.pipelineJobs.create' denied"
-    runner = open_orchestrator(f"vertex://{PROJECT}/{REGION}")
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
     with pytest.raises(BackendError) as refused:
         runner.submit(_submission(package, "tiny-5"))
     message = str(refused.value)

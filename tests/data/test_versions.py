@@ -204,7 +204,12 @@ def test_gc_on_the_cli_lists_then_removes(local_kit, tmp_path, run_cli):
         ({"path": "empty.parquet"}, ConfigError, "has no rows"),
         ({"path": "nested.parquet"}, ConfigError, "unsupported type"),
         ({"query": "SELECT * FROM nowhere"}, NotFoundError, "nowhere"),
-        ({"query": "SELEC 1"}, ConfigError, "syntax"),
+        ({"query": "SELEC 1"}, ConfigError, "not one read-only SELECT"),
+        ({"query": "SELECT 1; SELECT 2"}, ConfigError, "not one read-only SELECT"),
+        ({"query": "CREATE TABLE t AS SELECT 1"}, ConfigError, "not one read-only SELECT"),
+        ({"path": "ragged.csv"}, ConfigError, "line 3 has 1 fields where the header has 2"),
+        ({"path": "twice.csv"}, ConfigError, "repeats column 'a'"),
+        ({"path": "binary.csv"}, ConfigError, "not UTF-8 text"),
         ({"table": "nowhere"}, NotFoundError, "nowhere"),
         ({}, ConfigError, "exactly one source"),
         ({"path": "a.parquet", "table": "t"}, ConfigError, "exactly one source"),
@@ -216,6 +221,9 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(kit, tmp_path, kwargs, e
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     write(tmp_path / "empty.parquet", "SELECT 1 AS a WHERE false")
     write(tmp_path / "nested.parquet", "SELECT [1, 2] AS a")
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n4,5,6,7\n")
+    (tmp_path / "twice.csv").write_text("a,b,a\n1,2,3\n")
+    (tmp_path / "binary.csv").write_bytes(b"a,b\n\xff\xfe,\x00\n")
     with pytest.raises(error, match=message):
         data.snapshot(
             kit, "churn", **{k: str(tmp_path / v) if k == "path" else v for k, v in kwargs.items()}
@@ -223,6 +231,15 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(kit, tmp_path, kwargs, e
     assert _counts(kit) == (1, 1)
     assert data.load(kit, "churn").num_rows == 3000
     assert list((kit.warehouse.versions_root / "churn" / ".staging").iterdir()) == []
+
+
+def test_a_query_cannot_close_its_wrapper_and_write_a_file(kit, tmp_path):
+    escape = "SELECT 42 AS a)) TO 'escaped.csv' (FORMAT csv) --"
+    with pytest.raises(ConfigError, match="not one read-only SELECT"):
+        data.snapshot(kit, "churn", query=escape)
+    assert not (tmp_path / "escaped.csv").exists()
+    # A trailing comment of a valid query does not swallow the wrapper's parenthesis.
+    assert data.snapshot(kit, "answer", query="SELECT 42 AS a -- the answer").row_count == 1
 
 
 @pytest.mark.parametrize(

@@ -181,6 +181,17 @@ def test_import_round_trips_stack_outputs(project_dir: Path) -> None:
     assert resolve_environment("dev", environ={}).region == "europe-west4"
 
 
+def test_import_puts_the_kfp_audience_in_the_uri(project_dir: Path, tmp_path: Path) -> None:
+    data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
+    data["kfp_audience"] = "123-abc.apps.googleusercontent.com"
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(data), encoding="utf-8")
+    import_environment("dev", outputs, Workspace.discover())
+    assert resolve_environment("dev", environ={}).orchestrator == (
+        "kfp+https://kfp.dev.internal.acme.example?audience=123-abc.apps.googleusercontent.com"
+    )
+
+
 def test_import_of_a_vertex_stack(project_dir: Path) -> None:
     data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
     data.update(orchestrator="vertex", kfp_host=None, vertex_location="us-central1")
@@ -201,7 +212,7 @@ def test_import_bad_input(project_dir: Path) -> None:
     bad.write_text(json.dumps({"project": "p"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="environment: Field required.*mlops-kit stack"):
         import_environment("dev", bad, workspace)
-    with pytest.raises(ConfigError, match="cannot read stack outputs"):
+    with pytest.raises(NotFoundError, match="cannot read stack outputs .* does not exist"):
         import_environment("dev", project_dir / "missing.json", workspace)
     shutil.copy(FIXTURES / "stack-outputs-dev.json", project_dir / "ok.json")
     with pytest.raises(ConfigError, match="'local' is the local twin"):

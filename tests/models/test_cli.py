@@ -31,7 +31,7 @@ def test_register_show_versions_download_promote_rollback_history_gc(
             "--pipeline-run-id",
             "run-1",
             "--image-digest",
-            "sha256:abc",
+            "sha256:" + "b" * 64,
         )
         assert result.exit_code == 0, result.stderr
     assert "registered churn@2 (1 files)" in result.stdout
@@ -39,7 +39,7 @@ def test_register_show_versions_download_promote_rollback_history_gc(
     shown = json.loads(run_cli("models", "show", "churn@2", "--format", "json").stdout)
     assert shown["params"] == {"lr": "0.1"} and shown["tags"] == {"team": "growth"}
     assert shown["slices"] == {"hour": {"3": {"accuracy": 0.4}}}
-    assert shown["components"]["image"] == {"image": "sha256:abc"}
+    assert shown["components"]["image"] == {"image": "sha256:" + "b" * 64}
     table = run_cli("models", "show", "churn@2")
     assert table.exit_code == 0 and "metrics by hour" in table.stdout
     listing = json.loads(run_cli("models", "versions", "churn", "--format", "json").stdout)
@@ -84,7 +84,7 @@ def test_register_show_versions_download_promote_rollback_history_gc(
         (("show", "nope@1"), "unknown model 'nope'", 3),
         (("promote", "m@1", "--alias", "prod", "--reason", "x"), "unknown model 'm'", 3),
         (("rollback", "m", "--alias", "prod", "--reason", "x"), "unknown model 'm'", 3),
-        (("gc", "--grace-hours", "-1"), "--grace-hours -1.0 is negative", 2),
+        (("gc", "--grace-hours", "-1"), "invalid --grace-hours -1.0", 2),
         (("history", "m", "--at", "2026-01-01"), "--at needs --alias", 2),
     ],
 )

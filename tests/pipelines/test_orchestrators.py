@@ -65,6 +65,33 @@ def test_local_failure_names_the_task_and_the_error(package: Path, tmp_path: Pat
     assert runner.list_runs(pipeline_root=str(tmp_path))[0].state == "FAILED"
 
 
+def _connect(url: str) -> str:
+    print(f"connecting to {url}")
+    raise ValueError(f"cannot reach {url}")
+
+
+def test_no_password_reaches_the_run_log_or_the_run_record(tmp_path: Path) -> None:
+    from kfp import compiler, dsl
+
+    connect = dsl.component(_connect, install_kfp_package=False, base_image="python:3.11")
+
+    @dsl.pipeline(name="connect")
+    def pipeline(url: str) -> str:
+        return connect(url=url).output
+
+    package = tmp_path / "connect.yaml"
+    compiler.Compiler().compile(pipeline, str(package))
+    url = "postgresql://trainer:hunter2@db.internal:5432/meta?sslpassword=s3cret&sslmode=require"
+    submission = PipelineSubmission(package, {"url": url}, "connect", pipeline_root=str(tmp_path))
+    run = ORCHESTRATORS.open("kfp-local").submit(submission)
+    assert run.state == "FAILED"
+    log = Path(str(run.url)).read_text(encoding="utf-8")
+    records = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "runs").glob("*.json"))
+    assert "trainer:***@db.internal" in log
+    for text in (log, records, str(run.error)):
+        assert "hunter2" not in text and "s3cret" not in text
+
+
 def test_local_runner_refuses_what_it_cannot_do(package: Path) -> None:
     runner = ORCHESTRATORS.open("kfp-local")
     with pytest.raises(ConfigError, match="local directory"):

@@ -1,0 +1,47 @@
+"""A damaged stored version is named in one line on load, diff and profile, and repaired by a snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from mlops_kit import data
+from mlops_kit.errors import IntegrityError
+from tests.data.conftest import CHURN_V1, write
+
+
+def _flip_a_value_byte(path: Path) -> None:
+    """Change one byte inside the data pages, leaving a file Parquet still decodes."""
+    footer_start = path.stat().st_size - 8 - pq.ParquetFile(path).metadata.serialized_size
+    raw = bytearray(path.read_bytes())
+    # Flip bytes from the middle of the data pages until the file decodes to other values.
+    raw[footer_start // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_version_is_named_and_a_snapshot_of_its_content_repairs_it(
+    kit, tmp_path: Path, damage: str
+) -> None:
+    source = write(tmp_path / "churn.parquet", CHURN_V1)
+    version = data.snapshot(kit, "churn", path=source)
+    stored = Path(version.storage)
+    if damage == "flip":
+        _flip_a_value_byte(stored)
+    else:
+        stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])
+
+    for read in (
+        lambda: data.load(kit, "churn@1"),
+        lambda: data.diff(kit, "churn@1", source),
+        lambda: data.load(kit, "churn@1", as_="ibis"),
+    ):
+        with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
+            read()
+
+    again = data.snapshot(kit, "churn", path=source)
+    assert (again.version, again.created) == (1, False)
+    assert data.load(kit, "churn@1").num_rows == 3000
+    assert data.diff(kit, "churn@1", source).summary["identical"]

@@ -14,6 +14,7 @@ from mlops_kit.cli.output import (
     err_console,
     print_result,
     table,
+    working,
 )
 from mlops_kit.cli.state import state
 from mlops_kit.data import RULES
@@ -220,7 +221,8 @@ def diff(
     # Dataset names hold no "." or "/", so such an argument is a file.
     target: str | Path = Path(b) if "." in b or "/" in b else b
     rules = data.parse_rules(fail_on or "")
-    result = data.diff(state(ctx).kit(), a, target, key=key)
+    with working(output, f"comparing {a} with {b}"):
+        result = data.diff(state(ctx).kit(), a, target, key=key)
     broken = result.violations(rules)
     if html is not None:
         data.diff_page(result).write(html)
@@ -230,7 +232,7 @@ def diff(
         if html is not None:
             console.print(f"report written to {html}")
 
-    print_result(output, result.summary | {"violations": broken}, for_people)
+    print_result(output, result.summary | {"violations": broken}, for_people, result.findings)
     for line in broken:
         err_console.print(f"fail: {line}", markup=False, highlight=False)
     if broken:

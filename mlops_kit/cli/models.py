@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit import provenance
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
+from mlops_kit.cli.output import (
+    FormatOption,
+    OutputFormat,
+    console,
+    print_result,
+    table,
+    working,
+)
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 from mlops_kit.limits import check_hours
@@ -46,7 +53,7 @@ def _print_version(version: ModelVersion) -> None:
         ("pipeline run", version.pipeline_run_id or "-"),
         ("git commit", version.git_commit or "-"),
     ]
-    rows += [(f"metric {name}", f"{value:.4g}") for name, value in version.metrics.items()]
+    rows += [(f"metric {name}", value) for name, value in version.metrics.items()]
     rows += [(f"param {key}", value) for key, value in version.params.items()]
     rows += [(f"tag {key}", value) for key, value in version.tags.items()]
     for kind in ("kit", "python", "image"):
@@ -136,6 +143,10 @@ def versions(
         bool, typer.Option("--all", help="Also list PENDING and FAILED versions.")
     ] = False,
     output: FormatOption = OutputFormat.table,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Metric column to show (repeat; default: the first three)."),
+    ] = None,
 ) -> None:
     """List the versions of NAME, newest first."""
     from mlops_kit import models
@@ -144,12 +155,25 @@ def versions(
         state(ctx).kit(), name, limit=limit, include_unready=include_unready
     )
     print_result(
-        output, [v.to_dict() for v in found], lambda: _print_versions(name, found, include_unready)
+        output,
+        [v.to_dict() for v in found],
+        lambda: _print_versions(name, found, include_unready, metric or []),
     )
 
 
-def _print_versions(name: str, found: list[ModelVersionSummary], include_unready: bool) -> None:
-    metric_names = sorted({m for v in found for m in v.metrics})
+_SHOWN_METRICS = 3
+"""Metric columns ``models versions`` shows by default: more would cut the headers."""
+
+
+def _print_versions(
+    name: str, found: list[ModelVersionSummary], include_unready: bool, chosen: list[str]
+) -> None:
+    from mlops_kit.monitoring.metrics import METRICS
+
+    recorded = {m for v in found for m in v.metrics}
+    # The table of metrics' order first (accuracy, precision, …), then any others by name.
+    ordered = [m for m in METRICS if m in recorded] + sorted(recorded - set(METRICS))
+    metric_names = chosen or ordered[:_SHOWN_METRICS]
     rows = [
         [
             v.version,
@@ -165,6 +189,12 @@ def _print_versions(name: str, found: list[ModelVersionSummary], include_unready
     columns = ["version", "status", "aliases", "created (UTC)", "by", *metric_names]
     columns += ["failure"] if include_unready else []
     console.print(table(f"model {name}", columns, rows))
+    hidden = [m for m in ordered if m not in metric_names]
+    if hidden:
+        console.print(
+            f"{len(hidden)} more metrics ({', '.join(hidden)}): --metric NAME or --format json",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -332,18 +362,24 @@ def compare(
     """Compare two versions: metrics, params, data, components; with --on, predictions and input health."""
     from mlops_kit import models
 
-    comparison = models.compare(state(ctx).kit(), a, b, on=on)
+    with working(output, f"comparing {a} with {b}" + (f" on {on}" if on else "")):
+        comparison = models.compare(state(ctx).kit(), a, b, on=on)
     if html is not None:
         models.comparison_page(comparison).write(html)
-    print_result(output, comparison.summary, lambda: _print_comparison(comparison, html))
+    print_result(
+        output,
+        comparison.summary,
+        lambda: _print_comparison(comparison, html),
+        comparison.findings,
+    )
 
 
 def _print_comparison(comparison: ModelComparison, html: Path | None) -> None:
+    from mlops_kit import models
+
     summary = comparison.summary
     ref_a, ref_b = summary["a"], summary["b"]
     console.print(f"[bold]{ref_a} → {ref_b}[/bold]")
-    for finding in comparison.findings:
-        console.print(f"  • {finding}", highlight=False)
     overall = summary["metrics"]["overall"]
     console.print(
         table(
@@ -402,23 +438,8 @@ def _print_comparison(comparison: ModelComparison, html: Path | None) -> None:
                 ],
             )
         )
-        health = [
-            [
-                n,
-                "yes" if c["feature"] else "",
-                f"{c['null_rate']:.1%}",
-                c["distinct"],
-                c["nonconforming"] or "",
-            ]
-            for n, c in on_data["health"]["columns"].items()
-        ]
-        console.print(
-            table(
-                f"input health of {on_data['dataset']}",
-                ["column", "feature", "null rate", "distinct", "bad type"],
-                health,
-            )
-        )
+        title, headers, rows = models.input_health(summary)
+        console.print(table(title, headers, rows))
     if html is not None:
         console.print(f"wrote {html}")
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
+from mlops_kit.cli.output import (
+    FormatOption,
+    OutputFormat,
+    console,
+    print_result,
+    table,
+    working,
+)
 from mlops_kit.cli.state import state
+from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring import MonitoringReport, Violation
+    from mlops_kit.monitoring.metrics import Estimate
 
 app = typer.Typer(
     help="Monitor model versions: sliced metrics, drift, health, checks.", no_args_is_help=True
@@ -37,57 +47,50 @@ def _end(text: str | None) -> datetime | None:
     return moment
 
 
-def _print(report: MonitoringReport, violations: list[Violation]) -> None:
-    from mlops_kit.monitoring.metrics import OVERALL
+_SHOWN_VALUES = 10
+"""Slice values listed per slice column unless --all-slices: the worst ones."""
 
-    broken = {v.subject for v in violations}
+
+@dataclass(frozen=True)
+class Layout:
+    """What the terminal shows of a report: the metrics by slice, intervals, every value."""
+
+    metrics: tuple[str, ...] = ()
+    """Metrics shown per slice value (default: the task's first)."""
+    intervals: bool = False
+    all_values: bool = False
+
+
+def _print(report: MonitoringReport, violations: list[Violation], layout: Layout) -> None:
     console.print(
         f"[bold]{report.model.ref}[/bold]  {report.window_start:%Y-%m-%d %H:%M} – "
         f"{report.window_end:%Y-%m-%d %H:%M} UTC  logged {report.logged}, labelled {report.labelled}"
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    if report.slices:
-        names = list(report.slices[0].metrics)
-        rows = []
-        for part in report.slices:
-            subject = OVERALL if part.column == OVERALL else f"{part.column}={part.value}"
-            cells = []
-            for name in names:
-                e = part.metrics[name]
-                text = "" if e.value is None else f"{e.value:.3f}"
-                if e.lower is not None and e.upper is not None:
-                    text += f" [{e.lower:.2f}-{e.upper:.2f}]"
-                if name in part.baseline:
-                    text += f" ({part.baseline[name]:.2f})"
-                cells.append(text)
-            mark = "[bold red]![/bold red]" if subject in broken else ""
-            rows.append([f"{subject} {mark}", part.count, *cells])
-        console.print(table("Metrics [95 % interval] (baseline)", ["slice", "count", *names], rows))
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    _print_metrics(report, violations, layout)
     for column, entries in report.coverage.items():
+        # Gaps first: the values with the fewest training rows for their live traffic.
+        ordered = sorted(entries, key=lambda e: (e["training_share"] or 0) - e["live_share"])
+        shown = ordered if layout.all_values else ordered[:_SHOWN_VALUES]
         console.print(
             table(
-                f"Coverage by {column}",
+                f"coverage by {column}, gaps first",
                 [column, "live", "live share", "training", "training share"],
                 [
-                    [
-                        e["value"],
-                        e["live"],
-                        f"{e['live_share']:.3f}",
-                        "" if e["training"] is None else e["training"],
-                        "" if e["training_share"] is None else f"{e['training_share']:.3f}",
-                    ]
-                    for e in entries
+                    [e["value"], e["live"], e["live_share"], e["training"], e["training_share"]]
+                    for e in shown
                 ],
             )
         )
+        _rest(len(entries) - len(shown), column, "")
     if report.drift:
         console.print(
             table(
-                "Drift against the training data",
+                "drift against the training data",
                 ["feature", "test", "psi", "ks", "js"],
                 [
-                    [n, d["test"], *(f"{d[k]:.4f}" if k in d else "" for k in ("psi", "ks", "js"))]
+                    [n, d["test"], d.get("psi"), d.get("ks"), d.get("js")]
                     for n, d in sorted(report.drift.items())
                 ],
             )
@@ -95,21 +98,96 @@ def _print(report: MonitoringReport, violations: list[Violation]) -> None:
     if report.health:
         console.print(
             table(
-                "Data health",
+                "data health",
                 ["feature", "null rate", "empty", "constant", "nonconforming", "out of range"],
                 [
                     [
                         n,
-                        f"{h['null_rate']:.3f}",
+                        h["null_rate"],
                         h["empty"],
                         h["constant"],
                         h["nonconforming"],
-                        f"{h['out_of_range_rate']:.3f}",
+                        h["out_of_range_rate"],
                     ]
                     for n, h in sorted(report.health.items())
                 ],
             )
         )
+
+
+def _rest(hidden: int, column: str, summary: str) -> None:
+    if hidden > 0:
+        console.print(
+            f"  … {hidden} more values of {column}{summary} (--all-slices lists them)",
+            highlight=False,
+        )
+
+
+def _interval(estimate: Estimate) -> str:
+    if estimate.lower is None or estimate.upper is None:
+        return ""
+    return f"{format_number(estimate.lower)}–{format_number(estimate.upper)}"
+
+
+def _print_metrics(report: MonitoringReport, violations: list[Violation], layout: Layout) -> None:
+    from mlops_kit.monitoring.metrics import OVERALL, metric_names
+
+    overall = report.slice(OVERALL, "all")
+    if overall is None:
+        return
+    console.print(
+        table(
+            f"metrics over the window (positive class {report.positive_label!r})"
+            if report.positive_label
+            else "metrics over the window",
+            ["metric", "live", "95 % interval", "baseline"],
+            [
+                [name, e.value, _interval(e), overall.baseline.get(name)]
+                for name, e in overall.metrics.items()
+            ],
+        )
+    )
+    shown = list(layout.metrics) or metric_names(report.task)[:1]
+    broken = {v.subject for v in violations}
+    for column in dict.fromkeys(s.column for s in report.slices if s.column != OVERALL):
+        parts = [s for s in report.slices if s.column == column]
+        main = shown[0]
+        # Worst first by the first metric shown (higher is better unless the table says lower).
+        parts.sort(key=lambda p: _badness(p.metrics.get(main), main))
+        listed = parts if layout.all_values else parts[:_SHOWN_VALUES]
+        headers = [column, "count"]
+        for name in shown:
+            headers += [name, *(["95 % interval"] if layout.intervals else []), "baseline"]
+        headers.append("")
+        rows = []
+        for part in listed:
+            row: list[object] = [part.value, part.count]
+            for name in shown:
+                estimate = part.metrics.get(name)
+                row.append(estimate.value if estimate else None)
+                if layout.intervals:
+                    row.append(_interval(estimate) if estimate else "")
+                row.append(part.baseline.get(name))
+            row.append("FAIL" if f"{column}={part.value}" in broken else "")
+            rows.append(row)
+        console.print(table(f"{', '.join(shown)} by {column}, worst first", headers, rows))
+        rest = [p.metrics[main].value for p in parts[len(listed) :] if main in p.metrics]
+        values = [v for v in rest if v is not None]
+        spread = (
+            f", {main} {format_number(min(values))} to {format_number(max(values))}"
+            if values
+            else ""
+        )
+        _rest(len(parts) - len(listed), column, spread)
+
+
+def _badness(estimate: Estimate | None, name: str) -> float:
+    from mlops_kit.monitoring.metrics import improvement
+
+    if estimate is None or estimate.value is None:
+        return float("inf")
+    # The more a value improves on 0, the better; worst values sort first.
+    return improvement(name, estimate.value, 0.0)
 
 
 @app.command()
@@ -128,37 +206,62 @@ def report(
         ),
     ] = "classification",
     positive_label: Annotated[
-        str, typer.Option(help="Label of the positive class; every other label is negative.")
-    ] = "1",
+        str | None,
+        typer.Option(
+            help="Label of the positive class; every other label is negative (default: the "
+            "greater of two labels, as the evaluation's classifier orders them: True, 1)."
+        ),
+    ] = None,
     time_column: Annotated[
         str | None, typer.Option(help="Timestamp column of the training data for coverage.")
     ] = None,
     end: Annotated[str | None, _END] = None,
     output: FormatOption = OutputFormat.table,
     html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Metric shown per slice value (repeat; default: the first)."),
+    ] = None,
+    intervals: Annotated[
+        bool, typer.Option("--intervals", help="Show the 95 % interval of each slice value.")
+    ] = False,
+    all_slices: Annotated[
+        bool, typer.Option("--all-slices", help="List every slice value, not the worst ten.")
+    ] = False,
 ) -> None:
     """Sliced metrics with intervals, coverage, drift and data health of MODEL's predictions."""
     from mlops_kit.errors import ConfigError
     from mlops_kit.monitoring import build_report, watched_model
+    from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
     from mlops_kit.monitoring.spec import window_hours
 
     if task not in ("classification", "regression"):
         raise ConfigError(f"invalid --task {task!r}: use classification or regression")
+    from mlops_kit.monitoring.metrics import metric_names
+
+    shown = tuple(metric or ())
+    known = metric_names("classification" if task == "classification" else "regression")
+    unknown = [name for name in shown if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown --metric {unknown[0]!r}: use one of {', '.join(known)}")
     kit = state(ctx).kit()
-    result = build_report(
-        kit,
-        watched_model(kit, model),
-        slices=slices or ["hour_of_day"],
-        window=timedelta(hours=window_hours(window)),
-        end=_end(end),
-        task="classification" if task == "classification" else "regression",
-        positive_label=positive_label,
-        time_column=time_column,
-    )
+    with working(output, f"computing the report of {model}"):
+        result = build_report(
+            kit,
+            watched_model(kit, model),
+            slices=slices or ["hour_of_day"],
+            window=timedelta(hours=window_hours(window)),
+            end=_end(end),
+            task="classification" if task == "classification" else "regression",
+            positive_label=positive_label,
+            time_column=time_column,
+        )
+    findings = report_findings(result)
     if html is not None:
-        write_html(result, html)
-    print_result(output, result.to_dict(), lambda: _print(result, []))
+        write_html(result, html, findings=findings)
+    layout = Layout(shown, intervals, all_slices)
+    print_result(output, result.to_dict(), lambda: _print(result, [], layout), findings)
 
 
 @app.command()
@@ -180,6 +283,7 @@ def check(
     """Judge MODEL against the spec, store the run; exit 1 when a threshold is broken."""
     from mlops_kit.errors import ConfigError
     from mlops_kit.monitoring import MonitoringSpec, build_report, run_check, watched_model
+    from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
     from mlops_kit.monitoring.spec import window_hours
 
@@ -188,22 +292,24 @@ def check(
     if ref is None:
         raise ConfigError(f"no model to check: pass NAME@VERSION or set 'model' in {spec_file}")
     kit = state(ctx).kit()
-    result = build_report(
-        kit,
-        watched_model(kit, ref),
-        slices=spec.slices,
-        window=timedelta(hours=window_hours(spec.window)),
-        end=_end(end),
-        task=spec.task,
-        positive_label=spec.positive_label,
-        time_column=spec.time_column,
-    )
-    outcome = run_check(kit, result, spec, retrain=retrain)
+    with working(output, f"checking {ref}"):
+        result = build_report(
+            kit,
+            watched_model(kit, ref),
+            slices=spec.slices,
+            window=timedelta(hours=window_hours(spec.window)),
+            end=_end(end),
+            task=spec.task,
+            positive_label=spec.positive_label,
+            time_column=spec.time_column,
+        )
+        outcome = run_check(kit, result, spec, retrain=retrain)
+    findings = report_findings(result, outcome.violations)
     if html is not None:
-        write_html(result, html, outcome.violations)
+        write_html(result, html, outcome.violations, findings)
 
     def for_people() -> None:
-        _print(result, outcome.violations)
+        _print(result, outcome.violations, Layout())
         if result.labelled < spec.min_samples:
             console.print(
                 f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
@@ -221,6 +327,8 @@ def check(
         verdict = "[green]passed[/green]" if outcome.passed else "[bold red]FAILED[/bold red]"
         console.print(f"check run {outcome.run_id}: {verdict}")
 
-    print_result(output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people)
+    print_result(
+        output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people, findings
+    )
     if not outcome.passed:
         raise typer.Exit(1)

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit import stats
+from mlops_kit.data.diagnosis import diff_findings
 from mlops_kit.data.profiles import profile
 from mlops_kit.data.refs import DatasetRef, as_ref
 from mlops_kit.data.rules import Rule, parse_rules
 from mlops_kit.data.versions import get_version, stored_table
 from mlops_kit.errors import ConfigError
+from mlops_kit.findings import Finding
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -39,10 +41,12 @@ class DatasetDiff:
             ``conformance`` (see :func:`mlops_kit.stats.conformance`)
             and ``keys`` (with ``--key``: ``added``, ``removed``, ``changed`` counts and examples).
         histograms: per numeric column the reference and current histograms on common bins.
+        findings: what broke or changed, ranked (see :mod:`mlops_kit.data.diagnosis`).
     """
 
     summary: dict[str, Any]
     histograms: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
 
     def violations(self, rules: str | Sequence[Rule]) -> list[str]:
         """What breaks ``rules`` in this diff, one message each (empty when it passes).
@@ -124,6 +128,7 @@ def diff(
         },
         **result.summary,
     }
+    result.findings = diff_findings(result.summary)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_kit import stats
+from mlops_kit.data.diagnosis import identifiers
 
 if TYPE_CHECKING:
     from mlops_kit.data.diffs import DatasetDiff
@@ -17,6 +18,7 @@ def diff_page(result: DatasetDiff) -> Page:
 
     summary = result.summary
     page = Page(f"Dataset diff: {summary['a']['ref']} → {summary['b']['ref']}")
+    page.findings(result.findings)
     rows = summary["rows"]
     page.paragraph(
         f"Rows {rows['a']} → {rows['b']} ({rows['change']:+d}). "
@@ -88,19 +90,33 @@ def diff_page(result: DatasetDiff) -> Page:
                 for kind in ("added", "removed", "changed")
             ],
         )
+    _distributions(page, result)
+    return page
+
+
+def _distributions(page: Page, result: DatasetDiff) -> None:
+    """Both versions' shares per group of bins or category; identifier-like columns left out."""
+    a, b = result.summary["a"]["ref"], result.summary["b"]["ref"]
     page.heading("Distributions")
+    ids = identifiers(result.summary)
+    if ids:
+        page.paragraph(
+            f"Not charted, identifier-like (almost every value distinct): {', '.join(sorted(ids))}.",
+            note=True,
+        )
     for name, (hist_a, hist_b) in result.histograms.items():
+        if name in ids:
+            continue
         labels, shares_a, shares_b = stats.grouped_shares(hist_a, hist_b, 20)
-        page.bars(name, labels, {summary["a"]["ref"]: shares_a, summary["b"]["ref"]: shares_b})
-    for name, column in summary["columns"].items():
-        if "categories" in column:
+        page.bars(name, labels, {a: shares_a, b: shares_b})
+    for name, column in result.summary["columns"].items():
+        if "categories" in column and name not in ids:
             shifts = column["categories"]["shifts"]
             page.bars(
                 name,
                 [str(value) for value, _, _ in shifts],
                 {
-                    summary["a"]["ref"]: [s[1] for s in shifts],
-                    summary["b"]["ref"]: [s[2] for s in shifts],
+                    a: [s[1] for s in shifts],
+                    b: [s[2] for s in shifts],
                 },
             )
-    return page

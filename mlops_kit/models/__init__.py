@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
 from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
-from mlops_kit.models.compare import ModelComparison, compare, comparison_page
+from mlops_kit.models.compare import ModelComparison, compare, comparison_page, input_health
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.garbage import GcReport, collect_garbage
 from mlops_kit.models.loading import download, load_model
@@ -43,6 +43,7 @@ __all__ = [
     "get_version",
     "history",
     "holder_at",
+    "input_health",
     "is_protected",
     "list_versions",
     "load_model",

@@ -2,10 +2,11 @@
 
 The point is to find where a regression comes from. Metrics, parameters, training data (with the
 data-versioning diff of the two training sets) and component versions show what changed between the
-versions; ``on=DATASET@V`` runs both models on the same data and checks that data's health (empty,
-mostly-null and constant feature columns, values that do not parse as the training type). When both
-versions collapse onto one class and their feature columns are empty, the findings say so: the input
-source is broken, not the model.
+versions; ``on=DATASET@V`` runs both models on the same data, checks it against *each* version's
+own training data (the data-versioning diff: null rates, emptied and constant columns, values that
+do not parse as the training type, drift) and tests each version's predicted classes against its
+training data's (see :mod:`mlops_kit.models.diagnosis`). When every version shifts the same way
+while input columns break, the first finding says so: the data source changed, not the model.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit import data as datasets
-from mlops_kit import stats
 from mlops_kit.errors import first_line
+from mlops_kit.findings import Finding
 from mlops_kit.kit import Kit
+from mlops_kit.models.diagnosis import (
+    ClassShift,
+    class_shift,
+    comparison_findings,
+    input_findings,
+)
 from mlops_kit.models.loading import load_model
 from mlops_kit.models.lookup import get_version
 from mlops_kit.models.names import ModelRef
@@ -27,10 +34,10 @@ from mlops_kit.models.versions import ModelVersion
 if TYPE_CHECKING:
     from mlops_kit.reports import Page
 
-COLLAPSE_SHARE = 0.9
-"""A model whose most frequent prediction covers this share of rows has collapsed onto one class."""
 MOSTLY_NULL = 0.5
 """A feature column null in at least this share of rows is reported as mostly null."""
+REFERENCE_SAMPLE = 5000
+"""Rows of a version's training data it predicts on when that data holds no label column."""
 
 
 @dataclass
@@ -43,16 +50,14 @@ class ModelComparison:
             ``{"a", "b"}``, differences only for packages), ``data`` (``a``, ``b`` and ``diffs``: the
             data-versioning diff summary per dataset trained on in two versions), ``on`` (with
             ``on``: ``dataset``, ``rows``, ``predictions`` per version as class → count, ``errors``
-            of versions that could not predict, ``agreement``, ``health``) and ``findings``
-            (sentences that point at the cause).
+            of versions that could not predict, ``agreement``, ``health`` of the data itself,
+            ``inputs``: per version its ``training_data`` and the null rates of its columns there,
+            and ``shifts``: per version how its predicted classes moved from its training data's).
+        findings: what the comparison found, ranked (see :mod:`mlops_kit.models.diagnosis`).
     """
 
     summary: dict[str, Any]
-
-    @property
-    def findings(self) -> list[str]:
-        """What the comparison points at, most important first."""
-        return list(self.summary["findings"])
+    findings: list[Finding]
 
 
 def _side_by_side(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, dict[str, Any]]:
@@ -93,33 +98,33 @@ def _components(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
     return result
 
 
-def _training_data(kit: Kit, a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+def _training_data(
+    kit: Kit, a: ModelVersion, b: ModelVersion
+) -> tuple[dict[str, Any], list[Finding]]:
+    """Both versions' training data; the diff and findings of a dataset they both trained on."""
     by_name_a = {ref.partition("@")[0]: ref for ref in a.datasets}
     by_name_b = {ref.partition("@")[0]: ref for ref in b.datasets}
     diffs = {
-        name: datasets.diff(kit, by_name_a[name], by_name_b[name]).summary
+        name: datasets.diff(kit, by_name_a[name], by_name_b[name])
         for name in sorted(set(by_name_a) & set(by_name_b))
         if by_name_a[name] != by_name_b[name]
     }
-    return {"a": a.datasets, "b": b.datasets, "diffs": diffs}
-
-
-def _health(
-    kit: Kit, on: datasets.DatasetVersion, features: Sequence[str], trained_on: Sequence[str]
-) -> dict[str, Any]:
-    """Null/constant/empty columns and type conformance of ``on``, next to the training data."""
-    profile = datasets.profile(kit, on.ref)
-    training = datasets.profile(kit, trained_on[0]) if trained_on else None
-    expected = {
-        column["name"]: column["type"]
-        for column in (datasets.get_version(kit, trained_on[0]).schema if trained_on else [])
+    found = [finding for diff in diffs.values() for finding in diff.findings]
+    summary = {
+        "a": a.datasets,
+        "b": b.datasets,
+        "diffs": {name: diff.summary for name, diff in diffs.items()},
     }
-    table = datasets.stored_table(kit, on)
-    conformance = stats.conformance(kit.warehouse, table, expected) if expected else {}
+    return summary, found
+
+
+def _health(kit: Kit, on: datasets.DatasetVersion, features: Sequence[str]) -> dict[str, Any]:
+    """Null, constant and empty columns of ``on`` itself (against no model's training data)."""
+    profile = datasets.profile(kit, on.ref)
     columns: dict[str, Any] = {}
     for name, column in profile["columns"].items():
         null_rate = float(column["null_rate"])
-        entry = {
+        columns[name] = {
             "feature": name in features,
             "type": column["type"],
             "null_rate": null_rate,
@@ -127,15 +132,8 @@ def _health(
             "empty": null_rate >= 1.0,
             "mostly_null": null_rate >= MOSTLY_NULL,
             "constant": null_rate < 1.0 and column["distinct"] <= 1,
-            "training_null_rate": (
-                training["columns"][name]["null_rate"]
-                if training and name in training["columns"]
-                else None
-            ),
-            "nonconforming": conformance.get(name, {}).get("nonconforming", 0),
         }
-        columns[name] = entry
-    return {"rows": profile["row_count"], "columns": columns, "conformance": conformance}
+    return {"rows": profile["row_count"], "columns": columns}
 
 
 def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> dict[str, Any]:
@@ -165,75 +163,59 @@ def _predictions(kit: Kit, refs: Sequence[str], on: datasets.DatasetVersion) -> 
     }
 
 
-def _findings(summary: Mapping[str, Any]) -> list[str]:
-    findings = _findings_on(summary["on"]) if summary.get("on") else []
-    for name, diff in summary["data"]["diffs"].items():
-        for column, item in diff["conformance"].items():
-            if item["nonconforming"]:
-                findings.append(
-                    f"training data {name}: {diff['b']['ref']} has {item['nonconforming']} values "
-                    f"of {column!r} that are not {item['expected']}"
-                )
-    for metric, values in summary["metrics"]["overall"].items():
-        if values["delta"] is not None and values["delta"] != 0:
-            findings.append(
-                f"{metric} {values['a']:.4g} → {values['b']:.4g} ({values['delta']:+.4g})"
-            )
-    return findings
+def _reference_classes(
+    kit: Kit, ref: str, trained_on: str, features: Sequence[str], classes: Sequence[str]
+) -> tuple[str, dict[str, int]]:
+    """What ``ref``'s predicted classes are compared with, in words, and its class counts.
+
+    The labels of its training data: the first non-feature column whose values hold every
+    predicted class. Without one, its own predictions on a sample of that data.
+    """
+    profile = datasets.profile(kit, trained_on)
+    for name, column in profile["columns"].items():
+        if name in features or column["kind"] != "categorical" or column.get("other"):
+            continue
+        counts = {str(value): int(count) for value, count in column.get("top", [])}
+        if set(classes) <= set(counts):
+            return f"the labels ({name}) of {trained_on}", counts
+    frame = datasets.load(kit, trained_on, as_="pandas")
+    if len(frame) > REFERENCE_SAMPLE:
+        frame = frame.sample(REFERENCE_SAMPLE, random_state=0)
+    predicted = Counter(str(label) for label in load_model(kit, ref).predict(frame))
+    return f"its own predictions on {trained_on}", dict(predicted)
 
 
-def _findings_on(on: Mapping[str, Any]) -> list[str]:
-    """What the predictions on a dataset and that data's health show."""
-    collapsed = []
-    for ref, counts in on["predictions"].items():
-        label, count = next(iter(counts.items()), ("-", 0))
-        share = count / on["rows"] if on["rows"] else 0.0
-        if share >= COLLAPSE_SHARE:
-            collapsed.append(f"{ref} predicts {label!r} for {share:.0%} of rows")
-    findings = collapsed + [
-        f"{ref} cannot predict on {on['dataset']}: {error}" for ref, error in on["errors"].items()
-    ]
-    broken = _broken_features(on["health"]["columns"])
-    findings += [
-        f"feature column {name!r} is {state} in {on['dataset']}{trained}"
-        for name, state, trained in broken
-    ]
-    findings += [
-        f"column {name!r} of {on['dataset']} has {item['nonconforming']} values that are not "
-        f"{item['expected']}"
-        for name, item in on["health"]["conformance"].items()
-        if item["nonconforming"]
-    ]
-    if len(collapsed) == 2 and broken:
-        findings.insert(
-            0,
-            f"both versions collapse onto one class on {on['dataset']} and "
-            f"{len(broken)} feature columns are empty or mostly null there: the input data "
-            "source is the likely cause, not the model",
-        )
-    return findings
-
-
-def _broken_features(columns: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """Feature columns that are empty, mostly null or constant.
+def _inputs(
+    kit: Kit,
+    version: ModelVersion,
+    on: datasets.DatasetVersion,
+    predicted: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[Finding], ClassShift | None]:
+    """``on`` against ``version``'s own training data.
 
     Returns:
-        Name, what is wrong, and how null the training data was (empty text when unknown).
+        Its columns there, the diff's findings on the feature columns, and the shift of its
+        predicted classes from its training data's.
     """
-    broken = []
-    for name, column in columns.items():
-        if not column["feature"] or not (column["mostly_null"] or column["constant"]):
-            continue
-        if column["empty"]:
-            state = "empty"
-        elif column["mostly_null"]:
-            state = f"null in {column['null_rate']:.0%} of rows"
-        else:
-            state = "constant"
-        trained = column["training_null_rate"]
-        before = f" (training data: {trained:.0%} null)" if trained is not None else ""
-        broken.append((name, state, before))
-    return broken
+    if not version.datasets:
+        return {"training_data": None, "columns": {}}, [], None
+    trained_on = version.datasets[0]
+    features = predicted["features"]
+    diff = datasets.diff(kit, trained_on, on.ref)
+    on_features = [f for f in diff.findings if set(f.evidence.get("columns", [])) & set(features)]
+    section = {
+        "training_data": trained_on,
+        "columns": {
+            name: {"null_rate": column["a"]["null_rate"], "distinct": column["a"]["distinct"]}
+            for name, column in diff.summary["columns"].items()
+        },
+    }
+    shift = None
+    counts = predicted["predictions"][version.ref]
+    if version.ref not in predicted["errors"] and counts:
+        reference, before = _reference_classes(kit, version.ref, trained_on, features, list(counts))
+        shift = class_shift(version.ref, reference, before, counts)
+    return section, input_findings(version.ref, trained_on, on_features), shift
 
 
 def compare(
@@ -251,23 +233,62 @@ def compare(
         IntegrityError: an artifact is corrupt.
     """
     version_a, version_b = get_version(kit, a), get_version(kit, b)
+    training, training_findings = _training_data(kit, version_a, version_b)
     summary: dict[str, Any] = {
         "a": version_a.ref,
         "b": version_b.ref,
         "metrics": _metrics(version_a, version_b),
         "params": _pairs(version_a.params, version_b.params, changed_only=False),
-        "data": _training_data(kit, version_a, version_b),
+        "data": training,
         "components": _components(version_a, version_b),
         "on": None,
     }
+    diagnosed = None
     if on is not None:
         data_version = datasets.get_version(kit, on)
-        result = _predictions(kit, [version_a.ref, version_b.ref], data_version)
-        trained_on = version_b.datasets or version_a.datasets
-        health = _health(kit, data_version, result.pop("features"), trained_on)
-        summary["on"] = {"dataset": data_version.ref, **result, "health": health}
-    summary["findings"] = _findings(summary)
-    return ModelComparison(summary)
+        predicted = _predictions(kit, [version_a.ref, version_b.ref], data_version)
+        inputs, per_version, shifts = {}, {}, []
+        for version in (version_a, version_b):
+            section, found, shift = _inputs(kit, version, data_version, predicted)
+            inputs[version.ref], per_version[version.ref] = section, found
+            shifts += [shift] if shift else []
+        health = _health(kit, data_version, predicted.pop("features"))
+        summary["on"] = {
+            "dataset": data_version.ref,
+            **predicted,
+            "health": health,
+            "inputs": inputs,
+            "shifts": [shift.to_dict() for shift in shifts],
+        }
+        diagnosed = summary["on"] | {"shifts": shifts, "input_findings": per_version}
+    findings = comparison_findings(diagnosed, training_findings, summary["metrics"]["overall"])
+    return ModelComparison(summary, findings)
+
+
+def input_health(summary: Mapping[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+    """The null rates of a comparison's feature columns: a title, headers and rows.
+
+    One row per feature column: its null rate in the data and in each version's own training data,
+    each header naming that dataset and whose training data it is.
+    """
+    on = summary["on"]
+    inputs = on["inputs"]
+    refs = [summary["a"], summary["b"]]
+    headers = ["feature", on["dataset"]]
+    headers += [f"{inputs[ref]['training_data'] or '(unknown)'} ({ref})" for ref in refs]
+    rows = []
+    for name, column in on["health"]["columns"].items():
+        if column["feature"]:
+            trained = [inputs[ref]["columns"].get(name, {}).get("null_rate") for ref in refs]
+            rows.append(
+                [
+                    name,
+                    f"{column['null_rate']:.1%}",
+                    *("" if rate is None else f"{rate:.1%}" for rate in trained),
+                ]
+            )
+    title = f"null rate of the inputs: in {on['dataset']}, and in each version's own training data"
+    return title, headers, rows
 
 
 def comparison_page(comparison: ModelComparison) -> Page:
@@ -277,51 +298,30 @@ def comparison_page(comparison: ModelComparison) -> Page:
     summary = comparison.summary
     a, b = summary["a"], summary["b"]
     page = Page(f"Model comparison: {a} → {b}")
-    page.heading("Findings")
-    for finding in comparison.findings or ["No difference found."]:
-        page.paragraph(finding)
+    page.findings(comparison.findings)
     on = summary["on"]
     if on:
         page.heading(f"Predictions on {on['dataset']} ({on['rows']} rows)")
         labels = sorted(set(on["predictions"][a]) | set(on["predictions"][b]))
         rows = max(on["rows"], 1)
         page.bars(
-            "predicted classes (share of rows)",
+            "predicted classes",
             labels,
             {ref: [on["predictions"][ref].get(x, 0) / rows for x in labels] for ref in (a, b)},
         )
+        for shift in on["shifts"]:
+            page.paragraph(
+                f"{shift['version']} against {shift['reference']}: total variation "
+                f"{shift['total_variation']:.3f}, chi-square p {shift['pvalue']:.2g}"
+                + (" (shifted)" if shift["shifted"] else ""),
+                note=True,
+            )
         if on["agreement"] is not None:
             page.paragraph(f"The two versions agree on {on['agreement']:.1%} of rows.")
         page.heading(f"Input health of {on['dataset']}")
-        columns = on["health"]["columns"]
-        page.table(
-            [
-                "column",
-                "feature",
-                "type",
-                "null rate",
-                "training null rate",
-                "distinct",
-                "bad type",
-            ],
-            [
-                [
-                    name,
-                    "yes" if c["feature"] else "",
-                    c["type"],
-                    f"{c['null_rate']:.1%}",
-                    "" if c["training_null_rate"] is None else f"{c['training_null_rate']:.1%}",
-                    c["distinct"],
-                    c["nonconforming"] or "",
-                ]
-                for name, c in columns.items()
-            ],
-            flagged=[
-                i
-                for i, c in enumerate(columns.values())
-                if c["mostly_null"] or c["constant"] or c["nonconforming"]
-            ],
-        )
+        title, columns, rows_shown = input_health(summary)
+        page.paragraph(title)
+        page.table(columns, rows_shown)
     page.heading("Metrics")
     overall = summary["metrics"]["overall"]
     page.table(

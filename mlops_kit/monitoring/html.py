@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_kit.monitoring.diagnosis import report_findings
 from mlops_kit.monitoring.metrics import (
     METRICS,
     OVERALL,
@@ -16,14 +17,24 @@ from mlops_kit.monitoring.metrics import (
 from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:
+    from mlops_kit.findings import Finding
     from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
 
 
 def write_html(
-    report: MonitoringReport, path: Path, violations: list[Violation] | None = None
+    report: MonitoringReport,
+    path: Path,
+    violations: list[Violation] | None = None,
+    findings: list[Finding] | None = None,
 ) -> Path:
-    """Write ``report`` (and the violations of a check, if any) to ``path``.
+    """Write ``report`` (and the violations of a check, if any) to ``path``, its findings first.
+
+    Args:
+        report: the report.
+        path: the page's file.
+        violations: the violations of a check of the report.
+        findings: the findings to put at the top (default: those of the report and violations).
 
     Raises:
         ConfigError: the file cannot be written.
@@ -34,6 +45,7 @@ def write_html(
         f"{report.logged} predictions logged, {report.labelled} with ground truth · "
         f"trained on {', '.join(report.model.training_data) or 'unknown data'}"
     )
+    page.findings(report_findings(report, violations) if findings is None else findings)
     for note in report.notes:
         page.paragraph(note, note=True)
     broken = {(v.name, v.subject) for v in violations or []}
@@ -101,15 +113,13 @@ def _metrics_section(
         )
     if column != OVERALL:
         main = metric_names(task)[0]
-        page.bars(
-            f"{main} by {column} (95 % interval: lower, value, upper)",
+        page.intervals(
+            f"{main} by {column} (bars: the value; error bars: its 95 % interval)",
             [part.value for part in parts],
-            {
-                "lower": [part.metrics[main].lower or 0.0 for part in parts],
-                main: [part.metrics[main].value or 0.0 for part in parts],
-                "upper": [part.metrics[main].upper or 0.0 for part in parts],
-            },
-            width=720,
+            [part.metrics[main].value for part in parts],
+            [(part.metrics[main].lower, part.metrics[main].upper) for part in parts],
+            value_label=main,
+            flagged=flagged,
         )
     page.table([column, "count", *names], rows, flagged=flagged)
 
@@ -141,6 +151,7 @@ def _drift_section(page: Page, report: MonitoringReport, broken: set[tuple[str, 
         names,
         {"drift": [report.drift[n].get("psi", report.drift[n].get("js", 0.0)) for n in names]},
         width=720,
+        value_label="PSI or JS",
     )
     page.table(
         ["feature", "test", "psi", "ks", "ks p-value", "js"],

@@ -379,6 +379,8 @@ class Metric:
     direction: Literal["higher", "lower"]
     """Which way is better."""
     reference: Reference
+    needs: str = "labelled predictions"
+    """What the metric needs to have a value, for the note that says why it has none."""
 
     def improvement(self, new: float, old: float) -> float:
         """How much better ``new`` is than ``old`` (negative: worse)."""
@@ -419,6 +421,7 @@ METRICS: Final[dict[str, Metric]] = {
             "Wilson",
             "higher",
             Reference("precision_score", options=_NO_ZERO_DIVISION),
+            "a prediction of the positive class",
         ),
         Metric(
             "recall",
@@ -427,6 +430,7 @@ METRICS: Final[dict[str, Metric]] = {
             "Wilson",
             "higher",
             Reference("recall_score", options=_NO_ZERO_DIVISION),
+            "a label of the positive class",
         ),
         Metric(
             "f1",
@@ -435,6 +439,7 @@ METRICS: Final[dict[str, Metric]] = {
             "none",
             "higher",
             Reference("f1_score", options=_NO_ZERO_DIVISION),
+            "the positive class among the predictions or the labels",
         ),
         Metric(
             "roc_auc",
@@ -443,6 +448,7 @@ METRICS: Final[dict[str, Metric]] = {
             "Hanley–McNeil",
             "higher",
             Reference("roc_auc_score", reads="score", both_classes=True),
+            "logged scores and labels of both classes (the positive one and another)",
         ),
         Metric(
             "log_loss",
@@ -451,6 +457,7 @@ METRICS: Final[dict[str, Metric]] = {
             "normal",
             "lower",
             Reference("log_loss", reads="score", options={"labels": [0, 1]}, both_classes=True),
+            "logged scores",
         ),
         Metric(
             "mae",

@@ -14,7 +14,7 @@ slice names a feature.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from mlops_kit import stats
 from mlops_kit.errors import ConfigError
 from mlops_kit.monitoring.metrics import (
+    METRICS,
     OVERALL,
     TIME_SLICES,
+    Estimate,
     SliceMetrics,
     Task,
     finish_metrics,
@@ -98,6 +100,8 @@ class MonitoringReport:
     notes: list[str] = field(default_factory=list)
     distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per feature: ``labels`` and the ``training`` and ``live`` shares of each, for plots."""
+    positive_label: str | None = None
+    """The positive class of a classification (given, or inferred from the labels)."""
 
     def slice(self, column: str, value: str) -> SliceMetrics | None:
         """The metrics of ``column=value`` (``None`` if that slice has no labelled predictions)."""
@@ -108,6 +112,7 @@ class MonitoringReport:
         return {
             "model": self.model.ref,
             "task": self.task,
+            "positive_label": self.positive_label,
             "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
             "logged": self.logged,
             "labelled": self.labelled,
@@ -189,7 +194,7 @@ def build_report(
     window: timedelta = timedelta(days=7),
     end: datetime | None = None,
     task: Task = "classification",
-    positive_label: str = "1",
+    positive_label: str | None = None,
     time_column: str | None = None,
 ) -> MonitoringReport:
     """Compute the report of ``model`` over ``[end - window, end)``.
@@ -201,7 +206,8 @@ def build_report(
         window: how far back from ``end`` to look.
         end: the end of the window (default: now).
         task: ``classification`` (labels compared to ``positive_label``) or ``regression``.
-        positive_label: the label of the positive class.
+        positive_label: the label of the positive class; by default inferred from the labels as
+            the evaluation's classifier orders its classes (see :func:`positive_class`).
         time_column: timestamp column of the training data for time-slice coverage (default: its
             first timestamp column).
 
@@ -242,7 +248,9 @@ def build_report(
         staged = warehouse.stage("monitoring", Source(query=warehouse.compile(live)))
         live = observed = warehouse.table(staged.location)
     try:
-        _sliced_metrics(kit, live, slices, positive_label, report)
+        if task == "classification":
+            report.positive_label = positive_label or _inferred_positive(kit, live, report)
+        _sliced_metrics(kit, live, slices, report.positive_label or "", report)
         if truth is not None and not report.labelled:
             report.notes.append("none of the window's predictions has ground truth yet")
         report.coverage = _coverage(kit, observed, training, slices, time_column)
@@ -298,6 +306,64 @@ def _sliced_metrics(
         report.slices.append(SliceMetrics(column, value, count, metrics, baseline))
         if column == OVERALL:
             report.labelled = count
+            report.notes += _missing(metrics, count, positive_label)
+
+
+def _missing(metrics: Mapping[str, Estimate], count: int, positive: str) -> list[str]:
+    """Why a metric of the whole window has no value, one note each."""
+    if not count:
+        return []
+    positive_class = f" ({positive!r})" if positive else " (none was found)"
+    notes = []
+    for name, estimate in metrics.items():
+        if estimate.value is None:
+            needs = METRICS[name].needs
+            said = positive_class if "positive" in needs else ""
+            notes.append(f"{name} has no value: it needs {needs}{said}")
+    return notes
+
+
+_BOOLEAN_TEXTS = {"true": True, "false": False}
+
+
+def positive_class(labels: Sequence[str]) -> str | None:
+    """The positive class of two labels, as a scikit-learn classifier orders them.
+
+    A classifier's ``classes_`` are sorted and the evaluation scores ``classes_[1]``: ``True``
+    of ``False``/``True``, ``1`` of ``0``/``1``, the greater of two numbers or, else, of two texts.
+
+    Returns:
+        The label, or ``None`` unless there are exactly two.
+    """
+    if len(set(labels)) != 2:
+        return None
+
+    def order(label: str) -> tuple[int, float | str]:
+        if label.lower() in _BOOLEAN_TEXTS:
+            return (0, float(_BOOLEAN_TEXTS[label.lower()]))
+        return _sort_key(label)
+
+    return max(set(labels), key=order)
+
+
+def _inferred_positive(kit: Kit, live: ir.Table, report: MonitoringReport) -> str | None:
+    """The positive class of the window's labels, with a note saying which and why."""
+    labelled = live.filter(live._label.notnull())
+    seen = labelled.select(value=labelled._label).distinct().limit(3)
+    labels = [str(v) for v in kit.warehouse.execute(seen)["value"].to_pylist()]
+    positive = positive_class(labels)
+    if positive is not None:
+        report.notes.append(
+            f"positive class {positive!r} of the labels {', '.join(sorted(labels))}, as the "
+            "evaluation's classifier orders its classes (--positive-label to choose another)"
+        )
+    elif labels:
+        report.notes.append(
+            f"precision, recall, F1, ROC AUC and log loss need a positive class: the labels hold "
+            f"{'more than two values' if len(labels) > 2 else 'one value, ' + repr(labels[0])}; "
+            "pass --positive-label"
+        )
+    return positive
 
 
 def _training_time_column(training: ir.Table, time_column: str | None) -> str | None:

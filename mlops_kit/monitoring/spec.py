@@ -4,7 +4,7 @@ Example (``monitoring.yaml``)::
 
     model: purchase@production
     task: classification          # or regression
-    positive_label: "1"
+    positive_label: "1"          # default: the greater of two labels (True, 1)
     window: 7d
     slices: [hour_of_day, country]
     min_samples: 50               # smaller slices are reported, never judged
@@ -105,7 +105,8 @@ class MonitoringSpec(BaseModel):
     model: str | None = None
     task: Task = "classification"
     """Classification metrics are binary: ``positive_label`` against every other label."""
-    positive_label: str = "1"
+    positive_label: str | None = None
+    """The positive class; by default the greater of two labels, as the evaluation orders them."""
     window: str = "7d"
     slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
     min_samples: int = Field(default=30, ge=1)

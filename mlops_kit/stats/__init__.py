@@ -19,7 +19,8 @@ manifests.
   parse as their expected type) and :func:`category_changes` (new and vanished categories between
   two tables, exactly); one query each;
 - :mod:`~mlops_kit.stats.drift` — :func:`psi`, :func:`ks`, :func:`jensen_shannon` between two
-  histograms / category counts, and :func:`column_drift` of one column between two profiles.
+  histograms / category counts, :func:`column_drift` of one column between two profiles, and
+  :func:`class_shift` (total variation and chi-square) between two tables of class counts.
 """
 
 from mlops_kit.stats.bins import (
@@ -43,6 +44,7 @@ from mlops_kit.stats.comparisons import (
 from mlops_kit.stats.drift import (
     PSI_GROUPS,
     SHARE_FLOOR,
+    class_shift,
     column_drift,
     jensen_shannon,
     ks,
@@ -75,6 +77,7 @@ __all__ = [
     "Profile",
     "aligned",
     "category_changes",
+    "class_shift",
     "column_drift",
     "column_kind",
     "compared_profile",

@@ -153,3 +153,32 @@ def column_drift(
             ),
         }
     return None
+
+
+def class_shift(reference: Mapping[str, int], current: Mapping[str, int]) -> dict[str, float]:
+    """How far the class counts ``current`` moved from ``reference``.
+
+    Returns:
+        ``total_variation``: half the sum of the share differences, from 0 (same shares) to 1 (no
+        class in common), the share of rows that would have to change class; ``chi2`` and
+        ``pvalue``: Pearson's chi-square test of homogeneity of the two count tables (``pvalue``
+        1.0 when either table is empty or both hold a single, shared class).
+    """
+    from scipy.stats import chi2_contingency
+
+    classes = sorted(set(reference) | set(current), key=str)
+    total_a, total_b = sum(reference.values()), sum(current.values())
+    if not total_a or not total_b:
+        return {"total_variation": 0.0, "chi2": 0.0, "pvalue": 1.0}
+    distance = 0.5 * sum(
+        abs(reference.get(c, 0) / total_a - current.get(c, 0) / total_b) for c in classes
+    )
+    table = [[reference.get(c, 0), current.get(c, 0)] for c in classes]
+    if len(classes) < 2:
+        return {"total_variation": distance, "chi2": 0.0, "pvalue": 1.0}
+    result = chi2_contingency(table, correction=False)
+    return {
+        "total_variation": distance,
+        "chi2": float(result.statistic),
+        "pvalue": float(result.pvalue),
+    }

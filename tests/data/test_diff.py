@@ -39,9 +39,19 @@ def test_churn_incident_diff_names_the_broken_columns_with_counts_and_examples(p
     assert conformance["monthly_charges"]["nonconforming"] == 120 + 48
     assert conformance["monthly_charges"]["examples"] == [["N/A", 120], ["#VALUE!", 48]]
     assert {c["name"] for c in summary["schema"]["retyped"]} == {"tenure", "monthly_charges"}
+    # The findings come first and name the broken columns, worst first, with the numbers.
+    assert next(iter(summary)) == "findings"
+    first, second = summary["findings"][:2]
+    assert first["severity"] == second["severity"] == "broken"
+    assert first["evidence"]["columns"] == ["monthly_charges"]
+    assert second["evidence"]["columns"] == ["tenure"]
+    assert "168 of 3000 values in churn@2" in first["statement"]
+    assert "'N/A' ×120" in first["statement"] and first["cause"]
 
     table = run_cli("data", "diff", "churn@1", "churn@2", "--fail-on", "conformance,psi>0.2")
     assert table.exit_code == 1
+    assert table.stdout.startswith("Findings")
+    assert table.stdout.index("monthly_charges: 168") < table.stdout.index("schema changes")
     assert re.search(r"tenure .*int64 .*75 .*'unknown' ×75", table.stdout)
     assert "monthly_charges" in table.stdout and "'N/A' ×120" in table.stdout
     failures = [line for line in table.stderr.splitlines() if line.startswith("fail:")]

@@ -98,3 +98,37 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert not (project_dir / ".mlops" / "artifacts" / "m").exists()
+
+
+def test_tables_format_numbers_one_way_and_keep_headers_whole_at_100_columns(
+    project_dir: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_kit.cli.output import console
+
+    metrics = {
+        "overall": {
+            "accuracy": 0.6301615123,
+            "precision": 0.5,
+            "recall": 0.25,
+            "f1": 0.3333333,
+            "roc_auc": 0.71,
+            "log_loss": 0.61,
+        },
+        "slices": {"contract": {"month-to-month": {"accuracy": 0.6301615123, "count": 557.0}}},
+    }
+    artifact = write_bytes(project_dir / "model" / "model.bin", 64)
+    (project_dir / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    args = ("models", "register", "churn", str(artifact.parent), "--metrics", "metrics.json")
+    assert run_cli(*args).exit_code == 0
+    monkeypatch.setattr(console, "_width", 100)
+
+    listed = run_cli("models", "versions", "churn").stdout
+    for header in ("version", "status", "aliases", "accuracy", "precision", "recall"):
+        assert f" {header} " in listed, listed
+    assert "0.6302" in listed and "3 more metrics (f1, roc_auc, log_loss)" in listed
+    assert all(len(line) <= 100 for line in listed.splitlines())
+    chosen = run_cli("models", "versions", "churn", "--metric", "log_loss").stdout
+    assert " log_loss " in chosen and " accuracy " not in chosen
+    shown = run_cli("models", "show", "churn@1").stdout
+    assert "0.6302" in shown and "0.6301615" not in shown
+    assert " 557 " in shown and "557.0" not in shown

@@ -55,7 +55,8 @@ def test_report_json_and_table(run_cli, registered: str) -> None:
     assert set(data["drift"]) == {"price", "device"}
     table = run_cli("monitor", "report", registered, "--end", END, "--slice", "device")
     assert table.exit_code == 0, table.stderr
-    assert "device=mobile" in table.stdout and "Data health" in table.stdout
+    assert "accuracy by device, worst first" in table.stdout and "mobile" in table.stdout
+    assert "data health" in table.stdout and table.stdout.startswith("Findings")
 
 
 def test_check_exits_non_zero_and_names_the_hours(

@@ -15,6 +15,7 @@ def test_report_singles_out_the_night_hours_and_shows_training_coverage(
     local_kit, purchase_story
 ) -> None:
     from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring.diagnosis import report_findings
 
     model = WatchedModel(
         "purchase",
@@ -46,6 +47,19 @@ def test_report_singles_out_the_night_hours_and_shows_training_coverage(
     assert report.drift["price"]["psi"] < 0.1 and report.drift["device"]["js"] < 0.1
     assert report.health["price"]["null_rate"] == 0.0
     assert report.health["price"]["out_of_range_rate"] < 0.01
+    # The first finding names the night hours, held to the overall baseline, and that the
+    # training data has no rows there.
+    first = report_findings(report)[0]
+    assert str(first.severity) == "warning"
+    assert first.evidence["slices"] == [
+        f"hour_of_day={h}"
+        for h in sorted(NIGHT, key=lambda h: by_hour[str(h)].metrics["accuracy"].value)
+    ]
+    assert first.statement.startswith(
+        f"accuracy below its baseline beyond the 95 % interval on {len(NIGHT)} of 24 values of hour_of_day"
+    )
+    assert "every one of them has 0 training rows in purchases@1" in first.statement
+    assert first.cause and "no rows at these values of hour_of_day" in first.cause
 
 
 def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
@@ -55,6 +69,7 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
 
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
     from mlops_kit.monitoring import MonitoringSpec, WatchedModel, build_report, run_check
+    from mlops_kit.monitoring.diagnosis import report_findings
 
     spec = MonitoringSpec.model_validate(
         {
@@ -74,6 +89,12 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
     (request,) = retraining_recorder
     assert request.model_name == "purchase" and request.check_run_id == result.run_id
     assert any("hour_of_day=3" in reason for reason in request.reasons)
+    # The violations lead the findings as one, with the hours' missing training rows beside them.
+    first = report_findings(report, result.violations)[0]
+    assert str(first.severity) == "broken"
+    assert first.statement.startswith(f"accuracy breaks min 0.7 on {len(NIGHT)} of 24 values")
+    assert "every one of them has 0 training rows in the training data" in first.statement
+    assert sorted(first.evidence["slices"]) == sorted(f"hour_of_day={h}" for h in NIGHT)
     with local_kit.metadata.session() as session:
         run = session.get(MonitoringRun, result.run_id)
         assert run is not None and not run.passed and run.violation_count == len(NIGHT)

@@ -207,10 +207,32 @@ def test_quickstart_ends_with_next_commands_that_all_work(  # type: ignore[no-un
     for command in commands[:-1]:
         ran = run_cli(*command.split()[1:])
         assert ran.exit_code == 0, f"{command}: {ran.stdout[-1500:]}{ran.stderr}"
-    report = json.loads(run_cli("monitor", "report", "demo@1", "--format", "json").stdout)
+    suggested = ("monitor", "report", "demo@1", "--slice", "hour_of_day", "--slice", "contract")
+    report = json.loads(run_cli(*suggested, "--format", "json").stdout)
     assert report["labelled"] == 1200
     hours = [s for s in report["slices"] if s["column"] == "hour_of_day"]
     assert len(hours) == 24
+    # The boolean target's positive class is the evaluation's, and said; every metric of the
+    # window has a live value or a note saying why not.
+    assert report["positive_label"] == "True"
+    assert any("positive class 'True'" in note for note in report["notes"])
+    overall = report["slices"][0]
+    for name, estimate in overall["metrics"].items():
+        assert estimate["value"] is not None or any(
+            note.startswith(f"{name} has no value") for note in report["notes"]
+        ), (name, report["notes"])
+    assert {"precision", "recall", "f1", "roc_auc"} <= {
+        name for name, e in overall["metrics"].items() if e["value"] is not None
+    }
+    # At 80 columns the findings come first and slice names and values stay readable.
+    from mlops_kit.cli.output import console
+
+    monkeypatch.setattr(console, "_width", 80)
+    shown = run_cli(*suggested)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("Findings")
+    assert "contract" in shown.stdout and "month" in shown.stdout
+    assert all(len(line) <= 80 for line in shown.stdout.splitlines())
 
 
 def test_quickstart_refuses_a_non_empty_directory(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

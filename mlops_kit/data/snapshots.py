@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,13 @@ from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import ConfigError
 from mlops_kit.warehouse import Source
+from mlops_kit.warehouse.table_refs import TableRef
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
     from mlops_kit.warehouse import StagedData
-
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def snapshot(
     *,
     path: Path | str | None = None,
     query: str | None = None,
-    table: str | None = None,
+    table: str | TableRef | None = None,
     details: VersionDetails | None = None,
     force: bool = False,
 ) -> DatasetVersion:
@@ -72,7 +70,8 @@ def snapshot(
         name: the dataset name (created on first snapshot).
         path: a Parquet, CSV or JSON-lines file.
         query: a SQL query in the warehouse's dialect.
-        table: a table in the warehouse.
+        table: a table in the warehouse: ``[project.]dataset.table`` or ``table`` (in the
+            warehouse's dataset), as text or a :class:`~mlops_kit.warehouse.table_refs.TableRef`.
         details: description, tags, author and git commit recorded with the version.
         force: create a new version even when the latest identical content already has one.
 
@@ -99,17 +98,15 @@ def snapshot(
         raise
 
 
-def _source(path: Path | str | None, query: str | None, table: str | None) -> Source:
+def _source(path: Path | str | None, query: str | None, table: str | TableRef | None) -> Source:
     given = [value for value in (path, query, table) if value]
     if len(given) != 1:
         raise ConfigError(
             "give exactly one source of data: a file (--from PATH), a query (--query SQL) "
             "or a table (--table TABLE)"
         )
-    if table and not _TABLE.match(table):
-        raise ConfigError(
-            f"invalid table name {table!r}: use letters, digits, '_' and '.' (dataset.table)"
-        )
+    if isinstance(table, str):
+        table = TableRef.parse(table)
     return Source(path=Path(path) if path else None, query=query or None, table=table or None)
 
 

@@ -172,7 +172,7 @@ class BigQueryWarehouse(Warehouse):
         if source.path is not None:
             self._load(source.path, staging, what)
         else:
-            select = source.query or f"SELECT * FROM `{self._id(source.table or '')}`"  # noqa: S608
+            select = source.query or self._select_all(source)
             self._run(
                 f"CREATE TABLE `{staging}` OPTIONS (expiration_timestamp = "
                 f"TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS {select}",
@@ -184,6 +184,11 @@ class BigQueryWarehouse(Warehouse):
         except BaseException:
             self.discard(staged)
             raise
+
+    def _select_all(self, source: Source) -> str:
+        assert source.table is not None  # a source without a file or a query names a table
+        table = source.table.qualified(self.project, self.dataset)
+        return f"SELECT * FROM {table.quoted('`')}"  # noqa: S608
 
     def _load(self, path: Path, staging: str, what: str) -> None:
         from google.api_core import exceptions as google_errors

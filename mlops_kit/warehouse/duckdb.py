@@ -182,7 +182,8 @@ class DuckDBWarehouse(Warehouse):
         elif source.query is not None:
             relation, connection = f"({source.query})", self._source_connection()
         else:
-            relation, connection = str(source.table), self._source_connection()
+            assert source.table is not None  # a source without a file or a query names a table
+            relation, connection = source.table.quoted('"'), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -159,6 +159,15 @@ def test_query_source_and_a_failing_query(bq_kit, fake_bigquery, tmp_path):
     assert version.row_count == 492  # tenure 61..72 of 1..72
     by_table = data.snapshot(bq_kit, "customers", table="customers")
     assert by_table.row_count == 3000
+    # A project-qualified name with hyphens (the generated cloud config's default) is read once,
+    # not prefixed with the warehouse's project again.
+    fake_bigquery.create_dataset("my-project-1", "ds_source")
+    fake_bigquery.db.execute(f'CREATE TABLE "my-project-1"."ds_source"."customers" AS {CHURN_V1}')
+    qualified = data.snapshot(bq_kit, "other", table="my-project-1.ds_source.customers")
+    assert (qualified.row_count, qualified.source) == (
+        3000,
+        "table:my-project-1.ds_source.customers",
+    )
     with pytest.raises(NotFoundError, match="cannot read query:.*nowhere_at_all"):
         data.snapshot(bq_kit, "long", query="SELECT nope FROM nowhere_at_all")
     with pytest.raises(ConfigError, match="cannot read query:"):

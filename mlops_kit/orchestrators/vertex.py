@@ -5,6 +5,7 @@ google-cloud-aiplatform takes seconds to import: it is imported only when a run 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,6 +63,7 @@ class VertexRunner(Orchestrator):
         aiplatform = _aiplatform()
         return aiplatform.PipelineJob(
             display_name=submission.run_name,
+            job_id=job_id(submission),
             template_path=str(submission.package),
             pipeline_root=submission.pipeline_root,
             parameter_values=dict(submission.arguments),
@@ -145,6 +147,18 @@ class VertexRunner(Orchestrator):
             ),
             error=resource.error.message or None if resource.error else None,
         )
+
+
+def job_id(submission: PipelineSubmission) -> str:
+    """The Vertex AI pipeline job id: the run name and the submission id, as Vertex AI allows.
+
+    Ids match ``[a-z][a-z0-9-]{0,127}``; the submission id at the end keeps them unique.
+    """
+    name = re.sub(r"[^a-z0-9-]+", "-", submission.run_name.lower()).strip("-") or "run"
+    if not name[0].isalpha():
+        name = f"run-{name}"
+    suffix = f"-{submission.submission_id}"
+    return name[: 128 - len(suffix)].rstrip("-") + suffix
 
 
 def _aiplatform() -> Any:

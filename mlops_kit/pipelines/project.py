@@ -190,7 +190,7 @@ class PipelineProject:
         if serving_dir and "://" not in serving_dir and not Path(serving_dir).is_absolute():
             serving_dir = str(self.root / serving_dir)
         return {
-            "environment": environment.model_dump_json(),
+            "environment": environment.run_parameter(),
             "dataset": config.dataset,
             "source": source,
             "model_name": config.model_name,

@@ -7,7 +7,7 @@ def deploy_model(environment: str, decision: str, serving_dir: str) -> str:
     """Download the newly promoted champion into ``serving_dir`` (skipped when not promoted).
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         decision: the gate's decision, as JSON.
         serving_dir: the directory the serving process loads its model from.
 
@@ -26,7 +26,7 @@ def deploy_model(environment: str, decision: str, serving_dir: str) -> str:
         print(f"deploy: skipped, {outcome['candidate']} was not promoted")
         return ""
     target = Path(serving_dir) / outcome["candidate"].replace("@", "-")
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         models.download(kit, outcome["candidate"], target)
     (Path(serving_dir) / "CURRENT").write_text(outcome["candidate"] + "\n", encoding="utf-8")
     print(f"deploy: {outcome['candidate']} -> {target}")

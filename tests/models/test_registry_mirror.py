@@ -159,7 +159,9 @@ def test_a_refused_mirror_leaves_the_version_ready_and_untagged(
         BackendError,
         match="did not accept m@1: .*'aiplatform.models.upload' denied .*models mirror m@1",
     ):
-        models.register(mirror_kit, "m", artifact, lineage=models.Lineage(packages={"scikit-learn": "1.5.2"}))
+        models.register(
+            mirror_kit, "m", artifact, lineage=models.Lineage(packages={"scikit-learn": "1.5.2"})
+        )
     assert models.get_version(mirror_kit, "m@1").tags == {}
     vertex.refuse = False
     assert models.mirror(mirror_kit, "m@1").endswith("/models/m@1")

@@ -46,6 +46,16 @@ class VertexRunner(Orchestrator):
     @override
     def check(self) -> str:
         require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
+        _aiplatform()  # names the extra when the package is missing
+        from google.cloud import aiplatform_v1
+
+        client = aiplatform_v1.PipelineServiceClient(
+            client_options={"api_endpoint": f"{self.location}-aiplatform.googleapis.com"}
+        )
+        parent = f"projects/{self.project}/locations/{self.location}"
+        with _vertex_errors(self):
+            # One page of one job: the API answers, and the caller may list pipeline jobs.
+            client.list_pipeline_jobs(request={"parent": parent, "page_size": 1}, timeout=30)
         return f"Vertex AI Pipelines in {self.project}/{self.location}"
 
     def pipeline_job(self, submission: PipelineSubmission, credentials: Any = None) -> Any:

@@ -58,6 +58,7 @@ PROVIDERS = {
     "google": "registry.terraform.io/hashicorp/google",
     "kubernetes": "registry.terraform.io/hashicorp/kubernetes",
     "terraform": "terraform.io/builtin/terraform",
+    "random": "registry.terraform.io/hashicorp/random",
 }
 SCHEMA_FILE = Path(__file__).with_name("terraform_plan.schema.json")
 SECRET = "[secret]"  # noqa: S105  (how the evaluation redacts a secret input)
@@ -69,7 +70,9 @@ _MODULE_PREFIXES = {
     "servicenetworking": "service_networking",
 }
 _TYPE_OVERRIDES = {"gcp:serviceaccount/account:Account": "google_service_account"}
-_KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+_PROVIDER_PREFIX = "pulumi:providers:"
+_KUBERNETES_PROVIDER = f"{_PROVIDER_PREFIX}kubernetes"
+_GOOGLE_PROVIDER = f"{_PROVIDER_PREFIX}gcp"
 _KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
 # Blocks and lists that pulumi-gcp pluralises where Terraform's name is singular, per resource type
 # (at any depth of that resource). Every other attribute has the same snake_case name in both.
@@ -98,6 +101,8 @@ _PULUMI_PROPERTIES = frozenset({"urn", "pulumi_resource_name", "pulumi_resource_
 _COMPUTED_OUTSIDE_GOOGLE = {
     "kubernetes_manifest": frozenset({"object"}),
     "terraform_data": frozenset({"id", "output"}),
+    # The generated value itself is secret: it is never exported, only marked unknown.
+    "random_password": frozenset({"id", "result", "bcrypt_hash"}),
 }
 # A Terraform name: letters, digits, underscores and hyphens, not starting with a digit or hyphen.
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -116,7 +121,8 @@ def terraform_type(token: str) -> str:
 
     ``gcp:compute/routerNat:RouterNat`` → ``google_compute_router_nat``,
     ``gcp:projects/iAMMember:IAMMember`` → ``google_project_iam_member``; Kubernetes objects →
-    ``kubernetes_manifest``; a kustomize directory → ``terraform_data``.
+    ``kubernetes_manifest``; a kustomize directory → ``terraform_data``;
+    ``random:index/randomPassword:RandomPassword`` → ``random_password``.
 
     Raises:
         ExportError: a token of a package this export does not know.
@@ -131,11 +137,22 @@ def terraform_type(token: str) -> str:
         return "terraform_data"
     if package == "kubernetes":
         return "kubernetes_manifest"
-    raise ExportError(f"no Terraform type for {token!r}: only gcp and kubernetes resources export")
+    if package == "random":
+        # The bridged hashicorp/random provider: RandomPassword is random_password.
+        return f"random_{_snake_type(name.removeprefix('Random'))}"
+    raise ExportError(
+        f"no Terraform type for {token!r}: only gcp, kubernetes and random resources export"
+    )
 
 
-def terraform_name(logical_name: str) -> str:
-    """The Terraform resource name of a Pulumi logical name (other characters become ``_``)."""
+def terraform_name(logical_name: str, token: str = "") -> str:
+    """The Terraform resource name of a Pulumi logical name (other characters become ``_``).
+
+    A Kubernetes object's name gets its kind (``…_deployment``): one Terraform type,
+    ``kubernetes_manifest``, holds every kind, and Kubernetes names are unique per kind only.
+    """
+    if token.startswith("kubernetes:") and terraform_type(token) == "kubernetes_manifest":
+        logical_name = f"{logical_name}_{_snake_type(token.rsplit(':', 1)[1])}"
     name = _NAME_CHARS.sub("_", logical_name)
     return name if re.match(r"^[A-Za-z_]", name) else f"_{name}"
 
@@ -205,9 +222,13 @@ def _exported(resource: Resource) -> _Exported:
         provider = "kubernetes"
     elif tf_type == "terraform_data":
         values, provider = {"input": to_snake(props)}, "terraform"
+    elif tf_type.startswith("random_"):
+        values, provider = to_snake(props), "random"
     else:
         values, provider = terraform_values(tf_type, to_snake(props)), "google"
-    return _Exported(resource.type, tf_type, terraform_name(resource.name), values, provider)
+    return _Exported(
+        resource.type, tf_type, terraform_name(resource.name, resource.type), values, provider
+    )
 
 
 # --- References: the identifiers each resource is known by, in the provider's documented formats.
@@ -418,6 +439,18 @@ def _provider_config(evaluation: Evaluation, project: str, region: str) -> dict[
             },
         }
     }
+    # Extra Google providers (a quota project for billing calls, say) are aliased configurations.
+    for provider in (r for r in evaluation.resources if r.type == _GOOGLE_PROVIDER):
+        alias = terraform_name(provider.name)
+        inputs = plain_numbers(to_snake(dict(provider.props)))
+        config[f"google.{alias}"] = {
+            "name": "google",
+            "full_name": PROVIDERS["google"],
+            "alias": alias,
+            "expressions": {
+                k: {"constant_value": v} for k, v in inputs.items() if not _marked(_split(v)[1])
+            },
+        }
     kubernetes = [r for r in evaluation.resources if r.type == _KUBERNETES_PROVIDER]
     for provider in kubernetes:
         inputs = plain_numbers(to_snake(dict(provider.props)))
@@ -446,7 +479,7 @@ def export_plan(evaluation: Evaluation) -> dict[str, Any]:
         (
             _exported(r)
             for r in evaluation.resources
-            if not r.type.startswith(COMPONENT_PREFIX) and r.type != _KUBERNETES_PROVIDER
+            if not r.type.startswith((COMPONENT_PREFIX, _PROVIDER_PREFIX))
         ),
         key=lambda r: r.address,
     )

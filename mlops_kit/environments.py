@@ -109,6 +109,10 @@ class Environment(BaseModel):
     """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+    deploy: str = "local"
+    """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
+    protected_aliases: list[str] = Field(default_factory=list)
+    """Aliases a promotion moves only once someone other than the requester approves it."""
 
     @model_validator(mode="before")
     @classmethod
@@ -441,6 +445,8 @@ class StackOutputs(BaseModel):
     orchestrator: Literal["kubeflow", "vertex"]
     kfp_host: str | None = None
     """Kubeflow Pipelines API endpoint (private); set when ``orchestrator`` is ``kubeflow``."""
+    kfp_audience: str | None = None
+    """OAuth client id of the Identity-Aware Proxy in front of KFP: the audience of the ID token."""
     vertex_location: str | None = None
     """Vertex AI region; set when ``orchestrator`` is ``vertex``."""
     vertex_model_registry: bool = False
@@ -454,6 +460,8 @@ class StackOutputs(BaseModel):
                 raise ConfigError("stack outputs set orchestrator 'kubeflow' but no 'kfp_host'")
             scheme, separator, rest = self.kfp_host.partition("://")
             orchestrator = f"kfp+{scheme}://{rest}" if separator else f"kfp+https://{rest}"
+            if self.kfp_audience:
+                orchestrator += f"?audience={quote(self.kfp_audience, safe='.-')}"
         else:
             location = self.vertex_location or self.region
             orchestrator = f"vertex://{self.project}/{location}"

@@ -15,7 +15,18 @@ import typer
 from rich.markup import escape
 
 from mlops_kit import __version__
-from mlops_kit.cli import data, db, doctor, env, infra, models, monitor, pipeline, project
+from mlops_kit.cli import (
+    data,
+    db,
+    doctor,
+    env,
+    infra,
+    models,
+    monitor,
+    pipeline,
+    project,
+    serve,
+)
 from mlops_kit.cli.output import err_console
 from mlops_kit.cli.state import CliState
 from mlops_kit.errors import MlopsKitError
@@ -38,6 +49,7 @@ app.add_typer(pipeline.app, name="pipeline")
 app.command("new")(project.new)
 app.command("update")(project.update)
 app.command("quickstart")(project.quickstart)
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:

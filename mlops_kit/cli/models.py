@@ -197,12 +197,37 @@ def promote(
     alias: Annotated[str, typer.Option("--alias", help="Alias to move, e.g. production.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in history).")],
 ) -> None:
-    """Point ALIAS at a READY version."""
+    """Point ALIAS at a READY version (on a protected alias: ask for the promotion)."""
     from mlops_kit import models
 
-    event = models.promote(state(ctx).kit(), ref, alias, reason)
+    event = models.request_promotion(state(ctx).kit(), ref, alias, reason)
     source = "" if event.from_version is None else f" (was {event.from_version})"
+    if event.action == "request":
+        console.print(
+            f"{event.model}@{event.alias} is protected: version {event.to_version} awaits the "
+            f"approval of someone other than {event.actor} "
+            f"(`mlops-kit models approve {event.model} --alias {event.alias}`)",
+            markup=False,
+        )
+        return
     console.print(f"{event.model}@{event.alias} -> version {event.to_version}{source}")
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option("--alias", help="The protected alias, e.g. production.")],
+) -> None:
+    """Approve the requested promotion of a protected ALIAS (not your own request)."""
+    from mlops_kit import models
+
+    event = models.approve(state(ctx).kit(), name, alias)
+    source = "" if event.from_version is None else f" (was {event.from_version})"
+    console.print(
+        f"{event.model}@{event.alias} -> version {event.to_version}{source}, approved by "
+        f"{event.actor}"
+    )
 
 
 @app.command()

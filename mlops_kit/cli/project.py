@@ -89,11 +89,16 @@ def quickstart(
         report_run(kit, run)
         console.print(
             f"[bold]3/3[/bold] serving the champion to {rows} new demo customers over the last day "
-            "(predictions and their outcomes logged)"
+            "over HTTP with `mlops-kit serve` (predictions and their outcomes logged)"
         )
         champion = serve_demo_traffic(kit, project, rows)
         config = project.config(kit.environment.name)
-    console.print("\nnext, in the project directory:")
+    console.print(
+        f"\nserve it yourself: mlops-kit serve {config.model_name}@champion "
+        "(then POST /predict, GET /metrics)",
+        markup=False,
+    )
+    console.print("next, in the project directory:")
     commands = Path(sys.executable).parent
     if shutil.which("mlops-kit") is None and (commands / "mlops-kit").exists():
         # The README's quick start installs into a virtual environment it does not activate.

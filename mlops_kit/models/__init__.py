@@ -3,14 +3,17 @@
 Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once, checksummed, and
 recorded in the metadata database with the metrics, parameters, data versions and component versions
 it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
-in :func:`history`. :func:`compare` puts two versions side by side and, on a dataset, compares their
-predictions and that data's health. :func:`mirror` copies a ready version to the environment's
-registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also does when one is set.
+in :func:`history`; on an environment's protected aliases, :func:`request_promotion` asks and
+:func:`approve` (by someone else) moves. :func:`compare` puts two versions side by side and, on a
+dataset, compares their predictions and that data's health. :func:`mirror` copies a ready version
+to the environment's registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also
+does when one is set.
 """
 
 from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
+from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.garbage import GcReport, collect_garbage
@@ -32,6 +35,7 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "ModelVersionSummary",
+    "approve",
     "collect_garbage",
     "compare",
     "comparison_page",
@@ -39,13 +43,16 @@ __all__ = [
     "get_version",
     "history",
     "holder_at",
+    "is_protected",
     "list_versions",
     "load_model",
     "mirror",
     "parse_metrics",
+    "pending_request",
     "promote",
     "read_metrics_file",
     "register",
     "register_flavor",
+    "request_promotion",
     "rollback",
 ]

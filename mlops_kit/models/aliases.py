@@ -38,7 +38,8 @@ class AliasEvent:
     model: str
     alias: str
     action: str
-    """``promote`` or ``rollback``."""
+    """``promote``, ``rollback``, ``request`` (of a protected alias; it moves nothing) or
+    ``approve`` (the requested promotion, by its approver)."""
     from_version: int | None
     to_version: int
     actor: str
@@ -63,14 +64,19 @@ def _event(model: str, row: ModelAliasEvent) -> AliasEvent:
     )
 
 
-def _check_reason(reason: str) -> str:
+def check_reason(reason: str) -> str:
+    """``reason`` stripped.
+
+    Raises:
+        ConfigError: it is empty.
+    """
     reason = reason.strip()
     if not reason:
         raise ConfigError("a reason is required: say why the alias moves (it is kept in history)")
     return reason
 
 
-def _move(
+def move_alias(
     session: Session,
     model: RegisteredModel,
     alias: str,
@@ -79,6 +85,11 @@ def _move(
     reason: str,
     actor: str,
 ) -> AliasEvent:
+    """Point ``alias`` at ``target`` and append the ``action`` to the history, in ``session``.
+
+    Raises:
+        ConflictError: ``target`` already holds the alias.
+    """
     holder = session.scalars(
         select(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
     ).first()
@@ -118,12 +129,19 @@ def promote(
 
     Raises:
         NotFoundError: the model or version does not exist.
-        ConflictError: the version is not ready (pending or failed), or already holds the alias.
+        ConflictError: the version is not ready (pending or failed), or already holds the alias,
+            or the alias is protected (see :func:`~mlops_kit.models.request_promotion`).
         ConfigError: the alias name is invalid or the reason empty.
     """
     ref = as_ref(ref)
     check_alias(alias)
-    reason = _check_reason(reason)
+    reason = check_reason(reason)
+    if alias in kit.environment.protected_aliases:
+        raise ConflictError(
+            f"alias {alias!r} is protected in environment {kit.environment.name!r}: request the "
+            f"promotion (`mlops-kit models promote {ref} --alias {alias}`) and have someone else "
+            f"approve it (`mlops-kit models approve {ref.name} --alias {alias}`)"
+        )
     with kit.metadata.session() as session:
         model = model_row(session, ref.name, for_update=True)
         target = version_row(session, ref, ready_only=False)
@@ -132,7 +150,7 @@ def promote(
                 f"version {ref.name}@{target.version} is {target.status.upper()}: only a READY "
                 "version can hold an alias"
             )
-        return _move(session, model, alias, target, "promote", reason, actor or current_user())
+        return move_alias(session, model, alias, target, "promote", reason, actor or current_user())
 
 
 def _holder_stack(session: Session, model_id: int, alias: str) -> list[int]:
@@ -143,9 +161,9 @@ def _holder_stack(session: Session, model_id: int, alias: str) -> list[int]:
         .order_by(ModelAliasEvent.id)
     )
     for event in events:
-        if event.action == "promote":
+        if event.action in ("promote", "approve"):
             stack.append(event.to_version)
-        else:
+        elif event.action == "rollback":
             while stack and stack[-1] != event.to_version:
                 stack.pop()
     return stack
@@ -172,7 +190,7 @@ def rollback(
     """
     check_model_name(name)
     check_alias(alias)
-    reason = _check_reason(reason)
+    reason = check_reason(reason)
     with kit.metadata.session() as session:
         model = model_row(session, name, for_update=True)
         stack = _holder_stack(session, model.id, alias)
@@ -200,7 +218,9 @@ def rollback(
         target = version_row(session, ModelRef(name, version=target_version))
         for stored in full_version(session, target, name).stored_objects():
             kit.artifacts.verify(stored)
-        return _move(session, model, alias, target, "rollback", reason, actor or current_user())
+        return move_alias(
+            session, model, alias, target, "rollback", reason, actor or current_user()
+        )
 
 
 def history(kit: Kit, name: str, alias: str | None = None) -> list[AliasEvent]:
@@ -224,5 +244,6 @@ def holder_at(kit: Kit, name: str, alias: str, at: datetime) -> int | None:
     for event in history(kit, name, alias):
         if event.at > at:
             break
-        holder = event.to_version
+        if event.action != "request":
+            holder = event.to_version
     return holder

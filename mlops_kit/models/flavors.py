@@ -35,6 +35,17 @@ class LoadedModel(ABC):
             ConfigError: a feature column is missing from ``frame``.
         """
 
+    def predict_scored(self, frame: Any) -> tuple[list[Any], list[float] | None]:
+        """Predict one label per row, with the probability of the positive class of a two-class model.
+
+        Returns:
+            The labels, and the scores (``None`` when the model gives no probabilities).
+
+        Raises:
+            ConfigError: a feature column is missing from ``frame``.
+        """
+        return self.predict(frame), None
+
     def select_features(self, frame: Any) -> Any:
         """The feature columns of ``frame``, in the model's order.
 
@@ -86,6 +97,18 @@ class SklearnModel(LoadedModel):
     @override
     def predict(self, frame: Any) -> list[Any]:
         return list(self.estimator.predict(self.select_features(frame)).tolist())
+
+    @override
+    def predict_scored(self, frame: Any) -> tuple[list[Any], list[float] | None]:
+        classes = getattr(self.estimator, "classes_", None)
+        if classes is None or len(classes) != 2 or not hasattr(self.estimator, "predict_proba"):
+            return self.predict(frame), None
+        import numpy as np
+
+        scores = self.estimator.predict_proba(self.select_features(frame))[:, 1]
+        # One pass for both: of two classes, predict() returns the more probable one.
+        labels = np.where(scores > 0.5, classes[1], classes[0])
+        return labels.tolist(), scores.tolist()
 
 
 class SklearnFlavor(ModelFlavor):

@@ -1,6 +1,9 @@
-"""Pipelines on Kubeflow Pipelines (standalone, on GKE), ``kfp+https://HOST[/PATH]``.
+"""Pipelines on Kubeflow Pipelines (standalone, on GKE), ``kfp+https://HOST[/PATH][?audience=AUD]``.
 
-Requests go through ``kfp_server_api``, the REST client that ``kfp.Client`` wraps: ``kfp.Client``
+With ``audience`` (the OAuth client id of the Identity-Aware Proxy in front of KFP), every request
+carries ``Authorization: Bearer`` with a Google ID token for that audience, minted from application
+default credentials (a service account key file, or the metadata server of a workload). Requests go
+through ``kfp_server_api``, the REST client that ``kfp.Client`` wraps: ``kfp.Client``
 calls the server while it is constructed, whereas the request bodies built here can be checked
 without a server.
 """
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import yaml
 from typing_extensions import override
@@ -46,14 +50,28 @@ class KubeflowRunner(Orchestrator):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        self.host = uri.removeprefix("kfp+").rstrip("/")
+        parts = urlsplit(uri.removeprefix("kfp+"))
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"audience"}
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter {', '.join(sorted(unknown))!r} in orchestrator URI {uri!r}: "
+                "the only one is '?audience=' (the OAuth client id of KFP's Identity-Aware Proxy)"
+            )
+        self.audience: str | None = query.get("audience", [None])[0]
+        """Audience of the Google ID token each request carries (``None``: no credentials)."""
+        self.host = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
 
     @override
     def check(self) -> str:
-        url = f"{self.host}/apis/v2beta1/healthz"
+        request = urllib.request.Request(  # noqa: S310 - URL from config
+            f"{self.host}/apis/v2beta1/healthz", headers=self._authorization()
+        )
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - URL from config
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 health = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise BackendError(self._refused(exc.code, exc.reason, exc.read())) from exc
         except (urllib.error.URLError, TimeoutError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BackendError(self._unreachable(reason)) from exc
@@ -176,17 +194,57 @@ class KubeflowRunner(Orchestrator):
         import urllib3  # a dependency of kfp_server_api, present whenever it is
 
         client = kfp_server_api.ApiClient(kfp_server_api.Configuration(host=self.host))
+        for name, value in self._authorization().items():
+            client.set_default_header(name, value)
         try:
             yield _Api(kfp_server_api, client)
         except kfp_server_api.ApiException as exc:
-            raise BackendError(
-                f"Kubeflow Pipelines at {self.host} refused the request "
-                f"({exc.status} {exc.reason}): {str(exc.body or '').strip()[:300]}"
-            ) from exc
+            raise BackendError(self._refused(exc.status, exc.reason, exc.body)) from exc
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise BackendError(self._unreachable(getattr(exc, "reason", exc))) from exc
         finally:
             client.close()
+
+    def _authorization(self) -> dict[str, str]:
+        """The ``Authorization`` header for :attr:`audience` (none without an audience)."""
+        if self.audience is None:
+            return {}
+        import google.auth.exceptions
+        import google.auth.transport.requests
+        import google.oauth2.id_token
+
+        try:
+            token = google.oauth2.id_token.fetch_id_token(  # type: ignore[no-untyped-call]
+                google.auth.transport.requests.Request(), self.audience
+            )
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise BackendError(
+                f"cannot get a Google ID token for Kubeflow Pipelines at {self.host} "
+                f"(audience {self.audience}): {str(exc).splitlines()[0] if str(exc) else exc!r}; "
+                "set GOOGLE_APPLICATION_CREDENTIALS to a service account key, or run as a "
+                "workload with a service account (user credentials cannot mint ID tokens)"
+            ) from exc
+        return {"Authorization": f"Bearer {token}"}
+
+    def _refused(self, status: object, reason: object, body: object) -> str:
+        if isinstance(body, bytes):
+            body = body.decode(errors="replace")
+        detail = " ".join(str(body or "").split())[:300]
+        if status in (401, 403):
+            fix = (
+                "add '?audience=<IAP OAuth client id>' to the kfp+https URI "
+                "(`mlops-kit env import` takes it from the stack output kfp_audience)"
+                if self.audience is None
+                else f"the ID token's account must be one the proxy in front of KFP admits, and "
+                f"its audience ({self.audience}) that proxy's OAuth client id"
+            )
+            return (
+                f"Kubeflow Pipelines at {self.host} refused the credentials "
+                f"({status} {reason}): {fix}"
+            )
+        return (
+            f"Kubeflow Pipelines at {self.host} refused the request ({status} {reason}): {detail}"
+        )
 
     def _unreachable(self, reason: object) -> str:
         return (

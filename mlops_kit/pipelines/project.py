@@ -66,7 +66,8 @@ class PipelineConfig(BaseModel):
     gate: GateConfig
     params: dict[str, Any] = Field(default_factory=dict)
     deploy: bool = False
-    serving_dir: str = ""
+    deploy_alias: str = "production"
+    """The alias the deploy step moves through the environment's deploy target."""
     image: str | None = None
     """The container image of every task on a cluster (ignored by ``kfp-local``)."""
     schedule: str | None = None
@@ -186,9 +187,6 @@ class PipelineProject:
         source = config.source
         if source.partition(":")[0] not in ("table", "query") and not Path(source).is_absolute():
             source = str(self.root / source)
-        serving_dir = config.serving_dir
-        if serving_dir and "://" not in serving_dir and not Path(serving_dir).is_absolute():
-            serving_dir = str(self.root / serving_dir)
         return {
             "environment": environment.run_parameter(),
             "dataset": config.dataset,
@@ -202,7 +200,7 @@ class PipelineProject:
             "min_improvement": config.gate.min_improvement,
             "slice_tolerance": config.gate.slice_tolerance,
             "deploy_champion": config.deploy,
-            "serving_dir": serving_dir,
+            "deploy_alias": config.deploy_alias,
             "git_commit": provenance.git_commit(self.root) or "",
         }
 

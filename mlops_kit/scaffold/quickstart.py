@@ -6,9 +6,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.environments import LOCAL, Workspace, resolve_environment
+from mlops_kit.errors import BackendError
 from mlops_kit.pipelines.demo import churn_frame, write_demo_data
 from mlops_kit.pipelines.project import PipelineProject
 from mlops_kit.scaffold import new_project
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 TRAFFIC_SEED: Final = 8
 """Served customers are new ones: another seed than the training data's."""
+DAY: Final = 86_400
+REQUEST_EVERY: Final = 300
+"""Seconds between two requests of the demo day: 288 requests, each a few customers."""
 
 
 @contextmanager
@@ -47,39 +51,61 @@ def quickstart_project(
 def serve_demo_traffic(
     kit: Kit, project: PipelineProject, rows: int, end: datetime | None = None
 ) -> str:
-    """Serve the champion to ``rows`` new demo customers over the day before ``end``.
+    """Start ``mlops-kit serve`` on the champion and send it ``rows`` new demo customers over HTTP.
 
-    Logs each prediction, as a deployed model would, and each customer's outcome as ground truth,
-    as if observed later: what ``mlops-kit monitor report`` and ``monitor check`` look at.
+    The customers arrive over the day before ``end``, a request every few minutes (each logged at
+    its time of day, as a day of traffic would be); their outcomes are posted back as ground truth
+    by request id, as if observed later: what ``mlops-kit monitor report`` and ``monitor check``
+    look at. The server writes its prediction log when it stops.
 
     Returns:
-        The reference of the champion that was served.
+        The reference of the version that served the traffic.
 
     Raises:
         NotFoundError: the model has no champion yet.
+        BackendError: the server did not start or refused the traffic.
     """
-    import numpy as np
+    import json
 
-    from mlops_kit import models
-    from mlops_kit.monitoring import PredictionLogger, log_ground_truth
-    from mlops_kit.pipelines.evaluation import load_classifier
+    import httpx
+
     from mlops_kit.pipelines.promotion import CHAMPION
+    from mlops_kit.serving.process import ServerProcess
 
     config = project.config(kit.environment.name)
-    champion = models.get_version(kit, f"{config.model_name}@{CHAMPION}")
-    model = load_classifier(kit, champion.ref)
     customers = churn_frame(rows, seed=TRAFFIC_SEED)
-    features = customers.drop(columns=[config.target, *config.params.get("exclude", [])])
-    scores = model.predict_proba(features)[:, 1]
-    # For two classes, predict() is the more probable one.
-    predicted = np.where(scores > 0.5, model.classes_[1], model.classes_[0])
+    outcomes = customers.pop(config.target).tolist()
+    instances = json.loads(customers.to_json(orient="records"))
     end = end or datetime.now(UTC)
-    # The customers are drawn at random already: one every DAY / rows seconds spreads them evenly.
-    step = timedelta(days=1) / rows
-    ids = [f"quickstart-{customer}" for customer in customers["customer_id"]]
-    with PredictionLogger(kit, champion.name, champion.version) as logger:
-        for i, row in enumerate(features.to_dict(orient="records")):
-            at = end - (rows - i) * step
-            logger.log(ids[i], row, predicted[i], score=scores[i], timestamp=at)
-    log_ground_truth(kit, zip(ids, customers[config.target], strict=True))
-    return champion.ref
+    steps = min(rows, DAY // REQUEST_EVERY)
+    served: set[str] = set()
+    labels: dict[str, object] = {}
+    log = project.workspace.local_root / "serving" / "quickstart-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    server = ServerProcess(
+        project.root, f"{config.model_name}@{CHAMPION}", env=kit.environment.name, log=log
+    )
+    with server, httpx.Client(base_url=server.url, timeout=30) as client:
+        for step in range(steps):
+            first, last = step * rows // steps, (step + 1) * rows // steps
+            at = end - timedelta(days=1) * (steps - step) / steps
+            answer = _post(
+                client,
+                "/predict",
+                {"instances": instances[first:last], "parameters": {"logged_at": at.isoformat()}},
+            )
+            served.add(f"{answer['model']}@{answer['model_version']}")
+            labels.update(zip(answer["request_ids"], outcomes[first:last], strict=True))
+        _post(client, "/ground-truth", {"labels": labels})
+    return ", ".join(sorted(served))
+
+
+def _post(client: Any, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(route, json=body)
+    if response.status_code != 200:
+        raise BackendError(
+            f"the prediction server answered {route} with {response.status_code}: "
+            f"{response.json().get('error', response.text)}"
+        )
+    answer: dict[str, Any] = response.json()
+    return answer

@@ -34,7 +34,9 @@ def test_migrations_and_a_registry_round_trip_on_cloud_sql(
         migrate.upgrade(kit.metadata)
         assert migrate.current(kit.metadata) == migrate.head()
         artifact = train_classifier(project_dir / "model")
-        version = models.register(kit, "churn-cloudsql", artifact, packages={})
+        version = models.register(
+            kit, "churn-cloudsql", artifact, lineage=models.Lineage(packages={})
+        )
         assert version.artifact_uri.startswith("gs://twin-project-mlops-models/models/")
         assert models.get_version(kit, "churn-cloudsql@latest").version == version.version
 

@@ -94,7 +94,9 @@ class CloudTwin:
         """The environment ``twin`` (Kubeflow Pipelines) or ``twin-vertex`` (Vertex AI Pipelines)."""
         assert self.cloudsql is not None and self.kubeflow is not None
         orchestrator = (
-            f"vertex://{PROJECT}/{REGION}" if name == "twin-vertex" else f"kfp+{self.kubeflow.url}"
+            f"vertex://{PROJECT}/{REGION}"
+            if name == "twin-vertex"
+            else f"kfp+{self.kubeflow.url}?audience={self.kubeflow.audience}"
         )
         metadata = (
             f"cloudsql://{INSTANCE}/{DATABASE}?iam_user={self.account}"
@@ -151,7 +153,7 @@ def start_twin(directory: Path | None = None, postgres_url: str = POSTGRES_ADMIN
     twin.bigquery = _started(twin, "BigQuery", _bigquery)
     twin.storage = _started(twin, "Cloud Storage (fake-gcs-server)", lambda: _storage(twin))
     twin.cloudsql = _started(twin, "Cloud SQL (PostgreSQL)", lambda: _cloudsql(twin, postgres_url))
-    twin.kubeflow = FakeKubeflow().start()
+    twin.kubeflow = FakeKubeflow(twin.tokens).start()
     twin.vertex = FakeVertex().start()
     vertex = twin.vertex
     twin.googleapis = _started(

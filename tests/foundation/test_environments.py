@@ -181,6 +181,17 @@ def test_import_round_trips_stack_outputs(project_dir: Path) -> None:
     assert resolve_environment("dev", environ={}).region == "europe-west4"
 
 
+def test_import_puts_the_kfp_audience_in_the_uri(project_dir: Path, tmp_path: Path) -> None:
+    data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
+    data["kfp_audience"] = "123-abc.apps.googleusercontent.com"
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(data), encoding="utf-8")
+    import_environment("dev", outputs, Workspace.discover())
+    assert resolve_environment("dev", environ={}).orchestrator == (
+        "kfp+https://kfp.dev.internal.acme.example?audience=123-abc.apps.googleusercontent.com"
+    )
+
+
 def test_import_of_a_vertex_stack(project_dir: Path) -> None:
     data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
     data.update(orchestrator="vertex", kfp_host=None, vertex_location="us-central1")

@@ -25,19 +25,7 @@ pytestmark = pytest.mark.pulumi
 KEPT_SECTION = "Scanner findings kept, with reasons"
 # Defects of the program that checkov finds and that are not fixed yet: (check id, address
 # pattern) → what is wrong. Fixing one makes test_listed_findings_still_occur name it for removal.
-OPEN_DEFECTS = {
-    ("CKV_GCP_51", "google_sql_database_instance.mlops-*-metadata-instance"): (
-        "the metadata instance does not set log_checkpoints"
-    ),
-    ("CKV_GCP_54", "google_sql_database_instance.mlops-*-metadata-instance"): (
-        "the metadata instance does not set log_lock_waits"
-    ),
-    ("CKV_GCP_65", "google_container_cluster.mlops-staging-gke"): "no Google Groups for RBAC",
-    ("CKV_GCP_65", "google_container_cluster.mlops-prod-gke"): "no Google Groups for RBAC",
-    ("CKV_GCP_125", "google_iam_workload_identity_pool_provider.mlops-ci-github"): (
-        "any branch of a CI repository can act as the deployer (no assertion.sub condition)"
-    ),
-}
+OPEN_DEFECTS: dict[tuple[str, str], str] = {}
 # What the weakened stack must add to dev's findings: a public range on the control plane, CMEK off.
 WEAKENED = {
     "CKV_GCP_18": "google_container_cluster.mlops-dev-gke",

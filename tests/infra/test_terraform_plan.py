@@ -136,13 +136,18 @@ def test_every_inventory_resource_round_trips(
     items = inventory(evaluations[env])
     assert len(planned) == len([i for i in items if not i["type"].startswith("pulumi:providers:")])
     for item in items:
-        if item["type"] == "pulumi:providers:kubernetes":
-            expressions = providers["kubernetes"]["expressions"]
+        if item["type"].startswith("pulumi:providers:"):
+            key = (
+                "kubernetes"
+                if item["type"] == "pulumi:providers:kubernetes"
+                else f"google.{terraform_name(item['name'])}"
+            )
+            expressions = providers[key]["expressions"]
             known = {k: v for k, v in item["inputs"].items() if v != SECRET}
             assert {k: e["constant_value"] for k, e in expressions.items()} == known
             continue
         tf_type = terraform_type(item["type"])
-        address = f"{tf_type}.{terraform_name(item['name'])}"
+        address = f"{tf_type}.{terraform_name(item['name'], item['type'])}"
         values = planned[address]["values"]
         change = changes[address]["change"]
         if tf_type == "kubernetes_manifest":
@@ -194,8 +199,9 @@ def test_pulumi_type_tokens_map_to_terraform_types(token: str, expected: str) ->
 def test_a_type_of_another_package_is_an_error() -> None:
     from infra.terraform_plan import ExportError, terraform_type
 
-    with pytest.raises(ExportError, match="random:index/randomPassword"):
-        terraform_type("random:index/randomPassword:RandomPassword")
+    with pytest.raises(ExportError, match="aws:s3/bucket:Bucket"):
+        terraform_type("aws:s3/bucket:Bucket")
+    assert terraform_type("random:index/randomPassword:RandomPassword") == "random_password"
 
 
 # Lists whose Terraform name is the pulumi-gcp name (Terraform's own name is plural, or the
@@ -204,6 +210,7 @@ SAME_NAME_LISTS = {
     "monitoring_notification_channels", "projects", "threshold_rules", "ports", "source_ranges",
     "cidr_blocks", "oauth_scopes", "networks", "rrdatas", "aggregations", "conditions",
     "notification_channels", "reserved_peering_ranges", "database_flags", "database_roles",
+    "admission_whitelist_patterns",
 }  # fmt: skip
 
 
@@ -282,7 +289,7 @@ def test_secrets_are_marked_and_never_written(plans: dict[str, Any]) -> None:
         secret not in plans["prod"]["configuration"]["provider_config"]["kubernetes"]["expressions"]
     )
     changes = by_address(plans["prod"], "changes")
-    patch = changes["kubernetes_manifest.mlops-prod-kfp-mysql-secret"]["change"]
+    patch = changes["kubernetes_manifest.mlops-prod-kfp-mysql-secret_secret"]["change"]
     assert patch["after_sensitive"] == {"manifest": {"stringData": True}}
     assert patch["after"]["manifest"]["stringData"] is None
 

@@ -15,22 +15,32 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.orchestrators import ORCHESTRATORS
 from tests.cloud_twin.kubeflow import FakeKubeflow
+from tests.cloud_twin.oauth import TokenEndpoint
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
+ACCOUNT = "mlops-dev-deployer@acme-ml-dev.iam.gserviceaccount.com"
 
 
 @pytest.fixture
-def kubeflow() -> Iterator[FakeKubeflow]:
-    server = FakeKubeflow().start()
+def kubeflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeflow]:
+    # The fake wants a Google ID token, which the kit gets for the key file's account.
+    tokens = TokenEndpoint().start()
+    key = tokens.write_credentials(tmp_path / "key.json", ACCOUNT, "acme-ml-dev")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    server = FakeKubeflow(tokens).start()
     yield server
     server.stop()
+    tokens.stop()
 
 
 @pytest.fixture
 def cloud_project(project_dir: Path, kubeflow: FakeKubeflow, run_cli, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
     outputs = json.loads((FIXTURES / "stack-outputs-dev.json").read_text(encoding="utf-8"))
     outputs["kfp_host"] = kubeflow.url
+    outputs["kfp_audience"] = kubeflow.audience
     (project_dir / "outputs.json").write_text(json.dumps(outputs), encoding="utf-8")
     assert run_cli("env", "import", "dev", "--from", "outputs.json").exit_code == 0
     created = run_cli("--env", "dev", "new", "svc-model")
@@ -142,3 +152,60 @@ def test_run_parameters_never_hold_a_password(  # type: ignore[no-untyped-def]
     assert Environment.from_run_parameter(parameter).metadata == metadata
     with pytest.raises(ConfigError, match="set MLOPS_KIT_METADATA in the pipeline step"):
         Environment.from_run_parameter(parameter, environ={})
+
+
+def test_requests_carry_an_id_token_of_the_credentials_account(
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("pipeline", "runs", "-e", "dev", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert kubeflow.callers and set(kubeflow.callers) == {ACCOUNT}
+
+
+@pytest.mark.parametrize(
+    ("query", "fix"),
+    [
+        ("", "add '?audience=<IAP OAuth client id>'"),
+        ("?audience=someone-else", "the proxy in front of KFP admits"),
+    ],
+)
+def test_a_missing_or_wrong_token_is_refused_in_one_line(
+    kubeflow: FakeKubeflow, query: str, fix: str
+) -> None:
+    runner = ORCHESTRATORS.open(f"kfp+{kubeflow.url}{query}")
+    for call in (runner.check, runner.list_runs):
+        with pytest.raises(BackendError) as refused:
+            call()
+        message = str(refused.value)
+        assert "\n" not in message
+        assert "refused the credentials (401" in message and fix in message
+    assert kubeflow.callers == []
+
+
+def test_without_service_account_credentials_the_kit_says_how_to_get_them(
+    kubeflow: FakeKubeflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = tmp_path / "user.json"
+    user.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "x",
+                "client_secret": "y",
+                "refresh_token": "z",
+            }
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    runner = ORCHESTRATORS.open(f"kfp+{kubeflow.url}?audience={kubeflow.audience}")
+    with pytest.raises(BackendError, match="cannot get a Google ID token .* service account"):
+        runner.check()
+    assert kubeflow.requests == []
+
+
+def test_unknown_uri_parameters_are_refused() -> None:
+    with pytest.raises(ConfigError, match="only one is '\\?audience='"):
+        ORCHESTRATORS.open("kfp+https://kfp.example?aud=x")

@@ -91,9 +91,11 @@ def test_first_run_versions_data_registers_promotes_and_deploys(
     assert 0.6 < version.metrics["roc_auc"] <= 1.0
     assert set(version.slices) == {"contract", "region"}
     assert version.slices["contract"]["month-to-month"]["count"] > 20
-    serving = project.root / ".mlops" / "serving"
-    assert (serving / "CURRENT").read_text(encoding="utf-8") == "retention@1\n"
-    assert any((serving / "retention-1").rglob("model.joblib"))
+    # Deployed through the local target: the alias serving processes follow.
+    assert models.get_version(kit, "retention@production").ref == "retention@1"
+    deployed = models.history(kit, "retention", "production")
+    assert [(e.action, e.to_version) for e in deployed] == [("promote", 1)]
+    assert deployed[0].reason == "new champion: no champion yet: the first version becomes it"
     loaded = models.load_model(kit, "retention@champion")
     rows = data.load(kit, "retention@1", as_="pandas")
     predictions = loaded.predict(rows.head(50))
@@ -118,8 +120,8 @@ def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore
     assert "is not better than the champion's" in result.stdout
     assert models.get_version(kit, "retention@champion").ref == "retention@1"
     assert models.get_version(kit, "retention@2").datasets == ["retention@2"]
-    serving = project.root / ".mlops" / "serving"
-    assert (serving / "CURRENT").read_text(encoding="utf-8") == "retention@1\n"
+    assert models.get_version(kit, "retention@production").ref == "retention@1"
+    assert [e.to_version for e in models.history(kit, "retention", "production")] == [1]
 
     listed = run_cli("pipeline", "runs", "--format", "json")
     states = [run["state"] for run in json.loads(listed.stdout)]
@@ -196,6 +198,7 @@ def test_quickstart_ends_with_next_commands_that_all_work(  # type: ignore[no-un
     result = run_cli("quickstart", str(tmp_path / "demo"), "--rows", "1200")
     assert result.exit_code == 0, result.stderr
     assert "3/3 serving the champion to 1200 new demo customers" in result.stdout
+    assert "over HTTP with `mlops-kit serve`" in result.stdout
     commands = re.findall(r"^  (mlops-kit .+?)(?:  |$)", result.stdout, re.MULTILINE)
     assert "mlops-kit monitor report demo@1 --slice hour_of_day --slice contract" in commands
     assert "mlops-kit monitor check" in commands

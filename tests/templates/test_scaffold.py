@@ -35,6 +35,7 @@ def test_new_renders_a_project_wired_to_the_local_twin(tmp_path: Path) -> None:
     assert (project / "src/churn_model/pipeline.py").is_file()
     assert (project / "src/churn_model/components/train.py").is_file()
     assert not (project / "environments").exists()
+    assert "COPY environments" not in (project / "Dockerfile").read_text(encoding="utf-8")
     workflow = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
     assert "pipeline compile --env local" in workflow and "submit:" not in workflow
     log = subprocess.run(["git", "log", "--format=%s"], cwd=project, capture_output=True, text=True)
@@ -65,8 +66,12 @@ def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Pat
     assert "mlops-pipeline-runner@acme-ml-dev.iam.gserviceaccount.com" in workflow
     assert "${{ vars.WORKLOAD_IDENTITY_PROVIDER }}" in workflow
     assert 'docker build -t "$image" . && docker push "$image"' in workflow
-    assert "pip install --no-cache-dir '.[cloud]'" in (project / "Dockerfile").read_text(
-        encoding="utf-8"
+    dockerfile = (project / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --no-cache-dir '.[cloud]'" in dockerfile
+    # The image serves the production alias, wired to the environment it was rendered for.
+    assert "COPY environments ./environments\n" in dockerfile
+    assert dockerfile.rstrip().endswith(
+        'CMD ["mlops-kit", "serve", "fraud-score@production", "--host", "0.0.0.0"]'
     )
 
 

@@ -178,7 +178,7 @@ class ModelAliasEvent(Base):
 
     __tablename__ = "model_alias_events"
     __table_args__ = (
-        CheckConstraint("action IN ('promote', 'rollback')", name="action"),
+        CheckConstraint("action IN ('promote', 'rollback', 'request', 'approve')", name="action"),
         Index("ix_model_alias_events_model_alias", "model_id", "alias", "id"),
     )
 

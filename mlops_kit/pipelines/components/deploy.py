@@ -1,33 +1,37 @@
-"""Deploy the champion: copy its artifact where the serving side picks it up."""
+"""Deploy the champion through the environment's deploy target."""
 
 # No postponed annotations: KFP reads this signature.
 
 
-def deploy_model(environment: str, decision: str, serving_dir: str) -> str:
-    """Download the newly promoted champion into ``serving_dir`` (skipped when not promoted).
+def deploy_model(environment: str, decision: str, alias: str) -> str:
+    """Deploy the newly promoted champion under ``alias`` (skipped when not promoted).
+
+    The environment's deploy target decides what deploying means: ``local`` moves the alias, and
+    every ``mlops-kit serve NAME@ALIAS`` swaps the version in. On a protected alias the deployment
+    waits for someone's approval (``mlops-kit models approve``).
 
     Args:
         environment: the environment, secrets hidden (``Environment.run_parameter``).
         decision: the gate's decision, as JSON.
-        serving_dir: the directory the serving process loads its model from.
+        alias: the alias the serving processes follow (``production``).
 
     Returns:
-        Where the model was written, or an empty string when nothing was deployed.
+        The deployment as JSON, or an empty string when nothing was deployed.
     """
     import json
-    from pathlib import Path
 
-    from mlops_kit import models
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
+    from mlops_kit.serving.targets import open_deploy_target
 
     outcome = json.loads(decision)
     if not outcome["promoted"]:
         print(f"deploy: skipped, {outcome['candidate']} was not promoted")
         return ""
-    target = Path(serving_dir) / outcome["candidate"].replace("@", "-")
+    reason = "new champion: " + "; ".join(outcome["reasons"])
     with Kit(Environment.from_run_parameter(environment)) as kit:
-        models.download(kit, outcome["candidate"], target)
-    (Path(serving_dir) / "CURRENT").write_text(outcome["candidate"] + "\n", encoding="utf-8")
-    print(f"deploy: {outcome['candidate']} -> {target}")
-    return str(target)
+        deployment = open_deploy_target(kit).deploy(
+            outcome["candidate"], alias=alias, reason=reason
+        )
+    print(f"deploy: {deployment.detail}")
+    return json.dumps(deployment.to_dict())

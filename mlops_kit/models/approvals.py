@@ -1,0 +1,111 @@
+"""Protected aliases: promoting to one takes a request and the approval of someone else.
+
+An environment lists its protected aliases (``protected_aliases: [production]``). On those,
+:func:`request_promotion` moves nothing: it appends a ``request`` event to the alias history
+(who asks, for which version, why). :func:`approve` by anyone other than the requester moves the
+alias, recorded as an ``approve`` event by the approver with the request's reason, so the history
+names both people. A newer move of the alias (a rollback, another approval) supersedes a pending
+request; a newer request replaces it. Rollback stays one step: going back to a version that was
+approved before needs no second person.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from mlops_kit.db.models import utcnow
+from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
+from mlops_kit.errors import ConflictError, NotFoundError
+from mlops_kit.kit import Kit
+from mlops_kit.models.aliases import AliasEvent, check_reason, history, move_alias, promote
+from mlops_kit.models.lookup import model_row, version_row
+from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
+from mlops_kit.provenance import current_user
+
+
+def is_protected(kit: Kit, alias: str) -> bool:
+    """Whether moving ``alias`` forward in ``kit``'s environment needs an approval."""
+    return alias in kit.environment.protected_aliases
+
+
+def request_promotion(
+    kit: Kit, ref: ModelRef | str, alias: str, reason: str, *, actor: str | None = None
+) -> AliasEvent:
+    """Promote ``ref`` to ``alias``, or, if the alias is protected, ask for the promotion.
+
+    Returns:
+        The ``promote`` event, or the ``request`` event that awaits :func:`approve`.
+
+    Raises:
+        NotFoundError: the model or version does not exist, or the version is not ready.
+        ConflictError: the version already holds the alias.
+        ConfigError: the alias name is invalid or the reason empty.
+    """
+    if not is_protected(kit, check_alias(alias)):
+        return promote(kit, ref, alias, reason, actor=actor)
+    ref = as_ref(ref)
+    reason = check_reason(reason)
+    with kit.metadata.session() as session:
+        model = model_row(session, ref.name, for_update=True)
+        target = version_row(session, ref)
+        holder = session.scalars(
+            select(ModelVersionRow.version)
+            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
+            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+        ).first()
+        if holder == target.version:
+            raise ConflictError(f"{ref.name}@{alias} already is version {holder}: nothing to ask")
+        session.add(
+            ModelAliasEvent(
+                model_id=model.id,
+                alias=alias,
+                action="request",
+                from_version=holder,
+                to_version=target.version,
+                actor=actor or current_user(),
+                reason=reason,
+                at=utcnow(),
+            )
+        )
+    return history(kit, ref.name, alias)[-1]
+
+
+def pending_request(kit: Kit, name: str, alias: str) -> AliasEvent | None:
+    """The request awaiting approval on ``NAME@ALIAS``, if its latest event is one."""
+    events = history(kit, check_model_name(name), check_alias(alias))
+    return events[-1] if events and events[-1].action == "request" else None
+
+
+def approve(kit: Kit, name: str, alias: str, *, actor: str | None = None) -> AliasEvent:
+    """Approve the pending promotion of ``NAME@ALIAS``: the alias moves to the requested version.
+
+    Raises:
+        NotFoundError: no promotion of the alias awaits approval.
+        ConflictError: the approver is the requester (nothing is recorded), or the requested
+            version already holds the alias.
+    """
+    check_model_name(name)
+    check_alias(alias)
+    approver = actor or current_user()
+    with kit.metadata.session() as session:
+        model = model_row(session, name, for_update=True)
+        latest = session.scalars(
+            select(ModelAliasEvent)
+            .where(ModelAliasEvent.model_id == model.id, ModelAliasEvent.alias == alias)
+            .order_by(ModelAliasEvent.id.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.action != "request":
+            raise NotFoundError(
+                f"no promotion of {name}@{alias} awaits approval: request one with "
+                f"`mlops-kit models promote {name}@VERSION --alias {alias} --reason ...`"
+            )
+        if latest.actor == approver:
+            raise ConflictError(
+                f"{approver} requested {name}@{latest.to_version} for {alias!r} and cannot approve "
+                "it too: someone else must run `mlops-kit models approve "
+                f"{name} --alias {alias}`"
+            )
+        target = version_row(session, ModelRef(name, version=latest.to_version))
+        reason = f"{latest.reason} (requested by {latest.actor})"
+        return move_alias(session, model, alias, target, "approve", reason, approver)

@@ -1,0 +1,99 @@
+"""The deploy-target role: where a model version is put in front of traffic.
+
+The environment's ``deploy`` URI picks the target by scheme, like the other roles: ``local`` moves
+the alias in the registry, and every ``mlops-kit serve NAME@ALIAS`` process (on this machine, in
+a container, on a cluster) follows it within its follow interval. Targets that run the server on a
+platform and split traffic between versions implement the same contract.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops_kit.backends import Backend, SchemeRegistry
+
+if TYPE_CHECKING:
+    from mlops_kit.kit import Kit
+
+DeploymentState = Literal["serving", "awaiting approval"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a target serves under one alias of a model."""
+
+    model: str
+    alias: str
+    version: int | None
+    """The version that takes the traffic (``None`` before the first deployment)."""
+    traffic_share: float
+    state: DeploymentState
+    detail: str
+    """One line for people: what happened or what is awaited."""
+    pending_version: int | None = None
+    """A version requested on a protected alias, awaiting approval."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+
+class DeployTarget(Backend):
+    """Where model versions are deployed.
+
+    Args:
+        uri: the environment's ``deploy`` URI.
+        kit: the environment whose registry holds the versions.
+    """
+
+    def __init__(self, uri: str, kit: Kit) -> None:
+        super().__init__(uri)
+        self.kit = kit
+
+    @abstractmethod
+    def deploy(
+        self, ref: str, *, alias: str, reason: str, traffic_share: float = 1.0
+    ) -> Deployment:
+        """Put the version ``ref`` (``NAME@VERSION``) behind ``alias`` with ``traffic_share``.
+
+        On a protected alias the deployment waits for an approval (state ``awaiting approval``).
+
+        Raises:
+            NotFoundError: the version does not exist or is not ready.
+            ConflictError: the version already serves the alias.
+            ConfigError: the target cannot give the version that share of the traffic.
+        """
+
+    @abstractmethod
+    def status(self, model: str, alias: str) -> Deployment:
+        """What serves ``alias`` of ``model`` now.
+
+        Raises:
+            NotFoundError: the model does not exist.
+        """
+
+    @abstractmethod
+    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
+        """Serve the previous version of ``alias`` again, in one step (no approval).
+
+        Raises:
+            NotFoundError: the alias was never deployed.
+            ConflictError: there is no previous version.
+            IntegrityError: the previous version's artifact is missing or altered.
+        """
+
+
+DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
+DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
+
+
+def open_deploy_target(kit: Kit) -> DeployTarget:
+    """The deploy target of ``kit``'s environment.
+
+    Raises:
+        UnknownSchemeError: no target serves the ``deploy`` URI's scheme; the message lists them.
+    """
+    uri = kit.environment.deploy
+    return DEPLOY_TARGETS.resolve(uri)(uri, kit)

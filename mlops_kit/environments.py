@@ -49,6 +49,8 @@ ENV_VAR_NAME: Final = "MLOPS_KIT_ENV"
 ENV_VAR_ENVIRONMENTS_DIR: Final = "MLOPS_KIT_ENVIRONMENTS_DIR"
 ENV_VAR_LOCAL_ROOT: Final = "MLOPS_KIT_LOCAL_ROOT"
 
+_HIDDEN: Final = "***"
+"""What :func:`~mlops_kit.backends.redact_uri` writes in place of a secret."""
 _NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -207,6 +209,42 @@ class Environment(BaseModel):
         for role in ROLES:
             data[role] = redact_uri(data[role])
         return data
+
+    def run_parameter(self) -> str:
+        """This environment as a pipeline run parameter: JSON with passwords and tokens hidden.
+
+        Orchestrators store run parameters in their run records (Kubeflow's database, Vertex AI's
+        pipeline jobs), readable by whoever lists runs: a secret never goes there. A step reads the
+        parameter back with :meth:`from_run_parameter`.
+        """
+        return json.dumps(self.redacted(), sort_keys=True)
+
+    @classmethod
+    def from_run_parameter(cls, text: str, environ: Mapping[str, str] | None = None) -> Environment:
+        """The environment a pipeline step runs in, from :meth:`run_parameter`.
+
+        A role URI whose secret was hidden is taken whole from the step's own environment
+        variable (``MLOPS_KIT_METADATA`` ...), where the deployment puts secrets.
+
+        Raises:
+            ConfigError: a hidden secret has no variable in the step's environment.
+        """
+        environ = os.environ if environ is None else environ
+        values = json.loads(text)
+        for role in ROLES:
+            if _HIDDEN not in values[role]:
+                continue
+            variable = role_env_var(role)
+            if not environ.get(variable):
+                raise ConfigError(
+                    f"the {role} URI of environment {values['name']!r} carries a secret that run "
+                    f"parameters never hold: set {variable} in the pipeline step's environment"
+                )
+            values[role] = environ[variable]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f"environment {values['name']!r}: {_first_problem(exc)}") from exc
 
 
 class ProjectConfig(BaseModel):

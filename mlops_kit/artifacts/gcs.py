@@ -11,6 +11,7 @@ kit computed while reading the file; downloads are checked by the client (MD5) a
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -88,7 +89,17 @@ class GcsArtifactStore(ArtifactStore):
             bucket = client.get_bucket(self.bucket_name)
         except Exception as exc:
             raise self.error(f"cannot reach bucket gs://{self.bucket_name}", exc) from exc
-        return f"bucket gs://{bucket.name} ({bucket.location}), prefix {self.prefix or '/'}"
+        # Reading the bucket's metadata needs fewer permissions than writing a model: write (and
+        # delete) one small object where versions go.
+        probe = bucket.blob(self.object_name(f"doctor-probe-{uuid.uuid4().hex}"))
+        try:
+            probe.upload_from_string(b"", if_generation_match=0)
+            probe.delete()
+        except Exception as exc:
+            raise self.error(f"cannot write to gs://{self.bucket_name}/{self.prefix}", exc) from exc
+        return (
+            f"bucket gs://{bucket.name} ({bucket.location}), prefix {self.prefix or '/'}, writable"
+        )
 
     def error(self, what: str, exc: Exception) -> BackendError:
         """A one-line error for a failed call, naming missing credentials plainly."""

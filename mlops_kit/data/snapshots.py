@@ -16,6 +16,7 @@ from mlops_kit.data.refs import check_dataset_name
 from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import IntegrityError, NotFoundError
+from mlops_kit.warehouse.table_refs import TableRef
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -53,7 +54,7 @@ def snapshot(
     *,
     path: Path | str | None = None,
     query: str | None = None,
-    table: str | None = None,
+    table: str | TableRef | None = None,
     details: VersionDetails | None = None,
     force: bool = False,
 ) -> DatasetVersion:
@@ -69,7 +70,8 @@ def snapshot(
         name: the dataset name (created on first snapshot).
         path: a Parquet, CSV or JSON-lines file.
         query: a SQL query in the warehouse's dialect.
-        table: a table in the warehouse.
+        table: a table in the warehouse: ``[project.]dataset.table`` or ``table`` (in the
+            warehouse's dataset), as text or a :class:`~mlops_kit.warehouse.table_refs.TableRef`.
         details: description, tags, author and git commit recorded with the version.
         force: create a new version even when the latest identical content already has one.
 

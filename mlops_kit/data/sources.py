@@ -9,29 +9,29 @@ its own statement and a crafted query could otherwise close the wrapper and writ
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.warehouse import Source
-
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+from mlops_kit.warehouse.table_refs import TableRef
 
 _DELIMITERS = {".csv": ",", ".tsv": "\t"}
 """The delimited-text suffixes whose rows are checked, with their delimiter."""
 
 
-def source(path: Path | str | None, query: str | None, table: str | None, dialect: str) -> Source:
+def source(
+    path: Path | str | None, query: str | None, table: str | TableRef | None, dialect: str
+) -> Source:
     """The one source given, checked.
 
     Args:
         path: a Parquet, CSV or JSON-lines file.
         query: a SQL query in ``dialect``.
-        table: a table in the warehouse.
+        table: a table in the warehouse (``project.dataset.table``, ``dataset.table``, ``table``).
         dialect: the warehouse's sqlglot dialect name.
 
     Raises:
-        ConfigError: not exactly one source; a table name that is not ``[dataset.]table``; a CSV
+        ConfigError: not exactly one source; a table name that breaks BigQuery's naming rules; a CSV
             file with a ragged row or a repeated column name; a query that is not one read-only
             ``SELECT``.
     """
@@ -41,11 +41,8 @@ def source(path: Path | str | None, query: str | None, table: str | None, dialec
             "give exactly one source of data: a file (--from PATH), a query (--query SQL) "
             "or a table (--table TABLE)"
         )
-    if table and not _TABLE.match(table):
-        raise ConfigError(
-            f"invalid table name {shorten(table)!r}: use letters, digits, '_' and '.' "
-            "(dataset.table)"
-        )
+    if isinstance(table, str):
+        table = TableRef.parse(table)
     if query:
         check_read_only_select(query, dialect)
     if path:

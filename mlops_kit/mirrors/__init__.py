@@ -29,6 +29,8 @@ class MirroredVersion:
     """The dataset versions it was trained on, as ``DATASET@VERSION``."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """The environment's labels (``env``, ``team``, ``cost-center``)."""
+    packages: Mapping[str, str] = field(default_factory=dict)
+    """The training environment's package versions (the serving image must match them)."""
 
     @property
     def ref(self) -> str:

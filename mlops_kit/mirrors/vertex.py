@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
@@ -21,10 +21,29 @@ from mlops_kit.errors import BackendError, ConfigError, first_line
 from mlops_kit.gcp import require_google_credentials
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
-SERVING_IMAGES = {"sklearn": "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest"}
-"""Vertex AI's prebuilt prediction container per flavour (it loads ``model.joblib``)."""
+SKLEARN_SERVING_VERSIONS: Final = (
+    "0.20",
+    "0.22",
+    "0.23",
+    "0.24",
+    "1.0",
+    "1.2",
+    "1.3",
+    "1.4",
+    "1.5",
+    "1.6",
+)
+"""The scikit-learn releases with a prebuilt Vertex AI prediction container (``sklearn-cpu.X-Y``,
+which loads ``model.joblib``), as google-cloud-aiplatform 1.x lists them. A model unpickled by
+another release of scikit-learn may fail or predict differently: the release must match."""
 
 _PURPOSE = "mirroring to the Vertex AI Model Registry"
+
+
+def _multi_region(location: str) -> str:
+    """The Artifact Registry multi-region of Vertex AI's prebuilt containers nearest ``location``."""
+    prefix = location.split("-", 1)[0]
+    return prefix if prefix in ("europe", "asia") else "us"
 
 
 def vertex_model_id(name: str) -> str:
@@ -82,6 +101,32 @@ class VertexModelRegistry(RegistryMirror):
         require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
         return f"Vertex AI Model Registry in {self.project}/{self.location}"
 
+    def serving_image(self, version: MirroredVersion) -> str:
+        """The prebuilt prediction container for the framework release ``version`` was trained with.
+
+        Raises:
+            ConfigError: the flavour has no prebuilt container, or none is built for the recorded
+                release of its framework.
+        """
+        if version.flavor != "sklearn":
+            raise ConfigError(
+                f"no Vertex serving image is known for flavour {version.flavor!r} of {version.ref}: "
+                "pass one with --serving-image"
+            )
+        release = version.packages.get("scikit-learn")
+        minor = ".".join((release or "").split(".")[:2])
+        if minor not in SKLEARN_SERVING_VERSIONS:
+            trained = f"scikit-learn {release}" if release else "no recorded scikit-learn release"
+            raise ConfigError(
+                f"no Vertex serving image for {version.ref} ({trained}): Vertex AI builds "
+                f"sklearn-cpu images for {', '.join(SKLEARN_SERVING_VERSIONS)}; train with one "
+                "of them or pass a matching image with --serving-image"
+            )
+        return (
+            f"{_multi_region(self.location)}-docker.pkg.dev/vertex-ai/prediction/"
+            f"sklearn-cpu.{minor.replace('.', '-')}:latest"
+        )
+
     def upload_request(
         self,
         version: MirroredVersion,
@@ -101,12 +146,7 @@ class VertexModelRegistry(RegistryMirror):
                 f"{version.ref} is stored at {version.artifact_uri}: Vertex AI reads models from "
                 "gs:// only"
             )
-        image = serving_image or SERVING_IMAGES.get(version.flavor or "")
-        if image is None:
-            raise ConfigError(
-                f"no Vertex serving image is known for flavour {version.flavor!r} of {version.ref}: "
-                "pass one explicitly"
-            )
+        image = serving_image or self.serving_image(version)
         model = aiplatform_v1.Model(
             display_name=version.name,
             description=f"Mirror of {version.ref} from the mlops-kit registry",

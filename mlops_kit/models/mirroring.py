@@ -46,6 +46,7 @@ def mirror(kit: Kit, ref: ModelRef | str, *, serving_image: str | None = None) -
         flavor=version.flavor,
         datasets=version.datasets,
         labels=kit.environment.labels,
+        packages=version.components.get("package", {}),
     )
     resource = registry_mirror.mirror(
         copy,

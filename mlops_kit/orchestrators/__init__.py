@@ -10,6 +10,7 @@ runs on the cluster, only the build target of its components differs.
 
 from __future__ import annotations
 
+import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class PipelineSubmission:
         service_account: the identity tasks run as (cloud backends).
         labels: labels attached to the run (Vertex AI) or recorded with it.
         experiment: the Kubeflow experiment that groups the runs (created when missing).
+        submission_id: unique per submission (Vertex AI names its pipeline job after it, so two
+            runs within one second never collide as the SDK's name-and-timestamp ids do).
     """
 
     package: Path
@@ -49,6 +52,7 @@ class PipelineSubmission:
     service_account: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     experiment: str | None = None
+    submission_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
 @dataclass(frozen=True)

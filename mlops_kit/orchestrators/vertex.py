@@ -5,6 +5,7 @@ google-cloud-aiplatform takes seconds to import: it is imported only when a run 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -45,6 +46,16 @@ class VertexRunner(Orchestrator):
     @override
     def check(self) -> str:
         require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
+        _aiplatform()  # names the extra when the package is missing
+        from google.cloud import aiplatform_v1
+
+        client = aiplatform_v1.PipelineServiceClient(
+            client_options={"api_endpoint": f"{self.location}-aiplatform.googleapis.com"}
+        )
+        parent = f"projects/{self.project}/locations/{self.location}"
+        with _vertex_errors(self):
+            # One page of one job: the API answers, and the caller may list pipeline jobs.
+            client.list_pipeline_jobs(request={"parent": parent, "page_size": 1}, timeout=30)
         return f"Vertex AI Pipelines in {self.project}/{self.location}"
 
     def pipeline_job(self, submission: PipelineSubmission, credentials: Any = None) -> Any:
@@ -62,6 +73,7 @@ class VertexRunner(Orchestrator):
         aiplatform = _aiplatform()
         return aiplatform.PipelineJob(
             display_name=submission.run_name,
+            job_id=job_id(submission),
             template_path=str(submission.package),
             pipeline_root=submission.pipeline_root,
             parameter_values=dict(submission.arguments),
@@ -145,6 +157,18 @@ class VertexRunner(Orchestrator):
             ),
             error=resource.error.message or None if resource.error else None,
         )
+
+
+def job_id(submission: PipelineSubmission) -> str:
+    """The Vertex AI pipeline job id: the run name and the submission id, as Vertex AI allows.
+
+    Ids match ``[a-z][a-z0-9-]{0,127}``; the submission id at the end keeps them unique.
+    """
+    name = re.sub(r"[^a-z0-9-]+", "-", submission.run_name.lower()).strip("-") or "run"
+    if not name[0].isalpha():
+        name = f"run-{name}"
+    suffix = f"-{submission.submission_id}"
+    return name[: 128 - len(suffix)].rstrip("-") + suffix
 
 
 def _aiplatform() -> Any:

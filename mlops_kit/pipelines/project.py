@@ -241,7 +241,7 @@ class PipelineProject:
         if source.partition(":")[0] not in ("table", "query") and not Path(source).is_absolute():
             source = str(self.root / source)
         return {
-            "environment": environment.model_dump_json(),
+            "environment": environment.run_parameter(),
             "dataset": config.dataset,
             "source": source,
             "model_name": config.model_name,

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import ibis
     import pyarrow as pa
 
+    from mlops_kit.warehouse.table_refs import TableRef
+
 
 @dataclass(frozen=True)
 class Source:
@@ -41,12 +43,12 @@ class Source:
     Attributes:
         path: a Parquet, CSV or JSON-lines file on this machine.
         query: a SQL query in the warehouse's dialect.
-        table: a table (or view) name in the warehouse.
+        table: a table (or view) in the warehouse.
     """
 
     path: Path | None = None
     query: str | None = None
-    table: str | None = None
+    table: TableRef | None = None
 
     def describe(self) -> str:
         """The source as recorded in the manifest: ``file:…``, ``query:…`` or ``table:…``."""

@@ -23,9 +23,10 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
@@ -77,6 +78,16 @@ _FORMATS = {
     ".jsonl": "NEWLINE_DELIMITED_JSON",
     ".ndjson": "NEWLINE_DELIMITED_JSON",
 }
+
+
+ROW_HASH: Final = "CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(TO_JSON_STRING(t))), 1, 14)) AS INT64)"
+"""A row's hash in the fingerprint: the first 56 bits of the SHA-256 of its JSON text, as an integer.
+
+SHA-256 is fixed by its standard, unlike an engine's own hash (FARM_FINGERPRINT, DuckDB's hash())
+that a release may change: the fingerprint, and so "identical content returns the existing
+version", survives engine upgrades. 56 bits keep the integer positive; the fingerprint combines the
+rows' hashes by sum and XOR, so row order does not count.
+"""
 
 
 def ibis_type(field: Any) -> str:
@@ -172,7 +183,7 @@ class BigQueryWarehouse(Warehouse):
         if source.path is not None:
             self._load(source.path, staging, what)
         else:
-            select = source.query or f"SELECT * FROM `{self._id(source.table or '')}`"  # noqa: S608
+            select = source.query or self._select_all(source)
             self._run(
                 f"CREATE TABLE `{staging}` OPTIONS (expiration_timestamp = "
                 f"TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS {select}",
@@ -184,6 +195,11 @@ class BigQueryWarehouse(Warehouse):
         except BaseException:
             self.discard(staged)
             raise
+
+    def _select_all(self, source: Source) -> str:
+        assert source.table is not None  # a source without a file or a query names a table
+        table = source.table.qualified(self.project, self.dataset)
+        return f"SELECT * FROM {table.quoted('`')}"  # noqa: S608
 
     def _load(self, path: Path, staging: str, what: str) -> None:
         from google.api_core import exceptions as google_errors
@@ -225,10 +241,8 @@ class BigQueryWarehouse(Warehouse):
         row = next(
             iter(
                 self._run(
-                    "SELECT COUNT(*) AS n, "  # noqa: S608
-                    "CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(t)) AS BIGNUMERIC)) AS STRING) "
-                    "AS s, BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))) AS x "
-                    f"FROM `{staged.location}` AS t",
+                    f"SELECT COUNT(*) AS n, CAST(SUM(CAST({ROW_HASH} AS BIGNUMERIC)) AS STRING) "  # noqa: S608
+                    f"AS s, BIT_XOR({ROW_HASH}) AS x FROM `{staged.location}` AS t",
                     f"cannot measure {staged.source}",
                 )
             )
@@ -236,7 +250,9 @@ class BigQueryWarehouse(Warehouse):
         count = int(row["n"] or 0)
         if not count:
             raise ConfigError(f"{staged.source} has no rows: a dataset version needs data")
-        digest = hashlib.sha256(json.dumps([schema, count, str(row["s"]), str(row["x"])]).encode())
+        digest = hashlib.sha256(
+            json.dumps([schema, count, str(int(Decimal(row["s"]))), str(row["x"])]).encode()
+        )
         return StagedData(staged.location, schema, count, digest.hexdigest(), staged.source)
 
     def version_table(self, dataset: str, schema: list[dict[str, str]]) -> str:

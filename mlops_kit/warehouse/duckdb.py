@@ -192,7 +192,8 @@ class DuckDBWarehouse(Warehouse):
             # The newline ends a trailing ``--`` comment of the query before the wrapper's parenthesis.
             relation, connection = f"({source.query}\n)", self._source_connection()
         else:
-            relation, connection = str(source.table), self._source_connection()
+            assert source.table is not None  # a source without a file or a query names a table
+            relation, connection = source.table.quoted('"'), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -64,6 +64,12 @@ def test_doctor_checks_every_role_on_the_twin(cloud_twin: CloudTwin, project_dir
     assert all(check.ok for check in checks.values()), [c.detail for c in checks.values()]
     assert checks["warehouse"].detail == f"BigQuery dataset {PROJECT}:{DATASET} in US"
     assert checks["artifacts"].detail.startswith(f"bucket gs://{BUCKET} ")
+    assert checks["artifacts"].detail.endswith(", writable")
+    # The write probe leaves nothing behind.
+    from google.cloud import storage
+
+    names = [blob.name for blob in storage.Client(project=PROJECT).list_blobs(BUCKET)]
+    assert not [name for name in names if "doctor-probe-" in name]
     assert checks["orchestrator"].detail.startswith(
         "Kubeflow Pipelines 01234567 at http://127.0.0.1"
     )
@@ -85,6 +91,34 @@ def test_doctor_names_a_missing_dataset_and_bucket_in_one_line(
     assert "Not found: Dataset" in checks["warehouse"].detail
     assert checks["artifacts"].detail.startswith("cannot reach bucket gs://no-such-bucket")
     assert all("\n" not in check.detail for check in checks.values())
+
+
+def test_doctor_names_an_unmigrated_database_and_a_dead_orchestrator_in_one_line(
+    cloud_twin: CloudTwin, project_dir: Path, tmp_path: Path
+) -> None:
+    environment = cloud_twin.environment().model_copy(
+        update={
+            "metadata": f"sqlite:///{tmp_path / 'new.db'}",
+            "orchestrator": "kfp+http://127.0.0.1:9",
+        }
+    )
+    with Kit(environment) as kit:
+        checks = {check.role: check for check in run_checks(kit)}
+    assert checks["warehouse"].ok and checks["artifacts"].ok
+    assert not checks["metadata"].ok and not checks["orchestrator"].ok
+    assert checks["metadata"].detail.startswith("metadata schema is at nothing")
+    assert "run `mlops-kit db upgrade`" in checks["metadata"].detail
+    assert "127.0.0.1:9" in checks["orchestrator"].detail
+    vertex = cloud_twin.environment("twin-vertex")
+    assert cloud_twin.vertex is not None
+    cloud_twin.vertex.refusal = "Permission 'aiplatform.pipelineJobs.list' denied"
+    try:
+        with Kit(vertex) as kit:
+            (refused,) = [c for c in run_checks(kit) if c.role == "orchestrator"]
+    finally:
+        cloud_twin.vertex.refusal = None
+    assert not refused.ok and "pipelineJobs.list' denied" in refused.detail
+    assert all("\n" not in c.detail for c in [*checks.values(), refused])
 
 
 def test_predictions_and_outcomes_stream_into_bigquery(

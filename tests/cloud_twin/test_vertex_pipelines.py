@@ -7,7 +7,6 @@ twin's gRPC hosts answer from the Vertex fake's state.
 
 # No `from __future__ import annotations`: KFP reads the component signatures.
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,12 +61,15 @@ def _submission(package: Path, name: str) -> PipelineSubmission:
 
 def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: Any) -> None:
     runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
-    run = runner.submit(_submission(package, "tiny-5"))
+    submission = _submission(package, "tiny-5")
+    run = runner.submit(submission)
     assert run.state == "PENDING" and run.name == "tiny-5"
     assert run.run_id.startswith(f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/")
     ((path, job),) = [(p, b) for m, p, b in vertex.requests if m == "POST"]
     assert urlsplit(path).path == f"/v1/projects/{PROJECT}/locations/{REGION}/pipelineJobs"
-    assert parse_qs(urlsplit(path).query)["pipelineJobId"][0].startswith("tiny")
+    job_id = f"tiny-5-{submission.submission_id}"
+    assert parse_qs(urlsplit(path).query)["pipelineJobId"] == [job_id]
+    assert run.run_id == f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/{job_id}"
     assert job["displayName"] == "tiny-5"
     assert job["serviceAccount"] == "runner@twin-project.iam.gserviceaccount.com"
     assert job["labels"]["env"] == "twin"
@@ -75,15 +77,25 @@ def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: 
     assert job["runtimeConfig"]["parameterValues"] == {"x": 5}
     assert job["pipelineSpec"]["pipelineInfo"]["name"] == "tiny"
 
-    # The SDK names a job after the pipeline and the second it is submitted: a second run of the
-    # same pipeline within that second is refused (409), so this one waits for the next second.
-    time.sleep(1.05)
+    # The SDK would name a job after the pipeline and the second it is submitted, and refuse a
+    # second run within that second (409): the kit's own job id keeps both.
+    runner.submit(_submission(package, "other"))
     runner.submit(_submission(package, "other"))
     listed = runner.list_runs(name="tiny-5")
     assert [(r.run_id, r.name, r.state) for r in listed] == [(run.run_id, "tiny-5", "PENDING")]
     (listing,) = [p for m, p, _ in vertex.requests if m == "GET" and p.split("?")[0].endswith("s")]
     assert parse_qs(urlsplit(listing).query)["filter"] == ['display_name="tiny-5"']
-    assert len(runner.list_runs()) == 2
+    assert len(runner.list_runs()) == 3
+
+
+def test_job_ids_follow_vertex_rules() -> None:
+    from mlops_kit.orchestrators.vertex import job_id
+
+    submission = PipelineSubmission(Path("p.yaml"), {}, "42 Churn_Model training" + "x" * 200)
+    made = job_id(submission)
+    assert len(made) == 128 and made.endswith(f"-{submission.submission_id}")
+    assert made.startswith("run-42-churn-model-training")
+    assert all(c.islower() or c.isdigit() or c == "-" for c in made)
 
 
 def test_schedule_creates_a_vertex_schedule(package: Path, vertex: Any) -> None:

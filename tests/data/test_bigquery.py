@@ -11,6 +11,8 @@ autodetect, and resumable uploads (files ≥ 5 MB).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,6 +161,15 @@ def test_query_source_and_a_failing_query(bq_kit, fake_bigquery, tmp_path):
     assert version.row_count == 492  # tenure 61..72 of 1..72
     by_table = data.snapshot(bq_kit, "customers", table="customers")
     assert by_table.row_count == 3000
+    # A project-qualified name with hyphens (the generated cloud config's default) is read once,
+    # not prefixed with the warehouse's project again.
+    fake_bigquery.create_dataset("my-project-1", "ds_source")
+    fake_bigquery.db.execute(f'CREATE TABLE "my-project-1"."ds_source"."customers" AS {CHURN_V1}')
+    qualified = data.snapshot(bq_kit, "other", table="my-project-1.ds_source.customers")
+    assert (qualified.row_count, qualified.source) == (
+        3000,
+        "table:my-project-1.ds_source.customers",
+    )
     with pytest.raises(NotFoundError, match="cannot read query:.*nowhere_at_all"):
         data.snapshot(bq_kit, "long", query="SELECT nope FROM nowhere_at_all")
     with pytest.raises(ConfigError, match="is not one read-only SELECT"):
@@ -191,3 +202,20 @@ def test_a_failing_publish_leaves_no_version_and_no_staging_table(bq_kit, fake_b
     assert not any(name.startswith("_staging_") for name in fake_bigquery.tables())
     fake_bigquery.run_sql = original
     assert data.snapshot(bq_kit, "churn", path=tmp_path / "c.parquet").version == 1
+
+
+def test_the_fingerprint_is_sha256_of_each_rows_json_text(bq_kit, fake_bigquery, tmp_path):
+    # Fixed bytes: the JSON text of each row, hashed by SHA-256 (not an engine's own hash, which a
+    # release may change), combined by sum and XOR of their first 56 bits.
+    fake_bigquery.db.execute(
+        f"CREATE TABLE {PROJECT}.{DATASET}.pairs AS SELECT * FROM (VALUES (1, 'x'), (2, 'y')) v(a, b)"
+    )
+    rows = [b'{"a":1,"b":"x"}', b'{"a":2,"b":"y"}']
+    hashes = [int.from_bytes(hashlib.sha256(row).digest()[:7], "big") for row in rows]
+    schema = [{"name": "a", "type": "int64"}, {"name": "b", "type": "string"}]
+    expected = hashlib.sha256(
+        json.dumps([schema, 2, str(sum(hashes)), str(hashes[0] ^ hashes[1])]).encode()
+    ).hexdigest()
+    version = data.snapshot(bq_kit, "pairs", table="pairs")
+    assert version.schema == schema
+    assert version.fingerprint == expected

@@ -123,7 +123,7 @@ def test_registration_mirrors_the_first_version_as_a_model_later_ones_as_its_ver
     mirror_kit: Kit, vertex: FakeVertex, tmp_path: Path
 ) -> None:
     artifact = train_classifier(tmp_path / "model")
-    lineage = models.Lineage(packages={})
+    lineage = models.Lineage(packages={"scikit-learn": "1.3.2"})
     first = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
     second = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
 
@@ -131,7 +131,10 @@ def test_registration_mirrors_the_first_version_as_a_model_later_ones_as_its_ver
     assert one["modelId"] == "churn-model" and "parentModel" not in one
     assert one["model"]["artifactUri"] == first.artifact_uri
     assert one["model"]["artifactUri"].startswith("gs://") and first.artifact_uri.endswith("/1")
-    assert one["model"]["containerSpec"]["imageUri"].endswith("/sklearn-cpu.1-3:latest")
+    # The serving image matches the scikit-learn release the version was trained with.
+    assert one["model"]["containerSpec"]["imageUri"] == (
+        "europe-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest"
+    )
     assert one["model"]["versionAliases"] == ["v1"]
     assert one["model"]["labels"] == {
         "env": "dev",
@@ -156,7 +159,9 @@ def test_a_refused_mirror_leaves_the_version_ready_and_untagged(
         BackendError,
         match="did not accept m@1: .*'aiplatform.models.upload' denied .*models mirror m@1",
     ):
-        models.register(mirror_kit, "m", artifact, lineage=models.Lineage(packages={}))
+        models.register(
+            mirror_kit, "m", artifact, lineage=models.Lineage(packages={"scikit-learn": "1.5.2"})
+        )
     assert models.get_version(mirror_kit, "m@1").tags == {}
     vertex.refuse = False
     assert models.mirror(mirror_kit, "m@1").endswith("/models/m@1")
@@ -179,6 +184,17 @@ def test_mirror_refusals_are_clear(gcs_uri: str, tmp_path: Path) -> None:
         registry.upload_request(version)
     with pytest.raises(ConfigError, match="no Vertex serving image"):
         registry.upload_request(MirroredVersion("m", 1, "gs://b/m/1", None))
+    trained = MirroredVersion("m", 1, "gs://b/m/1", "sklearn", packages={"scikit-learn": "1.9.0"})
+    with pytest.raises(ConfigError, match=r"\(scikit-learn 1.9.0\): Vertex AI builds sklearn-cpu"):
+        registry.upload_request(trained)
+    with pytest.raises(ConfigError, match="no recorded scikit-learn release"):
+        registry.upload_request(MirroredVersion("m", 1, "gs://b/m/1", "sklearn"))
+    custom = registry.upload_request(trained, serving_image="europe-docker.pkg.dev/p/r/s@sha256:ab")
+    assert custom.model.container_spec.image_uri == "europe-docker.pkg.dev/p/r/s@sha256:ab"
+    us = MirroredVersion("m", 1, "gs://b/m/1", "sklearn", packages={"scikit-learn": "0.24.2"})
+    assert VertexModelRegistry("vertex://p/us-central1").serving_image(us) == (
+        "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.0-24:latest"
+    )
     with pytest.raises(ConfigError, match="use 'vertex://PROJECT/LOCATION'"):
         VertexModelRegistry("vertex://acme-ml-dev")
 

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_kit.errors import BackendError, ConfigError
-from tests.conftest import reply_json
+from tests.cloud_twin.bigquery import FakeBigQuery
 
 
 def _batches(project_dir: Path, table: str) -> list[Path]:
@@ -176,39 +175,21 @@ def test_batches_with_other_keys_and_types_read_as_one_table(local_kit) -> None:
     assert features["r3"] is None
 
 
-class _InsertAll(BaseHTTPRequestHandler):
-    """BigQuery's ``tabledata.insertAll`` on loopback: records each request, refuses on demand."""
-
-    requests: list[tuple[str, dict[str, Any]]] = []
-    refuse = False
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append((self.path.split("?")[0], body))
-        answer: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
-        if type(self).refuse:
-            error = {"reason": "invalid", "message": "no such field: surprise"}
-            answer["insertErrors"] = [{"index": 0, "errors": [error]}]
-        reply_json(self, answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def bigquery_kit(tmp_path: Path) -> Iterator[Any]:
-    """A cloud environment whose BigQuery client talks to :class:`_InsertAll` on loopback."""
+    """A cloud environment whose BigQuery client talks to the twin's BigQuery on loopback."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
+    from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 
-    _InsertAll.requests, _InsertAll.refuse = [], False
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _InsertAll)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    fake = FakeBigQuery("proj", ("data", "mon")).start()
+    for schema in (PREDICTION_LOG, GROUND_TRUTH):
+        fields = [{"name": name, "type": kind} for name, kind in schema.columns]
+        fake.create_table("proj", "mon", schema.name, fields)
     kit = Kit(
         Environment(
             name="dev",
@@ -219,14 +200,19 @@ def bigquery_kit(tmp_path: Path) -> Iterator[Any]:
             prediction_log_table="proj.mon.prediction_log",
         )
     )
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     kit.warehouse.__dict__["_client"] = bigquery.Client(
         project="proj",
         credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=endpoint),
+        client_options=ClientOptions(api_endpoint=fake.endpoint),
     )
+    kit.__dict__["fake"] = fake
     yield kit
-    server.shutdown()
+    fake.stop()
+
+
+def _inserts(kit: Any) -> list[tuple[str, dict[str, Any]]]:
+    paths = [(path.split("?")[0], body) for _method, path, body in kit.fake.requests]
+    return [(path, body) for path, body in paths if path.endswith("/insertAll")]
 
 
 def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
@@ -240,7 +226,7 @@ def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
         logger.log("r2", {"tenure": 2}, 0, None, at)
     assert log_ground_truth(bigquery_kit, {"r1": 1}, at) == 1
 
-    (log_path, log_body), (truth_path, truth_body) = _InsertAll.requests
+    (log_path, log_body), (truth_path, truth_body) = _inserts(bigquery_kit)
     assert log_path.endswith("/projects/proj/datasets/mon/tables/prediction_log/insertAll")
     assert truth_path.endswith("/projects/proj/datasets/mon/tables/ground_truth/insertAll")
     first = log_body["rows"][0]["json"]
@@ -257,11 +243,14 @@ def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
 def test_bigquery_refusing_rows_keeps_them_buffered(bigquery_kit: Any) -> None:
     from mlops_kit.monitoring import PredictionLogger
 
-    _InsertAll.refuse = True
+    # A log table provisioned without the score column refuses the rows that carry one.
+    bigquery_kit.fake.db.execute('ALTER TABLE "proj"."mon"."prediction_log" DROP COLUMN score')
     logger = PredictionLogger(bigquery_kit, "churn", 1, batch_size=10, max_delay=60)
-    logger.log("r1", {"x": 1}, 1)
+    logger.log("r1", {"x": 1}, 1, 0.5)
     with pytest.raises(BackendError, match=r"BigQuery refused rows of proj\.mon\.prediction_log"):
         logger.flush()
-    _InsertAll.refuse = False
+    bigquery_kit.fake.db.execute(
+        'ALTER TABLE "proj"."mon"."prediction_log" ADD COLUMN score DOUBLE'
+    )
     logger.close()
-    assert logger.written == 1 and len(_InsertAll.requests) == 2
+    assert logger.written == 1 and len(_inserts(bigquery_kit)) == 2

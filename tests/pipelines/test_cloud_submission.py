@@ -132,6 +132,28 @@ def test_schedule_on_the_local_twin_is_a_clear_error(cloud_project: Path, run_cl
     assert "the local twin (kfp-local) cannot schedule recurring runs" in result.stderr
 
 
+def test_run_parameters_never_hold_a_password(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, monkeypatch
+) -> None:
+    from mlops_kit.environments import Environment
+    from mlops_kit.errors import ConfigError
+
+    metadata = "postgresql+psycopg://mlops:s3cret-pw@db.internal:5432/mlops"
+    monkeypatch.setenv("MLOPS_KIT_METADATA", metadata)
+    result = run_cli("pipeline", "run", "--env", "dev")
+    assert result.exit_code == 0, result.stderr
+    (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
+    assert "s3cret-pw" not in json.dumps(body)
+    parameter = body["runtime_config"]["parameters"]["environment"]
+    assert (
+        json.loads(parameter)["metadata"] == "postgresql+psycopg://mlops:***@db.internal:5432/mlops"
+    )
+    # A step takes the hidden URI from its own environment, or says where to put it.
+    assert Environment.from_run_parameter(parameter).metadata == metadata
+    with pytest.raises(ConfigError, match="set MLOPS_KIT_METADATA in the pipeline step"):
+        Environment.from_run_parameter(parameter, environ={})
+
+
 def test_requests_carry_an_id_token_of_the_credentials_account(
     cloud_project: Path, kubeflow: FakeKubeflow, run_cli
 ) -> None:  # type: ignore[no-untyped-def]

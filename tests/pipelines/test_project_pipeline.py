@@ -59,7 +59,13 @@ def test_the_projects_own_tests_pass(project: PipelineProject) -> None:
         cwd=project.root,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(project.root / "src")},
+        # The kit under test stays importable (a checkout on PYTHONPATH), after the project's src.
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(project.root / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        },
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "3 passed" in result.stdout

@@ -11,7 +11,7 @@ def deploy_model(environment: str, decision: str, alias: str) -> str:
     waits for someone's approval (``mlops-kit models approve``).
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         decision: the gate's decision, as JSON.
         alias: the alias the serving processes follow (``production``).
 
@@ -29,7 +29,7 @@ def deploy_model(environment: str, decision: str, alias: str) -> str:
         print(f"deploy: skipped, {outcome['candidate']} was not promoted")
         return ""
     reason = "new champion: " + "; ".join(outcome["reasons"])
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         deployment = open_deploy_target(kit).deploy(
             outcome["candidate"], alias=alias, reason=reason
         )

@@ -16,7 +16,7 @@ def evaluate_model(
     """Compute the metrics JSON of ``model`` on the held-out rows of ``dataset_ref``.
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         dataset_ref: the data version the model was trained on.
         target: the label column.
         slices: comma-separated slice columns.
@@ -37,7 +37,7 @@ def evaluate_model(
     from mlops_kit.kit import Kit
     from mlops_kit.pipelines.evaluation import evaluate_classifier, holdout_split
 
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         frame = data.load(kit, dataset_ref, as_="pandas")
     _, held_out = holdout_split(frame, target)
     columns = [column.strip() for column in slices.split(",") if column.strip()]

@@ -18,7 +18,7 @@ def promote_if_better(
     """Compare ``model_ref`` with the champion; promote it or record why not.
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         model_ref: the candidate (``churn@4``).
         target: the label column: the candidate and the champion are scored on the held-out
             rows of the candidate's data version.
@@ -36,7 +36,7 @@ def promote_if_better(
     from mlops_kit.kit import Kit
     from mlops_kit.pipelines.promotion import gate_candidate
 
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         decision = gate_candidate(
             kit,
             model_ref,

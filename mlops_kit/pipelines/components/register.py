@@ -17,7 +17,7 @@ def register_model(
     """Register ``model`` as the next version of ``model_name``.
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         model_name: the registered model.
         dataset_ref: the data version it was trained on (its lineage).
         params: the training parameters, as JSON.
@@ -43,7 +43,7 @@ def register_model(
         # KFP names the file after the output; the registry knows scikit-learn by *.joblib.
         artifact = Path(scratch) / "model.joblib"
         shutil.copyfile(model.path, artifact)
-        with Kit(Environment.model_validate_json(environment)) as kit:
+        with Kit(Environment.from_run_parameter(environment)) as kit:
             version = models.register(
                 kit,
                 model_name,

@@ -9,7 +9,7 @@ def snapshot_data(environment: str, dataset: str, source: str, git_commit: str) 
     Identical content returns the existing version instead of a new one.
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         dataset: the dataset name.
         source: a Parquet or CSV file path, ``table:NAME`` or ``query:SELECT ...``.
         git_commit: the project's commit that runs the pipeline (empty: unknown).
@@ -22,7 +22,7 @@ def snapshot_data(environment: str, dataset: str, source: str, git_commit: str) 
     from mlops_kit.kit import Kit
 
     kind, _, rest = source.partition(":")
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         version = data.snapshot(
             kit,
             dataset,

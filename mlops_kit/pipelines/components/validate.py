@@ -11,7 +11,7 @@ def validate_data(environment: str, dataset_ref: str, report: Output[Artifact]) 
     column's type (text in a numeric column). The first version has nothing to diff against.
 
     Args:
-        environment: the resolved environment, as JSON.
+        environment: the environment, secrets hidden (``Environment.run_parameter``).
         dataset_ref: the version to validate (``churn@3``).
         report: the diff summary, as JSON.
 
@@ -25,7 +25,7 @@ def validate_data(environment: str, dataset_ref: str, report: Output[Artifact]) 
     from mlops_kit.kit import Kit
     from mlops_kit.pipelines.validation import validate_version
 
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         result = validate_version(kit, dataset_ref)
     Path(report.path).write_text(
         json.dumps(result.summary, indent=2, default=str), encoding="utf-8"

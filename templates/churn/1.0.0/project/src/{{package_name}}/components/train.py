@@ -10,7 +10,7 @@ def train_model(
     """Fit the model on the training rows of ``dataset_ref``.
 
     Args:
-        environment: the resolved environment, as JSON (given by the kit).
+        environment: the environment, secrets hidden (given by the kit).
         dataset_ref: the data version to train on (``churn@3``).
         target: the label column.
         params: training parameters, as JSON: ``exclude`` (columns that are not features;
@@ -35,7 +35,7 @@ def train_model(
     from mlops_kit.pipelines.evaluation import holdout_split
 
     settings = json.loads(params or "{}")
-    with Kit(Environment.model_validate_json(environment)) as kit:
+    with Kit(Environment.from_run_parameter(environment)) as kit:
         frame = data.load(kit, dataset_ref, as_="pandas")
     training, _ = holdout_split(frame, target)
     features = training.drop(columns=[target, *settings.get("exclude", [])])

@@ -265,11 +265,16 @@ class Workspace(BaseModel):
         return check_name(chosen)
 
 
-def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``, or a ConfigError naming ``what`` could not be read and why."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    text = _read_text(path, what)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -453,10 +458,7 @@ def read_stack_outputs(path: Path) -> StackOutputs:
     Raises:
         ConfigError: the file is unreadable, not JSON, or lacks a required output.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read stack outputs {path}: {exc.strerror or exc}") from exc
+    text = _read_text(path, "stack outputs")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -71,10 +71,16 @@ def snapshot(kit: Any, frame: pd.DataFrame, tmp_path: Path, name: str) -> str:
     return datasets.snapshot(kit, "activity", path=path, details=details).ref
 
 
-def register_two_versions(
-    kit: Any, frame: pd.DataFrame, ref: str, tmp_path: Path, depths: tuple[int, int]
-) -> None:
-    """Register ``behaviour@1`` and ``@2``, trained on ``frame`` (dataset ``ref``) to ``depths``."""
+def two_behaviour_versions(
+    kit: Any, tmp_path: Path, rows: int, name: str, depths: tuple[int, int]
+) -> pd.DataFrame:
+    """Snapshot clean activity, register ``behaviour@1`` and ``@2`` trained on it to ``depths``.
+
+    Returns:
+        The snapshot activity, as loaded back.
+    """
+    ref = snapshot(kit, activity(rows, seed=1, broken_share=0.0), tmp_path, name)
+    frame = datasets.load(kit, ref, as_="pandas")
     for number, depth in enumerate(depths, start=1):
         train(frame, tmp_path / f"m{number}", depth=depth)
         models.register(
@@ -83,6 +89,7 @@ def register_two_versions(
             tmp_path / f"m{number}",
             lineage=models.Lineage(data=[ref], packages={}),
         )
+    return frame
 
 
 def test_comparing_the_two_versions_points_at_the_broken_source(
@@ -161,9 +168,7 @@ def test_comparing_on_data_without_the_feature_columns_is_a_clear_error(
     local_kit: Any, tmp_path: Path
 ) -> None:
     kit = local_kit
-    ref = snapshot(kit, activity(300, seed=1, broken_share=0.0), tmp_path, "full")
-    frame = datasets.load(kit, ref, as_="pandas")
-    register_two_versions(kit, frame, ref, tmp_path, depths=(3, 3))
+    frame = two_behaviour_versions(kit, tmp_path, 300, "full", depths=(3, 3))
     path = tmp_path / "basic.parquet"
     frame[["customer_id", *BASIC]].to_parquet(path)
     basic = datasets.snapshot(kit, "basic_only", path=path).ref
@@ -175,9 +180,7 @@ def test_text_in_a_numeric_feature_is_reported_with_the_models_that_cannot_predi
     local_kit: Any, tmp_path: Path
 ) -> None:
     kit = local_kit
-    ref = snapshot(kit, activity(400, seed=1, broken_share=0.0), tmp_path, "train")
-    frame = datasets.load(kit, ref, as_="pandas")
-    register_two_versions(kit, frame, ref, tmp_path, depths=(3, 4))
+    two_behaviour_versions(kit, tmp_path, 400, "train", depths=(3, 4))
     live = activity(300, seed=4, broken_share=0.0)
     live["api_calls"] = live["api_calls"].map(lambda v: "N/A" if v % 7 == 0 else str(v))
     mistyped = snapshot(kit, live, tmp_path, "mistyped")

@@ -7,12 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from typing_extensions import override
 
 from mlops_kit.db import MetadataDatabase
 from mlops_kit.errors import ConfigError, MissingDependencyError, shorten
+
+
+def _parse_url(uri: str, engine: str, *, shown: str, form: str) -> URL:
+    """``uri`` as a SQLAlchemy URL.
+
+    Raises:
+        ConfigError: it is malformed (the message quotes it as ``shown`` and asks for ``form``).
+    """
+    try:
+        return make_url(uri)
+    except ArgumentError as exc:
+        raise ConfigError(f"malformed {engine} URL {shown!r}: use {form!r}") from exc
 
 
 class SqliteDatabase(MetadataDatabase):
@@ -22,12 +34,7 @@ class SqliteDatabase(MetadataDatabase):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        try:
-            url = make_url(uri)
-        except ArgumentError as exc:
-            raise ConfigError(
-                f"malformed SQLite URL {uri!r}: use 'sqlite:////abs/path.db'"
-            ) from exc
+        url = _parse_url(uri, "SQLite", shown=uri, form="sqlite:////abs/path.db")
         if not url.database or url.database == ":memory:":
             raise ConfigError(
                 f"SQLite URL {uri!r} names no file: the metadata must persist, "
@@ -80,13 +87,9 @@ class PostgresDatabase(MetadataDatabase):
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
-        try:
-            url = make_url(uri)
-        except ArgumentError as exc:
-            raise ConfigError(
-                f"malformed PostgreSQL URL {self.display_url!r}: "
-                "use 'postgresql://USER@HOST:PORT/DATABASE'"
-            ) from exc
+        url = _parse_url(
+            uri, "PostgreSQL", shown=self.display_url, form="postgresql://USER@HOST:PORT/DATABASE"
+        )
         if not url.database:
             raise ConfigError(f"PostgreSQL URL {self.display_url!r} names no database")
         if url.drivername in ("postgresql", "postgres"):

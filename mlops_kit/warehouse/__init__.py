@@ -21,10 +21,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -242,6 +242,33 @@ class Warehouse(Backend):
 WAREHOUSES: SchemeRegistry[Warehouse] = SchemeRegistry("warehouse", Warehouse)
 WAREHOUSES.register(["duckdb"], "mlops_kit.warehouse.duckdb:DuckDBWarehouse")
 WAREHOUSES.register(["bigquery"], "mlops_kit.warehouse.bigquery:BigQueryWarehouse")
+
+
+_Format = TypeVar("_Format")
+
+
+def file_format(path: Path, formats: Mapping[str, _Format]) -> _Format:
+    """The warehouse's format for the local file ``path``, chosen by its suffix.
+
+    Args:
+        path: the file to read.
+        formats: the warehouse's format of each supported suffix (lower case, with the dot).
+
+    Raises:
+        NotFoundError: the file does not exist.
+        ConfigError: the suffix is not one of ``formats``.
+    """
+    if not path.is_file():
+        raise NotFoundError(
+            f"no such file {str(path)!r}: give an existing Parquet, CSV or JSON file"
+        )
+    found = formats.get(path.suffix.lower())
+    if found is None:
+        raise ConfigError(
+            f"unsupported file type {path.suffix!r} of {str(path)!r}: "
+            f"use one of {', '.join(sorted(formats))}"
+        )
+    return found
 
 
 def column_schema(schema: Any) -> list[dict[str, str]]:

@@ -45,6 +45,7 @@ from mlops_kit.warehouse import (
     TableSchema,
     Warehouse,
     check_supported,
+    file_format,
 )
 
 if TYPE_CHECKING:
@@ -205,16 +206,7 @@ class BigQueryWarehouse(Warehouse):
         from google.api_core import exceptions as google_errors
         from google.cloud import bigquery
 
-        if not path.is_file():
-            raise NotFoundError(
-                f"no such file {str(path)!r}: give an existing Parquet, CSV or JSON file"
-            )
-        source_format = _FORMATS.get(path.suffix.lower())
-        if source_format is None:
-            raise ConfigError(
-                f"unsupported file type {path.suffix!r} of {str(path)!r}: "
-                f"use one of {', '.join(sorted(_FORMATS))}"
-            )
+        source_format = file_format(path, _FORMATS)
         config = bigquery.LoadJobConfig(
             source_format=source_format,
             autodetect=True,

@@ -37,6 +37,7 @@ from mlops_kit.warehouse import (
     Warehouse,
     check_supported,
     column_schema,
+    file_format,
 )
 
 if TYPE_CHECKING:
@@ -108,17 +109,7 @@ def file_relation(path: Path) -> str:
         NotFoundError: the file does not exist.
         ConfigError: the suffix is not a supported format.
     """
-    if not path.is_file():
-        raise NotFoundError(
-            f"no such file {str(path)!r}: give an existing Parquet, CSV or JSON file"
-        )
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ConfigError(
-            f"unsupported file type {path.suffix!r} of {str(path)!r}: "
-            f"use one of {', '.join(sorted(_READERS))}"
-        )
-    return f"{reader}({_literal(str(path))})"
+    return f"{file_format(path, _READERS)}({_literal(str(path))})"
 
 
 class DuckDBWarehouse(Warehouse):

@@ -17,6 +17,7 @@ from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.kit import Kit
 from mlops_kit.mirrors import MirroredVersion
 from mlops_kit.mirrors.vertex import VertexModelRegistry, vertex_model_id
+from tests.conftest import reply_json
 from tests.models.conftest import train_classifier
 
 MIRROR = "vertex://acme-ml-dev/europe-west1"
@@ -71,12 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 },
             )
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, reply, status)
 
 
 @pytest.fixture

@@ -134,17 +134,22 @@ def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore
     assert states == ["SUCCEEDED", "SUCCEEDED"]
 
 
+def put_text_in_column(project: PipelineProject, column: str, every: int, text: str) -> None:
+    """Overwrite every ``every``-th value of ``column`` of the project's source with ``text``."""
+    source = project.root / project.config("local").source
+    frame = __import__("pandas").read_csv(source)
+    frame[column] = frame[column].astype(str)
+    frame.loc[::every, column] = text
+    frame.to_csv(source, index=False)
+
+
 def test_text_in_a_numeric_column_fails_the_run_at_validation(  # type: ignore[no-untyped-def]
     first_run: PipelineRun, project: PipelineProject, kit: Kit
 ) -> None:
     from mlops_kit import models
 
     assert first_run.state == "SUCCEEDED"
-    source = project.root / project.config("local").source
-    frame = __import__("pandas").read_csv(source)
-    frame["tenure_months"] = frame["tenure_months"].astype(str)
-    frame.loc[::10, "tenure_months"] = "unknown"
-    frame.to_csv(source, index=False)
+    put_text_in_column(project, "tenure_months", every=10, text="unknown")
     before = [v.ref for v in models.list_versions(kit, "retention")]
 
     run = project.submit(kit)
@@ -167,11 +172,7 @@ def test_a_failed_retraining_run_is_the_handlers_failure(  # type: ignore[no-unt
     from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 
     assert first_run.state == "SUCCEEDED"
-    source = project.root / project.config("local").source
-    frame = __import__("pandas").read_csv(source)
-    frame["support_calls"] = frame["support_calls"].astype(str)
-    frame.loc[::5, "support_calls"] = "many"
-    frame.to_csv(source, index=False)
+    put_text_in_column(project, "support_calls", every=5, text="many")
     monkeypatch.chdir(project.root)
     request = RetrainingRequest("retention", 1, ["accuracy 0.41 breaks min 0.5 on hour_of_day=3"])
 

@@ -12,7 +12,7 @@ from infra.policies.controls.resources import (
     TABLE,
     Resource,
     get,
-    iam_entries,
+    public_grants,
 )
 
 SECTION = Section("CIS GCP 7: BigQuery")
@@ -34,9 +34,7 @@ def bigquery_not_public(resource: Resource) -> Iterator[str]:
             if entry.get(key) in PUBLIC_MEMBERS:
                 yield f"{entry[key]} can access the dataset ({entry.get('role')})"
     if resource.type != DATASET:
-        for member, role in iam_entries(resource):
-            if member in PUBLIC_MEMBERS:
-                yield f"{member} gets {role} on BigQuery data"
+        yield from public_grants(resource, "BigQuery data")
 
 
 @SECTION.resource_control(

@@ -11,12 +11,12 @@ from infra.policies.controls.resources import (
     CRYPTO_KEY,
     KMS_IAM,
     PROJECT_IAM,
-    PUBLIC_MEMBERS,
     SA_KEY,
     WIF_PROVIDER,
     Resource,
     get,
     iam_entries,
+    public_grants,
 )
 
 SECTION = Section("CIS GCP 1: IAM and KMS")
@@ -107,9 +107,7 @@ def separation_of_duties_kms(
     *KMS_IAM,
 )
 def kms_keys_not_public(resource: Resource) -> Iterator[str]:
-    for member, role in iam_entries(resource):
-        if member in PUBLIC_MEMBERS:
-            yield f"{member} gets {role} on a KMS key"
+    yield from public_grants(resource, "a KMS key")
 
 
 @SECTION.resource_control(

@@ -6,7 +6,7 @@ Inputs are camelCase, as the engine (and the policy pack) sees them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,13 @@ def iam_entries(resource: Resource) -> list[tuple[str, str]]:
             return []
         return [(str(m), str(b.get("role", ""))) for b in bindings for m in b.get("members", [])]
     return []
+
+
+def public_grants(resource: Resource, what: str) -> Iterator[str]:
+    """A finding for each role an IAM resource grants to anyone (``allUsers``) on ``what``."""
+    for member, role in iam_entries(resource):
+        if member in PUBLIC_MEMBERS:
+            yield f"{member} gets {role} on {what}"
 
 
 def env_label(resource: Resource) -> str | None:

@@ -9,11 +9,11 @@ from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
     BUCKET,
     BUCKET_IAM,
-    PUBLIC_MEMBERS,
     Resource,
     env_label,
     get,
     iam_entries,
+    public_grants,
 )
 
 SECTION = Section("CIS GCP 5: Cloud Storage")
@@ -31,9 +31,7 @@ def gcs_not_public(resource: Resource) -> Iterator[str]:
         if resource.props.get("publicAccessPrevention") != "enforced":
             yield "publicAccessPrevention is not 'enforced'"
         return
-    for member, role in iam_entries(resource):
-        if member in PUBLIC_MEMBERS:
-            yield f"{member} gets {role} on the bucket"
+    yield from public_grants(resource, "the bucket")
 
 
 @SECTION.resource_control(

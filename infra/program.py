@@ -364,4 +364,6 @@ def program(config: StackConfig) -> dict[str, Any]:
         "kit_index": registry.kit_index,
         "attestor": None,
         "attestor_key": None,
+        # Nothing authenticates in front of KFP yet (README, Kubeflow Pipelines): no audience.
+        "kfp_audience": None,
     }

@@ -53,10 +53,10 @@ def uri_scheme(uri: str) -> str:
     try:
         scheme = urlsplit(text).scheme.lower()
     except ValueError as exc:  # an unclosed IPv6 bracket
-        raise ConfigError(f"malformed URI {redact_uri(uri)!r}: {exc}") from exc
+        raise ConfigError(f"malformed URI {shorten(redact_uri(uri))!r}: {exc}") from exc
     if not scheme:
         raise ConfigError(
-            f"malformed URI {redact_uri(uri)!r}: it has no scheme (expected 'scheme://...')"
+            f"malformed URI {shorten(redact_uri(uri))!r}: it has no scheme (expected 'scheme://...')"
         )
     return scheme
 
@@ -82,13 +82,14 @@ def two_part_uri(uri: str, what: str, form: str) -> tuple[str, str]:
 def redact_uri(uri: str) -> str:
     """Hide the password of ``uri`` and the values of secret-looking query parameters.
 
-    A URI too malformed to parse still loses whatever stands between ``user:`` and ``@``; the
-    result is cut to a readable length (see :func:`~mlops_kit.errors.shorten`).
+    A URI too malformed to parse still loses whatever stands between ``user:`` and ``@``. The
+    result is whole (a run parameter is read back from it); messages cut it with
+    :func:`~mlops_kit.errors.shorten`.
     """
     try:
         parts = urlsplit(uri)
     except ValueError:
-        return shorten(_USERINFO_PASSWORD.sub(r"\1***@", uri))
+        return _USERINFO_PASSWORD.sub(r"\1***@", uri)
     redacted = uri
     userinfo, at, _host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
@@ -98,7 +99,7 @@ def redact_uri(uri: str) -> str:
         key, separator, value = pair.partition("=")
         if separator and value and any(word in key.lower() for word in _SECRET_QUERY_KEYS):
             redacted = redacted.replace(pair, f"{key}=***", 1)
-    return shorten(redacted)
+    return redacted
 
 
 def redact_secrets(text: str) -> str:
@@ -197,7 +198,7 @@ class SchemeRegistry(Generic[T]):
         if scheme not in self.targets:
             known = ", ".join(s if s in self._bare_words else f"{s}://" for s in self.schemes)
             raise UnknownSchemeError(
-                f"unknown {self.role} scheme {shorten(scheme)!r} in {redact_uri(uri)!r}: "
+                f"unknown {self.role} scheme {shorten(scheme)!r} in {shorten(redact_uri(uri))!r}: "
                 f"use one of {known}"
             )
         return scheme
@@ -241,7 +242,7 @@ class SchemeRegistry(Generic[T]):
             return backend(uri)
         except ValueError as exc:  # what urllib and SQLAlchemy raise on a malformed URI
             raise ConfigError(
-                f"malformed {self.role} URI {redact_uri(uri)!r}: {first_line(exc)}"
+                f"malformed {self.role} URI {shorten(redact_uri(uri))!r}: {first_line(exc)}"
             ) from exc
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typing_extensions import override
 
 from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
-from mlops_kit.errors import BackendError, first_line
+from mlops_kit.errors import BackendError, first_line, shorten
 
 
 class MetadataDatabase(Backend):
@@ -33,7 +33,7 @@ class MetadataDatabase(Backend):
     @property
     def display_url(self) -> str:
         """The URL without secrets, for messages."""
-        return redact_uri(self.uri)
+        return shorten(redact_uri(self.uri))
 
     @cached_property
     def engine(self) -> Engine:

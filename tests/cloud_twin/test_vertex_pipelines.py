@@ -85,7 +85,8 @@ def test_submit_creates_a_pipeline_job_and_runs_lists_it(package: Path, vertex: 
     assert [(r.run_id, r.name, r.state) for r in listed] == [(run.run_id, "tiny-5", "PENDING")]
     (listing,) = [p for m, p, _ in vertex.requests if m == "GET" and p.split("?")[0].endswith("s")]
     assert parse_qs(urlsplit(listing).query)["filter"] == ['display_name="tiny-5"']
-    assert len(runner.list_runs()) == 3
+    # The twin lives for the session: other tests' jobs may be listed too.
+    assert [r.name for r in runner.list_runs()].count("other") >= 2
 
 
 def test_job_ids_follow_vertex_rules() -> None:

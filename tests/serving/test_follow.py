@@ -57,6 +57,9 @@ def corrupt_artifact(root: Path, version: int) -> None:
 
 def test_promotion_rollback_and_a_corrupt_version_under_load(twin: tuple[Kit, Path]) -> None:
     from mlops_kit import models
+    from mlops_kit.models.aliases import move_alias
+    from mlops_kit.models.lookup import model_row, version_row
+    from mlops_kit.models.names import as_ref
     from mlops_kit.monitoring.predictions import log_tables
 
     kit, root = twin
@@ -76,7 +79,18 @@ def test_promotion_rollback_and_a_corrupt_version_under_load(twin: tuple[Kit, Pa
             kit, MODEL, root / "model-1", lineage=models.Lineage(data=["churn@1"])
         )
         corrupt_artifact(root, corrupt.version)
-        models.promote(kit, corrupt.ref, "staging", "a version whose artifact was altered")
+        # promote() verifies the artifact and would refuse it: the damage stands for what happens
+        # after a checked promotion, so the alias moves in the database as that promotion did.
+        with kit.metadata.session() as session:
+            move_alias(
+                session,
+                model_row(session, MODEL, for_update=True),
+                "staging",
+                version_row(session, as_ref(corrupt.ref)),
+                "promote",
+                "a version whose artifact was altered after it was checked",
+                "tester",
+            )
         deadline = time.monotonic() + 10
         ready: dict[str, object] = {}
         while time.monotonic() < deadline and not ready.get("failed_version"):

@@ -212,17 +212,23 @@ class DuckDBWarehouse(Warehouse):
         import pyarrow.parquet as pq
 
         arrow_schema = pq.read_schema(staging)
-        for column in arrow_schema:
-            try:
-                ibis.Schema.from_pyarrow(pa.schema([column]))
-            except (KeyError, TypeError, ValueError, NotImplementedError) as exc:
-                # DuckDB reads a JSON column that mixes numbers and text as JSON, which ibis lacks.
-                raise ConfigError(
-                    f"{shorten(source.describe())}: column {shorten(column.name)!r} has "
-                    f"unsupported type {column.type}: give it one type (number, text, boolean, "
-                    "date or timestamp) in every row"
-                ) from exc
-        schema = column_schema(ibis.Schema.from_pyarrow(arrow_schema))
+        unsupported = (KeyError, TypeError, ValueError, NotImplementedError)
+        try:
+            ibis_schema = ibis.Schema.from_pyarrow(arrow_schema)
+        except unsupported:
+            # DuckDB reads a JSON column that mixes numbers and text as JSON, which ibis lacks:
+            # name the first column ibis cannot type.
+            for column in arrow_schema:
+                try:
+                    ibis.Schema.from_pyarrow(pa.schema([column]))
+                except unsupported as exc:
+                    raise ConfigError(
+                        f"{shorten(source.describe())}: column {shorten(column.name)!r} has "
+                        f"unsupported type {column.type}: give it one type (number, text, "
+                        "boolean, date or timestamp) in every row"
+                    ) from exc
+            raise
+        schema = column_schema(ibis_schema)
         check_supported(schema, shorten(source.describe()))
         count, fingerprint = self._fingerprint(staging, schema)
         if not count:

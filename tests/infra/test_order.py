@@ -70,6 +70,21 @@ def _named(type_: str, name_part: str = "") -> Callable[[Node], bool]:
             "gets a private IP before private service access is connected",
         ),
         (
+            "admission-chain-first",
+            _named("gcp:binaryauthorization/attestor:Attestor"),
+            "attestor mlops-prod-built-by-ci is created before its note mlops-prod-built-by-ci",
+        ),
+        (
+            "admission-chain-first",
+            _named("gcp:binaryauthorization/policy:Policy"),
+            "requires attestor projects/acme-ml-prod/attestors/mlops-prod-built-by-ci before it",
+        ),
+        (
+            "admission-chain-first",
+            _named("gcp:container/cluster:Cluster"),
+            "mlops-prod-gke enforces Binary Authorization before the policy exists",
+        ),
+        (
             # The provider stops waiting for the node pools: every Kubernetes object is early.
             "node-pools-before-kubernetes",
             _named("pulumi:providers:kubernetes"),

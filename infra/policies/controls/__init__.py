@@ -29,6 +29,7 @@ from infra.policies.controls import (
 from infra.policies.controls.registry import Control, ControlResult, Section, Violation
 from infra.policies.controls.resources import (
     ALERT_POLICY,
+    ATTESTOR,
     AUDIT_CONFIG,
     BASIC_ROLES,
     BIGQUERY_IAM,
@@ -119,6 +120,7 @@ def evaluate_controls(
 
 __all__ = [
     "ALERT_POLICY",
+    "ATTESTOR",
     "AUDIT_CONFIG",
     "BASIC_ROLES",
     "BIGQUERY_IAM",

@@ -398,8 +398,10 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _admission_enforced_outside_dev(self) -> Self:
-        if self.cluster is not None and self.cluster.admission != "enforced" and (
-            self.environment != "dev"
+        if (
+            self.cluster is not None
+            and self.cluster.admission != "enforced"
+            and (self.environment != "dev")
         ):
             raise StackConfigError(
                 f"config key '{NAMESPACE}:cluster.admission' is {self.cluster.admission!r} in "

@@ -10,11 +10,10 @@ from ``kit`` alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import re
 
 import pulumi
 from pulumi_gcp import artifactregistry

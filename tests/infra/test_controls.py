@@ -989,8 +989,9 @@ def test_the_admission_policy_requires_the_declared_attestor_and_no_bypass(prod:
     for pattern in ("europe-west1-docker.pkg.dev/acme-ml-prod/*", "europe-west1-docker.pkg.dev/**"):
         entries = [*admitted, {"namePattern": pattern}]
         [bypass] = _admission(rs, {"admissionWhitelistPatterns": entries})
-        assert "admits the images of europe-west1-docker.pkg.dev/acme-ml-prod/mlops-prod-images" in (
-            bypass
+        assert (
+            "admits the images of europe-west1-docker.pkg.dev/acme-ml-prod/mlops-prod-images"
+            in (bypass)
         )
 
 
@@ -1009,7 +1010,9 @@ def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_ki
     prod: Any,
 ) -> None:
     control = _control("artifact-registry-python-public-by-choice")
-    public = _edit(list(prod.resources), REPOSITORY_IAM[0], "python-deployer", {"member": "allUsers"})
+    public = _edit(
+        list(prod.resources), REPOSITORY_IAM[0], "python-deployer", {"member": "allUsers"}
+    )
     [(resource, message)] = control.check(public)
     assert resource is not None and "python-deployer" in resource.name
     assert "Python repository mlops-prod-python, which the stack does not make public" in message

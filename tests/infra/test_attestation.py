@@ -194,3 +194,41 @@ def test_anyone_is_not_a_configurable_kit_reader() -> None:
     config = stack_config("staging", **{"mlops-kit:kitRepository": {"readers": ["allUsers"]}})
     with pytest.raises(StackConfigError, match="'mlops-kit:kitRepository.readers' has 'allUsers'"):
         evaluate("staging", config=config)
+
+
+def test_the_audit_shows_the_attestor_and_the_policy_and_fails_prod_that_does_not_refuse(
+    prod: Any,
+) -> None:
+    from infra.audit import audit_report
+    from infra.evaluate import Evaluation
+    from infra.policies.controls import Resource
+
+    report = audit_report(prod)
+    settings = {(i["type"], i["name"]): i["settings"] for i in report["inventory"]}
+    assert settings[(ATTESTOR, "mlops-prod-built-by-ci")][
+        "attestation_authority_note.note_reference"
+    ] == ("mlops-prod-built-by-ci")
+    policy = settings[(POLICY, "mlops-prod-binary-authorization")]
+    assert policy["default_admission_rule.enforcement_mode"] == "ENFORCED_BLOCK_AND_AUDIT_LOG"
+    assert policy["default_admission_rule.require_attestations_bies"] == [
+        "projects/acme-ml-prod/attestors/mlops-prod-built-by-ci"
+    ]
+    statuses = {p["control"]: p["status"] for p in report["policies"]}
+    assert statuses["gke-binary-authorization-attestor"] == "pass"
+
+    def audited(resources: list[Any]) -> dict[str, list[str]]:
+        found = audit_report(Evaluation(prod.environment, resources, prod.outputs))["policies"]
+        return {
+            p["control"]: [v["message"] for v in p["violations"]] for p in found if p["violations"]
+        }
+
+    logged_only = [
+        Resource(r.type, r.name, {**r.props, "defaultAdmissionRule": {
+            **r.props["defaultAdmissionRule"], "enforcementMode": "DRYRUN_AUDIT_LOG_ONLY"}})
+        if r.type == POLICY else r
+        for r in prod.resources
+    ]  # fmt: skip
+    [message] = audited(logged_only)["gke-binary-authorization-attestor"]
+    assert "an image without attestation runs" in message
+    no_attestor = [r for r in prod.resources if r.type != ATTESTOR]
+    assert list(audited(no_attestor)) == ["gke-binary-authorization-attestor"]

@@ -401,7 +401,7 @@ class StackConfig(Section):
         if (
             self.cluster is not None
             and self.cluster.admission != "enforced"
-            and (self.environment != "dev")
+            and self.environment != "dev"
         ):
             raise StackConfigError(
                 f"config key '{NAMESPACE}:cluster.admission' is {self.cluster.admission!r} in "

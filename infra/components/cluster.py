@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import pulumi
 from pulumi_gcp import binaryauthorization, container
@@ -25,12 +25,12 @@ ADMITTED_IMAGES = (
     "gcr.io/cloud-sql-connectors/*",  # Cloud SQL Auth Proxy
     "quay.io/oauth2-proxy/*",  # authentication in front of the KFP UI and API
 )
-Admission = Literal["enforced", "dry-run"]
 ENFORCEMENT_MODES: Final[dict[str, str]] = {
     "enforced": "ENFORCED_BLOCK_AND_AUDIT_LOG",
     "dry-run": "DRYRUN_AUDIT_LOG_ONLY",
 }
-"""How the cluster treats an image without attestation: refused (and logged), or only logged."""
+"""The stack's ``cluster.admission`` → how the cluster treats an image without attestation:
+refused (and logged), or only logged."""
 # GKE may upgrade the control plane and nodes on weekend nights only (UTC): two 8-hour windows a
 # week leave GKE the 48 hours in 32 days it requires.
 MAINTENANCE_WINDOW = ("2026-01-03T01:00:00Z", "2026-01-03T09:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU")
@@ -61,7 +61,7 @@ class ClusterArgs:
     attestor: pulumi.Input[str]
     """``projects/PROJECT/attestors/NAME``: images not listed in :data:`ADMITTED_IMAGES` need its
     attestation."""
-    admission: Admission = "enforced"
+    admission: str = "enforced"
     """``enforced`` refuses an image without attestation; ``dry-run`` admits it and writes the
     refusal it would have been to the audit log (dev only)."""
     release_channel: str = "REGULAR"

@@ -15,6 +15,7 @@ fingerprint, evaluation, report and verdict.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,13 @@ TRAFFIC_END = TRAFFIC_START + timedelta(days=1)
 
 @pytest.fixture
 def generated(cloud_twin: CloudTwin, project_dir: Path, run_cli, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    created = run_cli("--env", "twin", "new", "twin-churn")
+    # The twin's Cloud SQL is the machine's real PostgreSQL: a name of its own for every test keeps
+    # datasets and models of other tests and earlier runs out of this one.
+    name = f"twin-{uuid.uuid4().hex[:8]}"
+    created = run_cli("--env", "twin", "new", name)
     assert created.exit_code == 0, created.stderr
-    monkeypatch.chdir(project_dir / "twin-churn")
-    return project_dir / "twin-churn"
+    monkeypatch.chdir(project_dir / name)
+    return project_dir / name
 
 
 def test_the_default_cloud_source_snapshots_from_the_twin(  # type: ignore[no-untyped-def]
@@ -138,9 +142,15 @@ def _serve_and_monitor(kit: Kit, project: PipelineProject, traffic: Any) -> dict
     predicted = models.load_model(kit, champion.ref).predict(traffic)
     with PredictionLogger(kit, config.model_name, champion.version, batch_size=100) as logger:
         for i, (row, label) in enumerate(zip(traffic.to_dict("records"), predicted, strict=True)):
-            logger.log(f"req-{i}", row, label, timestamp=TRAFFIC_START + timedelta(minutes=3 * i))
+            logger.log(
+                f"{config.model_name}-{i}",
+                row,
+                label,
+                timestamp=TRAFFIC_START + timedelta(minutes=3 * i),
+            )
     outcomes = dict(enumerate(traffic[config.target]))
-    log_ground_truth(kit, {f"req-{i}": v for i, v in outcomes.items()}, timestamp=TRAFFIC_END)
+    labels = {f"{config.model_name}-{i}": v for i, v in outcomes.items()}
+    log_ground_truth(kit, labels, timestamp=TRAFFIC_END)
     spec = MonitoringSpec.load(project.root / "monitoring.yaml")
     report = build_report(
         kit,

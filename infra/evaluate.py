@@ -306,6 +306,8 @@ def evaluate(
         ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
                 return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            if args.token == "gcp:secretmanager/getSecretVersion:getSecretVersion":  # noqa: S105
+                return {"secretData": "mock-secret-value", "secret": args.args.get("secret")}, []
             if args.token in AGENT_LOOKUPS:
                 field_name, template = AGENT_LOOKUPS[args.token]
                 email = template.format(number=MOCK_PROJECT_NUMBER)
@@ -336,7 +338,7 @@ def evaluate(
         _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
-    recorder.fill()
+    recorder.record_inputs()
     result.resources.extend(_kustomized_objects(result.resources))
     return result
 
@@ -397,12 +399,9 @@ class _OrderRecorder:
                 if isinstance(dependency, pulumi.Resource) and id(dependency) in self._keys:
                     node.depends_on.add(self._keys[id(dependency)])
 
-    def fill(self) -> None:
-        """Give each node the inputs and outputs the mocks saw, once every resource registered.
-
-        Resources late in a chain of outputs (an attestor, the policy that names it, the cluster,
-        the bindings to its identity pool) register after the stack outputs resolve.
-        """
+    def record_inputs(self) -> None:
+        """Give every node its inputs and outputs, once the program has registered them all
+        (a resource whose inputs wait for other outputs registers after :meth:`resolve`)."""
         for node in self.graph.nodes.values():
             node.props, node.outputs = self.created.get(node.key, ({}, {}))
 

@@ -12,10 +12,11 @@ import pulumi
 from pulumi_gcp import monitoring, organizations, projects
 
 from infra.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
+from infra.components.attestation import Attestation, AttestationArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
-from infra.components.encryption import Encryption, EncryptionArgs
+from infra.components.encryption import Encryption, EncryptionArgs, kms_location
 from infra.components.identity import (
     KUBERNETES_SERVICE_ACCOUNTS,
     Identity,
@@ -101,8 +102,9 @@ def program(config: StackConfig) -> dict[str, Any]:
 
     # Customer-managed keys unless the stack opts out (then CIS 7.2/7.3 and GKE 5.3.1/5.9.2 fail).
     keys: dict[str, pulumi.Output[str]] = {}
+    key_rings: dict[str, pulumi.Output[str]] = {}
     if config.cmek:
-        keys = Encryption(
+        encryption = Encryption(
             base,
             EncryptionArgs(
                 project=config.project,
@@ -121,7 +123,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 labels=labels,
             ),
             opts=after_apis,
-        ).keys
+        )
+        keys, key_rings = encryption.keys, encryption.key_rings
     network = Network(
         base,
         NetworkArgs(
@@ -222,9 +225,22 @@ def program(config: StackConfig) -> dict[str, Any]:
     pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
 
     kfp_host: pulumi.Output[str] | None = None
+    attestation: Attestation | None = None
     kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
+        # Binary Authorization guards the cluster: CI attests what it built, the policy requires it.
+        attestation = Attestation(
+            base,
+            AttestationArgs(
+                project=config.project,
+                region=config.region,
+                signers={"deployer": identity.member("deployer")},
+                key_ring=key_rings.get(kms_location(config.region)),
+                labels=labels,
+            ),
+            opts=after_apis,
+        )
         cluster = Cluster(
             base,
             ClusterArgs(
@@ -241,6 +257,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                     *((str(n.cidr), n.name) for n in config.network.authorized_networks),
                 ],
                 node_service_account=emails["gke_nodes"],
+                attestor=attestation.attestor,
+                admission=gke.admission,
                 release_channel=gke.release_channel,
                 system_machine_type=gke.system_machine_type,
                 system_max_nodes=gke.system_max_nodes,
@@ -358,6 +376,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             readers=readers,
             writers={"deployer": identity.member("deployer")},
+            kit_readers=config.kit_repository.readers,
+            public_kit=config.kit_repository.public,
             kms_key=keys.get("artifacts"),
             labels=labels,
         ),
@@ -384,8 +404,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "labels": labels,
         "image_repository": registry.image_repository,
         "kit_index": registry.kit_index,
-        "attestor": None,
-        "attestor_key": None,
+        "attestor": attestation.attestor if attestation is not None else None,
+        "attestor_key": attestation.key_version if attestation is not None else None,
         # IAP in front of KFP accepts ID tokens for its OAuth client (the kit's Kubeflow client
         # sends one: `env import` writes kfp+https://HOST?audience=CLIENT_ID).
         "kfp_audience": kfp_audience,

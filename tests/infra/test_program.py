@@ -389,7 +389,11 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
     from infra.evaluate import evaluate
 
     evaluation = evaluate("staging", config=stack_config("staging", **{"mlops-kit:cmek": False}))
-    assert not resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
+    # The attestor's signing key remains, in a key ring of its own: no key encrypts data.
+    [key] = resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
+    assert key.props["purpose"] == "ASYMMETRIC_SIGN"
+    [ring] = resources_of(evaluation, "gcp:kms/keyRing:KeyRing")
+    assert key.props["keyRing"].endswith(f"/keyRings/{ring.props['name']}")
     failed = {p["control"] for p in audit_report(evaluation)["policies"] if p["status"] == "FAIL"}
     assert failed == {
         "artifact-registry-cmek",

@@ -21,6 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_kit import stats
 from mlops_kit.errors import ConfigError
+from mlops_kit.monitoring.estimation import (
+    Calibration,
+    finish_calibration,
+    finish_estimates,
+    reliability_bins,
+)
 from mlops_kit.monitoring.metrics import (
     METRICS,
     OVERALL,
@@ -37,6 +43,7 @@ from mlops_kit.monitoring.metrics import (
     unparsed,
 )
 from mlops_kit.monitoring.predictions import log_tables
+from mlops_kit.monitoring.spec import DEFAULT_LABELS, Labels
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -102,6 +109,20 @@ class MonitoringReport:
     """Per feature: ``labels`` and the ``training`` and ``live`` shares of each, for plots."""
     positive_label: str | None = None
     """The positive class of a classification (given, or inferred from the labels)."""
+    min_label_share: float = 0.0
+    """A slice with a smaller share of labelled predictions has its metrics pending."""
+    calibration: Calibration | None = None
+    """The calibration of the scores on the labelled history (classification with scores)."""
+
+    @property
+    def label_share(self) -> float:
+        """The share of the window's predictions with ground truth."""
+        return self.labelled / self.logged if self.logged else 0.0
+
+    @property
+    def calibration_warning(self) -> str | None:
+        """Why the estimated metrics may be wrong (the scores are not calibrated), if so."""
+        return None if self.calibration is None else self.calibration.warning(self.model.ref)
 
     def slice(self, column: str, value: str) -> SliceMetrics | None:
         """The metrics of ``column=value`` (``None`` if that slice has no labelled predictions)."""
@@ -116,8 +137,13 @@ class MonitoringReport:
             "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
             "logged": self.logged,
             "labelled": self.labelled,
+            "labelled_share": self.label_share,
+            "min_label_share": self.min_label_share,
             "training_data": self.model.training_data,
-            "slices": [s.to_dict() for s in self.slices],
+            "slices": [s.to_dict(self.min_label_share) for s in self.slices],
+            "calibration": (
+                None if self.calibration is None else self.calibration.to_dict(self.model.ref)
+            ),
             "coverage": self.coverage,
             "drift": self.drift,
             "health": self.health,
@@ -194,10 +220,13 @@ def build_report(
     window: timedelta = timedelta(days=7),
     end: datetime | None = None,
     task: Task = "classification",
-    positive_label: str | None = None,
     time_column: str | None = None,
+    labels: Labels = DEFAULT_LABELS,
 ) -> MonitoringReport:
     """Compute the report of ``model`` over ``[end - window, end)``.
+
+    Labels count as they are logged so far: a prediction whose label has not arrived is counted
+    as logged, read by the estimate and left out of the metrics.
 
     Args:
         kit: the environment whose warehouse holds the prediction log.
@@ -205,11 +234,13 @@ def build_report(
         slices: slice columns (``hour_of_day``, ``day_of_week`` or feature names).
         window: how far back from ``end`` to look.
         end: the end of the window (default: now).
-        task: ``classification`` (labels compared to ``positive_label``) or ``regression``.
-        positive_label: the label of the positive class; by default inferred from the labels as
-            the evaluation's classifier orders its classes (see :func:`positive_class`).
+        task: ``classification`` (labels compared to the positive class) or ``regression``.
         time_column: timestamp column of the training data for time-slice coverage (default: its
             first timestamp column).
+        labels: the positive class (by default inferred from the labels as the evaluation's
+            classifier orders its classes, see :func:`positive_class`), the share of labelled
+            predictions below which a slice's metrics are pending, and the calibration the
+            estimate needs.
 
     Raises:
         NotFoundError: nothing was ever logged, or the training data is missing.
@@ -224,6 +255,7 @@ def build_report(
     logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
     training = warehouse.table(model.training_location) if model.training_location else None
     report = MonitoringReport(model, task, start, end, logged, 0, [], {}, {}, {})
+    report.min_label_share = labels.min_share
     if training is None:
         report.notes.append(
             f"{model.ref} has no training data in the registry: no drift, no coverage"
@@ -235,6 +267,7 @@ def build_report(
         return report
     features = _features(kit, predictions, logged, slices, training)
 
+    every_label = truth
     if truth is not None:
         # A label follows its prediction; a day of slack allows for clocks that disagree.
         truth = truth.filter(truth.logged_at >= start - _LABEL_CLOCK_SLACK)
@@ -249,10 +282,10 @@ def build_report(
         live = observed = warehouse.table(staged.location)
     try:
         if task == "classification":
-            report.positive_label = positive_label or _inferred_positive(kit, live, report)
+            report.positive_label = labels.positive or _inferred_positive(kit, live, report)
         _sliced_metrics(kit, live, slices, report.positive_label or "", report)
-        if truth is not None and not report.labelled:
-            report.notes.append("none of the window's predictions has ground truth yet")
+        if every_label is not None:
+            _label_delay(kit, report, log, every_label, labels)
         report.coverage = _coverage(kit, observed, training, slices, time_column)
         _drift_and_health(kit, observed, training, features, report)
     finally:
@@ -303,10 +336,44 @@ def _sliced_metrics(
         count, metrics = finish_metrics(row, report.task)
         column, value = row["slice_column"], row["slice_value"]
         baseline = report.model.baseline_for(column, value)
-        report.slices.append(SliceMetrics(column, value, count, metrics, baseline))
+        estimated = finish_estimates(row) if report.task == "classification" else {}
+        report.slices.append(
+            SliceMetrics(
+                column, value, count, metrics, baseline, int(row["logged"] or 0), estimated
+            )
+        )
         if column == OVERALL:
             report.labelled = count
             report.notes += _missing(metrics, count, positive_label)
+
+
+def _label_delay(
+    kit: Kit, report: MonitoringReport, log: ir.Table, truth: ir.Table, labels: Labels
+) -> None:
+    """Say how many predictions have labels yet; check the calibration the estimate assumes.
+
+    The calibration reads the model version's labelled predictions logged before the window's
+    end (its labelled history), not only the window's: the window may have few labels yet.
+    """
+    if not report.labelled:
+        report.notes.append("none of the window's predictions has ground truth yet")
+    elif report.labelled < report.logged:
+        report.notes.append(
+            f"{report.labelled} of {report.logged} predictions ({report.label_share:.0%}) have "
+            f"ground truth yet: metrics of slices below {labels.min_share:.0%} labelled are "
+            "pending"
+        )
+    if report.positive_label is None:
+        return
+    model = report.model
+    history = log.filter(
+        log.model_name == model.name,
+        log.model_version == model.version,
+        log.logged_at < report.window_end,
+    )
+    live = live_rows(history, truth, {}, kit.warehouse.dialect)
+    rows = kit.warehouse.execute(reliability_bins(live, report.positive_label)).to_pylist()
+    report.calibration = finish_calibration(rows, labels.max_calibration_error)
 
 
 def _missing(metrics: Mapping[str, Estimate], count: int, positive: str) -> list[str]:
@@ -347,14 +414,27 @@ def positive_class(labels: Sequence[str]) -> str | None:
 
 
 def _inferred_positive(kit: Kit, live: ir.Table, report: MonitoringReport) -> str | None:
-    """The positive class of the window's labels, with a note saying which and why."""
+    """The positive class of the window's labels, with a note saying which and why.
+
+    Before the labels arrive, the predicted classes stand in for them: the estimate from the
+    scores needs the positive class too.
+    """
+    import ibis
+
     labelled = live.filter(live._label.notnull())
-    seen = labelled.select(value=labelled._label).distinct().limit(3)
-    labels = [str(v) for v in kit.warehouse.execute(seen)["value"].to_pylist()]
+    seen = ibis.union(
+        labelled.select(value=labelled._label, label=ibis.literal(True)).distinct().limit(3),
+        live.select(value=live._prediction, label=ibis.literal(False)).distinct().limit(3),
+    )
+    found = kit.warehouse.execute(seen).to_pylist()
+    labels = [str(row["value"]) for row in found if row["label"]]
+    source = "labels"
+    if len(set(labels)) < 2 and len({str(row["value"]) for row in found}) == 2:
+        labels, source = sorted({str(row["value"]) for row in found}), "labels and predictions"
     positive = positive_class(labels)
     if positive is not None:
         report.notes.append(
-            f"positive class {positive!r} of the labels {', '.join(sorted(labels))}, as the "
+            f"positive class {positive!r} of the {source} {', '.join(sorted(labels))}, as the "
             "evaluation's classifier orders its classes (--positive-label to choose another)"
         )
     elif labels:

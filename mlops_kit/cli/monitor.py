@@ -21,7 +21,7 @@ from mlops_kit.cli.state import state
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
-    from mlops_kit.monitoring import MonitoringReport, Violation
+    from mlops_kit.monitoring import CheckResult, MonitoringReport, MonitoringSpec, Violation
     from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
 
 app = typer.Typer(
@@ -72,6 +72,24 @@ def _print(report: MonitoringReport, violations: list[Violation], layout: Layout
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     _print_metrics(report, violations, layout)
+    if report.weak_slices is not None:
+        console.print(
+            table(
+                "weak slices found, worst first",
+                ["slice", "rows", "metric", "value", "95 % interval", "overall"],
+                [
+                    [
+                        w.subject,
+                        w.count,
+                        w.metric,
+                        w.estimate.value,
+                        _interval(w.estimate),
+                        w.overall,
+                    ]
+                    for w in report.weak_slices
+                ],
+            )
+        )
     for column, entries in report.coverage.items():
         # Gaps first: the values with the fewest training rows for their live traffic.
         ordered = sorted(entries, key=lambda e: (e["training_share"] or 0) - e["live_share"])
@@ -283,6 +301,16 @@ def report(
             "ground truth (default: 0.5, as in the monitoring spec).",
         ),
     ] = None,
+    find_weak_slices: Annotated[
+        bool,
+        typer.Option(
+            "--find-weak-slices",
+            help="Search the logged features for the values where the model does worst.",
+        ),
+    ] = False,
+    min_count: Annotated[
+        int, typer.Option(min=1, help="Fewest labelled predictions of a weak slice listed.")
+    ] = 50,
 ) -> None:
     """Sliced metrics with intervals, coverage, drift and data health of MODEL's predictions.
 
@@ -293,6 +321,7 @@ def report(
     from mlops_kit.monitoring import build_report, watched_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
+    from mlops_kit.monitoring.report import search_weak_slices
     from mlops_kit.monitoring.spec import DEFAULT_MIN_LABEL_SHARE, Labels, window_hours
 
     if task not in ("classification", "regression"):
@@ -319,11 +348,40 @@ def report(
                 DEFAULT_MIN_LABEL_SHARE if min_label_share is None else min_label_share,
             ),
         )
+        if find_weak_slices:
+            search_weak_slices(kit, result, min_count)
     findings = report_findings(result)
     if html is not None:
         write_html(result, html, findings=findings)
     layout = Layout(shown, intervals, all_slices)
     print_result(output, result.to_dict(), lambda: _print(result, [], layout), findings)
+
+
+def _print_check(result: MonitoringReport, outcome: CheckResult, spec: MonitoringSpec) -> None:
+    """The report, then what the check found: warnings, waiting thresholds, violations."""
+    _print(result, outcome.violations, Layout())
+    if result.labelled < spec.min_samples:
+        console.print(
+            f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
+            f"min_samples={spec.min_samples}: the metrics were not judged"
+        )
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    for waiting in outcome.pending:
+        console.print(f"[yellow]pending:[/yellow] {waiting}", highlight=False)
+    for violation in outcome.violations:
+        console.print(f"[bold red]violation:[/bold red] {violation}")
+    if outcome.retraining_handler:
+        console.print(
+            f"retraining requested through {outcome.retraining_handler!r}: "
+            f"{outcome.retraining_result}"
+        )
+    verdict = {
+        "passed": "[green]passed[/green]",
+        "pending": f"[yellow]pending[/yellow] ({len(outcome.pending)} thresholds await labels)",
+        "failed": "[bold red]FAILED[/bold red]",
+    }[outcome.status]
+    console.print(f"check run {outcome.run_id}: {verdict}")
 
 
 @app.command()
@@ -350,6 +408,7 @@ def check(
     from mlops_kit.monitoring import MonitoringSpec, build_report, run_check, watched_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
+    from mlops_kit.monitoring.report import search_weak_slices
     from mlops_kit.monitoring.spec import window_hours
 
     spec = MonitoringSpec.load(spec_file)
@@ -368,38 +427,18 @@ def check(
             time_column=spec.time_column,
             labels=spec.labels,
         )
+        if spec.weak_slices is not None:
+            search_weak_slices(kit, result, spec.weak_slices.min_count)
         outcome = run_check(kit, result, spec, retrain=retrain)
     findings = report_findings(result, outcome.violations)
     if html is not None:
         write_html(result, html, outcome.violations, findings)
 
-    def for_people() -> None:
-        _print(result, outcome.violations, Layout())
-        if result.labelled < spec.min_samples:
-            console.print(
-                f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
-                f"min_samples={spec.min_samples}: the metrics were not judged"
-            )
-        for warning in outcome.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
-        for waiting in outcome.pending:
-            console.print(f"[yellow]pending:[/yellow] {waiting}", highlight=False)
-        for violation in outcome.violations:
-            console.print(f"[bold red]violation:[/bold red] {violation}")
-        if outcome.retraining_handler:
-            console.print(
-                f"retraining requested through {outcome.retraining_handler!r}: "
-                f"{outcome.retraining_result}"
-            )
-        verdict = {
-            "passed": "[green]passed[/green]",
-            "pending": f"[yellow]pending[/yellow] ({len(outcome.pending)} thresholds await labels)",
-            "failed": "[bold red]FAILED[/bold red]",
-        }[outcome.status]
-        console.print(f"check run {outcome.run_id}: {verdict}")
-
     print_result(
-        output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people, findings
+        output,
+        {"report": result.to_dict(), "check": outcome.to_dict()},
+        lambda: _print_check(result, outcome, spec),
+        findings,
     )
     if not outcome.passed:
         raise typer.Exit(1)

@@ -67,6 +67,7 @@ def write_html(
             _metrics_section(page, report, column, parts, broken)
             _estimated_section(page, column, parts)
     _calibration_section(page, report)
+    _weak_slices_section(page, report)
     _coverage_section(page, report)
     _drift_section(page, report, broken)
     _distributions_section(page, report)
@@ -194,6 +195,32 @@ def _calibration_section(page: Page, report: MonitoringReport) -> None:
             for b in bins
         ],
         flagged=[i for i, b in enumerate(bins) if b.off],
+    )
+
+
+def _weak_slices_section(page: Page, report: MonitoringReport) -> None:
+    if report.weak_slices is None:
+        return
+    page.heading(f"Weak slices found ({len(report.weak_slices)})")
+    if not report.weak_slices:
+        page.paragraph(
+            "No feature value is worse than overall beyond its 95 % interval.", note=True
+        )
+        return
+    page.table(
+        ["slice", "rows", "metric", "value", "95 % interval", "overall"],
+        [
+            [
+                w.subject,
+                w.count,
+                w.metric,
+                w.estimate.value,
+                f"{format_number(w.estimate.lower)}–{format_number(w.estimate.upper)}",
+                w.overall,
+            ]
+            for w in report.weak_slices
+        ],
+        flagged=range(len(report.weak_slices)),
     )
 
 

@@ -337,7 +337,7 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
     """
     columns = [OVERALL, *dict.fromkeys(slices)]
     # Only the columns the sums read: DuckDB materialises the relation the slices share as it is.
-    needed = ["_logged_at", "_prediction", "_score", "_label"]
+    needed = [c for c in ("_logged_at", "_prediction", "_score", "_label") if c in live.columns]
     needed += [column for column in slices if column not in TIME_SLICES]
     rows = live.select(*dict.fromkeys(needed))
     keys = {

@@ -44,6 +44,7 @@ from mlops_kit.monitoring.metrics import (
 )
 from mlops_kit.monitoring.predictions import log_tables
 from mlops_kit.monitoring.spec import DEFAULT_LABELS, Labels
+from mlops_kit.monitoring.weak_slices import WeakSlice, candidates, find_weak_slices
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -113,6 +114,11 @@ class MonitoringReport:
     """A slice with a smaller share of labelled predictions has its metrics pending."""
     calibration: Calibration | None = None
     """The calibration of the scores on the labelled history (classification with scores)."""
+    features: dict[str, str] = field(default_factory=dict)
+    """The logged features by kind (``float64`` or ``string``), as the report read them."""
+    weak_slices: list[WeakSlice] | None = None
+    """The feature values where the model does worst (``None``: not searched; see
+    :func:`search_weak_slices`)."""
 
     @property
     def label_share(self) -> float:
@@ -143,6 +149,9 @@ class MonitoringReport:
             "slices": [s.to_dict(self.min_label_share) for s in self.slices],
             "calibration": (
                 None if self.calibration is None else self.calibration.to_dict(self.model.ref)
+            ),
+            "weak_slices": (
+                None if self.weak_slices is None else [w.to_dict() for w in self.weak_slices]
             ),
             "coverage": self.coverage,
             "drift": self.drift,
@@ -266,6 +275,7 @@ def build_report(
         report.notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
         return report
     features = _features(kit, predictions, logged, slices, training)
+    report.features = features
 
     every_label = truth
     if truth is not None:
@@ -345,6 +355,37 @@ def _sliced_metrics(
         if column == OVERALL:
             report.labelled = count
             report.notes += _missing(metrics, count, positive_label)
+
+
+def search_weak_slices(kit: Kit, report: MonitoringReport, min_count: int) -> list[WeakSlice]:
+    """Search the report's labelled predictions for the feature values where the model does worst.
+
+    Every logged feature and both time slices are candidates (see
+    :mod:`~mlops_kit.monitoring.weak_slices`); the result is also kept in ``report.weak_slices``.
+
+    Raises:
+        BackendError: a warehouse query failed.
+    """
+    report.weak_slices = []
+    if not report.labelled:
+        return report.weak_slices
+    log, truth = log_tables(kit)
+    model = report.model
+    predictions = logged_predictions(
+        log, model.name, model.version, report.window_start, report.window_end
+    )
+    if truth is not None:
+        truth = truth.filter(truth.logged_at >= report.window_start - _LABEL_CLOCK_SLACK)
+    live = live_rows(predictions, truth, report.features, kit.warehouse.dialect)
+    report.weak_slices = find_weak_slices(
+        kit.warehouse.execute,
+        live.filter(live._label.notnull()),
+        candidates(report.features, TIME_SLICES),
+        report.task,
+        report.positive_label or "",
+        min_count=min_count,
+    )
+    return report.weak_slices
 
 
 def _label_delay(

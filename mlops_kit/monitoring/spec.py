@@ -24,6 +24,7 @@ Example (``monitoring.yaml``)::
       null_rate: {max: 0.05}
     retraining:
       handler: pipeline           # an entry point of group mlops_kit.retraining; null = none
+    weak_slices: {min_count: 50}  # also list the feature values where the model does worst
 """
 
 from __future__ import annotations
@@ -117,6 +118,15 @@ class Threshold(BaseModel):
         return self
 
 
+class WeakSliceSearch(BaseModel):
+    """The search for the feature values where the model does worst (listed, never judged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(default=50, ge=1)
+    """The fewest labelled predictions a slice value needs to be listed."""
+
+
 class RetrainingSpec(BaseModel):
     """Where a failed check sends its retraining request."""
 
@@ -155,6 +165,8 @@ class MonitoringSpec(BaseModel):
     drift: dict[str, Threshold] = Field(default_factory=dict)
     health: dict[str, Threshold] = Field(default_factory=dict)
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+    weak_slices: WeakSliceSearch | None = None
+    """Search the logged features for weak slices (``weak_slices: {min_count: 50}``)."""
 
     @field_validator("window")
     @classmethod

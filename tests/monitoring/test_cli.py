@@ -173,3 +173,34 @@ def test_a_check_before_the_labels_arrive_is_pending_not_passed(
     assert f"pending ({len(hours)} thresholds await labels)" in text.stdout
     html = page.read_text()
     assert "· pending" in html and "Estimated from the scores (CBPE), against realised" in html
+
+
+def test_report_finds_weak_slices_on_request_and_the_check_from_its_spec(
+    run_cli, registered: str, spec_file: Path, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "monitor", "report", registered, "--end", END, "--slice", "device",
+        "--find-weak-slices", "--min-count", "60", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    weak = data["weak_slices"]
+    assert weak and all(w["count"] >= 60 for w in weak)
+    assert {w["column"] for w in weak} <= {"hour_of_day", "price", "day_of_week"}
+    assert any("the search found" in f["statement"] for f in data["findings"])
+    plain = run_cli("monitor", "report", registered, "--end", END)
+    assert (
+        json.loads(
+            run_cli("monitor", "report", registered, "--end", END, "--format", "json").stdout
+        )["weak_slices"]
+        is None
+    )
+    assert "weak slices found" not in plain.stdout
+    spec_file.write_text(spec_file.read_text() + "weak_slices: {min_count: 60}\n")
+    page = tmp_path / "weak.html"
+    checked = run_cli("monitor", "check", "--end", END, "--html", str(page))
+    assert "weak slices found, worst first" in checked.stdout
+    assert f"Weak slices found ({len(weak)})" in page.read_text()
+    spec_file.write_text(spec_file.read_text().replace("min_count: 60", "min_count: 0"))
+    refused = run_cli("monitor", "check", "--end", END)
+    assert refused.exit_code == 2 and "weak_slices.min_count" in refused.stderr

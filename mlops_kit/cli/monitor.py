@@ -371,6 +371,8 @@ def _print_check(result: MonitoringReport, outcome: CheckResult, spec: Monitorin
         console.print(f"[yellow]pending:[/yellow] {waiting}", highlight=False)
     for violation in outcome.violations:
         console.print(f"[bold red]violation:[/bold red] {violation}")
+        for line in violation.evidence:
+            console.print(f"  {line}", highlight=False)
     if outcome.retraining_handler:
         console.print(
             f"retraining requested through {outcome.retraining_handler!r}: "

@@ -11,7 +11,7 @@ judged on every feature the training data has; health on every logged feature.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
@@ -35,6 +35,9 @@ class Violation:
     value: float
     bound: str
     """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
+    evidence: tuple[str, ...] = ()
+    """What else is known about a violated slice value (its training rows, the drift and health
+    of its inputs), one line each; see :func:`~mlops_kit.monitoring.diagnosis.violation_evidence`."""
 
     def __str__(self) -> str:
         return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
@@ -90,7 +93,10 @@ class CheckResult:
             "run_id": self.run_id,
             "passed": self.passed,
             "status": self.status,
-            "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
+            "violations": [
+                asdict(v) | {"message": str(v), "evidence": list(v.evidence)}
+                for v in self.violations
+            ],
             "pending": [asdict(p) | {"message": str(p)} for p in self.pending],
             "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
@@ -289,6 +295,21 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     return rows
 
 
+def _with_evidence(
+    kit: Kit, report: MonitoringReport, violations: list[Violation]
+) -> list[Violation]:
+    """The violations, each slice value's carrying its evidence (one query per slice column)."""
+    from mlops_kit.monitoring.diagnosis import violation_evidence
+    from mlops_kit.monitoring.report import describe_slice_inputs
+
+    sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]
+    describe_slice_inputs(kit, report, list(dict.fromkeys(sliced)))
+    return [
+        replace(v, evidence=violation_evidence(report, v.subject)) if v.subject in sliced else v
+        for v in violations
+    ]
+
+
 _SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
 
 
@@ -306,7 +327,7 @@ def run_check(
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
     from mlops_kit.errors import MlopsKitError
 
-    violations = evaluate(report, spec)
+    violations = _with_evidence(kit, report, evaluate(report, spec))
     with kit.metadata.session() as session:
         run = MonitoringRun(
             model_name=report.model.name,

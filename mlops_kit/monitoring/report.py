@@ -119,6 +119,9 @@ class MonitoringReport:
     weak_slices: list[WeakSlice] | None = None
     """The feature values where the model does worst (``None``: not searched; see
     :func:`search_weak_slices`)."""
+    slice_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per slice column: drift and health of the inputs in some of its values taken together
+    (``values``, ``health``, ``drift``; see :func:`describe_slice_inputs`)."""
 
     @property
     def label_share(self) -> float:
@@ -153,6 +156,7 @@ class MonitoringReport:
             "weak_slices": (
                 None if self.weak_slices is None else [w.to_dict() for w in self.weak_slices]
             ),
+            "slice_inputs": self.slice_inputs,
             "coverage": self.coverage,
             "drift": self.drift,
             "health": self.health,
@@ -297,7 +301,9 @@ def build_report(
         if every_label is not None:
             _label_delay(kit, report, log, every_label, labels)
         report.coverage = _coverage(kit, observed, training, slices, time_column)
-        _drift_and_health(kit, observed, training, features, report)
+        inputs = _input_stats(kit, observed, training, features)
+        report.health, report.drift = inputs.health, inputs.drift
+        report.distributions = inputs.distributions
     finally:
         if staged is not None:
             warehouse.discard(staged)
@@ -357,6 +363,51 @@ def _sliced_metrics(
             report.notes += _missing(metrics, count, positive_label)
 
 
+def _window_rows(kit: Kit, report: MonitoringReport, *, labelled: bool) -> ir.Table:
+    """The :func:`live_rows` of the report's window again (only the labelled ones if asked)."""
+    log, truth = log_tables(kit)
+    model = report.model
+    predictions = logged_predictions(
+        log, model.name, model.version, report.window_start, report.window_end
+    )
+    if truth is not None and labelled:
+        truth = truth.filter(truth.logged_at >= report.window_start - _LABEL_CLOCK_SLACK)
+    live = live_rows(
+        predictions, truth if labelled else None, report.features, kit.warehouse.dialect
+    )
+    return live.filter(live._label.notnull()) if labelled else live
+
+
+def describe_slice_inputs(kit: Kit, report: MonitoringReport, slices: Sequence[str]) -> None:
+    """Drift and health of the live inputs in given slice values, against the training data.
+
+    For each slice column, the values named (``hour_of_day=3``) are taken together: the evidence
+    a violated group of slice values carries (see :mod:`~mlops_kit.monitoring.diagnosis`). The
+    result is kept in ``report.slice_inputs[column]``.
+
+    Raises:
+        BackendError: a warehouse query failed.
+    """
+    by_column: dict[str, list[str]] = {}
+    for subject in slices:
+        column, _, value = subject.partition("=")
+        if value:
+            by_column.setdefault(column, []).append(value)
+    if not by_column or not report.logged:
+        return
+    live = _window_rows(kit, report, labelled=False)
+    location = report.model.training_location
+    training = kit.warehouse.table(location) if location else None
+    for column, values in by_column.items():
+        chosen = live.filter(slice_key(live, column).isin(values))
+        found = _input_stats(kit, chosen, training, report.features)
+        report.slice_inputs[column] = {
+            "values": values,
+            "health": found.health,
+            "drift": found.drift,
+        }
+
+
 def search_weak_slices(kit: Kit, report: MonitoringReport, min_count: int) -> list[WeakSlice]:
     """Search the report's labelled predictions for the feature values where the model does worst.
 
@@ -369,14 +420,7 @@ def search_weak_slices(kit: Kit, report: MonitoringReport, min_count: int) -> li
     report.weak_slices = []
     if not report.labelled:
         return report.weak_slices
-    log, truth = log_tables(kit)
-    model = report.model
-    predictions = logged_predictions(
-        log, model.name, model.version, report.window_start, report.window_end
-    )
-    if truth is not None:
-        truth = truth.filter(truth.logged_at >= report.window_start - _LABEL_CLOCK_SLACK)
-    live = live_rows(predictions, truth, report.features, kit.warehouse.dialect)
+    live = _window_rows(kit, report, labelled=True)
     report.weak_slices = find_weak_slices(
         kit.warehouse.execute,
         live.filter(live._label.notnull()),
@@ -561,14 +605,20 @@ def _coverage(
     return result
 
 
-def _drift_and_health(
-    kit: Kit,
-    live: ir.Table,
-    training: ir.Table | None,
-    features: dict[str, str],
-    report: MonitoringReport,
-) -> None:
+@dataclass
+class InputStats:
+    """Drift against the training data, distributions and health of the live features."""
+
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)
+    distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _input_stats(
+    kit: Kit, live: ir.Table, training: ir.Table | None, features: dict[str, str]
+) -> InputStats:
     """Drift against the training data, distributions, and the health of each live feature."""
+    found = InputStats()
     warehouse = kit.warehouse
     names = sorted(features)
     # Only the values that did not parse are kept as text: every one of them is nonconforming.
@@ -598,7 +648,7 @@ def _drift_and_health(
         checked = conformance.get(name, {})
         histogram = column.get("histogram")
         outside = column.get("out_of_range", 0)
-        report.health[name] = {
+        found.health[name] = {
             "kind": column["kind"],
             "null_rate": column["null_rate"],
             "empty": present == 0,
@@ -613,10 +663,11 @@ def _drift_and_health(
             binned = (reference[name]["histogram"], histogram) if histogram else None
             measured = stats.column_drift(reference[name], column, binned)
             if measured is not None:
-                report.drift[name] = measured
+                found.drift[name] = measured
             shown = _distribution(reference[name], column, binned)
             if shown is not None:
-                report.distributions[name] = shown
+                found.distributions[name] = shown
+    return found
 
 
 def _distribution(

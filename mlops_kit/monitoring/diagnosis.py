@@ -35,7 +35,8 @@ def report_findings(
         else _below_baseline(report)
     )
     found += _coverage_gaps(report)
-    found += _weak_slice_findings(report)
+    named = {subject for finding in found for subject in finding.evidence.get("slices", [])}
+    found += _weak_slice_findings(report, named)
     found += _input_findings(report)
     return ranked(found)
 
@@ -237,9 +238,9 @@ def _coverage_gaps(report: MonitoringReport) -> list[Finding]:
     return found
 
 
-def _weak_slice_findings(report: MonitoringReport) -> list[Finding]:
-    """The weak slices the search found, as one finding, worst first."""
-    weak = report.weak_slices or []
+def _weak_slice_findings(report: MonitoringReport, named: set[str]) -> list[Finding]:
+    """The weak slices the search found that no other finding names, as one, worst first."""
+    weak = [w for w in report.weak_slices or [] if w.subject not in named]
     if not weak:
         return []
     first = weak[0]

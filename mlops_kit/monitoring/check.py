@@ -57,7 +57,7 @@ class Pending:
     def __str__(self) -> str:
         share = self.labelled / self.logged if self.logged else 0.0
         return (
-            f"{self.name} on {self.subject} pending: {self.labelled} of {self.logged} predictions "
+            f"{self.name} on {self.subject} waits for labels: {self.labelled} of {self.logged} predictions "
             f"labelled ({share:.0%}), judged from {self.min_label_share:.0%}"
         )
 

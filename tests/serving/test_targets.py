@@ -54,9 +54,9 @@ def test_one_version_per_alias_and_unknown_targets_are_named(versions: Kit) -> N
         open_deploy_target(versions).deploy(
             "clf@1", alias="production", reason="r", traffic_share=0.1
         )
-    environment = versions.environment.model_copy(update={"deploy": "gke://cluster/ns"})
+    environment = versions.environment.model_copy(update={"deploy": "k8s://cluster/ns"})
     with pytest.raises(
         UnknownSchemeError,
-        match="unknown deploy scheme 'gke' in 'gke://cluster/ns': use one of local$",
+        match="unknown deploy scheme 'k8s' in 'k8s://cluster/ns': use one of gke://, local$",
     ):
         open_deploy_target(Kit(environment))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from typing_extensions import override
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.serving.targets import Deployment, DeployTarget
+from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment
 
 
 class AliasTarget(DeployTarget):
@@ -23,7 +21,13 @@ class AliasTarget(DeployTarget):
 
     @override
     def deploy(
-        self, ref: str, *, alias: str, reason: str, traffic_share: float = 1.0
+        self,
+        ref: str,
+        *,
+        alias: str,
+        reason: str,
+        traffic_share: float = 1.0,
+        image: str | None = None,
     ) -> Deployment:
         from mlops_kit import models
 
@@ -46,27 +50,7 @@ class AliasTarget(DeployTarget):
 
     @override
     def status(self, model: str, alias: str) -> Deployment:
-        from mlops_kit import models
-
-        version = models.holder_at(self.kit, model, alias, datetime.now(UTC))
-        pending = models.pending_request(self.kit, model, alias)
-        if pending is not None:
-            return Deployment(
-                model,
-                alias,
-                version,
-                1.0,
-                "awaiting approval",
-                f"{model}@{pending.to_version} awaits approval for {alias!r}, requested by "
-                f"{pending.actor}: `mlops-kit models approve {model} --alias {alias}`",
-                pending_version=pending.to_version,
-            )
-        detail = (
-            f"{model}@{alias} is version {version}"
-            if version is not None
-            else f"nothing deployed to {model}@{alias} yet"
-        )
-        return Deployment(model, alias, version, 1.0, "serving", detail)
+        return alias_deployment(self.kit, model, alias)
 
     @override
     def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:

@@ -98,6 +98,8 @@ class Kubeflow(pulumi.ComponentResource):
     """KFP's manifests, its database, Workload Identity, Pod Security, NetworkPolicy, private access."""
 
     host: pulumi.Output[str]
+    provider: k8s.Provider
+    """The Kubernetes provider of the cluster, for the other namespaces the environment creates."""
 
     def __init__(
         self, name: str, args: KubeflowArgs, opts: pulumi.ResourceOptions | None = None
@@ -115,6 +117,7 @@ class Kubeflow(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=child,
         )
+        self.provider = provider
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         overlays = write_overlays(args.environment, args.overlay)
         # KFP's cluster-scoped manifests create the namespace (with the overlay's Pod Security

@@ -54,7 +54,8 @@ def vertex_model_id(name: str) -> str:
     return cleaned[:63].rstrip("-")
 
 
-def _label(value: str) -> str:
+def vertex_label(value: str) -> str:
+    """``value`` as a Vertex label value."""
     # Vertex labels: lower-case letters, digits, '_' and '-', at most 63 characters.
     return re.sub(r"[^a-z0-9_-]+", "-", value.lower())[:63]
 
@@ -155,8 +156,8 @@ class VertexModelRegistry(RegistryMirror):
             container_spec=aiplatform_v1.ModelContainerSpec(image_uri=image),
             version_aliases=[f"v{version.version}"],
             labels={
-                **{_label(k): _label(v) for k, v in version.labels.items()},
-                "mlops-kit-model": _label(version.name),
+                **{vertex_label(k): vertex_label(v) for k, v in version.labels.items()},
+                "mlops-kit-model": vertex_label(version.name),
                 "mlops-kit-version": str(version.version),
             },
         )

@@ -6,7 +6,9 @@ The environment's ``deploy`` URI picks the target by scheme, like the other role
   this machine, in a container, on a cluster) follows it within its follow interval;
 - ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE`` rolls the serving image out on a GKE cluster
   (Deployment, Service, HorizontalPodAutoscaler) through the Kubernetes API, then moves the alias
-  its pods follow.
+  its pods follow;
+- ``vertex-endpoint://PROJECT/LOCATION/ENDPOINT`` uploads the version as a Vertex AI model in the
+  serving image and deploys it to the endpoint, whose traffic split decides which version answers.
 
 Every target moves the alias through the registry, so the alias history records each deployment.
 """
@@ -19,6 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.errors import ConfigError
+from mlops_kit.images import pinned_image
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -112,6 +116,9 @@ class DeployTarget(Backend):
 DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
 DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
 DEPLOY_TARGETS.register(["gke"], "mlops_kit.serving.targets.gke:GkeTarget")
+DEPLOY_TARGETS.register(
+    ["vertex-endpoint"], "mlops_kit.serving.targets.vertex:VertexEndpointTarget"
+)
 
 
 def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
@@ -141,6 +148,25 @@ def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
         else f"nothing deployed to {model}@{alias} yet"
     )
     return Deployment(model, alias, version, 1.0, "serving", detail)
+
+
+def serving_image(kit: Kit, ref: str, image: str | None) -> str:
+    """The image that serves ``ref``: ``image``, else the one recorded with the version.
+
+    Raises:
+        ConfigError: neither names an image by digest.
+    """
+    from mlops_kit import models
+
+    if image:
+        return pinned_image(image)
+    recorded = models.get_version(kit, ref).components.get("image", {}).get("image")
+    if not recorded or "@" not in recorded:
+        raise ConfigError(
+            f"{ref} records no serving image: pass one by digest (--image REPOSITORY@sha256:...), "
+            "or register the version with --image-digest IMAGE@sha256:..."
+        )
+    return pinned_image(recorded)
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

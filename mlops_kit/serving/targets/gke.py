@@ -36,9 +36,8 @@ from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.images import pinned_image
 from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT
-from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment
+from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment, serving_image
 
 FIELD_MANAGER: Final = "mlops-kit"
 """The server-side-apply field manager that owns what the target writes."""
@@ -201,20 +200,6 @@ class GkeTarget(DeployTarget):
             )
         return str(wanted)
 
-    def _image(self, ref: str, image: str | None) -> str:
-        from mlops_kit import models
-
-        if image:
-            return pinned_image(image)
-        recorded = models.get_version(self.kit, ref).components.get("image", {}).get("image")
-        if not recorded or "@" not in recorded:
-            raise ConfigError(
-                f"{ref} records no serving image: pass one by digest "
-                "(--image REPOSITORY@sha256:...), or register the version with --image-digest "
-                "IMAGE@sha256:..."
-            )
-        return pinned_image(recorded)
-
     @override
     def deploy(
         self,
@@ -230,10 +215,10 @@ class GkeTarget(DeployTarget):
         if not 0.0 < traffic_share <= 1.0:
             raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
         version = models.get_version(self.kit, ref)
-        serving_image = self._image(version.ref, image)
+        image = serving_image(self.kit, version.ref, image)
         self._serving_account()
         if traffic_share < 1.0:
-            return self._canary(version.name, version.version, alias, serving_image, traffic_share)
+            return self._canary(version.name, version.version, alias, image, traffic_share)
         holder = alias_deployment(self.kit, version.name, alias).version
         if holder == version.version:
             raise ConflictError(
@@ -243,10 +228,10 @@ class GkeTarget(DeployTarget):
             # A server needs a version to start: the first deployment moves the alias first.
             event = models.request_promotion(self.kit, version.ref, alias, reason)
             if event.action != "request":
-                self._roll_out(version.name, alias, serving_image)
+                self._roll_out(version.name, alias, image)
         else:
             # The pods keep serving the current version in the new image, then follow the alias.
-            self._roll_out(version.name, alias, serving_image)
+            self._roll_out(version.name, alias, image)
             models.request_promotion(self.kit, version.ref, alias, reason)
         self._remove_canary(version.name, alias)
         return self.status(version.name, alias)

@@ -18,7 +18,7 @@ from typing_extensions import override
 
 from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
-from mlops_kit.gcp import require_google_credentials
+from mlops_kit.gcp import require_google_credentials, vertex_label
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
 SKLEARN_SERVING_VERSIONS: Final = (
@@ -52,12 +52,6 @@ def vertex_model_id(name: str) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = f"m-{cleaned}"
     return cleaned[:63].rstrip("-")
-
-
-def vertex_label(value: str) -> str:
-    """``value`` as a Vertex label value."""
-    # Vertex labels: lower-case letters, digits, '_' and '-', at most 63 characters.
-    return re.sub(r"[^a-z0-9_-]+", "-", value.lower())[:63]
 
 
 def _aiplatform() -> Any:

@@ -23,8 +23,7 @@ from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.gcp import require_google_credentials
-from mlops_kit.mirrors.vertex import vertex_label
+from mlops_kit.gcp import require_google_credentials, vertex_label
 from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT, DEFAULT_PREDICT_ROUTE
 from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment, serving_image
 

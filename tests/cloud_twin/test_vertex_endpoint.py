@@ -114,9 +114,15 @@ def test_a_canary_then_a_full_deployment_then_a_rollback_move_the_traffic_split(
     assert vertex.posted(":deployModel")[-1]["deployedModel"]["model"] == first_id
     assert [e.action for e in models.history(kit, name, "production")] == [
         "promote",
+        "canary",
         "promote",
         "rollback",
     ]
+    again = target.deploy(f"{name}@2", alias="production", reason="again", traffic_share=0.2)
+    assert (again.canary_version, again.traffic_share) == (2, 0.8)
+    withdrawn = target.withdraw_canary(name, "production", reason="check run 9 failed")
+    assert (withdrawn.version, withdrawn.traffic_share, withdrawn.canary_version) == (1, 1.0, None)
+    assert list(vertex.posted(":undeployModel")[-1]["trafficSplit"].values()) == [100]
 
 
 def test_refusals_are_one_line(vertex_kit: tuple[Kit, str, Any], cloud_twin: CloudTwin) -> None:

@@ -167,6 +167,8 @@ def test_binary_authorization_refusal_names_the_image_and_the_attestation_to_mak
 def test_a_canary_takes_a_share_of_the_pods_and_a_full_deployment_removes_it(
     gke_kit: Kit, cluster: FakeKubernetes
 ) -> None:
+    from mlops_kit import models
+
     target = open_deploy_target(gke_kit)
     target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
     canary = target.deploy(
@@ -181,11 +183,23 @@ def test_a_canary_takes_a_share_of_the_pods_and_a_full_deployment_removes_it(
     assert _container(body)["args"][:2] == ["serve", "churn@2"]  # pinned, not following
     assert body["spec"]["template"]["metadata"]["labels"]["mlops-kit.io/track"] == "canary"
 
+    assert [e.action for e in models.history(gke_kit, "churn", "production")][-1] == "canary"
     full = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
     assert (full.version, full.canary_version, full.traffic_share) == (2, None, 1.0)
+    canary_path = f"/apis/apps/v1/namespaces/serving/deployments/{resource_name('churn', 'production')}-canary"
     deleted = [path for method, path, _, _ in cluster.requests if method == "DELETE"]
-    assert deleted == [
-        f"/apis/apps/v1/namespaces/serving/deployments/{resource_name('churn', 'production')}-canary"
+    assert deleted == [canary_path]
+
+    target.deploy("churn@1", alias="production", reason="a", image=IMAGE, traffic_share=0.5)
+    withdrawn = target.withdraw_canary("churn", "production", reason="check run 3 failed")
+    assert (withdrawn.version, withdrawn.canary_version) == (2, None)
+    assert [path for method, path, _, _ in cluster.requests if method == "DELETE"][-1] == (
+        canary_path
+    )
+    assert [e.action for e in models.history(gke_kit, "churn", "production")][-3:] == [
+        "promote",
+        "canary",
+        "withdraw",
     ]
 
 

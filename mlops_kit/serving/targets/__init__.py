@@ -103,6 +103,15 @@ class DeployTarget(Backend):
         """
 
     @abstractmethod
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        """Take the canary of ``alias`` off the traffic: its holder serves all of it again.
+
+        Raises:
+            NotFoundError: the model does not exist.
+            ConflictError: no canary runs on the alias.
+        """
+
+    @abstractmethod
     def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
         """Serve the previous version of ``alias`` again, in one step (no approval).
 
@@ -147,7 +156,19 @@ def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
         if version is not None
         else f"nothing deployed to {model}@{alias} yet"
     )
-    return Deployment(model, alias, version, 1.0, "serving", detail)
+    canary = models.running_canary(kit, model, alias)
+    if canary is None:
+        return Deployment(model, alias, version, 1.0, "serving", detail)
+    return Deployment(
+        model,
+        alias,
+        version,
+        1.0 - canary.traffic_share,
+        "serving",
+        f"{detail}; canary version {canary.version} takes {canary.traffic_share:.0%} of the "
+        "traffic",
+        canary_version=canary.version,
+    )
 
 
 def serving_image(kit: Kit, ref: str, image: str | None) -> str:

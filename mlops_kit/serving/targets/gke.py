@@ -218,7 +218,7 @@ class GkeTarget(DeployTarget):
         image = serving_image(self.kit, version.ref, image)
         self._serving_account()
         if traffic_share < 1.0:
-            return self._canary(version.name, version.version, alias, image, traffic_share)
+            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
         holder = alias_deployment(self.kit, version.name, alias).version
         if holder == version.version:
             raise ConflictError(
@@ -269,7 +269,9 @@ class GkeTarget(DeployTarget):
         )
         self._wait_for_rollout(name, image)
 
-    def _canary(self, model: str, version: int, alias: str, image: str, share: float) -> Deployment:
+    def _canary(
+        self, model: str, version: int, alias: str, image: str, share: float, reason: str
+    ) -> Deployment:
         """Run ``version`` beside the alias's pods with about ``share`` of them."""
         holder = alias_deployment(self.kit, model, alias).version
         if holder is None:
@@ -295,6 +297,9 @@ class GkeTarget(DeployTarget):
             force=True,
         )
         self._wait_for_rollout(name, image)
+        from mlops_kit import models
+
+        models.start_canary(self.kit, f"{model}@{version}", alias, share, reason)
         return self.status(model, alias)
 
     def _find(self, name: str) -> Any:
@@ -388,7 +393,7 @@ class GkeTarget(DeployTarget):
         name = resource_name(model, alias)
         canary = self._find(f"{name}-canary")
         if canary is None:
-            return registry
+            return replace(registry, traffic_share=1.0, canary_version=None)
         version = int(canary.metadata.annotations["mlops-kit.io/version"])
         canary_pods = int(canary.status.ready_replicas or 0)
         pods = canary_pods + self._replicas(name)
@@ -396,8 +401,23 @@ class GkeTarget(DeployTarget):
         return replace(
             registry,
             traffic_share=1.0 - share,
-            detail=f"{registry.detail}; canary version {version} takes {share:.0%} of the traffic",
+            detail=(
+                f"{registry.detail.partition('; canary')[0]}; canary version {version} takes "
+                f"{share:.0%} of the traffic ({canary_pods} of {pods} pods)"
+            ),
             canary_version=version,
+        )
+
+    @override
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        self._remove_canary(model, alias)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
         )
 
     @override

@@ -15,6 +15,7 @@ Private Service Connect address for example), ``machine_type`` (default ``n1-sta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -252,7 +253,7 @@ class VertexEndpointTarget(DeployTarget):
         image = serving_image(self.kit, version.ref, image)
         holder = alias_deployment(self.kit, version.name, alias).version
         if traffic_share < 1.0:
-            return self._canary(version.name, version.version, alias, image, traffic_share)
+            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
         if traffic_share != 1.0:
             raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
         if holder != version.version and models.is_protected(self.kit, alias):
@@ -268,7 +269,9 @@ class VertexEndpointTarget(DeployTarget):
             models.promote(self.kit, version.ref, alias, reason)
         return self.status(version.name, alias)
 
-    def _canary(self, model: str, version: int, alias: str, image: str, share: float) -> Deployment:
+    def _canary(
+        self, model: str, version: int, alias: str, image: str, share: float, reason: str
+    ) -> Deployment:
         percent = round(share * 100)
         if not 1 <= percent <= 99:
             raise ConfigError(
@@ -292,11 +295,17 @@ class VertexEndpointTarget(DeployTarget):
         split = {deployed_id: 0 for deployed_id, _ in served.values()}
         split[served[holder][0]] = 100 - percent
         self._deploy(f"{model}@{version}", image, {"0": percent, **split})
+        from mlops_kit import models
+
+        models.start_canary(self.kit, f"{model}@{version}", alias, percent / 100, reason)
         return self.status(model, alias)
 
     @override
     def status(self, model: str, alias: str) -> Deployment:
-        registry = alias_deployment(self.kit, model, alias)
+        registry = replace(
+            alias_deployment(self.kit, model, alias), traffic_share=1.0, canary_version=None
+        )
+        registry = replace(registry, detail=registry.detail.partition("; canary")[0])
         served = self._served(model)
         if registry.version is None or registry.version not in served:
             return registry
@@ -322,6 +331,20 @@ class VertexEndpointTarget(DeployTarget):
             f"{registry.detail}; canary version {canary} takes {served[canary][1]}% of the traffic",
             pending_version=registry.pending_version,
             canary_version=canary,
+        )
+
+    @override
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        holder = alias_deployment(self.kit, model, alias).version
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        if holder is not None:
+            self._serve_only(model, holder, None)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
         )
 
     @override

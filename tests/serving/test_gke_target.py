@@ -186,7 +186,8 @@ def test_a_canary_takes_a_share_of_the_pods_and_a_full_deployment_removes_it(
     assert [e.action for e in models.history(gke_kit, "churn", "production")][-1] == "canary"
     full = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
     assert (full.version, full.canary_version, full.traffic_share) == (2, None, 1.0)
-    canary_path = f"/apis/apps/v1/namespaces/serving/deployments/{resource_name('churn', 'production')}-canary"
+    name = resource_name("churn", "production")
+    canary_path = f"/apis/apps/v1/namespaces/serving/deployments/{name}-canary"
     deleted = [path for method, path, _, _ in cluster.requests if method == "DELETE"]
     assert deleted == [canary_path]
 

@@ -85,3 +85,43 @@ def test_unknown_targets_are_named(versions: Kit) -> None:
         match="unknown deploy scheme 'k8s' in 'k8s://cluster/ns': use one of gke://, local, vertex-endpoint://$",
     ):
         open_deploy_target(Kit(environment))
+
+
+def test_the_deploy_and_canary_commands(versions: Kit, run_cli) -> None:  # type: ignore[no-untyped-def]
+    first = run_cli("deploy", "clf@1", "--alias", "production", "--reason", "first")
+    assert (first.exit_code, first.stdout.strip()) == (
+        0,
+        "clf@production -> version 1: serving processes follow it",
+    )
+    canary = run_cli(
+        "deploy",
+        "clf@2",
+        "--alias",
+        "production",
+        "--reason",
+        "try",
+        "--canary",
+        "0.1",
+        "--format",
+        "json",
+    )
+    assert canary.exit_code == 0
+    assert '"canary_version": 2' in canary.stdout
+    withdrawn = run_cli("canary", "withdraw", "clf", "--alias", "production", "--reason", "no")
+    assert withdrawn.stdout.startswith("clf@2 withdrawn from production")
+    for args, message in (
+        (("deploy", "clf@2", "--alias", "../prod", "--reason", "r"), "alias"),
+        (
+            ("deploy", "clf@2", "--alias", "production", "--reason", "r", "--canary", "2"),
+            "at most 1",
+        ),
+        (("deploy", "clf@9", "--alias", "production", "--reason", "r"), "no version 9"),
+        (("canary", "judge", "clf", "--alias", "production", "--spec", "none.yaml"), "none.yaml"),
+        (("canary", "withdraw", "clf", "--alias", "production", "--reason", "r"), "no canary"),
+    ):
+        refused = run_cli(*args)
+        assert refused.exit_code != 0, args
+        assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, (
+            args,
+            refused.stderr,
+        )

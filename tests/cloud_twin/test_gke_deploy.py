@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from mlops_kit.kit import Kit
 from mlops_kit.serving.targets import open_deploy_target
-from tests.cloud_twin.twin import PROJECT, REGION, CloudTwin
+from tests.cloud_twin.twin import PROJECT, REGION, SERVING_ACCOUNT, CloudTwin
 from tests.models.conftest import train_classifier
 
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/mlops/churn@sha256:" + "d" * 64
@@ -31,4 +32,9 @@ def test_the_twin_deploys_a_version_of_its_registry_to_its_cluster(
     [applied] = cloud_twin.kubernetes.applied("deployments")
     [container] = applied["spec"]["template"]["spec"]["containers"]
     assert container["image"] == IMAGE
-    assert container["env"] == [{"name": "MLOPS_KIT_ENV", "value": "twin"}]
+    variables = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert variables["MLOPS_KIT_ENV"] == "twin"
+    # The pods reach the registry as the serving account they act as, not as the pipeline runner.
+    metadata = urlsplit(variables["MLOPS_KIT_METADATA"])
+    assert parse_qs(metadata.query)["iam_user"] == [SERVING_ACCOUNT]
+    assert metadata.netloc == urlsplit(cloud_twin.environment().metadata).netloc

@@ -64,10 +64,13 @@ def test_a_version_is_uploaded_in_the_serving_image_and_takes_the_endpoint(
     model = upload["model"]
     assert model["artifactUri"] == models.get_version(kit, f"{name}@1").artifact_uri
     assert model["artifactUri"].startswith("gs://")
+    env = model["containerSpec"].pop("env")
+    assert env[0] == {"name": "MLOPS_KIT_ENV", "value": "twin"}
+    assert env[1]["name"] == "MLOPS_KIT_METADATA"
+    assert f"iam_user={SERVING}" in env[1]["value"]
     assert model["containerSpec"] == {
         "imageUri": IMAGE,
         "args": ["serve", f"{name}@1", "--host", "0.0.0.0"],
-        "env": [{"name": "MLOPS_KIT_ENV", "value": "twin"}],
         "ports": [{"containerPort": 8080}],
         "predictRoute": "/predict",
         "healthRoute": "/ready",

@@ -19,8 +19,10 @@ from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.environments import ENV_VAR_NAME, role_env_var
 from mlops_kit.errors import ConfigError
 from mlops_kit.images import pinned_image
 
@@ -188,6 +190,24 @@ def serving_image(kit: Kit, ref: str, image: str | None) -> str:
             "or register the version with --image-digest IMAGE@sha256:..."
         )
     return pinned_image(recorded)
+
+
+def server_variables(kit: Kit) -> dict[str, str]:
+    """The environment variables of a serving container of ``kit``'s environment.
+
+    The image carries the environment files: the variable names the environment. On Cloud SQL the
+    server reaches the metadata database as the ``serving`` account, which the pods act as, not as
+    the pipeline runner the environment file names.
+    """
+    environment = kit.environment
+    variables = {ENV_VAR_NAME: environment.name}
+    serving = environment.service_accounts.get("serving")
+    parts = urlsplit(environment.metadata)
+    if serving and parts.scheme == "cloudsql":
+        query = parse_qs(parts.query) | {"iam_user": [serving]}
+        metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
+        variables[role_env_var("metadata")] = metadata
+    return variables
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

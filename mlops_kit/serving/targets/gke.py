@@ -37,7 +37,13 @@ from typing_extensions import override
 from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
 from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT
-from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment, serving_image
+from mlops_kit.serving.targets import (
+    Deployment,
+    DeployTarget,
+    alias_deployment,
+    server_variables,
+    serving_image,
+)
 
 FIELD_MANAGER: Final = "mlops-kit"
 """The server-side-apply field manager that owns what the target writes."""
@@ -483,7 +489,10 @@ class GkeTarget(DeployTarget):
                                 "--port",
                                 str(DEFAULT_PORT),
                             ],
-                            "env": [{"name": "MLOPS_KIT_ENV", "value": self.kit.environment.name}],
+                            "env": [
+                                {"name": name, "value": value}
+                                for name, value in server_variables(self.kit).items()
+                            ],
                             "ports": [{"name": "http", "containerPort": DEFAULT_PORT}],
                             # Ready once a model is loaded; alive while the process answers.
                             "readinessProbe": probe,

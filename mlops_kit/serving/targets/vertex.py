@@ -26,7 +26,13 @@ from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
 from mlops_kit.gcp import require_google_credentials, vertex_label
 from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT, DEFAULT_PREDICT_ROUTE
-from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment, serving_image
+from mlops_kit.serving.targets import (
+    Deployment,
+    DeployTarget,
+    alias_deployment,
+    server_variables,
+    serving_image,
+)
 
 _FORM: Final = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
 _PURPOSE: Final = "the Vertex AI endpoint deploy target"
@@ -160,11 +166,13 @@ class VertexEndpointTarget(DeployTarget):
         image = image or serving_image(self.kit, version.ref, None)
         labels["mlops-kit-image"] = image.rpartition(":")[2][:16]
         aiplatform_v1 = _aiplatform()
-        environment = self.kit.environment
         container = aiplatform_v1.ModelContainerSpec(
             image_uri=image,
             args=["serve", version.ref, "--host", "0.0.0.0"],  # noqa: S104 - the container's own address
-            env=[aiplatform_v1.EnvVar(name="MLOPS_KIT_ENV", value=environment.name)],
+            env=[
+                aiplatform_v1.EnvVar(name=name, value=value)
+                for name, value in server_variables(self.kit).items()
+            ],
             ports=[aiplatform_v1.Port(container_port=DEFAULT_PORT)],
             predict_route=DEFAULT_PREDICT_ROUTE,
             health_route=DEFAULT_HEALTH_ROUTE,

@@ -255,3 +255,23 @@ def test_kubernetes_names_are_valid_and_distinct(model: str, alias: str) -> None
     name = resource_name(model, alias)
     assert re.fullmatch(r"[a-z][a-z0-9-]{0,53}[a-z0-9]", name)
     assert name != resource_name(model.lower(), alias) or model == model.lower()
+
+
+def test_on_a_protected_alias_the_canary_keeps_its_share_until_the_approval(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    protected = Kit(gke_kit.environment.model_copy(update={"protected_aliases": ["production"]}))
+    target = open_deploy_target(protected)
+    target.deploy("churn@2", alias="production", reason="try", image=IMAGE, traffic_share=0.25)
+    waiting = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
+    assert (waiting.state, waiting.pending_version, waiting.canary_version) == (
+        "awaiting approval",
+        2,
+        2,
+    )
+    assert not [method for method, *_ in cluster.requests if method == "DELETE"]
+    assert models.get_version(protected, "churn@production").version == 1

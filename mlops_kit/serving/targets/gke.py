@@ -238,8 +238,10 @@ class GkeTarget(DeployTarget):
         else:
             # The pods keep serving the current version in the new image, then follow the alias.
             self._roll_out(version.name, alias, image)
-            models.request_promotion(self.kit, version.ref, alias, reason)
-        self._remove_canary(version.name, alias)
+            event = models.request_promotion(self.kit, version.ref, alias, reason)
+        if event.action != "request":
+            # Awaiting approval, a canary keeps its share; once the alias moved, it has done.
+            self._remove_canary(version.name, alias)
         return self.status(version.name, alias)
 
     def _roll_out(self, model: str, alias: str, image: str) -> None:

@@ -275,3 +275,7 @@ def test_on_a_protected_alias_the_canary_keeps_its_share_until_the_approval(
     )
     assert not [method for method, *_ in cluster.requests if method == "DELETE"]
     assert models.get_version(protected, "churn@production").version == 1
+    models.approve(protected, "churn", "production", actor="someone-else")
+    done = target.deploy("churn@2", alias="production", reason="approved", image=IMAGE)
+    assert (done.version, done.canary_version, done.traffic_share) == (2, None, 1.0)
+    assert [method for method, *_ in cluster.requests if method == "DELETE"] == ["DELETE"]

@@ -227,6 +227,9 @@ class GkeTarget(DeployTarget):
             return self._canary(version.name, version.version, alias, image, traffic_share, reason)
         holder = alias_deployment(self.kit, version.name, alias).version
         if holder == version.version:
+            # Approved after its canary: the pods follow the alias, the canary has done.
+            if self._remove_canary(version.name, alias):
+                return self.status(version.name, alias)
             raise ConflictError(
                 f"{version.name}@{alias} already is version {holder}: nothing to move"
             )

@@ -90,8 +90,8 @@ def judge_canary(
         window=timedelta(hours=window_hours(spec.window)),
         end=end,
         task=spec.task,
-        positive_label=spec.positive_label,
         time_column=spec.time_column,
+        labels=spec.labels,
     )
     target = open_deploy_target(kit)
     if report.labelled < spec.min_samples:

@@ -1,4 +1,7 @@
-"""``monitor check``: judge a report against the monitoring spec, store the run, ask for retraining.
+"""``monitor check``: judge a report against the monitoring spec, store the run, act on it.
+
+What a stored run sets off (retraining triggers and their guards, follow-up checks,
+notifications) is :mod:`mlops_kit.monitoring.triggers` and :mod:`mlops_kit.monitoring.notifications`.
 
 A slice (or the whole window) with fewer labelled predictions than ``min_samples`` is reported but
 never judged: a threshold on a handful of rows would page people for noise. Drift is judged on every
@@ -9,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics, improvement
-from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
 
 if TYPE_CHECKING:
@@ -46,6 +49,16 @@ class CheckResult:
     """Thresholds that could not be judged (see :func:`unjudged`)."""
     retraining_handler: str | None = None
     retraining_result: str | None = None
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    """What each trigger did: ``started``, ``duplicate``, ``joined``, ``waiting`` or ``refused``
+    (with the ``guard`` that refused it)."""
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    """Each notification posted: channel, event, ``delivered`` and the ``error`` if not."""
+
+    @property
+    def refusals(self) -> list[dict[str, Any]]:
+        """The triggers a guard refused."""
+        return [t for t in self.triggers if t.get("outcome") == "refused"]
 
     @property
     def passed(self) -> bool:
@@ -60,6 +73,8 @@ class CheckResult:
             "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
             "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
+            "triggers": self.triggers,
+            "notifications": self.notifications,
         }
 
 
@@ -207,19 +222,36 @@ _SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
 
 
 def run_check(
-    kit: Kit, report: MonitoringReport, spec: MonitoringSpec, *, retrain: bool = True
+    kit: Kit,
+    report: MonitoringReport,
+    spec: MonitoringSpec,
+    *,
+    retrain: bool = True,
+    now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Judge ``report``, store the run and its numbers, and emit a retraining request if due.
+    """Judge ``report``, store the run, act on its triggers and notify the spec's channels.
 
-    The run is stored before the handler is called, so a failing handler never loses the numbers;
-    the handler's answer (or its error) is then recorded on the run.
+    The run is stored before anything is triggered, so a failing handler never loses the
+    numbers; what the triggers did (started, duplicate, refused by a named guard), the handler's
+    answer (or its error) and every notification's delivery are then recorded on the run.
+
+    Args:
+        kit: the environment.
+        report: the report to judge.
+        spec: the monitoring spec.
+        retrain: whether triggers may start retraining runs.
+        now: the moment of the check (default: now); guards and records use it.
+        environ: where ``${VARIABLE}`` webhook URLs are read (default: none).
 
     Raises:
         BackendError: the metadata database is unreachable.
     """
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
-    from mlops_kit.errors import MlopsKitError
+    from mlops_kit.monitoring.notifications import notify
+    from mlops_kit.monitoring.triggers import act
 
+    now = now or datetime.now(UTC)
     violations = evaluate(report, spec)
     with kit.metadata.session() as session:
         run = MonitoringRun(
@@ -227,10 +259,11 @@ def run_check(
             model_version=report.model.version,
             window_start=report.window_start,
             window_end=report.window_end,
+            created_at=now,
             passed=not violations,
             violation_count=len(violations),
             labelled_count=report.labelled,
-            spec=spec.model_dump(mode="json"),
+            spec=spec.stored(),
             violations=[asdict(v) for v in violations],
         )
         session.add(run)
@@ -239,26 +272,22 @@ def run_check(
             MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
         )
         run_id = run.id
-    result = CheckResult(run_id, violations, unjudged(report, spec))
-    due = [v for v in violations if v.kind in spec.retraining.on]
-    if not (retrain and due and spec.retraining.handler):
-        return result
-    request = RetrainingRequest(
-        model_name=report.model.name,
-        model_version=report.model.version,
-        reasons=[str(v) for v in due],
-        check_run_id=run_id,
-        training_data=list(report.model.training_data),
-        violations=[asdict(v) for v in due],
+    outcome = act(kit, report, spec, run_id, violations, retrain=retrain, now=now)
+    delivered = notify(spec.notifications, outcome.events, environ or {}, now)
+    result = CheckResult(
+        run_id,
+        violations,
+        unjudged(report, spec),
+        outcome.handler,
+        outcome.result,
+        outcome.triggers,
+        delivered,
     )
-    result.retraining_handler = spec.retraining.handler
-    try:
-        result.retraining_result = request_retraining(kit, request, spec.retraining.handler)
-    except MlopsKitError as exc:
-        result.retraining_result = f"failed: {exc}"
     with kit.metadata.session() as session:
         stored = session.get(MonitoringRun, run_id)
         assert stored is not None
         stored.retraining_handler = result.retraining_handler
         stored.retraining_result = result.retraining_result
+        stored.triggers = result.triggers
+        stored.notifications = result.notifications
     return result

@@ -121,7 +121,7 @@ def test_retraining_handler_submits_the_training_pipeline(  # type: ignore[no-un
 
     request = RetrainingRequest("svc-model", 3, ["accuracy 0.41 < 0.80 on hour_of_day=3"])
     with Kit.open("dev") as kit:
-        assert request_retraining(kit, request, "pipeline") == "run-1"
+        assert request_retraining(kit, request, "pipeline").reference == "run-1"
     (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
     assert body["display_name"] == "svc-model-training"
 

@@ -20,9 +20,7 @@ def upgrade() -> None:
     # Existing check runs triggered and notified nothing: an empty list, not NULL.
     with op.batch_alter_table("monitoring_runs") as batch:
         batch.add_column(sa.Column("triggers", sa.JSON(), server_default="[]", nullable=False))
-        batch.add_column(
-            sa.Column("notifications", sa.JSON(), server_default="[]", nullable=False)
-        )
+        batch.add_column(sa.Column("notifications", sa.JSON(), server_default="[]", nullable=False))
     op.create_table(
         "triggered_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -36,9 +34,7 @@ def upgrade() -> None:
         sa.Column("reference", sa.Text(), nullable=True),
         sa.Column("run_id", sa.String(length=300), nullable=True),
         sa.Column("promoted", sa.Boolean(), nullable=True),
-        sa.CheckConstraint(
-            "kind IN ('retraining', 'check')", name=op.f("ck_triggered_runs_kind")
-        ),
+        sa.CheckConstraint("kind IN ('retraining', 'check')", name=op.f("ck_triggered_runs_kind")),
         sa.CheckConstraint(
             "state IN ('running', 'submitted', 'finished', 'failed')",
             name=op.f("ck_triggered_runs_state"),

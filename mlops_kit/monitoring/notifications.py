@@ -98,9 +98,9 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"refused: HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, TimeoutError):
-        return "no answer within the timeout"
     reason = getattr(exc, "reason", None) or exc
+    if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+        return "no answer within the timeout"
     return redact_secrets(" ".join(str(reason).split()))
 
 

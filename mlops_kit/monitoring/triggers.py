@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_kit.errors import MlopsKitError, NotFoundError
+from mlops_kit.errors import BackendError, MlopsKitError, NotFoundError
 from mlops_kit.monitoring.guards import PastRun, refusal
 from mlops_kit.monitoring.notifications import Event
 from mlops_kit.monitoring.retraining import HandlerResult, RetrainingRequest, request_retraining
@@ -219,9 +219,11 @@ def _claimed(check: _Check, cause: str) -> Any:
 
 
 def _claim(check: _Check, kind: str, cause: str) -> int | None:
-    """Insert the cause's row; ``None`` when another check claimed it first."""
-    from sqlalchemy.exc import IntegrityError
+    """Insert the cause's row; ``None`` when another check claimed it first.
 
+    Raises:
+        BackendError: the insert failed for another reason than the cause being taken.
+    """
     from mlops_kit.db.models.monitoring import TriggeredRun
 
     try:
@@ -236,8 +238,11 @@ def _claim(check: _Check, kind: str, cause: str) -> int | None:
             session.add(row)
             session.flush()
             return row.id
-    except IntegrityError:
-        return None
+    except BackendError:
+        # The unique (model_name, cause) refused the row: whoever inserted it first started the run.
+        if _claimed(check, cause) is not None:
+            return None
+        raise
 
 
 def _refused(check: _Check) -> Any:

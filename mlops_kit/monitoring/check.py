@@ -291,3 +291,50 @@ def run_check(
         stored.triggers = result.triggers
         stored.notifications = result.notifications
     return result
+
+
+def check_model(
+    kit: Kit,
+    spec: MonitoringSpec,
+    ref: str | None = None,
+    *,
+    end: datetime | None = None,
+    retrain: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[MonitoringReport, CheckResult]:
+    """``monitor check``, by hand or as a scheduled job: report on the model, then :func:`run_check`.
+
+    Args:
+        kit: the environment.
+        spec: the monitoring spec.
+        ref: the model version (default: the spec's ``model``).
+        end: the moment the check runs as of: the window's end, and the clock of its guards and
+            records (default: now).
+        retrain: whether triggers may start retraining runs.
+        environ: where ``${VARIABLE}`` webhook URLs are read.
+
+    Raises:
+        ConfigError: no model is named.
+        NotFoundError: the model version does not exist.
+    """
+    from datetime import timedelta
+
+    from mlops_kit.errors import ConfigError
+    from mlops_kit.monitoring.report import build_report, watched_model
+    from mlops_kit.monitoring.spec import window_hours
+
+    ref = ref or spec.model
+    if ref is None:
+        raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")
+    now = end or datetime.now(UTC)
+    report = build_report(
+        kit,
+        watched_model(kit, ref),
+        slices=spec.slices,
+        window=timedelta(hours=window_hours(spec.window)),
+        end=now,
+        task=spec.task,
+        positive_label=spec.positive_label,
+        time_column=spec.time_column,
+    )
+    return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)

@@ -169,7 +169,7 @@ _VARIABLE: Final = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 
 
 class NotificationChannel(BaseModel):
-    """A webhook that receives the loop's events as JSON (see docs/continuous-training.md).
+    """A webhook that receives the loop's events as JSON (README, *Continuous training*).
 
     ``body: generic`` posts a top-level ``text`` (what Slack shows) with structured fields;
     ``body: text`` posts ``{"text": ...}`` only, which Google Chat needs (its API refuses fields it

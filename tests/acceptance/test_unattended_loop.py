@@ -1,0 +1,148 @@
+"""Acceptance, the purchase story run unattended: scheduled checks over simulated days.
+
+Nobody runs a command: the scheduled job (the monitoring pipeline's one step) runs each morning
+with a fixed clock. Its first check finds the night hours and retrains, but the shop's extract
+still covers office hours only, so the gate keeps the champion. The violations repeat on the next
+mornings, inside the cooldown: no second run starts, and each refusal names the guard. The shop
+fixes its extract (a new data version arrives); once the cooldown is over the next check retrains
+on it and the gate promotes the new version; after enough of its traffic, its follow-up check
+passes. A webhook receiver on loopback gets every notification.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.acceptance.test_continuous_training import (
+    serve,
+    start_purchase_project,
+    whole_day_extract,
+)
+from tests.monitoring.webhooks import WebhookReceiver
+
+pytestmark = [pytest.mark.pipelines, pytest.mark.slow]
+
+
+def _guarded_spec(project: Path, webhook: str) -> str:
+    """The project's monitoring spec with the loop's settings, as the schedule passes it (JSON)."""
+    from mlops_kit.monitoring import MonitoringSpec
+
+    path = project / "monitoring.yaml"
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["retraining"] |= {
+        "on_new_data": True,
+        "check_after_promotion": 3000,
+        "guards": {"cooldown": "3d", "max_runs_per_week": 3, "max_consecutive_not_promoted": 2},
+    }
+    spec["notifications"] = [{"name": "ml-team", "webhook": webhook}]
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return MonitoringSpec.load(path).model_dump_json()
+
+
+def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:
+    from sqlalchemy import select
+
+    from mlops_kit import data, models
+    from mlops_kit.db.models.monitoring import MonitoringRun, TriggeredRun
+    from mlops_kit.kit import Kit
+    from mlops_kit.pipelines.components.check import check_model
+
+    rng = np.random.default_rng(5)
+    source = start_purchase_project(tmp_path, monkeypatch, run_cli, rng)
+    # The simulated mornings come after every real moment of this test: the registry records
+    # promotions at the real time, and a check may only see the promotions before its clock.
+    first_morning = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(
+        hours=6
+    )
+    mornings = [first_morning + timedelta(days=day) for day in range(6)]
+    with Kit.open() as kit:
+        environment = kit.environment.run_parameter()
+        serve(kit, "purchase@champion", rng, 4800, end=mornings[0])
+
+    def scheduled_job(morning: datetime) -> dict[str, Any]:
+        """What the schedule runs each morning, with the morning as its clock."""
+        result: dict[str, Any] = json.loads(check_model(environment, spec, morning.isoformat()))
+        return result
+
+    with WebhookReceiver() as receiver:
+        spec = _guarded_spec(tmp_path / "purchase-model", receiver.url)
+
+        # Day 1: the night hours fail; retraining runs on the same office-hours extract.
+        day1 = scheduled_job(mornings[0])
+        assert not day1["passed"]
+        assert [t["outcome"] for t in day1["triggers"]] == ["started"]
+        assert "purchase@2 NOT promoted" in day1["retraining"]["result"]
+        # The job retried (a flaky node, a duplicated schedule): the same cause starts nothing.
+        retried = scheduled_job(mornings[0])
+        assert [(t["kind"], t["outcome"]) for t in retried["triggers"]] == [
+            ("violations", "duplicate")
+        ]
+
+        # Day 2: the shop's extract now covers the whole day; its ingestion makes a new version.
+        whole_day_extract(rng).to_csv(source, index=False)
+        with Kit.open() as kit:
+            assert data.snapshot(kit, "purchases", path=source).ref == "purchases@2"
+        days_2_3 = [scheduled_job(morning) for morning in mornings[1:3]]
+        for day in days_2_3:
+            assert not day["passed"] and day["retraining"]["handler"] is None
+            refused, joined = day["triggers"]
+            assert (refused["kind"], refused["outcome"], refused["guard"]) == (
+                "violations",
+                "refused",
+                "cooldown",
+            )
+            assert (joined["cause"], joined["outcome"]) == ("new_data:purchases@2", "joined")
+
+        # Day 4: the cooldown is over; retraining runs on the new data and the gate promotes.
+        day4 = scheduled_job(mornings[3])
+        assert [t["outcome"] for t in day4["triggers"]] == ["started", "joined"]
+        assert "purchase@3 promoted to champion" in day4["retraining"]["result"]
+        with Kit.open() as kit:
+            champion = models.get_version(kit, "purchase@champion")
+            assert (champion.ref, champion.datasets) == ("purchase@3", ["purchases@2"])
+            serve(kit, "purchase@champion", rng, 4800, end=mornings[5])
+
+        # Day 6: the new champion's follow-up check, on its own traffic, passes.
+        day6 = scheduled_job(mornings[5])
+
+    assert day6["passed"], day6["violations"]
+    assert [(t["kind"], t["outcome"]) for t in day6["triggers"]] == [("promotion", "started")]
+    assert receiver.events() == [
+        "violations",
+        "retraining",
+        "violations",  # the retried job: its duplicate trigger is not news
+        "violations",
+        "refused",
+        "violations",
+        "refused",
+        "violations",
+        "retraining",
+        "promotion",
+        "promotion",  # the follow-up check
+    ]
+    texts = [body["text"] for body in receiver.bodies]
+    assert "refused by guard cooldown" in texts[4]
+    assert texts[-1].startswith("[mlops-kit] purchase@3: follow-up check of the promotion")
+    assert "passed on 4800 predictions" in texts[-1]
+    with Kit.open() as kit, kit.metadata.session() as session:
+        # Each scheduled run is stored as a check run, with what it triggered and notified.
+        runs = session.scalars(select(MonitoringRun).order_by(MonitoringRun.id)).all()
+        assert [r.model_version for r in runs] == [1, 1, 1, 1, 1, 3]
+        assert [r.passed for r in runs] == [False] * 5 + [True]
+        assert [r.triggers[0].get("guard") for r in runs[2:4]] == ["cooldown", "cooldown"]
+        assert all(n["delivered"] for r in runs for n in r.notifications)
+        started = session.scalars(select(TriggeredRun).order_by(TriggeredRun.id)).all()
+        assert [(r.kind, r.promoted) for r in started] == [
+            ("retraining", False),
+            ("retraining", True),
+            ("check", None),
+        ]

@@ -121,7 +121,7 @@ def _past_runs(session: Session, model: str) -> list[Any]:
     )
 
 
-def follow_runs(kit: Kit, model: str, now: datetime) -> list[Event]:
+def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[Event]:
     """Update the runs followed on the orchestrator; a run that ended is no longer in flight.
 
     Whether its candidate was promoted is read from the alias history (a promotion after the run
@@ -151,20 +151,20 @@ def follow_runs(kit: Kit, model: str, now: datetime) -> list[Event]:
             after = [event for event in promotions if event.at >= as_utc(run.started_at)]
             run.state = "finished" if states[run.run_id] == "SUCCEEDED" else "failed"
             run.finished_at = now
-            run.promoted = bool(after)
-            if after:
-                events.append(_promotion_event(after[-1], run.run_id, run.check_run_id))
+            run.promoted = run.state == "finished" and bool(after)
+            if run.promoted:
+                events.append(_promotion_event(after[-1], run.run_id, check_run_id))
         return events
 
 
-def _promotion_event(promotion: Any, run: str, check_run_id: int | None) -> Event:
+def _promotion_event(promotion: Any, run: str, check_run_id: int) -> Event:
     return Event(
         "promotion",
         f"{promotion.model}@{promotion.to_version} became {promotion.alias} after retraining "
         f"run {run}: {promotion.reason}",
         promotion.model,
         promotion.to_version,
-        check_run_id or 0,
+        check_run_id,
         {
             "alias": promotion.alias,
             "from_version": promotion.from_version,
@@ -390,7 +390,7 @@ def act(
     from dataclasses import asdict
 
     check = _Check(kit, report, spec, run_id, now)
-    outcome = LoopOutcome(events=follow_runs(kit, check.model, now))
+    outcome = LoopOutcome(events=follow_runs(kit, check.model, now, run_id))
     if violations:
         listed = "; ".join(str(v) for v in violations[:5])
         more = f" and {len(violations) - 5} more" if len(violations) > 5 else ""

@@ -12,6 +12,7 @@ passes. A webhook receiver on loopback gets every notification.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,13 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
     from mlops_kit.kit import Kit
     from mlops_kit.pipelines.components.check import check_model
 
-    rng = np.random.default_rng(5)
+    # The draws of the incident's test: the same extracts, so the same gate decisions.
+    rng = np.random.default_rng(11)
     source = start_purchase_project(tmp_path, monkeypatch, run_cli, rng)
     # The simulated mornings come after every real moment of this test: the registry records
     # promotions at the real time, and a check may only see the promotions before its clock.
-    first_morning = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(
-        hours=6
-    )
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    first_morning = tomorrow.replace(hour=6, minute=0, second=0, microsecond=0)
     mornings = [first_morning + timedelta(days=day) for day in range(6)]
     with Kit.open() as kit:
         environment = kit.environment.run_parameter()
@@ -76,10 +77,15 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
     with WebhookReceiver() as receiver:
         spec = _guarded_spec(tmp_path / "purchase-model", receiver.url)
 
-        # Day 1: the night hours fail; retraining runs on the same office-hours extract.
+        # Day 1: the night hours fail; retraining runs on the same office-hours extract. With
+        # its 4800 predictions this is also the follow-up check of v1's promotion: it failed.
         day1 = scheduled_job(mornings[0])
         assert not day1["passed"]
-        assert [t["outcome"] for t in day1["triggers"]] == ["started"]
+        assert [(t["kind"], t["outcome"]) for t in day1["triggers"]] == [
+            ("promotion", "started"),
+            ("violations", "started"),
+        ]
+        assert day1["triggers"][0]["message"] == "follow-up check FAILED"
         assert "purchase@2 NOT promoted" in day1["retraining"]["result"]
         # The job retried (a flaky node, a duplicated schedule): the same cause starts nothing.
         retried = scheduled_job(mornings[0])
@@ -91,7 +97,17 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
         whole_day_extract(rng).to_csv(source, index=False)
         with Kit.open() as kit:
             assert data.snapshot(kit, "purchases", path=source).ref == "purchases@2"
-        days_2_3 = [scheduled_job(morning) for morning in mornings[1:3]]
+        day2 = scheduled_job(mornings[1])
+        # Day 3 runs by hand, as someone would to see why nothing retrains: the CLI names the guard.
+        day3 = run_cli("monitor", "check", "--end", mornings[2].isoformat(), "--format", "json")
+        by_hand = run_cli("monitor", "check", "--end", mornings[2].isoformat())
+        assert day3.exit_code == by_hand.exit_code == 1, by_hand.stderr
+        assert re.search(
+            r"refused: retraining \(violations\) by guard cooldown: the last retraining run "
+            r"started \S+ \S+ UTC, within the cooldown of 3d",
+            by_hand.stdout,
+        )
+        days_2_3 = [day2, json.loads(day3.stdout)["check"]]
         for day in days_2_3:
             assert not day["passed"] and day["retraining"]["handler"] is None
             refused, joined = day["triggers"]
@@ -118,11 +134,14 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
     assert [(t["kind"], t["outcome"]) for t in day6["triggers"]] == [("promotion", "started")]
     assert receiver.events() == [
         "violations",
+        "promotion",  # v1's follow-up check failed
         "retraining",
         "violations",  # the retried job: its duplicate trigger is not news
         "violations",
         "refused",
         "violations",
+        "refused",
+        "violations",  # day 3 by hand, twice
         "refused",
         "violations",
         "retraining",
@@ -130,18 +149,19 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
         "promotion",  # the follow-up check
     ]
     texts = [body["text"] for body in receiver.bodies]
-    assert "refused by guard cooldown" in texts[4]
+    assert "refused by guard cooldown" in texts[5]
     assert texts[-1].startswith("[mlops-kit] purchase@3: follow-up check of the promotion")
     assert "passed on 4800 predictions" in texts[-1]
     with Kit.open() as kit, kit.metadata.session() as session:
         # Each scheduled run is stored as a check run, with what it triggered and notified.
         runs = session.scalars(select(MonitoringRun).order_by(MonitoringRun.id)).all()
-        assert [r.model_version for r in runs] == [1, 1, 1, 1, 1, 3]
-        assert [r.passed for r in runs] == [False] * 5 + [True]
-        assert [r.triggers[0].get("guard") for r in runs[2:4]] == ["cooldown", "cooldown"]
+        assert [r.model_version for r in runs] == [1, 1, 1, 1, 1, 1, 3]
+        assert [r.passed for r in runs] == [False] * 6 + [True]
+        assert [r.triggers[0].get("guard") for r in runs[2:5]] == ["cooldown"] * 3
         assert all(n["delivered"] for r in runs for n in r.notifications)
         started = session.scalars(select(TriggeredRun).order_by(TriggeredRun.id)).all()
         assert [(r.kind, r.promoted) for r in started] == [
+            ("check", None),
             ("retraining", False),
             ("retraining", True),
             ("check", None),

@@ -110,9 +110,14 @@ def test_a_literal_webhook_url_is_not_stored_with_the_run() -> None:
     assert [c["webhook"] for c in stored] == ["https://hooks.slack.com/***", "${CHAT_WEBHOOK}"]
 
 
-def _report(version: int = 1, end: datetime = NOW, accuracy: float = 0.6) -> MonitoringReport:
+def _report(
+    version: int = 1,
+    end: datetime = NOW,
+    accuracy: float = 0.6,
+    training_data: list[str] | None = None,
+) -> MonitoringReport:
     return MonitoringReport(
-        WatchedModel("m", version),
+        WatchedModel("m", version, training_data=training_data or []),
         "classification",
         end - timedelta(days=7),
         end,
@@ -284,3 +289,81 @@ def test_failed_notifications_are_recorded_and_never_fail_the_check(local_kit: A
         "notification channel 'unset': environment variable NO_SUCH_WEBHOOK_VARIABLE is not set"
     )
     assert not result.passed and result.run_id
+
+
+def test_a_data_version_the_model_never_saw_triggers_training_once(
+    local_kit: Any, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from mlops_kit import data, models
+    from mlops_kit.models import Lineage
+    from mlops_kit.monitoring.triggers import new_data_trigger
+    from tests.models.conftest import train_classifier
+
+    source = tmp_path / "events.csv"
+    pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]}).to_csv(source, index=False)
+    first = data.snapshot(local_kit, "events", path=source)
+    artifact = train_classifier(tmp_path / "model")
+    models.register(local_kit, "m", artifact, lineage=Lineage(data=[first.ref]))
+    report = _report(training_data=[first.ref])
+    assert new_data_trigger(local_kit, report) is None
+
+    pd.DataFrame({"x": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(source, index=False)
+    second = data.snapshot(local_kit, "events", path=source)
+    trigger = new_data_trigger(local_kit, report)
+    assert trigger is not None and trigger.cause == f"new_data:{second.ref}"
+    assert trigger.reasons == [
+        f"new data version {second.ref} (the newest model version m@1 saw {first.ref})"
+    ]
+    # Once a version was trained on it (promoted or not), the data is no longer new.
+    models.register(local_kit, "m", artifact, lineage=Lineage(data=[second.ref]))
+    assert new_data_trigger(local_kit, report) is None
+
+
+@pytest.mark.pipelines
+def test_the_scheduled_pipeline_runs_the_check_on_kfp_local(
+    local_kit: Any, purchase_story: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from mlops_kit import models
+    from mlops_kit.db.models.monitoring import MonitoringRun
+    from mlops_kit.models.lookup import as_utc
+    from mlops_kit.orchestrators import PipelineSubmission
+    from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
+    from mlops_kit.pipelines.monitoring import monitoring_pipeline
+    from tests.models.conftest import train_classifier
+    from tests.monitoring.conftest import END
+
+    models.register(local_kit, "purchase", train_classifier(tmp_path / "model"))
+    spec = MonitoringSpec.model_validate(
+        {
+            "model": "purchase@1",
+            "slices": ["hour_of_day"],
+            "slice_thresholds": {"hour_of_day": {"accuracy": {"min": 0.7}}},
+            "retraining": {"handler": None},
+        }
+    )
+    package = compile_pipeline(
+        monitoring_pipeline(BuildTarget(), "purchase-monitoring"), tmp_path / "monitoring.yaml"
+    )
+    run = local_kit.orchestrator.submit(
+        PipelineSubmission(
+            package,
+            {
+                "environment": local_kit.environment.run_parameter(),
+                "spec": spec.model_dump_json(),
+                "end": END.isoformat(),
+            },
+            "purchase-monitoring",
+            pipeline_root=str(tmp_path / "runs"),
+        )
+    )
+
+    assert run.state == "SUCCEEDED", run.error
+    result = json.loads(run.outputs["Output"])
+    assert not result["passed"] and result["violations"]
+    with local_kit.metadata.session() as session:
+        stored = session.get(MonitoringRun, result["run_id"])
+        assert stored is not None and as_utc(stored.window_end) == END

@@ -134,19 +134,23 @@ def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[
     from mlops_kit.models.lookup import as_utc
 
     with kit.metadata.session() as session:
-        followed = [
-            run for run in _past_runs(session, model) if run.state == "submitted" and run.run_id
-        ]
-        if not followed:
-            return []
-        try:
-            states = {run.run_id: run.state for run in kit.orchestrator.list_runs(limit=100)}
-        except MlopsKitError:
-            return []
-        promotions = _promotions(kit, model)
-        events = []
-        for run in followed:
-            if states.get(run.run_id) not in _ENDED:
+        followed = {
+            run.id: run.run_id
+            for run in _past_runs(session, model)
+            if run.state == "submitted" and run.run_id
+        }
+    if not followed:
+        return []
+    # Neither the orchestrator's answer nor the registry is awaited inside a transaction.
+    try:
+        states = {run.run_id: run.state for run in kit.orchestrator.list_runs(limit=100)}
+    except MlopsKitError:
+        return []
+    promotions = _promotions(kit, model)
+    events = []
+    with kit.metadata.session() as session:
+        for run in _past_runs(session, model):
+            if run.id not in followed or states.get(run.run_id) not in _ENDED:
                 continue
             after = [event for event in promotions if event.at >= as_utc(run.started_at)]
             run.state = "finished" if states[run.run_id] == "SUCCEEDED" else "failed"
@@ -154,7 +158,7 @@ def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[
             run.promoted = run.state == "finished" and bool(after)
             if run.promoted:
                 events.append(_promotion_event(after[-1], run.run_id, check_run_id))
-        return events
+    return events
 
 
 def _promotion_event(promotion: Any, run: str, check_run_id: int) -> Event:

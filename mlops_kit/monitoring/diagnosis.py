@@ -32,6 +32,7 @@ def report_findings(
         else _below_baseline(report)
     )
     found += _coverage_gaps(report)
+    found += _weak_slice_findings(report)
     found += _input_findings(report)
     return ranked(found)
 
@@ -174,6 +175,28 @@ def _coverage_gaps(report: MonitoringReport) -> list[Finding]:
             )
         )
     return found
+
+
+def _weak_slice_findings(report: MonitoringReport) -> list[Finding]:
+    """The weak slices the search found, as one finding, worst first."""
+    weak = report.weak_slices or []
+    if not weak:
+        return []
+    first = weak[0]
+    shown = "; ".join(
+        f"{w.subject} {format_number(w.estimate.value)} ({w.count} rows)" for w in weak[:5]
+    )
+    more = f"; … {len(weak) - 5} more" if len(weak) > 5 else ""
+    return [
+        Finding(
+            Severity.warning,
+            f"{first.metric} is worse than {format_number(first.overall)} overall, beyond the "
+            f"95 % interval, at {len(weak)} feature values the search found (worst first: "
+            f"{shown}{more})",
+            _slice_evidence(report, [w.subject for w in weak]),
+            weight=abs(first.overall - (first.estimate.value or first.overall)),
+        )
+    ]
 
 
 def _input_findings(report: MonitoringReport) -> list[Finding]:

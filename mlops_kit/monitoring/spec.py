@@ -8,10 +8,13 @@ Example (``monitoring.yaml``)::
     window: 7d
     slices: [hour_of_day, country]
     min_samples: 50               # smaller slices are reported, never judged
+    min_label_share: 0.8          # judge a slice's metrics once 80 % of its predictions have labels
+    max_calibration_error: 0.05   # estimates are trusted while the scores are this well calibrated
     time_column: event_time       # training data's timestamp, for coverage by hour
     thresholds:                   # on the whole window
       accuracy: {min: 0.85}
       roc_auc: {max_drop: 0.05}   # at most 0.05 below the registry's evaluation baseline
+      estimated_accuracy: {min: 0.8}  # from the scores, before the labels arrive
     slice_thresholds:             # on every value of a slice column
       hour_of_day:
         accuracy: {min: 0.75}
@@ -32,12 +35,15 @@ Example (``monitoring.yaml``)::
       - name: ml-team
         webhook: ${SLACK_WEBHOOK_URL}     # ${VAR} is read from the environment when sending
         events: [violations, retraining, refused, promotion]
+
+    weak_slices: {min_count: 50}  # also list the feature values where the model does worst
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -47,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.files import read_text
 from mlops_kit.limits import MAX_HOURS
+from mlops_kit.monitoring.estimation import estimated_names
 from mlops_kit.monitoring.metrics import Task, metric_names
 
 DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
@@ -56,6 +63,9 @@ HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate"
 
 ViolationKind = Literal["metrics", "drift", "health"]
 RETRAIN_ON_DEFAULT: Final[tuple[ViolationKind, ...]] = ("metrics", "drift")
+DEFAULT_MIN_LABEL_SHARE: Final = 0.5
+"""Judging on fewer than half the predictions risks the bias of the labels that arrive first."""
+DEFAULT_MAX_CALIBRATION_ERROR: Final = 0.05
 
 _WINDOW: Final = re.compile(r"^([0-9]{1,12})([hdw])$")
 _WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
@@ -79,6 +89,30 @@ def window_hours(text: str, what: str = "window") -> int:
             f"at most {MAX_HOURS} hours"
         )
     return hours
+
+
+@dataclass(frozen=True)
+class Labels:
+    """How a report reads the ground truth, and when the scores may stand in for it."""
+
+    positive: str | None = None
+    """The positive class (default: the greater of two labels, as the evaluation orders them)."""
+    min_share: float = DEFAULT_MIN_LABEL_SHARE
+    """A slice with a smaller share of labelled predictions has its metrics pending."""
+    max_calibration_error: float = DEFAULT_MAX_CALIBRATION_ERROR
+    """The expected calibration error of the scores on the labelled history above which the
+    estimated metrics are not trusted (a warning)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_share <= 1 or not 0 < self.max_calibration_error <= 1:
+            raise ConfigError(
+                f"invalid label settings (min_share={self.min_share}, max_calibration_error="
+                f"{self.max_calibration_error}): use a share from 0 to 1 and an error above 0 "
+                "up to 1"
+            )
+
+
+DEFAULT_LABELS: Final = Labels()
 
 
 class Threshold(BaseModel):
@@ -136,6 +170,15 @@ class RetrainingGuards(BaseModel):
     def cooldown_hours(self) -> int | None:
         """The cooldown in hours (``None``: no cooldown)."""
         return None if self.cooldown is None else window_hours(self.cooldown, "cooldown")
+
+
+class WeakSliceSearch(BaseModel):
+    """The search for the feature values where the model does worst (listed, never judged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(default=50, ge=1)
+    """The fewest labelled predictions a slice value needs to be listed."""
 
 
 class RetrainingSpec(BaseModel):
@@ -236,6 +279,12 @@ class MonitoringSpec(BaseModel):
     window: str = "7d"
     slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
     min_samples: int = Field(default=30, ge=1)
+    min_label_share: float = Field(default=DEFAULT_MIN_LABEL_SHARE, ge=0, le=1)
+    """A metric is judged once this share of a slice's predictions has ground truth; until then
+    it is pending (not a pass). Estimated metrics need no labels."""
+    max_calibration_error: float = Field(default=DEFAULT_MAX_CALIBRATION_ERROR, gt=0, le=1)
+    """The expected calibration error of the scores on the labelled history above which the
+    check warns that the estimated metrics cannot be trusted."""
     time_column: str | None = None
     """Timestamp column of the training data for time-slice coverage (default: its first)."""
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
@@ -245,15 +294,28 @@ class MonitoringSpec(BaseModel):
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     notifications: list[NotificationChannel] = Field(default_factory=list)
 
+    weak_slices: WeakSliceSearch | None = None
+    """Search the logged features for weak slices (``weak_slices: {min_count: 50}``)."""
+
     @field_validator("window")
     @classmethod
     def _valid_window(cls, value: str) -> str:
         window_hours(value)
         return value
 
+    @field_validator("notifications")
+    @classmethod
+    def _distinct_channels(cls, value: list[NotificationChannel]) -> list[NotificationChannel]:
+        names = [channel.name for channel in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two notification channels have the same name: name each once")
+        return value
+
     @model_validator(mode="after")
     def _known_names(self) -> MonitoringSpec:
         metrics = metric_names(self.task)
+        if self.task == "classification":
+            metrics += estimated_names()
         named = list(self.thresholds) + [m for per in self.slice_thresholds.values() for m in per]
         for name in named:
             if name not in metrics:
@@ -273,9 +335,6 @@ class MonitoringSpec(BaseModel):
         for column in self.slice_thresholds:
             if column not in self.slices:
                 raise ValueError(f"slice_thresholds names {column!r}, which is not in 'slices'")
-        names = [channel.name for channel in self.notifications]
-        if len(set(names)) != len(names):
-            raise ValueError("two notification channels have the same name: name each once")
         return self
 
     def stored(self) -> dict[str, Any]:
@@ -283,6 +342,11 @@ class MonitoringSpec(BaseModel):
         data = self.model_dump(mode="json")
         data["notifications"] = [channel.stored() for channel in self.notifications]
         return data
+
+    @property
+    def labels(self) -> Labels:
+        """How the spec's report reads the ground truth."""
+        return Labels(self.positive_label, self.min_label_share, self.max_calibration_error)
 
     @classmethod
     def load(cls, path: Path) -> MonitoringSpec:

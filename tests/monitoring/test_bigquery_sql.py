@@ -118,3 +118,28 @@ def test_the_numbers_are_right(warehouse) -> None:
     assert rows[("day_of_week", "0")]["n"] == len(monday)
     assert rows[("overall", "all")]["n"] == len(raw)
     assert rows[("overall", "all")]["correct"] == sum(p == y for _, p, y in raw)
+
+
+def _reliability(dialect: str) -> ibis.Table:
+    from mlops_kit.monitoring.estimation import reliability_bins
+
+    log = metrics.prediction_log_table(("proj", "mon"))
+    truth = metrics.ground_truth_table(("proj", "mon"))
+    history = log.filter(log.model_name == "m", log.model_version == 1, log.logged_at < END)
+    return reliability_bins(metrics.live_rows(history, truth, {}, dialect), "1")
+
+
+def test_the_calibration_bins_are_the_same_on_bigquery(warehouse) -> None:
+    on_duckdb = warehouse.execute(ibis.to_sql(_reliability("duckdb"), dialect="duckdb")).fetchall()
+    bigquery_sql = ibis.to_sql(_reliability("bigquery"), dialect="bigquery")
+    on_bigquery = warehouse.execute(_as_duckdb(bigquery_sql)).fetchall()
+    assert len(on_bigquery) == len(on_duckdb)
+    for got, expected in zip(sorted(on_bigquery), sorted(on_duckdb), strict=True):
+        assert got == pytest.approx(expected, rel=1e-9)
+    assert sorted(row[0] for row in on_duckdb) == list(range(10))
+    # Independent of both compilers: every labelled prediction of the model lands in one bin.
+    labelled = warehouse.execute(
+        "SELECT count(*) FROM proj.mon.prediction_log p WHERE p.model_name = 'm' AND "
+        "request_id IN (SELECT request_id FROM proj.mon.ground_truth)"
+    ).fetchone()[0]
+    assert sum(row[1] for row in on_duckdb) == labelled

@@ -123,7 +123,7 @@ def _report(
         end,
         500,
         500,
-        [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(accuracy)})],
+        [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(accuracy)}, logged=500)],
         {},
         {},
         {},
@@ -227,7 +227,9 @@ def test_notification_bodies_escape_markup_and_google_chat_gets_text_only(
 
     report = _report()
     report.slices.append(
-        SliceMetrics("device", "<!channel> & <http://x|y>", 500, {"accuracy": Estimate(0.1)})
+        SliceMetrics(
+            "device", "<!channel> & <http://x|y>", 500, {"accuracy": Estimate(0.1)}, logged=500
+        )
     )
     spec = MonitoringSpec.model_validate(
         {

@@ -238,7 +238,7 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
             end,
             500,
             500,
-            [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.6)})],
+            [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.6)}, logged=500)],
             {},
             {},
             {},

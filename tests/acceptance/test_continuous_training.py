@@ -41,9 +41,18 @@ def shop_extract(rng: np.random.Generator, stamps: list[datetime]) -> pd.DataFra
 
 
 def serve(  # type: ignore[no-untyped-def]
-    kit, model_ref: str, rng: np.random.Generator, requests: int, end: datetime = END
-) -> None:
-    """Serve ``model_ref`` over the two days before ``end``: log its predictions, then the outcomes."""
+    kit,
+    model_ref: str,
+    rng: np.random.Generator,
+    requests: int,
+    end: datetime = END,
+    label: bool = True,
+) -> list[tuple[datetime, str, int]]:
+    """Serve ``model_ref`` over the two days before ``end``: log its predictions, then the outcomes.
+
+    Returns:
+        Each request's time, id and outcome; ``label=False`` leaves the outcomes for later.
+    """
     from mlops_kit import models
     from mlops_kit.monitoring import PredictionLogger, log_ground_truth
     from mlops_kit.pipelines.evaluation import load_classifier
@@ -60,7 +69,10 @@ def serve(  # type: ignore[no-untyped-def]
     with PredictionLogger(kit, version.name, version.version, batch_size=requests) as logger:
         for i, row in enumerate(events[FEATURES].to_dict(orient="records")):
             logger.log(ids[i], row, int(scores[i] > 0.5), float(scores[i]), stamps[i])
-    log_ground_truth(kit, zip(ids, events["purchased"].tolist(), strict=True))
+    outcomes = list(zip(stamps, ids, events["purchased"].tolist(), strict=True))
+    if label:
+        log_ground_truth(kit, [(request, outcome) for _, request, outcome in outcomes])
+    return outcomes
 
 
 def start_purchase_project(  # type: ignore[no-untyped-def]

@@ -1,12 +1,14 @@
 """Acceptance, the purchase story run unattended: scheduled checks over simulated days.
 
 Nobody runs a command: the scheduled job (the monitoring pipeline's one step) runs each morning
-with a fixed clock. Its first check finds the night hours and retrains, but the shop's extract
-still covers office hours only, so the gate keeps the champion. The violations repeat on the next
-mornings, inside the cooldown: no second run starts, and each refusal names the guard. The shop
-fixes its extract (a new data version arrives); once the cooldown is over the next check retrains
-on it and the gate promotes the new version; after enough of its traffic, its follow-up check
-passes. A webhook receiver on loopback gets every notification.
+with a fixed clock. Whether a purchase happened is known two days after the prediction, so the
+first checks judge no metric (too few labels: pending), but the traffic has moved to the night
+hours (drift), which retrains; the shop's extract still covers office hours only, so the gate
+keeps the champion. The violations repeat on the next mornings, inside the cooldown, now with the
+night hours' accuracy as their labels arrive: no second run starts, and each refusal names the
+guard. The shop fixes its extract (a new data version arrives); once the cooldown is over the next
+check retrains on it and the gate promotes the new version; once its traffic is labelled, its
+follow-up check passes. A webhook receiver on loopback gets every notification.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 import yaml
 
 from tests.acceptance.test_continuous_training import (
+    NIGHT,
     serve,
     start_purchase_project,
     whole_day_extract,
@@ -29,6 +32,28 @@ from tests.acceptance.test_continuous_training import (
 from tests.monitoring.webhooks import WebhookReceiver
 
 pytestmark = [pytest.mark.pipelines, pytest.mark.slow]
+
+LABEL_DELAY = timedelta(days=2)
+
+
+class LateLabels:
+    """The outcomes of served requests, arriving ``LABEL_DELAY`` after each prediction."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[datetime, str, int]] = []
+
+    def add(self, outcomes: list[tuple[datetime, str, int]]) -> None:
+        self.waiting += outcomes
+
+    def arrive(self, kit: Any, until: datetime) -> int:
+        """Log the outcomes known at ``until``; return how many arrived."""
+        from mlops_kit.monitoring import log_ground_truth
+
+        due = [
+            (request, outcome) for at, request, outcome in self.waiting if at + LABEL_DELAY <= until
+        ]
+        self.waiting = [entry for entry in self.waiting if entry[0] + LABEL_DELAY > until]
+        return log_ground_truth(kit, due, timestamp=until) if due else 0
 
 
 def _guarded_spec(project: Path, webhook: str) -> str:
@@ -42,6 +67,7 @@ def _guarded_spec(project: Path, webhook: str) -> str:
         "check_after_promotion": 3000,
         "guards": {"cooldown": "3d", "max_runs_per_week": 3, "max_consecutive_not_promoted": 2},
     }
+    spec["min_label_share"] = 0.8
     spec["notifications"] = [{"name": "ml-team", "webhook": webhook}]
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return MonitoringSpec.load(path).model_dump_json()
@@ -64,23 +90,30 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
     # promotions at the real time, and a check may only see the promotions before its clock.
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     first_morning = tomorrow.replace(hour=6, minute=0, second=0, microsecond=0)
-    mornings = [first_morning + timedelta(days=day) for day in range(6)]
+    mornings = [first_morning + timedelta(days=day) for day in range(8)]
+    labels = LateLabels()
     with Kit.open() as kit:
         environment = kit.environment.run_parameter()
-        serve(kit, "purchase@champion", rng, 4800, end=mornings[0])
+        labels.add(serve(kit, "purchase@champion", rng, 4800, end=mornings[0], label=False))
 
     def scheduled_job(morning: datetime) -> dict[str, Any]:
         """What the schedule runs each morning, with the morning as its clock."""
+        with Kit.open() as kit:
+            labels.arrive(kit, morning)
         result: dict[str, Any] = json.loads(check_model(environment, spec, morning.isoformat()))
         return result
 
     with WebhookReceiver() as receiver:
         spec = _guarded_spec(tmp_path / "purchase-model", receiver.url)
 
-        # Day 1: the night hours fail; retraining runs on the same office-hours extract. With
+        # Day 1: no prediction has its outcome yet, so no metric is judged; the traffic has moved
+        # to the night hours (drift), and retraining runs on the same office-hours extract. With
         # its 4800 predictions this is also the follow-up check of v1's promotion: it failed.
         day1 = scheduled_job(mornings[0])
         assert not day1["passed"]
+        assert {v["kind"] for v in day1["violations"]} == {"drift"}
+        waiting = {p["subject"] for p in day1["pending"] if p["name"] == "accuracy"}
+        assert waiting == {"overall"} | {f"hour_of_day={hour}" for hour in range(24)}
         assert [(t["kind"], t["outcome"]) for t in day1["triggers"]] == [
             ("promotion", "started"),
             ("violations", "started"),
@@ -98,7 +131,12 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
         with Kit.open() as kit:
             assert data.snapshot(kit, "purchases", path=source).ref == "purchases@2"
         day2 = scheduled_job(mornings[1])
+        day2_labelled = 4800 - len(labels.waiting)
+        # Half of the outcomes are in (share below min_label_share 0.8): still pending.
+        assert not [v for v in day2["violations"] if v["kind"] == "metrics"] and day2["pending"]
         # Day 3 runs by hand, as someone would to see why nothing retrains: the CLI names the guard.
+        with Kit.open() as kit:
+            assert labels.arrive(kit, mornings[2]) == 4800 - day2_labelled
         day3 = run_cli("monitor", "check", "--end", mornings[2].isoformat(), "--format", "json")
         by_hand = run_cli("monitor", "check", "--end", mornings[2].isoformat())
         assert day3.exit_code == by_hand.exit_code == 1, by_hand.stderr
@@ -108,6 +146,10 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
             by_hand.stdout,
         )
         days_2_3 = [day2, json.loads(day3.stdout)["check"]]
+        # Day 3: every outcome of the two served days is in; the night hours' accuracy is judged.
+        night = {v["subject"] for v in days_2_3[1]["violations"] if v["name"] == "accuracy"}
+        assert night == {f"hour_of_day={hour}" for hour in NIGHT}
+        assert not days_2_3[1]["pending"]
         for day in days_2_3:
             assert not day["passed"] and day["retraining"]["handler"] is None
             refused, joined = day["triggers"]
@@ -125,12 +167,12 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
         with Kit.open() as kit:
             champion = models.get_version(kit, "purchase@champion")
             assert (champion.ref, champion.datasets) == ("purchase@3", ["purchases@2"])
-            serve(kit, "purchase@champion", rng, 4800, end=mornings[5])
+            labels.add(serve(kit, "purchase@champion", rng, 4800, end=mornings[5], label=False))
 
-        # Day 6: the new champion's follow-up check, on its own traffic, passes.
-        day6 = scheduled_job(mornings[5])
+        # Day 8: the new champion's traffic of days 4 to 6 is labelled; its follow-up check passes.
+        day6 = scheduled_job(mornings[7])
 
-    assert day6["passed"], day6["violations"]
+    assert day6["passed"] and day6["status"] == "passed", day6["violations"]
     assert [(t["kind"], t["outcome"]) for t in day6["triggers"]] == [("promotion", "started")]
     assert receiver.events() == [
         "violations",

@@ -146,9 +146,10 @@ def test_the_loop_retrains_once_per_cooldown_and_the_next_check_passes(  # type:
             by_hand.stdout,
         )
         days_2_3 = [day2, json.loads(day3.stdout)["check"]]
-        # Day 3: every outcome of the two served days is in; the night hours' accuracy is judged.
-        night = {v["subject"] for v in days_2_3[1]["violations"] if v["name"] == "accuracy"}
-        assert night == {f"hour_of_day={hour}" for hour in NIGHT}
+        # Day 3: every outcome of the two served days is in; the night hours' accuracy is judged
+        # (and drags the window's down).
+        broken = {v["subject"] for v in days_2_3[1]["violations"] if v["name"] == "accuracy"}
+        assert broken == {"overall"} | {f"hour_of_day={hour}" for hour in NIGHT}
         assert not days_2_3[1]["pending"]
         for day in days_2_3:
             assert not day["passed"] and day["retraining"]["handler"] is None

@@ -21,26 +21,11 @@ from typing import TYPE_CHECKING, Any
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
+from mlops_kit.monitoring.violations import Violation
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring.report import MonitoringReport
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One number outside its threshold."""
-
-    kind: ViolationKind
-    name: str
-    subject: str
-    """``overall``, ``hour_of_day=3`` or a feature name."""
-    value: float
-    bound: str
-    """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
-    from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
     from mlops_kit.monitoring.spec import MonitoringSpec
+    from mlops_kit.monitoring.violations import Violation
 
 _PROMOTIONS = ("promote", "approve")
 _ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")

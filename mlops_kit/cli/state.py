@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
-from mlops_kit.kit import Kit
+if TYPE_CHECKING:
+    # The kit (settings, pydantic, backends) is imported when a command opens it, never for --help.
+    from mlops_kit.kit import Kit
 
 
 @dataclass
@@ -21,6 +24,8 @@ class CliState:
     def kit(self) -> Kit:
         """The kit of the selected environment."""
         if self._kit is None:
+            from mlops_kit.kit import Kit
+
             self._kit = Kit.open(self.env, **self.overrides)
         return self._kit
 

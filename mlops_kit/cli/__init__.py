@@ -18,7 +18,7 @@ from mlops_kit import __version__
 from mlops_kit.backends import redact_secrets
 from mlops_kit.cli.commands import RootGroup
 from mlops_kit.cli.state import CliState
-from mlops_kit.errors import MlopsKitError, shorten
+from mlops_kit.errors import DryRunEnded, MlopsKitError, shorten
 
 app = typer.Typer(
     name="mlops-kit",
@@ -53,6 +53,13 @@ def _global_options(
     ] = None,
     orchestrator: Annotated[str | None, typer.Option(help="Override the orchestrator URI.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what the first warehouse query would process, without running it.",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -66,6 +73,7 @@ def _global_options(
             "orchestrator": orchestrator,
         },
         debug=debug,
+        dry_run=dry_run,
     )
     ctx.obj = cli_state
     ctx.call_on_close(cli_state.close)
@@ -109,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
+    except DryRunEnded as ended:
+        print(ended)
+        sys.exit(0)
     except MlopsKitError as exc:
         if debug:
             traceback.print_exc()

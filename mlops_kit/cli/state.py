@@ -19,6 +19,7 @@ class CliState:
     env: str | None = None
     overrides: dict[str, str | None] = field(default_factory=dict)
     debug: bool = False
+    dry_run: bool = False
     _kit: Kit | None = None
 
     def kit(self) -> Kit:
@@ -27,12 +28,24 @@ class CliState:
             from mlops_kit.kit import Kit
 
             self._kit = Kit.open(self.env, **self.overrides)
+            self._kit.dry_run = self.dry_run
         return self._kit
 
     def close(self) -> None:
-        """Release the kit's connections."""
-        if self._kit is not None:
-            self._kit.close()
+        """Say what the warehouse's queries processed, and release the kit's connections."""
+        if self._kit is None:
+            return
+        warehouse = self._kit.__dict__.get("warehouse")  # only if the command opened it
+        if warehouse is not None and warehouse.bytes_processed is not None:
+            # On stderr: the cost of the command, apart from its result (which may be JSON).
+            from mlops_kit.cli.output import err_console
+
+            err_console.print(
+                f"warehouse queries processed {warehouse.bytes_processed:,} bytes",
+                highlight=False,
+                soft_wrap=True,
+            )
+        self._kit.close()
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -1,7 +1,10 @@
 """What a monitoring report (and the violations of a check) found, as ranked findings.
 
 A violated slice carries what else is known about it: its training coverage ("0 training rows at
-hour_of_day=3") and the health problems of the live inputs. Without a spec, a slice is flagged
+hour_of_day=3") and the drift and health problems of the live inputs in the violated values
+(:func:`~mlops_kit.monitoring.report.describe_slice_inputs`; a value's input counts as a problem
+when it is empty, holds values that are not numbers, is at least 5 % null, or drifted beyond the
+data-versioning limits). Without a spec, a slice is flagged
 when its whole 95 % interval lies below the registry baseline of its metric; live traffic at
 slice values the training data never had, empty features, values that are not numbers and drift
 above the data-versioning limits are findings too.
@@ -32,8 +35,59 @@ def report_findings(
         else _below_baseline(report)
     )
     found += _coverage_gaps(report)
+    found += _weak_slice_findings(report)
     found += _input_findings(report)
     return ranked(found)
+
+
+_NULL_SHARE = 0.05
+"""A null rate from which an input of violated slice values is named as evidence."""
+
+
+def input_problems(report: MonitoringReport, column: str) -> list[str]:
+    """What is wrong with the inputs in the values of ``column`` the report described."""
+    described = report.slice_inputs.get(column)
+    if not described:
+        return []
+    where = f"at {column}={names(described['values'], 8)}"
+    problems = []
+    for name, health in sorted(described["health"].items()):
+        window = report.health.get(name, {}).get("null_rate")
+        if health["empty"]:
+            problems.append(f"{name} is empty {where}")
+        elif health["nonconforming"]:
+            problems.append(
+                f"{name} has {health['nonconforming']} values that are not numbers {where}"
+            )
+        elif health["null_rate"] >= _NULL_SHARE:
+            than = f" ({percent(window)} in the whole window)" if window is not None else ""
+            problems.append(f"{name} is {percent(health['null_rate'])} null {where}{than}")
+    for name, drift in sorted(described["drift"].items()):
+        if name == column:
+            continue  # a slice of one feature's values always differs from all its values
+        measure, limit = ("psi", LARGE_PSI) if "psi" in drift else ("js", LARGE_JS)
+        if drift.get(measure, 0.0) > limit:
+            problems.append(
+                f"{name} drifted from the training data {where} ({measure.upper()} "
+                f"{format_number(drift[measure])} > {limit})"
+            )
+    return problems
+
+
+def violation_evidence(report: MonitoringReport, subject: str) -> tuple[str, ...]:
+    """What else is known about a violated slice value: its training rows, its inputs."""
+    column, _, value = subject.partition("=")
+    if not value:
+        return ()
+    found = []
+    entry = next((e for e in report.coverage.get(column, []) if e["value"] == value), None)
+    if entry is not None and entry["training"] is not None:
+        share = entry["training_share"] or 0.0
+        found.append(
+            f"{entry['training']} training rows at {subject}"
+            + (f" ({percent(share)} of the training data)" if entry["training"] else "")
+        )
+    return (*found, *input_problems(report, column))
 
 
 def _untrained(report: MonitoringReport, column: str) -> dict[str, dict[str, Any]]:
@@ -81,6 +135,13 @@ def _grouped(
     untrained = _untrained(report, column)
     lacking = [v for v in values if v in untrained]
     cause = None
+    problems = input_problems(report, column)
+    if problems:
+        statement += "; " + "; ".join(problems)
+        cause = (
+            f"the inputs at these values of {column} differ from the training data: look at the "
+            "source of " + names(sorted({p.split(" ", 1)[0] for p in problems}), 8)
+        )
     if lacking:
         statement += (
             f"; 0 training rows at {column}={names(lacking, 8)}"
@@ -174,6 +235,28 @@ def _coverage_gaps(report: MonitoringReport) -> list[Finding]:
             )
         )
     return found
+
+
+def _weak_slice_findings(report: MonitoringReport) -> list[Finding]:
+    """The weak slices the search found, as one finding, worst first."""
+    weak = report.weak_slices or []
+    if not weak:
+        return []
+    first = weak[0]
+    shown = "; ".join(
+        f"{w.subject} {format_number(w.estimate.value)} ({w.count} rows)" for w in weak[:5]
+    )
+    more = f"; … {len(weak) - 5} more" if len(weak) > 5 else ""
+    return [
+        Finding(
+            Severity.warning,
+            f"{first.metric} is worse than {format_number(first.overall)} overall, beyond the "
+            f"95 % interval, at {len(weak)} feature values the search found (worst first: "
+            f"{shown}{more})",
+            _slice_evidence(report, [w.subject for w in weak]),
+            weight=abs(first.overall - (first.estimate.value or first.overall)),
+        )
+    ]
 
 
 def _input_findings(report: MonitoringReport) -> list[Finding]:

@@ -147,12 +147,17 @@ class NetworkConfig(Section):
     """Secondary range for GKE services."""
     control_plane_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/28")
     """/28 range of the private GKE control plane."""
+    proxy_only_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.129.0.0/23")
+    """Proxy-only subnet of the region's internal Application Load Balancers (KFP's Gateway);
+    Google recommends a /23 (its proxies take their addresses from it)."""
     private_service_prefix_length: Count = Field(20, ge=8, le=24)
     """Prefix length of the range reserved for private service access (Cloud SQL)."""
     authorized_networks: tuple[AuthorizedNetwork, ...] = ()
     """Who may reach the cluster's control plane; the subnet itself is always authorized."""
 
-    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "control_plane_cidr")
+    @field_validator(
+        "subnet_cidr", "pods_cidr", "services_cidr", "control_plane_cidr", "proxy_only_cidr"
+    )
     @classmethod
     def _internal(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
         if not is_internal(cidr):
@@ -241,6 +246,28 @@ class ClusterConfig(Section):
     """Google Group for RBAC (``gke-security-groups@DOMAIN``), when the organisation uses it."""
 
 
+class KubeflowIapConfig(Section):
+    """Identity-Aware Proxy in front of the KFP UI and API."""
+
+    oauth_client_id: Annotated[
+        Text,
+        _pattern(
+            r"[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com",
+            "expected an OAuth client id like 1234-abcd.apps.googleusercontent.com "
+            "(create it in Google Auth Platform > Clients, type 'Web application')",
+        ),
+    ]
+    """OAuth client IAP signs users in with; the audience of the kit's ID tokens. Created by hand:
+    Google retired the API that created IAP's OAuth clients."""
+    oauth_client_secret: Annotated[
+        Text, _pattern(r"[A-Za-z0-9_-]{1,255}", "expected a Secret Manager secret id")
+    ] = "kfp-iap-oauth-client-secret"  # noqa: S105 (a secret's id, not its value)
+    """Secret Manager secret (in the stack's project) holding that client's secret."""
+    access_group: Member | None = None
+    """Who else may open the UI and call the API, e.g. ``group:ml-engineers@acme.com`` (the
+    pipeline runner and the deployer always may)."""
+
+
 class KubeflowConfig(Section):
     """Kubeflow Pipelines (standalone) on the cluster."""
 
@@ -258,6 +285,8 @@ class KubeflowConfig(Section):
     dns_domain: Text
     """Private DNS zone of the environment; the UI/API is ``kfp.<dns_domain>`` (default
     ``<env>.mlops.internal``)."""
+    iap: KubeflowIapConfig
+    """Identity-Aware Proxy in front of the UI and API (nothing reaches them without it)."""
 
 
 class BudgetConfig(Section):

@@ -272,6 +272,8 @@ def evaluate(
         ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
                 return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            if args.token == "gcp:secretmanager/getSecretVersion:getSecretVersion":  # noqa: S105
+                return {"secretData": "mock-secret-value", "secret": args.args.get("secret")}, []
             if args.token in AGENT_LOOKUPS:
                 field_name, template = AGENT_LOOKUPS[args.token]
                 email = template.format(number=MOCK_PROJECT_NUMBER)
@@ -299,6 +301,7 @@ def evaluate(
         _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
+    recorder.record_inputs()
     result.resources.extend(_kustomized_objects(result.resources))
     return result
 
@@ -358,6 +361,11 @@ class _OrderRecorder:
             for dependency in dependencies:
                 if isinstance(dependency, pulumi.Resource) and id(dependency) in self._keys:
                     node.depends_on.add(self._keys[id(dependency)])
+
+    def record_inputs(self) -> None:
+        """Give every node its inputs and outputs, once the program has registered them all
+        (a resource whose inputs wait for other outputs registers after :meth:`resolve`)."""
+        for node in self.graph.nodes.values():
             node.props, node.outputs = self.created.get(node.key, ({}, {}))
 
 

@@ -137,6 +137,9 @@ API_OF_TYPE: Final[tuple[tuple[str, str], ...]] = (
     ("gcp:billing/budget:", "billingbudgets.googleapis.com"),
     ("gcp:binaryauthorization/", "binaryauthorization.googleapis.com"),
     ("gcp:iap/", "iap.googleapis.com"),
+    ("gcp:certificatemanager/", "certificatemanager.googleapis.com"),
+    ("gcp:certificateauthority/", "privateca.googleapis.com"),
+    ("gcp:secretmanager/", "secretmanager.googleapis.com"),
     ("gcp:projects/iAM", "cloudresourcemanager.googleapis.com"),
 )
 SERVICE: Final = "gcp:projects/service:Service"
@@ -262,6 +265,24 @@ def _private_service_access_rule(graph: DependencyGraph) -> Iterator[str]:
             yield f"{node.name} gets a private IP before private service access is connected"
 
 
+def _proxy_only_subnet_rule(graph: DependencyGraph) -> Iterator[str]:
+    subnets = {
+        n.key
+        for n in graph.of_type("gcp:compute/subnetwork:")
+        if n.props.get("purpose") == "REGIONAL_MANAGED_PROXY"
+    }
+    for node in graph.of_type("kubernetes:gateway.networking.k8s.io/"):
+        if (
+            node.type.endswith(":Gateway")
+            and str(get(node.props, "spec.gatewayClassName")).startswith("gke-l7-rilb")
+            and not (subnets & graph.waits_for(node.key))
+        ):
+            yield (
+                f"{node.name} asks for a regional internal load balancer before the region's "
+                "proxy-only subnet exists"
+            )
+
+
 def _node_pool_rule(graph: DependencyGraph) -> Iterator[str]:
     pools = {n.key for n in graph.of_type("gcp:container/nodePool:")}
     for node in graph.of_type("kubernetes:"):
@@ -287,6 +308,11 @@ PRECONDITIONS: Final[tuple[Precondition, ...]] = (
         "private-service-access-first",
         "Private service access precedes Cloud SQL instances with private IP",
         _private_service_access_rule,
+    ),
+    Precondition(
+        "proxy-only-subnet-first",
+        "The region's proxy-only subnet precedes internal Application Load Balancers",
+        _proxy_only_subnet_rule,
     ),
     Precondition(
         "node-pools-before-kubernetes",

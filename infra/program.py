@@ -55,6 +55,12 @@ ORCHESTRATOR_APIS = {
         "binaryauthorization.googleapis.com",
         "container.googleapis.com",
         "containeranalysis.googleapis.com",  # CIS GKE 5.1.1: image vulnerability scanning
+        # Identity-Aware Proxy in front of KFP, its certificate from a private CA, and the OAuth
+        # client's secret.
+        "certificatemanager.googleapis.com",
+        "iap.googleapis.com",
+        "privateca.googleapis.com",
+        "secretmanager.googleapis.com",
     ),
     "vertex": ("aiplatform.googleapis.com",),
 }
@@ -124,6 +130,10 @@ def program(config: StackConfig) -> dict[str, Any]:
             pods_cidr=str(config.network.pods_cidr),
             services_cidr=str(config.network.services_cidr),
             private_service_prefix_length=config.network.private_service_prefix_length,
+            # KFP's internal Application Load Balancer needs the region's proxy-only subnet.
+            proxy_only_cidr=(
+                str(config.network.proxy_only_cidr) if config.orchestrator == "kubeflow" else None
+            ),
             labels=labels,
         ),
         opts=after_apis,
@@ -212,6 +222,7 @@ def program(config: StackConfig) -> dict[str, Any]:
     pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
 
     kfp_host: pulumi.Output[str] | None = None
+    kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
         cluster = Cluster(
@@ -244,8 +255,10 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp = config.kubeflow
+        # The network creates the proxy-only subnet for orchestrator kubeflow (above).
+        assert network.proxy_only_subnet is not None
         identity.bind_workload_identity(cluster.workload_pool, KUBEFLOW_NAMESPACE)
-        kfp_host = Kubeflow(
+        kubeflow = Kubeflow(
             f"{base}-kfp",
             KubeflowArgs(
                 project=config.project,
@@ -257,7 +270,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 network=network.network_self_link,
                 subnet=network.subnet_self_link,
                 subnet_cidr=str(config.network.subnet_cidr),
-                client_ranges=tuple(str(n.cidr) for n in config.network.authorized_networks),
+                proxy_only_cidr=str(config.network.proxy_only_cidr),
+                proxy_only_subnet=network.proxy_only_subnet,
                 control_plane_cidr=str(config.network.control_plane_cidr),
                 overlay=OverlaySettings(
                     version=kfp.version,
@@ -279,6 +293,13 @@ def program(config: StackConfig) -> dict[str, Any]:
                 pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],
                 pipeline_runner_service_account=emails["pipeline_runner"],
+                oauth_client_id=kfp.iap.oauth_client_id,
+                oauth_client_secret=kfp.iap.oauth_client_secret,
+                accessors={
+                    "pipeline-runner": identity.member("pipeline_runner"),
+                    "deployer": identity.member("deployer"),
+                    **({"group": kfp.iap.access_group} if kfp.iap.access_group else {}),
+                },
                 namespace=KUBEFLOW_NAMESPACE,
                 database=kfp.database,
                 mysql=PrivateInstanceArgs(
@@ -297,7 +318,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 labels=labels,
             ),
             opts=after_apis,
-        ).host
+        )
+        kfp_host, kfp_audience = kubeflow.host, kubeflow.audience
 
     AuditLogging(
         f"{base}-audit",
@@ -364,6 +386,7 @@ def program(config: StackConfig) -> dict[str, Any]:
         "kit_index": registry.kit_index,
         "attestor": None,
         "attestor_key": None,
-        # Nothing authenticates in front of KFP yet (README, Kubeflow Pipelines): no audience.
-        "kfp_audience": None,
+        # IAP in front of KFP accepts ID tokens for its OAuth client (the kit's Kubeflow client
+        # sends one: `env import` writes kfp+https://HOST?audience=CLIENT_ID).
+        "kfp_audience": kfp_audience,
     }

@@ -147,6 +147,9 @@ class Cluster(pulumi.ComponentResource):
                 workload_pool=f"{args.project}.svc.id.goog"
             ),
             release_channel=container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            # The Gateway API installs the GatewayClasses of Google's load balancers: KFP's UI
+            # and API are served by an internal Application Load Balancer with IAP.
+            gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             enable_shielded_nodes=True,
             enable_legacy_abac=False,
             enable_kubernetes_alpha=False,

@@ -14,10 +14,11 @@ from mlops_kit.monitoring.check import CheckResult, Pending, Violation, evaluate
 from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
 from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
 from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
-from mlops_kit.monitoring.spec import MonitoringSpec
+from mlops_kit.monitoring.spec import Labels, MonitoringSpec
 
 __all__ = [
     "CheckResult",
+    "Labels",
     "MonitoringReport",
     "MonitoringSpec",
     "Pending",

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
+from mlops_kit.monitoring.evidence import violation_evidence
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
 from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
@@ -37,7 +38,7 @@ class Violation:
     """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
     evidence: tuple[str, ...] = ()
     """What else is known about a violated slice value (its training rows, the drift and health
-    of its inputs), one line each; see :func:`~mlops_kit.monitoring.diagnosis.violation_evidence`."""
+    of its inputs), one line each; see :mod:`~mlops_kit.monitoring.evidence`."""
 
     def __str__(self) -> str:
         return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
@@ -56,7 +57,7 @@ class Pending:
     def __str__(self) -> str:
         share = self.labelled / self.logged if self.logged else 0.0
         return (
-            f"{self.name} on {self.subject} pending: {self.labelled} of {self.logged} predictions "
+            f"{self.name} on {self.subject} waits for labels: {self.labelled} of {self.logged} predictions "
             f"labelled ({share:.0%}), judged from {self.min_label_share:.0%}"
         )
 
@@ -299,7 +300,6 @@ def _with_evidence(
     kit: Kit, report: MonitoringReport, violations: list[Violation]
 ) -> list[Violation]:
     """The violations, each slice value's carrying its evidence (one query per slice column)."""
-    from mlops_kit.monitoring.diagnosis import violation_evidence
     from mlops_kit.monitoring.report import describe_slice_inputs
 
     sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]

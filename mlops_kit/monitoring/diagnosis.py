@@ -2,9 +2,7 @@
 
 A violated slice carries what else is known about it: its training coverage ("0 training rows at
 hour_of_day=3") and the drift and health problems of the live inputs in the violated values
-(:func:`~mlops_kit.monitoring.report.describe_slice_inputs`; a value's input counts as a problem
-when it is empty, holds values that are not numbers, is at least 5 % null, or drifted beyond the
-data-versioning limits). Without a spec, a slice is flagged
+(:mod:`~mlops_kit.monitoring.evidence`). Without a spec, a slice is flagged
 when its whole 95 % interval lies below the registry baseline of its metric; live traffic at
 slice values the training data never had, empty features, values that are not numbers and drift
 above the data-versioning limits are findings too.
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_kit.data.diagnosis import LARGE_JS, LARGE_PSI
 from mlops_kit.findings import Finding, Severity, names, percent, ranked
+from mlops_kit.monitoring.evidence import input_problems
 from mlops_kit.monitoring.metrics import OVERALL, metric_names
 from mlops_kit.reports import format_number
 
@@ -35,59 +34,10 @@ def report_findings(
         else _below_baseline(report)
     )
     found += _coverage_gaps(report)
-    found += _weak_slice_findings(report)
+    named = {subject for finding in found for subject in finding.evidence.get("slices", [])}
+    found += _weak_slice_findings(report, named)
     found += _input_findings(report)
     return ranked(found)
-
-
-_NULL_SHARE = 0.05
-"""A null rate from which an input of violated slice values is named as evidence."""
-
-
-def input_problems(report: MonitoringReport, column: str) -> list[str]:
-    """What is wrong with the inputs in the values of ``column`` the report described."""
-    described = report.slice_inputs.get(column)
-    if not described:
-        return []
-    where = f"at {column}={names(described['values'], 8)}"
-    problems = []
-    for name, health in sorted(described["health"].items()):
-        window = report.health.get(name, {}).get("null_rate")
-        if health["empty"]:
-            problems.append(f"{name} is empty {where}")
-        elif health["nonconforming"]:
-            problems.append(
-                f"{name} has {health['nonconforming']} values that are not numbers {where}"
-            )
-        elif health["null_rate"] >= _NULL_SHARE:
-            than = f" ({percent(window)} in the whole window)" if window is not None else ""
-            problems.append(f"{name} is {percent(health['null_rate'])} null {where}{than}")
-    for name, drift in sorted(described["drift"].items()):
-        if name == column:
-            continue  # a slice of one feature's values always differs from all its values
-        measure, limit = ("psi", LARGE_PSI) if "psi" in drift else ("js", LARGE_JS)
-        if drift.get(measure, 0.0) > limit:
-            problems.append(
-                f"{name} drifted from the training data {where} ({measure.upper()} "
-                f"{format_number(drift[measure])} > {limit})"
-            )
-    return problems
-
-
-def violation_evidence(report: MonitoringReport, subject: str) -> tuple[str, ...]:
-    """What else is known about a violated slice value: its training rows, its inputs."""
-    column, _, value = subject.partition("=")
-    if not value:
-        return ()
-    found = []
-    entry = next((e for e in report.coverage.get(column, []) if e["value"] == value), None)
-    if entry is not None and entry["training"] is not None:
-        share = entry["training_share"] or 0.0
-        found.append(
-            f"{entry['training']} training rows at {subject}"
-            + (f" ({percent(share)} of the training data)" if entry["training"] else "")
-        )
-    return (*found, *input_problems(report, column))
 
 
 def _untrained(report: MonitoringReport, column: str) -> dict[str, dict[str, Any]]:
@@ -237,9 +187,9 @@ def _coverage_gaps(report: MonitoringReport) -> list[Finding]:
     return found
 
 
-def _weak_slice_findings(report: MonitoringReport) -> list[Finding]:
-    """The weak slices the search found, as one finding, worst first."""
-    weak = report.weak_slices or []
+def _weak_slice_findings(report: MonitoringReport, named: set[str]) -> list[Finding]:
+    """The weak slices the search found that no other finding names, as one, worst first."""
+    weak = [w for w in report.weak_slices or [] if w.subject not in named]
     if not weak:
         return []
     first = weak[0]

@@ -36,6 +36,7 @@ OVERALL: Final = "overall"
 
 _Z: Final = 1.959963984540054
 _EPSILON: Final = 1e-15
+_ROUNDING: Final = 1e-12
 _AUC_DECIMALS: Final = 4
 
 
@@ -371,7 +372,9 @@ def wilson(successes: float, trials: float) -> Estimate:
     denominator = 1 + _Z**2 / trials
     centre = (p + _Z**2 / (2 * trials)) / denominator
     half = _Z * math.sqrt(p * (1 - p) / trials + _Z**2 / (4 * trials**2)) / denominator
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 or all successes a bound is exactly 0 or 1; rounding leaves it a hair inside.
+    lower, upper = centre - half, centre + half
+    return Estimate(p, 0.0 if lower < _ROUNDING else lower, 1.0 if upper > 1 - _ROUNDING else upper)
 
 
 def hanley_mcneil(auc_numerator: float, positives: float, negatives: float) -> Estimate:

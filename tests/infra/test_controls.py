@@ -892,6 +892,13 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
         lambda rs: _edit(rs, c.NETWORK_POLICY, "", {"metadata.namespace": "default"}),
         lambda rs: _without(rs, lambda r: r.type == c.NETWORK_POLICY),
     ),
+    (
+        "k8s-kfp-behind-iap",
+        lambda rs: _edit(
+            rs, c.BACKEND_POLICY, "ml-pipeline-iap", {"spec.default.iap.enabled": False}
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.BACKEND_POLICY),
+    ),
 ]
 
 
@@ -907,6 +914,52 @@ def test_stack_control(
     assert list(control.check(wrong(resources)))
     if omitted is not None:
         assert list(control.check(omitted(resources)))
+
+
+@pytest.mark.parametrize(
+    ("exposure", "expected"),
+    [
+        (
+            c.Resource(
+                c.K8S_SERVICE,
+                "ui-lb",
+                {"metadata": {"name": "ml-pipeline-ui-lb"}, "spec": {"type": "LoadBalancer"}},
+            ),
+            "Service ml-pipeline-ui-lb is a LoadBalancer",
+        ),
+        (
+            c.Resource(c.INGRESS, "ui-ingress", {"metadata": {"name": "kfp"}}),
+            "Ingress kfp routes to KFP without IAP",
+        ),
+    ],
+)
+def test_kfp_reachable_around_iap_fails(prod: Any, exposure: c.Resource, expected: str) -> None:
+    control = _control("k8s-kfp-behind-iap")
+    messages = [message for _resource, message in control.check([*prod.resources, exposure])]
+    assert any(expected in message for message in messages), messages
+
+
+def test_kfp_over_plain_http_or_without_an_oauth_client_fails(prod: Any) -> None:
+    control = _control("k8s-kfp-behind-iap")
+    http = _edit(
+        list(prod.resources),
+        c.GATEWAY,
+        "",
+        {"spec.listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+    )
+    assert [m for _r, m in control.check(http)] == [
+        "Gateway kfp listens with HTTP on port 80: IAP's credentials would cross in clear text"
+    ]
+    no_client = _edit(
+        list(prod.resources),
+        c.BACKEND_POLICY,
+        "ml-pipeline-ui-iap",
+        {"spec.default.iap.clientID": DELETE},
+    )
+    assert [m for _r, m in control.check(no_client)] == [
+        "HTTPRoute kfp sends requests to Service ml-pipeline-ui, which has no GCPBackendPolicy "
+        "with IAP enabled and an OAuth client"
+    ]
 
 
 def test_service_account_keys_are_always_a_violation(prod: Any) -> None:

@@ -70,6 +70,11 @@ def _named(type_: str, name_part: str = "") -> Callable[[Node], bool]:
             "gets a private IP before private service access is connected",
         ),
         (
+            "proxy-only-subnet-first",
+            _named("kubernetes:gateway.networking.k8s.io/v1:Gateway"),
+            "asks for a regional internal load balancer before the region's proxy-only subnet",
+        ),
+        (
             # The provider stops waiting for the node pools: every Kubernetes object is early.
             "node-pools-before-kubernetes",
             _named("pulumi:providers:kubernetes"),

@@ -57,7 +57,11 @@ def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_
         "cloudsql://acme-ml-prod:europe-west1:mlops-prod-metadata/mlops"
         "?iam_user=mlops-pipeline-runner@acme-ml-prod.iam"
     )
-    assert env.orchestrator == "kfp+http://kfp.prod.mlops.internal"
+    # IAP in front of KFP: the kit sends ID tokens for the OAuth client's audience.
+    assert env.orchestrator == (
+        "kfp+https://kfp.prod.mlops.internal"
+        "?audience=987654321098-kfpprodexample.apps.googleusercontent.com"
+    )
     assert env.prediction_log_table == "acme-ml-prod.mlops_prod_monitoring.prediction_log"
     assert env.pipeline_root == "gs://acme-ml-prod-mlops-models/pipeline-root"
     assert env.service_accounts["serving"] == "mlops-serving@acme-ml-prod.iam.gserviceaccount.com"
@@ -228,9 +232,12 @@ def test_kubeflow_is_pinned_private_and_uses_mysql_per_environment(
     assert not [r for r in resources_of(evaluations["dev"], SQL) if "kfp" in r.name]
     namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace").props
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
-    service = one(evaluations["prod"], "kubernetes:core/v1:Service", "ui-internal").props
-    assert service["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"
-    assert service["spec"]["loadBalancerSourceRanges"] == ["10.50.0.0/20", "10.200.0.0/24"]
+    # Nothing exposes KFP but the IAP Gateway (an internal Application Load Balancer).
+    assert not [
+        r
+        for r in resources_of(evaluations["prod"], "kubernetes:core/v1:Service")
+        if r.props.get("spec", {}).get("type") in ("LoadBalancer", "NodePort")
+    ]
     zone = one(evaluations["prod"], "gcp:dns/managedZone:ManagedZone").props
     assert zone["visibility"] == "private"
 
@@ -428,11 +435,15 @@ def test_network_policies_let_the_clients_and_the_control_plane_in(prod: Any) ->
         cidrs = [peer["ipBlock"]["cidr"] for peer in rule["from"]]
         return spec["podSelector"]["matchLabels"], cidrs, [p["port"] for p in rule["ports"]]
 
-    assert peers("ui-clients") == (
+    # The load balancer's proxies (proxy-only subnet) and Google's health checkers reach the UI
+    # and the API; nothing else from outside the namespace does.
+    load_balancer = ["10.129.0.0/23", "35.191.0.0/16", "130.211.0.0/22"]
+    assert peers("ml-pipeline-ui-load-balancer") == (
         {"app": "ml-pipeline-ui"},
-        ["10.50.0.0/20", "10.200.0.0/24"],
+        load_balancer,
         [3000],
     )
+    assert peers("ml-pipeline-load-balancer") == ({"app": "ml-pipeline"}, load_balancer, [8888])
     assert peers("cache-webhook") == ({"app": "cache-server"}, ["172.16.0.32/28"], [8443])
 
 

@@ -86,7 +86,8 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
         200,
     )
     assert str(pending) == (
-        "accuracy on segment=b pending: 40 of 200 predictions labelled (20%), judged from 50%"
+        "accuracy on segment=b waits for labels: 40 of 200 predictions labelled (20%), judged from "
+        "50%"
     )
     assert result.status == "failed"
     data = report.to_dict()

@@ -104,6 +104,13 @@ def test_the_report_finds_the_night_hours_of_the_purchase_story(local_kit, purch
     assert report.to_dict()["weak_slices"][0]["message"] == str(weak[0])
     finding = next(f for f in report_findings(report) if "the search found" in f.statement)
     assert finding.evidence["slices"] == [w.subject for w in weak]
+    # Sliced by hour already, the night hours are named by the coverage finding: the search
+    # adds no finding that repeats them.
+    by_hour = build_report(local_kit, model, slices=["hour_of_day"], end=END)
+    assert {w.subject for w in search_weak_slices(local_kit, by_hour, 50)} >= {
+        w.subject for w in weak if w.column == "hour_of_day"
+    }
+    assert not [f for f in report_findings(by_hour) if "the search found" in f.statement]
 
 
 def _hourly(rng: np.random.Generator, n: int) -> pd.DataFrame:

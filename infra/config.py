@@ -46,6 +46,7 @@ Orchestrator = Literal["kubeflow", "vertex"]
 Availability = Literal["ZONAL", "REGIONAL"]
 ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE"]
 KubeflowDatabase = Literal["cloudsql", "in-cluster"]
+Admission = Literal["enforced", "dry-run"]
 
 
 class StackConfigError(ValueError):
@@ -244,6 +245,10 @@ class ClusterConfig(Section):
     deletion_protection: bool = True
     security_group: Text | None = None
     """Google Group for RBAC (``gke-security-groups@DOMAIN``), when the organisation uses it."""
+    admission: Admission = "enforced"
+    """Binary Authorization's answer to an image without the CI attestation: ``enforced``
+    refuses it; ``dry-run`` admits it and logs the refusal (dev only: images built by hand run,
+    and the audit log shows what staging and prod would refuse)."""
 
 
 class KubeflowIapConfig(Section):
@@ -289,6 +294,18 @@ class KubeflowConfig(Section):
     """Identity-Aware Proxy in front of the UI and API (nothing reaches them without it)."""
 
 
+class KitRepositoryConfig(Section):
+    """Who may install the kit from the environment's Python repository."""
+
+    readers: tuple[Member, ...] = ()
+    """Members besides the environment's own accounts, e.g. ``domain:acme.example`` or
+    ``group:ml-engineers@acme.example`` (people installing the kit on their machines)."""
+    public: bool = False
+    """Let anyone read it (``allUsers``): the repository holds the kit's open-source wheels
+    alone, and the pull-request jobs of generated projects, which get no cloud credentials,
+    install the kit from it. The audit flags a public Python repository unless this is set."""
+
+
 class BudgetConfig(Section):
     """Monthly budget alert of the environment."""
 
@@ -299,7 +316,7 @@ class BudgetConfig(Section):
     """Fractions of the budget between 0 and 2 (0.9 = 90 %)."""
 
 
-_SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "budget")
+_SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "kitRepository", "budget")
 _KUBEFLOW_SECTIONS: Final = ("cluster", "kubeflow")
 
 
@@ -331,6 +348,7 @@ class StackConfig(Section):
     warehouse: WarehouseConfig
     model_store: ModelStoreConfig
     metadata_db: MetadataDbConfig
+    kit_repository: KitRepositoryConfig
     budget: BudgetConfig
     cluster: ClusterConfig | None = None
     """Set when ``orchestrator`` is ``kubeflow``."""
@@ -404,6 +422,20 @@ class StackConfig(Section):
                 f"config key '{NAMESPACE}:cluster.securityGroup' is missing in "
                 f"{self.environment!r}: set the gke-security-groups@DOMAIN group (Google Groups "
                 "for RBAC, CIS GKE 5.8.2); only dev may omit it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _admission_enforced_outside_dev(self) -> Self:
+        if (
+            self.cluster is not None
+            and self.cluster.admission != "enforced"
+            and self.environment != "dev"
+        ):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:cluster.admission' is {self.cluster.admission!r} in "
+                f"{self.environment!r}: images without the CI attestation would run; only dev "
+                "may use dry-run, set it to 'enforced'"
             )
         return self
 

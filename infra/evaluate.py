@@ -155,6 +155,34 @@ def _crypto_key(r: _Declared) -> _Computed:
     return f"{r.inputs['keyRing']}/cryptoKeys/{r.physical}", {}
 
 
+def _attestor(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/attestors/{r.physical}", {}
+
+
+def _note(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/notes/{r.physical}", {}
+
+
+def _key_version(crypto_key: str, version: int) -> dict[str, Any]:
+    """What Cloud KMS returns for a version of an asymmetric key (a placeholder public key)."""
+    name = f"{crypto_key}/cryptoKeyVersions/{version}"
+    return {
+        "id": f"//cloudkms.googleapis.com/v1/{name}",
+        "name": name,
+        "cryptoKey": crypto_key,
+        "version": version,
+        "algorithm": "EC_SIGN_P256_SHA256",
+        "protectionLevel": "HSM",
+        "state": "ENABLED",
+        "publicKeys": [
+            {
+                "algorithm": "EC_SIGN_P256_SHA256",
+                "pem": "-----BEGIN PUBLIC KEY-----\nMOCK\n-----END PUBLIC KEY-----\n",
+            }
+        ],
+    }
+
+
 def _sink(r: _Declared) -> _Computed:
     agent = f"service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
     return None, {"writerIdentity": f"serviceAccount:{agent}"}
@@ -187,6 +215,12 @@ _COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
     "gcp:container/cluster:Cluster": _cluster,
     "gcp:kms/keyRing:KeyRing": _key_ring,
     "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
+    "gcp:binaryauthorization/attestor:Attestor": _attestor,
+    "gcp:containeranalysis/note:Note": _note,
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda r: (
+        f"projects/{r.project}/roles/{r.inputs['roleId']}",
+        {"name": f"projects/{r.project}/roles/{r.inputs['roleId']}"},
+    ),
     "gcp:logging/projectSink:ProjectSink": _sink,
     "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
     "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
@@ -279,6 +313,9 @@ def evaluate(
                 email = template.format(number=MOCK_PROJECT_NUMBER)
                 result.graph.looked_up_agents.add(email)
                 return {field_name: email, "member": f"serviceAccount:{email}"}, []
+            if args.token == "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":  # noqa: S105
+                key = args.args
+                return _key_version(str(key["cryptoKey"]), int(key.get("version") or 1)), []
             return {}, []
 
     pulumi.runtime.set_all_config(

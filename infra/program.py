@@ -12,10 +12,11 @@ import pulumi
 from pulumi_gcp import monitoring, organizations, projects
 
 from infra.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
+from infra.components.attestation import Attestation, AttestationArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
-from infra.components.encryption import Encryption, EncryptionArgs
+from infra.components.encryption import Encryption, EncryptionArgs, kms_location
 from infra.components.identity import (
     KUBERNETES_SERVICE_ACCOUNTS,
     Identity,
@@ -27,11 +28,14 @@ from infra.components.kubeflow_manifests import OverlaySettings
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.serving import Serving, ServingArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
 MODEL_STORE_PREFIX = "models"
 KUBEFLOW_NAMESPACE = "kubeflow"
+SERVING_NAMESPACE = "serving"
+SERVING_KSA = "model-server"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
     "artifactregistry.googleapis.com",
@@ -101,8 +105,9 @@ def program(config: StackConfig) -> dict[str, Any]:
 
     # Customer-managed keys unless the stack opts out (then CIS 7.2/7.3 and GKE 5.3.1/5.9.2 fail).
     keys: dict[str, pulumi.Output[str]] = {}
+    key_rings: dict[str, pulumi.Output[str]] = {}
     if config.cmek:
-        keys = Encryption(
+        encryption = Encryption(
             base,
             EncryptionArgs(
                 project=config.project,
@@ -121,7 +126,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 labels=labels,
             ),
             opts=after_apis,
-        ).keys
+        )
+        keys, key_rings = encryption.keys, encryption.key_rings
     network = Network(
         base,
         NetworkArgs(
@@ -222,9 +228,23 @@ def program(config: StackConfig) -> dict[str, Any]:
     pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
 
     kfp_host: pulumi.Output[str] | None = None
+    attestation: Attestation | None = None
+    serving_cluster: pulumi.Output[str] | None = None
     kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
+        # Binary Authorization guards the cluster: CI attests what it built, the policy requires it.
+        attestation = Attestation(
+            base,
+            AttestationArgs(
+                project=config.project,
+                region=config.region,
+                signers={"deployer": identity.member("deployer")},
+                key_ring=key_rings.get(kms_location(config.region)),
+                labels=labels,
+            ),
+            opts=after_apis,
+        )
         cluster = Cluster(
             base,
             ClusterArgs(
@@ -241,6 +261,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                     *((str(n.cidr), n.name) for n in config.network.authorized_networks),
                 ],
                 node_service_account=emails["gke_nodes"],
+                attestor=attestation.attestor,
+                admission=gke.admission,
                 release_channel=gke.release_channel,
                 system_machine_type=gke.system_machine_type,
                 system_max_nodes=gke.system_max_nodes,
@@ -320,6 +342,27 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp_host, kfp_audience = kubeflow.host, kubeflow.audience
+        Serving(
+            f"{base}-serving",
+            ServingArgs(
+                provider=kubeflow.provider,
+                workload_pool=cluster.workload_pool,
+                serving_account=identity.accounts["serving"].name,
+                serving_email=emails["serving"],
+                deployers={"deployer": emails["deployer"]},
+                # The pipeline's deploy step runs in-cluster as the pipeline runner.
+                pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                namespace=SERVING_NAMESPACE,
+                service_account=SERVING_KSA,
+                client_namespaces=(KUBEFLOW_NAMESPACE,),
+                client_ranges=(
+                    str(config.network.subnet_cidr),
+                    *(str(n.cidr) for n in config.network.authorized_networks),
+                ),
+            ),
+            opts=after_apis,
+        )
+        serving_cluster = cluster.name
 
     AuditLogging(
         f"{base}-audit",
@@ -358,6 +401,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             readers=readers,
             writers={"deployer": identity.member("deployer")},
+            kit_readers=config.kit_repository.readers,
+            public_kit=config.kit_repository.public,
             kms_key=keys.get("artifacts"),
             labels=labels,
         ),
@@ -384,9 +429,13 @@ def program(config: StackConfig) -> dict[str, Any]:
         "labels": labels,
         "image_repository": registry.image_repository,
         "kit_index": registry.kit_index,
-        "attestor": None,
-        "attestor_key": None,
+        "attestor": attestation.attestor if attestation is not None else None,
+        "attestor_key": attestation.key_version if attestation is not None else None,
         # IAP in front of KFP accepts ID tokens for its OAuth client (the kit's Kubeflow client
         # sends one: `env import` writes kfp+https://HOST?audience=CLIENT_ID).
         "kfp_audience": kfp_audience,
+        # The GKE deploy target's coordinates (`gke://PROJECT/REGION/CLUSTER/NAMESPACE`).
+        "serving_cluster": serving_cluster,
+        "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
+        "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
     }

@@ -70,6 +70,12 @@ COMMANDS: dict[str, Entry] = {
     "pipeline": Entry(
         "pipeline", "app", "Run, compile, schedule and list the project's training pipeline."
     ),
+    "deploy": Entry(
+        "deploy",
+        "deploy",
+        "Deploy REF through the environment's deploy target (local, GKE or Vertex AI).",
+    ),
+    "canary": Entry("deploy", "canary_app", "Judge or withdraw the canary of an alias."),
 }
 
 

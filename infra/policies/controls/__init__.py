@@ -29,6 +29,7 @@ from infra.policies.controls import (
 from infra.policies.controls.registry import Control, ControlResult, Section, Violation
 from infra.policies.controls.resources import (
     ALERT_POLICY,
+    ATTESTOR,
     AUDIT_CONFIG,
     BACKEND_POLICY,
     BASIC_ROLES,
@@ -124,6 +125,7 @@ def evaluate_controls(
 
 __all__ = [
     "ALERT_POLICY",
+    "ATTESTOR",
     "AUDIT_CONFIG",
     "BACKEND_POLICY",
     "BASIC_ROLES",

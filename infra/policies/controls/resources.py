@@ -31,6 +31,7 @@ BIGQUERY_IAM = (
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 BINARY_AUTHORIZATION_POLICY = "gcp:binaryauthorization/policy:Policy"
+ATTESTOR = "gcp:binaryauthorization/attestor:Attestor"
 NETWORK = "gcp:compute/network:Network"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
 FIREWALL = "gcp:compute/firewall:Firewall"

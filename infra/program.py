@@ -29,11 +29,14 @@ from infra.components.kubeflow_manifests import OverlaySettings
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.serving import Serving, ServingArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
 MODEL_STORE_PREFIX = "models"
 KUBEFLOW_NAMESPACE = "kubeflow"
+SERVING_NAMESPACE = "serving"
+SERVING_KSA = "model-server"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
     "artifactregistry.googleapis.com",
@@ -216,6 +219,7 @@ def program(config: StackConfig) -> dict[str, Any]:
 
     kfp_host: pulumi.Output[str] | None = None
     attestation: Attestation | None = None
+    serving_cluster: pulumi.Output[str] | None = None
     kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
@@ -316,6 +320,27 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp_host, kfp_audience = kubeflow.host, kubeflow.audience
+        Serving(
+            f"{base}-serving",
+            ServingArgs(
+                provider=kubeflow.provider,
+                workload_pool=cluster.workload_pool,
+                serving_account=identity.accounts["serving"].name,
+                serving_email=emails["serving"],
+                deployers={"deployer": emails["deployer"]},
+                # The pipeline's deploy step runs in-cluster as the pipeline runner.
+                pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                namespace=SERVING_NAMESPACE,
+                service_account=SERVING_KSA,
+                client_namespaces=(KUBEFLOW_NAMESPACE,),
+                client_ranges=(
+                    str(config.network.subnet_cidr),
+                    *(str(n.cidr) for n in config.network.authorized_networks),
+                ),
+            ),
+            opts=after_apis,
+        )
+        serving_cluster = cluster.name
 
     AuditLogging(
         f"{base}-audit",
@@ -387,6 +412,10 @@ def program(config: StackConfig) -> dict[str, Any]:
         # IAP in front of KFP accepts ID tokens for its OAuth client (the kit's Kubeflow client
         # sends one: `env import` writes kfp+https://HOST?audience=CLIENT_ID).
         "kfp_audience": kfp_audience,
+        # The GKE deploy target's coordinates (`gke://PROJECT/REGION/CLUSTER/NAMESPACE`).
+        "serving_cluster": serving_cluster,
+        "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
+        "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
     }
 
 

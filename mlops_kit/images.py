@@ -81,7 +81,9 @@ def is_admission_denial(message: str) -> bool:
     return bool(_DENIAL.search(message))
 
 
-def admission_refusal(image: str, attestor: str | None) -> AdmissionRefusedError:
+def admission_refusal(
+    image: str, attestor: str | None, attestor_key: str | None = None
+) -> AdmissionRefusedError:
     """The one-line error for a cluster that refused ``image`` for want of an attestation.
 
     Args:
@@ -89,6 +91,8 @@ def admission_refusal(image: str, attestor: str | None) -> AdmissionRefusedError
         attestor: the environment's ``attestor`` (``projects/PROJECT/attestors/NAME``), whose
             attestation the cluster's policy requires; ``None`` when the environment was imported
             before it had one.
+        attestor_key: the environment's ``attestor_key`` (a KMS key version), named in the
+            command that attests the image; ``None`` when the environment does not record it.
 
     Returns:
         The error to raise (``raise admission_refusal(image, env.attestor) from None``).
@@ -105,17 +109,28 @@ def admission_refusal(image: str, attestor: str | None) -> AdmissionRefusedError
             f"attestation by {attestor} of a digest, and a tag names none; deploy "
             "REPOSITORY/NAME@sha256:<digest> as the project's CI built and attested it"
         )
+    sign = (
+        f" (or attest it: `gcloud container binauthz attestations sign-and-create "
+        f"--artifact-url={shorten(image, IMAGE_LIMIT)} --attestor={attestor} "
+        f"--keyversion={attestor_key}`)"
+        if attestor_key
+        else ""
+    )
     return AdmissionRefusedError(
         f"the cluster refused image {shorten(image, IMAGE_LIMIT)}: it has no attestation by {attestor}; "
         "images run there only after the project's CI built, pushed and attested them (its "
-        "submit job), so deploy the digest that job reported"
+        f"submit job), so deploy the digest that job reported{sign}"
     )
 
 
-def refusal_from(message: str, image: str, attestor: str | None) -> AdmissionRefusedError | None:
+def refusal_from(
+    message: str, image: str, attestor: str | None, attestor_key: str | None = None
+) -> AdmissionRefusedError | None:
     """:func:`admission_refusal` if ``message`` (a cluster's error) is an admission denial.
 
     A deploy target passes every error of the cluster through this and raises what it returns;
     other errors (``None``) keep their own handling.
     """
-    return admission_refusal(image, attestor) if is_admission_denial(message) else None
+    if not is_admission_denial(message):
+        return None
+    return admission_refusal(image, attestor, attestor_key)

@@ -112,6 +112,8 @@ class Kubeflow(pulumi.ComponentResource):
     """The OAuth client id: the audience of ID tokens IAP accepts."""
     ca_certificate: pulumi.Output[str]
     """PEM of the private CA that signs the UI/API's certificate (clients trust it)."""
+    provider: k8s.Provider
+    """The Kubernetes provider of the cluster, for the other namespaces the environment creates."""
 
     def __init__(
         self, name: str, args: KubeflowArgs, opts: pulumi.ResourceOptions | None = None
@@ -129,6 +131,7 @@ class Kubeflow(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=child,
         )
+        self.provider = provider
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         overlays = write_overlays(args.environment, args.overlay)
         # KFP's cluster-scoped manifests create the namespace (with the overlay's Pod Security

@@ -1,19 +1,28 @@
-"""``monitor check``: judge a report against the monitoring spec, store the run, ask for retraining.
+"""``monitor check``: judge a report against the monitoring spec, store the run, act on it.
+
+What a stored run sets off (retraining triggers and their guards, follow-up checks,
+notifications) is :mod:`mlops_kit.monitoring.triggers` and :mod:`mlops_kit.monitoring.notifications`.
 
 A slice (or the whole window) with fewer labelled predictions than ``min_samples`` is reported but
-never judged: a threshold on a handful of rows would page people for noise. Drift is judged on every
-feature the training data has; health on every logged feature.
+never judged: a threshold on a handful of rows would page people for noise. While a smaller share of
+a slice's predictions than ``min_label_share`` has ground truth, its metrics are pending: neither a
+pass nor a violation, listed as such. Estimated metrics (``estimated_accuracy`` …) read the scores,
+not the labels: they are judged on slices of at least ``min_samples`` scored predictions. Drift is
+judged on every feature the training data has; health on every logged feature.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics, improvement
-from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
+from mlops_kit.monitoring.evidence import violation_evidence
+from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
+from mlops_kit.monitoring.violations import Violation
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -21,19 +30,21 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Violation:
-    """One number outside its threshold."""
+class Pending:
+    """A metric threshold not judged yet: too few of the slice's predictions have labels."""
 
-    kind: ViolationKind
     name: str
     subject: str
-    """``overall``, ``hour_of_day=3`` or a feature name."""
-    value: float
-    bound: str
-    """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
+    labelled: int
+    logged: int
+    min_label_share: float
 
     def __str__(self) -> str:
-        return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
+        share = self.labelled / self.logged if self.logged else 0.0
+        return (
+            f"{self.name} on {self.subject} waits for labels: {self.labelled} of {self.logged} predictions "
+            f"labelled ({share:.0%}), judged from {self.min_label_share:.0%}"
+        )
 
 
 @dataclass
@@ -43,27 +54,56 @@ class CheckResult:
     run_id: int
     violations: list[Violation]
     warnings: list[str] = field(default_factory=list)
-    """Thresholds that could not be judged (see :func:`unjudged`)."""
+    """Thresholds that could not be judged (see :func:`unjudged`), and scores that are not
+    calibrated (the estimated metrics may be wrong)."""
     retraining_handler: str | None = None
     retraining_result: str | None = None
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    """What each trigger did: ``started``, ``duplicate``, ``joined``, ``waiting`` or ``refused``
+    (with the ``guard`` that refused it)."""
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    """Each notification posted: channel, event, ``delivered`` and the ``error`` if not."""
+
+    @property
+    def refusals(self) -> list[dict[str, Any]]:
+        """The triggers a guard refused."""
+        return [t for t in self.triggers if t.get("outcome") == "refused"]
+
+    pending: list[Pending] = field(default_factory=list)
+    """Metric thresholds waiting for labels (see :func:`pending`)."""
 
     @property
     def passed(self) -> bool:
         """Whether no threshold was broken."""
         return not self.violations
 
+    @property
+    def status(self) -> str:
+        """``failed`` (a violation), ``pending`` (none, but thresholds await labels), ``passed``."""
+        if self.violations:
+            return "failed"
+        return "pending" if self.pending else "passed"
+
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data."""
         return {
             "run_id": self.run_id,
             "passed": self.passed,
-            "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
+            "status": self.status,
+            "violations": [
+                asdict(v) | {"message": str(v), "evidence": list(v.evidence)}
+                for v in self.violations
+            ],
+            "pending": [asdict(p) | {"message": str(p)} for p in self.pending],
             "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
+            "triggers": self.triggers,
+            "notifications": self.notifications,
         }
 
 
 def _broken(threshold: Threshold, value: float, baseline: float | None, name: str) -> str | None:
+    name = estimated_metric(name) or name
     if threshold.min is not None and value < threshold.min:
         return f"min {threshold.min:g}"
     if threshold.max is not None and value > threshold.max:
@@ -76,22 +116,58 @@ def _broken(threshold: Threshold, value: float, baseline: float | None, name: st
     return f"max_drop {threshold.max_drop:g} from baseline {baseline:.4g}" if dropped else None
 
 
-def _judged_metrics(
+def _thresholds(
     report: MonitoringReport, spec: MonitoringSpec
-) -> Iterator[tuple[SliceMetrics, str, str, Threshold, float]]:
-    """Each (slice, subject, metric, threshold, value) the spec judges: slices of enough samples."""
+) -> Iterator[tuple[SliceMetrics, str, str, Threshold]]:
+    """Each (slice, subject, metric, threshold) the spec names, whether judged or not."""
     for part in report.slices:
-        if part.count < spec.min_samples:
-            continue
         if part.column == OVERALL:
             thresholds, subject = spec.thresholds, OVERALL
         else:
             thresholds = spec.slice_thresholds.get(part.column, {})
             subject = f"{part.column}={part.value}"
         for name, threshold in thresholds.items():
-            estimate = part.metrics.get(name)
-            if estimate is not None and estimate.value is not None:
-                yield part, subject, name, threshold, estimate.value
+            yield part, subject, name, threshold
+
+
+def _measured(part: SliceMetrics, name: str, spec: MonitoringSpec) -> Estimate | None:
+    """The value of metric ``name`` on ``part`` if the spec judges it there, else ``None``.
+
+    An estimate needs ``min_samples`` scored predictions (every logged one stands in for that
+    count); a metric needs ``min_samples`` labelled predictions and ``min_label_share``.
+    """
+    estimated = estimated_metric(name)
+    if estimated is not None:
+        return part.estimated.get(estimated) if part.logged >= spec.min_samples else None
+    if part.count < spec.min_samples or part.awaits_labels(spec.min_label_share):
+        return None
+    return part.metrics.get(name)
+
+
+def _judged_metrics(
+    report: MonitoringReport, spec: MonitoringSpec
+) -> Iterator[tuple[SliceMetrics, str, str, Threshold, float]]:
+    """Each (slice, subject, metric, threshold, value) the spec judges."""
+    for part, subject, name, threshold in _thresholds(report, spec):
+        estimate = _measured(part, name, spec)
+        if estimate is not None and estimate.value is not None:
+            yield part, subject, name, threshold, estimate.value
+
+
+def pending(report: MonitoringReport, spec: MonitoringSpec) -> list[Pending]:
+    """The metric thresholds of slices whose labels have not reached ``min_label_share``."""
+    return [
+        Pending(name, subject, part.count, part.logged, spec.min_label_share)
+        for part, subject, name, threshold in _thresholds(report, spec)
+        if estimated_metric(name) is None
+        and part.logged
+        and part.awaits_labels(spec.min_label_share)
+    ]
+
+
+def _baseline(part: SliceMetrics, name: str) -> float | None:
+    """The registry baseline of metric ``name`` (an estimate is held to its metric's)."""
+    return part.baseline.get(estimated_metric(name) or name)
 
 
 def _feature_violations(
@@ -115,7 +191,7 @@ def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
     found = [
         Violation("metrics", name, subject, value, bound)
         for part, subject, name, threshold, value in _judged_metrics(report, spec)
-        if (bound := _broken(threshold, value, part.baseline.get(name), name))
+        if (bound := _broken(threshold, value, _baseline(part, name), name))
     ]
     found += _feature_violations("drift", report.drift, spec.drift)
     found += _feature_violations("health", report.health, spec.health)
@@ -130,7 +206,7 @@ def unjudged(report: MonitoringReport, spec: MonitoringSpec) -> list[str]:
     """
     missing: dict[tuple[str, str], list[str]] = {}
     for part, subject, name, threshold, _ in _judged_metrics(report, spec):
-        if threshold.max_drop is not None and name not in part.baseline:
+        if threshold.max_drop is not None and _baseline(part, name) is None:
             missing.setdefault((name, part.column), []).append(subject)
     return [
         f"max_drop of {name} not checked on {', '.join(subjects)}: the registry baseline of "
@@ -144,7 +220,22 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     rows: list[dict[str, Any]] = []
     for part in report.slices:
         subject = OVERALL if part.column == OVERALL else f"{part.column}={part.value}"
-        for name, estimate in part.metrics.items():
+        # The label share is stored as coverage: the run's spec says whether it was enough.
+        rows.append(
+            {
+                "kind": "coverage",
+                "name": "labelled_share",
+                "subject": subject,
+                "value": part.label_share,
+                "count": part.count,
+            }
+        )
+        numbers = [(name, estimate, part.count) for name, estimate in part.metrics.items()]
+        numbers += [
+            (ESTIMATED_PREFIX + name, estimate, part.logged)
+            for name, estimate in part.estimated.items()
+        ]
+        for name, estimate, count in numbers:
             rows.append(
                 {
                     "kind": "metric",
@@ -153,7 +244,7 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
                     "value": estimate.value,
                     "lower": estimate.lower,
                     "upper": estimate.upper,
-                    "count": part.count,
+                    "count": count,
                     "violated": (name, subject) in broken,
                 }
             )
@@ -203,34 +294,72 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     return rows
 
 
+def _with_evidence(
+    kit: Kit, report: MonitoringReport, violations: list[Violation]
+) -> list[Violation]:
+    """The violations, each slice value's carrying its evidence (one query per slice column)."""
+    from mlops_kit.errors import NotFoundError
+    from mlops_kit.monitoring.report import describe_slice_inputs
+
+    sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]
+    try:
+        describe_slice_inputs(kit, report, list(dict.fromkeys(sliced)))
+    except NotFoundError:
+        # A report judged away from its log (replayed, or its rows since expired) has no inputs
+        # to describe; the violations stand without evidence.
+        return violations
+    return [
+        replace(v, evidence=violation_evidence(report, v.subject)) if v.subject in sliced else v
+        for v in violations
+    ]
+
+
 _SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
 
 
 def run_check(
-    kit: Kit, report: MonitoringReport, spec: MonitoringSpec, *, retrain: bool = True
+    kit: Kit,
+    report: MonitoringReport,
+    spec: MonitoringSpec,
+    *,
+    retrain: bool = True,
+    now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Judge ``report``, store the run and its numbers, and emit a retraining request if due.
+    """Judge ``report``, store the run, act on its triggers and notify the spec's channels.
 
-    The run is stored before the handler is called, so a failing handler never loses the numbers;
-    the handler's answer (or its error) is then recorded on the run.
+    The run is stored before anything is triggered, so a failing handler never loses the
+    numbers; what the triggers did (started, duplicate, refused by a named guard), the handler's
+    answer (or its error) and every notification's delivery are then recorded on the run.
+
+    Args:
+        kit: the environment.
+        report: the report to judge.
+        spec: the monitoring spec.
+        retrain: whether triggers may start retraining runs.
+        now: the moment of the check (default: now); guards and records use it.
+        environ: where ``${VARIABLE}`` webhook URLs are read (default: none).
 
     Raises:
         BackendError: the metadata database is unreachable.
     """
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
-    from mlops_kit.errors import MlopsKitError
+    from mlops_kit.monitoring.notifications import notify
+    from mlops_kit.monitoring.triggers import act
 
-    violations = evaluate(report, spec)
+    now = now or datetime.now(UTC)
+    violations = _with_evidence(kit, report, evaluate(report, spec))
     with kit.metadata.session() as session:
         run = MonitoringRun(
             model_name=report.model.name,
             model_version=report.model.version,
             window_start=report.window_start,
             window_end=report.window_end,
+            created_at=now,
             passed=not violations,
             violation_count=len(violations),
             labelled_count=report.labelled,
-            spec=spec.model_dump(mode="json"),
+            spec=spec.stored(),
             violations=[asdict(v) for v in violations],
         )
         session.add(run)
@@ -239,26 +368,78 @@ def run_check(
             MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
         )
         run_id = run.id
-    result = CheckResult(run_id, violations, unjudged(report, spec))
-    due = [v for v in violations if v.kind in spec.retraining.on]
-    if not (retrain and due and spec.retraining.handler):
-        return result
-    request = RetrainingRequest(
-        model_name=report.model.name,
-        model_version=report.model.version,
-        reasons=[str(v) for v in due],
-        check_run_id=run_id,
-        training_data=list(report.model.training_data),
-        violations=[asdict(v) for v in due],
+    warnings = unjudged(report, spec)
+    # The report states the calibration always; the check warns where it judges on estimates.
+    if report.calibration_warning and any(
+        estimated_metric(name) for _, _, name, _ in _thresholds(report, spec)
+    ):
+        warnings.append(report.calibration_warning)
+    outcome = act(kit, report, spec, run_id, violations, retrain=retrain, now=now)
+    delivered = notify(spec.notifications, outcome.events, environ or {}, now)
+    result = CheckResult(
+        run_id,
+        violations,
+        warnings,
+        outcome.handler,
+        outcome.result,
+        outcome.triggers,
+        delivered,
+        pending(report, spec),
     )
-    result.retraining_handler = spec.retraining.handler
-    try:
-        result.retraining_result = request_retraining(kit, request, spec.retraining.handler)
-    except MlopsKitError as exc:
-        result.retraining_result = f"failed: {exc}"
     with kit.metadata.session() as session:
         stored = session.get(MonitoringRun, run_id)
         assert stored is not None
         stored.retraining_handler = result.retraining_handler
         stored.retraining_result = result.retraining_result
+        stored.triggers = result.triggers
+        stored.notifications = result.notifications
     return result
+
+
+def check_model(
+    kit: Kit,
+    spec: MonitoringSpec,
+    ref: str | None = None,
+    *,
+    end: datetime | None = None,
+    retrain: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[MonitoringReport, CheckResult]:
+    """``monitor check``, by hand or as a scheduled job: report on the model, then :func:`run_check`.
+
+    Args:
+        kit: the environment.
+        spec: the monitoring spec.
+        ref: the model version (default: the spec's ``model``).
+        end: the moment the check runs as of: the window's end, and the clock of its guards and
+            records (default: now).
+        retrain: whether triggers may start retraining runs.
+        environ: where ``${VARIABLE}`` webhook URLs are read.
+
+    Raises:
+        ConfigError: no model is named.
+        NotFoundError: the model version does not exist.
+    """
+    from datetime import timedelta
+
+    from mlops_kit.errors import ConfigError
+    from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
+    from mlops_kit.monitoring.spec import window_hours
+
+    ref = ref or spec.model
+    if ref is None:
+        raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")
+    now = end or datetime.now(UTC)
+    report = build_report(
+        kit,
+        watched_model(kit, ref),
+        slices=spec.slices,
+        window=timedelta(hours=window_hours(spec.window)),
+        end=now,
+        task=spec.task,
+        time_column=spec.time_column,
+        labels=spec.labels,
+    )
+    if spec.weak_slices is not None:
+        search_weak_slices(kit, report, spec.weak_slices.min_count)
+    return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)

@@ -159,7 +159,7 @@ def _serve_and_monitor(kit: Kit, project: PipelineProject, traffic: Any) -> dict
         window=timedelta(days=1),
         end=TRAFFIC_END,
         task=spec.task,
-        positive_label=spec.positive_label,
+        labels=spec.labels,
     )
     result = run_check(kit, report, spec, retrain=False)
     return {

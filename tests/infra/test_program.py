@@ -66,6 +66,9 @@ def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_
     assert env.pipeline_root == "gs://acme-ml-prod-mlops-models/pipeline-root"
     assert env.service_accounts["serving"] == "mlops-serving@acme-ml-prod.iam.gserviceaccount.com"
     assert env.labels["cost-center"] == "cc-1234"
+    assert env.deploy == (
+        "gke://acme-ml-prod/europe-west1/mlops-prod-gke/serving?service_account=model-server"
+    )
 
 
 def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> None:
@@ -87,6 +90,7 @@ def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> No
     environment = StackOutputs.model_validate(evaluation.outputs).to_environment("staging")
     assert environment.orchestrator == "vertex://acme-ml-staging/europe-west1"
     assert environment.registry_mirror == "vertex://acme-ml-staging/europe-west1"
+    assert environment.deploy == "local"
 
 
 def test_version_tables_are_ingestion_time_partitioned_and_never_expire(prod: Any) -> None:
@@ -188,6 +192,7 @@ def test_iam_roles_are_granted_on_resources_and_workload_identity_on_accounts(pr
     assert {g["resource"] for g in workload_identity} == {
         "service account mlops-pipeline-runner@acme-ml-prod.iam.gserviceaccount.com",
         "service account mlops-kfp@acme-ml-prod.iam.gserviceaccount.com",
+        "service account mlops-serving@acme-ml-prod.iam.gserviceaccount.com",
     }
     assert {
         "member": "serviceAccount:mlops-serving@acme-ml-prod.iam.gserviceaccount.com",
@@ -230,7 +235,7 @@ def test_kubeflow_is_pinned_private_and_uses_mysql_per_environment(
     assert mysql["databaseVersion"].startswith("MYSQL")
     assert mysql["rootPassword"] == "[secret]"  # generated (CIS GCP 6.1.1)
     assert not [r for r in resources_of(evaluations["dev"], SQL) if "kfp" in r.name]
-    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace").props
+    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace", "kubeflow").props
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     # Nothing exposes KFP but the IAP Gateway (an internal Application Load Balancer).
     assert not [

@@ -242,9 +242,16 @@ def test_the_compiled_pipeline_names_the_image_by_digest(  # type: ignore[no-unt
     images = {
         executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()
     }
-    assert images == {
-        f"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev@{DIGEST}"
-    }
+    image = f"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev@{DIGEST}"
+    assert images == {image}
+    # The same image serves: the deploy step hands it to the GKE or Vertex AI deploy target.
+    deploy = next(
+        task
+        for component in spec["components"].values()
+        for task in component.get("dag", {}).get("tasks", {}).values()
+        if task["taskInfo"]["name"] == "deploy-model"
+    )
+    assert deploy["inputs"]["parameters"]["image"] == {"runtimeValue": {"constant": image}}
 
 
 @pytest.mark.parametrize(

@@ -176,7 +176,11 @@ class ArtifactStore(Backend):
 
     @abstractmethod
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
-        """Every object whose key starts with ``prefix``, in key order."""
+        """Every object whose key starts with ``prefix``, in key order.
+
+        This includes what a store stages beside its keys while writing (the local store's
+        ``.incoming-*`` files): a killed write leaves it, and the registry's gc must see it.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:

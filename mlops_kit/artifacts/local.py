@@ -30,6 +30,7 @@ from mlops_kit.artifacts import (
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
 
 _TEMPORARY_PREFIX = ".incoming-"
+"""Names of the files a write stages next to its target; a killed process leaves them behind."""
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -128,18 +129,28 @@ class LocalArtifactStore(ArtifactStore):
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
         if not self.root.is_dir():
             return
+        # Staged files (``.incoming-*``) are listed too: a write killed before it renamed one
+        # leaves it behind, and only a listing lets the registry's gc find and remove it.
         for path in sorted(self.root.rglob("*")):
             key = path.relative_to(self.root).as_posix()
-            if path.name.startswith(_TEMPORARY_PREFIX) or not key.startswith(prefix):
-                continue
-            if path.is_file():
+            if key.startswith(prefix) and path.is_file():
                 stats = path.stat()
                 updated = datetime.fromtimestamp(stats.st_mtime, UTC)
                 yield ListedObject(key, stats.st_size, updated)
 
     @override
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        path.unlink(missing_ok=True)
+        # A version's folder goes with its last file, so gc leaves nothing under a removed version.
+        # The top-level folder stays: a write creating its first version folder may be under way.
+        for folder in path.parents:
+            if folder.parent == self.root or folder == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     @override
     def object_uri(self, key: str) -> str:

@@ -327,7 +327,11 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
     output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Remove stale PENDING versions and artifact objects no READY version references."""
+    """Remove stale PENDING versions and artifact objects no READY version references.
+
+    This includes the partial files (``.incoming-*``) of uploads killed mid-way, once their version
+    is older than the grace period; ``--dry-run`` lists them.
+    """
     from mlops_kit import models
 
     check_hours(grace_hours, "--grace-hours")

@@ -40,8 +40,10 @@ def collect_garbage(
 
     Only objects under ``MODEL/VERSION/`` of models known to the registry are considered, so other
     data sharing the store is never touched. An object is kept when a ready version lists it, or when
-    its version is still pending within the grace period (an upload in flight). Objects are listed
-    before the database is read: any object listed was written after its version row existed.
+    its version is still pending within the grace period (an upload in flight). Everything else
+    under a version path goes, including the partial files a killed upload staged there
+    (``.incoming-*``). Objects are listed before the database is read: any object listed was
+    written after its version row existed.
 
     Raises:
         BackendError: the database or the store failed (nothing referenced is removed).

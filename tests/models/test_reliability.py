@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -274,7 +275,14 @@ CRASHING_WORKER = textwrap.dedent(
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
 
-    metadata, artifacts, source = sys.argv[1:]
+    metadata, artifacts, source, *crash_at = sys.argv[1:]
+    if crash_at:  # "module:function": the process is killed the moment it is called
+        import importlib, os, signal
+        module, _, function = crash_at[0].partition(":")
+        setattr(
+            importlib.import_module(module), function,
+            lambda *args: os.kill(os.getpid(), signal.SIGKILL),
+        )
     environment = Environment(
         name="ci", warehouse="duckdb:///unused.duckdb", artifacts=artifacts, metadata=metadata,
         orchestrator="kfp-local",
@@ -337,3 +345,62 @@ def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
     assert list(kit.artifacts.list_objects()) == []
     assert models.list_versions(kit, "clf", include_unready=True) == []
     kit.close()
+
+
+def _crash(metadata: str, artifacts: str, source: Path, crash_at: str, cwd: Path) -> None:
+    """Run a registration in a process that is killed at ``crash_at`` (``module:function``)."""
+    import signal
+
+    worker = subprocess.run(
+        [sys.executable, "-c", CRASHING_WORKER, metadata, artifacts, str(source), crash_at],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        timeout=120,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "left"),
+    [
+        # The bytes are written to the staged file, not yet linked under their key.
+        ("os:fsync", r"clf/2/\.incoming-\w+"),
+        # The staged file is linked under its key; the version is never marked ready.
+        ("mlops_kit.artifacts.local:_fsync_directory", r"clf/2/model\.bin"),
+    ],
+)
+def test_gc_removes_what_a_registration_killed_mid_upload_left_in_the_local_store(
+    local_kit: Any, tmp_path: Path, run_cli: Any, crash_at: str, left: str
+) -> None:
+    import re
+
+    kit = local_kit
+    models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), lineage=models.Lineage())
+    source = write_bytes(tmp_path / "model" / "model.bin", 3 * 1024 * 1024, seed=3)
+    environment = kit.environment
+    _crash(environment.metadata, environment.artifacts, source, crash_at, Path.cwd())
+    listed = [o.key for o in kit.artifacts.list_objects()]
+    assert listed[0] == "clf/1/m.bin" and len(listed) == 2
+    assert re.fullmatch(left, listed[1]), listed
+
+    # Within the grace period the upload may still be running: nothing goes.
+    kept = models.collect_garbage(kit)
+    assert (kept.removed_versions, kept.removed_objects, kept.kept_objects) == ([], [], 2)
+    dry = run_cli("models", "gc", "--dry-run", "--grace-hours", "0", "--format", "json")
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout) == {
+        "removed_versions": ["clf@2"],
+        "removed_objects": [listed[1]],
+        "kept_objects": 1,
+        "dry_run": True,
+    }
+    assert [o.key for o in kit.artifacts.list_objects()] == listed  # a dry run removes nothing
+
+    report = models.collect_garbage(kit, now=utcnow() + timedelta(hours=25))
+    assert (report.removed_versions, report.removed_objects) == (["clf@2"], [listed[1]])
+    assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/m.bin"]
+    assert not (kit.artifacts.root / "clf" / "2").exists()  # nothing left under the version
+    assert [v.version for v in models.list_versions(kit, "clf", include_unready=True)] == [1]
+    assert models.register(kit, "clf", source.parent, lineage=models.Lineage()).version == 3

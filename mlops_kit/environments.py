@@ -325,6 +325,21 @@ class Workspace(BaseModel):
             "orchestrator": "kfp-local",
         }
 
+    def create_local_root(self) -> None:
+        """Create :attr:`local_root`: the local twin works with no setup, its folder included.
+
+        Raises:
+            ConfigError: the folder cannot be created.
+        """
+        try:
+            self.local_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the local twin's root {shorten(str(self.local_root))!r}: "
+                f"{exc.strerror or exc}; point {ENV_VAR_LOCAL_ROOT} (or local_root in "
+                f"{PROJECT_FILE}) at a writable folder"
+            ) from exc
+
     def selected_name(self, name: str | None, environ: Mapping[str, str] | None = None) -> str:
         """The environment name by precedence: argument > ``MLOPS_KIT_ENV`` > project file > local."""
         environ = os.environ if environ is None else environ
@@ -397,6 +412,7 @@ def resolve_environment(
     values: dict[str, Any] = {}
     if chosen == LOCAL:
         values.update(workspace.local_defaults())
+        workspace.create_local_root()
     if path.exists():
         values.update(_read_yaml_mapping(path, "environment file"))
     elif chosen != LOCAL:
@@ -410,9 +426,7 @@ def resolve_environment(
         from_env = environ.get(role_env_var(role))
         if from_env:
             values[role] = from_env
-    for role, uri in (overrides or {}).items():
-        if uri:
-            values[role] = uri
+    values.update(_given_uris(overrides or {}))
 
     missing = [role for role in ROLES if not values.get(role)]
     if missing:
@@ -426,6 +440,21 @@ def resolve_environment(
         raise ConfigError(f"environment {chosen!r} ({path}): {_first_problem(exc)}") from exc
     check_backends(environment)
     return environment
+
+
+def _given_uris(overrides: Mapping[str, str | None]) -> dict[str, str]:
+    """The role URIs given explicitly (``None``: not given).
+
+    Raises:
+        ConfigError: one is empty: a mistake (an unset shell variable), not a request for the
+            default.
+    """
+    for role, uri in overrides.items():
+        if uri is not None and not uri.strip():
+            raise ConfigError(
+                f"the {role} URI given (--{role}) is empty: give a URI or leave it out"
+            )
+    return {role: uri for role, uri in overrides.items() if uri}
 
 
 def check_backends(environment: Environment) -> None:

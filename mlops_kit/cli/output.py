@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -53,11 +54,25 @@ def print_result(
             data = {"findings": [f.to_dict() for f in findings]} | {
                 k: v for k, v in data.items() if k != "findings"
             }
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        print(json.dumps(_strict_json(data), indent=2, default=str, ensure_ascii=False))
         return
     if findings is not None:
         print_findings(findings)
     for_people()
+
+
+def _strict_json(data: Any) -> Any:
+    """``data`` with every NaN or infinite number as ``None``.
+
+    JSON has no such numbers: Python's ``NaN`` and ``Infinity`` tokens break other parsers.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_strict_json(value) for value in data]
+    return data
 
 
 _NAME_WIDTH = 28

@@ -28,6 +28,7 @@ from mlops_kit.artifacts import (
     check_key,
 )
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
+from mlops_kit.files import free_space, write_failed
 
 _TEMPORARY_PREFIX = ".incoming-"
 """Names of the files a write stages next to its target; a killed process leaves them behind."""
@@ -59,8 +60,7 @@ class LocalArtifactStore(ArtifactStore):
             raise BackendError(
                 f"artifact directory {self.root} is not writable: {exc.strerror or exc}"
             ) from exc
-        free = _free_bytes(self.root)
-        return f"directory {self.root} ({free / 2**30:.1f} GiB free)"
+        return f"directory {self.root} ({free_space(self.root)} free)"
 
     @override
     def write(self, source: Path, key: str) -> StoredObject:
@@ -95,9 +95,7 @@ class LocalArtifactStore(ArtifactStore):
                     ) from exc
             _fsync_directory(target.parent)
         except OSError as exc:
-            raise BackendError(
-                f"cannot write artifact {self.object_uri(key)}: {exc.strerror or exc}"
-            ) from exc
+            raise write_failed(f"artifact {key!r}", target.parent, exc) from exc
         return digests.stored(key)
 
     @override
@@ -164,8 +162,3 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _free_bytes(path: Path) -> int:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize

@@ -30,6 +30,7 @@ from mlops_kit.errors import (
     first_line,
     shorten,
 )
+from mlops_kit.files import disk_full, write_failed
 from mlops_kit.warehouse import (
     LogSink,
     Source,
@@ -186,18 +187,17 @@ class DuckDBWarehouse(Warehouse):
             assert source.table is not None  # a source without a file or a query names a table
             relation, connection = source.table.quoted('"'), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
-        staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            connection.execute(
-                f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+            self._copy(connection, relation, staging)
             return self._measure(staging, source)
         except duckdb.CatalogException as exc:
             staging.unlink(missing_ok=True)
             raise NotFoundError(f"{source.describe()}: {first_line(exc)}") from exc
-        except duckdb.Error as exc:
+        except (OSError, duckdb.Error) as exc:
             staging.unlink(missing_ok=True)
+            if isinstance(exc, OSError) or disk_full(exc):
+                # Writing the staged copy failed (a full disk): not a problem of the source.
+                raise write_failed(f"a snapshot of {dataset!r}", staging.parent, exc) from exc
             raise ConfigError(f"cannot read {source.describe()}: {first_line(exc)}") from exc
         except BaseException:
             staging.unlink(missing_ok=True)
@@ -205,6 +205,15 @@ class DuckDBWarehouse(Warehouse):
         finally:
             if connection is not self._connection:
                 connection.close()
+
+    @staticmethod
+    def _copy(connection: duckdb.DuckDBPyConnection, relation: str, staging: Path) -> None:
+        """Write ``relation`` to the Parquet file ``staging``: where a snapshot's bytes land."""
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        connection.execute(
+            f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
 
     def _measure(self, staging: Path, source: Source) -> StagedData:
         import ibis
@@ -288,7 +297,7 @@ class DuckDBWarehouse(Warehouse):
             else:
                 Path(staged.location).replace(final)
         except OSError as exc:
-            raise BackendError(f"cannot store version {version} of {dataset!r}: {exc}") from exc
+            raise write_failed(f"version {version} of {dataset!r}", final.parent, exc) from exc
         return str(final)
 
     @override

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -287,3 +288,49 @@ def test_git_commit_is_recorded_inside_a_repository(kit, tmp_path):
         kit, "other", path=tmp_path / "a.parquet", details=data.VersionDetails(workdir=Path("/"))
     )
     assert outside.git_commit is None
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+        # DuckDB's own words, as it writes a Parquet file on a full disk.
+        duckdb.IOException(
+            f'IO Error: Could not write file "x.parquet": {os.strerror(errno.ENOSPC)}'
+        ),
+    ],
+    ids=["oserror", "duckdb"],
+)
+def test_a_full_warehouse_disk_is_one_line_with_the_folder_and_its_free_space(
+    kit, tmp_path, monkeypatch, run_cli, metadata_url, failure
+):
+    from mlops_kit.warehouse.duckdb import DuckDBWarehouse
+
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    more = write(tmp_path / "b.parquet", CHURN_V1 + " LIMIT 10")
+
+    def fill_the_disk(connection, relation, staging):  # type: ignore[no-untyped-def]
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.write_bytes(b"PAR1")  # part of the file was written when the disk filled up
+        raise failure
+
+    monkeypatch.setattr(DuckDBWarehouse, "_copy", staticmethod(fill_the_disk))
+    staging = kit.warehouse.versions_root / "churn" / ".staging"
+    said = (
+        f"cannot write a snapshot of 'churn': the disk holding '{staging}' is full "
+        r"\([0-9.]+ [MG]iB free\); free some space"
+    )
+    with pytest.raises(BackendError, match=said):
+        data.snapshot(kit, "churn", path=more)
+    environment = kit.environment
+    args = ["--warehouse", environment.warehouse, "--metadata", environment.metadata]
+    result = run_cli(*args, "data", "snapshot", "churn", "--from", str(more))
+    assert result.exit_code == BackendError.exit_code, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "is full" in result.stderr
+    monkeypatch.undo()
+
+    # Nothing stored changed: no version, no staged leftover, the first version intact.
+    assert [v.version for v in data.list_versions(kit, "churn")] == [1]
+    assert list(staging.iterdir()) == []
+    assert data.load(kit, "churn@1").num_rows == 3000  # verified against its checksum
+    assert data.snapshot(kit, "churn", path=more).version == 2

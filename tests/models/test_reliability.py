@@ -404,3 +404,24 @@ def test_gc_removes_what_a_registration_killed_mid_upload_left_in_the_local_stor
     assert not (kit.artifacts.root / "clf" / "2").exists()  # nothing left under the version
     assert [v.version for v in models.list_versions(kit, "clf", include_unready=True)] == [1]
     assert models.register(kit, "clf", source.parent, lineage=models.Lineage()).version == 3
+
+
+def test_a_full_artifact_disk_is_one_line_and_leaves_no_version_and_no_partial_file(
+    local_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    kit = local_kit
+    source = write_bytes(tmp_path / "model.bin", 1024)
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("mlops_kit.artifacts.local.os.fsync", disk_full)
+    with pytest.raises(BackendError, match=r"the disk holding '.*/clf/1' is full \([0-9.]+ [MG]iB"):
+        models.register(kit, "clf", source, lineage=models.Lineage())
+    monkeypatch.undo()
+    (failed,) = models.list_versions(kit, "clf", include_unready=True)
+    assert failed.status == "failed"
+    assert list(kit.artifacts.list_objects()) == []

@@ -39,9 +39,10 @@ def downgrade(
     """Downgrade the schema to REVISION (data in dropped tables is lost)."""
     from mlops_kit.db import METADATA_DATABASES, migrate
 
-    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
+    environment = state(ctx).kit().environment
+    database = METADATA_DATABASES.open(environment.metadata)
     try:
-        before, after = migrate.downgrade(database, revision)
+        before, after = migrate.downgrade(database, revision, environment.warehouse)
     finally:
         database.dispose()
     console.print(f"{database.display_url}: {before or 'empty'} -> {after}")

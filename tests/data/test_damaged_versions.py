@@ -27,7 +27,7 @@ def test_a_damaged_version_is_named_and_a_snapshot_of_its_content_repairs_it(
 ) -> None:
     source = write(tmp_path / "churn.parquet", CHURN_V1)
     version = data.snapshot(kit, "churn", path=source)
-    stored = Path(version.storage)
+    stored = kit.warehouse.file(version.storage)
     if damage == "flip":
         _flip_a_value_byte(stored)
     else:

@@ -157,7 +157,9 @@ def test_gc_removes_only_what_no_version_references(kit, tmp_path, monkeypatch):
             data.snapshot(kit, name, path=write(tmp_path / f"{name}.parquet", sql))
     monkeypatch.undo()
     root = kit.warehouse.versions_root
-    orphan = next(p for p in (root / "churn").glob("*.parquet") if str(p) != first.storage)
+    orphan = next(
+        p for p in (root / "churn").glob("*.parquet") if p != kit.warehouse.file(first.storage)
+    )
     fresh = next((root / "fresh").glob("*.parquet"))
     # A crashed snapshot's staged data, a day old, and a snapshot's in flight, new.
     (root / "churn" / ".staging").mkdir(exist_ok=True)
@@ -334,3 +336,21 @@ def test_a_full_warehouse_disk_is_one_line_with_the_folder_and_its_free_space(
     assert list(staging.iterdir()) == []
     assert data.load(kit, "churn@1").num_rows == 3000  # verified against its checksum
     assert data.snapshot(kit, "churn", path=more).version == 2
+
+
+def test_a_moved_or_copied_project_reads_its_own_data(project_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from mlops_kit.kit import Kit
+
+    with Kit.open() as kit:
+        version = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    assert version.storage == f"datasets/churn/{version.fingerprint}.parquet"
+    copy = shutil.copytree(project_dir, tmp_path / "copy")
+    # The original's data is gone: only the copy's own files can be read.
+    shutil.rmtree(project_dir / ".mlops" / "datasets")
+    monkeypatch.chdir(copy)
+    with Kit.open() as kit:
+        assert data.load(kit, "churn@1").num_rows == 3000
+        assert data.collect_garbage(kit) == []
+        assert data.snapshot(kit, "churn", path=tmp_path / "a.parquet").version == 1  # reused

@@ -425,3 +425,33 @@ def test_a_full_artifact_disk_is_one_line_and_leaves_no_version_and_no_partial_f
     (failed,) = models.list_versions(kit, "clf", include_unready=True)
     assert failed.status == "failed"
     assert list(kit.artifacts.list_objects()) == []
+
+
+@pytest.mark.parametrize("down", ["503", "refused"])
+def test_registering_to_a_storage_service_that_is_down_gives_up_at_the_stated_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, down: str
+) -> None:
+    from mlops_kit.artifacts.gcs import RETRY_DEADLINE
+    from tests.cloud_twin.http import LoopbackServer
+
+    def unavailable(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+        if method == "GET":  # the object does not exist yet: the upload is what fails
+            return 404, {"error": {"code": 404, "message": "No such object"}}
+        return 503, {"error": {"code": 503, "message": "Service Unavailable"}}
+
+    server = LoopbackServer(unavailable).start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+    if down == "refused":
+        server.stop()  # nothing listens any more: every connection is refused
+    kit = _kit(f"sqlite:///{tmp_path / 'metadata.db'}", "gs://models/prefix")
+    migrate.upgrade(kit.metadata)
+    assert kit.artifacts.retry_timeout == RETRY_DEADLINE == 30  # not the library's 120 s
+    kit.artifacts.retry_timeout = 0.5  # type: ignore[attr-defined]
+    last = "HTTP 503" if down == "503" else "Connection refused"
+    with pytest.raises(BackendError, match=f"gave up after retrying for 0.5 s .*{last}"):
+        models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 64), lineage=models.Lineage())
+    (failed,) = models.list_versions(kit, "clf", include_unready=True)
+    assert failed.status == "failed"
+    if down == "503":
+        server.stop()
+    kit.close()

@@ -52,11 +52,13 @@ def collect_garbage(
     report = GcReport(dry_run=dry_run)
     objects = list(kit.artifacts.list_objects())
     with kit.metadata.session() as session:
+        # Locked: a registration marking one of them ready meanwhile would otherwise lose its row.
         stale = session.execute(
             select(ModelVersionRow.id, RegisteredModel.name, ModelVersionRow.version)
             .join(RegisteredModel)
             .where(ModelVersionRow.status == "pending", ModelVersionRow.created_at < now - grace)
             .order_by(RegisteredModel.name, ModelVersionRow.version)
+            .with_for_update(of=ModelVersionRow)
         ).all()
         report.removed_versions = [f"{name}@{version}" for _, name, version in stale]
         if stale and not dry_run:

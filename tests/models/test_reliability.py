@@ -275,14 +275,10 @@ CRASHING_WORKER = textwrap.dedent(
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
 
-    metadata, artifacts, source, *crash_at = sys.argv[1:]
-    if crash_at:  # "module:function": the process is killed the moment it is called
-        import importlib, os, signal
-        module, _, function = crash_at[0].partition(":")
-        setattr(
-            importlib.import_module(module), function,
-            lambda *args: os.kill(os.getpid(), signal.SIGKILL),
-        )
+    metadata, artifacts, source, *crash = sys.argv[1:]
+    if crash:
+        from tests.faults import crash_at
+        crash_at(crash[0])
     environment = Environment(
         name="ci", warehouse="duckdb:///unused.duckdb", artifacts=artifacts, metadata=metadata,
         orchestrator="kfp-local",
@@ -455,3 +451,111 @@ def test_registering_to_a_storage_service_that_is_down_gives_up_at_the_stated_de
     if down == "503":
         server.stop()
     kit.close()
+
+
+def _race(work: Any, count: int) -> list[Any]:
+    """Run ``work(i)`` for ``i < count`` in threads released at once; their results or errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+
+    def run(i: int) -> Any:
+        start.wait()
+        try:
+            return work(i)
+        except Exception as exc:  # the outcome, error or not, is what the test checks
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_concurrent_promotions_of_one_alias_form_one_unbroken_history(
+    kit: Any, tmp_path: Path
+) -> None:
+    artifact = write_bytes(tmp_path / "m.bin", 10)
+    for _ in range(6):
+        models.register(kit, "clf", artifact, lineage=models.Lineage())
+
+    def promote(i: int) -> Any:
+        with Kit(kit.environment) as own:
+            return models.promote(own, f"clf@{i + 1}", "prod", f"race {i}")
+
+    outcomes = _race(promote, 6)
+    assert [type(o).__name__ for o in outcomes] == ["AliasEvent"] * 6
+    chain = models.history(kit, "clf", "prod")  # in the order the moves were committed
+    assert sorted(e.to_version for e in chain) == [1, 2, 3, 4, 5, 6]
+    # Each promotion saw the one before it: no move was lost or based on a stale holder.
+    assert [e.from_version for e in chain] == [None] + [e.to_version for e in chain[:-1]]
+    assert models.get_version(kit, "clf@prod").version == chain[-1].to_version
+
+
+def test_registrations_while_gc_runs_never_lose_a_ready_versions_files(
+    kit: Any, tmp_path: Path
+) -> None:
+    from mlops_kit.errors import ConflictError
+
+    sources = [write_bytes(tmp_path / f"m{i}" / "model.bin", 4096, seed=i) for i in range(4)]
+
+    def work(i: int) -> Any:
+        with Kit(kit.environment) as own:
+            if i == 0:  # the most eager gc: a pending version is stale at once
+                return [models.collect_garbage(own, grace=timedelta(0)) for _ in range(8)]
+            return [
+                models.register(own, f"clf{i}", source.parent, lineage=models.Lineage())
+                for source in sources
+            ]
+
+    outcomes = _race(work, 4)
+    for outcome in outcomes[1:]:
+        # A registration either completed, or was told that gc removed its pending version.
+        if isinstance(outcome, Exception):
+            assert isinstance(outcome, ConflictError), outcome
+            assert "removed by `models gc` while uploading" in str(outcome)
+    ready = [v for i in (1, 2, 3) for v in models.list_versions(kit, f"clf{i}")]
+    assert ready, "no registration completed"
+    for summary in ready:
+        version = models.get_version(kit, summary.ref)
+        for stored in version.stored_objects():
+            kit.artifacts.verify(stored)  # present, with its recorded size and checksum
+    models.collect_garbage(kit, grace=timedelta(0))
+    keys = {o.key for o in kit.artifacts.list_objects()}
+    assert keys == {f["key"] for v in ready for f in models.get_version(kit, v.ref).files}
+
+
+def test_a_version_gc_removed_mid_upload_never_completes_another_versions_row(
+    kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite gives a deleted row's id to the next row: the upload must not finish that one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops_kit.errors import ConflictError
+
+    artifact = write_bytes(tmp_path / "m.bin", 64)
+    store = type(kit.artifacts)
+    put = store.put
+    uploaded, other_pending = threading.Event(), threading.Event()
+
+    def interleaved(self: Any, source: Path, prefix: str) -> Any:
+        stored = put(self, source, prefix)
+        if prefix == "clf/1":  # uploaded; gc and another registration run before it finishes
+            uploaded.set()
+            assert other_pending.wait(timeout=60)
+        else:  # "other" is pending, in the id gc freed, until clf@1 has tried to finish
+            other_pending.set()
+            assert clf.done() or clf.exception(timeout=60) is not None
+        return stored
+
+    monkeypatch.setattr(store, "put", interleaved)
+    with ThreadPoolExecutor(2) as pool:
+        clf = pool.submit(models.register, kit, "clf", artifact, lineage=models.Lineage())
+        assert uploaded.wait(timeout=60)
+        assert models.collect_garbage(kit, grace=timedelta(0)).removed_versions == ["clf@1"]
+        other = pool.submit(models.register, kit, "other", artifact, lineage=models.Lineage())
+        with pytest.raises(ConflictError, match="clf@1 was removed by `models gc` while uploading"):
+            clf.result(timeout=60)
+        assert other.result(timeout=60).status == "ready"
+    (version,) = models.list_versions(kit, "other")
+    assert [f["key"] for f in models.get_version(kit, version.ref).files] == ["other/1/m.bin"]
+    assert models.list_versions(kit, "clf", include_unready=True) == []
+    assert [o.key for o in kit.artifacts.list_objects()] == ["other/1/m.bin"]

@@ -40,6 +40,7 @@ from mlops_kit.errors import (
     first_line,
     shorten,
 )
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
 """Files larger than this are uploaded in resumable chunks."""
@@ -125,7 +126,7 @@ class GcsArtifactStore(ArtifactStore):
         return BackendError(f"{what}: {first_line(exc)}")
 
     @override
-    def write(self, source: Path, key: str) -> StoredObject:
+    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         from google.api_core import exceptions as google_errors
 
         digests = Digests.of_file(source)
@@ -157,6 +158,7 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot upload {self.object_uri(key)}", exc) from exc
         stored = StoredObject(key, int(blob.size or 0), expected.sha256, _hex_md5(blob.md5_hash))
         check_digests(expected, stored, self.object_uri(key), digest="md5")
+        progress.advance(expected.size)  # the client reports nothing while it uploads
         return expected
 
     @override

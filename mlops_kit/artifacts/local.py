@@ -29,6 +29,7 @@ from mlops_kit.artifacts import (
 )
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
 from mlops_kit.files import free_space, write_failed
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 _TEMPORARY_PREFIX = ".incoming-"
 """Names of the files a write stages next to its target; a killed process leaves them behind."""
@@ -63,7 +64,7 @@ class LocalArtifactStore(ArtifactStore):
         return f"directory {self.root} ({free_space(self.root)} free)"
 
     @override
-    def write(self, source: Path, key: str) -> StoredObject:
+    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         target = self.path_of(key)
         if target.exists():
             raise ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
@@ -83,6 +84,7 @@ class LocalArtifactStore(ArtifactStore):
                         hashed.result()
                     hashed = hasher.submit(digests.update, chunk)
                     writer.write(chunk)
+                    progress.advance(len(chunk))
                 if hashed is not None:
                     hashed.result()
                 writer.flush()

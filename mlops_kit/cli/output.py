@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -139,29 +138,6 @@ def column_widths(
     wanted = [n - f for n, f in zip(natural, floor, strict=True)]
     extra = [spare * w // (sum(wanted) or 1) for w in wanted]
     return [f + e for f, e in zip(floor, extra, strict=True)]
-
-
-@contextmanager
-def working(output: OutputFormat, what: str) -> Iterator[None]:
-    """Show ``what`` with a spinner and the time taken on stderr while the block runs.
-
-    Only on a terminal and for people: nothing when stderr is not a terminal or with
-    ``--format json``.
-    """
-    if output is OutputFormat.json or not err_console.is_terminal:
-        yield
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        progress.add_task(what, total=None)
-        yield
 
 
 def status_mark(ok: bool) -> str:

@@ -45,6 +45,7 @@ from mlops_kit.models.metrics_file import NO_METRICS, parse_metrics, read_metric
 from mlops_kit.models.mirroring import mirror
 from mlops_kit.models.names import ModelRef, check_model_name
 from mlops_kit.models.versions import ModelVersion
+from mlops_kit.progress import NO_PROGRESS, Progress
 from mlops_kit.provenance import current_user
 
 
@@ -77,6 +78,7 @@ def register(
     *,
     metrics: Mapping[str, Any] | Path | None = None,
     lineage: Lineage | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ModelVersion:
     """Register the file or directory ``path`` as the next version of model ``name``.
 
@@ -88,6 +90,7 @@ def register(
             path of a JSON file holding them.
         lineage: the data, parameters, run and code it came from (default: none recorded, this
             Python environment's packages).
+        progress: told the bytes of the artifact as they are stored.
 
     Returns:
         The ready version.
@@ -117,7 +120,7 @@ def register(
     pending = _record_pending(
         kit, name, flavor, metric_values, lineage, _Sources(dataset_ids, components)
     )
-    _upload(kit, pending, source, files)
+    _upload(kit, pending, source, files, progress)
     if kit.registry_mirror is not None:
         # The version is ready whatever the mirror answers; a failed mirror is retried on its own.
         mirror(kit, pending.ref)
@@ -184,11 +187,17 @@ def _record_pending(
         return _Pending(ModelRef(name, version=version), row.id, model.id, prefix)
 
 
-def _upload(kit: Kit, pending: _Pending, source: Path, files: Sequence[tuple[Path, str]]) -> None:
+def _upload(
+    kit: Kit,
+    pending: _Pending,
+    source: Path,
+    files: Sequence[tuple[Path, str]],
+    progress: Progress,
+) -> None:
     """Steps 2 and 3: store the artifact, then record its files and mark the version ready."""
     stored: list[StoredObject] = []
     try:
-        stored = kit.artifacts.put(source, pending.prefix)
+        stored = kit.artifacts.put(source, pending.prefix, progress)
         with kit.metadata.session() as session:
             finished = session.execute(
                 update(ModelVersionRow)

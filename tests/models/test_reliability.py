@@ -536,8 +536,8 @@ def test_a_version_gc_removed_mid_upload_never_completes_another_versions_row(
     put = store.put
     uploaded, other_pending = threading.Event(), threading.Event()
 
-    def interleaved(self: Any, source: Path, prefix: str) -> Any:
-        stored = put(self, source, prefix)
+    def interleaved(self: Any, source: Path, prefix: str, *progress: Any) -> Any:
+        stored = put(self, source, prefix, *progress)
         if prefix == "clf/1":  # uploaded; gc and another registration run before it finishes
             uploaded.set()
             assert other_pending.wait(timeout=60)

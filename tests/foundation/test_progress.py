@@ -118,3 +118,21 @@ def test_piped_output_carries_no_progress(local_kit: Any, tmp_path: Path, run_cl
     assert result.exit_code == 0
     assert result.stderr == ""  # captured: not a terminal
     assert result.stdout.startswith("registered clf@1")
+
+
+def test_a_local_pipeline_run_draws_the_running_task_and_prints_each_finished_one(
+    terminal: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_kit.cli.pipeline import task_events
+    from mlops_kit.cli.progress import progress
+
+    with progress() as shown:
+        on_task = task_events(shown)
+        on_task("train", "RUNNING")
+        on_task("train", "SUCCEEDED")
+        on_task("gate", "RUNNING")
+        on_task("gate", "FAILED")
+    assert "task train running" in terminal.getvalue()
+    assert "task gate running" in terminal.getvalue()
+    printed = capsys.readouterr().out
+    assert "✓ train" in printed and "✗ gate" in printed

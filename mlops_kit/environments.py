@@ -28,6 +28,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -125,6 +126,30 @@ class Environment(BaseModel):
     attestor_key: str | None = None
     """The KMS key version that signs the attestor's attestations
     (``projects/.../cryptoKeys/NAME/cryptoKeyVersions/N``)."""
+
+    # Not a setting (never written to a file or a run parameter): where the local twin lives when
+    # this environment was resolved as the local twin, so that its folder is made on first use.
+    _local_root: Path | None = PrivateAttr(default=None)
+
+    def create_local_root(self) -> None:
+        """Create the local twin's root folder, when this environment is the local twin.
+
+        The local twin works with no setup, its folder included; any other folder named by a URL
+        must exist (a typo is not a new, empty database).
+
+        Raises:
+            ConfigError: the folder cannot be created.
+        """
+        if self._local_root is None:
+            return
+        try:
+            self._local_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the local twin's root {shorten(str(self._local_root))!r}: "
+                f"{exc.strerror or exc}; point {ENV_VAR_LOCAL_ROOT} (or local_root in "
+                f"{PROJECT_FILE}) at a writable folder"
+            ) from exc
 
     @model_validator(mode="before")
     @classmethod
@@ -325,21 +350,6 @@ class Workspace(BaseModel):
             "orchestrator": "kfp-local",
         }
 
-    def create_local_root(self) -> None:
-        """Create :attr:`local_root`: the local twin works with no setup, its folder included.
-
-        Raises:
-            ConfigError: the folder cannot be created.
-        """
-        try:
-            self.local_root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the local twin's root {shorten(str(self.local_root))!r}: "
-                f"{exc.strerror or exc}; point {ENV_VAR_LOCAL_ROOT} (or local_root in "
-                f"{PROJECT_FILE}) at a writable folder"
-            ) from exc
-
     def selected_name(self, name: str | None, environ: Mapping[str, str] | None = None) -> str:
         """The environment name by precedence: argument > ``MLOPS_KIT_ENV`` > project file > local."""
         environ = os.environ if environ is None else environ
@@ -412,7 +422,6 @@ def resolve_environment(
     values: dict[str, Any] = {}
     if chosen == LOCAL:
         values.update(workspace.local_defaults())
-        workspace.create_local_root()
     if path.exists():
         values.update(_read_yaml_mapping(path, "environment file"))
     elif chosen != LOCAL:
@@ -439,6 +448,8 @@ def resolve_environment(
     except ValidationError as exc:
         raise ConfigError(f"environment {chosen!r} ({path}): {_first_problem(exc)}") from exc
     check_backends(environment)
+    if chosen == LOCAL:
+        environment._local_root = workspace.local_root
     return environment
 
 

@@ -33,6 +33,7 @@ from infra.evaluate import (
 )
 from infra.order import PRECONDITIONS, check_order
 from infra.policies import controls as c
+from infra.policies.controls.artifact_registry import PUBLIC_READ_APPROVED, REPOSITORY
 
 # What a reviewer looks at first, per resource type (paths in the engine's camelCase).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -92,7 +93,17 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     c.NETWORK: ("autoCreateSubnetworks",),
     c.SUBNET: ("ipCidrRange", "privateIpGoogleAccess", "logConfig.flowSampling"),
     c.FIREWALL: ("direction", "sourceRanges", "allows"),
-    c.CRYPTO_KEY: ("rotationPeriod",),
+    c.CRYPTO_KEY: ("purpose", "rotationPeriod", "versionTemplate.algorithm", "labels.rotation"),
+    c.BINARY_AUTHORIZATION_POLICY: (
+        "defaultAdmissionRule.evaluationMode",
+        "defaultAdmissionRule.enforcementMode",
+        "defaultAdmissionRule.requireAttestationsBies",
+    ),
+    c.ATTESTOR: (
+        "attestationAuthorityNote.noteReference",
+        "attestationAuthorityNote.publicKeys.id",
+    ),
+    REPOSITORY: ("format", "mode", "kmsKeyName", f"labels.{PUBLIC_READ_APPROVED[0]}"),
     c.SINK: ("destination", "filter"),
     "gcp:billing/budget:Budget": (
         "amount.specifiedAmount.units",
@@ -165,6 +176,14 @@ _GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]]
     (
         ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",),
         lambda p: f"repository {p.get('repository')}",
+    ),
+    (
+        ("gcp:containeranalysis/noteIamMember:NoteIamMember",),
+        lambda p: f"note {_last_segment(p.get('note'))}",
+    ),
+    (
+        ("gcp:binaryauthorization/attestorIamMember:AttestorIamMember",),
+        lambda p: f"attestor {_last_segment(p.get('attestor'))}",
     ),
 )
 

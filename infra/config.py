@@ -46,6 +46,7 @@ Orchestrator = Literal["kubeflow", "vertex"]
 Availability = Literal["ZONAL", "REGIONAL"]
 ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE"]
 KubeflowDatabase = Literal["cloudsql", "in-cluster"]
+Admission = Literal["enforced", "dry-run"]
 
 
 class StackConfigError(ValueError):
@@ -147,12 +148,17 @@ class NetworkConfig(Section):
     """Secondary range for GKE services."""
     control_plane_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("172.16.0.0/28")
     """/28 range of the private GKE control plane."""
+    proxy_only_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.129.0.0/23")
+    """Proxy-only subnet of the region's internal Application Load Balancers (KFP's Gateway);
+    Google recommends a /23 (its proxies take their addresses from it)."""
     private_service_prefix_length: Count = Field(20, ge=8, le=24)
     """Prefix length of the range reserved for private service access (Cloud SQL)."""
     authorized_networks: tuple[AuthorizedNetwork, ...] = ()
     """Who may reach the cluster's control plane; the subnet itself is always authorized."""
 
-    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "control_plane_cidr")
+    @field_validator(
+        "subnet_cidr", "pods_cidr", "services_cidr", "control_plane_cidr", "proxy_only_cidr"
+    )
     @classmethod
     def _internal(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
         if not is_internal(cidr):
@@ -239,6 +245,32 @@ class ClusterConfig(Section):
     deletion_protection: bool = True
     security_group: Text | None = None
     """Google Group for RBAC (``gke-security-groups@DOMAIN``), when the organisation uses it."""
+    admission: Admission = "enforced"
+    """Binary Authorization's answer to an image without the CI attestation: ``enforced``
+    refuses it; ``dry-run`` admits it and logs the refusal (dev only: images built by hand run,
+    and the audit log shows what staging and prod would refuse)."""
+
+
+class KubeflowIapConfig(Section):
+    """Identity-Aware Proxy in front of the KFP UI and API."""
+
+    oauth_client_id: Annotated[
+        Text,
+        _pattern(
+            r"[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com",
+            "expected an OAuth client id like 1234-abcd.apps.googleusercontent.com "
+            "(create it in Google Auth Platform > Clients, type 'Web application')",
+        ),
+    ]
+    """OAuth client IAP signs users in with; the audience of the kit's ID tokens. Created by hand:
+    Google retired the API that created IAP's OAuth clients."""
+    oauth_client_secret: Annotated[
+        Text, _pattern(r"[A-Za-z0-9_-]{1,255}", "expected a Secret Manager secret id")
+    ] = "kfp-iap-oauth-client-secret"  # noqa: S105 (a secret's id, not its value)
+    """Secret Manager secret (in the stack's project) holding that client's secret."""
+    access_group: Member | None = None
+    """Who else may open the UI and call the API, e.g. ``group:ml-engineers@acme.com`` (the
+    pipeline runner and the deployer always may)."""
 
 
 class KubeflowConfig(Section):
@@ -258,6 +290,20 @@ class KubeflowConfig(Section):
     dns_domain: Text
     """Private DNS zone of the environment; the UI/API is ``kfp.<dns_domain>`` (default
     ``<env>.mlops.internal``)."""
+    iap: KubeflowIapConfig
+    """Identity-Aware Proxy in front of the UI and API (nothing reaches them without it)."""
+
+
+class KitRepositoryConfig(Section):
+    """Who may install the kit from the environment's Python repository."""
+
+    readers: tuple[Member, ...] = ()
+    """Members besides the environment's own accounts, e.g. ``domain:acme.example`` or
+    ``group:ml-engineers@acme.example`` (people installing the kit on their machines)."""
+    public: bool = False
+    """Let anyone read it (``allUsers``): the repository holds the kit's open-source wheels
+    alone, and the pull-request jobs of generated projects, which get no cloud credentials,
+    install the kit from it. The audit flags a public Python repository unless this is set."""
 
 
 class BudgetConfig(Section):
@@ -270,7 +316,7 @@ class BudgetConfig(Section):
     """Fractions of the budget between 0 and 2 (0.9 = 90 %)."""
 
 
-_SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "budget")
+_SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "kitRepository", "budget")
 _KUBEFLOW_SECTIONS: Final = ("cluster", "kubeflow")
 
 
@@ -302,6 +348,7 @@ class StackConfig(Section):
     warehouse: WarehouseConfig
     model_store: ModelStoreConfig
     metadata_db: MetadataDbConfig
+    kit_repository: KitRepositoryConfig
     budget: BudgetConfig
     cluster: ClusterConfig | None = None
     """Set when ``orchestrator`` is ``kubeflow``."""
@@ -375,6 +422,20 @@ class StackConfig(Section):
                 f"config key '{NAMESPACE}:cluster.securityGroup' is missing in "
                 f"{self.environment!r}: set the gke-security-groups@DOMAIN group (Google Groups "
                 "for RBAC, CIS GKE 5.8.2); only dev may omit it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _admission_enforced_outside_dev(self) -> Self:
+        if (
+            self.cluster is not None
+            and self.cluster.admission != "enforced"
+            and self.environment != "dev"
+        ):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:cluster.admission' is {self.cluster.admission!r} in "
+                f"{self.environment!r}: images without the CI attestation would run; only dev "
+                "may use dry-run, set it to 'enforced'"
             )
         return self
 

@@ -248,17 +248,34 @@ _DRIVERS: dict[str, Callable[[str, _Item], Iterator[Row]]] = {
 
 def _keys(items: Sequence[_Item]) -> Iterator[Row]:
     keys = [i for i in items if i["type"] == "gcp:kms/cryptoKey:CryptoKey"]
-    if keys:
+    rotating = [k for k in keys if k["inputs"].get("rotation_period")]
+    if rotating:
         periods = sorted(
-            {int(str(k["inputs"].get("rotation_period", "0s")).rstrip("s")) // 86400 for k in keys}
+            {int(str(k["inputs"]["rotation_period"]).rstrip("s")) // 86400 for k in rotating}
         )
         yield _row(
             "Cloud KMS",
-            f"{len(keys)} keys",
+            f"{len(rotating)} keys",
             "key versions",
             "rotated every " + ", ".join(f"{d} days" for d in periods),
             "active key versions per month (each rotation adds one, kept until destroyed) and "
             "encrypt/decrypt operations",
+        )
+    signing = [k for k in keys if k["inputs"].get("purpose") == "ASYMMETRIC_SIGN"]
+    if signing:
+        levels = sorted(
+            {
+                str(_get(k["inputs"], "version_template.protection_level", "SOFTWARE"))
+                for k in signing
+            }
+        )
+        yield _row(
+            "Cloud KMS",
+            f"{len(signing)} signing key{'s' if len(signing) > 1 else ''} ({', '.join(levels)})",
+            "key versions",
+            "rotated by hand",
+            "active key versions per month (HSM versions cost more) and one signing operation "
+            "per image CI attests",
         )
 
 

@@ -155,6 +155,34 @@ def _crypto_key(r: _Declared) -> _Computed:
     return f"{r.inputs['keyRing']}/cryptoKeys/{r.physical}", {}
 
 
+def _attestor(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/attestors/{r.physical}", {}
+
+
+def _note(r: _Declared) -> _Computed:
+    return f"projects/{r.project}/notes/{r.physical}", {}
+
+
+def _key_version(crypto_key: str, version: int) -> dict[str, Any]:
+    """What Cloud KMS returns for a version of an asymmetric key (a placeholder public key)."""
+    name = f"{crypto_key}/cryptoKeyVersions/{version}"
+    return {
+        "id": f"//cloudkms.googleapis.com/v1/{name}",
+        "name": name,
+        "cryptoKey": crypto_key,
+        "version": version,
+        "algorithm": "EC_SIGN_P256_SHA256",
+        "protectionLevel": "HSM",
+        "state": "ENABLED",
+        "publicKeys": [
+            {
+                "algorithm": "EC_SIGN_P256_SHA256",
+                "pem": "-----BEGIN PUBLIC KEY-----\nMOCK\n-----END PUBLIC KEY-----\n",
+            }
+        ],
+    }
+
+
 def _sink(r: _Declared) -> _Computed:
     agent = f"service-{MOCK_PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
     return None, {"writerIdentity": f"serviceAccount:{agent}"}
@@ -187,6 +215,12 @@ _COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
     "gcp:container/cluster:Cluster": _cluster,
     "gcp:kms/keyRing:KeyRing": _key_ring,
     "gcp:kms/cryptoKey:CryptoKey": _crypto_key,
+    "gcp:binaryauthorization/attestor:Attestor": _attestor,
+    "gcp:containeranalysis/note:Note": _note,
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda r: (
+        f"projects/{r.project}/roles/{r.inputs['roleId']}",
+        {"name": f"projects/{r.project}/roles/{r.inputs['roleId']}"},
+    ),
     "gcp:logging/projectSink:ProjectSink": _sink,
     "gcp:projects/serviceIdentity:ServiceIdentity": _service_identity,
     "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
@@ -272,11 +306,16 @@ def evaluate(
         ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
             if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105
                 return {"number": MOCK_PROJECT_NUMBER, "projectId": project}, []
+            if args.token == "gcp:secretmanager/getSecretVersion:getSecretVersion":  # noqa: S105
+                return {"secretData": "mock-secret-value", "secret": args.args.get("secret")}, []
             if args.token in AGENT_LOOKUPS:
                 field_name, template = AGENT_LOOKUPS[args.token]
                 email = template.format(number=MOCK_PROJECT_NUMBER)
                 result.graph.looked_up_agents.add(email)
                 return {field_name: email, "member": f"serviceAccount:{email}"}, []
+            if args.token == "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":  # noqa: S105
+                key = args.args
+                return _key_version(str(key["cryptoKey"]), int(key.get("version") or 1)), []
             return {}, []
 
     pulumi.runtime.set_all_config(
@@ -299,6 +338,7 @@ def evaluate(
         _sync_await(recorder.resolve())
 
     _sync_await(run_pulumi_func(body))
+    recorder.record_inputs()
     result.resources.extend(_kustomized_objects(result.resources))
     return result
 
@@ -358,6 +398,11 @@ class _OrderRecorder:
             for dependency in dependencies:
                 if isinstance(dependency, pulumi.Resource) and id(dependency) in self._keys:
                     node.depends_on.add(self._keys[id(dependency)])
+
+    def record_inputs(self) -> None:
+        """Give every node its inputs and outputs, once the program has registered them all
+        (a resource whose inputs wait for other outputs registers after :meth:`resolve`)."""
+        for node in self.graph.nodes.values():
             node.props, node.outputs = self.created.get(node.key, ({}, {}))
 
 

@@ -136,7 +136,11 @@ API_OF_TYPE: Final[tuple[tuple[str, str], ...]] = (
     ("gcp:servicenetworking/", "servicenetworking.googleapis.com"),
     ("gcp:billing/budget:", "billingbudgets.googleapis.com"),
     ("gcp:binaryauthorization/", "binaryauthorization.googleapis.com"),
+    ("gcp:containeranalysis/", "containeranalysis.googleapis.com"),
     ("gcp:iap/", "iap.googleapis.com"),
+    ("gcp:certificatemanager/", "certificatemanager.googleapis.com"),
+    ("gcp:certificateauthority/", "privateca.googleapis.com"),
+    ("gcp:secretmanager/", "secretmanager.googleapis.com"),
     ("gcp:projects/iAM", "cloudresourcemanager.googleapis.com"),
 )
 SERVICE: Final = "gcp:projects/service:Service"
@@ -262,12 +266,62 @@ def _private_service_access_rule(graph: DependencyGraph) -> Iterator[str]:
             yield f"{node.name} gets a private IP before private service access is connected"
 
 
+def _proxy_only_subnet_rule(graph: DependencyGraph) -> Iterator[str]:
+    subnets = {
+        n.key
+        for n in graph.of_type("gcp:compute/subnetwork:")
+        if n.props.get("purpose") == "REGIONAL_MANAGED_PROXY"
+    }
+    for node in graph.of_type("kubernetes:gateway.networking.k8s.io/"):
+        if (
+            node.type.endswith(":Gateway")
+            and str(get(node.props, "spec.gatewayClassName")).startswith("gke-l7-rilb")
+            and not (subnets & graph.waits_for(node.key))
+        ):
+            yield (
+                f"{node.name} asks for a regional internal load balancer before the region's "
+                "proxy-only subnet exists"
+            )
+
+
 def _node_pool_rule(graph: DependencyGraph) -> Iterator[str]:
     pools = {n.key for n in graph.of_type("gcp:container/nodePool:")}
     for node in graph.of_type("kubernetes:"):
         missing = sorted(pools - graph.waits_for(node.key))
         if missing:
             yield f"{node.name} ({node.type}) is applied before node pool {missing[0][1]} exists"
+
+
+def _named(graph: DependencyGraph, prefix: str, kind: str) -> dict[str, Key]:
+    """``NAME`` and ``projects/PROJECT/KIND/NAME`` → the resource, for attestors and notes."""
+    found: dict[str, Key] = {}
+    for node in graph.of_type(prefix):
+        name = str(node.props.get("name") or "")
+        found[name] = found[f"projects/{node.props.get('project')}/{kind}/{name}"] = node.key
+    return found
+
+
+def _admission_rule(graph: DependencyGraph) -> Iterator[str]:
+    attestors = _named(graph, "gcp:binaryauthorization/attestor:", "attestors")
+    notes = _named(graph, "gcp:containeranalysis/note:", "notes")
+    for node in graph.of_type("gcp:binaryauthorization/attestor:"):
+        note = str(get(node.props, "attestationAuthorityNote.noteReference", ""))
+        if notes.get(note) not in graph.waits_for(node.key):
+            yield f"attestor {node.name} is created before its note {note}"
+    policies = graph.of_type("gcp:binaryauthorization/policy:")
+    for policy in policies:
+        for name in get(policy.props, "defaultAdmissionRule.requireAttestationsBies", []):
+            if attestors.get(str(name)) not in graph.waits_for(policy.key):
+                yield f"policy {policy.name} requires attestor {name} before it exists"
+    for cluster in graph.of_type("gcp:container/cluster:"):
+        enforcing = get(cluster.props, "binaryAuthorization.evaluationMode")
+        if enforcing == "PROJECT_SINGLETON_POLICY_ENFORCE" and not (
+            {p.key for p in policies} & graph.waits_for(cluster.key)
+        ):
+            yield (
+                f"{cluster.name} enforces Binary Authorization before the policy exists (the "
+                "project's default policy admits every image meanwhile)"
+            )
 
 
 PRECONDITIONS: Final[tuple[Precondition, ...]] = (
@@ -287,6 +341,16 @@ PRECONDITIONS: Final[tuple[Precondition, ...]] = (
         "private-service-access-first",
         "Private service access precedes Cloud SQL instances with private IP",
         _private_service_access_rule,
+    ),
+    Precondition(
+        "admission-chain-first",
+        "Note, attestor, admission policy, then the cluster that enforces it",
+        _admission_rule,
+    ),
+    Precondition(
+        "proxy-only-subnet-first",
+        "The region's proxy-only subnet precedes internal Application Load Balancers",
+        _proxy_only_subnet_rule,
     ),
     Precondition(
         "node-pools-before-kubernetes",

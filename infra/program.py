@@ -12,10 +12,11 @@ import pulumi
 from pulumi_gcp import monitoring, organizations, projects
 
 from infra.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
+from infra.components.attestation import Attestation, AttestationArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cluster import PIPELINE_POOL, Cluster, ClusterArgs
-from infra.components.encryption import Encryption, EncryptionArgs
+from infra.components.encryption import Encryption, EncryptionArgs, kms_location
 from infra.components.identity import (
     KUBERNETES_SERVICE_ACCOUNTS,
     Identity,
@@ -27,11 +28,14 @@ from infra.components.kubeflow_manifests import OverlaySettings
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.serving import Serving, ServingArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
 MODEL_STORE_PREFIX = "models"
 KUBEFLOW_NAMESPACE = "kubeflow"
+SERVING_NAMESPACE = "serving"
+SERVING_KSA = "model-server"
 PIPELINE_ROOT_PREFIX = "pipeline-root"
 APIS = (
     "artifactregistry.googleapis.com",
@@ -55,6 +59,12 @@ ORCHESTRATOR_APIS = {
         "binaryauthorization.googleapis.com",
         "container.googleapis.com",
         "containeranalysis.googleapis.com",  # CIS GKE 5.1.1: image vulnerability scanning
+        # Identity-Aware Proxy in front of KFP, its certificate from a private CA, and the OAuth
+        # client's secret.
+        "certificatemanager.googleapis.com",
+        "iap.googleapis.com",
+        "privateca.googleapis.com",
+        "secretmanager.googleapis.com",
     ),
     "vertex": ("aiplatform.googleapis.com",),
 }
@@ -95,8 +105,9 @@ def program(config: StackConfig) -> dict[str, Any]:
 
     # Customer-managed keys unless the stack opts out (then CIS 7.2/7.3 and GKE 5.3.1/5.9.2 fail).
     keys: dict[str, pulumi.Output[str]] = {}
+    key_rings: dict[str, pulumi.Output[str]] = {}
     if config.cmek:
-        keys = Encryption(
+        encryption = Encryption(
             base,
             EncryptionArgs(
                 project=config.project,
@@ -115,7 +126,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 labels=labels,
             ),
             opts=after_apis,
-        ).keys
+        )
+        keys, key_rings = encryption.keys, encryption.key_rings
     network = Network(
         base,
         NetworkArgs(
@@ -124,6 +136,10 @@ def program(config: StackConfig) -> dict[str, Any]:
             pods_cidr=str(config.network.pods_cidr),
             services_cidr=str(config.network.services_cidr),
             private_service_prefix_length=config.network.private_service_prefix_length,
+            # KFP's internal Application Load Balancer needs the region's proxy-only subnet.
+            proxy_only_cidr=(
+                str(config.network.proxy_only_cidr) if config.orchestrator == "kubeflow" else None
+            ),
             labels=labels,
         ),
         opts=after_apis,
@@ -212,8 +228,23 @@ def program(config: StackConfig) -> dict[str, Any]:
     pipeline_root = model_store.url.apply(lambda url: f"{url}/{PIPELINE_ROOT_PREFIX}")
 
     kfp_host: pulumi.Output[str] | None = None
+    attestation: Attestation | None = None
+    serving_cluster: pulumi.Output[str] | None = None
+    kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
+        # Binary Authorization guards the cluster: CI attests what it built, the policy requires it.
+        attestation = Attestation(
+            base,
+            AttestationArgs(
+                project=config.project,
+                region=config.region,
+                signers={"deployer": identity.member("deployer")},
+                key_ring=key_rings.get(kms_location(config.region)),
+                labels=labels,
+            ),
+            opts=after_apis,
+        )
         cluster = Cluster(
             base,
             ClusterArgs(
@@ -230,6 +261,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                     *((str(n.cidr), n.name) for n in config.network.authorized_networks),
                 ],
                 node_service_account=emails["gke_nodes"],
+                attestor=attestation.attestor,
+                admission=gke.admission,
                 release_channel=gke.release_channel,
                 system_machine_type=gke.system_machine_type,
                 system_max_nodes=gke.system_max_nodes,
@@ -244,8 +277,10 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         kfp = config.kubeflow
+        # The network creates the proxy-only subnet for orchestrator kubeflow (above).
+        assert network.proxy_only_subnet is not None
         identity.bind_workload_identity(cluster.workload_pool, KUBEFLOW_NAMESPACE)
-        kfp_host = Kubeflow(
+        kubeflow = Kubeflow(
             f"{base}-kfp",
             KubeflowArgs(
                 project=config.project,
@@ -257,7 +292,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 network=network.network_self_link,
                 subnet=network.subnet_self_link,
                 subnet_cidr=str(config.network.subnet_cidr),
-                client_ranges=tuple(str(n.cidr) for n in config.network.authorized_networks),
+                proxy_only_cidr=str(config.network.proxy_only_cidr),
+                proxy_only_subnet=network.proxy_only_subnet,
                 control_plane_cidr=str(config.network.control_plane_cidr),
                 overlay=OverlaySettings(
                     version=kfp.version,
@@ -279,6 +315,13 @@ def program(config: StackConfig) -> dict[str, Any]:
                 pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],
                 pipeline_runner_service_account=emails["pipeline_runner"],
+                oauth_client_id=kfp.iap.oauth_client_id,
+                oauth_client_secret=kfp.iap.oauth_client_secret,
+                accessors={
+                    "pipeline-runner": identity.member("pipeline_runner"),
+                    "deployer": identity.member("deployer"),
+                    **({"group": kfp.iap.access_group} if kfp.iap.access_group else {}),
+                },
                 namespace=KUBEFLOW_NAMESPACE,
                 database=kfp.database,
                 mysql=PrivateInstanceArgs(
@@ -297,7 +340,29 @@ def program(config: StackConfig) -> dict[str, Any]:
                 labels=labels,
             ),
             opts=after_apis,
-        ).host
+        )
+        kfp_host, kfp_audience = kubeflow.host, kubeflow.audience
+        Serving(
+            f"{base}-serving",
+            ServingArgs(
+                provider=kubeflow.provider,
+                workload_pool=cluster.workload_pool,
+                serving_account=identity.accounts["serving"].name,
+                serving_email=emails["serving"],
+                deployers={"deployer": emails["deployer"]},
+                # The pipeline's deploy step runs in-cluster as the pipeline runner.
+                pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                namespace=SERVING_NAMESPACE,
+                service_account=SERVING_KSA,
+                client_namespaces=(KUBEFLOW_NAMESPACE,),
+                client_ranges=(
+                    str(config.network.subnet_cidr),
+                    *(str(n.cidr) for n in config.network.authorized_networks),
+                ),
+            ),
+            opts=after_apis,
+        )
+        serving_cluster = cluster.name
 
     AuditLogging(
         f"{base}-audit",
@@ -336,6 +401,8 @@ def program(config: StackConfig) -> dict[str, Any]:
             region=config.region,
             readers=readers,
             writers={"deployer": identity.member("deployer")},
+            kit_readers=config.kit_repository.readers,
+            public_kit=config.kit_repository.public,
             kms_key=keys.get("artifacts"),
             labels=labels,
         ),
@@ -362,8 +429,13 @@ def program(config: StackConfig) -> dict[str, Any]:
         "labels": labels,
         "image_repository": registry.image_repository,
         "kit_index": registry.kit_index,
-        "attestor": None,
-        "attestor_key": None,
-        # Nothing authenticates in front of KFP yet (README, Kubeflow Pipelines): no audience.
-        "kfp_audience": None,
+        "attestor": attestation.attestor if attestation is not None else None,
+        "attestor_key": attestation.key_version if attestation is not None else None,
+        # IAP in front of KFP accepts ID tokens for its OAuth client (the kit's Kubeflow client
+        # sends one: `env import` writes kfp+https://HOST?audience=CLIENT_ID).
+        "kfp_audience": kfp_audience,
+        # The GKE deploy target's coordinates (`gke://PROJECT/REGION/CLUSTER/NAMESPACE`).
+        "serving_cluster": serving_cluster,
+        "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
+        "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
     }

@@ -65,6 +65,9 @@ SECRET = "[secret]"  # noqa: S105  (how the evaluation redacts a secret input)
 
 # pulumi-gcp modules whose Terraform prefix is spelled differently.
 _MODULE_PREFIXES = {
+    "artifactregistry": "artifact_registry",
+    "binaryauthorization": "binary_authorization",
+    "containeranalysis": "container_analysis",
     "projects": "project",
     "serviceaccount": "service_account",
     "servicenetworking": "service_networking",
@@ -79,6 +82,7 @@ _KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
 TERRAFORM_NAMES: dict[str, dict[str, str]] = {
     "google_bigquery_dataset": {"accesses": "access"},
     "google_bigquery_table": {"clusterings": "clustering"},
+    "google_binary_authorization_policy": {"require_attestations_bies": "require_attestations_by"},
     "google_compute_firewall": {"allows": "allow", "denies": "deny"},
     "google_compute_subnetwork": {"secondary_ip_ranges": "secondary_ip_range"},
     "google_project_iam_audit_config": {"audit_log_configs": "audit_log_config"},
@@ -255,6 +259,9 @@ _IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
         *_BY_NAME,
     ),
     "google_kms_key_ring": (("projects/{project}/locations/{location}/keyRings/{name}", "id"),),
+    "google_binary_authorization_attestor": (("projects/{project}/attestors/{name}", "id"),),
+    "google_container_analysis_note": (("projects/{project}/notes/{name}", "id"), *_BY_NAME),
+    "google_project_iam_custom_role": (("projects/{project}/roles/{role_id}", "name"),),
     "google_kms_crypto_key": (("{key_ring}/cryptoKeys/{name}", "id"),),
     "google_service_account": (
         (_EMAIL, "email"),

@@ -526,6 +526,20 @@ class StackOutputs(BaseModel):
     """Binary Authorization attestor the cluster requires."""
     attestor_key: str | None = None
     """KMS key version signing the attestor's attestations."""
+    serving_cluster: str | None = None
+    """The GKE cluster whose serving namespace the deploy target rolls model servers out in."""
+    serving_namespace: str | None = None
+    serving_kubernetes_account: str | None = None
+    """Kubernetes service account of the server pods (bound to the ``serving`` Google account)."""
+
+    def deploy_target(self) -> str:
+        """The deploy URI: the cluster's serving namespace, or ``local`` without a cluster."""
+        if not (self.serving_cluster and self.serving_namespace):
+            return "local"
+        uri = f"gke://{self.project}/{self.region}/{self.serving_cluster}/{self.serving_namespace}"
+        if self.serving_kubernetes_account:
+            uri += f"?service_account={quote(self.serving_kubernetes_account, safe='')}"
+        return uri
 
     def to_environment(self, name: str) -> Environment:
         """The kit environment these outputs describe."""
@@ -564,6 +578,7 @@ class StackOutputs(BaseModel):
             kit_index=self.kit_index,
             attestor=self.attestor,
             attestor_key=self.attestor_key,
+            deploy=self.deploy_target(),
         )
 
 

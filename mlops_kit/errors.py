@@ -83,3 +83,9 @@ class MissingDependencyError(MlopsKitError):
             f"{purpose} needs the Python package '{module}', which is not installed: "
             f"run `pip install 'mlops-kit[{extra}]'`"
         )
+
+
+class AdmissionRefusedError(MlopsKitError):
+    """A cluster refused to run an image (Binary Authorization: no attestation of its digest)."""
+
+    exit_code = 8

@@ -1,9 +1,11 @@
-"""What the Google backends of every role share: the check for application default credentials.
+"""What the Google backends of every role share: the credentials check, Vertex AI label values.
 
 Only backend modules import this; the practices never reach Google but through a role.
 """
 
 from __future__ import annotations
+
+import re
 
 from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError
@@ -28,3 +30,9 @@ def require_google_credentials(service: str, *, package: str, extra: str) -> Non
         raise BackendError(
             f"no Google credentials for {service}: run `gcloud auth application-default login`"
         ) from exc
+
+
+def vertex_label(value: str) -> str:
+    """``value`` as a Vertex label value."""
+    # Vertex labels: lower-case letters, digits, '_' and '-', at most 63 characters.
+    return re.sub(r"[^a-z0-9_-]+", "-", value.lower())[:63]

@@ -1,7 +1,8 @@
 """Artifact Registry: the projects' images, and the kit's wheel behind an index that prefers it.
 
 Three Python repositories make one index: ``kit`` holds the kit's own wheel (published by
-``mlops-kit env publish-kit``, readable by anyone), ``pypi`` is a remote repository caching the
+``mlops-kit env publish-kit``; read by the members the stack names, and by anyone only where
+the stack says so), ``pypi`` is a remote repository caching the
 public index, and ``python`` is a virtual repository over both in which ``kit`` takes precedence,
 so that a package of the kit's name on the public index never wins. Projects resolve the kit
 from ``kit`` alone.
@@ -9,6 +10,7 @@ from ``kit`` alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ import pulumi
 from pulumi_gcp import artifactregistry
 
 from infra.components import child_options
+from infra.policies.controls.artifact_registry import PUBLIC_READ_APPROVED
 
 READER = "roles/artifactregistry.reader"
 WRITER = "roles/artifactregistry.writer"
@@ -37,6 +40,11 @@ class ArtifactRegistryArgs:
     """Workload → IAM member that pulls images and packages (GKE nodes, pipeline runner)."""
     writers: Mapping[str, pulumi.Input[str]]
     """Workload → IAM member that pushes images and publishes the kit (the deployer)."""
+    kit_readers: Sequence[str] = ()
+    """Members besides the environment's accounts who install the kit (``domain:acme.example``)."""
+    public_kit: bool = False
+    """Let anyone (``allUsers``) read the kit's repository; the repository is labelled
+    ``public-read=approved`` so that the audit sees the stack chose it."""
     untagged_after_days: int = 14
     """Untagged images (replaced by a newer push) are deleted this many days after upload; the
     digests CI ran and attested keep their tag."""
@@ -71,8 +79,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
                     project=args.project,
                     location=args.region,
                     kms_key_name=args.kms_key,
-                    labels=args.labels,
-                    **settings,
+                    **{"labels": args.labels, **settings},
                 ),
                 opts=child,
             )
@@ -98,7 +105,16 @@ class ArtifactRegistry(pulumi.ComponentResource):
                 enablement_config="INHERITED"
             ),
         )
-        kit = repository("kit", "PYTHON", description="The mlops-kit wheels")
+        kit = repository(
+            "kit",
+            "PYTHON",
+            description="The mlops-kit wheels",
+            **(
+                {"labels": {**args.labels, PUBLIC_READ_APPROVED[0]: PUBLIC_READ_APPROVED[1]}}
+                if args.public_kit
+                else {}
+            ),
+        )
         public = repository(
             "pypi",
             "PYTHON",
@@ -126,15 +142,20 @@ class ArtifactRegistry(pulumi.ComponentResource):
                 ]
             ),
         )
+        # The environment's workloads reach the kit through the virtual repository; the deployer,
+        # which builds images from it, writes it.
+        # Named by the member, not its place in the list: reordering the config changes nothing.
+        kit_readers: dict[str, pulumi.Input[str]] = {
+            re.sub(r"[^a-z0-9]+", "-", member.lower()): member for member in args.kit_readers
+        }
+        if args.public_kit:
+            kit_readers["everyone"] = "allUsers"
         grants: Sequence[
             tuple[str, artifactregistry.Repository, Mapping[str, pulumi.Input[str]], str]
         ] = (
             ("images", images, args.readers, READER),
             ("images", images, args.writers, WRITER),
-            # Anyone may read the kit's repository: it holds the kit's own open-source wheels and
-            # nothing else, and the CI jobs that test a project's pull requests get no cloud
-            # credentials (only the job that deploys does), yet resolve the kit there alone.
-            ("kit", kit, {"everyone": "allUsers"}, READER),
+            ("kit", kit, kit_readers, READER),
             ("kit", kit, args.writers, WRITER),
             ("python", python, args.readers, READER),
             ("python", python, args.writers, READER),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 from pulumi_gcp import binaryauthorization, container
@@ -14,8 +14,9 @@ from infra.components import child_options
 PIPELINE_POOL = "pipelines"
 """The GKE Sandbox pool where pipeline steps (user code) run."""
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-# Images Binary Authorization admits; everything else is refused (Google's own system images
-# are admitted by the global policy). Pipeline images come from the project's Artifact Registry.
+# Images Binary Authorization admits without an attestation: the pinned upstream releases the
+# program installs (Google's own system images are admitted by the global policy). Everything
+# else, the projects' images included, needs the attestation CI signs for its digest.
 ADMITTED_IMAGES = (
     "gcr.io/ml-pipeline/*",  # Kubeflow Pipelines
     "ghcr.io/kubeflow/*",
@@ -24,6 +25,12 @@ ADMITTED_IMAGES = (
     "gcr.io/cloud-sql-connectors/*",  # Cloud SQL Auth Proxy
     "quay.io/oauth2-proxy/*",  # authentication in front of the KFP UI and API
 )
+ENFORCEMENT_MODES: Final[dict[str, str]] = {
+    "enforced": "ENFORCED_BLOCK_AND_AUDIT_LOG",
+    "dry-run": "DRYRUN_AUDIT_LOG_ONLY",
+}
+"""The stack's ``cluster.admission`` → how the cluster treats an image without attestation:
+refused (and logged), or only logged."""
 # GKE may upgrade the control plane and nodes on weekend nights only (UTC): two 8-hour windows a
 # week leave GKE the 48 hours in 32 days it requires.
 MAINTENANCE_WINDOW = ("2026-01-03T01:00:00Z", "2026-01-03T09:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU")
@@ -51,6 +58,12 @@ class ClusterArgs:
     """(cidr, name) pairs that may reach the control plane's private endpoint."""
     node_service_account: pulumi.Input[str]
     """Dedicated node service account (never the Compute Engine default)."""
+    attestor: pulumi.Input[str]
+    """``projects/PROJECT/attestors/NAME``: images not listed in :data:`ADMITTED_IMAGES` need its
+    attestation."""
+    admission: str = "enforced"
+    """``enforced`` refuses an image without attestation; ``dry-run`` admits it and writes the
+    refusal it would have been to the audit log (dev only)."""
     release_channel: str = "REGULAR"
     """``RAPID``, ``REGULAR`` or ``STABLE``: GKE upgrades the control plane and nodes within it."""
     system_machine_type: str = "e2-standard-4"
@@ -97,14 +110,12 @@ class Cluster(pulumi.ComponentResource):
             global_policy_evaluation_mode="ENABLE",
             admission_whitelist_patterns=[
                 binaryauthorization.PolicyAdmissionWhitelistPatternArgs(name_pattern=pattern)
-                for pattern in (
-                    *ADMITTED_IMAGES,
-                    f"{args.region}-docker.pkg.dev/{args.project}/*",
-                )
+                for pattern in ADMITTED_IMAGES
             ],
             default_admission_rule=binaryauthorization.PolicyDefaultAdmissionRuleArgs(
-                evaluation_mode="ALWAYS_DENY",
-                enforcement_mode="ENFORCED_BLOCK_AND_AUDIT_LOG",
+                evaluation_mode="REQUIRE_ATTESTATION",
+                require_attestations_bies=[args.attestor],
+                enforcement_mode=ENFORCEMENT_MODES[args.admission],
             ),
             opts=child,
         )
@@ -147,6 +158,9 @@ class Cluster(pulumi.ComponentResource):
                 workload_pool=f"{args.project}.svc.id.goog"
             ),
             release_channel=container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            # The Gateway API installs the GatewayClasses of Google's load balancers: KFP's UI
+            # and API are served by an internal Application Load Balancer with IAP.
+            gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             enable_shielded_nodes=True,
             enable_legacy_abac=False,
             enable_kubernetes_alpha=False,

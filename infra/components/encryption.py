@@ -50,6 +50,8 @@ class Encryption(pulumi.ComponentResource):
     Registry."""
 
     keys: dict[str, pulumi.Output[str]]
+    key_rings: dict[str, pulumi.Output[str]]
+    """Cloud KMS location → id of the environment's key ring there (other keys join it)."""
 
     def __init__(
         self, name: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,7 +92,8 @@ class Encryption(pulumi.ComponentResource):
             # Consumers of the key get its id through the grant: they wait until the service may
             # use the key, or their creation fails on a new project.
             self.keys[service] = pulumi.Output.all(key.id, grant.id).apply(lambda ids: str(ids[0]))
-        self.register_outputs({"keys": self.keys})
+        self.key_rings = {location: ring.id for location, ring in rings.items()}
+        self.register_outputs({"keys": self.keys, "key_rings": self.key_rings})
 
     def _agent(
         self, name: str, service: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None

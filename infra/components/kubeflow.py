@@ -1,4 +1,5 @@
-"""Kubeflow: Kubeflow Pipelines (standalone, pinned) on the private cluster, reachable only privately."""
+"""Kubeflow: Kubeflow Pipelines (standalone, pinned) on the private cluster, reachable only privately
+and only through Identity-Aware Proxy (:mod:`infra.components.kfp_access`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pulumi_random as random
 from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
+from infra.components.kfp_access import HEALTH_CHECK_RANGES, POD_PORTS, KfpAccess, KfpAccessArgs
 from infra.components.kubeflow_manifests import OverlaySettings, write_overlays
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
@@ -45,9 +47,11 @@ class KubeflowArgs:
     subnet: pulumi.Input[str]
     """Subnet of the internal load balancer."""
     subnet_cidr: str
-    """Clients in this range may reach the UI/API (NetworkPolicy, load balancer source ranges)."""
-    client_ranges: tuple[str, ...]
-    """Other internal ranges (VPN, bastions) that may reach the UI/API through the load balancer."""
+    """Pods and nodes of this range may reach KFP's pods (NetworkPolicy)."""
+    proxy_only_cidr: str
+    """Proxy-only subnet of the internal load balancer, whose proxies connect to the UI/API pods."""
+    proxy_only_subnet: pulumi.Resource
+    """That subnet, which must exist before the load balancer."""
     control_plane_cidr: str
     """Range of the private control plane, which calls KFP's cache webhook on the nodes."""
     overlay: OverlaySettings
@@ -60,6 +64,12 @@ class KubeflowArgs:
     """Google SA of KFP's system pods (database proxy, artifact access)."""
     pipeline_runner_service_account: pulumi.Input[str]
     """Google SA that pipeline steps run as (through Workload Identity)."""
+    oauth_client_id: str
+    """OAuth client of Identity-Aware Proxy in front of the UI/API."""
+    oauth_client_secret: str
+    """Secret Manager secret holding that client's secret."""
+    accessors: dict[str, pulumi.Input[str]]
+    """Name → IAM member allowed through IAP (the runner, the deployer, a group)."""
     database: str = "cloudsql"
     """``cloudsql`` (Cloud SQL for MySQL) or ``in-cluster`` (a MySQL pod, dev only)."""
     mysql: PrivateInstanceArgs | None = None
@@ -98,6 +108,12 @@ class Kubeflow(pulumi.ComponentResource):
     """KFP's manifests, its database, Workload Identity, Pod Security, NetworkPolicy, private access."""
 
     host: pulumi.Output[str]
+    audience: str
+    """The OAuth client id: the audience of ID tokens IAP accepts."""
+    ca_certificate: pulumi.Output[str]
+    """PEM of the private CA that signs the UI/API's certificate (clients trust it)."""
+    provider: k8s.Provider
+    """The Kubernetes provider of the cluster, for the other namespaces the environment creates."""
 
     def __init__(
         self, name: str, args: KubeflowArgs, opts: pulumi.ResourceOptions | None = None
@@ -115,6 +131,7 @@ class Kubeflow(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=child,
         )
+        self.provider = provider
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         overlays = write_overlays(args.environment, args.overlay)
         # KFP's cluster-scoped manifests create the namespace (with the overlay's Pod Security
@@ -138,9 +155,6 @@ class Kubeflow(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=[cluster_scoped, *secrets]
             ),
-        )
-        after_install = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=[installed]
         )
         compute.Firewall(
             f"{name}-cache-webhook",
@@ -179,11 +193,14 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
-        # NetworkPolicies add up: the UI also accepts the other internal client ranges (a
-        # passthrough load balancer keeps their addresses), and the cache server accepts the
-        # control plane, which calls it as a mutating webhook.
+        # NetworkPolicies add up: the UI and the API also accept the load balancer's proxies and
+        # Google's health checkers, and the cache server the control plane, which calls it as a
+        # mutating webhook.
         for policy, app, ranges, port in (
-            ("ui-clients", "ml-pipeline-ui", (args.subnet_cidr, *args.client_ranges), 3000),
+            *(
+                (f"{app}-load-balancer", app, (args.proxy_only_cidr, *HEALTH_CHECK_RANGES), port)
+                for app, port in POD_PORTS.items()
+            ),
             ("cache-webhook", "cache-server", (args.control_plane_cidr,), int(CACHE_WEBHOOK_PORT)),
         ):
             k8s.networking.v1.NetworkPolicy(
@@ -209,8 +226,9 @@ class Kubeflow(pulumi.ComponentResource):
                 opts=in_namespace,
             )
 
-        # The UI/API: an internal passthrough load balancer on a reserved address, named in a
-        # private zone of the VPC. Nothing about it is reachable from the internet.
+        # The UI/API: an internal Application Load Balancer on a reserved address, behind IAP,
+        # named in a private zone of the VPC. Nothing about it is reachable from the internet,
+        # and nothing in the VPC reaches it without a Google identity IAP lets through.
         address = compute.Address(
             f"{name}-ui-address",
             name=f"{name}-ui",
@@ -220,24 +238,23 @@ class Kubeflow(pulumi.ComponentResource):
             labels=args.labels,
             opts=child,
         )
-        k8s.core.v1.Service(
-            f"{name}-ui-internal",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="ml-pipeline-ui-internal",
+        access = KfpAccess(
+            f"{name}-access",
+            KfpAccessArgs(
+                project=args.project,
+                region=args.region,
+                host=f"kfp.{args.dns_domain}",
+                address=address.name,
+                oauth_client_id=args.oauth_client_id,
+                oauth_client_secret=args.oauth_client_secret,
+                accessors=args.accessors,
+                provider=provider,
+                installed=installed,
+                proxy_only_subnet=args.proxy_only_subnet,
                 namespace=args.namespace,
-                annotations={
-                    "networking.gke.io/load-balancer-type": "Internal",
-                    "networking.gke.io/load-balancer-ip-addresses": address.name,
-                },
+                labels=args.labels,
             ),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="LoadBalancer",
-                # Only the VPC and the configured internal ranges reach the load balancer.
-                load_balancer_source_ranges=[args.subnet_cidr, *args.client_ranges],
-                selector={"app": "ml-pipeline-ui"},
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=3000)],
-            ),
-            opts=after_install,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=child.depends_on),
         )
         zone = dns.ManagedZone(
             f"{name}-zone",
@@ -261,8 +278,10 @@ class Kubeflow(pulumi.ComponentResource):
             rrdatas=[address.address],
             opts=child,
         )
-        self.host = pulumi.Output.from_input(f"http://kfp.{args.dns_domain}")
-        self.register_outputs({"host": self.host})
+        self.host = access.url
+        self.audience = args.oauth_client_id
+        self.ca_certificate = access.ca_certificate
+        self.register_outputs({"host": self.host, "ca_certificate": self.ca_certificate})
 
     def _cloudsql_database(
         self,

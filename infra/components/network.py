@@ -33,6 +33,9 @@ class NetworkArgs:
     """Secondary range for GKE services (named ``services``)."""
     private_service_prefix_length: int
     """Prefix length of the range reserved for private service access (Cloud SQL private IP)."""
+    proxy_only_cidr: str | None = None
+    """Range of the proxy-only subnet that regional internal Application Load Balancers (KFP's
+    Gateway) need; ``None`` creates none."""
     labels: dict[str, str] = field(default_factory=dict)
     """Labels of the resources that take them (the reserved range)."""
 
@@ -42,6 +45,7 @@ class Network(pulumi.ComponentResource):
 
     network: compute.Network
     subnet: compute.Subnetwork
+    proxy_only_subnet: compute.Subnetwork | None
     network_self_link: pulumi.Output[str]
     subnet_self_link: pulumi.Output[str]
     pods_range_name: str = "pods"
@@ -80,6 +84,21 @@ class Network(pulumi.ComponentResource):
             ],
             opts=child,
         )
+
+        # The proxies of a regional internal Application Load Balancer take their addresses from a
+        # proxy-only subnet of the region; Google refuses such a load balancer until it exists.
+        self.proxy_only_subnet = None
+        if args.proxy_only_cidr is not None:
+            self.proxy_only_subnet = compute.Subnetwork(
+                f"{name}-proxy-only",
+                name=f"{name}-proxy-only",
+                region=args.region,
+                network=self.network.id,
+                ip_cidr_range=args.proxy_only_cidr,
+                purpose="REGIONAL_MANAGED_PROXY",
+                role="ACTIVE",
+                opts=child,
+            )
 
         # Private service access: Cloud SQL gets addresses from this range, inside our VPC.
         self.private_service_range = compute.GlobalAddress(

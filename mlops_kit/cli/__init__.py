@@ -19,6 +19,7 @@ from mlops_kit.backends import redact_secrets
 from mlops_kit.cli import (
     data,
     db,
+    deploy,
     doctor,
     env,
     infra,
@@ -51,6 +52,8 @@ app.command("new")(project.new)
 app.command("update")(project.update)
 app.command("quickstart")(project.quickstart)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy)
+app.add_typer(deploy.canary_app, name="canary")
 
 
 def _version(value: bool) -> None:

@@ -21,8 +21,8 @@ from mlops_kit.cli.state import state
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
-    from mlops_kit.monitoring import MonitoringReport, Violation
-    from mlops_kit.monitoring.metrics import Estimate
+    from mlops_kit.monitoring import CheckResult, MonitoringReport, MonitoringSpec, Violation
+    from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
 
 app = typer.Typer(
     help="Monitor model versions: sliced metrics, drift, health, checks.", no_args_is_help=True
@@ -64,11 +64,32 @@ class Layout:
 def _print(report: MonitoringReport, violations: list[Violation], layout: Layout) -> None:
     console.print(
         f"[bold]{report.model.ref}[/bold]  {report.window_start:%Y-%m-%d %H:%M} – "
-        f"{report.window_end:%Y-%m-%d %H:%M} UTC  logged {report.logged}, labelled {report.labelled}"
+        f"{report.window_end:%Y-%m-%d %H:%M} UTC  logged {report.logged}, labelled "
+        f"{report.labelled} ({report.label_share:.0%})"
     )
+    if report.calibration_warning:
+        console.print(f"[yellow]warning:[/yellow] {report.calibration_warning}", highlight=False)
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     _print_metrics(report, violations, layout)
+    if report.weak_slices is not None:
+        console.print(
+            table(
+                "weak slices found, worst first",
+                ["slice", "rows", "metric", "value", "95 % interval", "overall"],
+                [
+                    [
+                        w.subject,
+                        w.count,
+                        w.metric,
+                        w.estimate.value,
+                        _interval(w.estimate),
+                        w.overall,
+                    ]
+                    for w in report.weak_slices
+                ],
+            )
+        )
     for column, entries in report.coverage.items():
         # Gaps first: the values with the fewest training rows for their live traffic.
         ordered = sorted(entries, key=lambda e: (e["training_share"] or 0) - e["live_share"])
@@ -135,18 +156,7 @@ def _print_metrics(report: MonitoringReport, violations: list[Violation], layout
     overall = report.slice(OVERALL, "all")
     if overall is None:
         return
-    console.print(
-        table(
-            f"metrics over the window (positive class {report.positive_label!r})"
-            if report.positive_label
-            else "metrics over the window",
-            ["metric", "live", "95 % interval", "baseline"],
-            [
-                [name, e.value, _interval(e), overall.baseline.get(name)]
-                for name, e in overall.metrics.items()
-            ],
-        )
-    )
+    _print_overall(report, overall)
     shown = list(layout.metrics) or metric_names(report.task)[:1]
     broken = {v.subject for v in violations}
     for column in dict.fromkeys(s.column for s in report.slices if s.column != OVERALL):
@@ -155,21 +165,23 @@ def _print_metrics(report: MonitoringReport, violations: list[Violation], layout
         # Worst first by the first metric shown (higher is better unless the table says lower).
         parts.sort(key=lambda p: _badness(p.metrics.get(main), main))
         listed = parts if layout.all_values else parts[:_SHOWN_VALUES]
-        headers = [column, "count"]
+        estimates = any(part.estimated for part in parts)
+        headers = [column, "count", "labelled"]
         for name in shown:
-            headers += [name, *(["95 % interval"] if layout.intervals else []), "baseline"]
+            headers += [name, *(["95 % interval"] if layout.intervals else [])]
+            headers += [*([f"est. {name}"] if estimates else []), "baseline"]
         headers.append("")
-        rows = []
-        for part in listed:
-            row: list[object] = [part.value, part.count]
-            for name in shown:
-                estimate = part.metrics.get(name)
-                row.append(estimate.value if estimate else None)
-                if layout.intervals:
-                    row.append(_interval(estimate) if estimate else "")
-                row.append(part.baseline.get(name))
-            row.append("FAIL" if f"{column}={part.value}" in broken else "")
-            rows.append(row)
+        rows = [
+            _slice_row(
+                part,
+                shown,
+                layout.intervals,
+                estimates,
+                "FAIL" if f"{column}={part.value}" in broken else "",
+                report.min_label_share,
+            )
+            for part in listed
+        ]
         console.print(table(f"{', '.join(shown)} by {column}, worst first", headers, rows))
         rest = [p.metrics[main].value for p in parts[len(listed) :] if main in p.metrics]
         values = [v for v in rest if v is not None]
@@ -179,6 +191,58 @@ def _print_metrics(report: MonitoringReport, violations: list[Violation], layout
             else ""
         )
         _rest(len(parts) - len(listed), column, spread)
+
+
+def _slice_row(
+    part: SliceMetrics,
+    shown: list[str],
+    intervals: bool,
+    estimates: bool,
+    verdict: str,
+    min_label_share: float,
+) -> list[object]:
+    """One slice value's row: counts, each metric shown (pending while labels are missing)."""
+    waiting = part.awaits_labels(min_label_share)
+    row: list[object] = [part.value, part.count, f"{part.label_share:.0%}"]
+    for name in shown:
+        estimate = part.metrics.get(name)
+        row.append(_pending(estimate.value if estimate else None, waiting))
+        if intervals:
+            row.append(_interval(estimate) if estimate else "")
+        if estimates:
+            guess = part.estimated.get(name)
+            row.append(guess.value if guess else None)
+        row.append(part.baseline.get(name))
+    row.append(verdict or ("pending" if waiting else ""))
+    return row
+
+
+def _print_overall(report: MonitoringReport, overall: SliceMetrics) -> None:
+    """The metrics of the whole window, beside their estimates from the scores."""
+    waiting = overall.awaits_labels(report.min_label_share)
+    title = "metrics over the window"
+    if report.positive_label:
+        title += f" (positive class {report.positive_label!r})"
+    if waiting:
+        title += f", pending: {overall.label_share:.0%} labelled of {report.min_label_share:.0%}"
+    headers = ["metric", "live", "95 % interval"]
+    if overall.estimated:
+        headers += ["estimated", "estimate's interval"]
+    rows = []
+    for name, e in overall.metrics.items():
+        cells: list[object] = [name, _pending(e.value, waiting), _interval(e)]
+        if overall.estimated:
+            guess = overall.estimated.get(name)
+            cells += [guess.value, _interval(guess)] if guess else ["", ""]
+        rows.append([*cells, overall.baseline.get(name)])
+    console.print(table(title, [*headers, "baseline"], rows))
+
+
+def _pending(value: float | None, waiting: bool) -> object:
+    """A metric's cell: its value, marked pending while too few predictions have labels."""
+    if not waiting:
+        return value
+    return "pending" if value is None else f"{format_number(value)} (pending)"
 
 
 def _badness(estimate: Estimate | None, name: str) -> float:
@@ -228,13 +292,37 @@ def report(
     all_slices: Annotated[
         bool, typer.Option("--all-slices", help="List every slice value, not the worst ten.")
     ] = False,
+    min_label_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Show a slice's metrics as pending until this share of its predictions has "
+            "ground truth (default: 0.5, as in the monitoring spec).",
+        ),
+    ] = None,
+    find_weak_slices: Annotated[
+        bool,
+        typer.Option(
+            "--find-weak-slices",
+            help="Search the logged features for the values where the model does worst.",
+        ),
+    ] = False,
+    min_count: Annotated[
+        int, typer.Option(min=1, help="Fewest labelled predictions of a weak slice listed.")
+    ] = 50,
 ) -> None:
-    """Sliced metrics with intervals, coverage, drift and data health of MODEL's predictions."""
+    """Sliced metrics with intervals, coverage, drift and data health of MODEL's predictions.
+
+    For a classifier with logged scores, the metrics are also estimated from the scores (valid
+    before the labels arrive, if the scores are calibrated: the report checks that).
+    """
     from mlops_kit.errors import ConfigError
     from mlops_kit.monitoring import build_report, watched_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
-    from mlops_kit.monitoring.spec import window_hours
+    from mlops_kit.monitoring.report import search_weak_slices
+    from mlops_kit.monitoring.spec import DEFAULT_MIN_LABEL_SHARE, Labels, window_hours
 
     if task not in ("classification", "regression"):
         raise ConfigError(f"invalid --task {task!r}: use classification or regression")
@@ -254,14 +342,48 @@ def report(
             window=timedelta(hours=window_hours(window)),
             end=_end(end),
             task="classification" if task == "classification" else "regression",
-            positive_label=positive_label,
             time_column=time_column,
+            labels=Labels(
+                positive_label,
+                DEFAULT_MIN_LABEL_SHARE if min_label_share is None else min_label_share,
+            ),
         )
+        if find_weak_slices:
+            search_weak_slices(kit, result, min_count)
     findings = report_findings(result)
     if html is not None:
         write_html(result, html, findings=findings)
     layout = Layout(shown, intervals, all_slices)
     print_result(output, result.to_dict(), lambda: _print(result, [], layout), findings)
+
+
+def _print_check(result: MonitoringReport, outcome: CheckResult, spec: MonitoringSpec) -> None:
+    """The report, then what the check found: warnings, waiting thresholds, violations."""
+    _print(result, outcome.violations, Layout())
+    if result.labelled < spec.min_samples:
+        console.print(
+            f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
+            f"min_samples={spec.min_samples}: the metrics were not judged"
+        )
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    for waiting in outcome.pending:
+        console.print(f"[yellow]pending:[/yellow] {waiting}", highlight=False)
+    for violation in outcome.violations:
+        console.print(f"[bold red]violation:[/bold red] {violation}")
+        for line in violation.evidence:
+            console.print(f"  {line}", highlight=False)
+    if outcome.retraining_handler:
+        console.print(
+            f"retraining requested through {outcome.retraining_handler!r}: "
+            f"{outcome.retraining_result}"
+        )
+    verdict = {
+        "passed": "[green]passed[/green]",
+        "pending": f"[yellow]pending[/yellow] ({len(outcome.pending)} thresholds await labels)",
+        "failed": "[bold red]FAILED[/bold red]",
+    }[outcome.status]
+    console.print(f"check run {outcome.run_id}: {verdict}")
 
 
 @app.command()
@@ -280,11 +402,15 @@ def check(
     output: FormatOption = OutputFormat.table,
     html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
 ) -> None:
-    """Judge MODEL against the spec, store the run; exit 1 when a threshold is broken."""
+    """Judge MODEL against the spec, store the run; exit 1 when a threshold is broken.
+
+    A metric whose slice has too few labels yet (min_label_share) is pending, not passed.
+    """
     from mlops_kit.errors import ConfigError
     from mlops_kit.monitoring import MonitoringSpec, build_report, run_check, watched_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
+    from mlops_kit.monitoring.report import search_weak_slices
     from mlops_kit.monitoring.spec import window_hours
 
     spec = MonitoringSpec.load(spec_file)
@@ -300,35 +426,21 @@ def check(
             window=timedelta(hours=window_hours(spec.window)),
             end=_end(end),
             task=spec.task,
-            positive_label=spec.positive_label,
             time_column=spec.time_column,
+            labels=spec.labels,
         )
+        if spec.weak_slices is not None:
+            search_weak_slices(kit, result, spec.weak_slices.min_count)
         outcome = run_check(kit, result, spec, retrain=retrain)
     findings = report_findings(result, outcome.violations)
     if html is not None:
         write_html(result, html, outcome.violations, findings)
 
-    def for_people() -> None:
-        _print(result, outcome.violations, Layout())
-        if result.labelled < spec.min_samples:
-            console.print(
-                f"[yellow]note:[/yellow] {result.labelled} labelled predictions, fewer than "
-                f"min_samples={spec.min_samples}: the metrics were not judged"
-            )
-        for warning in outcome.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
-        for violation in outcome.violations:
-            console.print(f"[bold red]violation:[/bold red] {violation}")
-        if outcome.retraining_handler:
-            console.print(
-                f"retraining requested through {outcome.retraining_handler!r}: "
-                f"{outcome.retraining_result}"
-            )
-        verdict = "[green]passed[/green]" if outcome.passed else "[bold red]FAILED[/bold red]"
-        console.print(f"check run {outcome.run_id}: {verdict}")
-
     print_result(
-        output, {"report": result.to_dict(), "check": outcome.to_dict()}, for_people, findings
+        output,
+        {"report": result.to_dict(), "check": outcome.to_dict()},
+        lambda: _print_check(result, outcome, spec),
+        findings,
     )
     if not outcome.passed:
         raise typer.Exit(1)

@@ -18,7 +18,7 @@ from typing_extensions import override
 
 from mlops_kit.backends import import_sdk, two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
-from mlops_kit.gcp import require_google_credentials
+from mlops_kit.gcp import require_google_credentials, vertex_label
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
 SKLEARN_SERVING_VERSIONS: Final = (
@@ -52,11 +52,6 @@ def vertex_model_id(name: str) -> str:
     if not cleaned or not cleaned[0].isalpha():
         cleaned = f"m-{cleaned}"
     return cleaned[:63].rstrip("-")
-
-
-def _label(value: str) -> str:
-    # Vertex labels: lower-case letters, digits, '_' and '-', at most 63 characters.
-    return re.sub(r"[^a-z0-9_-]+", "-", value.lower())[:63]
 
 
 def _aiplatform() -> Any:
@@ -155,8 +150,8 @@ class VertexModelRegistry(RegistryMirror):
             container_spec=aiplatform_v1.ModelContainerSpec(image_uri=image),
             version_aliases=[f"v{version.version}"],
             labels={
-                **{_label(k): _label(v) for k, v in version.labels.items()},
-                "mlops-kit-model": _label(version.name),
+                **{vertex_label(k): vertex_label(v) for k, v in version.labels.items()},
+                "mlops-kit-model": vertex_label(version.name),
                 "mlops-kit-version": str(version.version),
             },
         )

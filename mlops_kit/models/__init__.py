@@ -4,7 +4,8 @@ Versions are immutable: ``NAME/VERSION/`` in the artifact store is written once,
 recorded in the metadata database with the metrics, parameters, data versions and component versions
 it came from. Aliases move between versions by :func:`promote` and :func:`rollback`, every move kept
 in :func:`history`; on an environment's protected aliases, :func:`request_promotion` asks and
-:func:`approve` (by someone else) moves. :func:`compare` puts two versions side by side and, on a
+:func:`approve` (by someone else) moves; :func:`start_canary` and :func:`withdraw_canary` record a
+version trying a share of an alias's traffic. :func:`compare` puts two versions side by side and, on a
 dataset, compares their predictions and that data's health. :func:`mirror` copies a ready version
 to the environment's registry mirror (see :mod:`mlops_kit.mirrors`), which :func:`register` also
 does when one is set.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
 from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
+from mlops_kit.models.canaries import Canary, running_canary, start_canary, withdraw_canary
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page, input_health
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.garbage import GcReport, collect_garbage
@@ -27,6 +29,7 @@ from mlops_kit.models.versions import ModelVersion, ModelVersionSummary
 
 __all__ = [
     "AliasEvent",
+    "Canary",
     "GcReport",
     "Lineage",
     "LoadedModel",
@@ -56,4 +59,7 @@ __all__ = [
     "register_flavor",
     "request_promotion",
     "rollback",
+    "running_canary",
+    "start_canary",
+    "withdraw_canary",
 ]

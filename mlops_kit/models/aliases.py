@@ -30,6 +30,9 @@ from mlops_kit.models.lookup import as_utc, full_version, model_row, version_row
 from mlops_kit.models.names import LATEST, ModelRef, as_ref, check_alias, check_model_name
 from mlops_kit.provenance import current_user
 
+MOVES = ("promote", "approve", "rollback")
+"""The actions that move an alias; the others (``request``, ``canary``, ``withdraw``) record."""
+
 
 @dataclass(frozen=True)
 class AliasEvent:
@@ -38,13 +41,16 @@ class AliasEvent:
     model: str
     alias: str
     action: str
-    """``promote``, ``rollback``, ``request`` (of a protected alias; it moves nothing) or
-    ``approve`` (the requested promotion, by its approver)."""
+    """``promote``, ``rollback``, ``request`` (of a protected alias; it moves nothing),
+    ``approve`` (the requested promotion, by its approver), ``canary`` (``to_version`` takes
+    ``traffic_share`` of the traffic beside the holder; the alias does not move) or ``withdraw``
+    (the canary ``from_version`` leaves the traffic)."""
     from_version: int | None
     to_version: int
     actor: str
     reason: str
     at: datetime
+    traffic_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -61,6 +67,7 @@ def _event(model: str, row: ModelAliasEvent) -> AliasEvent:
         row.actor,
         row.reason,
         as_utc(row.at),
+        row.traffic_share,
     )
 
 
@@ -256,6 +263,6 @@ def holder_at(kit: Kit, name: str, alias: str, at: datetime) -> int | None:
     for event in history(kit, name, alias):
         if event.at > at:
             break
-        if event.action != "request":
+        if event.action in MOVES:
             holder = event.to_version
     return holder

@@ -17,7 +17,14 @@ from mlops_kit.db.models import utcnow
 from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
 from mlops_kit.errors import ConflictError, NotFoundError
 from mlops_kit.kit import Kit
-from mlops_kit.models.aliases import AliasEvent, check_reason, history, move_alias, promote
+from mlops_kit.models.aliases import (
+    MOVES,
+    AliasEvent,
+    check_reason,
+    history,
+    move_alias,
+    promote,
+)
 from mlops_kit.models.lookup import model_row, version_row
 from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
 from mlops_kit.provenance import current_user
@@ -72,7 +79,12 @@ def request_promotion(
 
 def pending_request(kit: Kit, name: str, alias: str) -> AliasEvent | None:
     """The request awaiting approval on ``NAME@ALIAS``, if its latest event is one."""
-    events = history(kit, check_model_name(name), check_alias(alias))
+    # A canary starting or ending meanwhile neither grants nor withdraws the request.
+    events = [
+        e
+        for e in history(kit, check_model_name(name), check_alias(alias))
+        if e.action in (*MOVES, "request")
+    ]
     return events[-1] if events and events[-1].action == "request" else None
 
 

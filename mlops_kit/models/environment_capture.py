@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from mlops_kit import __version__
 from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.images import is_digest_reference
 
 
 @functools.cache
@@ -26,9 +27,6 @@ def installed_packages() -> dict[str, str]:
     return dict(sorted(packages.items()))
 
 
-_IMAGE_DIGEST = re.compile(r"^([^@\s]+@)?sha256:[0-9a-f]{64}$")
-
-
 def component_versions(
     packages: Mapping[str, str] | None, image_digest: str | None
 ) -> dict[str, dict[str, str]]:
@@ -38,7 +36,7 @@ def component_versions(
         ConfigError: ``image_digest`` is not a content digest (``[IMAGE@]sha256:<64 hex>``): a
             tag such as ``:latest`` names no fixed image.
     """
-    if image_digest and not _IMAGE_DIGEST.match(image_digest):
+    if image_digest and not is_digest_reference(image_digest):
         raise ConfigError(
             f"--image-digest {shorten(image_digest)!r} is not an image digest: give "
             "sha256:<64 hex digits> or IMAGE@sha256:<64 hex digits> (`docker inspect "

@@ -2,23 +2,26 @@
 
 - :class:`PredictionLogger` and :func:`log_ground_truth` write the prediction log from a serving
   path (batched, one insert per batch);
-- :func:`build_report` computes sliced metrics with intervals, coverage, drift and data health in
-  the warehouse; :func:`watched_model` reads the model version's baseline and training data from
-  the registry;
+- :func:`build_report` computes sliced metrics with intervals, the share of predictions labelled
+  so far, metrics estimated from the scores before the labels arrive
+  (:mod:`~mlops_kit.monitoring.estimation`), coverage, drift and data health in the warehouse;
+  :func:`watched_model` reads the model version's baseline and training data from the registry;
 - :func:`run_check` judges a report against a :class:`MonitoringSpec`, stores the run and emits a
   :class:`RetrainingRequest` through the ``mlops_kit.retraining`` entry points.
 """
 
-from mlops_kit.monitoring.check import CheckResult, Violation, evaluate, run_check
+from mlops_kit.monitoring.check import CheckResult, Pending, Violation, evaluate, run_check
 from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
 from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
 from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
-from mlops_kit.monitoring.spec import MonitoringSpec
+from mlops_kit.monitoring.spec import Labels, MonitoringSpec
 
 __all__ = [
     "CheckResult",
+    "Labels",
     "MonitoringReport",
     "MonitoringSpec",
+    "Pending",
     "PredictionLogger",
     "RetrainingRequest",
     "Violation",

@@ -1,17 +1,22 @@
 """``monitor check``: judge a report against the monitoring spec, store the run, ask for retraining.
 
 A slice (or the whole window) with fewer labelled predictions than ``min_samples`` is reported but
-never judged: a threshold on a handful of rows would page people for noise. Drift is judged on every
-feature the training data has; health on every logged feature.
+never judged: a threshold on a handful of rows would page people for noise. While a smaller share of
+a slice's predictions than ``min_label_share`` has ground truth, its metrics are pending: neither a
+pass nor a violation, listed as such. Estimated metrics (``estimated_accuracy`` …) read the scores,
+not the labels: they are judged on slices of at least ``min_samples`` scored predictions. Drift is
+judged on every feature the training data has; health on every logged feature.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics, improvement
+from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
+from mlops_kit.monitoring.evidence import violation_evidence
+from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
 from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
 
@@ -31,9 +36,30 @@ class Violation:
     value: float
     bound: str
     """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
+    evidence: tuple[str, ...] = ()
+    """What else is known about a violated slice value (its training rows, the drift and health
+    of its inputs), one line each; see :mod:`~mlops_kit.monitoring.evidence`."""
 
     def __str__(self) -> str:
         return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A metric threshold not judged yet: too few of the slice's predictions have labels."""
+
+    name: str
+    subject: str
+    labelled: int
+    logged: int
+    min_label_share: float
+
+    def __str__(self) -> str:
+        share = self.labelled / self.logged if self.logged else 0.0
+        return (
+            f"{self.name} on {self.subject} waits for labels: {self.labelled} of {self.logged} predictions "
+            f"labelled ({share:.0%}), judged from {self.min_label_share:.0%}"
+        )
 
 
 @dataclass
@@ -43,27 +69,43 @@ class CheckResult:
     run_id: int
     violations: list[Violation]
     warnings: list[str] = field(default_factory=list)
-    """Thresholds that could not be judged (see :func:`unjudged`)."""
+    """Thresholds that could not be judged (see :func:`unjudged`), and scores that are not
+    calibrated (the estimated metrics may be wrong)."""
     retraining_handler: str | None = None
     retraining_result: str | None = None
+    pending: list[Pending] = field(default_factory=list)
+    """Metric thresholds waiting for labels (see :func:`pending`)."""
 
     @property
     def passed(self) -> bool:
         """Whether no threshold was broken."""
         return not self.violations
 
+    @property
+    def status(self) -> str:
+        """``failed`` (a violation), ``pending`` (none, but thresholds await labels), ``passed``."""
+        if self.violations:
+            return "failed"
+        return "pending" if self.pending else "passed"
+
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data."""
         return {
             "run_id": self.run_id,
             "passed": self.passed,
-            "violations": [asdict(v) | {"message": str(v)} for v in self.violations],
+            "status": self.status,
+            "violations": [
+                asdict(v) | {"message": str(v), "evidence": list(v.evidence)}
+                for v in self.violations
+            ],
+            "pending": [asdict(p) | {"message": str(p)} for p in self.pending],
             "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
         }
 
 
 def _broken(threshold: Threshold, value: float, baseline: float | None, name: str) -> str | None:
+    name = estimated_metric(name) or name
     if threshold.min is not None and value < threshold.min:
         return f"min {threshold.min:g}"
     if threshold.max is not None and value > threshold.max:
@@ -76,22 +118,58 @@ def _broken(threshold: Threshold, value: float, baseline: float | None, name: st
     return f"max_drop {threshold.max_drop:g} from baseline {baseline:.4g}" if dropped else None
 
 
-def _judged_metrics(
+def _thresholds(
     report: MonitoringReport, spec: MonitoringSpec
-) -> Iterator[tuple[SliceMetrics, str, str, Threshold, float]]:
-    """Each (slice, subject, metric, threshold, value) the spec judges: slices of enough samples."""
+) -> Iterator[tuple[SliceMetrics, str, str, Threshold]]:
+    """Each (slice, subject, metric, threshold) the spec names, whether judged or not."""
     for part in report.slices:
-        if part.count < spec.min_samples:
-            continue
         if part.column == OVERALL:
             thresholds, subject = spec.thresholds, OVERALL
         else:
             thresholds = spec.slice_thresholds.get(part.column, {})
             subject = f"{part.column}={part.value}"
         for name, threshold in thresholds.items():
-            estimate = part.metrics.get(name)
-            if estimate is not None and estimate.value is not None:
-                yield part, subject, name, threshold, estimate.value
+            yield part, subject, name, threshold
+
+
+def _measured(part: SliceMetrics, name: str, spec: MonitoringSpec) -> Estimate | None:
+    """The value of metric ``name`` on ``part`` if the spec judges it there, else ``None``.
+
+    An estimate needs ``min_samples`` scored predictions (every logged one stands in for that
+    count); a metric needs ``min_samples`` labelled predictions and ``min_label_share``.
+    """
+    estimated = estimated_metric(name)
+    if estimated is not None:
+        return part.estimated.get(estimated) if part.logged >= spec.min_samples else None
+    if part.count < spec.min_samples or part.awaits_labels(spec.min_label_share):
+        return None
+    return part.metrics.get(name)
+
+
+def _judged_metrics(
+    report: MonitoringReport, spec: MonitoringSpec
+) -> Iterator[tuple[SliceMetrics, str, str, Threshold, float]]:
+    """Each (slice, subject, metric, threshold, value) the spec judges."""
+    for part, subject, name, threshold in _thresholds(report, spec):
+        estimate = _measured(part, name, spec)
+        if estimate is not None and estimate.value is not None:
+            yield part, subject, name, threshold, estimate.value
+
+
+def pending(report: MonitoringReport, spec: MonitoringSpec) -> list[Pending]:
+    """The metric thresholds of slices whose labels have not reached ``min_label_share``."""
+    return [
+        Pending(name, subject, part.count, part.logged, spec.min_label_share)
+        for part, subject, name, threshold in _thresholds(report, spec)
+        if estimated_metric(name) is None
+        and part.logged
+        and part.awaits_labels(spec.min_label_share)
+    ]
+
+
+def _baseline(part: SliceMetrics, name: str) -> float | None:
+    """The registry baseline of metric ``name`` (an estimate is held to its metric's)."""
+    return part.baseline.get(estimated_metric(name) or name)
 
 
 def _feature_violations(
@@ -115,7 +193,7 @@ def evaluate(report: MonitoringReport, spec: MonitoringSpec) -> list[Violation]:
     found = [
         Violation("metrics", name, subject, value, bound)
         for part, subject, name, threshold, value in _judged_metrics(report, spec)
-        if (bound := _broken(threshold, value, part.baseline.get(name), name))
+        if (bound := _broken(threshold, value, _baseline(part, name), name))
     ]
     found += _feature_violations("drift", report.drift, spec.drift)
     found += _feature_violations("health", report.health, spec.health)
@@ -130,7 +208,7 @@ def unjudged(report: MonitoringReport, spec: MonitoringSpec) -> list[str]:
     """
     missing: dict[tuple[str, str], list[str]] = {}
     for part, subject, name, threshold, _ in _judged_metrics(report, spec):
-        if threshold.max_drop is not None and name not in part.baseline:
+        if threshold.max_drop is not None and _baseline(part, name) is None:
             missing.setdefault((name, part.column), []).append(subject)
     return [
         f"max_drop of {name} not checked on {', '.join(subjects)}: the registry baseline of "
@@ -144,7 +222,22 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     rows: list[dict[str, Any]] = []
     for part in report.slices:
         subject = OVERALL if part.column == OVERALL else f"{part.column}={part.value}"
-        for name, estimate in part.metrics.items():
+        # The label share is stored as coverage: the run's spec says whether it was enough.
+        rows.append(
+            {
+                "kind": "coverage",
+                "name": "labelled_share",
+                "subject": subject,
+                "value": part.label_share,
+                "count": part.count,
+            }
+        )
+        numbers = [(name, estimate, part.count) for name, estimate in part.metrics.items()]
+        numbers += [
+            (ESTIMATED_PREFIX + name, estimate, part.logged)
+            for name, estimate in part.estimated.items()
+        ]
+        for name, estimate, count in numbers:
             rows.append(
                 {
                     "kind": "metric",
@@ -153,7 +246,7 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
                     "value": estimate.value,
                     "lower": estimate.lower,
                     "upper": estimate.upper,
-                    "count": part.count,
+                    "count": count,
                     "violated": (name, subject) in broken,
                 }
             )
@@ -203,6 +296,20 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
     return rows
 
 
+def _with_evidence(
+    kit: Kit, report: MonitoringReport, violations: list[Violation]
+) -> list[Violation]:
+    """The violations, each slice value's carrying its evidence (one query per slice column)."""
+    from mlops_kit.monitoring.report import describe_slice_inputs
+
+    sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]
+    describe_slice_inputs(kit, report, list(dict.fromkeys(sliced)))
+    return [
+        replace(v, evidence=violation_evidence(report, v.subject)) if v.subject in sliced else v
+        for v in violations
+    ]
+
+
 _SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
 
 
@@ -220,7 +327,7 @@ def run_check(
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
     from mlops_kit.errors import MlopsKitError
 
-    violations = evaluate(report, spec)
+    violations = _with_evidence(kit, report, evaluate(report, spec))
     with kit.metadata.session() as session:
         run = MonitoringRun(
             model_name=report.model.name,
@@ -239,7 +346,13 @@ def run_check(
             MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
         )
         run_id = run.id
-    result = CheckResult(run_id, violations, unjudged(report, spec))
+    warnings = unjudged(report, spec)
+    # The report states the calibration always; the check warns where it judges on estimates.
+    if report.calibration_warning and any(
+        estimated_metric(name) for _, _, name, _ in _thresholds(report, spec)
+    ):
+        warnings.append(report.calibration_warning)
+    result = CheckResult(run_id, violations, warnings, pending=pending(report, spec))
     due = [v for v in violations if v.kind in spec.retraining.on]
     if not (retrain and due and spec.retraining.handler):
         return result

@@ -1,7 +1,8 @@
 """What a monitoring report (and the violations of a check) found, as ranked findings.
 
 A violated slice carries what else is known about it: its training coverage ("0 training rows at
-hour_of_day=3") and the health problems of the live inputs. Without a spec, a slice is flagged
+hour_of_day=3") and the drift and health problems of the live inputs in the violated values
+(:mod:`~mlops_kit.monitoring.evidence`). Without a spec, a slice is flagged
 when its whole 95 % interval lies below the registry baseline of its metric; live traffic at
 slice values the training data never had, empty features, values that are not numbers and drift
 above the data-versioning limits are findings too.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_kit.data.diagnosis import LARGE_JS, LARGE_PSI
 from mlops_kit.findings import Finding, Severity, names, percent, ranked
+from mlops_kit.monitoring.evidence import input_problems
 from mlops_kit.monitoring.metrics import OVERALL, metric_names
 from mlops_kit.reports import format_number
 
@@ -32,6 +34,8 @@ def report_findings(
         else _below_baseline(report)
     )
     found += _coverage_gaps(report)
+    named = {subject for finding in found for subject in finding.evidence.get("slices", [])}
+    found += _weak_slice_findings(report, named)
     found += _input_findings(report)
     return ranked(found)
 
@@ -81,6 +85,13 @@ def _grouped(
     untrained = _untrained(report, column)
     lacking = [v for v in values if v in untrained]
     cause = None
+    problems = input_problems(report, column)
+    if problems:
+        statement += "; " + "; ".join(problems)
+        cause = (
+            f"the inputs at these values of {column} differ from the training data: look at the "
+            "source of " + names(sorted({p.split(" ", 1)[0] for p in problems}), 8)
+        )
     if lacking:
         statement += (
             f"; 0 training rows at {column}={names(lacking, 8)}"
@@ -174,6 +185,28 @@ def _coverage_gaps(report: MonitoringReport) -> list[Finding]:
             )
         )
     return found
+
+
+def _weak_slice_findings(report: MonitoringReport, named: set[str]) -> list[Finding]:
+    """The weak slices the search found that no other finding names, as one, worst first."""
+    weak = [w for w in report.weak_slices or [] if w.subject not in named]
+    if not weak:
+        return []
+    first = weak[0]
+    shown = "; ".join(
+        f"{w.subject} {format_number(w.estimate.value)} ({w.count} rows)" for w in weak[:5]
+    )
+    more = f"; … {len(weak) - 5} more" if len(weak) > 5 else ""
+    return [
+        Finding(
+            Severity.warning,
+            f"{first.metric} is worse than {format_number(first.overall)} overall, beyond the "
+            f"95 % interval, at {len(weak)} feature values the search found (worst first: "
+            f"{shown}{more})",
+            _slice_evidence(report, [w.subject for w in weak]),
+            weight=abs(first.overall - (first.estimate.value or first.overall)),
+        )
+    ]
 
 
 def _input_findings(report: MonitoringReport) -> list[Finding]:

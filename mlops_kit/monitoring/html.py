@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_kit.monitoring.diagnosis import report_findings
+from mlops_kit.monitoring.estimation import ESTIMATED_METRICS, MIN_CALIBRATION_ROWS
 from mlops_kit.monitoring.metrics import (
     METRICS,
     OVERALL,
@@ -42,10 +43,13 @@ def write_html(
     page = Page(f"Monitoring {report.model.ref}")
     page.paragraph(
         f"{report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%Y-%m-%d %H:%M} UTC · "
-        f"{report.logged} predictions logged, {report.labelled} with ground truth · "
+        f"{report.logged} predictions logged, {report.labelled} with ground truth "
+        f"({report.label_share:.0%}; metrics pending below {report.min_label_share:.0%}) · "
         f"trained on {', '.join(report.model.training_data) or 'unknown data'}"
     )
     page.findings(report_findings(report, violations) if findings is None else findings)
+    if report.calibration_warning:
+        page.paragraph(f"Warning: {report.calibration_warning}")
     for note in report.notes:
         page.paragraph(note, note=True)
     broken = {(v.name, v.subject) for v in violations or []}
@@ -60,7 +64,10 @@ def write_html(
     for column in [OVERALL, *columns]:
         parts = [s for s in report.slices if s.column == column]
         if parts:
-            _metrics_section(page, report.task, column, parts, broken)
+            _metrics_section(page, report, column, parts, broken)
+            _estimated_section(page, column, parts)
+    _calibration_section(page, report)
+    _weak_slices_section(page, report)
     _coverage_section(page, report)
     _drift_section(page, report, broken)
     _distributions_section(page, report)
@@ -94,8 +101,13 @@ def _estimate_text(estimate: Estimate, baseline: float | None) -> str:
 
 
 def _metrics_section(
-    page: Page, task: Task, column: str, parts: list[SliceMetrics], broken: set[tuple[str, str]]
+    page: Page,
+    report: MonitoringReport,
+    column: str,
+    parts: list[SliceMetrics],
+    broken: set[tuple[str, str]],
 ) -> None:
+    task = report.task
     page.heading("Overall metrics" if column == OVERALL else f"Metrics by {column}")
     names = list(parts[0].metrics)
     rows: list[list[object]] = []
@@ -104,11 +116,14 @@ def _metrics_section(
         subject = OVERALL if column == OVERALL else f"{column}={part.value}"
         if any((name, subject) in broken for name in names):
             flagged.append(index)
+        # Too few labels yet: the values are provisional, neither a pass nor a failure.
+        pending = " · pending" if part.awaits_labels(report.min_label_share) else ""
         rows.append(
             [
                 part.value,
-                part.count,
-                *(_estimate_text(part.metrics[n], part.baseline.get(n)) for n in names),
+                part.logged,
+                f"{part.count} ({part.label_share:.0%}){pending}",
+                *(_estimate_text(part.metrics[n], part.baseline.get(n)) + pending for n in names),
             ]
         )
     if column != OVERALL:
@@ -121,7 +136,92 @@ def _metrics_section(
             value_label=main,
             flagged=flagged,
         )
-    page.table([column, "count", *names], rows, flagged=flagged)
+    page.table([column, "logged", "labelled", *names], rows, flagged=flagged)
+
+
+def _estimated_section(page: Page, column: str, parts: list[SliceMetrics]) -> None:
+    """The metrics estimated from the scores beside the realised ones, where there are labels."""
+    names = [name for name in ESTIMATED_METRICS if any(name in p.estimated for p in parts)]
+    if not names:
+        return
+    page.heading(
+        "Estimated from the scores (CBPE), against realised"
+        + ("" if column == OVERALL else f" by {column}")
+    )
+    rows = [
+        [
+            part.value,
+            part.logged,
+            f"{part.label_share:.0%}",
+            *(
+                f"{_estimate_text(part.estimated[n], None)} / "
+                f"{format_number(part.metrics[n].value) if n in part.metrics else '–'}"
+                for n in names
+            ),
+        ]
+        for part in parts
+    ]
+    page.table([column, "logged", "labelled", *(f"{n}: estimated / realised" for n in names)], rows)
+
+
+def _calibration_section(page: Page, report: MonitoringReport) -> None:
+    calibration = report.calibration
+    if calibration is None:
+        return
+    page.heading("Calibration of the scores (labelled history)")
+    if not calibration.checked:
+        page.paragraph(
+            f"Not checked: {calibration.rows} labelled predictions with scores, fewer than "
+            f"{MIN_CALIBRATION_ROWS}.",
+            note=True,
+        )
+        return
+    page.paragraph(
+        f"Expected calibration error {format_number(calibration.ece)} on {calibration.rows} "
+        f"labelled predictions (limit {calibration.max_error:g}); the estimated metrics assume "
+        "calibrated scores."
+    )
+    bins = calibration.bins
+    page.table(
+        ["scores", "rows", "mean score", "share positive", "95 % interval"],
+        [
+            [
+                f"{b.lower:.1f}–{b.upper:.1f}",
+                b.count,
+                b.mean_score,
+                b.positive_share.value,
+                f"{format_number(b.positive_share.lower)}–{format_number(b.positive_share.upper)}",
+            ]
+            for b in bins
+        ],
+        flagged=[i for i, b in enumerate(bins) if b.off],
+    )
+
+
+def _weak_slices_section(page: Page, report: MonitoringReport) -> None:
+    if report.weak_slices is None:
+        return
+    page.heading(f"Weak slices found ({len(report.weak_slices)})")
+    if not report.weak_slices:
+        page.paragraph(
+            "No feature value is worse than overall beyond its 95 % interval.", note=True
+        )
+        return
+    page.table(
+        ["slice", "rows", "metric", "value", "95 % interval", "overall"],
+        [
+            [
+                w.subject,
+                w.count,
+                w.metric,
+                w.estimate.value,
+                f"{format_number(w.estimate.lower)}–{format_number(w.estimate.upper)}",
+                w.overall,
+            ]
+            for w in report.weak_slices
+        ],
+        flagged=range(len(report.weak_slices)),
+    )
 
 
 def _coverage_section(page: Page, report: MonitoringReport) -> None:

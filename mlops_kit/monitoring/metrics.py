@@ -37,6 +37,7 @@ OVERALL: Final = "overall"
 
 _Z: Final = 1.959963984540054
 _EPSILON: Final = 1e-15
+_ROUNDING: Final = 1e-12
 _AUC_DECIMALS: Final = 4
 
 
@@ -55,7 +56,11 @@ class Estimate:
 
 @dataclass
 class SliceMetrics:
-    """The metrics of one slice (``column=value``) of the labelled predictions."""
+    """The metrics of one slice (``column=value``) of the predictions.
+
+    ``count`` predictions have ground truth yet, of ``logged``; :attr:`metrics` read those.
+    :attr:`estimated` reads the scores of every prediction, labelled or not.
+    """
 
     column: str
     value: str
@@ -63,14 +68,31 @@ class SliceMetrics:
     metrics: dict[str, Estimate]
     baseline: dict[str, float] = field(default_factory=dict)
     """The registry's evaluation metrics for the same slice, when the model version has them."""
+    logged: int = 0
+    """Predictions logged in the slice, labelled or not."""
+    estimated: dict[str, Estimate] = field(default_factory=dict)
+    """The metrics estimated from the scores, by the name of the metric they estimate."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """The slice as JSON-able data."""
+    @property
+    def label_share(self) -> float:
+        """The share of the slice's predictions with ground truth (0 when none was logged)."""
+        return self.count / self.logged if self.logged else 0.0
+
+    def awaits_labels(self, min_label_share: float) -> bool:
+        """Whether too few of the predictions have ground truth to judge the metrics."""
+        return self.label_share < min_label_share
+
+    def to_dict(self, min_label_share: float = 0.0) -> dict[str, Any]:
+        """The slice as JSON-able data (``pending``: below ``min_label_share`` labelled)."""
         return {
             "column": self.column,
             "value": self.value,
             "count": self.count,
+            "logged": self.logged,
+            "labelled_share": self.label_share,
+            "pending": self.awaits_labels(min_label_share),
             "metrics": {name: estimate.to_dict() for name, estimate in self.metrics.items()},
+            "estimated": {name: estimate.to_dict() for name, estimate in self.estimated.items()},
             "baseline": self.baseline,
         }
 
@@ -171,8 +193,9 @@ def live_rows(
     else:
         latest = truth.group_by("request_id").agg(label=_latest(truth.label, truth.logged_at))
         joined = predictions.left_join(latest, "request_id")
-    joined, logged = _feature_columns(joined, list(features), dialect)
     values: dict[str, ir.Value] = {}
+    # Reading no feature needs no parse of the features (the calibration's history).
+    joined, logged = _feature_columns(joined, list(features), dialect) if features else (joined, {})
     for name, kind in features.items():
         value = logged[name]
         if kind == "string":
@@ -214,48 +237,85 @@ def slice_key(table: ir.Table, column: str) -> ir.StringValue:
     return slice_text(table[column])
 
 
-def _cells(labelled: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir.Table:
-    """Additive sums per combination of the slice keys: one pass for the sums of every slice."""
-    t = labelled
+def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir.Table:
+    """Additive sums per combination of the slice keys: one pass for the sums of every slice.
+
+    Every logged prediction is counted (``logged``); the metrics' sums read the labelled ones
+    only (a comparison with a NULL label is NULL, which a sum skips). A classification adds the
+    sums of the estimate from the scores (see :mod:`mlops_kit.monitoring.estimation`), which
+    read every scored prediction, labelled or not.
+    """
+    t = rows
     if task == "regression":
         error = (t._prediction.try_cast("float64") - t._label.try_cast("float64")).abs()
         t = t.mutate(_error=error)
         return t.group_by(list(keys)).aggregate(
+            logged=t.count(),
             n=t._error.count(),
             abs_sum=t._error.sum(),
             sq_sum=(t._error * t._error).sum(),
             sq_sq_sum=(t._error * t._error * t._error * t._error).sum(),
         )
-    is_pos = (t._label == positive).cast("int64")
+    is_pos = (t._label == positive).cast("int64")  # NULL until the label arrives
     said_pos = (t._prediction == positive).cast("int64")
     p = t._score.clip(lower=_EPSILON, upper=1 - _EPSILON)
     loss = -(is_pos.cast("float64") * p.ln() + (1 - is_pos).cast("float64") * (1 - p).ln())
-    t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss)
+    # The estimate reads the score as the probability of the positive class.
+    s = t._score.clip(lower=0.0, upper=1.0)
+    t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss, _s=s)
     return t.group_by(list(keys)).aggregate(
-        n=t.count(),
+        logged=t.count(),
+        n=t._label.count(),
         correct=(t._label == t._prediction).cast("int64").sum(),
         tp=(t._pos * t._said).sum(),
-        said_pos=t._said.sum(),
+        said_pos=ibis.ifelse(t._label.notnull(), t._said, 0).sum(),
         actual_pos=t._pos.sum(),
         scored=t._loss.count(),
         loss_sum=t._loss.sum(),
         loss_sq_sum=(t._loss * t._loss).sum(),
+        est_n=t._s.count(),
+        est_said=ibis.ifelse(t._s.notnull(), t._said, 0).sum(),
+        est_tp=(t._said * t._s).sum(),
+        est_pos=t._s.sum(),
+        est_var_said=(t._said * t._s * (1 - t._s)).sum(),
+        est_var=(t._s * (1 - t._s)).sum(),
     )
 
 
-def _auc_sums(labelled: ir.Table, key: str, positive: str) -> ir.Table:
+def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
+    """Per slice: the rank sums of ROC AUC, realised (labels) and expected (scores).
+
+    The scores are rounded to :data:`_AUC_DECIMALS` decimals and grouped: a histogram of bins
+    1e-4 wide, pairs within one bin counting half. Realised, the bins hold labelled positives
+    and negatives; expected, every scored prediction adds its score to the positives and its
+    complement to the negatives (CBPE's ROC AUC).
+    """
     # Per slice: the (slice, score) groups are about as many as the rows, so combining the keys
     # of all slices first would not make them fewer.
-    t = labelled.filter(labelled._score.notnull())
-    is_pos = (t._label == positive).cast("int64")
-    t = t.mutate(_s=t._score.round(_AUC_DECIMALS), _pos=is_pos)
-    by_score = t.group_by([key, "_s"]).aggregate(pos=t._pos.sum(), neg=(1 - t._pos).sum())
-    below = by_score.neg.cumsum(group_by=key, order_by="_s") - by_score.neg
-    by_score = by_score.mutate(_below=below)
+    t = rows.filter(rows._score.notnull())
+    labelled = t._label.notnull()
+    s = t._score.clip(lower=0.0, upper=1.0)
+    t = t.mutate(
+        _s=t._score.round(_AUC_DECIMALS),
+        _pos=(labelled & (t._label == positive)).cast("int64"),
+        _neg=(labelled & (t._label != positive)).cast("int64"),
+        _epos=s,
+        _eneg=1 - s,
+    )
+    by_score = t.group_by([key, "_s"]).aggregate(
+        pos=t._pos.sum(), neg=t._neg.sum(), epos=t._epos.sum(), eneg=t._eneg.sum()
+    )
+    by_score = by_score.mutate(
+        _below=by_score.neg.cumsum(group_by=key, order_by="_s") - by_score.neg,
+        _ebelow=by_score.eneg.cumsum(group_by=key, order_by="_s") - by_score.eneg,
+    )
     return by_score.group_by(_key=by_score[key]).aggregate(
         auc_num=(by_score.pos * (by_score._below + 0.5 * by_score.neg)).sum(),
         auc_pos=by_score.pos.sum(),
         auc_neg=by_score.neg.sum(),
+        est_auc_num=(by_score.epos * (by_score._ebelow + 0.5 * by_score.eneg)).sum(),
+        est_auc_pos=by_score.epos.sum(),
+        est_auc_neg=by_score.eneg.sum(),
     )
 
 
@@ -266,25 +326,28 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
     each slice sums those cells; ROC AUC groups each slice's rows by score.
 
     Args:
-        live: a :func:`live_rows` relation; rows without a label are left out.
+        live: a :func:`live_rows` relation; rows without a label yet are counted as logged,
+            and read by the estimate, not by the metrics.
         slices: slice columns.
         task: classification or regression.
         positive_label: the positive class of a classification.
 
     Returns:
-        Columns ``slice_column``, ``slice_value`` and the sums :func:`finish_metrics` reads.
+        Columns ``slice_column``, ``slice_value``, ``logged`` (predictions) and the sums
+        :func:`finish_metrics` and :func:`~mlops_kit.monitoring.estimation.finish_estimates`
+        read.
     """
     columns = [OVERALL, *dict.fromkeys(slices)]
     # Only the columns the sums read: DuckDB materialises the relation the slices share as it is.
-    needed = ["_logged_at", "_prediction", "_score", "_label"]
+    needed = [c for c in ("_logged_at", "_prediction", "_score", "_label") if c in live.columns]
     needed += [column for column in slices if column not in TIME_SLICES]
-    labelled = live.filter(live._label.notnull()).select(*dict.fromkeys(needed))
+    rows = live.select(*dict.fromkeys(needed))
     keys = {
-        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(labelled, column)
+        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column)
         for i, column in enumerate(columns)
     }
-    labelled = labelled.mutate(**keys)
-    cells = _cells(labelled, list(keys), task, positive_label)
+    rows = rows.mutate(**keys)
+    cells = _cells(rows, list(keys), task, positive_label)
     sums_of = [name for name in cells.columns if name not in keys]
     parts = []
     for column, key in zip(columns, keys, strict=True):
@@ -294,7 +357,7 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
             **{name: cells[name].sum().cast("float64") for name in sums_of}
         )
         if task == "classification":
-            auc = _auc_sums(labelled, key, positive_label)
+            auc = _auc_sums(rows, key, positive_label)
             sums = sums.left_join(auc, "_key").drop("_key_right")
         parts.append(
             sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")
@@ -310,7 +373,9 @@ def wilson(successes: float, trials: float) -> Estimate:
     denominator = 1 + _Z**2 / trials
     centre = (p + _Z**2 / (2 * trials)) / denominator
     half = _Z * math.sqrt(p * (1 - p) / trials + _Z**2 / (4 * trials**2)) / denominator
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 or all successes a bound is exactly 0 or 1; rounding leaves it a hair inside.
+    lower, upper = centre - half, centre + half
+    return Estimate(p, 0.0 if lower < _ROUNDING else lower, 1.0 if upper > 1 - _ROUNDING else upper)
 
 
 def hanley_mcneil(auc_numerator: float, positives: float, negatives: float) -> Estimate:
@@ -486,9 +551,10 @@ def metric_names(task: Task) -> list[str]:
     return [name for name, metric in METRICS.items() if metric.task == task]
 
 
-def unknown_metric(names: Iterable[str], task: Task) -> str | None:
-    """A message naming the first of ``names`` that is not one of ``task``'s metrics, or ``None``."""
-    known = metric_names(task)
+def unknown_metric(names: Iterable[str], task: Task, also: Sequence[str] = ()) -> str | None:
+    """A message naming the first of ``names`` that is not one of ``task``'s metrics (or of
+    ``also``), or ``None``."""
+    known = [*metric_names(task), *also]
     for name in names:
         if name not in known:
             return f"unknown {task} metric {shorten(name)!r} (known: {', '.join(known)})"

@@ -21,6 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_kit import stats
 from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.monitoring.estimation import (
+    Calibration,
+    finish_calibration,
+    finish_estimates,
+    reliability_bins,
+)
 from mlops_kit.monitoring.metrics import (
     METRICS,
     OVERALL,
@@ -37,6 +43,8 @@ from mlops_kit.monitoring.metrics import (
     unparsed,
 )
 from mlops_kit.monitoring.predictions import log_tables
+from mlops_kit.monitoring.spec import DEFAULT_LABELS, Labels
+from mlops_kit.monitoring.weak_slices import WeakSlice, candidates, find_weak_slices
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -102,6 +110,28 @@ class MonitoringReport:
     """Per feature: ``labels`` and the ``training`` and ``live`` shares of each, for plots."""
     positive_label: str | None = None
     """The positive class of a classification (given, or inferred from the labels)."""
+    min_label_share: float = 0.0
+    """A slice with a smaller share of labelled predictions has its metrics pending."""
+    calibration: Calibration | None = None
+    """The calibration of the scores on the labelled history (classification with scores)."""
+    features: dict[str, str] = field(default_factory=dict)
+    """The logged features by kind (``float64`` or ``string``), as the report read them."""
+    weak_slices: list[WeakSlice] | None = None
+    """The feature values where the model does worst (``None``: not searched; see
+    :func:`search_weak_slices`)."""
+    slice_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per slice column: drift and health of the inputs in some of its values taken together
+    (``values``, ``health``, ``drift``; see :func:`describe_slice_inputs`)."""
+
+    @property
+    def label_share(self) -> float:
+        """The share of the window's predictions with ground truth."""
+        return self.labelled / self.logged if self.logged else 0.0
+
+    @property
+    def calibration_warning(self) -> str | None:
+        """Why the estimated metrics may be wrong (the scores are not calibrated), if so."""
+        return None if self.calibration is None else self.calibration.warning(self.model.ref)
 
     def slice(self, column: str, value: str) -> SliceMetrics | None:
         """The metrics of ``column=value`` (``None`` if that slice has no labelled predictions)."""
@@ -116,8 +146,17 @@ class MonitoringReport:
             "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
             "logged": self.logged,
             "labelled": self.labelled,
+            "labelled_share": self.label_share,
+            "min_label_share": self.min_label_share,
             "training_data": self.model.training_data,
-            "slices": [s.to_dict() for s in self.slices],
+            "slices": [s.to_dict(self.min_label_share) for s in self.slices],
+            "calibration": (
+                None if self.calibration is None else self.calibration.to_dict(self.model.ref)
+            ),
+            "weak_slices": (
+                None if self.weak_slices is None else [w.to_dict() for w in self.weak_slices]
+            ),
+            "slice_inputs": self.slice_inputs,
             "coverage": self.coverage,
             "drift": self.drift,
             "health": self.health,
@@ -194,10 +233,13 @@ def build_report(
     window: timedelta = timedelta(days=7),
     end: datetime | None = None,
     task: Task = "classification",
-    positive_label: str | None = None,
     time_column: str | None = None,
+    labels: Labels = DEFAULT_LABELS,
 ) -> MonitoringReport:
     """Compute the report of ``model`` over ``[end - window, end)``.
+
+    Labels count as they are logged so far: a prediction whose label has not arrived is counted
+    as logged, read by the estimate and left out of the metrics.
 
     Args:
         kit: the environment whose warehouse holds the prediction log.
@@ -205,11 +247,13 @@ def build_report(
         slices: slice columns (``hour_of_day``, ``day_of_week`` or feature names).
         window: how far back from ``end`` to look.
         end: the end of the window (default: now).
-        task: ``classification`` (labels compared to ``positive_label``) or ``regression``.
-        positive_label: the label of the positive class; by default inferred from the labels as
-            the evaluation's classifier orders its classes (see :func:`positive_class`).
+        task: ``classification`` (labels compared to the positive class) or ``regression``.
         time_column: timestamp column of the training data for time-slice coverage (default: its
             first timestamp column).
+        labels: the positive class (by default inferred from the labels as the evaluation's
+            classifier orders its classes, see :func:`positive_class`), the share of labelled
+            predictions below which a slice's metrics are pending, and the calibration the
+            estimate needs.
 
     Raises:
         NotFoundError: nothing was ever logged, or the training data is missing.
@@ -224,6 +268,7 @@ def build_report(
     logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
     training = warehouse.table(model.training_location) if model.training_location else None
     report = MonitoringReport(model, task, start, end, logged, 0, [], {}, {}, {})
+    report.min_label_share = labels.min_share
     if training is None:
         report.notes.append(
             f"{model.ref} has no training data in the registry: no drift, no coverage"
@@ -234,7 +279,9 @@ def build_report(
         report.notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
         return report
     features = _features(kit, predictions, logged, slices, training)
+    report.features = features
 
+    every_label = truth
     if truth is not None:
         # A label follows its prediction; a day of slack allows for clocks that disagree.
         truth = truth.filter(truth.logged_at >= start - _LABEL_CLOCK_SLACK)
@@ -251,14 +298,16 @@ def build_report(
         if task == "classification":
             report.positive_label = (
                 _inferred_positive(kit, live, report)
-                if positive_label is None
-                else _known_positive(kit, live, positive_label)
+                if labels.positive is None
+                else _known_positive(kit, live, labels.positive)
             )
         _sliced_metrics(kit, live, slices, report.positive_label or "", report)
-        if truth is not None and not report.labelled:
-            report.notes.append("none of the window's predictions has ground truth yet")
+        if every_label is not None:
+            _label_delay(kit, report, log, every_label, labels)
         report.coverage = _coverage(kit, observed, training, slices, time_column)
-        _drift_and_health(kit, observed, training, features, report)
+        inputs = _input_stats(kit, observed, training, features)
+        report.health, report.drift = inputs.health, inputs.drift
+        report.distributions = inputs.distributions
     finally:
         if staged is not None:
             warehouse.discard(staged)
@@ -307,10 +356,113 @@ def _sliced_metrics(
         count, metrics = finish_metrics(row, report.task)
         column, value = row["slice_column"], row["slice_value"]
         baseline = report.model.baseline_for(column, value)
-        report.slices.append(SliceMetrics(column, value, count, metrics, baseline))
+        estimated = finish_estimates(row) if report.task == "classification" else {}
+        report.slices.append(
+            SliceMetrics(
+                column, value, count, metrics, baseline, int(row["logged"] or 0), estimated
+            )
+        )
         if column == OVERALL:
             report.labelled = count
             report.notes += _missing(metrics, count, positive_label)
+
+
+def _window_rows(kit: Kit, report: MonitoringReport, *, labelled: bool) -> ir.Table:
+    """The :func:`live_rows` of the report's window again (only the labelled ones if asked)."""
+    log, truth = log_tables(kit)
+    model = report.model
+    predictions = logged_predictions(
+        log, model.name, model.version, report.window_start, report.window_end
+    )
+    if truth is not None and labelled:
+        truth = truth.filter(truth.logged_at >= report.window_start - _LABEL_CLOCK_SLACK)
+    live = live_rows(
+        predictions, truth if labelled else None, report.features, kit.warehouse.dialect
+    )
+    return live.filter(live._label.notnull()) if labelled else live
+
+
+def describe_slice_inputs(kit: Kit, report: MonitoringReport, slices: Sequence[str]) -> None:
+    """Drift and health of the live inputs in given slice values, against the training data.
+
+    For each slice column, the values named (``hour_of_day=3``) are taken together: the evidence
+    a violated group of slice values carries (see :mod:`~mlops_kit.monitoring.diagnosis`). The
+    result is kept in ``report.slice_inputs[column]``.
+
+    Raises:
+        BackendError: a warehouse query failed.
+    """
+    by_column: dict[str, list[str]] = {}
+    for subject in slices:
+        column, _, value = subject.partition("=")
+        if value:
+            by_column.setdefault(column, []).append(value)
+    if not by_column or not report.logged:
+        return
+    live = _window_rows(kit, report, labelled=False)
+    location = report.model.training_location
+    training = kit.warehouse.table(location) if location else None
+    for column, values in by_column.items():
+        chosen = live.filter(slice_key(live, column).isin(values))
+        found = _input_stats(kit, chosen, training, report.features)
+        report.slice_inputs[column] = {
+            "values": values,
+            "health": found.health,
+            "drift": found.drift,
+        }
+
+
+def search_weak_slices(kit: Kit, report: MonitoringReport, min_count: int) -> list[WeakSlice]:
+    """Search the report's labelled predictions for the feature values where the model does worst.
+
+    Every logged feature and both time slices are candidates (see
+    :mod:`~mlops_kit.monitoring.weak_slices`); the result is also kept in ``report.weak_slices``.
+
+    Raises:
+        BackendError: a warehouse query failed.
+    """
+    report.weak_slices = []
+    if not report.labelled:
+        return report.weak_slices
+    live = _window_rows(kit, report, labelled=True)
+    report.weak_slices = find_weak_slices(
+        kit.warehouse.execute,
+        live.filter(live._label.notnull()),
+        candidates(report.features, TIME_SLICES),
+        report.task,
+        report.positive_label or "",
+        min_count=min_count,
+    )
+    return report.weak_slices
+
+
+def _label_delay(
+    kit: Kit, report: MonitoringReport, log: ir.Table, truth: ir.Table, labels: Labels
+) -> None:
+    """Say how many predictions have labels yet; check the calibration the estimate assumes.
+
+    The calibration reads the model version's labelled predictions logged before the window's
+    end (its labelled history), not only the window's: the window may have few labels yet.
+    """
+    if not report.labelled:
+        report.notes.append("none of the window's predictions has ground truth yet")
+    elif report.labelled < report.logged:
+        report.notes.append(
+            f"{report.labelled} of {report.logged} predictions ({report.label_share:.0%}) have "
+            f"ground truth yet: metrics of slices below {labels.min_share:.0%} labelled are "
+            "pending"
+        )
+    if report.positive_label is None:
+        return
+    model = report.model
+    history = log.filter(
+        log.model_name == model.name,
+        log.model_version == model.version,
+        log.logged_at < report.window_end,
+    )
+    live = live_rows(history, truth, {}, kit.warehouse.dialect)
+    rows = kit.warehouse.execute(reliability_bins(live, report.positive_label)).to_pylist()
+    report.calibration = finish_calibration(rows, labels.max_calibration_error)
 
 
 def _missing(metrics: Mapping[str, Estimate], count: int, positive: str) -> list[str]:
@@ -371,14 +523,27 @@ def _known_positive(kit: Kit, live: ir.Table, positive_label: str) -> str:
 
 
 def _inferred_positive(kit: Kit, live: ir.Table, report: MonitoringReport) -> str | None:
-    """The positive class of the window's labels, with a note saying which and why."""
+    """The positive class of the window's labels, with a note saying which and why.
+
+    Before the labels arrive, the predicted classes stand in for them: the estimate from the
+    scores needs the positive class too.
+    """
+    import ibis
+
     labelled = live.filter(live._label.notnull())
-    seen = labelled.select(value=labelled._label).distinct().limit(3)
-    labels = [str(v) for v in kit.warehouse.execute(seen)["value"].to_pylist()]
+    seen = ibis.union(
+        labelled.select(value=labelled._label, label=ibis.literal(True)).distinct().limit(3),
+        live.select(value=live._prediction, label=ibis.literal(False)).distinct().limit(3),
+    )
+    found = kit.warehouse.execute(seen).to_pylist()
+    labels = [str(row["value"]) for row in found if row["label"]]
+    source = "labels"
+    if len(set(labels)) < 2 and len({str(row["value"]) for row in found}) == 2:
+        labels, source = sorted({str(row["value"]) for row in found}), "labels and predictions"
     positive = positive_class(labels)
     if positive is not None:
         report.notes.append(
-            f"positive class {positive!r} of the labels {', '.join(sorted(labels))}, as the "
+            f"positive class {positive!r} of the {source} {', '.join(sorted(labels))}, as the "
             "evaluation's classifier orders its classes (--positive-label to choose another)"
         )
     elif labels:
@@ -464,14 +629,20 @@ def _coverage(
     return result
 
 
-def _drift_and_health(
-    kit: Kit,
-    live: ir.Table,
-    training: ir.Table | None,
-    features: dict[str, str],
-    report: MonitoringReport,
-) -> None:
+@dataclass
+class InputStats:
+    """Drift against the training data, distributions and health of the live features."""
+
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)
+    distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _input_stats(
+    kit: Kit, live: ir.Table, training: ir.Table | None, features: dict[str, str]
+) -> InputStats:
     """Drift against the training data, distributions, and the health of each live feature."""
+    found = InputStats()
     warehouse = kit.warehouse
     names = sorted(features)
     # Only the values that did not parse are kept as text: every one of them is nonconforming.
@@ -501,7 +672,7 @@ def _drift_and_health(
         checked = conformance.get(name, {})
         histogram = column.get("histogram")
         outside = column.get("out_of_range", 0)
-        report.health[name] = {
+        found.health[name] = {
             "kind": column["kind"],
             "null_rate": column["null_rate"],
             "empty": present == 0,
@@ -516,10 +687,11 @@ def _drift_and_health(
             binned = (reference[name]["histogram"], histogram) if histogram else None
             measured = stats.column_drift(reference[name], column, binned)
             if measured is not None:
-                report.drift[name] = measured
+                found.drift[name] = measured
             shown = _distribution(reference[name], column, binned)
             if shown is not None:
-                report.distributions[name] = shown
+                found.distributions[name] = shown
+    return found
 
 
 def _distribution(

@@ -8,10 +8,13 @@ Example (``monitoring.yaml``)::
     window: 7d
     slices: [hour_of_day, country]
     min_samples: 50               # smaller slices are reported, never judged
+    min_label_share: 0.8          # judge a slice's metrics once 80 % of its predictions have labels
+    max_calibration_error: 0.05   # estimates are trusted while the scores are this well calibrated
     time_column: event_time       # training data's timestamp, for coverage by hour
     thresholds:                   # on the whole window
       accuracy: {min: 0.85}
       roc_auc: {max_drop: 0.05}   # at most 0.05 below the registry's evaluation baseline
+      estimated_accuracy: {min: 0.8}  # from the scores, before the labels arrive
     slice_thresholds:             # on every value of a slice column
       hour_of_day:
         accuracy: {min: 0.75}
@@ -21,11 +24,13 @@ Example (``monitoring.yaml``)::
       null_rate: {max: 0.05}
     retraining:
       handler: pipeline           # an entry point of group mlops_kit.retraining; null = none
+    weak_slices: {min_count: 50}  # also list the feature values where the model does worst
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -35,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.files import read_text
 from mlops_kit.limits import MAX_HOURS
+from mlops_kit.monitoring.estimation import estimated_names
 from mlops_kit.monitoring.metrics import Task, unknown_metric
 from mlops_kit.monitoring.retraining import check_handler
 
@@ -45,6 +51,9 @@ HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate"
 
 ViolationKind = Literal["metrics", "drift", "health"]
 RETRAIN_ON_DEFAULT: Final[tuple[ViolationKind, ...]] = ("metrics", "drift")
+DEFAULT_MIN_LABEL_SHARE: Final = 0.5
+"""Judging on fewer than half the predictions risks the bias of the labels that arrive first."""
+DEFAULT_MAX_CALIBRATION_ERROR: Final = 0.05
 
 _WINDOW: Final = re.compile(r"^([0-9]{1,12})([hdw])$")
 _WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
@@ -64,6 +73,30 @@ def window_hours(text: str) -> int:
             f"at most {MAX_HOURS} hours"
         )
     return hours
+
+
+@dataclass(frozen=True)
+class Labels:
+    """How a report reads the ground truth, and when the scores may stand in for it."""
+
+    positive: str | None = None
+    """The positive class (default: the greater of two labels, as the evaluation orders them)."""
+    min_share: float = DEFAULT_MIN_LABEL_SHARE
+    """A slice with a smaller share of labelled predictions has its metrics pending."""
+    max_calibration_error: float = DEFAULT_MAX_CALIBRATION_ERROR
+    """The expected calibration error of the scores on the labelled history above which the
+    estimated metrics are not trusted (a warning)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_share <= 1 or not 0 < self.max_calibration_error <= 1:
+            raise ConfigError(
+                f"invalid label settings (min_share={self.min_share}, max_calibration_error="
+                f"{self.max_calibration_error}): use a share from 0 to 1 and an error above 0 "
+                "up to 1"
+            )
+
+
+DEFAULT_LABELS: Final = Labels()
 
 
 class Threshold(BaseModel):
@@ -91,6 +124,15 @@ class Threshold(BaseModel):
         return self
 
 
+class WeakSliceSearch(BaseModel):
+    """The search for the feature values where the model does worst (listed, never judged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(default=50, ge=1)
+    """The fewest labelled predictions a slice value needs to be listed."""
+
+
 class RetrainingSpec(BaseModel):
     """Where a failed check sends its retraining request."""
 
@@ -116,6 +158,12 @@ class MonitoringSpec(BaseModel):
     window: str = "7d"
     slices: list[str] = Field(default_factory=lambda: ["hour_of_day"])
     min_samples: int = Field(default=30, ge=1)
+    min_label_share: float = Field(default=DEFAULT_MIN_LABEL_SHARE, ge=0, le=1)
+    """A metric is judged once this share of a slice's predictions has ground truth; until then
+    it is pending (not a pass). Estimated metrics need no labels."""
+    max_calibration_error: float = Field(default=DEFAULT_MAX_CALIBRATION_ERROR, gt=0, le=1)
+    """The expected calibration error of the scores on the labelled history above which the
+    check warns that the estimated metrics cannot be trusted."""
     time_column: str | None = None
     """Timestamp column of the training data for time-slice coverage (default: its first)."""
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
@@ -123,6 +171,8 @@ class MonitoringSpec(BaseModel):
     drift: dict[str, Threshold] = Field(default_factory=dict)
     health: dict[str, Threshold] = Field(default_factory=dict)
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+    weak_slices: WeakSliceSearch | None = None
+    """Search the logged features for weak slices (``weak_slices: {min_count: 50}``)."""
 
     @field_validator("window")
     @classmethod
@@ -132,8 +182,10 @@ class MonitoringSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_names(self) -> MonitoringSpec:
+        # A classification is also judged on the metrics estimated before labels arrive.
+        estimated = estimated_names() if self.task == "classification" else []
         named = list(self.thresholds) + [m for per in self.slice_thresholds.values() for m in per]
-        unknown = unknown_metric(named, self.task)
+        unknown = unknown_metric(named, self.task, also=estimated)
         if unknown:
             raise ValueError(unknown)
         for name in self.drift:
@@ -150,6 +202,11 @@ class MonitoringSpec(BaseModel):
             if column not in self.slices:
                 raise ValueError(f"slice_thresholds names {column!r}, which is not in 'slices'")
         return self
+
+    @property
+    def labels(self) -> Labels:
+        """How the spec's report reads the ground truth."""
+        return Labels(self.positive_label, self.min_label_share, self.max_calibration_error)
 
     @classmethod
     def load(cls, path: Path) -> MonitoringSpec:

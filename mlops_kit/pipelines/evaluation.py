@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError
 from mlops_kit.monitoring.metrics import METRICS
+from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT, WeakSlice, find_weak_slices
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -98,6 +99,65 @@ def evaluate_classifier(
     if by_slice:
         result["slices"] = by_slice
     return result
+
+
+def weak_slices_of(
+    model: Any, frame: Any, target: str, *, min_count: int = DEFAULT_MIN_COUNT
+) -> list[WeakSlice]:
+    """The feature values of ``frame`` where the fitted binary classifier does worst.
+
+    The monitoring report's search (:func:`~mlops_kit.monitoring.weak_slices.find_weak_slices`),
+    run on an in-memory DuckDB holding the rows with the model's predictions: numeric and text
+    columns are candidates, other types (timestamps) are left out.
+
+    Raises:
+        ConfigError: the target column is missing.
+    """
+    import duckdb
+    import ibis
+    import numpy as np
+    import pyarrow as pa
+
+    _require_columns(frame, [target])
+    features = frame.drop(columns=[target])
+    score = model.predict_proba(features)[:, 1]
+    kinds = {str(name): kind for name, dtype in features.dtypes.items() if (kind := _kind(dtype))}
+    # Missing values become nulls (a slice of their own), numbers doubles, the rest text.
+    columns = {
+        name: pa.array(
+            features[name].astype("float64" if kind == "float64" else "string"), from_pandas=True
+        )
+        for name, kind in kinds.items()
+    }
+    rows = pa.table(
+        {
+            **columns,
+            "_label": np.where(frame[target] == model.classes_[1], "1", "0"),
+            "_prediction": np.where(score > 0.5, "1", "0"),
+            "_score": score,
+        }
+    )
+    connection = duckdb.connect()
+    try:
+        connection.register("held_out", rows)
+        return find_weak_slices(
+            lambda expr: connection.execute(ibis.to_sql(expr, dialect="duckdb")).to_arrow_table(),
+            ibis.table(ibis.Schema.from_pyarrow(rows.schema), name="held_out"),
+            kinds,
+            "classification",
+            "1",
+            min_count=min_count,
+        )
+    finally:
+        connection.close()
+
+
+def _kind(dtype: Any) -> str | None:
+    """``float64`` for numbers, ``string`` for text, categories and booleans, else ``None``."""
+    code = getattr(dtype, "kind", "")
+    if code in ("i", "u", "f"):
+        return "float64"
+    return "string" if code in ("O", "S", "U", "b") or str(dtype) == "category" else None
 
 
 def load_classifier(kit: Kit, model_ref: str) -> Any:

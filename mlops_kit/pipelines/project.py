@@ -14,7 +14,6 @@ kit resolves and reach every task as the ``environment`` parameter.
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 import tomllib
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
+from mlops_kit.images import check_digest, image_by_digest
 from mlops_kit.monitoring.metrics import unknown_metric
 from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
@@ -38,39 +38,6 @@ from mlops_kit.pipelines.promotion import GATE_TASK
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.orchestrators import PipelineRun, RecurringRun, TaskEvent
-
-
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-def check_digest(digest: str) -> str:
-    """``digest`` if it is an image digest: ``sha256:`` and 64 lower-case hex digits.
-
-    Raises:
-        ConfigError: it is not.
-    """
-    if not _DIGEST.match(digest):
-        raise ConfigError(
-            f"invalid image digest {digest!r}: write sha256: and 64 lower-case hex digits, as "
-            "the image build reports it"
-        )
-    return digest
-
-
-def image_by_digest(image: str, digest: str) -> str:
-    """``image`` (a repository path, with or without tag or digest) named by ``digest``.
-
-    A digest names one image for good; a tag can be moved to another image after it was tested,
-    attested or approved.
-
-    Raises:
-        ConfigError: ``digest`` is not ``sha256:`` and 64 lower-case hex digits.
-    """
-    check_digest(digest)
-    repository = image.partition("@")[0]
-    path, _, last = repository.rpartition("/")
-    name = last.partition(":")[0]
-    return f"{path}/{name}@{digest}" if path else f"{name}@{digest}"
 
 
 class GateConfig(BaseModel):

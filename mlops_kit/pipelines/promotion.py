@@ -216,6 +216,7 @@ def gate_candidate(
     slices: Sequence[str] = (),
     min_improvement: float = 0.0,
     slice_tolerance: float = 0.02,
+    weak_slice_min_count: int | None = None,
 ) -> GateDecision:
     """Decide about ``model_ref`` (see :func:`decide`) and promote it to ``champion`` if it wins.
 
@@ -236,6 +237,10 @@ def gate_candidate(
         slices: slice columns compared value by value.
         min_improvement: the margin by which the first metric must improve.
         slice_tolerance: how much of a metric a slice may lose.
+        weak_slice_min_count: when given, the candidate's held-out rows are also searched for
+            the feature values where it does worst (the monitoring report's search, slice values
+            of at least this many rows); the decision lists them as a reason to look, not to
+            refuse.
 
     Raises:
         NotFoundError: the candidate does not exist.
@@ -286,10 +291,26 @@ def gate_candidate(
         min_improvement,
         slice_tolerance,
     )
+    if weak_slice_min_count is not None and candidate.datasets:
+        notes.append(
+            _weak_slices(kit, candidate.ref, candidate.datasets[0], target, weak_slice_min_count)
+        )
     decision = replace(decision, reasons=[*decision.reasons, *notes])
     if decision.promoted:
         models.promote(kit, candidate.ref, CHAMPION, reason="; ".join(decision.reasons))
     return decision
+
+
+def _weak_slices(kit: Kit, model_ref: str, dataset_ref: str, target: str, min_count: int) -> str:
+    """One reason line: where ``model_ref`` does worst on the held-out rows of ``dataset_ref``."""
+    from mlops_kit.pipelines.evaluation import load_classifier, weak_slices_of
+
+    held_out = _held_out_rows(kit, dataset_ref, target)
+    weak = weak_slices_of(load_classifier(kit, model_ref), held_out, target, min_count=min_count)
+    where = f"on the held-out rows of {dataset_ref}"
+    if not weak:
+        return f"no weak slice of {model_ref} {where} (at least {min_count} rows each)"
+    return f"weak slices of {model_ref} {where}: " + "; ".join(str(w) for w in weak)
 
 
 def _held_out_rows(kit: Kit, dataset_ref: str, target: str) -> Any:

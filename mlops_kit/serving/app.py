@@ -162,7 +162,7 @@ class PredictionServer:
 
     async def _predict(self, request: Request) -> Response:
         body = await read_json(request, self.settings.max_body_bytes)
-        served = self.holder.current  # this request's model, whatever a swap does meanwhile
+        served = self.holder.pick()  # this request's model, whatever a swap does meanwhile
         if served is None:
             raise Refused(503, f"no model loaded yet: {self.name}@{self.alias} is loading")
         if not isinstance(body, dict):
@@ -225,6 +225,9 @@ class PredictionServer:
             "model": self.name,
             "version": None if served is None else served.version,
             "following": f"{self.name}@{self.alias}",
+            "canary": None
+            if self.holder.canary is None
+            else {"version": self.holder.canary[0].version, "share": self.holder.canary[1]},
             "inputs": None if served is None else served.schema.describe(),
             "failed_version": None if failure is None else failure.to_dict(),
         }

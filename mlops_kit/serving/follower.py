@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mlops_kit.errors import MlopsKitError, first_line
-from mlops_kit.serving.holder import LoadFailure, ModelHolder, load_served_model
+from mlops_kit.serving.holder import LoadFailure, ModelHolder, ServedModel, load_served_model
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -68,29 +68,24 @@ class AliasFollower:
             return None
 
     def follow_once(self) -> bool:
-        """Look up the alias and swap in its version if it changed; returns whether it swapped."""
+        """Look up the alias and swap in its version if it changed; returns whether it swapped.
+
+        A canary running on the alias is loaded beside it (or dropped once it ends).
+        """
+        swapped = self._follow_alias()
+        self._follow_canary()
+        return swapped
+
+    def _follow_alias(self) -> bool:
         version = self.target()
         current = self.holder.current
         if version is None or (current is not None and current.version == version):
             if current is not None and current.version == version:
                 self.holder.failure = None  # the alias came back to what is served
             return False
-        failed = self._failed_at.get(version)
-        if failed is not None and time.monotonic() - failed < self.retry_after:
+        served = self._load(version, current.ref if current is not None else "nothing")
+        if served is None:
             return False
-        try:
-            served = load_served_model(self.kit, self.name, version)
-        except Exception as exc:  # noqa: BLE001 - a model's own code may raise anything on load
-            self._failed_at[version] = time.monotonic()
-            reason = first_line(exc)
-            self.holder.failure = LoadFailure(version, reason, datetime.now(UTC))
-            self.metrics.load_failures.labels(str(version)).inc()
-            kept = current.ref if current is not None else "nothing"
-            log.error(
-                "%s@%s not swapped in, still serving %s: %s", self.name, version, kept, reason
-            )
-            return False
-        self._failed_at.pop(version, None)
         previous = self.holder.swap(served)
         self.metrics.model_version.set(version)
         log.info(
@@ -101,6 +96,55 @@ class AliasFollower:
             self.alias,
         )
         return True
+
+    def _follow_canary(self) -> None:
+        from mlops_kit import models
+
+        if self.alias.isdigit():
+            return  # a pinned version has no canary
+        try:
+            canary = models.running_canary(self.kit, self.name, self.alias)
+        except MlopsKitError as exc:
+            log.warning("cannot look up the canary of %s@%s: %s", self.name, self.alias, exc)
+            return
+        held = self.holder.canary
+        if canary is None:
+            if held is not None:
+                log.info("canary %s ended on %s@%s", held[0].ref, self.name, self.alias)
+                self.holder.set_canary(None)
+            return
+        if held is not None and held[0].version == canary.version:
+            self.holder.set_canary((held[0], canary.traffic_share))
+            return
+        served = self._load(canary.version, "no canary")
+        if served is not None:
+            self.holder.set_canary((served, canary.traffic_share))
+            log.info(
+                "canary %s takes %.0f%% of %s@%s",
+                served.ref,
+                100 * canary.traffic_share,
+                self.name,
+                self.alias,
+            )
+
+    def _load(self, version: int, kept: str) -> ServedModel | None:
+        """``version`` loaded and verified, or ``None`` (the failure reported, retried later)."""
+        failed = self._failed_at.get(version)
+        if failed is not None and time.monotonic() - failed < self.retry_after:
+            return None
+        try:
+            served = load_served_model(self.kit, self.name, version)
+        except Exception as exc:  # noqa: BLE001 - a model's own code may raise anything on load
+            self._failed_at[version] = time.monotonic()
+            reason = first_line(exc)
+            self.holder.failure = LoadFailure(version, reason, datetime.now(UTC))
+            self.metrics.load_failures.labels(str(version)).inc()
+            log.error(
+                "%s@%s not swapped in, still serving %s: %s", self.name, version, kept, reason
+            )
+            return None
+        self._failed_at.pop(version, None)
+        return served
 
     def start(self) -> None:
         """Follow in a background thread, the first lookup right away."""

@@ -1,12 +1,14 @@
 """The model a serving process answers with, replaced atomically.
 
-A request takes :attr:`ModelHolder.current` once and predicts, validates and logs with that
+A request takes :meth:`ModelHolder.pick` once and predicts, validates and logs with that
 :class:`ServedModel` to the end: a swap in between replaces the reference for the next request
-while the request in flight finishes on the old version.
+while the request in flight finishes on the old version. While a canary runs on the alias, the
+holder also keeps the canary version and answers that share of the requests with it.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -78,6 +80,7 @@ class ModelHolder:
 
     def __init__(self) -> None:
         self._current: ServedModel | None = None
+        self._canary: tuple[ServedModel, float] | None = None
         self.failure: LoadFailure | None = None
         """The last version that failed to load, while the alias still points at it."""
 
@@ -91,3 +94,20 @@ class ModelHolder:
         previous, self._current = self._current, served
         self.failure = None
         return previous
+
+    @property
+    def canary(self) -> tuple[ServedModel, float] | None:
+        """The canary version and its share of the requests, while one runs."""
+        return self._canary
+
+    def set_canary(self, canary: tuple[ServedModel, float] | None) -> None:
+        """Answer that share of the next requests with the canary version (``None``: none)."""
+        self._canary = canary
+
+    def pick(self) -> ServedModel | None:
+        """The model to answer one request with: the canary for its share of them."""
+        canary, current = self._canary, self._current
+        # Not a secret: a uniform draw per request splits the traffic by share.
+        if canary is not None and current is not None and random.random() < canary[1]:  # noqa: S311
+            return canary[0]
+        return current

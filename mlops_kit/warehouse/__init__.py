@@ -18,6 +18,8 @@ Log tables (the prediction log, the ground truth) only grow: :meth:`Warehouse.lo
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,36 @@ class StagedData:
     row_count: int
     fingerprint: str
     source: str
+
+
+def row_hash_sql(hex_sha256_of_json: str) -> str:
+    """The SQL of a row's hash in the fingerprint.
+
+    Args:
+        hex_sha256_of_json: the dialect's expression for the lowercase hex SHA-256 of the row's
+            JSON text (the row relation is named ``t``).
+
+    A row's hash is the first 56 bits of that digest, as an integer. SHA-256 is fixed by its
+    standard, unlike an engine's own hash (FARM_FINGERPRINT, DuckDB's ``hash()``) that a release may
+    change: the fingerprint, and so "identical content returns the existing version", survives
+    engine upgrades. 56 bits keep the integer positive in a signed 64-bit column.
+    """
+    return f"CAST(CONCAT('0x', SUBSTR({hex_sha256_of_json}, 1, 14)) AS INT64)"
+
+
+def content_fingerprint(
+    schema: list[dict[str, str]], row_count: int, hash_sum: int, hash_xor: int
+) -> str:
+    """The fingerprint of a dataset version: SHA-256 of its schema and the multiset of its rows.
+
+    Args:
+        schema: the columns, ``[{"name": ..., "type": ...}]`` with ibis type names.
+        row_count: number of rows.
+        hash_sum: the sum of the rows' :func:`row_hash_sql` values.
+        hash_xor: the XOR of the same values; sum and XOR make row order irrelevant.
+    """
+    text = json.dumps([schema, row_count, str(hash_sum), str(hash_xor)])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _IBIS_TYPES: Final = {

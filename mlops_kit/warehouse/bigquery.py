@@ -45,7 +45,9 @@ from mlops_kit.warehouse import (
     TableSchema,
     Warehouse,
     check_supported,
+    content_fingerprint,
     file_format,
+    row_hash_sql,
 )
 
 if TYPE_CHECKING:
@@ -81,14 +83,8 @@ _FORMATS = {
 }
 
 
-ROW_HASH: Final = "CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(TO_JSON_STRING(t))), 1, 14)) AS INT64)"
-"""A row's hash in the fingerprint: the first 56 bits of the SHA-256 of its JSON text, as an integer.
-
-SHA-256 is fixed by its standard, unlike an engine's own hash (FARM_FINGERPRINT, DuckDB's hash())
-that a release may change: the fingerprint, and so "identical content returns the existing
-version", survives engine upgrades. 56 bits keep the integer positive; the fingerprint combines the
-rows' hashes by sum and XOR, so row order does not count.
-"""
+ROW_HASH: Final = row_hash_sql("TO_HEX(SHA256(TO_JSON_STRING(t)))")
+"""A row's hash in the fingerprint (see :func:`~mlops_kit.warehouse.row_hash_sql`)."""
 
 
 def ibis_type(field: Any) -> str:
@@ -242,10 +238,8 @@ class BigQueryWarehouse(Warehouse):
         count = int(row["n"] or 0)
         if not count:
             raise ConfigError(f"{staged.source} has no rows: a dataset version needs data")
-        digest = hashlib.sha256(
-            json.dumps([schema, count, str(int(Decimal(row["s"]))), str(row["x"])]).encode()
-        )
-        return StagedData(staged.location, schema, count, digest.hexdigest(), staged.source)
+        fingerprint = content_fingerprint(schema, count, int(Decimal(row["s"])), int(row["x"]))
+        return StagedData(staged.location, schema, count, fingerprint, staged.source)
 
     def version_table(self, dataset: str, schema: list[dict[str, str]]) -> str:
         """The partitioned table holding the versions of ``dataset`` that have ``schema``."""

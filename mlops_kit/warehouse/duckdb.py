@@ -14,7 +14,6 @@ and apply to every DuckDB connection the warehouse opens (see :data:`SETTINGS`).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from functools import cached_property
@@ -40,7 +39,9 @@ from mlops_kit.warehouse import (
     Warehouse,
     check_supported,
     column_schema,
+    content_fingerprint,
     file_format,
+    row_hash_sql,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +75,18 @@ SETTINGS = {
 DEFAULT_MEMORY_LIMIT = "2GB"
 """DuckDB's own default is 80 % of the machine's memory: a 10 M-row report then peaks at 7.5 GB;
 with 2 GB it peaks at 2.4 GB and spills the rest to disk, at a small cost in time."""
+
+
+ROW_HASH = row_hash_sql("sha256(to_json(t)::VARCHAR)")
+"""A row's hash in the fingerprint, the BigQuery warehouse's formula in DuckDB's spelling."""
+
+LEGACY_ROW_HASH = "hash(t)"
+"""The row hash of fingerprints recorded before they were SHA-256: DuckDB's own ``hash()``.
+
+Versions stored then keep verifying (see ``DuckDBWarehouse._intact``) as long as the installed
+DuckDB computes ``hash()`` as the one that stored them did; a new snapshot of the same content
+records a new version under the SHA-256 fingerprint.
+"""
 
 
 def duckdb_settings(uri: str, query: str) -> dict[str, str]:
@@ -248,14 +261,15 @@ class DuckDBWarehouse(Warehouse):
             raise ConfigError(f"{source.describe()} has no rows: a dataset version needs data")
         return StagedData(str(staging), schema, count, fingerprint, source.describe())
 
-    def _fingerprint(self, path: Path, schema: list[dict[str, str]]) -> tuple[int, str]:
+    def _fingerprint(
+        self, path: Path, schema: list[dict[str, str]], row_hash: str = ROW_HASH
+    ) -> tuple[int, str]:
         """The row count and content fingerprint of the Parquet file ``path``."""
         count, total, xor = self._connection.execute(
-            "SELECT count(*), sum(hash(t)::HUGEINT), bit_xor(hash(t)) "  # noqa: S608
+            f"SELECT count(*), sum(({row_hash})::HUGEINT), bit_xor({row_hash}) "  # noqa: S608
             f"FROM read_parquet({_literal(str(path))}) AS t"
         ).fetchone() or (0, 0, 0)
-        digest = hashlib.sha256(json.dumps([schema, count, str(total), str(xor)]).encode())
-        return int(count), digest.hexdigest()
+        return int(count), content_fingerprint(schema, int(count), int(total or 0), int(xor or 0))
 
     def _intact(self, path: Path, fingerprint: str) -> bool:
         """Whether ``path`` reads back with content ``fingerprint`` (checked once per file state)."""
@@ -269,7 +283,10 @@ class DuckDBWarehouse(Warehouse):
             if state in self._verified:
                 return True
             schema = column_schema(ibis.Schema.from_pyarrow(pq.read_schema(path)))
-            intact = self._fingerprint(path, schema)[1] == fingerprint
+            intact = any(
+                self._fingerprint(path, schema, row_hash)[1] == fingerprint
+                for row_hash in (ROW_HASH, LEGACY_ROW_HASH)
+            )
         except (OSError, duckdb.Error, ValueError, KeyError, TypeError):
             # pyarrow's ArrowInvalid is a ValueError: a truncated or garbled footer.
             return False
@@ -281,7 +298,7 @@ class DuckDBWarehouse(Warehouse):
         """The file of a stored ``location``.
 
         Relative to :attr:`root`, or absolute: staged data, and a version recorded before the
-        metadata migration 0006 made locations relative.
+        metadata migration 0011 made locations relative.
         """
         return self.root / location
 

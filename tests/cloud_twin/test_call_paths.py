@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "mlops_kit"
 TABLE = ROOT / "tests" / "README.md"
-NO_REQUEST = {"bucket", "blob", "with_timeout", "rsplit", "split"}
+NO_REQUEST = {"bucket", "blob", "with_timeout", "rsplit", "rpartition", "split"}
 """Methods that send no request: builders of Google objects, ``str`` methods of their fields."""
 
 

@@ -16,6 +16,7 @@ from mlops_kit.environments import Environment
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 from tests.cloud_twin.bigquery import FakeBigQuery
 from tests.cloud_twin.cloudsql import FakeCloudSql, create_iam_user
+from tests.cloud_twin.gke import FakeKubernetes
 from tests.cloud_twin.googleapis import ROOTS_VARIABLE, GoogleApis
 from tests.cloud_twin.kubeflow import FakeKubeflow
 from tests.cloud_twin.oauth import TokenEndpoint
@@ -29,6 +30,9 @@ MONITORING_DATASET = "mlops_twin_monitoring"
 BUCKET = "twin-project-mlops-models"
 INSTANCE = f"{PROJECT}:{REGION}:mlops-twin-metadata"
 DATABASE = "test"
+CLUSTER = "mlops-twin-gke"
+SERVING_NAMESPACE = "serving"
+SERVING_ACCOUNT = f"mlops-serving@{PROJECT}.iam.gserviceaccount.com"
 """The database of the real PostgreSQL that stands behind the Cloud SQL instance."""
 POSTGRES_ADMIN_URL = os.environ.get(
     "MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,6 +57,7 @@ class CloudTwin:
     cloudsql: FakeCloudSql | None = None
     kubeflow: FakeKubeflow | None = None
     vertex: FakeVertex | None = None
+    kubernetes: FakeKubernetes | None = None
     googleapis: GoogleApis | None = None
     failures: dict[str, str] = field(default_factory=dict)
     """Why each fake that did not start did not (by fake)."""
@@ -70,6 +75,11 @@ class CloudTwin:
         return self.directory / "credentials.json"
 
     @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig whose context ``gke_PROJECT_REGION_CLUSTER`` reaches the cluster."""
+        return self.directory / "kubeconfig"
+
+    @property
     def environments_dir(self) -> Path:
         """The directory of the environment files (``MLOPS_KIT_ENVIRONMENTS_DIR``)."""
         return self.directory / "environments"
@@ -85,6 +95,8 @@ class CloudTwin:
             variables["BIGQUERY_EMULATOR_HOST"] = self.bigquery.endpoint
         if self.storage is not None:
             variables["STORAGE_EMULATOR_HOST"] = self.storage.url
+        if self.kubernetes is not None:
+            variables["KUBECONFIG"] = str(self.kubeconfig)
         if self.googleapis is not None:
             variables["grpc_proxy"] = self.googleapis.proxy_url
             variables[ROOTS_VARIABLE] = str(self.googleapis.roots_file)
@@ -114,8 +126,9 @@ class CloudTwin:
             prediction_log_table=f"{PROJECT}.{MONITORING_DATASET}.{PREDICTION_LOG.name}",
             bucket=BUCKET,
             pipeline_root=f"gs://{BUCKET}/pipeline-root",
-            service_accounts={"pipeline_runner": self.account},
+            service_accounts={"pipeline_runner": self.account, "serving": SERVING_ACCOUNT},
             labels={"env": name},
+            deploy=f"gke://{PROJECT}/{REGION}/{CLUSTER}/{SERVING_NAMESPACE}",
         )
 
     def environment_file(self, name: str = "twin") -> Path:
@@ -129,13 +142,20 @@ class CloudTwin:
 
     def clear_requests(self) -> None:
         """Forget the requests recorded so far (the data stays)."""
-        for fake in (self.bigquery, self.cloudsql, self.kubeflow, self.vertex):
+        for fake in (self.bigquery, self.cloudsql, self.kubeflow, self.vertex, self.kubernetes):
             if fake is not None:
                 fake.requests.clear()
 
     def stop(self) -> None:
         """Stop every fake that runs."""
-        fakes = (self.googleapis, self.vertex, self.kubeflow, self.cloudsql, self.storage)
+        fakes = (
+            self.googleapis,
+            self.vertex,
+            self.kubernetes,
+            self.kubeflow,
+            self.cloudsql,
+            self.storage,
+        )
         for fake in (*fakes, self.bigquery):
             if fake is not None:
                 fake.stop()
@@ -155,6 +175,9 @@ def start_twin(directory: Path | None = None, postgres_url: str = POSTGRES_ADMIN
     twin.cloudsql = _started(twin, "Cloud SQL (PostgreSQL)", lambda: _cloudsql(twin, postgres_url))
     twin.kubeflow = FakeKubeflow(twin.tokens).start()
     twin.vertex = FakeVertex().start()
+    twin.kubernetes = FakeKubernetes((SERVING_NAMESPACE,)).start()
+    twin.kubernetes.add_service_account(SERVING_NAMESPACE, "model-server", SERVING_ACCOUNT)
+    twin.kubernetes.write_kubeconfig(twin.kubeconfig, f"gke_{PROJECT}_{REGION}_{CLUSTER}")
     vertex = twin.vertex
     twin.googleapis = _started(
         twin, "Google gRPC hosts", lambda: GoogleApis(vertex, twin.directory).start()

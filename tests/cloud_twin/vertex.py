@@ -8,8 +8,14 @@ The client reaches it through its ``api_endpoint`` client option with the REST t
   taken is refused, as Vertex refuses it);
 - ScheduleService: ``schedules`` create, get and list (a created schedule is ``ACTIVE``);
 - ModelService: ``models:upload``, a long-running operation that completes at once (its response
-  names the model and the new version id; a ``parentModel`` upload adds a version), and
-  ``operations`` get.
+  names the model and the new version id; a ``parentModel`` upload adds a version), ``models``
+  list (a ``labels.KEY="VALUE" AND ...`` filter is honoured) and ``operations`` get;
+- EndpointService: ``endpoints`` get, ``:deployModel`` and ``:undeployModel``, long-running
+  operations that complete at once. Like Vertex AI they refuse a traffic split that does not add
+  up to 100 or names a model the endpoint does not serve, a model that was never uploaded, a
+  deployment without dedicated resources, and an undeployment that would leave traffic on the
+  undeployed model. An endpoint exists once :meth:`FakeVertex.create_endpoint` made it (the
+  infrastructure program creates it).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class FakeVertex:
         self.models: dict[str, list[dict[str, Any]]] = {}
         """The uploaded versions of each model resource name, in order."""
         self.operations: dict[str, dict[str, Any]] = {}
+        self.endpoints: dict[str, dict[str, Any]] = {}
         self.refusal: str | None = None
         """When set, every request is refused with 403 and this message (a missing permission)."""
         self.lock = threading.Lock()
@@ -109,6 +116,26 @@ class FakeVertex:
                     r"(projects/[^/]+/locations/[^/]+)/models:upload",
                     lambda p: self.upload_model(p, parsed),
                 ),
+                (
+                    "GET",
+                    r"(projects/[^/]+/locations/[^/]+)/models",
+                    lambda p: self.list_models(p, query),
+                ),
+                (
+                    "GET",
+                    r"projects/[^/]+/locations/[^/]+/endpoints/[^/:]+",
+                    lambda: self.get(self.endpoints, route),
+                ),
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):deployModel",
+                    lambda e: self.deploy_model(e, parsed),
+                ),
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):undeployModel",
+                    lambda e: self.undeploy_model(e, parsed),
+                ),
                 ("GET", r"projects/.+/operations/[^/]+", lambda: self.get(self.operations, route)),
             ]
             for verb, pattern, answer in routes:
@@ -155,6 +182,108 @@ class FakeVertex:
     def list_schedules(self, parent: str) -> Reply:
         """``schedules.list``."""
         return 200, {"schedules": [s for n, s in self.schedules.items() if n.startswith(parent)]}
+
+    def create_endpoint(self, project: str, location: str, endpoint_id: str) -> str:
+        """An endpoint serving nothing yet; its resource name."""
+        name = f"projects/{project}/locations/{location}/endpoints/{endpoint_id}"
+        self.endpoints[name] = {
+            "name": name,
+            "displayName": endpoint_id,
+            "createTime": CREATED,
+            "deployedModels": [],
+            "trafficSplit": {},
+        }
+        return name
+
+    def list_models(self, parent: str, query: dict[str, list[str]]) -> Reply:
+        """``models.list``: the newest version of each model; label filters are honoured."""
+        wanted = dict(
+            re.findall(r'labels\.([a-z0-9_-]+)\s*=\s*"([^"]*)"', query.get("filter", [""])[0])
+        )
+        models = [
+            {**versions[-1], "name": name, "versionId": str(len(versions))}
+            for name, versions in self.models.items()
+            if name.startswith(parent)
+            and all(versions[-1].get("labels", {}).get(k) == v for k, v in wanted.items())
+        ]
+        return 200, {"models": models}
+
+    def _operation(self, parent: str, kind: str, response: dict[str, Any]) -> Reply:
+        name = f"{parent}/operations/{len(self.operations) + 1}"
+        operation = {
+            "name": name,
+            "done": True,
+            "metadata": {
+                "@type": f"type.googleapis.com/google.cloud.aiplatform.v1.{kind}OperationMetadata",
+                "genericMetadata": {"createTime": CREATED, "updateTime": CREATED},
+            },
+            "response": {
+                "@type": f"type.googleapis.com/google.cloud.aiplatform.v1.{kind}Response",
+                **response,
+            },
+        }
+        self.operations[name] = operation
+        return 200, operation
+
+    def deploy_model(self, endpoint: str, body: dict[str, Any]) -> Reply:
+        """``endpoints.deployModel``: the model joins the endpoint with the traffic split given."""
+        if endpoint not in self.endpoints:
+            return error(404, f"Endpoint {endpoint} not found.", "notFound")
+        served = self.endpoints[endpoint]
+        deployed = dict(body["deployedModel"])
+        if deployed.get("model") not in self.models:
+            return error(400, f"Model {deployed.get('model')} does not exist.", "badRequest")
+        resources = deployed.get("dedicatedResources", {})
+        if not resources.get("machineSpec", {}).get("machineType"):
+            return error(
+                400,
+                "Model does not support automatic resources: dedicated_resources are required.",
+            )
+        deployed_id = str(1000 + len(self.operations))
+        split = {
+            (deployed_id if key == "0" else key): int(value)
+            for key, value in (body.get("trafficSplit") or {}).items()
+        }
+        if not split and not served["deployedModels"]:
+            split = {deployed_id: 100}
+        refusal = self._check_split(served, split, extra=deployed_id)
+        if refusal:
+            return error(400, refusal)
+        deployed = {**deployed, "id": deployed_id, "createTime": CREATED}
+        served["deployedModels"].append(deployed)
+        served["trafficSplit"] = split
+        return self._operation(endpoint, "DeployModel", {"deployedModel": deployed})
+
+    def undeploy_model(self, endpoint: str, body: dict[str, Any]) -> Reply:
+        """``endpoints.undeployModel``: the model leaves; the traffic split given takes over."""
+        if endpoint not in self.endpoints:
+            return error(404, f"Endpoint {endpoint} not found.", "notFound")
+        served = self.endpoints[endpoint]
+        gone = body.get("deployedModelId")
+        if gone not in {m["id"] for m in served["deployedModels"]}:
+            return error(404, f"DeployedModel {gone} not found on {endpoint}.", "notFound")
+        split = {k: int(v) for k, v in (body.get("trafficSplit") or {}).items()}
+        if not split:
+            split = {k: v for k, v in served["trafficSplit"].items() if k != gone}
+        left = [m for m in served["deployedModels"] if m["id"] != gone]
+        if split.get(gone) or (left and sum(split.values()) != 100):
+            return error(
+                400,
+                f"Model {gone} has traffic assigned: undeploying it needs a traffic split that "
+                "gives its share to the other models.",
+            )
+        served["deployedModels"] = left
+        served["trafficSplit"] = {k: v for k, v in split.items() if v}
+        return self._operation(endpoint, "UndeployModel", {})
+
+    @staticmethod
+    def _check_split(served: dict[str, Any], split: dict[str, int], extra: str) -> str | None:
+        known = {m["id"] for m in served["deployedModels"]} | {extra}
+        if set(split) - known:
+            return f"Traffic split names models the endpoint does not serve: {sorted(set(split) - known)}"
+        if sum(split.values()) != 100:
+            return f"The traffic split must add up to 100, not {sum(split.values())}."
+        return None
 
     def upload_model(self, parent: str, body: dict[str, Any]) -> Reply:
         """``models.upload``: a done operation naming the model and its new version id."""

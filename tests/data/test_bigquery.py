@@ -24,6 +24,7 @@ import pytest
 from mlops_kit import data
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.kit import Kit
+from mlops_kit.warehouse import WAREHOUSES, Source
 from tests.cloud_twin.bigquery import FakeBigQuery
 from tests.data.conftest import CHURN_V1, CHURN_V2, write
 
@@ -219,3 +220,33 @@ def test_the_fingerprint_is_sha256_of_each_rows_json_text(bq_kit, fake_bigquery,
     version = data.snapshot(bq_kit, "pairs", table="pairs")
     assert version.schema == schema
     assert version.fingerprint == expected
+    # The local twin's DuckDB warehouse computes the same digest of the same rows.
+    local = WAREHOUSES.open(f"duckdb://{tmp_path / 'wh' / 'warehouse.duckdb'}")
+    pairs = write(
+        tmp_path / "pairs.parquet",
+        "SELECT a::BIGINT AS a, b FROM (VALUES (2, 'y'), (1, 'x')) v(a, b)",
+    )
+    assert local.stage("pairs", Source(path=pairs)).fingerprint == expected
+
+
+def test_the_same_rows_have_the_same_fingerprint_on_duckdb_and_bigquery(bq_kit, tmp_path):
+    # Every column kind a snapshot keeps, with nulls, markup and quotes in the text.
+    source = write(
+        tmp_path / "mixed.parquet",
+        "SELECT range AS id, range * 0.25::DOUBLE AS score, range % 3 = 0 AS flag, "
+        "DATE '2026-01-01' + range::INTEGER AS day, "
+        "CASE WHEN range % 7 = 0 THEN NULL ELSE '<b>\"it''s\"</b> ' || range END AS note "
+        "FROM range(500)",
+    )
+    local = Kit.open(
+        "local",
+        warehouse=f"duckdb://{tmp_path / 'wh' / 'warehouse.duckdb'}",
+        metadata=f"sqlite:///{tmp_path / 'local.db'}",
+    )
+    try:
+        on_duckdb = data.snapshot(local, "mixed", path=source)
+    finally:
+        local.close()
+    on_bigquery = data.snapshot(bq_kit, "mixed", path=source)
+    assert on_bigquery.schema == on_duckdb.schema
+    assert on_bigquery.fingerprint == on_duckdb.fingerprint

@@ -9,6 +9,7 @@ import pytest
 
 from mlops_kit import data
 from mlops_kit.errors import IntegrityError
+from mlops_kit.kit import Kit
 from tests.data.conftest import CHURN_V1, write
 
 
@@ -45,3 +46,31 @@ def test_a_damaged_version_is_named_and_a_snapshot_of_its_content_repairs_it(
     assert (again.version, again.created) == (1, False)
     assert data.load(kit, "churn@1").num_rows == 3000
     assert data.diff(kit, "churn@1", source).summary["identical"]
+
+
+def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_found(
+    kit, tmp_path: Path
+) -> None:
+    # Versions stored before fingerprints were SHA-256 carry DuckDB's hash() fingerprint in their
+    # manifest and file name.
+    from sqlalchemy import update
+
+    from mlops_kit.db.models.data import DatasetVersionRow
+    from mlops_kit.warehouse.duckdb import LEGACY_ROW_HASH
+
+    version = data.snapshot(kit, "churn", path=write(tmp_path / "churn.parquet", CHURN_V1))
+    stored = Path(version.storage)
+    legacy = kit.warehouse._fingerprint(stored, version.schema, LEGACY_ROW_HASH)[1]  # type: ignore[attr-defined]
+    assert legacy != version.fingerprint
+    old_file = stored.replace(stored.with_name(f"{legacy}.parquet"))
+    with kit.metadata.session() as session:
+        session.execute(update(DatasetVersionRow).values(fingerprint=legacy, storage=str(old_file)))
+        session.commit()
+    fresh = Kit.open(
+        "local", warehouse=kit.environment.warehouse, metadata=kit.environment.metadata
+    )
+    with fresh:
+        assert data.load(fresh, "churn@1").num_rows == 3000
+        _flip_a_value_byte(old_file)
+        with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
+            data.load(fresh, "churn@1")

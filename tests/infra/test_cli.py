@@ -110,7 +110,9 @@ def test_outputs_command_prints_the_stack_outputs(capsys: pytest.CaptureFixture[
 
     assert main(["outputs", "--env", "dev"]) == 0
     outputs = json.loads(capsys.readouterr().out)
-    assert outputs["kfp_host"] == "http://kfp.dev.mlops.internal"
+    assert outputs["kfp_host"] == "https://kfp.dev.mlops.internal"
+    # IAP in front of KFP accepts ID tokens for its OAuth client: the kit's audience.
+    assert outputs["kfp_audience"] == "987654321098-kfpdevexample.apps.googleusercontent.com"
 
 
 def test_no_pulumi_project_is_one_line(

@@ -178,6 +178,15 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         "rotationPeriod",
         True,
     ),
+    (
+        # An asymmetric signing key cannot rotate by itself: its label says it is rotated by hand.
+        "kms-key-rotation",
+        c.CRYPTO_KEY,
+        "attestor",
+        {"labels.rotation": "never"},
+        "labels.rotation",
+        True,
+    ),
     ("network-no-default", c.NETWORK, "vpc", {"name": "default"}, "name", False),
     (
         "network-custom-mode",
@@ -883,14 +892,37 @@ STACK_CASES: list[tuple[str, StackCase, StackCase | None]] = [
         lambda rs: _without(rs, lambda r: r.type == c.BINARY_AUTHORIZATION_POLICY),
     ),
     (
+        "gke-binary-authorization-attestor",
+        lambda rs: _edit(
+            rs,
+            c.BINARY_AUTHORIZATION_POLICY,
+            "",
+            {"defaultAdmissionRule.enforcementMode": "DRYRUN_AUDIT_LOG_ONLY"},
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.ATTESTOR),
+    ),
+    (
         "artifact-registry-images-not-public",
         lambda rs: _edit(rs, REPOSITORY_IAM[0], "images-gke-nodes", {"member": "allUsers"}),
+        None,
+    ),
+    (
+        # Public without the stack's say-so: the label the program sets from kitRepository.public.
+        "artifact-registry-python-public-by-choice",
+        lambda rs: _edit(rs, REPOSITORY, "-kit", "labels.public-read"),
         None,
     ),
     (
         "k8s-network-policy-per-namespace",
         lambda rs: _edit(rs, c.NETWORK_POLICY, "", {"metadata.namespace": "default"}),
         lambda rs: _without(rs, lambda r: r.type == c.NETWORK_POLICY),
+    ),
+    (
+        "k8s-kfp-behind-iap",
+        lambda rs: _edit(
+            rs, c.BACKEND_POLICY, "ml-pipeline-iap", {"spec.default.iap.enabled": False}
+        ),
+        lambda rs: _without(rs, lambda r: r.type == c.BACKEND_POLICY),
     ),
 ]
 
@@ -907,6 +939,52 @@ def test_stack_control(
     assert list(control.check(wrong(resources)))
     if omitted is not None:
         assert list(control.check(omitted(resources)))
+
+
+@pytest.mark.parametrize(
+    ("exposure", "expected"),
+    [
+        (
+            c.Resource(
+                c.K8S_SERVICE,
+                "ui-lb",
+                {"metadata": {"name": "ml-pipeline-ui-lb"}, "spec": {"type": "LoadBalancer"}},
+            ),
+            "Service ml-pipeline-ui-lb is a LoadBalancer",
+        ),
+        (
+            c.Resource(c.INGRESS, "ui-ingress", {"metadata": {"name": "kfp"}}),
+            "Ingress kfp routes to KFP without IAP",
+        ),
+    ],
+)
+def test_kfp_reachable_around_iap_fails(prod: Any, exposure: c.Resource, expected: str) -> None:
+    control = _control("k8s-kfp-behind-iap")
+    messages = [message for _resource, message in control.check([*prod.resources, exposure])]
+    assert any(expected in message for message in messages), messages
+
+
+def test_kfp_over_plain_http_or_without_an_oauth_client_fails(prod: Any) -> None:
+    control = _control("k8s-kfp-behind-iap")
+    http = _edit(
+        list(prod.resources),
+        c.GATEWAY,
+        "",
+        {"spec.listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+    )
+    assert [m for _r, m in control.check(http)] == [
+        "Gateway kfp listens with HTTP on port 80: IAP's credentials would cross in clear text"
+    ]
+    no_client = _edit(
+        list(prod.resources),
+        c.BACKEND_POLICY,
+        "ml-pipeline-ui-iap",
+        {"spec.default.iap.clientID": DELETE},
+    )
+    assert [m for _r, m in control.check(no_client)] == [
+        "HTTPRoute kfp sends requests to Service ml-pipeline-ui, which has no GCPBackendPolicy "
+        "with IAP enabled and an OAuth client"
+    ]
 
 
 def test_service_account_keys_are_always_a_violation(prod: Any) -> None:
@@ -930,6 +1008,67 @@ def test_force_destroy_is_allowed_in_dev_only(evaluations: dict[str, Any]) -> No
     ]
     assert dev_bucket.props["forceDestroy"] is True
     assert list(control.check(dev_bucket)) == []
+
+
+def test_an_asymmetric_key_with_a_rotation_period_fails(prod: Any) -> None:
+    control = _control("kms-key-rotation")
+    [key] = [r for r in prod.resources if r.type == c.CRYPTO_KEY and "attestor" in r.name]
+    assert key.props["purpose"] == "ASYMMETRIC_SIGN"
+    assert "rotationPeriod" not in key.props
+    [message] = _messages(control, _changed(key, {"rotationPeriod": "7776000s"}))
+    assert "Cloud KMS rotates only symmetric keys" in message
+
+
+def _admission(rs: list[c.Resource], change: Any) -> list[str]:
+    control = _control("gke-binary-authorization-attestor")
+    return [m for _, m in control.check(_edit(rs, c.BINARY_AUTHORIZATION_POLICY, "", change))]
+
+
+def test_the_admission_policy_requires_the_declared_attestor_and_no_bypass(prod: Any) -> None:
+    rs = list(prod.resources)
+    rule = "defaultAdmissionRule"
+    [deny] = _admission(rs, {f"{rule}.evaluationMode": "ALWAYS_DENY"})
+    assert "not REQUIRE_ATTESTATION" in deny
+    assert _admission(rs, {f"{rule}.requireAttestationsBies": []}) == [
+        "the admission rule requires no attestor"
+    ]
+    [other] = _admission(rs, {f"{rule}.requireAttestationsBies": ["projects/x/attestors/y"]})
+    assert "projects/x/attestors/y, which the stack does not declare" in other
+    [omitted] = _admission(rs, f"{rule}.enforcementMode")
+    assert "enforcementMode is (none)" in omitted
+    # Admitting the project's registry by name would let every image in it skip attestation.
+    [policy] = [r for r in rs if r.type == c.BINARY_AUTHORIZATION_POLICY]
+    admitted = list(policy.props["admissionWhitelistPatterns"])
+    for pattern in ("europe-west1-docker.pkg.dev/acme-ml-prod/*", "europe-west1-docker.pkg.dev/**"):
+        entries = [*admitted, {"namePattern": pattern}]
+        [bypass] = _admission(rs, {"admissionWhitelistPatterns": entries})
+        assert (
+            "admits the images of europe-west1-docker.pkg.dev/acme-ml-prod/mlops-prod-images"
+            in (bypass)
+        )
+
+
+def test_dry_run_admission_is_dev_only(evaluations: dict[str, Any]) -> None:
+    control = _control("gke-binary-authorization-attestor")
+    dev = list(evaluations["dev"].resources)
+    [policy] = [r for r in dev if r.type == c.BINARY_AUTHORIZATION_POLICY]
+    assert policy.props["defaultAdmissionRule"]["enforcementMode"] == "DRYRUN_AUDIT_LOG_ONLY"
+    assert list(control.check(dev)) == []
+    relabelled = _edit(dev, c.CLUSTER, "", {"resourceLabels.env": "staging"})
+    [(_, message)] = control.check(relabelled)
+    assert "outside dev it must be ENFORCED_BLOCK_AND_AUDIT_LOG" in message
+
+
+def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_kit_is_public(
+    prod: Any,
+) -> None:
+    control = _control("artifact-registry-python-public-by-choice")
+    public = _edit(
+        list(prod.resources), REPOSITORY_IAM[0], "python-deployer", {"member": "allUsers"}
+    )
+    [(resource, message)] = control.check(public)
+    assert resource is not None and "python-deployer" in resource.name
+    assert "Python repository mlops-prod-python, which the stack does not make public" in message
 
 
 def test_every_control_is_tested_and_cites_its_benchmark() -> None:

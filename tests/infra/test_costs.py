@@ -47,6 +47,15 @@ def test_every_driver_the_issue_names_is_there(evaluations: dict[str, Any]) -> N
     assert prod[("mlops-prod-budget", "monthly budget")]["declared"].startswith("5000 EUR")
 
 
+def test_the_attestors_signing_key_is_a_driver_of_its_own(prod: Any) -> None:
+    rows = drivers(prod)
+    # The CMEK keys rotate on a schedule; the HSM signing key is rotated by hand.
+    assert rows[("6 keys", "key versions")]["declared"] == "rotated every 90 days"
+    signing = rows[("1 signing key (HSM)", "key versions")]
+    assert signing["declared"] == "rotated by hand"
+    assert "signing operation per image CI attests" in signing["billed by"]
+
+
 def test_costs_through_the_cli(run_cli: Any) -> None:
     args = ("infra", "audit", "--env", "staging", "--costs", "--project-dir", str(ROOT))
     result = run_cli(*args, "--format", "json")

@@ -70,6 +70,26 @@ def _named(type_: str, name_part: str = "") -> Callable[[Node], bool]:
             "gets a private IP before private service access is connected",
         ),
         (
+            "admission-chain-first",
+            _named("gcp:binaryauthorization/attestor:Attestor"),
+            "attestor mlops-prod-built-by-ci is created before its note mlops-prod-built-by-ci",
+        ),
+        (
+            "admission-chain-first",
+            _named("gcp:binaryauthorization/policy:Policy"),
+            "requires attestor projects/acme-ml-prod/attestors/mlops-prod-built-by-ci before it",
+        ),
+        (
+            "admission-chain-first",
+            _named("gcp:container/cluster:Cluster"),
+            "mlops-prod-gke enforces Binary Authorization before the policy exists",
+        ),
+        (
+            "proxy-only-subnet-first",
+            _named("kubernetes:gateway.networking.k8s.io/v1:Gateway"),
+            "asks for a regional internal load balancer before the region's proxy-only subnet",
+        ),
+        (
             # The provider stops waiting for the node pools: every Kubernetes object is early.
             "node-pools-before-kubernetes",
             _named("pulumi:providers:kubernetes"),

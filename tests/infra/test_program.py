@@ -57,11 +57,18 @@ def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_
         "cloudsql://acme-ml-prod:europe-west1:mlops-prod-metadata/mlops"
         "?iam_user=mlops-pipeline-runner@acme-ml-prod.iam"
     )
-    assert env.orchestrator == "kfp+http://kfp.prod.mlops.internal"
+    # IAP in front of KFP: the kit sends ID tokens for the OAuth client's audience.
+    assert env.orchestrator == (
+        "kfp+https://kfp.prod.mlops.internal"
+        "?audience=987654321098-kfpprodexample.apps.googleusercontent.com"
+    )
     assert env.prediction_log_table == "acme-ml-prod.mlops_prod_monitoring.prediction_log"
     assert env.pipeline_root == "gs://acme-ml-prod-mlops-models/pipeline-root"
     assert env.service_accounts["serving"] == "mlops-serving@acme-ml-prod.iam.gserviceaccount.com"
     assert env.labels["cost-center"] == "cc-1234"
+    assert env.deploy == (
+        "gke://acme-ml-prod/europe-west1/mlops-prod-gke/serving?service_account=model-server"
+    )
 
 
 def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> None:
@@ -83,6 +90,7 @@ def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> No
     environment = StackOutputs.model_validate(evaluation.outputs).to_environment("staging")
     assert environment.orchestrator == "vertex://acme-ml-staging/europe-west1"
     assert environment.registry_mirror == "vertex://acme-ml-staging/europe-west1"
+    assert environment.deploy == "local"
 
 
 def test_version_tables_are_ingestion_time_partitioned_and_never_expire(prod: Any) -> None:
@@ -184,6 +192,7 @@ def test_iam_roles_are_granted_on_resources_and_workload_identity_on_accounts(pr
     assert {g["resource"] for g in workload_identity} == {
         "service account mlops-pipeline-runner@acme-ml-prod.iam.gserviceaccount.com",
         "service account mlops-kfp@acme-ml-prod.iam.gserviceaccount.com",
+        "service account mlops-serving@acme-ml-prod.iam.gserviceaccount.com",
     }
     assert {
         "member": "serviceAccount:mlops-serving@acme-ml-prod.iam.gserviceaccount.com",
@@ -226,11 +235,14 @@ def test_kubeflow_is_pinned_private_and_uses_mysql_per_environment(
     assert mysql["databaseVersion"].startswith("MYSQL")
     assert mysql["rootPassword"] == "[secret]"  # generated (CIS GCP 6.1.1)
     assert not [r for r in resources_of(evaluations["dev"], SQL) if "kfp" in r.name]
-    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace").props
+    namespace = one(evaluations["prod"], "kubernetes:core/v1:Namespace", "kubeflow").props
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
-    service = one(evaluations["prod"], "kubernetes:core/v1:Service", "ui-internal").props
-    assert service["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"
-    assert service["spec"]["loadBalancerSourceRanges"] == ["10.50.0.0/20", "10.200.0.0/24"]
+    # Nothing exposes KFP but the IAP Gateway (an internal Application Load Balancer).
+    assert not [
+        r
+        for r in resources_of(evaluations["prod"], "kubernetes:core/v1:Service")
+        if r.props.get("spec", {}).get("type") in ("LoadBalancer", "NodePort")
+    ]
     zone = one(evaluations["prod"], "gcp:dns/managedZone:ManagedZone").props
     assert zone["visibility"] == "private"
 
@@ -382,7 +394,11 @@ def test_without_cmek_exactly_the_cmek_controls_fail() -> None:
     from infra.evaluate import evaluate
 
     evaluation = evaluate("staging", config=stack_config("staging", **{"mlops-kit:cmek": False}))
-    assert not resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
+    # The attestor's signing key remains, in a key ring of its own: no key encrypts data.
+    [key] = resources_of(evaluation, "gcp:kms/cryptoKey:CryptoKey")
+    assert key.props["purpose"] == "ASYMMETRIC_SIGN"
+    [ring] = resources_of(evaluation, "gcp:kms/keyRing:KeyRing")
+    assert key.props["keyRing"].endswith(f"/keyRings/{ring.props['name']}")
     failed = {p["control"] for p in audit_report(evaluation)["policies"] if p["status"] == "FAIL"}
     assert failed == {
         "artifact-registry-cmek",
@@ -428,11 +444,15 @@ def test_network_policies_let_the_clients_and_the_control_plane_in(prod: Any) ->
         cidrs = [peer["ipBlock"]["cidr"] for peer in rule["from"]]
         return spec["podSelector"]["matchLabels"], cidrs, [p["port"] for p in rule["ports"]]
 
-    assert peers("ui-clients") == (
+    # The load balancer's proxies (proxy-only subnet) and Google's health checkers reach the UI
+    # and the API; nothing else from outside the namespace does.
+    load_balancer = ["10.129.0.0/23", "35.191.0.0/16", "130.211.0.0/22"]
+    assert peers("ml-pipeline-ui-load-balancer") == (
         {"app": "ml-pipeline-ui"},
-        ["10.50.0.0/20", "10.200.0.0/24"],
+        load_balancer,
         [3000],
     )
+    assert peers("ml-pipeline-load-balancer") == ({"app": "ml-pipeline"}, load_balancer, [8888])
     assert peers("cache-webhook") == ({"app": "cache-server"}, ["172.16.0.32/28"], [8443])
 
 

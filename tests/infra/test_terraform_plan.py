@@ -211,7 +211,7 @@ SAME_NAME_LISTS = {
     "cidr_blocks", "oauth_scopes", "networks", "rrdatas", "aggregations", "conditions",
     "notification_channels", "reserved_peering_ranges", "database_flags", "database_roles",
     "cleanup_policies", "upstream_policies",
-    "admission_whitelist_patterns",
+    "admission_whitelist_patterns", "public_keys", "permissions", "domains",
 }  # fmt: skip
 
 

@@ -118,3 +118,76 @@ def test_the_numbers_are_right(warehouse) -> None:
     assert rows[("day_of_week", "0")]["n"] == len(monday)
     assert rows[("overall", "all")]["n"] == len(raw)
     assert rows[("overall", "all")]["correct"] == sum(p == y for _, p, y in raw)
+
+
+def _reliability(dialect: str) -> ibis.Table:
+    from mlops_kit.monitoring.estimation import reliability_bins
+
+    log = metrics.prediction_log_table(("proj", "mon"))
+    truth = metrics.ground_truth_table(("proj", "mon"))
+    history = log.filter(log.model_name == "m", log.model_version == 1, log.logged_at < END)
+    return reliability_bins(metrics.live_rows(history, truth, {}, dialect), "1")
+
+
+def test_the_calibration_bins_are_the_same_on_bigquery(warehouse) -> None:
+    on_duckdb = warehouse.execute(ibis.to_sql(_reliability("duckdb"), dialect="duckdb")).fetchall()
+    bigquery_sql = ibis.to_sql(_reliability("bigquery"), dialect="bigquery")
+    on_bigquery = warehouse.execute(_as_duckdb(bigquery_sql)).fetchall()
+    assert len(on_bigquery) == len(on_duckdb)
+    for got, expected in zip(sorted(on_bigquery), sorted(on_duckdb), strict=True):
+        assert got == pytest.approx(expected, rel=1e-9)
+    assert sorted(row[0] for row in on_duckdb) == list(range(10))
+    # Independent of both compilers: every labelled prediction of the model lands in one bin.
+    labelled = warehouse.execute(
+        "SELECT count(*) FROM proj.mon.prediction_log p WHERE p.model_name = 'm' AND "
+        "request_id IN (SELECT request_id FROM proj.mon.ground_truth)"
+    ).fetchone()[0]
+    assert sum(row[1] for row in on_duckdb) == labelled
+
+
+def test_the_weak_slice_search_is_the_same_on_bigquery(warehouse) -> None:
+    """Every query of the search (distinct counts, deciles, sums) gives the same rows."""
+    from mlops_kit.monitoring.weak_slices import candidates, find_weak_slices
+
+    answers: dict[str, list[list[dict[str, object]]]] = {"duckdb": [], "bigquery": []}
+
+    def run(dialect: str):
+        def execute(expr):
+            sql = ibis.to_sql(expr, dialect=dialect)
+            table = warehouse.execute(
+                _as_duckdb(sql) if dialect == "bigquery" else sql
+            ).to_arrow_table()
+            answers[dialect].append(
+                sorted(
+                    table.to_pylist(), key=lambda row: json.dumps(row, sort_keys=True, default=str)
+                )
+            )
+            return table
+
+        log = metrics.prediction_log_table(("proj", "mon"))
+        truth = metrics.ground_truth_table(("proj", "mon"))
+        predictions = metrics.logged_predictions(log, "m", 1, START, END)
+        features = {"amount": "float64", "country": "string"}
+        live = metrics.live_rows(predictions, truth, features, dialect)
+        return find_weak_slices(
+            execute,
+            live.filter(live._label.notnull()),
+            candidates(features, ["hour_of_day"]),
+            "classification",
+            "1",
+            min_count=1,
+        )
+
+    assert run("bigquery") == run("duckdb")
+    assert len(answers["duckdb"]) == 2  # distinct counts, then the sums of every candidate
+    for got, expected in zip(answers["bigquery"], answers["duckdb"], strict=True):
+        assert len(got) == len(expected)
+        for row_got, row_expected in zip(got, expected, strict=True):
+            assert row_got.keys() == row_expected.keys()
+            for column, value in row_expected.items():
+                if isinstance(value, float):
+                    assert row_got[column] == pytest.approx(value, rel=1e-9), column
+                else:
+                    assert row_got[column] == value, column
+    deciles = {row["slice_value"] for row in answers["duckdb"][1] if row["slice_column"] == "_k1"}
+    assert len(deciles) == 10 and all(" – " in value for value in deciles)

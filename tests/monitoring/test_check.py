@@ -47,10 +47,12 @@ def test_thresholds_baseline_drops_and_minimum_samples() -> None:
                 500,
                 {"roc_auc": Estimate(0.80), "log_loss": Estimate(0.65)},
                 {"roc_auc": 0.90, "log_loss": 0.50},
+                logged=500,
             ),
-            SliceMetrics("hour_of_day", "3", 150, {"accuracy": Estimate(0.5)}),
-            SliceMetrics("hour_of_day", "4", 99, {"accuracy": Estimate(0.1)}),  # too few to judge
-            SliceMetrics("hour_of_day", "5", 150, {"accuracy": Estimate(0.85)}),
+            SliceMetrics("hour_of_day", "3", 150, {"accuracy": Estimate(0.5)}, logged=150),
+            # too few to judge
+            SliceMetrics("hour_of_day", "4", 99, {"accuracy": Estimate(0.1)}, logged=99),
+            SliceMetrics("hour_of_day", "5", 150, {"accuracy": Estimate(0.85)}, logged=150),
         ],
         drift={"price": {"psi": 0.3}, "device": {"js": 0.9}},
         health={"price": {"null_rate": 0.5, "nonconforming_rate": 0.0, "out_of_range_rate": 0.0}},
@@ -118,7 +120,9 @@ def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, proj
         {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "absent"}}
     )
     report = _report(
-        slices=[SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.7, 0.66, 0.74)})]
+        slices=[
+            SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.7, 0.66, 0.74)}, logged=500)
+        ]
     )
     with Kit.open(metadata=metadata_url) as kit:
         result = run_check(kit, report, spec)
@@ -128,9 +132,17 @@ def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, proj
         with kit.metadata.session() as session:
             run = session.get(MonitoringRun, result.run_id)
             assert run.retraining_result == result.retraining_result
-            (measurement,) = session.scalars(
-                select(MonitoringMeasurement).where(MonitoringMeasurement.run_id == run.id)
+            share, measurement = session.scalars(
+                select(MonitoringMeasurement)
+                .where(MonitoringMeasurement.run_id == run.id)
+                .order_by(MonitoringMeasurement.id)
             ).all()
+            assert (share.kind, share.name, share.value, share.count) == (
+                "coverage",
+                "labelled_share",
+                1.0,
+                500,
+            )
             assert (measurement.name, measurement.value, measurement.lower) == (
                 "accuracy",
                 0.7,

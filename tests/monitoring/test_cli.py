@@ -133,3 +133,80 @@ def test_html_report_renders_in_chromium_and_shows_the_offending_slice(
     assert '<tr class="flag"><td>metrics</td><td>accuracy</td><td>hour_of_day=3</td>' in dom
     assert '<tr class="flag"><td>3</td>' in dom
     assert "<tr><td>12</td>" in dom
+
+
+def test_a_check_before_the_labels_arrive_is_pending_not_passed(
+    run_cli, registered: str, spec_file: Path, local_kit, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from mlops_kit.monitoring import PredictionLogger
+
+    later = datetime(2026, 11, 21, tzinfo=UTC)
+    rng = np.random.default_rng(4)
+    hours = set()
+    with PredictionLogger(local_kit, "purchase", 1) as logger:
+        for i in range(300):
+            at = later - timedelta(minutes=int(rng.integers(1, 24 * 60)))
+            hours.add(at.hour)
+            score = float(rng.random())
+            features = {"price": float(rng.uniform(0, 100)), "device": "mobile"}
+            logger.log(f"late-{i}", features, int(score >= 0.5), score=score, timestamp=at)
+    spec_file.write_text(
+        spec_file.read_text()
+        + "window: 1d\nmin_label_share: 0.8\nthresholds:\n  estimated_accuracy: {min: 0.5}\n"
+    )
+    result = run_cli("monitor", "check", "--end", later.isoformat(), "--format", "json")
+    assert result.exit_code == 0, result.stdout[:600]
+    data = json.loads(result.stdout)
+    check, report = data["check"], data["report"]
+    assert check["status"] == "pending" and check["violations"] == []
+    assert {p["subject"] for p in check["pending"]} == {f"hour_of_day={h}" for h in hours}
+    assert all(p["labelled"] == 0 and p["name"] == "accuracy" for p in check["pending"])
+    assert report["labelled"] == 0 and report["labelled_share"] == 0.0
+    by_hour = [s for s in report["slices"] if s["column"] == "hour_of_day"]
+    assert all(s["pending"] and s["logged"] > 0 for s in by_hour)
+    # Before any label, the scores estimate each hour's accuracy, and the spec judges it.
+    assert all(s["estimated"]["accuracy"]["value"] > 0.5 for s in by_hour)
+    assert report["slices"][0]["estimated"]["accuracy"]["value"] == pytest.approx(0.75, abs=0.05)
+    page = tmp_path / "pending.html"
+    text = run_cli("monitor", "check", "--end", later.isoformat(), "--html", str(page))
+    assert text.exit_code == 0, text.stderr
+    assert "pending: accuracy on hour_of_day=" in text.stdout
+    assert "0 of " in text.stdout and "judged from 80%" in text.stdout
+    assert f"pending ({len(hours)} thresholds await labels)" in text.stdout
+    html = page.read_text()
+    assert "· pending" in html and "Estimated from the scores (CBPE), against realised" in html
+
+
+def test_report_finds_weak_slices_on_request_and_the_check_from_its_spec(
+    run_cli, registered: str, spec_file: Path, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "monitor", "report", registered, "--end", END, "--slice", "device",
+        "--find-weak-slices", "--min-count", "60", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    weak = data["weak_slices"]
+    assert weak and all(w["count"] >= 60 for w in weak)
+    assert {w["column"] for w in weak} <= {"hour_of_day", "price", "day_of_week"}
+    assert any("the search found" in f["statement"] for f in data["findings"])
+    plain = run_cli("monitor", "report", registered, "--end", END)
+    assert (
+        json.loads(
+            run_cli("monitor", "report", registered, "--end", END, "--format", "json").stdout
+        )["weak_slices"]
+        is None
+    )
+    assert "weak slices found" not in plain.stdout
+    spec_file.write_text(spec_file.read_text() + "weak_slices: {min_count: 60}\n")
+    page = tmp_path / "weak.html"
+    checked = run_cli("monitor", "check", "--end", END, "--html", str(page))
+    assert "weak slices found, worst first" in checked.stdout
+    assert f"Weak slices found ({len(weak)})" in page.read_text()
+    spec_file.write_text(spec_file.read_text().replace("min_count: 60", "min_count: 0"))
+    refused = run_cli("monitor", "check", "--end", END)
+    assert refused.exit_code == 2 and "weak_slices.min_count" in refused.stderr

@@ -62,7 +62,9 @@ def test_a_metric_added_to_the_table_is_computed_judged_gated_and_explained(
 
     # The spec accepts it; lower is better, so a rise from the baseline is a drop.
     spec = MonitoringSpec.model_validate({"thresholds": {"error_rate": {"max_drop": 0.05}}})
-    risen = SliceMetrics("overall", "all", 500, {"error_rate": Estimate(0.3)}, {"error_rate": 0.2})
+    risen = SliceMetrics(
+        "overall", "all", 500, {"error_rate": Estimate(0.3)}, {"error_rate": 0.2}, logged=500
+    )
     (violation,) = evaluate(_report(risen), spec)
     assert violation.name == "error_rate" and "max_drop 0.05 from baseline 0.2" in violation.bound
 
@@ -90,6 +92,7 @@ def test_a_max_drop_the_baseline_cannot_judge_is_a_warning() -> None:
         500,
         {"roc_auc": Estimate(0.5), "accuracy": Estimate(0.8)},
         {"accuracy": 0.8},
+        logged=500,
     )
     assert evaluate(_report(overall), spec) == []
     (warning,) = unjudged(_report(overall), spec)

@@ -108,6 +108,10 @@ def test_wilson_interval_covers_the_truth_about_95_percent_of_the_time(n: int, p
 
 def test_edge_cases_give_no_value_instead_of_dividing_by_zero() -> None:
     assert metrics.wilson(0, 0).value is None
+    # No success, or nothing but: the bound is exactly 0 or 1, not a rounding error inside it.
+    assert [(metrics.wilson(0, n).lower, metrics.wilson(n, n).upper) for n in (3, 35, 999)] == [
+        (0.0, 1.0)
+    ] * 3
     assert metrics.hanley_mcneil(0, 10, 0).value is None
     assert metrics.mean_interval(3.0, 9.0, 1) == metrics.Estimate(3.0)
     one_class = _run(_table([1, 1], [0.9, 0.8], [1, 1], ["a", "a"]), "classification", [])

@@ -190,6 +190,42 @@ def test_ci_runs_and_attests_the_image_it_built_by_digest(projects: dict[str, Pa
     assert config["image"] == "europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev"
 
 
+def test_after_the_build_the_image_is_named_by_its_digest_only(projects: dict[str, Path]) -> None:
+    steps: list[dict[str, Any]] = _workflow(projects["dev"])["jobs"]["submit"]["steps"]  # type: ignore[index]
+    built = next(i for i, step in enumerate(steps) if step.get("id") == "build")
+    after = steps[built + 1 :]
+    digest = "${{ steps.build.outputs.digest }}"
+    # The attestation and the run (whose deploy task serves from the same image) name the digest.
+    assert [step.get("name") or step["run"] for step in after] == [
+        "attest",
+        'mlops-kit pipeline run --env dev --image-digest "$DIGEST"',
+    ]
+    for step in after:
+        text = yaml.safe_dump(step)
+        assert digest in text, step
+        assert "github.sha" not in text and ":latest" not in text, step
+    attest = after[0]
+    outputs = json.loads((FIXTURES / "stack-outputs-dev.json").read_text(encoding="utf-8"))
+    assert attest["run"].split() == [
+        "gcloud",
+        "beta",
+        "container",
+        "binauthz",
+        "attestations",
+        "sign-and-create",
+        '--artifact-url="$IMAGE"',
+        f"--attestor={outputs['attestor']}",
+        f"--keyversion={outputs['attestor_key']}",
+    ]
+    # Built images are only pushed under the commit's tag (immutable in the repository).
+    assert steps[built]["with"]["tags"] == "${{ steps.image.outputs.name }}:${{ github.sha }}"
+
+
+def test_a_local_project_attests_nothing(projects: dict[str, Path]) -> None:
+    text = (projects["local"] / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    assert "binauthz" not in text and "id-token" not in text
+
+
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
@@ -206,9 +242,16 @@ def test_the_compiled_pipeline_names_the_image_by_digest(  # type: ignore[no-unt
     images = {
         executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()
     }
-    assert images == {
-        f"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev@{DIGEST}"
-    }
+    image = f"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev@{DIGEST}"
+    assert images == {image}
+    # The same image serves: the deploy step hands it to the GKE or Vertex AI deploy target.
+    deploy = next(
+        task
+        for component in spec["components"].values()
+        for task in component.get("dag", {}).get("tasks", {}).values()
+        if task["taskInfo"]["name"] == "deploy-model"
+    )
+    assert deploy["inputs"]["parameters"]["image"] == {"runtimeValue": {"constant": image}}
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ from infra.policies.controls import (
 from infra.policies.controls.registry import Control, ControlResult, Section, Violation
 from infra.policies.controls.resources import (
     ALERT_POLICY,
+    ATTESTOR,
     AUDIT_CONFIG,
+    BACKEND_POLICY,
     BASIC_ROLES,
     BIGQUERY_IAM,
     BINARY_AUTHORIZATION_POLICY,
@@ -40,7 +42,11 @@ from infra.policies.controls.resources import (
     DATASET,
     DNS_POLICY,
     FIREWALL,
+    GATEWAY,
     GCP_PROJECT,
+    HTTP_ROUTE,
+    INGRESS,
+    K8S_SERVICE,
     KMS_IAM,
     LABEL_PATHS,
     LOG_METRIC,
@@ -119,7 +125,9 @@ def evaluate_controls(
 
 __all__ = [
     "ALERT_POLICY",
+    "ATTESTOR",
     "AUDIT_CONFIG",
+    "BACKEND_POLICY",
     "BASIC_ROLES",
     "BIGQUERY_IAM",
     "BINARY_AUTHORIZATION_POLICY",
@@ -131,7 +139,11 @@ __all__ = [
     "DATASET",
     "DNS_POLICY",
     "FIREWALL",
+    "GATEWAY",
     "GCP_PROJECT",
+    "HTTP_ROUTE",
+    "INGRESS",
+    "K8S_SERVICE",
     "KMS_IAM",
     "LABEL_PATHS",
     "LOG_METRIC",

@@ -6,8 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from infra.addresses import is_public
+from infra.policies.controls.artifact_registry import REPOSITORY
 from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
+    ATTESTOR,
     BINARY_AUTHORIZATION_POLICY,
     CLUSTER,
     NODE_POOL,
@@ -340,6 +342,15 @@ def gke_sandbox(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None
         yield clusters[0], "no node pool runs GKE Sandbox (sandboxConfig.type GVISOR)"
 
 
+def _enforcing_clusters(resources: Sequence[Resource]) -> list[Resource]:
+    return [
+        r
+        for r in resources
+        if r.type == CLUSTER
+        and get(r.props, "binaryAuthorization.evaluationMode") == "PROJECT_SINGLETON_POLICY_ENFORCE"
+    ]
+
+
 @SECTION.stack_control(
     "gke-binary-authorization-policy",
     ["checkov CKV_GCP_66"],
@@ -350,12 +361,7 @@ def gke_sandbox(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None
 def gke_binary_authorization_policy(
     resources: Sequence[Resource],
 ) -> Iterator[tuple[Resource | None, str]]:
-    enforced = [
-        r
-        for r in resources
-        if r.type == CLUSTER
-        and get(r.props, "binaryAuthorization.evaluationMode") == "PROJECT_SINGLETON_POLICY_ENFORCE"
-    ]
+    enforced = _enforcing_clusters(resources)
     if not enforced:
         return
     policies = [r for r in resources if r.type == BINARY_AUTHORIZATION_POLICY]
@@ -364,3 +370,76 @@ def gke_binary_authorization_policy(
     for policy in policies:
         if get(policy.props, "defaultAdmissionRule.evaluationMode") == "ALWAYS_ALLOW":
             yield policy, "the default admission rule is ALWAYS_ALLOW: every image is admitted"
+
+
+def _attestor_names(resources: Sequence[Resource]) -> set[str]:
+    """Both spellings of each declared attestor: ``NAME`` and ``projects/PROJECT/attestors/NAME``."""
+    names = set()
+    for attestor in (r for r in resources if r.type == ATTESTOR):
+        name = str(attestor.props.get("name") or "")
+        names |= {name, f"projects/{attestor.props.get('project')}/attestors/{name}"}
+    return names
+
+
+def _image_repositories(resources: Sequence[Resource]) -> list[str]:
+    """``LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/`` of each Docker repository declared."""
+    return [
+        f"{r.props.get('location')}-docker.pkg.dev/{r.props.get('project')}/"
+        f"{r.props.get('repositoryId')}/"
+        for r in resources
+        if r.type == REPOSITORY and r.props.get("format") == "DOCKER"
+    ]
+
+
+def _rule_findings(rule: Mapping[str, Any], attestors: set[str], dev: bool) -> Iterator[str]:
+    if rule.get("evaluationMode") != "REQUIRE_ATTESTATION":
+        yield (
+            f"the default admission rule is {rule.get('evaluationMode') or '(none)'}, not "
+            "REQUIRE_ATTESTATION: images are not checked for the CI attestation"
+        )
+        return
+    required = [str(a) for a in rule.get("requireAttestationsBies") or []]
+    if not required:
+        yield "the admission rule requires no attestor"
+    for name in required:
+        if name not in attestors:
+            yield f"the admission rule requires attestor {name}, which the stack does not declare"
+    mode = rule.get("enforcementMode")
+    if mode != "ENFORCED_BLOCK_AND_AUDIT_LOG" and not dev:
+        yield (
+            f"enforcementMode is {mode or '(none)'}: an image without attestation runs; outside "
+            "dev it must be ENFORCED_BLOCK_AND_AUDIT_LOG"
+        )
+
+
+@SECTION.stack_control(
+    "gke-binary-authorization-attestor",
+    ["CIS GKE 5.10.5", "hardening (supply chain)"],
+    "Enforced Binary Authorization requires the CI attestor (refusing, outside dev)",
+    CLUSTER,
+    BINARY_AUTHORIZATION_POLICY,
+    ATTESTOR,
+)
+def gke_binary_authorization_attestor(
+    resources: Sequence[Resource],
+) -> Iterator[tuple[Resource | None, str]]:
+    enforced = _enforcing_clusters(resources)
+    if not enforced:
+        return
+    # Dry-run is dev's choice alone: every cluster of the stack must be labelled dev.
+    dev = all(env_label(cluster) == "dev" for cluster in enforced)
+    attestors = _attestor_names(resources)
+    repositories = _image_repositories(resources)
+    for policy in (r for r in resources if r.type == BINARY_AUTHORIZATION_POLICY):
+        rule = get(policy.props, "defaultAdmissionRule", {})
+        for finding in _rule_findings(rule, attestors, dev):
+            yield policy, finding
+        for entry in policy.props.get("admissionWhitelistPatterns") or []:
+            stem = str(entry.get("namePattern") or "").split("*")[0]
+            for repository in repositories:
+                if repository.startswith(stem) or stem.startswith(repository):
+                    yield (
+                        policy,
+                        f"whitelist pattern {entry.get('namePattern')} admits the images of "
+                        f"{repository.rstrip('/')} without attestation",
+                    )

@@ -110,14 +110,36 @@ def kms_keys_not_public(resource: Resource) -> Iterator[str]:
     yield from public_grants(resource, "a KMS key")
 
 
+MANUAL_ROTATION = ("rotation", "manual")
+"""The label of a key that cannot rotate by itself and is rotated by hand, as README documents
+("Rotating the attestor's key")."""
+ROTATING_PURPOSES = frozenset({"ENCRYPT_DECRYPT"})
+"""Key purposes Cloud KMS rotates on a schedule; it refuses a rotation period on the others."""
+
+
 @SECTION.resource_control(
     "kms-key-rotation",
     ["CIS GCP 1.10 (v5 1.11)"],
-    "KMS keys rotate at least every 90 days",
+    "KMS keys rotate at least every 90 days (asymmetric keys: by a documented manual rotation)",
     CRYPTO_KEY,
 )
 def kms_key_rotation(resource: Resource) -> Iterator[str]:
+    purpose = str(resource.props.get("purpose") or "ENCRYPT_DECRYPT")
     period = str(resource.props.get("rotationPeriod") or "")
+    if purpose not in ROTATING_PURPOSES:
+        # CIS 1.10 is about symmetric keys; an asymmetric one rotates by hand (a new version the
+        # attestor trusts), which the key's label says is the documented procedure.
+        if period:
+            yield f"rotationPeriod {period} on a {purpose} key: Cloud KMS rotates only symmetric keys"
+        label = get(resource.props, f"labels.{MANUAL_ROTATION[0]}")
+        if label != MANUAL_ROTATION[1]:
+            yield (
+                f"{purpose} keys cannot rotate automatically and the label "
+                f"{MANUAL_ROTATION[0]}={label or '(none)'} does not say it is rotated by hand: "
+                f"label it {MANUAL_ROTATION[0]}={MANUAL_ROTATION[1]} and follow README "
+                "'Rotating the attestor's key'"
+            )
+        return
     match = re.fullmatch(r"(\d+(?:\.\d+)?)s", period)
     if match is None:
         yield "no rotationPeriod: keys never rotate (set at most 7776000s)"

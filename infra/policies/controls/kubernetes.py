@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
+    BACKEND_POLICY,
+    GATEWAY,
+    HTTP_ROUTE,
+    INGRESS,
+    K8S_SERVICE,
     NAMESPACE,
     NAMESPACE_PATCH,
     NETWORK_POLICY,
@@ -112,3 +118,65 @@ def k8s_no_cluster_admin(resource: Resource) -> Iterator[str]:
     if get(resource.props, "roleRef.name") == "cluster-admin":
         subjects = ", ".join(str(s.get("name")) for s in resource.props.get("subjects") or [])
         yield f"binds cluster-admin to {subjects or 'nobody'}"
+
+
+# Service types that open a port outside the cluster network without any authentication.
+_EXPOSED_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})
+
+
+@SECTION.stack_control(
+    "k8s-kfp-behind-iap",
+    ["hardening (authenticated KFP UI and API)"],
+    "Kubeflow Pipelines is reachable only through Identity-Aware Proxy over HTTPS",
+    K8S_SERVICE,
+    INGRESS,
+    GATEWAY,
+    HTTP_ROUTE,
+    BACKEND_POLICY,
+)
+def k8s_kfp_behind_iap(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+    # Anyone who reaches a load-balanced Service, an Ingress or a route to a backend without IAP
+    # drives KFP (runs, pipelines, artifacts) with no identity: the only way in is a Gateway
+    # route whose every backend Service has IAP on.
+    protected = {
+        (get(r.props, "metadata.namespace"), get(r.props, "spec.targetRef.name"))
+        for r in resources
+        if r.type == BACKEND_POLICY
+        and get(r.props, "spec.targetRef.kind") == "Service"
+        and get(r.props, "spec.default.iap.enabled") is True
+        and get(r.props, "spec.default.iap.clientID")
+    }
+    for resource in resources:
+        name = get(resource.props, "metadata.name", resource.name)
+        if resource.type == K8S_SERVICE:
+            kind = get(resource.props, "spec.type", "ClusterIP")
+            if kind in _EXPOSED_SERVICE_TYPES:
+                yield resource, f"Service {name} is a {kind}: it answers without authentication"
+        elif resource.type == INGRESS:
+            yield resource, f"Ingress {name} routes to KFP without IAP: use the IAP Gateway"
+        elif resource.type == GATEWAY:
+            yield from ((resource, m) for m in _plain_listeners(name, resource))
+        elif resource.type == HTTP_ROUTE:
+            yield from ((resource, m) for m in _unprotected_backends(name, resource, protected))
+
+
+def _plain_listeners(name: str, gateway: Resource) -> Iterator[str]:
+    for listener in get(gateway.props, "spec.listeners", []) or []:
+        if listener.get("protocol") != "HTTPS":
+            yield (
+                f"Gateway {name} listens with {listener.get('protocol')} on port "
+                f"{listener.get('port')}: IAP's credentials would cross in clear text"
+            )
+
+
+def _unprotected_backends(
+    name: str, route: Resource, protected: set[tuple[Any, Any]]
+) -> Iterator[str]:
+    namespace = get(route.props, "metadata.namespace")
+    for rule in get(route.props, "spec.rules", []) or []:
+        for backend in rule.get("backendRefs") or []:
+            if (namespace, backend.get("name")) not in protected:
+                yield (
+                    f"HTTPRoute {name} sends requests to Service {backend.get('name')}, which "
+                    "has no GCPBackendPolicy with IAP enabled and an OAuth client"
+                )

@@ -83,6 +83,12 @@ def no_public_rdp(resource: Resource) -> Iterator[str]:
         yield "ingress to tcp/3389 from a public range"
 
 
+def _proxy_only(resource: Resource) -> bool:
+    # A proxy-only subnet holds Google's load-balancer proxies, no VMs: Google accepts neither
+    # flow logs nor Private Google Access on it (the load balancer logs requests instead).
+    return resource.props.get("purpose") == "REGIONAL_MANAGED_PROXY"
+
+
 @SECTION.resource_control(
     "subnet-flow-logs",
     ["CIS GCP 3.8 (v5 3.10)"],
@@ -90,6 +96,8 @@ def no_public_rdp(resource: Resource) -> Iterator[str]:
     SUBNET,
 )
 def subnet_flow_logs(resource: Resource) -> Iterator[str]:
+    if _proxy_only(resource):
+        return
     config = resource.props.get("logConfig")
     if not config:
         yield "no flow logs (logConfig)"
@@ -111,5 +119,5 @@ def subnet_flow_logs(resource: Resource) -> Iterator[str]:
     SUBNET,
 )
 def subnet_private_google_access(resource: Resource) -> Iterator[str]:
-    if resource.props.get("privateIpGoogleAccess") is not True:
+    if not _proxy_only(resource) and resource.props.get("privateIpGoogleAccess") is not True:
         yield "privateIpGoogleAccess is off: private nodes cannot reach GCS/BigQuery"

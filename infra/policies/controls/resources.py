@@ -31,6 +31,7 @@ BIGQUERY_IAM = (
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 BINARY_AUTHORIZATION_POLICY = "gcp:binaryauthorization/policy:Policy"
+ATTESTOR = "gcp:binaryauthorization/attestor:Attestor"
 NETWORK = "gcp:compute/network:Network"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
 FIREWALL = "gcp:compute/firewall:Firewall"
@@ -58,6 +59,11 @@ DNS_POLICY = "gcp:dns/policy:Policy"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+BACKEND_POLICY = "kubernetes:networking.gke.io/v1:GCPBackendPolicy"
 ROLE_BINDINGS = (
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
@@ -88,6 +94,10 @@ LABEL_PATHS: dict[str, str] = {
     "gcp:monitoring/notificationChannel:NotificationChannel": "userLabels",
     "gcp:secretmanager/secret:Secret": "labels",
     "gcp:artifactregistry/repository:Repository": "labels",
+    "gcp:certificateauthority/caPool:CaPool": "labels",
+    "gcp:certificateauthority/authority:Authority": "labels",
+    "gcp:certificatemanager/certificate:Certificate": "labels",
+    "gcp:certificatemanager/certificateIssuanceConfig:CertificateIssuanceConfig": "labels",
 }
 REQUIRED_LABELS = ("env", "team", "cost-center")
 

@@ -178,7 +178,10 @@ class ModelAliasEvent(Base):
 
     __tablename__ = "model_alias_events"
     __table_args__ = (
-        CheckConstraint("action IN ('promote', 'rollback', 'request', 'approve')", name="action"),
+        CheckConstraint(
+            "action IN ('promote', 'rollback', 'request', 'approve', 'canary', 'withdraw')",
+            name="action",
+        ),
         Index("ix_model_alias_events_model_alias", "model_id", "alias", "id"),
     )
 
@@ -191,3 +194,5 @@ class ModelAliasEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    traffic_share: Mapped[float | None] = mapped_column(Float, default=None)
+    """The share of the alias's traffic a ``canary`` version takes."""

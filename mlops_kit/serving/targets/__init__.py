@@ -1,18 +1,30 @@
 """The deploy-target role: where a model version is put in front of traffic.
 
-The environment's ``deploy`` URI picks the target by scheme, like the other roles: ``local`` moves
-the alias in the registry, and every ``mlops-kit serve NAME@ALIAS`` process (on this machine, in
-a container, on a cluster) follows it within its follow interval. Targets that run the server on a
-platform and split traffic between versions implement the same contract.
+The environment's ``deploy`` URI picks the target by scheme, like the other roles:
+
+- ``local`` moves the alias in the registry, and every ``mlops-kit serve NAME@ALIAS`` process (on
+  this machine, in a container, on a cluster) follows it within its follow interval;
+- ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE`` rolls the serving image out on a GKE cluster
+  (Deployment, Service, HorizontalPodAutoscaler) through the Kubernetes API, then moves the alias
+  its pods follow;
+- ``vertex-endpoint://PROJECT/LOCATION/ENDPOINT`` uploads the version as a Vertex AI model in the
+  serving image and deploys it to the endpoint, whose traffic split decides which version answers.
+
+Every target moves the alias through the registry, so the alias history records each deployment.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.environments import ENV_VAR_NAME, role_env_var
+from mlops_kit.errors import ConfigError
+from mlops_kit.images import pinned_image
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -34,6 +46,8 @@ class Deployment:
     """One line for people: what happened or what is awaited."""
     pending_version: int | None = None
     """A version requested on a protected alias, awaiting approval."""
+    canary_version: int | None = None
+    """A version taking the rest of the traffic (``1 - traffic_share``) while it is checked."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -54,16 +68,32 @@ class DeployTarget(Backend):
 
     @abstractmethod
     def deploy(
-        self, ref: str, *, alias: str, reason: str, traffic_share: float = 1.0
+        self,
+        ref: str,
+        *,
+        alias: str,
+        reason: str,
+        traffic_share: float = 1.0,
+        image: str | None = None,
     ) -> Deployment:
         """Put the version ``ref`` (``NAME@VERSION``) behind ``alias`` with ``traffic_share``.
 
         On a protected alias the deployment waits for an approval (state ``awaiting approval``).
 
+        Args:
+            ref: the version to deploy.
+            alias: the alias it serves.
+            reason: why (kept in the alias history).
+            traffic_share: the share of the alias's traffic the version takes.
+            image: the serving image, named by digest (``REPOSITORY@sha256:...``), on targets that
+                run containers; default: the image recorded with the version.
+
         Raises:
             NotFoundError: the version does not exist or is not ready.
             ConflictError: the version already serves the alias.
-            ConfigError: the target cannot give the version that share of the traffic.
+            ConfigError: the target cannot give the version that share of the traffic, or it needs
+                an image named by digest and has none.
+            BackendError: the platform refused the deployment; the message says how to fix it.
         """
 
     @abstractmethod
@@ -72,6 +102,15 @@ class DeployTarget(Backend):
 
         Raises:
             NotFoundError: the model does not exist.
+        """
+
+    @abstractmethod
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        """Take the canary of ``alias`` off the traffic: its holder serves all of it again.
+
+        Raises:
+            NotFoundError: the model does not exist.
+            ConflictError: no canary runs on the alias.
         """
 
     @abstractmethod
@@ -87,6 +126,88 @@ class DeployTarget(Backend):
 
 DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
 DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
+DEPLOY_TARGETS.register(["gke"], "mlops_kit.serving.targets.gke:GkeTarget")
+DEPLOY_TARGETS.register(
+    ["vertex-endpoint"], "mlops_kit.serving.targets.vertex:VertexEndpointTarget"
+)
+
+
+def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
+    """What the registry says serves ``alias`` of ``model``: its holder, or a pending request.
+
+    Raises:
+        NotFoundError: the model does not exist.
+    """
+    from mlops_kit import models
+
+    version = models.holder_at(kit, model, alias, datetime.now(UTC))
+    pending = models.pending_request(kit, model, alias)
+    if pending is not None:
+        return Deployment(
+            model,
+            alias,
+            version,
+            1.0,
+            "awaiting approval",
+            f"{model}@{pending.to_version} awaits approval for {alias!r}, requested by "
+            f"{pending.actor}: `mlops-kit models approve {model} --alias {alias}`",
+            pending_version=pending.to_version,
+        )
+    detail = (
+        f"{model}@{alias} is version {version}"
+        if version is not None
+        else f"nothing deployed to {model}@{alias} yet"
+    )
+    canary = models.running_canary(kit, model, alias)
+    if canary is None:
+        return Deployment(model, alias, version, 1.0, "serving", detail)
+    return Deployment(
+        model,
+        alias,
+        version,
+        1.0 - canary.traffic_share,
+        "serving",
+        f"{detail}; canary version {canary.version} takes {canary.traffic_share:.0%} of the "
+        "traffic",
+        canary_version=canary.version,
+    )
+
+
+def serving_image(kit: Kit, ref: str, image: str | None) -> str:
+    """The image that serves ``ref``: ``image``, else the one recorded with the version.
+
+    Raises:
+        ConfigError: neither names an image by digest.
+    """
+    from mlops_kit import models
+
+    if image:
+        return pinned_image(image)
+    recorded = models.get_version(kit, ref).components.get("image", {}).get("image")
+    if not recorded or "@" not in recorded:
+        raise ConfigError(
+            f"{ref} records no serving image: pass one by digest (--image REPOSITORY@sha256:...), "
+            "or register the version with --image-digest IMAGE@sha256:..."
+        )
+    return pinned_image(recorded)
+
+
+def server_variables(kit: Kit) -> dict[str, str]:
+    """The environment variables of a serving container of ``kit``'s environment.
+
+    The image carries the environment files: the variable names the environment. On Cloud SQL the
+    server reaches the metadata database as the ``serving`` account, which the pods act as, not as
+    the pipeline runner the environment file names.
+    """
+    environment = kit.environment
+    variables = {ENV_VAR_NAME: environment.name}
+    serving = environment.service_accounts.get("serving")
+    parts = urlsplit(environment.metadata)
+    if serving and parts.scheme == "cloudsql":
+        query = parse_qs(parts.query) | {"iam_user": [serving]}
+        metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
+        variables[role_env_var("metadata")] = metadata
+    return variables
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

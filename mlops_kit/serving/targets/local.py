@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
 
 from typing_extensions import override
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.serving.targets import Deployment, DeployTarget
+from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment
 
 
 class AliasTarget(DeployTarget):
     """Deploys by moving the alias in the registry; ``mlops-kit serve NAME@ALIAS`` swaps it in.
 
-    One version serves an alias at a time: a traffic share other than 1 needs a target that runs
-    two versions side by side.
+    A canary is recorded in the alias history: every serving process of the alias loads the canary
+    version beside the holder and answers that share of its requests with it. The ``image`` is not
+    used: the serving processes run wherever they were started.
     """
 
     @override
@@ -23,15 +24,21 @@ class AliasTarget(DeployTarget):
 
     @override
     def deploy(
-        self, ref: str, *, alias: str, reason: str, traffic_share: float = 1.0
+        self,
+        ref: str,
+        *,
+        alias: str,
+        reason: str,
+        traffic_share: float = 1.0,
+        image: str | None = None,
     ) -> Deployment:
         from mlops_kit import models
 
+        if traffic_share < 1.0:
+            models.start_canary(self.kit, ref, alias, traffic_share, reason)
+            return self.status(models.ModelRef.parse(ref).name, alias)
         if traffic_share != 1.0:
-            raise ConfigError(
-                f"the local target serves one version per alias: traffic_share must be 1, "
-                f"not {traffic_share}"
-            )
+            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
         event = models.request_promotion(self.kit, ref, alias, reason)
         if event.action == "request":
             return self.status(event.model, alias)
@@ -46,27 +53,18 @@ class AliasTarget(DeployTarget):
 
     @override
     def status(self, model: str, alias: str) -> Deployment:
+        return alias_deployment(self.kit, model, alias)
+
+    @override
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
         from mlops_kit import models
 
-        version = models.holder_at(self.kit, model, alias, datetime.now(UTC))
-        pending = models.pending_request(self.kit, model, alias)
-        if pending is not None:
-            return Deployment(
-                model,
-                alias,
-                version,
-                1.0,
-                "awaiting approval",
-                f"{model}@{pending.to_version} awaits approval for {alias!r}, requested by "
-                f"{pending.actor}: `mlops-kit models approve {model} --alias {alias}`",
-                pending_version=pending.to_version,
-            )
-        detail = (
-            f"{model}@{alias} is version {version}"
-            if version is not None
-            else f"nothing deployed to {model}@{alias} yet"
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
         )
-        return Deployment(model, alias, version, 1.0, "serving", detail)
 
     @override
     def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:

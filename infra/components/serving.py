@@ -1,0 +1,189 @@
+"""Serving: the namespace where the kit's GKE deploy target rolls out model servers.
+
+The namespace holds the server pods' Kubernetes service account, bound by Workload Identity to the
+``serving`` Google account (read artifacts and metadata, write prediction logs), a NetworkPolicy
+that admits only the cluster's own clients, and the RBAC role that lets the deployer and the
+pipeline's deploy step apply Deployments, Services and autoscalers there, and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_gcp import serviceaccount
+
+from infra.components import child_options
+
+SERVER_PORT = 8080
+"""The port of ``mlops-kit serve`` in a container (``AIP_HTTP_PORT``'s default)."""
+POD_SECURITY = {
+    # The server runs as a non-root user without privileges: the strictest standard fits it.
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+@dataclass(frozen=True)
+class ServingArgs:
+    """Inputs of :class:`Serving`."""
+
+    provider: k8s.Provider
+    """The Kubernetes provider of the cluster."""
+    workload_pool: pulumi.Input[str]
+    """The cluster's Workload Identity pool (``PROJECT.svc.id.goog``); bindings wait for it."""
+    serving_account: pulumi.Input[str]
+    """Resource name of the ``serving`` Google account (``projects/P/serviceAccounts/EMAIL``)."""
+    serving_email: pulumi.Input[str]
+    """Its email, written on the Kubernetes service account for Workload Identity."""
+    deployers: dict[str, pulumi.Input[str]]
+    """Google accounts that roll servers out (the deployer), by a short name."""
+    pipeline_accounts: dict[str, str]
+    """Kubernetes service accounts (``NAMESPACE/NAME``) of pipeline steps that deploy, by name."""
+    namespace: str = "serving"
+    """Namespace of the model servers."""
+    service_account: str = "model-server"
+    """Kubernetes service account of the server pods."""
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods may call the servers (the pipelines', for evaluation traffic)."""
+    client_ranges: tuple[str, ...] = ()
+    """Internal ranges (the VPC subnet, VPN) that may call the servers."""
+
+
+class Serving(pulumi.ComponentResource):
+    """The serving namespace, its Workload Identity account, NetworkPolicy and deploy role."""
+
+    namespace: pulumi.Output[str]
+    service_account: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops-kit:gcp:Serving", name, None, opts)
+        child = child_options(self, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels=POD_SECURITY),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        in_namespace = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=[namespace]
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-ksa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.service_account,
+                namespace=args.namespace,
+                annotations={"iam.gke.io/gcp-service-account": args.serving_email},
+            ),
+            # The server never calls the Kubernetes API.
+            automount_service_account_token=False,
+            opts=in_namespace,
+        )
+        # The pods may impersonate the serving account only, bound on that account (CIS GKE 5.2.2).
+        serviceaccount.IAMMember(
+            f"{name}-workload-identity",
+            service_account_id=args.serving_account,
+            role="roles/iam.workloadIdentityUser",
+            member=pulumi.Output.concat(
+                "serviceAccount:",
+                args.workload_pool,
+                f"[{args.namespace}/{args.service_account}]",
+            ),
+            opts=child,
+        )
+        self._network_policy(name, args, in_namespace)
+        self._deploy_role(name, args, in_namespace)
+        self.namespace = namespace.metadata.name
+        self.service_account = account.metadata.name
+        self.register_outputs(
+            {"namespace": self.namespace, "service_account": self.service_account}
+        )
+
+    @staticmethod
+    def _network_policy(name: str, args: ServingArgs, opts: pulumi.ResourceOptions) -> None:
+        peers = [
+            k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs()),
+            *(
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": client}
+                    )
+                )
+                for client in args.client_namespaces
+            ),
+            *(
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                )
+                for cidr in args.client_ranges
+            ),
+        ]
+        # Only the server's port, and only from the namespace, its client namespaces and ranges;
+        # kubelet probes are not subject to NetworkPolicy.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlops-kit-serving", namespace=args.namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=peers,
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=SERVER_PORT)],
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+
+    @staticmethod
+    def _deploy_role(name: str, args: ServingArgs, opts: pulumi.ResourceOptions) -> None:
+        write = ["get", "list", "watch", "create", "update", "patch", "delete"]
+        role = k8s.rbac.v1.Role(
+            f"{name}-deployer-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="mlops-kit-deployer", namespace=args.namespace
+            ),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["apps"], resources=["deployments"], verbs=write
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["autoscaling"], resources=["horizontalpodautoscalers"], verbs=write
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["services"], verbs=write),
+                # The target checks the pods' account is bound to the serving Google account.
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""],
+                    resources=["serviceaccounts"],
+                    resource_names=[args.service_account],
+                    verbs=["get"],
+                ),
+            ],
+            opts=opts,
+        )
+        subjects = [
+            # GKE names a Google account's Kubernetes user by its email.
+            k8s.rbac.v1.SubjectArgs(kind="User", name=email, api_group="rbac.authorization.k8s.io")
+            for email in args.deployers.values()
+        ]
+        for qualified in args.pipeline_accounts.values():
+            account_namespace, _, account = qualified.partition("/")
+            subjects.append(
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=account, namespace=account_namespace
+                )
+            )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-deployer-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="mlops-kit-deployer", namespace=args.namespace
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=subjects,
+            opts=opts,
+        )

@@ -1,0 +1,583 @@
+"""The ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE`` deploy target: the serving image on a GKE cluster.
+
+Per model alias it keeps, in the serving namespace the infrastructure program creates:
+
+- a Deployment ``<alias name>`` of the serving image (by digest) running ``mlops-kit serve
+  NAME@ALIAS``: its pods follow the alias like every serving process, so a promotion, an approval or
+  a rollback in the registry reaches them without a rollout;
+- a HorizontalPodAutoscaler of it, and a Service in front of every pod of the alias;
+- during a canary, a Deployment ``<alias name>-canary`` serving the pinned new version behind the
+  same Service: its share of the traffic is its share of the ready pods.
+
+Deploying rolls the image out first (the pods keep serving the alias's current version) and moves
+the alias once the rollout is complete, so a refused image (Binary Authorization) moves nothing.
+The first deployment of an alias moves it first: a server needs a version to start.
+
+The Kubernetes client reads the kubeconfig context ``gke_PROJECT_LOCATION_CLUSTER`` (what ``gcloud
+container clusters get-credentials`` writes), or, inside a pod of the cluster (a pipeline step), its
+service account. Query parameters: ``context`` (another kubeconfig context), ``service_account``
+(the Kubernetes service account of the pods, default ``model-server``), ``rollout_timeout``
+(seconds, default 600).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import time
+from dataclasses import replace
+from functools import cached_property
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from typing_extensions import override
+
+from mlops_kit.backends import import_sdk
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
+from mlops_kit.images import refusal_from
+from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT
+from mlops_kit.serving.targets import (
+    Deployment,
+    DeployTarget,
+    alias_deployment,
+    server_variables,
+    serving_image,
+)
+
+FIELD_MANAGER: Final = "mlops-kit"
+"""The server-side-apply field manager that owns what the target writes."""
+SERVICE_ACCOUNT: Final = "model-server"
+"""The Kubernetes service account of the pods (the infrastructure program creates it)."""
+WORKLOAD_IDENTITY_ANNOTATION: Final = "iam.gke.io/gcp-service-account"
+MIN_REPLICAS: Final = 2
+"""Two pods at least: one can be rescheduled while the other serves."""
+MAX_REPLICAS: Final = 10
+TARGET_CPU_UTILIZATION: Final = 70
+RESOURCES: Final = {
+    "requests": {"cpu": "500m", "memory": "1Gi"},
+    # No CPU limit: throttling adds latency, and the autoscaler adds pods on CPU instead.
+    "limits": {"memory": "2Gi"},
+}
+_SEGMENT: Final = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_FORM: Final = "gke://PROJECT/LOCATION/CLUSTER/NAMESPACE"
+_PURPOSE: Final = "the GKE deploy target"
+_POLL_SECONDS: Final = 2.0
+
+
+def _kubernetes(module: str) -> Any:
+    return import_sdk(module, package="kubernetes", extra="gke", purpose=_PURPOSE)
+
+
+def resource_name(model: str, alias: str) -> str:
+    """The Kubernetes name of ``model``'s ``alias``: readable, and unique through a short hash.
+
+    Two model names may differ only where a Kubernetes name cannot (case, ``_``).
+    """
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{model}-{alias}".lower()).strip("-")[:40].rstrip("-")
+    if not slug[:1].isalpha():
+        slug = f"m-{slug}".rstrip("-")
+    digest = hashlib.sha256(f"{model}@{alias}".encode()).hexdigest()[:6]
+    return f"{slug}-{digest}"
+
+
+def _labels(name: str, track: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "mlops-kit-serving",
+        "app.kubernetes.io/instance": name,
+        "mlops-kit.io/track": track,
+    }
+
+
+class GkeTarget(DeployTarget):
+    """Rolls the serving image out on a GKE cluster and moves the alias its pods follow."""
+
+    def __init__(self, uri: str, kit: Any) -> None:
+        super().__init__(uri, kit)
+        parts = urlsplit(uri)
+        segments = [parts.netloc, *parts.path.strip("/").split("/")]
+        if len(segments) != 4 or not all(segments):
+            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        self.project, self.location, self.cluster, self.namespace = segments
+        for what, value in zip(("location", "cluster", "namespace"), segments[1:], strict=True):
+            if not _SEGMENT.match(value):
+                raise ConfigError(
+                    f"invalid {what} {shorten(value)!r} in deploy URI: use lower-case letters, "
+                    f"digits and '-' ({_FORM})"
+                )
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self.context = query.get("context") or f"gke_{self.project}_{self.location}_{self.cluster}"
+        self.service_account = query.get("service_account") or SERVICE_ACCOUNT
+        try:
+            self.rollout_timeout = float(query.get("rollout_timeout", "600"))
+        except ValueError as exc:
+            raise ConfigError(
+                f"rollout_timeout in deploy URI must be seconds, not "
+                f"{shorten(query['rollout_timeout'])!r}"
+            ) from exc
+
+    @cached_property
+    def _client(self) -> Any:
+        config = _kubernetes("kubernetes.config")
+        # The client reads KUBECONFIG once, when it is imported; kubectl (and gcloud, which writes
+        # the context) read it when they run.
+        kubeconfig = os.environ.get("KUBECONFIG") or None
+        try:
+            return config.new_client_from_config(
+                config_file=kubeconfig, context=self.context, persist_config=False
+            )
+        except config.ConfigException as outside:
+            try:
+                configuration = _kubernetes("kubernetes.client").Configuration()
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:
+                raise ConfigError(
+                    f"no kubeconfig context {self.context!r} ({first_line(outside)}) and not in a "
+                    f"pod of the cluster: run `gcloud container clusters get-credentials "
+                    f"{self.cluster} --location {self.location} --project {self.project}`"
+                ) from outside
+            return _kubernetes("kubernetes.client").ApiClient(configuration)
+
+    @cached_property
+    def _apply_client(self) -> Any:
+        # Server-side apply: one idempotent PATCH creates or updates an object. The client picks a
+        # JSON-patch content type itself; its default headers take precedence over that choice.
+        client = self._client
+        applier = _kubernetes("kubernetes.client").ApiClient(client.configuration)
+        applier.set_default_header("Content-Type", "application/apply-patch+yaml")
+        return applier
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, a refusal of the Kubernetes API turned into one line."""
+        exceptions = _kubernetes("kubernetes.client.exceptions")
+        try:
+            return call(*args, **kwargs)
+        except exceptions.ApiException as exc:
+            raise BackendError(
+                f"the Kubernetes API of {self.cluster} refused to {what}: "
+                f"{_status_message(exc)} (HTTP {exc.status})"
+            ) from exc
+        except OSError as exc:  # urllib3's connection errors are OSErrors
+            raise BackendError(
+                f"cannot reach the Kubernetes API of {self.cluster}: {first_line(exc)}"
+            ) from exc
+
+    @override
+    def check(self) -> str:
+        self._serving_account()
+        return (
+            f"GKE cluster {self.cluster} ({self.project}/{self.location}), namespace "
+            f"{self.namespace}: pods run as {self.service_account}"
+        )
+
+    def _serving_account(self) -> str:
+        """The Google account the pods run as, checked on their Kubernetes service account.
+
+        Raises:
+            ConfigError: the environment names no ``serving`` account, or the Kubernetes service
+                account does not exist or is not bound to it by Workload Identity.
+        """
+        wanted = self.kit.environment.service_accounts.get("serving")
+        if not wanted:
+            raise ConfigError(
+                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
+                "re-import it with `mlops-kit env import`"
+            )
+        core = _kubernetes("kubernetes.client").CoreV1Api(self._client)
+        exceptions = _kubernetes("kubernetes.client.exceptions")
+        try:
+            account = core.read_namespaced_service_account(self.service_account, self.namespace)
+        except exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise BackendError(
+                    f"the Kubernetes API of {self.cluster} refused to read service account "
+                    f"{self.namespace}/{self.service_account}: {_status_message(exc)}"
+                ) from exc
+            raise ConfigError(
+                f"service account {self.namespace}/{self.service_account} does not exist on "
+                f"{self.cluster}: create the serving namespace with `pulumi up`"
+            ) from exc
+        bound = (account.metadata.annotations or {}).get(WORKLOAD_IDENTITY_ANNOTATION)
+        if bound != wanted:
+            raise ConfigError(
+                f"service account {self.namespace}/{self.service_account} is bound to "
+                f"{bound or 'no Google account'}, not {wanted}: pods would not act as the serving "
+                "account (run `pulumi up`)"
+            )
+        return str(wanted)
+
+    @override
+    def deploy(
+        self,
+        ref: str,
+        *,
+        alias: str,
+        reason: str,
+        traffic_share: float = 1.0,
+        image: str | None = None,
+    ) -> Deployment:
+        from mlops_kit import models
+
+        if not 0.0 < traffic_share <= 1.0:
+            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        version = models.get_version(self.kit, ref)
+        image = serving_image(self.kit, version.ref, image)
+        self._serving_account()
+        if traffic_share < 1.0:
+            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
+        holder = alias_deployment(self.kit, version.name, alias).version
+        if holder == version.version:
+            # Approved after its canary: the pods follow the alias, the canary has done.
+            if self._remove_canary(version.name, alias):
+                return self.status(version.name, alias)
+            raise ConflictError(
+                f"{version.name}@{alias} already is version {holder}: nothing to move"
+            )
+        if holder is None:
+            # A server needs a version to start: the first deployment moves the alias first.
+            event = models.request_promotion(self.kit, version.ref, alias, reason)
+            if event.action != "request":
+                self._roll_out(version.name, alias, image)
+        else:
+            # The pods keep serving the current version in the new image, then follow the alias.
+            self._roll_out(version.name, alias, image)
+            event = models.request_promotion(self.kit, version.ref, alias, reason)
+        if event.action != "request":
+            # Awaiting approval, a canary keeps its share; once the alias moved, it has done.
+            self._remove_canary(version.name, alias)
+        return self.status(version.name, alias)
+
+    def _roll_out(self, model: str, alias: str, image: str) -> None:
+        """Apply the alias's Deployment, Service and autoscaler, and wait for the rollout."""
+        client = _kubernetes("kubernetes.client")
+        name = resource_name(model, alias)
+        self._call(
+            f"apply Deployment {name}",
+            client.AppsV1Api(self._apply_client).patch_namespaced_deployment,
+            name,
+            self.namespace,
+            self.deployment_body(model, alias, f"{model}@{alias}", image, "stable", None),
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        self._call(
+            f"apply Service {name}",
+            client.CoreV1Api(self._apply_client).patch_namespaced_service,
+            name,
+            self.namespace,
+            self.service_body(model, alias),
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        self._call(
+            f"apply HorizontalPodAutoscaler {name}",
+            client.AutoscalingV2Api(self._apply_client).patch_namespaced_horizontal_pod_autoscaler,
+            name,
+            self.namespace,
+            self.autoscaler_body(name),
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        self._wait_for_rollout(name, image)
+
+    def _canary(
+        self, model: str, version: int, alias: str, image: str, share: float, reason: str
+    ) -> Deployment:
+        """Run ``version`` beside the alias's pods with about ``share`` of them."""
+        holder = alias_deployment(self.kit, model, alias).version
+        if holder is None:
+            raise ConflictError(
+                f"{model}@{alias} serves nothing yet: deploy a version to all of its traffic "
+                "before a canary"
+            )
+        if holder == version:
+            raise ConflictError(f"{model}@{alias} already is version {version}: nothing to canary")
+        stable = self._replicas(resource_name(model, alias)) or MIN_REPLICAS
+        # The Service balances over ready pods: the canary's share is its share of them.
+        pods = max(1, math.ceil(share * stable / (1.0 - share)))
+        name = f"{resource_name(model, alias)}-canary"
+        self._call(
+            f"apply Deployment {name}",
+            _kubernetes("kubernetes.client")
+            .AppsV1Api(self._apply_client)
+            .patch_namespaced_deployment,
+            name,
+            self.namespace,
+            self.deployment_body(model, alias, f"{model}@{version}", image, "canary", pods),
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+        self._wait_for_rollout(name, image)
+        from mlops_kit import models
+
+        models.start_canary(self.kit, f"{model}@{version}", alias, share, reason)
+        return self.status(model, alias)
+
+    def _find(self, name: str) -> Any:
+        """The Deployment ``name``, or ``None``."""
+        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
+        found = self._call(
+            "list Deployments",
+            apps.list_namespaced_deployment,
+            self.namespace,
+            field_selector=f"metadata.name={name}",
+        )
+        return found.items[0] if found.items else None
+
+    def _replicas(self, name: str) -> int:
+        """The ready pods of the Deployment ``name`` (0 if it does not exist)."""
+        found = self._find(name)
+        return int(found.status.ready_replicas or 0) if found is not None else 0
+
+    def _remove_canary(self, model: str, alias: str) -> bool:
+        """Delete the alias's canary Deployment; whether there was one."""
+        name = f"{resource_name(model, alias)}-canary"
+        if self._find(name) is None:
+            return False
+        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
+        self._call(
+            f"delete Deployment {name}", apps.delete_namespaced_deployment, name, self.namespace
+        )
+        return True
+
+    def _wait_for_rollout(self, name: str, image: str) -> None:
+        """Wait until every pod of ``name`` runs its new template, as ``kubectl rollout status``.
+
+        Raises:
+            BackendError: the cluster refuses to create the pods (Binary Authorization names the
+                fix), the rollout exceeds its progress deadline, or the timeout passes.
+        """
+        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
+        deadline = time.monotonic() + self.rollout_timeout
+        while True:
+            found = self._call(
+                f"read Deployment {name}",
+                apps.read_namespaced_deployment_status,
+                name,
+                self.namespace,
+            )
+            status = found.status
+            for condition in status.conditions or ():
+                self._refusal(name, image, condition)
+            wanted = found.spec.replicas or 0
+            if (status.observed_generation or 0) >= (found.metadata.generation or 0) and (
+                (status.updated_replicas or 0) >= wanted
+                and (status.available_replicas or 0) >= wanted
+                and (status.replicas or 0) <= wanted
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"Deployment {self.namespace}/{name} did not finish rolling out in "
+                    f"{self.rollout_timeout:g} s: see `kubectl -n {self.namespace} describe "
+                    f"deployment {name}`"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def _refusal(self, name: str, image: str, condition: Any) -> None:
+        if condition.type == "ReplicaFailure" and condition.status == "True":
+            message = str(condition.message or "")
+            environment = self.kit.environment
+            refusal = refusal_from(message, image, environment.attestor, environment.attestor_key)
+            if refusal is not None:
+                raise refusal
+            raise BackendError(
+                f"the cluster cannot create the pods of {self.namespace}/{name}: "
+                f"{first_line(Exception(message))}"
+            )
+        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+            raise BackendError(
+                f"Deployment {self.namespace}/{name} exceeded its progress deadline: "
+                f"{first_line(Exception(condition.message))} (`kubectl -n {self.namespace} "
+                f"describe deployment {name}`)"
+            )
+
+    @override
+    def status(self, model: str, alias: str) -> Deployment:
+        registry = alias_deployment(self.kit, model, alias)
+        name = resource_name(model, alias)
+        canary = self._find(f"{name}-canary")
+        if canary is None:
+            return replace(registry, traffic_share=1.0, canary_version=None)
+        version = int(canary.metadata.annotations["mlops-kit.io/version"])
+        canary_pods = int(canary.status.ready_replicas or 0)
+        pods = canary_pods + self._replicas(name)
+        share = canary_pods / pods if pods else 0.0
+        return replace(
+            registry,
+            traffic_share=1.0 - share,
+            detail=(
+                f"{registry.detail.partition('; canary')[0]}; canary version {version} takes "
+                f"{share:.0%} of the traffic ({canary_pods} of {pods} pods)"
+            ),
+            canary_version=version,
+        )
+
+    @override
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        self._remove_canary(model, alias)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
+        )
+
+    @override
+    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        event = models.rollback(self.kit, model, alias, reason=reason)
+        self._remove_canary(model, alias)
+        deployment = self.status(model, alias)
+        return Deployment(
+            model,
+            alias,
+            event.to_version,
+            deployment.traffic_share,
+            deployment.state,
+            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}: "
+            f"its pods on {self.cluster} follow it",
+        )
+
+    # -- what is applied ----------------------------------------------------------------------------
+
+    def deployment_body(
+        self,
+        model: str,
+        alias: str,
+        served: str,
+        image: str,
+        track: str,
+        replicas: int | None,
+    ) -> dict[str, Any]:
+        """The Deployment of ``served`` (``NAME@ALIAS``, or ``NAME@VERSION`` for a canary).
+
+        The stable Deployment sets no replica count: its autoscaler owns it.
+        """
+        name = resource_name(model, alias) + ("" if track == "stable" else f"-{track}")
+        labels = _labels(resource_name(model, alias), track)
+        annotations = {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias}
+        if track != "stable":
+            annotations["mlops-kit.io/version"] = served.rpartition("@")[2]
+        probe = {"httpGet": {"path": DEFAULT_HEALTH_ROUTE, "port": "http"}, "periodSeconds": 10}
+        spec: dict[str, Any] = {
+            "selector": {"matchLabels": labels},
+            "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations},
+                "spec": {
+                    "serviceAccountName": self.service_account,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    # The server finishes the requests in flight when asked to stop.
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": image,
+                            "args": [
+                                "serve",
+                                served,
+                                "--host",
+                                "0.0.0.0",  # noqa: S104 - a pod's server listens on its own address
+                                "--port",
+                                str(DEFAULT_PORT),
+                            ],
+                            "env": [
+                                {"name": name, "value": value}
+                                for name, value in server_variables(self.kit).items()
+                            ],
+                            "ports": [{"name": "http", "containerPort": DEFAULT_PORT}],
+                            # Ready once a model is loaded; alive while the process answers.
+                            "readinessProbe": probe,
+                            "livenessProbe": {
+                                **probe,
+                                "httpGet": {"path": "/live", "port": "http"},
+                                "failureThreshold": 6,
+                            },
+                            "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 60},
+                            "resources": RESOURCES,
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        }
+        if replicas is not None:
+            spec["replicas"] = replicas
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": labels,
+                "annotations": annotations,
+            },
+            "spec": spec,
+        }
+
+    def service_body(self, model: str, alias: str) -> dict[str, Any]:
+        """The Service of every pod of the alias, stable and canary."""
+        name = resource_name(model, alias)
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": _labels(name, "stable"),
+                "annotations": {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app.kubernetes.io/instance": name},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        }
+
+    def autoscaler_body(self, name: str) -> dict[str, Any]:
+        """The autoscaler of the stable Deployment ``name``: pods by CPU."""
+        return {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": MIN_REPLICAS,
+                "maxReplicas": MAX_REPLICAS,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {
+                                "type": "Utilization",
+                                "averageUtilization": TARGET_CPU_UTILIZATION,
+                            },
+                        },
+                    }
+                ],
+            },
+        }
+
+
+def _status_message(exc: Any) -> str:
+    """The ``message`` of the Status body of a Kubernetes API error, else its reason."""
+    import json
+
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return first_line(Exception(message or exc.reason or "no reason given"))

@@ -1,0 +1,374 @@
+"""The ``vertex-endpoint://PROJECT/LOCATION/ENDPOINT`` deploy target: a Vertex AI endpoint.
+
+Each deployed version is a Vertex model (uploaded once, found again by its labels) whose container
+is the serving image by digest running ``mlops-kit serve NAME@VERSION``, with the version's
+artifact URI; the endpoint's traffic split decides which version answers. A full deployment puts
+the version on 100 % and undeploys the others; a canary deploys it beside the alias's version with
+its share. Vertex pins versions, so on a protected alias the version is rolled out once approved
+(run the deployment again). One endpoint serves one model alias.
+
+Query parameters: ``api_endpoint`` (another host than ``LOCATION-aiplatform.googleapis.com``, a
+Private Service Connect address for example), ``machine_type`` (default ``n1-standard-2``),
+``min_replicas`` (1) and ``max_replicas`` (3). Every google-cloud-aiplatform call is in this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from functools import cached_property
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from typing_extensions import override
+
+from mlops_kit.backends import import_sdk
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
+from mlops_kit.gcp import require_google_credentials, vertex_label
+from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT, DEFAULT_PREDICT_ROUTE
+from mlops_kit.serving.targets import (
+    Deployment,
+    DeployTarget,
+    alias_deployment,
+    server_variables,
+    serving_image,
+)
+
+_FORM: Final = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
+_PURPOSE: Final = "the Vertex AI endpoint deploy target"
+OPERATION_TIMEOUT: Final = 3600
+"""Seconds a deployment may take: Vertex AI starts the machines and waits for readiness."""
+
+
+def _aiplatform() -> Any:
+    return import_sdk(
+        "google.cloud.aiplatform_v1",
+        package="google-cloud-aiplatform",
+        extra="vertex",
+        purpose=_PURPOSE,
+    )
+
+
+def _int(query: dict[str, str], key: str, default: int) -> int:
+    value = query.get(key, str(default))
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(
+            f"{key} in deploy URI must be a whole number from 1, not {shorten(value)!r}"
+        )
+    return int(value)
+
+
+class VertexEndpointTarget(DeployTarget):
+    """Deploys versions to one Vertex AI endpoint and splits its traffic between them."""
+
+    def __init__(self, uri: str, kit: Any) -> None:
+        super().__init__(uri, kit)
+        parts = urlsplit(uri)
+        segments = [parts.netloc, *parts.path.strip("/").split("/")]
+        if len(segments) != 3 or not all(segments):
+            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        self.project, self.location, self.endpoint_id = segments
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self.api_endpoint = (
+            query.get("api_endpoint") or f"{self.location}-aiplatform.googleapis.com"
+        )
+        self.machine_type = query.get("machine_type", "n1-standard-2")
+        self.min_replicas = _int(query, "min_replicas", 1)
+        self.max_replicas = max(self.min_replicas, _int(query, "max_replicas", 3))
+        self.parent = f"projects/{self.project}/locations/{self.location}"
+        self.endpoint = f"{self.parent}/endpoints/{self.endpoint_id}"
+
+    # The REST transport: what Private Service Connect endpoints and proxies pass through.
+    @cached_property
+    def _models(self) -> Any:
+        return _aiplatform().ModelServiceClient(
+            transport="rest", client_options={"api_endpoint": self.api_endpoint}
+        )
+
+    @cached_property
+    def _endpoints(self) -> Any:
+        return _aiplatform().EndpointServiceClient(
+            transport="rest", client_options={"api_endpoint": self.api_endpoint}
+        )
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        """``call()``; a refusal of Vertex AI turned into one line."""
+        from google.api_core import exceptions as api_errors
+        from google.auth import exceptions as auth_errors
+
+        try:
+            return call()
+        except (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, TimeoutError) as exc:
+            raise BackendError(
+                f"Vertex AI refused to {what} on {self.endpoint}: {first_line(exc)}"
+            ) from exc
+
+    def _read_endpoint(self) -> Any:
+        return self._call(
+            "read the endpoint", lambda: self._endpoints.get_endpoint(name=self.endpoint)
+        )
+
+    @override
+    def check(self) -> str:
+        require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
+        endpoint = self._read_endpoint()
+        return f"Vertex AI endpoint {endpoint.display_name} ({self.endpoint})"
+
+    # -- what the endpoint serves -------------------------------------------------------------------
+
+    def _served(self, model: str) -> dict[int, tuple[str, int]]:
+        """Version → (deployed model id, traffic percent) of ``model`` on the endpoint.
+
+        Raises:
+            ConflictError: the endpoint serves another model.
+        """
+        endpoint = self._read_endpoint()
+        served: dict[int, tuple[str, int]] = {}
+        for deployed in endpoint.deployed_models:
+            name, _, version = deployed.display_name.rpartition("@")
+            if name != model or not version.isdigit():
+                raise ConflictError(
+                    f"Vertex AI endpoint {self.endpoint_id} serves {deployed.display_name}, not "
+                    f"{model}: deploy {model} to an endpoint of its own"
+                )
+            served[int(version)] = (deployed.id, int(endpoint.traffic_split.get(deployed.id, 0)))
+        return served
+
+    def _vertex_model(self, ref: str, image: str | None) -> str:
+        """The Vertex model of ``ref`` in ``image`` (``None``: any): found by labels, or uploaded.
+
+        Raises:
+            ConfigError: the artifacts are not in GCS, or no image is known for an upload.
+        """
+        from mlops_kit import models
+
+        version = models.get_version(self.kit, ref)
+        if not version.artifact_uri.startswith("gs://"):
+            raise ConfigError(
+                f"{version.ref} is stored at {shorten(version.artifact_uri)}: Vertex AI reads "
+                "models from gs:// only"
+            )
+        labels = {
+            "mlops-kit-model": vertex_label(version.name),
+            "mlops-kit-version": str(version.version),
+        }
+        if image is not None:
+            labels["mlops-kit-image"] = image.rpartition(":")[2][:16]
+        wanted = " AND ".join(f'labels.{key}="{value}"' for key, value in labels.items())
+        found = self._call(
+            "list models",
+            lambda: list(
+                self._models.list_models(request={"parent": self.parent, "filter": wanted})
+            ),
+        )
+        if found:
+            return str(found[0].name)
+        image = image or serving_image(self.kit, version.ref, None)
+        labels["mlops-kit-image"] = image.rpartition(":")[2][:16]
+        aiplatform_v1 = _aiplatform()
+        container = aiplatform_v1.ModelContainerSpec(
+            image_uri=image,
+            args=["serve", version.ref, "--host", "0.0.0.0"],  # noqa: S104 - the container's own address
+            env=[
+                aiplatform_v1.EnvVar(name=name, value=value)
+                for name, value in server_variables(self.kit).items()
+            ],
+            ports=[aiplatform_v1.Port(container_port=DEFAULT_PORT)],
+            predict_route=DEFAULT_PREDICT_ROUTE,
+            health_route=DEFAULT_HEALTH_ROUTE,
+        )
+        request = aiplatform_v1.UploadModelRequest(
+            parent=self.parent,
+            model=aiplatform_v1.Model(
+                display_name=version.ref,
+                description=f"{version.ref} of the mlops-kit registry, served by {image}",
+                artifact_uri=version.artifact_uri,
+                container_spec=container,
+                labels=labels,
+            ),
+        )
+        uploaded = self._call(
+            f"upload {version.ref}",
+            lambda: self._models.upload_model(request=request).result(timeout=OPERATION_TIMEOUT),
+        )
+        return str(uploaded.model)
+
+    def _deploy(self, ref: str, image: str | None, split: dict[str, int]) -> str:
+        """Deploy ``ref`` with ``split`` (``"0"`` is the new model); its deployed model id."""
+        aiplatform_v1 = _aiplatform()
+        serving = self.kit.environment.service_accounts.get("serving")
+        if not serving:
+            raise ConfigError(
+                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
+                "re-import it with `mlops-kit env import`"
+            )
+        deployed = aiplatform_v1.DeployedModel(
+            model=self._vertex_model(ref, image),
+            display_name=ref,
+            service_account=serving,
+            dedicated_resources=aiplatform_v1.DedicatedResources(
+                machine_spec=aiplatform_v1.MachineSpec(machine_type=self.machine_type),
+                min_replica_count=self.min_replicas,
+                max_replica_count=self.max_replicas,
+            ),
+        )
+        response = self._call(
+            f"deploy {ref}",
+            lambda: self._endpoints.deploy_model(
+                endpoint=self.endpoint, deployed_model=deployed, traffic_split=split
+            ).result(timeout=OPERATION_TIMEOUT),
+        )
+        return str(response.deployed_model.id)
+
+    def _serve_only(self, model: str, version: int, image: str | None) -> None:
+        """Give ``version`` all of the traffic, deploying it if needed, and undeploy the others."""
+        served = self._served(model)
+        if version in served:
+            kept = served.pop(version)[0]
+        else:
+            kept = self._deploy(
+                f"{model}@{version}",
+                image,
+                {"0": 100, **dict.fromkeys((i for i, _ in served.values()), 0)},
+            )
+        for deployed_id, _ in served.values():
+            self._undeploy(deployed_id, {kept: 100})
+
+    def _undeploy(self, deployed_id: str, split: dict[str, int]) -> None:
+        """Take ``deployed_id`` off the endpoint; ``split`` is the traffic after it."""
+        self._call(
+            f"undeploy {deployed_id}",
+            lambda: self._endpoints.undeploy_model(
+                endpoint=self.endpoint, deployed_model_id=deployed_id, traffic_split=split
+            ).result(timeout=OPERATION_TIMEOUT),
+        )
+
+    # -- the contract --------------------------------------------------------------------------------
+
+    @override
+    def deploy(
+        self,
+        ref: str,
+        *,
+        alias: str,
+        reason: str,
+        traffic_share: float = 1.0,
+        image: str | None = None,
+    ) -> Deployment:
+        from mlops_kit import models
+
+        version = models.get_version(self.kit, ref)
+        image = serving_image(self.kit, version.ref, image)
+        holder = alias_deployment(self.kit, version.name, alias).version
+        if traffic_share < 1.0:
+            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
+        if traffic_share != 1.0:
+            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        if holder != version.version and models.is_protected(self.kit, alias):
+            models.request_promotion(self.kit, version.ref, alias, reason)
+            return self.status(version.name, alias)
+        served = self._served(version.name)
+        if holder == version.version and served.get(version.version, ("", 0))[1] == 100:
+            raise ConflictError(
+                f"{version.name}@{alias} already is version {holder}: nothing to move"
+            )
+        self._serve_only(version.name, version.version, image)
+        if holder != version.version:
+            models.promote(self.kit, version.ref, alias, reason)
+        return self.status(version.name, alias)
+
+    def _canary(
+        self, model: str, version: int, alias: str, image: str, share: float, reason: str
+    ) -> Deployment:
+        percent = round(share * 100)
+        if not 1 <= percent <= 99:
+            raise ConfigError(
+                f"Vertex AI splits traffic in whole percent: a canary share must be 0.01 to 0.99, "
+                f"not {share}"
+            )
+        holder = alias_deployment(self.kit, model, alias).version
+        served = self._served(model)
+        if holder is None or holder not in served:
+            raise ConflictError(
+                f"{model}@{alias} is not served by endpoint {self.endpoint_id} yet: deploy a "
+                "version to all of its traffic before a canary"
+            )
+        if holder == version:
+            raise ConflictError(f"{model}@{alias} already is version {version}: nothing to canary")
+        if version in served:
+            raise ConflictError(
+                f"{model}@{version} is already deployed on endpoint {self.endpoint_id}: withdraw "
+                "it or deploy it to all of the traffic"
+            )
+        split = {deployed_id: 0 for deployed_id, _ in served.values()}
+        split[served[holder][0]] = 100 - percent
+        self._deploy(f"{model}@{version}", image, {"0": percent, **split})
+        from mlops_kit import models
+
+        models.start_canary(self.kit, f"{model}@{version}", alias, percent / 100, reason)
+        return self.status(model, alias)
+
+    @override
+    def status(self, model: str, alias: str) -> Deployment:
+        registry = replace(
+            alias_deployment(self.kit, model, alias), traffic_share=1.0, canary_version=None
+        )
+        registry = replace(registry, detail=registry.detail.partition("; canary")[0])
+        served = self._served(model)
+        if registry.version is None or registry.version not in served:
+            return registry
+        share = served[registry.version][1] / 100
+        canaries = [v for v, (_, percent) in served.items() if v != registry.version and percent]
+        if not canaries:
+            return Deployment(
+                model,
+                alias,
+                registry.version,
+                share,
+                registry.state,
+                registry.detail,
+                pending_version=registry.pending_version,
+            )
+        canary = canaries[0]
+        return Deployment(
+            model,
+            alias,
+            registry.version,
+            share,
+            registry.state,
+            f"{registry.detail}; canary version {canary} takes {served[canary][1]}% of the traffic",
+            pending_version=registry.pending_version,
+            canary_version=canary,
+        )
+
+    @override
+    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        holder = alias_deployment(self.kit, model, alias).version
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        if holder is not None:
+            self._serve_only(model, holder, None)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
+        )
+
+    @override
+    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
+        from mlops_kit import models
+
+        event = models.rollback(self.kit, model, alias, reason=reason)
+        # The version's Vertex model is found again with the image it was served in.
+        self._serve_only(model, event.to_version, None)
+        deployment = self.status(model, alias)
+        return Deployment(
+            model,
+            alias,
+            event.to_version,
+            deployment.traffic_share,
+            deployment.state,
+            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version} on endpoint "
+            f"{self.endpoint_id}",
+        )

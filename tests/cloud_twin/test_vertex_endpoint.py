@@ -1,0 +1,164 @@
+"""The Vertex AI endpoint deploy target on the twin: the real google-cloud-aiplatform clients
+(REST transport) against the twin's Vertex AI, the registry on its Cloud SQL and Cloud Storage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_kit.errors import BackendError, ConfigError, ConflictError
+from mlops_kit.kit import Kit
+from mlops_kit.serving.targets import open_deploy_target
+from tests.cloud_twin.twin import PROJECT, REGION, CloudTwin
+from tests.models.conftest import train_classifier
+
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/mlops/churn@sha256:" + "c" * 64
+SERVING = f"mlops-serving@{PROJECT}.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[tuple[Kit, str, Any]]:
+    """A kit deploying to a fresh endpoint of the twin, and a model of two versions."""
+    from mlops_kit import models
+    from mlops_kit.db import migrate
+    from mlops_kit.models.registration import Lineage
+
+    vertex = cloud_twin.vertex
+    assert vertex is not None
+    endpoint_id = uuid.uuid4().hex[:12]
+    vertex.create_endpoint(PROJECT, REGION, endpoint_id)
+    environment = cloud_twin.environment().model_copy(
+        update={
+            "deploy": f"vertex-endpoint://{PROJECT}/{REGION}/{endpoint_id}"
+            f"?api_endpoint={vertex.endpoint}&machine_type=n1-standard-4&max_replicas=5",
+            "service_accounts": {**cloud_twin.environment().service_accounts, "serving": SERVING},
+        }
+    )
+    # Model names are unique: the twin's database is shared by every test of the session.
+    name = f"churn-{endpoint_id}"
+    with Kit(environment) as kit:
+        migrate.upgrade(kit.metadata)
+        for seed in range(2):
+            path = train_classifier(tmp_path / f"m{seed}", seed)
+            models.register(kit, name, path, lineage=Lineage(image_digest=IMAGE))
+        yield kit, name, vertex
+
+
+def test_a_version_is_uploaded_in_the_serving_image_and_takes_the_endpoint(
+    vertex_kit: tuple[Kit, str, Any],
+) -> None:
+    from mlops_kit import models
+
+    kit, name, vertex = vertex_kit
+    target = open_deploy_target(kit)
+    assert target.check().startswith("Vertex AI endpoint ")
+    first = target.deploy(f"{name}@1", alias="production", reason="first")
+    assert (first.version, first.traffic_share, first.canary_version) == (1, 1.0, None)
+
+    [upload] = vertex.posted("/models:upload")
+    model = upload["model"]
+    assert model["artifactUri"] == models.get_version(kit, f"{name}@1").artifact_uri
+    assert model["artifactUri"].startswith("gs://")
+    env = model["containerSpec"].pop("env")
+    assert env[0] == {"name": "MLOPS_KIT_ENV", "value": "twin"}
+    assert env[1]["name"] == "MLOPS_KIT_METADATA"
+    assert f"iam_user={SERVING}" in env[1]["value"]
+    assert model["containerSpec"] == {
+        "imageUri": IMAGE,
+        "args": ["serve", f"{name}@1", "--host", "0.0.0.0"],
+        "ports": [{"containerPort": 8080}],
+        "predictRoute": "/predict",
+        "healthRoute": "/ready",
+    }
+    assert model["labels"]["mlops-kit-version"] == "1"
+    [deploy] = vertex.posted(":deployModel")
+    assert deploy["trafficSplit"] == {"0": 100}
+    deployed = deploy["deployedModel"]
+    assert deployed["displayName"] == f"{name}@1"
+    assert deployed["serviceAccount"] == SERVING
+    assert deployed["dedicatedResources"] == {
+        "machineSpec": {"machineType": "n1-standard-4"},
+        "minReplicaCount": 1,
+        "maxReplicaCount": 5,
+    }
+
+
+def test_a_canary_then_a_full_deployment_then_a_rollback_move_the_traffic_split(
+    vertex_kit: tuple[Kit, str, Any],
+) -> None:
+    from mlops_kit import models
+
+    kit, name, vertex = vertex_kit
+    target = open_deploy_target(kit)
+    target.deploy(f"{name}@1", alias="production", reason="first")
+    canary = target.deploy(f"{name}@2", alias="production", reason="try", traffic_share=0.1)
+    assert (canary.version, canary.canary_version, canary.traffic_share) == (1, 2, 0.9)
+    first_id = vertex.posted(":deployModel")[0]["deployedModel"]["model"]
+    split = vertex.posted(":deployModel")[-1]["trafficSplit"]
+    assert split["0"] == 10 and sorted(split.values()) == [10, 90]
+    assert models.get_version(kit, f"{name}@production").version == 1  # the alias waits
+
+    full = target.deploy(f"{name}@2", alias="production", reason="canary passed")
+    assert (full.version, full.traffic_share, full.canary_version) == (2, 1.0, None)
+    # Version 2 was deployed already: only version 1 is undeployed, its share given to 2.
+    assert len(vertex.posted(":deployModel")) == 2
+    [undeploy] = vertex.posted(":undeployModel")
+    assert list(undeploy["trafficSplit"].values()) == [100]
+
+    back = target.rollback(name, "production", reason="complaints")
+    assert (back.version, back.traffic_share) == (1, 1.0)
+    # Version 1's Vertex model is found again by its labels, not uploaded twice.
+    assert len(vertex.posted("/models:upload")) == 2
+    assert vertex.posted(":deployModel")[-1]["deployedModel"]["model"] == first_id
+    assert [e.action for e in models.history(kit, name, "production")] == [
+        "promote",
+        "canary",
+        "promote",
+        "rollback",
+    ]
+    again = target.deploy(f"{name}@2", alias="production", reason="again", traffic_share=0.2)
+    assert (again.canary_version, again.traffic_share) == (2, 0.8)
+    withdrawn = target.withdraw_canary(name, "production", reason="check run 9 failed")
+    assert (withdrawn.version, withdrawn.traffic_share, withdrawn.canary_version) == (1, 1.0, None)
+    assert list(vertex.posted(":undeployModel")[-1]["trafficSplit"].values()) == [100]
+
+
+def test_refusals_are_one_line(vertex_kit: tuple[Kit, str, Any], cloud_twin: CloudTwin) -> None:
+    kit, name, vertex = vertex_kit
+    target = open_deploy_target(kit)
+    with pytest.raises(ConflictError, match="before a canary"):
+        target.deploy(f"{name}@2", alias="production", reason="r", traffic_share=0.1)
+    target.deploy(f"{name}@1", alias="production", reason="first")
+    with pytest.raises(ConfigError, match="whole percent"):
+        target.deploy(f"{name}@2", alias="production", reason="r", traffic_share=0.001)
+    with pytest.raises(ConflictError, match="already is version 1"):
+        target.deploy(f"{name}@1", alias="production", reason="again")
+    vertex.refusal = "Permission 'aiplatform.endpoints.deploy' denied"
+    try:
+        with pytest.raises(BackendError) as refused:
+            target.deploy(f"{name}@2", alias="production", reason="r")
+    finally:
+        vertex.refusal = None
+    assert "\n" not in str(refused.value)
+    assert "Vertex AI refused to read the endpoint" in str(refused.value)
+    assert "aiplatform.endpoints.deploy" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "vertex-endpoint://p/europe-west1",
+        "vertex-endpoint://p/europe-west1/e/extra",
+        "vertex-endpoint://p/europe-west1/e?min_replicas=0",
+        "vertex-endpoint://p/europe-west1/e?max_replicas=many",
+    ],
+)
+def test_malformed_vertex_endpoint_uris_are_refused(local_kit: Kit, uri: str) -> None:
+    environment = local_kit.environment.model_copy(update={"deploy": uri})
+    with pytest.raises(ConfigError, match="deploy URI"):
+        open_deploy_target(Kit(environment))

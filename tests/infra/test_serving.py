@@ -1,0 +1,93 @@
+"""The serving namespace under Pulumi mocks: what the GKE deploy target finds there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import one, resources_of
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def test_the_namespace_enforces_the_restricted_pod_standard(prod: Any) -> None:
+    labels = one(prod, NAMESPACE, "serving").props["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_server_pods_act_as_the_serving_account_through_workload_identity(prod: Any) -> None:
+    from infra.audit import iam_grants
+
+    account = one(prod, "kubernetes:core/v1:ServiceAccount", "serving-ksa").props
+    assert account["metadata"]["name"] == "model-server"
+    assert account["metadata"]["namespace"] == "serving"
+    assert account["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": "mlops-serving@acme-ml-prod.iam.gserviceaccount.com"
+    }
+    assert account["automountServiceAccountToken"] is False
+    bindings = [
+        g
+        for g in iam_grants(prod.resources)
+        if g["role"] == "roles/iam.workloadIdentityUser" and "[serving/" in g["member"]
+    ]
+    assert bindings == [
+        {
+            "member": "serviceAccount:acme-ml-prod.svc.id.goog[serving/model-server]",
+            "role": "roles/iam.workloadIdentityUser",
+            "resource": "service account mlops-serving@acme-ml-prod.iam.gserviceaccount.com",
+            "condition": "",
+        }
+    ]
+
+
+def test_only_the_cluster_s_clients_reach_the_server_port(prod: Any) -> None:
+    spec = one(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-ingress").props[
+        "spec"
+    ]
+    assert spec["podSelector"] == {}
+    [rule] = spec["ingress"]
+    assert rule["ports"] == [{"port": 8080}]
+    assert rule["from"] == [
+        {"podSelector": {}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}}},
+        {"ipBlock": {"cidr": "10.50.0.0/20"}},
+        {"ipBlock": {"cidr": "10.200.0.0/24"}},
+    ]
+
+
+def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_else(
+    prod: Any,
+) -> None:
+    role = one(prod, "kubernetes:rbac.authorization.k8s.io/v1:Role", "serving").props
+    assert role["metadata"]["namespace"] == "serving"
+    granted = {(r["apiGroups"][0], resource) for r in role["rules"] for resource in r["resources"]}
+    assert granted == {
+        ("apps", "deployments"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("", "services"),
+        ("", "serviceaccounts"),
+    }
+    [accounts] = [r for r in role["rules"] if r["resources"] == ["serviceaccounts"]]
+    assert (accounts["resourceNames"], accounts["verbs"]) == (["model-server"], ["get"])
+    binding = one(prod, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "serving").props
+    assert binding["roleRef"]["name"] == "mlops-kit-deployer"
+    assert binding["subjects"] == [
+        {
+            "kind": "User",
+            "name": "mlops-deployer@acme-ml-prod.iam.gserviceaccount.com",
+            "apiGroup": "rbac.authorization.k8s.io",
+        },
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"},
+    ]
+    cluster_wide = resources_of(prod, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    assert not [b for b in cluster_wide if "serving" in b.name]
+
+
+def test_the_kit_s_deployments_fit_the_namespace(prod: Any) -> None:
+    from infra.components.serving import SERVER_PORT
+    from infra.program import SERVING_KSA
+    from mlops_kit.serving.settings import DEFAULT_PORT
+    from mlops_kit.serving.targets.gke import SERVICE_ACCOUNT
+
+    # The kit and the program are independent packages: the names they share are checked here.
+    assert (SERVER_PORT, SERVING_KSA) == (DEFAULT_PORT, SERVICE_ACCOUNT)
+    assert prod.outputs["serving_kubernetes_account"] == SERVING_KSA

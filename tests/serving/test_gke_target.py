@@ -1,0 +1,281 @@
+"""The GKE deploy target against a fake Kubernetes API server on loopback, with the real client.
+
+The registry is the local twin's; the cluster is :class:`~tests.cloud_twin.gke.FakeKubernetes`,
+reached through a kubeconfig context named as ``gcloud container clusters get-credentials`` names
+it. Every body the client sends is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_kit.errors import AdmissionRefusedError, ConfigError, ConflictError
+from mlops_kit.kit import Kit
+from mlops_kit.serving.targets import open_deploy_target
+from mlops_kit.serving.targets.gke import GkeTarget, resource_name
+from tests.cloud_twin.gke import APPLY, FakeKubernetes
+from tests.models.conftest import train_classifier
+
+SERVING = "mlops-serving@twin-project.iam.gserviceaccount.com"
+DEPLOY = "gke://twin-project/europe-west1/mlops-twin/serving"
+CONTEXT = "gke_twin-project_europe-west1_mlops-twin"
+IMAGE = "europe-west1-docker.pkg.dev/twin-project/mlops/churn@sha256:" + "a" * 64
+OTHER_IMAGE = "europe-west1-docker.pkg.dev/twin-project/mlops/churn@sha256:" + "b" * 64
+ATTESTOR = "projects/twin-project/attestors/built-by-ci"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    fake = FakeKubernetes().start()
+    fake.add_service_account("serving", "model-server", SERVING)
+    monkeypatch.setenv("KUBECONFIG", str(fake.write_kubeconfig(tmp_path / "kubeconfig", CONTEXT)))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def gke_kit(local_kit: Kit, tmp_path: Path, cluster: FakeKubernetes) -> Kit:
+    from mlops_kit import models
+    from mlops_kit.models.registration import Lineage
+
+    for seed in range(3):
+        # Version 3 records the image it was built in; the others are deployed with --image.
+        lineage = Lineage(image_digest=OTHER_IMAGE) if seed == 2 else None
+        path = train_classifier(tmp_path / f"m{seed}", seed)
+        models.register(local_kit, "churn", path, lineage=lineage)
+    environment = local_kit.environment.model_copy(
+        update={
+            "deploy": DEPLOY,
+            "service_accounts": {"serving": SERVING},
+            "attestor": ATTESTOR,
+            "attestor_key": f"{ATTESTOR}-key/cryptoKeyVersions/1",
+        }
+    )
+    return Kit(environment)
+
+
+def _container(body: dict[str, Any]) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = body["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def test_deploy_rolls_the_image_by_digest_with_probes_resources_and_the_serving_account(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    assert isinstance(target, GkeTarget)
+    assert target.check().startswith("GKE cluster mlops-twin (twin-project/europe-west1)")
+    first = target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    assert (first.version, first.state, first.traffic_share) == (1, "serving", 1.0)
+    assert models.get_version(gke_kit, "churn@production").version == 1
+
+    name = resource_name("churn", "production")
+    [deployment] = cluster.applied("deployments")
+    assert deployment["metadata"] == {
+        "name": name,
+        "namespace": "serving",
+        "labels": {
+            "app.kubernetes.io/name": "mlops-kit-serving",
+            "app.kubernetes.io/instance": name,
+            "mlops-kit.io/track": "stable",
+        },
+        "annotations": {"mlops-kit.io/model": "churn", "mlops-kit.io/alias": "production"},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    # Workload Identity: the pods run as the account bound to the serving Google account.
+    assert pod["serviceAccountName"] == "model-server"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = _container(deployment)
+    assert container["image"] == IMAGE
+    # The pods follow the alias: an approval or a rollback reaches them without a rollout.
+    assert container["args"] == ["serve", "churn@production", "--host", "0.0.0.0", "--port", "8080"]
+    assert container["env"] == [{"name": "MLOPS_KIT_ENV", "value": gke_kit.environment.name}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"memory": "2Gi"},
+    }
+    assert "replicas" not in deployment["spec"]  # the autoscaler owns it
+    [service] = cluster.applied("services")
+    assert service["spec"]["selector"] == {"app.kubernetes.io/instance": name}
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    [autoscaler] = cluster.applied("horizontalpodautoscalers")
+    assert autoscaler["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": name,
+    }
+    assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 10)
+    # Every write is a server-side apply owned by the kit.
+    patches = [(path, kind) for method, path, kind, _ in cluster.requests if method == "PATCH"]
+    assert len(patches) == 3
+    assert all(kind == APPLY and "fieldManager=mlops-kit" in path for path, kind in patches)
+
+
+def test_a_version_that_records_its_image_is_deployed_in_it_and_rolled_back_in_one_step(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    third = target.deploy("churn@3", alias="production", reason="better on every slice")
+    assert third.version == 3
+    assert _container(cluster.applied("deployments")[-1])["image"] == OTHER_IMAGE
+    back = target.rollback("churn", "production", reason="complaints")
+    assert (back.version, back.state) == (1, "serving")
+    assert "rolled back 3 -> 1" in back.detail
+    assert [e.action for e in models.history(gke_kit, "churn", "production")] == [
+        "promote",
+        "promote",
+        "rollback",
+    ]
+    with pytest.raises(ConflictError, match="already is version 1"):
+        target.deploy("churn@1", alias="production", reason="again", image=IMAGE)
+
+
+def test_binary_authorization_refusal_names_the_image_and_the_attestation_to_make(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    cluster.attested = {IMAGE}
+    with pytest.raises(AdmissionRefusedError) as refused:
+        target.deploy("churn@2", alias="production", reason="second", image=OTHER_IMAGE)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"the cluster refused image {OTHER_IMAGE}: it has no attestation")
+    assert (
+        f"`gcloud container binauthz attestations sign-and-create --artifact-url={OTHER_IMAGE} "
+        f"--attestor={ATTESTOR} --keyversion={ATTESTOR}-key/cryptoKeyVersions/1`"
+    ) in message
+    # The image was refused before the alias moved: the pods keep serving version 1.
+    assert models.get_version(gke_kit, "churn@production").version == 1
+
+
+def test_a_canary_takes_a_share_of_the_pods_and_a_full_deployment_removes_it(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    canary = target.deploy(
+        "churn@2", alias="production", reason="try it", image=IMAGE, traffic_share=0.25
+    )
+    assert (canary.version, canary.canary_version) == (1, 2)
+    # Two stable pods (the autoscaler's minimum) and one canary pod: a third of the traffic.
+    assert canary.traffic_share == pytest.approx(2 / 3)
+    body = cluster.applied("deployments")[-1]
+    assert body["metadata"]["name"] == resource_name("churn", "production") + "-canary"
+    assert body["spec"]["replicas"] == 1
+    assert _container(body)["args"][:2] == ["serve", "churn@2"]  # pinned, not following
+    assert body["spec"]["template"]["metadata"]["labels"]["mlops-kit.io/track"] == "canary"
+
+    assert [e.action for e in models.history(gke_kit, "churn", "production")][-1] == "canary"
+    full = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
+    assert (full.version, full.canary_version, full.traffic_share) == (2, None, 1.0)
+    name = resource_name("churn", "production")
+    canary_path = f"/apis/apps/v1/namespaces/serving/deployments/{name}-canary"
+    deleted = [path for method, path, _, _ in cluster.requests if method == "DELETE"]
+    assert deleted == [canary_path]
+
+    target.deploy("churn@1", alias="production", reason="a", image=IMAGE, traffic_share=0.5)
+    withdrawn = target.withdraw_canary("churn", "production", reason="check run 3 failed")
+    assert (withdrawn.version, withdrawn.canary_version) == (2, None)
+    assert [path for method, path, _, _ in cluster.requests if method == "DELETE"][-1] == (
+        canary_path
+    )
+    assert [e.action for e in models.history(gke_kit, "churn", "production")][-3:] == [
+        "promote",
+        "canary",
+        "withdraw",
+    ]
+
+
+def test_refusals_are_one_line_and_name_the_fix(
+    gke_kit: Kit, cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = open_deploy_target(gke_kit)
+    with pytest.raises(ConfigError, match="is not named by a digest"):
+        target.deploy("churn@1", alias="production", reason="r", image="churn:latest")
+    with pytest.raises(ConfigError, match="churn@1 records no serving image: pass one by digest"):
+        target.deploy("churn@1", alias="production", reason="r")
+    with pytest.raises(ConflictError, match="serves nothing yet"):
+        target.deploy("churn@1", alias="production", reason="r", image=IMAGE, traffic_share=0.1)
+
+    cluster.add_service_account("serving", "model-server", "someone@else.iam.gserviceaccount.com")
+    with pytest.raises(ConfigError, match=f"is bound to someone@else.*, not {SERVING}"):
+        target.deploy("churn@1", alias="production", reason="r", image=IMAGE)
+    del cluster.objects["serviceaccounts", "serving", "model-server"]
+    with pytest.raises(ConfigError, match="does not exist on mlops-twin: create the serving"):
+        target.check()
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match="gcloud container clusters get-credentials mlops-twin"):
+        open_deploy_target(gke_kit).check()
+    # Nothing was applied by any refused deployment.
+    assert cluster.applied("deployments") == []
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "gke://p/europe-west1/cluster",
+        "gke://p/europe-west1/cluster/ns/extra",
+        "gke://p/europe-west1/Cluster/ns",
+        "gke://p/europe-west1/cluster/..%2Fkube-system",
+        "gke://p/europe-west1/cluster/ns?rollout_timeout=soon",
+    ],
+)
+def test_malformed_gke_uris_are_refused(local_kit: Kit, uri: str) -> None:
+    environment = local_kit.environment.model_copy(update={"deploy": uri})
+    with pytest.raises(ConfigError, match="deploy URI"):
+        open_deploy_target(Kit(environment))
+
+
+@pytest.mark.parametrize(
+    ("model", "alias"),
+    [("churn", "production"), ("Churn_Model", "production"), ("9lives", "canary-2")],
+)
+def test_kubernetes_names_are_valid_and_distinct(model: str, alias: str) -> None:
+    import re
+
+    name = resource_name(model, alias)
+    assert re.fullmatch(r"[a-z][a-z0-9-]{0,53}[a-z0-9]", name)
+    assert name != resource_name(model.lower(), alias) or model == model.lower()
+
+
+def test_on_a_protected_alias_the_canary_keeps_its_share_until_the_approval(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    protected = Kit(gke_kit.environment.model_copy(update={"protected_aliases": ["production"]}))
+    target = open_deploy_target(protected)
+    target.deploy("churn@2", alias="production", reason="try", image=IMAGE, traffic_share=0.25)
+    waiting = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
+    assert (waiting.state, waiting.pending_version, waiting.canary_version) == (
+        "awaiting approval",
+        2,
+        2,
+    )
+    assert not [method for method, *_ in cluster.requests if method == "DELETE"]
+    assert models.get_version(protected, "churn@production").version == 1
+    models.approve(protected, "churn", "production", actor="someone-else")
+    done = target.deploy("churn@2", alias="production", reason="approved", image=IMAGE)
+    assert (done.version, done.canary_version, done.traffic_share) == (2, None, 1.0)
+    assert [method for method, *_ in cluster.requests if method == "DELETE"] == ["DELETE"]

@@ -552,8 +552,10 @@ def metric_names(task: Task) -> list[str]:
 
 
 def unknown_metric(names: Iterable[str], task: Task, also: Sequence[str] = ()) -> str | None:
-    """A message naming the first of ``names`` that is not one of ``task``'s metrics (or of
-    ``also``), or ``None``."""
+    """A message naming the first unknown of ``names``, or ``None``.
+
+    Known are ``task``'s metrics and the names in ``also``.
+    """
     known = [*metric_names(task), *also]
     for name in names:
         if name not in known:

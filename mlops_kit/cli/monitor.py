@@ -254,6 +254,31 @@ def _badness(estimate: Estimate | None, name: str) -> float:
     return improvement(name, estimate.value, 0.0)
 
 
+def _print_loop(outcome: CheckResult) -> None:
+    from rich.markup import escape
+
+    for trigger in outcome.triggers:
+        said = escape(str(trigger.get("message", "")))
+        if trigger["outcome"] == "refused":
+            console.print(
+                f"[yellow]refused:[/yellow] retraining ({trigger['kind']}) by guard "
+                f"[bold]{trigger['guard']}[/bold]: {said}"
+            )
+        elif trigger["outcome"] != "started":
+            console.print(f"trigger {trigger['kind']}: {trigger['outcome']} {said}".rstrip())
+    if outcome.retraining_handler:
+        console.print(
+            f"retraining requested through {outcome.retraining_handler!r}: "
+            f"{escape(str(outcome.retraining_result))}"
+        )
+    for sent in outcome.notifications:
+        if not sent["delivered"]:
+            console.print(
+                f"[yellow]warning:[/yellow] notification {sent['event']} to {sent['channel']} "
+                f"not delivered: {escape(sent['error'])}"
+            )
+
+
 @app.command()
 def report(
     ctx: typer.Context,
@@ -373,11 +398,7 @@ def _print_check(result: MonitoringReport, outcome: CheckResult, spec: Monitorin
         console.print(f"[bold red]violation:[/bold red] {violation}")
         for line in violation.evidence:
             console.print(f"  {line}", highlight=False)
-    if outcome.retraining_handler:
-        console.print(
-            f"retraining requested through {outcome.retraining_handler!r}: "
-            f"{outcome.retraining_result}"
-        )
+    _print_loop(outcome)
     verdict = {
         "passed": "[green]passed[/green]",
         "pending": f"[yellow]pending[/yellow] ({len(outcome.pending)} thresholds await labels)",
@@ -402,16 +423,19 @@ def check(
     output: FormatOption = OutputFormat.table,
     html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
 ) -> None:
-    """Judge MODEL against the spec, store the run; exit 1 when a threshold is broken.
+    """Judge MODEL against the spec, store the run, act on its triggers; exit 1 on a violation.
 
     A metric whose slice has too few labels yet (min_label_share) is pending, not passed.
+    Retraining runs start under the spec's guards, once per cause; the spec's notification
+    channels receive what happened. This is what `monitor schedule` runs.
     """
+    import os
+
     from mlops_kit.errors import ConfigError
-    from mlops_kit.monitoring import MonitoringSpec, build_report, run_check, watched_model
+    from mlops_kit.monitoring import MonitoringSpec
+    from mlops_kit.monitoring.check import check_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
-    from mlops_kit.monitoring.report import search_weak_slices
-    from mlops_kit.monitoring.spec import window_hours
 
     spec = MonitoringSpec.load(spec_file)
     ref = model or spec.model
@@ -419,19 +443,9 @@ def check(
         raise ConfigError(f"no model to check: pass NAME@VERSION or set 'model' in {spec_file}")
     kit = state(ctx).kit()
     with working(output, f"checking {ref}"):
-        result = build_report(
-            kit,
-            watched_model(kit, ref),
-            slices=spec.slices,
-            window=timedelta(hours=window_hours(spec.window)),
-            end=_end(end),
-            task=spec.task,
-            time_column=spec.time_column,
-            labels=spec.labels,
+        result, outcome = check_model(
+            kit, spec, ref, end=_end(end), retrain=retrain, environ=os.environ
         )
-        if spec.weak_slices is not None:
-            search_weak_slices(kit, result, spec.weak_slices.min_count)
-        outcome = run_check(kit, result, spec, retrain=retrain)
     findings = report_findings(result, outcome.violations)
     if html is not None:
         write_html(result, html, outcome.violations, findings)
@@ -444,3 +458,49 @@ def check(
     )
     if not outcome.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    cron: Annotated[
+        str, typer.Option(help="When to check: five cron fields in UTC ('0 6 * * *': daily 06:00).")
+    ],
+    spec_file: Annotated[Path, typer.Option("--spec", help="The monitoring spec (YAML).")] = Path(
+        "monitoring.yaml"
+    ),
+    env: Annotated[
+        str | None,
+        typer.Option("--env", "-e", help="Environment (same as the global --env)."),
+    ] = None,
+) -> None:
+    """Make `monitor check` a recurring job of the environment's orchestrator.
+
+    Kubeflow Pipelines gets a recurring run and Vertex AI a schedule of a one-step monitoring
+    pipeline; the local twin has no scheduler, so this prints the line to put in cron or CI.
+    """
+    from mlops_kit.monitoring import MonitoringSpec
+    from mlops_kit.orchestrators import check_cron
+    from mlops_kit.pipelines.monitoring import CronLine, schedule_monitoring
+    from mlops_kit.pipelines.project import PipelineProject
+
+    check_cron(cron)
+    spec = MonitoringSpec.load(spec_file)
+    cli = state(ctx)
+    if env:
+        cli.env = env
+    kit = cli.kit()
+    created = schedule_monitoring(kit, PipelineProject.discover(), spec, spec_file, cron)
+    if isinstance(created, CronLine):
+        console.print(
+            f"{kit.environment.name} ({kit.environment.orchestrator}) cannot schedule: run the "
+            "check from cron (crontab -e) or a CI schedule with this line:",
+            highlight=False,
+        )
+        print(created.line)  # unstyled, to copy as it is
+        return
+    console.print(
+        f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}",
+        highlight=False,
+        soft_wrap=True,
+    )

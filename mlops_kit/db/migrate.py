@@ -64,7 +64,7 @@ def downgrade(
     Args:
         database: the metadata database.
         revision: the revision to go back to.
-        warehouse: the URI of the environment's warehouse: going below 0011 writes the absolute
+        warehouse: the URI of the environment's warehouse: going below 0009 writes the absolute
             paths of DuckDB data versions again, which needs the warehouse's folder.
 
     Returns:

@@ -10,11 +10,12 @@
   :class:`RetrainingRequest` through the ``mlops_kit.retraining`` entry points.
 """
 
-from mlops_kit.monitoring.check import CheckResult, Pending, Violation, evaluate, run_check
+from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
 from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
 from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
 from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
 from mlops_kit.monitoring.spec import Labels, MonitoringSpec
+from mlops_kit.monitoring.violations import Violation
 
 __all__ = [
     "CheckResult",

@@ -1,4 +1,7 @@
-"""``monitor check``: judge a report against the monitoring spec, store the run, ask for retraining.
+"""``monitor check``: judge a report against the monitoring spec, store the run, act on it.
+
+What a stored run sets off (retraining triggers and their guards, follow-up checks,
+notifications) is :mod:`mlops_kit.monitoring.triggers` and :mod:`mlops_kit.monitoring.notifications`.
 
 A slice (or the whole window) with fewer labelled predictions than ``min_samples`` is reported but
 never judged: a threshold on a handful of rows would page people for noise. While a smaller share of
@@ -12,36 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.evidence import violation_evidence
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
-from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
+from mlops_kit.monitoring.violations import Violation
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring.report import MonitoringReport
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One number outside its threshold."""
-
-    kind: ViolationKind
-    name: str
-    subject: str
-    """``overall``, ``hour_of_day=3`` or a feature name."""
-    value: float
-    bound: str
-    """The broken bound, as the spec states it (``min 0.75``, ``max_drop 0.05 from 0.91``)."""
-    evidence: tuple[str, ...] = ()
-    """What else is known about a violated slice value (its training rows, the drift and health
-    of its inputs), one line each; see :mod:`~mlops_kit.monitoring.evidence`."""
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.value:.4g} breaks {self.bound} on {self.subject}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +58,17 @@ class CheckResult:
     calibrated (the estimated metrics may be wrong)."""
     retraining_handler: str | None = None
     retraining_result: str | None = None
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    """What each trigger did: ``started``, ``duplicate``, ``joined``, ``waiting`` or ``refused``
+    (with the ``guard`` that refused it)."""
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    """Each notification posted: channel, event, ``delivered`` and the ``error`` if not."""
+
+    @property
+    def refusals(self) -> list[dict[str, Any]]:
+        """The triggers a guard refused."""
+        return [t for t in self.triggers if t.get("outcome") == "refused"]
+
     pending: list[Pending] = field(default_factory=list)
     """Metric thresholds waiting for labels (see :func:`pending`)."""
 
@@ -101,6 +97,8 @@ class CheckResult:
             "pending": [asdict(p) | {"message": str(p)} for p in self.pending],
             "warnings": self.warnings,
             "retraining": {"handler": self.retraining_handler, "result": self.retraining_result},
+            "triggers": self.triggers,
+            "notifications": self.notifications,
         }
 
 
@@ -300,10 +298,16 @@ def _with_evidence(
     kit: Kit, report: MonitoringReport, violations: list[Violation]
 ) -> list[Violation]:
     """The violations, each slice value's carrying its evidence (one query per slice column)."""
+    from mlops_kit.errors import NotFoundError
     from mlops_kit.monitoring.report import describe_slice_inputs
 
     sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]
-    describe_slice_inputs(kit, report, list(dict.fromkeys(sliced)))
+    try:
+        describe_slice_inputs(kit, report, list(dict.fromkeys(sliced)))
+    except NotFoundError:
+        # A report judged away from its log (replayed, or its rows since expired) has no inputs
+        # to describe; the violations stand without evidence.
+        return violations
     return [
         replace(v, evidence=violation_evidence(report, v.subject)) if v.subject in sliced else v
         for v in violations
@@ -314,19 +318,36 @@ _SUBJECT_LENGTH = 200  # the width of monitoring_measurements.subject
 
 
 def run_check(
-    kit: Kit, report: MonitoringReport, spec: MonitoringSpec, *, retrain: bool = True
+    kit: Kit,
+    report: MonitoringReport,
+    spec: MonitoringSpec,
+    *,
+    retrain: bool = True,
+    now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Judge ``report``, store the run and its numbers, and emit a retraining request if due.
+    """Judge ``report``, store the run, act on its triggers and notify the spec's channels.
 
-    The run is stored before the handler is called, so a failing handler never loses the numbers;
-    the handler's answer (or its error) is then recorded on the run.
+    The run is stored before anything is triggered, so a failing handler never loses the
+    numbers; what the triggers did (started, duplicate, refused by a named guard), the handler's
+    answer (or its error) and every notification's delivery are then recorded on the run.
+
+    Args:
+        kit: the environment.
+        report: the report to judge.
+        spec: the monitoring spec.
+        retrain: whether triggers may start retraining runs.
+        now: the moment of the check (default: now); guards and records use it.
+        environ: where ``${VARIABLE}`` webhook URLs are read (default: none).
 
     Raises:
         BackendError: the metadata database is unreachable.
     """
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
-    from mlops_kit.errors import MlopsKitError
+    from mlops_kit.monitoring.notifications import notify
+    from mlops_kit.monitoring.triggers import act
 
+    now = now or datetime.now(UTC)
     violations = _with_evidence(kit, report, evaluate(report, spec))
     with kit.metadata.session() as session:
         run = MonitoringRun(
@@ -334,10 +355,11 @@ def run_check(
             model_version=report.model.version,
             window_start=report.window_start,
             window_end=report.window_end,
+            created_at=now,
             passed=not violations,
             violation_count=len(violations),
             labelled_count=report.labelled,
-            spec=spec.model_dump(mode="json"),
+            spec=spec.stored(),
             violations=[asdict(v) for v in violations],
         )
         session.add(run)
@@ -352,26 +374,72 @@ def run_check(
         estimated_metric(name) for _, _, name, _ in _thresholds(report, spec)
     ):
         warnings.append(report.calibration_warning)
-    result = CheckResult(run_id, violations, warnings, pending=pending(report, spec))
-    due = [v for v in violations if v.kind in spec.retraining.on]
-    if not (retrain and due and spec.retraining.handler):
-        return result
-    request = RetrainingRequest(
-        model_name=report.model.name,
-        model_version=report.model.version,
-        reasons=[str(v) for v in due],
-        check_run_id=run_id,
-        training_data=list(report.model.training_data),
-        violations=[asdict(v) for v in due],
+    outcome = act(kit, report, spec, run_id, violations, retrain=retrain, now=now)
+    delivered = notify(spec.notifications, outcome.events, environ or {}, now)
+    result = CheckResult(
+        run_id,
+        violations,
+        warnings,
+        outcome.handler,
+        outcome.result,
+        outcome.triggers,
+        delivered,
+        pending(report, spec),
     )
-    result.retraining_handler = spec.retraining.handler
-    try:
-        result.retraining_result = request_retraining(kit, request, spec.retraining.handler)
-    except MlopsKitError as exc:
-        result.retraining_result = f"failed: {exc}"
     with kit.metadata.session() as session:
         stored = session.get(MonitoringRun, run_id)
         assert stored is not None
         stored.retraining_handler = result.retraining_handler
         stored.retraining_result = result.retraining_result
+        stored.triggers = result.triggers
+        stored.notifications = result.notifications
     return result
+
+
+def check_model(
+    kit: Kit,
+    spec: MonitoringSpec,
+    ref: str | None = None,
+    *,
+    end: datetime | None = None,
+    retrain: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[MonitoringReport, CheckResult]:
+    """``monitor check``, by hand or as a scheduled job: report on the model, then :func:`run_check`.
+
+    Args:
+        kit: the environment.
+        spec: the monitoring spec.
+        ref: the model version (default: the spec's ``model``).
+        end: the moment the check runs as of: the window's end, and the clock of its guards and
+            records (default: now).
+        retrain: whether triggers may start retraining runs.
+        environ: where ``${VARIABLE}`` webhook URLs are read.
+
+    Raises:
+        ConfigError: no model is named.
+        NotFoundError: the model version does not exist.
+    """
+    from datetime import timedelta
+
+    from mlops_kit.errors import ConfigError
+    from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
+    from mlops_kit.monitoring.spec import window_hours
+
+    ref = ref or spec.model
+    if ref is None:
+        raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")
+    now = end or datetime.now(UTC)
+    report = build_report(
+        kit,
+        watched_model(kit, ref),
+        slices=spec.slices,
+        window=timedelta(hours=window_hours(spec.window)),
+        end=now,
+        task=spec.task,
+        time_column=spec.time_column,
+        labels=spec.labels,
+    )
+    if spec.weak_slices is not None:
+        search_weak_slices(kit, report, spec.weak_slices.min_count)
+    return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)

@@ -20,8 +20,8 @@ from mlops_kit.monitoring.metrics import OVERALL, metric_names
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
-    from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
+    from mlops_kit.monitoring.violations import Violation
 
 
 def report_findings(

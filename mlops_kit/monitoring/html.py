@@ -19,8 +19,8 @@ from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:
     from mlops_kit.findings import Finding
-    from mlops_kit.monitoring.check import Violation
     from mlops_kit.monitoring.report import MonitoringReport
+    from mlops_kit.monitoring.violations import Violation
 
 
 def write_html(

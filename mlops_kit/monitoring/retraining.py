@@ -1,14 +1,17 @@
 """Retraining requests: what a failed check emits, and the handlers that act on it.
 
-A handler is any callable ``(kit, request) -> str`` published under the Python entry point group
-``mlops_kit.retraining``; it returns a reference to what it started (a pipeline run id, a ticket).
-The pipelines package publishes ``pipeline``, which submits the project's training pipeline.
+A handler is any callable ``(kit, request) -> str | HandlerResult`` published under the Python
+entry point group ``mlops_kit.retraining``; it returns a reference to what it started (a pipeline
+run id, a ticket), or a :class:`HandlerResult` that also says whether the run is still going and
+whether its candidate was promoted. The pipelines package publishes ``pipeline``, which submits
+the project's training pipeline.
 A project adds its own in its ``pyproject.toml``::
 
     [project.entry-points."mlops_kit.retraining"]
     notify = "my_project.hooks:notify_team"
 
-Handlers decide about cooldown and budget themselves; monitoring only says why and on what.
+Cooldown, budget and duplicates are the monitoring spec's guards (:mod:`mlops_kit.monitoring.guards`),
+enforced before a handler is called: a handler only starts what it is asked to.
 """
 
 from __future__ import annotations
@@ -25,7 +28,24 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP: Final = "mlops_kit.retraining"
 
-RetrainingHandler = Callable[["Kit", "RetrainingRequest"], str]
+RetrainingHandler = Callable[["Kit", "RetrainingRequest"], "str | HandlerResult"]
+
+
+@dataclass(frozen=True)
+class HandlerResult:
+    """What a handler started.
+
+    Attributes:
+        reference: one line for people and records (a run id, with the gate's decision when the
+            run finished).
+        run_id: the orchestrator's id of a run still going elsewhere (a cluster), which the loop
+            follows so that no second run starts while it is in flight; ``None``: nothing to follow.
+        promoted: whether the run's candidate became the champion, when the run finished here.
+    """
+
+    reference: str
+    run_id: str | None = None
+    promoted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,11 +93,11 @@ def check_handler(handler: str) -> None:
         )
 
 
-def request_retraining(kit: Kit, request: RetrainingRequest, handler: str) -> str:
+def request_retraining(kit: Kit, request: RetrainingRequest, handler: str) -> HandlerResult:
     """Hand ``request`` to the installed handler named ``handler``.
 
     Returns:
-        What the handler returned (a reference to the run it started).
+        What the handler started (a plain reference is wrapped, with nothing to follow).
 
     Raises:
         NotFoundError: no handler of that name is installed.
@@ -85,10 +105,11 @@ def request_retraining(kit: Kit, request: RetrainingRequest, handler: str) -> st
     """
     check_handler(handler)
     try:
-        return str(retraining_handlers()[handler](kit, request))
+        started = retraining_handlers()[handler](kit, request)
     except MlopsKitError:
         raise
     except Exception as exc:
         raise BackendError(
             f"retraining handler {handler!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    return started if isinstance(started, HandlerResult) else HandlerResult(str(started))

@@ -24,15 +24,28 @@ Example (``monitoring.yaml``)::
       null_rate: {max: 0.05}
     retraining:
       handler: pipeline           # an entry point of group mlops_kit.retraining; null = none
+      on_new_data: true           # a new version of the training dataset starts training too
+      check_after_promotion: 500  # predictions of a promoted version before its follow-up check
+      guards:
+        cooldown: 3d              # between two retraining runs of the model
+        max_runs_per_day: 1
+        max_runs_per_week: 3
+        max_consecutive_not_promoted: 3   # then only notify
+    notifications:
+      - name: ml-team
+        webhook: ${SLACK_WEBHOOK_URL}     # ${VAR} is read from the environment when sending
+        events: [violations, retraining, refused, promotion]
+
     weak_slices: {min_count: 50}  # also list the feature values where the model does worst
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -59,8 +72,12 @@ _WINDOW: Final = re.compile(r"^([0-9]{1,12})([hdw])$")
 _WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
 
 
-def window_hours(text: str) -> int:
-    """Hours in a window such as ``12h``, ``7d`` or ``2w``.
+def window_hours(text: str, what: str = "window") -> int:
+    """Hours in a duration such as ``12h``, ``7d`` or ``2w``.
+
+    Args:
+        text: the duration.
+        what: what it is, named in the error (``window``, ``cooldown``).
 
     Raises:
         ConfigError: the text is not a positive number followed by h, d or w.
@@ -69,7 +86,7 @@ def window_hours(text: str) -> int:
     hours = int(match.group(1)) * _WINDOW_HOURS[match.group(2)] if match else 0
     if not 0 < hours <= MAX_HOURS:
         raise ConfigError(
-            f"invalid window {shorten(text)!r}: use a positive number and h, d or w (7d), "
+            f"invalid {what} {shorten(text)!r}: use a positive number and h, d or w (7d), "
             f"at most {MAX_HOURS} hours"
         )
     return hours
@@ -124,6 +141,43 @@ class Threshold(BaseModel):
         return self
 
 
+class RetrainingGuards(BaseModel):
+    """Limits on retraining runs of one model, so that a flapping check cannot burn the budget.
+
+    A trigger a guard refuses starts nothing; the refusal, naming the guard, is recorded on the
+    check run and notified.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown: str | None = None
+    """Least time between two retraining runs (``12h``, ``3d``); none by default."""
+    max_runs_per_day: int | None = Field(default=None, ge=1)
+    """Most retraining runs started in any 24 hours."""
+    max_runs_per_week: int | None = Field(default=None, ge=1)
+    """Most retraining runs started in any 7 days."""
+    one_in_flight: bool = True
+    """No new run while one is still running (a run submitted to a cluster, or one running here)."""
+    max_consecutive_not_promoted: int | None = Field(default=None, ge=1)
+    """After this many runs in a row whose candidate was not promoted, start no more: only
+    notify (the data or the model needs people, not another run)."""
+
+    @field_validator("cooldown")
+    @classmethod
+    def _valid_cooldown(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                window_hours(value, "cooldown")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def cooldown_hours(self) -> int | None:
+        """The cooldown in hours (``None``: no cooldown)."""
+        return None if self.cooldown is None else window_hours(self.cooldown, "cooldown")
+
+
 class WeakSliceSearch(BaseModel):
     """The search for the feature values where the model does worst (listed, never judged)."""
 
@@ -134,7 +188,7 @@ class WeakSliceSearch(BaseModel):
 
 
 class RetrainingSpec(BaseModel):
-    """Where a failed check sends its retraining request."""
+    """What starts a retraining run, where the request goes, and the guards that limit it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -143,6 +197,79 @@ class RetrainingSpec(BaseModel):
     on: list[ViolationKind] = Field(default_factory=lambda: list(RETRAIN_ON_DEFAULT))
     """Which kinds of violation ask for retraining (data health problems usually need a fix
     upstream, not a new model)."""
+    on_new_data: bool = False
+    """A version of the training dataset newer than every version the model was trained on
+    starts a retraining run."""
+    check_after_promotion: int | None = Field(default=None, ge=1)
+    """The first check of a promoted version with at least this many logged predictions is its
+    follow-up check (recorded and notified once per promotion)."""
+    guards: RetrainingGuards = Field(default_factory=RetrainingGuards)
+
+
+NotificationEvent = Literal["violations", "retraining", "refused", "promotion"]
+NOTIFICATION_EVENTS: Final[tuple[NotificationEvent, ...]] = (
+    "violations",
+    "retraining",
+    "refused",
+    "promotion",
+)
+_CHANNEL_NAME: Final = r"^[a-z][a-z0-9_-]{0,39}$"
+_VARIABLE: Final = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+class NotificationChannel(BaseModel):
+    """A webhook that receives the loop's events as JSON (README, *Continuous training*).
+
+    ``body: generic`` posts a top-level ``text`` (what Slack shows) with structured fields;
+    ``body: text`` posts ``{"text": ...}`` only, which Google Chat needs (its API refuses fields it
+    does not know).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=_CHANNEL_NAME)
+    webhook: str
+    """``https://...``, or ``${VARIABLE}`` to read the URL (a secret) from the environment when
+    sending."""
+    body: Literal["generic", "text"] = "generic"
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(NOTIFICATION_EVENTS))
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds to wait for the receiver; a slow receiver never holds the check up longer."""
+
+    @field_validator("webhook")
+    @classmethod
+    def _valid_webhook(cls, value: str) -> str:
+        if not (_VARIABLE.match(value) or value.startswith(("https://", "http://"))):
+            raise ValueError(
+                f"invalid webhook {shorten(value)!r}: use an http(s):// URL or ${{VARIABLE}} "
+                "naming an environment variable that holds it"
+            )
+        return value
+
+    def stored(self) -> dict[str, Any]:
+        """The channel as run records keep it: a literal URL, which is a secret, cut to its host."""
+        data = self.model_dump(mode="json")
+        if not _VARIABLE.match(self.webhook):
+            scheme, _, rest = self.webhook.partition("://")
+            data["webhook"] = f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}/***"
+        return data
+
+    def url(self, environ: Mapping[str, str]) -> str:
+        """The webhook URL, ``${VARIABLE}`` read from ``environ``.
+
+        Raises:
+            ConfigError: the variable is not set.
+        """
+        variable = _VARIABLE.match(self.webhook)
+        if variable is None:
+            return self.webhook
+        value = environ.get(variable.group(1))
+        if not value:
+            raise ConfigError(
+                f"notification channel {self.name!r}: environment variable {variable.group(1)} "
+                "is not set: set it to the webhook URL where checks run"
+            )
+        return value
 
 
 class MonitoringSpec(BaseModel):
@@ -171,6 +298,8 @@ class MonitoringSpec(BaseModel):
     drift: dict[str, Threshold] = Field(default_factory=dict)
     health: dict[str, Threshold] = Field(default_factory=dict)
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+    notifications: list[NotificationChannel] = Field(default_factory=list)
+
     weak_slices: WeakSliceSearch | None = None
     """Search the logged features for weak slices (``weak_slices: {min_count: 50}``)."""
 
@@ -178,6 +307,14 @@ class MonitoringSpec(BaseModel):
     @classmethod
     def _valid_window(cls, value: str) -> str:
         window_hours(value)
+        return value
+
+    @field_validator("notifications")
+    @classmethod
+    def _distinct_channels(cls, value: list[NotificationChannel]) -> list[NotificationChannel]:
+        names = [channel.name for channel in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two notification channels have the same name: name each once")
         return value
 
     @model_validator(mode="after")
@@ -202,6 +339,12 @@ class MonitoringSpec(BaseModel):
             if column not in self.slices:
                 raise ValueError(f"slice_thresholds names {column!r}, which is not in 'slices'")
         return self
+
+    def stored(self) -> dict[str, Any]:
+        """The spec as run records keep it: literal webhook URLs (secrets) hidden."""
+        data = self.model_dump(mode="json")
+        data["notifications"] = [channel.stored() for channel in self.notifications]
+        return data
 
     @property
     def labels(self) -> Labels:
@@ -237,6 +380,7 @@ class MonitoringSpec(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            message = first["msg"].removeprefix("Value error, ")
             raise ConfigError(
-                f"monitoring spec {path}: {where}: {first['msg']} — fix the file and retry"
+                f"monitoring spec {path}: {where}: {message} — fix the file and retry"
             ) from None

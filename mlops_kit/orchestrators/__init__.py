@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import ConfigError, shorten
@@ -99,6 +99,10 @@ class RecurringRun:
 
 class Orchestrator(Backend):
     """Runs compiled pipelines."""
+
+    can_schedule: ClassVar[bool] = True
+    """Whether :meth:`schedule` creates recurring runs; where it cannot (the local twin), a
+    recurring job is the system's own (cron, CI) and the kit says what to run."""
 
     @abstractmethod
     def submit(

@@ -81,6 +81,7 @@ class LocalRunner(Orchestrator):
     """Runs each pipeline step in a subprocess of this interpreter (``kfp-local``)."""
 
     runs_here = True
+    can_schedule = False
 
     @override
     def check(self) -> str:

@@ -5,20 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_kit.errors import BackendError
+from mlops_kit.monitoring.retraining import HandlerResult
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring.retraining import RetrainingRequest
 
+_GOING = ("PENDING", "RUNNING")
 
-def submit_training_pipeline(kit: Kit, request: RetrainingRequest) -> str:
+
+def submit_training_pipeline(kit: Kit, request: RetrainingRequest) -> HandlerResult:
     """Submit the training pipeline of the project in the current directory to ``kit``'s orchestrator.
 
     The run snapshots the project's source again, so it trains on a new data version when the
     source has new rows. On ``kfp-local`` it runs to the end before this returns.
 
     Returns:
-        The id of the run it started; for a run that finished here, also the gate's decision.
+        The run it started: for a run that finished here, the gate's decision and whether the
+        candidate was promoted; for a run submitted to a cluster, its id to follow.
 
     Raises:
         BackendError: the run failed (monitoring records the failure on its check run).
@@ -31,4 +35,6 @@ def submit_training_pipeline(kit: Kit, request: RetrainingRequest) -> str:
     if run.state == "FAILED":
         raise BackendError(f"retraining run {run.run_id} failed: {run.error} (log: {run.url})")
     decision = GateDecision.of_run(run)
-    return run.run_id if decision is None else f"{run.run_id}: {decision.message}"
+    if decision is None:
+        return HandlerResult(run.run_id, run_id=run.run_id if run.state in _GOING else None)
+    return HandlerResult(f"{run.run_id}: {decision.message}", promoted=decision.promoted)

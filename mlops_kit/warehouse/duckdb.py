@@ -298,7 +298,7 @@ class DuckDBWarehouse(Warehouse):
         """The file of a stored ``location``.
 
         Relative to :attr:`root`, or absolute: staged data, and a version recorded before the
-        metadata migration 0011 made locations relative.
+        metadata migration 0009 made locations relative.
         """
         return self.root / location
 

@@ -40,8 +40,19 @@ def shop_extract(rng: np.random.Generator, stamps: list[datetime]) -> pd.DataFra
     )
 
 
-def serve(kit, model_ref: str, rng: np.random.Generator, requests: int) -> None:  # type: ignore[no-untyped-def]
-    """Serve ``model_ref`` over the two days before END: log its predictions, then the outcomes."""
+def serve(  # type: ignore[no-untyped-def]
+    kit,
+    model_ref: str,
+    rng: np.random.Generator,
+    requests: int,
+    end: datetime = END,
+    label: bool = True,
+) -> list[tuple[datetime, str, int]]:
+    """Serve ``model_ref`` over the two days before ``end``: log its predictions, then the outcomes.
+
+    Returns:
+        Each request's time, id and outcome; ``label=False`` leaves the outcomes for later.
+    """
     from mlops_kit import models
     from mlops_kit.monitoring import PredictionLogger, log_ground_truth
     from mlops_kit.pipelines.evaluation import load_classifier
@@ -49,7 +60,7 @@ def serve(kit, model_ref: str, rng: np.random.Generator, requests: int) -> None:
     version = models.get_version(kit, model_ref)
     model = load_classifier(kit, version.ref)
     stamps = [
-        END - timedelta(days=2) + timedelta(minutes=int(m))
+        end - timedelta(days=2) + timedelta(minutes=int(m))
         for m in rng.integers(0, 2 * 24 * 60, requests)
     ]
     events = shop_extract(rng, stamps)
@@ -58,19 +69,20 @@ def serve(kit, model_ref: str, rng: np.random.Generator, requests: int) -> None:
     with PredictionLogger(kit, version.name, version.version, batch_size=requests) as logger:
         for i, row in enumerate(events[FEATURES].to_dict(orient="records")):
             logger.log(ids[i], row, int(scores[i] > 0.5), float(scores[i]), stamps[i])
-    log_ground_truth(kit, zip(ids, events["purchased"].tolist(), strict=True))
+    outcomes = list(zip(stamps, ids, events["purchased"].tolist(), strict=True))
+    if label:
+        log_ground_truth(kit, [(request, outcome) for _, request, outcome in outcomes])
+    return outcomes
 
 
-def test_monitoring_finds_the_hours_retraining_fixes_them_and_the_gate_says_why(  # type: ignore[no-untyped-def]
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
-) -> None:
-    from sqlalchemy import select
+def start_purchase_project(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli, rng: np.random.Generator
+) -> Path:
+    """The purchase project, its first extract (office hours only) trained into the champion.
 
-    from mlops_kit import data, models
-    from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
-    from mlops_kit.kit import Kit
-
-    rng = np.random.default_rng(11)
+    Returns:
+        The extract's path (the project's training source), with the project as working directory.
+    """
     monkeypatch.chdir(tmp_path)
     created = run_cli(
         "new",
@@ -95,16 +107,35 @@ def test_monitoring_finds_the_hours_retraining_fixes_them_and_the_gate_says_why(
     first = run_cli("pipeline", "run")
     assert first.exit_code == 0, first.stderr
     assert "champion       purchase@1" in first.stdout
+    return source
+
+
+def whole_day_extract(rng: np.random.Generator) -> pd.DataFrame:
+    """The shop's extract once it covers the whole day."""
+    whole_days = [
+        END - timedelta(days=30) + timedelta(minutes=int(m))
+        for m in rng.integers(0, 28 * 24 * 60, 4800)
+    ]
+    return shop_extract(rng, whole_days)
+
+
+def test_monitoring_finds_the_hours_retraining_fixes_them_and_the_gate_says_why(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:
+    from sqlalchemy import select
+
+    from mlops_kit import data, models
+    from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
+    from mlops_kit.kit import Kit
+
+    rng = np.random.default_rng(11)
+    source = start_purchase_project(tmp_path, monkeypatch, run_cli, rng)
 
     with Kit.open() as kit:
         serve(kit, "purchase@champion", rng, 4800)
 
     # The shop's extract now covers the whole day; the next training run will snapshot it.
-    whole_days = [
-        END - timedelta(days=30) + timedelta(minutes=int(m))
-        for m in rng.integers(0, 28 * 24 * 60, 4800)
-    ]
-    shop_extract(rng, whole_days).to_csv(source, index=False)
+    whole_day_extract(rng).to_csv(source, index=False)
 
     end = END.isoformat()
     check = run_cli("monitor", "check", "--end", end)

@@ -35,6 +35,8 @@ class FakeKubeflow:
         self.callers: list[str] = []
         """The account behind each request let through."""
         self.requests: list[tuple[str, str, Any]] = []
+        self.listed_state = RUN["state"]
+        """The state the listed run reports (a test sets ``RUNNING`` for a run still going)."""
         self.server = LoopbackServer(self.route)
 
     @property
@@ -68,7 +70,7 @@ class FakeKubeflow:
         if method == "GET" and path.startswith("/apis/v2beta1/experiments"):
             return 200, {"experiments": []}
         if method == "GET":
-            return 200, {"runs": [RUN]}
+            return 200, {"runs": [{**RUN, "state": self.listed_state}]}
         if path.startswith("/apis/v2beta1/experiments"):
             return 200, {"experiment_id": "exp-1", "display_name": parsed["display_name"]}
         if path.startswith("/apis/v2beta1/recurringruns"):

@@ -72,7 +72,7 @@ def test_unknown_revision_is_a_clear_error(tmp_path) -> None:  # type: ignore[no
         migrate.upgrade(database, "nope")
 
 
-def test_0011_stores_data_locations_relative_to_the_warehouse_folder_and_back(
+def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
     metadata_url: str, tmp_path
 ) -> None:
     import sqlalchemy as sa
@@ -83,11 +83,11 @@ def test_0011_stores_data_locations_relative_to_the_warehouse_folder_and_back(
     database = METADATA_DATABASES.open(metadata_url)
     versions = sa.table("dataset_versions", sa.column("version"), sa.column("storage"))
     old = {
-        1: "/home/someone/project/.mlops/datasets/churn/ab12.parquet",  # DuckDB, before 0011
+        1: "/home/someone/project/.mlops/datasets/churn/ab12.parquet",  # DuckDB, before 0009
         2: "proj.mlops.churn#2",  # BigQuery: not a path, kept as it is
     }
     try:
-        migrate.upgrade(database, "0010")
+        migrate.upgrade(database, "0008")
         with database.engine.begin() as connection:
             connection.execute(
                 sa.text(
@@ -114,10 +114,10 @@ def test_0011_stores_data_locations_relative_to_the_warehouse_folder_and_back(
         migrate.upgrade(database)
         assert stored() == {1: "datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
         with pytest.raises(ConfigError, match="1 data version\\(s\\) record their location"):
-            migrate.downgrade(database, "0010")
+            migrate.downgrade(database, "0008")
         assert migrate.current(database) == migrate.head()  # the refused downgrade changed nothing
         moved = tmp_path / "moved"
-        migrate.downgrade(database, "0010", f"duckdb://{moved}/warehouse.duckdb")
+        migrate.downgrade(database, "0008", f"duckdb://{moved}/warehouse.duckdb")
         assert stored() == {1: f"{moved}/datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
     finally:
         database.dispose()

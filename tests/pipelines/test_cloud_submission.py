@@ -121,7 +121,9 @@ def test_retraining_handler_submits_the_training_pipeline(  # type: ignore[no-un
 
     request = RetrainingRequest("svc-model", 3, ["accuracy 0.41 < 0.80 on hour_of_day=3"])
     with Kit.open("dev") as kit:
-        assert request_retraining(kit, request, "pipeline") == "run-1"
+        started = request_retraining(kit, request, "pipeline")
+    # The run goes on in the cluster: the loop follows it by its id.
+    assert (started.reference, started.run_id, started.promoted) == ("run-1", "run-1", None)
     (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
     assert body["display_name"] == "svc-model-training"
 
@@ -209,3 +211,52 @@ def test_without_service_account_credentials_the_kit_says_how_to_get_them(
 def test_unknown_uri_parameters_are_refused() -> None:
     with pytest.raises(ConfigError, match="only one is '\\?audience='"):
         ORCHESTRATORS.open("kfp+https://kfp.example?aud=x")
+
+
+def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlops_kit.db import migrate
+    from mlops_kit.db.models.monitoring import TriggeredRun
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, run_check
+    from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+
+    spec = MonitoringSpec.model_validate(
+        {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "pipeline"}}
+    )
+    morning = datetime(2026, 11, 20, 6, tzinfo=UTC)
+
+    def check(kit: Kit, day: int) -> list[dict[str, Any]]:
+        end = morning + timedelta(days=day)
+        report = MonitoringReport(
+            WatchedModel("svc-model", 1),
+            "classification",
+            end - timedelta(days=7),
+            end,
+            500,
+            500,
+            [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.6)}, logged=500)],
+            {},
+            {},
+            {},
+        )
+        return run_check(kit, report, spec, now=end).triggers
+
+    with Kit.open("dev", metadata=f"sqlite:///{tmp_path / 'metadata.db'}") as kit:
+        migrate.upgrade(kit.metadata)
+        assert [t["outcome"] for t in check(kit, 0)] == ["started"]
+        kubeflow.listed_state = "RUNNING"
+        (refused,) = check(kit, 1)
+        assert (refused["outcome"], refused["guard"]) == ("refused", "one_in_flight")
+        assert refused["message"] == "a retraining run started 2026-11-20 06:00 UTC is still going"
+        kubeflow.listed_state = "FAILED"
+        assert [t["outcome"] for t in check(kit, 2)] == ["started"]
+        with kit.metadata.session() as session:
+            first = session.get(TriggeredRun, 1)
+            assert first is not None
+            assert (first.state, first.run_id, first.promoted) == ("failed", "run-1", False)
+    posted = _posts(kubeflow, "/apis/v2beta1/runs")
+    assert len(posted) == 2

@@ -2,6 +2,8 @@
 
 Measurements are stored one per row (metric, drift or health value of a slice or feature, with its
 interval and whether it broke the spec) so that trends over runs are plain SQL queries.
+``triggered_runs`` holds each run a trigger started, once per cause: its unique key is what makes a
+retried or duplicated trigger start nothing twice.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mlops_kit.db.models import Base, utcnow
 
 MEASUREMENT_KINDS = ("metric", "drift", "health", "coverage")
+TRIGGERED_KINDS = ("retraining", "check")
+TRIGGERED_STATES = ("running", "submitted", "finished", "failed")
 
 
 class MonitoringRun(Base):
@@ -49,6 +54,12 @@ class MonitoringRun(Base):
     retraining_handler: Mapped[str | None] = mapped_column(String(100), default=None)
     retraining_result: Mapped[str | None] = mapped_column(Text, default=None)
     """What the handler returned (a run id), or the error that stopped it."""
+    triggers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    """Each trigger the check found (cause, outcome: started, duplicate, refused with its guard)."""
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    """Each notification sent: channel, event, whether it was delivered and why not."""
 
     measurements: Mapped[list[MonitoringMeasurement]] = relationship(
         passive_deletes=True, order_by="MonitoringMeasurement.id"
@@ -77,3 +88,38 @@ class MonitoringMeasurement(Base):
     upper: Mapped[float | None] = mapped_column(Float, default=None)
     count: Mapped[int | None] = mapped_column(Integer, default=None)
     violated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TriggeredRun(Base):
+    """A run a trigger started: a retraining run, or the follow-up check of a promotion.
+
+    ``(model_name, cause)`` is unique: the row is inserted before the run starts, so a retried or
+    duplicated trigger for the same cause finds it and starts nothing.
+    """
+
+    __tablename__ = "triggered_runs"
+    __table_args__ = (
+        UniqueConstraint("model_name", "cause"),
+        CheckConstraint("kind IN ('retraining', 'check')", name="kind"),
+        CheckConstraint("state IN ('running', 'submitted', 'finished', 'failed')", name="state"),
+        Index("ix_triggered_runs_model", "model_name", "kind", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(String(300))
+    """``violations:...`` (version, window, digest of the violation set), ``new_data:NAME@V`` or
+    ``promotion:NAME@V:TIME``."""
+    check_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitoring_runs.id", ondelete="SET NULL"), default=None
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    reference: Mapped[str | None] = mapped_column(Text, default=None)
+    """What the handler returned (a run id and the gate's decision), or the error."""
+    run_id: Mapped[str | None] = mapped_column(String(300), default=None)
+    """The orchestrator's run id, while the run is followed there."""
+    promoted: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    """Whether the run's candidate became the champion (``None``: not known)."""

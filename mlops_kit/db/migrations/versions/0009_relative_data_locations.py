@@ -6,8 +6,8 @@ read the original's files, and a moved one none. The upgrade keeps ``datasets/NA
 needs that folder to write absolute paths again: :func:`mlops_kit.db.migrate.downgrade` passes the
 environment's warehouse URI.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03
 """
 
@@ -21,8 +21,8 @@ from alembic import context, op
 
 from mlops_kit.errors import ConfigError
 
-revision = "0011"
-down_revision = "0010"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -110,6 +110,9 @@ class Environment(BaseModel):
     """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+    max_bytes_per_query: int | None = Field(default=None, gt=0)
+    """The most bytes one warehouse query may bill (BigQuery's ``maximum_bytes_billed``): a query
+    that would scan more fails before it runs. None: no cap."""
     deploy: str = "local"
     """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
     protected_aliases: list[str] = Field(default_factory=list)

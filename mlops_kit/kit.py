@@ -30,6 +30,8 @@ class Kit:
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
+        self.dry_run = False
+        """Whether the warehouse only estimates its first query (``mlops-kit --dry-run``)."""
 
     @classmethod
     def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
@@ -56,7 +58,10 @@ class Kit:
         """The warehouse."""
         from mlops_kit.warehouse import WAREHOUSES
 
-        return WAREHOUSES.open(self.environment.warehouse)
+        warehouse = WAREHOUSES.open(self.environment.warehouse)
+        warehouse.max_bytes_per_query = self.environment.max_bytes_per_query
+        warehouse.dry_run = self.dry_run
+        return warehouse
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

@@ -8,13 +8,14 @@ of that twin alone.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from mlops_kit import models
 from mlops_kit.db import migrate
@@ -102,7 +103,15 @@ def test_a_user_the_certificate_does_not_name_is_refused_in_one_line(
     assert "someone-else" in cloud_twin.cloudsql.refused[-1]
 
 
-def _migrate_and_write(database: CloudSqlDatabase, revision: str, model: str) -> None:
+_MIGRATE_AND_WRITE = """
+import sys
+from sqlalchemy import text
+from mlops_kit.db import migrate
+from mlops_kit.db.cloudsql import CloudSqlDatabase
+
+uri, revision, model = sys.argv[1:]
+database = CloudSqlDatabase(uri)
+try:
     migrate.upgrade(database, revision)
     with database.engine.begin() as connection:
         connection.execute(
@@ -112,57 +121,68 @@ def _migrate_and_write(database: CloudSqlDatabase, revision: str, model: str) ->
             ),
             {"name": model},
         )
+finally:
+    database.dispose()
+"""
+"""Migrate the Cloud SQL database of argv[1] to revision argv[2] and register model argv[3]."""
 
 
-def _models(database: CloudSqlDatabase) -> set[str]:
-    with database.engine.connect() as connection:
-        return set(connection.execute(text("SELECT name FROM registered_models")).scalars())
+def _migrate_and_write(twin: CloudTwin, revision: str, model: str) -> subprocess.Popen[str]:
+    """Run :data:`_MIGRATE_AND_WRITE` against ``twin`` in a process of its own (Alembic's
+    context is global to a process, as it is in each pytest worker or checkout)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _MIGRATE_AND_WRITE, twin.environment().metadata, revision, model],
+        env={**os.environ, **twin.environ()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def test_two_twins_at_once_migrate_and_write_apart(
-    cloud_twin: CloudTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two twins (two xdist workers, two checkouts) at different schema revisions, concurrently."""
+def _models(twin: CloudTwin) -> set[str]:
+    import psycopg
+
+    assert twin.cloudsql is not None
+    with psycopg.connect(twin.cloudsql.backing_url) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM registered_models")}
+
+
+def test_two_twins_at_once_migrate_and_write_apart(cloud_twin: CloudTwin, tmp_path: Path) -> None:
+    """Two twins (of two xdist workers, two checkouts) at two schema revisions, at once."""
     import psycopg
 
     other = start_twin(tmp_path / "other")
     running = [other]
-    databases: list[CloudSqlDatabase] = []
     try:
         assert not other.failures, other.failures
         assert other.cloudsql is not None and cloud_twin.cloudsql is not None
         assert other.cloudsql.backing_database != cloud_twin.cloudsql.backing_database
-        for twin in (cloud_twin, other):
-            for name, value in twin.environ().items():
-                monkeypatch.setenv(name, value)
-            databases.append(CloudSqlDatabase(twin.environment().metadata))
-            # The connector reads the credentials of this twin (its own token endpoint) now.
-            assert databases[-1].engine is not None
-        first, second = databases
         mine, theirs = f"churn-{uuid.uuid4().hex[:8]}", f"churn-{uuid.uuid4().hex[:8]}"
-        with ThreadPoolExecutor(2) as pool:
-            runs = [
-                pool.submit(_migrate_and_write, first, migrate.head(), mine),
-                pool.submit(_migrate_and_write, second, "0003", theirs),
-            ]
-            for run in runs:
-                run.result()
-        assert migrate.current(first) == migrate.head()
-        assert migrate.current(second) == "0003"
-        assert mine in _models(first) and theirs not in _models(first)
-        assert _models(second) == {theirs}
+        runs = [
+            _migrate_and_write(cloud_twin, migrate.head(), mine),
+            _migrate_and_write(other, "0003", theirs),
+        ]
+        for run in runs:
+            _, stderr = run.communicate(timeout=300)
+            assert run.returncode == 0, stderr[-2000:]
+        with Kit.open("twin") as kit:
+            assert migrate.current(kit.metadata) == migrate.head()
+        assert mine in _models(cloud_twin) and theirs not in _models(cloud_twin)
+        assert _models(other) == {theirs}
+        with psycopg.connect(other.cloudsql.backing_url) as connection:
+            (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert revision == "0003"
 
-        databases.pop().dispose()
         running.pop().stop()
         with psycopg.connect(POSTGRES_ADMIN_URL) as connection:
             left = connection.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [other.cloudsql.backing_database]
             ).fetchone()
         assert left is None
-        assert migrate.current(first) == migrate.head() and mine in _models(first)
+        with Kit.open("twin") as kit:
+            assert migrate.current(kit.metadata) == migrate.head()
+        assert mine in _models(cloud_twin)
     finally:
-        for database in databases:
-            database.dispose()
         for twin in running:
             twin.stop()
 

@@ -101,7 +101,7 @@ def step(name: str, workdir: Path) -> dict[str, float]:
     ibis.to_sql(ibis.table({"x": "int64"}, name="t").x.sum(), dialect="duckdb")
     # The stored versions' files: what profile and diff read.
     stored = (
-        [Path(data.get_version(kit, f"bench@{n}").storage) for n in (1, 2)]
+        [kit.warehouse.file(data.get_version(kit, f"bench@{n}").storage) for n in (1, 2)]
         if name in ("scan", "profile")
         else []
     )

@@ -48,6 +48,7 @@ class Kit:
         """The metadata database (migrated first when :attr:`auto_migrates`)."""
         from mlops_kit.db import METADATA_DATABASES, migrate
 
+        self.environment.create_local_root()
         database = METADATA_DATABASES.open(self.environment.metadata)
         if self.auto_migrates:
             migrate.upgrade(database)

@@ -40,8 +40,8 @@ TRAFFIC_END = TRAFFIC_START + timedelta(days=1)
 
 @pytest.fixture
 def generated(cloud_twin: CloudTwin, project_dir: Path, run_cli, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    # The twin's Cloud SQL is the machine's real PostgreSQL: a name of its own for every test keeps
-    # datasets and models of other tests and earlier runs out of this one.
+    # The twin's Cloud SQL database lives as long as the session: a name of its own for every test
+    # keeps the datasets and models of the other tests out of this one.
     name = f"twin-{uuid.uuid4().hex[:8]}"
     created = run_cli("--env", "twin", "new", name)
     assert created.exit_code == 0, created.stderr

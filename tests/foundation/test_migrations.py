@@ -121,3 +121,31 @@ def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
         assert stored() == {1: f"{moved}/datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
     finally:
         database.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_migrations_stay_in_the_tests_own_schema(postgres_url: str) -> None:
+    """Other tests and checkouts share the database ``test``: nothing lands in ``public``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from sqlalchemy import text
+
+    schema = parse_qs(urlsplit(postgres_url).query)["options"][0].removeprefix("-csearch_path=")
+    database = METADATA_DATABASES.open(postgres_url)
+    try:
+        migrate.upgrade(database)
+        with database.engine.connect() as connection:
+            where = connection.execute(
+                text("SELECT schemaname FROM pg_tables WHERE tablename = 'registered_models'")
+            ).scalars()
+            assert connection.execute(text("SELECT current_schema()")).scalar() == schema
+            assert schema in set(where)
+            version = connection.execute(
+                text(
+                    "SELECT relnamespace::regnamespace::text FROM pg_class "
+                    "WHERE oid = to_regclass('alembic_version')"
+                )
+            )
+            assert version.scalar() == schema
+    finally:
+        database.dispose()

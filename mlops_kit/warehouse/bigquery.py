@@ -90,8 +90,8 @@ ROW_HASH: Final = row_hash_sql("TO_HEX(SHA256(TO_JSON_STRING(t)))")
 
 def _reason(error: Any) -> str | None:
     """The reason BigQuery gave for a refused request (``bytesBilledLimitExceeded``, ...)."""
-    errors = getattr(error, "errors", None) or [{}]
-    reason = errors[0].get("reason")
+    details = getattr(error, "errors", None) or [{}]
+    reason = details[0].get("reason")
     return str(reason) if reason else None
 
 

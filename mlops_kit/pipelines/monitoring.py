@@ -96,6 +96,8 @@ def schedule_monitoring(
             ["mlops-kit", "--env", environment.name, "monitor", "check", "--spec", str(spec_file)]
         )
         return CronLine(cron, f"{cron} cd {shlex.quote(str(project.root))} && {command}")
+    # The spec is checked before the image is looked up: its mistakes are the user's to fix first.
+    arguments = {"environment": environment.run_parameter(), "spec": _secret_free(spec)}
     config = project.config(environment.name)
     package = compile_pipeline(
         monitoring_pipeline(project.run_target(kit, config), name),
@@ -103,7 +105,7 @@ def schedule_monitoring(
     )
     submission = PipelineSubmission(
         package=package,
-        arguments={"environment": environment.run_parameter(), "spec": _secret_free(spec)},
+        arguments=arguments,
         run_name=name,
         pipeline_root=project.pipeline_root(environment),
         service_account=environment.service_accounts.get("pipeline_runner"),

@@ -301,7 +301,9 @@ def _dev_kit(tmp_path: Path) -> Any:
     from mlops_kit.kit import Kit
 
     return Kit.open(
-        "dev", metadata=f"sqlite:///{tmp_path / 'metadata.db'}", artifacts=(tmp_path / "models").as_uri()
+        "dev",
+        metadata=f"sqlite:///{tmp_path / 'metadata.db'}",
+        artifacts=(tmp_path / "models").as_uri(),
     )
 
 

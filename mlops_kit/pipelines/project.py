@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
 from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
+from mlops_kit.monitoring.metrics import unknown_metric
 from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission, check_cron
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
+from mlops_kit.pipelines.promotion import GATE_TASK
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -41,10 +43,11 @@ if TYPE_CHECKING:
 class GateConfig(BaseModel):
     """When a new model version becomes the champion."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A NaN margin or tolerance compares false with everything: the gate would decide nothing.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metrics: list[str] = Field(min_length=1)
-    """Metrics compared with the champion, the deciding one first."""
+    """Metrics compared with the champion, the deciding one first (the evaluation's names)."""
     slices: list[str] = Field(default_factory=list)
     """Slice columns compared value by value: no value may regress, and a promotion names the
     values that improved."""
@@ -52,6 +55,15 @@ class GateConfig(BaseModel):
     """The margin by which the first metric must improve overall."""
     slice_tolerance: float = 0.02
     """How much of any metric one slice value may lose (and gain, to be named)."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        # A misspelt metric would only fail at the end of a training run, as "missing".
+        unknown = unknown_metric(value, GATE_TASK)
+        if unknown:
+            raise ValueError(unknown)
+        return value
 
 
 class PipelineConfig(BaseModel):

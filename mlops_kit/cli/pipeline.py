@@ -32,7 +32,8 @@ ImageDigestOption = Annotated[
     str | None,
     typer.Option(
         "--image-digest",
-        help="Run the tasks in the configured image by this digest (sha256:...), as CI built it.",
+        help="Run the tasks in the configured image by this digest (sha256:...), as CI built it "
+        "(default on a cluster: the champion's recorded image).",
     ),
 ]
 
@@ -136,12 +137,17 @@ def schedule(
     cron: Annotated[
         str | None, typer.Option(help="Cron expression in UTC (default: 'schedule' of the config).")
     ] = None,
+    image_digest: ImageDigestOption = None,
 ) -> None:
-    """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule)."""
+    """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule).
+
+    Its runs use the image named by --image-digest, else by the config's pinned image, else the
+    champion's recorded image.
+    """
     from mlops_kit.pipelines.project import PipelineProject
 
     kit = kit_for(ctx, env)
-    created = PipelineProject.discover().schedule(kit, cron)
+    created = PipelineProject.discover().schedule(kit, cron, image_digest)
     console.print(
         f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}"
     )

@@ -34,6 +34,7 @@ from tests.data.conftest import CHURN_V1
 
 pytestmark = pytest.mark.postgres
 ROWS = 1200
+DIGEST = "sha256:" + "ab" * 32
 TRAFFIC_START = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
 TRAFFIC_END = TRAFFIC_START + timedelta(days=1)
 
@@ -86,7 +87,7 @@ def test_pipeline_run_submits_without_a_secret(  # type: ignore[no-untyped-def]
         (configs / f"{environment}.yaml").write_text(
             (configs / "twin.yaml").read_text(encoding="utf-8"), encoding="utf-8"
         )
-    result = run_cli("--env", environment, "pipeline", "run")
+    result = run_cli("--env", environment, "pipeline", "run", "--image-digest", DIGEST)
     assert result.exit_code == 0, result.stderr
     fake = cloud_twin.vertex if environment == "twin-vertex" else cloud_twin.kubeflow
     assert fake is not None
@@ -95,6 +96,7 @@ def test_pipeline_run_submits_without_a_secret(  # type: ignore[no-untyped-def]
     ]
     recorded = json.dumps(posted)
     assert "table:twin-project." in recorded
+    assert f"@{DIGEST}" in recorded and ":latest" not in recorded
     assert cloud_twin.account in recorded or environment == "twin-vertex"
     for secret in ("password", "private_key", "access_token"):
         assert secret not in recorded

@@ -200,6 +200,7 @@ def test_every_step_runs_on_the_twin_with_the_local_twins_numbers(  # type: igno
     cloud = cloud_twin.environment()
     with Kit(cloud) as kit:
         migrate.upgrade(kit.metadata)
+    (tmp_path / "local").mkdir()
     local = Environment(
         name="twin",
         warehouse=f"duckdb://{tmp_path / 'local' / 'warehouse.duckdb'}",
@@ -210,7 +211,11 @@ def test_every_step_runs_on_the_twin_with_the_local_twins_numbers(  # type: igno
     with Kit(local) as kit:
         migrate.upgrade(kit.metadata)
 
-    on_cloud = _run_locally(project, cloud, tmp_path / "cloud-run", config.source)
+    # kfp.local runs the tasks in this interpreter, in no image, so the deploy step moves the alias
+    # (the local target) instead of rolling an image out on GKE (tests/cloud_twin/test_gke_deploy.py).
+    on_cloud = _run_locally(
+        project, cloud.model_copy(update={"deploy": "local"}), tmp_path / "cloud-run", config.source
+    )
     on_local = _run_locally(project, local, tmp_path / "local-run", str(rows))
     assert on_cloud.state == on_local.state == "SUCCEEDED", on_cloud.error or on_local.error
 

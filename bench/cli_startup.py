@@ -1,29 +1,23 @@
-"""How long `mlops-kit --help` takes to start (goal: under 0.5 s), and what the CLI imports.
+"""How long `mlops-kit --help` and `mlops-kit models versions --help` take to start.
 
-Usage: python bench/cli_startup.py [--runs N] — prints a table and writes bench/results/cli_startup.json.
+Goal: each ≤ 0.2 CPU-seconds (user + system of the process). Each command runs ``--runs`` times in
+a fresh process after one warm-up run (file cache); the table shows the medians, wall and CPU, and
+both as multiples of the interpreter's own start (``python -c pass``).
+
+Usage: python bench/cli_startup.py [--runs N] — prints a table and writes
+bench/results/cli_startup.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-GOAL_SECONDS = 0.5
+import measure
 
-
-def time_command(command: list[str], runs: int) -> list[float]:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        timings.append(time.perf_counter() - started)
-    return timings
+GOAL_CPU_SECONDS = 0.2
 
 
 def main() -> None:
@@ -34,24 +28,23 @@ def main() -> None:
     cases = {
         "python -c pass (interpreter floor)": [sys.executable, "-c", "pass"],
         "mlops-kit --help": [script, "--help"],
+        "mlops-kit models versions --help": [script, "models", "versions", "--help"],
         "mlops-kit --version": [script, "--version"],
     }
+    table = measure.Table(
+        f"CLI start, median of {args.runs} runs (goal: --help commands ≤ {GOAL_CPU_SECONDS} CPU s)",
+        measure.MEASUREMENT_COLUMNS,
+    )
     results = {}
     for name, command in cases.items():
-        time_command(command, 1)  # warm the file cache
-        timings = time_command(command, args.runs)
-        results[name] = {"median_s": statistics.median(timings), "max_s": max(timings)}
-    print(f"{'case':40} {'median s':>10} {'max s':>10}")
+        results[name] = measure.median(measure.run_many(command, args.runs))
+    floor = results["python -c pass (interpreter floor)"]
     for name, row in results.items():
-        print(f"{name:40} {row['median_s']:10.3f} {row['max_s']:10.3f}")
-    help_median = results["mlops-kit --help"]["median_s"]
-    verdict = "meets" if help_median < GOAL_SECONDS else "MISSES"
-    print(f"--help median {help_median:.3f} s {verdict} the {GOAL_SECONDS} s goal")
-    out = Path(__file__).with_name("results") / "cli_startup.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps({"goal_s": GOAL_SECONDS, "runs": args.runs, "results": results}, indent=2)
-    )
+        table.add_measurement(name, row, floor)
+        if "--help" in name:
+            table.rows[-1].append(measure.verdict(row.cpu_s, "<=", GOAL_CPU_SECONDS))
+    table.show()
+    measure.write_results("cli_startup", table, runs=args.runs, goal_cpu_s=GOAL_CPU_SECONDS)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ its own process so that its peak memory (max RSS) is its own; imports happen bef
   PSI/KS/Jensen–Shannon with the kit's arithmetic). pandas has no HyperLogLog, so its numeric
   distinct counts are exact.
 
-Goals: diff within 2× of one scan, and ≥ 10× faster than pandas computing the same statistics
-from the two files. The table also sets the kit's profile + diff against pandas: the profiles are
+Goals, on CPU time (user + system; wall time is shown beside it): the profile computed at snapshot
+within 2× one scan, diff within 1× one scan, and diff ≥ 10× faster than pandas computing the same
+statistics from the two files. The table also sets the kit's profile + diff against pandas: the profiles are
 computed once, when a version is snapshotted, and every later diff reads them.
 
 Usage: python bench/data_profile_diff.py [--rows N] [--repeat N] [--skip-pandas]
@@ -31,15 +32,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import measure
 
 NUMERIC, CATEGORICAL = 15, 10
 
@@ -85,12 +85,11 @@ def _kit(workdir: Path):  # type: ignore[no-untyped-def]
 
 
 def step(name: str, workdir: Path) -> dict[str, float]:
-    """Run one measured step in this process; return wall time and peak memory.
+    """Run one measured step in this process; return its wall and CPU time and peak memory.
 
     Imports, opening the kit (metadata schema check) and compiling a first query happen before the
     clock starts: they are a fixed cost of a process, not of the work measured.
     """
-    import duckdb
     import ibis
     import numpy  # noqa: F401
     import pandas  # noqa: F401
@@ -102,46 +101,51 @@ def step(name: str, workdir: Path) -> dict[str, float]:
     ibis.to_sql(ibis.table({"x": "int64"}, name="t").x.sum(), dialect="duckdb")
     # The stored versions' files: what profile and diff read.
     stored = (
-        [Path(data.get_version(kit, f"bench@{n}").storage) for n in (1, 2)]
+        [kit.warehouse.file(data.get_version(kit, f"bench@{n}").storage) for n in (1, 2)]
         if name in ("scan", "profile")
         else []
     )
     result: dict[str, float] = {}
-    started = time.perf_counter()
-    if name == "snapshot":
-        for file in ("v1.parquet", "v2.parquet"):
-            data.snapshot(kit, "bench", path=workdir / file)
-    elif name == "scan":
-        with duckdb.connect() as connection:
+    with measure.measured() as work:
+        if name == "snapshot":
+            for file in ("v1.parquet", "v2.parquet"):
+                data.snapshot(kit, "bench", path=workdir / file)
+        elif name == "scan":
+            scan(stored)
+        elif name == "profile":
             for path in stored:
-                columns = connection.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()
-                reads = ", ".join(
-                    f'max(length("{c[0]}"))' if c[1] == "VARCHAR" else f'max("{c[0]}" + 0)'
-                    for c in columns
-                )
-                connection.execute(f"SELECT count(*), {reads} FROM '{path}'").fetchall()
-    elif name == "profile":
-        for path in stored:
-            stats.profile(kit.warehouse, kit.warehouse.table(str(path)))
-    elif name == "diff":
-        diff = data.diff(kit, "bench@1", "bench@2")
-        assert diff.summary["conformance"][f"n{NUMERIC - 1}"]["nonconforming"] > 0
-    elif name == "pandas":
-        result["profile_seconds"] = pandas_statistics(workdir)
-    elapsed = time.perf_counter() - started
+                stats.profile(kit.warehouse, kit.warehouse.table(str(path)))
+        elif name == "diff":
+            diff = data.diff(kit, "bench@1", "bench@2")
+            assert diff.summary["conformance"][f"n{NUMERIC - 1}"]["nonconforming"] > 0
+        elif name == "pandas":
+            result |= pandas_statistics(workdir)
     kit.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result | {"seconds": elapsed, "peak_mb": peak}
+    return result | asdict(work)
 
 
-def pandas_statistics(workdir: Path) -> float:
-    """The kit's profile and diff statistics in pandas; returns the seconds the profile phase took."""
+def scan(stored: list[Path]) -> None:
+    """Read every value of each stored version once, in DuckDB: the floor for profile and diff."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        for path in stored:
+            columns = connection.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()
+            reads = ", ".join(
+                f'max(length("{c[0]}"))' if c[1] == "VARCHAR" else f'max("{c[0]}" + 0)'
+                for c in columns
+            )
+            connection.execute(f"SELECT count(*), {reads} FROM '{path}'").fetchall()
+
+
+def pandas_statistics(workdir: Path) -> dict[str, float]:
+    """The kit's profile and diff statistics in pandas; the wall and CPU seconds of the profile phase."""
     import numpy as np
     import pandas as pd
 
     from mlops_kit import stats
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), measure.cpu_seconds()
     frames = [pd.read_parquet(workdir / f) for f in ("v1.parquet", "v2.parquet")]
     profiles: list[dict[str, dict[str, object]]] = []
     for frame in frames:
@@ -165,7 +169,10 @@ def pandas_statistics(workdir: Path) -> float:
                 entry["other"] = int(counts.sum()) - sum(n for _, n in entry["top"])  # type: ignore[attr-defined]
             columns[name] = entry
         profiles.append(columns)
-    profiled = time.perf_counter() - started
+    profiled = {
+        "profile_wall_s": time.perf_counter() - started,
+        "profile_cpu_s": measure.cpu_seconds() - cpu,
+    }
     reference, current = frames
     for name in reference.columns:
         column, ref, cur = current[name], profiles[0][name], profiles[1][name]
@@ -205,15 +212,49 @@ def _histogram(np, column, bins) -> dict[str, object]:  # type: ignore[no-untype
 
 
 def _run(name: str, workdir: Path) -> dict[str, float]:
-    run = subprocess.run(
-        [sys.executable, __file__, "--step", name, "--workdir", str(workdir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if run.returncode:
-        sys.exit(f"step {name} failed:\n{run.stderr}")
-    return json.loads(run.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    _, stdout = measure.run([sys.executable, __file__, "--step", name, "--workdir", str(workdir)])
+    return json.loads(stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measurements(workdir: Path, steps: list[str], repeat: int) -> dict[str, Any]:
+    """Each step in its own processes; the cheap ones run ``repeat`` times (medians kept)."""
+    results: dict[str, Any] = {}
+    for name in steps:
+        runs = [
+            _run(name, workdir) for _ in range(repeat if name in ("scan", "profile", "diff") else 1)
+        ]
+        results[name] = measure.median([measure.Measurement(**_only_measured(r)) for r in runs])
+        if name == "pandas":
+            profile = measure.Measurement(runs[0]["profile_wall_s"], runs[0]["profile_cpu_s"])
+            results["pandas profile"] = profile
+            results["pandas diff"] = measure.Measurement(
+                results[name].wall_s - profile.wall_s, results[name].cpu_s - profile.cpu_s
+            )
+    return results
+
+
+def _only_measured(run: dict[str, float]) -> dict[str, float]:
+    return {key: run[key] for key in ("wall_s", "cpu_s", "peak_mb")}
+
+
+def fill(table: measure.Table, results: dict[str, Any]) -> dict[str, bool]:
+    """The table's rows: each step × one scan, on wall and CPU, then the goals."""
+    scan, profile, diff = results["scan"], results["profile"], results["diff"]
+    for name, row in results.items():
+        table.add_measurement(name, row, scan)
+    table.add_measurement("profile + diff", profile.plus(diff), scan)
+    goals = {
+        "profile ≤ 2× scan": table.add_goal(
+            "profile ≤ 2× scan", *profile.over(scan), "<=", 2, "cpu"
+        ),
+        "diff ≤ 1× scan": table.add_goal("diff ≤ 1× scan", *diff.over(scan), "<=", 1, "cpu"),
+    }
+    if "pandas" in results:
+        pandas = results["pandas"]
+        goals["pandas ≥ 10× diff"] = table.add_goal(
+            "pandas ≥ 10× diff", *pandas.over(diff), ">=", 10, "cpu"
+        )
+    return goals
 
 
 def main() -> None:
@@ -227,74 +268,21 @@ def main() -> None:
     if args.step:
         print(json.dumps(step(args.step, args.workdir)))
         return
-    results: dict[str, dict[str, Any]] = {}
-    load_before = os.getloadavg()
+    table = measure.Table(
+        f"Dataset versions: 2 × {args.rows:,} rows × 25 columns (× = multiple of one DuckDB scan)",
+        measure.MEASUREMENT_COLUMNS,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-data-") as directory:
         workdir = Path(directory)
         started = time.perf_counter()
         generate(workdir, args.rows)
-        print(
-            f"generated 2 × {args.rows:,} rows × 25 columns in {time.perf_counter() - started:.1f} s"
-        )
+        print(f"generated 2 × {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
         steps = ["snapshot", "scan", "profile", "diff"] + ([] if args.skip_pandas else ["pandas"])
-        for name in steps:
-            # The cheap steps run --repeat times (median kept): a shared machine is noisy.
-            runs = [
-                _run(name, workdir)
-                for _ in range(args.repeat if name in ("scan", "profile", "diff") else 1)
-            ]
-            results[name] = {
-                "seconds": statistics.median(run["seconds"] for run in runs),
-                "peak_mb": max(run["peak_mb"] for run in runs),
-                "runs": [run["seconds"] for run in runs],
-            } | {key: value for key, value in runs[0].items() if key == "profile_seconds"}
-    scan = results["scan"]["seconds"]
-    profile, diff = results["profile"]["seconds"], results["diff"]["seconds"]
-    print(f"{'step':16} {'wall s':>9} {'peak MB':>9} {'× scan':>8}")
-    rows: list[tuple[str, float, float]] = [
-        (name, row["seconds"], row["peak_mb"]) for name, row in results.items()
-    ]
-    rows.insert(4, ("profile + diff", profile + diff, float("nan")))
-    if "pandas" in results:
-        pandas = results["pandas"]
-        rows[-1:] = [
-            ("pandas profile", pandas["profile_seconds"], float("nan")),
-            ("pandas diff", pandas["seconds"] - pandas["profile_seconds"], float("nan")),
-            ("pandas total", pandas["seconds"], pandas["peak_mb"]),
-        ]
-    for name, seconds, peak in rows:
-        print(f"{name:16} {seconds:9.2f} {peak:9.0f} {seconds / scan:8.2f}")
-    summary = {
-        "rows_per_version": args.rows,
-        "columns": 1 + NUMERIC + CATEGORICAL - 1,
-        "steps": results,
-        # 1-minute load average of the 2-core machine before and after: above 2, others were busy.
-        "load_average": [load_before[0], os.getloadavg()[0]],
-        "diff_over_scan": diff / scan,
-        "diff_goal_met": diff <= 2 * scan,
-    }
-    print(f"diff / scan = {diff / scan:.2f} (goal ≤ 2)")
-    if "pandas" in results:
-        pandas_total = results["pandas"]["seconds"]
-        pandas_profile = results["pandas"]["profile_seconds"]
-        speedup = pandas_total / (profile + diff)
-        summary |= {
-            "pandas_profile_over_profile": pandas_profile / profile,
-            "pandas_over_diff": pandas_total / diff,
-            "pandas_over_profile_and_diff": speedup,
-            "pandas_goal_met": pandas_total / diff >= 10,
-        }
-        print(
-            f"pandas (same statistics from the files) / kit: diff {pandas_total / diff:.1f}× "
-            f"(goal ≥ 10×), profile {pandas_profile / profile:.1f}×, profile + diff {speedup:.1f}×"
-        )
-    out = (
-        Path(__file__).with_name("results")
-        / f"data_profile_diff{'' if args.rows == 10_000_000 else f'_{args.rows}'}.json"
-    )
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+        results = measurements(workdir, steps, args.repeat)
+    goals = fill(table, results)
+    table.show()
+    name = "data_profile_diff" + ("" if args.rows == 10_000_000 else f"_{args.rows}")
+    measure.write_results(name, table, rows_per_version=args.rows, steps=results, goals_met=goals)
 
 
 if __name__ == "__main__":

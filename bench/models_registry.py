@@ -15,17 +15,17 @@ Prints a table and writes bench/results/models_registry.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, text
+import measure
+from sqlalchemy import event, insert, text
 
 from mlops_kit import models
 from mlops_kit.db import migrate
@@ -42,25 +42,19 @@ from mlops_kit.environments import Environment
 from mlops_kit.kit import Kit
 
 POSTGRES = os.environ.get("MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+GOALS_P99_MS = {"resolve NAME@ALIAS (get_version)": 5.0, "list_versions, newest 100": 10.0}
 
 
-def percentiles(timings: list[float]) -> dict[str, float]:
-    ordered = sorted(timings)
+def latency(calls: list[measure.Measurement]) -> dict[str, float]:
+    """p50 and p99 of wall and CPU time per call, in milliseconds."""
+    walls, cpus = [1000 * c.wall_s for c in calls], [1000 * c.cpu_s for c in calls]
     return {
-        "p50_ms": 1000 * statistics.median(ordered),
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
-        "runs": len(ordered),
+        "wall_p50_ms": measure.percentile(walls, 0.5),
+        "wall_p99_ms": measure.percentile(walls, 0.99),
+        "cpu_p50_ms": measure.percentile(cpus, 0.5),
+        "cpu_p99_ms": measure.percentile(cpus, 0.99),
+        "runs": len(calls),
     }
-
-
-def timed(action: Callable[[], object], runs: int) -> list[float]:
-    action()  # warm caches and connections
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return timings
 
 
 def seed(kit: Kit, count: int) -> None:
@@ -153,24 +147,57 @@ def registry_latency(count: int, runs: int) -> dict[str, object]:
             started = time.perf_counter()
             seed(kit, count)
             seeded = time.perf_counter() - started
-            results = {
-                "resolve NAME@ALIAS (get_version)": percentiles(
-                    timed(lambda: models.get_version(kit, "bench@production"), runs)
+            operations = {
+                "resolve NAME@ALIAS (get_version)": (
+                    lambda: models.get_version(kit, "bench@production"),
+                    runs,
                 ),
-                "resolve NAME@VERSION (get_version)": percentiles(
-                    timed(lambda: models.get_version(kit, f"bench@{count // 3}"), runs)
+                "resolve NAME@VERSION (get_version)": (
+                    lambda: models.get_version(kit, f"bench@{count // 3}"),
+                    runs,
                 ),
-                "list_versions, newest 100": percentiles(
-                    timed(lambda: models.list_versions(kit, "bench", limit=100), runs)
+                "list_versions, newest 100": (
+                    lambda: models.list_versions(kit, "bench", limit=100),
+                    runs,
                 ),
-                f"list_versions, all {count}": percentiles(
-                    timed(lambda: models.list_versions(kit, "bench"), max(5, runs // 20))
+                f"list_versions, all {count}": (
+                    lambda: models.list_versions(kit, "bench"),
+                    max(5, runs // 20),
                 ),
             }
-            return {"versions": count, "seed_s": seeded, "latency": results}
+            results = {
+                name: latency(measure.repeated(action, times))
+                for name, (action, times) in operations.items()
+            }
+            plans = {
+                name: query_plans(kit, action) for name, (action, _) in list(operations.items())[:3]
+            }
+            return {"versions": count, "seed_s": seeded, "latency": results, "plans": plans}
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def query_plans(kit: Kit, action: Callable[[], object]) -> list[str]:
+    """Each SQL statement ``action`` issues, with PostgreSQL's EXPLAIN ANALYZE of it."""
+    issued: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        issued.append((statement, parameters))
+
+    event.listen(kit.metadata.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(kit.metadata.engine, "before_cursor_execute", record)
+    plans = []
+    with kit.metadata.engine.connect() as connection:
+        for statement, parameters in issued:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            rows = connection.exec_driver_sql(f"EXPLAIN ANALYZE {statement}", parameters).all()
+            plans.append(statement + "\n" + "\n".join(f"  {row[0]}" for row in rows))
+    return plans
 
 
 def copy_with_fsync(source: Path, target: Path) -> None:
@@ -201,21 +228,46 @@ def registration_overhead(size_mb: int, repeats: int) -> dict[str, object]:
             warm.write_bytes(b"warm")
             models.register(kit, "warm", warm)  # imports, the package list, the engine
             for number in range(repeats):
-                started = time.perf_counter()
-                copy_with_fsync(source, root / f"copy-{number}.bin")
-                copies.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                models.register(kit, "big", source)
-                registrations.append(time.perf_counter() - started)
-        copy, register = statistics.median(copies), statistics.median(registrations)
+                with measure.measured() as copy:
+                    copy_with_fsync(source, root / f"copy-{number}.bin")
+                copies.append(copy)
+                with measure.measured() as registration:
+                    models.register(kit, "big", source)
+                registrations.append(registration)
         return {
             "size_mb": size_mb,
             "repeats": repeats,
-            "raw_copy_s": copy,
-            "register_s": register,
-            "overhead_s": register - copy,
-            "overhead_ratio": register / copy,
+            "raw_copy": measure.median(copies),
+            "register": measure.median(registrations),
         }
+
+
+def show(table: measure.Table, registry: dict[str, Any], registration: dict[str, Any]) -> None:
+    """Fill the table: latencies with the goals, then the registration overhead."""
+    for name, row in registry["latency"].items():
+        goal = GOALS_P99_MS.get(name)
+        table.add(
+            name,
+            row["wall_p50_ms"],
+            row["wall_p99_ms"],
+            row["cpu_p50_ms"],
+            row["cpu_p99_ms"],
+            row["runs"],
+            f"p99 ≤ {goal} ms: {measure.verdict(row['wall_p99_ms'], '<=', goal)}" if goal else "",
+        )
+    copy, register = registration["raw_copy"], registration["register"]
+    size = registration["size_mb"]
+    table.add(f"raw copy + fsync, {size} MB", 1000 * copy.wall_s, "", 1000 * copy.cpu_s, "", 3, "")
+    wall, cpu = register.over(copy)
+    table.add(
+        f"register {size} MB (hash, copy, metadata)",
+        1000 * register.wall_s,
+        "",
+        1000 * register.cpu_s,
+        "",
+        registration["repeats"],
+        f"× raw copy: wall {wall:.2f}, CPU {cpu:.2f}",
+    )
 
 
 def main() -> None:
@@ -226,25 +278,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    latency = registry_latency(args.versions, args.runs)
-    overhead = registration_overhead(args.size_mb, args.repeats)
-
-    print(
-        f"PostgreSQL, {args.versions} versions of one model (seeded in {latency['seed_s']:.1f} s)"
+    table = measure.Table(
+        f"Model registry: PostgreSQL with {args.versions:,} versions of one model (latency per "
+        f"call, ms); local twin registration (median of {args.repeats})",
+        ["operation", "wall p50", "wall p99", "CPU p50", "CPU p99", "runs", "goal"],
     )
-    print(f"{'operation':40} {'p50 ms':>9} {'p99 ms':>9} {'runs':>6}")
-    for name, row in latency["latency"].items():  # type: ignore[attr-defined]
-        print(f"{name:40} {row['p50_ms']:9.2f} {row['p99_ms']:9.2f} {row['runs']:6d}")
-    print(f"\nLocal twin, {args.size_mb} MB artifact (median of {args.repeats})")
-    print(f"{'raw copy + fsync':40} {overhead['raw_copy_s']:9.3f} s")
-    print(f"{'register (hash, copy, fsync, metadata)':40} {overhead['register_s']:9.3f} s")
-    print(
-        f"{'overhead':40} {overhead['overhead_s']:9.3f} s "
-        f"(x{overhead['overhead_ratio']:.2f} the raw copy)"
-    )
-    out = Path(__file__).with_name("results") / "models_registry.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"registry": latency, "registration": overhead}, indent=2))
+    registry = registry_latency(args.versions, args.runs)
+    registration = registration_overhead(args.size_mb, args.repeats)
+    print("Query plans (EXPLAIN ANALYZE of each statement issued, 10,000 versions):")
+    for name, plans in registry["plans"].items():
+        print(f"\n-- {name}: {len(plans)} statement(s)")
+        for plan in plans:
+            print(plan)
+    show(table, registry, registration)
+    table.show()
+    measure.write_results("models_registry", table, registry=registry, registration=registration)
 
 
 if __name__ == "__main__":

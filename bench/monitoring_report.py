@@ -1,8 +1,11 @@
 """Monitoring report benchmark: the kit on the local twin vs pandas vs Evidently, same data.
 
 N logged predictions x 20 features (15 numeric, 5 categorical) with ground truth and a 200 k-row
-training set. Measured, each in a fresh process (wall time and peak RSS):
+training set. Measured, each in a fresh process, from its start to its end (imports and reading
+included): wall time, CPU time (user + system, its children included) and peak resident memory:
 
+- scan: one DuckDB scan of every column the report reads (log, ground truth, training data) — the
+  physical limit, and the reference of the ``×`` columns;
 - kit: ``build_report`` with slices hour_of_day and one categorical feature — sliced metrics with
   intervals, coverage, drift and health, all in DuckDB, on the log as the logger writes it;
 - pandas: the same sliced metrics plus PSI/KS per numeric feature on flat columns (1 M rows only);
@@ -14,7 +17,9 @@ histogram bins (≤ 200 on an aligned grid, see ``mlops_kit.stats``) into ≈ re
 Evidently uses equal-width bins over the combined data. KS: the kit's is binned, pandas' is exact;
 both statistics are compared.
 
-Usage: ``python bench/monitoring_report.py [--rows 1000000 10000000] [--skip-evidently]``.
+Usage: ``python bench/monitoring_report.py [--rows 1000000 10000000 100000000]
+[--skip-evidently]``; 100 M rows (out of core: about 10 GB of Parquet in ``bench/.work-monitoring``)
+take a while to generate and are left out unless asked for.
 Writes ``bench/results/monitoring_report.json``.
 """
 
@@ -25,8 +30,11 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import measure
 
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / ".work-monitoring"
@@ -36,11 +44,17 @@ NUMERIC = [f"n{i}" for i in range(15)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
 
 
+def _uniform(salt: int) -> str:
+    """A uniform value in [0, 1) that row ``i`` always gets (so every file agrees on it)."""
+    return f"((hash(i, {salt}) % 1000000) / 1000000.0)"
+
+
 def generate(rows: int) -> Path:
-    """Write the prediction log, ground truth, flat copy and training data.
+    """Write the prediction log, ground truth, training data and (up to 1 M rows) a flat copy.
 
     The log is laid out as the kit's logger writes it on the local twin: the features as a STRUCT
-    of typed fields.
+    of typed fields. Every value is a function of the row number, so each file is written by its
+    own streaming ``COPY`` and nothing is held in memory: 100 M rows generate out of core.
     """
     import duckdb
 
@@ -51,30 +65,29 @@ def generate(rows: int) -> Path:
     (folder / "twin" / "ground_truth" / "d").mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     start = int((END - timedelta(days=7)).timestamp())
-    numeric = ", ".join(f"random() * 10 + {i} + (hash(i * {i + 3}) % 3) AS n{i}" for i in range(15))
+    numeric = ", ".join(
+        f"{_uniform(i)} * 10 + {i} + (hash(i * {i + 3}) % 3) AS n{i}" for i in range(15)
+    )
     categorical = ", ".join(
         f"'v' || (hash(i * {i + 7}) % {5 + i * 3})::VARCHAR AS c{i}" for i in range(5)
     )
-    con.execute(
-        f"""CREATE TABLE flat AS SELECT
-            to_timestamp({start} + (i * 604800 // {rows})) AS logged_at,
-            'r' || i::VARCHAR AS request_id, {numeric}, {categorical},
-            random() AS score FROM range({rows}) t(i)"""
-    )
-    con.execute(
-        """CREATE TABLE flat2 AS SELECT *, (score >= 0.5)::INT::VARCHAR AS prediction,
-        CASE WHEN hour(logged_at) BETWEEN 9 AND 17 THEN (random() < score)
-             ELSE (random() < 0.5) END::INT::VARCHAR AS label FROM flat"""
-    )
-    con.execute(f"COPY flat2 TO '{folder}/flat.parquet' (FORMAT parquet)")
+    # Accurate during the day (the label follows the score), a coin toss at night.
+    live = f"""(SELECT *, (score >= 0.5)::INT::VARCHAR AS prediction,
+        CASE WHEN hour(logged_at) BETWEEN 9 AND 17 THEN ({_uniform(100)} < score)
+             ELSE ({_uniform(101)} < 0.5) END::INT::VARCHAR AS label
+        FROM (SELECT i, to_timestamp({start} + (i * 604800 // {rows})) AS logged_at,
+              'r' || i::VARCHAR AS request_id, {numeric}, {categorical},
+              {_uniform(99)} AS score FROM range({rows}) t(i)))"""
+    if rows <= 1_000_000:  # for pandas and Evidently, which run at 1 M rows
+        con.execute(f"COPY (SELECT * EXCLUDE (i) FROM {live}) TO '{folder}/flat.parquet'")
     features = ", ".join(f"'{c}': {c}" for c in NUMERIC + CATEGORICAL)
     con.execute(
         f"""COPY (SELECT logged_at, 'm' AS model_name, 1::BIGINT AS model_version, request_id,
-            {{{features}}} AS features, prediction, score FROM flat2)
+            {{{features}}} AS features, prediction, score FROM {live})
             TO '{folder}/twin/prediction_log/d/log.parquet' (FORMAT parquet)"""
     )
     con.execute(
-        f"""COPY (SELECT request_id, label, logged_at FROM flat2)
+        f"""COPY (SELECT request_id, label, logged_at FROM {live})
             TO '{folder}/twin/ground_truth/d/truth.parquet' (FORMAT parquet)"""
     )
     # The training data lacks the live data's hash-driven shift, and is spread smoothly over
@@ -214,55 +227,81 @@ def run_evidently(folder: Path) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def peak_mb() -> float:
-    """This process's peak resident memory (VmHWM: per address space, so reset by exec)."""
-    with Path("/proc/self/status").open() as status:
-        line = next(line for line in status if line.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
+def run_scan(folder: Path) -> dict:
+    """One DuckDB scan of every column the report reads: the physical limit on this machine.
+
+    Each value is read once (``max(x + 0)`` of a number and ``max(length(s))`` of a text: a plain
+    ``min`` or ``max`` would be answered from Parquet statistics without reading the column).
+    """
+    import duckdb
+
+    def reads(connection: duckdb.DuckDBPyConnection, source: str) -> str:
+        described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        parts = []
+        for column, kind, *_ in described:
+            if kind.startswith("STRUCT"):
+                fields = connection.execute(
+                    f'DESCRIBE SELECT "{column}".* FROM {source}'
+                ).fetchall()
+                parts += [_read(f'"{column}"."{f}"', k) for f, k, *_ in fields]
+            else:
+                parts.append(_read(f'"{column}"', kind))
+        return ", ".join(parts)
+
+    with duckdb.connect() as connection:
+        for source in (
+            f"'{folder}/twin/prediction_log/d/*.parquet'",
+            f"'{folder}/twin/ground_truth/d/*.parquet'",
+            f"'{folder}/training.parquet'",
+        ):
+            connection.execute(f"SELECT count(*), {reads(connection, source)} FROM {source}")
+    return {}
 
 
-def measure(kind: str, folder: Path) -> dict:
-    """Run one method in a fresh process; its wall time and peak resident memory."""
-    start = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if completed.returncode != 0:
-        return {"error": completed.stderr[-2000:], "seconds": seconds}
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    result["seconds"] = seconds
-    return result
+def _read(column: str, kind: str) -> str:
+    if kind == "VARCHAR":
+        return f"max(length({column}))"
+    if kind.startswith("TIMESTAMP"):
+        return f"max(epoch({column}))"
+    return f"max({column} + 0)"
+
+
+def measure_kind(kind: str, folder: Path) -> dict:
+    """Run one method in a fresh process: its wall and CPU time and its peak resident memory."""
+    try:
+        measurement, stdout = measure.run([sys.executable, __file__, "--worker", kind, str(folder)])
+    except RuntimeError as failure:
+        return {"error": str(failure)[-2000:]}
+    # The worker's own peak (see measure.run): its VmHWM, or its Evidently child's.
+    return asdict(measurement) | json.loads(stdout.strip().splitlines()[-1])
 
 
 def run_worker(kind: str, folder: Path) -> None:
     """In a worker process: run one implementation and print its result as JSON."""
-    run = {"kit": run_kit, "pandas": run_pandas, "evidently": run_evidently}[kind]
+    run = {"kit": run_kit, "pandas": run_pandas, "evidently": run_evidently, "scan": run_scan}[kind]
     result = run(folder)
-    # Evidently runs in its own venv's interpreter, a child of this worker.
-    result["peak_mb"] = max(peak_mb(), result.pop("peak_kb", 0) / 1024)
+    result["peak_mb"] = max(measure.own_peak_mb(), result.pop("peak_kb", 0) / 1024)
     print(json.dumps(result))
 
 
 def run_all(row_counts: list[int], skip_evidently: bool) -> dict:
-    """Measure every implementation at every size, printing one line per run."""
+    """Measure every implementation at every size, printing one line per run as it ends."""
     runs: dict = {}
     for rows in row_counts:
         folder = generate(rows)
-        kinds = ["kit"] + (["pandas"] if rows <= 1_000_000 else [])
+        kinds = ["scan", "kit"] + (["pandas"] if rows <= 1_000_000 else [])
         if rows <= 1_000_000 and not skip_evidently:
             kinds.append("evidently")
         for kind in kinds:
-            outcome = measure(kind, folder)
+            outcome = measure_kind(kind, folder)
             runs[f"{kind}@{rows}"] = outcome
             print(
-                f"{kind:10} {rows:>11,} rows  {outcome['seconds']:8.1f} s wall  "
-                f"{outcome.get('compute_seconds', float('nan')):8.1f} s compute  "
-                f"{outcome.get('peak_mb', float('nan')):8.0f} MB peak"
-                + (f"  ERROR {outcome['error'][-300:]}" if "error" in outcome else ""),
+                f"{kind:10} {rows:>11,} rows "
+                + (
+                    f"ERROR {outcome['error'][-300:]}"
+                    if "error" in outcome
+                    else f"{outcome['wall_s']:8.1f} s wall {outcome['cpu_s']:8.1f} s CPU"
+                ),
                 flush=True,
             )
     return runs
@@ -284,20 +323,73 @@ def agreement(runs: dict) -> dict:
     return found
 
 
-def ratios(runs: dict) -> dict:
-    """Time and memory of the kit against Evidently, and of 10 M rows against 1 M."""
-    kit1, kit10 = runs.get("kit@1000000", {}), runs.get("kit@10000000", {})
-    ev = runs.get("evidently@1000000", {})
-    found: dict = {}
-    if "seconds" in kit1 and "seconds" in ev and "error" not in ev:
-        found["evidently_over_kit_time"] = ev["seconds"] / kit1["seconds"]
-        found["evidently_presets_over_kit_report_time"] = (
-            ev["compute_seconds"] / kit1["compute_seconds"]
+def _measurement(run: dict) -> measure.Measurement | None:
+    if not run or "error" in run:
+        return None
+    return measure.Measurement(run["wall_s"], run["cpu_s"], run["peak_mb"])
+
+
+def fill(table: measure.Table, runs: dict) -> dict[str, bool]:
+    """One row per run (× the scan of the same size), then the goals on both times."""
+    for key, run in runs.items():
+        kind, rows = key.split("@")
+        current = _measurement(run)
+        if current is not None:
+            scan = _measurement(runs.get(f"scan@{rows}", {}))
+            table.add_measurement(f"{kind}, {int(rows):,} rows", current, scan)
+        else:
+            table.add(f"{kind}, {int(rows):,} rows", "failed", "", "", "", "", run["error"][-80:])
+    kit = _measurement(runs.get("kit@1000000", {}))
+    goals: dict[str, bool] = {}
+    if kit is None:
+        return goals
+    scan, pandas = (
+        _measurement(runs.get("scan@1000000", {})),
+        _measurement(runs.get("pandas@1000000", {})),
+    )
+    evidently, kit10 = (
+        _measurement(runs.get("evidently@1000000", {})),
+        _measurement(runs.get("kit@10000000", {})),
+    )
+    if evidently is not None:
+        goals["Evidently ≥ 30× kit"] = table.add_goal(
+            "Evidently ≥ 30× kit", *evidently.over(kit), ">=", 30, "cpu"
         )
-        found["kit_over_evidently_memory"] = kit1["peak_mb"] / ev["peak_mb"]
-    if "seconds" in kit1 and "seconds" in kit10:
-        found["kit_10m_over_1m_time"] = kit10["seconds"] / kit1["seconds"]
-    return found
+        memory = kit.peak_mb / evidently.peak_mb
+        goals["kit memory ≤ 1/4 Evidently"] = memory <= 0.25
+        table.add(
+            "goal kit memory ≤ 0.25× Evidently",
+            "",
+            "",
+            memory,
+            "",
+            "",
+            measure.verdict(memory, "<=", 0.25),
+        )
+    if pandas is not None:
+        goals["pandas ≥ 2× kit"] = table.add_goal(
+            "pandas ≥ 2× kit", *pandas.over(kit), ">=", 2, "cpu"
+        )
+        goals["pandas ≥ 1× kit (wall)"] = table.add_goal(
+            "pandas ≥ 1× kit (wall)", *pandas.over(kit), ">=", 1, "wall"
+        )
+    if scan is not None:
+        goals["kit ≤ 5× scan"] = table.add_goal("kit ≤ 5× scan", *kit.over(scan), "<=", 5, "cpu")
+    if "kit@100000000" in runs:
+        completed = "error" not in runs["kit@100000000"]
+        goals["100 M completes out of core"] = completed
+        table.add(
+            "goal 100 M completes (out of core)",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "met" if completed else "MISSED",
+        )
+    if kit10 is not None:
+        goals["10 M ≤ 8× 1 M"] = table.add_goal("10 M ≤ 8× 1 M", *kit10.over(kit), "<=", 8, "cpu")
+    return goals
 
 
 def main() -> None:
@@ -310,15 +402,18 @@ def main() -> None:
         kind, folder = args.worker
         run_worker(kind, Path(folder))
         return
+    table = measure.Table(
+        "Monitoring report, 20 features, slices by hour and c0 "
+        "(× = multiple of one DuckDB scan of the columns read, same rows)",
+        measure.MEASUREMENT_COLUMNS,
+    )
     runs = run_all(args.rows, args.skip_evidently)
-    summary = agreement(runs) | ratios(runs)
+    goals = fill(table, runs)
+    table.show()
+    summary = agreement(runs)
     for key, value in summary.items():
         print(f"{key}: {value}")
-    results = {"machine": {"cores": __import__("os").cpu_count()}, "runs": runs, **summary}
-    out = ROOT / "results" / "monitoring_report.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(f"wrote {out}")
+    measure.write_results("monitoring_report", table, runs=runs, goals_met=goals, **summary)
 
 
 if __name__ == "__main__":

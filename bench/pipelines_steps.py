@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import measure
 
 from mlops_kit.environments import Workspace, resolve_environment
 from mlops_kit.kit import Kit
@@ -24,19 +24,16 @@ from mlops_kit.pipelines.demo import write_demo_data
 from mlops_kit.pipelines.project import PipelineProject
 
 
-def time_new(base: Path, runs: int) -> list[float]:
+def time_new(base: Path, runs: int) -> list[measure.Measurement]:
     script = shutil.which("mlops-kit") or str(Path(sys.executable).with_name("mlops-kit"))
-    timings = []
-    for index in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            [script, "new", f"bench-new-{index}"], cwd=base, check=True, capture_output=True
-        )
-        timings.append(time.perf_counter() - started)
-    return timings
+    return [
+        measure.run([script, "new", f"bench-new-{index}"], cwd=base)[0] for index in range(runs)
+    ]
 
 
-def time_steps(base: Path, rows: int) -> tuple[dict[str, float], float, str]:
+def time_steps(
+    base: Path, rows: int
+) -> tuple[dict[str, measure.Measurement], measure.Measurement, str]:
     subprocess.run(
         [
             shutil.which("mlops-kit") or str(Path(sys.executable).with_name("mlops-kit")),
@@ -50,21 +47,21 @@ def time_steps(base: Path, rows: int) -> tuple[dict[str, float], float, str]:
     workspace = Workspace.discover(base / "bench-steps", environ={})
     project = PipelineProject.discover(workspace=workspace)
     write_demo_data(project.root / project.config("local").source, rows=rows)
-    started_at: dict[str, float] = {}
-    durations: dict[str, float] = {}
+    started_at: dict[str, tuple[float, float]] = {}
+    durations: dict[str, measure.Measurement] = {}
 
     def on_task(task: str, state: str) -> None:
-        now = time.perf_counter()
+        # Each task is a child process of this one: its CPU time lands in RUSAGE_CHILDREN.
+        now = (time.perf_counter(), measure.cpu_seconds())
         if state == "RUNNING":
             started_at[task] = now
         else:
-            durations[task] = now - started_at[task]
+            wall, cpu = started_at[task]
+            durations[task] = measure.Measurement(now[0] - wall, now[1] - cpu)
 
     environment = resolve_environment("local", workspace=workspace, environ={})
-    with Kit(environment) as kit:
-        started = time.perf_counter()
+    with Kit(environment) as kit, measure.measured() as total:
         run = project.submit(kit, on_task=on_task)
-        total = time.perf_counter() - started
     if run.state != "SUCCEEDED":
         raise SystemExit(f"the pipeline failed: {run.error}")
     return durations, total, str(run.outputs.get("Output"))
@@ -79,30 +76,24 @@ def main() -> None:
         base = Path(scratch)
         new_timings = time_new(base, args.new_runs)
         steps, total, decision = time_steps(base, args.rows)
-    print(f"{'case':36} {'seconds':>9}")
-    print(
-        f"{'mlops-kit new (median of ' + str(args.new_runs) + ')':36} {statistics.median(new_timings):9.2f}"
+    table = measure.Table(
+        f"Project scaffold and training pipeline on the local twin ({args.rows:,} rows)",
+        ["case", "wall s", "CPU s"],
     )
-    for task, seconds in steps.items():
-        print(f"{'step ' + task:36} {seconds:9.2f}")
-    print(f"{'whole pipeline, ' + format(args.rows, ',') + ' rows':36} {total:9.2f}")
-    out = Path(__file__).with_name("results") / "pipelines_steps.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "machine": {
-                    "python": platform.python_version(),
-                    "cpus": __import__("os").cpu_count(),
-                },
-                "new_s": {"median": statistics.median(new_timings), "runs": new_timings},
-                "steps_s": steps,
-                "pipeline_s": total,
-                "decision": json.loads(decision),
-            },
-            indent=2,
-        )
+    new = measure.median(new_timings)
+    table.add(f"mlops-kit new (median of {args.new_runs})", new.wall_s, new.cpu_s)
+    for task, step in steps.items():
+        table.add(f"step {task}", step.wall_s, step.cpu_s)
+    table.add(f"whole pipeline, {args.rows:,} rows", total.wall_s, total.cpu_s)
+    table.show()
+    measure.write_results(
+        "pipelines_steps",
+        table,
+        rows=args.rows,
+        new=new,
+        steps=steps,
+        pipeline=total,
+        decision=json.loads(decision),
     )
 
 

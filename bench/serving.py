@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import measure
 
 from mlops_kit import data, models
 from mlops_kit.environments import Workspace, resolve_environment
 from mlops_kit.kit import Kit
 from mlops_kit.serving.process import ServerProcess
 
-RESULTS = Path(__file__).parent / "results" / "serving.json"
 MODEL = "bench"
 NUMERIC = 15
 CATEGORICAL = 5
@@ -177,12 +177,7 @@ class Load:
         waiter.join()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def measure(
+def concurrent_load(
     server: ServerProcess, instances: list[dict[str, Any]], clients: int, seconds: float
 ) -> dict[str, float]:
     assert server.process is not None
@@ -196,7 +191,7 @@ def measure(
         "failed": len(load.failures),
         "throughput_rps": len(load.latencies) / wall,
         "p50_ms": 1000 * statistics.median(load.latencies),
-        "p99_ms": 1000 * percentile(load.latencies, 0.99),
+        "p99_ms": 1000 * measure.percentile(load.latencies, 0.99),
         "wall_s": wall,
         "server_cpu_s": cpu_seconds(server.process.pid) - server_cpu,
         "client_cpu_s": own_cpu() - client_cpu,
@@ -232,7 +227,7 @@ def interleaved(
             "failed": i - len(times),
             "throughput_rps": len(times) / wall,
             "p50_ms": 1000 * statistics.median(times),
-            "p99_ms": 1000 * percentile(times, 0.99),
+            "p99_ms": 1000 * measure.percentile(times, 0.99),
             "wall_s": wall,
             "server_cpu_s": cpu_seconds(pids[mode]) - server_cpu[mode],
             "client_cpu_s": client_share,
@@ -256,7 +251,7 @@ def latency_rounds(
             interleaved(servers, instances, WARM_UP)
             single = interleaved(servers, instances, args.seconds)
             many = {
-                mode: measure(server, instances, args.clients, args.seconds)
+                mode: concurrent_load(server, instances, args.clients, args.seconds)
                 for mode, server in servers.items()
             }
         runs.append({mode: {"single": single[mode], "concurrent": many[mode]} for mode in servers})
@@ -375,7 +370,20 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10, help="promote/rollback cycles")
     parser.add_argument("--soak", type=float, default=60.0, help="seconds of the memory soak")
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    table = measure.Table(
+        "Prediction server on loopback (20 features; CPU of the server and of this client)",
+        [
+            "phase",
+            "requests",
+            "failed",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "wall s",
+            "server CPU s",
+            "client CPU s",
+        ],
+    )
     started, cpu_started = time.perf_counter(), own_cpu()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as directory:
         root = Path(directory)
@@ -391,25 +399,6 @@ def main() -> None:
         kit.close()
     off, on = latency["median_round"]["off"], latency["median_round"]["on"]
     overhead = statistics.median(latency["p50_ratios"]) - 1
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_before": load_before,
-            "load_after": os.getloadavg(),
-        },
-        "features": NUMERIC + CATEGORICAL,
-        "clients": args.clients,
-        "latency": latency,
-        "logging_p50_overhead": overhead,
-        "log_call": log_cost,
-        "cycles": swapped,
-        "soak": soaked,
-        "total_wall_s": time.perf_counter() - started,
-        "bench_process_cpu_s": own_cpu() - cpu_started,
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-
     rows = [
         ("1 client alt., log off", off["single"]),
         ("1 client alt., log on", on["single"]),
@@ -418,20 +407,21 @@ def main() -> None:
         (f"{args.cycles} swap cycles, log on", swapped),
         (f"soak {args.soak:.0f} s, log on", soaked),
     ]
-    print(
-        f"\n{'phase':<24}{'requests':>9}{'failed':>7}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'wall s':>8}{'server cpu s':>13}{'client cpu s':>13}"
-    )
     for name, r in rows:
-        rps = r.get("throughput_rps", r["requests"] / r["wall_s"])
-        p50 = f"{r['p50_ms']:.2f}" if "p50_ms" in r else "-"
-        p99 = f"{r['p99_ms']:.2f}" if "p99_ms" in r else "-"
-        print(
-            f"{name:<24}{r['requests']:>9}{r['failed']:>7}{rps:>8.0f}{p50:>8}{p99:>8}"
-            f"{r['wall_s']:>8.1f}{r['server_cpu_s']:>13.1f}{r['client_cpu_s']:>13.1f}"
+        table.add(
+            name,
+            r["requests"],
+            r["failed"],
+            r.get("throughput_rps", r["requests"] / r["wall_s"]),
+            r.get("p50_ms", float("nan")),
+            r.get("p99_ms", float("nan")),
+            r["wall_s"],
+            r["server_cpu_s"],
+            r["client_cpu_s"],
         )
+    table.show()
     print(
-        f"\nlogging adds {100 * overhead:+.1f} % to p50 (goal <= 10 %); PredictionLogger.log takes "
+        f"logging adds {100 * overhead:+.1f} % to p50 (goal <= 10 %); PredictionLogger.log takes "
         f"{log_cost['us_per_row']:.0f} us a row ({log_cost['cpu_us_per_row']:.0f} us CPU), "
         f"{100 * log_cost['us_per_row'] / 1000 / off['single']['p50_ms']:.2f} % of the p50"
     )
@@ -444,9 +434,18 @@ def main() -> None:
         f"soak: RSS {soaked['rss_mb_start']:.0f} -> {soaked['rss_mb_end']:.0f} MB "
         f"(max {soaked['rss_mb_max']:.0f}, last half {soaked['rss_mb_growth_last_half']:+.1f})"
     )
-    print(
-        f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}; "
-        f"{os.cpu_count()} CPUs; wrote {RESULTS}"
+    measure.write_results(
+        "serving",
+        table,
+        features=NUMERIC + CATEGORICAL,
+        clients=args.clients,
+        latency=latency,
+        logging_p50_overhead=overhead,
+        log_call=log_cost,
+        cycles=swapped,
+        soak=soaked,
+        total_wall_s=time.perf_counter() - started,
+        bench_process_cpu_s=own_cpu() - cpu_started,
     )
 
 

@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config import StackConfigError
 from infra.evaluate import (
@@ -34,6 +34,9 @@ from infra.evaluate import (
 from infra.order import PRECONDITIONS, check_order
 from infra.policies import controls as c
 from infra.policies.controls.artifact_registry import PUBLIC_READ_APPROVED, REPOSITORY
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 # What a reviewer looks at first, per resource type (paths in the engine's camelCase).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -384,6 +387,30 @@ def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> st
     return "\n".join(lines)
 
 
+def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A titled rich ``Table`` of the rows, one cell per value as :func:`_cell` writes it."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def render_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str
+) -> str | None:
+    """One titled table as Markdown text, or printed with rich for ``table`` (then ``None``)."""
+    if fmt == "markdown":
+        return f"## {title}\n\n{_markdown_table(columns, rows)}\n"
+    from rich.console import Console
+
+    Console(soft_wrap=False).print(_rich_table(title, columns, rows))
+    return None
+
+
 def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
     s = report["summary"]
     return [
@@ -465,19 +492,10 @@ def render(report: dict[str, Any], fmt: str) -> str | None:
             )
         return "\n\n".join(parts) + "\n"
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(soft_wrap=False)
     for title, columns, rows in _sections(report):
-        if not columns:
-            console.print(f"[bold]{title}[/bold]")
-            continue
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
+        console.print(_rich_table(title, columns, rows) if columns else f"[bold]{title}[/bold]")
     return None
 
 
@@ -485,20 +503,12 @@ def render_diff(a: str, b: str, rows: list[dict[str, Any]], fmt: str) -> str | N
     """The settings diff as JSON or Markdown text; ``None`` for ``table``."""
     if fmt == "json":
         return json.dumps({"environments": [a, b], "differences": rows}, indent=2, default=str)
-    table_rows = [[r["type"], r["name"], r["setting"], r[a], r[b]] for r in rows]
-    columns = ["type", "name", "setting", a, b]
-    if fmt == "markdown":
-        return f"## Settings that differ between {a} and {b}\n\n{_markdown_table(columns, table_rows)}\n"
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Settings that differ between {a} and {b}", title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in table_rows:
-        table.add_row(*(_cell(v) for v in row))
-    Console(soft_wrap=False).print(table)
-    return None
+    return render_table(
+        f"Settings that differ between {a} and {b}",
+        ["type", "name", "setting", a, b],
+        [[r["type"], r["name"], r["setting"], r[a], r[b]] for r in rows],
+        fmt,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

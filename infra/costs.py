@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.audit import _cell, _markdown_table, inventory
+from infra.audit import inventory, render_table
 from infra.config import StackConfigError
 from infra.evaluate import PROJECT_ROOT, Evaluation, UnknownEnvironmentError, evaluate
 
@@ -297,19 +297,7 @@ def render(environment: str, rows: Sequence[Row], fmt: str) -> str | None:
     title = f"Monthly cost drivers of {environment}"
     if fmt == "json":
         return json.dumps({"environment": environment, "cost_drivers": list(rows)}, indent=2)
-    cells = [[row[c] for c in COLUMNS] for row in rows]
-    if fmt == "markdown":
-        return f"## {title}\n\n{_markdown_table(COLUMNS, cells)}\n"
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in COLUMNS:
-        table.add_column(column, overflow="fold")
-    for line in cells:
-        table.add_row(*(_cell(v) for v in line))
-    Console(soft_wrap=False).print(table)
-    return None
+    return render_table(title, COLUMNS, [[row[c] for c in COLUMNS] for row in rows], fmt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ first, then evaluate it; ``__main__`` exports what it returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -207,19 +208,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         f"{base}-metadata",
         MetadataDbArgs(
             project=config.project,
-            instance=PrivateInstanceArgs(
-                instance_name=config.physical_name("metadata"),
-                database_version=db.database_version,
-                region=config.region,
-                network=network.network_self_link,
-                tier=db.tier,
-                availability=db.availability,
-                disk_size_gb=db.disk_size_gb,
-                retained_backups=db.retained_backups,
-                transaction_log_days=db.transaction_log_days,
-                kms_key=keys.get("sql"),
-                labels=labels,
-                depends_on=[network.private_service_connection],
+            instance=_private_instance(
+                config, "metadata", db.database_version, db.tier, network, keys, db.disk_size_gb
             ),
             iam_users={w: emails[w] for w in ("pipeline_runner", "deployer", "serving")},
         ),
@@ -324,19 +314,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                 },
                 namespace=KUBEFLOW_NAMESPACE,
                 database=kfp.database,
-                mysql=PrivateInstanceArgs(
-                    instance_name=config.physical_name("kfp"),
-                    database_version="MYSQL_8_0",
-                    region=config.region,
-                    network=network.network_self_link,
-                    tier=kfp.mysql_tier,
-                    availability=db.availability,
-                    retained_backups=db.retained_backups,
-                    transaction_log_days=db.transaction_log_days,
-                    kms_key=keys.get("sql"),
-                    labels=labels,
-                    depends_on=[network.private_service_connection],
-                ),
+                mysql=_private_instance(config, "kfp", "MYSQL_8_0", kfp.mysql_tier, network, keys),
                 labels=labels,
             ),
             opts=after_apis,
@@ -439,3 +417,34 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
         "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
     }
+
+
+def _private_instance(
+    config: StackConfig,
+    role: str,
+    database_version: str,
+    tier: str,
+    network: Network,
+    keys: Mapping[str, pulumi.Output[str]],
+    disk_size_gb: int = PrivateInstanceArgs.disk_size_gb,
+) -> PrivateInstanceArgs:
+    """A Cloud SQL instance of ``role`` on the stack's private network.
+
+    Every instance of a stack shares the environment's availability, backups, Cloud SQL key and
+    labels (``metadata_db`` settings); only the engine, tier and disk differ.
+    """
+    db = config.metadata_db
+    return PrivateInstanceArgs(
+        instance_name=config.physical_name(role),
+        database_version=database_version,
+        region=config.region,
+        network=network.network_self_link,
+        tier=tier,
+        availability=db.availability,
+        disk_size_gb=disk_size_gb,
+        retained_backups=db.retained_backups,
+        transaction_log_days=db.transaction_log_days,
+        kms_key=keys.get("sql"),
+        labels=config.labels,
+        depends_on=[network.private_service_connection],
+    )

@@ -11,7 +11,6 @@ choosing the local twin never imports a cloud SDK.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import re
 import sys
 from abc import ABC, abstractmethod
@@ -165,6 +164,9 @@ class SchemeRegistry(Generic[T]):
         """
         path = tuple(sys.path)
         if self._installed is None or self._installed[0] != path:
+            # Imported here: reading package metadata is needed to resolve a URI, not to start.
+            import importlib.metadata
+
             declared = importlib.metadata.entry_points(group=self.entry_point_group)
             self._installed = (path, {entry.name.lower(): entry.value for entry in declared})
         return self._installed[1]

@@ -28,6 +28,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -110,6 +111,9 @@ class Environment(BaseModel):
     """Where READY model versions are also copied (``vertex://PROJECT/LOCATION``); none if unset."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels the infrastructure applies (``env``, ``team``, ``cost-center``)."""
+    max_bytes_per_query: int | None = Field(default=None, gt=0)
+    """The most bytes one warehouse query may bill (BigQuery's ``maximum_bytes_billed``): a query
+    that would scan more fails before it runs. None: no cap."""
     deploy: str = "local"
     """The deploy target (``local``: move the alias; every ``mlops-kit serve`` follows it)."""
     protected_aliases: list[str] = Field(default_factory=list)
@@ -125,6 +129,30 @@ class Environment(BaseModel):
     attestor_key: str | None = None
     """The KMS key version that signs the attestor's attestations
     (``projects/.../cryptoKeys/NAME/cryptoKeyVersions/N``)."""
+
+    # Not a setting (never written to a file or a run parameter): where the local twin lives when
+    # this environment was resolved as the local twin, so that its folder is made on first use.
+    _local_root: Path | None = PrivateAttr(default=None)
+
+    def create_local_root(self) -> None:
+        """Create the local twin's root folder, when this environment is the local twin.
+
+        The local twin works with no setup, its folder included; any other folder named by a URL
+        must exist (a typo is not a new, empty database).
+
+        Raises:
+            ConfigError: the folder cannot be created.
+        """
+        if self._local_root is None:
+            return
+        try:
+            self._local_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the local twin's root {shorten(str(self._local_root))!r}: "
+                f"{exc.strerror or exc}; point {ENV_VAR_LOCAL_ROOT} (or local_root in "
+                f"{PROJECT_FILE}) at a writable folder"
+            ) from exc
 
     @model_validator(mode="before")
     @classmethod
@@ -410,9 +438,7 @@ def resolve_environment(
         from_env = environ.get(role_env_var(role))
         if from_env:
             values[role] = from_env
-    for role, uri in (overrides or {}).items():
-        if uri:
-            values[role] = uri
+    values.update(_given_uris(overrides or {}))
 
     missing = [role for role in ROLES if not values.get(role)]
     if missing:
@@ -425,7 +451,24 @@ def resolve_environment(
     except ValidationError as exc:
         raise ConfigError(f"environment {chosen!r} ({path}): {_first_problem(exc)}") from exc
     check_backends(environment)
+    if chosen == LOCAL:
+        environment._local_root = workspace.local_root
     return environment
+
+
+def _given_uris(overrides: Mapping[str, str | None]) -> dict[str, str]:
+    """The role URIs given explicitly (``None``: not given).
+
+    Raises:
+        ConfigError: one is empty: a mistake (an unset shell variable), not a request for the
+            default.
+    """
+    for role, uri in overrides.items():
+        if uri is not None and not uri.strip():
+            raise ConfigError(
+                f"the {role} URI given (--{role}) is empty: give a URI or leave it out"
+            )
+    return {role: uri for role, uri in overrides.items() if uri}
 
 
 def check_backends(environment: Environment) -> None:

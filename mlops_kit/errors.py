@@ -71,6 +71,16 @@ class BackendError(MlopsKitError):
     exit_code = 6
 
 
+class DryRunEnded(MlopsKitError):  # noqa: N818 - the end of a dry run, not a failure
+    """A dry run reached its first query that processes data: what that query would process.
+
+    Not a failure (exit code 0): the later steps of a command depend on the results of this
+    query, so a dry run estimates this one and stops.
+    """
+
+    exit_code = 0
+
+
 class MissingDependencyError(MlopsKitError):
     """An optional dependency needed by the chosen backend is not installed."""
 

@@ -1,10 +1,19 @@
-"""Files a user names or the kit writes: text read with one-line errors, stored names kept inside."""
+"""Files a user names or the kit writes.
+
+Text is read with one-line errors, stored names are kept inside their folder, and failed writes
+are said in one line (a full disk with its free space).
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from pathlib import Path, PurePosixPath
 
-from mlops_kit.errors import ConfigError, IntegrityError, NotFoundError, shorten
+from mlops_kit.errors import BackendError, ConfigError, IntegrityError, NotFoundError, shorten
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def read_text(path: Path, what: str) -> str:
@@ -58,3 +67,37 @@ def path_inside(directory: Path, name: str) -> Path:
             "the record is damaged; nothing was written there"
         )
     return joined
+
+
+def free_space(path: Path) -> str:
+    """The free space of the file system holding ``path`` (or its nearest existing folder)."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path(path.anchor or "/"))
+    free = shutil.disk_usage(existing).free
+    return f"{free / 2**30:.1f} GiB" if free >= 2**30 else f"{free / 2**20:.1f} MiB"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full.
+
+    As an ``OSError``, or in the text of a library that quotes the system's message (DuckDB's
+    "No space left on device").
+    """
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return True
+    return any(os.strerror(code) in str(exc) for code in _DISK_FULL)
+
+
+def write_failed(what: str, path: Path, exc: BaseException) -> BackendError:
+    """The one-line error of writing ``what`` to ``path`` that failed with ``exc``.
+
+    A full disk (or quota) is named with the folder and the space left, whether the error is an
+    ``OSError`` or a library's message quoting the system's (DuckDB's "No space left on device").
+    """
+    shown = shorten(str(path))
+    if disk_full(exc):
+        return BackendError(
+            f"cannot write {what}: the disk holding {shown!r} is full ({free_space(path)} free); "
+            "free some space or move the folder to a larger disk, then retry"
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return BackendError(f"cannot write {what} to {shown!r}: {shorten(reason, 300)}")

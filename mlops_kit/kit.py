@@ -30,6 +30,8 @@ class Kit:
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
+        self.dry_run = False
+        """Whether the warehouse only estimates its first query (``mlops-kit --dry-run``)."""
 
     @classmethod
     def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
@@ -46,6 +48,7 @@ class Kit:
         """The metadata database (migrated first when :attr:`auto_migrates`)."""
         from mlops_kit.db import METADATA_DATABASES, migrate
 
+        self.environment.create_local_root()
         database = METADATA_DATABASES.open(self.environment.metadata)
         if self.auto_migrates:
             migrate.upgrade(database)
@@ -56,7 +59,10 @@ class Kit:
         """The warehouse."""
         from mlops_kit.warehouse import WAREHOUSES
 
-        return WAREHOUSES.open(self.environment.warehouse)
+        warehouse = WAREHOUSES.open(self.environment.warehouse)
+        warehouse.max_bytes_per_query = self.environment.max_bytes_per_query
+        warehouse.dry_run = self.dry_run
+        return warehouse
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

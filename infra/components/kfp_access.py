@@ -129,43 +129,18 @@ class KfpAccess(pulumi.ComponentResource):
             opts=on_cluster,
         )
         for service, (_port, path) in BACKENDS.items():
-            k8s.apiextensions.CustomResource(
-                f"{name}-{service}-iap",
-                api_version="networking.gke.io/v1",
-                kind="GCPBackendPolicy",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{service}-iap", namespace=args.namespace
-                ),
-                spec={
-                    "default": {
-                        "iap": {
-                            "enabled": True,
-                            "clientID": args.oauth_client_id,
-                            "oauth2ClientSecret": {"name": oauth_secret.metadata.name},
-                        }
-                    },
-                    "targetRef": {"group": "", "kind": "Service", "name": service},
-                },
-                opts=on_cluster,
+            iap_config = {
+                "enabled": True,
+                "clientID": args.oauth_client_id,
+                "oauth2ClientSecret": {"name": oauth_secret.metadata.name},
+            }
+            _service_policy(
+                name, service, "iap", "GCPBackendPolicy", {"iap": iap_config}, args, on_cluster
             )
-            k8s.apiextensions.CustomResource(
-                f"{name}-{service}-health",
-                api_version="networking.gke.io/v1",
-                kind="HealthCheckPolicy",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{service}-health", namespace=args.namespace
-                ),
-                spec={
-                    "default": {
-                        "config": {
-                            "type": "HTTP",
-                            # The serving port of each pod; only the path differs.
-                            "httpHealthCheck": {"requestPath": path},
-                        }
-                    },
-                    "targetRef": {"group": "", "kind": "Service", "name": service},
-                },
-                opts=on_cluster,
+            # The serving port of each pod; only the path differs.
+            health = {"type": "HTTP", "httpHealthCheck": {"requestPath": path}}
+            _service_policy(
+                name, service, "health", "HealthCheckPolicy", {"config": health}, args, on_cluster
             )
         # The load balancer's backend services get generated names; the grant is on every
         # IAP-secured backend of the project, narrowed to this host by its condition.
@@ -304,3 +279,23 @@ def _rule(prefix: str, service: str) -> dict[str, object]:
         "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
         "backendRefs": [{"name": service, "port": port}],
     }
+
+
+def _service_policy(
+    name: str,
+    service: str,
+    suffix: str,
+    kind: str,
+    default: dict[str, object],
+    args: KfpAccessArgs,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """A GKE Gateway policy (``kind``) with ``default`` settings on one Service's backend."""
+    k8s.apiextensions.CustomResource(
+        f"{name}-{service}-{suffix}",
+        api_version="networking.gke.io/v1",
+        kind=kind,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-{suffix}", namespace=args.namespace),
+        spec={"default": default, "targetRef": {"group": "", "kind": "Service", "name": service}},
+        opts=opts,
+    )

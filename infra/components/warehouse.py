@@ -104,19 +104,35 @@ class Warehouse(pulumi.ComponentResource):
 
         writers: pulumi.Output[list[str]] = pulumi.Output.all(*args.writers)
         log_writers: pulumi.Output[list[str]] = pulumi.Output.all(*args.log_writers)
-        self.dataset = bigquery.Dataset(
-            f"{name}-data",
-            dataset_id=args.dataset_id,
-            project=args.project,
-            location=args.location,
-            description="Versioned training data of mlops-kit (one ingestion-time partition per version).",
-            # No default table or partition expiration: an expiry silently deletes old versions.
-            default_encryption_configuration=encryption,
-            max_time_travel_hours=str(args.time_travel_hours),
-            delete_contents_on_destroy=False,
-            accesses=writers.apply(accesses),
-            labels=args.labels,
-            opts=child,
+
+        def dataset(
+            suffix: str,
+            dataset_id: str,
+            description: str,
+            access: pulumi.Output[list[bigquery.DatasetAccessArgs]],
+        ) -> bigquery.Dataset:
+            # Both datasets are kept alike: the stack's key, time travel and labels, contents
+            # never destroyed with the stack.
+            return bigquery.Dataset(
+                f"{name}-{suffix}",
+                dataset_id=dataset_id,
+                project=args.project,
+                location=args.location,
+                description=description,
+                # No default table or partition expiration: an expiry silently deletes old versions.
+                default_encryption_configuration=encryption,
+                max_time_travel_hours=str(args.time_travel_hours),
+                delete_contents_on_destroy=False,
+                accesses=access,
+                labels=args.labels,
+                opts=child,
+            )
+
+        self.dataset = dataset(
+            "data",
+            args.dataset_id,
+            "Versioned training data of mlops-kit (one ingestion-time partition per version).",
+            writers.apply(accesses),
         )
         for table in args.version_tables:
             bigquery.Table(
@@ -134,20 +150,11 @@ class Warehouse(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.monitoring = bigquery.Dataset(
-            f"{name}-monitoring",
-            dataset_id=f"{args.dataset_id}_monitoring",
-            project=args.project,
-            location=args.location,
-            description="Prediction logs and ground truth of mlops-kit's performance monitoring.",
-            default_encryption_configuration=encryption,
-            max_time_travel_hours=str(args.time_travel_hours),
-            delete_contents_on_destroy=False,
-            accesses=pulumi.Output.all(writers, log_writers).apply(
-                lambda both: accesses(both[0], both[1])
-            ),
-            labels=args.labels,
-            opts=child,
+        self.monitoring = dataset(
+            "monitoring",
+            f"{args.dataset_id}_monitoring",
+            "Prediction logs and ground truth of mlops-kit's performance monitoring.",
+            pulumi.Output.all(writers, log_writers).apply(lambda both: accesses(both[0], both[1])),
         )
         prediction_log = bigquery.Table(
             f"{name}-prediction-log",

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import ConfigError, IntegrityError, MlopsKitError, NotFoundError
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 CHUNK_SIZE = 8 * 1024 * 1024
 """Bytes read or written at a time: large artifacts are streamed, never held in memory."""
@@ -132,7 +133,7 @@ class ArtifactStore(Backend):
     """
 
     @abstractmethod
-    def write(self, source: Path, key: str) -> StoredObject:
+    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         """Store the file ``source`` under ``key``, only if nothing is stored there yet.
 
         Large files are streamed (resumable uploads where the service has them). The store verifies
@@ -141,6 +142,7 @@ class ArtifactStore(Backend):
         Args:
             source: a local file.
             key: a relative key (see :func:`check_key`).
+            progress: advanced by the bytes sent, as they go where the store can tell.
 
         Returns:
             The key, size and checksums of the stored bytes.
@@ -176,7 +178,11 @@ class ArtifactStore(Backend):
 
     @abstractmethod
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
-        """Every object whose key starts with ``prefix``, in key order."""
+        """Every object whose key starts with ``prefix``, in key order.
+
+        This includes what a store stages beside its keys while writing (the local store's
+        ``.incoming-*`` files): a killed write leaves it, and the registry's gc must see it.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -186,22 +192,28 @@ class ArtifactStore(Backend):
     def object_uri(self, key: str) -> str:
         """The URI of ``key`` in this store (``file:///...`` or ``gs://bucket/...``)."""
 
-    def put(self, source: Path, prefix: str) -> list[StoredObject]:
+    def put(
+        self, source: Path, prefix: str, progress: Progress = NO_PROGRESS
+    ) -> list[StoredObject]:
         """Store the file or directory ``source`` under ``prefix`` (create-only).
 
         A file is stored as ``prefix/<its name>``; a directory's files keep their relative paths.
         When one file fails, the files this call already wrote are deleted again (as far as the
-        store is reachable), and objects that existed before are never touched.
+        store is reachable), and objects that existed before are never touched. ``progress``
+        counts the bytes stored.
 
         Raises:
             NotFoundError: ``source`` does not exist.
             ConflictError: an object already exists under one of the keys.
         """
         check_key(prefix)
+        files = source_files(source)
+        total = sum(path.stat().st_size for path, _ in files)
+        progress.start(f"storing {prefix}", total=total, unit="bytes")
         written: list[StoredObject] = []
         try:
-            for path, name in source_files(source):
-                written.append(self.write(path, f"{prefix}/{name}"))
+            for path, name in files:
+                written.append(self.write(path, f"{prefix}/{name}", progress))
         except BaseException:
             self.delete_quietly([stored.key for stored in written])
             raise

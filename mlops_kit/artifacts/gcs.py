@@ -11,6 +11,7 @@ kit computed while reading the file; downloads are checked by the client (MD5) a
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
@@ -37,10 +38,18 @@ from mlops_kit.errors import (
     IntegrityError,
     NotFoundError,
     first_line,
+    shorten,
 )
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
 """Files larger than this are uploaded in resumable chunks."""
+
+RETRY_DEADLINE = 30.0
+"""Seconds a call retries transient failures (5xx, broken connections) before it gives up.
+
+The library's default is 120 s: a registration against a service that is down then fails only after
+two silent minutes. Each request still has its own, longer timeout for large chunks."""
 
 
 class GcsArtifactStore(ArtifactStore):
@@ -53,7 +62,7 @@ class GcsArtifactStore(ArtifactStore):
             raise ConfigError(f"malformed GCS URI {uri!r}: use 'gs://BUCKET/PREFIX'")
         self.bucket_name = parts.netloc
         self.prefix = parts.path.strip("/")
-        self.retry_timeout = 120.0
+        self.retry_timeout = RETRY_DEADLINE
         """Seconds during which a call retries transient failures before it gives up."""
 
     def retry(self) -> Any:
@@ -107,10 +116,17 @@ class GcsArtifactStore(ArtifactStore):
             return BackendError(
                 "no Google credentials for GCS: run `gcloud auth application-default login`"
             )
+        if type(exc).__name__ == "RetryError":
+            cause = getattr(exc, "cause", None)
+            last = f" (last error: {_said(cause)})" if cause is not None else ""
+            return BackendError(
+                f"{what}: gave up after retrying for {self.retry_timeout:g} s{last}; check that "
+                "Cloud Storage is reachable from here, then retry"
+            )
         return BackendError(f"{what}: {first_line(exc)}")
 
     @override
-    def write(self, source: Path, key: str) -> StoredObject:
+    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         from google.api_core import exceptions as google_errors
 
         digests = Digests.of_file(source)
@@ -142,6 +158,7 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot upload {self.object_uri(key)}", exc) from exc
         stored = StoredObject(key, int(blob.size or 0), expected.sha256, _hex_md5(blob.md5_hash))
         check_digests(expected, stored, self.object_uri(key), digest="md5")
+        progress.advance(expected.size)  # the client reports nothing while it uploads
         return expected
 
     @override
@@ -208,6 +225,18 @@ class GcsArtifactStore(ArtifactStore):
     @override
     def object_uri(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self.object_name(key)}"
+
+
+def _said(error: BaseException) -> str:
+    """What a failed request says, short: its HTTP status, or the system's connection error."""
+    # Uploads and downloads fail with the response itself; its status says enough.
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status:
+        return f"HTTP {status}"
+    text = first_line(error)
+    # A refused or reset connection is wrapped three times by urllib3 and requests.
+    system = re.search(r"\[Errno -?\d+\] ([^\"'()]+)", text)
+    return system.group(1).strip() if system else shorten(text, 200)
 
 
 def _hex_md5(encoded: str | None) -> str:

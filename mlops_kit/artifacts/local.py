@@ -28,8 +28,11 @@ from mlops_kit.artifacts import (
     check_key,
 )
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
+from mlops_kit.files import free_space, write_failed
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 _TEMPORARY_PREFIX = ".incoming-"
+"""Names of the files a write stages next to its target; a killed process leaves them behind."""
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -58,11 +61,10 @@ class LocalArtifactStore(ArtifactStore):
             raise BackendError(
                 f"artifact directory {self.root} is not writable: {exc.strerror or exc}"
             ) from exc
-        free = _free_bytes(self.root)
-        return f"directory {self.root} ({free / 2**30:.1f} GiB free)"
+        return f"directory {self.root} ({free_space(self.root)} free)"
 
     @override
-    def write(self, source: Path, key: str) -> StoredObject:
+    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         target = self.path_of(key)
         if target.exists():
             raise ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
@@ -82,6 +84,7 @@ class LocalArtifactStore(ArtifactStore):
                         hashed.result()
                     hashed = hasher.submit(digests.update, chunk)
                     writer.write(chunk)
+                    progress.advance(len(chunk))
                 if hashed is not None:
                     hashed.result()
                 writer.flush()
@@ -94,9 +97,7 @@ class LocalArtifactStore(ArtifactStore):
                     ) from exc
             _fsync_directory(target.parent)
         except OSError as exc:
-            raise BackendError(
-                f"cannot write artifact {self.object_uri(key)}: {exc.strerror or exc}"
-            ) from exc
+            raise write_failed(f"artifact {key!r}", target.parent, exc) from exc
         return digests.stored(key)
 
     @override
@@ -128,18 +129,28 @@ class LocalArtifactStore(ArtifactStore):
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
         if not self.root.is_dir():
             return
+        # Staged files (``.incoming-*``) are listed too: a write killed before it renamed one
+        # leaves it behind, and only a listing lets the registry's gc find and remove it.
         for path in sorted(self.root.rglob("*")):
             key = path.relative_to(self.root).as_posix()
-            if path.name.startswith(_TEMPORARY_PREFIX) or not key.startswith(prefix):
-                continue
-            if path.is_file():
+            if key.startswith(prefix) and path.is_file():
                 stats = path.stat()
                 updated = datetime.fromtimestamp(stats.st_mtime, UTC)
                 yield ListedObject(key, stats.st_size, updated)
 
     @override
     def delete(self, key: str) -> None:
-        self.path_of(key).unlink(missing_ok=True)
+        path = self.path_of(key)
+        path.unlink(missing_ok=True)
+        # A version's folder goes with its last file, so gc leaves nothing under a removed version.
+        # The top-level folder stays: a write creating its first version folder may be under way.
+        for folder in path.parents:
+            if folder.parent == self.root or folder == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     @override
     def object_uri(self, key: str) -> str:
@@ -153,8 +164,3 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _free_bytes(path: Path) -> int:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize

@@ -14,8 +14,8 @@ from mlops_kit.cli.output import (
     err_console,
     print_result,
     table,
-    working,
 )
+from mlops_kit.cli.progress import progress, working
 from mlops_kit.cli.state import state
 from mlops_kit.data import RULES
 from mlops_kit.errors import ConfigError
@@ -64,17 +64,21 @@ def snapshot(
     """Create an immutable version of NAME from a file, a query or a table."""
     from mlops_kit import data
 
-    version = data.snapshot(
-        state(ctx).kit(),
-        name,
-        path=path,
-        query=query,
-        table=table_name,
-        details=data.VersionDetails(
-            description=description, tags=_tags(tag or []), created_by=current_user()
-        ),
-        force=force,
+    kit = state(ctx).kit()
+    details = data.VersionDetails(
+        description=description, tags=_tags(tag or []), created_by=current_user()
     )
+    with progress(output) as shown:
+        version = data.snapshot(
+            kit,
+            name,
+            path=path,
+            query=query,
+            table=table_name,
+            details=details,
+            force=force,
+            progress=shown,
+        )
     if version.created:
         line = f"created {version.ref}: {version.row_count} rows, fingerprint {version.fingerprint[:12]}"
     else:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlops_kit.cli.output import console
 from mlops_kit.cli.state import state
 
+if TYPE_CHECKING:
+    from mlops_kit.db import MetadataDatabase
+
 app = typer.Typer(help="Migrate the metadata database.", no_args_is_help=True)
+
+
+def _database(ctx: typer.Context) -> MetadataDatabase:
+    """The environment's metadata database, opened without migrating it.
+
+    The local twin's folder is made if missing, as on any first use.
+    """
+    from mlops_kit.db import METADATA_DATABASES
+
+    environment = state(ctx).kit().environment
+    environment.create_local_root()
+    return METADATA_DATABASES.open(environment.metadata)
 
 
 @app.command()
@@ -18,9 +33,9 @@ def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Upgrade the schema to REVISION (default: the newest); a no-op when already there."""
-    from mlops_kit.db import METADATA_DATABASES, migrate
+    from mlops_kit.db import migrate
 
-    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
+    database = _database(ctx)
     try:
         before, after = migrate.upgrade(database, revision)
     finally:
@@ -37,11 +52,13 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, or 'base' for none.")],
 ) -> None:
     """Downgrade the schema to REVISION (data in dropped tables is lost)."""
-    from mlops_kit.db import METADATA_DATABASES, migrate
+    from mlops_kit.db import migrate
 
-    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
+    database = _database(ctx)
     try:
-        before, after = migrate.downgrade(database, revision)
+        before, after = migrate.downgrade(
+            database, revision, state(ctx).kit().environment.warehouse
+        )
     finally:
         database.dispose()
     console.print(f"{database.display_url}: {before or 'empty'} -> {after}")
@@ -50,9 +67,9 @@ def downgrade(
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Print the schema revision of the database and the newest one the kit knows."""
-    from mlops_kit.db import METADATA_DATABASES, migrate
+    from mlops_kit.db import migrate
 
-    database = METADATA_DATABASES.open(state(ctx).kit().environment.metadata)
+    database = _database(ctx)
     try:
         revision = migrate.current(database)
     finally:

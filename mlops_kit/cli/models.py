@@ -15,8 +15,8 @@ from mlops_kit.cli.output import (
     console,
     print_result,
     table,
-    working,
 )
+from mlops_kit.cli.progress import progress, working
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 from mlops_kit.limits import check_hours
@@ -116,20 +116,17 @@ def register(
     """Upload PATH as the next version of NAME and record its lineage."""
     from mlops_kit import models
 
-    version = models.register(
-        state(ctx).kit(),
-        name,
-        path,
-        metrics=metrics,
-        lineage=models.Lineage(
-            data=data or [],
-            params=_pairs(param, "--param"),
-            tags=_pairs(tag, "--tag"),
-            pipeline_run_id=pipeline_run_id,
-            image_digest=image_digest,
-            git_commit=git_commit or provenance.git_commit(),
-        ),
+    lineage = models.Lineage(
+        data=data or [],
+        params=_pairs(param, "--param"),
+        tags=_pairs(tag, "--tag"),
+        pipeline_run_id=pipeline_run_id,
+        image_digest=image_digest,
+        git_commit=git_commit or provenance.git_commit(),
     )
+    kit = state(ctx).kit()
+    with progress(output) as shown:
+        version = models.register(kit, name, path, metrics=metrics, lineage=lineage, progress=shown)
     line = f"registered {version.ref} ({len(version.files)} files) at {version.artifact_uri}"
     print_result(output, version.to_dict(), lambda: console.print(line))
 
@@ -219,7 +216,9 @@ def download(
     """Download a version's artifact into DESTINATION, verifying every checksum."""
     from mlops_kit import models
 
-    target = models.download(state(ctx).kit(), ref, destination)
+    kit = state(ctx).kit()
+    with progress() as shown:
+        target = models.download(kit, ref, destination, shown)
     console.print(f"downloaded {ref} into {target} (checksums verified)")
 
 
@@ -327,7 +326,11 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
     output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Remove stale PENDING versions and artifact objects no READY version references."""
+    """Remove stale PENDING versions and artifact objects no READY version references.
+
+    This includes the partial files (``.incoming-*``) of uploads killed mid-way, once their version
+    is older than the grace period; ``--dry-run`` lists them.
+    """
     from mlops_kit import models
 
     check_hours(grace_hours, "--grace-hours")

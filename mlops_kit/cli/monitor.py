@@ -15,8 +15,8 @@ from mlops_kit.cli.output import (
     console,
     print_result,
     table,
-    working,
 )
+from mlops_kit.cli.progress import working
 from mlops_kit.cli.state import state
 from mlops_kit.reports import format_number
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import math
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,11 +53,25 @@ def print_result(
             data = {"findings": [f.to_dict() for f in findings]} | {
                 k: v for k, v in data.items() if k != "findings"
             }
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        print(json.dumps(_strict_json(data), indent=2, default=str, ensure_ascii=False))
         return
     if findings is not None:
         print_findings(findings)
     for_people()
+
+
+def _strict_json(data: Any) -> Any:
+    """``data`` with every NaN or infinite number as ``None``.
+
+    JSON has no such numbers: Python's ``NaN`` and ``Infinity`` tokens break other parsers.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_strict_json(value) for value in data]
+    return data
 
 
 _NAME_WIDTH = 28
@@ -124,29 +138,6 @@ def column_widths(
     wanted = [n - f for n, f in zip(natural, floor, strict=True)]
     extra = [spare * w // (sum(wanted) or 1) for w in wanted]
     return [f + e for f, e in zip(floor, extra, strict=True)]
-
-
-@contextmanager
-def working(output: OutputFormat, what: str) -> Iterator[None]:
-    """Show ``what`` with a spinner and the time taken on stderr while the block runs.
-
-    Only on a terminal and for people: nothing when stderr is not a terminal or with
-    ``--format json``.
-    """
-    if output is OutputFormat.json or not err_console.is_terminal:
-        yield
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        progress.add_task(what, total=None)
-        yield
 
 
 def status_mark(ok: bool) -> str:

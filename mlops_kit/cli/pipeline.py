@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
+from mlops_kit.cli.progress import progress
 from mlops_kit.cli.state import state
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
-    from mlops_kit.orchestrators import PipelineRun
+    from mlops_kit.orchestrators import PipelineRun, TaskEvent
+    from mlops_kit.progress import Progress
 
 app = typer.Typer(
     help="Run, compile, schedule and list the project's training pipeline.", no_args_is_help=True
@@ -30,7 +32,8 @@ ImageDigestOption = Annotated[
     str | None,
     typer.Option(
         "--image-digest",
-        help="Run the tasks in the configured image by this digest (sha256:...), as CI built it.",
+        help="Run the tasks in the configured image by this digest (sha256:...), as CI built it "
+        "(default on a cluster: the champion's recorded image).",
     ),
 ]
 
@@ -46,10 +49,16 @@ def kit_for(ctx: typer.Context, env: str | None) -> Kit:
 _MARKS = {"RUNNING": "[cyan]…[/cyan]", "SUCCEEDED": "[green]✓[/green]", "FAILED": "[red]✗[/red]"}
 
 
-def print_task(task: str, task_state: str) -> None:
-    """Print one progress line of a local run."""
-    if task_state != "RUNNING":
-        console.print(f"  {_MARKS.get(task_state, task_state)} {task}")
+def task_events(shown: Progress) -> TaskEvent:
+    """What a local run says of its tasks: the running one drawn, each finished one printed."""
+
+    def on_task(task: str, task_state: str) -> None:
+        if task_state == "RUNNING":
+            shown.start(f"task {task} running")
+        else:
+            console.print(f"  {_MARKS.get(task_state, task_state)} {task}")
+
+    return on_task
 
 
 def report_run(kit: Kit, run: PipelineRun) -> None:
@@ -98,7 +107,8 @@ def run(ctx: typer.Context, env: EnvOption = None, image_digest: ImageDigestOpti
     project = PipelineProject.discover()
     where = "locally" if kit.orchestrator.runs_here else "to " + kit.environment.name
     console.print(f"running the training pipeline {where} ({kit.environment.name})")
-    result = project.submit(kit, on_task=print_task, image_digest=image_digest)
+    with progress() as shown:
+        result = project.submit(kit, on_task=task_events(shown), image_digest=image_digest)
     report_run(kit, result)
 
 
@@ -127,12 +137,17 @@ def schedule(
     cron: Annotated[
         str | None, typer.Option(help="Cron expression in UTC (default: 'schedule' of the config).")
     ] = None,
+    image_digest: ImageDigestOption = None,
 ) -> None:
-    """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule)."""
+    """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule).
+
+    Its runs use the image named by --image-digest, else by the config's pinned image, else the
+    champion's recorded image.
+    """
     from mlops_kit.pipelines.project import PipelineProject
 
     kit = kit_for(ctx, env)
-    created = PipelineProject.discover().schedule(kit, cron)
+    created = PipelineProject.discover().schedule(kit, cron, image_digest)
     console.print(
         f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}"
     )

@@ -79,13 +79,15 @@ def quickstart(
     rows: Annotated[int, typer.Option(help="Rows of generated demo data.", min=200)] = 5000,
 ) -> None:
     """Create a demo project on the local twin, run its pipeline end to end, show what exists."""
-    from mlops_kit.cli.pipeline import print_task, report_run
+    from mlops_kit.cli.pipeline import report_run, task_events
+    from mlops_kit.cli.progress import progress
     from mlops_kit.scaffold.quickstart import quickstart_project, serve_demo_traffic
 
     console.print(f"[bold]1/3[/bold] creating the demo project {directory} (local twin, demo data)")
     with quickstart_project(directory.resolve(), rows) as (kit, project):
         console.print("[bold]2/3[/bold] running its training pipeline with kfp.local")
-        run = project.submit(kit, on_task=print_task)
+        with progress() as shown:
+            run = project.submit(kit, on_task=task_events(shown))
         report_run(kit, run)
         console.print(
             f"[bold]3/3[/bold] serving the champion to {rows} new demo customers over the last day "

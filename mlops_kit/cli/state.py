@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
-from mlops_kit.kit import Kit
+if TYPE_CHECKING:
+    # The kit (settings, pydantic, backends) is imported when a command opens it, never for --help.
+    from mlops_kit.kit import Kit
 
 
 @dataclass
@@ -16,18 +19,33 @@ class CliState:
     env: str | None = None
     overrides: dict[str, str | None] = field(default_factory=dict)
     debug: bool = False
+    dry_run: bool = False
     _kit: Kit | None = None
 
     def kit(self) -> Kit:
         """The kit of the selected environment."""
         if self._kit is None:
+            from mlops_kit.kit import Kit
+
             self._kit = Kit.open(self.env, **self.overrides)
+            self._kit.dry_run = self.dry_run
         return self._kit
 
     def close(self) -> None:
-        """Release the kit's connections."""
-        if self._kit is not None:
-            self._kit.close()
+        """Say what the warehouse's queries processed, and release the kit's connections."""
+        if self._kit is None:
+            return
+        warehouse = self._kit.__dict__.get("warehouse")  # only if the command opened it
+        if warehouse is not None and warehouse.bytes_processed is not None:
+            # On stderr: the cost of the command, apart from its result (which may be JSON).
+            from mlops_kit.cli.output import err_console
+
+            err_console.print(
+                f"warehouse queries processed {warehouse.bytes_processed:,} bytes",
+                highlight=False,
+                soft_wrap=True,
+            )
+        self._kit.close()
 
 
 def state(ctx: typer.Context) -> CliState:

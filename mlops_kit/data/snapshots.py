@@ -15,7 +15,8 @@ from mlops_kit.data import sources
 from mlops_kit.data.refs import check_dataset_name
 from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
-from mlops_kit.errors import IntegrityError, NotFoundError
+from mlops_kit.errors import IntegrityError, NotFoundError, shorten
+from mlops_kit.progress import NO_PROGRESS, Progress
 from mlops_kit.warehouse.table_refs import TableRef
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def snapshot(
     table: str | TableRef | None = None,
     details: VersionDetails | None = None,
     force: bool = False,
+    progress: Progress = NO_PROGRESS,
 ) -> DatasetVersion:
     """Create an immutable version of dataset ``name`` from a file, a query or a table.
 
@@ -74,6 +76,7 @@ def snapshot(
             warehouse's dataset), as text or a :class:`~mlops_kit.warehouse.table_refs.TableRef`.
         details: description, tags, author and git commit recorded with the version.
         force: create a new version even when the latest identical content already has one.
+        progress: told each stage (reading the source, profiling its rows, publishing).
 
     Returns:
         The new version, or the existing version with identical content (``created`` False).
@@ -86,13 +89,15 @@ def snapshot(
     check_dataset_name(name)
     warehouse = kit.warehouse
     source = sources.source(path, query, table, warehouse.dialect)
+    progress.start(f"[1/3] reading {shorten(source.describe(), 200)}")
     staged = warehouse.stage(name, source)
     try:
         existing = None if force else _same_content(kit, name, staged)
         if existing is not None:
             warehouse.discard(staged)
             return existing
-        return _publish(kit, name, staged, details or VersionDetails(), force=force)
+        details = details or VersionDetails()
+        return _publish(kit, name, staged, details, force=force, progress=progress)
     except BaseException:
         warehouse.discard(staged)
         raise
@@ -119,14 +124,22 @@ def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | N
 
 
 def _publish(
-    kit: Kit, name: str, staged: StagedData, details: VersionDetails, *, force: bool
+    kit: Kit,
+    name: str,
+    staged: StagedData,
+    details: VersionDetails,
+    *,
+    force: bool,
+    progress: Progress,
 ) -> DatasetVersion:
     """Profile ``staged``, then make it the next version of ``name`` in one metadata transaction."""
     warehouse = kit.warehouse
     commit = details.commit()
     # Profiled while the staged data is fresh and before the lock: concurrent snapshots of the
     # dataset wait only for the manifest, and no later diff has to read the version to profile it.
+    progress.start(f"[2/3] profiling {staged.row_count:,} rows")
     staged_profile = stats.profile(warehouse, warehouse.table(staged.location))
+    progress.start(f"[3/3] publishing a version of {name}")
     with kit.metadata.session() as session:
         dataset = _locked_dataset(session, name, details.description)
         if not force:

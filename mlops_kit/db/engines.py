@@ -28,7 +28,11 @@ def _parse_url(uri: str, engine: str, *, shown: str, form: str) -> URL:
 
 
 class SqliteDatabase(MetadataDatabase):
-    """A SQLite file, ``sqlite:////absolute/path/metadata.db``; created on first use."""
+    """A SQLite file, ``sqlite:////absolute/path/metadata.db``; created on first use.
+
+    Its folder must exist: a path with a typo is refused rather than silently started afresh
+    somewhere else. The local twin's folder (its root) is created when its environment resolves.
+    """
 
     runs_here = True
 
@@ -44,13 +48,13 @@ class SqliteDatabase(MetadataDatabase):
 
     @override
     def create_engine(self) -> Engine:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+        folder = self.path.parent
+        if not folder.is_dir():
             raise ConfigError(
-                f"cannot create the folder of SQLite database {shorten(str(self.path))!r}: "
-                f"{exc.strerror or exc}"
-            ) from exc
+                f"the folder {shorten(str(folder))!r} of SQLite database "
+                f"{shorten(self.path.name)!r} does not exist: create it (mkdir -p) or correct "
+                "the metadata URL"
+            )
         engine = create_engine(
             f"sqlite:///{self.path}",
             # The driver's own transaction handling is replaced by explicit BEGIN IMMEDIATE below.

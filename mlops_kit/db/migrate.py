@@ -56,16 +56,29 @@ def upgrade(database: MetadataDatabase, revision: str = "head") -> tuple[str | N
     return _run(database, "upgrade", revision)
 
 
-def downgrade(database: MetadataDatabase, revision: str) -> tuple[str | None, str]:
+def downgrade(
+    database: MetadataDatabase, revision: str, warehouse: str | None = None
+) -> tuple[str | None, str]:
     """Take the database back to ``revision`` (``base`` drops every table of the kit).
+
+    Args:
+        database: the metadata database.
+        revision: the revision to go back to.
+        warehouse: the URI of the environment's warehouse: going below 0009 writes the absolute
+            paths of DuckDB data versions again, which needs the warehouse's folder.
 
     Returns:
         The revisions before and after.
+
+    Raises:
+        ConfigError: an unknown revision, or data versions to rewrite and no DuckDB ``warehouse``.
     """
-    return _run(database, "downgrade", revision)
+    return _run(database, "downgrade", revision, warehouse)
 
 
-def _run(database: MetadataDatabase, direction: str, revision: str) -> tuple[str | None, str]:
+def _run(
+    database: MetadataDatabase, direction: str, revision: str, warehouse: str | None = None
+) -> tuple[str | None, str]:
     known = {rev.revision for rev in script().walk_revisions()} | {"head", "base"}
     if revision not in known:
         raise ConfigError(
@@ -76,6 +89,7 @@ def _run(database: MetadataDatabase, direction: str, revision: str) -> tuple[str
     try:
         with database.engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes["warehouse"] = warehouse
             getattr(command, direction)(config, revision)
     except SQLAlchemyError as exc:
         raise database.connection_error(exc) from exc

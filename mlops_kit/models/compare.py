@@ -11,6 +11,7 @@ while input columns break, the first finding says so: the data source changed, n
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,11 @@ def _side_by_side(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, d
     result = {}
     for name in sorted(set(a) | set(b)):
         va, vb = a.get(name), b.get(name)
-        delta = vb - va if va is not None and vb is not None else None
+        # A value the registry holds from before metrics were checked may be NaN or infinite:
+        # it is shown as stored, with no change computed from it.
+        delta = None
+        if va is not None and vb is not None and math.isfinite(va) and math.isfinite(vb):
+            delta = vb - va
         result[name] = {"a": va, "b": vb, "delta": delta}
     return result
 

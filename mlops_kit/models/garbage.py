@@ -40,8 +40,10 @@ def collect_garbage(
 
     Only objects under ``MODEL/VERSION/`` of models known to the registry are considered, so other
     data sharing the store is never touched. An object is kept when a ready version lists it, or when
-    its version is still pending within the grace period (an upload in flight). Objects are listed
-    before the database is read: any object listed was written after its version row existed.
+    its version is still pending within the grace period (an upload in flight). Everything else
+    under a version path goes, including the partial files a killed upload staged there
+    (``.incoming-*``). Objects are listed before the database is read: any object listed was
+    written after its version row existed.
 
     Raises:
         BackendError: the database or the store failed (nothing referenced is removed).
@@ -50,11 +52,13 @@ def collect_garbage(
     report = GcReport(dry_run=dry_run)
     objects = list(kit.artifacts.list_objects())
     with kit.metadata.session() as session:
+        # Locked: a registration marking one of them ready meanwhile would otherwise lose its row.
         stale = session.execute(
             select(ModelVersionRow.id, RegisteredModel.name, ModelVersionRow.version)
             .join(RegisteredModel)
             .where(ModelVersionRow.status == "pending", ModelVersionRow.created_at < now - grace)
             .order_by(RegisteredModel.name, ModelVersionRow.version)
+            .with_for_update(of=ModelVersionRow)
         ).all()
         report.removed_versions = [f"{name}@{version}" for _, name, version in stale]
         if stale and not dry_run:

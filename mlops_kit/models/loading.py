@@ -12,10 +12,15 @@ from mlops_kit.kit import Kit
 from mlops_kit.models.flavors import LoadedModel, flavor_named
 from mlops_kit.models.lookup import get_version
 from mlops_kit.models.names import ModelRef
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 
-def download(kit: Kit, ref: ModelRef | str, destination: Path | str) -> Path:
+def download(
+    kit: Kit, ref: ModelRef | str, destination: Path | str, progress: Progress = NO_PROGRESS
+) -> Path:
     """Download the artifact of ``ref`` into the directory ``destination``, verifying checksums.
+
+    ``progress`` is told the bytes of each file as it arrives, verified.
 
     Returns:
         The directory, holding the artifact's files at their recorded paths.
@@ -32,9 +37,12 @@ def download(kit: Kit, ref: ModelRef | str, destination: Path | str) -> Path:
             f"download destination {target} exists and is not empty: choose a new directory"
         )
     created = not target.exists()
+    objects = version.stored_objects()
+    progress.start(f"downloading {version.ref}", total=sum(o.size for o in objects), unit="bytes")
     try:
-        for record, stored in zip(version.files, version.stored_objects(), strict=True):
+        for record, stored in zip(version.files, objects, strict=True):
             kit.artifacts.get(stored, path_inside(target, record["path"]))
+            progress.advance(stored.size)
     except BaseException:
         # A retry into the same destination must find it as it was: gone, or empty.
         _clean(target, created=created)

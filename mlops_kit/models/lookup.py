@@ -6,14 +6,27 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    CompoundSelect,
+    ScalarSelect,
+    Select,
+    String,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.db.models.registry import (
     ModelAlias,
+    ModelComponent,
     ModelDataLineage,
+    ModelFile,
     ModelMetric,
+    ModelParam,
+    ModelTag,
     ModelVersionRow,
     RegisteredModel,
 )
@@ -42,14 +55,24 @@ def model_row(session: Session, name: str, *, for_update: bool = False) -> Regis
     return model
 
 
+def _model_id(name: str) -> ScalarSelect[int]:
+    """The id of model ``name``, as a subquery of the statement that needs it.
+
+    A subquery rather than a join: PostgreSQL computes it first and then reads the versions of
+    that one model from the index on (model, status, version), newest first, and stops at the
+    limit; with a join it plans for every model's versions and sorts them.
+    """
+    return select(RegisteredModel.id).where(RegisteredModel.name == name).scalar_subquery()
+
+
 def version_row(session: Session, ref: ModelRef, *, ready_only: bool = True) -> ModelVersionRow:
     """The row of the version ``ref`` names (only a ready one unless ``ready_only`` is false).
 
     Raises:
         NotFoundError: the model, version or alias does not exist; the message lists what does.
     """
-    model = model_row(session, ref.name)
-    query = select(ModelVersionRow).where(ModelVersionRow.model_id == model.id)
+    # One statement when the version exists; the messages of a miss may take a few more.
+    query = select(ModelVersionRow).where(ModelVersionRow.model_id == _model_id(ref.name))
     if ref.version is not None:
         query = query.where(ModelVersionRow.version == ref.version)
     elif ref.alias == LATEST:
@@ -57,11 +80,14 @@ def version_row(session: Session, ref: ModelRef, *, ready_only: bool = True) -> 
             ModelVersionRow.version.desc()
         )
     else:
-        query = query.join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id).where(
-            ModelAlias.alias == ref.alias
-        )
+        query = query.join(
+            ModelAlias,
+            (ModelAlias.version_id == ModelVersionRow.id)
+            & (ModelAlias.model_id == ModelVersionRow.model_id),
+        ).where(ModelAlias.alias == ref.alias)
     row = session.scalars(query.limit(1)).first()
     if row is None:
+        model = model_row(session, ref.name)
         if ref.version is not None:
             raise NotFoundError(
                 f"model {ref.name!r} has no version {ref.version} "
@@ -92,18 +118,6 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _aliases_by_version(session: Session, version_ids: Sequence[int]) -> dict[int, list[str]]:
-    result: dict[int, list[str]] = {}
-    rows = session.execute(
-        select(ModelAlias.version_id, ModelAlias.alias)
-        .where(ModelAlias.version_id.in_(version_ids))
-        .order_by(ModelAlias.alias)
-    )
-    for version_id, alias in rows:
-        result.setdefault(version_id, []).append(alias)
-    return result
-
-
 def _summary_fields(
     row: Any, name: str, aliases: list[str], metrics: dict[str, float]
 ) -> dict[str, Any]:
@@ -121,44 +135,92 @@ def _summary_fields(
     }
 
 
+Lineage = dict[str, list[tuple[Any, ...]]]
+"""Rows of a version's lineage by kind: ``(kind, a, b, c, d, number, count)`` each."""
+
+
+def _part(kind: str, texts: Sequence[Any], number: Any = None, count: Any = None) -> Select[Any]:
+    """One kind of lineage row: up to four text columns, a number and a count (NULL if absent)."""
+    padded = [*texts, *[null()] * (4 - len(texts))]
+    return select(
+        literal(kind, String),
+        *padded,
+        null() if number is None else number,
+        null() if count is None else count,
+    )
+
+
+def _lineage(session: Session, version_id: int) -> Lineage:
+    """Everything version ``version_id`` was made from, by kind, read in one statement.
+
+    One ``UNION ALL`` of the child tables: one round trip to the database instead of one per kind
+    (and no lazy load of an ORM relationship).
+    """
+    metric, file = ModelMetric, ModelFile
+    statement = union_all(
+        _part("metric", [metric.slice_column, metric.slice_value, metric.name], metric.value).where(
+            metric.version_id == version_id
+        ),
+        _part("file", [file.path, file.key, file.sha256, file.md5], count=file.size).where(
+            file.version_id == version_id
+        ),
+        _part("param", [ModelParam.key, ModelParam.value]).where(
+            ModelParam.version_id == version_id
+        ),
+        _part("tag", [ModelTag.key, ModelTag.value]).where(ModelTag.version_id == version_id),
+        _part(
+            "component", [ModelComponent.kind, ModelComponent.name, ModelComponent.version]
+        ).where(ModelComponent.version_id == version_id),
+        _part("dataset", [Dataset.name], count=DatasetVersionRow.version)
+        .join(DatasetVersionRow, DatasetVersionRow.dataset_id == Dataset.id)
+        .join(ModelDataLineage, ModelDataLineage.dataset_version_id == DatasetVersionRow.id)
+        .where(ModelDataLineage.version_id == version_id),
+        _part("alias", [ModelAlias.alias]).where(ModelAlias.version_id == version_id),
+    )
+    found: Lineage = {kind: [] for kind in _LINEAGE_KINDS}
+    for row in session.execute(statement):
+        found[row[0]].append(tuple(row))
+    return found
+
+
+_LINEAGE_KINDS = ("metric", "file", "param", "tag", "component", "dataset", "alias")
+
+
 def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVersion:
     """The :class:`ModelVersion` of ``row`` with its lineage, read in ``session``."""
+    lineage = _lineage(session, row.id)
     overall: dict[str, float] = {}
     slices: dict[str, dict[str, dict[str, float]]] = {}
-    for metric in row.metrics:
-        if metric.slice_column:
-            per_value = slices.setdefault(metric.slice_column, {})
-            per_value.setdefault(metric.slice_value, {})[metric.name] = metric.value
+    for _, column, value, metric, _, number, _ in lineage["metric"]:
+        if column:
+            slices.setdefault(column, {}).setdefault(value, {})[metric] = number
         else:
-            overall[metric.name] = metric.value
+            overall[metric] = number
     components: dict[str, dict[str, str]] = {}
-    for component in sorted(row.components, key=lambda c: (c.kind, c.name)):
-        components.setdefault(component.kind, {})[component.name] = component.version
-    datasets = [
-        f"{dataset_name}@{version}"
-        for dataset_name, version in session.execute(
-            select(Dataset.name, DatasetVersionRow.version)
-            .join(DatasetVersionRow, DatasetVersionRow.dataset_id == Dataset.id)
-            .join(ModelDataLineage, ModelDataLineage.dataset_version_id == DatasetVersionRow.id)
-            .where(ModelDataLineage.version_id == row.id)
-            .order_by(Dataset.name)
-        )
-    ]
-    aliases = _aliases_by_version(session, [row.id]).get(row.id, [])
+    for _, kind, component, version, *_ in sorted(lineage["component"], key=lambda c: c[1:3]):
+        components.setdefault(kind, {})[component] = version
     return ModelVersion(
-        **_summary_fields(row, name, aliases, dict(sorted(overall.items()))),
+        **_summary_fields(
+            row,
+            name,
+            sorted(alias for _, alias, *_ in lineage["alias"]),
+            dict(sorted(overall.items())),
+        ),
         flavor=row.flavor,
         ready_at=row.ready_at and as_utc(row.ready_at),
         pipeline_run_id=row.pipeline_run_id,
         git_commit=row.git_commit,
         files=[
-            {"path": f.path, "key": f.key, "size": f.size, "sha256": f.sha256, "md5": f.md5}
-            for f in row.files
+            {"path": path, "key": key, "size": size, "sha256": sha256, "md5": md5}
+            for _, path, key, sha256, md5, _, size in sorted(lineage["file"], key=lambda f: f[1])
         ],
         slices=slices,
-        params=dict(sorted((p.key, p.value) for p in row.params)),
-        tags=dict(sorted((t.key, t.value) for t in row.tags)),
-        datasets=datasets,
+        params=dict(sorted((key, value) for _, key, value, *_ in lineage["param"])),
+        tags=dict(sorted((key, value) for _, key, value, *_ in lineage["tag"])),
+        datasets=[
+            f"{dataset}@{version}"
+            for _, dataset, *_, version in sorted(lineage["dataset"], key=lambda d: d[1])
+        ],
         components=components,
     )
 
@@ -171,7 +233,7 @@ def get_version(kit: Kit, ref: ModelRef | str) -> ModelVersion:
         ConfigError: ``ref`` is malformed.
     """
     ref = as_ref(ref)
-    with kit.metadata.session() as session:
+    with kit.metadata.reading() as session:
         row = version_row(session, ref)
         return full_version(session, row, ref.name)
 
@@ -191,21 +253,12 @@ def list_versions(
         NotFoundError: the model does not exist.
     """
     check_model_name(name)
-    with kit.metadata.session() as session:
-        model = model_row(session, name)
+    with kit.metadata.reading() as session:
         # Plain rows, not ORM objects: a model may have tens of thousands of versions.
         listed = (
-            select(ModelVersionRow.id)
-            .where(ModelVersionRow.model_id == model.id)
-            .order_by(ModelVersionRow.version.desc())
-            .limit(limit)
-        )
-        if not include_unready:
-            listed = listed.where(ModelVersionRow.status == "ready")
-        chosen = listed.subquery()
-        rows = session.execute(
             select(
                 ModelVersionRow.id,
+                ModelVersionRow.model_id,
                 ModelVersionRow.version,
                 ModelVersionRow.status,
                 ModelVersionRow.artifact_uri,
@@ -213,27 +266,65 @@ def list_versions(
                 ModelVersionRow.created_at,
                 ModelVersionRow.failure,
             )
-            .join(chosen, chosen.c.id == ModelVersionRow.id)
+            .where(ModelVersionRow.model_id == _model_id(name))
             .order_by(ModelVersionRow.version.desc())
-        ).all()
-        metrics: dict[int, dict[str, float]] = {}
-        for version_id, metric, value in session.execute(
-            select(ModelMetric.version_id, ModelMetric.name, ModelMetric.value)
-            .join(chosen, chosen.c.id == ModelMetric.version_id)
-            .where(ModelMetric.slice_column == "")
-            .order_by(ModelMetric.name)
-        ):
-            metrics.setdefault(version_id, {})[metric] = value
-        aliases: dict[int, list[str]] = {}
-        for version_id, alias in session.execute(
-            select(ModelAlias.version_id, ModelAlias.alias)
-            .where(ModelAlias.model_id == model.id)
-            .order_by(ModelAlias.alias)
-        ):
-            aliases.setdefault(version_id, []).append(alias)
+            .limit(limit)
+        )
+        if not include_unready:
+            listed = listed.where(ModelVersionRow.status == "ready")
+        rows = session.execute(listed).all()
+        if not rows:
+            model_row(session, name)  # an unknown model is an error, a model without versions not
+            return []
+        attached = _metrics_and_aliases(session, rows, include_unready=include_unready)
         return [
             ModelVersionSummary(
-                **_summary_fields(row, name, aliases.get(row.id, []), metrics.get(row.id, {}))
+                **_summary_fields(
+                    row,
+                    name,
+                    attached.get(row.id, ({}, []))[1],
+                    attached.get(row.id, ({}, []))[0],
+                )
             )
             for row in rows
         ]
+
+
+def _metrics_and_aliases(
+    session: Session, rows: Sequence[Any], *, include_unready: bool
+) -> dict[int, tuple[dict[str, float], list[str]]]:
+    """The overall metrics and the aliases of the listed versions, in one statement.
+
+    The listed versions are the model's newest: every version from the oldest listed up, which
+    the index on (model, status, version) reads as one range, with no list of ids to send. The
+    bounds of the listed ids tell PostgreSQL how few metric rows that is, so it reads them by
+    index rather than scanning every metric of the model.
+    """
+    ids = [row.id for row in rows]
+    versions = (
+        select(ModelVersionRow.id)
+        .where(ModelVersionRow.model_id == rows[0].model_id)
+        .where(ModelVersionRow.version >= rows[-1].version)
+    )
+    if not include_unready:
+        versions = versions.where(ModelVersionRow.status == "ready")
+    statement: CompoundSelect[Any] = union_all(
+        select(ModelMetric.version_id, ModelMetric.name, ModelMetric.value)
+        .where(ModelMetric.version_id.in_(versions.scalar_subquery()))
+        .where(ModelMetric.version_id.between(min(ids), max(ids)))
+        .where(ModelMetric.slice_column == ""),
+        select(ModelAlias.version_id, ModelAlias.alias, null()).where(
+            ModelAlias.model_id == rows[0].model_id
+        ),
+    )
+    attached: dict[int, tuple[dict[str, float], list[str]]] = {}
+    for version_id, label, value in session.execute(statement):
+        metrics, aliases = attached.setdefault(version_id, ({}, []))
+        if value is None:
+            aliases.append(label)
+        else:
+            metrics[label] = value
+    return {
+        version_id: (dict(sorted(metrics.items())), sorted(aliases))
+        for version_id, (metrics, aliases) in attached.items()
+    }

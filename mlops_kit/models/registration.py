@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from mlops_kit import data as datasets
@@ -45,6 +45,7 @@ from mlops_kit.models.metrics_file import NO_METRICS, parse_metrics, read_metric
 from mlops_kit.models.mirroring import mirror
 from mlops_kit.models.names import ModelRef, check_model_name
 from mlops_kit.models.versions import ModelVersion
+from mlops_kit.progress import NO_PROGRESS, Progress
 from mlops_kit.provenance import current_user
 
 
@@ -77,6 +78,7 @@ def register(
     *,
     metrics: Mapping[str, Any] | Path | None = None,
     lineage: Lineage | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ModelVersion:
     """Register the file or directory ``path`` as the next version of model ``name``.
 
@@ -88,6 +90,7 @@ def register(
             path of a JSON file holding them.
         lineage: the data, parameters, run and code it came from (default: none recorded, this
             Python environment's packages).
+        progress: told the bytes of the artifact as they are stored.
 
     Returns:
         The ready version.
@@ -117,7 +120,7 @@ def register(
     pending = _record_pending(
         kit, name, flavor, metric_values, lineage, _Sources(dataset_ids, components)
     )
-    _upload(kit, pending, source, files)
+    _upload(kit, pending, source, files, progress)
     if kit.registry_mirror is not None:
         # The version is ready whatever the mirror answers; a failed mirror is retried on its own.
         mirror(kit, pending.ref)
@@ -136,7 +139,21 @@ class _Sources:
 class _Pending:
     ref: ModelRef
     row_id: int
+    model_id: int
     prefix: str
+
+    def still_pending(self) -> ColumnElement[bool]:
+        """The condition that finds this version's row while it is pending.
+
+        The id alone is not enough: SQLite hands the id of a row gc deleted to the next row
+        inserted, which is another version; (model, version) is never reused.
+        """
+        return and_(
+            ModelVersionRow.id == self.row_id,
+            ModelVersionRow.model_id == self.model_id,
+            ModelVersionRow.version == self.ref.version,
+            ModelVersionRow.status == "pending",
+        )
 
 
 def _record_pending(
@@ -167,25 +184,28 @@ def _record_pending(
         session.add(row)
         session.flush()
         session.add_all(_lineage_rows(row.id, metrics, lineage, sources))
-        return _Pending(ModelRef(name, version=version), row.id, prefix)
+        return _Pending(ModelRef(name, version=version), row.id, model.id, prefix)
 
 
-def _upload(kit: Kit, pending: _Pending, source: Path, files: Sequence[tuple[Path, str]]) -> None:
+def _upload(
+    kit: Kit,
+    pending: _Pending,
+    source: Path,
+    files: Sequence[tuple[Path, str]],
+    progress: Progress,
+) -> None:
     """Steps 2 and 3: store the artifact, then record its files and mark the version ready."""
     stored: list[StoredObject] = []
     try:
-        stored = kit.artifacts.put(source, pending.prefix)
+        stored = kit.artifacts.put(source, pending.prefix, progress)
         with kit.metadata.session() as session:
             finished = session.execute(
                 update(ModelVersionRow)
-                .where(ModelVersionRow.id == pending.row_id, ModelVersionRow.status == "pending")
+                .where(pending.still_pending())
                 .values(status="ready", ready_at=utcnow())
             )
             if finished.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConflictError(
-                    f"version {pending.ref} was removed by `models gc` while uploading: "
-                    "register again (raise gc's grace period above the longest upload)"
-                )
+                raise _removed_by_gc(pending)
             session.add_all(
                 ModelFile(
                     version_id=pending.row_id,
@@ -198,8 +218,18 @@ def _upload(kit: Kit, pending: _Pending, source: Path, files: Sequence[tuple[Pat
                 for (_, relative), obj in zip(files, stored, strict=True)
             )
     except BaseException as exc:
-        _fail(kit, pending.row_id, [obj.key for obj in stored], exc)
+        still_pending = _fail(kit, pending, [obj.key for obj in stored], exc)
+        if not still_pending and isinstance(exc, MlopsKitError):
+            # gc removed the version and, with it, what the upload was writing: that is the cause.
+            raise _removed_by_gc(pending) from exc
         raise
+
+
+def _removed_by_gc(pending: _Pending) -> ConflictError:
+    return ConflictError(
+        f"version {pending.ref} was removed by `models gc` while uploading: register again "
+        "(raise gc's grace period above the longest upload)"
+    )
 
 
 def _lock_or_create_model(session: Session, name: str) -> RegisteredModel:
@@ -259,16 +289,23 @@ def _lineage_rows(
     return rows
 
 
-def _fail(kit: Kit, version_id: int, keys: list[str], exc: BaseException) -> None:
-    """Mark the version failed and delete the objects it stored; what fails is left to gc."""
+def _fail(kit: Kit, pending: _Pending, keys: list[str], exc: BaseException) -> bool:
+    """Mark the version failed and delete the objects it stored; what fails is left to gc.
+
+    Returns:
+        Whether the version was still pending (``False``: gc had removed it, or it was marked).
+    """
     reason = first_line(exc)
+    still_pending = True  # as far as anyone can tell when the database is unreachable
     try:
         with kit.metadata.session() as session:
-            session.execute(
+            marked = session.execute(
                 update(ModelVersionRow)
-                .where(ModelVersionRow.id == version_id, ModelVersionRow.status == "pending")
+                .where(pending.still_pending())
                 .values(status="failed", failure=reason[:2000])
             )
+            still_pending = marked.rowcount == 1  # type: ignore[attr-defined]
     except MlopsKitError:
         pass  # the row stays pending; gc removes it after the grace period
     kit.artifacts.delete_quietly(keys)
+    return still_pending

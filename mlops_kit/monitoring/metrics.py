@@ -15,7 +15,7 @@ Classification metrics are binary: the positive label against every other label.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -24,6 +24,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from mlops_kit.errors import shorten
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 
 Task = Literal["classification", "regression"]
@@ -548,6 +549,18 @@ METRICS: Final[dict[str, Metric]] = {
 def metric_names(task: Task) -> list[str]:
     """The names of ``task``'s metrics, in the table's order."""
     return [name for name, metric in METRICS.items() if metric.task == task]
+
+
+def unknown_metric(names: Iterable[str], task: Task, also: Sequence[str] = ()) -> str | None:
+    """A message naming the first unknown of ``names``, or ``None``.
+
+    Known are ``task``'s metrics and the names in ``also``.
+    """
+    known = [*metric_names(task), *also]
+    for name in names:
+        if name not in known:
+            return f"unknown {task} metric {shorten(name)!r} (known: {', '.join(known)})"
+    return None
 
 
 def improvement(name: str, new: float, old: float) -> float:

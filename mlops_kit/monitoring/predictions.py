@@ -95,9 +95,11 @@ class PredictionLogger:
 
     :meth:`log` only serialises the row and appends it to the buffer (tens of microseconds), so
     serving threads never wait for the warehouse. The writer thread inserts a batch as soon as
-    ``batch_size`` rows wait or the oldest has waited ``max_delay`` seconds. If writes keep
-    failing, rows stay buffered up to ``max_buffered``; beyond that :meth:`log` raises instead of
-    dropping data silently. Use it as a context manager, or call :meth:`close` at shutdown.
+    ``batch_size`` rows wait or the oldest has waited ``max_delay`` seconds. When writes fail or
+    are slower than predictions arrive, rows stay buffered up to ``max_buffered``; beyond that
+    :meth:`log` pushes back (raises) instead of growing without bound or dropping data silently:
+    the caller decides (the prediction server counts the row as dropped). Use it as a context
+    manager, or call :meth:`close` at shutdown.
 
     Args:
         kit: the environment to log into.
@@ -152,7 +154,8 @@ class PredictionLogger:
 
         Raises:
             ConfigError: the features are not JSON-able or the timestamp is naive.
-            BackendError: writes have been failing and ``max_buffered`` rows are waiting.
+            BackendError: ``max_buffered`` rows are waiting (writes fail, or are too slow); this
+                row is not buffered.
         """
         row = {
             "logged_at": _utc(timestamp),
@@ -164,11 +167,14 @@ class PredictionLogger:
             "score": None if score is None else _json_value(float(score)),
         }
         with self._lock:
-            if self._failure is not None and len(self._rows) >= self.max_buffered:
-                raise BackendError(
-                    f"{len(self._rows)} predictions are waiting because writing failed: "
-                    f"{self._failure}"
+            if len(self._rows) >= self.max_buffered:
+                why = (
+                    f"because writing failed: {self._failure}"
+                    if self._failure is not None
+                    else "because writing is slower than predictions arrive: write bigger "
+                    "batches, or raise max_buffered"
                 )
+                raise BackendError(f"{len(self._rows)} predictions are waiting {why}")
             if not self._rows:
                 self._oldest = time.monotonic()
             self._rows.append(row)

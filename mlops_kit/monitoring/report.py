@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit import stats
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.monitoring.estimation import (
     Calibration,
     finish_calibration,
@@ -296,7 +296,11 @@ def build_report(
         live = observed = warehouse.table(staged.location)
     try:
         if task == "classification":
-            report.positive_label = labels.positive or _inferred_positive(kit, live, report)
+            report.positive_label = (
+                _inferred_positive(kit, live, report)
+                if labels.positive is None
+                else _known_positive(kit, live, labels.positive)
+            )
         _sliced_metrics(kit, live, slices, report.positive_label or "", report)
         if every_label is not None:
             _label_delay(kit, report, log, every_label, labels)
@@ -496,6 +500,26 @@ def positive_class(labels: Sequence[str]) -> str | None:
         return _sort_key(label)
 
     return max(set(labels), key=order)
+
+
+def _known_positive(kit: Kit, live: ir.Table, positive_label: str) -> str:
+    """``positive_label``, when a label or a prediction of the window is that class.
+
+    Raises:
+        ConfigError: none is (a typo, or another spelling of the class: ``1`` and ``1.0``).
+    """
+    hit = live.filter((live._label == positive_label) | (live._prediction == positive_label)).limit(
+        1
+    )
+    if kit.warehouse.execute(hit.aggregate(n=hit.count()))["n"][0].as_py():
+        return positive_label
+    classes = live.select(value=live._label.fill_null(live._prediction)).distinct().limit(6)
+    seen = sorted(str(v) for v in kit.warehouse.execute(classes)["value"].to_pylist())
+    raise ConfigError(
+        f"unknown positive label {shorten(positive_label)!r}: no label or prediction of the window "
+        f"is that class (seen: {', '.join(map(repr, seen[:5]))}{', …' if len(seen) > 5 else ''}); "
+        "give one of them as --positive-label or 'positive_label' in the spec"
+    )
 
 
 def _inferred_positive(kit: Kit, live: ir.Table, report: MonitoringReport) -> str | None:

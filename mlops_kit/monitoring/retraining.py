@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Final
 
-from mlops_kit.errors import BackendError, MlopsKitError, NotFoundError
+from mlops_kit.errors import BackendError, MlopsKitError, NotFoundError, shorten
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -78,6 +78,21 @@ def retraining_handlers() -> dict[str, RetrainingHandler]:
     return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def check_handler(handler: str) -> None:
+    """Check that a handler named ``handler`` is installed (by name: no handler is imported).
+
+    Raises:
+        NotFoundError: none is, naming those that are.
+    """
+    installed = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if handler not in installed:
+        raise NotFoundError(
+            f"no retraining handler {shorten(handler)!r} in entry point group "
+            f"{ENTRY_POINT_GROUP!r} (installed: {', '.join(sorted(installed)) or 'none'}): install "
+            "the package that provides it or change 'retraining.handler' in the monitoring spec"
+        )
+
+
 def request_retraining(kit: Kit, request: RetrainingRequest, handler: str) -> HandlerResult:
     """Hand ``request`` to the installed handler named ``handler``.
 
@@ -88,16 +103,9 @@ def request_retraining(kit: Kit, request: RetrainingRequest, handler: str) -> Ha
         NotFoundError: no handler of that name is installed.
         BackendError: the handler failed with an error that is not the kit's own.
     """
-    handlers = retraining_handlers()
-    if handler not in handlers:
-        known = ", ".join(sorted(handlers)) or "none"
-        raise NotFoundError(
-            f"no retraining handler {handler!r} in entry point group {ENTRY_POINT_GROUP!r} "
-            f"(installed: {known}): install the package that provides it or change "
-            "'retraining.handler' in the monitoring spec"
-        )
+    check_handler(handler)
     try:
-        started = handlers[handler](kit, request)
+        started = retraining_handlers()[handler](kit, request)
     except MlopsKitError:
         raise
     except Exception as exc:

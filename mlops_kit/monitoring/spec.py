@@ -54,7 +54,8 @@ from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.files import read_text
 from mlops_kit.limits import MAX_HOURS
 from mlops_kit.monitoring.estimation import estimated_names
-from mlops_kit.monitoring.metrics import Task, metric_names
+from mlops_kit.monitoring.metrics import Task, unknown_metric
+from mlops_kit.monitoring.retraining import check_handler
 
 DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
 
@@ -122,7 +123,8 @@ class Threshold(BaseModel):
     :data:`~mlops_kit.monitoring.metrics.METRICS`).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A NaN bound compares false with everything, so it would never be broken.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     min: float | None = None
     max: float | None = None
@@ -132,6 +134,10 @@ class Threshold(BaseModel):
     def _some_bound(self) -> Threshold:
         if self.min is None and self.max is None and self.max_drop is None:
             raise ValueError("give at least one of min, max, max_drop")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(
+                f"min {self.min} is above max {self.max}: every value would break it; swap them"
+            )
         return self
 
 
@@ -313,15 +319,12 @@ class MonitoringSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_names(self) -> MonitoringSpec:
-        metrics = metric_names(self.task)
-        if self.task == "classification":
-            metrics += estimated_names()
+        # A classification is also judged on the metrics estimated before labels arrive.
+        estimated = estimated_names() if self.task == "classification" else []
         named = list(self.thresholds) + [m for per in self.slice_thresholds.values() for m in per]
-        for name in named:
-            if name not in metrics:
-                raise ValueError(
-                    f"unknown {self.task} metric {name!r} (known: {', '.join(metrics)})"
-                )
+        unknown = unknown_metric(named, self.task, also=estimated)
+        if unknown:
+            raise ValueError(unknown)
         for name in self.drift:
             if name not in DRIFT_MEASURES:
                 raise ValueError(
@@ -354,7 +357,8 @@ class MonitoringSpec(BaseModel):
 
         Raises:
             NotFoundError: the file does not exist.
-            ConfigError: the file is not valid YAML or not a valid spec.
+            ConfigError: the file is not valid YAML or not a valid spec, or its retraining handler
+                is not installed (a check would only find out once it failed).
         """
         if not path.is_file():
             raise NotFoundError(
@@ -363,7 +367,12 @@ class MonitoringSpec(BaseModel):
         text = read_text(path, "monitoring spec")
         try:
             data = yaml.safe_load(text) or {}
-            return cls.model_validate(data)
+            spec = cls.model_validate(data)
+            if spec.retraining.handler is not None:
+                check_handler(spec.retraining.handler)
+            return spec
+        except NotFoundError as exc:
+            raise ConfigError(f"monitoring spec {path}: {exc}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"monitoring spec {path} is not valid YAML: {exc}".replace("\n", " ")

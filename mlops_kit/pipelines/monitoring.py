@@ -74,8 +74,8 @@ def schedule_monitoring(
 
     Args:
         kit: the environment whose orchestrator schedules.
-        project: the project (its image runs the step on a cluster; its directory is where a cron
-            line runs).
+        project: the project (its image, named by digest as for a training run, runs the step on
+            a cluster; its directory is where a cron line runs).
         spec: the monitoring spec.
         spec_file: where the spec is, for the cron line.
         cron: when to run.
@@ -84,8 +84,9 @@ def schedule_monitoring(
         The orchestrator's schedule, or the cron line where the orchestrator cannot schedule.
 
     Raises:
-        ConfigError: the cron expression is malformed, the spec names no model, or a channel has
-            a literal webhook URL (a cluster schedule would store it).
+        ConfigError: the cron expression is malformed, the spec names no model, a channel has
+            a literal webhook URL (a cluster schedule would store it), or a cluster finds no
+            image digest (:meth:`~mlops_kit.pipelines.project.PipelineProject.run_target`).
     """
     cron = check_cron(cron)
     name = f"{_model_name(spec)}-monitoring"
@@ -95,14 +96,16 @@ def schedule_monitoring(
             ["mlops-kit", "--env", environment.name, "monitor", "check", "--spec", str(spec_file)]
         )
         return CronLine(cron, f"{cron} cd {shlex.quote(str(project.root))} && {command}")
+    # The spec is checked before the image is looked up: its mistakes are the user's to fix first.
+    arguments = {"environment": environment.run_parameter(), "spec": _secret_free(spec)}
     config = project.config(environment.name)
     package = compile_pipeline(
-        monitoring_pipeline(project.target(environment, config), name),
+        monitoring_pipeline(project.run_target(kit, config), name),
         project.root / "build" / f"monitoring-{environment.name}.yaml",
     )
     submission = PipelineSubmission(
         package=package,
-        arguments={"environment": environment.run_parameter(), "spec": _secret_free(spec)},
+        arguments=arguments,
         run_name=name,
         pipeline_root=project.pipeline_root(environment),
         service_account=environment.service_accounts.get("pipeline_runner"),

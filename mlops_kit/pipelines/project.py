@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_kit import provenance
 from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
-from mlops_kit.images import check_digest, image_by_digest
-from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
+from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
+from mlops_kit.monitoring.metrics import unknown_metric
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission, check_cron
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
+from mlops_kit.pipelines.promotion import GATE_TASK
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -41,10 +43,11 @@ if TYPE_CHECKING:
 class GateConfig(BaseModel):
     """When a new model version becomes the champion."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A NaN margin or tolerance compares false with everything: the gate would decide nothing.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metrics: list[str] = Field(min_length=1)
-    """Metrics compared with the champion, the deciding one first."""
+    """Metrics compared with the champion, the deciding one first (the evaluation's names)."""
     slices: list[str] = Field(default_factory=list)
     """Slice columns compared value by value: no value may regress, and a promotion names the
     values that improved."""
@@ -52,6 +55,15 @@ class GateConfig(BaseModel):
     """The margin by which the first metric must improve overall."""
     slice_tolerance: float = 0.02
     """How much of any metric one slice value may lose (and gain, to be named)."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        # A misspelt metric would only fail at the end of a training run, as "missing".
+        unknown = unknown_metric(value, GATE_TASK)
+        if unknown:
+            raise ValueError(unknown)
+        return value
 
 
 class PipelineConfig(BaseModel):
@@ -71,7 +83,9 @@ class PipelineConfig(BaseModel):
     deploy_alias: str = "production"
     """The alias the deploy step moves through the environment's deploy target."""
     image: str | None = None
-    """The container image of every task on a cluster (ignored by ``kfp-local``)."""
+    """The container image of every task on a cluster (ignored by ``kfp-local``): its repository
+    path (``REGION-docker.pkg.dev/PROJECT/REPO/NAME``), or that path pinned to one build
+    (``…/NAME@sha256:…``), which every cluster run of this environment then uses."""
     schedule: str | None = None
     """Cron expression of ``mlops-kit pipeline schedule``."""
     experiment: str | None = None
@@ -166,6 +180,54 @@ class PipelineProject:
         image = image_by_digest(config.image, image_digest) if image_digest else config.image
         return BuildTarget(local=False, image=image)
 
+    def run_target(
+        self, kit: Kit, config: PipelineConfig, image_digest: str | None = None
+    ) -> BuildTarget:
+        """How to build the components for a run (or schedule) on ``kit``'s orchestrator.
+
+        On a cluster every task runs in the project's image named by digest, taken from the first
+        of: ``image_digest``; ``image`` of ``configs/ENV.yaml`` when it is pinned
+        (``…@sha256:…``); the image recorded with the champion (``components.image``), which the
+        pipeline's register step records from the image the run's tasks ran in. The champion's
+        image is the build CI attested and whose code produced the model in service, so a
+        retraining or scheduled run changes the data only, and the gate compares like with like;
+        new code reaches the cluster through CI's own run with ``--image-digest``.
+
+        Raises:
+            ConfigError: a cluster run finds no digest in any of them, or a malformed one.
+        """
+        target = self.target(kit.environment, config, image_digest)
+        if target.local or ("@" in target.image and is_digest_reference(target.image)):
+            return target
+        return BuildTarget(local=False, image=pinned_image(self.champion_image(kit, config)))
+
+    def champion_image(self, kit: Kit, config: PipelineConfig) -> str:
+        """The image recorded with ``config.model_name``'s champion (``REPOSITORY/NAME@sha256:…``).
+
+        Raises:
+            ConfigError: there is no champion, or it records no image.
+        """
+        from mlops_kit import models
+        from mlops_kit.pipelines.promotion import CHAMPION
+
+        fix = (
+            f"pass --image-digest sha256:<digest> (the build the project's CI attested), or pin "
+            f"'image: REPOSITORY/NAME@sha256:<digest>' in configs/{kit.environment.name}.yaml"
+        )
+        ref = f"{config.model_name}@{CHAMPION}"
+        try:
+            recorded = models.get_version(kit, ref).components.get("image", {}).get("image")
+        except NotFoundError:
+            raise ConfigError(
+                f"a cluster run names its image by digest, and {ref} does not exist yet: {fix}"
+            ) from None
+        if not recorded:
+            raise ConfigError(
+                f"a cluster run names its image by digest, and {ref} records no image: {fix}"
+            )
+        # `models register --image-digest` also takes a bare digest: it names the configured image.
+        return recorded if "@" in recorded else image_by_digest(str(config.image), recorded)
+
     def pipeline(self, target: BuildTarget) -> Any:
         """The project's pipeline function built for ``target``.
 
@@ -193,12 +255,15 @@ class PipelineProject:
     ) -> Path:
         """Compile the pipeline for ``environment`` to YAML (default: ``build/pipeline-ENV.yaml``).
 
-        On a cluster the tasks run in the configured image, named by ``image_digest`` if given.
+        On a cluster the tasks run in the configured image, named by ``image_digest`` if given
+        (a compiled file to inspect may name it by repository; a run never does).
         """
         config = self.config(environment.name)
-        pipeline = self.pipeline(self.target(environment, config, image_digest))
+        return self._compile(environment, self.target(environment, config, image_digest), output)
+
+    def _compile(self, environment: Environment, target: BuildTarget, output: Path | None) -> Path:
         path = output or self.root / "build" / f"pipeline-{environment.name}.yaml"
-        return compile_pipeline(pipeline, path)
+        return compile_pipeline(self.pipeline(target), path)
 
     def arguments(self, environment: Environment, config: PipelineConfig) -> dict[str, Any]:
         """The pipeline parameters for one run in ``environment``."""
@@ -242,10 +307,14 @@ class PipelineProject:
     def submission(
         self, kit: Kit, run_name: str | None = None, image_digest: str | None = None
     ) -> PipelineSubmission:
-        """Compile the pipeline for ``kit``'s environment and describe one run of it."""
+        """Compile the pipeline for ``kit``'s environment and describe one run of it.
+
+        Raises:
+            ConfigError: on a cluster, no image digest is found (:meth:`run_target`).
+        """
         environment = kit.environment
         config = self.config(environment.name)
-        package = self.compile(environment, image_digest=image_digest)
+        package = self._compile(environment, self.run_target(kit, config, image_digest), None)
         labels = {**environment.labels, "model": config.model_name}
         return PipelineSubmission(
             package=package,
@@ -279,11 +348,16 @@ class PipelineProject:
             submission = replace(submission, labels=labels)
         return kit.orchestrator.submit(submission, on_task)
 
-    def schedule(self, kit: Kit, cron: str | None = None) -> RecurringRun:
+    def schedule(
+        self, kit: Kit, cron: str | None = None, image_digest: str | None = None
+    ) -> RecurringRun:
         """Create the recurring run of the pipeline (``cron`` or the config's ``schedule``).
 
+        Every run of the schedule uses the image named by digest when it is created
+        (``image_digest``, else as :meth:`run_target` finds it).
+
         Raises:
-            ConfigError: no cron expression is given or configured.
+            ConfigError: no cron expression is given or configured, or no image digest is found.
         """
         config = self.config(kit.environment.name)
         cron = cron or config.schedule
@@ -291,7 +365,9 @@ class PipelineProject:
             raise ConfigError(
                 f"no schedule: pass --cron or set 'schedule' in configs/{kit.environment.name}.yaml"
             )
-        return kit.orchestrator.schedule(self.submission(kit), cron)
+        # A malformed expression is refused before the image is looked up and the pipeline built.
+        cron = check_cron(cron)
+        return kit.orchestrator.schedule(self.submission(kit, image_digest=image_digest), cron)
 
     def runs(self, kit: Kit, limit: int = 20) -> list[PipelineRun]:
         """The most recent runs of this pipeline on ``kit``'s orchestrator, newest first."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError, NotFoundError
-from mlops_kit.monitoring.metrics import improvement
+from mlops_kit.monitoring.metrics import Task, improvement, unknown_metric
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from mlops_kit.orchestrators import PipelineRun
 
 CHAMPION: Final = "champion"
+GATE_TASK: Final[Task] = "classification"
+"""The gate scores with the evaluation's binary classification metrics, and knows no others."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def decide(
         return GateDecision(
             candidate, None, True, ["no champion yet: the first version becomes it"]
         )
+    # A NaN compares false with everything: it would pass every check it takes part in.
+    not_finite = _not_finite(candidate, candidate_metrics, metrics, slices)
+    not_finite += _not_finite(champion, champion_metrics, metrics, slices)
+    if not_finite:
+        return GateDecision(candidate, champion, False, not_finite)
     primary = metrics[0]
     new, old = candidate_metrics.get("overall", {}), champion_metrics.get("overall", {})
     failures = _overall_failures(new, old, metrics, min_improvement)
@@ -104,6 +112,23 @@ def decide(
     if primary in old:
         overall += f" ({new[primary]:.4f} against {old[primary]:.4f})"
     return GateDecision(candidate, champion, True, [overall, *improvements])
+
+
+def _not_finite(
+    ref: str, metrics_json: Mapping[str, Any], metrics: Sequence[str], slices: Sequence[str]
+) -> list[str]:
+    """One reason per compared metric of ``ref`` that is NaN or infinite, overall or per slice."""
+    values = [("", metrics_json.get("overall", {}))] + [
+        (f" on {column}={value}", numbers)
+        for column in slices
+        for value, numbers in metrics_json.get("slices", {}).get(column, {}).items()
+    ]
+    return [
+        f"{name} of {ref}{where} is {number}, not a finite number: it cannot be compared"
+        for where, numbers in values
+        for name in metrics
+        if (number := numbers.get(name)) is not None and not math.isfinite(number)
+    ]
 
 
 def _overall_failures(
@@ -219,12 +244,16 @@ def gate_candidate(
 
     Raises:
         NotFoundError: the candidate does not exist.
-        ConfigError: ``metrics`` is empty, or the target or a slice column is not in the data.
+        ConfigError: ``metrics`` is empty or names an unknown metric, or the target or a slice
+            column is not in the data.
     """
     from mlops_kit import models
 
     if not metrics:
         raise ConfigError("the gate needs at least one metric: set 'gate.metrics' in the config")
+    unknown = unknown_metric(metrics, GATE_TASK)
+    if unknown:
+        raise ConfigError(f"{unknown}: correct 'gate.metrics' in the config")
     candidate = models.get_version(kit, model_ref)
     try:
         champion = models.get_version(kit, f"{candidate.name}@{CHAMPION}")

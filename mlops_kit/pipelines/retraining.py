@@ -18,7 +18,9 @@ def submit_training_pipeline(kit: Kit, request: RetrainingRequest) -> HandlerRes
     """Submit the training pipeline of the project in the current directory to ``kit``'s orchestrator.
 
     The run snapshots the project's source again, so it trains on a new data version when the
-    source has new rows. On ``kfp-local`` it runs to the end before this returns.
+    source has new rows. On ``kfp-local`` it runs to the end before this returns. On a cluster its
+    tasks run in the image named by digest that produced the champion (or the one pinned in
+    ``configs/ENV.yaml``): see :meth:`~mlops_kit.pipelines.project.PipelineProject.run_target`.
 
     Returns:
         The run it started: for a run that finished here, the gate's decision and whether the
@@ -26,6 +28,7 @@ def submit_training_pipeline(kit: Kit, request: RetrainingRequest) -> HandlerRes
 
     Raises:
         BackendError: the run failed (monitoring records the failure on its check run).
+        ConfigError: a cluster run finds no image digest (the run is not submitted).
     """
     from mlops_kit.pipelines.project import PipelineProject
     from mlops_kit.pipelines.promotion import GateDecision

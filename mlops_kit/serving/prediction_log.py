@@ -58,6 +58,7 @@ class ServedPredictionLog:
                     version,
                     batch_size=self.settings.log_batch_size,
                     max_delay=self.settings.log_max_delay,
+                    max_buffered=self.settings.log_max_buffered,
                 )
                 self._loggers[version] = logger
             return logger

@@ -11,7 +11,14 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_kit.errors import ConfigError
 
@@ -58,6 +65,19 @@ class ServingSettings(BaseModel):
     """Rows per prediction-log insert."""
     log_max_delay: float = Field(5.0, gt=0)
     """Seconds a logged prediction may wait before its batch is written."""
+    log_max_buffered: int = Field(100_000, ge=1)
+    """Logged predictions kept in memory while writes are slow or failing; beyond, rows are
+    dropped and counted (``mlops_kit_serving_prediction_log_rows_dropped``), never queued
+    without bound."""
+
+    @model_validator(mode="after")
+    def _buffer_holds_a_batch(self) -> ServingSettings:
+        if self.log_max_buffered < self.log_batch_size:
+            raise ValueError(
+                f"log_max_buffered {self.log_max_buffered} is below log_batch_size "
+                f"{self.log_batch_size}: the buffer must hold a batch"
+            )
+        return self
 
     @field_validator("predict_route", "health_route")
     @classmethod

@@ -170,6 +170,18 @@ class Warehouse(Backend):
     dialect: str = ""
     """The sqlglot/ibis dialect name of the backend's SQL."""
 
+    max_bytes_per_query: int | None = None
+    """The most bytes one query may bill, from the environment's ``max_bytes_per_query``: a
+    warehouse that bills by bytes scanned refuses a query over it before running it."""
+
+    dry_run: bool = False
+    """Estimate what the first query that processes data would process, instead of running it
+    (:class:`~mlops_kit.errors.DryRunEnded`), in a warehouse that bills by bytes scanned."""
+
+    bytes_processed: int | None = None
+    """The bytes the queries run so far processed, from the warehouse's job statistics; None in
+    a warehouse that does not bill by bytes scanned."""
+
     ranges_from_metadata: bool = False
     """Whether a query of only row counts, minimums and maximums is answered from file metadata
     without reading the values; statistics then ask for ranges apart from the rest."""

@@ -35,6 +35,7 @@ from mlops_kit.backends import import_sdk
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
+    DryRunEnded,
     NotFoundError,
     first_line,
 )
@@ -85,6 +86,13 @@ _FORMATS = {
 
 ROW_HASH: Final = row_hash_sql("TO_HEX(SHA256(TO_JSON_STRING(t)))")
 """A row's hash in the fingerprint (see :func:`~mlops_kit.warehouse.row_hash_sql`)."""
+
+
+def _reason(error: Any) -> str | None:
+    """The reason BigQuery gave for a refused request (``bytesBilledLimitExceeded``, ...)."""
+    details = getattr(error, "errors", None) or [{}]
+    reason = details[0].get("reason")
+    return str(reason) if reason else None
 
 
 def ibis_type(field: Any) -> str:
@@ -155,23 +163,45 @@ class BigQueryWarehouse(Warehouse):
         return f"{self.project}.{self.dataset}.{table}"
 
     def _run(self, sql: str, what: str, job_id: str | None = None) -> Any:
-        """Run ``sql`` and wait; with ``job_id``, a job that already exists is awaited, not rerun."""
-        from google.api_core import exceptions as google_errors
+        """Run ``sql`` and wait; with ``job_id``, a job that already exists is awaited, not rerun.
 
+        The query bills at most :attr:`max_bytes_per_query`; what it processed is added to
+        :attr:`bytes_processed`. In a :attr:`dry_run`, BigQuery only estimates it.
+        """
+        from google.api_core import exceptions as google_errors
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(dry_run=self.dry_run)
+        if self.max_bytes_per_query is not None:  # the client would send None as "None"
+            config.maximum_bytes_billed = self.max_bytes_per_query
         try:
             try:
                 # A job id cannot be reused for a rerun, so fixed ids disable job retries.
                 retry = {"job_id": job_id, "job_retry": None} if job_id else {}
-                job = self._client.query(sql, **retry)
+                job = self._client.query(sql, job_config=config, **retry)
             except google_errors.Conflict:
                 job = self._client.get_job(job_id)
-            return job.result()
+            if self.dry_run:
+                raise DryRunEnded(
+                    f"dry run: {what.removeprefix('cannot ')} would process "
+                    f"{job.total_bytes_processed or 0:,} bytes in BigQuery (later queries of "
+                    "this command depend on its result)"
+                )
+            result = job.result()
         except google_errors.NotFound as exc:
             raise NotFoundError(f"{what}: {first_line(exc)}") from exc
         except google_errors.BadRequest as exc:
+            if _reason(exc) == "bytesBilledLimitExceeded":
+                raise ConfigError(
+                    f"{what}: the query would bill more than max_bytes_per_query = "
+                    f"{self.max_bytes_per_query:,} bytes, the environment's cap per query "
+                    f"({first_line(exc)}): narrow the query or raise max_bytes_per_query"
+                ) from exc
             raise ConfigError(f"{what}: {first_line(exc)}") from exc
         except google_errors.GoogleAPICallError as exc:
             raise BackendError(f"{what}: {first_line(exc)}") from exc
+        self.bytes_processed = (self.bytes_processed or 0) + (job.total_bytes_processed or 0)
+        return result
 
     @override
     def stage(self, dataset: str, source: Source) -> StagedData:
@@ -203,6 +233,11 @@ class BigQueryWarehouse(Warehouse):
         from google.cloud import bigquery
 
         source_format = file_format(path, _FORMATS)
+        if self.dry_run:
+            raise DryRunEnded(
+                f"dry run: loading {path.name} ({path.stat().st_size:,} bytes) processes no "
+                "bytes in BigQuery (load jobs are not billed); later queries read what it loads"
+            )
         config = bigquery.LoadJobConfig(
             source_format=source_format,
             autodetect=True,

@@ -2,7 +2,9 @@
 
 Versions are content-addressed Parquet files ``<dir>/datasets/<name>/<fingerprint>.parquet`` next to
 the database file: any number of processes can snapshot at once (a DuckDB file admits one writer),
-publishing is one atomic rename, and identical content is stored once. ``--table`` and ``--query``
+publishing is one atomic rename, and identical content is stored once. Manifests record the path
+relative to ``<dir>`` (``datasets/<name>/<fingerprint>.parquet``), so a moved or copied warehouse
+folder reads its own files. ``--table`` and ``--query``
 sources read the database file (read-only).
 
 Resource settings ride on the URI's query, ``duckdb:///path/warehouse.duckdb?memory_limit=2GB&threads=2``,
@@ -29,6 +31,7 @@ from mlops_kit.errors import (
     first_line,
     shorten,
 )
+from mlops_kit.files import disk_full, write_failed
 from mlops_kit.warehouse import (
     LogSink,
     Source,
@@ -141,7 +144,9 @@ class DuckDBWarehouse(Warehouse):
                 f"malformed DuckDB URI {uri!r}: use 'duckdb:///absolute/path/warehouse.duckdb'"
             )
         self.path = Path(unquote(parts.path))
-        self.versions_root = self.path.parent / "datasets"
+        self.root = self.path.parent
+        """The warehouse folder: stored locations are relative to it."""
+        self.versions_root = self.root / "datasets"
         # Spilled data goes next to the warehouse, not into whatever directory the process runs in.
         self.settings: dict[str, Any] = duckdb_settings(uri, parts.query) | {
             "temp_directory": str(self.path.parent / ".duckdb-spill")
@@ -199,18 +204,17 @@ class DuckDBWarehouse(Warehouse):
             assert source.table is not None  # a source without a file or a query names a table
             relation, connection = source.table.quoted('"'), self._source_connection()
         staging = self.versions_root / dataset / ".staging" / f"{uuid.uuid4().hex}.parquet"
-        staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            connection.execute(
-                f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+            self._copy(connection, relation, staging)
             return self._measure(staging, source)
         except duckdb.CatalogException as exc:
             staging.unlink(missing_ok=True)
             raise NotFoundError(f"{source.describe()}: {first_line(exc)}") from exc
-        except duckdb.Error as exc:
+        except (OSError, duckdb.Error) as exc:
             staging.unlink(missing_ok=True)
+            if isinstance(exc, OSError) or disk_full(exc):
+                # Writing the staged copy failed (a full disk): not a problem of the source.
+                raise write_failed(f"a snapshot of {dataset!r}", staging.parent, exc) from exc
             raise ConfigError(f"cannot read {source.describe()}: {first_line(exc)}") from exc
         except BaseException:
             staging.unlink(missing_ok=True)
@@ -218,6 +222,15 @@ class DuckDBWarehouse(Warehouse):
         finally:
             if connection is not self._connection:
                 connection.close()
+
+    @staticmethod
+    def _copy(connection: duckdb.DuckDBPyConnection, relation: str, staging: Path) -> None:
+        """Write ``relation`` to the Parquet file ``staging``: where a snapshot's bytes land."""
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        connection.execute(
+            f"COPY (SELECT * FROM {relation}) TO {_literal(str(staging))} "  # noqa: S608
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
 
     def _measure(self, staging: Path, source: Source) -> StagedData:
         import ibis
@@ -281,16 +294,24 @@ class DuckDBWarehouse(Warehouse):
             self._verified.add(state)
         return intact
 
+    def file(self, location: str) -> Path:
+        """The file of a stored ``location``.
+
+        Relative to :attr:`root`, or absolute: staged data, and a version recorded before the
+        metadata migration 0009 made locations relative.
+        """
+        return self.root / location
+
     @override
     def verify(self, location: str, fingerprint: str, what: str) -> None:
-        path = Path(location)
+        path = self.file(location)
         if not path.is_file():
             raise NotFoundError(
-                f"{what}: no stored data at {shorten(location)!r}: the version's file is missing"
+                f"{what}: no stored data at {shorten(str(path))!r}: the version's file is missing"
             )
         if not self._intact(path, fingerprint):
             raise IntegrityError(
-                f"{what} is damaged: its stored file {shorten(location)!r} no longer matches the "
+                f"{what} is damaged: its stored file {shorten(str(path))!r} no longer matches the "
                 "checksum in its manifest; restore the file from a backup, or snapshot the source "
                 "again (a snapshot of the same content repairs it)"
             )
@@ -305,8 +326,8 @@ class DuckDBWarehouse(Warehouse):
             else:
                 Path(staged.location).replace(final)
         except OSError as exc:
-            raise BackendError(f"cannot store version {version} of {dataset!r}: {exc}") from exc
-        return str(final)
+            raise write_failed(f"version {version} of {dataset!r}", final.parent, exc) from exc
+        return final.relative_to(self.root).as_posix()
 
     @override
     def discard(self, staged: StagedData) -> None:
@@ -350,11 +371,11 @@ class DuckDBWarehouse(Warehouse):
         import ibis
         import pyarrow.parquet as pq
 
-        path = Path(location)
+        path = self.file(location)
         if not path.is_file():
-            raise NotFoundError(f"no stored data at {location!r}: the version's file is missing")
-        name = "v_" + hashlib.sha1(location.encode(), usedforsecurity=False).hexdigest()[:16]
-        self._relations[f'"{name}"'] = f"read_parquet({_literal(location)})"
+            raise NotFoundError(f"no stored data at {str(path)!r}: the version's file is missing")
+        name = "v_" + hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:16]
+        self._relations[f'"{name}"'] = f"read_parquet({_literal(str(path))})"
         return ibis.table(ibis.Schema.from_pyarrow(pq.read_schema(path)), name=name)
 
     @override

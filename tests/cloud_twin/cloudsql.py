@@ -11,8 +11,20 @@ Two parts stand in for Google's, and the real PostgreSQL of this machine stands 
 - **the server-side proxy** on port 3307 of that IP (the connector always dials 3307): TLS 1.3
   with a server certificate of the CA, a client certificate of the CA required; it reads the
   PostgreSQL startup message, refuses a user other than the certificate's (as Cloud SQL refuses a
-  login the IAM token does not back, with an ``ErrorResponse``), then opens the real PostgreSQL as
-  the role named like the IAM user and relays bytes both ways.
+  login the IAM token does not back, with an ``ErrorResponse``) and a database the instance does
+  not have, then opens the real PostgreSQL as the role named like the IAM user and relays bytes
+  both ways.
+
+Every instance keeps its data in a database of its own on the real PostgreSQL,
+``twin_<unix time>_<random>``, created by :meth:`FakeCloudSql.start` (owned by the IAM user's role)
+and dropped by :meth:`FakeCloudSql.stop`; the proxy rewrites the ``database`` of the startup
+message from the instance's database name to it. Twins of other pytest-xdist workers, of other
+checkouts and the other tests of the machine (which work in schemas of their own in ``test``)
+therefore never see each other's tables or Alembic revisions, and the connector and pg8000 run
+unchanged. A database rather than a schema behind ``search_path``, because nothing the client
+sends or sets (``SET search_path``, a schema-qualified name, ``$user``) can reach past it, and a
+``DROP DATABASE ... WITH (FORCE)`` removes everything the run left. Start removes the databases
+of twins that died more than a day ago without stopping.
 
 Each pytest-xdist worker takes its own loopback address 127.0.0.N (from ``PYTEST_XDIST_WORKER``),
 as two processes cannot both listen on port 3307 of one address.
@@ -20,14 +32,18 @@ as two processes cannot both listen on port 3307 of one address.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import secrets
 import select
 import socket
 import ssl
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,7 +56,10 @@ PROXY_PORT = 3307
 """The port the connector dials on the instance's IP."""
 _PROTOCOL_3 = 196608
 _SSL_REQUEST = 80877103
-_CANCEL_REQUEST = 80877102
+_TWIN_DATABASE = re.compile(r"twin_(\d+)_[0-9a-f]{8}")
+"""The name of a twin's backing database; the number is when it was created (Unix seconds)."""
+STALE_AFTER = 24 * 3600
+"""Seconds after which a twin's backing database is a leftover of a run that did not stop."""
 
 
 def loopback_address(worker: str | None = None) -> str:
@@ -66,14 +85,23 @@ class FakeCloudSql:
         tokens: TokenEndpoint,
         *,
         connection_name: str,
+        database: str,
+        iam_user: str,
         postgres_url: str,
         address: str | None = None,
     ) -> None:
         self.tokens = tokens
         self.project, self.region, self.instance = connection_name.split(":")
         self.connection_name = connection_name
+        self.database = database
+        """The instance's database, as clients name it."""
+        self.iam_user = iam_user
+        """The IAM service account whose role owns the database."""
+        self.admin_url = postgres_url
         target = urlsplit(postgres_url)
         self.postgres = (target.hostname or "127.0.0.1", target.port or 5432)
+        self.backing_database = f"twin_{int(time.time())}_{secrets.token_hex(4)}"
+        """The database of the real PostgreSQL that holds this instance's data."""
         self.address = address or loopback_address()
         self.ca = CertificateAuthority()
         self.requests: list[tuple[str, str, Any]] = []
@@ -97,18 +125,32 @@ class FakeCloudSql:
         """The SQL Admin API base URL (the connector's ``sqladmin_api_endpoint``)."""
         return self.api.url
 
+    @property
+    def backing_url(self) -> str:
+        """The superuser URL of :attr:`backing_database` (for a test to look inside)."""
+        return urlsplit(self.admin_url)._replace(path=f"/{self.backing_database}").geturl()
+
     def start(self) -> FakeCloudSql:
-        """Serve the Admin API and accept connections on ``ADDRESS:3307``."""
+        """Create the backing database, serve the Admin API, accept connections on ``ADDRESS:3307``."""
+        try:
+            drop_stale_databases(self.admin_url)
+            owner = create_iam_user(self.admin_url, self.iam_user)
+            create_database(self.admin_url, self.backing_database, owner)
+        except BaseException:
+            self._listener.close()
+            self._directory.cleanup()
+            raise
         self.api.start()
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        """Stop both servers."""
+        """Stop both servers and drop the backing database."""
         self._stopping.set()
         self.api.stop()
         self._listener.close()
         self._directory.cleanup()
+        drop_database(self.admin_url, self.backing_database)
 
     # -- SQL Admin API --------------------------------------------------------------------------
 
@@ -175,6 +217,13 @@ class FakeCloudSql:
                     self.refused.append(reason)
                     client.sendall(_error_response("28000", reason))
                     return
+                # pg8000 leaves ``database`` out when given none, and PostgreSQL then takes the user.
+                if startup.get("database", user) != self.database:
+                    reason = f'database "{startup.get("database", user)}" does not exist'
+                    self.refused.append(reason)
+                    client.sendall(_error_response("3D000", reason))
+                    return
+                startup["database"] = self.backing_database
                 with socket.create_connection(self.postgres) as server:
                     server.sendall(_startup_message(startup))
                     _relay(client, server)
@@ -183,28 +232,72 @@ class FakeCloudSql:
 
 
 def create_iam_user(admin_url: str, account: str) -> str:
-    """Create the database role of IAM user ``account`` and a schema of its own, empty.
+    """Create the database role of IAM user ``account`` unless it exists (roles span databases).
 
     Returns:
         The role name (the account without ``.gserviceaccount.com``, as Cloud SQL names it).
     """
     import psycopg
-    from psycopg import sql
+    from psycopg import errors, sql
 
     role = account.removesuffix(".gserviceaccount.com")
+    # Twins of other processes share the role: one of them created it, maybe this instant.
+    with (
+        psycopg.connect(admin_url, autocommit=True) as connection,
+        contextlib.suppress(errors.DuplicateObject, errors.UniqueViolation),
+    ):
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    return role
+
+
+def create_database(admin_url: str, name: str, owner: str) -> None:
+    """Create database ``name`` owned by role ``owner``.
+
+    Owning it lets the role create tables in its ``public`` schema (PostgreSQL 15 no longer lets
+    everyone), as an IAM user does in the database it made on Cloud SQL.
+    """
+    import psycopg
+    from psycopg import sql
+
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(role)))
-        # Its tables land in its own schema ("$user" leads the search path), apart from the
-        # other tests sharing the database.
+        # template0: template1 refuses to be copied while any session is connected to it.
         connection.execute(
-            sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
-                sql.Identifier(role), sql.Identifier(role)
+            sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                sql.Identifier(name), sql.Identifier(owner)
             )
         )
-    return role
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database ``name`` and end the sessions still in it (pools the tests left open)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def drop_stale_databases(admin_url: str, now: float | None = None) -> list[str]:
+    """Drop the backing databases of twins created more than :data:`STALE_AFTER` seconds ago.
+
+    Returns:
+        The names dropped.
+    """
+    import psycopg
+
+    now = time.time() if now is None else now
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        names = [row[0] for row in connection.execute("SELECT datname FROM pg_database")]
+    stale = [
+        name
+        for name in names
+        if (match := _TWIN_DATABASE.fullmatch(name)) and int(match[1]) < now - STALE_AFTER
+    ]
+    for name in stale:
+        drop_database(admin_url, name)
+    return stale
 
 
 def _read_exactly(sock: ssl.SSLSocket, size: int) -> bytes:

@@ -34,14 +34,15 @@ from tests.data.conftest import CHURN_V1
 
 pytestmark = pytest.mark.postgres
 ROWS = 1200
+DIGEST = "sha256:" + "ab" * 32
 TRAFFIC_START = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
 TRAFFIC_END = TRAFFIC_START + timedelta(days=1)
 
 
 @pytest.fixture
 def generated(cloud_twin: CloudTwin, project_dir: Path, run_cli, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
-    # The twin's Cloud SQL is the machine's real PostgreSQL: a name of its own for every test keeps
-    # datasets and models of other tests and earlier runs out of this one.
+    # The twin's Cloud SQL database lives as long as the session: a name of its own for every test
+    # keeps the datasets and models of the other tests out of this one.
     name = f"twin-{uuid.uuid4().hex[:8]}"
     created = run_cli("--env", "twin", "new", name)
     assert created.exit_code == 0, created.stderr
@@ -86,7 +87,7 @@ def test_pipeline_run_submits_without_a_secret(  # type: ignore[no-untyped-def]
         (configs / f"{environment}.yaml").write_text(
             (configs / "twin.yaml").read_text(encoding="utf-8"), encoding="utf-8"
         )
-    result = run_cli("--env", environment, "pipeline", "run")
+    result = run_cli("--env", environment, "pipeline", "run", "--image-digest", DIGEST)
     assert result.exit_code == 0, result.stderr
     fake = cloud_twin.vertex if environment == "twin-vertex" else cloud_twin.kubeflow
     assert fake is not None
@@ -95,6 +96,7 @@ def test_pipeline_run_submits_without_a_secret(  # type: ignore[no-untyped-def]
     ]
     recorded = json.dumps(posted)
     assert "table:twin-project." in recorded
+    assert f"@{DIGEST}" in recorded and ":latest" not in recorded
     assert cloud_twin.account in recorded or environment == "twin-vertex"
     for secret in ("password", "private_key", "access_token"):
         assert secret not in recorded
@@ -198,6 +200,7 @@ def test_every_step_runs_on_the_twin_with_the_local_twins_numbers(  # type: igno
     cloud = cloud_twin.environment()
     with Kit(cloud) as kit:
         migrate.upgrade(kit.metadata)
+    (tmp_path / "local").mkdir()
     local = Environment(
         name="twin",
         warehouse=f"duckdb://{tmp_path / 'local' / 'warehouse.duckdb'}",
@@ -208,7 +211,11 @@ def test_every_step_runs_on_the_twin_with_the_local_twins_numbers(  # type: igno
     with Kit(local) as kit:
         migrate.upgrade(kit.metadata)
 
-    on_cloud = _run_locally(project, cloud, tmp_path / "cloud-run", config.source)
+    # kfp.local runs the tasks in this interpreter, in no image, so the deploy step moves the alias
+    # (the local target) instead of rolling an image out on GKE (tests/cloud_twin/test_gke_deploy.py).
+    on_cloud = _run_locally(
+        project, cloud.model_copy(update={"deploy": "local"}), tmp_path / "cloud-run", config.source
+    )
     on_local = _run_locally(project, local, tmp_path / "local-run", str(rows))
     assert on_cloud.state == on_local.state == "SUCCEEDED", on_cloud.error or on_local.error
 

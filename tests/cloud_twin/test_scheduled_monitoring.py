@@ -18,6 +18,7 @@ from tests.cloud_twin.twin import CloudTwin
 
 pytestmark = pytest.mark.postgres
 
+DIGEST = "sha256:" + "ef" * 32
 CHAT = "notifications:\n  - {name: chat, webhook: '${CHAT_WEBHOOK}', body: text}\n"
 
 
@@ -27,9 +28,11 @@ def generated(cloud_twin: CloudTwin, project_dir: Path, run_cli, monkeypatch) ->
     assert created.exit_code == 0, created.stderr
     project = project_dir / "twin-shop"
     configs = project / "configs"
-    (configs / "twin-vertex.yaml").write_text(
-        (configs / "twin.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    # A cluster runs the check in the project's image by digest: the build CI attested.
+    config = yaml.safe_load((configs / "twin.yaml").read_text(encoding="utf-8"))
+    config["image"] = f"{config['image']}@{DIGEST}"
+    for name in ("twin.yaml", "twin-vertex.yaml"):
+        (configs / name).write_text(yaml.safe_dump(config), encoding="utf-8")
     with (project / "monitoring.yaml").open("a", encoding="utf-8") as spec:
         spec.write(CHAT)
     monkeypatch.chdir(project)
@@ -59,6 +62,7 @@ def test_on_kubeflow_the_check_becomes_a_recurring_run(  # type: ignore[no-untyp
     container = _one_step(body["pipeline_spec"])
     config = yaml.safe_load((generated / "configs/twin.yaml").read_text(encoding="utf-8"))
     assert container["image"] == config["image"]
+    assert container["image"].endswith(f"/twin-shop@{DIGEST}")
     assert "pip install" not in json.dumps(container)
     parameters = body["runtime_config"]["parameters"]
     spec = json.loads(parameters["spec"])

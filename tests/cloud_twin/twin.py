@@ -15,7 +15,7 @@ import yaml
 from mlops_kit.environments import Environment
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 from tests.cloud_twin.bigquery import FakeBigQuery
-from tests.cloud_twin.cloudsql import FakeCloudSql, create_iam_user
+from tests.cloud_twin.cloudsql import FakeCloudSql
 from tests.cloud_twin.gke import FakeKubernetes
 from tests.cloud_twin.googleapis import ROOTS_VARIABLE, GoogleApis
 from tests.cloud_twin.kubeflow import FakeKubeflow
@@ -29,14 +29,15 @@ DATASET = "mlops_twin"
 MONITORING_DATASET = "mlops_twin_monitoring"
 BUCKET = "twin-project-mlops-models"
 INSTANCE = f"{PROJECT}:{REGION}:mlops-twin-metadata"
-DATABASE = "test"
+DATABASE = "mlops"
+"""The instance's database as clients name it (its data lives in a database of the twin's own)."""
 CLUSTER = "mlops-twin-gke"
 SERVING_NAMESPACE = "serving"
 SERVING_ACCOUNT = f"mlops-serving@{PROJECT}.iam.gserviceaccount.com"
-"""The database of the real PostgreSQL that stands behind the Cloud SQL instance."""
 POSTGRES_ADMIN_URL = os.environ.get(
     "MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
+"""The real PostgreSQL (as a superuser) in which the Cloud SQL instance creates its database."""
 
 
 def runner_account(worker: str | None = None) -> str:
@@ -215,5 +216,10 @@ def _storage(twin: CloudTwin) -> GcsEmulator:
 
 def _cloudsql(twin: CloudTwin, postgres_url: str) -> FakeCloudSql:
     assert twin.tokens is not None
-    create_iam_user(postgres_url, twin.account)
-    return FakeCloudSql(twin.tokens, connection_name=INSTANCE, postgres_url=postgres_url).start()
+    return FakeCloudSql(
+        twin.tokens,
+        connection_name=INSTANCE,
+        database=DATABASE,
+        iam_user=twin.account,
+        postgres_url=postgres_url,
+    ).start()

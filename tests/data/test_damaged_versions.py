@@ -28,7 +28,7 @@ def test_a_damaged_version_is_named_and_a_snapshot_of_its_content_repairs_it(
 ) -> None:
     source = write(tmp_path / "churn.parquet", CHURN_V1)
     version = data.snapshot(kit, "churn", path=source)
-    stored = Path(version.storage)
+    stored = kit.warehouse.file(version.storage)
     if damage == "flip":
         _flip_a_value_byte(stored)
     else:
@@ -59,7 +59,7 @@ def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_f
     from mlops_kit.warehouse.duckdb import LEGACY_ROW_HASH
 
     version = data.snapshot(kit, "churn", path=write(tmp_path / "churn.parquet", CHURN_V1))
-    stored = Path(version.storage)
+    stored = kit.warehouse.file(version.storage)
     legacy = kit.warehouse._fingerprint(stored, version.schema, LEGACY_ROW_HASH)[1]  # type: ignore[attr-defined]
     assert legacy != version.fingerprint
     old_file = stored.replace(stored.with_name(f"{legacy}.parquet"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -156,7 +157,9 @@ def test_gc_removes_only_what_no_version_references(kit, tmp_path, monkeypatch):
             data.snapshot(kit, name, path=write(tmp_path / f"{name}.parquet", sql))
     monkeypatch.undo()
     root = kit.warehouse.versions_root
-    orphan = next(p for p in (root / "churn").glob("*.parquet") if str(p) != first.storage)
+    orphan = next(
+        p for p in (root / "churn").glob("*.parquet") if p != kit.warehouse.file(first.storage)
+    )
     fresh = next((root / "fresh").glob("*.parquet"))
     # A crashed snapshot's staged data, a day old, and a snapshot's in flight, new.
     (root / "churn" / ".staging").mkdir(exist_ok=True)
@@ -287,3 +290,67 @@ def test_git_commit_is_recorded_inside_a_repository(kit, tmp_path):
         kit, "other", path=tmp_path / "a.parquet", details=data.VersionDetails(workdir=Path("/"))
     )
     assert outside.git_commit is None
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+        # DuckDB's own words, as it writes a Parquet file on a full disk.
+        duckdb.IOException(
+            f'IO Error: Could not write file "x.parquet": {os.strerror(errno.ENOSPC)}'
+        ),
+    ],
+    ids=["oserror", "duckdb"],
+)
+def test_a_full_warehouse_disk_is_one_line_with_the_folder_and_its_free_space(
+    kit, tmp_path, monkeypatch, run_cli, metadata_url, failure
+):
+    from mlops_kit.warehouse.duckdb import DuckDBWarehouse
+
+    data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    more = write(tmp_path / "b.parquet", CHURN_V1 + " LIMIT 10")
+
+    def fill_the_disk(connection, relation, staging):  # type: ignore[no-untyped-def]
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.write_bytes(b"PAR1")  # part of the file was written when the disk filled up
+        raise failure
+
+    monkeypatch.setattr(DuckDBWarehouse, "_copy", staticmethod(fill_the_disk))
+    staging = kit.warehouse.versions_root / "churn" / ".staging"
+    said = (
+        f"cannot write a snapshot of 'churn': the disk holding '{staging}' is full "
+        r"\([0-9.]+ [MG]iB free\); free some space"
+    )
+    with pytest.raises(BackendError, match=said):
+        data.snapshot(kit, "churn", path=more)
+    environment = kit.environment
+    args = ["--warehouse", environment.warehouse, "--metadata", environment.metadata]
+    result = run_cli(*args, "data", "snapshot", "churn", "--from", str(more))
+    assert result.exit_code == BackendError.exit_code, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "is full" in result.stderr
+    monkeypatch.undo()
+
+    # Nothing stored changed: no version, no staged leftover, the first version intact.
+    assert [v.version for v in data.list_versions(kit, "churn")] == [1]
+    assert list(staging.iterdir()) == []
+    assert data.load(kit, "churn@1").num_rows == 3000  # verified against its checksum
+    assert data.snapshot(kit, "churn", path=more).version == 2
+
+
+def test_a_moved_or_copied_project_reads_its_own_data(project_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from mlops_kit.kit import Kit
+
+    with Kit.open() as kit:
+        version = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    assert version.storage == f"datasets/churn/{version.fingerprint}.parquet"
+    copy = shutil.copytree(project_dir, tmp_path / "copy")
+    # The original's data is gone: only the copy's own files can be read.
+    shutil.rmtree(project_dir / ".mlops" / "datasets")
+    monkeypatch.chdir(copy)
+    with Kit.open() as kit:
+        assert data.load(kit, "churn@1").num_rows == 3000
+        assert data.collect_garbage(kit) == []
+        assert data.snapshot(kit, "churn", path=tmp_path / "a.parquet").version == 1  # reused

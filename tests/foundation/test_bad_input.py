@@ -143,7 +143,32 @@ def test_no_input_reaches_an_internal_error(
         (
             ["--metadata", "sqlite:///{binary}/metadata.db", "data", "versions", "churn"],
             2,
-            "cannot create",
+            "binary.bin' of SQLite database 'metadata.db' does not exist: create it",
+        ),
+        (
+            ["--metadata", "sqlite:///{project}/typo/metadata.db", "data", "versions", "churn"],
+            2,
+            "typo' of SQLite database 'metadata.db' does not exist: create it",
+        ),
+        (
+            ["--warehouse", "", "data", "versions", "churn"],
+            2,
+            "URI given \\(--warehouse\\) is empty",
+        ),
+        (
+            ["--artifacts", " ", "models", "versions", "m"],
+            2,
+            "URI given \\(--artifacts\\) is empty",
+        ),
+        (
+            ["models", "register", "m", "churn.csv", "--metrics", "{infinite}"],
+            2,
+            "overall.accuracy = inf is not a finite number",
+        ),
+        (
+            ["models", "register", "m", "churn.csv", "--metrics", "{nan}"],
+            2,
+            "overall.f1 = nan is not a finite number",
         ),
         (
             ["data", "snapshot", "mixed", "--from", "mixed.jsonl"],
@@ -157,13 +182,19 @@ def test_inputs_the_sweep_found(project: Path, args: list[str], code: int, said:
     binary = project / "binary.bin"
     binary.write_bytes(bytes(range(256)) * 4)
     (project / "mixed.jsonl").write_text('{"a": 1}\n{"a": "x"}\n', encoding="utf-8")
-    args = [arg.replace("{binary}", str(binary)) for arg in args]
+    (project / "infinite.json").write_text('{"accuracy": Infinity}', encoding="utf-8")
+    (project / "nan.json").write_text('{"overall": {"f1": NaN}}', encoding="utf-8")
+    names = {"{binary}": binary, "{project}": project}
+    names |= {"{infinite}": project / "infinite.json", "{nan}": project / "nan.json"}
+    for placeholder, path in names.items():
+        args = [arg.replace(placeholder, str(path)) for arg in args]
     result = invoke(*args)
     assert_handled(result, args)
     assert result.exit_code == code, result.stderr
     assert re.search(said, result.stderr), result.stderr
     assert "hunter2" not in result.stderr
     assert len(result.stderr) < 400
+    assert not (project / "typo").exists()  # a refused input changes nothing
 
 
 def test_a_local_root_that_is_a_file_is_named(

@@ -64,6 +64,9 @@ def test_wide_tables_keep_headers_whole_and_the_row_names_readable() -> None:
 
 
 def test_progress_only_on_a_terminal_and_never_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_kit.cli.progress import working
+
+    monkeypatch.delenv("CI", raising=False)
     for terminal, fmt, shown in (
         (True, output.OutputFormat.table, True),
         (True, output.OutputFormat.json, False),
@@ -72,7 +75,7 @@ def test_progress_only_on_a_terminal_and_never_with_json(monkeypatch: pytest.Mon
         stream = io.StringIO()
         console = Console(file=stream, force_terminal=terminal, width=80)
         monkeypatch.setattr(output, "err_console", console)
-        with output.working(fmt, "comparing churn@1 with churn@2"):
+        with working(fmt, "comparing churn@1 with churn@2"):
             pass
         assert ("comparing churn@1" in stream.getvalue()) is shown, (terminal, fmt)
 

@@ -70,3 +70,82 @@ def test_unknown_revision_is_a_clear_error(tmp_path) -> None:  # type: ignore[no
     database = METADATA_DATABASES.open(f"sqlite:///{tmp_path / 'm.db'}")
     with pytest.raises(ConfigError, match="unknown schema revision 'nope'"):
         migrate.upgrade(database, "nope")
+
+
+def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
+    metadata_url: str, tmp_path
+) -> None:
+    import sqlalchemy as sa
+
+    from mlops_kit.db.models import utcnow
+    from mlops_kit.errors import ConfigError
+
+    database = METADATA_DATABASES.open(metadata_url)
+    versions = sa.table("dataset_versions", sa.column("version"), sa.column("storage"))
+    old = {
+        1: "/home/someone/project/.mlops/datasets/churn/ab12.parquet",  # DuckDB, before 0009
+        2: "proj.mlops.churn#2",  # BigQuery: not a path, kept as it is
+    }
+    try:
+        migrate.upgrade(database, "0008")
+        with database.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO datasets (id, name, description, created_at) VALUES (1, 'churn', '', :t)"
+                ),
+                {"t": utcnow()},
+            )
+            for version, storage in old.items():
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO dataset_versions (dataset_id, version, status, fingerprint, "
+                        "row_count, schema, source, storage, created_by, created_at, description, "
+                        "tags) VALUES (1, :v, 'ready', 'ab12', 3, '[]', 'x', :s, 'u', :t, '', '{}')"
+                    ),
+                    {"v": version, "s": storage, "t": utcnow()},
+                )
+
+        def stored() -> dict[int, str]:
+            with database.engine.connect() as connection:
+                return dict(
+                    connection.execute(sa.select(versions.c.version, versions.c.storage)).all()
+                )
+
+        migrate.upgrade(database)
+        assert stored() == {1: "datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
+        with pytest.raises(ConfigError, match="1 data version\\(s\\) record their location"):
+            migrate.downgrade(database, "0008")
+        assert migrate.current(database) == migrate.head()  # the refused downgrade changed nothing
+        moved = tmp_path / "moved"
+        migrate.downgrade(database, "0008", f"duckdb://{moved}/warehouse.duckdb")
+        assert stored() == {1: f"{moved}/datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_migrations_stay_in_the_tests_own_schema(postgres_url: str) -> None:
+    """Other tests and checkouts share the database ``test``: nothing lands in ``public``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from sqlalchemy import text
+
+    schema = parse_qs(urlsplit(postgres_url).query)["options"][0].removeprefix("-csearch_path=")
+    database = METADATA_DATABASES.open(postgres_url)
+    try:
+        migrate.upgrade(database)
+        with database.engine.connect() as connection:
+            where = connection.execute(
+                text("SELECT schemaname FROM pg_tables WHERE tablename = 'registered_models'")
+            ).scalars()
+            assert connection.execute(text("SELECT current_schema()")).scalar() == schema
+            assert schema in set(where)
+            version = connection.execute(
+                text(
+                    "SELECT relnamespace::regnamespace::text FROM pg_class "
+                    "WHERE oid = to_regclass('alembic_version')"
+                )
+            )
+            assert version.scalar() == schema
+    finally:
+        database.dispose()

@@ -13,6 +13,7 @@ import mlops_kit
 from mlops_kit import models
 from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
+from mlops_kit.models import Lineage
 from tests.models.conftest import METRICS, train_classifier, write_bytes
 
 
@@ -191,3 +192,41 @@ def test_a_flat_metrics_object_means_overall(kit: Any, tmp_path: Path) -> None:
         kit, "flat", write_bytes(tmp_path / "a.bin", 1), metrics=tmp_path / "metrics.json"
     )
     assert (version.metrics, version.slices) == ({"accuracy": 0.81, "f1": 1.0}, {})
+
+
+def test_compare_shows_a_stored_metric_that_is_not_finite_without_a_change(
+    kit: Any, tmp_path: Path, run_cli: Any, metadata_url: str
+) -> None:
+    """Registration refuses NaN and infinity; a value stored before that check stays readable."""
+    from sqlalchemy import update
+
+    from mlops_kit.db.models.registry import ModelMetric
+
+    artifact = write_bytes(tmp_path / "m.bin", 10)
+    for accuracy in (0.8, 0.9):
+        models.register(
+            kit, "clf", artifact, metrics={"accuracy": accuracy, "f1": 0.5}, lineage=Lineage()
+        )
+    broken = {"accuracy": float("inf")}
+    if metadata_url.startswith("postgresql"):  # SQLite stores a NaN as NULL
+        broken["f1"] = float("nan")
+    with kit.metadata.session() as session:
+        for name, value in broken.items():
+            session.execute(update(ModelMetric).where(ModelMetric.name == name).values(value=value))
+
+    comparison = models.compare(kit, "clf@1", "clf@2")
+    overall = comparison.summary["metrics"]["overall"]
+    assert overall["accuracy"]["delta"] is None
+    result = run_cli(
+        "--metadata", metadata_url, "models", "compare", "clf@1", "clf@2", "-f", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    printed = json.loads(result.stdout, parse_constant=refuse)["metrics"]["overall"]
+    assert printed["accuracy"] == {"a": None, "b": None, "delta": None}
+    assert printed["f1"]["delta"] == (None if "f1" in broken else 0)
+    table = run_cli("--metadata", metadata_url, "models", "compare", "clf@1", "clf@2")
+    assert table.exit_code == 0 and "inf" in table.stdout, table.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -274,7 +275,10 @@ CRASHING_WORKER = textwrap.dedent(
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
 
-    metadata, artifacts, source = sys.argv[1:]
+    metadata, artifacts, source, *crash = sys.argv[1:]
+    if crash:
+        from tests.faults import crash_at
+        crash_at(crash[0])
     environment = Environment(
         name="ci", warehouse="duckdb:///unused.duckdb", artifacts=artifacts, metadata=metadata,
         orchestrator="kfp-local",
@@ -337,3 +341,221 @@ def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
     assert list(kit.artifacts.list_objects()) == []
     assert models.list_versions(kit, "clf", include_unready=True) == []
     kit.close()
+
+
+def _crash(metadata: str, artifacts: str, source: Path, crash_at: str, cwd: Path) -> None:
+    """Run a registration in a process that is killed at ``crash_at`` (``module:function``)."""
+    import signal
+
+    worker = subprocess.run(
+        [sys.executable, "-c", CRASHING_WORKER, metadata, artifacts, str(source), crash_at],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        timeout=120,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "left"),
+    [
+        # The bytes are written to the staged file, not yet linked under their key.
+        ("os:fsync", r"clf/2/\.incoming-\w+"),
+        # The staged file is linked under its key; the version is never marked ready.
+        ("mlops_kit.artifacts.local:_fsync_directory", r"clf/2/model\.bin"),
+    ],
+)
+def test_gc_removes_what_a_registration_killed_mid_upload_left_in_the_local_store(
+    local_kit: Any, tmp_path: Path, run_cli: Any, crash_at: str, left: str
+) -> None:
+    import re
+
+    kit = local_kit
+    models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), lineage=models.Lineage())
+    source = write_bytes(tmp_path / "model" / "model.bin", 3 * 1024 * 1024, seed=3)
+    environment = kit.environment
+    _crash(environment.metadata, environment.artifacts, source, crash_at, Path.cwd())
+    listed = [o.key for o in kit.artifacts.list_objects()]
+    assert listed[0] == "clf/1/m.bin" and len(listed) == 2
+    assert re.fullmatch(left, listed[1]), listed
+
+    # Within the grace period the upload may still be running: nothing goes.
+    kept = models.collect_garbage(kit)
+    assert (kept.removed_versions, kept.removed_objects, kept.kept_objects) == ([], [], 2)
+    dry = run_cli("models", "gc", "--dry-run", "--grace-hours", "0", "--format", "json")
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout) == {
+        "removed_versions": ["clf@2"],
+        "removed_objects": [listed[1]],
+        "kept_objects": 1,
+        "dry_run": True,
+    }
+    assert [o.key for o in kit.artifacts.list_objects()] == listed  # a dry run removes nothing
+
+    report = models.collect_garbage(kit, now=utcnow() + timedelta(hours=25))
+    assert (report.removed_versions, report.removed_objects) == (["clf@2"], [listed[1]])
+    assert [o.key for o in kit.artifacts.list_objects()] == ["clf/1/m.bin"]
+    assert not (kit.artifacts.root / "clf" / "2").exists()  # nothing left under the version
+    assert [v.version for v in models.list_versions(kit, "clf", include_unready=True)] == [1]
+    assert models.register(kit, "clf", source.parent, lineage=models.Lineage()).version == 3
+
+
+def test_a_full_artifact_disk_is_one_line_and_leaves_no_version_and_no_partial_file(
+    local_kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    kit = local_kit
+    source = write_bytes(tmp_path / "model.bin", 1024)
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("mlops_kit.artifacts.local.os.fsync", disk_full)
+    with pytest.raises(BackendError, match=r"the disk holding '.*/clf/1' is full \([0-9.]+ [MG]iB"):
+        models.register(kit, "clf", source, lineage=models.Lineage())
+    monkeypatch.undo()
+    (failed,) = models.list_versions(kit, "clf", include_unready=True)
+    assert failed.status == "failed"
+    assert list(kit.artifacts.list_objects()) == []
+
+
+@pytest.mark.parametrize("down", ["503", "refused"])
+def test_registering_to_a_storage_service_that_is_down_gives_up_at_the_stated_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, down: str
+) -> None:
+    from mlops_kit.artifacts.gcs import RETRY_DEADLINE
+    from tests.cloud_twin.http import LoopbackServer
+
+    def unavailable(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+        if method == "GET":  # the object does not exist yet: the upload is what fails
+            return 404, {"error": {"code": 404, "message": "No such object"}}
+        return 503, {"error": {"code": 503, "message": "Service Unavailable"}}
+
+    server = LoopbackServer(unavailable).start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+    if down == "refused":
+        server.stop()  # nothing listens any more: every connection is refused
+    kit = _kit(f"sqlite:///{tmp_path / 'metadata.db'}", "gs://models/prefix")
+    migrate.upgrade(kit.metadata)
+    assert kit.artifacts.retry_timeout == RETRY_DEADLINE == 30  # not the library's 120 s
+    kit.artifacts.retry_timeout = 0.5  # type: ignore[attr-defined]
+    last = "HTTP 503" if down == "503" else "Connection refused"
+    with pytest.raises(BackendError, match=f"gave up after retrying for 0.5 s .*{last}"):
+        models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 64), lineage=models.Lineage())
+    (failed,) = models.list_versions(kit, "clf", include_unready=True)
+    assert failed.status == "failed"
+    if down == "503":
+        server.stop()
+    kit.close()
+
+
+def _race(work: Any, count: int) -> list[Any]:
+    """Run ``work(i)`` for ``i < count`` in threads released at once; their results or errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+
+    def run(i: int) -> Any:
+        start.wait()
+        try:
+            return work(i)
+        except Exception as exc:  # the outcome, error or not, is what the test checks
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_concurrent_promotions_of_one_alias_form_one_unbroken_history(
+    kit: Any, tmp_path: Path
+) -> None:
+    artifact = write_bytes(tmp_path / "m.bin", 10)
+    for _ in range(6):
+        models.register(kit, "clf", artifact, lineage=models.Lineage())
+
+    def promote(i: int) -> Any:
+        with Kit(kit.environment) as own:
+            return models.promote(own, f"clf@{i + 1}", "prod", f"race {i}")
+
+    outcomes = _race(promote, 6)
+    assert [type(o).__name__ for o in outcomes] == ["AliasEvent"] * 6
+    chain = models.history(kit, "clf", "prod")  # in the order the moves were committed
+    assert sorted(e.to_version for e in chain) == [1, 2, 3, 4, 5, 6]
+    # Each promotion saw the one before it: no move was lost or based on a stale holder.
+    assert [e.from_version for e in chain] == [None] + [e.to_version for e in chain[:-1]]
+    assert models.get_version(kit, "clf@prod").version == chain[-1].to_version
+
+
+def test_registrations_while_gc_runs_never_lose_a_ready_versions_files(
+    kit: Any, tmp_path: Path
+) -> None:
+    from mlops_kit.errors import ConflictError
+
+    sources = [write_bytes(tmp_path / f"m{i}" / "model.bin", 4096, seed=i) for i in range(4)]
+
+    def work(i: int) -> Any:
+        with Kit(kit.environment) as own:
+            if i == 0:  # the most eager gc: a pending version is stale at once
+                return [models.collect_garbage(own, grace=timedelta(0)) for _ in range(8)]
+            return [
+                models.register(own, f"clf{i}", source.parent, lineage=models.Lineage())
+                for source in sources
+            ]
+
+    outcomes = _race(work, 4)
+    for outcome in outcomes[1:]:
+        # A registration either completed, or was told that gc removed its pending version.
+        if isinstance(outcome, Exception):
+            assert isinstance(outcome, ConflictError), outcome
+            assert "removed by `models gc` while uploading" in str(outcome)
+    ready = [v for i in (1, 2, 3) for v in models.list_versions(kit, f"clf{i}")]
+    assert ready, "no registration completed"
+    for summary in ready:
+        version = models.get_version(kit, summary.ref)
+        for stored in version.stored_objects():
+            kit.artifacts.verify(stored)  # present, with its recorded size and checksum
+    models.collect_garbage(kit, grace=timedelta(0))
+    keys = {o.key for o in kit.artifacts.list_objects()}
+    assert keys == {f["key"] for v in ready for f in models.get_version(kit, v.ref).files}
+
+
+def test_a_version_gc_removed_mid_upload_never_completes_another_versions_row(
+    kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite gives a deleted row's id to the next row: the upload must not finish that one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops_kit.errors import ConflictError
+
+    artifact = write_bytes(tmp_path / "m.bin", 64)
+    store = type(kit.artifacts)
+    put = store.put
+    uploaded, other_pending = threading.Event(), threading.Event()
+
+    def interleaved(self: Any, source: Path, prefix: str, *progress: Any) -> Any:
+        stored = put(self, source, prefix, *progress)
+        if prefix == "clf/1":  # uploaded; gc and another registration run before it finishes
+            uploaded.set()
+            assert other_pending.wait(timeout=60)
+        else:  # "other" is pending, in the id gc freed, until clf@1 has tried to finish
+            other_pending.set()
+            assert clf.done() or clf.exception(timeout=60) is not None
+        return stored
+
+    monkeypatch.setattr(store, "put", interleaved)
+    with ThreadPoolExecutor(2) as pool:
+        clf = pool.submit(models.register, kit, "clf", artifact, lineage=models.Lineage())
+        assert uploaded.wait(timeout=60)
+        assert models.collect_garbage(kit, grace=timedelta(0)).removed_versions == ["clf@1"]
+        other = pool.submit(models.register, kit, "other", artifact, lineage=models.Lineage())
+        with pytest.raises(ConflictError, match="clf@1 was removed by `models gc` while uploading"):
+            clf.result(timeout=60)
+        assert other.result(timeout=60).status == "ready"
+    (version,) = models.list_versions(kit, "other")
+    assert [f["key"] for f in models.get_version(kit, version.ref).files] == ["other/1/m.bin"]
+    assert models.list_versions(kit, "clf", include_unready=True) == []
+    assert [o.key for o in kit.artifacts.list_objects()] == ["other/1/m.bin"]

@@ -82,6 +82,13 @@ def test_thresholds_baseline_drops_and_minimum_samples() -> None:
         ("drift:\n  wasserstein: {max: 1}\n", "unknown drift measure"),
         ("surprise: 1\n", "surprise"),
         ("thresholds: [\n", "not valid YAML"),
+        ("thresholds:\n  accuracy: {min: 0.9, max: 0.8}\n", "min 0.9 is above max 0.8"),
+        ("thresholds:\n  accuracy: {min: .nan}\n", "thresholds.accuracy.min: Input should be"),
+        ("drift:\n  psi: {max: .inf}\n", "drift.psi.max: Input should be a finite number"),
+        (
+            "retraining: {handler: pipline}\n",
+            "no retraining handler 'pipline' .* \\(installed: pipeline\\)",
+        ),
     ],
 )
 def test_invalid_specs_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

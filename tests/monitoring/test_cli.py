@@ -89,6 +89,12 @@ def test_check_exits_non_zero_and_names_the_hours(
         (["report", "purchase@9"], 3, "purchase"),
         (["report", "purchase@1", "--end", "2026-11-20"], 2, "invalid --end"),
         (["check", "--spec", "missing.yaml"], 3, "monitoring spec missing.yaml not found"),
+        (
+            ["report", "purchase@1", "--end", END, "--positive-label", "yes"],
+            2,
+            "unknown positive label 'yes': no label or prediction of the window is that class "
+            "(seen: '0', '1')",
+        ),
     ],
 )
 def test_bad_inputs_are_one_line_errors(run_cli, registered: str, args, code, message) -> None:

@@ -254,3 +254,54 @@ def test_bigquery_refusing_rows_keeps_them_buffered(bigquery_kit: Any) -> None:
     )
     logger.close()
     assert logger.written == 1 and len(_inserts(bigquery_kit)) == 2
+
+
+def test_slow_writes_push_back_at_the_bound_and_the_server_counts_the_dropped_rows(
+    local_kit, project_dir: Path
+) -> None:
+    from mlops_kit.serving.metrics import ServingMetrics
+    from mlops_kit.serving.prediction_log import ServedPredictionLog
+    from mlops_kit.serving.settings import ServingSettings
+
+    settings = ServingSettings(log_batch_size=2, log_max_delay=0.05, log_max_buffered=4)
+    metrics = ServingMetrics("churn")
+    served = ServedPredictionLog(local_kit, "churn", settings, metrics)
+    sink = served._logger(1).sink
+    writing, released = threading.Event(), threading.Event()
+    append = sink.append
+
+    def slow_append(table, rows):  # type: ignore[no-untyped-def]
+        writing.set()
+        assert released.wait(timeout=60)  # the warehouse is slow: this batch takes a while
+        append(table, rows)
+
+    sink.append = slow_append  # type: ignore[method-assign]
+
+    def log(*numbers: int) -> None:
+        ids = [f"r{n}" for n in numbers]
+        served.log(1, ids, [{"x": n} for n in numbers], [1] * len(numbers), None)
+
+    log(0, 1)  # one batch: the writer takes it and is stuck writing it
+    assert writing.wait(timeout=60)
+    log(2, 3, 4, 5)  # buffered up to the bound
+    log(6, 7)  # beyond it: pushed back, counted as dropped, never raised to the request
+    assert served.depth() == 6.0
+    assert "mlops_kit_serving_prediction_log_rows_dropped_total 2.0" in metrics.render()[0].decode()
+    with pytest.raises(BackendError, match="writing is slower than predictions arrive"):
+        served._logger(1).log("r8", {"x": 8}, 1)
+    released.set()
+    served.close()
+    logged = [
+        r
+        for f in _batches(project_dir, "prediction_log")
+        for r in pq.read_table(f)["request_id"].to_pylist()
+    ]
+    assert sorted(logged) == [f"r{n}" for n in range(6)]
+    assert served.depth() == 0.0
+
+
+def test_the_buffer_must_hold_a_batch() -> None:
+    from mlops_kit.serving.settings import ServingSettings
+
+    with pytest.raises(ConfigError, match="log_max_buffered 10 is below log_batch_size 1000"):
+        ServingSettings.resolve({"log_max_buffered": 10})

@@ -22,6 +22,9 @@ from tests.cloud_twin.oauth import TokenEndpoint
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ACCOUNT = "mlops-dev-deployer@acme-ml-dev.iam.gserviceaccount.com"
+IMAGE = "europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/svc-model"
+DIGEST = "sha256:" + "ab" * 32
+CHAMPION_DIGEST = "sha256:" + "cd" * 32
 
 
 @pytest.fixture
@@ -49,6 +52,20 @@ def cloud_project(project_dir: Path, kubeflow: FakeKubeflow, run_cli, monkeypatc
     return project_dir / "svc-model"
 
 
+def _pin(project: Path, digest: str = DIGEST) -> None:
+    """Pin the project's image in configs/dev.yaml, as a team does to run one build everywhere."""
+    path = project / "configs" / "dev.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["image"] = f"{config['image']}@{digest}"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def _images(body: dict[str, Any]) -> set[str]:
+    """The images of every task of a submitted run or recurring run."""
+    executors = body["pipeline_spec"]["deploymentSpec"]["executors"].values()
+    return {e["container"]["image"] for e in executors}
+
+
 def _posts(server: FakeKubeflow, prefix: str) -> list[Any]:
     return [
         body
@@ -70,7 +87,7 @@ def test_compile_for_the_cluster_uses_the_project_image(cloud_project: Path, run
 def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-def]
     cloud_project: Path, kubeflow: FakeKubeflow, run_cli
 ) -> None:
-    result = run_cli("pipeline", "run", "--env", "dev")
+    result = run_cli("pipeline", "run", "--env", "dev", "--image-digest", DIGEST)
     assert result.exit_code == 0, result.stderr
     assert "run run-1 submitted (PENDING)" in result.stdout
     (experiment,) = _posts(kubeflow, "/apis/v2beta1/experiments")
@@ -87,6 +104,7 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
     assert runtime["parameters"]["source"] == "table:acme-ml-dev.svc_model_source.customers"
     assert runtime["parameters"]["deploy_champion"] is False
     assert body["pipeline_spec"]["pipelineInfo"]["name"] == "svc-model-training"
+    assert _images(body) == {f"{IMAGE}@{DIGEST}"}
 
     listed = run_cli("pipeline", "runs", "-e", "dev", "--format", "json")
     assert [(r["run_id"], r["state"]) for r in json.loads(listed.stdout)] == [
@@ -102,9 +120,10 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
 def test_schedule_creates_a_recurring_run(  # type: ignore[no-untyped-def]
     cloud_project: Path, kubeflow: FakeKubeflow, run_cli
 ) -> None:
-    result = run_cli("--env", "dev", "pipeline", "schedule")
+    result = run_cli("--env", "dev", "pipeline", "schedule", "--image-digest", DIGEST)
     assert result.exit_code == 0, result.stderr
     (body,) = _posts(kubeflow, "/apis/v2beta1/recurringruns")
+    assert _images(body) == {f"{IMAGE}@{DIGEST}"}
     assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * 1"}}
     assert body["max_concurrency"] == "1"
     assert body["mode"] == "ENABLE"
@@ -119,6 +138,7 @@ def test_retraining_handler_submits_the_training_pipeline(  # type: ignore[no-un
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
 
+    _pin(cloud_project)
     request = RetrainingRequest("svc-model", 3, ["accuracy 0.41 < 0.80 on hour_of_day=3"])
     with Kit.open("dev") as kit:
         started = request_retraining(kit, request, "pipeline")
@@ -126,6 +146,7 @@ def test_retraining_handler_submits_the_training_pipeline(  # type: ignore[no-un
     assert (started.reference, started.run_id, started.promoted) == ("run-1", "run-1", None)
     (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
     assert body["display_name"] == "svc-model-training"
+    assert _images(body) == {f"{IMAGE}@{DIGEST}"}
 
 
 def test_schedule_on_the_local_twin_is_a_clear_error(cloud_project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +163,7 @@ def test_run_parameters_never_hold_a_password(  # type: ignore[no-untyped-def]
 
     metadata = "postgresql+psycopg://mlops:s3cret-pw@db.internal:5432/mlops"
     monkeypatch.setenv("MLOPS_KIT_METADATA", metadata)
-    result = run_cli("pipeline", "run", "--env", "dev")
+    result = run_cli("pipeline", "run", "--env", "dev", "--image-digest", DIGEST)
     assert result.exit_code == 0, result.stderr
     (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
     assert "s3cret-pw" not in json.dumps(body)
@@ -224,6 +245,7 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
     from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, run_check
     from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
 
+    _pin(cloud_project)
     spec = MonitoringSpec.model_validate(
         {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "pipeline"}}
     )
@@ -260,3 +282,104 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
             assert (first.state, first.run_id, first.promoted) == ("failed", "run-1", False)
     posted = _posts(kubeflow, "/apis/v2beta1/runs")
     assert len(posted) == 2
+
+
+def _champion(kit: Any, tmp_path: Path, image: str | None) -> None:
+    """Register svc-model@1 (recording ``image``) and make it the champion."""
+    from mlops_kit import models
+    from mlops_kit.db import migrate
+
+    migrate.upgrade(kit.metadata)
+    artifact = tmp_path / "model.joblib"
+    artifact.write_bytes(b"a model")
+    lineage = models.Lineage(image_digest=image, packages={})
+    models.register(kit, "svc-model", artifact, metrics={"accuracy": 0.8}, lineage=lineage)
+    models.promote(kit, "svc-model@1", "champion", "first version")
+
+
+def _dev_kit(tmp_path: Path) -> Any:
+    from mlops_kit.kit import Kit
+
+    return Kit.open(
+        "dev",
+        metadata=f"sqlite:///{tmp_path / 'metadata.db'}",
+        artifacts=(tmp_path / "models").as_uri(),
+    )
+
+
+def test_retraining_trains_in_the_image_that_produced_the_champion(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, tmp_path: Path
+) -> None:
+    from mlops_kit.monitoring.retraining import RetrainingRequest, request_retraining
+    from mlops_kit.pipelines.project import PipelineProject
+
+    with _dev_kit(tmp_path) as kit:
+        _champion(kit, tmp_path, f"{IMAGE}@{CHAMPION_DIGEST}")
+        request = RetrainingRequest("svc-model", 1, ["accuracy 0.41 < 0.80"])
+        assert request_retraining(kit, request, "pipeline").run_id == "run-1"
+        # A recurring run made without --image-digest trains there too.
+        PipelineProject.discover().schedule(kit)
+    (run,) = _posts(kubeflow, "/apis/v2beta1/runs")
+    (recurring,) = _posts(kubeflow, "/apis/v2beta1/recurringruns")
+    assert _images(run) == _images(recurring) == {f"{IMAGE}@{CHAMPION_DIGEST}"}
+
+
+def test_a_digest_given_or_pinned_comes_before_the_champions(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, tmp_path: Path
+) -> None:
+    from mlops_kit.pipelines.project import PipelineProject
+
+    project = PipelineProject.discover()
+    with _dev_kit(tmp_path) as kit:
+        _champion(kit, tmp_path, CHAMPION_DIGEST)  # a bare digest names the configured image
+        config = project.config("dev")
+        assert project.run_target(kit, config).image == f"{IMAGE}@{CHAMPION_DIGEST}"
+        assert project.run_target(kit, config, DIGEST).image == f"{IMAGE}@{DIGEST}"
+        _pin(cloud_project)
+        assert project.run_target(kit, project.config("dev")).image == f"{IMAGE}@{DIGEST}"
+
+
+@pytest.mark.parametrize(
+    ("champion", "expected"),
+    [
+        (False, "svc-model@champion does not exist yet: pass --image-digest sha256:<digest>"),
+        (True, "svc-model@champion records no image: pass --image-digest sha256:<digest>"),
+    ],
+)
+def test_a_cluster_run_without_a_digest_is_refused_in_one_line(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, tmp_path: Path, champion: bool, expected: str
+) -> None:
+    from mlops_kit.monitoring.retraining import RetrainingRequest
+    from mlops_kit.pipelines.retraining import submit_training_pipeline
+
+    # A tag in the config is no pin: it names whatever was pushed last.
+    path = cloud_project / "configs" / "dev.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("/svc-model\n", "/svc-model:latest\n"),
+        encoding="utf-8",
+    )
+    with _dev_kit(tmp_path) as kit:
+        if champion:
+            _champion(kit, tmp_path, None)
+        else:
+            from mlops_kit.db import migrate
+
+            migrate.upgrade(kit.metadata)
+        with pytest.raises(ConfigError) as refused:
+            submit_training_pipeline(kit, RetrainingRequest("svc-model", 1, ["drift"]))
+    assert expected in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert _posts(kubeflow, "/apis/v2beta1/runs") == []
+
+
+@pytest.mark.parametrize(
+    "digest", ["latest", "sha256:../../etc/passwd", "sha256:<b>" + "a" * 59, "sha256:'; DROP"]
+)
+def test_a_malformed_digest_is_refused_before_anything_is_scheduled(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, digest: str
+) -> None:
+    result = run_cli("--env", "dev", "pipeline", "schedule", "--image-digest", digest)
+    assert result.exit_code == 2
+    assert "invalid image digest" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert _posts(kubeflow, "/apis/v2beta1/recurringruns") == []

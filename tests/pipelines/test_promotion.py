@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from mlops_kit.kit import Kit
 from mlops_kit.pipelines.demo import churn_frame
 from mlops_kit.pipelines.evaluation import evaluate_classifier, holdout_split
 from mlops_kit.pipelines.promotion import decide
@@ -137,3 +140,48 @@ def test_evaluation_is_overall_and_per_slice() -> None:
     assert set(contracts) == {"month-to-month", "one-year", "two-year"}
     assert sum(v["count"] for v in contracts.values()) == 600
     assert "accuracy" in contracts["month-to-month"]
+
+
+@pytest.mark.parametrize("broken", [float("nan"), float("inf")])
+def test_a_metric_that_is_not_a_finite_number_is_never_promoted_and_is_named(
+    broken: float,
+) -> None:
+    candidate = _metrics(0.9, broken, 0.9)
+    champion = _metrics(0.8, 0.7, broken)
+    decision = decide("m@2", candidate, "m@1", champion, ["roc_auc", "accuracy"], ["contract"])
+    assert not decision.promoted
+    assert decision.reasons == [
+        f"accuracy of m@2 is {broken}, not a finite number: it cannot be compared",
+        f"roc_auc of m@1 on contract=month-to-month is {broken}, not a finite number: it "
+        "cannot be compared",
+    ]
+
+
+def test_an_unknown_gate_metric_is_refused_when_the_config_is_read(
+    tmp_path: Path, local_kit: Kit
+) -> None:
+    from mlops_kit.environments import Workspace
+    from mlops_kit.errors import ConfigError
+    from mlops_kit.pipelines.project import PipelineProject
+    from mlops_kit.pipelines.promotion import gate_candidate
+
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "local.yaml"
+    config.write_text(
+        "dataset: churn\nsource: churn.csv\nmodel_name: churn\ntarget: churned\n"
+        "gate: {metrics: [roc_auc, acuracy]}\n",
+        encoding="utf-8",
+    )
+    project = PipelineProject(Workspace.discover(tmp_path, environ={}), "x:y")
+    with pytest.raises(
+        ConfigError, match="gate.metrics: .*unknown classification metric 'acuracy'"
+    ):
+        project.config("local")
+    config.write_text(config.read_text().replace("acuracy]}", "accuracy], min_improvement: .nan}"))
+    with pytest.raises(ConfigError, match="gate.min_improvement: Input should be a finite number"):
+        project.config("local")
+    # The library's gate refuses it too, before it looks anything up.
+    with pytest.raises(
+        ConfigError, match="metric 'auc' \\(known: accuracy, .*\\): correct 'gate.metrics'"
+    ):
+        gate_candidate(local_kit, "churn@1", "churned", ["auc"])

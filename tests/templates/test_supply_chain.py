@@ -245,13 +245,54 @@ def test_the_compiled_pipeline_names_the_image_by_digest(  # type: ignore[no-unt
     image = f"europe-west1-docker.pkg.dev/acme-ml-dev/mlops-dev-images/churn-dev@{DIGEST}"
     assert images == {image}
     # The same image serves: the deploy step hands it to the GKE or Vertex AI deploy target.
-    deploy = next(
-        task
-        for component in spec["components"].values()
+    tasks = {
+        task["taskInfo"]["name"]: task
+        for component in [spec["root"], *spec["components"].values()]
         for task in component.get("dag", {}).get("tasks", {}).values()
-        if task["taskInfo"]["name"] == "deploy-model"
-    )
-    assert deploy["inputs"]["parameters"]["image"] == {"runtimeValue": {"constant": image}}
+    }
+    assert tasks["deploy-model"]["inputs"]["parameters"]["image"] == {
+        "runtimeValue": {"constant": image}
+    }
+    # The version records it: a retraining run of the champion trains in the same image.
+    assert tasks["register-model"]["inputs"]["parameters"]["image"] == {
+        "runtimeValue": {"constant": image}
+    }
+
+
+def _image_references(project: Path) -> list[tuple[str, str]]:
+    """(where, reference) of every image of the project in its configs and its CI workflow."""
+    found = [
+        (path.name, str(config["image"]))
+        for path in sorted((project / "configs").glob("*.yaml"))
+        if (config := yaml.safe_load(path.read_text(encoding="utf-8"))).get("image")
+    ]
+    for job, spec in _workflow(project)["jobs"].items():  # type: ignore[attr-defined]
+        for step in spec["steps"]:
+            for value in [*step.get("with", {}).values(), *step.get("env", {}).values()]:
+                if "steps.image.outputs.name" in str(value):
+                    found.append((f"{job}/{step.get('id') or step.get('name')}", str(value)))
+    return found
+
+
+def test_every_image_of_a_cloud_project_is_by_digest_or_filled_by_ci(
+    projects: dict[str, Path],
+) -> None:
+    references = _image_references(projects["dev"])
+    where = {place for place, _ in references}
+    assert {"dev.yaml", "submit/build", "submit/attest"} <= where
+    for place, reference in references:
+        name = reference.rpartition("/")[2]
+        if place.endswith(".yaml"):
+            # The repository alone: a cluster run adds the digest (--image-digest, or the
+            # champion's recorded image) and refuses to run without one.
+            assert "@" not in name and ":" not in name, (place, reference)
+        elif place == "submit/build":
+            # The push names the commit (a new tag per build); nothing runs by this tag.
+            assert reference == "${{ steps.image.outputs.name }}:${{ github.sha }}"
+        else:
+            assert reference.endswith("@${{ steps.build.outputs.digest }}"), (place, reference)
+    local = _image_references(projects["local"])
+    assert all(place.endswith(".yaml") and "@" not in ref for place, ref in local)
 
 
 @pytest.mark.parametrize(

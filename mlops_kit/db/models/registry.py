@@ -50,6 +50,7 @@ class ModelVersionRow(Base):
         CheckConstraint("status IN ('pending', 'ready', 'failed')", name="status"),
         CheckConstraint("version > 0", name="version_positive"),
         Index("ix_model_versions_status_created", "status", "created_at"),
+        Index("ix_model_versions_model_status_version", "model_id", "status", "version"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -164,7 +165,10 @@ class ModelAlias(Base):
     """An alias (``champion``, ``production``) and the version that holds it now."""
 
     __tablename__ = "model_aliases"
-    __table_args__ = (UniqueConstraint("model_id", "alias"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "alias"),
+        Index("ix_model_aliases_version_id", "version_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))

@@ -13,6 +13,7 @@ def register_model(
     git_commit: str,
     model: Input[Model],
     metrics_json: Input[Artifact],
+    image: str = "",
 ) -> str:
     """Register ``model`` as the next version of ``model_name``.
 
@@ -25,6 +26,9 @@ def register_model(
         git_commit: the commit of the project's training code (empty: unknown).
         model: the trained model (joblib).
         metrics_json: its metrics JSON.
+        image: the image the run's tasks ran in, by digest (``REPOSITORY/NAME@sha256:…``; empty
+            on the local twin): recorded as ``components.image``, the image a later retraining
+            or scheduled run of the champion trains in.
 
     Returns:
         The reference of the new version (``churn@4``).
@@ -54,6 +58,7 @@ def register_model(
                     params=json.loads(params or "{}"),
                     pipeline_run_id=pipeline_run_id,
                     git_commit=git_commit or None,
+                    image_digest=image or None,
                 ),
             )
     print(f"register: {model_name}@{version.version} (trained on {dataset_ref})")

@@ -3,12 +3,14 @@
 Nobody runs a command: the scheduled job (the monitoring pipeline's one step) runs each morning
 with a fixed clock. Whether a purchase happened is known two days after the prediction, so the
 first checks judge no metric (too few labels: pending), but the traffic has moved to the night
-hours (drift), which retrains; the shop's extract still covers office hours only, so the gate
-keeps the champion. The violations repeat on the next mornings, inside the cooldown, now with the
-night hours' accuracy as their labels arrive: no second run starts, and each refusal names the
-guard. The shop fixes its extract (a new data version arrives); once the cooldown is over the next
-check retrains on it and the gate promotes the new version; once its traffic is labelled, its
-follow-up check passes. A webhook receiver on loopback gets every notification.
+hours (drift), and there the scores sit near 0.5, so the accuracy the scores estimate flags the
+night hours before their labels arrive; this retrains; the shop's extract still covers office
+hours only, so the gate keeps the champion. The violations repeat on the next mornings, inside the
+cooldown, now with the night hours' accuracy as their labels arrive: no second run starts, and
+each refusal names the guard. The shop fixes its extract (a new data version arrives); once the
+cooldown is over the next check retrains on it and the gate promotes the new version; once its
+traffic is labelled, its follow-up check passes. A webhook receiver on loopback gets every
+notification.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ def test_monitoring_finds_the_hours_retraining_fixes_them_and_the_gate_says_why(
         assert reasons[1].startswith(f"accuracy better on {len(NIGHT)} of 24 values of hour_of_day")
         better = re.findall(r"hour_of_day=(\d+) ([\d.]+) against ([\d.]+)", reasons[1])
         assert [int(hour) for hour, _, _ in better] == NIGHT
-        assert all(float(new) > 0.8 > 0.3 > float(old) for _, new, old in better)
+        # At night v1 does no better than a coin flip; v2 gets most of them right.
+        assert all(float(new) > 0.8 > 0.5 > float(old) for _, new, old in better)
         assert reasons[-1] == "both scored on the 960 held-out rows of purchases@2"
         assert promotion.reason in retrained
 

@@ -16,19 +16,28 @@ DAY_HOURS = range(9, 18)
 
 
 def purchases(rng: np.random.Generator, stamps: list[datetime]) -> pd.DataFrame:
-    """Shoppers at ``stamps``: by day cheap items sell, at night expensive ones do."""
+    """Shoppers at ``stamps``: by day cheap items sell, at night the dearer of mid-priced ones do.
+
+    By day prices span 0 to 100 and whether an item sells fades from likely to unlikely around
+    50 (a model of office hours learns scores near 0.5 there, and calibrated ones). At night the
+    shoppers browse mid-priced items only, 46 to 54, where that model is unsure, and buy the
+    dearer of them (with 5 % noise): so its scores for the night, calibrated by day, estimate a
+    mediocre accuracy before any label arrives, and the labels show it is wrong.
+    """
     n = len(stamps)
-    price = rng.uniform(0, 100, n)
+    draw = rng.uniform(0, 1, n)
     device = rng.choice(["mobile", "desktop"], n)
     day = np.array([stamp.hour in DAY_HOURS for stamp in stamps])
-    buys = np.where(day, price < 50, price > 50)
-    noise = rng.random(n) < 0.05
+    price = np.where(day, 100 * draw, 46 + 8 * draw)
+    chance = rng.random(n)
+    by_day = chance < 1 / (1 + np.exp((price - 50) / 3))
+    at_night = (price > 50) ^ (chance < 0.05)
     return pd.DataFrame(
         {
             "event_time": stamps,
             "price": price,
             "device": device,
-            "purchased": (buys ^ noise).astype(int),
+            "purchased": np.where(day, by_day, at_night).astype(int),
         }
     )
 

@@ -98,19 +98,27 @@ def test_the_report_finds_the_night_hours_of_the_purchase_story(local_kit, purch
     weak = search_weak_slices(local_kit, report, 50)
     assert weak is report.weak_slices and weak
     # Only hour_of_day was never named as a slice: the search found it.
+    # The night shoppers browse mid-priced items: the worst slices are night hours and the
+    # deciles of price the night fills, and nothing else.
     hours = [int(w.value) for w in weak if w.column == "hour_of_day"]
-    assert set(hours) <= set(NIGHT) and len(hours) >= 8
+    assert set(hours) <= set(NIGHT) and len(hours) >= 3
+    prices = [w.value.split(" – ") for w in weak if w.column == "price"]
+    assert prices and all(46 <= float(low) < float(high) <= 54 for low, high in prices)
+    assert len(hours) + len(prices) == len(weak)
     assert all(w.estimate.upper < w.overall for w in weak)
     assert report.to_dict()["weak_slices"][0]["message"] == str(weak[0])
     finding = next(f for f in report_findings(report) if "the search found" in f.statement)
     assert finding.evidence["slices"] == [w.subject for w in weak]
     # Sliced by hour already, the night hours are named by the coverage finding: the search
-    # adds no finding that repeats them.
+    # adds a finding for the mid-priced items only, never repeating the hours.
     by_hour = build_report(local_kit, model, slices=["hour_of_day"], end=END)
     assert {w.subject for w in search_weak_slices(local_kit, by_hour, 50)} >= {
         w.subject for w in weak if w.column == "hour_of_day"
     }
-    assert not [f for f in report_findings(by_hour) if "the search found" in f.statement]
+    (searched,) = [f for f in report_findings(by_hour) if "the search found" in f.statement]
+    assert searched.evidence["slices"] and all(
+        subject.startswith("price=") for subject in searched.evidence["slices"]
+    )
 
 
 def _hourly(rng: np.random.Generator, n: int) -> pd.DataFrame:

@@ -40,6 +40,7 @@ def open_kit(tmp_path: Path, fake: FakeBigQuery, dry_run: bool = False, **settin
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     environment = Environment(
         name="local",
         warehouse=f"bigquery://{PROJECT}/{DATASET}",

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from sqlalchemy import event
 
-from tests.conftest import CliResult
+from tests.cloud_twin.storage import GcsEmulator
+from tests.conftest import CliResult, require
 
 
 def _one_line_error(result: CliResult, *said: str) -> str:
@@ -161,3 +162,34 @@ def test_a_full_sqlite_database_refuses_the_write_and_keeps_what_it_held(
     assert after.exit_code == 0
     assert after.stdout == before.stdout
     _one_line_error(run_cli("models", "versions", "churn"), "unknown model 'churn'")
+
+
+@pytest.mark.gcs
+def test_a_storage_emulator_killed_mid_use_is_named_with_its_endpoint(
+    project_dir: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = GcsEmulator(project_dir.parent / "fake-gcs-server.log")
+    require(emulator.start(), "the GCS emulator (fake-gcs-server)")
+    try:
+        bucket = emulator.create_bucket()
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+        # The stated deadline, shortened so the test waits one second, not thirty.
+        monkeypatch.setattr("mlops_kit.artifacts.gcs.RETRY_DEADLINE", 1.0)
+        artifacts = ("--artifacts", f"gs://{bucket}/models")
+        model = project_dir / "model.bin"
+        model.write_bytes(b"weights" * 100)
+        assert run_cli(*artifacts, "models", "register", "churn", str(model)).exit_code == 0
+        emulator.stop()  # SIGKILL: the port no longer answers
+
+        destination = project_dir.parent / "download"
+        result = run_cli(*artifacts, "models", "download", "churn@1", str(destination))
+    finally:
+        emulator.stop()
+    _one_line_error(
+        result,
+        f"gs://{bucket}/models",
+        "gave up after retrying for 1 s",
+        "Connection refused",
+        f"Cloud Storage at {emulator.url} is reachable",
+    )
+    assert not any(destination.rglob("*.bin"))

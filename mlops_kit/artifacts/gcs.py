@@ -119,9 +119,12 @@ class GcsArtifactStore(ArtifactStore):
         if type(exc).__name__ == "RetryError":
             cause = getattr(exc, "cause", None)
             last = f" (last error: {_said(cause)})" if cause is not None else ""
+            # The endpoint tells a service that is down from a client sent to the wrong place
+            # (STORAGE_EMULATOR_HOST left set, a proxy).
+            endpoint = self.bucket.client.api_endpoint
             return BackendError(
                 f"{what}: gave up after retrying for {self.retry_timeout:g} s{last}; check that "
-                "Cloud Storage is reachable from here, then retry"
+                f"Cloud Storage at {endpoint} is reachable from here, then retry"
             )
         return BackendError(f"{what}: {first_line(exc)}")
 

@@ -84,7 +84,9 @@ class MetadataDatabase(Backend):
                 f"metadata database {self.display_url}: no Google credentials, "
                 "run `gcloud auth application-default login`"
             )
-        return BackendError(f"metadata database {self.display_url}: {first_line(exc)}")
+        fix = _fix_for(getattr(exc, "orig", None) or exc)
+        said = f"metadata database {self.display_url}: {first_line(exc)}"
+        return BackendError(f"{said}; {fix}" if fix else said)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -110,6 +112,34 @@ class MetadataDatabase(Backend):
                 "run `mlops-kit db upgrade`"
             )
         return f"{dialect.name} {server}, schema at {head}".replace(" ,", ",")
+
+
+_MISSING_TABLES = "its tables are missing (dropped, or never created): run `mlops-kit db upgrade`"
+_NOT_A_DATABASE = (
+    "the file is damaged or is not a SQLite database: restore it from a backup, or move it away "
+    "and run `mlops-kit db upgrade` to start an empty one"
+)
+_FIXES = {
+    # PostgreSQL SQLSTATEs
+    "42P01": _MISSING_TABLES,
+    "3F000": "its schema is missing: create the schema, then run `mlops-kit db upgrade`",
+    "53100": "the database server's disk is full: free space on it, then retry",
+    # SQLite result codes
+    "SQLITE_NOTADB": _NOT_A_DATABASE,
+    "SQLITE_CORRUPT": _NOT_A_DATABASE,
+    "SQLITE_FULL": "the database file or its disk is full: free space, then retry",
+}
+"""The fix of each database failure a user can repair, by the driver's error code."""
+
+
+def _fix_for(error: BaseException) -> str | None:
+    """The fix of the driver's ``error`` (psycopg, pg8000 or sqlite3), if it is a known one."""
+    code = getattr(error, "sqlstate", None) or getattr(error, "sqlite_errorname", None)
+    if code is None and error.args and isinstance(error.args[0], dict):  # pg8000's fields
+        code = error.args[0].get("C")
+    if code == "SQLITE_ERROR" and str(error).startswith("no such table"):
+        return _MISSING_TABLES
+    return _FIXES.get(str(code)) if code else None
 
 
 METADATA_DATABASES: SchemeRegistry[MetadataDatabase] = SchemeRegistry("metadata", MetadataDatabase)

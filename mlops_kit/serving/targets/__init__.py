@@ -16,7 +16,7 @@ Every target moves the alias through the registry, so the alias history records 
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -104,24 +104,63 @@ class DeployTarget(Backend):
             NotFoundError: the model does not exist.
         """
 
-    @abstractmethod
     def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
         """Take the canary of ``alias`` off the traffic: its holder serves all of it again.
+
+        The registry records the withdrawal first; then the platform follows
+        (:meth:`_serve_holder`).
 
         Raises:
             NotFoundError: the model does not exist.
             ConflictError: no canary runs on the alias.
         """
+        from mlops_kit import models
 
-    @abstractmethod
+        event = models.withdraw_canary(self.kit, model, alias, reason)
+        self._serve_holder(model, alias)
+        deployment = self.status(model, alias)
+        return replace(
+            deployment,
+            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
+        )
+
     def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
         """Serve the previous version of ``alias`` again, in one step (no approval).
+
+        The registry moves the alias back first; then the platform follows
+        (:meth:`_serve_rolled_back`).
 
         Raises:
             NotFoundError: the alias was never deployed.
             ConflictError: there is no previous version.
             IntegrityError: the previous version's artifact is missing or altered.
         """
+        from mlops_kit import models
+
+        event = models.rollback(self.kit, model, alias, reason=reason)
+        where = self._serve_rolled_back(model, alias, event.to_version)
+        deployment = self.status(model, alias)
+        return Deployment(
+            model,
+            alias,
+            event.to_version,
+            deployment.traffic_share,
+            deployment.state,
+            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}{where}",
+        )
+
+    def _serve_holder(self, model: str, alias: str) -> None:
+        """Give the alias's holder all of its traffic on the platform, after a withdrawal.
+
+        By default nothing: the ``serve`` processes follow the registry.
+        """
+
+    def _serve_rolled_back(self, model: str, alias: str, version: int) -> str:
+        """Serve ``version`` on the platform after a rollback; the detail's suffix saying where.
+
+        By default nothing, and no suffix: the ``serve`` processes follow the registry.
+        """
+        return ""
 
 
 DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)

@@ -415,33 +415,14 @@ class GkeTarget(DeployTarget):
         )
 
     @override
-    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
-        event = models.withdraw_canary(self.kit, model, alias, reason)
+    def _serve_holder(self, model: str, alias: str) -> None:
         self._remove_canary(model, alias)
-        deployment = self.status(model, alias)
-        return replace(
-            deployment,
-            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
-        )
 
     @override
-    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
-        event = models.rollback(self.kit, model, alias, reason=reason)
+    def _serve_rolled_back(self, model: str, alias: str, version: int) -> str:
+        # The stable pods follow the alias; only a canary's pinned pods go.
         self._remove_canary(model, alias)
-        deployment = self.status(model, alias)
-        return Deployment(
-            model,
-            alias,
-            event.to_version,
-            deployment.traffic_share,
-            deployment.state,
-            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}: "
-            f"its pods on {self.cluster} follow it",
-        )
+        return f": its pods on {self.cluster} follow it"
 
     # -- what is applied ----------------------------------------------------------------------------
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from typing_extensions import override
 
 from mlops_kit.errors import ConfigError
@@ -54,28 +52,3 @@ class AliasTarget(DeployTarget):
     @override
     def status(self, model: str, alias: str) -> Deployment:
         return alias_deployment(self.kit, model, alias)
-
-    @override
-    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
-        event = models.withdraw_canary(self.kit, model, alias, reason)
-        deployment = self.status(model, alias)
-        return replace(
-            deployment,
-            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
-        )
-
-    @override
-    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
-        event = models.rollback(self.kit, model, alias, reason=reason)
-        return Deployment(
-            model,
-            alias,
-            event.to_version,
-            1.0,
-            "serving",
-            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}",
-        )

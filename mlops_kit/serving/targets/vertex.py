@@ -342,33 +342,13 @@ class VertexEndpointTarget(DeployTarget):
         )
 
     @override
-    def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
+    def _serve_holder(self, model: str, alias: str) -> None:
         holder = alias_deployment(self.kit, model, alias).version
-        event = models.withdraw_canary(self.kit, model, alias, reason)
         if holder is not None:
             self._serve_only(model, holder, None)
-        deployment = self.status(model, alias)
-        return replace(
-            deployment,
-            detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
-        )
 
     @override
-    def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
-        from mlops_kit import models
-
-        event = models.rollback(self.kit, model, alias, reason=reason)
+    def _serve_rolled_back(self, model: str, alias: str, version: int) -> str:
         # The version's Vertex model is found again with the image it was served in.
-        self._serve_only(model, event.to_version, None)
-        deployment = self.status(model, alias)
-        return Deployment(
-            model,
-            alias,
-            event.to_version,
-            deployment.traffic_share,
-            deployment.state,
-            f"{model}@{alias} rolled back {event.from_version} -> {event.to_version} on endpoint "
-            f"{self.endpoint_id}",
-        )
+        self._serve_only(model, version, None)
+        return f" on endpoint {self.endpoint_id}"

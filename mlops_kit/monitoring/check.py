@@ -420,26 +420,37 @@ def check_model(
         ConfigError: no model is named.
         NotFoundError: the model version does not exist.
     """
-    from datetime import timedelta
-
     from mlops_kit.errors import ConfigError
-    from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
-    from mlops_kit.monitoring.spec import window_hours
 
     ref = ref or spec.model
     if ref is None:
         raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")
     now = end or datetime.now(UTC)
+    report = spec_report(kit, spec, ref, end=now)
+    return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)
+
+
+def spec_report(kit: Kit, spec: MonitoringSpec, ref: str, *, end: datetime) -> MonitoringReport:
+    """The report the spec asks for on ``ref``: its slices, window, task, labels, weak slices.
+
+    Raises:
+        NotFoundError: the model version does not exist.
+    """
+    from datetime import timedelta
+
+    from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
+    from mlops_kit.monitoring.spec import window_hours
+
     report = build_report(
         kit,
         watched_model(kit, ref),
         slices=spec.slices,
         window=timedelta(hours=window_hours(spec.window)),
-        end=now,
+        end=end,
         task=spec.task,
         time_column=spec.time_column,
         labels=spec.labels,
     )
     if spec.weak_slices is not None:
         search_weak_slices(kit, report, spec.weak_slices.min_count)
-    return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)
+    return report

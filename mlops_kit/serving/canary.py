@@ -12,7 +12,7 @@ handful of rows would be noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_kit.errors import ConflictError
@@ -73,8 +73,8 @@ def judge_canary(
         BackendError: the warehouse, the registry or the platform failed.
     """
     from mlops_kit import models
-    from mlops_kit.monitoring import build_report, run_check, watched_model
-    from mlops_kit.monitoring.spec import window_hours
+    from mlops_kit.monitoring import run_check
+    from mlops_kit.monitoring.check import spec_report
 
     canary = models.running_canary(kit, model, alias)
     if canary is None:
@@ -83,16 +83,7 @@ def judge_canary(
             f"{model}@VERSION --alias {alias} --canary 0.1 --reason ...`"
         )
     ref = f"{model}@{canary.version}"
-    report = build_report(
-        kit,
-        watched_model(kit, ref),
-        slices=spec.slices,
-        window=timedelta(hours=window_hours(spec.window)),
-        end=end,
-        task=spec.task,
-        time_column=spec.time_column,
-        labels=spec.labels,
-    )
+    report = spec_report(kit, spec, ref, end=end or datetime.now(UTC))
     target = open_deploy_target(kit)
     if report.labelled < spec.min_samples:
         return CanaryVerdict(

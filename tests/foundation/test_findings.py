@@ -75,8 +75,8 @@ def test_progress_only_on_a_terminal_and_never_with_json(monkeypatch: pytest.Mon
         stream = io.StringIO()
         console = Console(file=stream, force_terminal=terminal, width=80)
         monkeypatch.setattr(output, "err_console", console)
-        with progress(fmt) as shown:
-            shown.start("comparing churn@1 with churn@2")
+        with progress(fmt) as drawn:
+            drawn.start("comparing churn@1 with churn@2")
         assert ("comparing churn@1" in stream.getvalue()) is shown, (terminal, fmt)
 
 

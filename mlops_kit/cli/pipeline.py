@@ -134,7 +134,6 @@ def run(
     with progress() as shown:
         result = project.submit(kit, on_task=task_events(shown), image_digest=image_digest)
         if wait and result.state not in ENDED_STATES:
-            console.print(f"run [bold]{result.run_id}[/bold] submitted: {result.url or ''}")
             result = project.follow(kit, result, timeout=timeout, interval=interval, progress=shown)
     report_run(kit, result)
 

@@ -160,8 +160,8 @@ class Orchestrator(Backend):
             pipeline_root: where ``kfp-local`` keeps its run records (cloud backends ignore it).
 
         Raises:
-            NotFoundError: no run has this id.
-            BackendError: the orchestrator is unreachable.
+            NotFoundError: ``kfp-local`` keeps no run of this id.
+            BackendError: the orchestrator is unreachable or refuses (a cluster's unknown run).
         """
 
     @abstractmethod
@@ -245,7 +245,7 @@ def follow(
     Raises:
         BackendError: the run is not over after ``timeout`` seconds (it goes on regardless), or
             the orchestrator is unreachable.
-        NotFoundError: the orchestrator knows no such run.
+        NotFoundError: ``kfp-local`` keeps no such run.
     """
     deadline = time.monotonic() + timeout
     told: tuple[str, int] | None = None

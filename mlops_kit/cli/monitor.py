@@ -28,7 +28,7 @@ End = Annotated[
 """The end of the window a command looks at, as given; :func:`_end` reads it."""
 
 SpecFile = Annotated[Path, typer.Option("--spec", help="The monitoring spec (YAML).")]
-"""The monitoring spec; the commands default to ``monitoring.yaml`` here."""
+"""The monitoring spec a command reads."""
 
 HtmlPage = Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")]
 """Where to write the report as an offline HTML page."""

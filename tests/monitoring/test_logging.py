@@ -249,9 +249,7 @@ def test_bigquery_refusing_rows_keeps_them_buffered(
     logger.log("r1", {"x": 1}, 1, 0.5)
     with pytest.raises(BackendError, match=r"BigQuery refused rows of proj\.mon\.prediction_log"):
         logger.flush()
-    bigquery_logs.db.execute(
-        'ALTER TABLE "proj"."mon"."prediction_log" ADD COLUMN score DOUBLE'
-    )
+    bigquery_logs.db.execute('ALTER TABLE "proj"."mon"."prediction_log" ADD COLUMN score DOUBLE')
     logger.close()
     assert logger.written == 1 and len(_inserts(bigquery_logs)) == 2
 

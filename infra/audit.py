@@ -295,9 +295,12 @@ def audit_report(evaluation: Evaluation) -> dict[str, Any]:
             "controls": len(policies),
             "passed": sum(p["status"] == "pass" for p in policies),
             "failed": sum(p["status"] == "FAIL" for p in policies),
+            "warned": sum(p["status"] == "warn" for p in policies),
             "not_applicable": sum(p["status"] == "n/a" for p in policies),
-            "violations": sum(len(p["violations"]) for p in policies)
+            # What fails the audit: an advisory control's violations are warnings.
+            "violations": sum(len(p["violations"]) for p in policies if p["status"] == "FAIL")
             + sum(len(o["violations"]) for o in order),
+            "warnings": sum(len(p["violations"]) for p in policies if p["status"] == "warn"),
         },
         "inventory": [
             {"type": r.type, "name": r.name, "settings": key_settings(r)} for r in visible
@@ -416,8 +419,8 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
     return [
         (
             f"Audit of {report['environment']}: {s['resources']} resources, {s['controls']} controls "
-            f"({s['passed']} pass, {s['failed']} fail, {s['not_applicable']} n/a), "
-            f"{s['violations']} violations",
+            f"({s['passed']} pass, {s['failed']} fail, {s['warned']} warn, "
+            f"{s['not_applicable']} n/a), {s['violations']} violations, {s['warnings']} warnings",
             [],
             [],
         ),

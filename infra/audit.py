@@ -188,6 +188,7 @@ _GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]]
         ("gcp:binaryauthorization/attestorIamMember:AttestorIamMember",),
         lambda p: f"attestor {_last_segment(p.get('attestor'))}",
     ),
+    (("gcp:iap/webIamMember:WebIamMember",), lambda p: f"IAP web resources of {p.get('project')}"),
 )
 
 
@@ -261,6 +262,7 @@ def order_results(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
     """Every Kubernetes object the program applies: its own and those of the KFP install."""
+    from infra.image_digests import by_digest
     from infra.kubeflow_inventory import images
 
     found = []
@@ -277,7 +279,7 @@ def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
                 "applied_by": resource.name.split(":", 1)[0] if ":" in resource.name else "program",
                 "images": pinned,
                 # A tag can be moved to another image; a digest cannot.
-                "digests": all("@sha256:" in image for image in pinned) if pinned else None,
+                "digests": all(by_digest(image) for image in pinned) if pinned else None,
             }
         )
     return found

@@ -92,13 +92,13 @@ def digest_lock(commit: str, directory: Path = UPSTREAM_DIR) -> Path:
     return directory / f"{commit}.digests.json"
 
 
-def locked_digests(version: str) -> dict[str, str]:
+def locked_digests(version: str, directory: Path = UPSTREAM_DIR) -> dict[str, str]:
     """Image reference → digest, as locked for ``version``'s commit (empty until it is locked).
 
     Raises:
         ValueError: the lock maps an image to something that is not a ``sha256:`` digest.
     """
-    path = digest_lock(RELEASES[version])
+    path = digest_lock(RELEASES[version], directory)
     if not path.is_file():
         return {}
     lock = json.loads(path.read_text(encoding="utf-8"))

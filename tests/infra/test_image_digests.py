@@ -15,6 +15,7 @@ from infra.components.kubeflow_manifests import (
     RELEASES,
     digest_lock,
     install_overlay,
+    locked_digests,
 )
 from infra.image_digests import DigestLookupError, ImageReference, resolve_digest
 from infra.kubeflow_inventory import applied_objects, images, main, tagged_images
@@ -65,6 +66,19 @@ def test_the_lock_command_pins_every_image_of_the_install(
     assert [method for method, _target in api] == ["HEAD", "GET", "HEAD"]
     assert api[1][1].startswith("/token?scope=repository%3Akubeflow%2Fkfp-api-server%3Apull")
     assert "15 images of KFP 2.5.0 locked by digest" in capsys.readouterr().out
+
+
+def test_the_lock_is_read_back_and_a_tampered_one_is_refused_in_one_line(
+    registry: FakeRegistry, tmp_path: Path
+) -> None:
+    assert locked_digests("2.5.0") == {}  # the committed lock: nothing resolved offline
+    assert _lock(registry.url, tmp_path) == 0
+    assert locked_digests("2.5.0", tmp_path)[API] == _digest(API)
+    digest_lock(COMMIT, tmp_path).write_text(json.dumps({API: "latest"}), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"kfp-api-server:2.5.0 is locked to 'latest', not a sha256"
+    ):
+        locked_digests("2.5.0", tmp_path)
 
 
 def test_the_overlay_pins_locked_images_and_leaves_the_others_on_their_tag() -> None:

@@ -12,7 +12,12 @@ from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
 from infra.components.kfp_access import HEALTH_CHECK_RANGES, POD_PORTS, KfpAccess, KfpAccessArgs
-from infra.components.kubeflow_manifests import OverlaySettings, write_overlays
+from infra.components.kubeflow_manifests import (
+    PROXY_IMAGE,
+    OverlaySettings,
+    pinned,
+    write_overlays,
+)
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
     PrivateInstanceArgs,
@@ -20,7 +25,6 @@ from infra.components.metadata_db import (
     private_instance,
 )
 
-PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
 KFP_SYSTEM_KSA = "kfp-system"
 CACHE_WEBHOOK_PORT = "8443"
 """Port of KFP's cache server, a mutating webhook the control plane must reach."""
@@ -347,7 +351,7 @@ class Kubeflow(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="cloud-sql-proxy",
-                                image=PROXY_IMAGE,
+                                image=pinned(PROXY_IMAGE, args.overlay.digests),
                                 args=[
                                     "--private-ip",
                                     "--auto-iam-authn",

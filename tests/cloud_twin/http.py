@@ -14,34 +14,6 @@ Route = Callable[[str, str, dict[str, str], bytes], Reply]
 """``(method, path with query, headers, body) -> reply``."""
 
 
-class LoopbackServer(ThreadingHTTPServer):
-    """Serves ``route`` on ``127.0.0.1`` (a free port by default) from a daemon thread."""
-
-    daemon_threads = True
-
-    def __init__(self, route: Route, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__((host, port), _Handler)
-        self.route = route
-        # A short poll: stopping waits for it, once per fake.
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LoopbackServer:
-        """Start serving in the background."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self.shutdown()
-        self.server_close()
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: LoopbackServer
     protocol_version = "HTTP/1.1"
@@ -67,6 +39,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """Serves ``route`` on ``127.0.0.1`` (a free port by default) from a daemon thread."""
+
+    daemon_threads = True
+    handler: type[BaseHTTPRequestHandler] = _Handler
+    """How a request is read and answered: JSON bodies, unless a fake speaks another protocol."""
+
+    def __init__(self, route: Route, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), self.handler)
+        self.route = route
+        # A short poll: stopping waits for it, once per fake.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LoopbackServer:
+        """Start serving in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self.shutdown()
+        self.server_close()
 
 
 _STATUS = {

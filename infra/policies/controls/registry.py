@@ -17,7 +17,9 @@ class Control:
     """A control: its id, the benchmark ids it implements, and the function that checks it.
 
     A resource control's ``check`` takes one :class:`Resource` and yields violation messages; a
-    stack control's takes every resource and yields ``(resource or None, message)`` pairs.
+    stack control's takes every resource and yields ``(resource or None, message)`` pairs. An
+    advisory control's violations are warnings: the audit lists them without failing, and the
+    policy pack reports them without blocking an update.
     """
 
     id: str
@@ -26,6 +28,7 @@ class Control:
     types: tuple[str, ...]
     check: Callable[..., Iterable[Any]]
     stack: bool = False
+    advisory: bool = False
 
     def applies_to(self, resource: Resource) -> bool:
         """Whether this (resource) control checks ``resource``."""
@@ -44,12 +47,12 @@ class Section:
         self.controls.append(control)
 
     def resource_control(
-        self, id_: str, cis: Sequence[str], title: str, *types: str
+        self, id_: str, cis: Sequence[str], title: str, *types: str, advisory: bool = False
     ) -> Callable[[ResourceCheck], ResourceCheck]:
         """Register a function ``(resource) -> messages`` as a control of ``types``."""
 
         def register(fn: ResourceCheck) -> ResourceCheck:
-            self.add(Control(id_, tuple(cis), title, types, fn))
+            self.add(Control(id_, tuple(cis), title, types, fn, advisory=advisory))
             return fn
 
         return register
@@ -87,7 +90,8 @@ class ControlResult:
 
     @property
     def status(self) -> str:
-        """``pass``, ``FAIL`` or ``n/a`` (no resource of the control's types)."""
+        """``pass``, ``FAIL``, ``warn`` (an advisory control's violations) or ``n/a`` (no
+        resource of the control's types)."""
         if self.violations:
-            return "FAIL"
+            return "warn" if self.control.advisory else "FAIL"
         return "pass" if self.checked else "n/a"

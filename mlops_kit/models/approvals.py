@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mlops_kit.db.models import utcnow
-from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
+from mlops_kit.db.models.registry import ModelAliasEvent
 from mlops_kit.errors import ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from mlops_kit.models.aliases import (
     MOVES,
     AliasEvent,
+    append_event,
     check_reason,
     history,
+    holder_version,
     move_alias,
     promote,
 )
@@ -55,26 +56,11 @@ def request_promotion(
     with kit.metadata.session() as session:
         model = model_row(session, ref.name, for_update=True)
         target = version_row(session, ref)
-        holder = session.scalars(
-            select(ModelVersionRow.version)
-            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
-            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
-        ).first()
+        holder = holder_version(session, model, alias)
         if holder == target.version:
             raise ConflictError(f"{ref.name}@{alias} already is version {holder}: nothing to ask")
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="request",
-                from_version=holder,
-                to_version=target.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-            )
-        )
-    return history(kit, ref.name, alias)[-1]
+        versions = (holder, target.version)
+        return append_event(session, model, alias, "request", versions, reason, actor)
 
 
 def pending_request(kit: Kit, name: str, alias: str) -> AliasEvent | None:

@@ -83,15 +83,6 @@ def check_reason(reason: str) -> str:
     return reason
 
 
-def holder_version(session: Session, model: RegisteredModel, alias: str) -> int | None:
-    """The version that holds ``alias`` of ``model`` now, if one does."""
-    return session.scalars(
-        select(ModelVersionRow.version)
-        .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
-        .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
-    ).first()
-
-
 def append_event(
     session: Session,
     model: RegisteredModel,
@@ -155,6 +146,46 @@ def move_alias(
     return append_event(
         session, model, alias, action, (from_version, target.version), reason, actor
     )
+
+
+def propose(
+    kit: Kit,
+    ref: ModelRef,
+    alias: str,
+    action: str,
+    reason: str,
+    actor: str | None,
+    traffic_share: float | None = None,
+) -> AliasEvent:
+    """Append a ``request`` or a ``canary`` of the ready version ``ref`` for ``alias``.
+
+    Neither moves the alias. A canary takes a share of the holder's traffic, so it needs a holder.
+
+    Raises:
+        NotFoundError: the model or version does not exist or is not ready, or the alias of a
+            canary has no holder.
+        ConflictError: the version holds the alias already.
+    """
+    with kit.metadata.session() as session:
+        model = model_row(session, ref.name, for_update=True)
+        target = version_row(session, ref)
+        holder = session.scalars(
+            select(ModelVersionRow.version)
+            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
+            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+        ).first()
+        if holder is None and action == "canary":
+            raise NotFoundError(
+                f"{ref.name}@{alias} serves nothing yet: deploy a version to all of its traffic "
+                "before a canary"
+            )
+        if holder == target.version:
+            verb = "ask" if action == "request" else action
+            raise ConflictError(
+                f"{ref.name}@{alias} already is version {holder}: nothing to {verb}"
+            )
+        versions = (holder, target.version)
+        return append_event(session, model, alias, action, versions, reason, actor, traffic_share)
 
 
 def promote(

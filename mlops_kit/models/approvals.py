@@ -19,12 +19,11 @@ from mlops_kit.kit import Kit
 from mlops_kit.models.aliases import (
     MOVES,
     AliasEvent,
-    append_event,
     check_reason,
     history,
-    holder_version,
     move_alias,
     promote,
+    propose,
 )
 from mlops_kit.models.lookup import model_row, version_row
 from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
@@ -51,16 +50,7 @@ def request_promotion(
     """
     if not is_protected(kit, check_alias(alias)):
         return promote(kit, ref, alias, reason, actor=actor)
-    ref = as_ref(ref)
-    reason = check_reason(reason)
-    with kit.metadata.session() as session:
-        model = model_row(session, ref.name, for_update=True)
-        target = version_row(session, ref)
-        holder = holder_version(session, model, alias)
-        if holder == target.version:
-            raise ConflictError(f"{ref.name}@{alias} already is version {holder}: nothing to ask")
-        versions = (holder, target.version)
-        return append_event(session, model, alias, "request", versions, reason, actor)
+    return propose(kit, as_ref(ref), alias, "request", check_reason(reason), actor)
 
 
 def pending_request(kit: Kit, name: str, alias: str) -> AliasEvent | None:

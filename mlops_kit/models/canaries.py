@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
+from mlops_kit.errors import ConfigError, ConflictError
 from mlops_kit.kit import Kit
 from mlops_kit.models.aliases import (
     MOVES,
@@ -19,9 +19,9 @@ from mlops_kit.models.aliases import (
     append_event,
     check_reason,
     history,
-    holder_version,
+    propose,
 )
-from mlops_kit.models.lookup import model_row, version_row
+from mlops_kit.models.lookup import model_row
 from mlops_kit.models.names import as_ref, check_alias, check_model_name
 
 
@@ -67,21 +67,7 @@ def start_canary(
     parsed = as_ref(ref)
     check_alias(alias)
     reason = check_reason(reason)
-    with kit.metadata.session() as session:
-        model = model_row(session, parsed.name, for_update=True)
-        target = version_row(session, parsed)
-        holder = holder_version(session, model, alias)
-        if holder is None:
-            raise NotFoundError(
-                f"{parsed.name}@{alias} serves nothing yet: deploy a version to all of its traffic "
-                "before a canary"
-            )
-        if holder == target.version:
-            raise ConflictError(
-                f"{parsed.name}@{alias} already is version {holder}: nothing to canary"
-            )
-        versions = (holder, target.version)
-        return append_event(session, model, alias, "canary", versions, reason, actor, traffic_share)
+    return propose(kit, parsed, alias, "canary", reason, actor, traffic_share)
 
 
 def withdraw_canary(

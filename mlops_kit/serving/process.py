@@ -32,6 +32,8 @@ def free_port() -> int:
 class ServerProcess(Resource):
     """``mlops-kit --env ENV serve REF`` in ``root``, on ``127.0.0.1`` and a free port.
 
+    A ``with`` block starts the server on entering and stops it on leaving.
+
     Args:
         root: the project directory (the server resolves the environment there).
         ref: ``NAME@ALIAS`` to serve.

@@ -14,11 +14,22 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mlops_kit.monitoring import metrics
+from mlops_kit.errors import ConfigError
+from mlops_kit.monitoring import MonitoringSpec, metrics
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAY_HOURS = range(9, 18)
 """The training data covers 09:00-17:59 UTC only."""
+
+
+def spec_refusal(tmp_path: Path, text: str) -> str:
+    """The one-line message that refuses a ``monitoring.yaml`` of ``text``."""
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        MonitoringSpec.load(path)
+    assert "\n" not in str(refused.value)
+    return str(refused.value)
 
 
 def duckdb_sliced_sums(

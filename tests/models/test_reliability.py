@@ -23,6 +23,7 @@ from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.environments import Environment
 from mlops_kit.errors import BackendError
 from mlops_kit.kit import Kit
+from tests.faults import run_killed
 from tests.models.conftest import GcsEmulator, write_bytes
 
 ROOT = Path(__file__).parents[2]
@@ -343,21 +344,6 @@ def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
     kit.close()
 
 
-def _crash(metadata: str, artifacts: str, source: Path, crash_at: str, cwd: Path) -> None:
-    """Run a registration in a process that is killed at ``crash_at`` (``module:function``)."""
-    import signal
-
-    worker = subprocess.run(
-        [sys.executable, "-c", CRASHING_WORKER, metadata, artifacts, str(source), crash_at],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-        timeout=120,
-    )
-    assert worker.returncode == -signal.SIGKILL, worker.stderr[-3000:]
-
-
 @pytest.mark.parametrize(
     ("crash_at", "left"),
     [
@@ -376,7 +362,14 @@ def test_gc_removes_what_a_registration_killed_mid_upload_left_in_the_local_stor
     models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), lineage=models.Lineage())
     source = write_bytes(tmp_path / "model" / "model.bin", 3 * 1024 * 1024, seed=3)
     environment = kit.environment
-    _crash(environment.metadata, environment.artifacts, source, crash_at, Path.cwd())
+    run_killed(
+        CRASHING_WORKER,
+        environment.metadata,
+        environment.artifacts,
+        str(source),
+        crash_at,
+        cwd=Path.cwd(),
+    )
     listed = [o.key for o in kit.artifacts.list_objects()]
     assert listed[0] == "clf/1/m.bin" and len(listed) == 2
     assert re.fullmatch(left, listed[1]), listed

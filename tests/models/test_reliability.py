@@ -23,6 +23,7 @@ from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.environments import Environment
 from mlops_kit.errors import BackendError
 from mlops_kit.kit import Kit
+from tests.cloud_twin.sockets import TcpServer
 from tests.faults import run_killed
 from tests.models.conftest import GcsEmulator, write_bytes
 
@@ -123,24 +124,20 @@ class BreakingProxy:
         self.limit = limit
         self.mode = mode
         self.sent = 0
-        self.broken = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.server = TcpServer(("127.0.0.1", 0), self._forward)
+        self.broken = self.server.stopping
+        """Set once the limit is reached."""
+        self.port = self.server.port
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.server.start()
 
-    def _accept(self) -> None:
-        while not self.broken.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            with self.lock:
-                self.sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+    def _forward(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        with self.lock:
+            self.sockets += [client, upstream]
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+        self._pump(client, upstream, True)
 
     def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
         try:
@@ -160,8 +157,7 @@ class BreakingProxy:
             return
 
     def cut(self) -> None:
-        self.broken.set()
-        self.listener.close()
+        self.server.stop()
         with self.lock:
             for sock in self.sockets:
                 with contextlib.suppress(OSError):

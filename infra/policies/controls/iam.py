@@ -73,8 +73,6 @@ def _separation_control(id_: str, cis: str, title: str, first: str, second: str)
             if {first, second} <= held:
                 yield None, f"{member} holds both {first} and {second}"
 
-    check.__name__ = id_.replace("-", "_")
-
 
 for _args in (
     (

@@ -83,7 +83,6 @@ class Section:
             if failed:
                 yield problem
 
-        check.__name__ = id_.replace("-", "_")
         self.add(Control(id_, tuple(cis), title, types, check))
 
     def stack_control(

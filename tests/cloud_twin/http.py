@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 Reply = tuple[int, Any]
 """An HTTP status and a JSON-able body (``None``: no body)."""
@@ -69,6 +71,43 @@ class LoopbackServer(ThreadingHTTPServer):
         """Stop serving and release the port."""
         self.shutdown()
         self.server_close()
+
+
+class LoopbackFake(ABC):
+    """A fake service that answers on its own :class:`LoopbackServer` through :meth:`route`."""
+
+    def __init__(self) -> None:
+        self.server = LoopbackServer(self.route)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: where the service answers."""
+        return self.server.url
+
+    def start(self) -> Self:
+        """Serve on a free loopback port."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.stop()
+
+    @abstractmethod
+    def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Answer one request."""
+
+
+def dispatch(
+    routes: Iterable[tuple[str, str, Callable[..., Reply]]], method: str, path: str, service: str
+) -> Reply:
+    """The reply of the first ``(method, pattern, answer)`` route whose pattern matches all of
+    ``path``, called with the pattern's groups; a 404 naming the ``service`` fake if none does."""
+    for verb, pattern, answer in routes:
+        match = re.fullmatch(pattern, path)
+        if match and verb == method:
+            return answer(*match.groups())
+    return error(404, f"the {service} fake does not answer {method} {path}", "notFound")
 
 
 _STATUS = {

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS, one, resources_of, stack_config
+from tests.infra.conftest import (
+    ENVIRONMENTS,
+    imported_environment,
+    one,
+    resources_of,
+    stack_config,
+)
 
 pytestmark = pytest.mark.pulumi
 
@@ -51,15 +57,7 @@ def test_outputs_are_exactly_what_env_import_reads(evaluations: dict[str, Any], 
 
 
 def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_path: Path) -> None:
-    from mlops_kit.environments import Workspace, import_environment, resolve_environment
-
-    outputs = evaluations["prod"].outputs
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps(outputs), encoding="utf-8")
-    (tmp_path / "mlops-kit.yaml").write_text("", encoding="utf-8")
-    workspace = Workspace.discover(tmp_path, environ={})
-    import_environment("prod", path, workspace)
-    env = resolve_environment("prod", workspace=workspace, environ={})
+    env = imported_environment(evaluations["prod"], tmp_path)
     assert env.warehouse == "bigquery://acme-ml-prod/mlops_prod"
     assert env.artifacts == "gs://acme-ml-prod-mlops-models/models"
     assert env.metadata == (

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.policies.controls.resources import Resource
+from infra.policies.controls.resources import Resource, get
 
 ResourceCheck = Callable[[Resource], Iterator[str]]
 StackCheck = Callable[[Sequence[Resource]], Iterator[tuple[Resource | None, str]]]
@@ -57,6 +57,37 @@ class Section:
 
         return register
 
+    def setting_control(
+        self,
+        id_: str,
+        cis: Sequence[str],
+        title: str,
+        *types: str,
+        path: str,
+        problem: str,
+        must_be: object = None,
+        must_not_be: object = None,
+    ) -> None:
+        """Register a control that reads one setting, at dotted ``path``, and yields ``problem``.
+
+        With ``must_be`` the setting must be that value; with ``must_not_be`` it may be anything
+        else, unset included; with neither it must be set (not empty). ``True`` and ``False``
+        compare by identity: a setting must be the boolean, not a value equal to it.
+        """
+
+        def check(resource: Resource) -> Iterator[str]:
+            value = get(resource.props, path)
+            if must_be is not None:
+                failed = not _is(value, must_be)
+            elif must_not_be is not None:
+                failed = _is(value, must_not_be)
+            else:
+                failed = not value
+            if failed:
+                yield problem
+
+        self.add(Control(id_, tuple(cis), title, types, check))
+
     def stack_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str
     ) -> Callable[[StackCheck], StackCheck]:
@@ -67,6 +98,10 @@ class Section:
             return fn
 
         return register
+
+
+def _is(value: object, expected: object) -> bool:
+    return value is expected if isinstance(expected, bool) else value == expected
 
 
 @dataclass(frozen=True)

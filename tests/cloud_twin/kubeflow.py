@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from tests.cloud_twin.http import LoopbackServer, Reply, error
+from tests.cloud_twin.http import LoopbackFake, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
 from tests.cloud_twin.runs import Progression
 
@@ -30,7 +30,7 @@ RUN = {
 """The one run the fake lists."""
 
 
-class FakeKubeflow:
+class FakeKubeflow(LoopbackFake):
     """Answers the few KFP v2beta1 calls the kit makes and records their bodies."""
 
     def __init__(self, tokens: TokenEndpoint, audience: str = AUDIENCE) -> None:
@@ -47,21 +47,7 @@ class FakeKubeflow:
         """How a created run ends (``RUNNING``: it never does)."""
         self.progressions: dict[str, tuple[str, Progression]] = {}
         """Each created run's display name and progression, by run id."""
-        self.server = LoopbackServer(self.route)
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``, the KFP host (``kfp+http://...`` in an environment)."""
-        return self.server.url
-
-    def start(self) -> FakeKubeflow:
-        """Serve on a free loopback port."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+        super().__init__()
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Answer one request."""

@@ -207,23 +207,23 @@ class BigQueryWarehouse(Warehouse):
         """
         from google.api_core import exceptions as google_errors
         from google.cloud import bigquery
-        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
         config = bigquery.QueryJobConfig(dry_run=self.dry_run)
         if self.max_bytes_per_query is not None:  # the client would send None as "None"
             config.maximum_bytes_billed = self.max_bytes_per_query
-        # A job id cannot be reused for a rerun, so fixed ids disable job retries.
-        job_retry = None if job_id else DEFAULT_JOB_RETRY.with_timeout(self.retry_timeout)
         try:
             try:
+                # No job retries: the client wraps a retried job in retries of its own, for ten
+                # minutes whatever the deadline (and a fixed job id cannot be rerun anyway). A
+                # failed job fails the command; its calls retry for the deadline.
                 job = self._client.query(
-                    sql, job_config=config, job_id=job_id, retry=self.retry(), job_retry=job_retry
+                    sql, job_config=config, job_id=job_id, retry=self.retry(), job_retry=None
                 )
             except google_errors.Conflict:
                 job = self._client.get_job(job_id, retry=self.retry())
             # No overall timeout: a query may rightly run for minutes; each call while waiting
             # for it retries for the deadline.
-            result = None if self.dry_run else job.result(retry=self.retry(), job_retry=job_retry)
+            result = None if self.dry_run else job.result(retry=self.retry())
         except Exception as exc:
             raise self.error(what, exc) from exc
         if self.dry_run:

@@ -102,12 +102,12 @@ class GcsArtifactStore(ArtifactStore):
     def error(self, what: str, exc: Exception) -> BackendError:
         """The one-line error of a failed call (see :func:`~mlops_kit.gcp.google_error`)."""
         return google_error(
-            what,
-            exc,
-            service="Cloud Storage",
-            endpoint=lambda: str(self.bucket.client.api_endpoint),
-            deadline=self.retry_timeout,
+            what, exc, service="Cloud Storage", endpoint=self.endpoint, deadline=self.retry_timeout
         )
+
+    def endpoint(self) -> str:
+        """Where the client sends its requests (``STORAGE_EMULATOR_HOST`` or Google's)."""
+        return str(self.bucket.client.api_endpoint)
 
     @override
     def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:

@@ -166,12 +166,12 @@ class BigQueryWarehouse(Warehouse):
                 )
             return ConfigError(f"{what}: {first_line(exc)}")
         return google_error(
-            what,
-            exc,
-            service="BigQuery",
-            endpoint=lambda: str(self._client._connection.API_BASE_URL),
-            deadline=self.retry_timeout,
+            what, exc, service="BigQuery", endpoint=self.endpoint, deadline=self.retry_timeout
         )
+
+    def endpoint(self) -> str:
+        """Where the client sends its requests (``BIGQUERY_EMULATOR_HOST`` or Google's)."""
+        return str(self._client._connection.API_BASE_URL)
 
     @cached_property
     def _client(self) -> Any:

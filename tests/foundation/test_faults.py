@@ -18,7 +18,6 @@ import yaml
 from sqlalchemy import event
 
 from tests.cloud_twin.bigquery import FakeBigQuery
-from tests.cloud_twin.http import LoopbackServer
 from tests.cloud_twin.oauth import TokenEndpoint
 from tests.cloud_twin.storage import GcsEmulator
 from tests.conftest import CliResult, require

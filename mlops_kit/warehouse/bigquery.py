@@ -412,12 +412,11 @@ class BigQueryLogSink(LogSink):
             for row in rows
         ]
         table_id = f"{self.dataset}.{table.name}"
-        warehouse = self.warehouse
+        client = self.warehouse._client  # the warehouse's client, created on first use
         try:
-            # The warehouse's client, created on first use.
-            errors = warehouse._client.insert_rows_json(table_id, payload, retry=warehouse.retry())
+            errors = client.insert_rows_json(table_id, payload, retry=self.warehouse.retry())
         except Exception as exc:
-            raise warehouse.error(f"cannot write to BigQuery table {table_id}", exc) from exc
+            raise self.warehouse.error(f"cannot write to BigQuery table {table_id}", exc) from exc
         if errors:
             raise BackendError(f"BigQuery refused rows of {table_id}: {errors[0]}")
 

@@ -165,6 +165,10 @@ class BigQueryWarehouse(Warehouse):
                     f"({first_line(exc)}): narrow the query or raise max_bytes_per_query"
                 )
             return ConfigError(f"{what}: {first_line(exc)}")
+        return self.backend_error(what, exc)
+
+    def backend_error(self, what: str, exc: Exception) -> BackendError:
+        """The one-line error of a failed call, whatever BigQuery said (:func:`google_error`)."""
         return google_error(
             what, exc, service="BigQuery", endpoint=self.endpoint, deadline=self.retry_timeout
         )
@@ -416,7 +420,9 @@ class BigQueryLogSink(LogSink):
         try:
             errors = client.insert_rows_json(table_id, payload, retry=self.warehouse.retry())
         except Exception as exc:
-            raise self.warehouse.error(f"cannot write to BigQuery table {table_id}", exc) from exc
+            # A BackendError whatever the cause: the logger keeps the rows and retries them.
+            what = f"cannot write to BigQuery table {table_id}"
+            raise self.warehouse.backend_error(what, exc) from exc
         if errors:
             raise BackendError(f"BigQuery refused rows of {table_id}: {errors[0]}")
 

@@ -254,20 +254,14 @@ def test_a_bigquery_endpoint_that_is_down_ends_a_snapshot_at_the_stated_deadline
 def test_a_bigquery_endpoint_that_is_down_ends_a_prediction_log_write_at_the_deadline(
     project_dir: Path, google_down: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_kit.environments import Environment
+    from mlops_kit.environments import resolve_environment
     from mlops_kit.errors import BackendError
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring import log_ground_truth
 
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", google_down)
-    environment = Environment(
-        name="dev",
-        warehouse="bigquery://proj/ds",
-        artifacts=(project_dir / "artifacts").as_uri(),
-        metadata=f"sqlite:///{project_dir / 'metadata.db'}",
-        orchestrator="kfp-local",
-        prediction_log_table="proj.mon.prediction_log",
-    )
+    local = resolve_environment("local", overrides={"warehouse": "bigquery://proj/ds"})
+    environment = local.model_copy(update={"prediction_log_table": "proj.mon.prediction_log"})
     started = time.monotonic()
     with Kit(environment) as kit, pytest.raises(BackendError) as raised:
         log_ground_truth(kit, {"r1": 1})

@@ -1,9 +1,10 @@
 """Every call the kit makes into a Google client library is listed in ``tests/README.md``.
 
 The scan follows, within each module of ``mlops_kit/``, the values that come from Google: names
-imported from ``google.*`` or returned by ``import_sdk("google...")``, then whatever is assigned
-from them (locals, ``self.`` attributes, methods and properties that return them, ``with`` and
-``for`` targets). A call of a lower-case attribute on such a value is a call path; constructors
+imported from ``google.*`` or returned by ``import_sdk("google...")`` or ``import_google_sdk``,
+then whatever is assigned from them (locals, attributes of ``self`` and members of that name on
+other objects, methods and properties that return them, ``with`` and ``for`` targets). A call of a
+lower-case attribute on such a value is a call path; constructors
 (capitalised: ``bigquery.Client(...)``, ``aiplatform_v1.Model(...)``) and the local builders in
 :data:`NO_REQUEST` are not, as they send nothing.
 """
@@ -45,10 +46,13 @@ class _ModuleScan:
                 return name in self.tainted_names
             case ast.Attribute(value=ast.Name(id="self"), attr=attr):
                 return attr in self.tainted_members
+            case ast.Attribute(attr=attr) if attr in self.tainted_members:
+                return True  # another object's member of that name: ``self.warehouse._client``
             case ast.Attribute(value=value):
                 return self.tainted(value)
             case ast.Call(
-                func=ast.Name(id="import_sdk"), args=[ast.Constant(value=str(module)), *_]
+                func=ast.Name(id="import_sdk" | "import_google_sdk"),
+                args=[ast.Constant(value=str(module)), *_],
             ):
                 return module.startswith("google")
             case ast.Call(func=ast.Name(id=name)):

@@ -39,7 +39,7 @@ def deploy(
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Deploy REF through the environment's deploy target (local, GKE or Vertex AI)."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     target = open_deploy_target(state(ctx).kit())
     deployment = target.deploy(
@@ -91,7 +91,7 @@ def withdraw(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")],
 ) -> None:
     """Take the canary off the traffic now: the alias's version serves all of it."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     deployment = open_deploy_target(state(ctx).kit()).withdraw_canary(name, alias, reason=reason)
     console.print(deployment.detail, markup=False)

@@ -35,16 +35,15 @@ from urllib.parse import parse_qs, urlsplit
 from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
-from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.images import refusal_from
-from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT
-from mlops_kit.serving.targets import (
+from mlops_kit.deploy_targets import (
     Deployment,
     DeployTarget,
     alias_deployment,
     server_variables,
     serving_image,
 )
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
+from mlops_kit.images import HEALTH_ROUTE, SERVER_PORT, refusal_from
 
 FIELD_MANAGER: Final = "mlops-kit"
 """The server-side-apply field manager that owns what the target writes."""
@@ -444,7 +443,7 @@ class GkeTarget(DeployTarget):
         annotations = {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias}
         if track != "stable":
             annotations["mlops-kit.io/version"] = served.rpartition("@")[2]
-        probe = {"httpGet": {"path": DEFAULT_HEALTH_ROUTE, "port": "http"}, "periodSeconds": 10}
+        probe = {"httpGet": {"path": HEALTH_ROUTE, "port": "http"}, "periodSeconds": 10}
         spec: dict[str, Any] = {
             "selector": {"matchLabels": labels},
             "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
@@ -468,13 +467,13 @@ class GkeTarget(DeployTarget):
                                 "--host",
                                 "0.0.0.0",  # noqa: S104 - a pod's server listens on its own address
                                 "--port",
-                                str(DEFAULT_PORT),
+                                str(SERVER_PORT),
                             ],
                             "env": [
                                 {"name": name, "value": value}
                                 for name, value in server_variables(self.kit).items()
                             ],
-                            "ports": [{"name": "http", "containerPort": DEFAULT_PORT}],
+                            "ports": [{"name": "http", "containerPort": SERVER_PORT}],
                             # Ready once a model is loaded; alive while the process answers.
                             "readinessProbe": probe,
                             "livenessProbe": {

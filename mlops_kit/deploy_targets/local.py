@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing_extensions import override
 
+from mlops_kit.deploy_targets import Deployment, DeployTarget, alias_deployment
 from mlops_kit.errors import ConfigError
-from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment
 
 
 class AliasTarget(DeployTarget):

@@ -23,16 +23,16 @@ from urllib.parse import parse_qs, urlsplit
 from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
-from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.gcp import require_google_credentials, vertex_label
-from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT, DEFAULT_PREDICT_ROUTE
-from mlops_kit.serving.targets import (
+from mlops_kit.deploy_targets import (
     Deployment,
     DeployTarget,
     alias_deployment,
     server_variables,
     serving_image,
 )
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
+from mlops_kit.gcp import require_google_credentials, vertex_label
+from mlops_kit.images import HEALTH_ROUTE, PREDICT_ROUTE, SERVER_PORT
 
 _FORM: Final = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
 _PURPOSE: Final = "the Vertex AI endpoint deploy target"
@@ -173,9 +173,9 @@ class VertexEndpointTarget(DeployTarget):
                 aiplatform_v1.EnvVar(name=name, value=value)
                 for name, value in server_variables(self.kit).items()
             ],
-            ports=[aiplatform_v1.Port(container_port=DEFAULT_PORT)],
-            predict_route=DEFAULT_PREDICT_ROUTE,
-            health_route=DEFAULT_HEALTH_ROUTE,
+            ports=[aiplatform_v1.Port(container_port=SERVER_PORT)],
+            predict_route=PREDICT_ROUTE,
+            health_route=HEALTH_ROUTE,
         )
         request = aiplatform_v1.UploadModelRequest(
             parent=self.parent,

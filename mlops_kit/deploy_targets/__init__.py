@@ -11,6 +11,8 @@ The environment's ``deploy`` URI picks the target by scheme, like the other role
   serving image and deploys it to the endpoint, whose traffic split decides which version answers.
 
 Every target moves the alias through the registry, so the alias history records each deployment.
+Installed packages add targets in the entry-point group ``mlops_kit.deploy``. Each target's
+platform SDK is imported in its own module, on first use.
 """
 
 from __future__ import annotations
@@ -164,11 +166,9 @@ class DeployTarget(Backend):
 
 
 DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
-DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
-DEPLOY_TARGETS.register(["gke"], "mlops_kit.serving.targets.gke:GkeTarget")
-DEPLOY_TARGETS.register(
-    ["vertex-endpoint"], "mlops_kit.serving.targets.vertex:VertexEndpointTarget"
-)
+DEPLOY_TARGETS.register(["local"], "mlops_kit.deploy_targets.local:AliasTarget", bare_word=True)
+DEPLOY_TARGETS.register(["gke"], "mlops_kit.deploy_targets.gke:GkeTarget")
+DEPLOY_TARGETS.register(["vertex-endpoint"], "mlops_kit.deploy_targets.vertex:VertexEndpointTarget")
 
 
 def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:

@@ -30,6 +30,7 @@ from mlops_kit.images import pinned_image
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
+    from mlops_kit.models import ModelVersion
 
 DeploymentState = Literal["serving", "awaiting approval"]
 
@@ -68,7 +69,6 @@ class DeployTarget(Backend):
         super().__init__(uri)
         self.kit = kit
 
-    @abstractmethod
     def deploy(
         self,
         ref: str,
@@ -81,6 +81,8 @@ class DeployTarget(Backend):
         """Put the version ``ref`` (``NAME@VERSION``) behind ``alias`` with ``traffic_share``.
 
         On a protected alias the deployment waits for an approval (state ``awaiting approval``).
+        A canary (a share below 1) starts on the platform first (:meth:`_start_canary`); the
+        registry records it once the platform serves it.
 
         Args:
             ref: the version to deploy.
@@ -91,12 +93,42 @@ class DeployTarget(Backend):
                 run containers; default: the image recorded with the version.
 
         Raises:
-            NotFoundError: the version does not exist or is not ready.
+            NotFoundError: the version does not exist or is not ready, or a canary has no holder
+                of the alias to share the traffic with.
             ConflictError: the version already serves the alias.
             ConfigError: the target cannot give the version that share of the traffic, or it needs
                 an image named by digest and has none.
             BackendError: the platform refused the deployment; the message says how to fix it.
         """
+        from mlops_kit import models
+
+        if not 0.0 < traffic_share <= 1.0:
+            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        if traffic_share == 1.0:
+            return self._take_alias(ref, alias, reason, image)
+        version = models.get_version(self.kit, ref)
+        holder = holder_deployment(self.kit, version.name, alias).version
+        models.check_canary(version.name, alias, holder, version.version)
+        share = self._start_canary(version, alias, traffic_share, image)
+        models.start_canary(self.kit, version.ref, alias, share, reason)
+        return self.status(version.name, alias)
+
+    @abstractmethod
+    def _take_alias(self, ref: str, alias: str, reason: str, image: str | None) -> Deployment:
+        """Give ``ref`` all of ``alias``'s traffic, as :meth:`deploy` with a share of 1 says."""
+
+    def _start_canary(
+        self, version: ModelVersion, alias: str, share: float, image: str | None
+    ) -> float:
+        """Serve ``version`` beside the alias's holder on the platform; the share it takes there.
+
+        By default nothing, and ``share``: the ``serve`` processes follow the registry's canary.
+
+        Raises:
+            ConflictError: the platform does not serve the holder, or already serves ``version``.
+            ConfigError: the platform cannot split the traffic that way.
+        """
+        return share
 
     @abstractmethod
     def status(self, model: str, alias: str) -> Deployment:
@@ -171,8 +203,10 @@ DEPLOY_TARGETS.register(["gke"], "mlops_kit.deploy_targets.gke:GkeTarget")
 DEPLOY_TARGETS.register(["vertex-endpoint"], "mlops_kit.deploy_targets.vertex:VertexEndpointTarget")
 
 
-def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
-    """What the registry says serves ``alias`` of ``model``: its holder, or a pending request.
+def holder_deployment(kit: Kit, model: str, alias: str) -> Deployment:
+    """What the registry says holds ``alias`` of ``model``: its holder, or a pending request.
+
+    A canary is left out: each target reports the one its platform runs (:func:`with_canary`).
 
     Raises:
         NotFoundError: the model does not exist.
@@ -197,19 +231,42 @@ def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
         if version is not None
         else f"nothing deployed to {model}@{alias} yet"
     )
+    return Deployment(model, alias, version, 1.0, "serving", detail)
+
+
+def with_canary(deployment: Deployment, version: int, share: float, how: str = "") -> Deployment:
+    """``deployment`` with the canary ``version`` taking ``share`` of its traffic.
+
+    Args:
+        deployment: what holds the alias, without a canary (:func:`holder_deployment`).
+        version: the canary version.
+        share: its share of the alias's traffic.
+        how: what the platform says of the split, appended to the detail.
+    """
+    return replace(
+        deployment,
+        traffic_share=1.0 - share,
+        detail=f"{deployment.detail}; canary version {version} takes {share:.0%} of the "
+        f"traffic{how}",
+        canary_version=version,
+    )
+
+
+def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
+    """What the registry says serves ``alias`` of ``model``: holder and canary, or a request.
+
+    Raises:
+        NotFoundError: the model does not exist.
+    """
+    from mlops_kit import models
+
+    deployment = holder_deployment(kit, model, alias)
+    if deployment.pending_version is not None:
+        return deployment
     canary = models.running_canary(kit, model, alias)
     if canary is None:
-        return Deployment(model, alias, version, 1.0, "serving", detail)
-    return Deployment(
-        model,
-        alias,
-        version,
-        1.0 - canary.traffic_share,
-        "serving",
-        f"{detail}; canary version {canary.version} takes {canary.traffic_share:.0%} of the "
-        "traffic",
-        canary_version=canary.version,
-    )
+        return deployment
+    return with_canary(deployment, canary.version, canary.traffic_share)
 
 
 def serving_image(kit: Kit, ref: str, image: str | None) -> str:

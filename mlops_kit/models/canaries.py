@@ -46,6 +46,25 @@ def running_canary(kit: Kit, name: str, alias: str) -> Canary | None:
     return None
 
 
+def check_canary(name: str, alias: str, holder: int | None, version: int) -> None:
+    """Refuse a canary of ``NAME@VERSION`` on ``alias`` unless ``holder`` is another version.
+
+    A deploy target checks this before its platform starts the canary, then records it with
+    :func:`start_canary`, which checks it again.
+
+    Raises:
+        NotFoundError: the alias has no holder to share the traffic with.
+        ConflictError: the version holds the alias already.
+    """
+    if holder is None:
+        raise NotFoundError(
+            f"{name}@{alias} serves nothing yet: deploy a version to all of its traffic "
+            "before a canary"
+        )
+    if holder == version:
+        raise ConflictError(f"{name}@{alias} already is version {holder}: nothing to canary")
+
+
 def start_canary(
     kit: Kit, ref: str, alias: str, traffic_share: float, reason: str, *, actor: str | None = None
 ) -> AliasEvent:
@@ -73,15 +92,7 @@ def start_canary(
             .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
             .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
         ).first()
-        if holder is None:
-            raise NotFoundError(
-                f"{parsed.name}@{alias} serves nothing yet: deploy a version to all of its traffic "
-                "before a canary"
-            )
-        if holder == target.version:
-            raise ConflictError(
-                f"{parsed.name}@{alias} already is version {holder}: nothing to canary"
-            )
+        check_canary(parsed.name, alias, holder, target.version)
         session.add(
             ModelAliasEvent(
                 model_id=model.id,

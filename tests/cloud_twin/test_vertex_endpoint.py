@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mlops_kit.deploy_targets import open_deploy_target
-from mlops_kit.errors import BackendError, ConfigError, ConflictError
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from tests.cloud_twin.twin import PROJECT, REGION, CloudTwin
 from tests.models.conftest import train_classifier
@@ -131,7 +131,7 @@ def test_a_canary_then_a_full_deployment_then_a_rollback_move_the_traffic_split(
 def test_refusals_are_one_line(vertex_kit: tuple[Kit, str, Any], cloud_twin: CloudTwin) -> None:
     kit, name, vertex = vertex_kit
     target = open_deploy_target(kit)
-    with pytest.raises(ConflictError, match="before a canary"):
+    with pytest.raises(NotFoundError, match="before a canary"):
         target.deploy(f"{name}@2", alias="production", reason="r", traffic_share=0.1)
     target.deploy(f"{name}@1", alias="production", reason="first")
     with pytest.raises(ConfigError, match="whole percent"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlops_kit.deploy_targets import open_deploy_target
-from mlops_kit.errors import ConfigError, ConflictError
+from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from tests.models.conftest import train_classifier
 from tests.serving.conftest import GKE_DEPLOY, GKE_SERVING
@@ -79,7 +79,11 @@ def test_a_canary_takes_a_share_beside_the_holder_until_it_is_withdrawn(deploy_k
     target = open_deploy_target(deploy_kit)
     with pytest.raises(ConfigError, match="at most 1, not 1.5"):
         target.deploy(f"{MODEL}@2", alias="production", reason="r", traffic_share=1.5)
+    with pytest.raises(NotFoundError, match="serves nothing yet: deploy a version to all"):
+        target.deploy(f"{MODEL}@2", alias="production", reason="r", traffic_share=0.25)
     target.deploy(f"{MODEL}@1", alias="production", reason="first")
+    with pytest.raises(ConflictError, match="already is version 1: nothing to canary"):
+        target.deploy(f"{MODEL}@1", alias="production", reason="r", traffic_share=0.25)
 
     canary = target.deploy(f"{MODEL}@2", alias="production", reason="try", traffic_share=0.25)
 

@@ -200,8 +200,6 @@ def test_refusals_are_one_line_and_name_the_fix(
         target.deploy("churn@1", alias="production", reason="r", image="churn:latest")
     with pytest.raises(ConfigError, match="churn@1 records no serving image: pass one by digest"):
         target.deploy("churn@1", alias="production", reason="r")
-    with pytest.raises(ConflictError, match="serves nothing yet"):
-        target.deploy("churn@1", alias="production", reason="r", image=IMAGE, traffic_share=0.1)
 
     cluster.add_service_account("serving", "model-server", "someone@else.iam.gserviceaccount.com")
     with pytest.raises(ConfigError, match=f"is bound to someone@else.*, not {GKE_SERVING}"):

@@ -20,12 +20,12 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.environments import ENV_VAR_NAME, role_env_var
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.images import pinned_image
 
 if TYPE_CHECKING:
@@ -269,41 +269,81 @@ def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
     return with_canary(deployment, canary.version, canary.traffic_share)
 
 
-def serving_image(kit: Kit, ref: str, image: str | None) -> str:
-    """The image that serves ``ref``: ``image``, else the one recorded with the version.
+class ContainerTarget(DeployTarget):
+    """A target that runs the kit's serving image on a cloud platform.
 
-    Raises:
-        ConfigError: neither names an image by digest.
+    Its URI names the platform in path segments (:attr:`form`); its containers run the image by
+    digest, with :meth:`server_variables`, as the environment's ``serving`` service account.
     """
-    from mlops_kit import models
 
-    if image:
-        return pinned_image(image)
-    recorded = models.get_version(kit, ref).components.get("image", {}).get("image")
-    if not recorded or "@" not in recorded:
-        raise ConfigError(
-            f"{ref} records no serving image: pass one by digest (--image REPOSITORY@sha256:...), "
-            "or register the version with --image-digest IMAGE@sha256:..."
-        )
-    return pinned_image(recorded)
+    form: ClassVar[str]
+    """The URI's form, such as ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE``."""
 
+    def uri_parts(self) -> tuple[list[str], dict[str, str]]:
+        """The segments of the URI (its host, then its path) and its query parameters.
 
-def server_variables(kit: Kit) -> dict[str, str]:
-    """The environment variables of a serving container of ``kit``'s environment.
+        Returns:
+            The segments, as many as :attr:`form` names, and the last value of each parameter.
 
-    The image carries the environment files: the variable names the environment. On Cloud SQL the
-    server reaches the metadata database as the ``serving`` account, which the pods act as, not as
-    the pipeline runner the environment file names.
-    """
-    environment = kit.environment
-    variables = {ENV_VAR_NAME: environment.name}
-    serving = environment.service_accounts.get("serving")
-    parts = urlsplit(environment.metadata)
-    if serving and parts.scheme == "cloudsql":
-        query = parse_qs(parts.query) | {"iam_user": [serving]}
-        metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
-        variables[role_env_var("metadata")] = metadata
-    return variables
+        Raises:
+            ConfigError: the URI has another number of segments, or an empty one.
+        """
+        parts = urlsplit(self.uri)
+        segments = [parts.netloc, *parts.path.strip("/").split("/")]
+        if len(segments) != len(self.form.partition("://")[2].split("/")) or not all(segments):
+            raise ConfigError(f"malformed deploy URI {shorten(self.uri)!r}: use {self.form!r}")
+        return segments, {key: values[-1] for key, values in parse_qs(parts.query).items()}
+
+    def serving_image(self, ref: str, image: str | None) -> str:
+        """The image that serves ``ref``: ``image``, else the one recorded with the version.
+
+        Raises:
+            ConfigError: neither names an image by digest.
+        """
+        from mlops_kit import models
+
+        if image:
+            return pinned_image(image)
+        recorded = models.get_version(self.kit, ref).components.get("image", {}).get("image")
+        if not recorded or "@" not in recorded:
+            raise ConfigError(
+                f"{ref} records no serving image: pass one by digest (--image "
+                "REPOSITORY@sha256:...), or register the version with --image-digest "
+                "IMAGE@sha256:..."
+            )
+        return pinned_image(recorded)
+
+    def serving_account(self) -> str:
+        """The Google service account the containers act as: the environment's ``serving``.
+
+        Raises:
+            ConfigError: the environment names none.
+        """
+        environment = self.kit.environment
+        account = environment.service_accounts.get("serving")
+        if not account:
+            raise ConfigError(
+                f"environment {environment.name!r} names no 'serving' service account: "
+                "re-import it with `mlops-kit env import`"
+            )
+        return account
+
+    def server_variables(self) -> dict[str, str]:
+        """The environment variables of a serving container.
+
+        The image carries the environment files: the variable names the environment. On Cloud SQL
+        the server reaches the metadata database as the ``serving`` account, which the containers
+        act as, not as the pipeline runner the environment file names.
+        """
+        environment = self.kit.environment
+        variables = {ENV_VAR_NAME: environment.name}
+        serving = environment.service_accounts.get("serving")
+        parts = urlsplit(environment.metadata)
+        if serving and parts.scheme == "cloudsql":
+            query = parse_qs(parts.query) | {"iam_user": [serving]}
+            metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
+            variables[role_env_var("metadata")] = metadata
+        return variables
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

@@ -29,19 +29,11 @@ import re
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
-from mlops_kit.deploy_targets import (
-    Deployment,
-    DeployTarget,
-    holder_deployment,
-    server_variables,
-    serving_image,
-    with_canary,
-)
+from mlops_kit.deploy_targets import ContainerTarget, Deployment, holder_deployment, with_canary
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
 from mlops_kit.images import HEALTH_ROUTE, SERVER_PORT, refusal_from
 
@@ -63,7 +55,6 @@ RESOURCES: Final = {
     "limits": {"memory": "2Gi"},
 }
 _SEGMENT: Final = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_FORM: Final = "gke://PROJECT/LOCATION/CLUSTER/NAMESPACE"
 _PURPOSE: Final = "the GKE deploy target"
 _POLL_SECONDS: Final = 2.0
 _APPLY: Final = {
@@ -98,23 +89,21 @@ def _labels(name: str, track: str) -> dict[str, str]:
     }
 
 
-class GkeTarget(DeployTarget):
+class GkeTarget(ContainerTarget):
     """Rolls the serving image out on a GKE cluster and moves the alias its pods follow."""
+
+    form = "gke://PROJECT/LOCATION/CLUSTER/NAMESPACE"
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
-        parts = urlsplit(uri)
-        segments = [parts.netloc, *parts.path.strip("/").split("/")]
-        if len(segments) != 4 or not all(segments):
-            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        segments, query = self.uri_parts()
         self.project, self.location, self.cluster, self.namespace = segments
         for what, value in zip(("location", "cluster", "namespace"), segments[1:], strict=True):
             if not _SEGMENT.match(value):
                 raise ConfigError(
                     f"invalid {what} {shorten(value)!r} in deploy URI: use lower-case letters, "
-                    f"digits and '-' ({_FORM})"
+                    f"digits and '-' ({self.form})"
                 )
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.context = query.get("context") or f"gke_{self.project}_{self.location}_{self.cluster}"
         self.service_account = query.get("service_account") or SERVICE_ACCOUNT
         try:
@@ -186,12 +175,7 @@ class GkeTarget(DeployTarget):
             ConfigError: the environment names no ``serving`` account, or the Kubernetes service
                 account does not exist or is not bound to it by Workload Identity.
         """
-        wanted = self.kit.environment.service_accounts.get("serving")
-        if not wanted:
-            raise ConfigError(
-                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
-                "re-import it with `mlops-kit env import`"
-            )
+        wanted = self.serving_account()
         core = _kubernetes("kubernetes.client").CoreV1Api(self._client)
         exceptions = _kubernetes("kubernetes.client.exceptions")
         try:
@@ -220,7 +204,7 @@ class GkeTarget(DeployTarget):
         from mlops_kit import models
 
         version = models.get_version(self.kit, ref)
-        image = serving_image(self.kit, version.ref, image)
+        image = self.serving_image(version.ref, image)
         self._serving_account()
         holder = holder_deployment(self.kit, version.name, alias).version
         if holder == version.version:
@@ -271,7 +255,7 @@ class GkeTarget(DeployTarget):
         self, version: ModelVersion, alias: str, share: float, image: str | None
     ) -> float:
         """Run ``version`` beside the alias's pods with about ``share`` of them."""
-        image = serving_image(self.kit, version.ref, image)
+        image = self.serving_image(version.ref, image)
         self._serving_account()
         stable = self._replicas(resource_name(version.name, alias)) or MIN_REPLICAS
         # The Service balances over ready pods: the canary's share is its share of them.
@@ -431,7 +415,7 @@ class GkeTarget(DeployTarget):
                             ],
                             "env": [
                                 {"name": name, "value": value}
-                                for name, value in server_variables(self.kit).items()
+                                for name, value in self.server_variables().items()
                             ],
                             "ports": [{"name": "http", "containerPort": SERVER_PORT}],
                             # Ready once a model is loaded; alive while the process answers.

@@ -18,18 +18,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.deploy_targets import (
-    Deployment,
-    DeployTarget,
-    holder_deployment,
-    server_variables,
-    serving_image,
-    with_canary,
-)
+from mlops_kit.deploy_targets import ContainerTarget, Deployment, holder_deployment, with_canary
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
 from mlops_kit.gcp import (
     google_errors,
@@ -43,7 +35,6 @@ from mlops_kit.images import HEALTH_ROUTE, PREDICT_ROUTE, SERVER_PORT
 if TYPE_CHECKING:
     from mlops_kit.models import ModelVersion
 
-_FORM: Final = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
 _PURPOSE: Final = "the Vertex AI endpoint deploy target"
 OPERATION_TIMEOUT: Final = 3600
 """Seconds a deployment may take: Vertex AI starts the machines and waits for readiness."""
@@ -58,17 +49,15 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
     return int(value)
 
 
-class VertexEndpointTarget(DeployTarget):
+class VertexEndpointTarget(ContainerTarget):
     """Deploys versions to one Vertex AI endpoint and splits its traffic between them."""
+
+    form = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
-        parts = urlsplit(uri)
-        segments = [parts.netloc, *parts.path.strip("/").split("/")]
-        if len(segments) != 3 or not all(segments):
-            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        segments, query = self.uri_parts()
         self.project, self.location, self.endpoint_id = segments
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.api_endpoint = vertex_api_endpoint(uri, self.location)
         self.machine_type = query.get("machine_type", "n1-standard-2")
         self.min_replicas = _int(query, "min_replicas", 1)
@@ -158,7 +147,7 @@ class VertexEndpointTarget(DeployTarget):
         )
         if found:
             return str(found[0].name)
-        image = image or serving_image(self.kit, version.ref, None)
+        image = image or self.serving_image(version.ref, None)
         labels["mlops-kit-image"] = image.rpartition(":")[2][:16]
         aiplatform_v1 = vertex_sdk(_PURPOSE)
         container = aiplatform_v1.ModelContainerSpec(
@@ -166,7 +155,7 @@ class VertexEndpointTarget(DeployTarget):
             args=["serve", version.ref, "--host", "0.0.0.0"],  # noqa: S104 - the container's own address
             env=[
                 aiplatform_v1.EnvVar(name=name, value=value)
-                for name, value in server_variables(self.kit).items()
+                for name, value in self.server_variables().items()
             ],
             ports=[aiplatform_v1.Port(container_port=SERVER_PORT)],
             predict_route=PREDICT_ROUTE,
@@ -191,16 +180,11 @@ class VertexEndpointTarget(DeployTarget):
     def _deploy(self, ref: str, image: str | None, split: dict[str, int]) -> str:
         """Deploy ``ref`` with ``split`` (``"0"`` is the new model); its deployed model id."""
         aiplatform_v1 = vertex_sdk(_PURPOSE)
-        serving = self.kit.environment.service_accounts.get("serving")
-        if not serving:
-            raise ConfigError(
-                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
-                "re-import it with `mlops-kit env import`"
-            )
+        account = self.serving_account()  # before anything is uploaded
         deployed = aiplatform_v1.DeployedModel(
             model=self._vertex_model(ref, image),
             display_name=ref,
-            service_account=serving,
+            service_account=account,
             dedicated_resources=aiplatform_v1.DedicatedResources(
                 machine_spec=aiplatform_v1.MachineSpec(machine_type=self.machine_type),
                 min_replica_count=self.min_replicas,
@@ -245,7 +229,7 @@ class VertexEndpointTarget(DeployTarget):
         from mlops_kit import models
 
         version = models.get_version(self.kit, ref)
-        image = serving_image(self.kit, version.ref, image)
+        image = self.serving_image(version.ref, image)
         holder = holder_deployment(self.kit, version.name, alias).version
         if holder != version.version and models.is_protected(self.kit, alias):
             models.request_promotion(self.kit, version.ref, alias, reason)
@@ -270,7 +254,7 @@ class VertexEndpointTarget(DeployTarget):
                 f"Vertex AI splits traffic in whole percent: a canary share must be 0.01 to 0.99, "
                 f"not {share}"
             )
-        image = serving_image(self.kit, version.ref, image)
+        image = self.serving_image(version.ref, image)
         holder = holder_deployment(self.kit, version.name, alias).version
         served = self._served(version.name)
         if holder not in served:

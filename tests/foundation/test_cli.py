@@ -132,7 +132,7 @@ def test_a_command_help_imports_only_its_own_command_module() -> None:
     imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert {m.split(".")[0] for m in imported} & _HEAVY == set()
     commands = {m for m in imported if m.startswith("mlops_kit.cli.")}
-    shared = {"mlops_kit.cli.output", "mlops_kit.cli.progress", "mlops_kit.cli.state"}
+    shared = {f"mlops_kit.cli.{name}" for name in ("output", "options", "progress", "state")}
     assert commands - shared == {
         "mlops_kit.cli.commands",
         "mlops_kit.cli.models",

@@ -108,7 +108,7 @@ class DeployTarget(Backend):
             return self._take_alias(ref, alias, reason, image)
         version = models.get_version(self.kit, ref)
         holder = holder_deployment(self.kit, version.name, alias).version
-        models.check_canary(version.name, alias, holder, version.version)
+        models.check_proposal(version.name, alias, "canary", holder, version.version)
         share = self._start_canary(version, alias, traffic_share, image)
         models.start_canary(self.kit, version.ref, alias, share, reason)
         return self.status(version.name, alias)

@@ -13,15 +13,16 @@ does when one is set.
 
 from __future__ import annotations
 
-from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
-from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
-from mlops_kit.models.canaries import (
-    Canary,
-    check_canary,
-    running_canary,
-    start_canary,
-    withdraw_canary,
+from mlops_kit.models.aliases import (
+    AliasEvent,
+    check_proposal,
+    history,
+    holder_at,
+    promote,
+    rollback,
 )
+from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
+from mlops_kit.models.canaries import Canary, running_canary, start_canary, withdraw_canary
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page, input_health
 from mlops_kit.models.flavors import LoadedModel, ModelFlavor, register_flavor
 from mlops_kit.models.garbage import GcReport, collect_garbage
@@ -45,7 +46,7 @@ __all__ = [
     "ModelVersion",
     "ModelVersionSummary",
     "approve",
-    "check_canary",
+    "check_proposal",
     "collect_garbage",
     "compare",
     "comparison_page",

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from mlops_kit.db.models import utcnow
-from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
-from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
+from mlops_kit.errors import ConfigError, ConflictError
 from mlops_kit.kit import Kit
-from mlops_kit.models.aliases import MOVES, AliasEvent, check_reason, history
-from mlops_kit.models.lookup import model_row, version_row
+from mlops_kit.models.aliases import (
+    MOVES,
+    AliasEvent,
+    append_event,
+    check_reason,
+    history,
+    propose,
+)
+from mlops_kit.models.lookup import model_row
 from mlops_kit.models.names import as_ref, check_alias, check_model_name
-from mlops_kit.provenance import current_user
 
 
 @dataclass(frozen=True)
@@ -46,25 +48,6 @@ def running_canary(kit: Kit, name: str, alias: str) -> Canary | None:
     return None
 
 
-def check_canary(name: str, alias: str, holder: int | None, version: int) -> None:
-    """Refuse a canary of ``NAME@VERSION`` on ``alias`` unless ``holder`` is another version.
-
-    A deploy target checks this before its platform starts the canary, then records it with
-    :func:`start_canary`, which checks it again.
-
-    Raises:
-        NotFoundError: the alias has no holder to share the traffic with.
-        ConflictError: the version holds the alias already.
-    """
-    if holder is None:
-        raise NotFoundError(
-            f"{name}@{alias} serves nothing yet: deploy a version to all of its traffic "
-            "before a canary"
-        )
-    if holder == version:
-        raise ConflictError(f"{name}@{alias} already is version {holder}: nothing to canary")
-
-
 def start_canary(
     kit: Kit, ref: str, alias: str, traffic_share: float, reason: str, *, actor: str | None = None
 ) -> AliasEvent:
@@ -84,29 +67,7 @@ def start_canary(
     parsed = as_ref(ref)
     check_alias(alias)
     reason = check_reason(reason)
-    with kit.metadata.session() as session:
-        model = model_row(session, parsed.name, for_update=True)
-        target = version_row(session, parsed)
-        holder = session.scalars(
-            select(ModelVersionRow.version)
-            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
-            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
-        ).first()
-        check_canary(parsed.name, alias, holder, target.version)
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="canary",
-                from_version=holder,
-                to_version=target.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-                traffic_share=traffic_share,
-            )
-        )
-    return history(kit, parsed.name, alias)[-1]
+    return propose(kit, parsed, alias, "canary", reason, actor, traffic_share)
 
 
 def withdraw_canary(
@@ -125,16 +86,6 @@ def withdraw_canary(
         raise ConflictError(f"no canary runs on {name}@{alias}: nothing to withdraw")
     with kit.metadata.session() as session:
         model = model_row(session, name, for_update=True)
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="withdraw",
-                from_version=canary.version,
-                to_version=canary.started.from_version or canary.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-            )
-        )
-    return history(kit, name, alias)[-1]
+        # The holder takes the canary's traffic back: the event goes from the canary to it.
+        versions = (canary.version, canary.started.from_version or canary.version)
+        return append_event(session, model, alias, "withdraw", versions, reason, actor)

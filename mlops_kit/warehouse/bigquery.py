@@ -1,5 +1,9 @@
 """The cloud warehouse: a BigQuery dataset, ``bigquery://PROJECT/DATASET[?location=LOCATION]``.
 
+The query parameter ``api_endpoint=URL`` sends the requests to another endpoint than
+``https://bigquery.googleapis.com`` (a Private Service Connect address, or a stand-in such as an
+emulator); ``BIGQUERY_EMULATOR_HOST`` does the same for every BigQuery client of the process.
+
 Dataset versions live in integer-range partitioned tables, one partition per version:
 ``DATASET.<name>__<schema digest>`` partitioned by ``RANGE_BUCKET(_version, GENERATE_ARRAY(1, 10001,
 1))`` with ``require_partition_filter``. Reading version N is ``WHERE _version = N``, which prunes to
@@ -115,17 +119,23 @@ class BigQueryWarehouse(Warehouse):
             raise ConfigError(f"malformed BigQuery URI {uri!r}: use 'bigquery://PROJECT/DATASET'")
         self.project = parts.netloc
         self.dataset = dataset
-        self.location = parse_qs(parts.query).get("location", [None])[0]
+        query = parse_qs(parts.query)
+        self.location = query.get("location", [None])[0]
+        self.api_endpoint = query.get("api_endpoint", [None])[0]
 
     def client(self) -> Any:
-        """A BigQuery client for the warehouse's project."""
+        """A BigQuery client for the warehouse's project, at the URI's ``api_endpoint`` if any."""
         bigquery = import_sdk(
             "google.cloud.bigquery",
             package="google-cloud-bigquery",
             extra="gcp",
             purpose="the BigQuery warehouse",
         )
-        return bigquery.Client(project=self.project, location=self.location)
+        return bigquery.Client(
+            project=self.project,
+            location=self.location,
+            client_options={"api_endpoint": self.api_endpoint},
+        )
 
     @cached_property
     def _client(self) -> Any:

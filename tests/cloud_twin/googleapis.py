@@ -225,7 +225,10 @@ class _Handlers(grpc.GenericRpcHandler):
         return answer
 
     def upload_model(self, request: Any, context: grpc.ServicerContext) -> Any:
-        body = json.loads(type(request).to_json(request))
+        # Recorded as the REST transport sends it: fields left unset are absent, not empty.
+        body = json.loads(
+            type(request).to_json(request, always_print_fields_with_no_presence=False)
+        )
         parent = body.pop("parent")
         vertex = self.apis.vertex
         with vertex.lock:

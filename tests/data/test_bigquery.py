@@ -39,25 +39,35 @@ def fake_bigquery() -> Iterator[FakeBigQuery]:
 
 
 @pytest.fixture
-def bq_kit(tmp_path: Path, fake_bigquery: FakeBigQuery, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
+def bq_kit(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    fake_bigquery: FakeBigQuery,
+    twin_credentials: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A kit whose warehouse URI names the fake's endpoint, with the twin's key file."""
     monkeypatch.chdir(tmp_path)
     kit = Kit.open(
         "local",
-        warehouse=f"bigquery://{PROJECT}/{DATASET}",
+        warehouse=f"bigquery://{PROJECT}/{DATASET}?api_endpoint={fake_bigquery.endpoint}",
         metadata=f"sqlite:///{tmp_path / 'm.db'}",
     )
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=fake_bigquery.endpoint),
-    )
-    kit.warehouse.__dict__["_client"] = client
     yield kit
     kit.close()
+
+
+def test_the_client_reaches_the_endpoint_the_uri_names_or_bigquery(
+    twin_credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_kit.warehouse.bigquery import BigQueryWarehouse
+
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    uri = f"bigquery://{PROJECT}/{DATASET}?location=EU"
+    default = BigQueryWarehouse(uri).client()
+    private = BigQueryWarehouse(f"{uri}&api_endpoint=https://bigquery-p.p.googleapis.com").client()
+    assert default._connection.API_BASE_URL == "https://bigquery.googleapis.com"
+    assert private._connection.API_BASE_URL == "https://bigquery-p.p.googleapis.com"
+    assert default.location == private.location == "EU"
 
 
 def test_snapshot_loads_stages_and_publishes_one_partition(bq_kit, fake_bigquery, tmp_path):

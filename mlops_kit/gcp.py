@@ -1,7 +1,8 @@
 """What the Google backends of every role share: their SDKs, credentials, retry deadline, errors.
 
 The one-line error of a service that stops answering is written here for all of them, and so are
-Vertex AI label values. Only backend modules import this; the practices never reach Google but through a role.
+the Vertex AI SDK, its endpoint and its label values. Only backend modules import this; the
+practices never reach Google but through a role.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 from mlops_kit.backends import import_sdk
 from mlops_kit.errors import BackendError, ConfigError, first_line, shorten
@@ -150,6 +152,47 @@ def _said(error: BaseException) -> str:
     # A refused or reset connection is wrapped three times by urllib3 and requests.
     system = re.search(r"\[Errno -?\d+\] ([^\"'()]+)", text)
     return system.group(1).strip() if system else shorten(text, 200) or type(error).__name__
+
+
+def google_errors() -> tuple[type[Exception], ...]:
+    """What a refused or unreachable Google call raises: API and credential errors, timeouts.
+
+    Called where they are caught: a backend's Google SDK brings them.
+    """
+    try:
+        from google.api_core import exceptions as api_errors
+        from google.auth import exceptions as auth_errors
+    except ImportError:  # without the SDK no call reaches Google (import_sdk said why)
+        return (TimeoutError,)
+    return (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, TimeoutError)
+
+
+def vertex_sdk(purpose: str) -> Any:
+    """``google.cloud.aiplatform_v1``, the Vertex AI client library, imported on first use.
+
+    Args:
+        purpose: what needs it, in the user's words ("the Vertex AI endpoint deploy target").
+
+    Raises:
+        MissingDependencyError: google-cloud-aiplatform is not installed; the message names the
+            extra ``vertex``.
+    """
+    return import_sdk(
+        "google.cloud.aiplatform_v1",
+        package="google-cloud-aiplatform",
+        extra="vertex",
+        purpose=purpose,
+    )
+
+
+def vertex_api_endpoint(uri: str, location: str) -> str:
+    """The Vertex AI host a backend of ``uri`` calls in ``location``.
+
+    ``?api_endpoint=HOST`` in the URI names another host than ``LOCATION-aiplatform.googleapis.com``
+    (a Private Service Connect address, for example).
+    """
+    named = parse_qs(urlsplit(uri).query).get("api_endpoint", [""])[-1]
+    return named or f"{location}-aiplatform.googleapis.com"
 
 
 def vertex_label(value: str) -> str:

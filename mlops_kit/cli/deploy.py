@@ -50,7 +50,7 @@ def deploy(
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Deploy REF through the environment's deploy target (local, GKE or Vertex AI)."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     target = open_deploy_target(state(ctx).kit())
     deployment = target.deploy(
@@ -102,7 +102,7 @@ def withdraw(
     reason: Reason,
 ) -> None:
     """Take the canary off the traffic now: the alias's version serves all of it."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     deployment = open_deploy_target(state(ctx).kit()).withdraw_canary(name, alias, reason=reason)
     console.print(deployment.detail, markup=False)

@@ -148,6 +148,26 @@ def move_alias(
     )
 
 
+def check_proposal(name: str, alias: str, action: str, holder: int | None, version: int) -> None:
+    """Refuse a ``request`` or a ``canary`` of ``NAME@VERSION`` for ``alias``, held by ``holder``.
+
+    :func:`propose` checks it where it records the proposal; a deploy target checks a canary
+    before its platform starts one.
+
+    Raises:
+        NotFoundError: the alias of a canary has no holder.
+        ConflictError: the version holds the alias already.
+    """
+    if holder is None and action == "canary":
+        raise NotFoundError(
+            f"{name}@{alias} serves nothing yet: deploy a version to all of its traffic "
+            "before a canary"
+        )
+    if holder == version:
+        verb = "ask" if action == "request" else action
+        raise ConflictError(f"{name}@{alias} already is version {holder}: nothing to {verb}")
+
+
 def propose(
     kit: Kit,
     ref: ModelRef,
@@ -174,16 +194,7 @@ def propose(
             .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
             .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
         ).first()
-        if holder is None and action == "canary":
-            raise NotFoundError(
-                f"{ref.name}@{alias} serves nothing yet: deploy a version to all of its traffic "
-                "before a canary"
-            )
-        if holder == target.version:
-            verb = "ask" if action == "request" else action
-            raise ConflictError(
-                f"{ref.name}@{alias} already is version {holder}: nothing to {verb}"
-            )
+        check_proposal(ref.name, alias, action, holder, target.version)
         versions = (holder, target.version)
         return append_event(session, model, alias, action, versions, reason, actor, traffic_share)
 

@@ -24,7 +24,36 @@ from mlops_kit.errors import BackendError, ConfigError, shorten
 from mlops_kit.progress import NO_PROGRESS, Progress
 
 RUN_STATES: Final = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
-"""Run states of every backend, mapped from KFP's and Vertex AI's own names."""
+"""Run states of every backend, mapped from KFP's and Vertex AI's own names (:func:`run_state`)."""
+
+_PLATFORM_STATES: Final = {
+    "QUEUED": "PENDING",
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "PAUSED": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "SKIPPED": "SUCCEEDED",
+    # A Vertex AI task whose condition was false: it has nothing left to do either.
+    "NOT_TRIGGERED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "CANCEL_PENDING": "CANCELLED",
+    "CANCELING": "CANCELLED",
+    "CANCELLING": "CANCELLED",
+    "CANCELED": "CANCELLED",
+    "CANCELLED": "CANCELLED",
+}
+
+
+def run_state(name: str) -> str:
+    """The run state (one of :data:`RUN_STATES`) of a platform's state ``name``.
+
+    KFP and Vertex AI name the same states, of runs and of their tasks (Vertex AI's runs with a
+    ``PIPELINE_STATE_`` prefix, which its backend strips), spelling cancellation either way; a
+    skipped run or task has nothing left to do, a paused one is still under way. Any other name
+    is ``UNKNOWN``.
+    """
+    return _PLATFORM_STATES.get(name, "UNKNOWN")
+
 
 ENDED_STATES: Final = ("SUCCEEDED", "FAILED", "CANCELLED")
 """The states of a run that is over."""

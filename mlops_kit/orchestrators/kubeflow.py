@@ -32,18 +32,8 @@ from mlops_kit.orchestrators import (
     RecurringRun,
     TaskEvent,
     check_cron,
+    run_state,
 )
-
-_STATES = {
-    "PENDING": "PENDING",
-    "RUNNING": "RUNNING",
-    "SUCCEEDED": "SUCCEEDED",
-    "SKIPPED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "CANCELING": "CANCELLED",
-    "CANCELED": "CANCELLED",
-    "PAUSED": "RUNNING",
-}
 
 
 class KubeflowRunner(Orchestrator):
@@ -98,13 +88,9 @@ class KubeflowRunner(Orchestrator):
         experiment_id: str | None = None,
     ) -> dict[str, Any]:
         """The body of ``POST /apis/v2beta1/recurringruns`` for ``submission``."""
-        # KFP's cron has a leading seconds field.
+        # A recurring run is a run with a trigger; KFP's cron has a leading seconds field.
         return {
-            "display_name": submission.run_name,
-            "experiment_id": experiment_id,
-            "pipeline_spec": _pipeline_spec(submission),
-            "runtime_config": _runtime_config(submission),
-            "service_account": submission.service_account,
+            **self.run_request(submission, experiment_id),
             "max_concurrency": str(max_concurrency),
             "trigger": {"cron_schedule": {"cron": f"0 {check_cron(cron)}"}},
             "mode": "ENABLE",
@@ -291,7 +277,7 @@ def _runtime_config(submission: PipelineSubmission) -> dict[str, Any]:
 
 def _state(value: Any) -> str:
     """One of :data:`~mlops_kit.orchestrators.RUN_STATES` for a run's or task's KFP state."""
-    return _STATES.get(str(value), "UNKNOWN") if value else "PENDING"
+    return run_state(str(value)) if value else "PENDING"
 
 
 def _timestamp(value: Any) -> datetime | None:

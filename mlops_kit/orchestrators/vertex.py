@@ -23,31 +23,8 @@ from mlops_kit.orchestrators import (
     RecurringRun,
     TaskEvent,
     check_cron,
+    run_state,
 )
-
-_STATES = {
-    "PIPELINE_STATE_QUEUED": "PENDING",
-    "PIPELINE_STATE_PENDING": "PENDING",
-    "PIPELINE_STATE_RUNNING": "RUNNING",
-    "PIPELINE_STATE_SUCCEEDED": "SUCCEEDED",
-    "PIPELINE_STATE_FAILED": "FAILED",
-    "PIPELINE_STATE_CANCELLING": "CANCELLED",
-    "PIPELINE_STATE_CANCELLED": "CANCELLED",
-    "PIPELINE_STATE_PAUSED": "RUNNING",
-}
-
-_TASK_STATES = {
-    "PENDING": "PENDING",
-    "RUNNING": "RUNNING",
-    "SUCCEEDED": "SUCCEEDED",
-    # Skipped, or not run as its condition was false: done all the same.
-    "SKIPPED": "SUCCEEDED",
-    "NOT_TRIGGERED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "CANCEL_PENDING": "CANCELLED",
-    "CANCELLING": "CANCELLED",
-    "CANCELLED": "CANCELLED",
-}
 
 
 class VertexRunner(Orchestrator):
@@ -162,7 +139,7 @@ class VertexRunner(Orchestrator):
         with _vertex_errors(self):
             job = aiplatform.PipelineJob.get(run_id, project=self.project, location=self.location)
         tasks = {
-            task.task_name: _TASK_STATES.get(_name(task.state), "UNKNOWN")
+            task.task_name: run_state(_name(task.state))
             for task in job.gca_resource.job_detail.task_details
             # The task without a parent is the pipeline itself, whose state is the run's.
             if task.parent_task_id
@@ -174,7 +151,7 @@ class VertexRunner(Orchestrator):
         return PipelineRun(
             run_id=job.resource_name or resource.name,
             name=resource.display_name,
-            state=_STATES.get(_name(resource.state), "UNKNOWN"),
+            state=run_state(_name(resource.state).removeprefix("PIPELINE_STATE_")),
             created_at=resource.create_time or None,
             finished_at=resource.end_time or None,
             url=(

@@ -260,3 +260,14 @@ def test_the_same_rows_have_the_same_fingerprint_on_duckdb_and_bigquery(bq_kit, 
     on_bigquery = data.snapshot(bq_kit, "mixed", path=source)
     assert on_bigquery.schema == on_duckdb.schema
     assert on_bigquery.fingerprint == on_duckdb.fingerprint
+
+
+@pytest.mark.parametrize(("deadline", "retries"), [(0.5, 0), (1, 0), (3, 1), (30, 4), (600, 9)])
+def test_uploads_retry_as_often_as_their_backoff_fits_in_the_deadline(
+    deadline: float, retries: int
+) -> None:
+    from mlops_kit.warehouse.bigquery import upload_retries
+
+    assert upload_retries(deadline) == retries
+    # Waits of 1, 2, 4, ... s, each with up to 1 s of jitter.
+    assert sum(2**i + 1 for i in range(retries)) <= deadline

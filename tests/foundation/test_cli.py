@@ -29,11 +29,12 @@ def test_doctor_creates_and_checks_the_local_twin(project_dir: Path, run_cli) ->
 
 
 def test_doctor_names_the_broken_role(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("--metadata", "postgresql://kit@127.0.0.1:9/kit", "doctor")
+    result = run_cli("--metadata", "postgresql://kit:hunter2@127.0.0.1:9/kit", "doctor")
     assert result.exit_code != 0
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: 1 role(s) broken: metadata;")
     assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout  # the report shows no password
 
 
 def test_user_errors_are_one_line_without_traceback(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

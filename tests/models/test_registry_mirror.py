@@ -8,6 +8,7 @@ records each upload there as the REST request it stands for.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,9 @@ def test_mirror_refusals_are_clear(gcs_uri: str, tmp_path: Path) -> None:
         registry.upload_request(trained)
     with pytest.raises(ConfigError, match="no recorded scikit-learn release"):
         registry.upload_request(MirroredVersion("m", 1, "gs://b/m/1", "sklearn"))
-    custom = registry.upload_request(trained, serving_image="europe-docker.pkg.dev/p/r/s@sha256:ab")
+    custom = registry.upload_request(
+        replace(trained, serving_image="europe-docker.pkg.dev/p/r/s@sha256:ab")
+    )
     assert custom.model.container_spec.image_uri == "europe-docker.pkg.dev/p/r/s@sha256:ab"
     us = MirroredVersion("m", 1, "gs://b/m/1", "sklearn", packages={"scikit-learn": "0.24.2"})
     assert VertexModelRegistry("vertex://p/us-central1").serving_image(us) == (

@@ -416,7 +416,7 @@ def test_a_full_artifact_disk_is_one_line_and_leaves_no_version_and_no_partial_f
 def test_registering_to_a_storage_service_that_is_down_gives_up_at_the_stated_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, down: str
 ) -> None:
-    from mlops_kit.artifacts.gcs import RETRY_DEADLINE
+    from mlops_kit.gcp import RETRY_DEADLINE
     from tests.cloud_twin.http import LoopbackServer
 
     def unavailable(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-Unit = Literal["bytes", "rows", "steps"]
-"""What a task counts: bytes (shown with a transfer rate), rows, or steps of a sequence."""
+Unit = Literal["bytes", "rows", "steps", "tasks"]
+"""What a task counts: bytes (shown with a transfer rate), rows, steps of a sequence, or the
+tasks of a pipeline run."""
 
 
 class Progress(Protocol):
@@ -42,3 +43,35 @@ class _NoProgress:
 
 NO_PROGRESS: Progress = _NoProgress()
 """The default: report to no one."""
+
+
+class Stages:
+    """The numbered stages of one piece of work, each told to a :class:`Progress` as it begins.
+
+    With ``stages = Stages(progress, 3)``, ``stages.start("profiling 3,000 rows")`` reports
+    ``[1/3] profiling 3,000 rows``, the next call ``[2/3] ...``. Stages are a :class:`Progress`
+    themselves: work that has stages of its own, given the stages of a larger piece of work,
+    numbers its stages among those.
+    """
+
+    def __init__(self, progress: Progress, count: int) -> None:
+        self.progress = progress
+        self.count = count
+        self.begun = 0
+
+    def start(self, description: str, total: float | None = None, unit: Unit = "steps") -> None:
+        """The next stage begins (the previous one is done)."""
+        self.begun += 1
+        self.progress.start(f"[{self.begun}/{self.count}] {description}", total, unit)
+
+    def advance(self, amount: float) -> None:
+        """``amount`` more of the current stage is done."""
+        self.progress.advance(amount)
+
+    @classmethod
+    def of(cls, progress: Progress, count: int) -> Stages:
+        """Stages of a piece of work: ``progress`` if it is already stages, else ``count`` new ones.
+
+        Given the stages of a larger piece of work, a part numbers its stages among those.
+        """
+        return progress if isinstance(progress, Stages) else cls(progress, count)

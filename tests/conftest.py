@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -12,9 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from mlops_kit.progress import Unit
 
 # Google libraries must never reach for the network or the developer's credentials: no metadata
 # server, no gcloud configuration in HOME. Set before any Google module is imported.
@@ -188,6 +193,31 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+class Recorded:
+    """A :class:`~mlops_kit.progress.Progress` that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.tasks: list[dict[str, Any]] = []
+
+    def start(self, description: str, total: float | None = None, unit: Unit = "steps") -> None:
+        self.tasks.append({"description": description, "total": total, "unit": unit, "done": 0})
+
+    def advance(self, amount: float) -> None:
+        self.tasks[-1]["done"] += amount
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """stderr as a colour terminal 120 columns wide, recorded (where long commands draw progress)."""
+    from rich.console import Console
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, force_interactive=True)
+    monkeypatch.setattr("mlops_kit.cli.output.err_console", console)
+    monkeypatch.delenv("CI", raising=False)
+    return screen
 
 
 # The cloud twin's fixtures, for every test; gRPC trusts the twin's CA alone from the start.

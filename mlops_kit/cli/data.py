@@ -16,7 +16,7 @@ from mlops_kit.cli.output import (
     print_result,
     table,
 )
-from mlops_kit.cli.progress import progress, working
+from mlops_kit.cli.progress import progress
 from mlops_kit.cli.state import state
 from mlops_kit.data import RULES
 from mlops_kit.errors import ConfigError
@@ -158,7 +158,8 @@ def profile(ctx: typer.Context, ref: DatasetRef, output: FormatOption = OutputFo
     """Per-column statistics of a version (computed once, then read from the manifest)."""
     from mlops_kit import data
 
-    result = data.profile(state(ctx).kit(), ref)
+    with progress(output) as shown:
+        result = data.profile(state(ctx).kit(), ref, shown)
     print_result(output, result, lambda: _print_profile(ref, result))
 
 
@@ -218,8 +219,8 @@ def diff(
     # Dataset names hold no "." or "/", so such an argument is a file.
     target: str | Path = Path(b) if "." in b or "/" in b else b
     rules = data.parse_rules(fail_on or "")
-    with working(output, f"comparing {a} with {b}"):
-        result = data.diff(state(ctx).kit(), a, target, key=key)
+    with progress(output) as shown:
+        result = data.diff(state(ctx).kit(), a, target, key=key, progress=shown)
     broken = result.violations(rules)
     if html is not None:
         data.diff_page(result).write(html)

@@ -11,7 +11,7 @@ import typer
 from mlops_kit import provenance
 from mlops_kit.cli.options import ModelName, ModelRef
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
-from mlops_kit.cli.progress import progress, working
+from mlops_kit.cli.progress import progress
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
 from mlops_kit.limits import check_hours
@@ -360,8 +360,8 @@ def compare(
     """Compare two versions: metrics, params, data, components; with --on, predictions and input health."""
     from mlops_kit import models
 
-    with working(output, f"comparing {a} with {b}" + (f" on {on}" if on else "")):
-        comparison = models.compare(state(ctx).kit(), a, b, on=on)
+    with progress(output) as shown:
+        comparison = models.compare(state(ctx).kit(), a, b, on=on, progress=shown)
     if html is not None:
         models.comparison_page(comparison).write(html)
     print_result(

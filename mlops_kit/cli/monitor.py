@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
-from mlops_kit.cli.progress import working
+from mlops_kit.cli.progress import progress
 from mlops_kit.cli.state import state
 from mlops_kit.reports import format_number
 
@@ -349,8 +349,9 @@ def report(
     from mlops_kit.monitoring import build_report, watched_model
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
-    from mlops_kit.monitoring.report import search_weak_slices
+    from mlops_kit.monitoring.report import REPORT_STAGES, search_weak_slices
     from mlops_kit.monitoring.spec import DEFAULT_MIN_LABEL_SHARE, Labels, window_hours
+    from mlops_kit.progress import Stages
 
     if task not in ("classification", "regression"):
         raise ConfigError(f"invalid --task {task!r}: use classification or regression")
@@ -362,7 +363,8 @@ def report(
     if unknown:
         raise ConfigError(f"unknown --metric {unknown[0]!r}: use one of {', '.join(known)}")
     kit = state(ctx).kit()
-    with working(output, f"computing the report of {model}"):
+    with progress(output) as drawn:
+        stages = Stages(drawn, REPORT_STAGES + find_weak_slices)
         result = build_report(
             kit,
             watched_model(kit, model),
@@ -375,9 +377,10 @@ def report(
                 positive_label,
                 DEFAULT_MIN_LABEL_SHARE if min_label_share is None else min_label_share,
             ),
+            progress=stages,
         )
         if find_weak_slices:
-            search_weak_slices(kit, result, min_count)
+            search_weak_slices(kit, result, min_count, stages)
     findings = report_findings(result)
     if html is not None:
         write_html(result, html, findings=findings)
@@ -443,9 +446,9 @@ def check(
     if ref is None:
         raise ConfigError(f"no model to check: pass NAME@VERSION or set 'model' in {spec_file}")
     kit = state(ctx).kit()
-    with working(output, f"checking {ref}"):
+    with progress(output) as shown:
         result, outcome = check_model(
-            kit, spec, ref, end=_end(end), retrain=retrain, environ=os.environ
+            kit, spec, ref, end=_end(end), retrain=retrain, environ=os.environ, progress=shown
         )
     findings = report_findings(result, outcome.violations)
     if html is not None:

@@ -75,9 +75,13 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
 
     if run.state == "FAILED":
         raise BackendError(f"pipeline run {run.run_id} failed: {run.error} (log: {run.url})")
+    if run.state == "CANCELLED":
+        raise BackendError(f"pipeline run {run.run_id} was cancelled (log: {run.url})")
     decision = GateDecision.of_run(run)
     if decision is None:
-        console.print(f"run [bold]{run.run_id}[/bold] submitted ({run.state}): {run.url or ''}")
+        # A cluster's run keeps its outputs there: what is known here is how it stands.
+        how = "succeeded" if run.state == "SUCCEEDED" else f"submitted ({run.state})"
+        console.print(f"run [bold]{run.run_id}[/bold] {how}: {run.url or ''}")
         return
     version = models.get_version(kit, decision.candidate)
     data = ", ".join(version.datasets) or "none"
@@ -99,8 +103,28 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
 
 
 @app.command("run")
-def run(ctx: typer.Context, env: EnvOption = None, image_digest: ImageDigestOption = None) -> None:
+def run(
+    ctx: typer.Context,
+    env: EnvOption = None,
+    image_digest: ImageDigestOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="On a cluster, follow the run until it ends (its tasks shown on a terminal); "
+            "exit non-zero unless it succeeds. Local runs always end before the command.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(help="With --wait, give up following after this many seconds.", min=0),
+    ] = 3 * 3600,
+    interval: Annotated[
+        float, typer.Option(help="With --wait, seconds between two looks at the run.", min=0.01)
+    ] = 10,
+) -> None:
     """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster."""
+    from mlops_kit.orchestrators import ENDED_STATES
     from mlops_kit.pipelines.project import PipelineProject
 
     kit = kit_for(ctx, env)
@@ -109,6 +133,8 @@ def run(ctx: typer.Context, env: EnvOption = None, image_digest: ImageDigestOpti
     console.print(f"running the training pipeline {where} ({kit.environment.name})")
     with progress() as shown:
         result = project.submit(kit, on_task=task_events(shown), image_digest=image_digest)
+        if wait and result.state not in ENDED_STATES:
+            result = project.follow(kit, result, timeout=timeout, interval=interval, progress=shown)
     report_run(kit, result)
 
 

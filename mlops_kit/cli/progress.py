@@ -91,11 +91,3 @@ def progress(chosen: OutputFormat = OutputFormat.table) -> Iterator[Progress]:
     )
     with bars:
         yield _Drawn(bars)
-
-
-@contextmanager
-def working(chosen: OutputFormat, what: str) -> Iterator[None]:
-    """Show ``what`` with a spinner and the time taken while the block runs (if shown)."""
-    with progress(chosen) as shown:
-        shown.start(what)
-        yield

@@ -20,6 +20,7 @@ from mlops_kit.data.rules import Rule, parse_rules
 from mlops_kit.data.versions import get_version, stored_table
 from mlops_kit.errors import ConfigError
 from mlops_kit.findings import Finding
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -77,8 +78,11 @@ def diff(
     b: DatasetRef | str | Path,
     *,
     key: str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> DatasetDiff:
     """Compare version ``a`` (the reference) with version ``b`` or a file ``b``.
+
+    ``progress`` is told its stages: reading ``a``, reading ``b``, comparing them.
 
     Statistics of versions come from their stored profiles, whose histograms are compared on
     common bins (see :mod:`mlops_kit.stats`); the diff itself reads ``b`` only for its type
@@ -93,17 +97,21 @@ def diff(
     warehouse = kit.warehouse
     ref_a = as_ref(a)
     version_a = get_version(kit, ref_a)
+    stages = Stages(progress, 3)
+    stages.start(f"reading {version_a.ref} ({version_a.row_count:,} rows)")
     profile_a = profile(kit, version_a.ref)
     table_a = stored_table(kit, version_a)
     staged: StagedData | None = None
     try:
         if isinstance(b, Path):
+            stages.start(f"reading and profiling {b}")
             staged = warehouse.stage(version_a.name, Source(path=b))
             table_b = warehouse.table(staged.location)
             profile_b = stats.profile(warehouse, table_b)
             label_b, rows_b, fingerprint_b = str(b), staged.row_count, staged.fingerprint
         else:
             version_b = get_version(kit, as_ref(b))
+            stages.start(f"reading {version_b.ref} ({version_b.row_count:,} rows)")
             profile_b = profile(kit, version_b.ref)
             table_b = stored_table(kit, version_b)
             label_b, rows_b, fingerprint_b = (
@@ -111,6 +119,8 @@ def diff(
                 version_b.row_count,
                 version_b.fingerprint,
             )
+        joined = f" and joining them on {key}" if key else ""
+        stages.start(f"comparing {len(profile_a['columns'])} columns{joined}")
         result = _compare(warehouse, table_a, profile_a, table_b, profile_b, key)
     finally:
         if staged is not None:

@@ -8,17 +8,19 @@ from mlops_kit import stats
 from mlops_kit.data.refs import DatasetRef, as_ref
 from mlops_kit.data.versions import find_version_row
 from mlops_kit.db.models.data import DatasetVersionRow
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
 
 
-def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
+def profile(kit: Kit, ref: DatasetRef | str, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
     """Per-column statistics of ``ref`` (:func:`mlops_kit.stats.profile`), computed once and stored.
 
     :func:`~mlops_kit.data.snapshot` stores them with the manifest; a version without them (made
     before snapshots profiled), or with a profile of an earlier
-    :data:`~mlops_kit.stats.PROFILE_FORMAT`, is profiled on first request and its profile stored.
+    :data:`~mlops_kit.stats.PROFILE_FORMAT`, is profiled on first request and its profile stored;
+    ``progress`` is told the stages of that (checking the stored data, profiling its rows).
 
     Raises:
         NotFoundError: unknown dataset or version.
@@ -29,8 +31,11 @@ def profile(kit: Kit, ref: DatasetRef | str) -> dict[str, Any]:
         row = find_version_row(session, ref)
         if _current(row.profile):
             return dict(row.profile)
-        storage, row_id = row.storage, row.id
+        storage, row_id, rows = row.storage, row.id, row.row_count
+        stages = Stages(progress, 2)
+        stages.start(f"checking the stored data of {ref}")
         kit.warehouse.verify(storage, row.fingerprint, f"dataset version {ref}")
+    stages.start(f"profiling {rows:,} rows of {ref}")
     result = stats.profile(kit.warehouse, kit.warehouse.table(storage))
     with kit.metadata.session() as session:
         stored = session.get(DatasetVersionRow, row_id)

@@ -16,7 +16,7 @@ from mlops_kit.data.refs import check_dataset_name
 from mlops_kit.data.versions import DatasetVersion, ready_versions
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import IntegrityError, NotFoundError, shorten
-from mlops_kit.progress import NO_PROGRESS, Progress
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 from mlops_kit.warehouse.table_refs import TableRef
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ def snapshot(
     check_dataset_name(name)
     warehouse = kit.warehouse
     source = sources.source(path, query, table, warehouse.dialect)
-    progress.start(f"[1/3] reading {shorten(source.describe(), 200)}")
+    stages = Stages(progress, 3)
+    stages.start(f"reading {shorten(source.describe(), 200)}")
     staged = warehouse.stage(name, source)
     try:
         existing = None if force else _same_content(kit, name, staged)
@@ -97,7 +98,7 @@ def snapshot(
             warehouse.discard(staged)
             return existing
         details = details or VersionDetails()
-        return _publish(kit, name, staged, details, force=force, progress=progress)
+        return _publish(kit, name, staged, details, force=force, stages=stages)
     except BaseException:
         warehouse.discard(staged)
         raise
@@ -130,16 +131,16 @@ def _publish(
     details: VersionDetails,
     *,
     force: bool,
-    progress: Progress,
+    stages: Stages,
 ) -> DatasetVersion:
     """Profile ``staged``, then make it the next version of ``name`` in one metadata transaction."""
     warehouse = kit.warehouse
     commit = details.commit()
     # Profiled while the staged data is fresh and before the lock: concurrent snapshots of the
     # dataset wait only for the manifest, and no later diff has to read the version to profile it.
-    progress.start(f"[2/3] profiling {staged.row_count:,} rows")
+    stages.start(f"profiling {staged.row_count:,} rows")
     staged_profile = stats.profile(warehouse, warehouse.table(staged.location))
-    progress.start(f"[3/3] publishing a version of {name}")
+    stages.start(f"publishing a version of {name}")
     with kit.metadata.session() as session:
         dataset = _locked_dataset(session, name, details.description)
         if not force:

@@ -31,6 +31,7 @@ from mlops_kit.models.loading import load_model
 from mlops_kit.models.lookup import get_version
 from mlops_kit.models.names import ModelRef
 from mlops_kit.models.versions import ModelVersion
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 
 if TYPE_CHECKING:
     from mlops_kit.reports import Page
@@ -229,8 +230,12 @@ def compare(
     b: ModelRef | str,
     *,
     on: datasets.DatasetRef | str | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ModelComparison:
     """Compare versions ``a`` and ``b`` (and, with ``on``, their predictions on that data).
+
+    ``progress`` is told its stages: the versions' records, then with ``on`` the predictions of
+    both, their inputs and the data's health.
 
     Raises:
         NotFoundError: a version or the dataset does not exist.
@@ -238,6 +243,8 @@ def compare(
         IntegrityError: an artifact is corrupt.
     """
     version_a, version_b = get_version(kit, a), get_version(kit, b)
+    stages = Stages(progress, 1 if on is None else 4)
+    stages.start(f"comparing the metrics, params and data of {version_a.ref} and {version_b.ref}")
     training, training_findings = _training_data(kit, version_a, version_b)
     summary: dict[str, Any] = {
         "a": version_a.ref,
@@ -251,12 +258,15 @@ def compare(
     diagnosed = None
     if on is not None:
         data_version = datasets.get_version(kit, on)
+        stages.start(f"predicting {data_version.row_count:,} rows of {data_version.ref} with both")
         predicted = _predictions(kit, [version_a.ref, version_b.ref], data_version)
         inputs, per_version, shifts = {}, {}, []
+        stages.start("comparing the inputs with each version's training data")
         for version in (version_a, version_b):
             section, found, shift = _inputs(kit, version, data_version, predicted)
             inputs[version.ref], per_version[version.ref] = section, found
             shifts += [shift] if shift else []
+        stages.start(f"checking the health of {data_version.ref}")
         health = _health(kit, data_version, predicted.pop("features"))
         summary["on"] = {
             "dataset": data_version.ref,

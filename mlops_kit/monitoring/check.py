@@ -29,6 +29,7 @@ from mlops_kit.monitoring.spec import (
     ViolationKind,
 )
 from mlops_kit.monitoring.violations import Violation
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -401,6 +402,7 @@ def check_model(
     end: datetime | None = None,
     retrain: bool = True,
     environ: Mapping[str, str] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> tuple[MonitoringReport, CheckResult]:
     """``monitor check``, by hand or as a scheduled job: report on the model, then :func:`run_check`.
 
@@ -412,6 +414,7 @@ def check_model(
             records (default: now).
         retrain: whether triggers may start retraining runs.
         environ: where ``${VARIABLE}`` webhook URLs are read.
+        progress: told the stages of the report, then of the judgement.
 
     Raises:
         ConfigError: no model is named.
@@ -423,12 +426,30 @@ def check_model(
     if ref is None:
         raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")
     now = end or datetime.now(UTC)
-    report = spec_report(kit, spec, ref, end=now)
+    stages = Stages(progress, spec_report_stages(spec) + 1)
+    report = spec_report(kit, spec, ref, end=now, progress=stages)
+    stages.start(f"judging {ref} against the spec")
     return report, run_check(kit, report, spec, retrain=retrain, now=now, environ=environ)
 
 
-def spec_report(kit: Kit, spec: MonitoringSpec, ref: str, *, end: datetime) -> MonitoringReport:
+def spec_report_stages(spec: MonitoringSpec) -> int:
+    """How many stages :func:`spec_report` reports: the report's, and the weak slices' search."""
+    from mlops_kit.monitoring.report import REPORT_STAGES
+
+    return REPORT_STAGES + (spec.weak_slices is not None)
+
+
+def spec_report(
+    kit: Kit,
+    spec: MonitoringSpec,
+    ref: str,
+    *,
+    end: datetime,
+    progress: Progress = NO_PROGRESS,
+) -> MonitoringReport:
     """The report the spec asks for on ``ref``: its slices, window, task, labels, weak slices.
+
+    ``progress`` is told its stages (:func:`spec_report_stages` of them).
 
     Raises:
         NotFoundError: the model version does not exist.
@@ -438,6 +459,7 @@ def spec_report(kit: Kit, spec: MonitoringSpec, ref: str, *, end: datetime) -> M
     from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
     from mlops_kit.monitoring.spec import window_hours
 
+    stages = Stages.of(progress, spec_report_stages(spec))
     report = build_report(
         kit,
         watched_model(kit, ref),
@@ -447,7 +469,8 @@ def spec_report(kit: Kit, spec: MonitoringSpec, ref: str, *, end: datetime) -> M
         task=spec.task,
         time_column=spec.time_column,
         labels=spec.labels,
+        progress=stages,
     )
     if spec.weak_slices is not None:
-        search_weak_slices(kit, report, spec.weak_slices.min_count)
+        search_weak_slices(kit, report, spec.weak_slices.min_count, stages)
     return report

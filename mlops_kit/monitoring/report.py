@@ -45,6 +45,7 @@ from mlops_kit.monitoring.metrics import (
 from mlops_kit.monitoring.predictions import log_tables
 from mlops_kit.monitoring.spec import DEFAULT_LABELS, Labels
 from mlops_kit.monitoring.weak_slices import WeakSlice, candidates, find_weak_slices
+from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 from mlops_kit.warehouse import Source
 
 if TYPE_CHECKING:
@@ -225,7 +226,11 @@ def _logged_features(kit: Kit, predictions: ir.Table, logged: int) -> dict[str, 
     return {name: kind or "string" for name, kind in kinds.items()}
 
 
-def build_report(
+REPORT_STAGES = 4
+"""How many stages :func:`build_report` reports."""
+
+
+def build_report(  # noqa: PLR0913 - every option is keyword-only, with a default
     kit: Kit,
     model: WatchedModel,
     *,
@@ -235,6 +240,7 @@ def build_report(
     task: Task = "classification",
     time_column: str | None = None,
     labels: Labels = DEFAULT_LABELS,
+    progress: Progress = NO_PROGRESS,
 ) -> MonitoringReport:
     """Compute the report of ``model`` over ``[end - window, end)``.
 
@@ -254,6 +260,9 @@ def build_report(
             classifier orders its classes, see :func:`positive_class`), the share of labelled
             predictions below which a slice's metrics are pending, and the calibration the
             estimate needs.
+        progress: told the :data:`REPORT_STAGES` stages (counting, reading the predictions, the
+            metrics, the inputs); given :class:`~mlops_kit.progress.Stages` of more, it numbers
+            them among those.
 
     Raises:
         NotFoundError: nothing was ever logged, or the training data is missing.
@@ -263,6 +272,8 @@ def build_report(
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = end - window
     warehouse = kit.warehouse
+    stages = Stages.of(progress, REPORT_STAGES)
+    stages.start(f"counting the predictions of {model.ref}")
     log, truth = log_tables(kit)
     predictions = logged_predictions(log, model.name, model.version, start, end)
     logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
@@ -278,6 +289,7 @@ def build_report(
     if not logged:
         report.notes.append(f"no predictions of {model.ref} were logged between {start} and {end}")
         return report
+    stages.start(f"reading {logged:,} predictions")
     features = _features(kit, predictions, logged, slices, training)
     report.features = features
 
@@ -295,6 +307,7 @@ def build_report(
         staged = warehouse.stage("monitoring", Source(query=warehouse.compile(live)))
         live = observed = warehouse.table(staged.location)
     try:
+        stages.start(f"computing the sliced metrics of {logged:,} predictions")
         if task == "classification":
             classes = _WindowClasses.of(predictions, truth)
             report.positive_label = (
@@ -305,6 +318,7 @@ def build_report(
         _sliced_metrics(kit, live, slices, report.positive_label or "", report)
         if every_label is not None:
             _label_delay(kit, report, log, every_label, labels)
+        stages.start("comparing the inputs with the training data")
         report.coverage = _coverage(kit, report, training, slices, time_column)
         inputs = _input_stats(kit, observed, training, features)
         report.health, report.drift = inputs.health, inputs.drift
@@ -413,15 +427,19 @@ def describe_slice_inputs(kit: Kit, report: MonitoringReport, slices: Sequence[s
         }
 
 
-def search_weak_slices(kit: Kit, report: MonitoringReport, min_count: int) -> list[WeakSlice]:
+def search_weak_slices(
+    kit: Kit, report: MonitoringReport, min_count: int, progress: Progress = NO_PROGRESS
+) -> list[WeakSlice]:
     """Search the report's labelled predictions for the feature values where the model does worst.
 
     Every logged feature and both time slices are candidates (see
     :mod:`~mlops_kit.monitoring.weak_slices`); the result is also kept in ``report.weak_slices``.
+    ``progress`` is told the search begins.
 
     Raises:
         BackendError: a warehouse query failed.
     """
+    progress.start(f"searching {report.labelled:,} labelled predictions for weak slices")
     report.weak_slices = []
     if not report.labelled:
         return report.weak_slices

@@ -29,6 +29,7 @@ from mlops_kit.errors import BackendError, MlopsKitError, NotFoundError
 from mlops_kit.monitoring.guards import PastRun, refusal
 from mlops_kit.monitoring.notifications import Event
 from mlops_kit.monitoring.retraining import HandlerResult, RetrainingRequest, request_retraining
+from mlops_kit.orchestrators import ENDED_STATES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from mlops_kit.monitoring.violations import Violation
 
 _PROMOTIONS = ("promote", "approve")
-_ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[
     events = []
     with kit.metadata.session() as session:
         for run in _past_runs(session, model):
-            if run.id not in followed or states.get(run.run_id) not in _ENDED:
+            if run.id not in followed or states.get(run.run_id) not in ENDED_STATES:
                 continue
             after = [event for event in promotions if event.at >= as_utc(run.started_at)]
             run.state = "finished" if states[run.run_id] == "SUCCEEDED" else "failed"

@@ -10,16 +10,18 @@ runs on the cluster, only the build target of its components differs.
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.errors import BackendError, ConfigError, shorten
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 RUN_STATES: Final = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
 """Run states of every backend, mapped from KFP's and Vertex AI's own names (:func:`run_state`)."""
@@ -31,7 +33,10 @@ _PLATFORM_STATES: Final = {
     "PAUSED": "RUNNING",
     "SUCCEEDED": "SUCCEEDED",
     "SKIPPED": "SUCCEEDED",
+    # A Vertex AI task whose condition was false: it has nothing left to do either.
+    "NOT_TRIGGERED": "SUCCEEDED",
     "FAILED": "FAILED",
+    "CANCEL_PENDING": "CANCELLED",
     "CANCELING": "CANCELLED",
     "CANCELLING": "CANCELLED",
     "CANCELED": "CANCELLED",
@@ -42,12 +47,16 @@ _PLATFORM_STATES: Final = {
 def run_state(name: str) -> str:
     """The run state (one of :data:`RUN_STATES`) of a platform's state ``name``.
 
-    KFP and Vertex AI name the same states (Vertex AI with a ``PIPELINE_STATE_`` prefix, which
-    its backend strips), spelling cancellation either way; a skipped run has nothing left to do,
-    a paused one is still under way. Any other name is ``UNKNOWN``.
+    KFP and Vertex AI name the same states, of runs and of their tasks (Vertex AI's runs with a
+    ``PIPELINE_STATE_`` prefix, which its backend strips), spelling cancellation either way; a
+    skipped run or task has nothing left to do, a paused one is still under way. Any other name
+    is ``UNKNOWN``.
     """
     return _PLATFORM_STATES.get(name, "UNKNOWN")
 
+
+ENDED_STATES: Final = ("SUCCEEDED", "FAILED", "CANCELLED")
+"""The states of a run that is over."""
 
 TaskEvent = Callable[[str, str], None]
 """Called with ``(task name, state)`` as a local run's tasks start (``RUNNING``) and end."""
@@ -93,6 +102,8 @@ class PipelineRun:
         url: where to look at it (a console URL or a local log file).
         outputs: the pipeline's outputs, when the run is synchronous (``kfp-local``).
         error: why it failed, in one line, when known.
+        tasks: the state of each of its tasks that the orchestrator reports, by task name (one
+            of :data:`RUN_STATES`), when polled (:meth:`Orchestrator.poll`).
     """
 
     run_id: str
@@ -103,6 +114,7 @@ class PipelineRun:
     url: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
+    tasks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,19 @@ class Orchestrator(Backend):
         """
 
     @abstractmethod
+    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+        """The run ``run_id`` as it stands now, with the state of its tasks.
+
+        Args:
+            run_id: the orchestrator's id of the run (:attr:`PipelineRun.run_id`).
+            pipeline_root: where ``kfp-local`` keeps its run records (cloud backends ignore it).
+
+        Raises:
+            NotFoundError: ``kfp-local`` keeps no run of this id.
+            BackendError: the orchestrator is unreachable or refuses (a cluster's unknown run).
+        """
+
+    @abstractmethod
     def list_runs(
         self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
     ) -> list[PipelineRun]:
@@ -203,6 +228,87 @@ def check_cron(cron: str) -> str:
             "0-7), e.g. '0 3 * * 1' for Mondays at 03:00 UTC"
         )
     return " ".join(fields)
+
+
+def task_names(package: Path) -> list[str]:
+    """The names of a compiled pipeline's top-level tasks, as orchestrators report its runs' tasks.
+
+    Raises:
+        ConfigError: the file is not a compiled pipeline.
+    """
+    import yaml
+
+    try:
+        # A pipeline with platform-specific settings has a second document; the first is the spec.
+        spec = next(yaml.safe_load_all(package.read_text(encoding="utf-8")))
+        return [str(name) for name in spec["root"]["dag"]["tasks"]]
+    except (OSError, yaml.YAMLError, StopIteration, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"cannot read the tasks of compiled pipeline {package} ({shorten(str(exc))}): "
+            "compile it again with `mlops-kit pipeline compile`"
+        ) from exc
+
+
+def follow(
+    orchestrator: Orchestrator,
+    run: PipelineRun,
+    *,
+    timeout: float,
+    interval: float = 5.0,
+    tasks: Sequence[str] = (),
+    pipeline_root: str | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> PipelineRun:
+    """Poll ``run`` until it is over (:data:`ENDED_STATES`) and return it as it ended.
+
+    Args:
+        orchestrator: where the run was submitted.
+        run: the run as submitted.
+        timeout: how many seconds to wait at most.
+        interval: seconds between two polls.
+        tasks: the pipeline's task names (:func:`task_names`): the tasks counted, in that order
+            (default: every task the orchestrator reports).
+        pipeline_root: where ``kfp-local`` keeps its run records.
+        progress: told, as it changes, how many tasks are done and which run or failed.
+
+    Raises:
+        BackendError: the run is not over after ``timeout`` seconds (it goes on regardless), or
+            the orchestrator is unreachable.
+        NotFoundError: ``kfp-local`` keeps no such run.
+    """
+    deadline = time.monotonic() + timeout
+    told: tuple[str, int] | None = None
+    while run.state not in ENDED_STATES:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BackendError(
+                f"pipeline run {run.run_id} is still {run.state} after {timeout:g} s; it goes on: "
+                f"follow it at {run.url} or with `mlops-kit pipeline runs`, or wait longer "
+                "(--timeout)"
+            )
+        time.sleep(min(interval, left))
+        run = orchestrator.poll(run.run_id, pipeline_root)
+        told = _tell(progress, run, tasks, told)
+    return run
+
+
+def _tell(
+    progress: Progress, run: PipelineRun, expected: Sequence[str], told: tuple[str, int] | None
+) -> tuple[str, int]:
+    """Start a progress task when what is done, running or failed changed since ``told``."""
+    names = expected or list(run.tasks)
+    states = [(name, run.tasks.get(name, "PENDING")) for name in names]
+    done = sum(state == "SUCCEEDED" for _, state in states)
+    going = [f"{name} {state.lower()}" for name, state in states if state not in _QUIET]
+    now = (f"{run.name}: {', '.join(going) or run.state.lower()}", done)
+    if now != told:
+        progress.start(now[0], total=len(names) or None, unit="tasks")
+        progress.advance(done)
+    return now
+
+
+_QUIET: Final = ("PENDING", "SUCCEEDED")
+"""Task states that progress counts rather than names."""
 
 
 ORCHESTRATORS: SchemeRegistry[Orchestrator] = SchemeRegistry("orchestrator", Orchestrator)

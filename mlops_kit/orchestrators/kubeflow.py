@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -142,12 +143,20 @@ class KubeflowRunner(Orchestrator):
             )
         return [self._run(run) for run in response.runs or []]
 
+    @override
+    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+        with self._api() as api:
+            run = api.runs.run_service_get_run(run_id)
+        details = (run.run_details.task_details if run.run_details else None) or []
+        tasks = {task.display_name: _state(task.state) for task in details if task.display_name}
+        return replace(self._run(run), tasks=tasks)
+
     def _run(self, run: Any) -> PipelineRun:
         error = getattr(run.error, "message", None) if run.error else None
         return PipelineRun(
             run_id=run.run_id,
             name=run.display_name,
-            state=run_state(str(run.state)) if run.state else "PENDING",
+            state=_state(run.state),
             created_at=_timestamp(run.created_at),
             finished_at=_timestamp(run.finished_at),
             url=f"{self.host}/#/runs/details/{run.run_id}",
@@ -264,6 +273,11 @@ def _runtime_config(submission: PipelineSubmission) -> dict[str, Any]:
         "parameters": dict(submission.arguments),
         "pipeline_root": submission.pipeline_root,
     }
+
+
+def _state(value: Any) -> str:
+    """One of :data:`~mlops_kit.orchestrators.RUN_STATES` for a run's or task's KFP state."""
+    return run_state(str(value)) if value else "PENDING"
 
 
 def _timestamp(value: Any) -> datetime | None:

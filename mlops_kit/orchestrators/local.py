@@ -21,7 +21,7 @@ from typing import Any
 from typing_extensions import override
 
 from mlops_kit.backends import redact_secrets
-from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError
+from mlops_kit.errors import BackendError, ConfigError, MissingDependencyError, NotFoundError
 from mlops_kit.orchestrators import (
     Orchestrator,
     PipelineRun,
@@ -148,6 +148,18 @@ class LocalRunner(Orchestrator):
             "the local twin (kfp-local) cannot schedule recurring runs: run "
             "`mlops-kit pipeline run` from cron, or schedule in a cloud environment (--env dev)"
         )
+
+    @override
+    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+        # Runs here end before submit returns: their record is final.
+        records = _local_root(pipeline_root) / "runs"
+        path = records / f"{run_id}.json"
+        if Path(run_id).name != run_id or not path.is_file():
+            raise NotFoundError(
+                f"no local pipeline run {run_id!r} in {records}: "
+                "`mlops-kit pipeline runs` lists the runs"
+            )
+        return _read_record(path)
 
     @override
     def list_runs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from typing_extensions import override
@@ -132,13 +133,25 @@ class VertexRunner(Orchestrator):
             )
         return [self._run(job) for job in jobs[:limit]]
 
+    @override
+    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+        aiplatform = _aiplatform()
+        with _vertex_errors(self):
+            job = aiplatform.PipelineJob.get(run_id, project=self.project, location=self.location)
+        tasks = {
+            task.task_name: run_state(_name(task.state))
+            for task in job.gca_resource.job_detail.task_details
+            # The task without a parent is the pipeline itself, whose state is the run's.
+            if task.parent_task_id
+        }
+        return replace(self._run(job), tasks=tasks)
+
     def _run(self, job: Any) -> PipelineRun:
         resource = job.gca_resource
-        state = getattr(resource.state, "name", str(resource.state))
         return PipelineRun(
             run_id=job.resource_name or resource.name,
             name=resource.display_name,
-            state=run_state(state.removeprefix("PIPELINE_STATE_")),
+            state=run_state(_name(resource.state).removeprefix("PIPELINE_STATE_")),
             created_at=resource.create_time or None,
             finished_at=resource.end_time or None,
             url=(
@@ -159,6 +172,11 @@ def job_id(submission: PipelineSubmission) -> str:
         name = f"run-{name}"
     suffix = f"-{submission.submission_id}"
     return name[: 128 - len(suffix)].rstrip("-") + suffix
+
+
+def _name(state: Any) -> str:
+    """The name of a Vertex AI state enum (as the REST and gRPC transports give it)."""
+    return str(getattr(state, "name", state))
 
 
 def _aiplatform() -> Any:

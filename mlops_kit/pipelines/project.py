@@ -31,9 +31,16 @@ from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
 from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
 from mlops_kit.monitoring.metrics import unknown_metric
-from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission, check_cron
+from mlops_kit.orchestrators import (
+    ORCHESTRATORS,
+    PipelineSubmission,
+    check_cron,
+    follow,
+    task_names,
+)
 from mlops_kit.pipelines.build import BuildTarget, compile_pipeline
 from mlops_kit.pipelines.promotion import GATE_TASK
+from mlops_kit.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -262,8 +269,11 @@ class PipelineProject:
         return self._compile(environment, self.target(environment, config, image_digest), output)
 
     def _compile(self, environment: Environment, target: BuildTarget, output: Path | None) -> Path:
-        path = output or self.root / "build" / f"pipeline-{environment.name}.yaml"
-        return compile_pipeline(self.pipeline(target), path)
+        return compile_pipeline(self.pipeline(target), output or self._package(environment))
+
+    def _package(self, environment: Environment) -> Path:
+        """Where the pipeline compiled for ``environment`` goes by default (and runs from)."""
+        return self.root / "build" / f"pipeline-{environment.name}.yaml"
 
     def arguments(self, environment: Environment, config: PipelineConfig) -> dict[str, Any]:
         """The pipeline parameters for one run in ``environment``."""
@@ -347,6 +357,30 @@ class PipelineProject:
             labels = {**submission.labels, "trigger": f"retraining-{stamp}"}
             submission = replace(submission, labels=labels)
         return kit.orchestrator.submit(submission, on_task)
+
+    def follow(
+        self,
+        kit: Kit,
+        run: PipelineRun,
+        *,
+        timeout: float,
+        interval: float = 5.0,
+        progress: Progress = NO_PROGRESS,
+    ) -> PipelineRun:
+        """Wait until ``run`` of this pipeline, submitted by :meth:`submit`, is over.
+
+        ``progress`` is told how many of the pipeline's tasks are done and which run or failed
+        (see :func:`mlops_kit.orchestrators.follow`, whose errors it raises).
+        """
+        return follow(
+            kit.orchestrator,
+            run,
+            timeout=timeout,
+            interval=interval,
+            tasks=task_names(self._package(kit.environment)),
+            pipeline_root=self.pipeline_root(kit.environment),
+            progress=progress,
+        )
 
     def schedule(
         self, kit: Kit, cron: str | None = None, image_digest: str | None = None

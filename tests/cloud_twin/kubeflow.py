@@ -1,18 +1,22 @@
 """The Kubeflow Pipelines v2beta1 REST API on loopback, for the ``kfp_server_api`` client.
 
 It answers the calls the kit makes (health, experiments, runs, recurring runs) with fixed
-resources and records every request with its JSON body. Like the deployed endpoint behind
-Identity-Aware Proxy, it first wants ``Authorization: Bearer`` with a Google ID token for its
-audience (issued by the twin's token endpoint) and refuses anything else with 401.
+resources and records every request with its JSON body; a created run goes through
+:attr:`FakeKubeflow.tasks` as it is read (:class:`~tests.cloud_twin.runs.Progression`). Like the
+deployed endpoint behind Identity-Aware Proxy, it first wants ``Authorization: Bearer`` with a
+Google ID token for its audience (issued by the twin's token endpoint) and refuses anything else
+with 401.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tests.cloud_twin.http import LoopbackFake, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
+from tests.cloud_twin.runs import Progression
 
 AUDIENCE = "000000000000-twin.apps.googleusercontent.com"
 """The OAuth client id Identity-Aware Proxy expects as the ID token's audience."""
@@ -37,6 +41,12 @@ class FakeKubeflow(LoopbackFake):
         self.requests: list[tuple[str, str, Any]] = []
         self.listed_state = RUN["state"]
         """The state the listed run reports (a test sets ``RUNNING`` for a run still going)."""
+        self.tasks: list[str] = []
+        """The tasks a created run goes through as it is read, in order."""
+        self.outcome = "SUCCEEDED"
+        """How a created run ends (``RUNNING``: it never does)."""
+        self.progressions: dict[str, tuple[str, Progression]] = {}
+        """Each created run's display name and progression, by run id."""
         super().__init__()
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -51,14 +61,44 @@ class FakeKubeflow(LoopbackFake):
     def _answer(self, method: str, path: str, body: bytes) -> Reply:
         parsed = json.loads(body) if body else None
         self.requests.append((method, path, parsed))
-        if path.startswith("/apis/v2beta1/healthz"):
-            return 200, {"commit_sha": "0123456789abcdef", "tag_name": "2.5.0", "multi_user": False}
-        if method == "GET" and path.startswith("/apis/v2beta1/experiments"):
-            return 200, {"experiments": []}
         if method == "GET":
-            return 200, {"runs": [{**RUN, "state": self.listed_state}]}
+            return self._get(path)
         if path.startswith("/apis/v2beta1/experiments"):
             return 200, {"experiment_id": "exp-1", "display_name": parsed["display_name"]}
         if path.startswith("/apis/v2beta1/recurringruns"):
             return 200, {"recurring_run_id": "rec-1", "display_name": parsed["display_name"]}
+        self.progressions[RUN["run_id"]] = (
+            parsed["display_name"],
+            Progression(list(self.tasks), self.outcome),
+        )
         return 200, {**RUN, "display_name": parsed["display_name"], "state": "PENDING"}
+
+    def _get(self, path: str) -> Reply:
+        if path.startswith("/apis/v2beta1/healthz"):
+            return 200, {"commit_sha": "0123456789abcdef", "tag_name": "2.5.0", "multi_user": False}
+        if path.startswith("/apis/v2beta1/experiments"):
+            return 200, {"experiments": []}
+        if read := re.fullmatch(r"/apis/v2beta1/runs/([^/?]+)", path):
+            return self._read_run(read.group(1))
+        return 200, {"runs": [{**RUN, "state": self.listed_state}]}
+
+    def _read_run(self, run_id: str) -> Reply:
+        """``runs.get``: the run a step further, with a task detail per task (and the root DAG)."""
+        if run_id not in self.progressions:
+            return error(404, f"run {run_id} not found")
+        name, progression = self.progressions[run_id]
+        state, tasks = progression.read()
+        details = [{"display_name": "root", "task_id": "t-0", "state": state}]
+        details += [
+            {"display_name": task, "task_id": f"t-{i}", "parent_task_id": "t-0", "state": value}
+            for i, (task, value) in enumerate(tasks.items(), start=1)
+        ]
+        failed = [task for task, value in tasks.items() if value == "FAILED"]
+        return 200, {
+            **RUN,
+            "run_id": run_id,
+            "display_name": name,
+            "state": state,
+            "run_details": {"task_details": details},
+            **({"error": {"message": f"task {failed[0]} failed"}} if failed else {}),
+        }

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mlops_kit.errors import BackendError
-from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission, follow, task_names
 from tests.cloud_twin.twin import BUCKET, PROJECT, REGION, CloudTwin
+from tests.conftest import Recorded
 from tests.pipelines.tiny import compile_tiny_pipeline
 
 
@@ -31,6 +32,7 @@ def vertex(cloud_twin: CloudTwin) -> Iterator[Any]:
     assert cloud_twin.vertex is not None
     yield cloud_twin.vertex
     cloud_twin.vertex.refusal = None
+    cloud_twin.vertex.tasks, cloud_twin.vertex.outcome = [], "SUCCEEDED"
 
 
 def _submission(package: Path, name: str) -> PipelineSubmission:
@@ -109,3 +111,48 @@ def test_a_refused_submission_is_one_line(package: Path, vertex: Any) -> None:
     assert "\n" not in message
     assert message.startswith(f"Vertex AI Pipelines in {PROJECT}/{REGION} refused the request")
     assert "pipelineJobs.create' denied" in message
+
+
+def test_follow_polls_a_job_through_its_tasks_to_its_end(package: Path, vertex: Any) -> None:
+    vertex.tasks = task_names(package)
+    assert vertex.tasks == ["double"]
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
+    run = runner.submit(_submission(package, "tiny-followed"))
+    told = Recorded()
+    ended = follow(runner, run, timeout=60, interval=0.01, tasks=vertex.tasks, progress=told)
+    assert (ended.run_id, ended.state, dict(ended.tasks)) == (
+        run.run_id,
+        "SUCCEEDED",
+        {"double": "SUCCEEDED"},  # the pipeline's own task is the run, not one of its tasks
+    )
+    assert [(t["description"], t["done"], t["total"], t["unit"]) for t in told.tasks] == [
+        ("tiny-followed: double running", 0, 1, "tasks"),
+        ("tiny-followed: succeeded", 1, 1, "tasks"),
+    ]
+    gets = [p for m, p, _ in vertex.requests if m == "GET" and run.run_id in p]
+    assert len(gets) == 2
+
+
+def test_a_failed_job_ends_the_follow_with_its_error(package: Path, vertex: Any) -> None:
+    vertex.tasks, vertex.outcome = ["double"], "FAILED"
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
+    told = Recorded()
+    run = runner.submit(_submission(package, "tiny-failing"))
+    ended = follow(runner, run, timeout=60, interval=0.01, progress=told)
+    assert (ended.state, ended.error) == (
+        "FAILED",
+        "The DAG failed because task double failed.",
+    )
+    assert told.tasks[-1]["description"] == "tiny-failing: double failed"
+
+
+def test_a_job_still_going_at_the_timeout_is_one_line(package: Path, vertex: Any) -> None:
+    vertex.tasks, vertex.outcome = ["double"], "RUNNING"
+    runner = ORCHESTRATORS.open(f"vertex://{PROJECT}/{REGION}")
+    run = runner.submit(_submission(package, "tiny-slow"))
+    with pytest.raises(BackendError) as late:
+        follow(runner, run, timeout=0.3, interval=0.05)
+    message = str(late.value)
+    assert "\n" not in message
+    assert message.startswith(f"pipeline run {run.run_id} is still RUNNING after 0.3 s")
+    assert "--timeout" in message

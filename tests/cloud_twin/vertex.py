@@ -5,7 +5,8 @@ The client reaches it through its ``api_endpoint`` client option with the REST t
 ``client_options``). It answers what the kit calls and records every request with its JSON body:
 
 - PipelineService: ``pipelineJobs`` create, get and list (a created job is ``PENDING``; an id
-  taken is refused, as Vertex refuses it);
+  taken is refused, as Vertex refuses it; each get finds it a step further through
+  :attr:`FakeVertex.tasks`, see :class:`~tests.cloud_twin.runs.Progression`);
 - ScheduleService: ``schedules`` create, get and list (a created schedule is ``ACTIVE``);
 - ModelService: ``models:upload``, a long-running operation that completes at once (its response
   names the model and the new version id; a ``parentModel`` upload adds a version), ``models``
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.cloud_twin.http import LoopbackFake, Reply, dispatch, error
+from tests.cloud_twin.runs import Progression
 
 CREATED = "2026-11-02T03:00:00Z"
 """The creation time of every resource the fake makes."""
@@ -38,6 +40,11 @@ class FakeVertex(LoopbackFake):
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, Any]] = []
         self.pipeline_jobs: dict[str, dict[str, Any]] = {}
+        self.tasks: list[str] = []
+        """The tasks a pipeline job created from now on goes through as it is read, in order."""
+        self.outcome = "SUCCEEDED"
+        """How such a job ends (``RUNNING``: it never does)."""
+        self.progressions: dict[str, Progression] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
         self.models: dict[str, list[dict[str, Any]]] = {}
         """The uploaded versions of each model resource name, in order."""
@@ -85,7 +92,7 @@ class FakeVertex(LoopbackFake):
                 (
                     "GET",
                     r"projects/[^/]+/locations/[^/]+/pipelineJobs/[^/]+",
-                    lambda: self.get(self.pipeline_jobs, route),
+                    lambda: self.read_job(route),
                 ),
                 (
                     "POST",
@@ -146,6 +153,28 @@ class FakeVertex(LoopbackFake):
             return error(409, f"PipelineJob {name} already exists.", "alreadyExists")
         job = {**body, "name": name, "state": "PIPELINE_STATE_PENDING", "createTime": CREATED}
         self.pipeline_jobs[name] = job
+        self.progressions[name] = Progression(list(self.tasks), self.outcome)
+        return 200, job
+
+    def read_job(self, name: str) -> Reply:
+        """``pipelineJobs.get``: the job a step further, with a task detail per task."""
+        if name not in self.pipeline_jobs:
+            return error(404, f"{name} not found", "notFound")
+        job = self.pipeline_jobs[name]
+        state, tasks = self.progressions[name].read()
+        root = job.get("pipelineSpec", {}).get("pipelineInfo", {}).get("name", "pipeline")
+        details = [{"taskId": "1", "taskName": root, "state": state}]
+        details += [
+            {"taskId": str(i), "parentTaskId": "1", "taskName": task, "state": value}
+            for i, (task, value) in enumerate(tasks.items(), start=2)
+        ]
+        job.update(state=f"PIPELINE_STATE_{state}", jobDetail={"taskDetails": details})
+        failed = [task for task, value in tasks.items() if value == "FAILED"]
+        if failed:
+            job["error"] = {
+                "code": 9,
+                "message": f"The DAG failed because task {failed[0]} failed.",
+            }
         return 200, job
 
     def list_jobs(self, parent: str, query: dict[str, list[str]]) -> Reply:

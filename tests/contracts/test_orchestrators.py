@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
+from mlops_kit.errors import MlopsKitError
+from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission, follow
 from tests.pipelines.tiny import compile_tiny_pipeline
 
 pytestmark = pytest.mark.pipelines
@@ -36,3 +37,20 @@ def test_a_run_is_listed_by_orchestrators_opened_on_the_same_uri(
     assert run.state in ("PENDING", "RUNNING", "SUCCEEDED"), run.error
     (listed,) = lister.list_runs(pipeline_root=root, name="contract-run")
     assert (listed.run_id, listed.name) == (run.run_id, "contract-run")
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_a_run_is_polled_by_its_id_until_it_ends(uri: str, package: Path, tmp_path: Path) -> None:
+    submitter, poller = ORCHESTRATORS.open(uri), ORCHESTRATORS.open(uri)
+    root = str(tmp_path) if submitter.runs_here else None
+    run = submitter.submit(PipelineSubmission(package, {"x": 4}, "contract-polled", root))
+    polled = poller.poll(run.run_id, pipeline_root=root)
+    assert (polled.run_id, polled.name) == (run.run_id, "contract-polled")
+    assert polled.state in ("PENDING", "RUNNING", "SUCCEEDED"), polled.error
+    assert set(polled.tasks) <= {"double"}
+    ended = follow(poller, run, timeout=600, interval=1, tasks=["double"], pipeline_root=root)
+    assert ended.state == "SUCCEEDED", ended.error
+    for unknown in ("no-such-run", "../runs"):
+        with pytest.raises(MlopsKitError) as missing:
+            poller.poll(unknown, pipeline_root=root)
+        assert "\n" not in str(missing.value)

@@ -64,7 +64,7 @@ def test_wide_tables_keep_headers_whole_and_the_row_names_readable() -> None:
 
 
 def test_progress_only_on_a_terminal_and_never_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlops_kit.cli.progress import working
+    from mlops_kit.cli.progress import progress
 
     monkeypatch.delenv("CI", raising=False)
     for terminal, fmt, shown in (
@@ -75,8 +75,8 @@ def test_progress_only_on_a_terminal_and_never_with_json(monkeypatch: pytest.Mon
         stream = io.StringIO()
         console = Console(file=stream, force_terminal=terminal, width=80)
         monkeypatch.setattr(output, "err_console", console)
-        with working(fmt, "comparing churn@1 with churn@2"):
-            pass
+        with progress(fmt) as drawn:
+            drawn.start("comparing churn@1 with churn@2")
         assert ("comparing churn@1" in stream.getvalue()) is shown, (terminal, fmt)
 
 

@@ -8,35 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from mlops_kit import data, models
-from mlops_kit.progress import Unit
-from tests.data.conftest import CHURN_V1, write
+from tests.conftest import Recorded
+from tests.data.conftest import CHURN_V1, CHURN_V2, write
 from tests.models.conftest import write_bytes
-
-
-class Recorded:
-    """A :class:`~mlops_kit.progress.Progress` that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.tasks: list[dict[str, Any]] = []
-
-    def start(self, description: str, total: float | None = None, unit: Unit = "steps") -> None:
-        self.tasks.append({"description": description, "total": total, "unit": unit, "done": 0})
-
-    def advance(self, amount: float) -> None:
-        self.tasks[-1]["done"] += amount
-
-
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    """stderr as a colour terminal 120 columns wide, recorded."""
-    screen = io.StringIO()
-    console = Console(file=screen, force_terminal=True, width=120, force_interactive=True)
-    monkeypatch.setattr("mlops_kit.cli.output.err_console", console)
-    monkeypatch.delenv("CI", raising=False)
-    return screen
 
 
 def test_the_library_reports_bytes_stored_and_downloaded_and_the_stages_of_a_snapshot(
@@ -136,3 +112,68 @@ def test_a_local_pipeline_run_draws_the_running_task_and_prints_each_finished_on
     assert "task gate running" in terminal.getvalue()
     printed = capsys.readouterr().out
     assert "✓ train" in printed and "✗ gate" in printed
+
+
+def test_profiles_diffs_and_comparisons_report_their_stages(local_kit: Any, tmp_path: Path) -> None:
+    from mlops_kit.data.refs import as_ref
+    from mlops_kit.data.versions import find_version_row
+
+    data.snapshot(local_kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    data.snapshot(local_kit, "churn", path=write(tmp_path / "b.parquet", CHURN_V2))
+    stored = Recorded()
+    data.profile(local_kit, "churn@1", stored)
+    assert stored.tasks == []  # stored with the snapshot: read at once
+    with local_kit.metadata.session() as session:  # as a version made before profiles were kept
+        find_version_row(session, as_ref("churn@1")).profile = None
+    profiled = Recorded()
+    data.profile(local_kit, "churn@1", profiled)
+    assert [t["description"] for t in profiled.tasks] == [
+        "[1/2] checking the stored data of churn@1",
+        "[2/2] profiling 3,000 rows of churn@1",
+    ]
+
+    diffed = Recorded()
+    data.diff(local_kit, "churn@1", "churn@2", key="customer_id", progress=diffed)
+    assert [t["description"] for t in diffed.tasks] == [
+        "[1/3] reading churn@1 (3,000 rows)",
+        "[2/3] reading churn@2 (3,000 rows)",
+        "[3/3] comparing 6 columns and joining them on customer_id",
+    ]
+    from_file = Recorded()
+    data.diff(local_kit, "churn@1", write(tmp_path / "c.parquet", CHURN_V2), progress=from_file)
+    assert from_file.tasks[1]["description"] == f"[2/3] reading and profiling {tmp_path}/c.parquet"
+
+    for seed in (1, 2):
+        artifact = write_bytes(tmp_path / f"m{seed}.bin", 1024, seed=seed)
+        models.register(local_kit, "clf", artifact, lineage=models.Lineage())
+    compared = Recorded()
+    models.compare(local_kit, "clf@1", "clf@2", progress=compared)
+    assert [t["description"] for t in compared.tasks] == [
+        "[1/1] comparing the metrics, params and data of clf@1 and clf@2"
+    ]
+
+
+def test_a_terminal_sees_the_stages_of_a_diff_and_json_gets_only_json(
+    local_kit: Any, tmp_path: Path, run_cli: Any, terminal: io.StringIO
+) -> None:
+    data.snapshot(local_kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    data.snapshot(local_kit, "churn", path=write(tmp_path / "b.parquet", CHURN_V2))
+    result = run_cli("data", "diff", "churn@1", "churn@2")
+    assert result.exit_code == 0, result.stderr
+    drawn = terminal.getvalue()
+    assert "[1/3] reading churn@1 (3,000 rows)" in drawn and "[3/3] comparing 6 columns" in drawn
+    assert "\x1b" not in result.stdout
+
+    terminal.truncate(0)
+    terminal.seek(0)
+    as_json = run_cli("data", "diff", "churn@1", "churn@2", "--format", "json")
+    assert as_json.exit_code == 0, as_json.stderr
+    assert terminal.getvalue() == ""
+    assert json.loads(as_json.stdout)["rows"]["a"] == 3000
+
+
+def test_piped_stages_draw_nothing(local_kit: Any, tmp_path: Path, run_cli: Any) -> None:
+    data.snapshot(local_kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
+    result = run_cli("data", "profile", "churn@1")
+    assert result.exit_code == 0 and result.stderr == ""  # captured: not a terminal
+    assert result.stdout.lstrip().startswith("churn@1: 3000 rows")

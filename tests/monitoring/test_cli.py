@@ -210,3 +210,35 @@ def test_report_finds_weak_slices_on_request_and_the_check_from_its_spec(
     spec_file.write_text(spec_file.read_text().replace("min_count: 60", "min_count: 0"))
     refused = run_cli("monitor", "check", "--end", END)
     assert refused.exit_code == 2 and "weak_slices.min_count" in refused.stderr
+
+
+def test_a_terminal_sees_the_stages_of_report_and_check_and_json_gets_only_json(
+    run_cli, registered: str, spec_file: Path, terminal
+) -> None:
+    result = run_cli("monitor", "report", registered, "--end", END, "--find-weak-slices")
+    assert result.exit_code == 0, result.stderr
+    drawn = terminal.getvalue()
+    for stage in (
+        "[1/5] counting the predictions of purchase@1",
+        "[2/5] reading 4,800 predictions",
+        "[3/5] computing the sliced metrics of 4,800 predictions",
+        "[4/5] comparing the inputs with the training data",
+        "[5/5] searching 4,800 labelled predictions for weak slices",
+    ):
+        assert stage in drawn, stage
+    assert "\x1b" not in result.stdout
+
+    terminal.truncate(0)
+    terminal.seek(0)
+    checked = run_cli("monitor", "check", "--end", END, "--spec", str(spec_file))
+    assert checked.exit_code == 1
+    assert "[5/5] judging purchase@1 against the spec" in terminal.getvalue()
+
+    terminal.truncate(0)
+    terminal.seek(0)
+    as_json = run_cli(
+        "monitor", "check", "--end", END, "--spec", str(spec_file), "--format", "json"
+    )
+    assert as_json.exit_code == 1
+    assert terminal.getvalue() == ""
+    assert json.loads(as_json.stdout)["check"]["passed"] is False

@@ -383,3 +383,86 @@ def test_a_malformed_digest_is_refused_before_anything_is_scheduled(  # type: ig
     assert "invalid image digest" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert _posts(kubeflow, "/apis/v2beta1/recurringruns") == []
+
+
+def _wait(run_cli, *options: str):  # type: ignore[no-untyped-def]
+    """``pipeline run --wait`` in dev, polling the fake as fast as it answers."""
+    args = [
+        "pipeline",
+        "run",
+        "-e",
+        "dev",
+        "--image-digest",
+        DIGEST,
+        "--wait",
+        "--interval",
+        "0.01",
+    ]
+    return run_cli(*args, *options)
+
+
+def _tasks(cloud_project: Path, run_cli) -> list[str]:  # type: ignore[no-untyped-def]
+    """The training pipeline's tasks, as the cluster reports them."""
+    from mlops_kit.orchestrators import task_names
+
+    assert run_cli("-e", "dev", "pipeline", "compile", "--image-digest", DIGEST).exit_code == 0
+    return task_names(cloud_project / "build" / "pipeline-dev.yaml")
+
+
+def test_run_wait_draws_the_tasks_until_the_run_ends(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, terminal
+) -> None:
+    kubeflow.tasks = tasks = _tasks(cloud_project, run_cli)
+    assert len(tasks) >= 3
+    result = _wait(run_cli)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"run run-1 succeeded: {kubeflow.url}/#/runs/details/run-1"
+    )
+    # The last frame before the bars are cleared shows a line per step of the run, each counting
+    # its tasks as done (how many were done at each step is the library's: see the Vertex twin).
+    drawn = terminal.getvalue()
+    for task in tasks:
+        assert f"svc-model-training: {task} running" in drawn, task
+    total = len(tasks)
+    assert "svc-model-training: succeeded" in drawn and f"{total}/{total} tasks" in drawn
+    # The run was read once a step: each task's turn and its end.
+    reads = [p for m, p, _ in kubeflow.requests if m == "GET" and p == "/apis/v2beta1/runs/run-1"]
+    assert len(reads) == total + 1
+
+
+def test_run_wait_off_a_terminal_prints_only_the_outcome(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    kubeflow.tasks = _tasks(cloud_project, run_cli)
+    result = _wait(run_cli)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "running the training pipeline to dev (dev)",
+        f"run run-1 succeeded: {kubeflow.url}/#/runs/details/run-1",
+    ]
+
+
+def test_a_failed_run_ends_the_wait_non_zero_in_one_line(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    kubeflow.tasks = tasks = _tasks(cloud_project, run_cli)
+    kubeflow.outcome = "FAILED"
+    result = _wait(run_cli)
+    assert result.exit_code == BackendError.exit_code
+    (line,) = result.stderr.strip().splitlines()
+    assert f"pipeline run run-1 failed: task {tasks[-1]} failed" in line
+
+
+def test_the_wait_ends_at_the_timeout_in_one_line(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    kubeflow.tasks = _tasks(cloud_project, run_cli)
+    kubeflow.outcome = "RUNNING"
+    result = _wait(run_cli, "--timeout", "0.5")
+    assert result.exit_code == BackendError.exit_code
+    (line,) = result.stderr.strip().splitlines()
+    assert "pipeline run run-1 is still RUNNING after 0.5 s; it goes on" in line
+    assert "wait longer (--timeout)" in line

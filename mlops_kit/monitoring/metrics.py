@@ -34,6 +34,8 @@ DAY_OF_WEEK: Final = "day_of_week"
 TIME_SLICES: Final = (HOUR_OF_DAY, DAY_OF_WEEK)
 OVERALL: Final = "overall"
 """The slice column name of the whole window (its value is ``all``)."""
+SCORE_BIN: Final = "_score_bin"
+"""The slice column of :func:`sliced_sums`' rows per score bin of the labelled predictions."""
 
 _Z: Final = 1.959963984540054
 _EPSILON: Final = 1e-15
@@ -237,13 +239,16 @@ def slice_key(table: ir.Table, column: str) -> ir.StringValue:
     return slice_text(table[column])
 
 
-def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir.Table:
+def _cells(
+    rows: ir.Table, keys: Sequence[str], task: Task, positive: str, score_bins: bool
+) -> ir.Table:
     """Additive sums per combination of the slice keys: one pass for the sums of every slice.
 
     Every logged prediction is counted (``logged``); the metrics' sums read the labelled ones
     only (a comparison with a NULL label is NULL, which a sum skips). A classification adds the
     sums of the estimate from the scores (see :mod:`mlops_kit.monitoring.estimation`), which
-    read every scored prediction, labelled or not.
+    read every scored prediction, labelled or not; with ``score_bins``, the sum of the labelled
+    predictions' scores too.
     """
     t = rows
     if task == "regression":
@@ -263,6 +268,11 @@ def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir
     # The estimate reads the score as the probability of the positive class.
     s = t._score.clip(lower=0.0, upper=1.0)
     t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss, _s=s)
+    labelled_scores = (
+        {"label_score_sum": ibis.ifelse(t._label.notnull(), t._s, ibis.null("float64")).sum()}
+        if score_bins
+        else {}
+    )
     return t.group_by(list(keys)).aggregate(
         logged=t.count(),
         n=t._label.count(),
@@ -279,6 +289,7 @@ def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir
         est_pos=t._s.sum(),
         est_var_said=(t._said * t._s * (1 - t._s)).sum(),
         est_var=(t._s * (1 - t._s)).sum(),
+        **labelled_scores,
     )
 
 
@@ -293,17 +304,17 @@ def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
     # Per slice: the (slice, score) groups are about as many as the rows, so combining the keys
     # of all slices first would not make them fewer.
     t = rows.filter(rows._score.notnull())
-    labelled = t._label.notnull()
-    s = t._score.clip(lower=0.0, upper=1.0)
+    # Four sums per bin; the negatives, realised and expected, are what the positives leave.
     t = t.mutate(
         _s=t._score.round(_AUC_DECIMALS),
-        _pos=(labelled & (t._label == positive)).cast("int64"),
-        _neg=(labelled & (t._label != positive)).cast("int64"),
-        _epos=s,
-        _eneg=1 - s,
+        _pos=(t._label.notnull() & (t._label == positive)).cast("int64"),
+        _epos=t._score.clip(lower=0.0, upper=1.0),
     )
     by_score = t.group_by([key, "_s"]).aggregate(
-        pos=t._pos.sum(), neg=t._neg.sum(), epos=t._epos.sum(), eneg=t._eneg.sum()
+        pos=t._pos.sum(), labelled=t._label.count(), epos=t._epos.sum(), scored=t.count()
+    )
+    by_score = by_score.mutate(
+        neg=by_score.labelled - by_score.pos, eneg=by_score.scored - by_score.epos
     )
     by_score = by_score.mutate(
         _below=by_score.neg.cumsum(group_by=key, order_by="_s") - by_score.neg,
@@ -319,7 +330,13 @@ def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
     )
 
 
-def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_label: str) -> ir.Table:
+def sliced_sums(
+    live: ir.Table,
+    slices: Sequence[str],
+    task: Task,
+    positive_label: str,
+    score_bin: Callable[[ir.NumericValue], ir.IntegerValue] | None = None,
+) -> ir.Table:
     """One row of sufficient statistics per slice value (plus the ``overall`` row).
 
     The sums are computed once, grouped by every slice key together (see :func:`_cells`), and
@@ -331,6 +348,10 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
         slices: slice columns.
         task: classification or regression.
         positive_label: the positive class of a classification.
+        score_bin: a classification's bin of a score: the same cells then give one row per bin
+            of the scored predictions too (slice column :data:`SCORE_BIN`, no ROC AUC), whose
+            labelled ones count ``scored``, of which ``actual_pos`` are positive, with the sum
+            of their scores ``label_score_sum``.
 
     Returns:
         Columns ``slice_column``, ``slice_value``, ``logged`` (predictions) and the sums
@@ -346,21 +367,41 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
         f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column)
         for i, column in enumerate(columns)
     }
-    rows = rows.mutate(**keys)
-    cells = _cells(rows, list(keys), task, positive_label)
-    sums_of = [name for name in cells.columns if name not in keys]
-    parts = []
-    for column, key in zip(columns, keys, strict=True):
+    score_bin = score_bin if task == "classification" else None
+    bins = {} if score_bin is None else {"_bin": score_bin(rows._score)}
+    rows = rows.mutate(**keys, **bins)
+    cells = _cells(rows, [*keys, *bins], task, positive_label, bool(bins))
+    sums_of = [name for name in cells.columns if name not in keys and name not in bins]
+
+    def summed(cells: ir.Table, key: ir.Value) -> ir.Table:
         # As doubles: a sum of integers is a 128-bit integer on DuckDB, which Arrow returns as
         # a decimal.
-        sums = cells.group_by(_key=cells[key]).aggregate(
+        return cells.group_by(_key=key).aggregate(
             **{name: cells[name].sum().cast("float64") for name in sums_of}
         )
+
+    parts = []
+    for column, key in zip(columns, keys, strict=True):
+        sums = summed(cells, cells[key])
         if task == "classification":
             auc = _auc_sums(rows, key, positive_label)
             sums = sums.left_join(auc, "_key").drop("_key_right")
         parts.append(
             sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")
+        )
+    if bins:
+        scored = cells.filter(cells._bin.notnull())
+        sums = summed(scored, scored._bin.cast("string"))
+        sums = sums.mutate(slice_column=ibis.literal(SCORE_BIN), slice_value=sums._key)
+        schema = parts[0].schema()
+        # The bins have no ROC AUC: its sums are NULL there.
+        parts.append(
+            sums.select(
+                *[
+                    sums[name] if name in sums.columns else ibis.null(schema[name]).name(name)
+                    for name in schema
+                ]
+            )
         )
     return ibis.union(*parts) if len(parts) > 1 else parts[0]
 

@@ -293,26 +293,37 @@ def _cells(
     )
 
 
-def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
-    """Per slice: the rank sums of ROC AUC, realised (labels) and expected (scores).
+def _score_histogram(rows: ir.Table, key: str, positive: str) -> ir.Table:
+    """Per slice value and score rounded to :data:`_AUC_DECIMALS` decimals: the sums of ROC AUC.
 
-    The scores are rounded to :data:`_AUC_DECIMALS` decimals and grouped: a histogram of bins
-    1e-4 wide, pairs within one bin counting half. Realised, the bins hold labelled positives
-    and negatives; expected, every scored prediction adds its score to the positives and its
-    complement to the negatives (CBPE's ROC AUC).
+    ``pos`` labelled positives of ``labelled`` predictions, ``epos`` the sum of the scores (the
+    expected positives) of ``scored``; the negatives, realised and expected, are what the
+    positives leave.
     """
-    # Per slice: the (slice, score) groups are about as many as the rows, so combining the keys
-    # of all slices first would not make them fewer.
     t = rows.filter(rows._score.notnull())
-    # Four sums per bin; the negatives, realised and expected, are what the positives leave.
     t = t.mutate(
         _s=t._score.round(_AUC_DECIMALS),
         _pos=(t._label.notnull() & (t._label == positive)).cast("int64"),
         _epos=t._score.clip(lower=0.0, upper=1.0),
     )
-    by_score = t.group_by([key, "_s"]).aggregate(
-        pos=t._pos.sum(), labelled=t._label.count(), epos=t._epos.sum(), scored=t.count()
+    # Counts as doubles (exact below 2**53): sums of integers are 128-bit decimals on DuckDB,
+    # slow in the window and the products below.
+    return t.group_by([key, "_s"]).aggregate(
+        pos=t._pos.sum().cast("float64"),
+        labelled=t._label.count().cast("float64"),
+        epos=t._epos.sum(),
+        scored=t.count().cast("float64"),
     )
+
+
+def _auc_sums(by_score: ir.Table, key: str) -> ir.Table:
+    """Per slice: the rank sums of ROC AUC, realised (labels) and expected (scores).
+
+    ``by_score`` is a :func:`_score_histogram`: bins 1e-4 wide, pairs within one bin counting
+    half. Realised, the bins hold labelled positives and negatives; expected, every scored
+    prediction adds its score to the positives and its complement to the negatives (CBPE's
+    ROC AUC).
+    """
     by_score = by_score.mutate(
         neg=by_score.labelled - by_score.pos, eneg=by_score.scored - by_score.epos
     )
@@ -328,6 +339,23 @@ def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
         est_auc_pos=by_score.epos.sum(),
         est_auc_neg=by_score.eneg.sum(),
     )
+
+
+def _histograms(rows: ir.Table, keys: Sequence[str], positive: str) -> dict[str, ir.Table]:
+    """The :func:`_score_histogram` of each slice key (the first is the whole window's).
+
+    The whole window's histogram adds up another slice's: a pass over fewer rows than the
+    predictions. Per slice, the (slice, score) groups are about as many as the rows, so
+    combining the keys of all slices first would not make them fewer.
+    """
+    found = {key: _score_histogram(rows, key, positive) for key in keys[1:]}
+    if not found:
+        return {keys[0]: _score_histogram(rows, keys[0], positive)}
+    detailed = found[keys[1]]
+    overall = detailed.group_by("_s").aggregate(
+        **{name: detailed[name].sum() for name in ("pos", "labelled", "epos", "scored")}
+    )
+    return {keys[0]: overall.mutate(**{keys[0]: ibis.literal("all")}), **found}
 
 
 def sliced_sums(
@@ -380,11 +408,12 @@ def sliced_sums(
             **{name: cells[name].sum().cast("float64") for name in sums_of}
         )
 
+    histograms = _histograms(rows, list(keys), positive_label) if task == "classification" else {}
     parts = []
     for column, key in zip(columns, keys, strict=True):
         sums = summed(cells, cells[key])
-        if task == "classification":
-            auc = _auc_sums(rows, key, positive_label)
+        if key in histograms:
+            auc = _auc_sums(histograms[key], key)
             sums = sums.left_join(auc, "_key").drop("_key_right")
         parts.append(
             sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")

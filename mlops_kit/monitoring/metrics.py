@@ -226,16 +226,43 @@ def slice_text(value: ir.Value) -> ir.StringValue:
     return value.cast("string").fill_null("(null)")
 
 
-def slice_key(table: ir.Table, column: str) -> ir.StringValue:
+@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[untyped-decorator]
+def _duckdb_micros(at: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """DuckDB: microseconds since 1970-01-01 UTC of a time (UTC when it has no time zone)."""
+
+
+_DAY_US: Final = 86_400_000_000
+_HOUR_US: Final = 3_600_000_000
+_THURSDAY: Final = 3
+"""The weekday of 1970-01-01 (Monday = 0)."""
+
+
+def _time_key(at: ir.TimestampValue, column: str, dialect: str | None) -> ir.IntegerValue:
+    """The hour of the day or the day of the week (Monday = 0) of ``at`` in UTC.
+
+    DuckDB's own calendar parts of a time with a time zone go through the time zone library,
+    several times slower than whole-number arithmetic on the microseconds since 1970; the
+    remainders are taken non-negative, so times before 1970 fall in their hour and day too.
+    """
+    if dialect != "duckdb":
+        return at.hour() if column == HOUR_OF_DAY else at.day_of_week.index()
+    micros = _duckdb_micros(at)
+    in_day = (micros % _DAY_US + _DAY_US) % _DAY_US
+    if column == HOUR_OF_DAY:
+        return in_day // _HOUR_US
+    days = (micros - in_day) // _DAY_US
+    return ((days + _THURSDAY) % 7 + 7) % 7
+
+
+def slice_key(table: ir.Table, column: str, dialect: str | None = None) -> ir.StringValue:
     """The slice value of each row of a :func:`live_rows` relation for slice ``column``.
 
     ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of the logging time in UTC; any
-    other slice is a feature's value as text (``(null)`` when missing).
+    other slice is a feature's value as text (``(null)`` when missing). ``dialect``, the
+    warehouse's when known, may choose a cheaper form of the same value.
     """
-    if column == HOUR_OF_DAY:
-        return table._logged_at.hour().cast("string")
-    if column == DAY_OF_WEEK:
-        return table._logged_at.day_of_week.index().cast("string")
+    if column in TIME_SLICES:
+        return _time_key(table._logged_at, column, dialect).cast("string")
     return slice_text(table[column])
 
 
@@ -364,6 +391,7 @@ def sliced_sums(
     task: Task,
     positive_label: str,
     score_bin: Callable[[ir.NumericValue], ir.IntegerValue] | None = None,
+    dialect: str | None = None,
 ) -> ir.Table:
     """One row of sufficient statistics per slice value (plus the ``overall`` row).
 
@@ -380,6 +408,7 @@ def sliced_sums(
             of the scored predictions too (slice column :data:`SCORE_BIN`, no ROC AUC), whose
             labelled ones count ``scored``, of which ``actual_pos`` are positive, with the sum
             of their scores ``label_score_sum``.
+        dialect: the warehouse's SQL dialect, when known (see :func:`slice_key`).
 
     Returns:
         Columns ``slice_column``, ``slice_value``, ``logged`` (predictions) and the sums
@@ -392,7 +421,7 @@ def sliced_sums(
     needed += [column for column in slices if column not in TIME_SLICES]
     rows = live.select(*dict.fromkeys(needed))
     keys = {
-        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column)
+        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column, dialect)
         for i, column in enumerate(columns)
     }
     score_bin = score_bin if task == "classification" else None

@@ -385,7 +385,12 @@ def _sliced_metrics(
     and the calibration of its scores is added too.
     """
     sums = sliced_sums(
-        live, slices, report.task, positive_label, None if calibrate is None else calibration_bin
+        live,
+        slices,
+        report.task,
+        positive_label,
+        None if calibrate is None else calibration_bin,
+        kit.warehouse.dialect,
     )
     rows = kit.warehouse.execute(sums).to_pylist()
     if calibrate is not None:
@@ -449,7 +454,7 @@ def describe_slice_inputs(kit: Kit, report: MonitoringReport, slices: Sequence[s
     location = report.model.training_location
     training = kit.warehouse.table(location) if location else None
     for column, values in by_column.items():
-        chosen = live.filter(slice_key(live, column).isin(values))
+        chosen = live.filter(slice_key(live, column, kit.warehouse.dialect).isin(values))
         found = _input_stats(kit, chosen, training, report.features)
         report.slice_inputs[column] = {
             "values": values,
@@ -670,7 +675,11 @@ def _coverage(
         counts: dict[str, dict[str, int]] = {
             s.value: {"live": s.logged} for s in report.slices if s.column == column
         }
-        trained = _training_counts(training, column, stamp) if training is not None else None
+        trained = (
+            _training_counts(training, column, stamp, kit.warehouse.dialect)
+            if training is not None
+            else None
+        )
         if trained is not None:
             for record in kit.warehouse.execute(trained).to_pylist():
                 counts.setdefault(str(record["value"]), {})["training"] = int(record["n"])
@@ -694,11 +703,13 @@ def _coverage(
     return result
 
 
-def _training_counts(training: ir.Table, column: str, stamp: str | None) -> ir.Table | None:
+def _training_counts(
+    training: ir.Table, column: str, stamp: str | None, dialect: str
+) -> ir.Table | None:
     """Training rows per value of slice ``column`` (``None`` when the training data lacks it)."""
     if column in TIME_SLICES and stamp is not None:
         renamed = training.select(_logged_at=training[stamp].cast("timestamp"))
-        return renamed.group_by(value=slice_key(renamed, column)).agg(n=renamed.count())
+        return renamed.group_by(value=slice_key(renamed, column, dialect)).agg(n=renamed.count())
     if column not in training.schema():
         return None
     values = training[column]

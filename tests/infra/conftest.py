@@ -26,6 +26,23 @@ def prod(evaluations: dict[str, Any]) -> Any:
     return evaluations["prod"]
 
 
+@pytest.fixture(scope="session")
+def vertex() -> Any:
+    """The staging stack with orchestrator ``vertex`` (no cluster; models served by Vertex AI)."""
+    from infra.evaluate import evaluate
+
+    config = stack_config(
+        "staging",
+        **{
+            "mlops-kit:orchestrator": "vertex",
+            "mlops-kit:vertexModelRegistry": True,
+            "mlops-kit:cluster": None,
+            "mlops-kit:kubeflow": None,
+        },
+    )
+    return evaluate("staging", config=config)
+
+
 def stack_config(env: str, **changes: Any) -> dict[str, Any]:
     """The config block of ``env``'s stack file with ``changes`` (None removes a key)."""
     from infra.evaluate import read_stack_config

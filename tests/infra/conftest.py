@@ -31,16 +31,20 @@ def vertex() -> Any:
     """The staging stack with orchestrator ``vertex`` (no cluster; models served by Vertex AI)."""
     from infra.evaluate import evaluate
 
-    config = stack_config(
+    return evaluate("staging", config=vertex_config(**{"mlops-kit:vertexModelRegistry": True}))
+
+
+def vertex_config(**changes: Any) -> dict[str, Any]:
+    """The staging stack file with orchestrator ``vertex`` (its Kubeflow sections removed)."""
+    return stack_config(
         "staging",
         **{
             "mlops-kit:orchestrator": "vertex",
-            "mlops-kit:vertexModelRegistry": True,
             "mlops-kit:cluster": None,
             "mlops-kit:kubeflow": None,
+            **changes,
         },
     )
-    return evaluate("staging", config=config)
 
 
 def stack_config(env: str, **changes: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS, one, resources_of, stack_config
+from tests.infra.conftest import ENVIRONMENTS, one, resources_of, vertex_config
 
 pytestmark = pytest.mark.pulumi
 
@@ -54,16 +54,7 @@ def test_only_the_deployer_and_the_pipeline_may_deploy_models_running_as_serving
 def test_without_cmek_the_endpoint_uses_google_managed_keys() -> None:
     from infra.evaluate import evaluate
 
-    config = stack_config(
-        "staging",
-        **{
-            "mlops-kit:orchestrator": "vertex",
-            "mlops-kit:cmek": False,
-            "mlops-kit:cluster": None,
-            "mlops-kit:kubeflow": None,
-        },
-    )
-    evaluation = evaluate("staging", config=config)
+    evaluation = evaluate("staging", config=vertex_config(**{"mlops-kit:cmek": False}))
     assert "encryptionSpec" not in one(evaluation, ENDPOINT).props
     assert resources_of(evaluation, KEY_GRANT) == []
 

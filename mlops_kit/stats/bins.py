@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from mlops_kit.warehouse import Warehouse
 
-BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see _bin_numbers)
+BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see bin_numbers)
 MIN_SHARED_BINS = 40
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
@@ -106,8 +106,11 @@ def quantiles(histogram: Mapping[str, Any]) -> dict[str, float | None]:
 _BELOW, _ABOVE, _CENTRE = -128, 127, BINS // 2
 
 
-def _bin_numbers(column: ir.Column, bins: Bins) -> ir.IntegerValue:
-    """The bin of each value, less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE` outside."""
+def bin_numbers(column: ir.Column, bins: Bins) -> ir.IntegerValue:
+    """The bin of each value as :func:`histogram` reads it.
+
+    The bin's number less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE` outside the bins.
+    """
     import ibis
 
     value = column.cast("float64")
@@ -133,7 +136,7 @@ def binned(
     """
     present = table.filter(table[name].notnull())
     column = present[name]
-    return present.group_by(bin=_bin_numbers(column, bins)).agg(
+    return present.group_by(bin=bin_numbers(column, bins)).agg(
         n=present.count(), **(statistics(column) if statistics else {})
     )
 

@@ -28,7 +28,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.stats.bins import BINS, Bins, binned, histogram, quantiles
+from mlops_kit.stats.bins import BINS, Bins, bin_numbers, binned, histogram, quantiles
 
 if TYPE_CHECKING:
     import ibis
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 PROFILE_FORMAT = 3  # raised whenever a stored profile's statistics change meaning
 TOP_K = 50
 EXACT_DISTINCT_ROWS = 100_000
+VALUE_GROUPS = 4096  # integer columns spanning fewer values are counted value by value
 
 Profile = dict[str, Any]
 
@@ -102,18 +103,24 @@ def _profile(
         for index, name in enumerate(schema)
         if kinds[index] == "numeric" and "histogram" in (reference or {}).get(name, {})
     }
-    ranges = _ranges(warehouse, table, kinds, compared)
+    integer = [dtype.is_integer() for dtype in schema.values()]
+    ranges = _ranges(warehouse, table, kinds, [i for i in compared if not integer[i]])
     row_count = int(ranges["rows"])
     exact = row_count <= EXACT_DISTINCT_ROWS
     bins = {index: Bins.of(column["histogram"]) for index, column in compared.items()}
-    for index, dtype in enumerate(schema.values()):
-        if kinds[index] != "numeric" or index in compared:
+    by_value: set[int] = set()
+    for index, kind in enumerate(kinds):
+        if kind != "numeric":
             continue
         low, high = _float(ranges.get(f"min{index}")), _float(ranges.get(f"max{index}"))
         # Infinite values leave a column without a histogram rather than without a profile.
-        if low is not None and high is not None and math.isfinite(high - low):
-            bins[index] = Bins.covering(low, high, integer=dtype.is_integer())
-    parts = _parts(table, kinds, bins, compared, top_k, exact)
+        if low is None or high is None or not math.isfinite(high - low):
+            continue
+        if index not in compared:
+            bins[index] = Bins.covering(low, high, integer=integer[index])
+        if integer[index] and high - low < VALUE_GROUPS:
+            by_value.add(index)
+    parts = _parts(table, kinds, bins, by_value, compared, top_k, exact)
     rows: list[list[dict[str, Any]]] = [[] for _ in schema]
     if parts:
         for record in warehouse.execute(_union(parts)).to_pylist():
@@ -133,7 +140,10 @@ def _profile(
         "settings": {
             "bins": f"aligned power-of-two widths, at most {BINS} bins",
             "top_k": top_k,
-            "distinct": "exact" if exact else "exact for categorical, approximate for others",
+            "distinct": "exact"
+            if exact
+            else f"exact for categorical columns and for integers spanning under {VALUE_GROUPS}"
+            " values, approximate for others",
             "quantiles": "interpolated in the histogram bins",
         },
         "columns": columns,
@@ -141,18 +151,19 @@ def _profile(
 
 
 def _ranges(
-    warehouse: Warehouse, table: ibis.Table, kinds: Sequence[str], compared: Collection[int]
+    warehouse: Warehouse, table: ibis.Table, kinds: Sequence[str], unranged: Collection[int]
 ) -> dict[str, Any]:
     """The row count (``rows``) and the ranges (``min{index}``, ``max{index}``) of some columns.
 
-    The numeric columns without reference bins need theirs to choose their bins, the temporal
-    ones to show it. Parquet footers hold each row group's row count, minimum and maximum, so
-    DuckDB answers this query without reading the values.
+    Numeric columns need theirs to choose their bins and whether to count value by value (except
+    the ``unranged`` ones, which have a reference's bins), temporal columns to show it. Parquet
+    footers hold each row group's row count, minimum and maximum, so DuckDB answers this query
+    without reading the values.
     """
     ranged = [
         index
         for index, kind in enumerate(kinds)
-        if kind == "temporal" or (kind == "numeric" and index not in compared)
+        if kind == "temporal" or (kind == "numeric" and index not in unranged)
     ]
     metrics = [table.count().name("rows")]
     for index in ranged:
@@ -203,6 +214,7 @@ def _parts(
     table: ibis.Table,
     kinds: Sequence[str],
     bins: Mapping[int, Bins],
+    by_value: Collection[int],
     compared: Mapping[int, Mapping[str, Any]],
     top_k: int,
     exact: bool,
@@ -233,13 +245,37 @@ def _parts(
         ) -> dict[str, ir.Scalar]:
             return _column_statistics(column, kind, exact, compared.get(index))
 
-        if index in bins:
+        if index in by_value:
+            parts.append(_row(_values(table, name, bins[index], compared.get(index)), index))
+        elif index in bins:
             parts.append(_row(binned(table, name, bins[index], statistics), index))
         else:
             present = table.filter(table[name].notnull())
             whole = present.aggregate(n=present.count(), **statistics(present[name]))
             parts.append(_row(whole, index))
     return parts
+
+
+def _values(
+    table: ibis.Table, name: str, bins: Bins, reference: Mapping[str, Any] | None
+) -> ibis.Table:
+    """The values of a narrow integer column counted one by one, with their bin.
+
+    Cheaper than a distinct-count estimate per bin, and exact: each value is a part of one
+    distinct value and no variance.
+    """
+    import ibis
+
+    present = table.filter(table[name].notnull())
+    grouped = present.group_by(number=present[name]).agg(n=present.count())
+    value = grouped.number.cast("float64")
+    statistics: dict[str, ir.Value] = {"distinct": ibis.literal(1, "int64")}
+    if reference is None:
+        statistics["mean"] = value  # and no variance (null): every value of the row is equal
+    else:
+        outside = (value < reference["min"]) | (value > reference["max"])
+        statistics["out"] = outside.cast("int64") * grouped.n
+    return grouped.select(bin=bin_numbers(grouped.number, bins), n=grouped.n, **statistics)
 
 
 def _column_statistics(
@@ -267,9 +303,6 @@ def _statistics(
         )
         statistics: dict[str, Any] = {"distinct": int(rows[0]["distinct"]) if rows else 0}
     else:
-        # Bins are taken in order so that the moments combine to the same last digit whatever
-        # order the warehouse returned them in.
-        rows = sorted(rows, key=lambda row: row["bin"] if row["bin"] is not None else 0)
         present = sum(int(row["n"]) for row in rows)
         statistics = {"distinct": sum(int(row["distinct"] or 0) for row in rows)}
     nulls = row_count - present
@@ -298,14 +331,15 @@ def _moments(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     """The mean and sample standard deviation of the values of ``rows`` (count, mean, variance).
 
     Combined as Chan et al.'s parallel variance: the sum of each part's squared deviations from
-    its own mean, plus its count times its mean's squared deviation from the overall mean.
+    its own mean, plus its count times its mean's squared deviation from the overall mean. Sums
+    are exactly rounded (``fsum``), so the result does not depend on the order of the parts.
     """
     parts = [(int(row["n"]), row["mean"], row["var"]) for row in rows if row["n"]]
     count = sum(n for n, _, _ in parts)
     if not count:
         return {"mean": None, "std": None}
     mean = math.fsum(n * part_mean for n, part_mean, _ in parts) / count
-    squares = math.fsum(n * (var + (part_mean - mean) ** 2) for n, part_mean, var in parts)
+    squares = math.fsum(n * ((var or 0.0) + (part_mean - mean) ** 2) for n, part_mean, var in parts)
     std = math.sqrt(squares / (count - 1)) if count > 1 else None
     return {"mean": _float(mean), "std": _float(std)}
 

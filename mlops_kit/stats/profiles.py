@@ -332,16 +332,24 @@ def _moments(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
 
     Combined as Chan et al.'s parallel variance: the sum of each part's squared deviations from
     its own mean, plus its count times its mean's squared deviation from the overall mean. Sums
-    are exactly rounded (``fsum``), so the result does not depend on the order of the parts.
+    are exactly rounded (``fsum``), so the result does not depend on the order of the parts, and
+    weighted by each part's share, so that no partial sum of the mean exceeds its largest value.
     """
-    parts = [(int(row["n"]), row["mean"], row["var"]) for row in rows if row["n"]]
+    parts = [(int(row["n"]), row["mean"], row["var"] or 0.0) for row in rows if row["n"]]
     count = sum(n for n, _, _ in parts)
     if not count:
         return {"mean": None, "std": None}
-    mean = math.fsum(n * part_mean for n, part_mean, _ in parts) / count
-    squares = math.fsum(n * ((var or 0.0) + (part_mean - mean) ** 2) for n, part_mean, var in parts)
-    std = math.sqrt(squares / (count - 1)) if count > 1 else None
-    return {"mean": _float(mean), "std": _float(std)}
+    mean = math.fsum(n / count * part_mean for n, part_mean, _ in parts)
+    if count == 1:
+        return {"mean": _float(mean), "std": None}
+    try:
+        variance = math.fsum(
+            n / (count - 1) * (var + (part_mean - mean) * (part_mean - mean))
+            for n, part_mean, var in parts
+        )
+    except OverflowError:  # a variance beyond the largest float, as the warehouse's would be
+        variance = math.inf
+    return {"mean": _float(mean), "std": _float(math.sqrt(variance))}
 
 
 def _range(kind: str, ranges: Mapping[str, Any], index: int) -> dict[str, Any]:

@@ -31,8 +31,6 @@ from mlops_kit import models
 from mlops_kit.db import migrate
 from mlops_kit.db.models import utcnow
 from mlops_kit.db.models.registry import (
-    ModelAlias,
-    ModelAliasEvent,
     ModelFile,
     ModelMetric,
     ModelVersionRow,
@@ -40,6 +38,7 @@ from mlops_kit.db.models.registry import (
 )
 from mlops_kit.environments import Environment
 from mlops_kit.kit import Kit
+from mlops_kit.models.aliases import move_alias
 
 POSTGRES = os.environ.get("MLOPS_KIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 GOALS_P99_MS = {"resolve NAME@ALIAS (get_version)": 5.0, "list_versions, newest 100": 10.0}
@@ -112,17 +111,8 @@ def seed(kit: Kit, count: int) -> None:
             ],
         )
         for alias, version in (("champion", count // 2), ("production", count - 1)):
-            session.add(ModelAlias(model_id=model.id, alias=alias, version_id=ids[version]))
-            session.add(
-                ModelAliasEvent(
-                    model_id=model.id,
-                    alias=alias,
-                    action="promote",
-                    to_version=version,
-                    actor="bench",
-                    reason="bench",
-                )
-            )
+            target = session.get_one(ModelVersionRow, ids[version])
+            move_alias(session, model, alias, target, "promote", "bench", "bench")
     with kit.metadata.engine.begin() as connection:
         connection.execute(text("ANALYZE"))
 

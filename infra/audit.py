@@ -188,6 +188,7 @@ _GRANT_TARGETS: tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], str]]
         ("gcp:binaryauthorization/attestorIamMember:AttestorIamMember",),
         lambda p: f"attestor {_last_segment(p.get('attestor'))}",
     ),
+    (("gcp:iap/webIamMember:WebIamMember",), lambda p: f"IAP web resources of {p.get('project')}"),
 )
 
 
@@ -261,6 +262,7 @@ def order_results(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
     """Every Kubernetes object the program applies: its own and those of the KFP install."""
+    from infra.image_digests import by_digest
     from infra.kubeflow_inventory import images
 
     found = []
@@ -277,7 +279,7 @@ def kubernetes_objects(resources: Sequence[c.Resource]) -> list[dict[str, Any]]:
                 "applied_by": resource.name.split(":", 1)[0] if ":" in resource.name else "program",
                 "images": pinned,
                 # A tag can be moved to another image; a digest cannot.
-                "digests": all("@sha256:" in image for image in pinned) if pinned else None,
+                "digests": all(by_digest(image) for image in pinned) if pinned else None,
             }
         )
     return found
@@ -295,9 +297,12 @@ def audit_report(evaluation: Evaluation) -> dict[str, Any]:
             "controls": len(policies),
             "passed": sum(p["status"] == "pass" for p in policies),
             "failed": sum(p["status"] == "FAIL" for p in policies),
+            "warned": sum(p["status"] == "warn" for p in policies),
             "not_applicable": sum(p["status"] == "n/a" for p in policies),
-            "violations": sum(len(p["violations"]) for p in policies)
+            # What fails the audit: an advisory control's violations are warnings.
+            "violations": sum(len(p["violations"]) for p in policies if p["status"] == "FAIL")
             + sum(len(o["violations"]) for o in order),
+            "warnings": sum(len(p["violations"]) for p in policies if p["status"] == "warn"),
         },
         "inventory": [
             {"type": r.type, "name": r.name, "settings": key_settings(r)} for r in visible
@@ -416,8 +421,8 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
     return [
         (
             f"Audit of {report['environment']}: {s['resources']} resources, {s['controls']} controls "
-            f"({s['passed']} pass, {s['failed']} fail, {s['not_applicable']} n/a), "
-            f"{s['violations']} violations",
+            f"({s['passed']} pass, {s['failed']} fail, {s['warned']} warn, "
+            f"{s['not_applicable']} n/a), {s['violations']} violations, {s['warnings']} warnings",
             [],
             [],
         ),

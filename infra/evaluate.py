@@ -24,6 +24,7 @@ from infra.config import (
 )
 from infra.order import DependencyGraph, Key, Node
 from infra.policies.controls import Resource
+from infra.policies.controls.resources import leaves
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MOCK_PROJECT_NUMBER = "123456789012"
@@ -418,16 +419,15 @@ def _outputs_in(value: Any) -> Iterator[Any]:
     """Every ``Output`` among a resource's inputs (nested in mappings, lists and input types)."""
     import pulumi
 
-    if isinstance(value, pulumi.Output):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _outputs_in(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _outputs_in(item)
-    elif hasattr(value, "__dict__") and not isinstance(value, pulumi.Resource | type):
-        yield from _outputs_in(vars(value))
+    def input_type_fields(value: Any) -> Mapping[str, Any] | None:
+        if not hasattr(value, "__dict__") or isinstance(
+            value, pulumi.Output | pulumi.Resource | type
+        ):
+            return None
+        fields: dict[str, Any] = vars(value)
+        return fields
+
+    return (leaf for leaf in leaves(value, input_type_fields) if isinstance(leaf, pulumi.Output))
 
 
 def to_snake(value: Any) -> Any:

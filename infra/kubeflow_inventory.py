@@ -4,12 +4,14 @@ Kustomize fetches KFP's manifests at the pinned commit only when the provider ap
 audit cannot read them from the network. Instead, ``infra/kubeflow/upstream/<commit>.json`` holds
 the objects of every manifest part at that commit (vendored once per release from a checkout of
 kubeflow/pipelines; its tag moves, the commit does not), and :func:`applied_objects` applies the
-overlay's own changes to them (namespace, image tags, Pod Security labels, Workload Identity
+overlay's own changes to them (namespace, image digests, Pod Security labels, Workload Identity
 annotations, deleted secrets). The in-cluster controls run on the result.
 
-Vendoring a new release (from a checkout of kubeflow/pipelines)::
+Vendoring a new release (from a checkout of kubeflow/pipelines), then locking the digests of its
+images (where the registries are reachable; ``--registry HOST=URL`` asks a mirror instead)::
 
-    python -m infra.kubeflow_inventory --repo ../pipelines --version 2.5.0
+    python -m infra.kubeflow_inventory vendor --repo ../pipelines --version 2.5.0
+    python -m infra.kubeflow_inventory lock-digests --version 2.5.0
 
 The inventory lists each part's resources as its kustomizations name them (recursively), with the
 namespace and ``images`` transformers applied; upstream's own patches are not replayed, so a field
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import posixpath
 import subprocess
 import sys
@@ -33,13 +36,17 @@ import yaml
 from infra.components.kubeflow_manifests import (
     CLOUDSQL_PARTS,
     IN_CLUSTER_PARTS,
+    PROXY_IMAGE,
     RELEASES,
+    UPSTREAM_DIR,
     OverlaySettings,
     cluster_scoped_overlay,
+    digest_lock,
+    image_name,
     install_overlay,
 )
+from infra.image_digests import TIMEOUT_SECONDS, DigestLookupError, by_digest, resolve_digest
 
-UPSTREAM_DIR: Final = Path(__file__).resolve().parent / "kubeflow" / "upstream"
 MANIFESTS: Final = "manifests/kustomize"
 PARTS: Final = ("cluster-scoped-resources", *CLOUDSQL_PARTS, *IN_CLUSTER_PARTS)
 # Large and irrelevant to the controls: a CRD is listed by name only.
@@ -132,14 +139,15 @@ def _strategic_patches(kustomization: Mapping[str, Any]) -> list[str]:
 
 def _retag(container: dict[str, Any], images: Mapping[str, Mapping[str, str]]) -> None:
     image = str(container.get("image", ""))
-    name, _, tag = image.partition("@")[0].rpartition(":") if ":" in image else (image, "", "")
-    rule = images.get(name or image)
+    name = image_name(image)
+    rule = images.get(name)
     if rule is None:
         return
-    base = rule.get("newName", name or image)
+    base = rule.get("newName", name)
     if rule.get("digest"):
         container["image"] = f"{base}@{rule['digest']}"
     else:
+        tag = image.partition("@")[0][len(name) + 1 :]
         container["image"] = f"{base}:{rule.get('newTag', tag)}"
 
 
@@ -221,12 +229,9 @@ def _named_items(value: Any) -> bool:
 def _apply(
     objects: Sequence[dict[str, Any]], kustomization: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """``objects`` with the overlay's namespace and strategic-merge patches applied."""
+    """``objects`` with the overlay's namespace, images and strategic-merge patches applied."""
     result = [copy.deepcopy(o) for o in objects]
-    namespace = kustomization.get("namespace")
-    for manifest in result:
-        if namespace and manifest.get("kind") not in CLUSTER_SCOPED:
-            manifest.setdefault("metadata", {})["namespace"] = namespace
+    _transform(result, kustomization)
     for entry in kustomization.get("patches") or []:
         patch = yaml.safe_load(entry["patch"])
         # A patch with a target applies to every object the target selects, whatever its name.
@@ -296,18 +301,94 @@ def resource_type(manifest: Mapping[str, Any]) -> str:
     return f"kubernetes:{group_version}:{manifest.get('kind')}"
 
 
+def tagged_images(commit: str) -> list[str]:
+    """Every image the install at ``commit`` runs by tag: its manifests' (every part) and the proxy."""
+    found = {
+        image
+        for part, objects in _upstream(commit).items()
+        if part != VARS
+        for manifest in objects
+        for image in images(manifest)
+    }
+    return sorted(image for image in {*found, PROXY_IMAGE} if not by_digest(image))
+
+
+def lock_digests(commit: str, endpoints: Mapping[str, str]) -> dict[str, str]:
+    """Image reference → the digest its registry gives its tag now, for every image of ``commit``.
+
+    Raises:
+        DigestLookupError: one image could not be resolved (nothing is locked then).
+    """
+    import httpx
+
+    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=True) as client:
+        return {image: resolve_digest(image, client, endpoints) for image in tagged_images(commit)}
+
+
+def _write(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as sorted JSON, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def _endpoint(text: str) -> tuple[str, str]:
+    registry, _, url = text.partition("=")
+    if not registry or not url.startswith(("https://", "http://")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST=URL (e.g. ghcr.io=https://mirror.example:5000)"
+        )
+    return registry, url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Vendor the objects of a KFP release from a checkout of kubeflow/pipelines."""
+    """Vendor the objects of a KFP release, or lock the digests of its images."""
     parser = argparse.ArgumentParser(prog="python -m infra.kubeflow_inventory")
-    parser.add_argument("--repo", type=Path, required=True)
-    parser.add_argument("--version", choices=sorted(RELEASES), required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
+    vendoring = commands.add_parser(
+        "vendor", help="vendor a release's objects from a checkout of kubeflow/pipelines"
+    )
+    vendoring.add_argument("--repo", type=Path, required=True)
+    vendoring.add_argument("--version", choices=sorted(RELEASES), required=True)
+    locking = commands.add_parser(
+        "lock-digests", help="lock the digest of every image of a release, asked of its registry"
+    )
+    locking.add_argument(
+        "--version", choices=sorted(RELEASES), action="append", help="default: every release"
+    )
+    locking.add_argument(
+        "--registry",
+        type=_endpoint,
+        action="append",
+        default=[],
+        metavar="HOST=URL",
+        help="ask HOST's images at URL (a pull-through mirror); repeatable",
+    )
+    locking.add_argument(
+        "--output",
+        type=Path,
+        default=UPSTREAM_DIR,
+        help="directory of the locks (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    inventory = vendor(args.repo, args.version)
-    UPSTREAM_DIR.mkdir(parents=True, exist_ok=True)
-    path = UPSTREAM_DIR / f"{RELEASES[args.version]}.json"
-    path.write_text(json.dumps(inventory, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    count = sum(len(v) for k, v in inventory.items() if k != VARS)
-    sys.stdout.write(f"{path}: {count} objects\n")
+    if args.command == "vendor":
+        inventory = vendor(args.repo, args.version)
+        path = UPSTREAM_DIR / f"{RELEASES[args.version]}.json"
+        _write(path, inventory)
+        count = sum(len(v) for k, v in inventory.items() if k != VARS)
+        sys.stdout.write(f"{path}: {count} objects\n")
+        return 0
+    for version in args.version or sorted(RELEASES):
+        commit = RELEASES[version]
+        try:
+            lock = lock_digests(commit, dict(args.registry))
+        except DigestLookupError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        path = digest_lock(commit, args.output)
+        _write(path, lock)
+        sys.stdout.write(f"{path}: {len(lock)} images of KFP {version} locked by digest\n")
     return 0
 
 

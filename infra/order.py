@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any, Final
 
 from infra.policies.controls import get
+from infra.policies.controls.resources import leaves
 
 Key = tuple[str, str]
 """A resource in the graph: (type token, logical name)."""
@@ -199,14 +200,7 @@ def _agent_rule(graph: DependencyGraph) -> Iterator[str]:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value.removeprefix("serviceAccount:")
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    return (leaf.removeprefix("serviceAccount:") for leaf in leaves(value) if isinstance(leaf, str))
 
 
 def _key_references(props: Mapping[str, Any]) -> set[str]:

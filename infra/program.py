@@ -25,7 +25,7 @@ from infra.components.identity import (
     account_email,
 )
 from infra.components.kubeflow import KFP_SYSTEM_KSA, Kubeflow, KubeflowArgs
-from infra.components.kubeflow_manifests import OverlaySettings
+from infra.components.kubeflow_manifests import OverlaySettings, locked_digests
 from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInstanceArgs
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
@@ -300,6 +300,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     },
                     sandbox_pool=PIPELINE_POOL,
                     namespace=KUBEFLOW_NAMESPACE,
+                    digests=locked_digests(kfp.version),
                 ),
                 dns_domain=kfp.dns_domain,
                 pipeline_root=pipeline_root,

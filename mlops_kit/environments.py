@@ -37,7 +37,7 @@ from pydantic import (
 
 from mlops_kit.backends import redact_uri
 from mlops_kit.errors import ConfigError, NotFoundError, shorten
-from mlops_kit.files import read_text
+from mlops_kit.files import read_json, read_text
 
 LOCAL: Final = "local"
 ROLES: Final = ("warehouse", "artifacts", "metadata", "orchestrator")
@@ -591,14 +591,9 @@ def read_stack_outputs(path: Path) -> StackOutputs:
     Raises:
         ConfigError: the file is unreadable, not JSON, or lacks a required output.
     """
-    text = read_text(path, "stack outputs")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"stack outputs {path} are not JSON (line {exc.lineno}): "
-            "save them with `pulumi stack output --json > outputs.json`"
-        ) from exc
+    data = read_json(
+        path, "stack outputs file", "save them with `pulumi stack output --json > outputs.json`"
+    )
     if not isinstance(data, dict):
         raise ConfigError(f"stack outputs {path} must be a JSON object of output names to values")
     try:

@@ -1,15 +1,17 @@
 """Files a user names or the kit writes.
 
-Text is read with one-line errors, stored names are kept inside their folder, and failed writes
+Text and JSON are read with one-line errors, stored names are kept inside their folder, and failed writes
 are said in one line (a full disk with its free space).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from mlops_kit.errors import BackendError, ConfigError, IntegrityError, NotFoundError, shorten
 
@@ -39,6 +41,23 @@ def read_text(path: Path, what: str) -> str:
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"cannot read {what} {shown!r}: {reason}") from exc
+
+
+def read_json(path: Path, what: str, fix: str = "") -> Any:
+    """The JSON value in ``path``, the ``what`` a user gave; ``fix`` says how to make a good one.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        ConfigError: it is unreadable, not UTF-8 text, or not JSON.
+    """
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{what} {shorten(str(path))!r} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}): {exc.msg}{f'; {fix}' if fix else ''}"
+        ) from exc
 
 
 def path_inside(directory: Path, name: str) -> Path:

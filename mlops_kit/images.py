@@ -1,4 +1,4 @@
-"""Container images: named by digest, and why a cluster refused one.
+"""Container images: named by digest, where the serving image answers, and why a cluster refused one.
 
 A digest names one image for good; a tag can be moved to another image after it was tested,
 attested or approved. The project's CI builds an image, attests its digest for Binary
@@ -10,9 +10,15 @@ deployment. A cluster of a staging or prod environment refuses any other image o
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from mlops_kit.errors import AdmissionRefusedError, ConfigError, shorten
 
+SERVER_PORT: Final = 8080
+"""Where the kit's serving image answers (Vertex AI may move it with ``AIP_HTTP_PORT``)."""
+PREDICT_ROUTE: Final = "/predict"
+HEALTH_ROUTE: Final = "/ready"
+"""Answers once a model version is loaded: the readiness of a pod or a Vertex AI replica."""
 IMAGE_LIMIT = 200
 """Characters of an image quoted in a message: a registry path plus a digest is about 130."""
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

@@ -7,10 +7,12 @@ with :meth:`Kit.open`. Nothing below this object reads configuration.
 from __future__ import annotations
 
 from functools import cached_property
-from types import TracebackType
 from typing import TYPE_CHECKING
 
+from typing_extensions import override
+
 from mlops_kit.environments import LOCAL, Environment, resolve_environment
+from mlops_kit.resources import Resource
 
 if TYPE_CHECKING:
     from mlops_kit.artifacts import ArtifactStore
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from mlops_kit.warehouse import Warehouse
 
 
-class Kit:
+class Kit(Resource):
     """The backends of one environment.
 
     The local twin's metadata database is created and migrated on first use; any other database must
@@ -88,18 +90,8 @@ class Kit:
 
         return REGISTRY_MIRRORS.resolve(uri)(uri)
 
+    @override
     def close(self) -> None:
         """Release pooled connections."""
         if "metadata" in self.__dict__:
             self.metadata.dispose()
-
-    def __enter__(self) -> Kit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -191,7 +191,12 @@ def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 
 
 # The cloud twin's fixtures, for every test; gRPC trusts the twin's CA alone from the start.
-from tests.cloud_twin.fixtures import cloud_twin, cloud_twin_session  # noqa: E402, F401
+from tests.cloud_twin.fixtures import (  # noqa: E402, F401
+    cloud_twin,
+    cloud_twin_session,
+    twin_credentials,
+    twin_credentials_session,
+)
 from tests.cloud_twin.googleapis import trust_twin_roots  # noqa: E402
 
 trust_twin_roots()

@@ -10,7 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).parents[1]
 
 
 def crash_at(target: str) -> None:
@@ -33,3 +38,17 @@ def crash_at(target: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     setattr(owner, name, killed)
+
+
+def run_killed(worker: str, *args: str, cwd: Path) -> None:
+    """Run the Python source ``worker`` with ``args`` in a fresh process in ``cwd``; the process
+    must die by SIGKILL, at the :func:`crash_at` step it names."""
+    ran = subprocess.run(
+        [sys.executable, "-c", worker, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        timeout=120,
+    )
+    assert ran.returncode == -signal.SIGKILL, ran.stderr[-3000:]

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import grimp
 
-from mlops_kit.registries import REGISTRIES
-from mlops_kit.serving.targets import DEPLOY_TARGETS
+from tests.contracts.conftest import ROLES
 
 ROOT = Path(__file__).parents[1]
 
@@ -23,11 +22,9 @@ def test_every_registered_backend_is_reached_only_through_its_role() -> None:
     contract = _contract(
         "Backends are reached through their role interface, never imported directly"
     )
-    # The deploy role sits above the model registry (its local target moves aliases), so it is
-    # not among the environment's REGISTRIES, but its backends follow the same rule.
     registered = {
         target.partition(":")[0]
-        for registry in [*REGISTRIES.values(), DEPLOY_TARGETS]
+        for registry in ROLES.values()
         for target in registry.registered.values()
     }
     assert sorted(contract["forbidden_modules"]) == sorted(registered)  # type: ignore[arg-type]

@@ -38,7 +38,10 @@ POD_PORTS = {"ml-pipeline-ui": 3000, "ml-pipeline": 8888}
 OAUTH_SECRET = "kfp-iap-oauth-client"  # noqa: S105 (the Secret's name)
 """Kubernetes Secret with the OAuth client's secret (key ``key``), read by the GCPBackendPolicy."""
 CERTIFICATE_LIFETIME = f"{30 * 24 * 3600}s"
-"""30 days, renewed by Certificate Manager in the last third."""
+"""30 days, the longest Certificate Manager issues from a CA pool (21 to 30 days)."""
+ROTATION_WINDOW_PERCENTAGE = 34
+"""Certificate Manager renews once this share of the lifetime has elapsed (day 10 of 30): it
+must leave at least 7 days after issuance and 7 before expiry."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +146,16 @@ class KfpAccess(pulumi.ComponentResource):
                 name, service, "health", "HealthCheckPolicy", {"config": health}, args, on_cluster
             )
         # The load balancer's backend services get generated names; the grant is on every
-        # IAP-secured backend of the project, narrowed to this host by its condition.
+        # IAP-secured web resource of the project, narrowed to this host by its condition. Not
+        # on the "compute" web type: that one holds the global backend services, and this load
+        # balancer's are regional (iap_web/compute-REGION), which inherit from iap_web alone.
         for who, member in sorted(args.accessors.items()):
-            iap.WebTypeComputeIamMember(
+            iap.WebIamMember(
                 f"{name}-iap-{who}",
                 project=args.project,
                 role=IAP_ROLE,
                 member=member,
-                condition=iap.WebTypeComputeIamMemberConditionArgs(
+                condition=iap.WebIamMemberConditionArgs(
                     title=f"kfp-{who}",
                     description="Kubeflow Pipelines UI and API only",
                     expression=f'request.host == "{args.host}"',
@@ -233,7 +238,7 @@ class KfpAccess(pulumi.ComponentResource):
             ),
             key_algorithm="ECDSA_P256",
             lifetime=CERTIFICATE_LIFETIME,
-            rotation_window_percentage=34,
+            rotation_window_percentage=ROTATION_WINDOW_PERCENTAGE,
             labels=args.labels,
             # Issuing needs an enabled CA and the agent's grant on its pool.
             opts=pulumi.ResourceOptions.merge(

@@ -12,15 +12,20 @@ from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
 from infra.components.kfp_access import HEALTH_CHECK_RANGES, POD_PORTS, KfpAccess, KfpAccessArgs
-from infra.components.kubeflow_manifests import OverlaySettings, write_overlays
+from infra.components.kubeflow_manifests import (
+    PROXY_IMAGE,
+    OverlaySettings,
+    pinned,
+    write_overlays,
+)
 from infra.components.metadata_db import (
     MYSQL_FLAGS,
     PrivateInstanceArgs,
     instance_condition,
     private_instance,
 )
+from infra.components.network_policy import ingress_policy, peers
 
-PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
 KFP_SYSTEM_KSA = "kfp-system"
 CACHE_WEBHOOK_PORT = "8443"
 """Port of KFP's cache server, a mutating webhook the control plane must reach."""
@@ -167,31 +172,14 @@ class Kubeflow(pulumi.ComponentResource):
             opts=child,
         )
         # Only pods of this namespace, the node-local system and the VPC subnet may connect.
-        k8s.networking.v1.NetworkPolicy(
+        ingress_policy(
             f"{name}-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlops-kit-ingress", namespace=args.namespace),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs()
-                            ),
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                )
-                            ),
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.subnet_cidr)
-                            ),
-                        ]
-                    )
-                ],
+            "mlops-kit-ingress",
+            args.namespace,
+            in_namespace,
+            sources=peers(
+                same_namespace=True, namespaces=["kube-system"], ranges=[args.subnet_cidr]
             ),
-            opts=in_namespace,
         )
         # NetworkPolicies add up: the UI and the API also accept the load balancer's proxies and
         # Google's health checkers, and the cache server the control plane, which calls it as a
@@ -203,27 +191,14 @@ class Kubeflow(pulumi.ComponentResource):
             ),
             ("cache-webhook", "cache-server", (args.control_plane_cidr,), int(CACHE_WEBHOOK_PORT)),
         ):
-            k8s.networking.v1.NetworkPolicy(
+            ingress_policy(
                 f"{name}-{policy}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"mlops-kit-{policy}", namespace=args.namespace
-                ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": app}),
-                    policy_types=["Ingress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
-                                )
-                                for cidr in ranges
-                            ],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port)],
-                        )
-                    ],
-                ),
-                opts=in_namespace,
+                f"mlops-kit-{policy}",
+                args.namespace,
+                in_namespace,
+                pods={"app": app},
+                sources=peers(ranges=ranges),
+                ports=[port],
             )
 
         # The UI/API: an internal Application Load Balancer on a reserved address, behind IAP,
@@ -347,7 +322,7 @@ class Kubeflow(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="cloud-sql-proxy",
-                                image=PROXY_IMAGE,
+                                image=pinned(PROXY_IMAGE, args.overlay.digests),
                                 args=[
                                     "--private-ip",
                                     "--auto-iam-authn",

@@ -9,18 +9,25 @@ ship with fixed values (``minio``/``minio123``, ``root`` without password) are d
 build; the program owns them, with generated or IAM credentials.
 
 Kustomize fetches the pinned manifests when the provider applies the overlay; nothing here (or in
-the tests) downloads anything.
+the tests) downloads anything. Their images are pinned by the digests of a lock committed beside
+the vendored inventory (``infra/kubeflow/upstream/<commit>.digests.json``, written by
+``python -m infra.kubeflow_inventory lock-digests`` where the registries are reachable): the
+overlay's ``images`` entries replace each locked image's tag with its digest; an image the lock
+does not name stays on its tag.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
+
+from infra.image_digests import DIGEST
 
 RELEASES: Final[dict[str, str]] = {
     # KFP release → the commit its tag points at (a tag can move; a commit cannot).
@@ -39,6 +46,10 @@ CLOUDSQL_PARTS: Final = (
 )
 IN_CLUSTER_PARTS: Final = ("env/platform-agnostic",)
 OVERLAYS: Final = Path(__file__).resolve().parent.parent / "kubeflow" / "overlays"
+UPSTREAM_DIR: Final = OVERLAYS.parent / "upstream"
+"""The vendored objects of each pinned commit (``<commit>.json``) and their digest locks."""
+PROXY_IMAGE: Final = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
+"""The Cloud SQL Auth Proxy, which the program runs beside KFP's manifests (locked with them)."""
 SANDBOX_TOLERATION: Final = {
     "key": "sandbox.gke.io/runtime",
     "operator": "Equal",
@@ -68,10 +79,50 @@ class OverlaySettings:
     sandbox_pool: str
     """Node pool of pipeline pods (GKE Sandbox)."""
     namespace: str = "kubeflow"
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """Image reference (``NAME:TAG``) → the ``sha256:`` digest the lock pins it to."""
 
     @property
     def commit(self) -> str:
         return RELEASES[self.version]
+
+
+def digest_lock(commit: str, directory: Path = UPSTREAM_DIR) -> Path:
+    """The lock of the digests of the images the install at ``commit`` runs."""
+    return directory / f"{commit}.digests.json"
+
+
+def locked_digests(version: str, directory: Path = UPSTREAM_DIR) -> dict[str, str]:
+    """Image reference → digest, as locked for ``version``'s commit (empty until it is locked).
+
+    Raises:
+        ValueError: the lock maps an image to something that is not a ``sha256:`` digest.
+    """
+    path = digest_lock(RELEASES[version], directory)
+    if not path.is_file():
+        return {}
+    lock = json.loads(path.read_text(encoding="utf-8"))
+    for reference, digest in lock.items():
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            raise ValueError(
+                f"{path}: {reference} is locked to {digest!r}, not a sha256 digest; run "
+                "python -m infra.kubeflow_inventory lock-digests again"
+            )
+    return dict(lock)
+
+
+def image_name(reference: str) -> str:
+    """``reference`` without its tag or digest: what kustomize's ``images`` entries match."""
+    path = reference.partition("@")[0]
+    registry_and_path, _, last = path.rpartition("/")
+    name = last.partition(":")[0]
+    return f"{registry_and_path}/{name}" if registry_and_path else name
+
+
+def pinned(reference: str, digests: Mapping[str, str]) -> str:
+    """``reference`` by its locked digest (``NAME@sha256:…``), or as it is when not locked."""
+    digest = digests.get(reference)
+    return f"{image_name(reference)}@{digest}" if digest else reference
 
 
 class _ReadableDumper(yaml.SafeDumper):
@@ -139,11 +190,18 @@ def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
     owned_secrets = ["mlpipeline-minio-artifact"]
     if settings.database == "cloudsql":
         owned_secrets.append("mysql-secret")
+    # Kustomize replaces the tag of every container whose image has this name with the digest.
+    images = [
+        {"name": image_name(reference), "digest": digest}
+        for reference, digest in sorted(settings.digests.items())
+        if reference != PROXY_IMAGE
+    ]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": settings.namespace,
         "resources": [_upstream(part, settings.commit) for part in parts],
+        **({"images": images} if images else {}),
         "patches": [
             # Both: the manifests copy pipeline-install-config into kfp-launcher (what the v2
             # launcher reads) inside their own base, before an overlay's patches apply.

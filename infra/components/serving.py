@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import serviceaccount
 
 from infra.components import child_options
+from infra.components.network_policy import ingress_policy, peers
 
 SERVER_PORT = 8080
 """The port of ``mlops-kit serve`` in a container (``AIP_HTTP_PORT``'s default)."""
@@ -103,39 +104,17 @@ class Serving(pulumi.ComponentResource):
 
     @staticmethod
     def _network_policy(name: str, args: ServingArgs, opts: pulumi.ResourceOptions) -> None:
-        peers = [
-            k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs()),
-            *(
-                k8s.networking.v1.NetworkPolicyPeerArgs(
-                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                        match_labels={"kubernetes.io/metadata.name": client}
-                    )
-                )
-                for client in args.client_namespaces
-            ),
-            *(
-                k8s.networking.v1.NetworkPolicyPeerArgs(
-                    ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
-                )
-                for cidr in args.client_ranges
-            ),
-        ]
         # Only the server's port, and only from the namespace, its client namespaces and ranges;
         # kubelet probes are not subject to NetworkPolicy.
-        k8s.networking.v1.NetworkPolicy(
+        ingress_policy(
             f"{name}-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlops-kit-serving", namespace=args.namespace),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=peers,
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=SERVER_PORT)],
-                    )
-                ],
+            "mlops-kit-serving",
+            args.namespace,
+            opts,
+            sources=peers(
+                same_namespace=True, namespaces=args.client_namespaces, ranges=args.client_ranges
             ),
-            opts=opts,
+            ports=[SERVER_PORT],
         )
 
     @staticmethod

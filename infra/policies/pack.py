@@ -1,4 +1,4 @@
-"""The controls as pulumi-policy policies (one mandatory policy per control).
+"""The controls as pulumi-policy policies (one per control: mandatory, or advisory when the control is).
 
 Kept apart from ``__main__`` because constructing the ``PolicyPack`` starts the analyzer server and
 blocks: tests build and exercise the policies without it.
@@ -7,6 +7,7 @@ blocks: tests build and exercise the policies without it.
 from __future__ import annotations
 
 from pulumi_policy import (
+    EnforcementLevel,
     Policy,
     ReportViolation,
     ResourceValidationArgs,
@@ -44,17 +45,26 @@ def _validate_stack(control: Control):  # type: ignore[no-untyped-def]
     return validate
 
 
+def _level(control: Control) -> EnforcementLevel | None:
+    # None: the pack's own level (mandatory).
+    return EnforcementLevel.ADVISORY if control.advisory else None
+
+
 def build_policies() -> list[Policy]:
     """One policy per control of :mod:`infra.policies.controls`, named by the control's id."""
     return [
         StackValidationPolicy(
-            name=control.id, description=_description(control), validate=_validate_stack(control)
+            name=control.id,
+            description=_description(control),
+            validate=_validate_stack(control),
+            enforcement_level=_level(control),
         )
         if control.stack
         else ResourceValidationPolicy(
             name=control.id,
             description=_description(control),
             validate=_validate_resource(control),
+            enforcement_level=_level(control),
         )
         for control in CONTROLS
     ]

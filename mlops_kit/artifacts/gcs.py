@@ -11,7 +11,6 @@ kit computed while reading the file; downloads are checked by the client (MD5) a
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from collections.abc import Iterator
 from functools import cached_property
@@ -30,26 +29,18 @@ from mlops_kit.artifacts import (
     check_digests,
     check_key,
 )
-from mlops_kit.backends import import_sdk
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
     ConflictError,
     IntegrityError,
     NotFoundError,
-    first_line,
-    shorten,
 )
+from mlops_kit.gcp import google_error, import_google_sdk, retry_deadline
 from mlops_kit.progress import NO_PROGRESS, Progress
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
 """Files larger than this are uploaded in resumable chunks."""
-
-RETRY_DEADLINE = 30.0
-"""Seconds a call retries transient failures (5xx, broken connections) before it gives up.
-
-The library's default is 120 s: a registration against a service that is down then fails only after
-two silent minutes. Each request still has its own, longer timeout for large chunks."""
 
 
 class GcsArtifactStore(ArtifactStore):
@@ -62,8 +53,9 @@ class GcsArtifactStore(ArtifactStore):
             raise ConfigError(f"malformed GCS URI {uri!r}: use 'gs://BUCKET/PREFIX'")
         self.bucket_name = parts.netloc
         self.prefix = parts.path.strip("/")
-        self.retry_timeout = RETRY_DEADLINE
-        """Seconds during which a call retries transient failures before it gives up."""
+        self.retry_timeout = retry_deadline()
+        """Seconds during which a call retries transient failures before it gives up (each
+        request still has its own, longer timeout for large chunks)."""
 
     def retry(self) -> Any:
         """The retry policy of every call: the library's default, bounded by :attr:`retry_timeout`."""
@@ -73,11 +65,8 @@ class GcsArtifactStore(ArtifactStore):
 
     def client(self) -> Any:
         """A storage client (honours ``STORAGE_EMULATOR_HOST``)."""
-        storage = import_sdk(
-            "google.cloud.storage",
-            package="google-cloud-storage",
-            extra="gcp",
-            purpose="the GCS artifact store",
+        storage = import_google_sdk(
+            "google.cloud.storage", package="google-cloud-storage", purpose="the GCS artifact store"
         )
         return storage.Client()
 
@@ -111,22 +100,14 @@ class GcsArtifactStore(ArtifactStore):
         )
 
     def error(self, what: str, exc: Exception) -> BackendError:
-        """A one-line error for a failed call, naming missing credentials plainly."""
-        if type(exc).__name__ == "DefaultCredentialsError":
-            return BackendError(
-                "no Google credentials for GCS: run `gcloud auth application-default login`"
-            )
-        if type(exc).__name__ == "RetryError":
-            cause = getattr(exc, "cause", None)
-            last = f" (last error: {_said(cause)})" if cause is not None else ""
-            # The endpoint tells a service that is down from a client sent to the wrong place
-            # (STORAGE_EMULATOR_HOST left set, a proxy).
-            endpoint = self.bucket.client.api_endpoint
-            return BackendError(
-                f"{what}: gave up after retrying for {self.retry_timeout:g} s{last}; check that "
-                f"Cloud Storage at {endpoint} is reachable from here, then retry"
-            )
-        return BackendError(f"{what}: {first_line(exc)}")
+        """The one-line error of a failed call (see :func:`~mlops_kit.gcp.google_error`)."""
+        return google_error(
+            what, exc, service="Cloud Storage", endpoint=self.endpoint, deadline=self.retry_timeout
+        )
+
+    def endpoint(self) -> str:
+        """Where the client sends its requests (``STORAGE_EMULATOR_HOST`` or Google's)."""
+        return str(self.bucket.client.api_endpoint)
 
     @override
     def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
@@ -228,18 +209,6 @@ class GcsArtifactStore(ArtifactStore):
     @override
     def object_uri(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self.object_name(key)}"
-
-
-def _said(error: BaseException) -> str:
-    """What a failed request says, short: its HTTP status, or the system's connection error."""
-    # Uploads and downloads fail with the response itself; its status says enough.
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    if status:
-        return f"HTTP {status}"
-    text = first_line(error)
-    # A refused or reset connection is wrapped three times by urllib3 and requests.
-    system = re.search(r"\[Errno -?\d+\] ([^\"'()]+)", text)
-    return system.group(1).strip() if system else shorten(text, 200)
 
 
 def _hex_md5(encoded: str | None) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlops_kit.cli.options import DatasetRef
 from mlops_kit.cli.output import (
     FormatOption,
     OutputFormat,
@@ -144,11 +145,7 @@ def gc(
 
 
 @app.command()
-def show(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@V, NAME@latest or NAME.")],
-    output: FormatOption = OutputFormat.table,
-) -> None:
+def show(ctx: typer.Context, ref: DatasetRef, output: FormatOption = OutputFormat.table) -> None:
     """Show the manifest of a version."""
     from mlops_kit import data
 
@@ -157,11 +154,7 @@ def show(
 
 
 @app.command()
-def profile(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@V, NAME@latest or NAME.")],
-    output: FormatOption = OutputFormat.table,
-) -> None:
+def profile(ctx: typer.Context, ref: DatasetRef, output: FormatOption = OutputFormat.table) -> None:
     """Per-column statistics of a version (computed once, then read from the manifest)."""
     from mlops_kit import data
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_kit.cli.options import ModelName
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result
 from mlops_kit.cli.state import state
 
@@ -15,18 +16,28 @@ canary_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_IMAGE = typer.Option(
-    "--image",
-    help="The serving image by digest (REPOSITORY@sha256:...) on GKE and Vertex AI "
-    "[the image recorded with the version].",
-)
+Image = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        help="The serving image by digest (REPOSITORY@sha256:...) on GKE and Vertex AI "
+        "[the image recorded with the version].",
+    ),
+]
+"""The serving image to deploy; ``None``: the one recorded with the version."""
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")]
+"""Why the traffic of an alias changes, kept in its history."""
+
+CanaryAlias = Annotated[str, typer.Option("--alias", help="The alias the canary runs on.")]
+"""The alias whose canary a command acts on."""
 
 
 def deploy(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@VERSION to deploy.")],
     alias: Annotated[str, typer.Option("--alias", help="The alias it serves, e.g. production.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")],
+    reason: Reason,
     canary: Annotated[
         float | None,
         typer.Option(
@@ -35,11 +46,11 @@ def deploy(
             "alias's version, until `mlops-kit canary judge` promotes or withdraws it.",
         ),
     ] = None,
-    image: Annotated[str | None, _IMAGE] = None,
+    image: Image = None,
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Deploy REF through the environment's deploy target (local, GKE or Vertex AI)."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     target = open_deploy_target(state(ctx).kit())
     deployment = target.deploy(
@@ -57,12 +68,12 @@ def deploy(
 @canary_app.command()
 def judge(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    alias: Annotated[str, typer.Option("--alias", help="The alias the canary runs on.")],
+    name: ModelName,
+    alias: CanaryAlias,
     spec_file: Annotated[
         Path, typer.Option("--spec", help="The monitoring spec whose thresholds judge it.")
     ] = Path("monitoring.yaml"),
-    image: Annotated[str | None, _IMAGE] = None,
+    image: Image = None,
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Check the canary's own predictions: promote it to all traffic or withdraw it.
@@ -86,12 +97,12 @@ def judge(
 @canary_app.command()
 def withdraw(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    alias: Annotated[str, typer.Option("--alias", help="The alias the canary runs on.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")],
+    name: ModelName,
+    alias: CanaryAlias,
+    reason: Reason,
 ) -> None:
     """Take the canary off the traffic now: the alias's version serves all of it."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     deployment = open_deploy_target(state(ctx).kit()).withdraw_canary(name, alias, reason=reason)
     console.print(deployment.detail, markup=False)

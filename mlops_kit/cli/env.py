@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_kit.cli.options import EnvironmentName
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.state import state
 
@@ -39,16 +40,11 @@ def list_environments(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(help="Environment; default: the selected one.")
-    ] = None,
+    name: EnvironmentName = None,
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """Show an environment's resolved settings (secrets redacted)."""
-    from mlops_kit.kit import Kit
-
-    cli = state(ctx)
-    environment = Kit.open(name or cli.env, **cli.overrides).environment
+    environment = state(ctx).environment(name)
     data = environment.redacted()
     rows = [(key, value) for key, value in data.items() if value not in (None, {}, [])]
     title = f"environment {environment.name}"
@@ -73,9 +69,7 @@ def import_(
 @app.command("publish-kit")
 def publish_kit(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(help="Environment; default: the selected one.")
-    ] = None,
+    name: EnvironmentName = None,
     wheel: Annotated[
         Path | None,
         typer.Option(help="The wheel to publish; default: build one from this source checkout."),
@@ -83,11 +77,9 @@ def publish_kit(
 ) -> None:
     """Publish the kit's wheel to an environment's Python repository, where its projects get it."""
     from mlops_kit.errors import ConfigError
-    from mlops_kit.kit import Kit
     from mlops_kit.packages import publish_kit as publish
 
-    cli = state(ctx)
-    environment = Kit.open(name or cli.env, **cli.overrides).environment
+    environment = state(ctx).environment(name)
     if not environment.kit_index:
         raise ConfigError(
             f"environment {environment.name!r} has no kit_index: import it again from stack "

@@ -55,6 +55,9 @@ ProjectDir = Annotated[
     ),
 ]
 
+Stack = Annotated[str | None, typer.Option("--env", "-e", help="Environment (stack).")]
+"""The environment whose stack a command reads; default: the global ``--env``."""
+
 
 def find_pulumi_project(start: Path | None) -> Path:
     """The directory holding ``Pulumi.yaml``: ``start`` itself if given, else the nearest upwards.
@@ -90,15 +93,21 @@ def _check_environment(project: Path, name: str) -> None:
         )
 
 
-def _environment(ctx: typer.Context, env: str | None, project: Path) -> str:
-    """The environment given to the command, or the global ``--env``; it must have a stack file."""
+def _stack(ctx: typer.Context, env: str | None, project_dir: Path | None) -> tuple[Path, str]:
+    """The Pulumi project, and the environment given to the command or the global ``--env``.
+
+    Raises:
+        ConfigError: no Pulumi project, or no environment given.
+        NotFoundError: the environment has no stack file in the project.
+    """
+    project = find_pulumi_project(project_dir)
     name = env or state(ctx).env
     if name is None:
         from mlops_kit.errors import ConfigError
 
         raise ConfigError("give the environment: --env dev|staging|prod")
     _check_environment(project, name)
-    return name
+    return project, name
 
 
 def _run_infra_module(project: Path, module: str, args: list[str]) -> str:
@@ -135,8 +144,9 @@ def _run_infra_module(project: Path, module: str, args: list[str]) -> str:
     return result.stdout
 
 
-def _run_audit_module(project: Path, args: list[str]) -> None:
-    sys.stdout.write(_run_infra_module(project, "infra.audit", args))
+def _relay(project: Path, module: str, args: list[str]) -> None:
+    """Run ``python -m MODULE ARGS`` of the Pulumi project and print what it prints."""
+    sys.stdout.write(_run_infra_module(project, module, args))
     sys.stdout.flush()
 
 
@@ -160,44 +170,39 @@ def audit(
     project_dir: ProjectDir = None,
 ) -> None:
     """Inventory, CIS policy results and IAM grants of an environment; exit 1 on violations."""
-    project = find_pulumi_project(project_dir)
-    if costs:
-        if diff is not None:
+    if diff is not None:
+        project = find_pulumi_project(project_dir)
+        if costs:
             from mlops_kit.errors import ConfigError
 
             raise ConfigError("--costs describes one environment: give --env ENV, not --diff")
-        name = _environment(ctx, env, project)
-        text = _run_infra_module(project, "infra.costs", ["--env", name, "--format", output.value])
-        sys.stdout.write(text)
-        return
-    if diff is not None:
         for side in diff:
             _check_environment(project, side)
-        _run_audit_module(project, ["audit", "--diff", *diff, "--format", output.value])
+        _relay(project, "infra.audit", ["audit", "--diff", *diff, "--format", output.value])
         return
-    name = _environment(ctx, env, project)
-    _run_audit_module(project, ["audit", "--env", name, "--format", output.value])
+    project, name = _stack(ctx, env, project_dir)
+    module, command = ("infra.costs", []) if costs else ("infra.audit", ["audit"])
+    _relay(project, module, [*command, "--env", name, "--format", output.value])
 
 
 @app.command("inventory")
 def inventory(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment (stack).")] = None,
+    env: Stack = None,
     output: Annotated[
         InventoryFormat, typer.Option("--format", help="json")
     ] = InventoryFormat.json,
     project_dir: ProjectDir = None,
 ) -> None:
     """Every resource's type, name and inputs (pulumi-gcp snake_case, secrets redacted) as JSON."""
-    project = find_pulumi_project(project_dir)
-    name = _environment(ctx, env, project)
-    _run_audit_module(project, ["inventory", "--env", name, "--format", output.value])
+    project, name = _stack(ctx, env, project_dir)
+    _relay(project, "infra.audit", ["inventory", "--env", name, "--format", output.value])
 
 
 @app.command("export")
 def export(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment (stack).")] = None,
+    env: Stack = None,
     output: Annotated[
         ExportFormat,
         typer.Option("--format", help="terraform-plan: the JSON `terraform show -json` prints."),
@@ -210,8 +215,7 @@ def export(
     """The environment as a Terraform plan, for checkov, Trivy, conftest and Infracost."""
     from mlops_kit.errors import ConfigError
 
-    project = find_pulumi_project(project_dir)
-    name = _environment(ctx, env, project)
+    project, name = _stack(ctx, env, project_dir)
     if to_file is not None and not to_file.parent.is_dir():
         raise ConfigError(f"cannot write {to_file}: no directory {to_file.parent}; create it first")
     plan = _run_infra_module(project, "infra.terraform_plan", ["--env", name])

@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit import provenance
-from mlops_kit.cli.output import (
-    FormatOption,
-    OutputFormat,
-    console,
-    print_result,
-    table,
-)
+from mlops_kit.cli.options import ModelName, ModelRef
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.progress import progress, working
 from mlops_kit.cli.state import state
 from mlops_kit.errors import ConfigError
@@ -27,6 +22,9 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Register, promote, roll back and compare model versions.", no_args_is_help=True
 )
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in history).")]
+"""Why an alias moves, kept in its history."""
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -91,7 +89,7 @@ def _print_events(events: list[AliasEvent], title: str) -> None:
 @app.command()
 def register(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: ModelName,
     path: Annotated[Path, typer.Argument(help="The artifact: a file or a directory.")],
     metrics: Annotated[
         Path | None, typer.Option("--metrics", help="Metrics JSON (overall and per slice).")
@@ -134,7 +132,7 @@ def register(
 @app.command()
 def versions(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: ModelName,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
     include_unready: Annotated[
         bool, typer.Option("--all", help="Also list PENDING and FAILED versions.")
@@ -195,11 +193,7 @@ def _print_versions(
 
 
 @app.command()
-def show(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ALIAS.")],
-    output: FormatOption = OutputFormat.table,
-) -> None:
+def show(ctx: typer.Context, ref: ModelRef, output: FormatOption = OutputFormat.table) -> None:
     """Show a version with its lineage: metrics, params, data, components, files."""
     from mlops_kit import models
 
@@ -210,7 +204,7 @@ def show(
 @app.command()
 def download(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ALIAS.")],
+    ref: ModelRef,
     destination: Annotated[Path, typer.Argument(help="A new or empty directory.")],
 ) -> None:
     """Download a version's artifact into DESTINATION, verifying every checksum."""
@@ -222,18 +216,23 @@ def download(
     console.print(f"downloaded {ref} into {target} (checksums verified)")
 
 
+def _moved(event: AliasEvent) -> str:
+    """Where an alias now points, and where it pointed before."""
+    source = "" if event.from_version is None else f" (was {event.from_version})"
+    return f"{event.model}@{event.alias} -> version {event.to_version}{source}"
+
+
 @app.command()
 def promote(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
     alias: Annotated[str, typer.Option("--alias", help="Alias to move, e.g. production.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in history).")],
+    reason: Reason,
 ) -> None:
     """Point ALIAS at a READY version (on a protected alias: ask for the promotion)."""
     from mlops_kit import models
 
     event = models.request_promotion(state(ctx).kit(), ref, alias, reason)
-    source = "" if event.from_version is None else f" (was {event.from_version})"
     if event.action == "request":
         console.print(
             f"{event.model}@{event.alias} is protected: version {event.to_version} awaits the "
@@ -242,32 +241,28 @@ def promote(
             markup=False,
         )
         return
-    console.print(f"{event.model}@{event.alias} -> version {event.to_version}{source}")
+    console.print(_moved(event))
 
 
 @app.command()
 def approve(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: ModelName,
     alias: Annotated[str, typer.Option("--alias", help="The protected alias, e.g. production.")],
 ) -> None:
     """Approve the requested promotion of a protected ALIAS (not your own request)."""
     from mlops_kit import models
 
     event = models.approve(state(ctx).kit(), name, alias)
-    source = "" if event.from_version is None else f" (was {event.from_version})"
-    console.print(
-        f"{event.model}@{event.alias} -> version {event.to_version}{source}, approved by "
-        f"{event.actor}"
-    )
+    console.print(f"{_moved(event)}, approved by {event.actor}")
 
 
 @app.command()
 def rollback(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: ModelName,
     alias: Annotated[str, typer.Option("--alias", help="Alias to move back.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in history).")],
+    reason: Reason,
     to: Annotated[
         int | None, typer.Option("--to", help="An earlier holder (default: the previous one).")
     ] = None,
@@ -285,7 +280,7 @@ def rollback(
 @app.command()
 def history(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: ModelName,
     alias: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
     at: Annotated[
         datetime | None,

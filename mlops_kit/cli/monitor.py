@@ -9,13 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_kit.cli.output import (
-    FormatOption,
-    OutputFormat,
-    console,
-    print_result,
-    table,
-)
+from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.progress import working
 from mlops_kit.cli.state import state
 from mlops_kit.reports import format_number
@@ -28,7 +22,16 @@ app = typer.Typer(
     help="Monitor model versions: sliced metrics, drift, health, checks.", no_args_is_help=True
 )
 
-_END = typer.Option(help="End of the window, ISO 8601 with timezone (default: now).")
+End = Annotated[
+    str | None, typer.Option(help="End of the window, ISO 8601 with timezone (default: now).")
+]
+"""The end of the window a command looks at, as given; :func:`_end` reads it."""
+
+SpecFile = Annotated[Path, typer.Option("--spec", help="The monitoring spec (YAML).")]
+"""The monitoring spec a command reads."""
+
+HtmlPage = Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")]
+"""Where to write the report as an offline HTML page."""
 
 
 def _end(text: str | None) -> datetime | None:
@@ -304,9 +307,9 @@ def report(
     time_column: Annotated[
         str | None, typer.Option(help="Timestamp column of the training data for coverage.")
     ] = None,
-    end: Annotated[str | None, _END] = None,
+    end: End = None,
     output: FormatOption = OutputFormat.table,
-    html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
+    html: HtmlPage = None,
     metric: Annotated[
         list[str] | None,
         typer.Option("--metric", help="Metric shown per slice value (repeat; default: the first)."),
@@ -413,15 +416,13 @@ def check(
     model: Annotated[
         str | None, typer.Argument(help="Model version (default: 'model' in the spec).")
     ] = None,
-    spec_file: Annotated[Path, typer.Option("--spec", help="The monitoring spec (YAML).")] = Path(
-        "monitoring.yaml"
-    ),
-    end: Annotated[str | None, _END] = None,
+    spec_file: SpecFile = Path("monitoring.yaml"),
+    end: End = None,
     retrain: Annotated[
         bool, typer.Option(help="Send a retraining request when a violation asks for one.")
     ] = True,
     output: FormatOption = OutputFormat.table,
-    html: Annotated[Path | None, typer.Option(help="Also write an offline HTML page here.")] = None,
+    html: HtmlPage = None,
 ) -> None:
     """Judge MODEL against the spec, store the run, act on its triggers; exit 1 on a violation.
 
@@ -466,9 +467,7 @@ def schedule(
     cron: Annotated[
         str, typer.Option(help="When to check: five cron fields in UTC ('0 6 * * *': daily 06:00).")
     ],
-    spec_file: Annotated[Path, typer.Option("--spec", help="The monitoring spec (YAML).")] = Path(
-        "monitoring.yaml"
-    ),
+    spec_file: SpecFile = Path("monitoring.yaml"),
     env: Annotated[
         str | None,
         typer.Option("--env", "-e", help="Environment (same as the global --env)."),

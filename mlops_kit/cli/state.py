@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     # The kit (settings, pydantic, backends) is imported when a command opens it, never for --help.
+    from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
 
 
@@ -30,6 +31,12 @@ class CliState:
             self._kit = Kit.open(self.env, **self.overrides)
             self._kit.dry_run = self.dry_run
         return self._kit
+
+    def environment(self, name: str | None) -> Environment:
+        """The settings of environment ``name`` (default: the selected one), with the overrides."""
+        from mlops_kit.environments import resolve_environment
+
+        return resolve_environment(name or self.env, overrides=self.overrides)
 
     def close(self) -> None:
         """Say what the warehouse's queries processed, and release the kit's connections."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -74,22 +74,14 @@ class DatasetVersion:
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON-able data."""
-        return {
-            "id": self.id,
-            "ref": self.ref,
-            "name": self.name,
-            "version": self.version,
-            "fingerprint": self.fingerprint,
-            "row_count": self.row_count,
-            "schema": self.schema,
-            "source": self.source,
-            "storage": self.storage,
-            "created_by": self.created_by,
-            "created_at": self.created_at.isoformat(),
-            "git_commit": self.git_commit,
-            "description": self.description,
-            "tags": self.tags,
-        }
+        manifest = asdict(self)
+        # Whether this call created the version says nothing about the version itself.
+        del manifest["created"]
+        return (
+            {"id": self.id, "ref": self.ref}
+            | manifest
+            | {"created_at": self.created_at.isoformat()}
+        )
 
 
 def ready_versions(dataset_id: int) -> Any:

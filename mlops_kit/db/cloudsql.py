@@ -5,7 +5,9 @@
 
 Connections use the pg8000 driver, IAM database authentication (no password exists) and, by
 default, the instance's private IP. The connector refreshes certificates lazily, on connect, because
-pipeline steps and CLI calls are short-lived and a background refresh thread would outlive them.
+pipeline steps and CLI calls are short-lived and a background refresh thread would outlive them. A
+connection (certificates and TLS handshake included) gives up at the retry deadline of every Google
+backend (:func:`~mlops_kit.gcp.retry_deadline`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import Engine, create_engine
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
 from mlops_kit.db import MetadataDatabase
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import BackendError, ConfigError
+from mlops_kit.gcp import google_error, import_google_sdk, retry_deadline, unreachable
 
 _IP_TYPES = ("private", "psc", "public")
+_SQL_ADMIN_API = "https://sqladmin.googleapis.com"
 
 
 class CloudSqlDatabase(MetadataDatabase):
@@ -51,6 +54,8 @@ class CloudSqlDatabase(MetadataDatabase):
         self.iam_user = unquote(users[0]).removesuffix(".gserviceaccount.com")
         self.ip_type = ip_type
         self.sqladmin_api_endpoint = query.get("sqladmin_api_endpoint", [None])[0]
+        self.retry_timeout = retry_deadline()
+        """Seconds a connection may take before it gives up."""
         self._connector: Any = None
 
     def connect_arguments(self) -> dict[str, Any]:
@@ -68,10 +73,9 @@ class CloudSqlDatabase(MetadataDatabase):
 
     @override
     def create_engine(self) -> Engine:
-        connector_class = import_sdk(
+        connector_class = import_google_sdk(
             "google.cloud.sql.connector",
             package="cloud-sql-python-connector",
-            extra="gcp",
             purpose="the Cloud SQL metadata database",
         ).Connector
         arguments = self.connect_arguments()
@@ -81,6 +85,7 @@ class CloudSqlDatabase(MetadataDatabase):
                 enable_iam_auth=True,
                 ip_type=arguments["ip_type"],
                 sqladmin_api_endpoint=self.sqladmin_api_endpoint,
+                timeout=self.retry_timeout,
             )
         except Exception as exc:  # google-auth finds no credentials, or the connector can't start
             raise self.connection_error(exc) from exc
@@ -95,6 +100,18 @@ class CloudSqlDatabase(MetadataDatabase):
                 raise self.connection_error(exc) from exc
 
         return create_engine("postgresql+pg8000://", creator=connect, pool_pre_ping=True)
+
+    @override
+    def connection_error(self, exc: BaseException) -> BackendError:
+        if unreachable(exc):
+            return google_error(
+                f"metadata database {self.display_url}",
+                exc,
+                service="Cloud SQL",
+                endpoint=lambda: self.sqladmin_api_endpoint or _SQL_ADMIN_API,
+                deadline=self.retry_timeout,
+            )
+        return super().connection_error(exc)
 
     @override
     def dispose(self) -> None:

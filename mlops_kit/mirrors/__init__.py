@@ -31,6 +31,11 @@ class MirroredVersion:
     """The environment's labels (``env``, ``team``, ``cost-center``)."""
     packages: Mapping[str, str] = field(default_factory=dict)
     """The training environment's package versions (the serving image must match them)."""
+    previous: str | None = None
+    """The resource an earlier version of the same model was mirrored to (the value of the
+    mirror's :attr:`RegistryMirror.tag`), so the copy joins that model; None for the first."""
+    serving_image: str | None = None
+    """The prediction container (default: the mirror's for the flavour)."""
 
     @property
     def ref(self) -> str:
@@ -45,20 +50,11 @@ class RegistryMirror(Backend):
     """The version tag under which the kit records the mirrored resource."""
 
     @abstractmethod
-    def mirror(
-        self,
-        version: MirroredVersion,
-        *,
-        previous: str | None = None,
-        serving_image: str | None = None,
-    ) -> str:
+    def mirror(self, version: MirroredVersion) -> str:
         """Upload ``version`` to the mirror.
 
         Args:
-            version: the ready version to copy.
-            previous: the resource an earlier version of the same model was mirrored to (the
-                value of its :attr:`tag`), so the copy joins that model; None for the first.
-            serving_image: the prediction container (default: the mirror's for the flavour).
+            version: the ready version to copy, with the copy it joins and its container.
 
         Returns:
             The mirror's resource name of the copy, recorded under :attr:`tag`.

@@ -12,13 +12,18 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk, two_part_uri
+from mlops_kit.backends import two_part_uri
 from mlops_kit.errors import BackendError, ConfigError, first_line
-from mlops_kit.gcp import require_google_credentials, vertex_label
+from mlops_kit.gcp import (
+    google_errors,
+    require_google_credentials,
+    vertex_api_endpoint,
+    vertex_label,
+    vertex_sdk,
+)
 from mlops_kit.mirrors import MirroredVersion, RegistryMirror
 
 SKLEARN_SERVING_VERSIONS: Final = (
@@ -54,15 +59,6 @@ def vertex_model_id(name: str) -> str:
     return cleaned[:63].rstrip("-")
 
 
-def _aiplatform() -> Any:
-    return import_sdk(
-        "google.cloud.aiplatform_v1",
-        package="google-cloud-aiplatform",
-        extra="vertex",
-        purpose=_PURPOSE,
-    )
-
-
 class VertexModelRegistry(RegistryMirror):
     """Mirrors ready versions to the Vertex AI Model Registry of one project and location."""
 
@@ -73,9 +69,7 @@ class VertexModelRegistry(RegistryMirror):
         self.project, self.location = two_part_uri(
             uri, "registry mirror", "vertex://PROJECT/LOCATION"
         )
-        self.api_endpoint = parse_qs(urlsplit(uri).query).get("api_endpoint", [None])[0] or (
-            f"{self.location}-aiplatform.googleapis.com"
-        )
+        self.api_endpoint = vertex_api_endpoint(uri, self.location)
 
     def client(self, credentials: Any = None) -> Any:
         """A ``ModelServiceClient`` for the mirror's endpoint.
@@ -83,7 +77,7 @@ class VertexModelRegistry(RegistryMirror):
         Args:
             credentials: Google credentials; default: the application default credentials.
         """
-        return _aiplatform().ModelServiceClient(
+        return vertex_sdk(_PURPOSE).ModelServiceClient(
             credentials=credentials, client_options={"api_endpoint": self.api_endpoint}
         )
 
@@ -122,26 +116,20 @@ class VertexModelRegistry(RegistryMirror):
             f"sklearn-cpu.{minor.replace('.', '-')}:latest"
         )
 
-    def upload_request(
-        self,
-        version: MirroredVersion,
-        *,
-        previous: str | None = None,
-        serving_image: str | None = None,
-    ) -> Any:
+    def upload_request(self, version: MirroredVersion) -> Any:
         """The ``UploadModelRequest`` that mirrors ``version`` (no network is used).
 
         Raises:
             ConfigError: the artifacts are not in GCS, or no serving image is known for the
                 version's flavour.
         """
-        aiplatform_v1 = _aiplatform()
+        aiplatform_v1 = vertex_sdk(_PURPOSE)
         if not version.artifact_uri.startswith("gs://"):
             raise ConfigError(
                 f"{version.ref} is stored at {version.artifact_uri}: Vertex AI reads models from "
                 "gs:// only"
             )
-        image = serving_image or self.serving_image(version)
+        image = version.serving_image or self.serving_image(version)
         model = aiplatform_v1.Model(
             display_name=version.name,
             description=f"Mirror of {version.ref} from the mlops-kit registry",
@@ -158,29 +146,19 @@ class VertexModelRegistry(RegistryMirror):
         request = aiplatform_v1.UploadModelRequest(
             parent=f"projects/{self.project}/locations/{self.location}", model=model
         )
-        if previous:
+        if version.previous:
             # A recorded resource is MODEL@VERSION; the new version joins MODEL.
-            request.parent_model = previous.partition("@")[0]
+            request.parent_model = version.previous.partition("@")[0]
         else:
             request.model_id = vertex_model_id(version.name)
         return request
 
     @override
-    def mirror(
-        self,
-        version: MirroredVersion,
-        *,
-        previous: str | None = None,
-        serving_image: str | None = None,
-    ) -> str:
-        request = self.upload_request(version, previous=previous, serving_image=serving_image)
-        # Importable once upload_request has imported the SDK that depends on them.
-        from google.api_core import exceptions as api_errors
-        from google.auth import exceptions as auth_errors
-
+    def mirror(self, version: MirroredVersion) -> str:
+        request = self.upload_request(version)
         try:
             response = self._client.upload_model(request=request).result(timeout=1800)
-        except (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, TimeoutError) as exc:
+        except google_errors() as exc:
             raise BackendError(
                 f"Vertex AI did not accept {version.ref}: {first_line(exc)} (retry with "
                 f"`mlops-kit models mirror {version.ref}`)"

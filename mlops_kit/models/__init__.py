@@ -13,7 +13,14 @@ does when one is set.
 
 from __future__ import annotations
 
-from mlops_kit.models.aliases import AliasEvent, history, holder_at, promote, rollback
+from mlops_kit.models.aliases import (
+    AliasEvent,
+    check_proposal,
+    history,
+    holder_at,
+    promote,
+    rollback,
+)
 from mlops_kit.models.approvals import approve, is_protected, pending_request, request_promotion
 from mlops_kit.models.canaries import Canary, running_canary, start_canary, withdraw_canary
 from mlops_kit.models.compare import ModelComparison, compare, comparison_page, input_health
@@ -39,6 +46,7 @@ __all__ = [
     "ModelVersion",
     "ModelVersionSummary",
     "approve",
+    "check_proposal",
     "collect_garbage",
     "compare",
     "comparison_page",

@@ -83,6 +83,38 @@ def check_reason(reason: str) -> str:
     return reason
 
 
+def append_event(
+    session: Session,
+    model: RegisteredModel,
+    alias: str,
+    action: str,
+    versions: tuple[int | None, int],
+    reason: str,
+    actor: str | None,
+    traffic_share: float | None = None,
+) -> AliasEvent:
+    """Append ``action`` on ``alias`` to the history, in ``session``; it moves nothing itself.
+
+    ``versions`` are the version the action goes from (``None`` for an alias nobody held) and the
+    one it goes to; ``actor`` defaults to the operating-system user.
+    """
+    from_version, to_version = versions
+    event = ModelAliasEvent(
+        model_id=model.id,
+        alias=alias,
+        action=action,
+        from_version=from_version,
+        to_version=to_version,
+        actor=actor or current_user(),
+        reason=reason,
+        at=utcnow(),
+        traffic_share=traffic_share,
+    )
+    session.add(event)
+    session.flush()
+    return _event(model.name, event)
+
+
 def move_alias(
     session: Session,
     model: RegisteredModel,
@@ -90,7 +122,7 @@ def move_alias(
     target: ModelVersionRow,
     action: str,
     reason: str,
-    actor: str,
+    actor: str | None,
 ) -> AliasEvent:
     """Point ``alias`` at ``target`` and append the ``action`` to the history, in ``session``.
 
@@ -100,12 +132,9 @@ def move_alias(
     holder = session.scalars(
         select(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
     ).first()
-    now = utcnow()
     from_version: int | None = None
     if holder is None:
-        session.add(
-            ModelAlias(model_id=model.id, alias=alias, version_id=target.id, updated_at=now)
-        )
+        session.add(ModelAlias(model_id=model.id, alias=alias, version_id=target.id))
     else:
         if holder.version_id == target.id:
             raise ConflictError(
@@ -113,20 +142,61 @@ def move_alias(
             )
         from_version = session.get_one(ModelVersionRow, holder.version_id).version
         holder.version_id = target.id
-        holder.updated_at = now
-    event = ModelAliasEvent(
-        model_id=model.id,
-        alias=alias,
-        action=action,
-        from_version=from_version,
-        to_version=target.version,
-        actor=actor,
-        reason=reason,
-        at=now,
+        holder.updated_at = utcnow()
+    return append_event(
+        session, model, alias, action, (from_version, target.version), reason, actor
     )
-    session.add(event)
-    session.flush()
-    return _event(model.name, event)
+
+
+def check_proposal(name: str, alias: str, action: str, holder: int | None, version: int) -> None:
+    """Refuse a ``request`` or a ``canary`` of ``NAME@VERSION`` for ``alias``, held by ``holder``.
+
+    :func:`propose` checks it where it records the proposal; a deploy target checks a canary
+    before its platform starts one.
+
+    Raises:
+        NotFoundError: the alias of a canary has no holder.
+        ConflictError: the version holds the alias already.
+    """
+    if holder is None and action == "canary":
+        raise NotFoundError(
+            f"{name}@{alias} serves nothing yet: deploy a version to all of its traffic "
+            "before a canary"
+        )
+    if holder == version:
+        verb = "ask" if action == "request" else action
+        raise ConflictError(f"{name}@{alias} already is version {holder}: nothing to {verb}")
+
+
+def propose(
+    kit: Kit,
+    ref: ModelRef,
+    alias: str,
+    action: str,
+    reason: str,
+    actor: str | None,
+    traffic_share: float | None = None,
+) -> AliasEvent:
+    """Append a ``request`` or a ``canary`` of the ready version ``ref`` for ``alias``.
+
+    Neither moves the alias. A canary takes a share of the holder's traffic, so it needs a holder.
+
+    Raises:
+        NotFoundError: the model or version does not exist or is not ready, or the alias of a
+            canary has no holder.
+        ConflictError: the version holds the alias already.
+    """
+    with kit.metadata.session() as session:
+        model = model_row(session, ref.name, for_update=True)
+        target = version_row(session, ref)
+        holder = session.scalars(
+            select(ModelVersionRow.version)
+            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
+            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+        ).first()
+        check_proposal(ref.name, alias, action, holder, target.version)
+        versions = (holder, target.version)
+        return append_event(session, model, alias, action, versions, reason, actor, traffic_share)
 
 
 def promote(
@@ -169,7 +239,7 @@ def promote(
         # Like a rollback, a promotion only points an alias at an artifact that is intact.
         for stored in full_version(session, target, ref.name).stored_objects():
             kit.artifacts.verify(stored)
-        return move_alias(session, model, alias, target, "promote", reason, actor or current_user())
+        return move_alias(session, model, alias, target, "promote", reason, actor)
 
 
 def _holder_stack(session: Session, model_id: int, alias: str) -> list[int]:
@@ -237,9 +307,7 @@ def rollback(
         target = version_row(session, ModelRef(name, version=target_version))
         for stored in full_version(session, target, name).stored_objects():
             kit.artifacts.verify(stored)
-        return move_alias(
-            session, model, alias, target, "rollback", reason, actor or current_user()
-        )
+        return move_alias(session, model, alias, target, "rollback", reason, actor)
 
 
 def history(kit: Kit, name: str, alias: str | None = None) -> list[AliasEvent]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mlops_kit.db.models import utcnow
-from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
+from mlops_kit.db.models.registry import ModelAliasEvent
 from mlops_kit.errors import ConflictError, NotFoundError
 from mlops_kit.kit import Kit
 from mlops_kit.models.aliases import (
@@ -24,6 +23,7 @@ from mlops_kit.models.aliases import (
     history,
     move_alias,
     promote,
+    propose,
 )
 from mlops_kit.models.lookup import model_row, version_row
 from mlops_kit.models.names import ModelRef, as_ref, check_alias, check_model_name
@@ -50,31 +50,7 @@ def request_promotion(
     """
     if not is_protected(kit, check_alias(alias)):
         return promote(kit, ref, alias, reason, actor=actor)
-    ref = as_ref(ref)
-    reason = check_reason(reason)
-    with kit.metadata.session() as session:
-        model = model_row(session, ref.name, for_update=True)
-        target = version_row(session, ref)
-        holder = session.scalars(
-            select(ModelVersionRow.version)
-            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
-            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
-        ).first()
-        if holder == target.version:
-            raise ConflictError(f"{ref.name}@{alias} already is version {holder}: nothing to ask")
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="request",
-                from_version=holder,
-                to_version=target.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-            )
-        )
-    return history(kit, ref.name, alias)[-1]
+    return propose(kit, as_ref(ref), alias, "request", check_reason(reason), actor)
 
 
 def pending_request(kit: Kit, name: str, alias: str) -> AliasEvent | None:

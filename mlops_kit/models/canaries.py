@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from mlops_kit.db.models import utcnow
-from mlops_kit.db.models.registry import ModelAlias, ModelAliasEvent, ModelVersionRow
-from mlops_kit.errors import ConfigError, ConflictError, NotFoundError
+from mlops_kit.errors import ConfigError, ConflictError
 from mlops_kit.kit import Kit
-from mlops_kit.models.aliases import MOVES, AliasEvent, check_reason, history
-from mlops_kit.models.lookup import model_row, version_row
+from mlops_kit.models.aliases import (
+    MOVES,
+    AliasEvent,
+    append_event,
+    check_reason,
+    history,
+    propose,
+)
+from mlops_kit.models.lookup import model_row
 from mlops_kit.models.names import as_ref, check_alias, check_model_name
-from mlops_kit.provenance import current_user
 
 
 @dataclass(frozen=True)
@@ -65,37 +67,7 @@ def start_canary(
     parsed = as_ref(ref)
     check_alias(alias)
     reason = check_reason(reason)
-    with kit.metadata.session() as session:
-        model = model_row(session, parsed.name, for_update=True)
-        target = version_row(session, parsed)
-        holder = session.scalars(
-            select(ModelVersionRow.version)
-            .join(ModelAlias, ModelAlias.version_id == ModelVersionRow.id)
-            .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
-        ).first()
-        if holder is None:
-            raise NotFoundError(
-                f"{parsed.name}@{alias} serves nothing yet: deploy a version to all of its traffic "
-                "before a canary"
-            )
-        if holder == target.version:
-            raise ConflictError(
-                f"{parsed.name}@{alias} already is version {holder}: nothing to canary"
-            )
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="canary",
-                from_version=holder,
-                to_version=target.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-                traffic_share=traffic_share,
-            )
-        )
-    return history(kit, parsed.name, alias)[-1]
+    return propose(kit, parsed, alias, "canary", reason, actor, traffic_share)
 
 
 def withdraw_canary(
@@ -114,16 +86,6 @@ def withdraw_canary(
         raise ConflictError(f"no canary runs on {name}@{alias}: nothing to withdraw")
     with kit.metadata.session() as session:
         model = model_row(session, name, for_update=True)
-        session.add(
-            ModelAliasEvent(
-                model_id=model.id,
-                alias=alias,
-                action="withdraw",
-                from_version=canary.version,
-                to_version=canary.started.from_version or canary.version,
-                actor=actor or current_user(),
-                reason=reason,
-                at=utcnow(),
-            )
-        )
-    return history(kit, name, alias)[-1]
+        # The holder takes the canary's traffic back: the event goes from the canary to it.
+        versions = (canary.version, canary.started.from_version or canary.version)
+        return append_event(session, model, alias, "withdraw", versions, reason, actor)

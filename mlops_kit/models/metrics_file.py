@@ -10,7 +10,6 @@ The first means overall metrics only. Metric names are lower-case words; values 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic_core import ErrorDetails
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.files import read_text
+from mlops_kit.files import read_json
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 MetricValues = Annotated[
@@ -105,12 +104,4 @@ def read_metrics_file(path: Path) -> dict[str, Any]:
         NotFoundError: the file does not exist.
         ConfigError: it is not JSON or not in the metrics format.
     """
-    text = read_text(path, "metrics file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"metrics file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
-            f"{exc.msg}"
-        ) from exc
-    return parse_metrics(data, f"metrics file {path}")
+    return parse_metrics(read_json(path, "metrics file"), f"metrics file {path}")

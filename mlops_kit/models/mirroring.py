@@ -47,12 +47,10 @@ def mirror(kit: Kit, ref: ModelRef | str, *, serving_image: str | None = None) -
         datasets=version.datasets,
         labels=kit.environment.labels,
         packages=version.components.get("package", {}),
-    )
-    resource = registry_mirror.mirror(
-        copy,
         previous=_previous_copy(kit, registry_mirror, version.name),
         serving_image=serving_image,
     )
+    resource = registry_mirror.mirror(copy)
     with kit.metadata.session() as session:
         version_id = session.scalars(
             select(ModelVersionRow.id)

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.evidence import violation_evidence
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
-from mlops_kit.monitoring.spec import MonitoringSpec, Threshold, ViolationKind
+from mlops_kit.monitoring.spec import (
+    DRIFT_MEASURES,
+    HEALTH_MEASURES,
+    MonitoringSpec,
+    Threshold,
+    ViolationKind,
+)
 from mlops_kit.monitoring.violations import Violation
 
 if TYPE_CHECKING:
@@ -215,6 +221,17 @@ def unjudged(report: MonitoringReport, spec: MonitoringSpec) -> list[str]:
     ]
 
 
+def _feature_numbers(report: MonitoringReport) -> Iterator[tuple[str, str, str, Any]]:
+    """``(kind, name, feature, value)`` of each drift and data-health number of the features."""
+    for feature, drift in report.drift.items():
+        for name in DRIFT_MEASURES:
+            if name in drift:
+                yield "drift", name, feature, drift[name]
+    for feature, health in report.health.items():
+        for name in HEALTH_MEASURES:
+            yield "health", name, feature, health[name]
+
+
 def _measurements(report: MonitoringReport, violations: list[Violation]) -> list[dict[str, Any]]:
     broken = {(v.name, v.subject) for v in violations}
     rows: list[dict[str, Any]] = []
@@ -248,49 +265,29 @@ def _measurements(report: MonitoringReport, violations: list[Violation]) -> list
                     "violated": (name, subject) in broken,
                 }
             )
-    for feature, measured in report.drift.items():
-        for name in ("psi", "ks", "js"):
-            if name in measured:
-                rows.append(
-                    {
-                        "kind": "drift",
-                        "name": name,
-                        "subject": feature,
-                        "value": measured[name],
-                        "violated": (name, feature) in broken,
-                    }
-                )
-    for feature, health in report.health.items():
-        for name in ("null_rate", "nonconforming_rate", "out_of_range_rate"):
-            rows.append(
-                {
-                    "kind": "health",
-                    "name": name,
-                    "subject": feature,
-                    "value": health[name],
-                    "violated": (name, feature) in broken,
-                }
-            )
-    for column, values in report.coverage.items():
-        for entry in values:
-            rows.append(
-                {
-                    "kind": "coverage",
-                    "name": "training_share",
-                    "subject": f"{column}={entry['value']}",
-                    "value": entry["training_share"],
-                    "count": entry["training"],
-                }
-            )
-            rows.append(
-                {
-                    "kind": "coverage",
-                    "name": "live_share",
-                    "subject": f"{column}={entry['value']}",
-                    "value": entry["live_share"],
-                    "count": entry["live"],
-                }
-            )
+    rows += [
+        {
+            "kind": kind,
+            "name": name,
+            "subject": feature,
+            "value": value,
+            "violated": (name, feature) in broken,
+        }
+        for kind, name, feature, value in _feature_numbers(report)
+    ]
+    # Each value of a coverage column: its share of the training rows, then of the live rows.
+    rows += [
+        {
+            "kind": "coverage",
+            "name": f"{side}_share",
+            "subject": f"{column}={entry['value']}",
+            "value": entry[f"{side}_share"],
+            "count": entry[side],
+        }
+        for column, values in report.coverage.items()
+        for entry in values
+        for side in ("training", "live")
+    ]
     return rows
 
 

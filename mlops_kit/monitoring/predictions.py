@@ -19,12 +19,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
+from typing_extensions import override
+
 from mlops_kit.errors import BackendError, ConfigError, NotFoundError
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
+from mlops_kit.resources import Resource
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -90,7 +92,7 @@ def _utc(moment: datetime | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-class PredictionLogger:
+class PredictionLogger(Resource):
     """Buffers predictions of one model version; a background thread writes them in batches.
 
     :meth:`log` only serialises the row and appends it to the buffer (tens of microseconds), so
@@ -223,6 +225,7 @@ class PredictionLogger:
                     # Kept buffered; retried on the next wake-up, reported by log() and close().
                     self._failure = str(exc)
 
+    @override
     def close(self) -> None:
         """Stop the writer thread and write what is buffered.
 
@@ -235,17 +238,6 @@ class PredictionLogger:
             self._writer.join()
             self._writer = None
         self.flush()
-
-    def __enter__(self) -> PredictionLogger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def log_ground_truth(

@@ -17,7 +17,7 @@ promotion gate (a model's held-out rows in an in-memory DuckDB).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.monitoring.metrics import (
@@ -73,15 +73,7 @@ class WeakSlice:
 
     def to_dict(self) -> dict[str, Any]:
         """The weak slice as JSON-able data."""
-        return {
-            "column": self.column,
-            "value": self.value,
-            "count": self.count,
-            "metric": self.metric,
-            "estimate": self.estimate.to_dict(),
-            "overall": self.overall,
-            "message": str(self),
-        }
+        return asdict(self) | {"estimate": self.estimate.to_dict(), "message": str(self)}
 
 
 def _with_keys(execute: Execute, rows: ir.Table, features: Mapping[str, str]) -> ir.Table:

@@ -22,7 +22,32 @@ from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import ConfigError, shorten
 
 RUN_STATES: Final = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
-"""Run states of every backend, mapped from KFP's and Vertex AI's own names."""
+"""Run states of every backend, mapped from KFP's and Vertex AI's own names (:func:`run_state`)."""
+
+_PLATFORM_STATES: Final = {
+    "QUEUED": "PENDING",
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "PAUSED": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "SKIPPED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "CANCELING": "CANCELLED",
+    "CANCELLING": "CANCELLED",
+    "CANCELED": "CANCELLED",
+    "CANCELLED": "CANCELLED",
+}
+
+
+def run_state(name: str) -> str:
+    """The run state (one of :data:`RUN_STATES`) of a platform's state ``name``.
+
+    KFP and Vertex AI name the same states (Vertex AI with a ``PIPELINE_STATE_`` prefix, which
+    its backend strips), spelling cancellation either way; a skipped run has nothing left to do,
+    a paused one is still under way. Any other name is ``UNKNOWN``.
+    """
+    return _PLATFORM_STATES.get(name, "UNKNOWN")
+
 
 TaskEvent = Callable[[str, str], None]
 """Called with ``(task name, state)`` as a local run's tasks start (``RUNNING``) and end."""

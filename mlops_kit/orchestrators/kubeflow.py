@@ -31,18 +31,8 @@ from mlops_kit.orchestrators import (
     RecurringRun,
     TaskEvent,
     check_cron,
+    run_state,
 )
-
-_STATES = {
-    "PENDING": "PENDING",
-    "RUNNING": "RUNNING",
-    "SUCCEEDED": "SUCCEEDED",
-    "SKIPPED": "SUCCEEDED",
-    "FAILED": "FAILED",
-    "CANCELING": "CANCELLED",
-    "CANCELED": "CANCELLED",
-    "PAUSED": "RUNNING",
-}
 
 
 class KubeflowRunner(Orchestrator):
@@ -97,13 +87,9 @@ class KubeflowRunner(Orchestrator):
         experiment_id: str | None = None,
     ) -> dict[str, Any]:
         """The body of ``POST /apis/v2beta1/recurringruns`` for ``submission``."""
-        # KFP's cron has a leading seconds field.
+        # A recurring run is a run with a trigger; KFP's cron has a leading seconds field.
         return {
-            "display_name": submission.run_name,
-            "experiment_id": experiment_id,
-            "pipeline_spec": _pipeline_spec(submission),
-            "runtime_config": _runtime_config(submission),
-            "service_account": submission.service_account,
+            **self.run_request(submission, experiment_id),
             "max_concurrency": str(max_concurrency),
             "trigger": {"cron_schedule": {"cron": f"0 {check_cron(cron)}"}},
             "mode": "ENABLE",
@@ -161,7 +147,7 @@ class KubeflowRunner(Orchestrator):
         return PipelineRun(
             run_id=run.run_id,
             name=run.display_name,
-            state=_STATES.get(str(run.state), "UNKNOWN") if run.state else "PENDING",
+            state=run_state(str(run.state)) if run.state else "PENDING",
             created_at=_timestamp(run.created_at),
             finished_at=_timestamp(run.finished_at),
             url=f"{self.host}/#/runs/details/{run.run_id}",

@@ -22,18 +22,8 @@ from mlops_kit.orchestrators import (
     RecurringRun,
     TaskEvent,
     check_cron,
+    run_state,
 )
-
-_STATES = {
-    "PIPELINE_STATE_QUEUED": "PENDING",
-    "PIPELINE_STATE_PENDING": "PENDING",
-    "PIPELINE_STATE_RUNNING": "RUNNING",
-    "PIPELINE_STATE_SUCCEEDED": "SUCCEEDED",
-    "PIPELINE_STATE_FAILED": "FAILED",
-    "PIPELINE_STATE_CANCELLING": "CANCELLED",
-    "PIPELINE_STATE_CANCELLED": "CANCELLED",
-    "PIPELINE_STATE_PAUSED": "RUNNING",
-}
 
 
 class VertexRunner(Orchestrator):
@@ -148,7 +138,7 @@ class VertexRunner(Orchestrator):
         return PipelineRun(
             run_id=job.resource_name or resource.name,
             name=resource.display_name,
-            state=_STATES.get(state, "UNKNOWN"),
+            state=run_state(state.removeprefix("PIPELINE_STATE_")),
             created_at=resource.create_time or None,
             finished_at=resource.end_time or None,
             url=(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlops_kit.deploy_targets import Deployment, open_deploy_target
 from mlops_kit.errors import ConflictError
-from mlops_kit.serving.targets import Deployment, open_deploy_target
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,52 +19,65 @@ LATENCY_BUCKETS: Final = (
 )  # fmt: skip
 """Seconds: a small tabular model answers in milliseconds; the upper buckets catch stalls."""
 
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
 
 class ServingMetrics:
     """Requests, latency, the version served, the prediction log's backlog and load failures."""
 
     def __init__(self, model: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "mlops_kit_serving_requests",
-            "HTTP requests by route and status code.",
-            ["route", "status"],
-            registry=self.registry,
+        self.requests = self._metric(
+            Counter, "requests", "HTTP requests by route and status code.", ["route", "status"]
         )
-        self.latency = Histogram(
-            "mlops_kit_serving_request_seconds",
+        self.latency = self._metric(
+            Histogram,
+            "request_seconds",
             "Time from request to response, by route.",
             ["route"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self.predictions = Counter(
-            "mlops_kit_serving_predictions",
-            "Instances predicted, by model version.",
-            ["version"],
-            registry=self.registry,
+        self.predictions = self._metric(
+            Counter, "predictions", "Instances predicted, by model version.", ["version"]
         )
-        self.model_version = Gauge(
-            "mlops_kit_serving_model_version",
+        self.model_version = self._metric(
+            Gauge,
+            "model_version",
             "The model version being served (0 before the first load).",
             ["model"],
-            registry=self.registry,
         ).labels(model)
-        self.load_failures = Counter(
-            "mlops_kit_serving_model_load_failures",
+        self.load_failures = self._metric(
+            Counter,
+            "model_load_failures",
             "Versions that failed to download, verify or load (not swapped in).",
             ["version"],
-            registry=self.registry,
         )
-        self.log_queue_depth = Gauge(
-            "mlops_kit_serving_prediction_log_queue_depth",
+        self.log_queue_depth = self._metric(
+            Gauge,
+            "prediction_log_queue_depth",
             "Logged predictions waiting for their batch to be written.",
-            registry=self.registry,
         )
-        self.log_rows_dropped = Counter(
-            "mlops_kit_serving_prediction_log_rows_dropped",
+        self.log_rows_dropped = self._metric(
+            Counter,
+            "prediction_log_rows_dropped",
             "Predictions that could not be logged (the log refused more buffered rows).",
+        )
+
+    def _metric(
+        self,
+        kind: type[_Metric],
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        **options: Any,
+    ) -> _Metric:
+        """The metric ``mlops_kit_serving_NAME`` of ``kind``, in this server's registry."""
+        return kind(
+            f"mlops_kit_serving_{name}",
+            documentation,
+            labels,
             registry=self.registry,
+            **options,
         )
 
     def watch_log_queue(self, depth: Callable[[], float]) -> None:

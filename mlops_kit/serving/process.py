@@ -14,10 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
+
+from typing_extensions import override
 
 from mlops_kit.errors import BackendError
+from mlops_kit.resources import Resource
 
 
 def free_port() -> int:
@@ -27,8 +29,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class ServerProcess:
+class ServerProcess(Resource):
     """``mlops-kit --env ENV serve REF`` in ``root``, on ``127.0.0.1`` and a free port.
+
+    A ``with`` block starts the server on entering and stops it on leaving.
 
     Args:
         root: the project directory (the server resolves the environment there).
@@ -106,14 +110,12 @@ class ServerProcess:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> ServerProcess:
+    @override
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    @override
+    def close(self) -> None:
+        """Stop the server (see :meth:`stop`)."""
         self.stop()

@@ -21,10 +21,8 @@ from pydantic import (
 )
 
 from mlops_kit.errors import ConfigError
+from mlops_kit.images import HEALTH_ROUTE, PREDICT_ROUTE, SERVER_PORT
 
-DEFAULT_PORT: Final = 8080
-DEFAULT_PREDICT_ROUTE: Final = "/predict"
-DEFAULT_HEALTH_ROUTE: Final = "/ready"
 DEFAULT_FOLLOW_INTERVAL: Final = 5.0
 # Vertex AI refuses online prediction requests above 1.5 MB; the server refuses them too.
 DEFAULT_MAX_BODY_BYTES: Final = 1_500_000
@@ -49,11 +47,11 @@ class ServingSettings(BaseModel):
 
     host: str = "127.0.0.1"
     """Interface to bind (``0.0.0.0`` in a container)."""
-    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    port: int = Field(SERVER_PORT, ge=1, le=65535)
     """TCP port (``AIP_HTTP_PORT``)."""
-    predict_route: str = DEFAULT_PREDICT_ROUTE
+    predict_route: str = PREDICT_ROUTE
     """Route of ``{"instances": [...]}`` predictions (``AIP_PREDICT_ROUTE``)."""
-    health_route: str = DEFAULT_HEALTH_ROUTE
+    health_route: str = HEALTH_ROUTE
     """Readiness route: 200 once a model is loaded (``AIP_HEALTH_ROUTE``)."""
     follow_interval: float = Field(DEFAULT_FOLLOW_INTERVAL, gt=0, le=3600)
     """Seconds between two looks at the alias: a promotion or rollback is served within it."""

@@ -1,5 +1,9 @@
 """The cloud warehouse: a BigQuery dataset, ``bigquery://PROJECT/DATASET[?location=LOCATION]``.
 
+The query parameter ``api_endpoint=URL`` sends the requests to another endpoint than
+``https://bigquery.googleapis.com`` (a Private Service Connect address, or a stand-in such as an
+emulator); ``BIGQUERY_EMULATOR_HOST`` does the same for every BigQuery client of the process.
+
 Dataset versions live in integer-range partitioned tables, one partition per version:
 ``DATASET.<name>__<schema digest>`` partitioned by ``RANGE_BUCKET(_version, GENERATE_ARRAY(1, 10001,
 1))`` with ``require_partition_filter``. Reading version N is ``WHERE _version = N``, which prunes to
@@ -15,6 +19,10 @@ job with a deterministic job id (dataset, version and staging table) that delete
 version's partition inside a transaction. A retried publish finds the job by id (409 Already
 Exists) and waits for it instead of running it twice. Statistics compile to BigQuery SQL and run
 in BigQuery; only their results are downloaded.
+
+Every call retries transient failures for the retry deadline of the Google backends
+(:func:`~mlops_kit.gcp.retry_deadline`, 30 s; the client's own is 10 minutes), then fails in one
+line that names the endpoint (:func:`~mlops_kit.gcp.google_error`).
 """
 
 from __future__ import annotations
@@ -31,14 +39,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
     DryRunEnded,
+    MlopsKitError,
     NotFoundError,
     first_line,
 )
+from mlops_kit.gcp import google_error, import_google_sdk, retry_deadline
 from mlops_kit.warehouse import (
     LogSink,
     Source,
@@ -95,6 +104,18 @@ def _reason(error: Any) -> str | None:
     return str(reason) if reason else None
 
 
+def upload_retries(deadline: float) -> int:
+    """How many times a file upload may be retried within ``deadline`` seconds.
+
+    Uploads retry by google-resumable-media's policy, which takes a count, not a deadline: it waits
+    1, 2, 4, ... seconds, plus up to one second of jitter, before each retry.
+    """
+    retries = 0
+    while 2 ** (retries + 1) - 1 + (retries + 1) <= deadline:
+        retries += 1
+    return retries
+
+
 def ibis_type(field: Any) -> str:
     """The ibis type name of a BigQuery ``SchemaField`` (unsupported kinds keep a refused type)."""
     if field.mode == "REPEATED":
@@ -115,17 +136,59 @@ class BigQueryWarehouse(Warehouse):
             raise ConfigError(f"malformed BigQuery URI {uri!r}: use 'bigquery://PROJECT/DATASET'")
         self.project = parts.netloc
         self.dataset = dataset
-        self.location = parse_qs(parts.query).get("location", [None])[0]
+        query = parse_qs(parts.query)
+        self.location = query.get("location", [None])[0]
+        self.api_endpoint = query.get("api_endpoint", [None])[0]
+        self.retry_timeout = retry_deadline()
+        """Seconds during which a call retries transient failures before it gives up."""
 
     def client(self) -> Any:
-        """A BigQuery client for the warehouse's project."""
-        bigquery = import_sdk(
+        """A BigQuery client for the warehouse's project.
+
+        It reaches the URI's ``api_endpoint`` if any, else ``BIGQUERY_EMULATOR_HOST`` or Google's.
+        """
+        bigquery = import_google_sdk(
             "google.cloud.bigquery",
             package="google-cloud-bigquery",
-            extra="gcp",
             purpose="the BigQuery warehouse",
         )
-        return bigquery.Client(project=self.project, location=self.location)
+        return bigquery.Client(
+            project=self.project,
+            location=self.location,
+            client_options={"api_endpoint": self.api_endpoint},
+        )
+
+    def retry(self) -> Any:
+        """The retry policy of every call: the client's default, bounded by :attr:`retry_timeout`."""
+        from google.cloud.bigquery.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_timeout)
+
+    def error(self, what: str, exc: Exception) -> MlopsKitError:
+        """The one-line error of a failed call: a refused request is the user's to fix."""
+        from google.api_core import exceptions as google_errors
+
+        if isinstance(exc, google_errors.NotFound):
+            return NotFoundError(f"{what}: {first_line(exc)}")
+        if isinstance(exc, google_errors.BadRequest):
+            if _reason(exc) == "bytesBilledLimitExceeded":
+                return ConfigError(
+                    f"{what}: the query would bill more than max_bytes_per_query = "
+                    f"{self.max_bytes_per_query:,} bytes, the environment's cap per query "
+                    f"({first_line(exc)}): narrow the query or raise max_bytes_per_query"
+                )
+            return ConfigError(f"{what}: {first_line(exc)}")
+        return self.backend_error(what, exc)
+
+    def backend_error(self, what: str, exc: Exception) -> BackendError:
+        """The one-line error of a failed call, whatever BigQuery said (:func:`google_error`)."""
+        return google_error(
+            what, exc, service="BigQuery", endpoint=self.endpoint, deadline=self.retry_timeout
+        )
+
+    def endpoint(self) -> str:
+        """Where the client sends its requests."""
+        return str(self._client._connection.API_BASE_URL)
 
     @cached_property
     def _client(self) -> Any:
@@ -133,20 +196,11 @@ class BigQueryWarehouse(Warehouse):
 
     @override
     def check(self) -> str:
-        client = self.client()
-        from google.api_core import exceptions as google_errors
-        from google.auth import exceptions as auth_errors
-
+        what = f"cannot reach BigQuery dataset {self.project}.{self.dataset}"
         try:
-            dataset = client.get_dataset(f"{self.project}.{self.dataset}")
-        except auth_errors.DefaultCredentialsError as exc:
-            raise BackendError(
-                "no Google credentials for BigQuery: run `gcloud auth application-default login`"
-            ) from exc
-        except google_errors.GoogleAPICallError as exc:
-            raise BackendError(
-                f"cannot reach BigQuery dataset {self.project}.{self.dataset}: {exc.message}"
-            ) from exc
+            dataset = self._client.get_dataset(f"{self.project}.{self.dataset}", retry=self.retry())
+        except Exception as exc:
+            raise self.error(what, exc) from exc
         return f"BigQuery dataset {dataset.full_dataset_id} in {dataset.location}"
 
     @override
@@ -176,30 +230,25 @@ class BigQueryWarehouse(Warehouse):
             config.maximum_bytes_billed = self.max_bytes_per_query
         try:
             try:
-                # A job id cannot be reused for a rerun, so fixed ids disable job retries.
-                retry = {"job_id": job_id, "job_retry": None} if job_id else {}
-                job = self._client.query(sql, job_config=config, **retry)
-            except google_errors.Conflict:
-                job = self._client.get_job(job_id)
-            if self.dry_run:
-                raise DryRunEnded(
-                    f"dry run: {what.removeprefix('cannot ')} would process "
-                    f"{job.total_bytes_processed or 0:,} bytes in BigQuery (later queries of "
-                    "this command depend on its result)"
+                # No job retries: the client wraps a retried job in retries of its own, for ten
+                # minutes whatever the deadline (and a fixed job id cannot be rerun anyway). A
+                # failed job fails the command; its calls retry for the deadline.
+                job = self._client.query(
+                    sql, job_config=config, job_id=job_id, retry=self.retry(), job_retry=None
                 )
-            result = job.result()
-        except google_errors.NotFound as exc:
-            raise NotFoundError(f"{what}: {first_line(exc)}") from exc
-        except google_errors.BadRequest as exc:
-            if _reason(exc) == "bytesBilledLimitExceeded":
-                raise ConfigError(
-                    f"{what}: the query would bill more than max_bytes_per_query = "
-                    f"{self.max_bytes_per_query:,} bytes, the environment's cap per query "
-                    f"({first_line(exc)}): narrow the query or raise max_bytes_per_query"
-                ) from exc
-            raise ConfigError(f"{what}: {first_line(exc)}") from exc
-        except google_errors.GoogleAPICallError as exc:
-            raise BackendError(f"{what}: {first_line(exc)}") from exc
+            except google_errors.Conflict:
+                job = self._client.get_job(job_id, retry=self.retry())
+            # No overall timeout: a query may rightly run for minutes; each call while waiting
+            # for it retries for the deadline.
+            result = None if self.dry_run else job.result(retry=self.retry())
+        except Exception as exc:
+            raise self.error(what, exc) from exc
+        if self.dry_run:
+            raise DryRunEnded(
+                f"dry run: {what.removeprefix('cannot ')} would process "
+                f"{job.total_bytes_processed or 0:,} bytes in BigQuery (later queries of "
+                "this command depend on its result)"
+            )
         self.bytes_processed = (self.bytes_processed or 0) + (job.total_bytes_processed or 0)
         return result
 
@@ -229,7 +278,6 @@ class BigQueryWarehouse(Warehouse):
         return f"SELECT * FROM {table.quoted('`')}"  # noqa: S608
 
     def _load(self, path: Path, staging: str, what: str) -> None:
-        from google.api_core import exceptions as google_errors
         from google.cloud import bigquery
 
         source_format = file_format(path, _FORMATS)
@@ -247,18 +295,21 @@ class BigQueryWarehouse(Warehouse):
         try:
             with path.open("rb") as file:
                 size = path.stat().st_size
-                self._client.load_table_from_file(
-                    file, staging, size=size, job_config=config
-                ).result()
-        except google_errors.BadRequest as exc:
-            raise ConfigError(f"{what}: {first_line(exc)}") from exc
-        except google_errors.GoogleAPICallError as exc:
-            raise BackendError(f"{what}: {first_line(exc)}") from exc
+                job = self._client.load_table_from_file(
+                    file,
+                    staging,
+                    size=size,
+                    job_config=config,
+                    num_retries=upload_retries(self.retry_timeout),
+                )
+            job.result(retry=self.retry())
+        except Exception as exc:
+            raise self.error(what, exc) from exc
 
     def _measure(self, staged: StagedData) -> StagedData:
         schema = [
             {"name": field.name, "type": ibis_type(field)}
-            for field in self._client.get_table(staged.location).schema
+            for field in self._get_table(staged.location, f"cannot measure {staged.source}")
         ]
         check_supported(schema, staged.source)
         row = next(
@@ -304,9 +355,19 @@ COMMIT TRANSACTION;
         self.discard(staged)
         return f"{target}#{version}"
 
+    def _get_table(self, table_id: str, what: str) -> Any:
+        """The schema of table ``table_id``."""
+        try:
+            return self._client.get_table(table_id, retry=self.retry()).schema
+        except Exception as exc:
+            raise self.error(what, exc) from exc
+
     @override
     def discard(self, staged: StagedData) -> None:
-        self._client.delete_table(staged.location, not_found_ok=True)
+        try:
+            self._client.delete_table(staged.location, retry=self.retry(), not_found_ok=True)
+        except Exception as exc:
+            raise self.error(f"cannot delete staging table {staged.location}", exc) from exc
 
     @override
     def collect_garbage(
@@ -321,13 +382,12 @@ COMMIT TRANSACTION;
     @override
     def table(self, location: str) -> ibis.Table:
         import ibis
-        from google.api_core import exceptions as google_errors
 
         table_id, _, version = location.partition("#")
         project, dataset, name = table_id.split(".")
         try:
-            fields = self._client.get_table(table_id).schema
-        except google_errors.NotFound as exc:
+            fields = self._get_table(table_id, f"cannot read stored data at {location!r}")
+        except NotFoundError as exc:
             raise NotFoundError(f"no stored data at {location!r}: the table is missing") from exc
         schema = ibis.schema({field.name: ibis_type(field) for field in fields})
         relation = ibis.table(schema, name=name, catalog=project, database=dataset)
@@ -371,9 +431,11 @@ class BigQueryLogSink(LogSink):
         table_id = f"{self.dataset}.{table.name}"
         client = self.warehouse._client  # the warehouse's client, created on first use
         try:
-            errors = client.insert_rows_json(table_id, payload)
+            errors = client.insert_rows_json(table_id, payload, retry=self.warehouse.retry())
         except Exception as exc:
-            raise BackendError(f"cannot write to BigQuery table {table_id}: {exc}") from exc
+            # A BackendError whatever the cause: the logger keeps the rows and retries them.
+            what = f"cannot write to BigQuery table {table_id}"
+            raise self.warehouse.backend_error(what, exc) from exc
         if errors:
             raise BackendError(f"BigQuery refused rows of {table_id}: {errors[0]}")
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tempfile
 import threading
 from email import message_from_bytes
@@ -35,7 +34,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from tests.cloud_twin.http import LoopbackServer, Reply, error
+from tests.cloud_twin.http import LoopbackServer, Reply, dispatch, error
 
 _BQ_TYPES = {
     "BIGINT": "INTEGER",
@@ -457,12 +456,7 @@ class FakeBigQuery:
             ("GET", r"/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)", self.table_resource),
             ("DELETE", r"/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)", self.delete_table),
         ]
-        for verb, pattern, answer in routes:
-            match = re.fullmatch(pattern, route)
-            if match and verb == method:
-                reply: Reply = answer(*match.groups())
-                return reply
-        return error(404, f"the BigQuery fake does not answer {method} {route}", "notFound")
+        return dispatch(routes, method, route, "BigQuery")
 
     def get_job(self, job_id: str) -> Reply:
         """``jobs.get``."""

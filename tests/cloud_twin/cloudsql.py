@@ -42,7 +42,6 @@ import socket
 import ssl
 import struct
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from urllib.parse import urlsplit
 
 from tests.cloud_twin.http import LoopbackServer, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
+from tests.cloud_twin.sockets import TcpServer
 from tests.cloud_twin.tls import CertificateAuthority
 
 PROXY_PORT = 3307
@@ -117,8 +117,7 @@ class FakeCloudSql:
         self.context.load_cert_chain(cert_file, key_file)
         self.context.load_verify_locations(cadata=self.ca.pem)
         self.context.verify_mode = ssl.CERT_REQUIRED
-        self._listener = socket.create_server((self.address, PROXY_PORT))
-        self._stopping = threading.Event()
+        self._proxy = TcpServer((self.address, PROXY_PORT), self._serve)
 
     @property
     def admin_endpoint(self) -> str:
@@ -137,18 +136,17 @@ class FakeCloudSql:
             owner = create_iam_user(self.admin_url, self.iam_user)
             create_database(self.admin_url, self.backing_database, owner)
         except BaseException:
-            self._listener.close()
+            self._proxy.stop()
             self._directory.cleanup()
             raise
         self.api.start()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._proxy.start()
         return self
 
     def stop(self) -> None:
         """Stop both servers and drop the backing database."""
-        self._stopping.set()
+        self._proxy.stop()
         self.api.stop()
-        self._listener.close()
         self._directory.cleanup()
         drop_database(self.admin_url, self.backing_database)
 
@@ -192,14 +190,6 @@ class FakeCloudSql:
         }
 
     # -- server-side proxy ----------------------------------------------------------------------
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
         try:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from tests.cloud_twin.http import LoopbackServer, Reply
+from tests.cloud_twin.http import LoopbackFake, Reply
 
 TOKEN = "twin-gke-token"
 """The bearer token the kubeconfig carries (GKE's auth plugin would supply an access token)."""
@@ -71,7 +71,7 @@ def binauthz_denial(image: str, attestor: str) -> dict[str, Any]:
     )
 
 
-class FakeKubernetes:
+class FakeKubernetes(LoopbackFake):
     """Namespaced objects kept in memory by (plural, namespace, name); every request recorded."""
 
     def __init__(self, namespaces: tuple[str, ...] = ("serving",)) -> None:
@@ -83,21 +83,7 @@ class FakeKubernetes:
         """Binary Authorization: ``None`` admits every image; a set admits only these images."""
         self.attestor = "projects/twin-project/attestors/built-by-ci"
         self.lock = threading.Lock()
-        self.server = LoopbackServer(self.route)
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the cluster endpoint of the kubeconfig."""
-        return self.server.url
-
-    def start(self) -> FakeKubernetes:
-        """Serve on a free loopback port."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+        super().__init__()
 
     def write_kubeconfig(self, path: Path, context: str) -> Path:
         """A kubeconfig whose context ``context`` reaches this server with :data:`TOKEN`."""

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
+from tests.cloud_twin.sockets import TcpServer
 from tests.cloud_twin.tls import CertificateAuthority
 from tests.cloud_twin.vertex import FakeVertex
 
@@ -67,33 +68,23 @@ class GoogleApis:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers([_Handlers(self)])
         self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
-        self._proxy = socket.create_server(("127.0.0.1", 0))
-        self._stopping = threading.Event()
+        self._proxy = TcpServer(("127.0.0.1", 0), self._tunnel)
 
     @property
     def proxy_url(self) -> str:
         """``http://127.0.0.1:PORT``, the value of ``grpc_proxy``."""
-        return f"http://127.0.0.1:{self._proxy.getsockname()[1]}"
+        return f"http://127.0.0.1:{self._proxy.port}"
 
     def start(self) -> GoogleApis:
         """Serve gRPC and the proxy."""
         self.server.start()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._proxy.start()
         return self
 
     def stop(self) -> None:
         """Stop both."""
-        self._stopping.set()
-        self._proxy.close()
+        self._proxy.stop()
         self.server.stop(grace=None)
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._proxy.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
 
     def _tunnel(self, client: socket.socket) -> None:
         with client:
@@ -234,7 +225,10 @@ class _Handlers(grpc.GenericRpcHandler):
         return answer
 
     def upload_model(self, request: Any, context: grpc.ServicerContext) -> Any:
-        body = json.loads(type(request).to_json(request))
+        # Recorded as the REST transport sends it: fields left unset are absent, not empty.
+        body = json.loads(
+            type(request).to_json(request, always_print_fields_with_no_presence=False)
+        )
         parent = body.pop("parent")
         vertex = self.apis.vertex
         with vertex.lock:

@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 Reply = tuple[int, Any]
 """An HTTP status and a JSON-able body (``None``: no body)."""
 Route = Callable[[str, str, dict[str, str], bytes], Reply]
 """``(method, path with query, headers, body) -> reply``."""
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """Serves ``route`` on ``127.0.0.1`` (a free port by default) from a daemon thread."""
-
-    daemon_threads = True
-
-    def __init__(self, route: Route, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__((host, port), _Handler)
-        self.route = route
-        # A short poll: stopping waits for it, once per fake.
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LoopbackServer:
-        """Start serving in the background."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self.shutdown()
-        self.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,6 +41,73 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """Serves ``route`` on ``127.0.0.1`` (a free port by default) from a daemon thread."""
+
+    daemon_threads = True
+    handler: type[BaseHTTPRequestHandler] = _Handler
+    """How a request is read and answered: JSON bodies, unless a fake speaks another protocol."""
+
+    def __init__(self, route: Route, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), self.handler)
+        self.route = route
+        # A short poll: stopping waits for it, once per fake.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LoopbackServer:
+        """Start serving in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self.shutdown()
+        self.server_close()
+
+
+class LoopbackFake(ABC):
+    """A fake service that answers on its own :class:`LoopbackServer` through :meth:`route`."""
+
+    def __init__(self) -> None:
+        self.server = LoopbackServer(self.route)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: where the service answers."""
+        return self.server.url
+
+    def start(self) -> Self:
+        """Serve on a free loopback port."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.stop()
+
+    @abstractmethod
+    def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Answer one request."""
+
+
+def dispatch(
+    routes: Iterable[tuple[str, str, Callable[..., Reply]]], method: str, path: str, service: str
+) -> Reply:
+    """The reply of the first ``(method, pattern, answer)`` route whose pattern matches all of
+    ``path``, called with the pattern's groups; a 404 naming the ``service`` fake if none does."""
+    for verb, pattern, answer in routes:
+        match = re.fullmatch(pattern, path)
+        if match and verb == method:
+            return answer(*match.groups())
+    return error(404, f"the {service} fake does not answer {method} {path}", "notFound")
 
 
 _STATUS = {

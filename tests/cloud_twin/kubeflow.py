@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cloud_twin.http import LoopbackServer, Reply, error
+from tests.cloud_twin.http import LoopbackFake, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
 
 AUDIENCE = "000000000000-twin.apps.googleusercontent.com"
@@ -26,7 +26,7 @@ RUN = {
 """The one run the fake lists."""
 
 
-class FakeKubeflow:
+class FakeKubeflow(LoopbackFake):
     """Answers the few KFP v2beta1 calls the kit makes and records their bodies."""
 
     def __init__(self, tokens: TokenEndpoint, audience: str = AUDIENCE) -> None:
@@ -37,21 +37,7 @@ class FakeKubeflow:
         self.requests: list[tuple[str, str, Any]] = []
         self.listed_state = RUN["state"]
         """The state the listed run reports (a test sets ``RUNNING`` for a run still going)."""
-        self.server = LoopbackServer(self.route)
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``, the KFP host (``kfp+http://...`` in an environment)."""
-        return self.server.url
-
-    def start(self) -> FakeKubeflow:
-        """Serve on a free loopback port."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+        super().__init__()
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Answer one request."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.cloud_twin.http import LoopbackServer, Reply, error
+from tests.cloud_twin.http import LoopbackFake, Reply, error
 
 _JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -39,7 +39,7 @@ def _segment(part: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
 
 
-class TokenEndpoint:
+class TokenEndpoint(LoopbackFake):
     """The OAuth 2.0 token endpoint: refresh-token grants in, fresh access tokens out."""
 
     def __init__(self) -> None:
@@ -48,16 +48,7 @@ class TokenEndpoint:
         self.id_tokens: dict[str, tuple[str, str]] = {}
         """The account and audience of each ID token issued."""
         self._lock = threading.Lock()
-        self.server = LoopbackServer(self.route)
-
-    def start(self) -> TokenEndpoint:
-        """Serve on a free loopback port."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+        super().__init__()
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         form = parse_qs(body.decode())

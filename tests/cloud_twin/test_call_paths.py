@@ -1,10 +1,12 @@
 """Every call the kit makes into a Google client library is listed in ``tests/README.md``.
 
 The scan follows, within each module of ``mlops_kit/``, the values that come from Google: names
-imported from ``google.*`` or returned by ``import_sdk("google...")``, then whatever is assigned
-from them (locals, ``self.`` attributes, methods and properties that return them, ``with`` and
-``for`` targets). A call of a lower-case attribute on such a value is a call path; constructors
-(capitalised: ``bigquery.Client(...)``, ``aiplatform_v1.Model(...)``) and the local builders in
+imported from ``google.*``, returned by ``import_sdk("google...")`` or by the
+SDK getters of :mod:`mlops_kit.gcp` (:data:`SDK_GETTERS`), then whatever is assigned from them
+(locals, attributes of ``self`` and members of that name on other objects, methods and properties
+that return them, ``with`` and ``for`` targets). A call of a lower-case attribute on such a value is
+a call path; constructors (capitalised: ``bigquery.Client(...)``, ``aiplatform_v1.Model(...)``)
+and the local builders in
 :data:`NO_REQUEST` are not, as they send nothing.
 """
 
@@ -19,6 +21,8 @@ PACKAGE = ROOT / "mlops_kit"
 TABLE = ROOT / "tests" / "README.md"
 NO_REQUEST = {"bucket", "blob", "with_timeout", "rsplit", "rpartition", "split"}
 """Methods that send no request: builders of Google objects, ``str`` methods of their fields."""
+SDK_GETTERS = {"import_google_sdk", "vertex_sdk"}
+"""Functions of :mod:`mlops_kit.gcp` that return a Google client library module."""
 
 
 class _ModuleScan:
@@ -45,6 +49,8 @@ class _ModuleScan:
                 return name in self.tainted_names
             case ast.Attribute(value=ast.Name(id="self"), attr=attr):
                 return attr in self.tainted_members
+            case ast.Attribute(attr=attr) if attr in self.tainted_members:
+                return True  # another object's member of that name: ``self.warehouse._client``
             case ast.Attribute(value=value):
                 return self.tainted(value)
             case ast.Call(
@@ -52,7 +58,11 @@ class _ModuleScan:
             ):
                 return module.startswith("google")
             case ast.Call(func=ast.Name(id=name)):
-                return name in self.tainted_functions or name in self.tainted_names
+                return (
+                    name in SDK_GETTERS
+                    or name in self.tainted_functions
+                    or name in self.tainted_names
+                )
             case ast.Call(func=func):
                 return self.tainted(func)
             case ast.Subscript(value=value):

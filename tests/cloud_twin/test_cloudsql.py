@@ -69,6 +69,16 @@ def test_migrations_and_a_registry_round_trip_on_cloud_sql(
     assert cert_request["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
 
 
+def _refusal(metadata_uri: str) -> str:
+    """The one-line message with which the Cloud SQL database at ``metadata_uri`` refuses a check."""
+    database = CloudSqlDatabase(metadata_uri)
+    with pytest.raises(BackendError) as refused:
+        database.check()
+    database.dispose()
+    assert "\n" not in str(refused.value)
+    return str(refused.value)
+
+
 def test_a_token_the_service_did_not_issue_is_refused_in_one_line(
     cloud_twin: CloudTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,14 +86,9 @@ def test_a_token_the_service_did_not_issue_is_refused_in_one_line(
     try:
         key = strangers.write_credentials(tmp_path / "other.json", cloud_twin.account, "x")
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-        database = CloudSqlDatabase(cloud_twin.environment().metadata)
-        with pytest.raises(BackendError) as refused:
-            database.check()
-        database.dispose()
+        message = _refusal(cloud_twin.environment().metadata)
     finally:
         strangers.stop()
-    message = str(refused.value)
-    assert "\n" not in message
     assert "invalid authentication credentials" in message
 
 
@@ -94,12 +99,7 @@ def test_a_user_the_certificate_does_not_name_is_refused_in_one_line(
     uri = cloud_twin.environment().metadata.replace(
         "iam_user=mlops-pipeline-runner", "iam_user=someone-else"
     )
-    database = CloudSqlDatabase(uri)
-    with pytest.raises(BackendError) as refused:
-        database.check()
-    database.dispose()
-    assert "\n" not in str(refused.value)
-    assert "IAM user authentication failed for user 'someone-else" in str(refused.value)
+    assert "IAM user authentication failed for user 'someone-else" in _refusal(uri)
     assert "someone-else" in cloud_twin.cloudsql.refused[-1]
 
 
@@ -192,12 +192,7 @@ def test_a_database_the_instance_does_not_have_is_refused_in_one_line(
 ) -> None:
     assert cloud_twin.cloudsql is not None
     uri = cloud_twin.environment().metadata.replace("/mlops?", "/test?")
-    database = CloudSqlDatabase(uri)
-    with pytest.raises(BackendError) as refused:
-        database.check()
-    database.dispose()
-    assert "\n" not in str(refused.value)
-    assert 'database "test" does not exist' in str(refused.value)
+    assert 'database "test" does not exist' in _refusal(uri)
     assert cloud_twin.cloudsql.refused[-1] == 'database "test" does not exist'
 
 

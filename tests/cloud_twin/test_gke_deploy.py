@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from mlops_kit.deploy_targets import open_deploy_target
 from mlops_kit.kit import Kit
-from mlops_kit.serving.targets import open_deploy_target
 from tests.cloud_twin.twin import PROJECT, REGION, SERVING_ACCOUNT, CloudTwin
 from tests.models.conftest import train_classifier
 

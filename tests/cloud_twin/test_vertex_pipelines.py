@@ -5,7 +5,7 @@ environment's ``vertex://`` URI, dial ``europe-west1-aiplatform.googleapis.com``
 twin's gRPC hosts answer from the Vertex fake's state.
 """
 
-# No `from __future__ import annotations`: KFP reads the component signatures.
+from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +17,12 @@ import pytest
 from mlops_kit.errors import BackendError
 from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from tests.cloud_twin.twin import BUCKET, PROJECT, REGION, CloudTwin
-
-
-def _double(x: int) -> int:
-    return 2 * x
+from tests.pipelines.tiny import compile_tiny_pipeline
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kfp import compiler, dsl
-
-    double = dsl.component(_double, install_kfp_package=False, base_image="python:3.11")
-
-    @dsl.pipeline(name="tiny")
-    def tiny(x: int = 1) -> int:
-        return double(x=x).output
-
-    path = tmp_path_factory.mktemp("compiled") / "tiny.yaml"
-    compiler.Compiler().compile(tiny, str(path))
-    return path
+    return compile_tiny_pipeline(tmp_path_factory.mktemp("compiled"))
 
 
 @pytest.fixture

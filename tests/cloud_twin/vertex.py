@@ -26,13 +26,13 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.cloud_twin.http import LoopbackServer, Reply, error
+from tests.cloud_twin.http import LoopbackFake, Reply, dispatch, error
 
 CREATED = "2026-11-02T03:00:00Z"
 """The creation time of every resource the fake makes."""
 
 
-class FakeVertex:
+class FakeVertex(LoopbackFake):
     """Pipeline jobs, schedules and model uploads kept in memory; every request recorded."""
 
     def __init__(self) -> None:
@@ -46,21 +46,12 @@ class FakeVertex:
         self.refusal: str | None = None
         """When set, every request is refused with 403 and this message (a missing permission)."""
         self.lock = threading.Lock()
-        self.server = LoopbackServer(self.route)
+        super().__init__()
 
     @property
     def endpoint(self) -> str:
         """``http://127.0.0.1:PORT``: the ``api_endpoint`` of the REST transport."""
         return self.server.url
-
-    def start(self) -> FakeVertex:
-        """Serve on a free loopback port."""
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
 
     def posted(self, suffix: str) -> list[Any]:
         """The bodies POSTed to paths ending with ``suffix`` (query string aside), in order."""
@@ -138,12 +129,7 @@ class FakeVertex:
                 ),
                 ("GET", r"projects/.+/operations/[^/]+", lambda: self.get(self.operations, route)),
             ]
-            for verb, pattern, answer in routes:
-                match = re.fullmatch(pattern, route)
-                if match and verb == method:
-                    reply: Reply = answer(*match.groups())
-                    return reply
-        return error(404, f"the Vertex AI fake does not answer {method} {route}", "notFound")
+            return dispatch(routes, method, route, "Vertex AI")
 
     @staticmethod
     def get(resources: dict[str, dict[str, Any]], name: str) -> Reply:

@@ -2,8 +2,9 @@
 
 :data:`OFFLINE` lists, per role, the schemes whose contract suite runs here, one URI each
 (``artifacts_uri`` and ``warehouse_uri`` below, ``metadata_url`` in ``tests/conftest.py``, ``URIS``
-of ``test_orchestrators.py``); :data:`ONLINE_ONLY` the others with the reason. A test checks that
-every registered scheme is in one of the two, so a new backend cannot miss its contract tests.
+of ``test_orchestrators.py``, ``deploy_kit`` of ``test_deploy_targets.py``); :data:`ONLINE_ONLY`
+the others with the reason. A test checks that every registered scheme is in one of the two, so
+a new backend cannot miss its contract tests.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.deploy_targets import DEPLOY_TARGETS
+from mlops_kit.registries import REGISTRIES
 from tests.models.conftest import gcs_emulator, gcs_uri
+from tests.serving.conftest import cluster
 
-__all__ = ["gcs_emulator", "gcs_uri"]
+__all__ = ["cluster", "gcs_emulator", "gcs_uri"]
+
+ROLES: dict[str, SchemeRegistry[Backend]] = {**REGISTRIES, "deploy": DEPLOY_TARGETS}  # type: ignore[dict-item]
+"""Every role's registry. The deploy role sits above the model registry (its targets move
+aliases), so it is not among the environment's :data:`~mlops_kit.registries.REGISTRIES`."""
 
 OFFLINE: dict[str, set[str]] = {
     "artifacts": {"file", "gs"},
     "warehouse": {"duckdb"},
     "metadata": {"sqlite", "postgresql"},
     "orchestrator": {"kfp-local"},
+    "deploy": {"local", "gke"},
 }
 """Role → the schemes whose backend runs its contract suite here."""
 
@@ -36,6 +46,10 @@ ONLINE_ONLY: dict[str, dict[str, str]] = {
         "kfp+http": "needs a Kubeflow Pipelines API server",
         "kfp+https": "needs a Kubeflow Pipelines API server",
         "vertex": "needs Vertex AI",
+    },
+    "deploy": {
+        "vertex-endpoint": "needs the cloud twin's Vertex AI and Cloud SQL "
+        "(tests/cloud_twin/test_vertex_endpoint.py)",
     },
     "registry_mirror": {
         "vertex": "the role's only backend; tested against the cloud twin's Vertex AI fake "

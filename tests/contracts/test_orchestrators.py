@@ -3,36 +3,23 @@
 A new orchestrator runs it by adding its scheme to ``OFFLINE`` and to ``URIS`` below.
 """
 
-# No `from __future__ import annotations`: KFP reads the component signatures.
+from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
 from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
+from tests.pipelines.tiny import compile_tiny_pipeline
 
 pytestmark = pytest.mark.pipelines
 
 URIS = ["kfp-local"]
 
 
-def _double(x: int) -> int:
-    return 2 * x
-
-
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kfp import compiler, dsl
-
-    double = dsl.component(_double, install_kfp_package=False, base_image="python:3.11")
-
-    @dsl.pipeline(name="contract")
-    def contract(x: int = 1) -> int:
-        return double(x=x).output
-
-    path = tmp_path_factory.mktemp("compiled") / "contract.yaml"
-    compiler.Compiler().compile(contract, str(path))
-    return path
+    return compile_tiny_pipeline(tmp_path_factory.mktemp("compiled"))
 
 
 @pytest.mark.parametrize("uri", URIS)

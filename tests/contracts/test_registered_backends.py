@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_kit.registries import REGISTRIES
-from tests.contracts.conftest import OFFLINE, ONLINE_ONLY
+from tests.contracts.conftest import OFFLINE, ONLINE_ONLY, ROLES
 
 
-@pytest.mark.parametrize("role", sorted(REGISTRIES))
+@pytest.mark.parametrize("role", sorted(ROLES))
 def test_every_registered_scheme_has_a_contract_run_or_a_reason(role: str) -> None:
     declared = OFFLINE.get(role, set()) | set(ONLINE_ONLY.get(role, {}))
-    assert sorted(declared) == sorted(REGISTRIES[role].registered)
+    assert sorted(declared) == sorted(ROLES[role].registered)

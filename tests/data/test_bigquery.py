@@ -39,25 +39,35 @@ def fake_bigquery() -> Iterator[FakeBigQuery]:
 
 
 @pytest.fixture
-def bq_kit(tmp_path: Path, fake_bigquery: FakeBigQuery, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
+def bq_kit(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    fake_bigquery: FakeBigQuery,
+    twin_credentials: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A kit whose warehouse URI names the fake's endpoint, with the twin's key file."""
     monkeypatch.chdir(tmp_path)
     kit = Kit.open(
         "local",
-        warehouse=f"bigquery://{PROJECT}/{DATASET}",
+        warehouse=f"bigquery://{PROJECT}/{DATASET}?api_endpoint={fake_bigquery.endpoint}",
         metadata=f"sqlite:///{tmp_path / 'm.db'}",
     )
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=fake_bigquery.endpoint),
-    )
-    kit.warehouse.__dict__["_client"] = client
     yield kit
     kit.close()
+
+
+def test_the_client_reaches_the_endpoint_the_uri_names_or_bigquery(
+    twin_credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_kit.warehouse.bigquery import BigQueryWarehouse
+
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    uri = f"bigquery://{PROJECT}/{DATASET}?location=EU"
+    default = BigQueryWarehouse(uri).client()
+    private = BigQueryWarehouse(f"{uri}&api_endpoint=https://bigquery-p.p.googleapis.com").client()
+    assert default._connection.API_BASE_URL == "https://bigquery.googleapis.com"
+    assert private._connection.API_BASE_URL == "https://bigquery-p.p.googleapis.com"
+    assert default.location == private.location == "EU"
 
 
 def test_snapshot_loads_stages_and_publishes_one_partition(bq_kit, fake_bigquery, tmp_path):
@@ -250,3 +260,14 @@ def test_the_same_rows_have_the_same_fingerprint_on_duckdb_and_bigquery(bq_kit, 
     on_bigquery = data.snapshot(bq_kit, "mixed", path=source)
     assert on_bigquery.schema == on_duckdb.schema
     assert on_bigquery.fingerprint == on_duckdb.fingerprint
+
+
+@pytest.mark.parametrize(("deadline", "retries"), [(0.5, 0), (1, 0), (3, 1), (30, 4), (600, 9)])
+def test_uploads_retry_as_often_as_their_backoff_fits_in_the_deadline(
+    deadline: float, retries: int
+) -> None:
+    from mlops_kit.warehouse.bigquery import upload_retries
+
+    assert upload_retries(deadline) == retries
+    # Waits of 1, 2, 4, ... s, each with up to 1 s of jitter.
+    assert sum(2**i + 1 for i in range(retries)) <= deadline

@@ -27,7 +27,8 @@ LONG = f"SELECT * FROM `{PROJECT}.{DATASET}.customers` WHERE tenure > 60"
 
 
 @pytest.fixture
-def fake_bigquery() -> Iterator[FakeBigQuery]:
+def fake_bigquery(twin_credentials: Path) -> Iterator[FakeBigQuery]:
+    """The fake with a table of customers; the twin's key file is the test's credentials."""
     fake = FakeBigQuery(PROJECT, (DATASET,)).start()
     fake.db.execute(f"CREATE TABLE {PROJECT}.{DATASET}.customers AS {CHURN_V1}")
     yield fake
@@ -35,15 +36,14 @@ def fake_bigquery() -> Iterator[FakeBigQuery]:
 
 
 def open_kit(tmp_path: Path, fake: FakeBigQuery, dry_run: bool = False, **settings: Any) -> Kit:
-    """A kit on the fake's dataset (metadata on SQLite) with extra environment ``settings``."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
+    """A kit on the fake's dataset (metadata on SQLite) with extra environment ``settings``.
 
+    The warehouse URI names the fake's endpoint; the tests take the twin's key file.
+    """
     tmp_path.mkdir(parents=True, exist_ok=True)
     environment = Environment(
         name="local",
-        warehouse=f"bigquery://{PROJECT}/{DATASET}",
+        warehouse=f"bigquery://{PROJECT}/{DATASET}?api_endpoint={fake.endpoint}",
         artifacts=(tmp_path / "artifacts").as_uri(),
         metadata=f"sqlite:///{tmp_path / 'm.db'}",
         orchestrator="kfp-local",
@@ -51,11 +51,6 @@ def open_kit(tmp_path: Path, fake: FakeBigQuery, dry_run: bool = False, **settin
     )
     kit = Kit(environment)
     kit.dry_run = dry_run
-    kit.warehouse.__dict__["_client"] = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=fake.endpoint),
-    )
     return kit
 
 

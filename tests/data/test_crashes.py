@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +9,7 @@ import pytest
 
 from mlops_kit import data
 from tests.data.conftest import CHURN_V1, write
-
-ROOT = Path(__file__).parents[2]
+from tests.faults import run_killed
 
 _WORKER = """
 import sys
@@ -49,23 +45,7 @@ def test_a_snapshot_killed_at_each_step_leaves_no_version_and_gc_removes_its_dat
     first = data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))
     more = write(tmp_path / "b.parquet", CHURN_V1 + " LIMIT 10")
     environment = kit.environment
-    worker = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _WORKER,
-            environment.warehouse,
-            environment.metadata,
-            str(more),
-            step,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        timeout=120,
-    )
-    assert worker.returncode == -signal.SIGKILL, worker.stderr[-3000:]
+    run_killed(_WORKER, environment.warehouse, environment.metadata, str(more), step, cwd=tmp_path)
 
     # No version appeared, the first is intact, and the dataset is not left locked.
     assert [v.version for v in data.list_versions(kit, "churn")] == [1]

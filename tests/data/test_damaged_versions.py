@@ -1,4 +1,5 @@
-"""A damaged stored version is named in one line on load, diff and profile, and repaired by a snapshot."""
+"""A damaged stored version is named in one line on load, diff, profile and model comparison, and
+repaired by a snapshot."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from mlops_kit import data
 from mlops_kit.errors import IntegrityError
 from mlops_kit.kit import Kit
-from tests.data.conftest import CHURN_V1, write
+from tests.data.conftest import CHURN_V1, CHURN_V2, write
 
 
 def _flip_a_value_byte(path: Path) -> None:
@@ -74,3 +75,20 @@ def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_f
         _flip_a_value_byte(old_file)
         with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
             data.load(fresh, "churn@1")
+
+
+def test_comparing_models_trained_on_a_damaged_version_names_it(kit, tmp_path: Path) -> None:
+    from mlops_kit import models
+
+    version = data.snapshot(kit, "churn", path=write(tmp_path / "churn.parquet", CHURN_V1))
+    data.snapshot(kit, "churn", path=write(tmp_path / "churn-2.parquet", CHURN_V2))
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"weights")
+    for trained_on in ("churn@1", "churn@2"):
+        lineage = models.Lineage(data=[trained_on], packages={})
+        models.register(kit, "churn-model", weights, lineage=lineage)
+    _flip_a_value_byte(kit.warehouse.file(version.storage))
+
+    # The comparison diffs the two training sets: the damaged one is named, not compared.
+    with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
+        models.compare(kit, "churn-model@1", "churn-model@2")

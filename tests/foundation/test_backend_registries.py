@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from mlops_kit.artifacts import ARTIFACT_STORES
+from mlops_kit.deploy_targets import DEPLOY_TARGETS, open_deploy_target
 from mlops_kit.errors import BackendError, UnknownSchemeError
+from mlops_kit.kit import Kit
 from mlops_kit.registries import REGISTRIES
 
 PLUGIN = '''
@@ -59,6 +61,20 @@ def test_an_installed_package_adds_a_scheme_to_its_role(site: Path, tmp_path: Pa
 def test_without_the_package_the_scheme_is_unknown() -> None:
     with pytest.raises(UnknownSchemeError, match=r"unknown artifacts scheme 'acme'"):
         ARTIFACT_STORES.open("acme:///tmp/x")
+
+
+def test_an_installed_package_adds_a_deploy_target(site: Path, local_kit: Kit) -> None:
+    module = (
+        "from mlops_kit.deploy_targets.local import AliasTarget\n\n\n"
+        "class AcmeTarget(AliasTarget):\n    pass\n"
+    )
+    _install(site, "[mlops_kit.deploy]\nacme = acme_store:AcmeTarget\n", module)
+    environment = local_kit.environment.model_copy(update={"deploy": "acme://cluster/serving"})
+
+    target = open_deploy_target(Kit(environment))
+
+    assert type(target).__name__ == "AcmeTarget"
+    assert "acme" in DEPLOY_TARGETS.schemes
 
 
 def test_the_kit_s_own_backends_win_over_installed_ones(site: Path) -> None:

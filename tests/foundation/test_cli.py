@@ -29,11 +29,12 @@ def test_doctor_creates_and_checks_the_local_twin(project_dir: Path, run_cli) ->
 
 
 def test_doctor_names_the_broken_role(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("--metadata", "postgresql://kit@127.0.0.1:9/kit", "doctor")
+    result = run_cli("--metadata", "postgresql://kit:hunter2@127.0.0.1:9/kit", "doctor")
     assert result.exit_code != 0
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: 1 role(s) broken: metadata;")
     assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout  # the report shows no password
 
 
 def test_user_errors_are_one_line_without_traceback(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +133,7 @@ def test_a_command_help_imports_only_its_own_command_module() -> None:
     imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert {m.split(".")[0] for m in imported} & _HEAVY == set()
     commands = {m for m in imported if m.startswith("mlops_kit.cli.")}
-    shared = {"mlops_kit.cli.output", "mlops_kit.cli.progress", "mlops_kit.cli.state"}
+    shared = {f"mlops_kit.cli.{name}" for name in ("output", "options", "progress", "state")}
     assert commands - shared == {
         "mlops_kit.cli.commands",
         "mlops_kit.cli.models",

@@ -211,7 +211,7 @@ def test_import_bad_input(project_dir: Path) -> None:
     workspace = Workspace.discover()
     bad = project_dir / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match="are not JSON"):
+    with pytest.raises(ConfigError, match="is not valid JSON"):
         import_environment("dev", bad, workspace)
     bad.write_text(json.dumps({"project": "p"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="environment: Field required.*mlops-kit stack"):

@@ -6,6 +6,9 @@ leaves what was stored before it intact.
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ import pytest
 import yaml
 from sqlalchemy import event
 
+from tests.cloud_twin.bigquery import FakeBigQuery
+from tests.cloud_twin.oauth import TokenEndpoint
 from tests.cloud_twin.storage import GcsEmulator
 from tests.conftest import CliResult, require
 
@@ -174,7 +179,7 @@ def test_a_storage_emulator_killed_mid_use_is_named_with_its_endpoint(
         bucket = emulator.create_bucket()
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
         # The stated deadline, shortened so the test waits one second, not thirty.
-        monkeypatch.setattr("mlops_kit.artifacts.gcs.RETRY_DEADLINE", 1.0)
+        monkeypatch.setenv("MLOPS_KIT_GOOGLE_RETRY_DEADLINE", "1")
         artifacts = ("--artifacts", f"gs://{bucket}/models")
         model = project_dir / "model.bin"
         model.write_bytes(b"weights" * 100)
@@ -193,3 +198,114 @@ def test_a_storage_emulator_killed_mid_use_is_named_with_its_endpoint(
         f"Cloud Storage at {emulator.url} is reachable",
     )
     assert not any(destination.rglob("*.bin"))
+
+
+@pytest.fixture
+def google_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Credentials that work, a retry deadline of 1 s, and a loopback URL where nothing listens.
+
+    The URL is the BigQuery fake's, stopped: every connection to it is refused.
+    """
+    tokens = TokenEndpoint().start()
+    credentials = tokens.write_credentials(tmp_path / "credentials.json", "runner@proj.iam", "proj")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    monkeypatch.setenv("MLOPS_KIT_GOOGLE_RETRY_DEADLINE", "1")
+    fake = FakeBigQuery("proj", ("ds",)).start()
+    endpoint = fake.endpoint
+    fake.stop()
+    yield endpoint
+    tokens.stop()
+
+
+def _ends_quickly_at_the_deadline(
+    result: CliResult, started: float, service: str, url: str, last: str = "Connection refused"
+) -> None:
+    """``result`` failed within seconds, in the line of a service that is down, exit code 6."""
+    assert time.monotonic() - started < 10  # the client's own retries last one to ten minutes
+    _one_line_error(
+        result,
+        "gave up after retrying for 1 s",
+        f"(last error: {last}",
+        f"check that {service} at {url} is reachable from here, then retry",
+    )
+    assert result.exit_code == 6  # BackendError: the service failed, not the input
+
+
+@pytest.mark.parametrize("source", ["file", "query"])
+def test_a_bigquery_endpoint_that_is_down_ends_a_snapshot_at_the_stated_deadline(
+    project_dir: Path,
+    run_cli: Any,
+    google_down: str,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", google_down)
+    csv = project_dir / "churn.csv"
+    csv.write_text("a,b\n1,2\n", encoding="utf-8")
+    read = ("--from", str(csv)) if source == "file" else ("--query", "SELECT 1 AS a")
+
+    started = time.monotonic()
+    result = run_cli("--warehouse", "bigquery://proj/ds", "data", "snapshot", "churn", *read)
+    _ends_quickly_at_the_deadline(result, started, "BigQuery", google_down)
+    _one_line_error(run_cli("data", "versions", "churn"), "unknown dataset 'churn'")
+
+
+def test_a_bigquery_endpoint_that_is_down_ends_a_prediction_log_write_at_the_deadline(
+    project_dir: Path, google_down: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_kit.environments import resolve_environment
+    from mlops_kit.errors import BackendError
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring import log_ground_truth
+
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", google_down)
+    local = resolve_environment("local", overrides={"warehouse": "bigquery://proj/ds"})
+    environment = local.model_copy(update={"prediction_log_table": "proj.mon.prediction_log"})
+    started = time.monotonic()
+    with Kit(environment) as kit, pytest.raises(BackendError) as raised:
+        log_ground_truth(kit, {"r1": 1})
+    assert time.monotonic() - started < 10
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith("cannot write to BigQuery table proj.mon.ground_truth: gave up after ")
+    assert f"Connection refused); check that BigQuery at {google_down} is reachable" in line
+
+
+def test_registering_to_a_storage_endpoint_that_is_down_ends_at_the_deadline(
+    project_dir: Path, run_cli: Any, google_down: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", google_down)
+    model = project_dir / "model.bin"
+    model.write_bytes(b"weights")
+
+    started = time.monotonic()
+    result = run_cli("--artifacts", "gs://models/prefix", "models", "register", "churn", str(model))
+    _ends_quickly_at_the_deadline(result, started, "Cloud Storage", google_down)
+    listed = run_cli("models", "versions", "churn", "--format", "json")
+    assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])  # a failed version is hidden
+
+
+def test_a_cloud_sql_admin_endpoint_that_is_down_ends_at_the_deadline(
+    project_dir: Path, run_cli: Any, google_down: str
+) -> None:
+    metadata = (
+        f"cloudsql://proj:r:inst/kit?iam_user=runner@proj.iam&sqladmin_api_endpoint={google_down}"
+    )
+
+    started = time.monotonic()
+    result = run_cli("--metadata", metadata, "data", "versions", "churn")
+    _ends_quickly_at_the_deadline(
+        result, started, "Cloud SQL", google_down, "Cannot connect to host"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon", "99999"])
+def test_a_bad_retry_deadline_is_refused_in_one_line(
+    project_dir: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MLOPS_KIT_GOOGLE_RETRY_DEADLINE", value)
+    result = run_cli(
+        "--warehouse", "bigquery://proj/ds", "data", "snapshot", "churn", "--query", "SELECT 1"
+    )
+    _one_line_error(result, f"MLOPS_KIT_GOOGLE_RETRY_DEADLINE={value!r}", "or unset it")
+    assert result.exit_code == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,16 @@ def one(evaluation: Any, type_: str, name_part: str = "") -> Any:
     found = [r for r in resources_of(evaluation, type_) if name_part in r.name]
     assert len(found) == 1, [r.name for r in found]
     return found[0]
+
+
+def imported_environment(evaluation: Any, tmp_path: Path) -> Any:
+    """The environment ``mlops-kit env import`` makes of ``evaluation``'s stack outputs, resolved."""
+    from mlops_kit.environments import Workspace, import_environment, resolve_environment
+
+    name = evaluation.outputs["environment"]
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(evaluation.outputs), encoding="utf-8")
+    (tmp_path / "mlops-kit.yaml").write_text("", encoding="utf-8")
+    workspace = Workspace.discover(tmp_path, environ={})
+    import_environment(name, path, workspace)
+    return resolve_environment(name, workspace=workspace, environ={})

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.infra.conftest import one, resources_of, stack_config
+from tests.infra.conftest import imported_environment, one, resources_of, stack_config
 
 pytestmark = pytest.mark.pulumi
 
@@ -97,14 +96,7 @@ def test_without_cmek_the_repositories_use_googles_keys() -> None:
 
 
 def test_env_import_reads_the_image_repository_and_the_kit_index(prod: Any, tmp_path: Path) -> None:
-    from mlops_kit.environments import Workspace, import_environment, resolve_environment
-
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps(prod.outputs), encoding="utf-8")
-    (tmp_path / "mlops-kit.yaml").write_text("", encoding="utf-8")
-    workspace = Workspace.discover(tmp_path, environ={})
-    import_environment("prod", path, workspace)
-    env = resolve_environment("prod", workspace=workspace, environ={})
+    env = imported_environment(prod, tmp_path)
     assert env.image_repository == "europe-west1-docker.pkg.dev/acme-ml-prod/mlops-prod-images"
     assert (
         env.kit_index == "https://europe-west1-python.pkg.dev/acme-ml-prod/mlops-prod-kit/simple/"

@@ -987,6 +987,59 @@ def test_kfp_over_plain_http_or_without_an_oauth_client_fails(prod: Any) -> None
     ]
 
 
+def test_images_by_tag_are_flagged_with_the_lock_command(prod: Any) -> None:
+    from dataclasses import replace
+
+    from infra.kubeflow_inventory import applied_objects, resource_type
+    from tests.infra.test_kubeflow_manifests import SETTINGS
+
+    control = _control("k8s-images-by-digest")
+    [api] = [
+        r for r in prod.resources if r.type == c.WORKLOADS[0] and r.name.endswith("/ml-pipeline")
+    ]
+    # Nothing is locked in the repository yet: the program applies KFP's tags.
+    assert _messages(control, api) == [
+        "container ml-pipeline-api-server runs ghcr.io/kubeflow/kfp-api-server:2.5.0 by tag, not "
+        "by digest: run python -m infra.kubeflow_inventory lock-digests where the registries are "
+        "reachable, and commit the lock"
+    ]
+    digest = "sha256:" + "0" * 64
+    # Passing: the overlay applies a locked digest.
+    locked = replace(SETTINGS, digests={"ghcr.io/kubeflow/kfp-api-server:2.5.0": digest})
+    [pinned] = [
+        o
+        for o in applied_objects(locked)
+        if (o["kind"], o["metadata"]["name"]) == ("Deployment", "ml-pipeline")
+    ]
+    assert _messages(control, c.Resource(resource_type(pinned), "ml-pipeline", pinned)) == []
+    container = "spec.template.spec.containers"
+    wrong = _changed(api, {container: [{"name": "api", "image": "kfp-api-server@sha256:0"}]})
+    assert _messages(control, wrong)
+    omitted = _changed(api, {container: [{"name": "api"}]})
+    assert _messages(control, omitted) == [
+        "container api runs no image by tag, not by digest: run python -m "
+        "infra.kubeflow_inventory lock-digests where the registries are reachable, and commit "
+        "the lock"
+    ]
+
+
+def test_an_advisory_control_warns_without_failing_the_audit(prod: Any) -> None:
+    from pulumi_policy import EnforcementLevel
+
+    from infra.audit import audit_report
+    from infra.policies.pack import build_policies
+
+    report = audit_report(prod)
+    [digests] = [p for p in report["policies"] if p["control"] == "k8s-images-by-digest"]
+    assert digests["status"] == "warn"
+    assert report["summary"]["warned"] == 1
+    assert report["summary"]["warnings"] == len(digests["violations"]) > 10
+    assert report["summary"]["violations"] == 0  # the audit exits 0
+    levels = {p.name: p.enforcement_level for p in build_policies()}
+    assert levels["k8s-images-by-digest"] == EnforcementLevel.ADVISORY
+    assert levels["k8s-no-privileged-containers"] is None  # the pack's level: mandatory
+
+
 def test_service_account_keys_are_always_a_violation(prod: Any) -> None:
     control = _control("iam-no-service-account-keys")
     assert not [r for r in prod.resources if control.applies_to(r)]
@@ -1073,7 +1126,7 @@ def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_ki
 
 def test_every_control_is_tested_and_cites_its_benchmark() -> None:
     tested = {case[0] for case in RESOURCE_CASES} | {case[0] for case in STACK_CASES}
-    tested |= {"iam-no-service-account-keys"}
+    tested |= {"iam-no-service-account-keys", "k8s-images-by-digest"}
     assert tested == {control.id for control in c.CONTROLS}
     assert len({control.id for control in c.CONTROLS}) == len(c.CONTROLS)
     for control in c.CONTROLS:
@@ -1176,6 +1229,7 @@ def test_insecure_stack_yields_exactly_the_expected_violations(prod: Any) -> Non
     found = {
         (v.control, v.resource)
         for result in c.evaluate_controls(resources)
+        if result.status == "FAIL"  # warnings (images by tag) are the prod program's own
         for v in result.violations
     }
     assert found == {

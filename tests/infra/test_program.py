@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS, one, resources_of, stack_config
+from tests.infra.conftest import (
+    ENVIRONMENTS,
+    imported_environment,
+    one,
+    resources_of,
+    stack_config,
+)
 
 pytestmark = pytest.mark.pulumi
 
@@ -25,8 +31,17 @@ def test_every_environment_passes_every_control(evaluations: dict[str, Any], env
     from infra.audit import audit_report
 
     report = audit_report(evaluations[env])
-    violations = [(p["control"], v) for p in report["policies"] for v in p["violations"]]
-    assert violations == []
+    failing = [
+        (p["control"], v)
+        for p in report["policies"]
+        if p["status"] == "FAIL"
+        for v in p["violations"]
+    ]
+    assert failing == []
+    # The committed lock holds no digest yet (they are resolved online): KFP's images run by tag,
+    # which the advisory control reports without failing.
+    warned = {p["control"] for p in report["policies"] if p["status"] == "warn"}
+    assert warned == {"k8s-images-by-digest"}
     assert report["summary"]["passed"] >= 70
     assert report["summary"]["resources"] > 90
 
@@ -42,15 +57,7 @@ def test_outputs_are_exactly_what_env_import_reads(evaluations: dict[str, Any], 
 
 
 def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_path: Path) -> None:
-    from mlops_kit.environments import Workspace, import_environment, resolve_environment
-
-    outputs = evaluations["prod"].outputs
-    path = tmp_path / "outputs.json"
-    path.write_text(json.dumps(outputs), encoding="utf-8")
-    (tmp_path / "mlops-kit.yaml").write_text("", encoding="utf-8")
-    workspace = Workspace.discover(tmp_path, environ={})
-    import_environment("prod", path, workspace)
-    env = resolve_environment("prod", workspace=workspace, environ={})
+    env = imported_environment(evaluations["prod"], tmp_path)
     assert env.warehouse == "bigquery://acme-ml-prod/mlops_prod"
     assert env.artifacts == "gs://acme-ml-prod-mlops-models/models"
     assert env.metadata == (
@@ -473,3 +480,73 @@ def test_binary_authorization_admits_every_image_the_install_runs(
     running = {image for r in evaluation.resources for image in images(r.props)}
     assert running
     assert sorted(image for image in running if not admitted(image)) == []
+
+
+def test_the_kfp_gateway_serves_https_with_the_private_ca_certificate(prod: Any) -> None:
+    from infra.components.kfp_access import ROTATION_WINDOW_PERCENTAGE
+
+    host = "kfp.prod.mlops.internal"
+    gateway = one(prod, "kubernetes:gateway.networking.k8s.io/v1:Gateway").props["spec"]
+    # The internal Application Load Balancer: one HTTPS listener that terminates TLS with the
+    # regional Certificate Manager certificate, named as the listener's GKE option.
+    assert gateway["gatewayClassName"] == "gke-l7-rilb"
+    [listener] = gateway["listeners"]
+    assert (listener["protocol"], listener["port"], listener["hostname"]) == ("HTTPS", 443, host)
+    certificate = one(prod, "gcp:certificatemanager/certificate:Certificate").props
+    assert listener["tls"] == {
+        "mode": "Terminate",
+        "options": {"networking.gke.io/cert-manager-certs": certificate["name"]},
+    }
+    address = one(prod, "gcp:compute/address:Address", "kfp-ui").props
+    assert gateway["addresses"] == [{"type": "NamedAddress", "value": address["name"]}]
+    # The certificate names the host and is issued by the private CA, all in the Gateway's region
+    # (a regional load balancer takes regional certificates only).
+    issuance = one(
+        prod, "gcp:certificatemanager/certificateIssuanceConfig:CertificateIssuanceConfig"
+    )
+    pool = one(prod, "gcp:certificateauthority/caPool:CaPool")
+    authority = one(prod, "gcp:certificateauthority/authority:Authority").props
+    assert certificate["managed"] == {"domains": [host], "issuanceConfig": f"{issuance.name}-id"}
+    assert (
+        certificate["location"]
+        == issuance.props["location"]
+        == pool.props["location"]
+        == authority["location"]
+        == address["region"]
+    )
+    ca_pool = issuance.props["certificateAuthorityConfig"]["certificateAuthorityServiceConfig"]
+    assert ca_pool == {"caPool": f"{pool.name}-id"}
+    assert (authority["pool"], authority["type"]) == (pool.props["name"], "SELF_SIGNED")
+    assert authority["config"]["x509Config"]["caOptions"]["isCa"] is True
+    lifetime_days = int(issuance.props["lifetime"].rstrip("s")) / 86400
+    assert 21 <= lifetime_days <= 30
+    renewal_day = lifetime_days * ROTATION_WINDOW_PERCENTAGE / 100
+    assert renewal_day >= 7 and lifetime_days - renewal_day >= 7
+    # Certificate Manager's agent may request certificates from the pool.
+    requester = one(prod, "gcp:certificateauthority/caPoolIamMember:CaPoolIamMember").props
+    assert requester["caPool"] == f"{pool.name}-id"
+    assert requester["role"] == "roles/privateca.certificateRequester"
+    assert requester["member"].endswith("@gcp-sa-certificatemanager.iam.gserviceaccount.com")
+    # Clients find the Gateway by the certificate's name, and the route answers that name only.
+    record = one(prod, "gcp:dns/recordSet:RecordSet", "kfp-ui").props
+    assert record["name"] == f"{host}."
+    route = one(prod, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").props["spec"]
+    assert route["hostnames"] == [host] and route["parentRefs"] == [{"name": "kfp"}]
+
+
+def test_iap_admits_the_accessors_on_the_regional_backends_of_the_kfp_host(prod: Any) -> None:
+    # The load balancer's backend services are regional (iap_web/compute-REGION): a grant on the
+    # "compute" web type (the global backend services) would not reach them; one on iap_web does.
+    assert not resources_of(prod, "gcp:iap/webTypeComputeIamMember:WebTypeComputeIamMember")
+    grants = resources_of(prod, "gcp:iap/webIamMember:WebIamMember")
+    assert {g.props["member"].split(":")[0] for g in grants} == {"serviceAccount", "group"}
+    for grant in grants:
+        assert grant.props["role"] == "roles/iap.httpsResourceAccessor"
+        assert grant.props["condition"]["expression"] == 'request.host == "kfp.prod.mlops.internal"'
+    from infra.audit import iam_grants
+
+    listed = [
+        g for g in iam_grants(prod.resources) if g["role"] == "roles/iap.httpsResourceAccessor"
+    ]
+    assert len(listed) == len(grants) == 3
+    assert {g["resource"] for g in listed} == {"IAP web resources of acme-ml-prod"}

@@ -85,9 +85,9 @@ def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_el
 def test_the_kit_s_deployments_fit_the_namespace(prod: Any) -> None:
     from infra.components.serving import SERVER_PORT
     from infra.program import SERVING_KSA
-    from mlops_kit.serving.settings import DEFAULT_PORT
-    from mlops_kit.serving.targets.gke import SERVICE_ACCOUNT
+    from mlops_kit import images
+    from mlops_kit.deploy_targets.gke import SERVICE_ACCOUNT
 
     # The kit and the program are independent packages: the names they share are checked here.
-    assert (SERVER_PORT, SERVING_KSA) == (DEFAULT_PORT, SERVICE_ACCOUNT)
+    assert (SERVER_PORT, SERVING_KSA) == (images.SERVER_PORT, SERVICE_ACCOUNT)
     assert prod.outputs["serving_kubernetes_account"] == SERVING_KSA

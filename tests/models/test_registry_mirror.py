@@ -1,11 +1,14 @@
-"""The Vertex AI Model Registry as registry mirror, against a loopback fake of its REST API."""
+"""The Vertex AI Model Registry as registry mirror, against the cloud twin's Vertex AI.
+
+The mirror's ``ModelServiceClient`` speaks gRPC to ``REGION-aiplatform.googleapis.com:443``; the
+twin's ``grpc_proxy`` sends that host to its gRPC server, which answers from the Vertex AI fake and
+records each upload there as the REST request it stands for.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,70 +20,18 @@ from mlops_kit.errors import BackendError, ConfigError
 from mlops_kit.kit import Kit
 from mlops_kit.mirrors import MirroredVersion
 from mlops_kit.mirrors.vertex import VertexModelRegistry, vertex_model_id
-from tests.conftest import reply_json
+from tests.cloud_twin.twin import CloudTwin
+from tests.cloud_twin.vertex import FakeVertex
 from tests.models.conftest import train_classifier
 
 MIRROR = "vertex://acme-ml-dev/europe-west1"
 
 
-class FakeVertex(ThreadingHTTPServer):
-    """Answers ``models:upload`` like Vertex AI: a finished operation naming the new version."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.uploads: list[dict[str, Any]] = []
-        self.refuse = False
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeVertex
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        path = self.path.partition("?")[0]
-        parent = path.removeprefix("/v1/").removesuffix("/models:upload")
-        if self.server.refuse:
-            status, reply = (
-                403,
-                {
-                    "error": {
-                        "code": 403,
-                        "message": "Permission 'aiplatform.models.upload' denied",
-                        "status": "PERMISSION_DENIED",
-                    }
-                },
-            )
-        else:
-            self.server.uploads.append(body)
-            model = body.get("parentModel") or f"{parent}/models/{body['modelId']}"
-            status, reply = (
-                200,
-                {
-                    "name": f"{parent}/operations/{len(self.server.uploads)}",
-                    "done": True,
-                    "response": {
-                        "@type": "type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse",
-                        "model": model,
-                        "modelVersionId": str(len(self.server.uploads)),
-                    },
-                },
-            )
-        reply_json(self, reply, status)
-
-
 @pytest.fixture
-def vertex() -> Iterator[FakeVertex]:
-    server = FakeVertex()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
+def vertex(cloud_twin: CloudTwin) -> FakeVertex:
+    """The twin's Vertex AI, its requests of this test alone."""
+    assert cloud_twin.vertex is not None
+    return cloud_twin.vertex
 
 
 def _environment(gcs_uri: str, tmp_path: Path, **fields: Any) -> Environment:
@@ -96,21 +47,19 @@ def _environment(gcs_uri: str, tmp_path: Path, **fields: Any) -> Environment:
 
 
 @pytest.fixture
-def mirror_kit(gcs_uri: str, tmp_path: Path, vertex: FakeVertex) -> Iterator[Kit]:
-    """A kit whose registry mirror is a real ModelServiceClient talking to the fake."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform_v1
+def mirror_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[Kit]:
+    """A kit mirroring to the twin's Vertex AI, its artifacts in a bucket of the twin's storage.
 
+    The mirror's own gRPC client dials the regional host as in production; the twin's
+    ``grpc_proxy`` takes it to the fake, and its key file is the credentials.
+    """
     from mlops_kit.db import migrate
 
-    with Kit(_environment(gcs_uri, tmp_path, registry_mirror=MIRROR)) as kit:
+    assert cloud_twin.storage is not None
+    artifacts = f"gs://{cloud_twin.storage.create_bucket()}/models"
+    with Kit(_environment(artifacts, tmp_path, registry_mirror=MIRROR)) as kit:
         migrate.upgrade(kit.metadata)
         assert isinstance(kit.registry_mirror, VertexModelRegistry)
-        kit.registry_mirror.__dict__["_client"] = aiplatform_v1.ModelServiceClient(
-            transport="rest",
-            credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": vertex.endpoint},
-        )
         yield kit
 
 
@@ -123,7 +72,7 @@ def test_registration_mirrors_the_first_version_as_a_model_later_ones_as_its_ver
     first = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
     second = models.register(mirror_kit, "Churn_Model", artifact, lineage=lineage)
 
-    one, two = vertex.uploads
+    one, two = vertex.posted("/models:upload")
     assert one["modelId"] == "churn-model" and "parentModel" not in one
     assert one["model"]["artifactUri"] == first.artifact_uri
     assert one["model"]["artifactUri"].startswith("gs://") and first.artifact_uri.endswith("/1")
@@ -147,9 +96,9 @@ def test_registration_mirrors_the_first_version_as_a_model_later_ones_as_its_ver
 
 @pytest.mark.gcs
 def test_a_refused_mirror_leaves_the_version_ready_and_untagged(
-    mirror_kit: Kit, vertex: FakeVertex, tmp_path: Path
+    mirror_kit: Kit, vertex: FakeVertex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vertex.refuse = True
+    monkeypatch.setattr(vertex, "refusal", "Permission 'aiplatform.models.upload' denied")
     artifact = train_classifier(tmp_path / "model")
     with pytest.raises(
         BackendError,
@@ -159,7 +108,7 @@ def test_a_refused_mirror_leaves_the_version_ready_and_untagged(
             mirror_kit, "m", artifact, lineage=models.Lineage(packages={"scikit-learn": "1.5.2"})
         )
     assert models.get_version(mirror_kit, "m@1").tags == {}
-    vertex.refuse = False
+    vertex.refusal = None
     assert models.mirror(mirror_kit, "m@1").endswith("/models/m@1")
     assert models.get_version(mirror_kit, "m@1").tags["vertex.model"].endswith("/models/m@1")
 
@@ -185,7 +134,9 @@ def test_mirror_refusals_are_clear(gcs_uri: str, tmp_path: Path) -> None:
         registry.upload_request(trained)
     with pytest.raises(ConfigError, match="no recorded scikit-learn release"):
         registry.upload_request(MirroredVersion("m", 1, "gs://b/m/1", "sklearn"))
-    custom = registry.upload_request(trained, serving_image="europe-docker.pkg.dev/p/r/s@sha256:ab")
+    custom = registry.upload_request(
+        replace(trained, serving_image="europe-docker.pkg.dev/p/r/s@sha256:ab")
+    )
     assert custom.model.container_spec.image_uri == "europe-docker.pkg.dev/p/r/s@sha256:ab"
     us = MirroredVersion("m", 1, "gs://b/m/1", "sklearn", packages={"scikit-learn": "0.24.2"})
     assert VertexModelRegistry("vertex://p/us-central1").serving_image(us) == (

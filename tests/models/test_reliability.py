@@ -23,6 +23,8 @@ from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.environments import Environment
 from mlops_kit.errors import BackendError
 from mlops_kit.kit import Kit
+from tests.cloud_twin.sockets import TcpServer
+from tests.faults import run_killed
 from tests.models.conftest import GcsEmulator, write_bytes
 
 ROOT = Path(__file__).parents[2]
@@ -122,24 +124,20 @@ class BreakingProxy:
         self.limit = limit
         self.mode = mode
         self.sent = 0
-        self.broken = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.server = TcpServer(("127.0.0.1", 0), self._forward)
+        self.broken = self.server.stopping
+        """Set once the limit is reached."""
+        self.port = self.server.port
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.server.start()
 
-    def _accept(self) -> None:
-        while not self.broken.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            with self.lock:
-                self.sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+    def _forward(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        with self.lock:
+            self.sockets += [client, upstream]
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+        self._pump(client, upstream, True)
 
     def _pump(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
         try:
@@ -159,8 +157,7 @@ class BreakingProxy:
             return
 
     def cut(self) -> None:
-        self.broken.set()
-        self.listener.close()
+        self.server.stop()
         with self.lock:
             for sock in self.sockets:
                 with contextlib.suppress(OSError):
@@ -343,21 +340,6 @@ def test_a_process_killed_mid_upload_leaves_a_pending_version_that_gc_removes(
     kit.close()
 
 
-def _crash(metadata: str, artifacts: str, source: Path, crash_at: str, cwd: Path) -> None:
-    """Run a registration in a process that is killed at ``crash_at`` (``module:function``)."""
-    import signal
-
-    worker = subprocess.run(
-        [sys.executable, "-c", CRASHING_WORKER, metadata, artifacts, str(source), crash_at],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-        timeout=120,
-    )
-    assert worker.returncode == -signal.SIGKILL, worker.stderr[-3000:]
-
-
 @pytest.mark.parametrize(
     ("crash_at", "left"),
     [
@@ -376,7 +358,14 @@ def test_gc_removes_what_a_registration_killed_mid_upload_left_in_the_local_stor
     models.register(kit, "clf", write_bytes(tmp_path / "m.bin", 10), lineage=models.Lineage())
     source = write_bytes(tmp_path / "model" / "model.bin", 3 * 1024 * 1024, seed=3)
     environment = kit.environment
-    _crash(environment.metadata, environment.artifacts, source, crash_at, Path.cwd())
+    run_killed(
+        CRASHING_WORKER,
+        environment.metadata,
+        environment.artifacts,
+        str(source),
+        crash_at,
+        cwd=Path.cwd(),
+    )
     listed = [o.key for o in kit.artifacts.list_objects()]
     assert listed[0] == "clf/1/m.bin" and len(listed) == 2
     assert re.fullmatch(left, listed[1]), listed
@@ -427,7 +416,7 @@ def test_a_full_artifact_disk_is_one_line_and_leaves_no_version_and_no_partial_f
 def test_registering_to_a_storage_service_that_is_down_gives_up_at_the_stated_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, down: str
 ) -> None:
-    from mlops_kit.artifacts.gcs import RETRY_DEADLINE
+    from mlops_kit.gcp import RETRY_DEADLINE
     from tests.cloud_twin.http import LoopbackServer
 
     def unavailable(method: str, path: str, headers: dict[str, str], body: bytes) -> Any:

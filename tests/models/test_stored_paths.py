@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from mlops_kit import models
 from mlops_kit.db.models.registry import ModelFile
-from mlops_kit.errors import ConfigError, IntegrityError
+from mlops_kit.errors import ConfigError, ConflictError, IntegrityError
 from tests.models.conftest import write_bytes
 
 
@@ -36,6 +36,24 @@ def test_a_stored_path_leading_outside_the_destination_is_refused(
     assert not Path(stored_path).is_absolute() or not Path(stored_path).exists()
     # The failed download left nothing behind: a retry into the same destination is possible.
     assert not destination.exists()
+
+
+def test_a_link_in_the_destination_leading_outside_it_is_never_written_through(
+    kit: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "model"
+    write_bytes(source / "sub" / "weights.bin", 64, seed=1)
+    models.register(kit, "ranker", source)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    destination = tmp_path / "out"
+    destination.mkdir()
+    os.symlink(elsewhere, destination / "sub")
+
+    # Only a new or empty folder receives a download, so no link can be waiting inside it.
+    with pytest.raises(ConflictError, match="exists and is not empty"):
+        models.download(kit, "ranker@1", destination)
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_failed_download_into_an_empty_folder_leaves_it_empty(kit: Any, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The purchase story: a model trained on a few hours of the day, served around the clock."""
+"""The purchase story (a model trained on a few hours of the day, served around the clock) and
+the warehouse's sliced sums of a prediction log, run on DuckDB."""
 
 from __future__ import annotations
 
@@ -6,13 +7,64 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+
+from mlops_kit.errors import ConfigError
+from mlops_kit.monitoring import MonitoringSpec, metrics
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAY_HOURS = range(9, 18)
 """The training data covers 09:00-17:59 UTC only."""
+
+
+def spec_refusal(tmp_path: Path, text: str) -> str:
+    """The one-line message that refuses a ``monitoring.yaml`` of ``text``."""
+    path = tmp_path / "monitoring.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        MonitoringSpec.load(path)
+    assert "\n" not in str(refused.value)
+    return str(refused.value)
+
+
+def duckdb_sliced_sums(
+    prediction, score, label, group, task: str, slices: list[str]
+) -> dict[tuple[str, str], dict]:
+    """The warehouse's sliced sums of a prediction log, run on DuckDB, by (slice column, value).
+
+    The log's slice column is ``group``; a label of ``None`` has not arrived yet.
+    """
+    live = pa.table(
+        {
+            "_logged_at": pa.array([END] * len(prediction), pa.timestamp("us", tz="UTC")),
+            "_prediction": [str(p) for p in prediction],
+            "_score": score,
+            "_label": [None if y is None else str(y) for y in label],
+            "group": group,
+        }
+    )
+    con = duckdb.connect()
+    con.register("live", live)
+    relation = ibis.table(
+        {
+            "_logged_at": "timestamp('UTC')",
+            "_prediction": "string",
+            "_score": "float64",
+            "_label": "string",
+            "group": "string",
+        },
+        name="live",
+    )
+    sql = ibis.to_sql(metrics.sliced_sums(relation, slices, task, "1"), dialect="duckdb")
+    return {
+        (r["slice_column"], r["slice_value"]): r
+        for r in con.execute(sql).to_arrow_table().to_pylist()
+    }
 
 
 def purchases(rng: np.random.Generator, stamps: list[datetime]) -> pd.DataFrame:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import duckdb
-import ibis
 import numpy as np
-import pyarrow as pa
 import pytest
 
-from mlops_kit.monitoring import metrics
 from mlops_kit.monitoring.estimation import finish_estimates
+from tests.monitoring.conftest import END, duckdb_sliced_sums
 
-END = datetime(2026, 11, 20, tzinfo=UTC)
 Z_95 = 1.959963984540054
 Z_9990 = 3.2905267314918945
 """Twenty estimates checked together: each within its interval widened to 99.9 % (the same
@@ -59,36 +55,6 @@ def _sums(score: np.ndarray, said: np.ndarray) -> dict[str, float]:
     }
 
 
-def _duckdb_rows(score, prediction, label, group) -> dict[tuple[str, str], dict]:
-    n = len(score)
-    live = pa.table(
-        {
-            "_logged_at": pa.array([END] * n, pa.timestamp("us", tz="UTC")),
-            "_prediction": [str(p) for p in prediction],
-            "_score": score,
-            "_label": [None if y is None else str(y) for y in label],
-            "group": group,
-        }
-    )
-    con = duckdb.connect()
-    con.register("live", live)
-    relation = ibis.table(
-        {
-            "_logged_at": "timestamp('UTC')",
-            "_prediction": "string",
-            "_score": "float64",
-            "_label": "string",
-            "group": "string",
-        },
-        name="live",
-    )
-    sql = ibis.to_sql(metrics.sliced_sums(relation, ["group"], "classification", "1"), "duckdb")
-    return {
-        (r["slice_column"], r["slice_value"]): r
-        for r in con.execute(sql).to_arrow_table().to_pylist()
-    }
-
-
 def test_duckdb_estimate_matches_a_pure_python_reference_labelled_or_not() -> None:
     rng = np.random.default_rng(11)
     n = 6000
@@ -96,7 +62,7 @@ def test_duckdb_estimate_matches_a_pure_python_reference_labelled_or_not() -> No
     group = rng.choice(["a", "b"], n)
     labels: list[int | None] = list(label)
     labels[: n // 2] = [None] * (n // 2)  # half the labels have not arrived: still estimated
-    rows = _duckdb_rows(score, said, labels, group)
+    rows = duckdb_sliced_sums(said, score, labels, group, "classification", ["group"])
     for key, mask in [(("overall", "all"), np.ones(n, bool)), (("group", "b"), group == "b")]:
         row = rows[key]
         assert row["logged"] == mask.sum()

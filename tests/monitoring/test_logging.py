@@ -176,47 +176,45 @@ def test_batches_with_other_keys_and_types_read_as_one_table(local_kit) -> None:
 
 
 @pytest.fixture
-def bigquery_kit(tmp_path: Path) -> Iterator[Any]:
-    """A cloud environment whose BigQuery client talks to the twin's BigQuery on loopback."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    from mlops_kit.environments import Environment
-    from mlops_kit.kit import Kit
+def bigquery_logs() -> Iterator[FakeBigQuery]:
+    """A BigQuery fake of the twin on loopback, with the provisioned log tables in ``proj.mon``."""
     from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
 
     fake = FakeBigQuery("proj", ("data", "mon")).start()
     for schema in (PREDICTION_LOG, GROUND_TRUTH):
         fields = [{"name": name, "type": kind} for name, kind in schema.columns]
         fake.create_table("proj", "mon", schema.name, fields)
-    kit = Kit(
-        Environment(
-            name="dev",
-            warehouse="bigquery://proj/data",
-            artifacts="gs://b/p",
-            metadata=f"sqlite:///{tmp_path / 'm.db'}",
-            orchestrator="kfp-local",
-            prediction_log_table="proj.mon.prediction_log",
-        )
-    )
-    kit.warehouse.__dict__["_client"] = bigquery.Client(
-        project="proj",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=fake.endpoint),
-    )
-    kit.__dict__["fake"] = fake
-    yield kit
+    yield fake
     fake.stop()
 
 
-def _inserts(kit: Any) -> list[tuple[str, dict[str, Any]]]:
-    paths = [(path.split("?")[0], body) for _method, path, body in kit.fake.requests]
+@pytest.fixture
+def bigquery_kit(
+    tmp_path: Path, bigquery_logs: FakeBigQuery, twin_credentials: Path
+) -> Iterator[Any]:
+    """A cloud environment whose warehouse URI names the fake's endpoint, with the twin's key."""
+    from mlops_kit.environments import Environment
+    from mlops_kit.kit import Kit
+
+    environment = Environment(
+        name="dev",
+        warehouse=f"bigquery://proj/data?api_endpoint={bigquery_logs.endpoint}",
+        artifacts="gs://b/p",
+        metadata=f"sqlite:///{tmp_path / 'm.db'}",
+        orchestrator="kfp-local",
+        prediction_log_table="proj.mon.prediction_log",
+    )
+    with Kit(environment) as kit:
+        yield kit
+
+
+def _inserts(fake: FakeBigQuery) -> list[tuple[str, dict[str, Any]]]:
+    paths = [(path.split("?")[0], body) for _method, path, body in fake.requests]
     return [(path, body) for path, body in paths if path.endswith("/insertAll")]
 
 
 def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
-    bigquery_kit: Any,
+    bigquery_kit: Any, bigquery_logs: FakeBigQuery
 ) -> None:
     from mlops_kit.monitoring import PredictionLogger, log_ground_truth
 
@@ -226,7 +224,7 @@ def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
         logger.log("r2", {"tenure": 2}, 0, None, at)
     assert log_ground_truth(bigquery_kit, {"r1": 1}, at) == 1
 
-    (log_path, log_body), (truth_path, truth_body) = _inserts(bigquery_kit)
+    (log_path, log_body), (truth_path, truth_body) = _inserts(bigquery_logs)
     assert log_path.endswith("/projects/proj/datasets/mon/tables/prediction_log/insertAll")
     assert truth_path.endswith("/projects/proj/datasets/mon/tables/ground_truth/insertAll")
     first = log_body["rows"][0]["json"]
@@ -240,20 +238,20 @@ def test_bigquery_logs_stream_one_insert_per_batch_into_the_provisioned_tables(
     }
 
 
-def test_bigquery_refusing_rows_keeps_them_buffered(bigquery_kit: Any) -> None:
+def test_bigquery_refusing_rows_keeps_them_buffered(
+    bigquery_kit: Any, bigquery_logs: FakeBigQuery
+) -> None:
     from mlops_kit.monitoring import PredictionLogger
 
     # A log table provisioned without the score column refuses the rows that carry one.
-    bigquery_kit.fake.db.execute('ALTER TABLE "proj"."mon"."prediction_log" DROP COLUMN score')
+    bigquery_logs.db.execute('ALTER TABLE "proj"."mon"."prediction_log" DROP COLUMN score')
     logger = PredictionLogger(bigquery_kit, "churn", 1, batch_size=10, max_delay=60)
     logger.log("r1", {"x": 1}, 1, 0.5)
     with pytest.raises(BackendError, match=r"BigQuery refused rows of proj\.mon\.prediction_log"):
         logger.flush()
-    bigquery_kit.fake.db.execute(
-        'ALTER TABLE "proj"."mon"."prediction_log" ADD COLUMN score DOUBLE'
-    )
+    bigquery_logs.db.execute('ALTER TABLE "proj"."mon"."prediction_log" ADD COLUMN score DOUBLE')
     logger.close()
-    assert logger.written == 1 and len(_inserts(bigquery_kit)) == 2
+    assert logger.written == 1 and len(_inserts(bigquery_logs)) == 2
 
 
 def test_slow_writes_push_back_at_the_bound_and_the_server_counts_the_dropped_rows(

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from mlops_kit.errors import ConfigError
 from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel
 from mlops_kit.monitoring.guards import PastRun, refusal
 from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
 from mlops_kit.monitoring.spec import RetrainingGuards
+from tests.monitoring.conftest import spec_refusal
 from tests.monitoring.webhooks import WebhookReceiver
 
 NOW = datetime(2026, 11, 20, 6, tzinfo=UTC)
@@ -89,12 +89,7 @@ def test_guards_let_runs_through_once_their_limits_pass() -> None:
     ],
 )
 def test_invalid_loop_settings_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "monitoring.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as refused:
-        MonitoringSpec.load(path)
-    assert message in str(refused.value)
-    assert "\n" not in str(refused.value)
+    assert message in spec_refusal(tmp_path, text)
 
 
 def test_a_literal_webhook_url_is_not_stored_with_the_run() -> None:

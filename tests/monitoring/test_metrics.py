@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import duckdb
-import ibis
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from mlops_kit.monitoring import metrics
+from tests.monitoring.conftest import duckdb_sliced_sums
 
 
-def _run(live: pa.Table, task: metrics.Task, slices: list[str]) -> dict[tuple[str, str], dict]:
-    con = duckdb.connect()
-    con.register("live", live)
-    relation = ibis.table(
-        {
-            "_logged_at": "timestamp('UTC')",
-            "_prediction": "string",
-            "_score": "float64",
-            "_label": "string",
-            "group": "string",
-        },
-        name="live",
-    )
-    sql = ibis.to_sql(metrics.sliced_sums(relation, slices, task, "1"), dialect="duckdb")
-    rows = con.execute(sql).to_arrow_table().to_pylist()
-    return {
-        (r["slice_column"], r["slice_value"]): metrics.finish_metrics(r, task)[1] | {"n": r["n"]}
-        for r in rows
-    }
-
-
-def _table(prediction, score, label, group) -> pa.Table:
-    n = len(prediction)
-    return pa.table(
-        {
-            "_logged_at": pa.array(np.full(n, 0, dtype="datetime64[us]")).cast(
-                pa.timestamp("us", tz="UTC")
-            ),
-            "_prediction": [str(p) for p in prediction],
-            "_score": score,
-            "_label": [None if y is None else str(y) for y in label],
-            "group": group,
-        }
-    )
+def _run(prediction, score, label, group, task: metrics.Task, slices: list[str]) -> dict:
+    rows = duckdb_sliced_sums(prediction, score, label, group, task, slices)
+    return {key: metrics.finish_metrics(r, task)[1] | {"n": r["n"]} for key, r in rows.items()}
 
 
 def test_classification_metrics_match_scikit_learn() -> None:
@@ -58,7 +25,7 @@ def test_classification_metrics_match_scikit_learn() -> None:
     group = rng.choice(["a", "b"], n)
     labels: list[int | None] = list(y)
     labels[:100] = [None] * 100  # not labelled yet: left out
-    result = _run(_table(prediction, score, labels, group), "classification", ["group"])
+    result = _run(prediction, score, labels, group, "classification", ["group"])
     for key, mask in [(("overall", "all"), np.ones(n, bool)), (("group", "a"), group == "a")]:
         mask = mask.copy()
         mask[:100] = False
@@ -87,8 +54,9 @@ def test_regression_metrics_match_scikit_learn() -> None:
     actual = rng.normal(10, 3, 2000)
     predicted = actual + rng.normal(0, 1, 2000)
     group = rng.choice(["a", "b"], 2000)
-    table = _table(predicted, np.full(2000, np.nan), list(actual), group)
-    got = _run(table, "regression", ["group"])[("overall", "all")]
+    got = _run(predicted, np.full(2000, np.nan), list(actual), group, "regression", ["group"])[
+        ("overall", "all")
+    ]
     assert got["mae"].value == pytest.approx(sk.mean_absolute_error(actual, predicted))
     assert got["rmse"].value == pytest.approx(np.sqrt(sk.mean_squared_error(actual, predicted)))
     assert got["rmse"].lower < got["rmse"].value < got["rmse"].upper
@@ -114,6 +82,6 @@ def test_edge_cases_give_no_value_instead_of_dividing_by_zero() -> None:
     ] * 3
     assert metrics.hanley_mcneil(0, 10, 0).value is None
     assert metrics.mean_interval(3.0, 9.0, 1) == metrics.Estimate(3.0)
-    one_class = _run(_table([1, 1], [0.9, 0.8], [1, 1], ["a", "a"]), "classification", [])
+    one_class = _run([1, 1], [0.9, 0.8], [1, 1], ["a", "a"], "classification", [])
     assert one_class[("overall", "all")]["roc_auc"].value is None
     assert one_class[("overall", "all")]["accuracy"].value == 1.0

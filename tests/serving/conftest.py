@@ -9,7 +9,11 @@ import pytest
 
 from mlops_kit.kit import Kit
 from mlops_kit.serving.process import ServerProcess
+from tests.cloud_twin.gke import FakeKubernetes
 
+GKE_SERVING = "mlops-serving@twin-project.iam.gserviceaccount.com"
+GKE_DEPLOY = "gke://twin-project/europe-west1/mlops-twin/serving"
+_GKE_CONTEXT = "gke_twin-project_europe-west1_mlops-twin"
 MODEL = "churn"
 FEATURES = {
     "contract": "month-to-month",
@@ -51,6 +55,17 @@ def train(directory: Path, frame: object, c: float) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, directory / "model.joblib")
     return directory
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    """The GKE cluster of :data:`GKE_DEPLOY`, its serving account bound to :data:`GKE_SERVING`."""
+    fake = FakeKubernetes().start()
+    fake.add_service_account("serving", "model-server", GKE_SERVING)
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", _GKE_CONTEXT)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def _run_canary(
     twin: tuple[Kit, Path], alias: str, version: int, right: bool
 ) -> list[tuple[int, int, str, str]]:
     """Serve ``alias`` with ``version`` as a 50 % canary; label its answers right or wrong."""
-    from mlops_kit.serving.targets import open_deploy_target
+    from mlops_kit.deploy_targets import open_deploy_target
 
     kit, root = twin
     with ServerProcess(root, f"{MODEL}@{alias}", "--follow-interval", "0.1") as server:
@@ -122,9 +122,9 @@ def test_a_failed_check_withdraws_the_canary_and_a_passed_one_promotes_it(
 
 def test_a_canary_without_enough_labels_is_not_judged(twin: tuple[Kit, Path]) -> None:
     from mlops_kit import models
+    from mlops_kit.deploy_targets import open_deploy_target
     from mlops_kit.errors import ConflictError
     from mlops_kit.serving.canary import judge_canary
-    from mlops_kit.serving.targets import open_deploy_target
 
     kit, _ = twin
     models.promote(kit, f"{MODEL}@1", "quiet", "the first")

@@ -11,7 +11,6 @@ from infra.policies.controls.resources import (
     PUBLIC_MEMBERS,
     TABLE,
     Resource,
-    get,
     public_grants,
 )
 
@@ -37,31 +36,35 @@ def bigquery_not_public(resource: Resource) -> Iterator[str]:
         yield from public_grants(resource, "BigQuery data")
 
 
-@SECTION.resource_control(
-    "bigquery-table-cmek", ["CIS GCP 7.2"], "Tables encrypted with customer-managed keys", TABLE
+SECTION.setting_control(
+    "bigquery-table-cmek",
+    ["CIS GCP 7.2"],
+    "Tables encrypted with customer-managed keys",
+    TABLE,
+    path="encryptionConfiguration.kmsKeyName",
+    problem="no encryptionConfiguration.kmsKeyName (CMEK)",
 )
-def bigquery_table_cmek(resource: Resource) -> Iterator[str]:
-    if not get(resource.props, "encryptionConfiguration.kmsKeyName"):
-        yield "no encryptionConfiguration.kmsKeyName (CMEK)"
 
 
-@SECTION.resource_control(
-    "bigquery-dataset-cmek", ["CIS GCP 7.3"], "Datasets default to customer-managed keys", DATASET
+SECTION.setting_control(
+    "bigquery-dataset-cmek",
+    ["CIS GCP 7.3"],
+    "Datasets default to customer-managed keys",
+    DATASET,
+    path="defaultEncryptionConfiguration.kmsKeyName",
+    problem="no defaultEncryptionConfiguration.kmsKeyName (CMEK)",
 )
-def bigquery_dataset_cmek(resource: Resource) -> Iterator[str]:
-    if not get(resource.props, "defaultEncryptionConfiguration.kmsKeyName"):
-        yield "no defaultEncryptionConfiguration.kmsKeyName (CMEK)"
 
 
-@SECTION.resource_control(
+SECTION.setting_control(
     "bigquery-table-deletion-protection",
     ["checkov CKV_GCP_121"],
     "Tables have deletion protection",
     TABLE,
+    path="deletionProtection",
+    must_not_be=False,
+    problem="deletionProtection=false",
 )
-def bigquery_table_deletion_protection(resource: Resource) -> Iterator[str]:
-    if resource.props.get("deletionProtection") is False:
-        yield "deletionProtection=false"
 
 
 @SECTION.resource_control(

@@ -49,10 +49,14 @@ def gke_dedicated_node_sa(resource: Resource) -> Iterator[str]:
             yield "nodes run as the Compute Engine default service account"
 
 
-@SECTION.resource_control("gke-workload-identity", ["CIS GKE 5.2.2"], "Workload Identity", CLUSTER)
-def gke_workload_identity(resource: Resource) -> Iterator[str]:
-    if not get(resource.props, "workloadIdentityConfig.workloadPool"):
-        yield "Workload Identity is off (workloadIdentityConfig.workloadPool)"
+SECTION.setting_control(
+    "gke-workload-identity",
+    ["CIS GKE 5.2.2"],
+    "Workload Identity",
+    CLUSTER,
+    path="workloadIdentityConfig.workloadPool",
+    problem="Workload Identity is off (workloadIdentityConfig.workloadPool)",
+)
 
 
 @SECTION.resource_control(
@@ -115,10 +119,15 @@ def gke_release_channel(resource: Resource) -> Iterator[str]:
         yield f"release channel {channel!r}: use REGULAR or STABLE"
 
 
-@SECTION.resource_control("gke-shielded-nodes", ["CIS GKE 5.5.5"], "Shielded GKE nodes", CLUSTER)
-def gke_shielded_nodes(resource: Resource) -> Iterator[str]:
-    if resource.props.get("enableShieldedNodes") is False:
-        yield "enableShieldedNodes is off"
+SECTION.setting_control(
+    "gke-shielded-nodes",
+    ["CIS GKE 5.5.5"],
+    "Shielded GKE nodes",
+    CLUSTER,
+    path="enableShieldedNodes",
+    must_not_be=False,
+    problem="enableShieldedNodes is off",
+)
 
 
 @SECTION.resource_control(
@@ -137,15 +146,15 @@ def gke_secure_boot(resource: Resource) -> Iterator[str]:
             yield "integrity monitoring is off"
 
 
-@SECTION.resource_control(
+SECTION.setting_control(
     "gke-intranode-visibility",
     ["CIS GKE 5.6.1"],
     "Intranode visibility (flow logs of pod traffic)",
     CLUSTER,
+    path="enableIntranodeVisibility",
+    must_be=True,
+    problem="enableIntranodeVisibility is off",
 )
-def gke_intranode_visibility(resource: Resource) -> Iterator[str]:
-    if resource.props.get("enableIntranodeVisibility") is not True:
-        yield "enableIntranodeVisibility is off"
 
 
 @SECTION.resource_control(
@@ -176,18 +185,26 @@ def gke_authorized_networks(resource: Resource) -> Iterator[str]:
             yield f"authorized network {block.get('cidrBlock')} is a public range"
 
 
-@SECTION.resource_control(
-    "gke-private-endpoint", ["CIS GKE 5.6.4"], "Private control-plane endpoint", CLUSTER
+SECTION.setting_control(
+    "gke-private-endpoint",
+    ["CIS GKE 5.6.4"],
+    "Private control-plane endpoint",
+    CLUSTER,
+    path="privateClusterConfig.enablePrivateEndpoint",
+    must_be=True,
+    problem="the control plane has a public endpoint (enablePrivateEndpoint)",
 )
-def gke_private_endpoint(resource: Resource) -> Iterator[str]:
-    if get(resource.props, "privateClusterConfig.enablePrivateEndpoint") is not True:
-        yield "the control plane has a public endpoint (enablePrivateEndpoint)"
 
 
-@SECTION.resource_control("gke-private-nodes", ["CIS GKE 5.6.5"], "Private nodes", CLUSTER)
-def gke_private_nodes(resource: Resource) -> Iterator[str]:
-    if get(resource.props, "privateClusterConfig.enablePrivateNodes") is not True:
-        yield "nodes have public IPs (enablePrivateNodes)"
+SECTION.setting_control(
+    "gke-private-nodes",
+    ["CIS GKE 5.6.5"],
+    "Private nodes",
+    CLUSTER,
+    path="privateClusterConfig.enablePrivateNodes",
+    must_be=True,
+    problem="nodes have public IPs (enablePrivateNodes)",
+)
 
 
 @SECTION.resource_control(
@@ -199,21 +216,26 @@ def gke_logging_monitoring(resource: Resource) -> Iterator[str]:
             yield f"{key} is none"
 
 
-@SECTION.resource_control(
+SECTION.setting_control(
     "gke-no-client-certificate",
     ["CIS GKE 5.8.1"],
     "Client-certificate authentication disabled",
     CLUSTER,
+    path="masterAuth.clientCertificateConfig.issueClientCertificate",
+    must_not_be=True,
+    problem="a client certificate is issued (static cluster credentials)",
 )
-def gke_no_client_certificate(resource: Resource) -> Iterator[str]:
-    if get(resource.props, "masterAuth.clientCertificateConfig.issueClientCertificate") is True:
-        yield "a client certificate is issued (static cluster credentials)"
 
 
-@SECTION.resource_control("gke-no-legacy-abac", ["CIS GKE 5.8.3"], "Legacy ABAC disabled", CLUSTER)
-def gke_no_legacy_abac(resource: Resource) -> Iterator[str]:
-    if resource.props.get("enableLegacyAbac") is True:
-        yield "legacy ABAC is on"
+SECTION.setting_control(
+    "gke-no-legacy-abac",
+    ["CIS GKE 5.8.3"],
+    "Legacy ABAC disabled",
+    CLUSTER,
+    path="enableLegacyAbac",
+    must_not_be=True,
+    problem="legacy ABAC is on",
+)
 
 
 @SECTION.resource_control(
@@ -229,19 +251,26 @@ def gke_cmek_boot_disks(resource: Resource) -> Iterator[str]:
             yield "boot disks use Google-managed keys (bootDiskKmsKey)"
 
 
-@SECTION.resource_control("gke-no-alpha", ["CIS GKE 5.10.2"], "No alpha clusters", CLUSTER)
-def gke_no_alpha(resource: Resource) -> Iterator[str]:
-    if resource.props.get("enableKubernetesAlpha") is True:
-        yield "Kubernetes alpha features are on"
-
-
-@SECTION.resource_control(
-    "gke-security-posture", ["CIS GKE 5.10.4"], "Security posture dashboard", CLUSTER
+SECTION.setting_control(
+    "gke-no-alpha",
+    ["CIS GKE 5.10.2"],
+    "No alpha clusters",
+    CLUSTER,
+    path="enableKubernetesAlpha",
+    must_not_be=True,
+    problem="Kubernetes alpha features are on",
 )
-def gke_security_posture(resource: Resource) -> Iterator[str]:
-    mode = get(resource.props, "securityPostureConfig.mode")
-    if mode == "DISABLED":
-        yield "security posture is disabled"
+
+
+SECTION.setting_control(
+    "gke-security-posture",
+    ["CIS GKE 5.10.4"],
+    "Security posture dashboard",
+    CLUSTER,
+    path="securityPostureConfig.mode",
+    must_not_be="DISABLED",
+    problem="security posture is disabled",
+)
 
 
 @SECTION.resource_control(
@@ -258,23 +287,26 @@ def gke_network_policy(resource: Resource) -> Iterator[str]:
         yield "NetworkPolicy is not enforced: use Dataplane V2 (ADVANCED_DATAPATH)"
 
 
-@SECTION.resource_control(
-    "gke-binary-authorization", ["checkov CKV_GCP_66"], "Binary Authorization enforced", CLUSTER
+SECTION.setting_control(
+    "gke-binary-authorization",
+    ["checkov CKV_GCP_66"],
+    "Binary Authorization enforced",
+    CLUSTER,
+    path="binaryAuthorization.evaluationMode",
+    must_be="PROJECT_SINGLETON_POLICY_ENFORCE",
+    problem="Binary Authorization is not enforced",
 )
-def gke_binary_authorization(resource: Resource) -> Iterator[str]:
-    if (
-        get(resource.props, "binaryAuthorization.evaluationMode")
-        != "PROJECT_SINGLETON_POLICY_ENFORCE"
-    ):
-        yield "Binary Authorization is not enforced"
 
 
-@SECTION.resource_control(
-    "gke-no-default-node-pool", ["checkov CKV_GCP_123"], "Default node pool removed", CLUSTER
+SECTION.setting_control(
+    "gke-no-default-node-pool",
+    ["checkov CKV_GCP_123"],
+    "Default node pool removed",
+    CLUSTER,
+    path="removeDefaultNodePool",
+    must_be=True,
+    problem="the default node pool is kept (removeDefaultNodePool)",
 )
-def gke_no_default_node_pool(resource: Resource) -> Iterator[str]:
-    if resource.props.get("removeDefaultNodePool") is not True:
-        yield "the default node pool is kept (removeDefaultNodePool)"
 
 
 @SECTION.resource_control(

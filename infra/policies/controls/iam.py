@@ -59,45 +59,38 @@ def no_project_service_account_user(resource: Resource) -> Iterator[str]:
             yield f"{member} gets {role} on the whole project: grant it on one service account"
 
 
-def _separation(
-    resources: Sequence[Resource], first: str, second: str
-) -> Iterator[tuple[Resource | None, str]]:
-    roles: dict[str, set[str]] = {}
-    for resource in resources:
-        if resource.type in PROJECT_IAM:
-            for member, role in iam_entries(resource):
-                roles.setdefault(member, set()).add(role)
-    for member, held in sorted(roles.items()):
-        if {first, second} <= held:
-            yield None, f"{member} holds both {first} and {second}"
+def _separation_control(id_: str, cis: str, title: str, first: str, second: str) -> None:
+    """Register a stack control: no principal holds both ``first`` and ``second`` on the project."""
+
+    @SECTION.stack_control(id_, [cis], title, *PROJECT_IAM)
+    def check(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
+        roles: dict[str, set[str]] = {}
+        for resource in resources:
+            if resource.type in PROJECT_IAM:
+                for member, role in iam_entries(resource):
+                    roles.setdefault(member, set()).add(role)
+        for member, held in sorted(roles.items()):
+            if {first, second} <= held:
+                yield None, f"{member} holds both {first} and {second}"
 
 
-@SECTION.stack_control(
-    "iam-separation-of-duties-service-accounts",
-    ["CIS GCP 1.8 (v5 1.9)"],
-    "No principal is both Service Account Admin and User",
-    *PROJECT_IAM,
-)
-def separation_of_duties_service_accounts(
-    resources: Sequence[Resource],
-) -> Iterator[tuple[Resource | None, str]]:
-    yield from _separation(
-        resources, "roles/iam.serviceAccountAdmin", "roles/iam.serviceAccountUser"
-    )
-
-
-@SECTION.stack_control(
-    "iam-separation-of-duties-kms",
-    ["CIS GCP 1.11 (v5 1.12)"],
-    "No principal is both KMS Admin and Encrypter/Decrypter",
-    *PROJECT_IAM,
-)
-def separation_of_duties_kms(
-    resources: Sequence[Resource],
-) -> Iterator[tuple[Resource | None, str]]:
-    yield from _separation(
-        resources, "roles/cloudkms.admin", "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-    )
+for _args in (
+    (
+        "iam-separation-of-duties-service-accounts",
+        "CIS GCP 1.8 (v5 1.9)",
+        "No principal is both Service Account Admin and User",
+        "roles/iam.serviceAccountAdmin",
+        "roles/iam.serviceAccountUser",
+    ),
+    (
+        "iam-separation-of-duties-kms",
+        "CIS GCP 1.11 (v5 1.12)",
+        "No principal is both KMS Admin and Encrypter/Decrypter",
+        "roles/cloudkms.admin",
+        "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    ),
+):
+    _separation_control(*_args)
 
 
 @SECTION.resource_control(

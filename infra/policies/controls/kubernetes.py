@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from infra.image_digests import by_digest
 from infra.policies.controls.registry import Section
 from infra.policies.controls.resources import (
     BACKEND_POLICY,
@@ -105,6 +106,28 @@ def k8s_default_service_account_tokens(resource: Resource) -> Iterator[str]:
         spec.get("automountServiceAccountToken") is not False
     ):
         yield "runs as the default service account and mounts its token"
+
+
+@SECTION.resource_control(
+    "k8s-images-by-digest",
+    ["checkov CKV_K8S_43"],
+    "Container images are pinned by digest",
+    *WORKLOADS,
+    # Advisory: a digest is known only by asking the image's registry, which the program and the
+    # audit never do. Its fix is a command run once online, not a change of the program.
+    advisory=True,
+)
+def k8s_images_by_digest(resource: Resource) -> Iterator[str]:
+    # A tag can be moved to another image after the review; a digest cannot.
+    spec = pod_spec(resource)
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        image = str(container.get("image") or "")
+        if not by_digest(image):
+            yield (
+                f"container {container.get('name')} runs {image or 'no image'} by tag, not by "
+                "digest: run python -m infra.kubeflow_inventory lock-digests where the "
+                "registries are reachable, and commit the lock"
+            )
 
 
 @SECTION.resource_control(

@@ -32,12 +32,15 @@ def no_default_network(resource: Resource) -> Iterator[str]:
         yield "a network named 'default' is declared"
 
 
-@SECTION.resource_control(
-    "network-custom-mode", ["CIS GCP 3.2"], "No legacy or auto-mode networks", NETWORK
+SECTION.setting_control(
+    "network-custom-mode",
+    ["CIS GCP 3.2"],
+    "No legacy or auto-mode networks",
+    NETWORK,
+    path="autoCreateSubnetworks",
+    must_be=False,
+    problem="auto-mode network: set autoCreateSubnetworks=false (custom mode)",
 )
-def custom_mode_network(resource: Resource) -> Iterator[str]:
-    if resource.props.get("autoCreateSubnetworks") is not False:
-        yield "auto-mode network: set autoCreateSubnetworks=false (custom mode)"
 
 
 def _iap_only(cidr: str) -> bool:

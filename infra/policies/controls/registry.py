@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.policies.controls.resources import Resource
+from infra.policies.controls.resources import Resource, get
 
 ResourceCheck = Callable[[Resource], Iterator[str]]
 StackCheck = Callable[[Sequence[Resource]], Iterator[tuple[Resource | None, str]]]
@@ -17,7 +17,9 @@ class Control:
     """A control: its id, the benchmark ids it implements, and the function that checks it.
 
     A resource control's ``check`` takes one :class:`Resource` and yields violation messages; a
-    stack control's takes every resource and yields ``(resource or None, message)`` pairs.
+    stack control's takes every resource and yields ``(resource or None, message)`` pairs. An
+    advisory control's violations are warnings: the audit lists them without failing, and the
+    policy pack reports them without blocking an update.
     """
 
     id: str
@@ -26,6 +28,7 @@ class Control:
     types: tuple[str, ...]
     check: Callable[..., Iterable[Any]]
     stack: bool = False
+    advisory: bool = False
 
     def applies_to(self, resource: Resource) -> bool:
         """Whether this (resource) control checks ``resource``."""
@@ -44,15 +47,46 @@ class Section:
         self.controls.append(control)
 
     def resource_control(
-        self, id_: str, cis: Sequence[str], title: str, *types: str
+        self, id_: str, cis: Sequence[str], title: str, *types: str, advisory: bool = False
     ) -> Callable[[ResourceCheck], ResourceCheck]:
         """Register a function ``(resource) -> messages`` as a control of ``types``."""
 
         def register(fn: ResourceCheck) -> ResourceCheck:
-            self.add(Control(id_, tuple(cis), title, types, fn))
+            self.add(Control(id_, tuple(cis), title, types, fn, advisory=advisory))
             return fn
 
         return register
+
+    def setting_control(
+        self,
+        id_: str,
+        cis: Sequence[str],
+        title: str,
+        *types: str,
+        path: str,
+        problem: str,
+        must_be: object = None,
+        must_not_be: object = None,
+    ) -> None:
+        """Register a control that reads one setting, at dotted ``path``, and yields ``problem``.
+
+        With ``must_be`` the setting must be that value; with ``must_not_be`` it may be anything
+        else, unset included; with neither it must be set (not empty). ``True`` and ``False``
+        compare by identity: a setting must be the boolean, not a value equal to it.
+        """
+
+        def check(resource: Resource) -> Iterator[str]:
+            value = get(resource.props, path)
+            if must_be is not None:
+                failed = not _is(value, must_be)
+            elif must_not_be is not None:
+                failed = _is(value, must_not_be)
+            else:
+                failed = not value
+            if failed:
+                yield problem
+
+        self.add(Control(id_, tuple(cis), title, types, check))
 
     def stack_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str
@@ -64,6 +98,10 @@ class Section:
             return fn
 
         return register
+
+
+def _is(value: object, expected: object) -> bool:
+    return value is expected if isinstance(expected, bool) else value == expected
 
 
 @dataclass(frozen=True)
@@ -87,7 +125,8 @@ class ControlResult:
 
     @property
     def status(self) -> str:
-        """``pass``, ``FAIL`` or ``n/a`` (no resource of the control's types)."""
+        """``pass``, ``FAIL``, ``warn`` (an advisory control's violations) or ``n/a`` (no
+        resource of the control's types)."""
         if self.violations:
-            return "FAIL"
+            return "warn" if self.control.advisory else "FAIL"
         return "pass" if self.checked else "n/a"

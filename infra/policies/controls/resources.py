@@ -6,7 +6,7 @@ Inputs are camelCase, as the engine (and the policy pack) sees them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +130,24 @@ def get(props: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:
             return default
         value = value[part]
     return default if value is None else value
+
+
+def leaves(
+    value: Any, fields: Callable[[Any], Mapping[str, Any] | None] = lambda _: None
+) -> Iterator[Any]:
+    """Every value nested in ``value``'s mappings, lists and tuples, depth first.
+
+    ``fields`` opens other containers: the mapping it returns for an object is walked too.
+    """
+    opened = fields(value) if not isinstance(value, Mapping | list | tuple) else None
+    if isinstance(value, Mapping) or opened is not None:
+        for item in (value if opened is None else opened).values():
+            yield from leaves(item, fields)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from leaves(item, fields)
+    else:
+        yield value
 
 
 def iam_entries(resource: Resource) -> list[tuple[str, str]]:

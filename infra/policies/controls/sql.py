@@ -195,15 +195,15 @@ def sql_deletion_protection(resource: Resource) -> Iterator[str]:
         yield "settings.deletionProtectionEnabled is off: the API (console, gcloud) can delete it"
 
 
-@SECTION.resource_control(
+SECTION.setting_control(
     "sql-connector-enforcement",
     ["hardening"],
     "Only Cloud SQL connectors may connect",
     SQL_INSTANCE,
+    path="settings.connectorEnforcement",
+    must_be="REQUIRED",
+    problem="connectorEnforcement is not REQUIRED: direct connections bypass IAM",
 )
-def sql_connector_enforcement(resource: Resource) -> Iterator[str]:
-    if get(resource.props, "settings.connectorEnforcement") != "REQUIRED":
-        yield "connectorEnforcement is not REQUIRED: direct connections bypass IAM"
 
 
 @SECTION.resource_control(
@@ -218,9 +218,11 @@ def sql_mysql_root_password(resource: Resource) -> Iterator[str]:
         yield "no rootPassword: root can log in without a password"
 
 
-@SECTION.resource_control(
-    "sql-cmek", ["hardening (CMEK)"], "Instances encrypted with customer-managed keys", SQL_INSTANCE
+SECTION.setting_control(
+    "sql-cmek",
+    ["hardening (CMEK)"],
+    "Instances encrypted with customer-managed keys",
+    SQL_INSTANCE,
+    path="encryptionKeyName",
+    problem="no encryptionKeyName: data and backups use Google-managed keys (CMEK)",
 )
-def sql_cmek(resource: Resource) -> Iterator[str]:
-    if not resource.props.get("encryptionKeyName"):
-        yield "no encryptionKeyName: data and backups use Google-managed keys (CMEK)"

@@ -34,12 +34,15 @@ def gcs_not_public(resource: Resource) -> Iterator[str]:
     yield from public_grants(resource, "the bucket")
 
 
-@SECTION.resource_control(
-    "gcs-uniform-access", ["CIS GCP 5.2"], "Uniform bucket-level access", BUCKET
+SECTION.setting_control(
+    "gcs-uniform-access",
+    ["CIS GCP 5.2"],
+    "Uniform bucket-level access",
+    BUCKET,
+    path="uniformBucketLevelAccess",
+    must_be=True,
+    problem="uniformBucketLevelAccess is off: object ACLs can grant access",
 )
-def gcs_uniform_access(resource: Resource) -> Iterator[str]:
-    if resource.props.get("uniformBucketLevelAccess") is not True:
-        yield "uniformBucketLevelAccess is off: object ACLs can grant access"
 
 
 @SECTION.resource_control(
@@ -73,12 +76,14 @@ def gcs_no_force_destroy(resource: Resource) -> Iterator[str]:
         yield "forceDestroy=true outside dev: `pulumi destroy` would delete every object"
 
 
-@SECTION.resource_control(
-    "gcs-cmek", ["hardening (CMEK)"], "Buckets default to customer-managed keys", BUCKET
+SECTION.setting_control(
+    "gcs-cmek",
+    ["hardening (CMEK)"],
+    "Buckets default to customer-managed keys",
+    BUCKET,
+    path="encryption.defaultKmsKeyName",
+    problem="no encryption.defaultKmsKeyName: objects use Google-managed keys (CMEK)",
 )
-def gcs_cmek(resource: Resource) -> Iterator[str]:
-    if not get(resource.props, "encryption.defaultKmsKeyName"):
-        yield "no encryption.defaultKmsKeyName: objects use Google-managed keys (CMEK)"
 
 
 # Kubeflow's system account (``<prefix>-kfp@``): its UI previews artifacts, it never writes them.

@@ -7,11 +7,12 @@ them the same way on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import CheckConstraint, DateTime, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,6 +33,33 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time in UTC, the only timezone the metadata stores."""
     return datetime.now(UTC)
+
+
+class NumberedVersion:
+    """Columns of one numbered version of a parent row (a dataset, a model).
+
+    The row is written ``pending`` and becomes visible when its status says it is ready; the table
+    names the parent's key and states its rules with :func:`numbered_version_rules`.
+    """
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+def numbered_version_rules(
+    parent_id: str, statuses: Sequence[str]
+) -> tuple[UniqueConstraint, CheckConstraint, CheckConstraint]:
+    """The rules of a table of numbered versions whose parent's key is ``parent_id``.
+
+    One row per parent and number, numbers from 1, and a status among ``statuses``.
+    """
+    listed = ", ".join(f"'{status}'" for status in statuses)
+    return (
+        UniqueConstraint(parent_id, "version"),
+        CheckConstraint(f"status IN ({listed})", name="status"),
+        CheckConstraint("version > 0", name="version_positive"),
+    )
 
 
 from mlops_kit.db.models import data as data  # noqa: E402  (registers the tables on Base.metadata)

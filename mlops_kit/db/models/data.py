@@ -13,17 +13,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mlops_kit.db.models import Base, utcnow
+from mlops_kit.db.models import Base, NumberedVersion, numbered_version_rules, utcnow
 
 
 class Dataset(Base):
@@ -41,21 +39,16 @@ class Dataset(Base):
     )
 
 
-class DatasetVersionRow(Base):
+class DatasetVersionRow(NumberedVersion, Base):
     """The manifest of one immutable dataset version."""
 
     __tablename__ = "dataset_versions"
     __table_args__ = (
-        UniqueConstraint("dataset_id", "version"),
-        CheckConstraint("status IN ('pending', 'ready')", name="status"),
-        CheckConstraint("version > 0", name="version_positive"),
+        *numbered_version_rules("dataset_id", ("pending", "ready")),
         Index("ix_dataset_versions_fingerprint", "dataset_id", "fingerprint"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     fingerprint: Mapped[str] = mapped_column(String(64))
     row_count: Mapped[int] = mapped_column(BigInteger)
     schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

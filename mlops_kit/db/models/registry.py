@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mlops_kit.db.models import Base, utcnow
+from mlops_kit.db.models import Base, NumberedVersion, numbered_version_rules, utcnow
 
 VERSION_STATUSES = ("pending", "ready", "failed")
 
@@ -41,22 +41,17 @@ class RegisteredModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ModelVersionRow(Base):
+class ModelVersionRow(NumberedVersion, Base):
     """One registered version: where its artifact is and everything it was made from."""
 
     __tablename__ = "model_versions"
     __table_args__ = (
-        UniqueConstraint("model_id", "version"),
-        CheckConstraint("status IN ('pending', 'ready', 'failed')", name="status"),
-        CheckConstraint("version > 0", name="version_positive"),
+        *numbered_version_rules("model_id", VERSION_STATUSES),
         Index("ix_model_versions_status_created", "status", "created_at"),
         Index("ix_model_versions_model_status_version", "model_id", "status", "version"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     artifact_uri: Mapped[str] = mapped_column(Text)
     flavor: Mapped[str | None] = mapped_column(String(40), default=None)
     pipeline_run_id: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -106,28 +101,26 @@ class ModelMetric(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
-class ModelParam(Base):
+class _VersionEntry:
+    """A key and its text value recorded with a version, and deleted with it."""
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelParam(_VersionEntry, Base):
     """A training parameter of a version."""
 
     __tablename__ = "model_params"
 
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
 
-
-class ModelTag(Base):
+class ModelTag(_VersionEntry, Base):
     """A free-form label of a version."""
 
     __tablename__ = "model_tags"
-
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
 
 
 class ModelDataLineage(Base):

@@ -23,9 +23,9 @@ def deploy_model(environment: str, decision: str, alias: str, image: str = "") -
     """
     import json
 
+    from mlops_kit.deploy_targets import open_deploy_target
     from mlops_kit.environments import Environment
     from mlops_kit.kit import Kit
-    from mlops_kit.serving.targets import open_deploy_target
 
     outcome = json.loads(decision)
     if not outcome["promoted"]:

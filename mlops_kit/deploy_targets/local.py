@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing_extensions import override
 
-from mlops_kit.errors import ConfigError
-from mlops_kit.serving.targets import Deployment, DeployTarget, alias_deployment
+from mlops_kit.deploy_targets import Deployment, DeployTarget, alias_deployment
 
 
 class AliasTarget(DeployTarget):
@@ -21,22 +20,9 @@ class AliasTarget(DeployTarget):
         return "local: deploying moves the alias; every `mlops-kit serve NAME@ALIAS` follows it"
 
     @override
-    def deploy(
-        self,
-        ref: str,
-        *,
-        alias: str,
-        reason: str,
-        traffic_share: float = 1.0,
-        image: str | None = None,
-    ) -> Deployment:
+    def _take_alias(self, ref: str, alias: str, reason: str, image: str | None) -> Deployment:
         from mlops_kit import models
 
-        if traffic_share < 1.0:
-            models.start_canary(self.kit, ref, alias, traffic_share, reason)
-            return self.status(models.ModelRef.parse(ref).name, alias)
-        if traffic_share != 1.0:
-            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
         event = models.request_promotion(self.kit, ref, alias, reason)
         if event.action == "request":
             return self.status(event.model, alias)

@@ -27,24 +27,18 @@ import math
 import os
 import re
 import time
-from dataclasses import replace
 from functools import cached_property
-from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
+from mlops_kit.deploy_targets import ContainerTarget, Deployment, holder_deployment, with_canary
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.images import refusal_from
-from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT
-from mlops_kit.serving.targets import (
-    Deployment,
-    DeployTarget,
-    alias_deployment,
-    server_variables,
-    serving_image,
-)
+from mlops_kit.images import HEALTH_ROUTE, SERVER_PORT, refusal_from
+
+if TYPE_CHECKING:
+    from mlops_kit.models import ModelVersion
 
 FIELD_MANAGER: Final = "mlops-kit"
 """The server-side-apply field manager that owns what the target writes."""
@@ -61,9 +55,14 @@ RESOURCES: Final = {
     "limits": {"memory": "2Gi"},
 }
 _SEGMENT: Final = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_FORM: Final = "gke://PROJECT/LOCATION/CLUSTER/NAMESPACE"
 _PURPOSE: Final = "the GKE deploy target"
 _POLL_SECONDS: Final = 2.0
+_APPLY: Final = {
+    "Deployment": ("AppsV1Api", "patch_namespaced_deployment"),
+    "Service": ("CoreV1Api", "patch_namespaced_service"),
+    "HorizontalPodAutoscaler": ("AutoscalingV2Api", "patch_namespaced_horizontal_pod_autoscaler"),
+}
+"""The client API and method that server-side apply each kind the target writes."""
 
 
 def _kubernetes(module: str) -> Any:
@@ -90,23 +89,21 @@ def _labels(name: str, track: str) -> dict[str, str]:
     }
 
 
-class GkeTarget(DeployTarget):
+class GkeTarget(ContainerTarget):
     """Rolls the serving image out on a GKE cluster and moves the alias its pods follow."""
+
+    form = "gke://PROJECT/LOCATION/CLUSTER/NAMESPACE"
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
-        parts = urlsplit(uri)
-        segments = [parts.netloc, *parts.path.strip("/").split("/")]
-        if len(segments) != 4 or not all(segments):
-            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        segments, query = self.uri_parts()
         self.project, self.location, self.cluster, self.namespace = segments
         for what, value in zip(("location", "cluster", "namespace"), segments[1:], strict=True):
             if not _SEGMENT.match(value):
                 raise ConfigError(
                     f"invalid {what} {shorten(value)!r} in deploy URI: use lower-case letters, "
-                    f"digits and '-' ({_FORM})"
+                    f"digits and '-' ({self.form})"
                 )
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.context = query.get("context") or f"gke_{self.project}_{self.location}_{self.cluster}"
         self.service_account = query.get("service_account") or SERVICE_ACCOUNT
         try:
@@ -178,12 +175,7 @@ class GkeTarget(DeployTarget):
             ConfigError: the environment names no ``serving`` account, or the Kubernetes service
                 account does not exist or is not bound to it by Workload Identity.
         """
-        wanted = self.kit.environment.service_accounts.get("serving")
-        if not wanted:
-            raise ConfigError(
-                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
-                "re-import it with `mlops-kit env import`"
-            )
+        wanted = self.serving_account()
         core = _kubernetes("kubernetes.client").CoreV1Api(self._client)
         exceptions = _kubernetes("kubernetes.client.exceptions")
         try:
@@ -208,25 +200,13 @@ class GkeTarget(DeployTarget):
         return str(wanted)
 
     @override
-    def deploy(
-        self,
-        ref: str,
-        *,
-        alias: str,
-        reason: str,
-        traffic_share: float = 1.0,
-        image: str | None = None,
-    ) -> Deployment:
+    def _take_alias(self, ref: str, alias: str, reason: str, image: str | None) -> Deployment:
         from mlops_kit import models
 
-        if not 0.0 < traffic_share <= 1.0:
-            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
         version = models.get_version(self.kit, ref)
-        image = serving_image(self.kit, version.ref, image)
+        image = self.serving_image(version.ref, image)
         self._serving_account()
-        if traffic_share < 1.0:
-            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
-        holder = alias_deployment(self.kit, version.name, alias).version
+        holder = holder_deployment(self.kit, version.name, alias).version
         if holder == version.version:
             # Approved after its canary: the pods follow the alias, the canary has done.
             if self._remove_canary(version.name, alias):
@@ -250,69 +230,40 @@ class GkeTarget(DeployTarget):
 
     def _roll_out(self, model: str, alias: str, image: str) -> None:
         """Apply the alias's Deployment, Service and autoscaler, and wait for the rollout."""
-        client = _kubernetes("kubernetes.client")
         name = resource_name(model, alias)
-        self._call(
-            f"apply Deployment {name}",
-            client.AppsV1Api(self._apply_client).patch_namespaced_deployment,
-            name,
-            self.namespace,
-            self.deployment_body(model, alias, f"{model}@{alias}", image, "stable", None),
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
-        self._call(
-            f"apply Service {name}",
-            client.CoreV1Api(self._apply_client).patch_namespaced_service,
-            name,
-            self.namespace,
-            self.service_body(model, alias),
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
-        self._call(
-            f"apply HorizontalPodAutoscaler {name}",
-            client.AutoscalingV2Api(self._apply_client).patch_namespaced_horizontal_pod_autoscaler,
-            name,
-            self.namespace,
-            self.autoscaler_body(name),
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
+        self._apply(self.deployment_body(model, alias, f"{model}@{alias}", image, "stable", None))
+        self._apply(self.service_body(model, alias))
+        self._apply(self.autoscaler_body(name))
         self._wait_for_rollout(name, image)
 
-    def _canary(
-        self, model: str, version: int, alias: str, image: str, share: float, reason: str
-    ) -> Deployment:
+    def _apply(self, body: dict[str, Any]) -> None:
+        """Create or update the object ``body`` by server-side apply, owned by the kit."""
+        api, method = _APPLY[body["kind"]]
+        name = body["metadata"]["name"]
+        self._call(
+            f"apply {body['kind']} {name}",
+            getattr(getattr(_kubernetes("kubernetes.client"), api)(self._apply_client), method),
+            name,
+            self.namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+
+    @override
+    def _start_canary(
+        self, version: ModelVersion, alias: str, share: float, image: str | None
+    ) -> float:
         """Run ``version`` beside the alias's pods with about ``share`` of them."""
-        holder = alias_deployment(self.kit, model, alias).version
-        if holder is None:
-            raise ConflictError(
-                f"{model}@{alias} serves nothing yet: deploy a version to all of its traffic "
-                "before a canary"
-            )
-        if holder == version:
-            raise ConflictError(f"{model}@{alias} already is version {version}: nothing to canary")
-        stable = self._replicas(resource_name(model, alias)) or MIN_REPLICAS
+        image = self.serving_image(version.ref, image)
+        self._serving_account()
+        stable = self._replicas(resource_name(version.name, alias)) or MIN_REPLICAS
         # The Service balances over ready pods: the canary's share is its share of them.
         pods = max(1, math.ceil(share * stable / (1.0 - share)))
-        name = f"{resource_name(model, alias)}-canary"
-        self._call(
-            f"apply Deployment {name}",
-            _kubernetes("kubernetes.client")
-            .AppsV1Api(self._apply_client)
-            .patch_namespaced_deployment,
-            name,
-            self.namespace,
-            self.deployment_body(model, alias, f"{model}@{version}", image, "canary", pods),
-            field_manager=FIELD_MANAGER,
-            force=True,
-        )
-        self._wait_for_rollout(name, image)
-        from mlops_kit import models
-
-        models.start_canary(self.kit, f"{model}@{version}", alias, share, reason)
-        return self.status(model, alias)
+        body = self.deployment_body(version.name, alias, version.ref, image, "canary", pods)
+        self._apply(body)
+        self._wait_for_rollout(body["metadata"]["name"], image)
+        return share
 
     def _find(self, name: str) -> Any:
         """The Deployment ``name``, or ``None``."""
@@ -395,24 +346,16 @@ class GkeTarget(DeployTarget):
 
     @override
     def status(self, model: str, alias: str) -> Deployment:
-        registry = alias_deployment(self.kit, model, alias)
+        registry = holder_deployment(self.kit, model, alias)
         name = resource_name(model, alias)
         canary = self._find(f"{name}-canary")
         if canary is None:
-            return replace(registry, traffic_share=1.0, canary_version=None)
+            return registry
         version = int(canary.metadata.annotations["mlops-kit.io/version"])
         canary_pods = int(canary.status.ready_replicas or 0)
         pods = canary_pods + self._replicas(name)
         share = canary_pods / pods if pods else 0.0
-        return replace(
-            registry,
-            traffic_share=1.0 - share,
-            detail=(
-                f"{registry.detail.partition('; canary')[0]}; canary version {version} takes "
-                f"{share:.0%} of the traffic ({canary_pods} of {pods} pods)"
-            ),
-            canary_version=version,
-        )
+        return with_canary(registry, version, share, f" ({canary_pods} of {pods} pods)")
 
     @override
     def _serve_holder(self, model: str, alias: str) -> None:
@@ -444,7 +387,7 @@ class GkeTarget(DeployTarget):
         annotations = {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias}
         if track != "stable":
             annotations["mlops-kit.io/version"] = served.rpartition("@")[2]
-        probe = {"httpGet": {"path": DEFAULT_HEALTH_ROUTE, "port": "http"}, "periodSeconds": 10}
+        probe = {"httpGet": {"path": HEALTH_ROUTE, "port": "http"}, "periodSeconds": 10}
         spec: dict[str, Any] = {
             "selector": {"matchLabels": labels},
             "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
@@ -468,13 +411,13 @@ class GkeTarget(DeployTarget):
                                 "--host",
                                 "0.0.0.0",  # noqa: S104 - a pod's server listens on its own address
                                 "--port",
-                                str(DEFAULT_PORT),
+                                str(SERVER_PORT),
                             ],
                             "env": [
                                 {"name": name, "value": value}
-                                for name, value in server_variables(self.kit).items()
+                                for name, value in self.server_variables().items()
                             ],
-                            "ports": [{"name": "http", "containerPort": DEFAULT_PORT}],
+                            "ports": [{"name": "http", "containerPort": SERVER_PORT}],
                             # Ready once a model is loaded; alive while the process answers.
                             "readinessProbe": probe,
                             "livenessProbe": {

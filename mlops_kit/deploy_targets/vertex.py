@@ -17,36 +17,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
-from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import override
 
-from mlops_kit.backends import import_sdk
+from mlops_kit.deploy_targets import ContainerTarget, Deployment, holder_deployment, with_canary
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
-from mlops_kit.gcp import require_google_credentials, vertex_label
-from mlops_kit.serving.settings import DEFAULT_HEALTH_ROUTE, DEFAULT_PORT, DEFAULT_PREDICT_ROUTE
-from mlops_kit.serving.targets import (
-    Deployment,
-    DeployTarget,
-    alias_deployment,
-    server_variables,
-    serving_image,
+from mlops_kit.gcp import (
+    google_errors,
+    require_google_credentials,
+    vertex_api_endpoint,
+    vertex_label,
+    vertex_sdk,
 )
+from mlops_kit.images import HEALTH_ROUTE, PREDICT_ROUTE, SERVER_PORT
 
-_FORM: Final = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
+if TYPE_CHECKING:
+    from mlops_kit.models import ModelVersion
+
 _PURPOSE: Final = "the Vertex AI endpoint deploy target"
 OPERATION_TIMEOUT: Final = 3600
 """Seconds a deployment may take: Vertex AI starts the machines and waits for readiness."""
-
-
-def _aiplatform() -> Any:
-    return import_sdk(
-        "google.cloud.aiplatform_v1",
-        package="google-cloud-aiplatform",
-        extra="vertex",
-        purpose=_PURPOSE,
-    )
 
 
 def _int(query: dict[str, str], key: str, default: int) -> int:
@@ -58,20 +49,16 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
     return int(value)
 
 
-class VertexEndpointTarget(DeployTarget):
+class VertexEndpointTarget(ContainerTarget):
     """Deploys versions to one Vertex AI endpoint and splits its traffic between them."""
+
+    form = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
-        parts = urlsplit(uri)
-        segments = [parts.netloc, *parts.path.strip("/").split("/")]
-        if len(segments) != 3 or not all(segments):
-            raise ConfigError(f"malformed deploy URI {shorten(uri)!r}: use {_FORM!r}")
+        segments, query = self.uri_parts()
         self.project, self.location, self.endpoint_id = segments
-        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        self.api_endpoint = (
-            query.get("api_endpoint") or f"{self.location}-aiplatform.googleapis.com"
-        )
+        self.api_endpoint = vertex_api_endpoint(uri, self.location)
         self.machine_type = query.get("machine_type", "n1-standard-2")
         self.min_replicas = _int(query, "min_replicas", 1)
         self.max_replicas = max(self.min_replicas, _int(query, "max_replicas", 3))
@@ -81,24 +68,21 @@ class VertexEndpointTarget(DeployTarget):
     # The REST transport: what Private Service Connect endpoints and proxies pass through.
     @cached_property
     def _models(self) -> Any:
-        return _aiplatform().ModelServiceClient(
+        return vertex_sdk(_PURPOSE).ModelServiceClient(
             transport="rest", client_options={"api_endpoint": self.api_endpoint}
         )
 
     @cached_property
     def _endpoints(self) -> Any:
-        return _aiplatform().EndpointServiceClient(
+        return vertex_sdk(_PURPOSE).EndpointServiceClient(
             transport="rest", client_options={"api_endpoint": self.api_endpoint}
         )
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
         """``call()``; a refusal of Vertex AI turned into one line."""
-        from google.api_core import exceptions as api_errors
-        from google.auth import exceptions as auth_errors
-
         try:
             return call()
-        except (api_errors.GoogleAPIError, auth_errors.GoogleAuthError, TimeoutError) as exc:
+        except google_errors() as exc:
             raise BackendError(
                 f"Vertex AI refused to {what} on {self.endpoint}: {first_line(exc)}"
             ) from exc
@@ -163,19 +147,19 @@ class VertexEndpointTarget(DeployTarget):
         )
         if found:
             return str(found[0].name)
-        image = image or serving_image(self.kit, version.ref, None)
+        image = image or self.serving_image(version.ref, None)
         labels["mlops-kit-image"] = image.rpartition(":")[2][:16]
-        aiplatform_v1 = _aiplatform()
+        aiplatform_v1 = vertex_sdk(_PURPOSE)
         container = aiplatform_v1.ModelContainerSpec(
             image_uri=image,
             args=["serve", version.ref, "--host", "0.0.0.0"],  # noqa: S104 - the container's own address
             env=[
                 aiplatform_v1.EnvVar(name=name, value=value)
-                for name, value in server_variables(self.kit).items()
+                for name, value in self.server_variables().items()
             ],
-            ports=[aiplatform_v1.Port(container_port=DEFAULT_PORT)],
-            predict_route=DEFAULT_PREDICT_ROUTE,
-            health_route=DEFAULT_HEALTH_ROUTE,
+            ports=[aiplatform_v1.Port(container_port=SERVER_PORT)],
+            predict_route=PREDICT_ROUTE,
+            health_route=HEALTH_ROUTE,
         )
         request = aiplatform_v1.UploadModelRequest(
             parent=self.parent,
@@ -195,17 +179,12 @@ class VertexEndpointTarget(DeployTarget):
 
     def _deploy(self, ref: str, image: str | None, split: dict[str, int]) -> str:
         """Deploy ``ref`` with ``split`` (``"0"`` is the new model); its deployed model id."""
-        aiplatform_v1 = _aiplatform()
-        serving = self.kit.environment.service_accounts.get("serving")
-        if not serving:
-            raise ConfigError(
-                f"environment {self.kit.environment.name!r} names no 'serving' service account: "
-                "re-import it with `mlops-kit env import`"
-            )
+        aiplatform_v1 = vertex_sdk(_PURPOSE)
+        account = self.serving_account()  # before anything is uploaded
         deployed = aiplatform_v1.DeployedModel(
             model=self._vertex_model(ref, image),
             display_name=ref,
-            service_account=serving,
+            service_account=account,
             dedicated_resources=aiplatform_v1.DedicatedResources(
                 machine_spec=aiplatform_v1.MachineSpec(machine_type=self.machine_type),
                 min_replica_count=self.min_replicas,
@@ -246,24 +225,12 @@ class VertexEndpointTarget(DeployTarget):
     # -- the contract --------------------------------------------------------------------------------
 
     @override
-    def deploy(
-        self,
-        ref: str,
-        *,
-        alias: str,
-        reason: str,
-        traffic_share: float = 1.0,
-        image: str | None = None,
-    ) -> Deployment:
+    def _take_alias(self, ref: str, alias: str, reason: str, image: str | None) -> Deployment:
         from mlops_kit import models
 
         version = models.get_version(self.kit, ref)
-        image = serving_image(self.kit, version.ref, image)
-        holder = alias_deployment(self.kit, version.name, alias).version
-        if traffic_share < 1.0:
-            return self._canary(version.name, version.version, alias, image, traffic_share, reason)
-        if traffic_share != 1.0:
-            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        image = self.serving_image(version.ref, image)
+        holder = holder_deployment(self.kit, version.name, alias).version
         if holder != version.version and models.is_protected(self.kit, alias):
             models.request_promotion(self.kit, version.ref, alias, reason)
             return self.status(version.name, alias)
@@ -277,73 +244,50 @@ class VertexEndpointTarget(DeployTarget):
             models.promote(self.kit, version.ref, alias, reason)
         return self.status(version.name, alias)
 
-    def _canary(
-        self, model: str, version: int, alias: str, image: str, share: float, reason: str
-    ) -> Deployment:
+    @override
+    def _start_canary(
+        self, version: ModelVersion, alias: str, share: float, image: str | None
+    ) -> float:
         percent = round(share * 100)
         if not 1 <= percent <= 99:
             raise ConfigError(
                 f"Vertex AI splits traffic in whole percent: a canary share must be 0.01 to 0.99, "
                 f"not {share}"
             )
-        holder = alias_deployment(self.kit, model, alias).version
-        served = self._served(model)
-        if holder is None or holder not in served:
+        image = self.serving_image(version.ref, image)
+        holder = holder_deployment(self.kit, version.name, alias).version
+        served = self._served(version.name)
+        if holder not in served:
             raise ConflictError(
-                f"{model}@{alias} is not served by endpoint {self.endpoint_id} yet: deploy a "
-                "version to all of its traffic before a canary"
+                f"{version.name}@{alias} is not served by endpoint {self.endpoint_id} yet: deploy "
+                "a version to all of its traffic before a canary"
             )
-        if holder == version:
-            raise ConflictError(f"{model}@{alias} already is version {version}: nothing to canary")
-        if version in served:
+        if version.version in served:
             raise ConflictError(
-                f"{model}@{version} is already deployed on endpoint {self.endpoint_id}: withdraw "
-                "it or deploy it to all of the traffic"
+                f"{version.ref} is already deployed on endpoint {self.endpoint_id}: withdraw it "
+                "or deploy it to all of the traffic"
             )
         split = {deployed_id: 0 for deployed_id, _ in served.values()}
         split[served[holder][0]] = 100 - percent
-        self._deploy(f"{model}@{version}", image, {"0": percent, **split})
-        from mlops_kit import models
-
-        models.start_canary(self.kit, f"{model}@{version}", alias, percent / 100, reason)
-        return self.status(model, alias)
+        self._deploy(version.ref, image, {"0": percent, **split})
+        return percent / 100
 
     @override
     def status(self, model: str, alias: str) -> Deployment:
-        registry = replace(
-            alias_deployment(self.kit, model, alias), traffic_share=1.0, canary_version=None
-        )
-        registry = replace(registry, detail=registry.detail.partition("; canary")[0])
+        registry = holder_deployment(self.kit, model, alias)
         served = self._served(model)
         if registry.version is None or registry.version not in served:
             return registry
-        share = served[registry.version][1] / 100
-        canaries = [v for v, (_, percent) in served.items() if v != registry.version and percent]
-        if not canaries:
-            return Deployment(
-                model,
-                alias,
-                registry.version,
-                share,
-                registry.state,
-                registry.detail,
-                pending_version=registry.pending_version,
-            )
-        canary = canaries[0]
-        return Deployment(
-            model,
-            alias,
-            registry.version,
-            share,
-            registry.state,
-            f"{registry.detail}; canary version {canary} takes {served[canary][1]}% of the traffic",
-            pending_version=registry.pending_version,
-            canary_version=canary,
+        canary = next(
+            (v for v, (_, percent) in served.items() if v != registry.version and percent), None
         )
+        if canary is None:
+            return replace(registry, traffic_share=served[registry.version][1] / 100)
+        return with_canary(registry, canary, served[canary][1] / 100)
 
     @override
     def _serve_holder(self, model: str, alias: str) -> None:
-        holder = alias_deployment(self.kit, model, alias).version
+        holder = holder_deployment(self.kit, model, alias).version
         if holder is not None:
             self._serve_only(model, holder, None)
 

@@ -11,6 +11,8 @@ The environment's ``deploy`` URI picks the target by scheme, like the other role
   serving image and deploys it to the endpoint, whose traffic split decides which version answers.
 
 Every target moves the alias through the registry, so the alias history records each deployment.
+Installed packages add targets in the entry-point group ``mlops_kit.deploy``. Each target's
+platform SDK is imported in its own module, on first use.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.environments import ENV_VAR_NAME, role_env_var
-from mlops_kit.errors import ConfigError
+from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.images import pinned_image
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
+    from mlops_kit.models import ModelVersion
 
 DeploymentState = Literal["serving", "awaiting approval"]
 
@@ -66,7 +69,6 @@ class DeployTarget(Backend):
         super().__init__(uri)
         self.kit = kit
 
-    @abstractmethod
     def deploy(
         self,
         ref: str,
@@ -79,6 +81,8 @@ class DeployTarget(Backend):
         """Put the version ``ref`` (``NAME@VERSION``) behind ``alias`` with ``traffic_share``.
 
         On a protected alias the deployment waits for an approval (state ``awaiting approval``).
+        A canary (a share below 1) starts on the platform first (:meth:`_start_canary`); the
+        registry records it once the platform serves it.
 
         Args:
             ref: the version to deploy.
@@ -89,12 +93,42 @@ class DeployTarget(Backend):
                 run containers; default: the image recorded with the version.
 
         Raises:
-            NotFoundError: the version does not exist or is not ready.
+            NotFoundError: the version does not exist or is not ready, or a canary has no holder
+                of the alias to share the traffic with.
             ConflictError: the version already serves the alias.
             ConfigError: the target cannot give the version that share of the traffic, or it needs
                 an image named by digest and has none.
             BackendError: the platform refused the deployment; the message says how to fix it.
         """
+        from mlops_kit import models
+
+        if not 0.0 < traffic_share <= 1.0:
+            raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        if traffic_share == 1.0:
+            return self._take_alias(ref, alias, reason, image)
+        version = models.get_version(self.kit, ref)
+        holder = holder_deployment(self.kit, version.name, alias).version
+        models.check_proposal(version.name, alias, "canary", holder, version.version)
+        share = self._start_canary(version, alias, traffic_share, image)
+        models.start_canary(self.kit, version.ref, alias, share, reason)
+        return self.status(version.name, alias)
+
+    @abstractmethod
+    def _take_alias(self, ref: str, alias: str, reason: str, image: str | None) -> Deployment:
+        """Give ``ref`` all of ``alias``'s traffic, as :meth:`deploy` with a share of 1 says."""
+
+    def _start_canary(
+        self, version: ModelVersion, alias: str, share: float, image: str | None
+    ) -> float:
+        """Serve ``version`` beside the alias's holder on the platform; the share it takes there.
+
+        By default nothing, and ``share``: the ``serve`` processes follow the registry's canary.
+
+        Raises:
+            ConflictError: the platform does not serve the holder, or already serves ``version``.
+            ConfigError: the platform cannot split the traffic that way.
+        """
+        return share
 
     @abstractmethod
     def status(self, model: str, alias: str) -> Deployment:
@@ -164,15 +198,15 @@ class DeployTarget(Backend):
 
 
 DEPLOY_TARGETS: SchemeRegistry[DeployTarget] = SchemeRegistry("deploy", DeployTarget)
-DEPLOY_TARGETS.register(["local"], "mlops_kit.serving.targets.local:AliasTarget", bare_word=True)
-DEPLOY_TARGETS.register(["gke"], "mlops_kit.serving.targets.gke:GkeTarget")
-DEPLOY_TARGETS.register(
-    ["vertex-endpoint"], "mlops_kit.serving.targets.vertex:VertexEndpointTarget"
-)
+DEPLOY_TARGETS.register(["local"], "mlops_kit.deploy_targets.local:AliasTarget", bare_word=True)
+DEPLOY_TARGETS.register(["gke"], "mlops_kit.deploy_targets.gke:GkeTarget")
+DEPLOY_TARGETS.register(["vertex-endpoint"], "mlops_kit.deploy_targets.vertex:VertexEndpointTarget")
 
 
-def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
-    """What the registry says serves ``alias`` of ``model``: its holder, or a pending request.
+def holder_deployment(kit: Kit, model: str, alias: str) -> Deployment:
+    """What the registry says holds ``alias`` of ``model``: its holder, or a pending request.
+
+    A canary is left out: each target reports the one its platform runs (:func:`with_canary`).
 
     Raises:
         NotFoundError: the model does not exist.
@@ -197,56 +231,119 @@ def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
         if version is not None
         else f"nothing deployed to {model}@{alias} yet"
     )
-    canary = models.running_canary(kit, model, alias)
-    if canary is None:
-        return Deployment(model, alias, version, 1.0, "serving", detail)
-    return Deployment(
-        model,
-        alias,
-        version,
-        1.0 - canary.traffic_share,
-        "serving",
-        f"{detail}; canary version {canary.version} takes {canary.traffic_share:.0%} of the "
-        "traffic",
-        canary_version=canary.version,
+    return Deployment(model, alias, version, 1.0, "serving", detail)
+
+
+def with_canary(deployment: Deployment, version: int, share: float, how: str = "") -> Deployment:
+    """``deployment`` with the canary ``version`` taking ``share`` of its traffic.
+
+    Args:
+        deployment: what holds the alias, without a canary (:func:`holder_deployment`).
+        version: the canary version.
+        share: its share of the alias's traffic.
+        how: what the platform says of the split, appended to the detail.
+    """
+    return replace(
+        deployment,
+        traffic_share=1.0 - share,
+        detail=f"{deployment.detail}; canary version {version} takes {share:.0%} of the "
+        f"traffic{how}",
+        canary_version=version,
     )
 
 
-def serving_image(kit: Kit, ref: str, image: str | None) -> str:
-    """The image that serves ``ref``: ``image``, else the one recorded with the version.
+def alias_deployment(kit: Kit, model: str, alias: str) -> Deployment:
+    """What the registry says serves ``alias`` of ``model``: holder and canary, or a request.
 
     Raises:
-        ConfigError: neither names an image by digest.
+        NotFoundError: the model does not exist.
     """
     from mlops_kit import models
 
-    if image:
-        return pinned_image(image)
-    recorded = models.get_version(kit, ref).components.get("image", {}).get("image")
-    if not recorded or "@" not in recorded:
-        raise ConfigError(
-            f"{ref} records no serving image: pass one by digest (--image REPOSITORY@sha256:...), "
-            "or register the version with --image-digest IMAGE@sha256:..."
-        )
-    return pinned_image(recorded)
+    deployment = holder_deployment(kit, model, alias)
+    if deployment.pending_version is not None:
+        return deployment
+    canary = models.running_canary(kit, model, alias)
+    if canary is None:
+        return deployment
+    return with_canary(deployment, canary.version, canary.traffic_share)
 
 
-def server_variables(kit: Kit) -> dict[str, str]:
-    """The environment variables of a serving container of ``kit``'s environment.
+class ContainerTarget(DeployTarget):
+    """A target that runs the kit's serving image on a cloud platform.
 
-    The image carries the environment files: the variable names the environment. On Cloud SQL the
-    server reaches the metadata database as the ``serving`` account, which the pods act as, not as
-    the pipeline runner the environment file names.
+    Its URI names the platform in path segments (:attr:`form`); its containers run the image by
+    digest, with :meth:`server_variables`, as the environment's ``serving`` service account.
     """
-    environment = kit.environment
-    variables = {ENV_VAR_NAME: environment.name}
-    serving = environment.service_accounts.get("serving")
-    parts = urlsplit(environment.metadata)
-    if serving and parts.scheme == "cloudsql":
-        query = parse_qs(parts.query) | {"iam_user": [serving]}
-        metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
-        variables[role_env_var("metadata")] = metadata
-    return variables
+
+    form: ClassVar[str]
+    """The URI's form, such as ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE``."""
+
+    def uri_parts(self) -> tuple[list[str], dict[str, str]]:
+        """The segments of the URI (its host, then its path) and its query parameters.
+
+        Returns:
+            The segments, as many as :attr:`form` names, and the last value of each parameter.
+
+        Raises:
+            ConfigError: the URI has another number of segments, or an empty one.
+        """
+        parts = urlsplit(self.uri)
+        segments = [parts.netloc, *parts.path.strip("/").split("/")]
+        if len(segments) != len(self.form.partition("://")[2].split("/")) or not all(segments):
+            raise ConfigError(f"malformed deploy URI {shorten(self.uri)!r}: use {self.form!r}")
+        return segments, {key: values[-1] for key, values in parse_qs(parts.query).items()}
+
+    def serving_image(self, ref: str, image: str | None) -> str:
+        """The image that serves ``ref``: ``image``, else the one recorded with the version.
+
+        Raises:
+            ConfigError: neither names an image by digest.
+        """
+        from mlops_kit import models
+
+        if image:
+            return pinned_image(image)
+        recorded = models.get_version(self.kit, ref).components.get("image", {}).get("image")
+        if not recorded or "@" not in recorded:
+            raise ConfigError(
+                f"{ref} records no serving image: pass one by digest (--image "
+                "REPOSITORY@sha256:...), or register the version with --image-digest "
+                "IMAGE@sha256:..."
+            )
+        return pinned_image(recorded)
+
+    def serving_account(self) -> str:
+        """The Google service account the containers act as: the environment's ``serving``.
+
+        Raises:
+            ConfigError: the environment names none.
+        """
+        environment = self.kit.environment
+        account = environment.service_accounts.get("serving")
+        if not account:
+            raise ConfigError(
+                f"environment {environment.name!r} names no 'serving' service account: "
+                "re-import it with `mlops-kit env import`"
+            )
+        return account
+
+    def server_variables(self) -> dict[str, str]:
+        """The environment variables of a serving container.
+
+        The image carries the environment files: the variable names the environment. On Cloud SQL
+        the server reaches the metadata database as the ``serving`` account, which the containers
+        act as, not as the pipeline runner the environment file names.
+        """
+        environment = self.kit.environment
+        variables = {ENV_VAR_NAME: environment.name}
+        serving = environment.service_accounts.get("serving")
+        parts = urlsplit(environment.metadata)
+        if serving and parts.scheme == "cloudsql":
+            query = parse_qs(parts.query) | {"iam_user": [serving]}
+            metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
+            variables[role_env_var("metadata")] = metadata
+        return variables
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

@@ -54,10 +54,11 @@ def column_kind(dtype: Any) -> str:
 
 
 def _float(value: Any) -> float | None:
+    """``value`` as a float; None for none, NaN or infinity, which JSON cannot hold."""
     if value is None:
         return None
     number = float(value)
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> Profile:
@@ -282,12 +283,21 @@ def _column_statistics(
     column: ir.Column, kind: str, exact: bool, reference: Mapping[str, Any] | None
 ) -> dict[str, ir.Scalar]:
     """The aggregates of a numeric or temporal column's values (of one bin, or all of them)."""
+    import ibis
+
     statistics = {"distinct": column.nunique() if exact else column.approx_nunique()}
     if kind != "numeric":
         return statistics
     value = column.cast("float64")
     if reference is None:
-        return statistics | {"mean": value.mean(), "var": value.var(how="pop")}
+        # A variance of infinite or NaN values is an error in DuckDB: they are left out of it, and
+        # the mean they make infinite or NaN leaves the column without a deviation (_moments).
+        finite = (
+            ibis.ifelse(value.isnan() | value.isinf(), ibis.null("float64"), value)
+            if column.type().is_floating()
+            else value
+        )
+        return statistics | {"mean": value.mean(), "var": finite.var(how="pop")}
     outside = (value < reference["min"]) | (value > reference["max"])
     return statistics | {"out": outside.sum()}
 
@@ -340,7 +350,7 @@ def _moments(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
     if not count:
         return {"mean": None, "std": None}
     mean = math.fsum(n / count * part_mean for n, part_mean, _ in parts)
-    if count == 1:
+    if count == 1 or not math.isfinite(mean):
         return {"mean": _float(mean), "std": None}
     try:
         variance = math.fsum(

@@ -340,3 +340,24 @@ def test_profile_reads_the_data_once_and_its_moments_and_distincts_hold_above_th
     assert (columns["code"]["distinct"], columns["c"]["distinct"]) == (3000, 7)
     assert columns["id"]["distinct"] == pytest.approx(rows, rel=0.1)
     assert columns["x"]["distinct"] == pytest.approx(rows, rel=0.1)
+
+
+def test_nan_and_infinite_values_leave_a_profile_without_the_statistics_they_undefine(
+    warehouse, tmp_path
+):
+    path = _write(
+        tmp_path,
+        "odd.parquet",
+        "SELECT CASE WHEN range = 3 THEN 'nan'::DOUBLE ELSE range END AS with_nan, "
+        "CASE WHEN range = 3 THEN 'inf'::DOUBLE ELSE range END AS with_inf, "
+        "range * 0.5 AS plain FROM range(20)",
+    )
+    columns = stats.profile(warehouse, _table(warehouse, path))["columns"]
+    for name in ("with_nan", "with_inf"):
+        assert (columns[name]["mean"], columns[name]["std"], columns[name]["nulls"]) == (
+            None,
+            None,
+            0,
+        )
+    assert columns["with_inf"]["max"] is None and "histogram" not in columns["with_inf"]
+    assert columns["plain"]["std"] == pytest.approx(np.std(np.arange(20) * 0.5, ddof=1))

@@ -296,15 +296,16 @@ def build_report(
         live = observed = warehouse.table(staged.location)
     try:
         if task == "classification":
+            classes = _WindowClasses.of(predictions, truth)
             report.positive_label = (
-                _inferred_positive(kit, live, report)
+                _inferred_positive(kit, classes, report)
                 if labels.positive is None
-                else _known_positive(kit, live, labels.positive)
+                else _known_positive(kit, classes, labels.positive)
             )
         _sliced_metrics(kit, live, slices, report.positive_label or "", report)
         if every_label is not None:
             _label_delay(kit, report, log, every_label, labels)
-        report.coverage = _coverage(kit, observed, training, slices, time_column)
+        report.coverage = _coverage(kit, report, training, slices, time_column)
         inputs = _input_stats(kit, observed, training, features)
         report.health, report.drift = inputs.health, inputs.drift
         report.distributions = inputs.distributions
@@ -502,19 +503,58 @@ def positive_class(labels: Sequence[str]) -> str | None:
     return max(set(labels), key=order)
 
 
-def _known_positive(kit: Kit, live: ir.Table, positive_label: str) -> str:
+@dataclass(frozen=True)
+class _WindowClasses:
+    """The classes of the window: its labels' values and its predictions' values.
+
+    Labels are read from the ground truth of the window's requests (a semi-join), without
+    joining the latest label to each prediction: the set of classes is all that is needed.
+    """
+
+    labels: ir.Table | None
+    predicted: ir.Table
+
+    @classmethod
+    def of(cls, predictions: ir.Table, truth: ir.Table | None) -> _WindowClasses:
+        labels = (
+            truth.filter(
+                truth.request_id.isin(predictions.request_id), truth.label.notnull()
+            ).select(value=truth.label)
+            if truth is not None
+            else None
+        )
+        return cls(labels, predictions.select(value=predictions.prediction))
+
+    def seen(self, per_side: int) -> ir.Table:
+        """Up to ``per_side`` distinct labels and predicted values, with ``label`` telling which."""
+        import ibis
+
+        parts = [self.predicted.distinct().limit(per_side).mutate(label=ibis.literal(False))]
+        if self.labels is not None:
+            parts.insert(0, self.labels.distinct().limit(per_side).mutate(label=ibis.literal(True)))
+        return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+    def having(self, value: str) -> ir.Table:
+        """One row per side on which ``value`` occurs."""
+        import ibis
+
+        parts = [self.predicted.filter(self.predicted.value == value).limit(1)]
+        if self.labels is not None:
+            parts.append(self.labels.filter(self.labels.value == value).limit(1))
+        return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _known_positive(kit: Kit, classes: _WindowClasses, positive_label: str) -> str:
     """``positive_label``, when a label or a prediction of the window is that class.
 
     Raises:
         ConfigError: none is (a typo, or another spelling of the class: ``1`` and ``1.0``).
     """
-    hit = live.filter((live._label == positive_label) | (live._prediction == positive_label)).limit(
-        1
-    )
+    hit = classes.having(positive_label)
     if kit.warehouse.execute(hit.aggregate(n=hit.count()))["n"][0].as_py():
         return positive_label
-    classes = live.select(value=live._label.fill_null(live._prediction)).distinct().limit(6)
-    seen = sorted(str(v) for v in kit.warehouse.execute(classes)["value"].to_pylist())
+    rows = kit.warehouse.execute(classes.seen(6))["value"].to_pylist()
+    seen = sorted({str(v) for v in rows})
     raise ConfigError(
         f"unknown positive label {shorten(positive_label)!r}: no label or prediction of the window "
         f"is that class (seen: {', '.join(map(repr, seen[:5]))}{', …' if len(seen) > 5 else ''}); "
@@ -522,20 +562,13 @@ def _known_positive(kit: Kit, live: ir.Table, positive_label: str) -> str:
     )
 
 
-def _inferred_positive(kit: Kit, live: ir.Table, report: MonitoringReport) -> str | None:
+def _inferred_positive(kit: Kit, classes: _WindowClasses, report: MonitoringReport) -> str | None:
     """The positive class of the window's labels, with a note saying which and why.
 
     Before the labels arrive, the predicted classes stand in for them: the estimate from the
     scores needs the positive class too.
     """
-    import ibis
-
-    labelled = live.filter(live._label.notnull())
-    seen = ibis.union(
-        labelled.select(value=labelled._label, label=ibis.literal(True)).distinct().limit(3),
-        live.select(value=live._prediction, label=ibis.literal(False)).distinct().limit(3),
-    )
-    found = kit.warehouse.execute(seen).to_pylist()
+    found = kit.warehouse.execute(classes.seen(3)).to_pylist()
     labels = [str(row["value"]) for row in found if row["label"]]
     source = "labels"
     if len(set(labels)) < 2 and len({str(row["value"]) for row in found}) == 2:
@@ -569,46 +602,26 @@ def _training_time_column(training: ir.Table, time_column: str | None) -> str | 
 
 def _coverage(
     kit: Kit,
-    live: ir.Table,
+    report: MonitoringReport,
     training: ir.Table | None,
     slices: Sequence[str],
     time_column: str | None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows and shares of live traffic and training data in every value of every slice."""
-    import ibis
+    """Rows and shares of live traffic and training data in every value of every slice.
 
+    The live rows of a slice value are the predictions its metrics counted as logged
+    (``report.slices``): only the training side is queried.
+    """
     stamp = _training_time_column(training, time_column) if training is not None else None
     result: dict[str, list[dict[str, Any]]] = {}
     for column in slices:
-        parts = [
-            live.group_by(value=slice_key(live, column))
-            .agg(n=live.count())
-            .mutate(source=ibis.literal("live"))
-        ]
-        if training is not None:
-            key: ir.StringValue | None = None
-            if column in TIME_SLICES and stamp is not None:
-                renamed = training.select(_logged_at=training[stamp].cast("timestamp"))
-                key = slice_key(renamed, column)
-                source: ir.Table = renamed
-            elif column in training.schema():
-                source = training
-                values = training[column]
-                # A training column named like a time slice holds its whole numbers (hour 0-23,
-                # day 0-6), which the live side renders as integers: "10", not "10.0".
-                if column in TIME_SLICES and values.type().is_numeric():
-                    key = values.cast("int64").cast("string")
-                else:
-                    key = slice_text(values)
-            if key is not None:
-                parts.append(
-                    source.group_by(value=key)
-                    .agg(n=source.count())
-                    .mutate(source=ibis.literal("training"))
-                )
-        counts: dict[str, dict[str, int]] = {}
-        for record in kit.warehouse.execute(ibis.union(*parts)).to_pylist():
-            counts.setdefault(str(record["value"]), {})[record["source"]] = int(record["n"])
+        counts: dict[str, dict[str, int]] = {
+            s.value: {"live": s.logged} for s in report.slices if s.column == column
+        }
+        trained = _training_counts(training, column, stamp) if training is not None else None
+        if trained is not None:
+            for record in kit.warehouse.execute(trained).to_pylist():
+                counts.setdefault(str(record["value"]), {})["training"] = int(record["n"])
         totals = {
             side: sum(per.get(side, 0) for per in counts.values()) for side in ("live", "training")
         }
@@ -617,16 +630,33 @@ def _coverage(
                 "value": value,
                 "live": per.get("live", 0),
                 "live_share": per.get("live", 0) / totals["live"] if totals["live"] else 0.0,
-                "training": per.get("training", 0) if len(parts) > 1 else None,
+                "training": per.get("training", 0) if trained is not None else None,
                 "training_share": (
                     per.get("training", 0) / totals["training"]
-                    if len(parts) > 1 and totals["training"]
+                    if trained is not None and totals["training"]
                     else None
                 ),
             }
             for value, per in sorted(counts.items(), key=lambda item: _sort_key(item[0]))
         ]
     return result
+
+
+def _training_counts(training: ir.Table, column: str, stamp: str | None) -> ir.Table | None:
+    """Training rows per value of slice ``column`` (``None`` when the training data lacks it)."""
+    if column in TIME_SLICES and stamp is not None:
+        renamed = training.select(_logged_at=training[stamp].cast("timestamp"))
+        return renamed.group_by(value=slice_key(renamed, column)).agg(n=renamed.count())
+    if column not in training.schema():
+        return None
+    values = training[column]
+    # A training column named like a time slice holds its whole numbers (hour 0-23, day 0-6),
+    # which the live side renders as integers: "10", not "10.0".
+    if column in TIME_SLICES and values.type().is_numeric():
+        key = values.cast("int64").cast("string")
+    else:
+        key = slice_text(values)
+    return training.group_by(value=key).agg(n=training.count())
 
 
 @dataclass

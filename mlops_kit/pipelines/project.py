@@ -66,8 +66,8 @@ class GateConfig(BaseModel):
     weak_slice_min_count: int | None = None
     """When set, the gate also searches the candidate's held-out rows for the feature values
     where it does worst (slice values of at least this many rows) and names them in its decision,
-    as a reason to look, never to refuse. Unset, no search: the pipeline gets no such parameter,
-    as pipelines rendered before it had one expect."""
+    as a reason to look, never to refuse. Unset, there is no search and the pipeline gets no such
+    parameter (the pipeline of template ``churn`` 1.0.0 takes none)."""
 
     @field_validator("metrics")
     @classmethod

@@ -17,7 +17,7 @@ than the whole profile).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from mlops_kit.warehouse import Warehouse
 
-BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see _bin_numbers)
+BINS = 200  # at most 254: bin numbers are counted as 8-bit integers (see bin_numbers)
 MIN_SHARED_BINS = 40
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
@@ -106,8 +106,11 @@ def quantiles(histogram: Mapping[str, Any]) -> dict[str, float | None]:
 _BELOW, _ABOVE, _CENTRE = -128, 127, BINS // 2
 
 
-def _bin_numbers(column: ir.Column, bins: Bins) -> ir.IntegerValue:
-    """The bin of each value, less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE` outside."""
+def bin_numbers(column: ir.Column, bins: Bins) -> ir.IntegerValue:
+    """The bin of each value as :func:`histogram` reads it.
+
+    The bin's number less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE` outside the bins.
+    """
     import ibis
 
     value = column.cast("float64")
@@ -119,74 +122,36 @@ def _bin_numbers(column: ir.Column, bins: Bins) -> ir.IntegerValue:
     )
 
 
-def counts(
-    warehouse: Warehouse,
+def binned(
     table: ibis.Table,
-    bins: Mapping[str, Bins],
-    categorical: Sequence[str] = (),
-    top_k: int = 0,
-) -> tuple[dict[str, Histogram], dict[str, list[list[Any]]], dict[str, int]]:
-    """Histograms of ``bins``' columns, and top-``top_k`` categories and distinct counts of ``categorical``.
+    name: str,
+    bins: Bins,
+    statistics: Callable[[ir.Column], Mapping[str, ir.Scalar]] | None = None,
+) -> ibis.Table:
+    """The non-null values of column ``name`` grouped by their bin, in one pass.
 
-    One union of per-column counts, so that a profile reads the data once for both.
-
-    Raises:
-        BackendError: the query failed.
+    Columns: ``bin`` (the bin's number less :data:`_CENTRE`; :data:`_BELOW` and :data:`_ABOVE`
+    outside the bins), ``n`` (its values) and the aggregates that ``statistics`` gives for the
+    column of non-null values, computed per bin.
     """
-    import ibis
+    present = table.filter(table[name].notnull())
+    column = present[name]
+    return present.group_by(bin=bin_numbers(column, bins)).agg(
+        n=present.count(), **(statistics(column) if statistics else {})
+    )
 
-    parts: list[ibis.Table] = []
-    for name, grid in bins.items():
-        present = table.filter(table[name].notnull())
-        parts.append(
-            present.group_by(bin=_bin_numbers(present[name], grid))
-            .agg(n=present.count())
-            .select(
-                column=ibis.literal(name),
-                bin="bin",
-                value=ibis.null("string"),
-                n="n",
-                groups=ibis.null("int64"),
-            )
-        )
-    for name in categorical:
-        present = table.filter(table[name].notnull())
-        grouped = present.group_by(value=present[name].cast("string")).agg(n=present.count())
-        # Counting the groups gives the exact distinct count at no extra scan.
-        parts.append(
-            grouped.mutate(groups=grouped.n.count().over(ibis.window()))
-            .order_by([ibis.desc("n"), "value"])
-            .limit(top_k)
-            .select(
-                column=ibis.literal(name),
-                bin=ibis.null("int8"),
-                value="value",
-                n="n",
-                groups="groups",
-            )
-        )
-    if not parts:
-        return {}, {}, {}
-    result = warehouse.execute(ibis.union(*parts)).to_pylist()
-    histograms: dict[str, Histogram] = {name: _empty(grid) for name, grid in bins.items()}
-    top: dict[str, list[list[Any]]] = {name: [] for name in categorical}
-    distinct = dict.fromkeys(categorical, 0)
-    for record in result:
-        name, count = record["column"], int(record["n"])
-        if record["bin"] is None:
-            top[name].append([record["value"], count])
-            distinct[name] = int(record["groups"])
-            continue
-        code, histogram = int(record["bin"]), histograms[name]
+
+def histogram(bins: Bins, counts: Iterable[tuple[int, int]]) -> Histogram:
+    """The histogram on ``bins`` of the ``(bin, n)`` rows of :func:`binned`."""
+    result = _empty(bins)
+    for code, count in counts:
         if code == _BELOW:
-            histogram["below"] += count
+            result["below"] += count
         elif code == _ABOVE:
-            histogram["above"] += count
+            result["above"] += count
         else:
-            histogram["counts"][code + _CENTRE] += count
-    for values in top.values():
-        values.sort(key=lambda item: (-item[1], item[0]))
-    return histograms, top, distinct
+            result["counts"][code + _CENTRE] += count
+    return result
 
 
 def _empty(bins: Bins) -> Histogram:
@@ -205,10 +170,23 @@ def histograms(
 ) -> dict[str, Histogram]:
     """Histograms of numeric columns of ``table`` on the given bins (values outside counted apart).
 
+    One union of per-column counts.
+
     Raises:
         BackendError: the query failed.
     """
-    return counts(warehouse, table, bins)[0]
+    import ibis
+
+    if not bins:
+        return {}
+    parts = [
+        binned(table, name, grid).select(column=ibis.literal(name), bin="bin", n="n")
+        for name, grid in bins.items()
+    ]
+    rows: dict[str, list[tuple[int, int]]] = {name: [] for name in bins}
+    for record in warehouse.execute(ibis.union(*parts)).to_pylist():
+        rows[record["column"]].append((int(record["bin"]), int(record["n"])))
+    return {name: histogram(grid, rows[name]) for name, grid in bins.items()}
 
 
 def _rebinned(histogram: Mapping[str, Any], bins: Bins) -> Histogram:

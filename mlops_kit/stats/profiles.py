@@ -9,21 +9,26 @@ statistics meant something else, are recognised and computed again. A column pro
 (see :mod:`mlops_kit.stats.bins`); categorical columns (strings, booleans) add ``top`` (``[[value,
 count], …]``, most frequent first) and ``other`` (count of non-null values outside ``top``);
 temporal columns add ``min`` and ``max`` as ISO text. Distinct counts are exact for categorical
-columns, and for the others exact up to :data:`EXACT_DISTINCT_ROWS` rows, HyperLogLog estimates
-above.
+columns, and for the others exact up to :data:`EXACT_DISTINCT_ROWS` rows; above, numeric columns
+sum HyperLogLog estimates of their histogram's bins (each bin holds other values, so the sum
+counts every value once, and small per-bin counts are estimated more closely than one count of the
+whole column), and temporal columns take one estimate.
 
-Three queries: the row count (with the numeric ranges where file metadata answers them: Parquet on
-the local twin), the other aggregates, then one union of per-column counts for the histograms and
-top categories.
+Two queries: the row count with each numeric and temporal column's range (answered from file
+metadata where there is some: Parquet on the local twin), then one pass over the data, a union of
+one grouped count per column: the numeric columns grouped by histogram bin, with each bin's
+distinct count, mean and variance, from which the column's own combine exactly (numeric columns
+without a histogram, such as those with infinite values, are aggregated whole); the categorical
+columns grouped by value, cut to their top categories, with the number and total of all of them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops_kit.stats.bins import BINS, Bins, counts, quantiles
+from mlops_kit.stats.bins import BINS, Bins, bin_numbers, binned, histogram, quantiles
 
 if TYPE_CHECKING:
     import ibis
@@ -31,9 +36,10 @@ if TYPE_CHECKING:
 
     from mlops_kit.warehouse import Warehouse
 
-PROFILE_FORMAT = 2  # raised whenever a stored profile's statistics change meaning
+PROFILE_FORMAT = 3  # raised whenever a stored profile's statistics change meaning
 TOP_K = 50
 EXACT_DISTINCT_ROWS = 100_000
+VALUE_GROUPS = 4096  # integer columns spanning fewer values are counted value by value
 
 Profile = dict[str, Any]
 
@@ -48,10 +54,11 @@ def column_kind(dtype: Any) -> str:
 
 
 def _float(value: Any) -> float | None:
+    """``value`` as a float; None for none, NaN or infinity, which JSON cannot hold."""
     if value is None:
         return None
     number = float(value)
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
 def profile(warehouse: Warehouse, table: ibis.Table, *, top_k: int = TOP_K) -> Profile:
@@ -91,132 +98,276 @@ def _profile(
 ) -> Profile:
     """:func:`profile`, or with ``reference`` columns :func:`compared_profile`."""
     schema = table.schema()
+    kinds = [column_kind(dtype) for dtype in schema.values()]
     compared = {
-        name: column
-        for name, column in (reference or {}).items()
-        if name in schema and column_kind(schema[name]) == "numeric" and "histogram" in column
+        index: (reference or {})[name]
+        for index, name in enumerate(schema)
+        if kinds[index] == "numeric" and "histogram" in (reference or {}).get(name, {})
     }
-    row = _aggregates(warehouse, table, compared)
-    row_count = int(row["rows"])
-    columns: dict[str, dict[str, Any]] = {}
-    bins: dict[str, Bins] = {}
-    for index, (name, dtype) in enumerate(schema.items()):
-        columns[name], grid = _column(row, index, dtype, compared.get(name))
-        if grid is not None:
-            bins[name] = grid
-    _add_counts(warehouse, table, columns, bins, top_k, row_count, compared)
+    integer = [dtype.is_integer() for dtype in schema.values()]
+    ranges = _ranges(warehouse, table, kinds, [i for i in compared if not integer[i]])
+    row_count = int(ranges["rows"])
     exact = row_count <= EXACT_DISTINCT_ROWS
+    bins = {index: Bins.of(column["histogram"]) for index, column in compared.items()}
+    by_value: set[int] = set()
+    for index, kind in enumerate(kinds):
+        if kind != "numeric":
+            continue
+        low, high = _float(ranges.get(f"min{index}")), _float(ranges.get(f"max{index}"))
+        # Infinite values leave a column without a histogram rather than without a profile.
+        if low is None or high is None or not math.isfinite(high - low):
+            continue
+        if index not in compared:
+            bins[index] = Bins.covering(low, high, integer=integer[index])
+        if integer[index] and high - low < VALUE_GROUPS:
+            by_value.add(index)
+    parts = _parts(table, kinds, bins, by_value, compared, top_k, exact)
+    rows: list[list[dict[str, Any]]] = [[] for _ in schema]
+    if parts:
+        for record in warehouse.execute(_union(parts)).to_pylist():
+            rows[record["column"]].append(record)
+    columns: dict[str, dict[str, Any]] = {}
+    for index, (name, dtype) in enumerate(schema.items()):
+        columns[name] = {
+            "type": str(dtype),
+            "kind": kinds[index],
+            **_statistics(kinds[index], row_count, rows[index], bins.get(index), index in compared),
+        }
+        if kinds[index] == "temporal" or (kinds[index] == "numeric" and index not in compared):
+            columns[name] |= _range(kinds[index], ranges, index)
     return {
         "format": PROFILE_FORMAT,
         "row_count": row_count,
         "settings": {
             "bins": f"aligned power-of-two widths, at most {BINS} bins",
             "top_k": top_k,
-            "distinct": "exact" if exact else "exact for categorical, approximate for others",
+            "distinct": "exact"
+            if exact
+            else f"exact for categorical columns and for integers spanning under {VALUE_GROUPS}"
+            " values, approximate for others",
             "quantiles": "interpolated in the histogram bins",
         },
         "columns": columns,
     }
 
 
-def _aggregates(
-    warehouse: Warehouse, table: ibis.Table, compared: Mapping[str, Mapping[str, Any]]
+def _ranges(
+    warehouse: Warehouse, table: ibis.Table, kinds: Sequence[str], unranged: Collection[int]
 ) -> dict[str, Any]:
-    """The row count (``rows``) and each column's aggregates, named by the column's index."""
-    schema = table.schema()
-    # The ranges that choose the histogram bins go with the row count where file metadata answers
-    # them without reading the values (Parquet on the local twin); elsewhere with the other
-    # aggregates, so that each column is read once before the histograms.
-    ranges: list[ir.Scalar] = []
-    for index, (name, dtype) in enumerate(schema.items()):
-        if column_kind(dtype) == "numeric" and name not in compared:
-            ranges += [table[name].min().name(f"min{index}"), table[name].max().name(f"max{index}")]
-    # A row count is free on both warehouses, and says whether distinct counts can be exact.
-    first = [table.count().name("rows"), *(ranges if warehouse.ranges_from_metadata else [])]
-    row: dict[str, Any] = warehouse.execute(table.aggregate(first)).to_pylist()[0]
-    exact = int(row["rows"]) <= EXACT_DISTINCT_ROWS
-    metrics: list[ir.Scalar] = [] if warehouse.ranges_from_metadata else [*ranges]
-    for index, (name, dtype) in enumerate(schema.items()):
-        metrics += _metrics(table[name], index, column_kind(dtype), exact, compared.get(name))
-    if row["rows"]:
-        row |= warehouse.execute(table.aggregate(metrics)).to_pylist()[0]
+    """The row count (``rows``) and the ranges (``min{index}``, ``max{index}``) of some columns.
+
+    Numeric columns need theirs to choose their bins and whether to count value by value (except
+    the ``unranged`` ones, which have a reference's bins), temporal columns to show it. Parquet
+    footers hold each row group's row count, minimum and maximum, so DuckDB answers this query
+    without reading the values.
+    """
+    ranged = [
+        index
+        for index, kind in enumerate(kinds)
+        if kind == "temporal" or (kind == "numeric" and index not in unranged)
+    ]
+    metrics = [table.count().name("rows")]
+    for index in ranged:
+        column = table[table.columns[index]]
+        metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
+    row: dict[str, Any] = warehouse.execute(table.aggregate(metrics)).to_pylist()[0]
     return row
 
 
-def _metrics(
-    column: ir.Column, index: int, kind: str, exact: bool, reference: Mapping[str, Any] | None
-) -> list[ir.Scalar]:
-    """The aggregates of one column besides its range (see :func:`_aggregates`)."""
-    metrics = [column.count().name(f"n{index}")]
-    if kind == "categorical":
-        return metrics
-    metrics.append((column.nunique() if exact else column.approx_nunique()).name(f"d{index}"))
-    if kind == "numeric" and reference is not None:
-        value = column.cast("float64")
-        outside = (value < reference["min"]) | (value > reference["max"])
-        metrics.append(outside.sum().name(f"out{index}"))
-    elif kind == "numeric":
-        value = column.cast("float64")
-        metrics += [value.mean().name(f"mean{index}"), value.std().name(f"std{index}")]
-    else:
-        metrics += [column.min().name(f"min{index}"), column.max().name(f"max{index}")]
-    return metrics
+def _union(parts: Sequence[ibis.Table]) -> ibis.Table:
+    import ibis
+
+    return ibis.union(*parts)
 
 
-def _column(
-    row: Mapping[str, Any], index: int, dtype: Any, reference: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], Bins | None]:
-    """One column's profile from the aggregates ``row``, and the bins of its histogram if any."""
-    row_count = int(row["rows"])
-    count = int(row.get(f"n{index}") or 0)
-    kind = column_kind(dtype)
-    stats: dict[str, Any] = {
-        "type": str(dtype),
-        "kind": kind,
-        "nulls": row_count - count,
-        "null_rate": (row_count - count) / row_count if row_count else 0.0,
-        "distinct": int(row.get(f"d{index}") or 0),
-    }
-    if kind == "numeric" and reference is not None:
-        stats["out_of_range"] = int(row.get(f"out{index}") or 0)
-        return stats, Bins.of(reference["histogram"])
-    if kind == "numeric":
-        low, high = _float(row.get(f"min{index}")), _float(row.get(f"max{index}"))
-        stats |= {
-            "min": low,
-            "max": high,
-            "mean": _float(row.get(f"mean{index}")),
-            "std": _float(row.get(f"std{index}")),
-        }
-        # Infinite values leave a column without a histogram rather than without a profile.
-        if low is not None and high is not None and math.isfinite(high - low):
-            return stats, Bins.covering(low, high, integer=dtype.is_integer())
-    elif kind == "temporal":
-        for key in ("min", "max"):
-            value = row.get(f"{key}{index}")
-            stats[key] = None if value is None else value.isoformat()
-    return stats, None
+# The columns of every part of the counting union: ``column`` is the column's index; ``bin`` a
+# histogram bin, ``value`` a category, or neither for a column aggregated whole; ``n`` the values
+# in it; ``present`` a categorical column's non-null values (its top rows hold only some).
+_ROW = {
+    "column": "int32",
+    "bin": "int8",
+    "value": "string",
+    "n": "int64",
+    "distinct": "int64",
+    "present": "int64",
+    "mean": "float64",
+    "var": "float64",
+    "out": "int64",
+}
 
 
-def _add_counts(
-    warehouse: Warehouse,
+def _row(relation: ibis.Table, index: int) -> ibis.Table:
+    """``relation`` as a part of the counting union, the columns it lacks null."""
+    import ibis
+
+    columns = relation.columns
+    return relation.select(
+        column=ibis.literal(index, "int32"),
+        **{
+            name: relation[name].cast(dtype) if name in columns else ibis.null(dtype)
+            for name, dtype in _ROW.items()
+            if name != "column"
+        },
+    )
+
+
+def _parts(
     table: ibis.Table,
-    columns: Mapping[str, dict[str, Any]],
-    bins: Mapping[str, Bins],
+    kinds: Sequence[str],
+    bins: Mapping[int, Bins],
+    by_value: Collection[int],
+    compared: Mapping[int, Mapping[str, Any]],
     top_k: int,
-    row_count: int,
-    compared: Mapping[str, Any],
-) -> None:
-    """Add the histograms, quantiles and top categories to the ``columns`` profiles."""
-    categorical = [name for name, stats in columns.items() if stats["kind"] == "categorical"]
-    histogram, top, distinct_categories = counts(warehouse, table, bins, categorical, top_k)
-    for name, stats in columns.items():
-        if name in histogram:
-            stats["histogram"] = histogram[name]
-            if name not in compared:
-                stats["quantiles"] = quantiles(histogram[name])
-        if name in top:
-            stats["top"] = top[name]
-            stats["distinct"] = distinct_categories[name]
-            non_null = row_count - stats["nulls"]
-            stats["other"] = non_null - sum(count for _, count in top[name])
+    exact: bool,
+) -> list[ibis.Table]:
+    """One part of the counting union per column (see the module docstring)."""
+    import ibis
+
+    parts: list[ibis.Table] = []
+    for index, kind in enumerate(kinds):
+        name = table.columns[index]
+        if kind == "categorical":
+            present = table.filter(table[name].notnull())
+            grouped = present.group_by(value=present[name].cast("string")).agg(n=present.count())
+            # Counting and summing the groups gives the exact distinct and non-null counts.
+            whole = ibis.window()
+            top = (
+                grouped.mutate(
+                    distinct=grouped.n.count().over(whole), present=grouped.n.sum().over(whole)
+                )
+                .order_by([ibis.desc("n"), "value"])
+                .limit(top_k)
+            )
+            parts.append(_row(top, index))
+            continue
+
+        def statistics(
+            column: ir.Column, kind: str = kind, index: int = index
+        ) -> dict[str, ir.Scalar]:
+            return _column_statistics(column, kind, exact, compared.get(index))
+
+        if index in by_value:
+            parts.append(_row(_values(table, name, bins[index], compared.get(index)), index))
+        elif index in bins:
+            parts.append(_row(binned(table, name, bins[index], statistics), index))
+        else:
+            present = table.filter(table[name].notnull())
+            whole = present.aggregate(n=present.count(), **statistics(present[name]))
+            parts.append(_row(whole, index))
+    return parts
+
+
+def _values(
+    table: ibis.Table, name: str, bins: Bins, reference: Mapping[str, Any] | None
+) -> ibis.Table:
+    """The values of a narrow integer column counted one by one, with their bin.
+
+    Cheaper than a distinct-count estimate per bin, and exact: each value is a part of one
+    distinct value and no variance.
+    """
+    import ibis
+
+    present = table.filter(table[name].notnull())
+    grouped = present.group_by(number=present[name]).agg(n=present.count())
+    value = grouped.number.cast("float64")
+    statistics: dict[str, ir.Value] = {"distinct": ibis.literal(1, "int64")}
+    if reference is None:
+        statistics["mean"] = value  # and no variance (null): every value of the row is equal
+    else:
+        outside = (value < reference["min"]) | (value > reference["max"])
+        statistics["out"] = outside.cast("int64") * grouped.n
+    return grouped.select(bin=bin_numbers(grouped.number, bins), n=grouped.n, **statistics)
+
+
+def _column_statistics(
+    column: ir.Column, kind: str, exact: bool, reference: Mapping[str, Any] | None
+) -> dict[str, ir.Scalar]:
+    """The aggregates of a numeric or temporal column's values (of one bin, or all of them)."""
+    import ibis
+
+    statistics = {"distinct": column.nunique() if exact else column.approx_nunique()}
+    if kind != "numeric":
+        return statistics
+    value = column.cast("float64")
+    if reference is None:
+        # A variance of infinite or NaN values is an error in DuckDB: they are left out of it, and
+        # the mean they make infinite or NaN leaves the column without a deviation (_moments).
+        finite = (
+            ibis.ifelse(value.isnan() | value.isinf(), ibis.null("float64"), value)
+            if column.type().is_floating()
+            else value
+        )
+        return statistics | {"mean": value.mean(), "var": finite.var(how="pop")}
+    outside = (value < reference["min"]) | (value > reference["max"])
+    return statistics | {"out": outside.sum()}
+
+
+def _statistics(
+    kind: str, row_count: int, rows: Sequence[Mapping[str, Any]], bins: Bins | None, compared: bool
+) -> dict[str, Any]:
+    """A column's counts, from its rows of the counting union."""
+    if kind == "categorical":
+        present = int(rows[0]["present"]) if rows else 0
+        top = sorted(
+            ([row["value"], int(row["n"])] for row in rows), key=lambda item: (-item[1], item[0])
+        )
+        statistics: dict[str, Any] = {"distinct": int(rows[0]["distinct"]) if rows else 0}
+    else:
+        present = sum(int(row["n"]) for row in rows)
+        statistics = {"distinct": sum(int(row["distinct"] or 0) for row in rows)}
+    nulls = row_count - present
+    statistics = {
+        "nulls": nulls,
+        "null_rate": nulls / row_count if row_count else 0.0,
+        **statistics,
+    }
+    if kind == "categorical":
+        return statistics | {"top": top, "other": present - sum(count for _, count in top)}
+    if bins is not None:
+        statistics["histogram"] = histogram(
+            bins, ((int(row["bin"]), int(row["n"])) for row in rows)
+        )
+    if kind != "numeric":
+        return statistics
+    if compared:
+        return statistics | {"out_of_range": sum(int(row["out"] or 0) for row in rows)}
+    statistics |= _moments(rows)
+    if bins is not None:
+        statistics["quantiles"] = quantiles(statistics["histogram"])
+    return statistics
+
+
+def _moments(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The mean and sample standard deviation of the values of ``rows`` (count, mean, variance).
+
+    Combined as Chan et al.'s parallel variance: the sum of each part's squared deviations from
+    its own mean, plus its count times its mean's squared deviation from the overall mean. Sums
+    are exactly rounded (``fsum``), so the result does not depend on the order of the parts, and
+    weighted by each part's share, so that no partial sum of the mean exceeds its largest value.
+    """
+    parts = [(int(row["n"]), row["mean"], row["var"] or 0.0) for row in rows if row["n"]]
+    count = sum(n for n, _, _ in parts)
+    if not count:
+        return {"mean": None, "std": None}
+    mean = math.fsum(n / count * part_mean for n, part_mean, _ in parts)
+    if count == 1 or not math.isfinite(mean):
+        return {"mean": _float(mean), "std": None}
+    try:
+        variance = math.fsum(
+            n / (count - 1) * (var + (part_mean - mean) * (part_mean - mean))
+            for n, part_mean, var in parts
+        )
+    except OverflowError:  # a variance beyond the largest float, as the warehouse's would be
+        variance = math.inf
+    return {"mean": _float(mean), "std": _float(math.sqrt(variance))}
+
+
+def _range(kind: str, ranges: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """A numeric or temporal column's ``min`` and ``max`` (ISO text for temporal columns)."""
+    low, high = ranges.get(f"min{index}"), ranges.get(f"max{index}")
+    if kind == "numeric":
+        return {"min": _float(low), "max": _float(high)}
+    return {
+        key: None if value is None else value.isoformat()
+        for key, value in (("min", low), ("max", high))
+    }

@@ -182,10 +182,6 @@ class Warehouse(Backend):
     """The bytes the queries run so far processed, from the warehouse's job statistics; None in
     a warehouse that does not bill by bytes scanned."""
 
-    ranges_from_metadata: bool = False
-    """Whether a query of only row counts, minimums and maximums is answered from file metadata
-    without reading the values; statistics then ask for ranges apart from the rest."""
-
     @abstractmethod
     def stage(self, dataset: str, source: Source) -> StagedData:
         """Materialise ``source`` for ``dataset`` in the warehouse, invisible to readers.

@@ -133,8 +133,6 @@ class DuckDBWarehouse(Warehouse):
 
     dialect = "duckdb"
     runs_here = True
-    # Parquet footers hold each row group's row count, minimum and maximum.
-    ranges_from_metadata = True
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)

@@ -313,3 +313,51 @@ def test_histograms_too_far_apart_or_off_the_grid_are_not_aligned() -> None:
     assert stats.aligned(wide, narrow) is not None
     assert stats.aligned(narrow, narrow | {"above": 3}) is None
     assert stats.aligned(narrow | {"lo": 0.3, "hi": 10.3}, narrow) is None
+
+
+def test_profile_reads_the_data_once_and_its_moments_and_distincts_hold_above_the_exact_limit(
+    warehouse, tmp_path, monkeypatch
+):
+    rows = stats.EXACT_DISTINCT_ROWS * 2
+    path = _write(
+        tmp_path,
+        "wide.parquet",
+        f"SELECT range % 3000 AS code, range * 1.5 - 7 AS x, range AS id, "
+        f"(range % 7)::VARCHAR AS c FROM range({rows})",
+    )
+    table = _table(warehouse, path)
+    queries: list[ibis.Expr] = []
+    execute = warehouse.execute
+    monkeypatch.setattr(warehouse, "execute", lambda expr: queries.append(expr) or execute(expr))
+    columns = stats.profile(warehouse, table)["columns"]
+    # The row count and ranges (from Parquet metadata), then one pass over the values.
+    assert len(queries) == 2
+    for name, values in (("code", np.arange(rows) % 3000), ("x", np.arange(rows) * 1.5 - 7)):
+        assert columns[name]["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert columns[name]["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+    # Exact for categories and for integers spanning under VALUE_GROUPS values; estimated per
+    # histogram bin and summed for the others.
+    assert (columns["code"]["distinct"], columns["c"]["distinct"]) == (3000, 7)
+    assert columns["id"]["distinct"] == pytest.approx(rows, rel=0.1)
+    assert columns["x"]["distinct"] == pytest.approx(rows, rel=0.1)
+
+
+def test_nan_and_infinite_values_leave_a_profile_without_the_statistics_they_undefine(
+    warehouse, tmp_path
+):
+    path = _write(
+        tmp_path,
+        "odd.parquet",
+        "SELECT CASE WHEN range = 3 THEN 'nan'::DOUBLE ELSE range END AS with_nan, "
+        "CASE WHEN range = 3 THEN 'inf'::DOUBLE ELSE range END AS with_inf, "
+        "range * 0.5 AS plain FROM range(20)",
+    )
+    columns = stats.profile(warehouse, _table(warehouse, path))["columns"]
+    for name in ("with_nan", "with_inf"):
+        assert (columns[name]["mean"], columns[name]["std"], columns[name]["nulls"]) == (
+            None,
+            None,
+            0,
+        )
+    assert columns["with_inf"]["max"] is None and "histogram" not in columns["with_inf"]
+    assert columns["plain"]["std"] == pytest.approx(np.std(np.arange(20) * 0.5, ddof=1))

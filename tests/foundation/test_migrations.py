@@ -123,6 +123,43 @@ def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
         database.dispose()
 
 
+def test_0010_leaves_versions_recorded_before_it_without_a_checksum(metadata_url: str) -> None:
+    import sqlalchemy as sa
+
+    from mlops_kit.db.models import utcnow
+
+    database = METADATA_DATABASES.open(metadata_url)
+    try:
+        migrate.upgrade(database, "0009")
+        with database.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO datasets (id, name, description, created_at) VALUES (1, 'churn', '', :t)"
+                ),
+                {"t": utcnow()},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO dataset_versions (dataset_id, version, status, fingerprint, "
+                    "row_count, schema, source, storage, created_by, created_at, description, "
+                    "tags) VALUES (1, 1, 'ready', 'ab12', 3, '[]', 'x', 'datasets/churn/ab12.parquet', "
+                    "'u', :t, '', '{}')"
+                ),
+                {"t": utcnow()},
+            )
+        migrate.upgrade(database)
+        query = sa.text("SELECT version, storage, checksum FROM dataset_versions")
+        with database.engine.connect() as connection:
+            assert connection.execute(query).all() == [(1, "datasets/churn/ab12.parquet", None)]
+        migrate.downgrade(database, "0009")
+        with database.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT version FROM dataset_versions")).all() == [
+                (1,)
+            ]
+    finally:
+        database.dispose()
+
+
 @pytest.mark.postgres
 def test_postgresql_migrations_stay_in_the_tests_own_schema(postgres_url: str) -> None:
     """Other tests and checkouts share the database ``test``: nothing lands in ``public``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,12 @@ def _service_identity(r: _Declared) -> _Computed:
     return None, {"email": f"service-{MOCK_PROJECT_NUMBER}@{agent}.iam.gserviceaccount.com"}
 
 
+def _vertex_endpoint(r: _Declared) -> _Computed:
+    # Vertex AI numbers endpoints (at most 10 digits, no leading zero).
+    number = str(1_000_000_000 + zlib.crc32(r.name.encode()) % 9_000_000_000)
+    return f"projects/{r.project}/locations/{r.located()}/endpoints/{number}", {"name": number}
+
+
 def _notification_channel(r: _Declared) -> _Computed:
     return f"projects/{r.project}/notificationChannels/{r.name}", {}
 
@@ -227,6 +234,7 @@ _COMPUTED: dict[str, Callable[[_Declared], _Computed]] = {
     "gcp:compute/address:Address": lambda r: (None, {"address": "10.99.1.10"}),
     "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
     "gcp:billing/budget:Budget": _budget,
+    "gcp:vertex/aiEndpoint:AiEndpoint": _vertex_endpoint,
     "random:index/randomPassword:RandomPassword": lambda r: (None, {"result": "generated"}),
 }
 

@@ -142,6 +142,7 @@ API_OF_TYPE: Final[tuple[tuple[str, str], ...]] = (
     ("gcp:certificatemanager/", "certificatemanager.googleapis.com"),
     ("gcp:certificateauthority/", "privateca.googleapis.com"),
     ("gcp:secretmanager/", "secretmanager.googleapis.com"),
+    ("gcp:vertex/", "aiplatform.googleapis.com"),
     ("gcp:projects/iAM", "cloudresourcemanager.googleapis.com"),
 )
 SERVICE: Final = "gcp:projects/service:Service"

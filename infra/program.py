@@ -30,6 +30,7 @@ from infra.components.metadata_db import MetadataDb, MetadataDbArgs, PrivateInst
 from infra.components.model_store import ModelStore, ModelStoreArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.serving import Serving, ServingArgs
+from infra.components.vertex_endpoint import VertexEndpoint, VertexEndpointArgs
 from infra.components.warehouse import Warehouse, WarehouseArgs
 from infra.config import StackConfig
 
@@ -120,7 +121,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     **(
                         {"gke": config.region, "disks": config.region}
                         if config.orchestrator == "kubeflow"
-                        else {}
+                        else {"vertex": config.region}
                     ),
                 },
                 rotation_days=config.key_rotation_days,
@@ -342,6 +343,26 @@ def program(config: StackConfig) -> dict[str, Any]:
             opts=after_apis,
         )
         serving_cluster = cluster.name
+    vertex_endpoint: pulumi.Output[str] | None = None
+    if config.orchestrator == "vertex":
+        # No cluster to serve from: models are served by the environment's Vertex AI endpoint.
+        vertex_endpoint = VertexEndpoint(
+            f"{base}-serving",
+            VertexEndpointArgs(
+                project=config.project,
+                region=config.region,
+                display_name=config.physical_name("serving"),
+                serving_account=identity.accounts["serving"].name,
+                # The pipeline's deploy step runs as the pipeline runner.
+                deployers={
+                    "deployer": identity.member("deployer"),
+                    "pipeline-runner": identity.member("pipeline_runner"),
+                },
+                kms_key=keys.get("vertex"),
+                labels=labels,
+            ),
+            opts=after_apis,
+        ).endpoint_id
 
     AuditLogging(
         f"{base}-audit",
@@ -417,6 +438,8 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving_cluster": serving_cluster,
         "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
         "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
+        # The Vertex AI deploy target's endpoint (`vertex-endpoint://PROJECT/REGION/ENDPOINT`).
+        "vertex_endpoint": vertex_endpoint,
     }
 
 

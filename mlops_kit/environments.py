@@ -534,9 +534,15 @@ class StackOutputs(BaseModel):
     serving_namespace: str | None = None
     serving_kubernetes_account: str | None = None
     """Kubernetes service account of the server pods (bound to the ``serving`` Google account)."""
+    vertex_endpoint: str | None = None
+    """Numeric id of the Vertex AI endpoint that serves the models (an environment without a
+    cluster); the deploy target deploys to it."""
 
     def deploy_target(self) -> str:
-        """The deploy URI: the cluster's serving namespace, or ``local`` without a cluster."""
+        """The deploy URI: the Vertex AI endpoint, the cluster's serving namespace, or ``local``."""
+        if self.vertex_endpoint:
+            location = self.vertex_location or self.region
+            return f"vertex-endpoint://{self.project}/{location}/{self.vertex_endpoint}"
         if not (self.serving_cluster and self.serving_namespace):
             return "local"
         uri = f"gke://{self.project}/{self.region}/{self.serving_cluster}/{self.serving_namespace}"

@@ -18,6 +18,7 @@ IDENTITY_SERVICES: dict[str, str] = {
     "gke": "container.googleapis.com",
     "disks": "compute.googleapis.com",
     "artifacts": "artifactregistry.googleapis.com",
+    "vertex": "aiplatform.googleapis.com",
 }
 # Multi-regions of BigQuery and GCS, and the Cloud KMS location that serves them.
 MULTI_REGIONS: dict[str, str] = {"eu": "europe", "us": "us", "asia": "asia"}
@@ -36,7 +37,8 @@ class EncryptionArgs:
     project: str
     """Project of the key ring."""
     locations: Mapping[str, str]
-    """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``, ``artifacts``) → location
+    """Service (``bigquery``, ``storage``, ``sql``, ``gke``, ``disks``, ``artifacts``, ``vertex``) →
+    location
     of the data it encrypts; a key must live in the same location (``EU`` data needs a key in
     ``europe``)."""
     rotation_days: int = 90
@@ -46,8 +48,8 @@ class EncryptionArgs:
 
 
 class Encryption(pulumi.ComponentResource):
-    """Customer-managed keys (CMEK) for BigQuery, GCS, Cloud SQL, GKE secrets, node disks and Artifact
-    Registry."""
+    """Customer-managed keys (CMEK) for BigQuery, GCS, Cloud SQL, GKE secrets, node disks, Artifact
+    Registry and the Vertex AI endpoint."""
 
     keys: dict[str, pulumi.Output[str]]
     key_rings: dict[str, pulumi.Output[str]]

@@ -198,13 +198,19 @@ def test_import_puts_the_kfp_audience_in_the_uri(project_dir: Path, tmp_path: Pa
 
 def test_import_of_a_vertex_stack(project_dir: Path) -> None:
     data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
-    data.update(orchestrator="vertex", kfp_host=None, vertex_location="us-central1")
+    data.update(
+        orchestrator="vertex",
+        kfp_host=None,
+        vertex_location="us-central1",
+        vertex_endpoint="1234567890",
+    )
     outputs = project_dir / "outputs.json"
     outputs.write_text(json.dumps(data), encoding="utf-8")
     import_environment("prod", outputs, Workspace.discover())
-    assert (
-        resolve_environment("prod", environ={}).orchestrator == "vertex://acme-ml-dev/us-central1"
-    )
+    environment = resolve_environment("prod", environ={})
+    assert environment.orchestrator == "vertex://acme-ml-dev/us-central1"
+    # The stack's endpoint, in the endpoint's region, is where models are deployed.
+    assert environment.deploy == "vertex-endpoint://acme-ml-dev/us-central1/1234567890"
 
 
 def test_import_bad_input(project_dir: Path) -> None:

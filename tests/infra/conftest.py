@@ -26,6 +26,27 @@ def prod(evaluations: dict[str, Any]) -> Any:
     return evaluations["prod"]
 
 
+@pytest.fixture(scope="session")
+def vertex() -> Any:
+    """The staging stack with orchestrator ``vertex`` (no cluster; models served by Vertex AI)."""
+    from infra.evaluate import evaluate
+
+    return evaluate("staging", config=vertex_config(**{"mlops-kit:vertexModelRegistry": True}))
+
+
+def vertex_config(**changes: Any) -> dict[str, Any]:
+    """The staging stack file with orchestrator ``vertex`` (its Kubeflow sections removed)."""
+    return stack_config(
+        "staging",
+        **{
+            "mlops-kit:orchestrator": "vertex",
+            "mlops-kit:cluster": None,
+            "mlops-kit:kubeflow": None,
+            **changes,
+        },
+    )
+
+
 def stack_config(env: str, **changes: Any) -> dict[str, Any]:
     """The config block of ``env``'s stack file with ``changes`` (None removes a key)."""
     from infra.evaluate import read_stack_config

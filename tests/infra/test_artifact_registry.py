@@ -73,14 +73,8 @@ def test_nodes_and_pipelines_read_the_deployer_writes_only_the_kit_is_public(pro
     }
 
 
-def test_a_vertex_environment_has_no_node_reader() -> None:
-    from infra.evaluate import evaluate
-
-    config = stack_config("staging", **{"mlops-kit:orchestrator": "vertex"})
-    config.pop("mlops-kit:cluster")
-    config.pop("mlops-kit:kubeflow")
-    evaluation = evaluate("staging", config=config)
-    members = {r.props["member"] for r in resources_of(evaluation, REPOSITORY_IAM)}
+def test_a_vertex_environment_has_no_node_reader(vertex: Any) -> None:
+    members = {r.props["member"] for r in resources_of(vertex, REPOSITORY_IAM)}
     assert not any("gke-nodes" in m for m in members)
     assert any("pipeline-runner" in m for m in members)
 

@@ -133,16 +133,10 @@ def test_env_import_reads_the_attestor_and_its_key_version(prod: Any, tmp_path: 
     )
 
 
-def test_a_vertex_environment_has_no_cluster_to_guard_and_no_attestor() -> None:
-    from infra.evaluate import evaluate
-
-    config = stack_config("staging", **{"mlops-kit:orchestrator": "vertex"})
-    config.pop("mlops-kit:cluster")
-    config.pop("mlops-kit:kubeflow")
-    evaluation = evaluate("staging", config=config)
-    assert not resources_of(evaluation, ATTESTOR)
-    assert not resources_of(evaluation, POLICY)
-    assert (evaluation.outputs["attestor"], evaluation.outputs["attestor_key"]) == (None, None)
+def test_a_vertex_environment_has_no_cluster_to_guard_and_no_attestor(vertex: Any) -> None:
+    assert not resources_of(vertex, ATTESTOR)
+    assert not resources_of(vertex, POLICY)
+    assert (vertex.outputs["attestor"], vertex.outputs["attestor_key"]) == (None, None)
 
 
 def _kit_grants(evaluation: Any) -> set[str]:

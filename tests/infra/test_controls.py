@@ -738,6 +738,26 @@ RESOURCE_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         True,
     ),
 ]
+# The same, on the stack with orchestrator vertex (the Vertex AI endpoint exists there only).
+VERTEX_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
+    (
+        "vertex-endpoint-cmek",
+        c.VERTEX_ENDPOINT,
+        "serving-endpoint",
+        {"encryptionSpec.kmsKeyName": ""},
+        "encryptionSpec",
+        True,
+    ),
+    (
+        "labels-required",
+        c.VERTEX_ENDPOINT,
+        "serving-endpoint",
+        {"labels": {"env": "staging"}},
+        "labels",
+        True,
+    ),
+]
+CASES = [("prod", *case) for case in RESOURCE_CASES] + [("vertex", *case) for case in VERTEX_CASES]
 
 
 def _control(control_id: str) -> c.Control:
@@ -762,12 +782,13 @@ def _messages(control: c.Control, resource: c.Resource) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("control_id", "type_", "name_part", "wrong", "omitted", "omission_fails"),
-    RESOURCE_CASES,
-    ids=[f"{case[0]}:{case[2]}" for case in RESOURCE_CASES],
+    ("stack", "control_id", "type_", "name_part", "wrong", "omitted", "omission_fails"),
+    CASES,
+    ids=[f"{case[1]}:{case[3]}" for case in CASES],
 )
 def test_resource_control(
-    prod: Any,
+    request: pytest.FixtureRequest,
+    stack: str,
     control_id: str,
     type_: str,
     name_part: str,
@@ -776,8 +797,9 @@ def test_resource_control(
     omission_fails: bool,
 ) -> None:
     control = _control(control_id)
-    [resource] = [r for r in prod.resources if r.type == type_ and name_part in r.name]
-    assert _messages(control, resource) == [], "the prod program must pass"
+    evaluation = request.getfixturevalue(stack)
+    [resource] = [r for r in evaluation.resources if r.type == type_ and name_part in r.name]
+    assert _messages(control, resource) == [], "the program must pass"
     assert _messages(control, _changed(resource, wrong)), "a wrong value must fail"
     assert bool(_messages(control, _changed(resource, omitted))) is omission_fails
 
@@ -1125,7 +1147,7 @@ def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_ki
 
 
 def test_every_control_is_tested_and_cites_its_benchmark() -> None:
-    tested = {case[0] for case in RESOURCE_CASES} | {case[0] for case in STACK_CASES}
+    tested = {case[1] for case in CASES} | {case[0] for case in STACK_CASES}
     tested |= {"iam-no-service-account-keys", "k8s-images-by-digest"}
     assert tested == {control.id for control in c.CONTROLS}
     assert len({control.id for control in c.CONTROLS}) == len(c.CONTROLS)

@@ -106,6 +106,37 @@ def test_breaking_a_precondition_on_purpose_fails(
     assert any(expected in message for message in violated[precondition]), violated[precondition]
 
 
+@pytest.mark.parametrize(
+    ("precondition", "victim", "expected"),
+    [
+        (
+            "api-enabled-first",
+            _named("gcp:vertex/aiEndpoint:AiEndpoint"),
+            "before aiplatform.googleapis.com is enabled",
+        ),
+        (
+            # Vertex AI's service agent must be granted the key before an encrypted endpoint.
+            "key-grant-first",
+            _named("gcp:vertex/aiEndpoint:AiEndpoint"),
+            "serving-endpoint is created before mlops-staging-vertex-agent",
+        ),
+        (
+            "service-agent-exists",
+            _named("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "-vertex-agent"),
+            "@gcp-sa-aiplatform.iam.gserviceaccount.com, which nothing creates before it",
+        ),
+    ],
+)
+def test_the_vertex_endpoint_waits_for_its_api_and_its_key_grant(
+    vertex: Any, precondition: str, victim: Callable[[Node], bool], expected: str
+) -> None:
+    assert check_order(vertex.graph) == []
+    assert any(victim(node) for node in vertex.graph.nodes.values())
+    violated = _violated(vertex.graph.isolate(victim))
+    assert precondition in violated, violated
+    assert any(expected in message for message in violated[precondition]), violated[precondition]
+
+
 def test_a_hard_coded_service_agent_is_not_created_by_anything(prod: Any) -> None:
     # Without Google's lookups, bq-N@bigquery-encryption and the GCS agent may not exist yet.
     graph = prod.graph.isolate(lambda node: False)

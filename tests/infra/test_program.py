@@ -78,26 +78,22 @@ def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_
     )
 
 
-def test_vertex_environment_creates_no_cluster_and_imports(tmp_path: Path) -> None:
+def test_vertex_environment_creates_no_cluster_and_imports(vertex: Any) -> None:
     from infra.audit import audit_report
-    from infra.evaluate import evaluate
     from mlops_kit.environments import StackOutputs
 
-    config = stack_config(
-        "staging",
-        **{"mlops-kit:orchestrator": "vertex", "mlops-kit:vertexModelRegistry": True},
-    )
-    config.pop("mlops-kit:cluster")
-    config.pop("mlops-kit:kubeflow")
-    evaluation = evaluate("staging", config=config)
-    types = {r.type for r in evaluation.resources}
+    types = {r.type for r in vertex.resources}
     assert CLUSTER not in types and DIRECTORY not in types
-    assert any(r.props.get("service") == "aiplatform.googleapis.com" for r in evaluation.resources)
-    assert audit_report(evaluation)["summary"]["violations"] == 0
-    environment = StackOutputs.model_validate(evaluation.outputs).to_environment("staging")
+    assert any(r.props.get("service") == "aiplatform.googleapis.com" for r in vertex.resources)
+    assert audit_report(vertex)["summary"]["violations"] == 0
+    assert set(vertex.outputs) == set(StackOutputs.model_fields)
+    environment = StackOutputs.model_validate(vertex.outputs).to_environment("staging")
     assert environment.orchestrator == "vertex://acme-ml-staging/europe-west1"
     assert environment.registry_mirror == "vertex://acme-ml-staging/europe-west1"
-    assert environment.deploy == "local"
+    # The stack's own endpoint, by the id Vertex AI gave it.
+    endpoint = vertex.outputs["vertex_endpoint"]
+    assert endpoint.isdigit()
+    assert environment.deploy == f"vertex-endpoint://acme-ml-staging/europe-west1/{endpoint}"
 
 
 def test_version_tables_are_ingestion_time_partitioned_and_never_expire(prod: Any) -> None:

@@ -25,6 +25,7 @@ from infra.policies.controls import (
     networking,
     sql,
     storage,
+    vertex,
 )
 from infra.policies.controls.registry import Control, ControlResult, Section, Violation
 from infra.policies.controls.resources import (
@@ -65,6 +66,7 @@ from infra.policies.controls.resources import (
     SQL_INSTANCE,
     SUBNET,
     TABLE,
+    VERTEX_ENDPOINT,
     WIF_PROVIDER,
     WORKLOADS,
     Resource,
@@ -84,6 +86,7 @@ SECTIONS: tuple[Section, ...] = (
     gke.SECTION,
     kubernetes.SECTION,
     artifact_registry.SECTION,
+    vertex.SECTION,
     labels.SECTION,
 )
 """The benchmark sections, in the order the audit reports them."""
@@ -163,6 +166,7 @@ __all__ = [
     "SQL_INSTANCE",
     "SUBNET",
     "TABLE",
+    "VERTEX_ENDPOINT",
     "WIF_PROVIDER",
     "WORKLOADS",
     "Control",

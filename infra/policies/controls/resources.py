@@ -56,6 +56,7 @@ SINK = "gcp:logging/projectSink:ProjectSink"
 LOG_METRIC = "gcp:logging/metric:Metric"
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 DNS_POLICY = "gcp:dns/policy:Policy"
+VERTEX_ENDPOINT = "gcp:vertex/aiEndpoint:AiEndpoint"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NAMESPACE_PATCH = "kubernetes:core/v1:NamespacePatch"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -87,6 +88,7 @@ LABEL_PATHS: dict[str, str] = {
     CLUSTER: "resourceLabels",
     NODE_POOL: "nodeConfig.resourceLabels",
     CRYPTO_KEY: "labels",
+    VERTEX_ENDPOINT: "labels",
     "gcp:compute/address:Address": "labels",
     "gcp:compute/globalAddress:GlobalAddress": "labels",
     "gcp:dns/managedZone:ManagedZone": "labels",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from mlops_kit import stats
 from mlops_kit.data.refs import DatasetRef, as_ref
-from mlops_kit.data.versions import find_version_row
+from mlops_kit.data.versions import DatasetVersion, find_version_row, verify_stored
 from mlops_kit.db.models.data import DatasetVersionRow
 from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 
@@ -31,14 +31,14 @@ def profile(kit: Kit, ref: DatasetRef | str, progress: Progress = NO_PROGRESS) -
         row = find_version_row(session, ref)
         if _current(row.profile):
             return dict(row.profile)
-        storage, row_id, rows = row.storage, row.id, row.row_count
-        stages = Stages(progress, 2)
-        stages.start(f"checking the stored data of {ref}")
-        kit.warehouse.verify(storage, row.fingerprint, f"dataset version {ref}")
-    stages.start(f"profiling {rows:,} rows of {ref}")
-    result = stats.profile(kit.warehouse, kit.warehouse.table(storage))
+        version = DatasetVersion.from_row(row, ref.name)
+    stages = Stages(progress, 2)
+    stages.start(f"checking the stored data of {ref}")
+    verify_stored(kit, version)
+    stages.start(f"profiling {version.row_count:,} rows of {ref}")
+    result = stats.profile(kit.warehouse, kit.warehouse.table(version.storage))
     with kit.metadata.session() as session:
-        stored = session.get(DatasetVersionRow, row_id)
+        stored = session.get(DatasetVersionRow, version.id)
         # Another process may have stored it meanwhile: the same statistics, kept as they are.
         if stored is not None and not _current(stored.profile):
             stored.profile = result

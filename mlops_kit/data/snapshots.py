@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from mlops_kit import provenance, stats
 from mlops_kit.data import sources
 from mlops_kit.data.refs import check_dataset_name
-from mlops_kit.data.versions import DatasetVersion, ready_versions
+from mlops_kit.data.versions import DatasetVersion, ready_versions, verify_stored
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
 from mlops_kit.errors import IntegrityError, NotFoundError, shorten
 from mlops_kit.progress import NO_PROGRESS, Progress, Stages
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from mlops_kit.kit import Kit
-    from mlops_kit.warehouse import StagedData
+    from mlops_kit.warehouse import StagedData, StoredVersion
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,33 @@ def _same_content(kit: Kit, name: str, staged: StagedData) -> DatasetVersion | N
             .where(DatasetVersionRow.fingerprint == staged.fingerprint)
             .order_by(DatasetVersionRow.version.desc())
         ).first()
-        existing = None if row is None else DatasetVersion.from_row(row, name, created=False)
-    if existing is not None:
-        try:
-            kit.warehouse.verify(existing.storage, existing.fingerprint, existing.ref)
-        except (IntegrityError, NotFoundError):
-            # The stored copy is damaged or gone: the fresh one of the same content replaces it.
-            kit.warehouse.publish(staged, name, existing.version)
+        if row is None:
+            return None
+        existing, dataset_id = DatasetVersion.from_row(row, name, created=False), dataset.id
+    try:
+        verify_stored(kit, existing)
+    except (IntegrityError, NotFoundError):
+        # The stored copy is damaged or gone: the fresh one of the same content replaces it.
+        stored = kit.warehouse.publish(staged, name, existing.version)
+        with kit.metadata.session() as session:
+            _record_checksum(session, dataset_id, stored)
+        existing = replace(existing, checksum=stored.checksum)
     return existing
+
+
+def _record_checksum(session: Session, dataset_id: int, stored: StoredVersion) -> None:
+    """Record ``stored``'s checksum in every version of the dataset stored at its location.
+
+    Versions of the same content share a file: a publish that replaced a damaged one repairs them all.
+    """
+    session.execute(
+        update(DatasetVersionRow)
+        .where(
+            DatasetVersionRow.dataset_id == dataset_id,
+            DatasetVersionRow.storage == stored.location,
+        )
+        .values(checksum=stored.checksum)
+    )
 
 
 def _publish(
@@ -170,8 +189,10 @@ def _publish(
         )
         session.add(row)
         session.flush()
-        row.storage = warehouse.publish(staged, name, row.version)
-        row.status = "ready"
+        stored = warehouse.publish(staged, name, row.version)
+        row.storage, row.checksum, row.status = stored.location, stored.checksum, "ready"
+        session.flush()
+        _record_checksum(session, dataset.id, stored)
     return DatasetVersion.from_row(row, name)
 
 

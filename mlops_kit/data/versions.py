@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mlops_kit.data.refs import DatasetRef, as_ref, check_dataset_name
 from mlops_kit.db.models.data import Dataset, DatasetVersionRow
@@ -35,6 +35,9 @@ class DatasetVersion:
         schema: ``[{"name", "type"}]`` with ibis type names.
         source: where the data came from (``file:…``, ``query:…``, ``table:…``).
         storage: where the version is stored in the warehouse.
+        checksum: SHA-256 of the stored file, checked before the version is read; ``None`` in a
+            warehouse that stores no files, and for a version recorded before manifests held it
+            (until its content verifies).
         created_by: who created it.
         created_at: when (UTC).
         git_commit: the commit of the working directory's repository, if any.
@@ -52,6 +55,7 @@ class DatasetVersion:
     schema: list[dict[str, str]]
     source: str
     storage: str
+    checksum: str | None
     created_by: str
     created_at: datetime
     git_commit: str | None
@@ -153,8 +157,30 @@ def stored_table(kit: Kit, version: DatasetVersion) -> ibis.Table:
         NotFoundError: the stored data is missing.
         IntegrityError: it is damaged (one line naming the version).
     """
-    kit.warehouse.verify(version.storage, version.fingerprint, f"dataset version {version.ref}")
+    verify_stored(kit, version)
     return kit.warehouse.table(version.storage)
+
+
+def verify_stored(kit: Kit, version: DatasetVersion) -> None:
+    """Check ``version``'s stored data against its manifest (:meth:`Warehouse.verify`).
+
+    A version recorded before manifests held the checksum of its stored file is checked by its
+    content; once that passes, its manifest records the checksum so later checks only hash the file.
+
+    Raises:
+        NotFoundError: the stored data is missing.
+        IntegrityError: it is damaged (one line naming the version).
+    """
+    found = kit.warehouse.verify(
+        version.storage, version.fingerprint, version.checksum, f"dataset version {version.ref}"
+    )
+    if found is not None:
+        with kit.metadata.session() as session:
+            session.execute(
+                update(DatasetVersionRow)
+                .where(DatasetVersionRow.id == version.id, DatasetVersionRow.checksum.is_(None))
+                .values(checksum=found)
+            )
 
 
 def list_versions(kit: Kit, name: str) -> list[DatasetVersion]:

@@ -31,6 +31,7 @@ from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
 from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
 from mlops_kit.monitoring.metrics import unknown_metric
+from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT
 from mlops_kit.orchestrators import (
     ORCHESTRATORS,
     PipelineSubmission,
@@ -62,6 +63,11 @@ class GateConfig(BaseModel):
     """The margin by which the first metric must improve overall."""
     slice_tolerance: float = 0.02
     """How much of any metric one slice value may lose (and gain, to be named)."""
+    weak_slice_min_count: int | None = None
+    """When set, the gate also searches the candidate's held-out rows for the feature values
+    where it does worst (slice values of at least this many rows) and names them in its decision,
+    as a reason to look, never to refuse. Unset, there is no search and the pipeline gets no such
+    parameter (the pipeline of template ``churn`` 1.0.0 takes none)."""
 
     @field_validator("metrics")
     @classmethod
@@ -70,6 +76,19 @@ class GateConfig(BaseModel):
         unknown = unknown_metric(value, GATE_TASK)
         if unknown:
             raise ValueError(unknown)
+        return value
+
+    @field_validator("weak_slice_min_count", mode="before")
+    @classmethod
+    def _row_count(cls, value: object) -> object:
+        # `true`, `false` or `0` would read as a switch: say what the number is instead.
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                f"{value!r} is not a number of rows: use a whole number above 0 (the monitoring "
+                f"report's is {DEFAULT_MIN_COUNT}), or remove the setting to skip the search"
+            )
         return value
 
 
@@ -276,13 +295,16 @@ class PipelineProject:
         return self.root / "build" / f"pipeline-{environment.name}.yaml"
 
     def arguments(self, environment: Environment, config: PipelineConfig) -> dict[str, Any]:
-        """The pipeline parameters for one run in ``environment``."""
+        """The pipeline parameters for one run in ``environment``.
+
+        ``weak_slice_min_count`` is passed only when ``gate.weak_slice_min_count`` is set.
+        """
         import json
 
         source = config.source
         if source.partition(":")[0] not in ("table", "query") and not Path(source).is_absolute():
             source = str(self.root / source)
-        return {
+        arguments: dict[str, Any] = {
             "environment": environment.run_parameter(),
             "dataset": config.dataset,
             "source": source,
@@ -298,6 +320,9 @@ class PipelineProject:
             "deploy_alias": config.deploy_alias,
             "git_commit": provenance.git_commit(self.root) or "",
         }
+        if config.gate.weak_slice_min_count is not None:
+            arguments["weak_slice_min_count"] = config.gate.weak_slice_min_count
+        return arguments
 
     def pipeline_root(self, environment: Environment) -> str:
         """Where runs keep their artifacts: the environment's, or ``.mlops/pipelines`` locally."""

@@ -10,7 +10,9 @@ A dataset version is written in two steps so that a failed snapshot leaves nothi
 :meth:`Warehouse.stage` materialises the source next to the versions and measures it (schema, row
 count, content fingerprint); :meth:`Warehouse.publish` turns the staged data into version ``N``
 idempotently (a retry with the same arguments never duplicates rows) and returns the storage location
-recorded in the manifest; :meth:`Warehouse.discard` drops staged data that will not be published.
+and file checksum recorded in the manifest; :meth:`Warehouse.discard` drops staged data that will not
+be published. :meth:`Warehouse.verify` checks a version's stored data against its manifest before it
+is read.
 
 Log tables (the prediction log, the ground truth) only grow: :meth:`Warehouse.log_sink` returns the
 :class:`LogSink` that appends batches of rows to them and reads them back as relations.
@@ -78,6 +80,20 @@ class StagedData:
     row_count: int
     fingerprint: str
     source: str
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """Where :meth:`Warehouse.publish` stored a dataset version, as its manifest records it.
+
+    Attributes:
+        location: the storage location (read by :meth:`Warehouse.table`).
+        checksum: the lowercase hex SHA-256 of the stored file's bytes; ``None`` in a warehouse
+            that does not store versions as files.
+    """
+
+    location: str
+    checksum: str | None = None
 
 
 def row_hash_sql(hex_sha256_of_json: str) -> str:
@@ -200,11 +216,12 @@ class Warehouse(Backend):
         """
 
     @abstractmethod
-    def publish(self, staged: StagedData, dataset: str, version: int) -> str:
+    def publish(self, staged: StagedData, dataset: str, version: int) -> StoredVersion:
         """Make ``staged`` version ``version`` of ``dataset``; safe to retry with the same arguments.
 
         Returns:
-            The storage location of the version (recorded in the manifest, read by :meth:`table`).
+            Where the version is stored and the checksum of its file (both recorded in the
+            manifest; :meth:`table` reads the location, :meth:`verify` checks the checksum).
 
         Raises:
             BackendError: the write failed; no partial version is readable.
@@ -262,15 +279,30 @@ class Warehouse(Backend):
             ConfigError: this warehouse needs provisioned log tables and ``log_dataset`` is ``None``.
         """
 
-    def verify(self, location: str, fingerprint: str, what: str) -> None:
-        """Check that the data stored at ``location`` still has the content ``fingerprint``.
+    def verify(
+        self, location: str, fingerprint: str, checksum: str | None, what: str
+    ) -> str | None:
+        """Check the data stored at ``location`` against its manifest.
+
+        Args:
+            location: the version's storage location.
+            fingerprint: the version's content fingerprint.
+            checksum: the checksum :meth:`publish` returned for it; ``None`` for a version recorded
+                before manifests held one (then its content is checked against ``fingerprint``).
+            what: the version, as error messages name it.
+
+        Returns:
+            The stored file's checksum when ``checksum`` was ``None`` and the content verified
+            (for the manifest to record); otherwise ``None``.
 
         The default trusts the backend: managed storage (BigQuery tables) checks its own data.
         Backends storing versions as files override it.
 
         Raises:
+            NotFoundError: nothing is stored at ``location``.
             IntegrityError: the stored data is damaged; the message names ``what``.
         """
+        return None
 
     def compile(self, expr: ibis.Expr) -> str:
         """The SQL text of ``expr`` in this warehouse's dialect."""

@@ -52,6 +52,7 @@ from mlops_kit.warehouse import (
     LogSink,
     Source,
     StagedData,
+    StoredVersion,
     TableSchema,
     Warehouse,
     check_supported,
@@ -333,7 +334,7 @@ class BigQueryWarehouse(Warehouse):
         return self._id(f"{dataset}__{digest}")
 
     @override
-    def publish(self, staged: StagedData, dataset: str, version: int) -> str:
+    def publish(self, staged: StagedData, dataset: str, version: int) -> StoredVersion:
         if version > MAX_VERSIONS:
             raise BackendError(
                 f"{dataset!r} has {MAX_VERSIONS} versions, BigQuery's partition limit per table"
@@ -353,7 +354,8 @@ COMMIT TRANSACTION;
         job_id = f"mlops_kit_publish_{dataset}_{version}_{staged.location.rsplit('_', 1)[-1]}"
         self._run(script, f"cannot store version {version} of {dataset!r}", job_id=job_id)
         self.discard(staged)
-        return f"{target}#{version}"
+        # A table has no file to checksum: BigQuery checks its managed storage itself.
+        return StoredVersion(f"{target}#{version}")
 
     def _get_table(self, table_id: str, what: str) -> Any:
         """The schema of table ``table_id``."""

@@ -7,6 +7,10 @@ relative to ``<dir>`` (``datasets/<name>/<fingerprint>.parquet``), so a moved or
 folder reads its own files. ``--table`` and ``--query``
 sources read the database file (read-only).
 
+A manifest also records the SHA-256 of its version's file: a version is verified before it is read by
+hashing the file's bytes, once per file state in a process. A version recorded before manifests held
+that checksum is verified by recomputing its content fingerprint instead.
+
 Resource settings ride on the URI's query, ``duckdb:///path/warehouse.duckdb?memory_limit=2GB&threads=2``,
 and apply to every DuckDB connection the warehouse opens (see :data:`SETTINGS`).
 """
@@ -36,6 +40,7 @@ from mlops_kit.warehouse import (
     LogSink,
     Source,
     StagedData,
+    StoredVersion,
     Warehouse,
     check_supported,
     column_schema,
@@ -153,6 +158,8 @@ class DuckDBWarehouse(Warehouse):
         self._relations: dict[str, str] = {}
         # Files found intact: (path, size, mtime, fingerprint); a changed file is checked again.
         self._verified: set[tuple[str, int, int, str]] = set()
+        # SHA-256 of files by (path, size, mtime): a changed file is hashed again.
+        self._checksums: dict[tuple[str, int, int], str] = {}
 
     @cached_property
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -300,22 +307,46 @@ class DuckDBWarehouse(Warehouse):
         """
         return self.root / location
 
+    def checksum(self, path: Path) -> str:
+        """The SHA-256 of the bytes of the file ``path`` (hashed once per file state).
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        stat = path.stat()
+        state = (str(path), stat.st_size, stat.st_mtime_ns)
+        found = self._checksums.get(state)
+        if found is None:
+            with path.open("rb") as file:
+                found = hashlib.file_digest(file, "sha256").hexdigest()
+            self._checksums[state] = found
+        return found
+
     @override
-    def verify(self, location: str, fingerprint: str, what: str) -> None:
+    def verify(
+        self, location: str, fingerprint: str, checksum: str | None, what: str
+    ) -> str | None:
         path = self.file(location)
         if not path.is_file():
             raise NotFoundError(
                 f"{what}: no stored data at {shorten(str(path))!r}: the version's file is missing"
             )
-        if not self._intact(path, fingerprint):
+        try:
+            found = self.checksum(path)
+        except OSError:
+            found = None
+        # A manifest without a checksum predates them: its version is checked by its content.
+        intact = found == checksum if checksum is not None else self._intact(path, fingerprint)
+        if not intact:
             raise IntegrityError(
                 f"{what} is damaged: its stored file {shorten(str(path))!r} no longer matches the "
                 "checksum in its manifest; restore the file from a backup, or snapshot the source "
                 "again (a snapshot of the same content repairs it)"
             )
+        return found if checksum is None else None
 
     @override
-    def publish(self, staged: StagedData, dataset: str, version: int) -> str:
+    def publish(self, staged: StagedData, dataset: str, version: int) -> StoredVersion:
         final = self.versions_root / dataset / f"{staged.fingerprint}.parquet"
         try:
             # A damaged file of the same content is replaced by the fresh copy.
@@ -323,9 +354,10 @@ class DuckDBWarehouse(Warehouse):
                 Path(staged.location).unlink(missing_ok=True)
             else:
                 Path(staged.location).replace(final)
+            checksum = self.checksum(final)
         except OSError as exc:
             raise write_failed(f"version {version} of {dataset!r}", final.parent, exc) from exc
-        return final.relative_to(self.root).as_posix()
+        return StoredVersion(final.relative_to(self.root).as_posix(), checksum)
 
     @override
     def discard(self, staged: StagedData) -> None:

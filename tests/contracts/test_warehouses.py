@@ -31,7 +31,8 @@ def _file(path: Path, rows: int) -> Path:
 
 def _publish(warehouse: Warehouse, dataset: str, path: Path, rows: int) -> str:
     """Stage ``rows`` rows written to ``path`` and publish them as version 1 of ``dataset``."""
-    return warehouse.publish(warehouse.stage(dataset, Source(path=_file(path, rows))), dataset, 1)
+    staged = warehouse.stage(dataset, Source(path=_file(path, rows)))
+    return warehouse.publish(staged, dataset, 1).location
 
 
 def _count(warehouse_uri: str, location: str) -> int:
@@ -47,9 +48,13 @@ def test_a_staged_source_is_measured_then_published(warehouse_uri: str, tmp_path
 
     assert staged.row_count == 10 and staged.source.startswith("file:")
     assert [c["name"] for c in staged.schema] == ["x", "label"] and len(staged.fingerprint) == 64
-    location = warehouse.publish(staged, "sales", 1)
-    assert warehouse.publish(staged, "sales", 1) == location  # a retry does not duplicate rows
+    stored = warehouse.publish(staged, "sales", 1)
+    assert warehouse.publish(staged, "sales", 1) == stored  # a retry does not duplicate rows
+    location = stored.location
     assert _count(warehouse_uri, location) == 10
+    # A version stored as a file records its checksum; a managed table checks itself.
+    assert stored.checksum is None or len(stored.checksum) == 64
+    assert warehouse.verify(location, staged.fingerprint, stored.checksum, "sales@1") is None
     assert str(warehouse.compile(warehouse.table(location).count()))
 
 

@@ -3,6 +3,7 @@ repaired by a snapshot."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -53,7 +54,7 @@ def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_f
     kit, tmp_path: Path
 ) -> None:
     # Versions stored before fingerprints were SHA-256 carry DuckDB's hash() fingerprint in their
-    # manifest and file name.
+    # manifest and file name, and no checksum of their file.
     from sqlalchemy import update
 
     from mlops_kit.db.models.data import DatasetVersionRow
@@ -65,7 +66,11 @@ def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_f
     assert legacy != version.fingerprint
     old_file = stored.replace(stored.with_name(f"{legacy}.parquet"))
     with kit.metadata.session() as session:
-        session.execute(update(DatasetVersionRow).values(fingerprint=legacy, storage=str(old_file)))
+        session.execute(
+            update(DatasetVersionRow).values(
+                fingerprint=legacy, storage=str(old_file), checksum=None
+            )
+        )
         session.commit()
     fresh = Kit.open(
         "local", warehouse=kit.environment.warehouse, metadata=kit.environment.metadata
@@ -75,6 +80,42 @@ def test_a_version_fingerprinted_before_sha256_keeps_loading_and_its_damage_is_f
         _flip_a_value_byte(old_file)
         with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
             data.load(fresh, "churn@1")
+
+
+def _forget_checksums(kit: Kit) -> Kit:
+    """Clear every manifest's checksum, as versions recorded before manifests held one; return a
+    kit of a fresh process (nothing verified yet)."""
+    from sqlalchemy import update
+
+    from mlops_kit.db.models.data import DatasetVersionRow
+
+    with kit.metadata.session() as session:
+        session.execute(update(DatasetVersionRow).values(checksum=None))
+    return Kit.open("local", warehouse=kit.environment.warehouse, metadata=kit.environment.metadata)
+
+
+def test_a_version_recorded_without_a_checksum_is_checked_by_its_content_then_records_it(
+    kit, tmp_path: Path
+) -> None:
+    version = data.snapshot(kit, "churn", path=write(tmp_path / "churn.parquet", CHURN_V1))
+    stored = kit.warehouse.file(version.storage)
+    assert version.checksum == hashlib.sha256(stored.read_bytes()).hexdigest()
+
+    with _forget_checksums(kit) as fresh:
+        assert data.load(fresh, "churn@1").num_rows == 3000
+        assert data.get_version(fresh, "churn@1").checksum == version.checksum
+
+    _flip_a_value_byte(stored)
+    with _forget_checksums(kit) as fresh:
+        with pytest.raises(IntegrityError, match=r"^dataset version churn@1 is damaged: .*$"):
+            data.load(fresh, "churn@1")
+        assert data.get_version(fresh, "churn@1").checksum is None
+
+        # A snapshot of the same content repairs it and records the new file's checksum.
+        data.snapshot(fresh, "churn", path=tmp_path / "churn.parquet")
+        repaired = data.get_version(fresh, "churn@1")
+        assert repaired.checksum == hashlib.sha256(stored.read_bytes()).hexdigest()
+        assert data.load(fresh, "churn@1").num_rows == 3000
 
 
 def test_comparing_models_trained_on_a_damaged_version_names_it(kit, tmp_path: Path) -> None:

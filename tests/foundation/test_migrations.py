@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from mlops_kit.db import METADATA_DATABASES, migrate
+from mlops_kit.db import METADATA_DATABASES, MetadataDatabase, migrate
 from mlops_kit.db.models import Base
 
 
@@ -72,12 +72,36 @@ def test_unknown_revision_is_a_clear_error(tmp_path) -> None:  # type: ignore[no
         migrate.upgrade(database, "nope")
 
 
+def _insert_versions(database: MetadataDatabase, storage: dict[int, str]) -> None:
+    """Record versions of dataset ``churn`` stored at ``storage`` (by version number), in SQL that
+    any revision since 0002 accepts."""
+    import sqlalchemy as sa
+
+    from mlops_kit.db.models import utcnow
+
+    with database.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO datasets (id, name, description, created_at) VALUES (1, 'churn', '', :t)"
+            ),
+            {"t": utcnow()},
+        )
+        for version, location in storage.items():
+            connection.execute(
+                sa.text(
+                    "INSERT INTO dataset_versions (dataset_id, version, status, fingerprint, "
+                    "row_count, schema, source, storage, created_by, created_at, description, "
+                    "tags) VALUES (1, :v, 'ready', 'ab12', 3, '[]', 'x', :s, 'u', :t, '', '{}')"
+                ),
+                {"v": version, "s": location, "t": utcnow()},
+            )
+
+
 def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
     metadata_url: str, tmp_path
 ) -> None:
     import sqlalchemy as sa
 
-    from mlops_kit.db.models import utcnow
     from mlops_kit.errors import ConfigError
 
     database = METADATA_DATABASES.open(metadata_url)
@@ -88,22 +112,7 @@ def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
     }
     try:
         migrate.upgrade(database, "0008")
-        with database.engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO datasets (id, name, description, created_at) VALUES (1, 'churn', '', :t)"
-                ),
-                {"t": utcnow()},
-            )
-            for version, storage in old.items():
-                connection.execute(
-                    sa.text(
-                        "INSERT INTO dataset_versions (dataset_id, version, status, fingerprint, "
-                        "row_count, schema, source, storage, created_by, created_at, description, "
-                        "tags) VALUES (1, :v, 'ready', 'ab12', 3, '[]', 'x', :s, 'u', :t, '', '{}')"
-                    ),
-                    {"v": version, "s": storage, "t": utcnow()},
-                )
+        _insert_versions(database, old)
 
         def stored() -> dict[int, str]:
             with database.engine.connect() as connection:
@@ -119,6 +128,26 @@ def test_0009_stores_data_locations_relative_to_the_warehouse_folder_and_back(
         moved = tmp_path / "moved"
         migrate.downgrade(database, "0008", f"duckdb://{moved}/warehouse.duckdb")
         assert stored() == {1: f"{moved}/datasets/churn/ab12.parquet", 2: "proj.mlops.churn#2"}
+    finally:
+        database.dispose()
+
+
+def test_0010_leaves_versions_recorded_before_it_without_a_checksum(metadata_url: str) -> None:
+    import sqlalchemy as sa
+
+    database = METADATA_DATABASES.open(metadata_url)
+    try:
+        migrate.upgrade(database, "0009")
+        _insert_versions(database, {1: "datasets/churn/ab12.parquet"})
+        migrate.upgrade(database)
+        query = sa.text("SELECT version, storage, checksum FROM dataset_versions")
+        with database.engine.connect() as connection:
+            assert connection.execute(query).all() == [(1, "datasets/churn/ab12.parquet", None)]
+        migrate.downgrade(database, "0009")
+        with database.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT version FROM dataset_versions")).all() == [
+                (1,)
+            ]
     finally:
         database.dispose()
 

@@ -103,6 +103,7 @@ def test_run_submits_to_the_environments_kubeflow(  # type: ignore[no-untyped-de
     assert environment["warehouse"] == "bigquery://acme-ml-dev/mlops_dev"
     assert runtime["parameters"]["source"] == "table:acme-ml-dev.svc_model_source.customers"
     assert runtime["parameters"]["deploy_champion"] is False
+    assert runtime["parameters"]["weak_slice_min_count"] == 50
     assert body["pipeline_spec"]["pipelineInfo"]["name"] == "svc-model-training"
     assert _images(body) == {f"{IMAGE}@{DIGEST}"}
 
@@ -383,6 +384,22 @@ def test_a_malformed_digest_is_refused_before_anything_is_scheduled(  # type: ig
     assert "invalid image digest" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert _posts(kubeflow, "/apis/v2beta1/recurringruns") == []
+
+
+@pytest.mark.parametrize("value", [0, -5, "many", False])
+def test_a_bad_weak_slice_row_count_is_refused_in_one_line(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, value: object
+) -> None:
+    path = cloud_project / "configs" / "dev.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["gate"]["weak_slice_min_count"] = value
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = run_cli("--env", "dev", "pipeline", "run", "--image-digest", DIGEST)
+    assert result.exit_code == 2, result.stderr
+    assert "configs/dev.yaml: gate.weak_slice_min_count: " in result.stderr
+    assert f"{value!r} is not a number of rows: use a whole number above 0" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert _posts(kubeflow, "/apis/v2beta1/runs") == []
 
 
 def _wait(run_cli, *options: str):  # type: ignore[no-untyped-def]

@@ -78,12 +78,16 @@ def test_first_run_versions_data_registers_promotes_and_deploys(
 
     assert first_run.state == "SUCCEEDED", first_run.error
     decision = json.loads(first_run.outputs["Output"])
-    assert decision == {
-        "candidate": "retention@1",
-        "champion": None,
-        "promoted": True,
-        "reasons": ["no champion yet: the first version becomes it"],
-    }
+    first, weak = decision.pop("reasons")
+    assert decision == {"candidate": "retention@1", "champion": None, "promoted": True}
+    assert first == "no champion yet: the first version becomes it"
+    # The template turns the gate's search on: month-to-month customers churn half the time,
+    # and the decision names them as where the new version does worst.
+    assert weak.startswith(
+        "weak slices of retention@1 on the held-out rows of retention@1: "
+        "contract=month-to-month: accuracy "
+    ), weak
+    assert weak.endswith("overall (174 rows)"), weak
     dataset = data.get_version(kit, "retention@1")
     assert dataset.row_count == ROWS
     assert dataset.source.endswith("data/retention.csv")
@@ -101,7 +105,7 @@ def test_first_run_versions_data_registers_promotes_and_deploys(
     assert models.get_version(kit, "retention@production").ref == "retention@1"
     deployed = models.history(kit, "retention", "production")
     assert [(e.action, e.to_version) for e in deployed] == [("promote", 1)]
-    assert deployed[0].reason == "new champion: no champion yet: the first version becomes it"
+    assert deployed[0].reason == f"new champion: {first}; {weak}"
     loaded = models.load_model(kit, "retention@champion")
     rows = data.load(kit, "retention@1", as_="pandas")
     predictions = loaded.predict(rows.head(50))
@@ -124,6 +128,8 @@ def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore
     assert "model version  retention@2" in result.stdout
     assert "champion       retention@1 stays; retention@2 not promoted: roc_auc" in result.stdout
     assert "is not better than the champion's" in result.stdout
+    # Labels no model can learn are bad everywhere alike: no slice stands out.
+    assert "no weak slice of retention@2 on the held-out rows of retention@2" in result.stdout
     assert models.get_version(kit, "retention@champion").ref == "retention@1"
     assert models.get_version(kit, "retention@2").datasets == ["retention@2"]
     assert models.get_version(kit, "retention@production").ref == "retention@1"

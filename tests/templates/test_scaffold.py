@@ -23,9 +23,9 @@ def _local_environment(directory: Path):  # type: ignore[no-untyped-def]
 def test_new_renders_a_project_wired_to_the_local_twin(tmp_path: Path) -> None:
     created = new_project(tmp_path / "churn-model", _local_environment(tmp_path))
     project = created.path
-    assert (created.template, created.version) == ("churn", "1.0.0")
+    assert (created.template, created.version) == ("churn", "1.1.0")
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
-    assert answers["_commit"] == "v1.0.0"
+    assert answers["_commit"] == "v1.1.0"
     assert answers["_src_path"] == ".mlops/templates/churn"
     assert answers["project_name"] == "churn-model"
     assert answers["orchestrator"] == "kfp-local"
@@ -39,7 +39,7 @@ def test_new_renders_a_project_wired_to_the_local_twin(tmp_path: Path) -> None:
     workflow = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
     assert "pipeline compile --env local" in workflow and "submit:" not in workflow
     log = subprocess.run(["git", "log", "--format=%s"], cwd=project, capture_output=True, text=True)
-    assert log.stdout.strip() == "New project from mlops-kit template churn 1.0.0"
+    assert log.stdout.strip() == "New project from mlops-kit template churn 1.1.0"
     tracked = subprocess.run(["git", "ls-files"], cwd=project, capture_output=True, text=True)
     assert ".copier-answers.yml" in tracked.stdout.split()
     assert ".mlops/templates/churn/copier.yml" not in tracked.stdout
@@ -163,6 +163,28 @@ def test_update_merges_a_newer_template_and_keeps_local_edits(
     assert update_project(project, root=two_versions) == ("1.1.0", "1.1.0")
 
 
+def test_update_from_1_0_0_turns_on_the_gates_weak_slice_search(tmp_path: Path) -> None:
+    from mlops_kit.pipelines.project import PipelineProject
+
+    project = new_project(
+        tmp_path / "churn-model", _local_environment(tmp_path), version="1.0.0"
+    ).path
+    pipeline = PipelineProject.discover(project)
+    assert pipeline.config("local").gate.weak_slice_min_count is None
+    environment = _local_environment(tmp_path)
+    assert "weak_slice_min_count" not in pipeline.arguments(environment, pipeline.config("local"))
+
+    assert update_project(project) == ("1.0.0", "1.1.0")
+
+    assert pipeline.config("local").gate.weak_slice_min_count == 50
+    assert pipeline.arguments(environment, pipeline.config("local"))["weak_slice_min_count"] == 50
+    code = (project / "src/churn_model/pipeline.py").read_text(encoding="utf-8")
+    assert "weak_slice_min_count: int = 0," in code
+    assert "weak_slice_min_count=weak_slice_min_count," in code
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["_commit"] == "v1.1.0"
+
+
 def test_update_of_something_else_is_refused(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("update", str(tmp_path))
     assert result.exit_code == 3
@@ -173,7 +195,7 @@ def test_update_cli_on_the_newest_version_changes_nothing(tmp_path: Path, run_cl
     project = new_project(tmp_path / "churn-model", _local_environment(tmp_path)).path
     result = run_cli("update", str(project))
     assert result.exit_code == 0, result.stderr
-    assert "already on the newest template version 1.0.0" in result.stdout
+    assert "already on the newest template version 1.1.0" in result.stdout
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True
     )

@@ -55,6 +55,8 @@ class DatasetVersionRow(NumberedVersion, Base):
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     source: Mapped[str] = mapped_column(Text)
     storage: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the stored file; None where the warehouse stores no file, or recorded before 0010.
+    checksum: Mapped[str | None] = mapped_column(String(64), default=None)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     git_commit: Mapped[str | None] = mapped_column(String(40), default=None)

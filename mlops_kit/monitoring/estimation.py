@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from mlops_kit.monitoring.metrics import Estimate, Sums, hanley_mcneil, wilson
+from mlops_kit.monitoring.metrics import SCORE_BIN, Estimate, Sums, hanley_mcneil, wilson
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -105,6 +105,13 @@ def finish_estimates(row: Mapping[str, Any]) -> dict[str, Estimate]:
     return estimates
 
 
+def calibration_bin(score: ir.NumericValue) -> ir.IntegerValue:
+    """The calibration bin of a score, 0 to ``CALIBRATION_BINS - 1`` (NULL without a score)."""
+    s = score.clip(lower=0.0, upper=1.0)
+    # A score of exactly 1 belongs to the last bin, not to an eleventh.
+    return (s * CALIBRATION_BINS).floor().cast("int64").clip(upper=CALIBRATION_BINS - 1)
+
+
 def reliability_bins(live: ir.Table, positive: str) -> ir.Table:
     """Labelled scored predictions per score bin: rows, sum of scores, positives.
 
@@ -113,20 +120,41 @@ def reliability_bins(live: ir.Table, positive: str) -> ir.Table:
         positive: the positive class.
 
     Returns:
-        Columns ``bin`` (0 to ``CALIBRATION_BINS - 1``), ``n``, ``score_sum``, ``positives``.
+        Columns ``bin`` (0 to ``CALIBRATION_BINS - 1``), ``n``, ``score_sum``, ``positives``:
+        the rows :func:`finish_calibration` reads.
     """
-    import ibis
-
     t = live.filter(live._label.notnull(), live._score.notnull())
-    s = t._score.clip(lower=0.0, upper=1.0)
-    # A score of exactly 1 belongs to the last bin, not to an eleventh.
-    index = ibis.least((s * CALIBRATION_BINS).floor().cast("int64"), CALIBRATION_BINS - 1)
-    t = t.mutate(_bin=index, _s=s, _pos=(t._label == positive).cast("int64"))
+    t = t.mutate(
+        _bin=calibration_bin(t._score),
+        _s=t._score.clip(lower=0.0, upper=1.0),
+        _pos=(t._label == positive).cast("int64"),
+    )
     return t.group_by(bin=t._bin).aggregate(
         n=t.count(),
         score_sum=t._s.sum().cast("float64"),
         positives=t._pos.sum().cast("float64"),
     )
+
+
+def binned_sums(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The :func:`reliability_bins` rows among the rows of a window's sliced sums.
+
+    They are the rows of slice column :data:`~mlops_kit.monitoring.metrics.SCORE_BIN` of
+    :func:`~mlops_kit.monitoring.metrics.sliced_sums` given :func:`calibration_bin`.
+    """
+    found = []
+    for row in rows:
+        if row["slice_column"] == SCORE_BIN:
+            sums = Sums(row)
+            found.append(
+                {
+                    "bin": int(row["slice_value"]),
+                    "n": sums["scored"],
+                    "score_sum": sums["label_score_sum"],
+                    "positives": sums["actual_pos"],
+                }
+            )
+    return found
 
 
 @dataclass(frozen=True)

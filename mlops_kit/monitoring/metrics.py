@@ -34,6 +34,8 @@ DAY_OF_WEEK: Final = "day_of_week"
 TIME_SLICES: Final = (HOUR_OF_DAY, DAY_OF_WEEK)
 OVERALL: Final = "overall"
 """The slice column name of the whole window (its value is ``all``)."""
+SCORE_BIN: Final = "_score_bin"
+"""The slice column of :func:`sliced_sums`' rows per score bin of the labelled predictions."""
 
 _Z: Final = 1.959963984540054
 _EPSILON: Final = 1e-15
@@ -224,26 +226,56 @@ def slice_text(value: ir.Value) -> ir.StringValue:
     return value.cast("string").fill_null("(null)")
 
 
-def slice_key(table: ir.Table, column: str) -> ir.StringValue:
+@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[untyped-decorator]
+def _duckdb_micros(at: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """DuckDB: microseconds since 1970-01-01 UTC of a time (UTC when it has no time zone)."""
+
+
+_DAY_US: Final = 86_400_000_000
+_HOUR_US: Final = 3_600_000_000
+_THURSDAY: Final = 3
+"""The weekday of 1970-01-01 (Monday = 0)."""
+
+
+def _time_key(at: ir.TimestampValue, column: str, dialect: str | None) -> ir.IntegerValue:
+    """The hour of the day or the day of the week (Monday = 0) of ``at`` in UTC.
+
+    DuckDB's own calendar parts of a time with a time zone go through the time zone library,
+    several times slower than whole-number arithmetic on the microseconds since 1970; the
+    remainders are taken non-negative, so times before 1970 fall in their hour and day too.
+    """
+    if dialect != "duckdb":
+        return at.hour() if column == HOUR_OF_DAY else at.day_of_week.index()
+    micros = _duckdb_micros(at)
+    in_day = (micros % _DAY_US + _DAY_US) % _DAY_US
+    if column == HOUR_OF_DAY:
+        return in_day // _HOUR_US
+    days = (micros - in_day) // _DAY_US
+    return ((days + _THURSDAY) % 7 + 7) % 7
+
+
+def slice_key(table: ir.Table, column: str, dialect: str | None = None) -> ir.StringValue:
     """The slice value of each row of a :func:`live_rows` relation for slice ``column``.
 
     ``hour_of_day`` is 0-23 and ``day_of_week`` 0-6 (Monday = 0) of the logging time in UTC; any
-    other slice is a feature's value as text (``(null)`` when missing).
+    other slice is a feature's value as text (``(null)`` when missing). ``dialect``, the
+    warehouse's when known, may choose a cheaper form of the same value.
     """
-    if column == HOUR_OF_DAY:
-        return table._logged_at.hour().cast("string")
-    if column == DAY_OF_WEEK:
-        return table._logged_at.day_of_week.index().cast("string")
+    if column in TIME_SLICES:
+        return _time_key(table._logged_at, column, dialect).cast("string")
     return slice_text(table[column])
 
 
-def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir.Table:
+def _cells(
+    rows: ir.Table, keys: Sequence[str], task: Task, positive: str, score_bins: bool
+) -> ir.Table:
     """Additive sums per combination of the slice keys: one pass for the sums of every slice.
 
     Every logged prediction is counted (``logged``); the metrics' sums read the labelled ones
     only (a comparison with a NULL label is NULL, which a sum skips). A classification adds the
     sums of the estimate from the scores (see :mod:`mlops_kit.monitoring.estimation`), which
-    read every scored prediction, labelled or not.
+    read every scored prediction, labelled or not; with ``score_bins``, the sum of the labelled
+    predictions' scores too.
     """
     t = rows
     if task == "regression":
@@ -263,6 +295,11 @@ def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir
     # The estimate reads the score as the probability of the positive class.
     s = t._score.clip(lower=0.0, upper=1.0)
     t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss, _s=s)
+    labelled_scores = (
+        {"label_score_sum": ibis.ifelse(t._label.notnull(), t._s, ibis.null("float64")).sum()}
+        if score_bins
+        else {}
+    )
     return t.group_by(list(keys)).aggregate(
         logged=t.count(),
         n=t._label.count(),
@@ -279,31 +316,43 @@ def _cells(rows: ir.Table, keys: Sequence[str], task: Task, positive: str) -> ir
         est_pos=t._s.sum(),
         est_var_said=(t._said * t._s * (1 - t._s)).sum(),
         est_var=(t._s * (1 - t._s)).sum(),
+        **labelled_scores,
     )
 
 
-def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
-    """Per slice: the rank sums of ROC AUC, realised (labels) and expected (scores).
+def _score_histogram(rows: ir.Table, key: str, positive: str) -> ir.Table:
+    """Per slice value and score rounded to :data:`_AUC_DECIMALS` decimals: the sums of ROC AUC.
 
-    The scores are rounded to :data:`_AUC_DECIMALS` decimals and grouped: a histogram of bins
-    1e-4 wide, pairs within one bin counting half. Realised, the bins hold labelled positives
-    and negatives; expected, every scored prediction adds its score to the positives and its
-    complement to the negatives (CBPE's ROC AUC).
+    ``pos`` labelled positives of ``labelled`` predictions, ``epos`` the sum of the scores (the
+    expected positives) of ``scored``; the negatives, realised and expected, are what the
+    positives leave.
     """
-    # Per slice: the (slice, score) groups are about as many as the rows, so combining the keys
-    # of all slices first would not make them fewer.
     t = rows.filter(rows._score.notnull())
-    labelled = t._label.notnull()
-    s = t._score.clip(lower=0.0, upper=1.0)
     t = t.mutate(
         _s=t._score.round(_AUC_DECIMALS),
-        _pos=(labelled & (t._label == positive)).cast("int64"),
-        _neg=(labelled & (t._label != positive)).cast("int64"),
-        _epos=s,
-        _eneg=1 - s,
+        _pos=(t._label.notnull() & (t._label == positive)).cast("int64"),
+        _epos=t._score.clip(lower=0.0, upper=1.0),
     )
-    by_score = t.group_by([key, "_s"]).aggregate(
-        pos=t._pos.sum(), neg=t._neg.sum(), epos=t._epos.sum(), eneg=t._eneg.sum()
+    # Counts as doubles (exact below 2**53): sums of integers are 128-bit decimals on DuckDB,
+    # slow in the window and the products below.
+    return t.group_by([key, "_s"]).aggregate(
+        pos=t._pos.sum().cast("float64"),
+        labelled=t._label.count().cast("float64"),
+        epos=t._epos.sum(),
+        scored=t.count().cast("float64"),
+    )
+
+
+def _auc_sums(by_score: ir.Table, key: str) -> ir.Table:
+    """Per slice: the rank sums of ROC AUC, realised (labels) and expected (scores).
+
+    ``by_score`` is a :func:`_score_histogram`: bins 1e-4 wide, pairs within one bin counting
+    half. Realised, the bins hold labelled positives and negatives; expected, every scored
+    prediction adds its score to the positives and its complement to the negatives (CBPE's
+    ROC AUC).
+    """
+    by_score = by_score.mutate(
+        neg=by_score.labelled - by_score.pos, eneg=by_score.scored - by_score.epos
     )
     by_score = by_score.mutate(
         _below=by_score.neg.cumsum(group_by=key, order_by="_s") - by_score.neg,
@@ -319,7 +368,31 @@ def _auc_sums(rows: ir.Table, key: str, positive: str) -> ir.Table:
     )
 
 
-def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_label: str) -> ir.Table:
+def _histograms(rows: ir.Table, keys: Sequence[str], positive: str) -> dict[str, ir.Table]:
+    """The :func:`_score_histogram` of each slice key (the first is the whole window's).
+
+    The whole window's histogram adds up another slice's: a pass over fewer rows than the
+    predictions. Per slice, the (slice, score) groups are about as many as the rows, so
+    combining the keys of all slices first would not make them fewer.
+    """
+    found = {key: _score_histogram(rows, key, positive) for key in keys[1:]}
+    if not found:
+        return {keys[0]: _score_histogram(rows, keys[0], positive)}
+    detailed = found[keys[1]]
+    overall = detailed.group_by("_s").aggregate(
+        **{name: detailed[name].sum() for name in ("pos", "labelled", "epos", "scored")}
+    )
+    return {keys[0]: overall.mutate(**{keys[0]: ibis.literal("all")}), **found}
+
+
+def sliced_sums(
+    live: ir.Table,
+    slices: Sequence[str],
+    task: Task,
+    positive_label: str,
+    score_bin: Callable[[ir.NumericValue], ir.IntegerValue] | None = None,
+    dialect: str | None = None,
+) -> ir.Table:
     """One row of sufficient statistics per slice value (plus the ``overall`` row).
 
     The sums are computed once, grouped by every slice key together (see :func:`_cells`), and
@@ -331,6 +404,11 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
         slices: slice columns.
         task: classification or regression.
         positive_label: the positive class of a classification.
+        score_bin: a classification's bin of a score: the same cells then give one row per bin
+            of the scored predictions too (slice column :data:`SCORE_BIN`, no ROC AUC), whose
+            labelled ones count ``scored``, of which ``actual_pos`` are positive, with the sum
+            of their scores ``label_score_sum``.
+        dialect: the warehouse's SQL dialect, when known (see :func:`slice_key`).
 
     Returns:
         Columns ``slice_column``, ``slice_value``, ``logged`` (predictions) and the sums
@@ -343,24 +421,45 @@ def sliced_sums(live: ir.Table, slices: Sequence[str], task: Task, positive_labe
     needed += [column for column in slices if column not in TIME_SLICES]
     rows = live.select(*dict.fromkeys(needed))
     keys = {
-        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column)
+        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column, dialect)
         for i, column in enumerate(columns)
     }
-    rows = rows.mutate(**keys)
-    cells = _cells(rows, list(keys), task, positive_label)
-    sums_of = [name for name in cells.columns if name not in keys]
-    parts = []
-    for column, key in zip(columns, keys, strict=True):
+    score_bin = score_bin if task == "classification" else None
+    bins = {} if score_bin is None else {"_bin": score_bin(rows._score)}
+    rows = rows.mutate(**keys, **bins)
+    cells = _cells(rows, [*keys, *bins], task, positive_label, bool(bins))
+    sums_of = [name for name in cells.columns if name not in keys and name not in bins]
+
+    def summed(cells: ir.Table, key: ir.Value) -> ir.Table:
         # As doubles: a sum of integers is a 128-bit integer on DuckDB, which Arrow returns as
         # a decimal.
-        sums = cells.group_by(_key=cells[key]).aggregate(
+        return cells.group_by(_key=key).aggregate(
             **{name: cells[name].sum().cast("float64") for name in sums_of}
         )
-        if task == "classification":
-            auc = _auc_sums(rows, key, positive_label)
+
+    histograms = _histograms(rows, list(keys), positive_label) if task == "classification" else {}
+    parts = []
+    for column, key in zip(columns, keys, strict=True):
+        sums = summed(cells, cells[key])
+        if key in histograms:
+            auc = _auc_sums(histograms[key], key)
             sums = sums.left_join(auc, "_key").drop("_key_right")
         parts.append(
             sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")
+        )
+    if bins:
+        scored = cells.filter(cells._bin.notnull())
+        sums = summed(scored, scored._bin.cast("string"))
+        sums = sums.mutate(slice_column=ibis.literal(SCORE_BIN), slice_value=sums._key)
+        schema = parts[0].schema()
+        # The bins have no ROC AUC: its sums are NULL there.
+        parts.append(
+            sums.select(
+                *[
+                    sums[name] if name in sums.columns else ibis.null(schema[name]).name(name)
+                    for name in schema
+                ]
+            )
         )
     return ibis.union(*parts) if len(parts) > 1 else parts[0]
 

@@ -23,6 +23,8 @@ from mlops_kit import stats
 from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.monitoring.estimation import (
     Calibration,
+    binned_sums,
+    calibration_bin,
     finish_calibration,
     finish_estimates,
     reliability_bins,
@@ -30,6 +32,7 @@ from mlops_kit.monitoring.estimation import (
 from mlops_kit.monitoring.metrics import (
     METRICS,
     OVERALL,
+    SCORE_BIN,
     TIME_SLICES,
     Estimate,
     SliceMetrics,
@@ -276,7 +279,14 @@ def build_report(  # noqa: PLR0913 - every option is keyword-only, with a defaul
     stages.start(f"counting the predictions of {model.ref}")
     log, truth = log_tables(kit)
     predictions = logged_predictions(log, model.name, model.version, start, end)
-    logged = int(warehouse.execute(predictions.aggregate(n=predictions.count()))["n"][0].as_py())
+    history = _history(log, model, end)
+    counted = warehouse.execute(
+        history.aggregate(
+            n=history.count(where=history.logged_at >= start),
+            earlier=history.count(where=history.logged_at < start),
+        )
+    ).to_pylist()[0]
+    logged = int(counted["n"])
     training = warehouse.table(model.training_location) if model.training_location else None
     report = MonitoringReport(model, task, start, end, logged, 0, [], {}, {}, {})
     report.min_label_share = labels.min_share
@@ -315,7 +325,14 @@ def build_report(  # noqa: PLR0913 - every option is keyword-only, with a defaul
                 if labels.positive is None
                 else _known_positive(kit, classes, labels.positive)
             )
-        _sliced_metrics(kit, live, slices, report.positive_label or "", report)
+        # The labelled history the calibration reads is the window's when nothing was logged
+        # before it: the calibration then comes from the sliced sums' query.
+        calibrate = (
+            labels.max_calibration_error
+            if truth is not None and report.positive_label is not None and not counted["earlier"]
+            else None
+        )
+        _sliced_metrics(kit, live, slices, report.positive_label or "", report, calibrate)
         if every_label is not None:
             _label_delay(kit, report, log, every_label, labels)
         stages.start("comparing the inputs with the training data")
@@ -355,11 +372,30 @@ def _features(
 
 
 def _sliced_metrics(
-    kit: Kit, live: ir.Table, slices: Sequence[str], positive_label: str, report: MonitoringReport
+    kit: Kit,
+    live: ir.Table,
+    slices: Sequence[str],
+    positive_label: str,
+    report: MonitoringReport,
+    calibrate: float | None,
 ) -> None:
-    """Add the metrics of every slice (overall first) to ``report``, with the registry baseline."""
-    sums = sliced_sums(live, slices, report.task, positive_label)
+    """Add the metrics of every slice (overall first) to ``report``, with the registry baseline.
+
+    Given ``calibrate`` (the largest calibration error), ``live`` holds the labelled history
+    and the calibration of its scores is added too.
+    """
+    sums = sliced_sums(
+        live,
+        slices,
+        report.task,
+        positive_label,
+        None if calibrate is None else calibration_bin,
+        kit.warehouse.dialect,
+    )
     rows = kit.warehouse.execute(sums).to_pylist()
+    if calibrate is not None:
+        report.calibration = finish_calibration(binned_sums(rows), calibrate)
+        rows = [row for row in rows if row["slice_column"] != SCORE_BIN]
     rows.sort(
         key=lambda r: (
             r["slice_column"] != OVERALL,
@@ -418,7 +454,7 @@ def describe_slice_inputs(kit: Kit, report: MonitoringReport, slices: Sequence[s
     location = report.model.training_location
     training = kit.warehouse.table(location) if location else None
     for column, values in by_column.items():
-        chosen = live.filter(slice_key(live, column).isin(values))
+        chosen = live.filter(slice_key(live, column, kit.warehouse.dialect).isin(values))
         found = _input_stats(kit, chosen, training, report.features)
         report.slice_inputs[column] = {
             "values": values,
@@ -461,7 +497,8 @@ def _label_delay(
     """Say how many predictions have labels yet; check the calibration the estimate assumes.
 
     The calibration reads the model version's labelled predictions logged before the window's
-    end (its labelled history), not only the window's: the window may have few labels yet.
+    end (its labelled history), not only the window's: the window may have few labels yet. When
+    the history is the window, the sliced metrics' query has found it already.
     """
     if not report.labelled:
         report.notes.append("none of the window's predictions has ground truth yet")
@@ -471,17 +508,19 @@ def _label_delay(
             f"ground truth yet: metrics of slices below {labels.min_share:.0%} labelled are "
             "pending"
         )
-    if report.positive_label is None:
+    if report.positive_label is None or report.calibration is not None:
         return
-    model = report.model
-    history = log.filter(
-        log.model_name == model.name,
-        log.model_version == model.version,
-        log.logged_at < report.window_end,
-    )
+    history = _history(log, report.model, report.window_end)
     live = live_rows(history, truth, {}, kit.warehouse.dialect)
     rows = kit.warehouse.execute(reliability_bins(live, report.positive_label)).to_pylist()
     report.calibration = finish_calibration(rows, labels.max_calibration_error)
+
+
+def _history(log: ir.Table, model: WatchedModel, end: datetime) -> ir.Table:
+    """The predictions of ``model`` logged before ``end``."""
+    return log.filter(
+        log.model_name == model.name, log.model_version == model.version, log.logged_at < end
+    )
 
 
 def _missing(metrics: Mapping[str, Estimate], count: int, positive: str) -> list[str]:
@@ -636,7 +675,11 @@ def _coverage(
         counts: dict[str, dict[str, int]] = {
             s.value: {"live": s.logged} for s in report.slices if s.column == column
         }
-        trained = _training_counts(training, column, stamp) if training is not None else None
+        trained = (
+            _training_counts(training, column, stamp, kit.warehouse.dialect)
+            if training is not None
+            else None
+        )
         if trained is not None:
             for record in kit.warehouse.execute(trained).to_pylist():
                 counts.setdefault(str(record["value"]), {})["training"] = int(record["n"])
@@ -660,11 +703,13 @@ def _coverage(
     return result
 
 
-def _training_counts(training: ir.Table, column: str, stamp: str | None) -> ir.Table | None:
+def _training_counts(
+    training: ir.Table, column: str, stamp: str | None, dialect: str
+) -> ir.Table | None:
     """Training rows per value of slice ``column`` (``None`` when the training data lacks it)."""
     if column in TIME_SLICES and stamp is not None:
         renamed = training.select(_logged_at=training[stamp].cast("timestamp"))
-        return renamed.group_by(value=slice_key(renamed, column)).agg(n=renamed.count())
+        return renamed.group_by(value=slice_key(renamed, column, dialect)).agg(n=renamed.count())
     if column not in training.schema():
         return None
     values = training[column]

@@ -203,3 +203,24 @@ def test_too_few_labels_leave_the_calibration_unchecked() -> None:
     assert not calibration.checked and calibration.holds
     assert calibration.warning("m@1") is None
     assert finish_estimates({"est_n": 0}) == {}
+
+
+def test_the_calibration_reads_the_labelled_history_before_the_window(local_kit) -> None:
+    from mlops_kit.monitoring import WatchedModel, build_report
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    score, label, said = _calibrated(rng, n)
+    _log(local_kit, "history", score, said, label, rng.choice(["x", "y"], n))
+    model = WatchedModel("history", 1)
+    # The whole history in the window: the calibration comes with the sliced sums.
+    whole = build_report(local_kit, model, slices=["segment"], end=END, window=timedelta(days=2))
+    # A quarter of it in the window: the calibration still reads all of it.
+    recent = build_report(local_kit, model, slices=["segment"], end=END, window=timedelta(hours=6))
+    assert recent.logged < n / 2 and whole.logged == n
+    assert whole.calibration is not None and recent.calibration is not None
+    assert whole.calibration.rows == recent.calibration.rows == n
+    assert recent.calibration.ece == pytest.approx(whole.calibration.ece, abs=1e-12)
+    for mine, theirs in zip(whole.calibration.bins, recent.calibration.bins, strict=True):
+        assert (mine.count, mine.positive_share) == (theirs.count, theirs.positive_share)
+        assert mine.mean_score == pytest.approx(theirs.mean_score, abs=1e-12)

@@ -85,3 +85,29 @@ def test_edge_cases_give_no_value_instead_of_dividing_by_zero() -> None:
     one_class = _run([1, 1], [0.9, 0.8], [1, 1], ["a", "a"], "classification", [])
     assert one_class[("overall", "all")]["roc_auc"].value is None
     assert one_class[("overall", "all")]["accuracy"].value == 1.0
+
+
+def test_duckdb_time_slices_match_the_portable_ones_before_and_after_1970() -> None:
+    import duckdb
+    import ibis
+
+    rows = ibis.table({"_logged_at": "timestamp('UTC')"}, name="times")
+    keys = {
+        f"{column}_{form}": metrics.slice_key(rows, column, dialect)
+        for column in metrics.TIME_SLICES
+        for form, dialect in (("portable", None), ("duckdb", "duckdb"))
+    }
+    sql = ibis.to_sql(rows.select(**keys), dialect="duckdb")
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        # Steps of a bit over 16 minutes from before 1970, across hour, day and year ends.
+        connection.execute(
+            "CREATE TABLE times AS SELECT TIMESTAMPTZ '1969-12-25 22:59:59.999999+00' "
+            "+ to_microseconds(i * 977777777) AS _logged_at FROM range(3000) r(i)"
+        )
+        found = connection.execute(sql).fetchall()
+    assert len(found) == 3000
+    for hour, hour_duckdb, day, day_duckdb in found:
+        assert (hour, day) == (hour_duckdb, day_duckdb)
+    assert {row[0] for row in found} == {str(h) for h in range(24)}
+    assert {row[2] for row in found} == {str(d) for d in range(7)}

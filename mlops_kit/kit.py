@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from typing_extensions import override
 
 from mlops_kit.environments import LOCAL, Environment, resolve_environment
+from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.resources import Resource
 
 if TYPE_CHECKING:
@@ -65,6 +66,22 @@ class Kit(Resource):
         warehouse.max_bytes_per_query = self.environment.max_bytes_per_query
         warehouse.dry_run = self.dry_run
         return warehouse
+
+    def start_dry_run(self) -> None:
+        """Estimate the warehouse's first query instead of running it (``mlops-kit --dry-run``).
+
+        Raises:
+            ConfigError: the warehouse cannot estimate a query (it bills nothing by bytes): the
+                command would run for real, so it is refused before it changes anything.
+        """
+        warehouse = self.warehouse
+        if not warehouse.estimates_queries:
+            raise ConfigError(
+                f"--dry-run estimates what BigQuery queries would process, but the warehouse of "
+                f"{self.environment.name!r} is {shorten(self.environment.warehouse)!r}, which "
+                "has nothing to estimate: run the command without --dry-run"
+            )
+        self.dry_run = warehouse.dry_run = True
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

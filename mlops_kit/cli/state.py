@@ -29,7 +29,8 @@ class CliState:
             from mlops_kit.kit import Kit
 
             self._kit = Kit.open(self.env, **self.overrides)
-            self._kit.dry_run = self.dry_run
+            if self.dry_run:
+                self._kit.start_dry_run()
         return self._kit
 
     def environment(self, name: str | None) -> Environment:

@@ -190,9 +190,13 @@ class Warehouse(Backend):
     """The most bytes one query may bill, from the environment's ``max_bytes_per_query``: a
     warehouse that bills by bytes scanned refuses a query over it before running it."""
 
+    estimates_queries: bool = False
+    """Whether the warehouse bills by bytes scanned and can estimate a query without running it:
+    only then does :attr:`dry_run` mean anything."""
+
     dry_run: bool = False
     """Estimate what the first query that processes data would process, instead of running it
-    (:class:`~mlops_kit.errors.DryRunEnded`), in a warehouse that bills by bytes scanned."""
+    (:class:`~mlops_kit.errors.DryRunEnded`), in a warehouse that :attr:`estimates_queries`."""
 
     bytes_processed: int | None = None
     """The bytes the queries run so far processed, from the warehouse's job statistics; None in

@@ -128,6 +128,7 @@ class BigQueryWarehouse(Warehouse):
     """A warehouse in one BigQuery dataset; google-cloud-bigquery is imported on first use."""
 
     dialect = "bigquery"
+    estimates_queries = True
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)

@@ -184,6 +184,19 @@ def test_gc_removes_only_what_no_version_references(kit, tmp_path, monkeypatch):
     assert data.snapshot(kit, "churn", path=tmp_path / "churn.parquet").version == 2
 
 
+def test_a_dry_run_the_warehouse_cannot_estimate_is_refused_before_anything_runs(
+    local_kit, tmp_path, run_cli
+):
+    source = write(tmp_path / "a.parquet", CHURN_V1)
+    result = run_cli("--dry-run", "data", "snapshot", "churn", "--from", str(source))
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--dry-run estimates what BigQuery queries would process" in result.stderr
+    assert "without --dry-run" in result.stderr
+    with pytest.raises(NotFoundError):
+        data.list_versions(local_kit, "churn")
+
+
 def test_gc_on_the_cli_lists_then_removes(local_kit, tmp_path, run_cli):
     kit = local_kit
     data.snapshot(kit, "churn", path=write(tmp_path / "a.parquet", CHURN_V1))

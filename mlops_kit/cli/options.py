@@ -31,3 +31,6 @@ EnvOption = Annotated[
     ),
 ]
 """The environment, named after the command; :func:`mlops_kit.cli.state.kit_for` opens it."""
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")]
+"""Why an alias moves or its traffic changes, kept in its history."""

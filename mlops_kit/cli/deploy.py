@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_kit.cli.options import ModelName
+from mlops_kit.cli.options import ModelName, Reason
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result
 from mlops_kit.cli.state import state
 
@@ -25,9 +25,6 @@ Image = Annotated[
     ),
 ]
 """The serving image to deploy; ``None``: the one recorded with the version."""
-
-Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")]
-"""Why the traffic of an alias changes, kept in its history."""
 
 CanaryAlias = Annotated[str, typer.Option("--alias", help="The alias the canary runs on.")]
 """The alias whose canary a command acts on."""

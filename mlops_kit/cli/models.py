@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops_kit import provenance
-from mlops_kit.cli.options import ModelName, ModelRef
+from mlops_kit.cli.options import ModelName, ModelRef, Reason
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.progress import progress
 from mlops_kit.cli.state import state
@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Register, promote, roll back and compare model versions.", no_args_is_help=True
 )
-
-Reason = Annotated[str, typer.Option("--reason", help="Why (kept in history).")]
-"""Why an alias moves, kept in its history."""
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:

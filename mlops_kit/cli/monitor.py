@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mlops_kit.cli.options import EnvOption
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.progress import progress
-from mlops_kit.cli.state import state
+from mlops_kit.cli.state import kit_for, state
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
@@ -471,10 +472,7 @@ def schedule(
         str, typer.Option(help="When to check: five cron fields in UTC ('0 6 * * *': daily 06:00).")
     ],
     spec_file: SpecFile = Path("monitoring.yaml"),
-    env: Annotated[
-        str | None,
-        typer.Option("--env", "-e", help="Environment (same as the global --env)."),
-    ] = None,
+    env: EnvOption = None,
 ) -> None:
     """Make `monitor check` a recurring job of the environment's orchestrator.
 
@@ -488,10 +486,7 @@ def schedule(
 
     check_cron(cron)
     spec = MonitoringSpec.load(spec_file)
-    cli = state(ctx)
-    if env:
-        cli.env = env
-    kit = cli.kit()
+    kit = kit_for(ctx, env)
     created = schedule_monitoring(kit, PipelineProject.discover(), spec, spec_file, cron)
     if isinstance(created, CronLine):
         console.print(

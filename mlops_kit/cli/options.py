@@ -23,3 +23,14 @@ EnvironmentName = Annotated[
     str | None, typer.Argument(help="Environment; default: the selected one.")
 ]
 """An environment by name; ``None`` stands for the one the global ``--env`` selects."""
+
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env", "-e", help="Environment (same as the global --env, given after the command)."
+    ),
+]
+"""The environment, named after the command; :func:`mlops_kit.cli.state.kit_for` opens it."""
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the alias history).")]
+"""Why an alias moves or its traffic changes, kept in its history."""

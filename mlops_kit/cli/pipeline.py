@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mlops_kit.cli.options import EnvOption
 from mlops_kit.cli.output import FormatOption, OutputFormat, console, print_result, table
 from mlops_kit.cli.progress import progress
-from mlops_kit.cli.state import state
+from mlops_kit.cli.state import kit_for
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -20,14 +21,6 @@ app = typer.Typer(
     help="Run, compile, schedule and list the project's training pipeline.", no_args_is_help=True
 )
 
-EnvOption = Annotated[
-    str | None,
-    typer.Option(
-        "--env", "-e", help="Environment (same as the global --env, given after the command)."
-    ),
-]
-
-
 ImageDigestOption = Annotated[
     str | None,
     typer.Option(
@@ -36,14 +29,6 @@ ImageDigestOption = Annotated[
         "(default on a cluster: the champion's recorded image).",
     ),
 ]
-
-
-def kit_for(ctx: typer.Context, env: str | None) -> Kit:
-    """The kit of ``env`` when given after the command, else of the global options."""
-    cli = state(ctx)
-    if env:
-        cli.env = env
-    return cli.kit()
 
 
 _MARKS = {"RUNNING": "[cyan]…[/cyan]", "SUCCEEDED": "[green]✓[/green]", "FAILED": "[red]✗[/red]"}

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
+from mlops_kit.cli.options import EnvOption
 from mlops_kit.cli.output import console
-from mlops_kit.cli.pipeline import EnvOption, kit_for
+from mlops_kit.cli.state import kit_for
 from mlops_kit.errors import ConfigError
 
 

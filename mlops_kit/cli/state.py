@@ -62,3 +62,11 @@ def state(ctx: typer.Context) -> CliState:
     if found is None:
         raise RuntimeError("the CLI state is missing: commands must run under the mlops-kit app")
     return found
+
+
+def kit_for(ctx: typer.Context, env: str | None) -> Kit:
+    """The kit of ``env`` when given after the command, else of the global options."""
+    cli = state(ctx)
+    if env:
+        cli.env = env
+    return cli.kit()

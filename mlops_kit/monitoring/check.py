@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_kit.errors import shorten
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.evidence import violation_evidence
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
@@ -363,7 +364,10 @@ def run_check(
         session.add(run)
         session.flush()
         session.add_all(
-            MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
+            MonitoringMeasurement(
+                run_id=run.id, **{**row, "subject": shorten(row["subject"], _SUBJECT_LENGTH)}
+            )
+            for row in _measurements(report, violations)
         )
         run_id = run.id
     warnings = unjudged(report, spec)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.evidence import violation_evidence
 from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
@@ -296,7 +297,6 @@ def _with_evidence(
     kit: Kit, report: MonitoringReport, violations: list[Violation]
 ) -> list[Violation]:
     """The violations, each slice value's carrying its evidence (one query per slice column)."""
-    from mlops_kit.errors import NotFoundError
     from mlops_kit.monitoring.report import describe_slice_inputs
 
     sliced = [v.subject for v in violations if v.kind == "metrics" and "=" in v.subject]
@@ -363,7 +363,10 @@ def run_check(
         session.add(run)
         session.flush()
         session.add_all(
-            MonitoringMeasurement(run_id=run.id, **row) for row in _measurements(report, violations)
+            MonitoringMeasurement(
+                run_id=run.id, **{**row, "subject": shorten(row["subject"], _SUBJECT_LENGTH)}
+            )
+            for row in _measurements(report, violations)
         )
         run_id = run.id
     warnings = unjudged(report, spec)
@@ -420,8 +423,6 @@ def check_model(
         ConfigError: no model is named.
         NotFoundError: the model version does not exist.
     """
-    from mlops_kit.errors import ConfigError
-
     ref = ref or spec.model
     if ref is None:
         raise ConfigError("no model to check: pass NAME@VERSION or set 'model' in the spec")

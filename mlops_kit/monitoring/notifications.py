@@ -33,13 +33,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit.backends import redact_secrets
-from mlops_kit.errors import ConfigError, shorten
+from mlops_kit.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring.spec import NotificationChannel, NotificationEvent
 
 _TEXT_LIMIT = 3000
 """Characters of ``text``: Slack cuts a message's text at 40,000, Google Chat at 4,096 bytes."""
+_ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,29 @@ def escape_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def limited_text(text: str) -> str:
+    """``text`` escaped and cut to :data:`_TEXT_LIMIT` characters with an ellipsis.
+
+    The limit holds for the escaped text, which is what the receiver counts, and the cut never
+    falls inside an escape.
+    """
+    escaped = escape_text(text)
+    if len(escaped) <= _TEXT_LIMIT:
+        return escaped
+    kept: list[str] = []
+    size = len(_ELLIPSIS)
+    for char in text:
+        piece = escape_text(char)
+        size += len(piece)
+        if size > _TEXT_LIMIT:
+            break
+        kept.append(piece)
+    return "".join(kept) + _ELLIPSIS
+
+
 def body(event: Event, channel: NotificationChannel, at: datetime) -> dict[str, Any]:
     """The JSON body ``channel`` receives for ``event`` (see the module docstring)."""
-    text = escape_text(shorten(f"[mlops-kit] {event.text}", _TEXT_LIMIT))
+    text = limited_text(f"[mlops-kit] {event.text}")
     if channel.body == "text":
         return {"text": text}
     return {

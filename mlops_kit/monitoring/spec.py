@@ -57,8 +57,6 @@ from mlops_kit.monitoring.estimation import estimated_names
 from mlops_kit.monitoring.metrics import Task, unknown_metric
 from mlops_kit.monitoring.retraining import check_handler
 
-DEFAULT_SPEC_FILE: Final = "monitoring.yaml"
-
 DRIFT_MEASURES: Final = ("psi", "ks", "js")
 HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate")
 

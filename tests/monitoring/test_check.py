@@ -148,3 +148,35 @@ def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, proj
                 0.66,
             )
             assert measurement.violated
+
+
+def test_a_long_slice_value_is_stored_cut_to_the_subject_column(
+    metadata_url: str, project_dir
+) -> None:
+    from sqlalchemy import select
+
+    from mlops_kit.db import METADATA_DATABASES, migrate
+    from mlops_kit.db.models.monitoring import MonitoringMeasurement
+    from mlops_kit.kit import Kit
+    from mlops_kit.monitoring import run_check
+
+    migrate.upgrade(METADATA_DATABASES.open(metadata_url))
+    spec = MonitoringSpec.model_validate(
+        {"thresholds": {"accuracy": {"min": 0.5}}, "retraining": {"handler": "absent"}}
+    )
+    value = "v" * 300
+    report = _report(
+        slices=[
+            SliceMetrics("city", value, 500, {"accuracy": Estimate(0.9, 0.86, 0.94)}, logged=500)
+        ]
+    )
+    with Kit.open(metadata=metadata_url) as kit:
+        result = run_check(kit, report, spec)
+        assert result.passed
+        with kit.metadata.session() as session:
+            subjects = session.scalars(
+                select(MonitoringMeasurement.subject).where(
+                    MonitoringMeasurement.run_id == result.run_id
+                )
+            ).all()
+    assert subjects and all(len(s) == 200 and s.startswith("city=vvv") for s in subjects)

@@ -364,3 +364,15 @@ def test_the_scheduled_pipeline_runs_the_check_on_kfp_local(
     with local_kit.metadata.session() as session:
         stored = session.get(MonitoringRun, result["run_id"])
         assert stored is not None and as_utc(stored.window_end) == END
+
+
+def test_notification_text_stays_within_its_limit_once_escaped() -> None:
+    from mlops_kit.monitoring.notifications import _TEXT_LIMIT, limited_text
+
+    plain = limited_text("a" * 5000)
+    assert len(plain) == _TEXT_LIMIT and plain == "a" * (_TEXT_LIMIT - 1) + "…"
+    assert limited_text("<b> & c") == "&lt;b&gt; &amp; c"
+    marked = limited_text("&" * 5000)
+    # Cut between escapes, never inside one, and no longer than the limit once escaped.
+    assert len(marked) <= _TEXT_LIMIT and marked.endswith("&amp;…")
+    assert marked[:-1].replace("&amp;", "") == ""

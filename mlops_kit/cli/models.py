@@ -286,15 +286,14 @@ def history(
     output: FormatOption = OutputFormat.table,
 ) -> None:
     """List every alias movement: who, when, why, from -> to."""
-    from datetime import UTC
-
     from mlops_kit import models
+    from mlops_kit.models.lookup import as_utc
 
     kit = state(ctx).kit()
     if at is not None:
         if alias is None:
             raise ConfigError("--at needs --alias: say which alias to look up")
-        moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+        moment = as_utc(at)
         holder = models.holder_at(kit, name, alias, moment)
         line = f"{name}@{alias} at {moment:%Y-%m-%d %H:%M:%S} UTC: {holder or 'none'}"
         print_result(

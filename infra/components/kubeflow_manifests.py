@@ -241,6 +241,15 @@ def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
     }
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (and its missing directories) whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel writers (evaluations in test workers) may write the same file: one temporary each.
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
 def write_overlays(
     environment: str, settings: OverlaySettings, root: Path = OVERLAYS
 ) -> dict[str, str]:
@@ -260,10 +269,6 @@ def write_overlays(
         )
         path = directory / "kustomization.yaml"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            directory.mkdir(parents=True, exist_ok=True)
-            # Parallel evaluations (test workers) may write the same file: one temporary each.
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(path)
+            write_whole(path, text)
         directories[part] = str(directory)
     return directories

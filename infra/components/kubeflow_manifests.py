@@ -96,17 +96,26 @@ def locked_digests(version: str, directory: Path = UPSTREAM_DIR) -> dict[str, st
     """Image reference → digest, as locked for ``version``'s commit (empty until it is locked).
 
     Raises:
-        ValueError: the lock maps an image to something that is not a ``sha256:`` digest.
+        StackConfigError: the lock is not a JSON object, or maps an image to something that is
+            not a ``sha256:`` digest (the audit and the program report it in one line).
     """
+    # Imported here: infra.config reads RELEASES from this module.
+    from infra.config import StackConfigError
+
     path = digest_lock(RELEASES[version], directory)
     if not path.is_file():
         return {}
-    lock = json.loads(path.read_text(encoding="utf-8"))
+    relock = "run python -m infra.kubeflow_inventory lock-digests again"
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        lock = None
+    if not isinstance(lock, dict):
+        raise StackConfigError(f"{path}: not a JSON object of image → digest; {relock}")
     for reference, digest in lock.items():
         if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-            raise ValueError(
-                f"{path}: {reference} is locked to {digest!r}, not a sha256 digest; run "
-                "python -m infra.kubeflow_inventory lock-digests again"
+            raise StackConfigError(
+                f"{path}: {reference} is locked to {digest!r}, not a sha256 digest; {relock}"
             )
     return dict(lock)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import posixpath
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from infra.components.kubeflow_manifests import (
     digest_lock,
     image_name,
     install_overlay,
+    write_whole,
 )
 from infra.image_digests import TIMEOUT_SECONDS, DigestLookupError, by_digest, resolve_digest
 
@@ -327,10 +327,7 @@ def lock_digests(commit: str, endpoints: Mapping[str, str]) -> dict[str, str]:
 
 def _write(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as sorted JSON, whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_whole(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _endpoint(text: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any, Final
 
 from infra.policies.controls import get
-from infra.policies.controls.resources import leaves
+from infra.policies.controls.resources import leaves, project_names
 
 Key = tuple[str, str]
 """A resource in the graph: (type token, logical name)."""
@@ -289,11 +289,9 @@ def _node_pool_rule(graph: DependencyGraph) -> Iterator[str]:
 
 def _named(graph: DependencyGraph, prefix: str, kind: str) -> dict[str, Key]:
     """``NAME`` and ``projects/PROJECT/KIND/NAME`` → the resource, for attestors and notes."""
-    found: dict[str, Key] = {}
-    for node in graph.of_type(prefix):
-        name = str(node.props.get("name") or "")
-        found[name] = found[f"projects/{node.props.get('project')}/{kind}/{name}"] = node.key
-    return found
+    return {
+        name: node.key for node in graph.of_type(prefix) for name in project_names(node.props, kind)
+    }
 
 
 def _admission_rule(graph: DependencyGraph) -> Iterator[str]:

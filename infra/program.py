@@ -304,9 +304,7 @@ def program(config: StackConfig) -> dict[str, Any]:
                     digests=locked_digests(kfp.version),
                 ),
                 dns_domain=kfp.dns_domain,
-                pipeline_root=pipeline_root,
                 kfp_service_account=emails["kfp"],
-                pipeline_runner_service_account=emails["pipeline_runner"],
                 oauth_client_id=kfp.iap.oauth_client_id,
                 oauth_client_secret=kfp.iap.oauth_client_secret,
                 accessors={

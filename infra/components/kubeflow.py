@@ -63,12 +63,8 @@ class KubeflowArgs:
     """What the local kustomize overlay sets on KFP's pinned manifests."""
     dns_domain: str
     """Private DNS zone; the UI/API answers at ``kfp.<dns_domain>``."""
-    pipeline_root: pulumi.Input[str]
-    """Default pipeline root on GCS (``gs://bucket/pipeline-root``)."""
     kfp_service_account: pulumi.Input[str]
     """Google SA of KFP's system pods (database proxy, artifact access)."""
-    pipeline_runner_service_account: pulumi.Input[str]
-    """Google SA that pipeline steps run as (through Workload Identity)."""
     oauth_client_id: str
     """OAuth client of Identity-Aware Proxy in front of the UI/API."""
     oauth_client_secret: str

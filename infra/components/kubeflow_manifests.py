@@ -96,17 +96,26 @@ def locked_digests(version: str, directory: Path = UPSTREAM_DIR) -> dict[str, st
     """Image reference → digest, as locked for ``version``'s commit (empty until it is locked).
 
     Raises:
-        ValueError: the lock maps an image to something that is not a ``sha256:`` digest.
+        StackConfigError: the lock is not a JSON object, or maps an image to something that is
+            not a ``sha256:`` digest (the audit and the program report it in one line).
     """
+    # Imported here: infra.config reads RELEASES from this module.
+    from infra.config import StackConfigError
+
     path = digest_lock(RELEASES[version], directory)
     if not path.is_file():
         return {}
-    lock = json.loads(path.read_text(encoding="utf-8"))
+    relock = "run python -m infra.kubeflow_inventory lock-digests again"
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        lock = None
+    if not isinstance(lock, dict):
+        raise StackConfigError(f"{path}: not a JSON object of image → digest; {relock}")
     for reference, digest in lock.items():
         if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-            raise ValueError(
-                f"{path}: {reference} is locked to {digest!r}, not a sha256 digest; run "
-                "python -m infra.kubeflow_inventory lock-digests again"
+            raise StackConfigError(
+                f"{path}: {reference} is locked to {digest!r}, not a sha256 digest; {relock}"
             )
     return dict(lock)
 
@@ -241,6 +250,15 @@ def install_overlay(settings: OverlaySettings) -> dict[str, Any]:
     }
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (and its missing directories) whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel writers (evaluations in test workers) may write the same file: one temporary each.
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
 def write_overlays(
     environment: str, settings: OverlaySettings, root: Path = OVERLAYS
 ) -> dict[str, str]:
@@ -260,10 +278,6 @@ def write_overlays(
         )
         path = directory / "kustomization.yaml"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            directory.mkdir(parents=True, exist_ok=True)
-            # Parallel evaluations (test workers) may write the same file: one temporary each.
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(path)
+            write_whole(path, text)
         directories[part] = str(directory)
     return directories

@@ -81,6 +81,35 @@ def test_the_lock_is_read_back_and_a_tampered_one_is_refused_in_one_line(
         locked_digests("2.5.0", tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not a JSON object of image"),
+        ("[]", "not a JSON object of image"),
+        (json.dumps({API: "latest"}), "is locked to 'latest', not a sha256 digest"),
+    ],
+)
+def test_the_audit_refuses_a_broken_lock_in_one_line(
+    text: str,
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import infra.components.kubeflow_manifests as manifests
+    from infra.audit import main as audit
+
+    lock = digest_lock(COMMIT, tmp_path)
+    lock.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(manifests, "digest_lock", lambda commit, directory: lock)
+    assert audit(["audit", "--env", "prod", "--format", "json"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {lock}: ")
+    assert problem in error
+    assert "lock-digests again" in error
+    assert error.count("\n") == 1
+
+
 def test_the_overlay_pins_locked_images_and_leaves_the_others_on_their_tag() -> None:
     digests = {API: _digest(API), PROXY_IMAGE: _digest(PROXY_IMAGE)}
     settings = replace(SETTINGS, digests=digests)

@@ -17,6 +17,7 @@ from infra.policies.controls.resources import (
     Resource,
     env_label,
     get,
+    project_names,
 )
 
 SECTION = Section("CIS GKE 5: managed services")
@@ -406,11 +407,12 @@ def gke_binary_authorization_policy(
 
 def _attestor_names(resources: Sequence[Resource]) -> set[str]:
     """Both spellings of each declared attestor: ``NAME`` and ``projects/PROJECT/attestors/NAME``."""
-    names = set()
-    for attestor in (r for r in resources if r.type == ATTESTOR):
-        name = str(attestor.props.get("name") or "")
-        names |= {name, f"projects/{attestor.props.get('project')}/attestors/{name}"}
-    return names
+    return {
+        name
+        for r in resources
+        if r.type == ATTESTOR
+        for name in project_names(r.props, "attestors")
+    }
 
 
 def _image_repositories(resources: Sequence[Resource]) -> list[str]:

@@ -134,6 +134,13 @@ def get(props: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def project_names(props: Mapping[str, Any], kind: str) -> tuple[str, str]:
+    """``NAME`` and ``projects/PROJECT/KIND/NAME``: both ways a reference names a project's
+    resource of ``kind`` (``attestors``, ``notes``)."""
+    name = str(props.get("name") or "")
+    return name, f"projects/{props.get('project')}/{kind}/{name}"
+
+
 def leaves(
     value: Any, fields: Callable[[Any], Mapping[str, Any] | None] = lambda _: None
 ) -> Iterator[Any]:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from mlops_kit import stats
 from mlops_kit.data.refs import DatasetRef, as_ref
-from mlops_kit.data.versions import DatasetVersion, find_version_row, verify_stored
+from mlops_kit.data.versions import DatasetVersion, find_version_row, stored_table
 from mlops_kit.db.models.data import DatasetVersionRow
 from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 
@@ -34,9 +34,9 @@ def profile(kit: Kit, ref: DatasetRef | str, progress: Progress = NO_PROGRESS) -
         version = DatasetVersion.from_row(row, ref.name)
     stages = Stages(progress, 2)
     stages.start(f"checking the stored data of {ref}")
-    verify_stored(kit, version)
+    table = stored_table(kit, version)
     stages.start(f"profiling {version.row_count:,} rows of {ref}")
-    result = stats.profile(kit.warehouse, kit.warehouse.table(version.storage))
+    result = stats.profile(kit.warehouse, table)
     with kit.metadata.session() as session:
         stored = session.get(DatasetVersionRow, version.id)
         # Another process may have stored it meanwhile: the same statistics, kept as they are.

@@ -79,11 +79,6 @@ class MetadataDatabase(Backend):
 
     def connection_error(self, exc: BaseException) -> BackendError:
         """A one-line error for a failure to reach or use the database."""
-        if type(exc).__name__ == "DefaultCredentialsError":
-            return BackendError(
-                f"metadata database {self.display_url}: no Google credentials, "
-                "run `gcloud auth application-default login`"
-            )
         fix = _fix_for(getattr(exc, "orig", None) or exc)
         said = f"metadata database {self.display_url}: {first_line(exc)}"
         return BackendError(f"{said}; {fix}" if fix else said)

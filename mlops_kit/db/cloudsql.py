@@ -103,6 +103,11 @@ class CloudSqlDatabase(MetadataDatabase):
 
     @override
     def connection_error(self, exc: BaseException) -> BackendError:
+        if type(exc).__name__ == "DefaultCredentialsError":
+            return BackendError(
+                f"metadata database {self.display_url}: no Google credentials, "
+                "run `gcloud auth application-default login`"
+            )
         if unreachable(exc):
             return google_error(
                 f"metadata database {self.display_url}",

@@ -73,8 +73,10 @@ class SqliteDatabase(MetadataDatabase):
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
             # Take the write lock at the start of every transaction, so read-then-write sequences
-            # (allocating the next version number) are serialized across processes.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # (allocating the next version number) are serialized across processes. Reads in
+            # autocommit (MetadataDatabase.reading) take no lock: WAL lets them go on meanwhile.
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
 

@@ -5,6 +5,9 @@ The Cloud SQL connector itself runs against the cloud twin (``tests/cloud_twin/t
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from mlops_kit.db import METADATA_DATABASES
@@ -46,3 +49,23 @@ def test_cloud_sql_without_credentials_fails_fast() -> None:
         database.check()
     database.dispose()
     assert time.monotonic() - started < 10
+
+
+def test_sqlite_reads_go_on_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    writer = METADATA_DATABASES.open(f"sqlite:///{tmp_path / 'metadata.db'}")
+    reader = METADATA_DATABASES.open(f"sqlite:///{tmp_path / 'metadata.db'}")
+    with writer.session() as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    with writer.session() as session:
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        # A read session takes no write lock: it answers at once from the last commit.
+        started = time.monotonic()
+        with reader.reading() as reading:
+            assert reading.execute(text("SELECT count(*) FROM t")).scalar() == 0
+        assert time.monotonic() - started < 5
+    with reader.reading() as reading:
+        assert reading.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    writer.dispose()
+    reader.dispose()

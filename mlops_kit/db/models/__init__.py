@@ -35,6 +35,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def one_of(column: str, values: Sequence[str]) -> CheckConstraint:
+    """The rule that ``column`` holds one of ``values``, named after the column."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
 class NumberedVersion:
     """Columns of one numbered version of a parent row (a dataset, a model).
 
@@ -54,10 +60,9 @@ def numbered_version_rules(
 
     One row per parent and number, numbers from 1, and a status among ``statuses``.
     """
-    listed = ", ".join(f"'{status}'" for status in statuses)
     return (
         UniqueConstraint(parent_id, "version"),
-        CheckConstraint(f"status IN ({listed})", name="status"),
+        one_of("status", statuses),
         CheckConstraint("version > 0", name="version_positive"),
     )
 

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mlops_kit.db.models import Base, utcnow
+from mlops_kit.db.models import Base, one_of, utcnow
 
 MEASUREMENT_KINDS = ("metric", "drift", "health", "coverage")
 TRIGGERED_KINDS = ("retraining", "check")
@@ -70,9 +69,7 @@ class MonitoringMeasurement(Base):
     """One number of a run: a metric of a slice, or a drift or health value of a feature."""
 
     __tablename__ = "monitoring_measurements"
-    __table_args__ = (
-        CheckConstraint("kind IN ('metric', 'drift', 'health', 'coverage')", name="kind"),
-    )
+    __table_args__ = (one_of("kind", MEASUREMENT_KINDS),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(
@@ -100,8 +97,8 @@ class TriggeredRun(Base):
     __tablename__ = "triggered_runs"
     __table_args__ = (
         UniqueConstraint("model_name", "cause"),
-        CheckConstraint("kind IN ('retraining', 'check')", name="kind"),
-        CheckConstraint("state IN ('running', 'submitted', 'finished', 'failed')", name="state"),
+        one_of("kind", TRIGGERED_KINDS),
+        one_of("state", TRIGGERED_STATES),
         Index("ix_triggered_runs_model", "model_name", "kind", "started_at"),
     )
 

@@ -47,7 +47,7 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class ListedObject:
-    """An object found by :meth:`ArtifactStore.list`."""
+    """An object found by :meth:`ArtifactStore.list_objects`."""
 
     key: str
     size: int

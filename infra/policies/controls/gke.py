@@ -32,6 +32,15 @@ SECTION.settings(
         problem="Workload Identity is off (workloadIdentityConfig.workloadPool)",
     ),
     Setting(
+        "gke-release-channel",
+        ["CIS GKE 5.5.4"],
+        "Enrolled in the REGULAR or STABLE release channel",
+        CLUSTER,
+        "releaseChannel.channel",
+        one_of=("REGULAR", "STABLE"),
+        problem="release channel {value!r}: use REGULAR or STABLE",
+    ),
+    Setting(
         "gke-shielded-nodes",
         ["CIS GKE 5.5.5"],
         "Shielded GKE nodes",
@@ -197,18 +206,6 @@ def gke_auto_repair_upgrade(resource: Resource) -> Iterator[str]:
     for key in ("autoRepair", "autoUpgrade"):
         if get(resource.props, f"management.{key}") is False:
             yield f"management.{key} is off"
-
-
-@SECTION.resource_control(
-    "gke-release-channel",
-    ["CIS GKE 5.5.4"],
-    "Enrolled in the REGULAR or STABLE release channel",
-    CLUSTER,
-)
-def gke_release_channel(resource: Resource) -> Iterator[str]:
-    channel = get(resource.props, "releaseChannel.channel")
-    if channel not in ("REGULAR", "STABLE"):
-        yield f"release channel {channel!r}: use REGULAR or STABLE"
 
 
 @SECTION.resource_control(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from infra.policies.controls.resources import Resource, get
@@ -39,10 +39,11 @@ class Control:
 class Setting:
     """A control that reads one setting of one resource type: a row of a section's checklist.
 
-    With ``must_be`` the setting at dotted ``path`` must be that value; with ``must_not_be`` it may
-    be anything else, unset included; with neither it must be set (not empty). ``True`` and
-    ``False`` compare by identity: a setting must be the boolean, not a value equal to it. A
-    resource that breaks the row gets ``problem`` as its one violation.
+    With ``must_be`` the setting at dotted ``path`` must be that value; with ``one_of``, one of
+    those values; with ``must_not_be`` it may be anything else, unset included; with none of them
+    it must be set (not empty). ``True`` and ``False`` compare by identity: a setting must be the
+    boolean, not a value equal to it. A resource that breaks the row gets ``problem`` as its one
+    violation, with ``{value}`` replaced by the value it has.
     """
 
     id: str
@@ -50,21 +51,25 @@ class Setting:
     title: str
     type: str
     path: str
+    _: KW_ONLY
+    problem: str
     must_be: object = None
+    one_of: tuple[object, ...] = ()
     must_not_be: object = None
-    problem: str = field(default="", kw_only=True)
 
     def check(self, resource: Resource) -> Iterator[str]:
         """Yield :attr:`problem` when ``resource`` breaks this row."""
         value = get(resource.props, self.path)
         if self.must_be is not None:
             failed = not _is(value, self.must_be)
+        elif self.one_of:
+            failed = not any(_is(value, allowed) for allowed in self.one_of)
         elif self.must_not_be is not None:
             failed = _is(value, self.must_not_be)
         else:
             failed = not value
         if failed:
-            yield self.problem
+            yield self.problem.format(value=value)
 
 
 class Section:

@@ -16,6 +16,15 @@ SECTION = Section("CIS GCP 6: Cloud SQL")
 
 SECTION.settings(
     Setting(
+        "sql-ssl-required",
+        ["CIS GCP 6.4"],
+        "SSL required for all incoming connections",
+        SQL_INSTANCE,
+        "settings.ipConfiguration.sslMode",
+        one_of=("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"),
+        problem="sslMode is {value!r}: unencrypted connections are accepted",
+    ),
+    Setting(
         "sql-connector-enforcement",
         ["hardening"],
         "Only Cloud SQL connectors may connect",
@@ -132,15 +141,6 @@ for _args in (
     ("sql-pg-log-lock-waits", "checkov CKV_GCP_54", "POSTGRES", "log_lock_waits", ("on",), False),
 ):
     _flag_control(*_args)
-
-
-@SECTION.resource_control(
-    "sql-ssl-required", ["CIS GCP 6.4"], "SSL required for all incoming connections", SQL_INSTANCE
-)
-def sql_ssl_required(resource: Resource) -> Iterator[str]:
-    mode = get(resource.props, "settings.ipConfiguration.sslMode")
-    if mode not in ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"):
-        yield f"sslMode is {mode!r}: unencrypted connections are accepted"
 
 
 @SECTION.resource_control(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from infra.policies.controls.resources import Resource, get
 
@@ -73,15 +75,25 @@ class Setting:
 
 
 class Section:
-    """The controls of one benchmark section, in the order they are declared."""
+    """The controls of one benchmark section, in the benchmark's order.
+
+    Controls that implement a CIS recommendation come first, by its number (``CIS GKE 5.6.2``
+    before ``5.10.1``), then the others (checkov checks, hardening) as they are declared: the
+    audit reads like the benchmark whether a control is a checklist row or a function.
+    """
 
     def __init__(self, title: str) -> None:
         self.title = title
-        self.controls: list[Control] = []
+        self._controls: list[Control] = []
+
+    @property
+    def controls(self) -> list[Control]:
+        """The section's controls in the benchmark's order."""
+        return sorted(self._controls, key=_benchmark_order)
 
     def add(self, control: Control) -> None:
         """Add ``control`` to this section."""
-        self.controls.append(control)
+        self._controls.append(control)
 
     def resource_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str, advisory: bool = False
@@ -109,6 +121,15 @@ class Section:
             return fn
 
         return register
+
+
+_CIS_NUMBER: Final = re.compile(r"^CIS \w+ (?:v\d+ )?(\d+(?:\.\d+)*)")
+
+
+def _benchmark_order(control: Control) -> tuple[float, ...]:
+    # A recommendation's number, as numbers; controls beyond CIS after them (sorted() is stable).
+    number = _CIS_NUMBER.match(control.cis[0]) if control.cis else None
+    return tuple(int(part) for part in number[1].split(".")) if number else (math.inf,)
 
 
 def _is(value: object, expected: object) -> bool:

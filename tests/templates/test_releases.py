@@ -27,6 +27,8 @@ from mlops_kit.scaffold.versions import (
 # Names as copier templates have them: braces, spaces, conditions, non-ASCII.
 CONDITIONAL = "project/{% if docs %}docs{% endif %}/user guide {{ name }}.md.jinja"
 CONFIG = "project/configs/{% if env != 'local' %}{{ env }}.yaml{% endif %}.jinja"
+# A templates directory and the files of each released version of its template ``demo``.
+Released = tuple[Path, dict[str, dict[str, bytes]]]
 
 
 def _files(directory: Path) -> dict[str, bytes]:
@@ -62,9 +64,7 @@ def _release(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tupl
 
 
 @pytest.fixture
-def released(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[Path, dict[str, dict[str, bytes]]]:
+def released(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Released:
     """Template ``demo`` released as 1.0.0, 1.1.0 and 1.2.0 through the command; each tree."""
     root = tmp_path / "templates"
     first = {
@@ -108,7 +108,7 @@ def released(
 
 
 def test_a_template_keeps_one_full_tree_and_earlier_versions_as_diffs(
-    released: tuple[Path, dict[str, dict[str, bytes]]],
+    released: Released,
 ) -> None:
     root, _ = released
     template = root / "demo"
@@ -127,7 +127,7 @@ def test_a_template_keeps_one_full_tree_and_earlier_versions_as_diffs(
 
 
 def test_every_tag_of_the_built_repository_is_its_released_tree(
-    released: tuple[Path, dict[str, dict[str, bytes]]], tmp_path: Path
+    released: Released, tmp_path: Path
 ) -> None:
     root, trees = released
     repository = build_repository("demo", root, tmp_path / "repository")
@@ -142,7 +142,7 @@ def test_every_tag_of_the_built_repository_is_its_released_tree(
 
 
 def test_rebuilding_and_diffs_ignore_an_enclosing_repository_and_git_settings(
-    released: tuple[Path, dict[str, dict[str, bytes]]], tmp_path: Path, monkeypatch
+    released: Released, tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     root, trees = released
     # Inside a repository, git apply would take paths from its top and skip the rest.
@@ -165,7 +165,7 @@ def test_rebuilding_and_diffs_ignore_an_enclosing_repository_and_git_settings(
 
 
 def test_a_diff_that_does_not_apply_is_one_line_naming_version_and_file(
-    released: tuple[Path, dict[str, dict[str, bytes]]], tmp_path: Path
+    released: Released, tmp_path: Path
 ) -> None:
     root, _ = released
     diff = root / "demo" / "releases" / "1.1.0.diff"
@@ -183,9 +183,7 @@ def test_a_diff_that_does_not_apply_is_one_line_naming_version_and_file(
 
 
 def test_a_diff_that_applies_but_changes_a_release_is_caught(
-    released: tuple[Path, dict[str, dict[str, bytes]]],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    released: Released, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, _ = released
     diff = root / "demo" / "releases" / "1.0.0.diff"
@@ -201,7 +199,7 @@ def test_a_diff_that_applies_but_changes_a_release_is_caught(
 
 
 def test_editing_the_newest_release_in_place_is_refused(
-    released: tuple[Path, dict[str, dict[str, bytes]]],
+    released: Released,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -239,7 +237,7 @@ def test_editing_the_newest_release_in_place_is_refused(
     ],
 )
 def test_bad_release_commands_are_one_line(
-    released: tuple[Path, dict[str, dict[str, bytes]]],
+    released: Released,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
     exit_code: int,
@@ -255,7 +253,7 @@ def test_bad_release_commands_are_one_line(
 
 
 def test_a_version_is_started_once_and_released_only_when_it_changes(
-    released: tuple[Path, dict[str, dict[str, bytes]]], capsys: pytest.CaptureFixture[str]
+    released: Released, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, _ = released
     assert _release(root, "start", "demo", "1.3.0", capsys=capsys)[0] == 0

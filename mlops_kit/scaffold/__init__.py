@@ -128,6 +128,7 @@ def new_project(
         ConfigError: invalid project name or answers.
         ConflictError: the directory exists and is not empty.
         NotFoundError: unknown template or version.
+        IntegrityError: a shipped template version cannot be rebuilt or changed since its release.
     """
     copier = _copier()
     root = root or templates_root()
@@ -181,6 +182,7 @@ def update_project(directory: Path, root: Path | None = None) -> tuple[str, str]
     Raises:
         NotFoundError: the directory is not a project made from a kit template.
         ConflictError: the working tree has uncommitted changes.
+        IntegrityError: a shipped template version cannot be rebuilt or changed since its release.
     """
     import contextlib
 

@@ -1146,6 +1146,18 @@ def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_ki
     assert "Python repository mlops-prod-python, which the stack does not make public" in message
 
 
+def test_a_setting_row_names_the_value_it_found(prod: Any) -> None:
+    cluster = next(r for r in prod.resources if r.type == c.CLUSTER)
+    rapid = _changed(cluster, {"releaseChannel.channel": "RAPID"})
+    assert _messages(_control("gke-release-channel"), rapid) == [
+        "release channel 'RAPID': use REGULAR or STABLE"
+    ]
+    unset = _changed(cluster, "releaseChannel")
+    assert _messages(_control("gke-release-channel"), unset) == [
+        "release channel None: use REGULAR or STABLE"
+    ]
+
+
 def test_every_control_is_tested_and_cites_its_benchmark() -> None:
     tested = {case[1] for case in CASES} | {case[0] for case in STACK_CASES}
     tested |= {"iam-no-service-account-keys", "k8s-images-by-digest"}

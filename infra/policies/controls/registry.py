@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from infra.policies.controls.resources import Resource, get
@@ -35,6 +35,43 @@ class Control:
         return resource.type in self.types
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A control that reads one setting of one resource type: a row of a section's checklist.
+
+    With ``must_be`` the setting at dotted ``path`` must be that value; with ``one_of``, one of
+    those values; with ``must_not_be`` it may be anything else, unset included; with none of them
+    it must be set (not empty). ``True`` and ``False`` compare by identity: a setting must be the
+    boolean, not a value equal to it. A resource that breaks the row gets ``problem`` as its one
+    violation, with ``{value}`` replaced by the value it has.
+    """
+
+    id: str
+    cis: Sequence[str]
+    title: str
+    type: str
+    path: str
+    _: KW_ONLY
+    problem: str
+    must_be: object = None
+    one_of: tuple[object, ...] = ()
+    must_not_be: object = None
+
+    def check(self, resource: Resource) -> Iterator[str]:
+        """Yield :attr:`problem` when ``resource`` breaks this row."""
+        value = get(resource.props, self.path)
+        if self.must_be is not None:
+            failed = not _is(value, self.must_be)
+        elif self.one_of:
+            failed = not any(_is(value, allowed) for allowed in self.one_of)
+        elif self.must_not_be is not None:
+            failed = _is(value, self.must_not_be)
+        else:
+            failed = not value
+        if failed:
+            yield self.problem.format(value=value)
+
+
 class Section:
     """The controls of one benchmark section, in the order they are declared."""
 
@@ -57,36 +94,10 @@ class Section:
 
         return register
 
-    def setting_control(
-        self,
-        id_: str,
-        cis: Sequence[str],
-        title: str,
-        *types: str,
-        path: str,
-        problem: str,
-        must_be: object = None,
-        must_not_be: object = None,
-    ) -> None:
-        """Register a control that reads one setting, at dotted ``path``, and yields ``problem``.
-
-        With ``must_be`` the setting must be that value; with ``must_not_be`` it may be anything
-        else, unset included; with neither it must be set (not empty). ``True`` and ``False``
-        compare by identity: a setting must be the boolean, not a value equal to it.
-        """
-
-        def check(resource: Resource) -> Iterator[str]:
-            value = get(resource.props, path)
-            if must_be is not None:
-                failed = not _is(value, must_be)
-            elif must_not_be is not None:
-                failed = _is(value, must_not_be)
-            else:
-                failed = not value
-            if failed:
-                yield problem
-
-        self.add(Control(id_, tuple(cis), title, types, check))
+    def settings(self, *rows: Setting) -> None:
+        """Register each row of this section's checklist of settings as a control, in order."""
+        for row in rows:
+            self.add(Control(row.id, tuple(row.cis), row.title, (row.type,), row.check))
 
     def stack_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str

@@ -13,14 +13,18 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from typing_extensions import override
 
 from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
 from mlops_kit.errors import BackendError, first_line, shorten
+
+if TYPE_CHECKING:
+    # SQLAlchemy is imported when a database is used: resolving an environment (every command,
+    # and the reports, which read no metadata) registers this role without it.
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 class MetadataDatabase(Backend):
@@ -42,6 +46,8 @@ class MetadataDatabase(Backend):
 
     @cached_property
     def _sessions(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
         return sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -51,6 +57,8 @@ class MetadataDatabase(Backend):
         Raises:
             BackendError: the database cannot be reached.
         """
+        from sqlalchemy.exc import SQLAlchemyError
+
         with self._sessions() as session:
             try:
                 with session.begin():
@@ -69,6 +77,9 @@ class MetadataDatabase(Backend):
         Raises:
             BackendError: the database cannot be reached.
         """
+        from sqlalchemy.exc import SQLAlchemyError
+        from sqlalchemy.orm import Session
+
         try:
             with self.engine.connect() as connection:
                 autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -90,6 +101,9 @@ class MetadataDatabase(Backend):
 
     @override
     def check(self) -> str:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
         from mlops_kit.db import migrate
 
         try:

@@ -10,12 +10,23 @@
   :class:`RetrainingRequest` through the ``mlops_kit.retraining`` entry points.
 """
 
-from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
-from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
-from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
-from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
-from mlops_kit.monitoring.spec import Labels, MonitoringSpec
-from mlops_kit.monitoring.violations import Violation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
+    from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
+    from mlops_kit.monitoring.report import (
+        MonitoringReport,
+        WatchedModel,
+        build_report,
+        watched_model,
+    )
+    from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
+    from mlops_kit.monitoring.spec import Labels, MonitoringSpec
+    from mlops_kit.monitoring.violations import Violation
 
 __all__ = [
     "CheckResult",
@@ -34,3 +45,31 @@ __all__ = [
     "run_check",
     "watched_model",
 ]
+
+# The modules that compute in the warehouse (ibis) load on first use: a submodule as light as the
+# table of metrics (:mod:`.metric_table`) is imported without them.
+_LOADED_ON_USE = {
+    "CheckResult": "check",
+    "Pending": "check",
+    "evaluate": "check",
+    "run_check": "check",
+    "PredictionLogger": "predictions",
+    "log_ground_truth": "predictions",
+    "MonitoringReport": "report",
+    "WatchedModel": "report",
+    "build_report": "report",
+    "watched_model": "report",
+    "RetrainingRequest": "retraining",
+    "retraining_handlers": "retraining",
+    "Labels": "spec",
+    "MonitoringSpec": "spec",
+    "Violation": "violations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOADED_ON_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LOADED_ON_USE[name]}"), name)
+    globals()[name] = value
+    return value

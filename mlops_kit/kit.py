@@ -35,6 +35,9 @@ class Kit(Resource):
         self.environment = environment
         self.dry_run = False
         """Whether the warehouse only estimates its first query (``mlops-kit --dry-run``)."""
+        self.dry_run_command: str | None = None
+        """In a dry run, the command it runs: the metadata database, the artifact store and the
+        deploy target refuse every change before making it (``Backend.refuse_change``)."""
 
     @classmethod
     def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
@@ -53,6 +56,7 @@ class Kit(Resource):
 
         self.environment.create_local_root()
         database = METADATA_DATABASES.open(self.environment.metadata)
+        database.dry_run_command = self.dry_run_command
         if self.auto_migrates:
             migrate.upgrade(database)
         return database
@@ -67,8 +71,15 @@ class Kit(Resource):
         warehouse.dry_run = self.dry_run
         return warehouse
 
-    def start_dry_run(self) -> None:
+    def start_dry_run(self, command: str = "the command") -> None:
         """Estimate the warehouse's first query instead of running it (``mlops-kit --dry-run``).
+
+        Until then nothing may change: a change to the metadata database, the artifact store or
+        the deploy target ends the dry run before it happens
+        (:meth:`~mlops_kit.errors.DryRunEnded.before_change`).
+
+        Args:
+            command: what runs, as the message of the end of the dry run names it.
 
         Raises:
             ConfigError: the warehouse cannot estimate a query (it bills nothing by bytes): the
@@ -82,13 +93,19 @@ class Kit(Resource):
                 "has nothing to estimate: run the command without --dry-run"
             )
         self.dry_run = warehouse.dry_run = True
+        self.dry_run_command = command
+        for opened in ("metadata", "artifacts"):
+            if opened in self.__dict__:
+                self.__dict__[opened].dry_run_command = command
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         """The artifact store."""
         from mlops_kit.artifacts import ARTIFACT_STORES
 
-        return ARTIFACT_STORES.open(self.environment.artifacts)
+        store = ARTIFACT_STORES.open(self.environment.artifacts)
+        store.dry_run_command = self.dry_run_command
+        return store
 
     @cached_property
     def orchestrator(self) -> Orchestrator:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError, IntegrityError, MlopsKitError, NotFoundError
+from mlops_kit.errors import ConfigError, IntegrityError, MlopsKitError, NotFoundError, shorten
 from mlops_kit.progress import NO_PROGRESS, Progress
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -128,11 +128,11 @@ def source_files(source: Path) -> list[tuple[Path, str]]:
 class ArtifactStore(Backend):
     """A create-only object store for model artifacts, addressed by keys relative to its URI.
 
-    Implementations provide the byte transfer (:meth:`write`, :meth:`read`), :meth:`exists`,
-    :meth:`list`, :meth:`delete` and :meth:`object_uri`; the verification around them is shared.
+    Implementations provide the byte transfer (:meth:`_write`, :meth:`read`), :meth:`exists`,
+    :meth:`list_objects`, :meth:`_delete` and :meth:`object_uri`; the verification around them is
+    shared, and so is the refusal of :meth:`write` and :meth:`delete` in a dry run.
     """
 
-    @abstractmethod
     def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         """Store the file ``source`` under ``key``, only if nothing is stored there yet.
 
@@ -148,11 +148,18 @@ class ArtifactStore(Backend):
             The key, size and checksums of the stored bytes.
 
         Raises:
+            DryRunEnded: the kit is in a dry run; nothing is written.
             ConflictError: an object already exists under ``key``; it is left untouched.
             IntegrityError: the stored bytes do not match the source.
             BackendError: the store failed or is unreachable; no object is left under ``key``
                 where the service allows the kit to know it.
         """
+        self.refuse_change(f"write {shorten(self.object_uri(key))} to the artifact store")
+        return self._write(source, key, progress)
+
+    @abstractmethod
+    def _write(self, source: Path, key: str, progress: Progress) -> StoredObject:
+        """Store ``source`` under ``key`` as :meth:`write` says, the store being free to change."""
 
     @abstractmethod
     def read(self, key: str, destination: Path) -> None:
@@ -184,9 +191,18 @@ class ArtifactStore(Backend):
         ``.incoming-*`` files): a killed write leaves it, and the registry's gc must see it.
         """
 
-    @abstractmethod
     def delete(self, key: str) -> None:
-        """Delete the object under ``key``; deleting a missing object is not an error."""
+        """Delete the object under ``key``; deleting a missing object is not an error.
+
+        Raises:
+            DryRunEnded: the kit is in a dry run; nothing is deleted.
+        """
+        self.refuse_change(f"remove {shorten(self.object_uri(key))} from the artifact store")
+        self._delete(key)
+
+    @abstractmethod
+    def _delete(self, key: str) -> None:
+        """Delete the object under ``key`` as :meth:`delete` says, the store being free to change."""
 
     @abstractmethod
     def object_uri(self, key: str) -> str:

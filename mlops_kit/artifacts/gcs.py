@@ -37,7 +37,7 @@ from mlops_kit.errors import (
     NotFoundError,
 )
 from mlops_kit.gcp import google_error, import_google_sdk, retry_deadline
-from mlops_kit.progress import NO_PROGRESS, Progress
+from mlops_kit.progress import Progress
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
 """Files larger than this are uploaded in resumable chunks."""
@@ -110,7 +110,7 @@ class GcsArtifactStore(ArtifactStore):
         return str(self.bucket.client.api_endpoint)
 
     @override
-    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
+    def _write(self, source: Path, key: str, progress: Progress) -> StoredObject:
         from google.api_core import exceptions as google_errors
 
         digests = Digests.of_file(source)
@@ -196,7 +196,7 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot list gs://{self.bucket_name}/{base}{prefix}", exc) from exc
 
     @override
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         from google.api_core import exceptions as google_errors
 
         try:

@@ -29,7 +29,7 @@ from mlops_kit.artifacts import (
 )
 from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
 from mlops_kit.files import free_space, write_failed
-from mlops_kit.progress import NO_PROGRESS, Progress
+from mlops_kit.progress import Progress
 
 _TEMPORARY_PREFIX = ".incoming-"
 """Names of the files a write stages next to its target; a killed process leaves them behind."""
@@ -64,7 +64,7 @@ class LocalArtifactStore(ArtifactStore):
         return f"directory {self.root} ({free_space(self.root)} free)"
 
     @override
-    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
+    def _write(self, source: Path, key: str, progress: Progress) -> StoredObject:
         target = self.path_of(key)
         if target.exists():
             raise ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
@@ -139,7 +139,7 @@ class LocalArtifactStore(ArtifactStore):
                 yield ListedObject(key, stats.st_size, updated)
 
     @override
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         path = self.path_of(key)
         path.unlink(missing_ok=True)
         # A version's folder goes with its last file, so gc leaves nothing under a removed version.

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
-from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
 from mlops_kit.errors import BackendError, ConfigError, shorten
 from mlops_kit.progress import NO_PROGRESS, Progress
 
@@ -141,7 +141,6 @@ class Orchestrator(Backend):
     """Whether :meth:`schedule` creates recurring runs; where it cannot (the local twin), a
     recurring job is the system's own (cron, CI) and the kit says what to run."""
 
-    @abstractmethod
     def submit(
         self, submission: PipelineSubmission, on_task: TaskEvent | None = None
     ) -> PipelineRun:
@@ -159,9 +158,15 @@ class Orchestrator(Backend):
             ConfigError: the submission lacks what this backend needs (a pipeline root).
             BackendError: the orchestrator refused the run or is unreachable.
             MissingDependencyError: the backend's SDK is not installed.
+            DryRunEnded: the kit is in a dry run; no run starts.
         """
+        self.refuse_change(f"start pipeline run {submission.run_name!r} on {self._where()}")
+        return self._submit(submission, on_task)
 
     @abstractmethod
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
+        """Start the run as :meth:`submit` says, the orchestrator being free to change."""
+
     def schedule(
         self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
     ) -> RecurringRun:
@@ -178,7 +183,19 @@ class Orchestrator(Backend):
         Raises:
             ConfigError: the cron expression is malformed, or the backend cannot schedule.
             BackendError: the orchestrator refused the schedule or is unreachable.
+            DryRunEnded: the kit is in a dry run; no schedule is created.
         """
+        self.refuse_change(f"create schedule {submission.run_name!r} on {self._where()}")
+        return self._schedule(submission, cron, max_concurrency)
+
+    @abstractmethod
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
+    ) -> RecurringRun:
+        """Create the schedule as :meth:`schedule` says, the orchestrator being free to change."""
+
+    def _where(self) -> str:
+        return f"the orchestrator {shorten(redact_uri(self.uri))}"
 
     @abstractmethod
     def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:

@@ -98,9 +98,7 @@ class KubeflowRunner(Orchestrator):
         }
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         with self._api() as api:
             experiment_id = self._experiment_id(api, submission.experiment)
             body = api.kfp_server_api.V2beta1Run(**self.run_request(submission, experiment_id))
@@ -108,8 +106,8 @@ class KubeflowRunner(Orchestrator):
         return self._run(created)
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
         with self._api() as api:
             experiment_id = self._experiment_id(api, submission.experiment)

@@ -94,9 +94,7 @@ class LocalRunner(Orchestrator):
         return f"kfp {version}, local subprocess runner"
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         root = _local_root(submission.pipeline_root)
         try:
             from kfp import components, local
@@ -141,8 +139,8 @@ class LocalRunner(Orchestrator):
         return run
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
         raise ConfigError(
             "the local twin (kfp-local) cannot schedule recurring runs: run "

@@ -76,9 +76,7 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         job = self.pipeline_job(submission)
         with _vertex_errors(self):
             job.submit(service_account=submission.service_account)
@@ -101,8 +99,8 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
         cron = check_cron(cron)
         schedule = self.pipeline_job_schedule(submission)

@@ -24,10 +24,12 @@ from mlops_kit.db.models import Base
 from mlops_kit.deploy_targets import open_deploy_target
 from mlops_kit.errors import DryRunEnded
 from mlops_kit.kit import Kit
+from mlops_kit.orchestrators import PipelineSubmission
 from tests.cloud_twin.twin import DATASET, PROJECT, REGION, CloudTwin
 from tests.data.conftest import CHURN_V1
 from tests.models.conftest import train_classifier
 
+MIRROR = f"vertex://{PROJECT}/{REGION}"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/mlops/churn@sha256:" + "e" * 64
 
 
@@ -136,17 +138,22 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would_have_changed_first(
     read = run_cli(*dry, "data", "diff", f"{dataset}@1", f"{dataset}@2", "--key", "customer_id")
     assert read.exit_code == 0, read.stderr
     assert len(read.stdout.strip().splitlines()) == 1, read.stdout[:3000]
+    assert len(read.stdout.strip().splitlines()) == 1, read.stdout[:3000]
     (line,) = read.stdout.strip().splitlines()
     assert line.startswith("dry run: ") and " would process " in line, line
     assert state(kit, cloud_twin) == before
 
 
-def test_a_kit_in_a_dry_run_refuses_each_change_of_each_store(
-    stocked: tuple[Kit, str, str, str], tmp_path: Path
+def test_a_kit_in_a_dry_run_refuses_each_change_of_each_backend(
+    cloud_twin: CloudTwin, stocked: tuple[Kit, str, str, str], tmp_path: Path
 ) -> None:
+    assert cloud_twin.kubeflow is not None and cloud_twin.vertex is not None
     kit, model, _dataset, _table = stocked
-    kit.start_dry_run("`this`")
+    mirrored = Kit(kit.environment.model_copy(update={"registry_mirror": MIRROR}))
+    for dry in (kit, mirrored):
+        dry.start_dry_run("`this`")
     key = f"{model}/1/model.joblib"
+    pipeline = PipelineSubmission(tmp_path / "pipeline.yaml", {}, "nightly")
     changes = {
         "the artifact store's write": lambda: kit.artifacts.write(
             tmp_path / "m0/model.joblib", key
@@ -154,10 +161,16 @@ def test_a_kit_in_a_dry_run_refuses_each_change_of_each_store(
         "the artifact store's delete": lambda: kit.artifacts.delete(key),
         "a metadata write": lambda: models.promote(kit, f"{model}@2", "champion", "r"),
         "a rollback": lambda: open_deploy_target(kit).rollback(model, "production", reason="r"),
+        "a pipeline run": lambda: kit.orchestrator.submit(pipeline),
+        "a schedule": lambda: kit.orchestrator.schedule(pipeline, "0 3 * * *"),
+        "a copy to the registry mirror": lambda: models.mirror(mirrored, f"{model}@1"),
     }
     for what, change in changes.items():
         with pytest.raises(DryRunEnded, match=r"^dry run: `this` would .* nothing was changed"):
             change()
         assert kit.artifacts.exists(key), what
-    # Reads go on.
+    # Nothing reached Kubeflow Pipelines or Vertex AI, and reads go on.
+    assert [r for r in cloud_twin.kubeflow.requests if r[0] != "GET"] == []
+    assert cloud_twin.vertex.posted("/models:upload") == []
     assert models.get_version(kit, f"{model}@1").version == 1
+    mirrored.close()

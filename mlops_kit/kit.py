@@ -36,16 +36,22 @@ class Kit(Resource):
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        self.dry_run = False
-        """Whether the warehouse only estimates its first query (``mlops-kit --dry-run``)."""
         self.dry_run_command: str | None = None
-        """In a dry run, the command it runs: every backend the kit opens refuses each change
-        before making it (``Backend.refuse_change``)."""
+        """In a dry run, the command it runs (:meth:`start_dry_run`)."""
 
     @classmethod
     def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
         """Resolve environment ``env`` (see :func:`~mlops_kit.environments.resolve_environment`)."""
         return cls(resolve_environment(env, overrides=overrides))
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether the kit is in a dry run (``mlops-kit --dry-run``).
+
+        The warehouse then only estimates its first query, and every backend the kit opens
+        refuses each change before making it (``Backend.refuse_change``).
+        """
+        return self.dry_run_command is not None
 
     @property
     def auto_migrates(self) -> bool:
@@ -94,7 +100,7 @@ class Kit(Resource):
                 f"{self.environment.name!r} is {shorten(self.environment.warehouse)!r}, which "
                 "has nothing to estimate: run the command without --dry-run"
             )
-        self.dry_run = warehouse.dry_run = True
+        warehouse.dry_run = True
         self.dry_run_command = command
         for role in ("metadata", "artifacts", "orchestrator", "registry_mirror"):
             opened = self.__dict__.get(role)  # a role opened before the dry run started

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, final
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import shorten
@@ -50,6 +50,7 @@ class RegistryMirror(Backend):
     tag: ClassVar[str]
     """The version tag under which the kit records the mirrored resource."""
 
+    @final
     def mirror(self, version: MirroredVersion) -> str:
         """Upload ``version`` to the mirror.
 

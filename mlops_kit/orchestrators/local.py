@@ -148,7 +148,7 @@ class LocalRunner(Orchestrator):
         )
 
     @override
-    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+    def _poll(self, run_id: str, pipeline_root: str | None) -> PipelineRun:
         # Runs here end before submit returns: their record is final.
         records = _local_root(pipeline_root) / "runs"
         path = records / f"{run_id}.json"
@@ -160,8 +160,8 @@ class LocalRunner(Orchestrator):
         return _read_record(path)
 
     @override
-    def list_runs(
-        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    def _list_runs(
+        self, limit: int, pipeline_root: str | None, name: str | None
     ) -> list[PipelineRun]:
         records = _local_root(pipeline_root) / "runs"
         runs = [_read_record(path) for path in records.glob("*.json")] if records.is_dir() else []

@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlops_kit.lazy_imports import attributes_loaded_on_use
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
@@ -66,10 +67,4 @@ _LOADED_ON_USE = {
     "Violation": "violations",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LOADED_ON_USE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_LOADED_ON_USE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes_loaded_on_use(__name__, _LOADED_ON_USE)

@@ -17,9 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import final
 
 from mlops_kit.backends import Backend, SchemeRegistry
-from mlops_kit.errors import ConfigError, IntegrityError, MlopsKitError, NotFoundError
+from mlops_kit.errors import (
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    MlopsKitError,
+    NotFoundError,
+)
 from mlops_kit.progress import NO_PROGRESS, Progress
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -40,7 +47,7 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class ListedObject:
-    """An object found by :meth:`ArtifactStore.list`."""
+    """An object found by :meth:`ArtifactStore.list_objects`."""
 
     key: str
     size: int
@@ -128,16 +135,20 @@ def source_files(source: Path) -> list[tuple[Path, str]]:
 class ArtifactStore(Backend):
     """A create-only object store for model artifacts, addressed by keys relative to its URI.
 
-    Implementations provide the byte transfer (:meth:`write`, :meth:`read`), :meth:`exists`,
-    :meth:`list`, :meth:`delete` and :meth:`object_uri`; the verification around them is shared.
+    The public operations are the same for every store and do what every store must: they refuse
+    a malformed key (:func:`check_key`) before the backend sees it, refuse to write over an
+    existing object, and compare checksums (:func:`check_digests`) after a write, on
+    :meth:`verify` and on :meth:`get`. A backend implements the transfer behind them:
+    :meth:`_write`, :meth:`_read`, :meth:`_exists`, :meth:`_digests`, :meth:`_delete` and
+    :meth:`_object_uri` (which receive checked keys only), and :meth:`list_objects`.
     """
 
-    @abstractmethod
+    @final
     def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
         """Store the file ``source`` under ``key``, only if nothing is stored there yet.
 
-        Large files are streamed (resumable uploads where the service has them). The store verifies
-        what it wrote before returning.
+        Large files are streamed (resumable uploads where the service has them). What the store
+        holds afterwards is compared with what was read from ``source`` before this returns.
 
         Args:
             source: a local file.
@@ -148,33 +159,125 @@ class ArtifactStore(Backend):
             The key, size and checksums of the stored bytes.
 
         Raises:
+            ConfigError: ``key`` is malformed; nothing is sent.
             ConflictError: an object already exists under ``key``; it is left untouched.
             IntegrityError: the stored bytes do not match the source.
             BackendError: the store failed or is unreachable; no object is left under ``key``
                 where the service allows the kit to know it.
         """
+        check_key(key)
+        # The backend's write is create-only by itself (a concurrent writer may get there
+        # between the two calls); the lookup first refuses before any byte is sent.
+        if self._exists(key):
+            raise self.already_exists(key)
+        sent, held = self._write(source, key, progress)
+        check_digests(sent, held, self.object_uri(key))
+        return sent
 
-    @abstractmethod
+    @final
     def read(self, key: str, destination: Path) -> None:
         """Copy the object under ``key`` into the file ``destination`` (overwritten).
 
+        :meth:`get` is the verified download; this is the bare transfer it uses.
+
         Raises:
+            ConfigError: ``key`` is malformed.
             NotFoundError: no object is stored under ``key``.
             IntegrityError: the service's own transfer checksum failed.
             BackendError: the store failed or is unreachable.
         """
+        self._read(check_key(key), destination)
 
-    @abstractmethod
+    @final
     def exists(self, key: str) -> bool:
-        """Whether an object is stored under ``key``."""
+        """Whether an object is stored under ``key``.
 
-    @abstractmethod
+        Raises:
+            ConfigError: ``key`` is malformed.
+        """
+        return self._exists(check_key(key))
+
+    @final
     def verify(self, expected: StoredObject) -> None:
         """Check, without downloading where the service allows it, that ``expected`` is intact.
 
         Raises:
+            ConfigError: ``expected.key`` is malformed.
             IntegrityError: the object is missing, or its size or checksum differ from the record.
         """
+        held = self._digests(check_key(expected.key))
+        where = self.object_uri(expected.key)
+        if held is None:
+            raise IntegrityError(f"artifact {where} is missing: the version cannot be served")
+        check_digests(expected, held, where)
+
+    @final
+    def delete(self, key: str) -> None:
+        """Delete the object under ``key``; deleting a missing object is not an error.
+
+        Raises:
+            ConfigError: ``key`` is malformed.
+        """
+        self._delete(check_key(key))
+
+    @final
+    def object_uri(self, key: str) -> str:
+        """The URI of ``key`` in this store (``file:///...`` or ``gs://bucket/...``).
+
+        Raises:
+            ConfigError: ``key`` is malformed.
+        """
+        return self._object_uri(check_key(key))
+
+    def already_exists(self, key: str) -> ConflictError:
+        """The error of a write to ``key`` that an existing object refuses.
+
+        A backend raises it when its create-only write loses a race that :meth:`write`'s lookup
+        could not see.
+        """
+        return ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
+
+    @abstractmethod
+    def _write(
+        self, source: Path, key: str, progress: Progress
+    ) -> tuple[StoredObject, StoredObject]:
+        """Store ``source`` under the checked ``key``, create-only (nothing was there a moment ago).
+
+        Returns:
+            What the kit read from ``source`` (its size and both digests, see :class:`Digests`),
+            and the store's own account of what it now holds: its size and the digests the store
+            knows (a service's MD5; a store that hashed the very bytes it wrote returns the first
+            record again). :meth:`write` compares the two.
+
+        Raises:
+            ConflictError: an object appeared under ``key`` meanwhile (:meth:`already_exists`).
+            BackendError: the store failed or is unreachable.
+        """
+
+    @abstractmethod
+    def _read(self, key: str, destination: Path) -> None:
+        """Copy the object under the checked ``key`` into ``destination`` (see :meth:`read`)."""
+
+    @abstractmethod
+    def _exists(self, key: str) -> bool:
+        """Whether an object is stored under the checked ``key``."""
+
+    @abstractmethod
+    def _digests(self, key: str) -> StoredObject | None:
+        """The store's account of the object under the checked ``key``, ``None`` if there is none.
+
+        Its size and the digests the store knows without a download where the service keeps them
+        (Cloud Storage's MD5), else both digests of the bytes read back. :meth:`verify` compares
+        them with the record.
+        """
+
+    @abstractmethod
+    def _delete(self, key: str) -> None:
+        """Delete the object under the checked ``key``; a missing object is not an error."""
+
+    @abstractmethod
+    def _object_uri(self, key: str) -> str:
+        """The URI of the checked ``key`` in this store."""
 
     @abstractmethod
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
@@ -183,14 +286,6 @@ class ArtifactStore(Backend):
         This includes what a store stages beside its keys while writing (the local store's
         ``.incoming-*`` files): a killed write leaves it, and the registry's gc must see it.
         """
-
-    @abstractmethod
-    def delete(self, key: str) -> None:
-        """Delete the object under ``key``; deleting a missing object is not an error."""
-
-    @abstractmethod
-    def object_uri(self, key: str) -> str:
-        """The URI of ``key`` in this store (``file:///...`` or ``gs://bucket/...``)."""
 
     def put(
         self, source: Path, prefix: str, progress: Progress = NO_PROGRESS
@@ -250,10 +345,14 @@ class ArtifactStore(Backend):
             temporary.unlink(missing_ok=True)
 
 
-def check_digests(
-    expected: StoredObject, actual: StoredObject, where: str, digest: str = "sha256"
-) -> None:
-    """Raise :class:`IntegrityError` unless ``actual`` has the size and ``digest`` of ``expected``."""
+def check_digests(expected: StoredObject, actual: StoredObject, where: str) -> None:
+    """Raise :class:`IntegrityError` unless ``actual`` has the size and checksum of ``expected``.
+
+    The checksum compared is the strongest ``actual`` carries: SHA-256 where the kit computed it
+    from the bytes, else the MD5 a service reports (an empty MD5, as of a composite Cloud Storage
+    object, matches nothing).
+    """
+    digest = "sha256" if actual.sha256 else "md5"
     if (actual.size, getattr(actual, digest)) != (expected.size, getattr(expected, digest)):
         raise IntegrityError(
             f"checksum mismatch for {where}: expected {digest} {getattr(expected, digest)} "

@@ -26,18 +26,10 @@ from mlops_kit.artifacts import (
     Digests,
     ListedObject,
     StoredObject,
-    check_digests,
-    check_key,
 )
-from mlops_kit.errors import (
-    BackendError,
-    ConfigError,
-    ConflictError,
-    IntegrityError,
-    NotFoundError,
-)
+from mlops_kit.errors import BackendError, ConfigError, IntegrityError, NotFoundError
 from mlops_kit.gcp import google_error, import_google_sdk, retry_deadline
-from mlops_kit.progress import NO_PROGRESS, Progress
+from mlops_kit.progress import Progress
 
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
 """Files larger than this are uploaded in resumable chunks."""
@@ -76,8 +68,7 @@ class GcsArtifactStore(ArtifactStore):
         return self.client().bucket(self.bucket_name)
 
     def object_name(self, key: str) -> str:
-        """The object name of ``key`` in the bucket."""
-        check_key(key)
+        """The object name of ``key`` (a key :class:`ArtifactStore` checked) in the bucket."""
         return f"{self.prefix}/{key}" if self.prefix else key
 
     @override
@@ -110,21 +101,17 @@ class GcsArtifactStore(ArtifactStore):
         return str(self.bucket.client.api_endpoint)
 
     @override
-    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
+    def _write(
+        self, source: Path, key: str, progress: Progress
+    ) -> tuple[StoredObject, StoredObject]:
         from google.api_core import exceptions as google_errors
 
         digests = Digests.of_file(source)
-        expected = digests.stored(key)
         blob = self.bucket.blob(self.object_name(key))
         if digests.size > RESUMABLE_THRESHOLD:
             blob.chunk_size = CHUNK_SIZE
         try:
-            # The precondition alone makes the write create-only on the service; the lookup first
-            # gives the same answer before any byte is sent.
-            if blob.exists(retry=self.retry()):
-                raise ConflictError(
-                    f"artifact {self.object_uri(key)} already exists: it is immutable"
-                )
+            # The precondition makes the write create-only on the service, atomically.
             blob.upload_from_filename(
                 str(source),
                 if_generation_match=0,
@@ -133,20 +120,14 @@ class GcsArtifactStore(ArtifactStore):
                 retry=self.retry(),
             )
         except google_errors.PreconditionFailed as exc:
-            raise ConflictError(
-                f"artifact {self.object_uri(key)} already exists: it is immutable"
-            ) from exc
-        except ConflictError:
-            raise
+            raise self.already_exists(key) from exc
         except Exception as exc:
             raise self.error(f"cannot upload {self.object_uri(key)}", exc) from exc
-        stored = StoredObject(key, int(blob.size or 0), expected.sha256, _hex_md5(blob.md5_hash))
-        check_digests(expected, stored, self.object_uri(key), digest="md5")
-        progress.advance(expected.size)  # the client reports nothing while it uploads
-        return expected
+        progress.advance(digests.size)  # the client reports nothing while it uploads
+        return digests.stored(key), self._held(key, blob)
 
     @override
-    def read(self, key: str, destination: Path) -> None:
+    def _read(self, key: str, destination: Path) -> None:
         from google.api_core import exceptions as google_errors
 
         blob = self.bucket.blob(self.object_name(key))
@@ -165,24 +146,26 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot download {self.object_uri(key)}", exc) from exc
 
     @override
-    def exists(self, key: str) -> bool:
+    def _exists(self, key: str) -> bool:
         try:
             return bool(self.bucket.blob(self.object_name(key)).exists(retry=self.retry()))
         except Exception as exc:
             raise self.error(f"cannot look up {self.object_uri(key)}", exc) from exc
 
     @override
-    def verify(self, expected: StoredObject) -> None:
+    def _digests(self, key: str) -> StoredObject | None:
         try:
-            blob = self.bucket.get_blob(self.object_name(expected.key), retry=self.retry())
+            blob = self.bucket.get_blob(self.object_name(key), retry=self.retry())
         except Exception as exc:
-            raise self.error(f"cannot look up {self.object_uri(expected.key)}", exc) from exc
-        if blob is None:
-            raise IntegrityError(
-                f"artifact {self.object_uri(expected.key)} is missing: the version cannot be served"
-            )
-        actual = StoredObject(expected.key, int(blob.size or 0), "", _hex_md5(blob.md5_hash))
-        check_digests(expected, actual, self.object_uri(expected.key), digest="md5")
+            raise self.error(f"cannot look up {self.object_uri(key)}", exc) from exc
+        return None if blob is None else self._held(key, blob)
+
+    @staticmethod
+    def _held(key: str, blob: Any) -> StoredObject:
+        """The size and MD5 that Cloud Storage reports for ``blob`` (it computes no SHA-256)."""
+        encoded = blob.md5_hash
+        md5 = base64.b64decode(encoded).hex() if encoded else ""
+        return StoredObject(key, int(blob.size or 0), "", md5)
 
     @override
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
@@ -196,7 +179,7 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot list gs://{self.bucket_name}/{base}{prefix}", exc) from exc
 
     @override
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         from google.api_core import exceptions as google_errors
 
         try:
@@ -207,9 +190,5 @@ class GcsArtifactStore(ArtifactStore):
             raise self.error(f"cannot delete {self.object_uri(key)}", exc) from exc
 
     @override
-    def object_uri(self, key: str) -> str:
+    def _object_uri(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self.object_name(key)}"
-
-
-def _hex_md5(encoded: str | None) -> str:
-    return base64.b64decode(encoded).hex() if encoded else ""

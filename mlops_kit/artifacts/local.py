@@ -24,12 +24,11 @@ from mlops_kit.artifacts import (
     Digests,
     ListedObject,
     StoredObject,
-    check_digests,
     check_key,
 )
-from mlops_kit.errors import BackendError, ConfigError, ConflictError, IntegrityError, NotFoundError
+from mlops_kit.errors import BackendError, ConfigError, NotFoundError
 from mlops_kit.files import free_space, write_failed
-from mlops_kit.progress import NO_PROGRESS, Progress
+from mlops_kit.progress import Progress
 
 _TEMPORARY_PREFIX = ".incoming-"
 """Names of the files a write stages next to its target; a killed process leaves them behind."""
@@ -48,7 +47,11 @@ class LocalArtifactStore(ArtifactStore):
         self.root = Path(unquote(parts.path))
 
     def path_of(self, key: str) -> Path:
-        """The file that holds ``key``."""
+        """The file that holds ``key``.
+
+        Raises:
+            ConfigError: ``key`` is malformed (see :func:`~mlops_kit.artifacts.check_key`).
+        """
         return self.root / check_key(key)
 
     @override
@@ -64,10 +67,10 @@ class LocalArtifactStore(ArtifactStore):
         return f"directory {self.root} ({free_space(self.root)} free)"
 
     @override
-    def write(self, source: Path, key: str, progress: Progress = NO_PROGRESS) -> StoredObject:
-        target = self.path_of(key)
-        if target.exists():
-            raise ConflictError(f"artifact {self.object_uri(key)} already exists: it is immutable")
+    def _write(
+        self, source: Path, key: str, progress: Progress
+    ) -> tuple[StoredObject, StoredObject]:
+        target = self.root / key
         digests = Digests()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -92,18 +95,18 @@ class LocalArtifactStore(ArtifactStore):
                 try:
                     os.link(writer.name, target)
                 except FileExistsError as exc:
-                    raise ConflictError(
-                        f"artifact {self.object_uri(key)} already exists: it is immutable"
-                    ) from exc
+                    raise self.already_exists(key) from exc
             _fsync_directory(target.parent)
         except OSError as exc:
             raise write_failed(f"artifact {key!r}", target.parent, exc) from exc
-        return digests.stored(key)
+        # The bytes hashed are the bytes written: the store's account of them is the same.
+        stored = digests.stored(key)
+        return stored, stored
 
     @override
-    def read(self, key: str, destination: Path) -> None:
+    def _read(self, key: str, destination: Path) -> None:
         try:
-            shutil.copyfile(self.path_of(key), destination)
+            shutil.copyfile(self.root / key, destination)
         except FileNotFoundError as exc:
             raise NotFoundError(f"artifact {self.object_uri(key)} does not exist") from exc
         except OSError as exc:
@@ -112,18 +115,13 @@ class LocalArtifactStore(ArtifactStore):
             ) from exc
 
     @override
-    def exists(self, key: str) -> bool:
-        return self.path_of(key).is_file()
+    def _exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
 
     @override
-    def verify(self, expected: StoredObject) -> None:
-        path = self.path_of(expected.key)
-        if not path.is_file():
-            raise IntegrityError(
-                f"artifact {self.object_uri(expected.key)} is missing: the version cannot be served"
-            )
-        actual = Digests.of_file(path).stored(expected.key)
-        check_digests(expected, actual, self.object_uri(expected.key))
+    def _digests(self, key: str) -> StoredObject | None:
+        path = self.root / key
+        return Digests.of_file(path).stored(key) if path.is_file() else None
 
     @override
     def list_objects(self, prefix: str = "") -> Iterator[ListedObject]:
@@ -139,8 +137,8 @@ class LocalArtifactStore(ArtifactStore):
                 yield ListedObject(key, stats.st_size, updated)
 
     @override
-    def delete(self, key: str) -> None:
-        path = self.path_of(key)
+    def _delete(self, key: str) -> None:
+        path = self.root / key
         path.unlink(missing_ok=True)
         # A version's folder goes with its last file, so gc leaves nothing under a removed version.
         # The top-level folder stays: a write creating its first version folder may be under way.
@@ -153,8 +151,8 @@ class LocalArtifactStore(ArtifactStore):
                 break
 
     @override
-    def object_uri(self, key: str) -> str:
-        return self.path_of(key).as_uri()
+    def _object_uri(self, key: str) -> str:
+        return (self.root / key).as_uri()
 
 
 def _fsync_directory(path: Path) -> None:

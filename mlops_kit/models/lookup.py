@@ -6,32 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    CompoundSelect,
-    ScalarSelect,
-    Select,
-    String,
-    literal,
-    null,
-    select,
-    union_all,
-)
+from sqlalchemy import CompoundSelect, ScalarSelect, null, select, union_all
 from sqlalchemy.orm import Session
 
-from mlops_kit.db.models.data import Dataset, DatasetVersionRow
-from mlops_kit.db.models.registry import (
-    ModelAlias,
-    ModelComponent,
-    ModelDataLineage,
-    ModelFile,
-    ModelMetric,
-    ModelParam,
-    ModelTag,
-    ModelVersionRow,
-    RegisteredModel,
-)
+from mlops_kit.db.models.registry import ModelAlias, ModelMetric, ModelVersionRow, RegisteredModel
 from mlops_kit.errors import NotFoundError
 from mlops_kit.kit import Kit
+from mlops_kit.models.lineage_rows import read_lineage
 from mlops_kit.models.names import LATEST, ModelRef, as_ref, check_model_name
 from mlops_kit.models.versions import ModelVersion, ModelVersionSummary
 
@@ -135,93 +116,21 @@ def _summary_fields(
     }
 
 
-Lineage = dict[str, list[tuple[Any, ...]]]
-"""Rows of a version's lineage by kind: ``(kind, a, b, c, d, number, count)`` each."""
-
-
-def _part(kind: str, texts: Sequence[Any], number: Any = None, count: Any = None) -> Select[Any]:
-    """One kind of lineage row: up to four text columns, a number and a count (NULL if absent)."""
-    padded = [*texts, *[null()] * (4 - len(texts))]
-    return select(
-        literal(kind, String),
-        *padded,
-        null() if number is None else number,
-        null() if count is None else count,
-    )
-
-
-def _lineage(session: Session, version_id: int) -> Lineage:
-    """Everything version ``version_id`` was made from, by kind, read in one statement.
-
-    One ``UNION ALL`` of the child tables: one round trip to the database instead of one per kind
-    (and no lazy load of an ORM relationship).
-    """
-    metric, file = ModelMetric, ModelFile
-    statement = union_all(
-        _part("metric", [metric.slice_column, metric.slice_value, metric.name], metric.value).where(
-            metric.version_id == version_id
-        ),
-        _part("file", [file.path, file.key, file.sha256, file.md5], count=file.size).where(
-            file.version_id == version_id
-        ),
-        _part("param", [ModelParam.key, ModelParam.value]).where(
-            ModelParam.version_id == version_id
-        ),
-        _part("tag", [ModelTag.key, ModelTag.value]).where(ModelTag.version_id == version_id),
-        _part(
-            "component", [ModelComponent.kind, ModelComponent.name, ModelComponent.version]
-        ).where(ModelComponent.version_id == version_id),
-        _part("dataset", [Dataset.name], count=DatasetVersionRow.version)
-        .join(DatasetVersionRow, DatasetVersionRow.dataset_id == Dataset.id)
-        .join(ModelDataLineage, ModelDataLineage.dataset_version_id == DatasetVersionRow.id)
-        .where(ModelDataLineage.version_id == version_id),
-        _part("alias", [ModelAlias.alias]).where(ModelAlias.version_id == version_id),
-    )
-    found: Lineage = {kind: [] for kind in _LINEAGE_KINDS}
-    for row in session.execute(statement):
-        found[row[0]].append(tuple(row))
-    return found
-
-
-_LINEAGE_KINDS = ("metric", "file", "param", "tag", "component", "dataset", "alias")
-
-
 def full_version(session: Session, row: ModelVersionRow, name: str) -> ModelVersion:
     """The :class:`ModelVersion` of ``row`` with its lineage, read in ``session``."""
-    lineage = _lineage(session, row.id)
-    overall: dict[str, float] = {}
-    slices: dict[str, dict[str, dict[str, float]]] = {}
-    for _, column, value, metric, _, number, _ in lineage["metric"]:
-        if column:
-            slices.setdefault(column, {}).setdefault(value, {})[metric] = number
-        else:
-            overall[metric] = number
-    components: dict[str, dict[str, str]] = {}
-    for _, kind, component, version, *_ in sorted(lineage["component"], key=lambda c: c[1:3]):
-        components.setdefault(kind, {})[component] = version
+    lineage = read_lineage(session, row.id)
     return ModelVersion(
-        **_summary_fields(
-            row,
-            name,
-            sorted(alias for _, alias, *_ in lineage["alias"]),
-            dict(sorted(overall.items())),
-        ),
+        **_summary_fields(row, name, lineage.aliases, lineage.metrics),
         flavor=row.flavor,
         ready_at=row.ready_at and as_utc(row.ready_at),
         pipeline_run_id=row.pipeline_run_id,
         git_commit=row.git_commit,
-        files=[
-            {"path": path, "key": key, "size": size, "sha256": sha256, "md5": md5}
-            for _, path, key, sha256, md5, _, size in sorted(lineage["file"], key=lambda f: f[1])
-        ],
-        slices=slices,
-        params=dict(sorted((key, value) for _, key, value, *_ in lineage["param"])),
-        tags=dict(sorted((key, value) for _, key, value, *_ in lineage["tag"])),
-        datasets=[
-            f"{dataset}@{version}"
-            for _, dataset, *_, version in sorted(lineage["dataset"], key=lambda d: d[1])
-        ],
-        components=components,
+        files=lineage.files,
+        slices=lineage.slices,
+        params=lineage.params,
+        tags=lineage.tags,
+        datasets=lineage.datasets,
+        components=lineage.components,
     )
 
 

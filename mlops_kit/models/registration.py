@@ -26,20 +26,12 @@ from sqlalchemy.orm import Session
 from mlops_kit import data as datasets
 from mlops_kit.artifacts import StoredObject, source_files
 from mlops_kit.db.models import utcnow
-from mlops_kit.db.models.registry import (
-    ModelComponent,
-    ModelDataLineage,
-    ModelFile,
-    ModelMetric,
-    ModelParam,
-    ModelTag,
-    ModelVersionRow,
-    RegisteredModel,
-)
+from mlops_kit.db.models.registry import ModelVersionRow, RegisteredModel
 from mlops_kit.errors import ConflictError, MlopsKitError, first_line
 from mlops_kit.kit import Kit
 from mlops_kit.models.environment_capture import component_versions
 from mlops_kit.models.flavors import detect_flavor
+from mlops_kit.models.lineage_rows import file_rows, lineage_rows
 from mlops_kit.models.lookup import get_version
 from mlops_kit.models.metrics_file import NO_METRICS, parse_metrics, read_metrics_file
 from mlops_kit.models.mirroring import mirror
@@ -183,7 +175,16 @@ def _record_pending(
         )
         session.add(row)
         session.flush()
-        session.add_all(_lineage_rows(row.id, metrics, lineage, sources))
+        session.add_all(
+            lineage_rows(
+                row.id,
+                metrics,
+                params=lineage.params,
+                tags=lineage.tags,
+                dataset_ids=sources.dataset_ids,
+                components=sources.components,
+            )
+        )
         return _Pending(ModelRef(name, version=version), row.id, model.id, prefix)
 
 
@@ -206,17 +207,8 @@ def _upload(
             )
             if finished.rowcount != 1:  # type: ignore[attr-defined]
                 raise _removed_by_gc(pending)
-            session.add_all(
-                ModelFile(
-                    version_id=pending.row_id,
-                    path=relative,
-                    key=obj.key,
-                    size=obj.size,
-                    sha256=obj.sha256,
-                    md5=obj.md5,
-                )
-                for (_, relative), obj in zip(files, stored, strict=True)
-            )
+            paths = [relative for _, relative in files]
+            session.add_all(file_rows(pending.row_id, zip(paths, stored, strict=True)))
     except BaseException as exc:
         still_pending = _fail(kit, pending, [obj.key for obj in stored], exc)
         if not still_pending and isinstance(exc, MlopsKitError):
@@ -253,40 +245,6 @@ def _lock_or_create_model(session: Session, name: str) -> RegisteredModel:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-
-
-def _lineage_rows(
-    version_id: int, metrics: Mapping[str, Any], lineage: Lineage, sources: _Sources
-) -> list[Any]:
-    rows: list[Any] = [
-        ModelMetric(version_id=version_id, name=metric, value=value)
-        for metric, value in metrics["overall"].items()
-    ]
-    rows += [
-        ModelMetric(
-            version_id=version_id,
-            slice_column=column,
-            slice_value=value,
-            name=metric,
-            value=number,
-        )
-        for column, values in metrics["slices"].items()
-        for value, numbers in values.items()
-        for metric, number in numbers.items()
-    ]
-    rows += [
-        ModelParam(version_id=version_id, key=k, value=str(v)) for k, v in lineage.params.items()
-    ]
-    rows += [ModelTag(version_id=version_id, key=k, value=str(v)) for k, v in lineage.tags.items()]
-    rows += [
-        ModelDataLineage(version_id=version_id, dataset_version_id=i) for i in sources.dataset_ids
-    ]
-    rows += [
-        ModelComponent(version_id=version_id, kind=kind, name=component, version=version)
-        for kind, versions in sources.components.items()
-        for component, version in versions.items()
-    ]
-    return rows
 
 
 def _fail(kit: Kit, pending: _Pending, keys: list[str], exc: BaseException) -> bool:

@@ -14,10 +14,10 @@ import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, final
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.errors import BackendError, ConfigError, shorten
@@ -48,11 +48,13 @@ def run_state(name: str) -> str:
     """The run state (one of :data:`RUN_STATES`) of a platform's state ``name``.
 
     KFP and Vertex AI name the same states, of runs and of their tasks (Vertex AI's runs with a
-    ``PIPELINE_STATE_`` prefix, which its backend strips), spelling cancellation either way; a
-    skipped run or task has nothing left to do, a paused one is still under way. Any other name
-    is ``UNKNOWN``.
+    ``PIPELINE_STATE_`` prefix), spelling cancellation either way; a skipped run or task has
+    nothing left to do, a paused one is still under way, and one the platform gives no state yet
+    (KFP, just after submission) is pending. Any other name is ``UNKNOWN``.
     """
-    return _PLATFORM_STATES.get(name, "UNKNOWN")
+    if not name:
+        return "PENDING"
+    return _PLATFORM_STATES.get(name.removeprefix("PIPELINE_STATE_"), "UNKNOWN")
 
 
 ENDED_STATES: Final = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -135,13 +137,21 @@ class RecurringRun:
 
 
 class Orchestrator(Backend):
-    """Runs compiled pipelines."""
+    """Runs compiled pipelines.
+
+    The public operations are the same for every orchestrator: :meth:`schedule` refuses a
+    malformed cron expression (:func:`check_cron`) before the backend sees it, and the runs that
+    :meth:`submit`, :meth:`poll` and :meth:`list_runs` return carry :data:`RUN_STATES` only,
+    translated from the platform's names (:func:`run_state`). A backend implements
+    :meth:`_submit`, :meth:`_schedule`, :meth:`_poll` and :meth:`_list_runs`, whose runs keep
+    the states as its platform names them.
+    """
 
     can_schedule: ClassVar[bool] = True
     """Whether :meth:`schedule` creates recurring runs; where it cannot (the local twin), a
     recurring job is the system's own (cron, CI) and the kit says what to run."""
 
-    @abstractmethod
+    @final
     def submit(
         self, submission: PipelineSubmission, on_task: TaskEvent | None = None
     ) -> PipelineRun:
@@ -160,8 +170,9 @@ class Orchestrator(Backend):
             BackendError: the orchestrator refused the run or is unreachable.
             MissingDependencyError: the backend's SDK is not installed.
         """
+        return _in_run_states(self._submit(submission, on_task))
 
-    @abstractmethod
+    @final
     def schedule(
         self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
     ) -> RecurringRun:
@@ -173,14 +184,16 @@ class Orchestrator(Backend):
             max_concurrency: how many runs of the schedule may overlap.
 
         Returns:
-            The created schedule.
+            The created schedule, with the cron expression normalised.
 
         Raises:
-            ConfigError: the cron expression is malformed, or the backend cannot schedule.
+            ConfigError: the cron expression is malformed (nothing is sent), or the backend
+                cannot schedule.
             BackendError: the orchestrator refused the schedule or is unreachable.
         """
+        return self._schedule(submission, check_cron(cron), max_concurrency)
 
-    @abstractmethod
+    @final
     def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
         """The run ``run_id`` as it stands now, with the state of its tasks.
 
@@ -192,8 +205,9 @@ class Orchestrator(Backend):
             NotFoundError: ``kfp-local`` keeps no run of this id.
             BackendError: the orchestrator is unreachable or refuses (a cluster's unknown run).
         """
+        return _in_run_states(self._poll(run_id, pipeline_root))
 
-    @abstractmethod
+    @final
     def list_runs(
         self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
     ) -> list[PipelineRun]:
@@ -207,6 +221,33 @@ class Orchestrator(Backend):
         Raises:
             BackendError: the orchestrator is unreachable.
         """
+        return [_in_run_states(run) for run in self._list_runs(limit, pipeline_root, name)]
+
+    @abstractmethod
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
+        """Start one run (see :meth:`submit`); its state as the platform names it."""
+
+    @abstractmethod
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
+    ) -> RecurringRun:
+        """Create a recurring run (see :meth:`schedule`) on the checked, normalised ``cron``."""
+
+    @abstractmethod
+    def _poll(self, run_id: str, pipeline_root: str | None) -> PipelineRun:
+        """The run ``run_id`` (see :meth:`poll`), its and its tasks' states as the platform says."""
+
+    @abstractmethod
+    def _list_runs(
+        self, limit: int, pipeline_root: str | None, name: str | None
+    ) -> list[PipelineRun]:
+        """The most recent runs (see :meth:`list_runs`); their states as the platform names them."""
+
+
+def _in_run_states(run: PipelineRun) -> PipelineRun:
+    """``run`` with its state and its tasks' states translated to :data:`RUN_STATES`."""
+    tasks = {task: run_state(state) for task, state in run.tasks.items()}
+    return replace(run, state=run_state(run.state), tasks=tasks)
 
 
 def check_cron(cron: str) -> str:

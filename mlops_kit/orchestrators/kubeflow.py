@@ -31,8 +31,6 @@ from mlops_kit.orchestrators import (
     PipelineSubmission,
     RecurringRun,
     TaskEvent,
-    check_cron,
-    run_state,
 )
 
 
@@ -87,20 +85,21 @@ class KubeflowRunner(Orchestrator):
         max_concurrency: int = 1,
         experiment_id: str | None = None,
     ) -> dict[str, Any]:
-        """The body of ``POST /apis/v2beta1/recurringruns`` for ``submission``."""
+        """The body of ``POST /apis/v2beta1/recurringruns`` for ``submission``.
+
+        ``cron`` is a five-field expression as :meth:`schedule` checked it.
+        """
         # A recurring run is a run with a trigger; KFP's cron has a leading seconds field.
         return {
             **self.run_request(submission, experiment_id),
             "max_concurrency": str(max_concurrency),
-            "trigger": {"cron_schedule": {"cron": f"0 {check_cron(cron)}"}},
+            "trigger": {"cron_schedule": {"cron": f"0 {cron}"}},
             "mode": "ENABLE",
             "no_catchup": True,
         }
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         with self._api() as api:
             experiment_id = self._experiment_id(api, submission.experiment)
             body = api.kfp_server_api.V2beta1Run(**self.run_request(submission, experiment_id))
@@ -108,8 +107,8 @@ class KubeflowRunner(Orchestrator):
         return self._run(created)
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
         with self._api() as api:
             experiment_id = self._experiment_id(api, submission.experiment)
@@ -129,8 +128,8 @@ class KubeflowRunner(Orchestrator):
         )
 
     @override
-    def list_runs(
-        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    def _list_runs(
+        self, limit: int, pipeline_root: str | None, name: str | None
     ) -> list[PipelineRun]:
         with self._api() as api:
             predicates = [
@@ -144,11 +143,11 @@ class KubeflowRunner(Orchestrator):
         return [self._run(run) for run in response.runs or []]
 
     @override
-    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+    def _poll(self, run_id: str, pipeline_root: str | None) -> PipelineRun:
         with self._api() as api:
             run = api.runs.run_service_get_run(run_id)
         details = (run.run_details.task_details if run.run_details else None) or []
-        tasks = {task.display_name: _state(task.state) for task in details if task.display_name}
+        tasks = {task.display_name: str(task.state or "") for task in details if task.display_name}
         return replace(self._run(run), tasks=tasks)
 
     def _run(self, run: Any) -> PipelineRun:
@@ -156,7 +155,7 @@ class KubeflowRunner(Orchestrator):
         return PipelineRun(
             run_id=run.run_id,
             name=run.display_name,
-            state=_state(run.state),
+            state=str(run.state or ""),
             created_at=_timestamp(run.created_at),
             finished_at=_timestamp(run.finished_at),
             url=f"{self.host}/#/runs/details/{run.run_id}",
@@ -273,11 +272,6 @@ def _runtime_config(submission: PipelineSubmission) -> dict[str, Any]:
         "parameters": dict(submission.arguments),
         "pipeline_root": submission.pipeline_root,
     }
-
-
-def _state(value: Any) -> str:
-    """One of :data:`~mlops_kit.orchestrators.RUN_STATES` for a run's or task's KFP state."""
-    return run_state(str(value)) if value else "PENDING"
 
 
 def _timestamp(value: Any) -> datetime | None:

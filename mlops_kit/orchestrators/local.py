@@ -94,9 +94,7 @@ class LocalRunner(Orchestrator):
         return f"kfp {version}, local subprocess runner"
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         root = _local_root(submission.pipeline_root)
         try:
             from kfp import components, local
@@ -141,8 +139,8 @@ class LocalRunner(Orchestrator):
         return run
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
         raise ConfigError(
             "the local twin (kfp-local) cannot schedule recurring runs: run "
@@ -150,7 +148,7 @@ class LocalRunner(Orchestrator):
         )
 
     @override
-    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+    def _poll(self, run_id: str, pipeline_root: str | None) -> PipelineRun:
         # Runs here end before submit returns: their record is final.
         records = _local_root(pipeline_root) / "runs"
         path = records / f"{run_id}.json"
@@ -162,8 +160,8 @@ class LocalRunner(Orchestrator):
         return _read_record(path)
 
     @override
-    def list_runs(
-        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    def _list_runs(
+        self, limit: int, pipeline_root: str | None, name: str | None
     ) -> list[PipelineRun]:
         records = _local_root(pipeline_root) / "runs"
         runs = [_read_record(path) for path in records.glob("*.json")] if records.is_dir() else []

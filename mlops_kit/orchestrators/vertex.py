@@ -22,8 +22,6 @@ from mlops_kit.orchestrators import (
     PipelineSubmission,
     RecurringRun,
     TaskEvent,
-    check_cron,
-    run_state,
 )
 
 
@@ -76,9 +74,7 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def submit(
-        self, submission: PipelineSubmission, on_task: TaskEvent | None = None
-    ) -> PipelineRun:
+    def _submit(self, submission: PipelineSubmission, on_task: TaskEvent | None) -> PipelineRun:
         job = self.pipeline_job(submission)
         with _vertex_errors(self):
             job.submit(service_account=submission.service_account)
@@ -101,10 +97,9 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def schedule(
-        self, submission: PipelineSubmission, cron: str, max_concurrency: int = 1
+    def _schedule(
+        self, submission: PipelineSubmission, cron: str, max_concurrency: int
     ) -> RecurringRun:
-        cron = check_cron(cron)
         schedule = self.pipeline_job_schedule(submission)
         with _vertex_errors(self):
             schedule.create(
@@ -120,8 +115,8 @@ class VertexRunner(Orchestrator):
         )
 
     @override
-    def list_runs(
-        self, limit: int = 20, pipeline_root: str | None = None, name: str | None = None
+    def _list_runs(
+        self, limit: int, pipeline_root: str | None, name: str | None
     ) -> list[PipelineRun]:
         aiplatform = _aiplatform()
         with _vertex_errors(self):
@@ -134,12 +129,12 @@ class VertexRunner(Orchestrator):
         return [self._run(job) for job in jobs[:limit]]
 
     @override
-    def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:
+    def _poll(self, run_id: str, pipeline_root: str | None) -> PipelineRun:
         aiplatform = _aiplatform()
         with _vertex_errors(self):
             job = aiplatform.PipelineJob.get(run_id, project=self.project, location=self.location)
         tasks = {
-            task.task_name: run_state(_name(task.state))
+            task.task_name: _name(task.state)
             for task in job.gca_resource.job_detail.task_details
             # The task without a parent is the pipeline itself, whose state is the run's.
             if task.parent_task_id
@@ -151,7 +146,7 @@ class VertexRunner(Orchestrator):
         return PipelineRun(
             run_id=job.resource_name or resource.name,
             name=resource.display_name,
-            state=run_state(_name(resource.state).removeprefix("PIPELINE_STATE_")),
+            state=_name(resource.state),
             created_at=resource.create_time or None,
             finished_at=resource.end_time or None,
             url=(

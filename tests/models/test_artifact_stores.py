@@ -21,9 +21,7 @@ def test_gcs_precondition_refuses_an_overwrite_the_lookup_missed(
     """The service itself refuses the write (412), not only the kit's lookup before it."""
     store = ARTIFACT_STORES.open(gcs_uri)
     store.put(write_bytes(tmp_path / "a" / "model.bin", 100, seed=1), "m/1")
-    store.exists = lambda key: False  # type: ignore[method-assign]  # a writer that raced us
-    blob = store.bucket.blob(store.object_name("m/1/model.bin"))  # type: ignore[attr-defined]
-    blob.exists = lambda: False
+    store._exists = lambda key: False  # type: ignore[method-assign]  # a writer that raced us
     with pytest.raises(ConflictError, match="already exists"):
         store.put(write_bytes(tmp_path / "b" / "model.bin", 100, seed=2), "m/1")
 

@@ -118,8 +118,9 @@ def test_kubeflow_run_request(package: Path) -> None:
     assert recurring["trigger"] == {"cron_schedule": {"cron": "0 30 2 * * 1"}}
     assert recurring["max_concurrency"] == "2"
     assert recurring["pipeline_spec"] == body["pipeline_spec"]
+    # Refused before any request: no server answers at this host.
     with pytest.raises(ConfigError, match="malformed cron"):
-        runner.recurring_run_request(submission, "every monday")
+        runner.schedule(submission, "every monday")
 
 
 def test_kubeflow_unreachable_is_one_line(package: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import CheckConstraint, DateTime, Integer, MetaData, String, UniqueConstraint
+import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -26,8 +26,8 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     """Declarative base of every metadata table."""
 
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: sa.DateTime(timezone=True)}
 
 
 def utcnow() -> datetime:
@@ -35,10 +35,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def one_of(column: str, values: Sequence[str]) -> CheckConstraint:
+def one_of(column: str, values: Sequence[str]) -> sa.CheckConstraint:
     """The rule that ``column`` holds one of ``values``, named after the column."""
     listed = ", ".join(f"'{value}'" for value in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=column)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 class NumberedVersion:
@@ -48,22 +48,22 @@ class NumberedVersion:
     names the parent's key and states its rules with :func:`numbered_version_rules`.
     """
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
 
 
 def numbered_version_rules(
     parent_id: str, statuses: Sequence[str]
-) -> tuple[UniqueConstraint, CheckConstraint, CheckConstraint]:
+) -> tuple[sa.UniqueConstraint, sa.CheckConstraint, sa.CheckConstraint]:
     """The rules of a table of numbered versions whose parent's key is ``parent_id``.
 
     One row per parent and number, numbers from 1, and a status among ``statuses``.
     """
     return (
-        UniqueConstraint(parent_id, "version"),
+        sa.UniqueConstraint(parent_id, "version"),
         one_of("status", statuses),
-        CheckConstraint("version > 0", name="version_positive"),
+        sa.CheckConstraint("version > 0", name="version_positive"),
     )
 
 

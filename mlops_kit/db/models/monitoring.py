@@ -11,17 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mlops_kit.db.models import Base, one_of, utcnow
@@ -36,27 +26,29 @@ class MonitoringRun(Base):
 
     __tablename__ = "monitoring_runs"
     __table_args__ = (
-        Index("ix_monitoring_runs_model", "model_name", "model_version", "created_at"),
+        sa.Index("ix_monitoring_runs_model", "model_name", "model_version", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(200))
-    model_version: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(sa.String(200))
+    model_version: Mapped[int] = mapped_column(sa.Integer)
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    passed: Mapped[bool] = mapped_column(Boolean)
-    violation_count: Mapped[int] = mapped_column(Integer, default=0)
-    labelled_count: Mapped[int] = mapped_column(Integer, default=0)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    retraining_handler: Mapped[str | None] = mapped_column(String(100), default=None)
-    retraining_result: Mapped[str | None] = mapped_column(Text, default=None)
+    passed: Mapped[bool] = mapped_column(sa.Boolean)
+    violation_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    labelled_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    violations: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    retraining_handler: Mapped[str | None] = mapped_column(sa.String(100), default=None)
+    retraining_result: Mapped[str | None] = mapped_column(sa.Text, default=None)
     """What the handler returned (a run id), or the error that stopped it."""
-    triggers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    triggers: Mapped[list[dict[str, Any]]] = mapped_column(
+        sa.JSON, default=list, server_default="[]"
+    )
     """Each trigger the check found (cause, outcome: started, duplicate, refused with its guard)."""
     notifications: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSON, default=list, server_default="[]"
+        sa.JSON, default=list, server_default="[]"
     )
     """Each notification sent: channel, event, whether it was delivered and why not."""
 
@@ -71,20 +63,20 @@ class MonitoringMeasurement(Base):
     __tablename__ = "monitoring_measurements"
     __table_args__ = (one_of("kind", MEASUREMENT_KINDS),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(
-        ForeignKey("monitoring_runs.id", ondelete="CASCADE"), index=True
+        sa.ForeignKey("monitoring_runs.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(40))
     """``accuracy``, ``psi``, ``null_rate``, ``share`` ..."""
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(sa.String(200))
     """The slice (``hour_of_day=3``, ``overall``) or the feature the number is about."""
-    value: Mapped[float | None] = mapped_column(Float, default=None)
-    lower: Mapped[float | None] = mapped_column(Float, default=None)
-    upper: Mapped[float | None] = mapped_column(Float, default=None)
-    count: Mapped[int | None] = mapped_column(Integer, default=None)
-    violated: Mapped[bool] = mapped_column(Boolean, default=False)
+    value: Mapped[float | None] = mapped_column(sa.Float, default=None)
+    lower: Mapped[float | None] = mapped_column(sa.Float, default=None)
+    upper: Mapped[float | None] = mapped_column(sa.Float, default=None)
+    count: Mapped[int | None] = mapped_column(sa.Integer, default=None)
+    violated: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class TriggeredRun(Base):
@@ -96,27 +88,27 @@ class TriggeredRun(Base):
 
     __tablename__ = "triggered_runs"
     __table_args__ = (
-        UniqueConstraint("model_name", "cause"),
+        sa.UniqueConstraint("model_name", "cause"),
         one_of("kind", TRIGGERED_KINDS),
         one_of("state", TRIGGERED_STATES),
-        Index("ix_triggered_runs_model", "model_name", "kind", "started_at"),
+        sa.Index("ix_triggered_runs_model", "model_name", "kind", "started_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))
-    cause: Mapped[str] = mapped_column(String(300))
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    cause: Mapped[str] = mapped_column(sa.String(300))
     """``violations:...`` (version, window, digest of the violation set), ``new_data:NAME@V`` or
     ``promotion:NAME@V:TIME``."""
     check_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("monitoring_runs.id", ondelete="SET NULL"), default=None
+        sa.ForeignKey("monitoring_runs.id", ondelete="SET NULL"), default=None
     )
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    state: Mapped[str] = mapped_column(String(16), default="running")
-    reference: Mapped[str | None] = mapped_column(Text, default=None)
+    state: Mapped[str] = mapped_column(sa.String(16), default="running")
+    reference: Mapped[str | None] = mapped_column(sa.Text, default=None)
     """What the handler returned (a run id and the gate's decision), or the error."""
-    run_id: Mapped[str | None] = mapped_column(String(300), default=None)
+    run_id: Mapped[str | None] = mapped_column(sa.String(300), default=None)
     """The orchestrator's run id, while the run is followed there."""
-    promoted: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    promoted: Mapped[bool | None] = mapped_column(sa.Boolean, default=None)
     """Whether the run's candidate became the champion (``None``: not known)."""

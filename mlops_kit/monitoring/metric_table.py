@@ -113,13 +113,18 @@ class Metric:
     """One metric: how it comes from the warehouse's sums, its interval and which way is better."""
 
     name: str
+    """How specs, thresholds, reports and the registry name it."""
     task: Task
+    """The task whose models it measures."""
     from_sums: Callable[[Sums], Estimate]
+    """Its value and interval from one slice's sums
+    (:func:`~mlops_kit.monitoring.metrics.sliced_sums`)."""
     interval: str
     """The kind of its 95 % interval (``Wilson``, ``Hanley–McNeil``, ``normal``, ``none``)."""
     direction: Literal["higher", "lower"]
     """Which way is better."""
     reference: Reference
+    """What the pipelines' evaluation computes for the registry baseline."""
     needs: str = "labelled predictions"
     """What the metric needs to have a value, for the note that says why it has none."""
 
@@ -128,9 +133,33 @@ class Metric:
         return old - new if self.direction == "lower" else new - old
 
 
+def _accuracy(sums: Sums) -> Estimate:
+    return wilson(sums["correct"], sums["n"])
+
+
+def _precision(sums: Sums) -> Estimate:
+    return wilson(sums["tp"], sums["said_pos"])
+
+
+def _recall(sums: Sums) -> Estimate:
+    return wilson(sums["tp"], sums["actual_pos"])
+
+
 def _f1(sums: Sums) -> Estimate:
     denominator = sums["said_pos"] + sums["actual_pos"]
     return Estimate(2 * sums["tp"] / denominator if denominator else None)
+
+
+def _roc_auc(sums: Sums) -> Estimate:
+    return hanley_mcneil(sums["auc_num"], sums["auc_pos"], sums["auc_neg"])
+
+
+def _log_loss(sums: Sums) -> Estimate:
+    return mean_interval(sums["loss_sum"], sums["loss_sq_sum"], sums["scored"])
+
+
+def _mae(sums: Sums) -> Estimate:
+    return mean_interval(sums["abs_sum"], sums["sq_sum"], sums["n"])
 
 
 def _rmse(sums: Sums) -> Estimate:
@@ -144,80 +173,35 @@ def _rmse(sums: Sums) -> Estimate:
 
 _NO_ZERO_DIVISION: Final = {"zero_division": 0}
 
-METRICS: Final[dict[str, Metric]] = {
-    metric.name: metric
-    for metric in (
-        Metric(
-            "accuracy",
-            "classification",
-            lambda s: wilson(s["correct"], s["n"]),
-            "Wilson",
-            "higher",
-            Reference("accuracy_score"),
-        ),
-        Metric(
-            "precision",
-            "classification",
-            lambda s: wilson(s["tp"], s["said_pos"]),
-            "Wilson",
-            "higher",
-            Reference("precision_score", options=_NO_ZERO_DIVISION),
-            "a prediction of the positive class",
-        ),
-        Metric(
-            "recall",
-            "classification",
-            lambda s: wilson(s["tp"], s["actual_pos"]),
-            "Wilson",
-            "higher",
-            Reference("recall_score", options=_NO_ZERO_DIVISION),
-            "a label of the positive class",
-        ),
-        Metric(
-            "f1",
-            "classification",
-            _f1,
-            "none",
-            "higher",
-            Reference("f1_score", options=_NO_ZERO_DIVISION),
-            "the positive class among the predictions or the labels",
-        ),
-        Metric(
-            "roc_auc",
-            "classification",
-            lambda s: hanley_mcneil(s["auc_num"], s["auc_pos"], s["auc_neg"]),
-            "Hanley–McNeil",
-            "higher",
-            Reference("roc_auc_score", reads="score", both_classes=True),
-            "logged scores and labels of both classes (the positive one and another)",
-        ),
-        Metric(
-            "log_loss",
-            "classification",
-            lambda s: mean_interval(s["loss_sum"], s["loss_sq_sum"], s["scored"]),
-            "normal",
-            "lower",
-            Reference("log_loss", reads="score", options={"labels": [0, 1]}, both_classes=True),
-            "logged scores",
-        ),
-        Metric(
-            "mae",
-            "regression",
-            lambda s: mean_interval(s["abs_sum"], s["sq_sum"], s["n"]),
-            "normal",
-            "lower",
-            Reference("mean_absolute_error"),
-        ),
-        Metric(
-            "rmse",
-            "regression",
-            _rmse,
-            "normal",
-            "lower",
-            Reference("root_mean_squared_error"),
-        ),
-    )
-}
+# One row per metric, in the order reports list them. First line: its name, its task, how it comes
+# from the warehouse's sums, the kind of its 95 % interval and which way is better. Then its
+# reference implementation and, when it needs more than labelled predictions to have a value, what.
+# fmt: off
+METRICS: Final[dict[str, Metric]] = {metric.name: metric for metric in (
+    #      name         task              from the sums  interval         better
+    Metric("accuracy",  "classification", _accuracy,     "Wilson",        "higher",
+           Reference("accuracy_score")),
+    Metric("precision", "classification", _precision,    "Wilson",        "higher",
+           Reference("precision_score", options=_NO_ZERO_DIVISION),
+           "a prediction of the positive class"),
+    Metric("recall",    "classification", _recall,       "Wilson",        "higher",
+           Reference("recall_score", options=_NO_ZERO_DIVISION),
+           "a label of the positive class"),
+    Metric("f1",        "classification", _f1,           "none",          "higher",
+           Reference("f1_score", options=_NO_ZERO_DIVISION),
+           "the positive class among the predictions or the labels"),
+    Metric("roc_auc",   "classification", _roc_auc,      "Hanley–McNeil", "higher",
+           Reference("roc_auc_score", reads="score", both_classes=True),
+           "logged scores and labels of both classes (the positive one and another)"),
+    Metric("log_loss",  "classification", _log_loss,     "normal",        "lower",
+           Reference("log_loss", reads="score", options={"labels": [0, 1]}, both_classes=True),
+           "logged scores"),
+    Metric("mae",       "regression",     _mae,          "normal",        "lower",
+           Reference("mean_absolute_error")),
+    Metric("rmse",      "regression",     _rmse,         "normal",        "lower",
+           Reference("root_mean_squared_error")),
+)}
+# fmt: on
 """Every metric the kit computes, by name: the one place a metric is declared."""
 
 

@@ -268,21 +268,31 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
         )
         return run_check(kit, report, spec, now=end).triggers
 
+    # A busy project: a page of the newest runs holds none of the retraining's.
+    kubeflow.busy = 150
+    kubeflow.outcome = "RUNNING"
     with Kit.open("dev", metadata=f"sqlite:///{tmp_path / 'metadata.db'}") as kit:
         migrate.upgrade(kit.metadata)
         assert [t["outcome"] for t in check(kit, 0)] == ["started"]
-        kubeflow.listed_state = "RUNNING"
         (refused,) = check(kit, 1)
         assert (refused["outcome"], refused["guard"]) == ("refused", "one_in_flight")
         assert refused["message"] == "a retraining run started 2026-11-20 06:00 UTC is still going"
-        kubeflow.listed_state = "FAILED"
+        kubeflow.finish("run-1", "FAILED")
         assert [t["outcome"] for t in check(kit, 2)] == ["started"]
         with kit.metadata.session() as session:
             first = session.get(TriggeredRun, 1)
-            assert first is not None
+            second = session.get(TriggeredRun, 2)
+            assert first is not None and second is not None
             assert (first.state, first.run_id, first.promoted) == ("failed", "run-1", False)
+            assert (second.state, second.run_id) == ("submitted", "run-2")
     posted = _posts(kubeflow, "/apis/v2beta1/runs")
     assert len(posted) == 2
+    # The loop read the run it follows by its id, and never listed the project's runs.
+    reads = [path for method, path, _ in kubeflow.requests if method == "GET"]
+    assert [path for path in reads if path.startswith("/apis/v2beta1/runs")] == [
+        "/apis/v2beta1/runs/run-1",
+        "/apis/v2beta1/runs/run-1",
+    ]
 
 
 def _champion(kit: Any, tmp_path: Path, image: str | None) -> None:

@@ -112,6 +112,7 @@ def run_json(
     """
     from dataclasses import asdict
 
+    from mlops_kit.backends import redact_secrets
     from mlops_kit.pipelines.promotion import GateDecision
 
     decision = GateDecision.of_run(run)
@@ -122,7 +123,8 @@ def run_json(
         "pipeline": submission.run_name,
         "package": str(submission.package),
         "environment": kit.environment.name,
-        "orchestrator": kit.environment.orchestrator,
+        # As `env show` prints it: a URI may carry a credential.
+        "orchestrator": redact_secrets(kit.environment.orchestrator),
         "parameters": dict(submission.arguments),
         "tasks": {**tasks, **run.tasks},
         "duration_seconds": duration,

@@ -46,6 +46,7 @@ from infra.components.kubeflow_manifests import (
     write_whole,
 )
 from infra.image_digests import TIMEOUT_SECONDS, DigestLookupError, by_digest, resolve_digest
+from infra.policies.controls.resources import containers
 
 MANIFESTS: Final = "manifests/kustomize"
 PARTS: Final = ("cluster-scoped-resources", *CLOUDSQL_PARTS, *IN_CLUSTER_PARTS)
@@ -173,8 +174,7 @@ def _containers(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     spec = pod_spec(manifest)
     if spec is None:
         return
-    for key in ("initContainers", "containers"):
-        yield from spec.get(key) or []
+    yield from containers(spec)
 
 
 def vendor(repo: Path, version: str) -> dict[str, Any]:

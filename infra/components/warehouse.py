@@ -128,26 +128,49 @@ class Warehouse(pulumi.ComponentResource):
                 opts=child,
             )
 
+        def table(
+            dataset: bigquery.Dataset,
+            table_id: str,
+            description: str,
+            partition_field: str | None,
+            schema: Sequence[tuple[str, str, str]] | None = None,
+            clusterings: Sequence[str] | None = None,
+            require_partition_filter: bool | None = None,
+        ) -> bigquery.Table:
+            # Every table is kept alike: daily partitions that never expire, the stack's key,
+            # deletion protection and labels.
+            return bigquery.Table(
+                f"{name}-{table_id.replace('_', '-')}",
+                project=args.project,
+                dataset_id=dataset.dataset_id,
+                table_id=table_id,
+                description=description,
+                schema=schema_json(schema) if schema is not None else None,
+                time_partitioning=bigquery.TableTimePartitioningArgs(
+                    type="DAY", field=partition_field
+                ),
+                clusterings=clusterings,
+                require_partition_filter=require_partition_filter,
+                encryption_configuration=table_encryption,
+                deletion_protection=True,
+                labels=args.labels,
+                opts=child,
+            )
+
         self.dataset = dataset(
             "data",
             args.dataset_id,
             "Versioned training data of mlops-kit (one ingestion-time partition per version).",
             writers.apply(accesses),
         )
-        for table in args.version_tables:
-            bigquery.Table(
-                f"{name}-{table.replace('_', '-')}",
-                project=args.project,
-                dataset_id=self.dataset.dataset_id,
-                table_id=table,
-                description=f"Versions of dataset {table}: one ingestion-time partition per version.",
-                # Ingestion-time partitioning: DAY with no field. Never an expiration.
-                time_partitioning=bigquery.TableTimePartitioningArgs(type="DAY"),
+        for version_table in args.version_tables:
+            table(
+                self.dataset,
+                version_table,
+                f"Versions of dataset {version_table}: one ingestion-time partition per version.",
+                # Ingestion-time partitioning (no field): a partition is a version.
+                partition_field=None,
                 require_partition_filter=True,
-                encryption_configuration=table_encryption,
-                deletion_protection=True,
-                labels=args.labels,
-                opts=child,
             )
 
         self.monitoring = dataset(
@@ -156,33 +179,21 @@ class Warehouse(pulumi.ComponentResource):
             "Prediction logs and ground truth of mlops-kit's performance monitoring.",
             pulumi.Output.all(writers, log_writers).apply(lambda both: accesses(both[0], both[1])),
         )
-        prediction_log = bigquery.Table(
-            f"{name}-prediction-log",
-            project=args.project,
-            dataset_id=self.monitoring.dataset_id,
-            table_id="prediction_log",
-            description="One row per served prediction.",
-            schema=schema_json(PREDICTION_LOG_SCHEMA),
-            time_partitioning=bigquery.TableTimePartitioningArgs(type="DAY", field="logged_at"),
+        prediction_log = table(
+            self.monitoring,
+            "prediction_log",
+            "One row per served prediction.",
+            partition_field="logged_at",
+            schema=PREDICTION_LOG_SCHEMA,
             # Monitoring reads one model's recent predictions: cluster on what it filters by.
             clusterings=["model_name", "model_version"],
-            encryption_configuration=table_encryption,
-            deletion_protection=True,
-            labels=args.labels,
-            opts=child,
         )
-        bigquery.Table(
-            f"{name}-ground-truth",
-            project=args.project,
-            dataset_id=self.monitoring.dataset_id,
-            table_id="ground_truth",
-            description="Labels that arrive after the prediction, joined on request_id.",
-            schema=schema_json(GROUND_TRUTH_SCHEMA),
-            time_partitioning=bigquery.TableTimePartitioningArgs(type="DAY", field="logged_at"),
-            encryption_configuration=table_encryption,
-            deletion_protection=True,
-            labels=args.labels,
-            opts=child,
+        table(
+            self.monitoring,
+            "ground_truth",
+            "Labels that arrive after the prediction, joined on request_id.",
+            partition_field="logged_at",
+            schema=GROUND_TRUTH_SCHEMA,
         )
 
         self.dataset_id = self.dataset.dataset_id

@@ -1,18 +1,18 @@
 """Projects from templates, wired to an environment, and their updates as reviewable merges.
 
-The kit ships each template as one directory per released version,
-``templates/NAME/VERSION/`` (a copier template). Copier updates need the template as a git
-repository with a tag per version, so the kit builds that repository from the shipped versions
-whenever it needs one, inside the project at ``.mlops/templates/NAME`` (ignored by git), and the
-project's ``.copier-answers.yml`` points there. ``mlops-kit update`` rebuilds it from the installed
-kit, so a newer kit brings its newer template versions.
+The kit ships each template as the full tree of its newest version, ``templates/NAME/VERSION/``
+(a copier template), and every earlier version as the diff to its successor
+(``templates/NAME/releases/``, see :mod:`mlops_kit.scaffold.versions`). Copier updates need the
+template as a git repository with a tag per version, so the kit builds that repository from the
+shipped versions whenever it needs one, inside the project at ``.mlops/templates/NAME`` (ignored
+by git), and the project's ``.copier-answers.yml`` points there. ``mlops-kit update`` rebuilds it
+from the installed kit, so a newer kit brings its newer template versions.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,12 +24,12 @@ import yaml
 from mlops_kit import __version__
 from mlops_kit.environments import Environment
 from mlops_kit.errors import ConfigError, ConflictError, MissingDependencyError, NotFoundError
+from mlops_kit.scaffold.versions import run_git, template_versions, version_trees
 
 DEFAULT_TEMPLATE: Final = "churn"
 ANSWERS_FILE: Final = ".copier-answers.yml"
 REPOSITORY_DIR: Final = ".mlops/templates"
 _PROJECT_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
-_VERSION: Final = re.compile(r"^\d+\.\d+\.\d+$")
 # Answered from the environment by the kit, never by the user.
 _ENVIRONMENT_ANSWERS: Final = frozenset(
     {
@@ -77,41 +77,28 @@ def templates_root() -> Path:
     raise NotFoundError(f"the kit's templates are missing next to {package}: reinstall mlops-kit")
 
 
-def template_versions(name: str, root: Path) -> list[str]:
-    """The shipped versions of template ``name``, oldest first.
+def build_repository(name: str, root: Path, destination: Path) -> Path:
+    """Build the git repository of template ``name``: one commit and tag ``vX.Y.Z`` per version.
 
     Raises:
         NotFoundError: no such template.
+        IntegrityError: a shipped version cannot be rebuilt or changed since its release.
     """
-    directory = root / name
-    versions = (
-        [p.name for p in directory.iterdir() if _VERSION.match(p.name)]
-        if directory.is_dir()
-        else []
-    )
-    if not versions:
-        known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        raise NotFoundError(
-            f"unknown template {name!r}: use one of {', '.join(known) or 'none'} (--template NAME)"
-        )
-    return sorted(versions, key=lambda v: tuple(int(part) for part in v.split(".")))
-
-
-def build_repository(name: str, root: Path, destination: Path) -> Path:
-    """Build the git repository of template ``name``: one commit and tag ``vX.Y.Z`` per version."""
-    versions = template_versions(name, root)
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.mkdir(parents=True)
-    _git(destination, "init", "-q", "-b", "main")
-    for version in versions:
-        for entry in destination.iterdir():
-            if entry.name != ".git":
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        shutil.copytree(root / name / version, destination, dirs_exist_ok=True)
-        _git(destination, "add", "-A")
-        _git(destination, "commit", "-q", "--allow-empty", "-m", f"{name} {version}")
-        _git(destination, "tag", f"v{version}")
+    with tempfile.TemporaryDirectory(prefix="mlops-kit-template-") as scratch:
+        # Every version is rebuilt and checked before an existing repository is replaced.
+        trees = version_trees(name, root, Path(scratch))
+        if destination.exists():
+            shutil.rmtree(destination)
+        destination.mkdir(parents=True)
+        _git(destination, "init", "-q", "-b", "main")
+        for version, tree in trees:
+            for entry in destination.iterdir():
+                if entry.name != ".git":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            shutil.copytree(tree, destination, dirs_exist_ok=True)
+            _git(destination, "add", "-A")
+            _git(destination, "commit", "-q", "--allow-empty", "-m", f"{name} {version}")
+            _git(destination, "tag", f"v{version}")
     return destination
 
 
@@ -141,6 +128,7 @@ def new_project(
         ConfigError: invalid project name or answers.
         ConflictError: the directory exists and is not empty.
         NotFoundError: unknown template or version.
+        IntegrityError: a shipped template version cannot be rebuilt or changed since its release.
     """
     copier = _copier()
     root = root or templates_root()
@@ -150,11 +138,13 @@ def new_project(
         raise NotFoundError(
             f"template {template!r} has no version {version!r}: use one of {', '.join(versions)}"
         )
-    answers = _answers(directory, environment, data or {}, _questions(root / template / version))
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise ConflictError(f"{directory} already exists and is not empty: choose a new directory")
     with tempfile.TemporaryDirectory(prefix="mlops-kit-new-") as scratch:
         repository = build_repository(template, root, Path(scratch) / "repository")
+        answers = _answers(directory, environment, data or {}, _questions(repository, version))
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise ConflictError(
+                f"{directory} already exists and is not empty: choose a new directory"
+            )
         rendered = Path(scratch) / "project"
         try:
             copier.run_copy(
@@ -192,6 +182,7 @@ def update_project(directory: Path, root: Path | None = None) -> tuple[str, str]
     Raises:
         NotFoundError: the directory is not a project made from a kit template.
         ConflictError: the working tree has uncommitted changes.
+        IntegrityError: a shipped template version cannot be rebuilt or changed since its release.
     """
     import contextlib
 
@@ -231,8 +222,8 @@ def update_project(directory: Path, root: Path | None = None) -> tuple[str, str]
     return current, versions[-1]
 
 
-def _questions(template: Path) -> list[str]:
-    config = yaml.safe_load((template / "copier.yml").read_text(encoding="utf-8")) or {}
+def _questions(repository: Path, version: str) -> list[str]:
+    config = yaml.safe_load(_git(repository, "show", f"v{version}:copier.yml") or "") or {}
     return [key for key in config if not key.startswith("_")]
 
 
@@ -305,18 +296,17 @@ def _commit_new(directory: Path, template: str, version: str) -> bool:
 def _git(directory: Path, *args: str, check: bool = True, as_kit: bool = True) -> str | None:
     identity = _GIT_IDENTITY if as_kit else ()
     try:
-        result = subprocess.run(
-            ["git", *identity, *args], cwd=directory, capture_output=True, text=True
-        )
-    except FileNotFoundError as exc:
+        result = run_git(directory, *identity, *args)
+    except MissingDependencyError:
         if not check:
             return None
-        raise MissingDependencyError("templates need git, which is not installed") from exc
+        raise
     if result.returncode != 0:
         if not check:
             return None
-        raise ConfigError(f"git {args[0]} failed in {directory}: {result.stderr.strip()}")
-    return result.stdout
+        stderr = result.stderr.decode(errors="replace").strip()
+        raise ConfigError(f"git {args[0]} failed in {directory}: {stderr}")
+    return result.stdout.decode()
 
 
 def _copier() -> Any:

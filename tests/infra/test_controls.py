@@ -7,6 +7,7 @@ is secure. A deliberately insecure stack yields exactly the expected violations.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -1146,6 +1147,18 @@ def test_a_public_grant_on_the_virtual_python_repository_fails_even_where_the_ki
     assert "Python repository mlops-prod-python, which the stack does not make public" in message
 
 
+def test_a_setting_row_names_the_value_it_found(prod: Any) -> None:
+    cluster = next(r for r in prod.resources if r.type == c.CLUSTER)
+    rapid = _changed(cluster, {"releaseChannel.channel": "RAPID"})
+    assert _messages(_control("gke-release-channel"), rapid) == [
+        "release channel 'RAPID': use REGULAR or STABLE"
+    ]
+    unset = _changed(cluster, "releaseChannel")
+    assert _messages(_control("gke-release-channel"), unset) == [
+        "release channel None: use REGULAR or STABLE"
+    ]
+
+
 def test_every_control_is_tested_and_cites_its_benchmark() -> None:
     tested = {case[1] for case in CASES} | {case[0] for case in STACK_CASES}
     tested |= {"iam-no-service-account-keys", "k8s-images-by-digest"}
@@ -1153,6 +1166,18 @@ def test_every_control_is_tested_and_cites_its_benchmark() -> None:
     assert len({control.id for control in c.CONTROLS}) == len(c.CONTROLS)
     for control in c.CONTROLS:
         assert control.cis and control.types and control.title
+
+
+def test_each_section_lists_its_controls_in_the_benchmark_order() -> None:
+    for section in c.SECTIONS:
+        refs = [control.cis[0] for control in section.controls]
+        cis = [ref for ref in refs if ref.startswith("CIS ")]
+        # CIS recommendations first, then the checks beyond the benchmark.
+        assert refs[: len(cis)] == cis, section.title
+        first_numbers = [re.search(r"\d+(\.\d+)+", ref) for ref in cis]
+        numbers = [tuple(int(n) for n in m[0].split(".")) for m in first_numbers if m]
+        assert len(numbers) == len(cis), section.title
+        assert numbers == sorted(numbers), section.title
 
 
 def test_every_applicable_cis_control_of_the_reference_is_implemented() -> None:

@@ -60,7 +60,10 @@ def test_publish_builds_the_kit_and_uploads_it_with_the_deployers_token(  # type
     assert name == f"mlops_kit-{version}-py3-none-any.whl"
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         # `mlops-kit new` works from the published wheel: the templates ship inside it.
-        assert "mlops_kit/templates/churn/1.0.0/copier.yml" in archive.namelist()
+        names = archive.namelist()
+        assert "mlops_kit/templates/churn/1.1.0/copier.yml" in names
+        assert "mlops_kit/templates/churn/releases/1.0.0.diff" in names
+        assert "mlops_kit/templates/churn/releases.json" in names
 
 
 def test_a_published_version_is_never_replaced(  # type: ignore[no-untyped-def]

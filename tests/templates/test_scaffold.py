@@ -11,6 +11,7 @@ import yaml
 
 from mlops_kit.environments import Workspace, resolve_environment
 from mlops_kit.scaffold import build_repository, new_project, templates_root, update_project
+from mlops_kit.scaffold.versions import version_trees
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -111,9 +112,10 @@ def test_non_empty_target_is_refused_and_left_alone(project_dir: Path, run_cli) 
 
 @pytest.fixture
 def two_versions(tmp_path: Path) -> Path:
-    """A template root with the shipped version as 1.0.0 and a later 1.1.0 that changes it."""
+    """A template root with the shipped 1.0.0 and a later 1.1.0 that changes it, both unreleased."""
     root = tmp_path / "templates"
-    shutil.copytree(templates_root() / "churn" / "1.0.0", root / "churn" / "1.0.0")
+    shipped = dict(version_trees("churn", templates_root(), tmp_path / "shipped"))
+    shutil.copytree(shipped["1.0.0"], root / "churn" / "1.0.0")
     newer = root / "churn" / "1.1.0"
     shutil.copytree(root / "churn" / "1.0.0", newer)
     readme = newer / "project" / "README.md.jinja"

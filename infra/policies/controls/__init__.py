@@ -7,7 +7,9 @@ offline audit (``mlops-kit infra audit``). Where the cloud's default is insecure
 attribute fails; where the default is secure, omitting it passes.
 
 One module per benchmark section, as ``infra/components`` has one module per concern; this package
-holds the registry of every control, in benchmark order.
+holds the registry of every control, in benchmark order. A section starts with its checklist of
+the controls that one setting decides, a ``Setting`` row each; the controls that need code to
+decide follow, a function each.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from infra.policies.controls.registry import Section
+from infra.policies.controls.registry import Section, Setting
 from infra.policies.controls.resources import (
     BIGQUERY_IAM,
     DATASET,
@@ -15,6 +15,34 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GCP 7: BigQuery")
+
+SECTION.settings(
+    Setting(
+        "bigquery-table-cmek",
+        ["CIS GCP 7.2"],
+        "Tables encrypted with customer-managed keys",
+        TABLE,
+        "encryptionConfiguration.kmsKeyName",
+        problem="no encryptionConfiguration.kmsKeyName (CMEK)",
+    ),
+    Setting(
+        "bigquery-dataset-cmek",
+        ["CIS GCP 7.3"],
+        "Datasets default to customer-managed keys",
+        DATASET,
+        "defaultEncryptionConfiguration.kmsKeyName",
+        problem="no defaultEncryptionConfiguration.kmsKeyName (CMEK)",
+    ),
+    Setting(
+        "bigquery-table-deletion-protection",
+        ["checkov CKV_GCP_121"],
+        "Tables have deletion protection",
+        TABLE,
+        "deletionProtection",
+        must_not_be=False,
+        problem="deletionProtection=false",
+    ),
+)
 
 
 @SECTION.resource_control(
@@ -34,37 +62,6 @@ def bigquery_not_public(resource: Resource) -> Iterator[str]:
                 yield f"{entry[key]} can access the dataset ({entry.get('role')})"
     if resource.type != DATASET:
         yield from public_grants(resource, "BigQuery data")
-
-
-SECTION.setting_control(
-    "bigquery-table-cmek",
-    ["CIS GCP 7.2"],
-    "Tables encrypted with customer-managed keys",
-    TABLE,
-    path="encryptionConfiguration.kmsKeyName",
-    problem="no encryptionConfiguration.kmsKeyName (CMEK)",
-)
-
-
-SECTION.setting_control(
-    "bigquery-dataset-cmek",
-    ["CIS GCP 7.3"],
-    "Datasets default to customer-managed keys",
-    DATASET,
-    path="defaultEncryptionConfiguration.kmsKeyName",
-    problem="no defaultEncryptionConfiguration.kmsKeyName (CMEK)",
-)
-
-
-SECTION.setting_control(
-    "bigquery-table-deletion-protection",
-    ["checkov CKV_GCP_121"],
-    "Tables have deletion protection",
-    TABLE,
-    path="deletionProtection",
-    must_not_be=False,
-    problem="deletionProtection=false",
-)
 
 
 @SECTION.resource_control(

@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.addresses import is_public
 from infra.policies.controls.artifact_registry import REPOSITORY
-from infra.policies.controls.registry import Section
+from infra.policies.controls.registry import Section, Setting
 from infra.policies.controls.resources import (
     ATTESTOR,
     BINARY_AUTHORIZATION_POLICY,
@@ -21,6 +21,116 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GKE 5: managed services")
+
+SECTION.settings(
+    Setting(
+        "gke-workload-identity",
+        ["CIS GKE 5.2.2"],
+        "Workload Identity",
+        CLUSTER,
+        "workloadIdentityConfig.workloadPool",
+        problem="Workload Identity is off (workloadIdentityConfig.workloadPool)",
+    ),
+    Setting(
+        "gke-release-channel",
+        ["CIS GKE 5.5.4"],
+        "Enrolled in the REGULAR or STABLE release channel",
+        CLUSTER,
+        "releaseChannel.channel",
+        one_of=("REGULAR", "STABLE"),
+        problem="release channel {value!r}: use REGULAR or STABLE",
+    ),
+    Setting(
+        "gke-shielded-nodes",
+        ["CIS GKE 5.5.5"],
+        "Shielded GKE nodes",
+        CLUSTER,
+        "enableShieldedNodes",
+        must_not_be=False,
+        problem="enableShieldedNodes is off",
+    ),
+    Setting(
+        "gke-intranode-visibility",
+        ["CIS GKE 5.6.1"],
+        "Intranode visibility (flow logs of pod traffic)",
+        CLUSTER,
+        "enableIntranodeVisibility",
+        must_be=True,
+        problem="enableIntranodeVisibility is off",
+    ),
+    Setting(
+        "gke-private-endpoint",
+        ["CIS GKE 5.6.4"],
+        "Private control-plane endpoint",
+        CLUSTER,
+        "privateClusterConfig.enablePrivateEndpoint",
+        must_be=True,
+        problem="the control plane has a public endpoint (enablePrivateEndpoint)",
+    ),
+    Setting(
+        "gke-private-nodes",
+        ["CIS GKE 5.6.5"],
+        "Private nodes",
+        CLUSTER,
+        "privateClusterConfig.enablePrivateNodes",
+        must_be=True,
+        problem="nodes have public IPs (enablePrivateNodes)",
+    ),
+    Setting(
+        "gke-no-client-certificate",
+        ["CIS GKE 5.8.1"],
+        "Client-certificate authentication disabled",
+        CLUSTER,
+        "masterAuth.clientCertificateConfig.issueClientCertificate",
+        must_not_be=True,
+        problem="a client certificate is issued (static cluster credentials)",
+    ),
+    Setting(
+        "gke-no-legacy-abac",
+        ["CIS GKE 5.8.3"],
+        "Legacy ABAC disabled",
+        CLUSTER,
+        "enableLegacyAbac",
+        must_not_be=True,
+        problem="legacy ABAC is on",
+    ),
+    Setting(
+        "gke-no-alpha",
+        ["CIS GKE 5.10.2"],
+        "No alpha clusters",
+        CLUSTER,
+        "enableKubernetesAlpha",
+        must_not_be=True,
+        problem="Kubernetes alpha features are on",
+    ),
+    Setting(
+        "gke-security-posture",
+        ["CIS GKE 5.10.4"],
+        "Security posture dashboard",
+        CLUSTER,
+        "securityPostureConfig.mode",
+        must_not_be="DISABLED",
+        problem="security posture is disabled",
+    ),
+    Setting(
+        "gke-binary-authorization",
+        ["checkov CKV_GCP_66"],
+        "Binary Authorization enforced",
+        CLUSTER,
+        "binaryAuthorization.evaluationMode",
+        must_be="PROJECT_SINGLETON_POLICY_ENFORCE",
+        problem="Binary Authorization is not enforced",
+    ),
+    Setting(
+        "gke-no-default-node-pool",
+        ["checkov CKV_GCP_123"],
+        "Default node pool removed",
+        CLUSTER,
+        "removeDefaultNodePool",
+        must_be=True,
+        problem="the default node pool is kept (removeDefaultNodePool)",
+    ),
+)
 
 
 def _node_configs(resource: Resource) -> list[Mapping[str, Any]]:
@@ -48,16 +158,6 @@ def gke_dedicated_node_sa(resource: Resource) -> Iterator[str]:
         account = str(config.get("serviceAccount") or "default")
         if account == "default" or account.endswith("-compute@developer.gserviceaccount.com"):
             yield "nodes run as the Compute Engine default service account"
-
-
-SECTION.setting_control(
-    "gke-workload-identity",
-    ["CIS GKE 5.2.2"],
-    "Workload Identity",
-    CLUSTER,
-    path="workloadIdentityConfig.workloadPool",
-    problem="Workload Identity is off (workloadIdentityConfig.workloadPool)",
-)
 
 
 @SECTION.resource_control(
@@ -109,29 +209,6 @@ def gke_auto_repair_upgrade(resource: Resource) -> Iterator[str]:
 
 
 @SECTION.resource_control(
-    "gke-release-channel",
-    ["CIS GKE 5.5.4"],
-    "Enrolled in the REGULAR or STABLE release channel",
-    CLUSTER,
-)
-def gke_release_channel(resource: Resource) -> Iterator[str]:
-    channel = get(resource.props, "releaseChannel.channel")
-    if channel not in ("REGULAR", "STABLE"):
-        yield f"release channel {channel!r}: use REGULAR or STABLE"
-
-
-SECTION.setting_control(
-    "gke-shielded-nodes",
-    ["CIS GKE 5.5.5"],
-    "Shielded GKE nodes",
-    CLUSTER,
-    path="enableShieldedNodes",
-    must_not_be=False,
-    problem="enableShieldedNodes is off",
-)
-
-
-@SECTION.resource_control(
     "gke-secure-boot-integrity",
     ["CIS GKE 5.5.6", "CIS GKE 5.5.7"],
     "Integrity monitoring and Secure Boot on nodes",
@@ -145,17 +222,6 @@ def gke_secure_boot(resource: Resource) -> Iterator[str]:
             yield "Secure Boot is off (shieldedInstanceConfig.enableSecureBoot)"
         if shielded.get("enableIntegrityMonitoring") is False:
             yield "integrity monitoring is off"
-
-
-SECTION.setting_control(
-    "gke-intranode-visibility",
-    ["CIS GKE 5.6.1"],
-    "Intranode visibility (flow logs of pod traffic)",
-    CLUSTER,
-    path="enableIntranodeVisibility",
-    must_be=True,
-    problem="enableIntranodeVisibility is off",
-)
 
 
 @SECTION.resource_control(
@@ -186,28 +252,6 @@ def gke_authorized_networks(resource: Resource) -> Iterator[str]:
             yield f"authorized network {block.get('cidrBlock')} is a public range"
 
 
-SECTION.setting_control(
-    "gke-private-endpoint",
-    ["CIS GKE 5.6.4"],
-    "Private control-plane endpoint",
-    CLUSTER,
-    path="privateClusterConfig.enablePrivateEndpoint",
-    must_be=True,
-    problem="the control plane has a public endpoint (enablePrivateEndpoint)",
-)
-
-
-SECTION.setting_control(
-    "gke-private-nodes",
-    ["CIS GKE 5.6.5"],
-    "Private nodes",
-    CLUSTER,
-    path="privateClusterConfig.enablePrivateNodes",
-    must_be=True,
-    problem="nodes have public IPs (enablePrivateNodes)",
-)
-
-
 @SECTION.resource_control(
     "gke-logging-monitoring", ["CIS GKE 5.7.1"], "Cloud Logging and Cloud Monitoring", CLUSTER
 )
@@ -215,28 +259,6 @@ def gke_logging_monitoring(resource: Resource) -> Iterator[str]:
     for key in ("loggingService", "monitoringService"):
         if resource.props.get(key) == "none":
             yield f"{key} is none"
-
-
-SECTION.setting_control(
-    "gke-no-client-certificate",
-    ["CIS GKE 5.8.1"],
-    "Client-certificate authentication disabled",
-    CLUSTER,
-    path="masterAuth.clientCertificateConfig.issueClientCertificate",
-    must_not_be=True,
-    problem="a client certificate is issued (static cluster credentials)",
-)
-
-
-SECTION.setting_control(
-    "gke-no-legacy-abac",
-    ["CIS GKE 5.8.3"],
-    "Legacy ABAC disabled",
-    CLUSTER,
-    path="enableLegacyAbac",
-    must_not_be=True,
-    problem="legacy ABAC is on",
-)
 
 
 @SECTION.resource_control(
@@ -252,28 +274,6 @@ def gke_cmek_boot_disks(resource: Resource) -> Iterator[str]:
             yield "boot disks use Google-managed keys (bootDiskKmsKey)"
 
 
-SECTION.setting_control(
-    "gke-no-alpha",
-    ["CIS GKE 5.10.2"],
-    "No alpha clusters",
-    CLUSTER,
-    path="enableKubernetesAlpha",
-    must_not_be=True,
-    problem="Kubernetes alpha features are on",
-)
-
-
-SECTION.setting_control(
-    "gke-security-posture",
-    ["CIS GKE 5.10.4"],
-    "Security posture dashboard",
-    CLUSTER,
-    path="securityPostureConfig.mode",
-    must_not_be="DISABLED",
-    problem="security posture is disabled",
-)
-
-
 @SECTION.resource_control(
     "gke-network-policy",
     ["checkov CKV_GCP_12"],
@@ -286,28 +286,6 @@ def gke_network_policy(resource: Resource) -> Iterator[str]:
         and get(resource.props, "networkPolicy.enabled") is not True
     ):
         yield "NetworkPolicy is not enforced: use Dataplane V2 (ADVANCED_DATAPATH)"
-
-
-SECTION.setting_control(
-    "gke-binary-authorization",
-    ["checkov CKV_GCP_66"],
-    "Binary Authorization enforced",
-    CLUSTER,
-    path="binaryAuthorization.evaluationMode",
-    must_be="PROJECT_SINGLETON_POLICY_ENFORCE",
-    problem="Binary Authorization is not enforced",
-)
-
-
-SECTION.setting_control(
-    "gke-no-default-node-pool",
-    ["checkov CKV_GCP_123"],
-    "Default node pool removed",
-    CLUSTER,
-    path="removeDefaultNodePool",
-    must_be=True,
-    problem="the default node pool is kept (removeDefaultNodePool)",
-)
 
 
 @SECTION.resource_control(

@@ -19,6 +19,7 @@ from infra.policies.controls.resources import (
     ROLE_BINDINGS,
     WORKLOADS,
     Resource,
+    containers,
     get,
     pod_spec,
 )
@@ -84,7 +85,7 @@ def k8s_no_privileged(resource: Resource) -> Iterator[str]:
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(key) is True:
             yield f"{key} is on: the pod shares the node's namespaces"
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+    for container in containers(spec):
         context = container.get("securityContext") or {}
         if context.get("privileged") is True:
             yield f"container {container.get('name')} is privileged"
@@ -120,7 +121,7 @@ def k8s_default_service_account_tokens(resource: Resource) -> Iterator[str]:
 def k8s_images_by_digest(resource: Resource) -> Iterator[str]:
     # A tag can be moved to another image after the review; a digest cannot.
     spec = pod_spec(resource)
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+    for container in containers(spec):
         image = str(container.get("image") or "")
         if not by_digest(image):
             yield (

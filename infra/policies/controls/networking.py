@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 
 from infra.addresses import IAP_TCP_FORWARDING, is_public, parse_network
-from infra.policies.controls.registry import Section
+from infra.policies.controls.registry import Section, Setting
 from infra.policies.controls.resources import (
     FIREWALL,
     GCP_PROJECT,
@@ -16,6 +16,18 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GCP 3: networking")
+
+SECTION.settings(
+    Setting(
+        "network-custom-mode",
+        ["CIS GCP 3.2"],
+        "No legacy or auto-mode networks",
+        NETWORK,
+        "autoCreateSubnetworks",
+        must_be=False,
+        problem="auto-mode network: set autoCreateSubnetworks=false (custom mode)",
+    ),
+)
 
 
 @SECTION.resource_control(
@@ -30,17 +42,6 @@ def no_default_network(resource: Resource) -> Iterator[str]:
         yield "project creates the default network: set autoCreateNetwork=false"
     if resource.type == NETWORK and (resource.props.get("name") or resource.name) == "default":
         yield "a network named 'default' is declared"
-
-
-SECTION.setting_control(
-    "network-custom-mode",
-    ["CIS GCP 3.2"],
-    "No legacy or auto-mode networks",
-    NETWORK,
-    path="autoCreateSubnetworks",
-    must_be=False,
-    problem="auto-mode network: set autoCreateSubnetworks=false (custom mode)",
-)
 
 
 def _iap_only(cidr: str) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Final
 
 from infra.policies.controls.resources import Resource, get
 
@@ -35,16 +37,63 @@ class Control:
         return resource.type in self.types
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A control that reads one setting of one resource type: a row of a section's checklist.
+
+    With ``must_be`` the setting at dotted ``path`` must be that value; with ``one_of``, one of
+    those values; with ``must_not_be`` it may be anything else, unset included; with none of them
+    it must be set (not empty). ``True`` and ``False`` compare by identity: a setting must be the
+    boolean, not a value equal to it. A resource that breaks the row gets ``problem`` as its one
+    violation, with ``{value}`` replaced by the value it has.
+    """
+
+    id: str
+    cis: Sequence[str]
+    title: str
+    type: str
+    path: str
+    _: KW_ONLY
+    problem: str
+    must_be: object = None
+    one_of: tuple[object, ...] = ()
+    must_not_be: object = None
+
+    def check(self, resource: Resource) -> Iterator[str]:
+        """Yield :attr:`problem` when ``resource`` breaks this row."""
+        value = get(resource.props, self.path)
+        if self.must_be is not None:
+            failed = not _is(value, self.must_be)
+        elif self.one_of:
+            failed = not any(_is(value, allowed) for allowed in self.one_of)
+        elif self.must_not_be is not None:
+            failed = _is(value, self.must_not_be)
+        else:
+            failed = not value
+        if failed:
+            yield self.problem.format(value=value)
+
+
 class Section:
-    """The controls of one benchmark section, in the order they are declared."""
+    """The controls of one benchmark section, in the benchmark's order.
+
+    Controls that implement a CIS recommendation come first, by its number (``CIS GKE 5.6.2``
+    before ``5.10.1``), then the others (checkov checks, hardening) as they are declared: the
+    audit reads like the benchmark whether a control is a checklist row or a function.
+    """
 
     def __init__(self, title: str) -> None:
         self.title = title
-        self.controls: list[Control] = []
+        self._controls: list[Control] = []
+
+    @property
+    def controls(self) -> list[Control]:
+        """The section's controls in the benchmark's order."""
+        return sorted(self._controls, key=_benchmark_order)
 
     def add(self, control: Control) -> None:
         """Add ``control`` to this section."""
-        self.controls.append(control)
+        self._controls.append(control)
 
     def resource_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str, advisory: bool = False
@@ -57,36 +106,10 @@ class Section:
 
         return register
 
-    def setting_control(
-        self,
-        id_: str,
-        cis: Sequence[str],
-        title: str,
-        *types: str,
-        path: str,
-        problem: str,
-        must_be: object = None,
-        must_not_be: object = None,
-    ) -> None:
-        """Register a control that reads one setting, at dotted ``path``, and yields ``problem``.
-
-        With ``must_be`` the setting must be that value; with ``must_not_be`` it may be anything
-        else, unset included; with neither it must be set (not empty). ``True`` and ``False``
-        compare by identity: a setting must be the boolean, not a value equal to it.
-        """
-
-        def check(resource: Resource) -> Iterator[str]:
-            value = get(resource.props, path)
-            if must_be is not None:
-                failed = not _is(value, must_be)
-            elif must_not_be is not None:
-                failed = _is(value, must_not_be)
-            else:
-                failed = not value
-            if failed:
-                yield problem
-
-        self.add(Control(id_, tuple(cis), title, types, check))
+    def settings(self, *rows: Setting) -> None:
+        """Register each row of this section's checklist of settings as a control, in order."""
+        for row in rows:
+            self.add(Control(row.id, tuple(row.cis), row.title, (row.type,), row.check))
 
     def stack_control(
         self, id_: str, cis: Sequence[str], title: str, *types: str
@@ -98,6 +121,15 @@ class Section:
             return fn
 
         return register
+
+
+_CIS_NUMBER: Final = re.compile(r"^CIS \w+ (?:v\d+ )?(\d+(?:\.\d+)*)")
+
+
+def _benchmark_order(control: Control) -> tuple[float, ...]:
+    # A recommendation's number, as numbers; controls beyond CIS after them (sorted() is stable).
+    number = _CIS_NUMBER.match(control.cis[0]) if control.cis else None
+    return tuple(int(part) for part in number[1].split(".")) if number else (math.inf,)
 
 
 def _is(value: object, expected: object) -> bool:

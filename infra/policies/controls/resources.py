@@ -122,6 +122,11 @@ def pod_spec(resource: Resource) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
+def containers(spec: Mapping[str, Any]) -> list[Any]:
+    """The containers of a pod spec, init containers first."""
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
 def get(props: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:
     """The value at dotted ``path`` (``settings.ipConfiguration.ipv4Enabled``), or ``default``."""
     value: Any = props

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from infra.addresses import is_public, parse_network
-from infra.policies.controls.registry import Control, Section
+from infra.policies.controls.registry import Control, Section, Setting
 from infra.policies.controls.resources import (
     SQL_INSTANCE,
     Resource,
@@ -13,6 +13,35 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GCP 6: Cloud SQL")
+
+SECTION.settings(
+    Setting(
+        "sql-ssl-required",
+        ["CIS GCP 6.4"],
+        "SSL required for all incoming connections",
+        SQL_INSTANCE,
+        "settings.ipConfiguration.sslMode",
+        one_of=("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"),
+        problem="sslMode is {value!r}: unencrypted connections are accepted",
+    ),
+    Setting(
+        "sql-connector-enforcement",
+        ["hardening"],
+        "Only Cloud SQL connectors may connect",
+        SQL_INSTANCE,
+        "settings.connectorEnforcement",
+        must_be="REQUIRED",
+        problem="connectorEnforcement is not REQUIRED: direct connections bypass IAM",
+    ),
+    Setting(
+        "sql-cmek",
+        ["hardening (CMEK)"],
+        "Instances encrypted with customer-managed keys",
+        SQL_INSTANCE,
+        "encryptionKeyName",
+        problem="no encryptionKeyName: data and backups use Google-managed keys (CMEK)",
+    ),
+)
 
 
 def _flags(resource: Resource) -> dict[str, str]:
@@ -115,15 +144,6 @@ for _args in (
 
 
 @SECTION.resource_control(
-    "sql-ssl-required", ["CIS GCP 6.4"], "SSL required for all incoming connections", SQL_INSTANCE
-)
-def sql_ssl_required(resource: Resource) -> Iterator[str]:
-    mode = get(resource.props, "settings.ipConfiguration.sslMode")
-    if mode not in ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"):
-        yield f"sslMode is {mode!r}: unencrypted connections are accepted"
-
-
-@SECTION.resource_control(
     "sql-no-open-authorized-networks",
     ["CIS GCP 6.5"],
     "No 0.0.0.0/0 authorized network",
@@ -195,17 +215,6 @@ def sql_deletion_protection(resource: Resource) -> Iterator[str]:
         yield "settings.deletionProtectionEnabled is off: the API (console, gcloud) can delete it"
 
 
-SECTION.setting_control(
-    "sql-connector-enforcement",
-    ["hardening"],
-    "Only Cloud SQL connectors may connect",
-    SQL_INSTANCE,
-    path="settings.connectorEnforcement",
-    must_be="REQUIRED",
-    problem="connectorEnforcement is not REQUIRED: direct connections bypass IAM",
-)
-
-
 @SECTION.resource_control(
     "sql-mysql-root-password",
     ["CIS GCP 6.1.1"],
@@ -216,13 +225,3 @@ def sql_mysql_root_password(resource: Resource) -> Iterator[str]:
     # A MySQL instance created without one lets 'root'@'%' log in without a password.
     if _engine(resource) == "MYSQL" and not resource.props.get("rootPassword"):
         yield "no rootPassword: root can log in without a password"
-
-
-SECTION.setting_control(
-    "sql-cmek",
-    ["hardening (CMEK)"],
-    "Instances encrypted with customer-managed keys",
-    SQL_INSTANCE,
-    path="encryptionKeyName",
-    problem="no encryptionKeyName: data and backups use Google-managed keys (CMEK)",
-)

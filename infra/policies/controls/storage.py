@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from infra.policies.controls.registry import Section
+from infra.policies.controls.registry import Section, Setting
 from infra.policies.controls.resources import (
     BUCKET,
     BUCKET_IAM,
@@ -17,6 +17,26 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GCP 5: Cloud Storage")
+
+SECTION.settings(
+    Setting(
+        "gcs-uniform-access",
+        ["CIS GCP 5.2"],
+        "Uniform bucket-level access",
+        BUCKET,
+        "uniformBucketLevelAccess",
+        must_be=True,
+        problem="uniformBucketLevelAccess is off: object ACLs can grant access",
+    ),
+    Setting(
+        "gcs-cmek",
+        ["hardening (CMEK)"],
+        "Buckets default to customer-managed keys",
+        BUCKET,
+        "encryption.defaultKmsKeyName",
+        problem="no encryption.defaultKmsKeyName: objects use Google-managed keys (CMEK)",
+    ),
+)
 
 
 @SECTION.resource_control(
@@ -32,17 +52,6 @@ def gcs_not_public(resource: Resource) -> Iterator[str]:
             yield "publicAccessPrevention is not 'enforced'"
         return
     yield from public_grants(resource, "the bucket")
-
-
-SECTION.setting_control(
-    "gcs-uniform-access",
-    ["CIS GCP 5.2"],
-    "Uniform bucket-level access",
-    BUCKET,
-    path="uniformBucketLevelAccess",
-    must_be=True,
-    problem="uniformBucketLevelAccess is off: object ACLs can grant access",
-)
 
 
 @SECTION.resource_control(
@@ -74,16 +83,6 @@ def gcs_soft_delete(resource: Resource) -> Iterator[str]:
 def gcs_no_force_destroy(resource: Resource) -> Iterator[str]:
     if resource.props.get("forceDestroy") is True and env_label(resource) != "dev":
         yield "forceDestroy=true outside dev: `pulumi destroy` would delete every object"
-
-
-SECTION.setting_control(
-    "gcs-cmek",
-    ["hardening (CMEK)"],
-    "Buckets default to customer-managed keys",
-    BUCKET,
-    path="encryption.defaultKmsKeyName",
-    problem="no encryption.defaultKmsKeyName: objects use Google-managed keys (CMEK)",
-)
 
 
 # Kubeflow's system account (``<prefix>-kfp@``): its UI previews artifacts, it never writes them.

@@ -6,17 +6,19 @@ the models deployed to it are encrypted with a customer-managed key.
 
 from __future__ import annotations
 
-from infra.policies.controls.registry import Section
+from infra.policies.controls.registry import Section, Setting
 from infra.policies.controls.resources import VERTEX_ENDPOINT
 
 SECTION = Section("Vertex AI")
 
-SECTION.setting_control(
-    "vertex-endpoint-cmek",
-    ["hardening (CMEK)"],
-    "Endpoints encrypted with customer-managed keys",
-    VERTEX_ENDPOINT,
-    path="encryptionSpec.kmsKeyName",
-    problem="no encryptionSpec.kmsKeyName: the endpoint and its models use Google-managed keys "
-    "(CMEK)",
+SECTION.settings(
+    Setting(
+        "vertex-endpoint-cmek",
+        ["hardening (CMEK)"],
+        "Endpoints encrypted with customer-managed keys",
+        VERTEX_ENDPOINT,
+        "encryptionSpec.kmsKeyName",
+        problem="no encryptionSpec.kmsKeyName: the endpoint and its models use Google-managed keys "
+        "(CMEK)",
+    ),
 )

@@ -160,7 +160,7 @@ _SHOWN_METRICS = 3
 def _print_versions(
     name: str, found: list[ModelVersionSummary], include_unready: bool, chosen: list[str]
 ) -> None:
-    from mlops_kit.monitoring.metrics import METRICS
+    from mlops_kit.monitoring.metric_table import METRICS
 
     recorded = {m for v in found for m in v.metrics}
     # The table of metrics' order first (accuracy, precision, …), then any others by name.

@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.monitoring.diagnosis import report_findings
 from mlops_kit.monitoring.estimation import ESTIMATED_METRICS, MIN_CALIBRATION_ROWS
-from mlops_kit.monitoring.metrics import (
-    METRICS,
-    OVERALL,
-    Estimate,
-    SliceMetrics,
-    Task,
-    metric_names,
-)
+from mlops_kit.monitoring.metric_table import METRICS, Estimate, Task, metric_names
+from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics
 from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:

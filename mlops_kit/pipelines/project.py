@@ -30,8 +30,7 @@ from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
 from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
-from mlops_kit.monitoring.metrics import unknown_metric
-from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT
+from mlops_kit.monitoring.metric_table import unknown_metric
 from mlops_kit.orchestrators import (
     ORCHESTRATORS,
     PipelineSubmission,
@@ -85,6 +84,9 @@ class GateConfig(BaseModel):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
+            # Imported here: the weak-slice search loads ibis, which valid settings never need.
+            from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT
+
             raise ValueError(
                 f"{value!r} is not a number of rows: use a whole number above 0 (the monitoring "
                 f"report's is {DEFAULT_MIN_COUNT}), or remove the setting to skip the search"

@@ -245,7 +245,8 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
     from mlops_kit.db.models.monitoring import TriggeredRun
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, run_check
-    from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+    from mlops_kit.monitoring.metric_table import Estimate
+    from mlops_kit.monitoring.metrics import SliceMetrics
 
     _pin(cloud_project)
     spec = MonitoringSpec.model_validate(

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from mlops_kit.errors import (
     BackendError,
     ConfigError,
+    DryRunEnded,
     MissingDependencyError,
     UnknownSchemeError,
     first_line,
@@ -249,7 +250,7 @@ class SchemeRegistry(Generic[T]):
 
 
 class Backend(ABC):
-    """What every role backend shares: the URI it serves and a health check.
+    """What every role backend shares: the URI it serves, a health check, and no change in a dry run.
 
     Args:
         uri: the role URI from the environment.
@@ -260,8 +261,23 @@ class Backend(ABC):
     its variants): an orchestrator then runs tasks with this interpreter and keeps its records
     in a local directory."""
 
+    dry_run_command: str | None = None
+    """The command a dry run runs (``models promote``), while the kit is in one: the backend then
+    refuses every change it would make, before making it (:meth:`refuse_change`)."""
+
     def __init__(self, uri: str) -> None:
         self.uri = uri
+
+    def refuse_change(self, change: str) -> None:
+        """End a dry run before ``change`` (``write the artifact store (URI)``) happens.
+
+        Outside a dry run, nothing: the caller goes on and makes the change.
+
+        Raises:
+            DryRunEnded: the kit is in a dry run; the message names the command and ``change``.
+        """
+        if self.dry_run_command is not None:
+            raise DryRunEnded.before_change(self.dry_run_command, change)
 
     @abstractmethod
     def check(self) -> str:

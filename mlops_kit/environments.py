@@ -495,8 +495,11 @@ class StackOutputs(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     environment: str
+    """Stack name: ``dev``, ``staging`` or ``prod``."""
     project: str
+    """Google Cloud project id of the stack."""
     region: str
+    """Region of the stack's regional resources."""
     warehouse_dataset: str
     """BigQuery dataset id of versioned training data."""
     prediction_log_table: str
@@ -506,12 +509,15 @@ class StackOutputs(BaseModel):
     model_store_prefix: str = "models"
     """Object prefix under which the kit writes artifacts."""
     pipeline_root: str
+    """``gs://`` prefix where pipeline runs write their artifacts."""
     metadata_instance_connection_name: str
     """Cloud SQL instance connection name ``project:region:instance``."""
     metadata_database: str
+    """Name of the metadata database on the Cloud SQL instance."""
     metadata_iam_user: str
     """Cloud SQL IAM database user of the pipeline-runner service account."""
     orchestrator: Literal["kubeflow", "vertex"]
+    """Where the stack runs pipelines."""
     kfp_host: str | None = None
     """Kubeflow Pipelines API endpoint (private); set when ``orchestrator`` is ``kubeflow``."""
     kfp_audience: str | None = None
@@ -519,8 +525,11 @@ class StackOutputs(BaseModel):
     vertex_location: str | None = None
     """Vertex AI region; set when ``orchestrator`` is ``vertex``."""
     vertex_model_registry: bool = False
+    """Whether registered versions are mirrored to the Vertex AI Model Registry."""
     service_accounts: dict[str, str] = Field(default_factory=dict)
+    """Workload (``pipeline_runner``, ``deployer``, ``serving`` …) → service-account email."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Labels the stack puts on its resources (cost attribution)."""
     image_repository: str | None = None
     """Artifact Registry Docker repository of the projects' images."""
     kit_index: str | None = None
@@ -532,6 +541,7 @@ class StackOutputs(BaseModel):
     serving_cluster: str | None = None
     """The GKE cluster whose serving namespace the deploy target rolls model servers out in."""
     serving_namespace: str | None = None
+    """Kubernetes namespace of the model servers on the serving cluster."""
     serving_kubernetes_account: str | None = None
     """Kubernetes service account of the server pods (bound to the ``serving`` Google account)."""
     vertex_endpoint: str | None = None

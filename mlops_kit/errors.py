@@ -75,10 +75,20 @@ class DryRunEnded(MlopsKitError):  # noqa: N818 - the end of a dry run, not a fa
     """A dry run reached its first query that processes data: what that query would process.
 
     Not a failure (exit code 0): the later steps of a command depend on the results of this
-    query, so a dry run estimates this one and stops.
+    query, so a dry run estimates this one and stops. A command that would change something
+    before its first query (a store, a deploy target) stops there instead, with nothing changed
+    (:meth:`before_change`).
     """
 
     exit_code = 0
+
+    @classmethod
+    def before_change(cls, command: str, change: str) -> DryRunEnded:
+        """The end of a dry run of ``command`` that reached ``change`` before any query."""
+        return cls(
+            f"dry run: {command} would {change} before any BigQuery query; nothing was changed "
+            "and nothing is estimated: run it without --dry-run"
+        )
 
 
 class MissingDependencyError(MlopsKitError):

@@ -7,10 +7,11 @@ with :meth:`Kit.open`. Nothing below this object reads configuration.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from typing_extensions import override
 
+from mlops_kit.backends import Backend
 from mlops_kit.environments import LOCAL, Environment, resolve_environment
 from mlops_kit.errors import ConfigError, shorten
 from mlops_kit.resources import Resource
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from mlops_kit.mirrors import RegistryMirror
     from mlops_kit.orchestrators import Orchestrator
     from mlops_kit.warehouse import Warehouse
+
+B = TypeVar("B", bound=Backend)
 
 
 class Kit(Resource):
@@ -33,13 +36,22 @@ class Kit(Resource):
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        self.dry_run = False
-        """Whether the warehouse only estimates its first query (``mlops-kit --dry-run``)."""
+        self.dry_run_command: str | None = None
+        """In a dry run, the command it runs (:meth:`start_dry_run`)."""
 
     @classmethod
     def open(cls, env: str | None = None, **overrides: str | None) -> Kit:
         """Resolve environment ``env`` (see :func:`~mlops_kit.environments.resolve_environment`)."""
         return cls(resolve_environment(env, overrides=overrides))
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether the kit is in a dry run (``mlops-kit --dry-run``).
+
+        The warehouse then only estimates its first query, and every backend the kit opens
+        refuses each change before making it (``Backend.refuse_change``).
+        """
+        return self.dry_run_command is not None
 
     @property
     def auto_migrates(self) -> bool:
@@ -52,7 +64,7 @@ class Kit(Resource):
         from mlops_kit.db import METADATA_DATABASES, migrate
 
         self.environment.create_local_root()
-        database = METADATA_DATABASES.open(self.environment.metadata)
+        database = self._opened(METADATA_DATABASES.open(self.environment.metadata))
         if self.auto_migrates:
             migrate.upgrade(database)
         return database
@@ -67,8 +79,15 @@ class Kit(Resource):
         warehouse.dry_run = self.dry_run
         return warehouse
 
-    def start_dry_run(self) -> None:
+    def start_dry_run(self, command: str = "the command") -> None:
         """Estimate the warehouse's first query instead of running it (``mlops-kit --dry-run``).
+
+        Until then nothing may change: a change to the metadata database, the artifact store,
+        the orchestrator, the registry mirror or the deploy target ends the dry run before it
+        happens (:meth:`~mlops_kit.errors.DryRunEnded.before_change`).
+
+        Args:
+            command: what runs, as the message of the end of the dry run names it.
 
         Raises:
             ConfigError: the warehouse cannot estimate a query (it bills nothing by bytes): the
@@ -81,21 +100,31 @@ class Kit(Resource):
                 f"{self.environment.name!r} is {shorten(self.environment.warehouse)!r}, which "
                 "has nothing to estimate: run the command without --dry-run"
             )
-        self.dry_run = warehouse.dry_run = True
+        warehouse.dry_run = True
+        self.dry_run_command = command
+        for role in ("metadata", "artifacts", "orchestrator", "registry_mirror"):
+            opened = self.__dict__.get(role)  # a role opened before the dry run started
+            if opened is not None:
+                self._opened(opened)
+
+    def _opened(self, backend: B) -> B:
+        """``backend``, refusing changes while the kit is in a dry run."""
+        backend.dry_run_command = self.dry_run_command
+        return backend
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         """The artifact store."""
         from mlops_kit.artifacts import ARTIFACT_STORES
 
-        return ARTIFACT_STORES.open(self.environment.artifacts)
+        return self._opened(ARTIFACT_STORES.open(self.environment.artifacts))
 
     @cached_property
     def orchestrator(self) -> Orchestrator:
         """The orchestrator."""
         from mlops_kit.orchestrators import ORCHESTRATORS
 
-        return ORCHESTRATORS.open(self.environment.orchestrator)
+        return self._opened(ORCHESTRATORS.open(self.environment.orchestrator))
 
     @cached_property
     def registry_mirror(self) -> RegistryMirror | None:
@@ -105,7 +134,7 @@ class Kit(Resource):
             return None
         from mlops_kit.mirrors import REGISTRY_MIRRORS
 
-        return REGISTRY_MIRRORS.resolve(uri)(uri)
+        return self._opened(REGISTRY_MIRRORS.resolve(uri)(uri))
 
     @override
     def close(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 from pathlib import Path
 
 import grimp
+import pytest
 
 from tests.contracts.conftest import ROLES
 
@@ -56,3 +58,12 @@ def _import_cycles(package: str) -> list[str]:
 
 def test_the_kit_has_no_import_cycle() -> None:
     assert _import_cycles("mlops_kit") == []
+
+
+def test_every_public_name_of_a_package_loaded_on_use_resolves() -> None:
+    for name in ("mlops_kit.data", "mlops_kit.monitoring"):
+        package = importlib.import_module(name)
+        for attribute in package.__all__:
+            assert getattr(package, attribute) is not None, (name, attribute)
+        with pytest.raises(AttributeError, match=f"module '{name}' has no attribute 'missing'"):
+            _ = package.missing

@@ -26,6 +26,7 @@ from mlops_kit.errors import (
     IntegrityError,
     MlopsKitError,
     NotFoundError,
+    shorten,
 )
 from mlops_kit.progress import NO_PROGRESS, Progress
 
@@ -136,8 +137,9 @@ class ArtifactStore(Backend):
     """A create-only object store for model artifacts, addressed by keys relative to its URI.
 
     The public operations are the same for every store and do what every store must: they refuse
-    a malformed key (:func:`check_key`) before the backend sees it, refuse to write over an
-    existing object, and compare checksums (:func:`check_digests`) after a write, on
+    a malformed key (:func:`check_key`) before the backend sees it, refuse every change in a dry
+    run (:meth:`~mlops_kit.backends.Backend.refuse_change`), refuse to write over an existing
+    object, and compare checksums (:func:`check_digests`) after a write, on
     :meth:`verify` and on :meth:`get`. A backend implements the transfer behind them:
     :meth:`_write`, :meth:`_read`, :meth:`_exists`, :meth:`_digests`, :meth:`_delete` and
     :meth:`_object_uri` (which receive checked keys only), and :meth:`list_objects`.
@@ -160,12 +162,13 @@ class ArtifactStore(Backend):
 
         Raises:
             ConfigError: ``key`` is malformed; nothing is sent.
+            DryRunEnded: the kit is in a dry run; nothing is sent.
             ConflictError: an object already exists under ``key``; it is left untouched.
             IntegrityError: the stored bytes do not match the source.
             BackendError: the store failed or is unreachable; no object is left under ``key``
                 where the service allows the kit to know it.
         """
-        check_key(key)
+        self.refuse_change(f"write {shorten(self.object_uri(key))} to the artifact store")
         # The backend's write is create-only by itself (a concurrent writer may get there
         # between the two calls); the lookup first refuses before any byte is sent.
         if self._exists(key):
@@ -217,8 +220,10 @@ class ArtifactStore(Backend):
 
         Raises:
             ConfigError: ``key`` is malformed.
+            DryRunEnded: the kit is in a dry run; nothing is deleted.
         """
-        self._delete(check_key(key))
+        self.refuse_change(f"remove {shorten(self.object_uri(key))} from the artifact store")
+        self._delete(key)
 
     @final
     def object_uri(self, key: str) -> str:

@@ -194,8 +194,8 @@ def _print_profile(ref: str, result: dict[str, Any]) -> None:
 @app.command()
 def diff(
     ctx: typer.Context,
-    a: Annotated[str, typer.Argument(help="The reference version, NAME@V.")],
-    b: Annotated[str, typer.Argument(help="The version to compare, NAME@V, or a file path.")],
+    a: DatasetRef,
+    b: Annotated[str, typer.Argument(help="Another version, or a file path.")],
     key: Annotated[
         str | None, typer.Option(help="Unique key column: report added/removed/changed rows.")
     ] = None,
@@ -213,7 +213,7 @@ def diff(
         ),
     ] = None,
 ) -> None:
-    """Compare two versions (or a version and a file): schema, rows, types, distributions."""
+    """Compare version a (the reference) with b: schema, rows, types, distributions."""
     from mlops_kit import data
 
     # Dataset names hold no "." or "/", so such an argument is a file.

@@ -160,7 +160,7 @@ _SHOWN_METRICS = 3
 def _print_versions(
     name: str, found: list[ModelVersionSummary], include_unready: bool, chosen: list[str]
 ) -> None:
-    from mlops_kit.monitoring.metrics import METRICS
+    from mlops_kit.monitoring.metric_table import METRICS
 
     recorded = {m for v in found for m in v.metrics}
     # The table of metrics' order first (accuracy, precision, …), then any others by name.
@@ -344,8 +344,8 @@ def gc(
 @app.command()
 def compare(
     ctx: typer.Context,
-    a: Annotated[str, typer.Argument(help="NAME@V1 (the reference).")],
-    b: Annotated[str, typer.Argument(help="NAME@V2.")],
+    a: ModelRef,
+    b: ModelRef,
     on: Annotated[
         str | None,
         typer.Option("--on", help="DATASET@V: predict with both and check that data's health."),
@@ -353,7 +353,10 @@ def compare(
     html: Annotated[Path | None, typer.Option("--html", help="Also write an HTML page.")] = None,
     output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Compare two versions: metrics, params, data, components; with --on, predictions and input health."""
+    """Compare version a (the reference) with b: metrics, params, data, components.
+
+    With --on, also their predictions on that data and the data's health.
+    """
     from mlops_kit import models
 
     with progress(output) as shown:

@@ -17,7 +17,8 @@ from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:
     from mlops_kit.monitoring import CheckResult, MonitoringReport, MonitoringSpec, Violation
-    from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+    from mlops_kit.monitoring.metric_table import Estimate
+    from mlops_kit.monitoring.metrics import SliceMetrics
 
 app = typer.Typer(
     help="Monitor model versions: sliced metrics, drift, health, checks.", no_args_is_help=True
@@ -155,7 +156,8 @@ def _interval(estimate: Estimate) -> str:
 
 
 def _print_metrics(report: MonitoringReport, violations: list[Violation], layout: Layout) -> None:
-    from mlops_kit.monitoring.metrics import OVERALL, metric_names
+    from mlops_kit.monitoring.metric_table import metric_names
+    from mlops_kit.monitoring.metrics import OVERALL
 
     overall = report.slice(OVERALL, "all")
     if overall is None:
@@ -250,7 +252,7 @@ def _pending(value: float | None, waiting: bool) -> object:
 
 
 def _badness(estimate: Estimate | None, name: str) -> float:
-    from mlops_kit.monitoring.metrics import improvement
+    from mlops_kit.monitoring.metric_table import improvement
 
     if estimate is None or estimate.value is None:
         return float("inf")
@@ -356,7 +358,7 @@ def report(
 
     if task not in ("classification", "regression"):
         raise ConfigError(f"invalid --task {task!r}: use classification or regression")
-    from mlops_kit.monitoring.metrics import metric_names
+    from mlops_kit.monitoring.metric_table import metric_names
 
     shown = tuple(metric or ())
     known = metric_names("classification" if task == "classification" else "regression")

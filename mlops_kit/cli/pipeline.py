@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +15,7 @@ from mlops_kit.cli.state import kit_for
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
-    from mlops_kit.orchestrators import PipelineRun, TaskEvent
+    from mlops_kit.orchestrators import PipelineRun, PipelineSubmission, TaskEvent
     from mlops_kit.progress import Progress
 
 app = typer.Typer(
@@ -46,6 +47,20 @@ def task_events(shown: Progress) -> TaskEvent:
     return on_task
 
 
+def raise_if_failed(run: PipelineRun) -> None:
+    """Raise if ``run`` failed or was cancelled.
+
+    Raises:
+        BackendError: it did (the message names the task and its error, and the log).
+    """
+    from mlops_kit.errors import BackendError
+
+    if run.state == "FAILED":
+        raise BackendError(f"pipeline run {run.run_id} failed: {run.error} (log: {run.url})")
+    if run.state == "CANCELLED":
+        raise BackendError(f"pipeline run {run.run_id} was cancelled (log: {run.url})")
+
+
 def report_run(kit: Kit, run: PipelineRun) -> None:
     """Print what a finished local run produced; raise if it failed.
 
@@ -55,13 +70,9 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     from rich.markup import escape
 
     from mlops_kit import models
-    from mlops_kit.errors import BackendError
     from mlops_kit.pipelines.promotion import GateDecision
 
-    if run.state == "FAILED":
-        raise BackendError(f"pipeline run {run.run_id} failed: {run.error} (log: {run.url})")
-    if run.state == "CANCELLED":
-        raise BackendError(f"pipeline run {run.run_id} was cancelled (log: {run.url})")
+    raise_if_failed(run)
     decision = GateDecision.of_run(run)
     if decision is None:
         # A cluster's run keeps its outputs there: what is known here is how it stands.
@@ -87,6 +98,40 @@ def report_run(kit: Kit, run: PipelineRun) -> None:
     console.print(f"log            {run.url}", soft_wrap=True, markup=False)
 
 
+def run_json(
+    kit: Kit, submission: PipelineSubmission, run: PipelineRun, tasks: Mapping[str, str]
+) -> dict[str, Any]:
+    """What ``pipeline run --format json`` prints: the run as ``pipeline runs`` lists it, and more.
+
+    Args:
+        kit: where it was submitted.
+        submission: what was submitted (the pipeline's name, its file and its parameters).
+        run: the run as it stands (submitted, or as it ended).
+        tasks: task states a local run reported as it ran (cluster runs report theirs when
+            polled, in ``run.tasks``).
+    """
+    from dataclasses import asdict
+
+    from mlops_kit.backends import redact_secrets
+    from mlops_kit.pipelines.promotion import GateDecision
+
+    decision = GateDecision.of_run(run)
+    duration = None
+    if run.created_at is not None and run.finished_at is not None:
+        duration = (run.finished_at - run.created_at).total_seconds()
+    return asdict(run) | {
+        "pipeline": submission.run_name,
+        "package": str(submission.package),
+        "environment": kit.environment.name,
+        # As `env show` prints it: a URI may carry a credential.
+        "orchestrator": redact_secrets(kit.environment.orchestrator),
+        "parameters": dict(submission.arguments),
+        "tasks": {**tasks, **run.tasks},
+        "duration_seconds": duration,
+        "gate": decision.to_dict() if decision else None,
+    }
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -107,20 +152,32 @@ def run(
     interval: Annotated[
         float, typer.Option(help="With --wait, seconds between two looks at the run.", min=0.01)
     ] = 10,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster."""
+    """Run the training pipeline: locally with kfp.local, or submitted to the environment's cluster.
+
+    With --format json, stdout is one JSON object: the run (id, state, url, times, tasks, gate
+    decision) with the pipeline, environment, orchestrator and parameters it was submitted with.
+    """
     from mlops_kit.orchestrators import ENDED_STATES
     from mlops_kit.pipelines.project import PipelineProject
 
     kit = kit_for(ctx, env)
     project = PipelineProject.discover()
-    where = "locally" if kit.orchestrator.runs_here else "to " + kit.environment.name
-    console.print(f"running the training pipeline {where} ({kit.environment.name})")
-    with progress() as shown:
-        result = project.submit(kit, on_task=task_events(shown), image_digest=image_digest)
+    if output is OutputFormat.table:
+        where = "locally" if kit.orchestrator.runs_here else "to " + kit.environment.name
+        console.print(f"running the training pipeline {where} ({kit.environment.name})")
+    # A local run tells its tasks as they end: drawn and printed for people, kept for machines.
+    tasks: dict[str, str] = {}
+    with progress(output) as shown:
+        submission = project.submission(kit, image_digest=image_digest)
+        on_task = task_events(shown) if output is OutputFormat.table else tasks.__setitem__
+        result = kit.orchestrator.submit(submission, on_task)
         if wait and result.state not in ENDED_STATES:
             result = project.follow(kit, result, timeout=timeout, interval=interval, progress=shown)
-    report_run(kit, result)
+    print_result(output, run_json(kit, submission, result, tasks), lambda: report_run(kit, result))
+    # For people, report_run raised already; a program gets the JSON of a failed run, then this.
+    raise_if_failed(result)
 
 
 @app.command("compile")
@@ -132,13 +189,18 @@ def compile_(
         typer.Option("--output", "-o", help="YAML file (default: build/pipeline-ENV.yaml)."),
     ] = None,
     image_digest: ImageDigestOption = None,
+    output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Compile the training pipeline for the environment to KFP v2 YAML."""
     from mlops_kit.pipelines.project import PipelineProject
 
     environment = kit_for(ctx, env).environment
     path = PipelineProject.discover().compile(environment, output, image_digest)
-    console.print(f"compiled for {environment.name}: {path}")
+    print_result(
+        output_format,
+        {"environment": environment.name, "package": str(path)},
+        lambda: console.print(f"compiled for {environment.name}: {path}"),
+    )
 
 
 @app.command("schedule")
@@ -149,18 +211,26 @@ def schedule(
         str | None, typer.Option(help="Cron expression in UTC (default: 'schedule' of the config).")
     ] = None,
     image_digest: ImageDigestOption = None,
+    output: FormatOption = OutputFormat.table,
 ) -> None:
     """Create a recurring run of the training pipeline (KFP recurring run or Vertex AI schedule).
 
     Its runs use the image named by --image-digest, else by the config's pinned image, else the
     champion's recorded image.
     """
+    from dataclasses import asdict
+
     from mlops_kit.pipelines.project import PipelineProject
 
     kit = kit_for(ctx, env)
     created = PipelineProject.discover().schedule(kit, cron, image_digest)
-    console.print(
-        f"schedule {created.name} ({created.cron}) created: {created.url or created.schedule_id}"
+    print_result(
+        output,
+        asdict(created) | {"environment": kit.environment.name},
+        lambda: console.print(
+            f"schedule {created.name} ({created.cron}) created: "
+            f"{created.url or created.schedule_id}"
+        ),
     )
 
 

@@ -21,6 +21,8 @@ class CliState:
     overrides: dict[str, str | None] = field(default_factory=dict)
     debug: bool = False
     dry_run: bool = False
+    command: str = ""
+    """The command that runs, as ``models promote`` (set by :func:`state`)."""
     _kit: Kit | None = None
 
     def kit(self) -> Kit:
@@ -30,7 +32,7 @@ class CliState:
 
             self._kit = Kit.open(self.env, **self.overrides)
             if self.dry_run:
-                self._kit.start_dry_run()
+                self._kit.start_dry_run(f"`{self.command}`" if self.command else "the command")
         return self._kit
 
     def environment(self, name: str | None) -> Environment:
@@ -57,10 +59,11 @@ class CliState:
 
 
 def state(ctx: typer.Context) -> CliState:
-    """The :class:`CliState` of the running command."""
+    """The :class:`CliState` of the running command, which ``ctx`` (the command's) names."""
     found = ctx.find_object(CliState)
     if found is None:
         raise RuntimeError("the CLI state is missing: commands must run under the mlops-kit app")
+    found.command = found.command or ctx.command_path.partition(" ")[2]
     return found
 
 

@@ -20,11 +20,11 @@ References are ``NAME@V``, ``NAME@latest`` or a bare ``NAME`` (latest); see :cla
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops_kit.data.refs import DatasetRef, check_dataset_name
 from mlops_kit.data.rules import RULES, Rule, RuleKind, parse_rules
+from mlops_kit.lazy_imports import attributes_loaded_on_use
 
 if TYPE_CHECKING:
     from mlops_kit.data.diffs import DatasetDiff, diff
@@ -77,10 +77,4 @@ _LOADED_ON_USE = {
     "stored_table": "versions",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LOADED_ON_USE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_LOADED_ON_USE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes_loaded_on_use(__name__, _LOADED_ON_USE)

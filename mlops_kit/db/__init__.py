@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import override
 
@@ -41,8 +41,23 @@ class MetadataDatabase(Backend):
 
     @cached_property
     def engine(self) -> Engine:
-        """The engine, created on first use."""
-        return self.create_engine()
+        """The engine, created on first use.
+
+        In a dry run it refuses every statement that would change the database before sending it
+        (:meth:`~mlops_kit.backends.Backend.refuse_change`), whatever sent it: an ORM flush, an
+        UPDATE or DELETE through a session, or a migration. Reads go on.
+        """
+        from sqlalchemy import event
+
+        engine = self.create_engine()
+        event.listen(engine, "before_execute", self._before_execute)
+        return engine
+
+    def _before_execute(self, _connection: Any, statement: object, *_args: Any) -> None:
+        if self.dry_run_command is not None:
+            change = _change_of(statement)
+            if change is not None:
+                self.refuse_change(f"write the metadata database ({change})")
 
     @cached_property
     def _sessions(self) -> sessionmaker[Session]:
@@ -121,6 +136,27 @@ class MetadataDatabase(Backend):
                 "run `mlops-kit db upgrade`"
             )
         return f"{dialect.name} {server}, schema at {head}".replace(" ,", ",")
+
+
+_READING: Final = ("SELECT", "BEGIN")
+"""The first words of textual SQL that changes nothing: a read, or SQLite's ``BEGIN IMMEDIATE``."""
+
+
+def _change_of(statement: object) -> str | None:
+    """What ``statement`` would change in the database, or ``None`` when it only reads."""
+    from sqlalchemy import TextClause
+    from sqlalchemy.sql.ddl import ExecutableDDLElement
+    from sqlalchemy.sql.dml import UpdateBase
+
+    if isinstance(statement, UpdateBase):  # INSERT, UPDATE and DELETE, also of ORM flushes
+        return f"table {getattr(statement.table, 'name', statement.table)}"
+    if isinstance(statement, ExecutableDDLElement):
+        return "its schema"
+    if isinstance(statement, (str, TextClause)):
+        words = str(statement).split(None, 1)
+        first = words[0].upper() if words else ""
+        return None if first in _READING else f"a {first} statement"
+    return None  # a SELECT, a savepoint
 
 
 _MISSING_TABLES = "its tables are missing (dropped, or never created): run `mlops-kit db upgrade`"

@@ -68,6 +68,7 @@ class DeployTarget(Backend):
     def __init__(self, uri: str, kit: Kit) -> None:
         super().__init__(uri)
         self.kit = kit
+        self.dry_run_command = kit.dry_run_command
 
     def deploy(
         self,
@@ -99,11 +100,13 @@ class DeployTarget(Backend):
             ConfigError: the target cannot give the version that share of the traffic, or it needs
                 an image named by digest and has none.
             BackendError: the platform refused the deployment; the message says how to fix it.
+            DryRunEnded: the kit is in a dry run; nothing is deployed.
         """
         from mlops_kit import models
 
         if not 0.0 < traffic_share <= 1.0:
             raise ConfigError(f"traffic_share must be above 0 and at most 1, not {traffic_share}")
+        self.refuse_change(f"deploy {ref} to {alias!r} through {self._where()}")
         if traffic_share == 1.0:
             return self._take_alias(ref, alias, reason, image)
         version = models.get_version(self.kit, ref)
@@ -147,9 +150,11 @@ class DeployTarget(Backend):
         Raises:
             NotFoundError: the model does not exist.
             ConflictError: no canary runs on the alias.
+            DryRunEnded: the kit is in a dry run; nothing is withdrawn.
         """
         from mlops_kit import models
 
+        self.refuse_change(f"withdraw the canary of {model}@{alias} from {self._where()}")
         event = models.withdraw_canary(self.kit, model, alias, reason)
         self._serve_holder(model, alias)
         deployment = self.status(model, alias)
@@ -168,9 +173,11 @@ class DeployTarget(Backend):
             NotFoundError: the alias was never deployed.
             ConflictError: there is no previous version.
             IntegrityError: the previous version's artifact is missing or altered.
+            DryRunEnded: the kit is in a dry run; nothing is rolled back.
         """
         from mlops_kit import models
 
+        self.refuse_change(f"roll {model}@{alias} back on {self._where()}")
         event = models.rollback(self.kit, model, alias, reason=reason)
         where = self._serve_rolled_back(model, alias, event.to_version)
         deployment = self.status(model, alias)
@@ -182,6 +189,9 @@ class DeployTarget(Backend):
             deployment.state,
             f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}{where}",
         )
+
+    def _where(self) -> str:
+        return f"the deploy target {shorten(self.uri)}"
 
     def _serve_holder(self, model: str, alias: str) -> None:
         """Give the alias's holder all of its traffic on the platform, after a withdrawal.

@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, final
 
 from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.errors import shorten
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class RegistryMirror(Backend):
     tag: ClassVar[str]
     """The version tag under which the kit records the mirrored resource."""
 
-    @abstractmethod
+    @final
     def mirror(self, version: MirroredVersion) -> str:
         """Upload ``version`` to the mirror.
 
@@ -63,7 +64,14 @@ class RegistryMirror(Backend):
             ConfigError: the version cannot be mirrored here (its artifact location or flavour).
             MissingDependencyError: the mirror's SDK is not installed.
             BackendError: the mirror refused the upload or is unreachable.
+            DryRunEnded: the kit is in a dry run; nothing is uploaded.
         """
+        self.refuse_change(f"copy {version.ref} to the registry mirror {shorten(self.uri)}")
+        return self._mirror(version)
+
+    @abstractmethod
+    def _mirror(self, version: MirroredVersion) -> str:
+        """Upload ``version`` as :meth:`mirror` says, the mirror being free to change."""
 
 
 REGISTRY_MIRRORS: SchemeRegistry[RegistryMirror] = SchemeRegistry("registry mirror", RegistryMirror)

@@ -154,7 +154,7 @@ class VertexModelRegistry(RegistryMirror):
         return request
 
     @override
-    def mirror(self, version: MirroredVersion) -> str:
+    def _mirror(self, version: MirroredVersion) -> str:
         request = self.upload_request(version)
         try:
             response = self._client.upload_model(request=request).result(timeout=1800)

@@ -10,12 +10,24 @@
   :class:`RetrainingRequest` through the ``mlops_kit.retraining`` entry points.
 """
 
-from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
-from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
-from mlops_kit.monitoring.report import MonitoringReport, WatchedModel, build_report, watched_model
-from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
-from mlops_kit.monitoring.spec import Labels, MonitoringSpec
-from mlops_kit.monitoring.violations import Violation
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops_kit.lazy_imports import attributes_loaded_on_use
+
+if TYPE_CHECKING:
+    from mlops_kit.monitoring.check import CheckResult, Pending, evaluate, run_check
+    from mlops_kit.monitoring.predictions import PredictionLogger, log_ground_truth
+    from mlops_kit.monitoring.report import (
+        MonitoringReport,
+        WatchedModel,
+        build_report,
+        watched_model,
+    )
+    from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
+    from mlops_kit.monitoring.spec import Labels, MonitoringSpec
+    from mlops_kit.monitoring.violations import Violation
 
 __all__ = [
     "CheckResult",
@@ -34,3 +46,25 @@ __all__ = [
     "run_check",
     "watched_model",
 ]
+
+# The modules that compute in the warehouse (ibis) load on first use: a submodule as light as the
+# table of metrics (:mod:`.metric_table`) is imported without them.
+_LOADED_ON_USE = {
+    "CheckResult": "check",
+    "Pending": "check",
+    "evaluate": "check",
+    "run_check": "check",
+    "PredictionLogger": "predictions",
+    "log_ground_truth": "predictions",
+    "MonitoringReport": "report",
+    "WatchedModel": "report",
+    "build_report": "report",
+    "watched_model": "report",
+    "RetrainingRequest": "retraining",
+    "retraining_handlers": "retraining",
+    "Labels": "spec",
+    "MonitoringSpec": "spec",
+    "Violation": "violations",
+}
+
+__getattr__ = attributes_loaded_on_use(__name__, _LOADED_ON_USE)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.monitoring.estimation import ESTIMATED_PREFIX, estimated_metric
 from mlops_kit.monitoring.evidence import violation_evidence
-from mlops_kit.monitoring.metrics import OVERALL, Estimate, SliceMetrics, improvement
+from mlops_kit.monitoring.metric_table import Estimate, improvement
+from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics
 from mlops_kit.monitoring.spec import (
     DRIFT_MEASURES,
     HEALTH_MEASURES,

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlops_kit.data.diagnosis import LARGE_JS, LARGE_PSI
 from mlops_kit.findings import Finding, Severity, names, percent, ranked
 from mlops_kit.monitoring.evidence import input_problems
-from mlops_kit.monitoring.metrics import OVERALL, metric_names
+from mlops_kit.monitoring.metric_table import metric_names
+from mlops_kit.monitoring.metrics import OVERALL
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:

@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from mlops_kit.monitoring.metrics import SCORE_BIN, Estimate, Sums, hanley_mcneil, wilson
+from mlops_kit.monitoring.metric_table import Estimate, Sums, hanley_mcneil, wilson
+from mlops_kit.monitoring.metrics import SCORE_BIN
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

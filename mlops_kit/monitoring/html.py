@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.monitoring.diagnosis import report_findings
 from mlops_kit.monitoring.estimation import ESTIMATED_METRICS, MIN_CALIBRATION_ROWS
-from mlops_kit.monitoring.metrics import (
-    METRICS,
-    OVERALL,
-    Estimate,
-    SliceMetrics,
-    Task,
-    metric_names,
-)
+from mlops_kit.monitoring.metric_table import METRICS, Estimate, Task, metric_names
+from mlops_kit.monitoring.metrics import OVERALL, SliceMetrics
 from mlops_kit.reports import Page, format_number
 
 if TYPE_CHECKING:
     from mlops_kit.findings import Finding
     from mlops_kit.monitoring.report import MonitoringReport
     from mlops_kit.monitoring.violations import Violation
+
+
+_DRIFT_COLUMNS: Final = {
+    "test": "test",
+    "psi": "psi",
+    "ks": "ks",
+    "ks p-value": "ks_pvalue",
+    "js": "js",
+}
+"""The drift table's headings and the measure of :func:`mlops_kit.stats.column_drift` each shows."""
+
+_HEALTH_COLUMNS: Final = {
+    "kind": "kind",
+    "null rate": "null_rate",
+    "empty": "empty",
+    "constant": "constant",
+    "nonconforming": "nonconforming",
+    "out of range": "out_of_range_rate",
+    "examples": "nonconforming_examples",
+}
+"""The data health table's headings and the measure of a live feature's health each shows."""
 
 
 def write_html(
@@ -253,14 +269,9 @@ def _drift_section(page: Page, report: MonitoringReport, broken: set[tuple[str, 
         width=720,
         value_label="PSI or JS",
     )
-    page.table(
-        ["feature", "test", "psi", "ks", "ks p-value", "js"],
-        [
-            [n, d["test"], d.get("psi"), d.get("ks"), d.get("ks_pvalue"), d.get("js")]
-            for n, d in sorted(report.drift.items())
-        ],
-        flagged=[i for i, n in enumerate(names) if any(k[1] == n for k in broken)],
-    )
+    # A violation names the feature as its subject, whichever measure broke.
+    subjects = {subject for _, subject in broken}
+    _feature_table(page, report.drift, _DRIFT_COLUMNS, lambda name, _: name in subjects)
 
 
 def _distributions_section(page: Page, report: MonitoringReport) -> None:
@@ -280,34 +291,28 @@ def _health_section(page: Page, report: MonitoringReport) -> None:
     if not report.health:
         return
     page.heading("Data health of the live features")
-    names = sorted(report.health)
+    _feature_table(
+        page, report.health, _HEALTH_COLUMNS, lambda _, h: bool(h["empty"] or h["nonconforming"])
+    )
+
+
+def _feature_table(
+    page: Page,
+    measures: Mapping[str, Mapping[str, Any]],
+    columns: Mapping[str, str],
+    flagged: Callable[[str, Mapping[str, Any]], bool],
+) -> None:
+    """A table of one row per feature of ``measures``, in name order.
+
+    Args:
+        page: the page.
+        measures: the measures of each feature, by name.
+        columns: each column's heading and the measure it shows (absent: an empty cell).
+        flagged: whether a feature's row is highlighted, from its name and measures.
+    """
+    names = sorted(measures)
     page.table(
-        [
-            "feature",
-            "kind",
-            "null rate",
-            "empty",
-            "constant",
-            "nonconforming",
-            "out of range",
-            "examples",
-        ],
-        [
-            [
-                n,
-                h["kind"],
-                h["null_rate"],
-                h["empty"],
-                h["constant"],
-                h["nonconforming"],
-                h["out_of_range_rate"],
-                h["nonconforming_examples"],
-            ]
-            for n, h in ((n, report.health[n]) for n in names)
-        ],
-        flagged=[
-            i
-            for i, n in enumerate(names)
-            if report.health[n]["empty"] or report.health[n]["nonconforming"]
-        ],
+        ["feature", *columns],
+        [[name, *(measures[name].get(key) for key in columns.values())] for name in names],
+        flagged=[i for i, name in enumerate(names) if flagged(name, measures[name])],
     )

@@ -2,32 +2,26 @@
 
 The metrics are ibis expressions over the prediction log joined to the ground truth, so one
 expression compiles to DuckDB (the local twin) and to BigQuery. The warehouse returns a handful of
-sums per slice; each metric of :data:`METRICS` is finished here from those sums, with its interval
-(Wilson score for proportions; Hanley–McNeil for ROC AUC over scores rounded to 4 decimals, pairs
-within one rounding step counting as ties, an error below 1e-4 for spread scores; a normal interval
-of the mean per-row loss; none for F1, which has no closed form). :data:`METRICS` is the one place a
-metric is declared: the monitoring spec, the checks, the promotion gate, the pipelines' evaluation
-and the HTML legend read it.
+sums per slice; each metric of :data:`~mlops_kit.monitoring.metric_table.METRICS` is finished from
+those sums, with its interval (Hanley–McNeil for ROC AUC over scores rounded to 4 decimals, pairs
+within one rounding step counting as ties, an error below 1e-4 for spread scores).
 
 Classification metrics are binary: the positive label against every other label.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from mlops_kit.errors import shorten
+from mlops_kit.monitoring.metric_table import Estimate, Task
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
-
-Task = Literal["classification", "regression"]
 
 HOUR_OF_DAY: Final = "hour_of_day"
 DAY_OF_WEEK: Final = "day_of_week"
@@ -37,23 +31,8 @@ OVERALL: Final = "overall"
 SCORE_BIN: Final = "_score_bin"
 """The slice column of :func:`sliced_sums`' rows per score bin of the labelled predictions."""
 
-_Z: Final = 1.959963984540054
 _EPSILON: Final = 1e-15
-_ROUNDING: Final = 1e-12
 _AUC_DECIMALS: Final = 4
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric value with its 95 % confidence interval (``None`` bounds when there is none)."""
-
-    value: float | None
-    lower: float | None = None
-    upper: float | None = None
-
-    def to_dict(self) -> dict[str, float | None]:
-        """The estimate as JSON-able data."""
-        return {"value": self.value, "lower": self.lower, "upper": self.upper}
 
 
 @dataclass
@@ -434,8 +413,8 @@ def sliced_sums(
 
     Returns:
         Columns ``slice_column``, ``slice_value``, ``logged`` (predictions) and the sums
-        :func:`finish_metrics` and :func:`~mlops_kit.monitoring.estimation.finish_estimates`
-        read.
+        :func:`~mlops_kit.monitoring.metric_table.finish_metrics` and
+        :func:`~mlops_kit.monitoring.estimation.finish_estimates` read.
     """
     columns = [OVERALL, *dict.fromkeys(slices)]
     keys = {
@@ -485,215 +464,3 @@ def sliced_sums(
             )
         )
     return ibis.union(*parts) if len(parts) > 1 else parts[0]
-
-
-def wilson(successes: float, trials: float) -> Estimate:
-    """A proportion with its Wilson score interval (``None`` when there are no trials)."""
-    if trials <= 0:
-        return Estimate(None)
-    p = successes / trials
-    denominator = 1 + _Z**2 / trials
-    centre = (p + _Z**2 / (2 * trials)) / denominator
-    half = _Z * math.sqrt(p * (1 - p) / trials + _Z**2 / (4 * trials**2)) / denominator
-    # At 0 or all successes a bound is exactly 0 or 1; rounding leaves it a hair inside.
-    lower, upper = centre - half, centre + half
-    return Estimate(p, 0.0 if lower < _ROUNDING else lower, 1.0 if upper > 1 - _ROUNDING else upper)
-
-
-def hanley_mcneil(auc_numerator: float, positives: float, negatives: float) -> Estimate:
-    """ROC AUC with the Hanley–McNeil (1982) standard error (``None`` without both classes)."""
-    if positives <= 0 or negatives <= 0:
-        return Estimate(None)
-    auc = auc_numerator / (positives * negatives)
-    q1 = auc / (2 - auc)
-    q2 = 2 * auc**2 / (1 + auc)
-    variance = (
-        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
-    ) / (positives * negatives)
-    half = _Z * math.sqrt(max(variance, 0.0))
-    return Estimate(auc, max(0.0, auc - half), min(1.0, auc + half))
-
-
-def mean_interval(total: float, total_sq: float, n: float) -> Estimate:
-    """A mean with its normal-approximation interval, from the sum and the sum of squares."""
-    if n <= 0:
-        return Estimate(None)
-    mean = total / n
-    if n < 2:
-        return Estimate(mean)
-    variance = max(total_sq / n - mean**2, 0.0) * n / (n - 1)
-    half = _Z * math.sqrt(variance / n)
-    return Estimate(mean, mean - half, mean + half)
-
-
-class Sums:
-    """The sums of one row of :func:`sliced_sums`, a missing or NaN sum read as 0."""
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self.row = row
-
-    def __getitem__(self, name: str) -> float:
-        value = self.row.get(name)
-        return 0.0 if value is None or value != value else float(value)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A metric's reference implementation: a function of ``sklearn.metrics``.
-
-    It is called as ``function(truth, predicted or score, **options)`` on 0/1 labels for a
-    classification, numbers for a regression.
-    """
-
-    function: str
-    reads: Literal["predicted", "score"] = "predicted"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    both_classes: bool = False
-    """Defined only when the truth holds both classes."""
-
-    def __str__(self) -> str:
-        return f"sklearn.metrics.{self.function}"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric: how it comes from the warehouse's sums, its interval and which way is better."""
-
-    name: str
-    task: Task
-    from_sums: Callable[[Sums], Estimate]
-    interval: str
-    """The kind of its 95 % interval (``Wilson``, ``Hanley–McNeil``, ``normal``, ``none``)."""
-    direction: Literal["higher", "lower"]
-    """Which way is better."""
-    reference: Reference
-    needs: str = "labelled predictions"
-    """What the metric needs to have a value, for the note that says why it has none."""
-
-    def improvement(self, new: float, old: float) -> float:
-        """How much better ``new`` is than ``old`` (negative: worse)."""
-        return old - new if self.direction == "lower" else new - old
-
-
-def _f1(sums: Sums) -> Estimate:
-    denominator = sums["said_pos"] + sums["actual_pos"]
-    return Estimate(2 * sums["tp"] / denominator if denominator else None)
-
-
-def _rmse(sums: Sums) -> Estimate:
-    mse = mean_interval(sums["sq_sum"], sums["sq_sq_sum"], sums["n"])
-    return Estimate(
-        None if mse.value is None else math.sqrt(mse.value),
-        None if mse.lower is None else math.sqrt(max(mse.lower, 0.0)),
-        None if mse.upper is None else math.sqrt(mse.upper),
-    )
-
-
-_NO_ZERO_DIVISION: Final = {"zero_division": 0}
-
-METRICS: Final[dict[str, Metric]] = {
-    metric.name: metric
-    for metric in (
-        Metric(
-            "accuracy",
-            "classification",
-            lambda s: wilson(s["correct"], s["n"]),
-            "Wilson",
-            "higher",
-            Reference("accuracy_score"),
-        ),
-        Metric(
-            "precision",
-            "classification",
-            lambda s: wilson(s["tp"], s["said_pos"]),
-            "Wilson",
-            "higher",
-            Reference("precision_score", options=_NO_ZERO_DIVISION),
-            "a prediction of the positive class",
-        ),
-        Metric(
-            "recall",
-            "classification",
-            lambda s: wilson(s["tp"], s["actual_pos"]),
-            "Wilson",
-            "higher",
-            Reference("recall_score", options=_NO_ZERO_DIVISION),
-            "a label of the positive class",
-        ),
-        Metric(
-            "f1",
-            "classification",
-            _f1,
-            "none",
-            "higher",
-            Reference("f1_score", options=_NO_ZERO_DIVISION),
-            "the positive class among the predictions or the labels",
-        ),
-        Metric(
-            "roc_auc",
-            "classification",
-            lambda s: hanley_mcneil(s["auc_num"], s["auc_pos"], s["auc_neg"]),
-            "Hanley–McNeil",
-            "higher",
-            Reference("roc_auc_score", reads="score", both_classes=True),
-            "logged scores and labels of both classes (the positive one and another)",
-        ),
-        Metric(
-            "log_loss",
-            "classification",
-            lambda s: mean_interval(s["loss_sum"], s["loss_sq_sum"], s["scored"]),
-            "normal",
-            "lower",
-            Reference("log_loss", reads="score", options={"labels": [0, 1]}, both_classes=True),
-            "logged scores",
-        ),
-        Metric(
-            "mae",
-            "regression",
-            lambda s: mean_interval(s["abs_sum"], s["sq_sum"], s["n"]),
-            "normal",
-            "lower",
-            Reference("mean_absolute_error"),
-        ),
-        Metric(
-            "rmse",
-            "regression",
-            _rmse,
-            "normal",
-            "lower",
-            Reference("root_mean_squared_error"),
-        ),
-    )
-}
-"""Every metric the kit computes, by name: the one place a metric is declared."""
-
-
-def metric_names(task: Task) -> list[str]:
-    """The names of ``task``'s metrics, in the table's order."""
-    return [name for name, metric in METRICS.items() if metric.task == task]
-
-
-def unknown_metric(names: Iterable[str], task: Task, also: Sequence[str] = ()) -> str | None:
-    """A message naming the first unknown of ``names``, or ``None``.
-
-    Known are ``task``'s metrics and the names in ``also``.
-    """
-    known = [*metric_names(task), *also]
-    for name in names:
-        if name not in known:
-            return f"unknown {task} metric {shorten(name)!r} (known: {', '.join(known)})"
-    return None
-
-
-def improvement(name: str, new: float, old: float) -> float:
-    """How much better ``new`` is than ``old`` on metric ``name`` (higher is better if unknown)."""
-    metric = METRICS.get(name)
-    return metric.improvement(new, old) if metric else new - old
-
-
-def finish_metrics(row: Mapping[str, Any], task: Task) -> tuple[int, dict[str, Estimate]]:
-    """The count and metrics of one row of :func:`sliced_sums`."""
-    sums = Sums(row)
-    return int(sums["n"]), {
-        name: metric.from_sums(sums) for name, metric in METRICS.items() if metric.task == task
-    }

@@ -29,15 +29,12 @@ from mlops_kit.monitoring.estimation import (
     finish_estimates,
     reliability_bins,
 )
+from mlops_kit.monitoring.metric_table import METRICS, Estimate, Task, finish_metrics
 from mlops_kit.monitoring.metrics import (
-    METRICS,
     OVERALL,
     SCORE_BIN,
     TIME_SLICES,
-    Estimate,
     SliceMetrics,
-    Task,
-    finish_metrics,
     live_rows,
     logged_predictions,
     slice_key,

@@ -54,7 +54,7 @@ from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.files import read_text
 from mlops_kit.limits import MAX_HOURS
 from mlops_kit.monitoring.estimation import estimated_names
-from mlops_kit.monitoring.metrics import Task, unknown_metric
+from mlops_kit.monitoring.metric_table import Task, unknown_metric
 from mlops_kit.monitoring.retraining import check_handler
 
 DRIFT_MEASURES: Final = ("psi", "ks", "js")
@@ -118,7 +118,7 @@ class Threshold(BaseModel):
     """Bounds on one number; ``max_drop`` is relative to the registry's evaluation baseline.
 
     A drop is a fall for a metric where higher is better and a rise where lower is better (see
-    :data:`~mlops_kit.monitoring.metrics.METRICS`).
+    :data:`~mlops_kit.monitoring.metric_table.METRICS`).
     """
 
     # A NaN bound compares false with everything, so it would never be broken.

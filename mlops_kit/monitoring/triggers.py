@@ -20,7 +20,7 @@ one run. Every outcome is recorded on the check run and notified.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -121,12 +121,30 @@ def _past_runs(session: Session, model: str) -> list[Any]:
     )
 
 
+def _ended_states(kit: Kit, run_ids: Iterable[str]) -> dict[str, str]:
+    """The state of each run of ``run_ids`` that is over, polled by its id.
+
+    A run the orchestrator cannot be asked about (unreachable, or a run it does not know) is
+    left out, as one still going: refusing a run for a while is safer than starting a second one.
+    """
+    ended = {}
+    for run_id in run_ids:
+        try:
+            state = kit.orchestrator.poll(run_id, kit.environment.pipeline_root).state
+        except MlopsKitError:
+            continue
+        if state in ENDED_STATES:
+            ended[run_id] = state
+    return ended
+
+
 def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[Event]:
     """Update the runs followed on the orchestrator; a run that ended is no longer in flight.
 
-    Whether its candidate was promoted is read from the alias history (a promotion after the run
-    started). An orchestrator that cannot be asked leaves the runs in flight: refusing a run for
-    a while is safer than starting a second one.
+    Each run is polled by its id (:meth:`~mlops_kit.orchestrators.Orchestrator.poll`), so it is
+    found however many other runs the orchestrator keeps. Whether its candidate was promoted is
+    read from the alias history (a promotion after the run started). A run the orchestrator
+    cannot be asked about stays in flight.
 
     Returns:
         A promotion event for each followed run whose candidate was promoted.
@@ -139,18 +157,15 @@ def follow_runs(kit: Kit, model: str, now: datetime, check_run_id: int) -> list[
             for run in _past_runs(session, model)
             if run.state == "submitted" and run.run_id
         }
-    if not followed:
-        return []
-    # Neither the orchestrator's answer nor the registry is awaited inside a transaction.
-    try:
-        states = {run.run_id: run.state for run in kit.orchestrator.list_runs(limit=100)}
-    except MlopsKitError:
+    # Neither the orchestrator's answers nor the registry are awaited inside a transaction.
+    states = _ended_states(kit, set(followed.values()))
+    if not states:
         return []
     promotions = _promotions(kit, model)
     events = []
     with kit.metadata.session() as session:
         for run in _past_runs(session, model):
-            if run.id not in followed or states.get(run.run_id) not in ENDED_STATES:
+            if run.id not in followed or run.run_id not in states:
                 continue
             after = [event for event in promotions if event.at >= as_utc(run.started_at)]
             run.state = "finished" if states[run.run_id] == "SUCCEEDED" else "failed"

@@ -20,18 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from mlops_kit.monitoring.metrics import (
-    METRICS,
-    OVERALL,
-    TIME_SLICES,
-    Estimate,
-    Task,
-    finish_metrics,
-    metric_names,
-    slice_key,
-    slice_text,
-    sliced_sums,
-)
+from mlops_kit.monitoring.metric_table import METRICS, Estimate, Task, finish_metrics, metric_names
+from mlops_kit.monitoring.metrics import OVERALL, TIME_SLICES, slice_key, slice_text, sliced_sums
 from mlops_kit.reports import format_number
 
 if TYPE_CHECKING:

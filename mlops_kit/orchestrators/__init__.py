@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final, final
 
-from mlops_kit.backends import Backend, SchemeRegistry
+from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
 from mlops_kit.errors import BackendError, ConfigError, shorten
 from mlops_kit.progress import NO_PROGRESS, Progress
 
@@ -169,7 +169,9 @@ class Orchestrator(Backend):
             ConfigError: the submission lacks what this backend needs (a pipeline root).
             BackendError: the orchestrator refused the run or is unreachable.
             MissingDependencyError: the backend's SDK is not installed.
+            DryRunEnded: the kit is in a dry run; no run starts.
         """
+        self.refuse_change(f"start pipeline run {submission.run_name!r} on {self._where()}")
         return _in_run_states(self._submit(submission, on_task))
 
     @final
@@ -190,8 +192,14 @@ class Orchestrator(Backend):
             ConfigError: the cron expression is malformed (nothing is sent), or the backend
                 cannot schedule.
             BackendError: the orchestrator refused the schedule or is unreachable.
+            DryRunEnded: the kit is in a dry run; no schedule is created.
         """
-        return self._schedule(submission, check_cron(cron), max_concurrency)
+        cron = check_cron(cron)
+        self.refuse_change(f"create schedule {submission.run_name!r} on {self._where()}")
+        return self._schedule(submission, cron, max_concurrency)
+
+    def _where(self) -> str:
+        return f"the orchestrator {shorten(redact_uri(self.uri))}"
 
     @final
     def poll(self, run_id: str, pipeline_root: str | None = None) -> PipelineRun:

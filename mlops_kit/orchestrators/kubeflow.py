@@ -147,7 +147,12 @@ class KubeflowRunner(Orchestrator):
         with self._api() as api:
             run = api.runs.run_service_get_run(run_id)
         details = (run.run_details.task_details if run.run_details else None) or []
-        tasks = {task.display_name: str(task.state or "") for task in details if task.display_name}
+        tasks = {
+            task.display_name: str(task.state or "")
+            for task in details
+            # The task without a parent is the pipeline's root DAG, whose state is the run's.
+            if task.display_name and task.parent_task_id
+        }
         return replace(self._run(run), tasks=tasks)
 
     def _run(self, run: Any) -> PipelineRun:

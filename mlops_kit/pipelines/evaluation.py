@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.monitoring.metrics import METRICS
+from mlops_kit.monitoring.metric_table import METRICS
 from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT, WeakSlice, find_weak_slices
 
 if TYPE_CHECKING:

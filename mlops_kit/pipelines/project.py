@@ -17,7 +17,7 @@ import importlib
 import sys
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +30,7 @@ from mlops_kit.environments import Environment, Workspace
 from mlops_kit.errors import ConfigError, NotFoundError
 from mlops_kit.files import read_text
 from mlops_kit.images import check_digest, image_by_digest, is_digest_reference, pinned_image
-from mlops_kit.monitoring.metrics import unknown_metric
-from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT
+from mlops_kit.monitoring.metric_table import unknown_metric
 from mlops_kit.orchestrators import (
     ORCHESTRATORS,
     PipelineSubmission,
@@ -85,6 +84,9 @@ class GateConfig(BaseModel):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
+            # Imported here: the weak-slice search loads ibis, which valid settings never need.
+            from mlops_kit.monitoring.weak_slices import DEFAULT_MIN_COUNT
+
             raise ValueError(
                 f"{value!r} is not a number of rows: use a whole number above 0 (the monitoring "
                 f"report's is {DEFAULT_MIN_COUNT}), or remove the setting to skip the search"
@@ -340,9 +342,19 @@ class PipelineProject:
         return f"{config.model_name}-training"
 
     def submission(
-        self, kit: Kit, run_name: str | None = None, image_digest: str | None = None
+        self,
+        kit: Kit,
+        run_name: str | None = None,
+        image_digest: str | None = None,
+        reason: str | None = None,
     ) -> PipelineSubmission:
         """Compile the pipeline for ``kit``'s environment and describe one run of it.
+
+        Args:
+            kit: the environment.
+            run_name: the run's display name (default: :meth:`run_name`).
+            image_digest: the digest of the image the tasks run in on a cluster (``sha256:...``).
+            reason: why it runs (a retraining request); the run is labelled as a retraining.
 
         Raises:
             ConfigError: on a cluster, no image digest is found (:meth:`run_target`).
@@ -351,6 +363,8 @@ class PipelineProject:
         config = self.config(environment.name)
         package = self._compile(environment, self.run_target(kit, config, image_digest), None)
         labels = {**environment.labels, "model": config.model_name}
+        if reason:
+            labels["trigger"] = f"retraining-{datetime.now(UTC):%Y%m%d%H%M}"
         return PipelineSubmission(
             package=package,
             arguments=self.arguments(environment, config),
@@ -376,11 +390,7 @@ class PipelineProject:
             reason: why it runs (a retraining request); the run is labelled as a retraining.
             image_digest: the digest of the image the tasks run in on a cluster (``sha256:...``).
         """
-        submission = self.submission(kit, image_digest=image_digest)
-        if reason:
-            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
-            labels = {**submission.labels, "trigger": f"retraining-{stamp}"}
-            submission = replace(submission, labels=labels)
+        submission = self.submission(kit, image_digest=image_digest, reason=reason)
         return kit.orchestrator.submit(submission, on_task)
 
     def follow(

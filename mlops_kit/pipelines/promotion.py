@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_kit.errors import ConfigError, NotFoundError
-from mlops_kit.monitoring.metrics import Task, improvement, unknown_metric
+from mlops_kit.monitoring.metric_table import Task, improvement, unknown_metric
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -70,7 +70,7 @@ def decide(
     The candidate must beat the champion on the first metric by more than ``min_improvement``, be
     no worse on the other metrics, and lose no more than ``slice_tolerance`` of any of the metrics
     on any value of the configured slice columns that both were evaluated on. Which way is better
-    comes from the table of metrics (:data:`~mlops_kit.monitoring.metrics.METRICS`). A promotion's
+    comes from the table of metrics (:data:`~mlops_kit.monitoring.metric_table.METRICS`). A promotion's
     reasons name the slice values where the candidate gains more than ``slice_tolerance`` on the
     first metric: where the improvement comes from.
 

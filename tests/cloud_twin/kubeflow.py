@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.cloud_twin.http import LoopbackFake, Reply, error
 from tests.cloud_twin.oauth import TokenEndpoint
@@ -39,8 +40,9 @@ class FakeKubeflow(LoopbackFake):
         self.callers: list[str] = []
         """The account behind each request let through."""
         self.requests: list[tuple[str, str, Any]] = []
-        self.listed_state = RUN["state"]
-        """The state the listed run reports (a test sets ``RUNNING`` for a run still going)."""
+        self.busy = 0
+        """How many runs of other pipelines the listing shows before :data:`RUN`, newest first
+        (a busy project, whose runs a page of the listing does not reach)."""
         self.tasks: list[str] = []
         """The tasks a created run goes through as it is read, in order."""
         self.outcome = "SUCCEEDED"
@@ -67,11 +69,22 @@ class FakeKubeflow(LoopbackFake):
             return 200, {"experiment_id": "exp-1", "display_name": parsed["display_name"]}
         if path.startswith("/apis/v2beta1/recurringruns"):
             return 200, {"recurring_run_id": "rec-1", "display_name": parsed["display_name"]}
-        self.progressions[RUN["run_id"]] = (
+        # Each created run has its own id: run-1, run-2, ...
+        run_id = f"run-{len(self.progressions) + 1}"
+        self.progressions[run_id] = (
             parsed["display_name"],
             Progression(list(self.tasks), self.outcome),
         )
-        return 200, {**RUN, "display_name": parsed["display_name"], "state": "PENDING"}
+        return 200, {
+            **RUN,
+            "run_id": run_id,
+            "display_name": parsed["display_name"],
+            "state": "PENDING",
+        }
+
+    def finish(self, run_id: str, outcome: str) -> None:
+        """End created run ``run_id`` as ``outcome`` says once it is read next."""
+        self.progressions[run_id][1].outcome = outcome
 
     def _get(self, path: str) -> Reply:
         if path.startswith("/apis/v2beta1/healthz"):
@@ -80,7 +93,12 @@ class FakeKubeflow(LoopbackFake):
             return 200, {"experiments": []}
         if read := re.fullmatch(r"/apis/v2beta1/runs/([^/?]+)", path):
             return self._read_run(read.group(1))
-        return 200, {"runs": [{**RUN, "state": self.listed_state}]}
+        others = [
+            {**RUN, "run_id": f"other-{i}", "display_name": f"other-pipeline-{i}"}
+            for i in range(self.busy, 0, -1)
+        ]
+        size = int(parse_qs(urlsplit(path).query).get("page_size", ["0"])[0]) or None
+        return 200, {"runs": [*others, RUN][:size]}
 
     def _read_run(self, run_id: str) -> Reply:
         """``runs.get``: the run a step further, with a task detail per task (and the root DAG)."""
@@ -94,8 +112,10 @@ class FakeKubeflow(LoopbackFake):
             for i, (task, value) in enumerate(tasks.items(), start=1)
         ]
         failed = [task for task, value in tasks.items() if value == "FAILED"]
+        ended = {"finished_at": "2026-11-02T03:20:30Z"} if state != "RUNNING" else {}
         return 200, {
             **RUN,
+            **ended,
             "run_id": run_id,
             "display_name": name,
             "state": state,

@@ -29,7 +29,7 @@ from mlops_kit.orchestrators import ORCHESTRATORS, PipelineSubmission
 from mlops_kit.pipelines.components.snapshot import snapshot_data
 from mlops_kit.pipelines.demo import churn_frame, write_demo_data
 from mlops_kit.pipelines.project import PipelineProject
-from tests.cloud_twin.twin import BUCKET, PROJECT, CloudTwin
+from tests.cloud_twin.twin import BUCKET, PROJECT, REGION, CloudTwin
 from tests.data.conftest import CHURN_V1
 
 pytestmark = pytest.mark.postgres
@@ -100,6 +100,53 @@ def test_pipeline_run_submits_without_a_secret(  # type: ignore[no-untyped-def]
     assert cloud_twin.account in recorded or environment == "twin-vertex"
     for secret in ("password", "private_key", "access_token"):
         assert secret not in recorded
+
+
+def test_a_vertex_run_waited_for_in_json_exits_non_zero_after_its_json(  # type: ignore[no-untyped-def]
+    cloud_twin: CloudTwin, generated: Path, run_cli
+) -> None:
+    from mlops_kit.orchestrators import task_names
+
+    vertex = cloud_twin.vertex
+    assert vertex is not None
+    configs = generated / "configs"
+    (configs / "twin-vertex.yaml").write_text(
+        (configs / "twin.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    on_vertex = ("--env", "twin-vertex", "pipeline")
+    compiled = run_cli(*on_vertex, "compile", "--image-digest", DIGEST, "--format", "json")
+    assert compiled.exit_code == 0, compiled.stderr
+    tasks = task_names(Path(json.loads(compiled.stdout)["package"]))
+    vertex.tasks, vertex.outcome = tasks, "FAILED"
+    try:
+        result = run_cli(
+            *on_vertex,
+            "run",
+            "--image-digest",
+            DIGEST,
+            "--wait",
+            "--interval",
+            "0.01",
+            "-f",
+            "json",
+        )
+    finally:
+        vertex.tasks, vertex.outcome = [], "SUCCEEDED"
+    assert result.exit_code == 6
+    failed = json.loads(result.stdout)
+    assert failed["run_id"].startswith(f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/")
+    assert failed["orchestrator"].startswith(f"vertex://{PROJECT}/{REGION}")
+    assert failed["url"].startswith("https://console.cloud.google.com/vertex-ai/locations/")
+    assert (failed["state"], failed["error"]) == (
+        "FAILED",
+        f"The DAG failed because task {tasks[-1]} failed.",
+    )
+    # The tasks of the pipeline, as Vertex AI reports them (not the pipeline's own entry).
+    assert failed["tasks"] == {**dict.fromkeys(tasks, "SUCCEEDED"), tasks[-1]: "FAILED"}
+    assert failed["duration_seconds"] == 1230.0
+    assert failed["parameters"]["source"].startswith(f"table:{PROJECT}.")
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: pipeline run {failed['run_id']} failed")
 
 
 def _rounded(value: Any) -> Any:

@@ -31,6 +31,8 @@ from tests.cloud_twin.http import LoopbackFake, Reply, dispatch, error
 from tests.cloud_twin.runs import Progression
 
 CREATED = "2026-11-02T03:00:00Z"
+ENDED = "2026-11-02T03:20:30Z"
+"""When every pipeline job that ends ends."""
 """The creation time of every resource the fake makes."""
 
 
@@ -169,6 +171,8 @@ class FakeVertex(LoopbackFake):
             for i, (task, value) in enumerate(tasks.items(), start=2)
         ]
         job.update(state=f"PIPELINE_STATE_{state}", jobDetail={"taskDetails": details})
+        if state != "RUNNING":
+            job["endTime"] = ENDED
         failed = [task for task, value in tasks.items() if value == "FAILED"]
         if failed:
             job["error"] = {

@@ -50,7 +50,8 @@ def open_kit(tmp_path: Path, fake: FakeBigQuery, dry_run: bool = False, **settin
         **settings,
     )
     kit = Kit(environment)
-    kit.dry_run = dry_run
+    if dry_run:
+        kit.start_dry_run()
     return kit
 
 
@@ -84,9 +85,9 @@ def test_a_dry_run_estimates_the_first_query_and_runs_nothing(tmp_path, fake_big
     assert ended.value.exit_code == 0
     # Estimated, not run: no job kept, no table created, no version recorded.
     assert fake_bigquery.jobs == {} and fake_bigquery.tables(DATASET) == tables
-    with pytest.raises(NotFoundError):
-        data.get_version(kit, "long@1")
     kit.close()
+    with open_kit(tmp_path, fake_bigquery) as after, pytest.raises(NotFoundError):
+        data.get_version(after, "long@1")
 
 
 def test_a_query_over_max_bytes_per_query_fails_in_one_line_naming_the_setting(

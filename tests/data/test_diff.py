@@ -29,9 +29,11 @@ def test_churn_incident_diff_names_the_broken_columns_with_counts_and_examples(p
         run_cli("data", "snapshot", "churn", "--from", str(project / "churn_v2.csv")).exit_code == 0
     )
 
-    result = run_cli("data", "diff", "churn@1", "churn@2", "--format", "json")
+    # The compared version may be named as everywhere else: a bare name is the latest.
+    result = run_cli("data", "diff", "churn@1", "churn", "--format", "json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
+    assert (summary["a"]["ref"], summary["b"]["ref"]) == ("churn@1", "churn@2")
     conformance = {k: v for k, v in summary["conformance"].items() if v["nonconforming"]}
     assert set(conformance) == {"tenure", "monthly_charges"}
     assert conformance["tenure"]["nonconforming"] == 75

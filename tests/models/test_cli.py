@@ -69,8 +69,11 @@ def test_register_show_versions_download_promote_rollback_history_gc(
 
     gc = json.loads(run_cli("models", "gc", "--format", "json").stdout)
     assert gc["removed_versions"] == [] and gc["removed_objects"] == [] and gc["kept_objects"] == 2
-    compared = run_cli("models", "compare", "churn@1", "churn@2", "--format", "json")
-    assert json.loads(compared.stdout)["metrics"]["overall"]["accuracy"]["delta"] == 0
+    # A compared version may be named by its alias, as everywhere else.
+    compared = run_cli("models", "compare", "churn@prod", "churn@2", "--format", "json")
+    summary = json.loads(compared.stdout)
+    assert (summary["a"], summary["b"]) == ("churn@1", "churn@2")
+    assert summary["metrics"]["overall"]["accuracy"]["delta"] == 0
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import pytest
 
 from mlops_kit.errors import NotFoundError
 from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, evaluate
-from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+from mlops_kit.monitoring.metric_table import Estimate
+from mlops_kit.monitoring.metrics import SliceMetrics
 from tests.monitoring.conftest import spec_refusal
 
 

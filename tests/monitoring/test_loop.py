@@ -11,7 +11,8 @@ import pytest
 
 from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel
 from mlops_kit.monitoring.guards import PastRun, refusal
-from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+from mlops_kit.monitoring.metric_table import Estimate
+from mlops_kit.monitoring.metrics import SliceMetrics
 from mlops_kit.monitoring.spec import RetrainingGuards
 from tests.monitoring.conftest import spec_refusal
 from tests.monitoring.webhooks import WebhookReceiver

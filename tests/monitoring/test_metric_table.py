@@ -11,15 +11,15 @@ import pytest
 from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, evaluate
 from mlops_kit.monitoring.check import unjudged
 from mlops_kit.monitoring.html import legend
-from mlops_kit.monitoring.metrics import (
+from mlops_kit.monitoring.metric_table import (
     METRICS,
     Estimate,
     Metric,
     Reference,
-    SliceMetrics,
     finish_metrics,
     wilson,
 )
+from mlops_kit.monitoring.metrics import SliceMetrics
 from mlops_kit.pipelines.evaluation import classification_metrics
 from mlops_kit.pipelines.promotion import decide
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_kit.monitoring import metrics
+from mlops_kit.monitoring import metric_table, metrics
 from tests.monitoring.conftest import duckdb_sliced_sums
 
 
-def _run(prediction, score, label, group, task: metrics.Task, slices: list[str]) -> dict:
+def _run(prediction, score, label, group, task: metric_table.Task, slices: list[str]) -> dict:
     rows = duckdb_sliced_sums(prediction, score, label, group, task, slices)
-    return {key: metrics.finish_metrics(r, task)[1] | {"n": r["n"]} for key, r in rows.items()}
+    return {key: metric_table.finish_metrics(r, task)[1] | {"n": r["n"]} for key, r in rows.items()}
 
 
 def test_classification_metrics_match_scikit_learn() -> None:
@@ -69,19 +69,19 @@ def test_wilson_interval_covers_the_truth_about_95_percent_of_the_time(n: int, p
     coverage = sum(
         binom.pmf(k, n, p)
         for k in range(n + 1)
-        if metrics.wilson(k, n).lower <= p <= metrics.wilson(k, n).upper
+        if metric_table.wilson(k, n).lower <= p <= metric_table.wilson(k, n).upper
     )
     assert 0.93 < coverage < 0.97
 
 
 def test_edge_cases_give_no_value_instead_of_dividing_by_zero() -> None:
-    assert metrics.wilson(0, 0).value is None
+    assert metric_table.wilson(0, 0).value is None
     # No success, or nothing but: the bound is exactly 0 or 1, not a rounding error inside it.
-    assert [(metrics.wilson(0, n).lower, metrics.wilson(n, n).upper) for n in (3, 35, 999)] == [
-        (0.0, 1.0)
-    ] * 3
-    assert metrics.hanley_mcneil(0, 10, 0).value is None
-    assert metrics.mean_interval(3.0, 9.0, 1) == metrics.Estimate(3.0)
+    assert [
+        (metric_table.wilson(0, n).lower, metric_table.wilson(n, n).upper) for n in (3, 35, 999)
+    ] == [(0.0, 1.0)] * 3
+    assert metric_table.hanley_mcneil(0, 10, 0).value is None
+    assert metric_table.mean_interval(3.0, 9.0, 1) == metric_table.Estimate(3.0)
     one_class = _run([1, 1], [0.9, 0.8], [1, 1], ["a", "a"], "classification", [])
     assert one_class[("overall", "all")]["roc_auc"].value is None
     assert one_class[("overall", "all")]["accuracy"].value == 1.0

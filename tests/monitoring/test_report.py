@@ -53,3 +53,43 @@ def test_an_empty_window_is_a_note_not_an_error(local_kit) -> None:
     assert report.logged == 0 and report.slices == []
     assert any("no ground truth logged yet" in note for note in report.notes)
     assert any("no predictions of demand@1 were logged" in note for note in report.notes)
+
+
+def test_the_page_lists_drift_and_health_by_feature_flagging_the_broken(tmp_path) -> None:
+    from mlops_kit.monitoring import MonitoringReport, WatchedModel
+    from mlops_kit.monitoring.html import write_html
+    from mlops_kit.monitoring.violations import Violation
+
+    drift = {
+        "price": {"test": "psi+ks", "psi": 0.4, "ks": 0.3, "ks_pvalue": 0.001},
+        "device": {"test": "js", "js": 0.02},
+    }
+    clean = {"kind": "float64", "null_rate": 0.0, "empty": False, "constant": False}
+    clean |= {"nonconforming": 0, "nonconforming_rate": 0.0, "nonconforming_examples": []}
+    clean |= {"out_of_range": 1, "out_of_range_rate": 0.1}
+    broken = {"nonconforming": 7, "nonconforming_rate": 0.7, "nonconforming_examples": [("n/a", 7)]}
+    health = {
+        "price": clean,
+        "device": clean | {"kind": "string", "null_rate": 1.0, "empty": True},
+        "age": clean | broken,
+    }
+    report = MonitoringReport(
+        WatchedModel("m", 1), "classification", END, END, 10, 0, [], {}, drift, health
+    )
+    page = tmp_path / "page.html"
+    write_html(report, page, [Violation("drift", "psi", "price", 0.4, "max 0.2")])
+    html = page.read_text()
+
+    drift_table = html[html.index("<h2>Drift against") : html.index("<h2>Data health")]
+    assert "<th>feature</th><th>test</th><th>psi</th><th>ks</th><th>ks p-value</th>" in drift_table
+    assert "<tr><td>device</td><td>js</td><td></td><td></td><td></td><td>0.02</td></tr>" in (
+        drift_table
+    )
+    assert '<tr class="flag"><td>price</td><td>psi+ks</td><td>0.4</td>' in drift_table
+    assert drift_table.index("<td>device</td>") < drift_table.index("<td>price</td>")
+
+    health_table = html[html.index("<h2>Data health") :]
+    assert "<th>out of range</th><th>examples</th>" in health_table
+    flagged = [row.split("</td>")[0] for row in health_table.split('<tr class="flag"><td>')[1:]]
+    assert flagged == ["age", "device"]
+    assert "<tr><td>price</td><td>float64</td><td>0</td>" in health_table

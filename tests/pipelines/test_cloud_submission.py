@@ -7,6 +7,7 @@ nothing leaves this machine.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,8 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
     from mlops_kit.db.models.monitoring import TriggeredRun
     from mlops_kit.kit import Kit
     from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, run_check
-    from mlops_kit.monitoring.metrics import Estimate, SliceMetrics
+    from mlops_kit.monitoring.metric_table import Estimate
+    from mlops_kit.monitoring.metrics import SliceMetrics
 
     _pin(cloud_project)
     spec = MonitoringSpec.model_validate(
@@ -268,21 +270,31 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
         )
         return run_check(kit, report, spec, now=end).triggers
 
+    # A busy project: a page of the newest runs holds none of the retraining's.
+    kubeflow.busy = 150
+    kubeflow.outcome = "RUNNING"
     with Kit.open("dev", metadata=f"sqlite:///{tmp_path / 'metadata.db'}") as kit:
         migrate.upgrade(kit.metadata)
         assert [t["outcome"] for t in check(kit, 0)] == ["started"]
-        kubeflow.listed_state = "RUNNING"
         (refused,) = check(kit, 1)
         assert (refused["outcome"], refused["guard"]) == ("refused", "one_in_flight")
         assert refused["message"] == "a retraining run started 2026-11-20 06:00 UTC is still going"
-        kubeflow.listed_state = "FAILED"
+        kubeflow.finish("run-1", "FAILED")
         assert [t["outcome"] for t in check(kit, 2)] == ["started"]
         with kit.metadata.session() as session:
             first = session.get(TriggeredRun, 1)
-            assert first is not None
+            second = session.get(TriggeredRun, 2)
+            assert first is not None and second is not None
             assert (first.state, first.run_id, first.promoted) == ("failed", "run-1", False)
+            assert (second.state, second.run_id) == ("submitted", "run-2")
     posted = _posts(kubeflow, "/apis/v2beta1/runs")
     assert len(posted) == 2
+    # The loop read the run it follows by its id, and never listed the project's runs.
+    reads = [path for method, path, _ in kubeflow.requests if method == "GET"]
+    assert [path for path in reads if path.startswith("/apis/v2beta1/runs")] == [
+        "/apis/v2beta1/runs/run-1",
+        "/apis/v2beta1/runs/run-1",
+    ]
 
 
 def _champion(kit: Any, tmp_path: Path, image: str | None) -> None:
@@ -483,3 +495,82 @@ def test_the_wait_ends_at_the_timeout_in_one_line(  # type: ignore[no-untyped-de
     (line,) = result.stderr.strip().splitlines()
     assert "pipeline run run-1 is still RUNNING after 0.5 s; it goes on" in line
     assert "wait longer (--timeout)" in line
+
+
+def test_run_in_json_is_one_object_of_the_submission(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, terminal
+) -> None:
+    result = run_cli("pipeline", "run", "-e", "dev", "--image-digest", DIGEST, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "" and terminal.getvalue() == ""
+    submitted = json.loads(result.stdout)
+    assert submitted["run_id"] == "run-1"
+    assert submitted["state"] == "PENDING"
+    assert submitted["pipeline"] == submitted["name"] == "svc-model-training"
+    assert submitted["package"] == str(cloud_project / "build" / "pipeline-dev.yaml")
+    assert submitted["environment"] == "dev"
+    assert submitted["orchestrator"] == f"kfp+{kubeflow.url}?audience={kubeflow.audience}"
+    assert submitted["url"] == f"{kubeflow.url}/#/runs/details/run-1"
+    (body,) = _posts(kubeflow, "/apis/v2beta1/runs")
+    # The parameters are those the cluster received.
+    assert submitted["parameters"] == body["runtime_config"]["parameters"]
+    assert submitted["parameters"]["source"] == "table:acme-ml-dev.svc_model_source.customers"
+    assert submitted["created_at"] == "2026-11-02 03:00:00+00:00"
+    assert (submitted["finished_at"], submitted["duration_seconds"]) == (None, None)
+    assert (submitted["tasks"], submitted["gate"], submitted["error"]) == ({}, None, None)
+
+
+def test_run_wait_in_json_ends_with_the_state_of_each_task(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, terminal
+) -> None:
+    kubeflow.tasks = tasks = _tasks(cloud_project, run_cli)
+    result = _wait(run_cli, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    # Nothing drawn on the terminal, nothing said on stderr: stdout is the run.
+    assert result.stderr == "" and terminal.getvalue() == ""
+    ended = json.loads(result.stdout)
+    assert (ended["run_id"], ended["state"], ended["error"]) == ("run-1", "SUCCEEDED", None)
+    assert ended["tasks"] == dict.fromkeys(tasks, "SUCCEEDED")
+    assert ended["finished_at"] == "2026-11-02 03:20:30+00:00"
+    assert ended["duration_seconds"] == 1230.0
+
+
+def test_a_failed_run_in_json_exits_non_zero_after_its_json(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli, terminal
+) -> None:
+    kubeflow.tasks = tasks = _tasks(cloud_project, run_cli)
+    kubeflow.outcome = "FAILED"
+    result = _wait(run_cli, "--format", "json")
+    assert result.exit_code == BackendError.exit_code == 6
+    failed = json.loads(result.stdout)
+    assert (failed["run_id"], failed["state"]) == ("run-1", "FAILED")
+    assert failed["error"] == f"task {tasks[-1]} failed"
+    assert failed["tasks"] == {**dict.fromkeys(tasks, "SUCCEEDED"), tasks[-1]: "FAILED"}
+    # On the terminal's stderr, no frame of the tasks: the error's one line alone.
+    (line,) = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue()).splitlines()
+    assert line.startswith(f"error: pipeline run run-1 failed: task {tasks[-1]} failed")
+
+
+def test_compile_and_schedule_in_json(  # type: ignore[no-untyped-def]
+    cloud_project: Path, kubeflow: FakeKubeflow, run_cli
+) -> None:
+    compiled = run_cli("-e", "dev", "pipeline", "compile", "--image-digest", DIGEST, "-f", "json")
+    assert compiled.exit_code == 0, compiled.stderr
+    assert json.loads(compiled.stdout) == {
+        "environment": "dev",
+        "package": str(cloud_project / "build" / "pipeline-dev.yaml"),
+    }
+    scheduled = run_cli(
+        "-e", "dev", "pipeline", "schedule", "--image-digest", DIGEST, "--format", "json"
+    )
+    assert scheduled.exit_code == 0, scheduled.stderr
+    assert json.loads(scheduled.stdout) == {
+        "schedule_id": "rec-1",
+        "name": "svc-model-training",
+        "cron": "0 3 * * 1",
+        "url": f"{kubeflow.url}/#/recurringrun/details/rec-1",
+        "environment": "dev",
+    }
+    bad = run_cli("-e", "dev", "pipeline", "schedule", "--cron", "weekly", "--format", "json")
+    assert (bad.exit_code, bad.stdout) == (2, "")
+    assert len(bad.stderr.strip().splitlines()) == 1

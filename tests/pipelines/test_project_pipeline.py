@@ -140,6 +140,37 @@ def test_worse_data_registers_a_version_but_does_not_promote_it(  # type: ignore
     assert states == ["SUCCEEDED", "SUCCEEDED"]
 
 
+def test_a_local_run_in_json_holds_its_tasks_and_the_gates_decision(  # type: ignore[no-untyped-def]
+    first_run: PipelineRun, project: PipelineProject, kit: Kit, run_cli, monkeypatch, terminal
+) -> None:
+    assert first_run.state == "SUCCEEDED"
+    monkeypatch.chdir(project.root)
+    result = run_cli("pipeline", "run", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    # kfp.local's output, the tasks' lines and the progress stay off stdout and the terminal.
+    assert result.stderr == "" and terminal.getvalue() == ""
+    ran = json.loads(result.stdout)
+    assert ran["state"] == "SUCCEEDED" and ran["error"] is None
+    assert ran["run_id"].startswith("retention-training-")
+    assert (ran["pipeline"], ran["environment"], ran["orchestrator"]) == (
+        "retention-training",
+        "local",
+        "kfp-local",
+    )
+    assert Path(ran["url"]).is_file() and ran["url"].endswith("run.log")
+    assert ran["parameters"]["model_name"] == "retention"
+    assert ran["parameters"]["git_commit"] == provenance.git_commit(project.root)
+    # Every task of the pipeline ran (deploy only for a new champion: inside its condition).
+    assert set(ran["tasks"].values()) == {"SUCCEEDED"}
+    assert {"validate-data", "promote-if-better"} <= set(ran["tasks"])
+    assert ran["duration_seconds"] > 0
+    gate = ran["gate"]
+    assert (gate["champion"], gate["promoted"]) == ("retention@1", False)
+    assert ran["gate"] == json.loads(ran["outputs"]["Output"])
+    listed = json.loads(run_cli("pipeline", "runs", "--format", "json").stdout)
+    assert listed[0]["run_id"] == ran["run_id"]
+
+
 def put_text_in_column(project: PipelineProject, column: str, every: int, text: str) -> None:
     """Overwrite every ``every``-th value of ``column`` of the project's source with ``text``."""
     source = project.root / project.config("local").source
@@ -169,6 +200,23 @@ def test_text_in_a_numeric_column_fails_the_run_at_validation(  # type: ignore[n
         in (run.error)
     )
     assert [v.ref for v in models.list_versions(kit, "retention")] == before
+
+
+def test_a_failed_local_run_in_json_exits_non_zero_after_its_json(  # type: ignore[no-untyped-def]
+    first_run: PipelineRun, project: PipelineProject, run_cli, monkeypatch
+) -> None:
+    assert first_run.state == "SUCCEEDED"
+    put_text_in_column(project, "tenure_months", every=10, text="unknown")
+    monkeypatch.chdir(project.root)
+    result = run_cli("pipeline", "run", "--format", "json")
+    assert result.exit_code == 6
+    failed = json.loads(result.stdout)
+    assert failed["state"] == "FAILED"
+    assert failed["error"].startswith("task 'validate-data' failed: IntegrityError: ")
+    assert failed["tasks"]["validate-data"] == "FAILED"
+    assert failed["gate"] is None
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: pipeline run {failed['run_id']} failed: task 'validate-data'")
 
 
 def test_a_failed_retraining_run_is_the_handlers_failure(  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,6 +157,43 @@ def test_a_metric_that_is_not_a_finite_number_is_never_promoted_and_is_named(
         f"roc_auc of m@1 on contract=month-to-month is {broken}, not a finite number: it "
         "cannot be compared",
     ]
+
+
+_READS_SETTINGS = """
+import sys
+from pathlib import Path
+from mlops_kit.environments import Workspace
+from mlops_kit.errors import ConfigError
+from mlops_kit.pipelines.project import PipelineProject
+project = PipelineProject(Workspace.discover(Path(sys.argv[1]), environ={}), "x:y")
+assert project.config("local").gate.metrics == ["roc_auc", "accuracy"]
+try:
+    project.config("bad")
+except ConfigError as exc:
+    print(exc)
+print(sorted(m for m in ("ibis", "duckdb") if m in sys.modules))
+"""
+
+
+def test_project_settings_check_their_gate_metrics_without_loading_ibis(tmp_path: Path) -> None:
+    # Every pipeline command reads the settings; the table of metrics is all the check needs.
+    (tmp_path / "configs").mkdir()
+    settings = "dataset: churn\nsource: churn.csv\nmodel_name: churn\ntarget: churned\n"
+    (tmp_path / "configs" / "local.yaml").write_text(
+        settings + "gate: {metrics: [roc_auc, accuracy]}\n", encoding="utf-8"
+    )
+    (tmp_path / "configs" / "bad.yaml").write_text(
+        settings + "gate: {metrics: [acuracy]}\n", encoding="utf-8"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _READS_SETTINGS, str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    refused, imported = out.stdout.strip().splitlines()
+    assert "unknown classification metric 'acuracy'" in refused
+    assert imported == "[]"
 
 
 def test_an_unknown_gate_metric_is_refused_when_the_config_is_read(

@@ -13,17 +13,18 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Engine, TextClause, event, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.ddl import ExecutableDDLElement
-from sqlalchemy.sql.dml import UpdateBase
 from typing_extensions import override
 
 from mlops_kit.backends import Backend, SchemeRegistry, redact_uri
 from mlops_kit.errors import BackendError, first_line, shorten
+
+if TYPE_CHECKING:
+    # SQLAlchemy is imported when a database is used: resolving an environment (every command,
+    # and the reports, which read no metadata) registers this role without it.
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 class MetadataDatabase(Backend):
@@ -46,6 +47,8 @@ class MetadataDatabase(Backend):
         (:meth:`~mlops_kit.backends.Backend.refuse_change`), whatever sent it: an ORM flush, an
         UPDATE or DELETE through a session, or a migration. Reads go on.
         """
+        from sqlalchemy import event
+
         engine = self.create_engine()
         event.listen(engine, "before_execute", self._before_execute)
         return engine
@@ -58,6 +61,8 @@ class MetadataDatabase(Backend):
 
     @cached_property
     def _sessions(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
         return sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -67,6 +72,8 @@ class MetadataDatabase(Backend):
         Raises:
             BackendError: the database cannot be reached.
         """
+        from sqlalchemy.exc import SQLAlchemyError
+
         with self._sessions() as session:
             try:
                 with session.begin():
@@ -85,6 +92,9 @@ class MetadataDatabase(Backend):
         Raises:
             BackendError: the database cannot be reached.
         """
+        from sqlalchemy.exc import SQLAlchemyError
+        from sqlalchemy.orm import Session
+
         try:
             with self.engine.connect() as connection:
                 autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -106,6 +116,9 @@ class MetadataDatabase(Backend):
 
     @override
     def check(self) -> str:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
         from mlops_kit.db import migrate
 
         try:
@@ -131,6 +144,10 @@ _READING: Final = ("SELECT", "BEGIN")
 
 def _change_of(statement: object) -> str | None:
     """What ``statement`` would change in the database, or ``None`` when it only reads."""
+    from sqlalchemy import TextClause
+    from sqlalchemy.sql.ddl import ExecutableDDLElement
+    from sqlalchemy.sql.dml import UpdateBase
+
     if isinstance(statement, UpdateBase):  # INSERT, UPDATE and DELETE, also of ORM flushes
         return f"table {getattr(statement.table, 'name', statement.table)}"
     if isinstance(statement, ExecutableDDLElement):

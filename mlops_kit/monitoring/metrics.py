@@ -233,6 +233,17 @@ def _time_key(at: ir.TimestampValue, column: str, dialect: str | None) -> ir.Int
     return ((days + _THURSDAY) % 7 + 7) % 7
 
 
+def _slice_group(table: ir.Table, column: str, dialect: str | None) -> ir.Value:
+    """What rows are grouped by for slice ``column``: :func:`slice_key` before its cast to text.
+
+    A time slice stays a small whole number until its groups are formed: cheaper to group by and
+    to hold than its text, which is the same for every row of a group.
+    """
+    if column in TIME_SLICES:
+        return _time_key(table._logged_at, column, dialect).cast("int8")
+    return slice_text(table[column])
+
+
 def slice_key(table: ir.Table, column: str, dialect: str | None = None) -> ir.StringValue:
     """The slice value of each row of a :func:`live_rows` relation for slice ``column``.
 
@@ -240,26 +251,40 @@ def slice_key(table: ir.Table, column: str, dialect: str | None = None) -> ir.St
     other slice is a feature's value as text (``(null)`` when missing). ``dialect``, the
     warehouse's when known, may choose a cheaper form of the same value.
     """
-    if column in TIME_SLICES:
-        return _time_key(table._logged_at, column, dialect).cast("string")
-    return slice_text(table[column])
+    return _slice_group(table, column, dialect).cast("string")
 
 
-def _cells(
-    rows: ir.Table, keys: Sequence[str], task: Task, positive: str, score_bins: bool
-) -> ir.Table:
+def _per_row(rows: ir.Table, task: Task, positive: str) -> dict[str, ir.Value]:
+    """What the sums read of each prediction: small numbers instead of its label and prediction.
+
+    Every part of :func:`sliced_sums` reads one relation of these, which DuckDB holds in memory
+    while it computes them: two 1-byte flags and a number take less than two texts. A
+    classification's ``_pos`` (the label is the positive class) and ``_correct`` (it is the
+    prediction) are NULL until the label arrives, and ``_said`` tells a prediction of the
+    positive class; a regression's ``_error`` is the absolute error of a labelled prediction.
+    """
+    if task == "regression":
+        error = rows._prediction.try_cast("float64") - rows._label.try_cast("float64")
+        return {"_error": error.abs()}
+    return {
+        "_score": rows._score,
+        "_pos": (rows._label == positive).cast("int8"),
+        "_said": (rows._prediction == positive).cast("int8"),
+        "_correct": (rows._label == rows._prediction).cast("int8"),
+    }
+
+
+def _cells(rows: ir.Table, keys: Sequence[str], task: Task, score_bins: bool) -> ir.Table:
     """Additive sums per combination of the slice keys: one pass for the sums of every slice.
 
-    Every logged prediction is counted (``logged``); the metrics' sums read the labelled ones
-    only (a comparison with a NULL label is NULL, which a sum skips). A classification adds the
-    sums of the estimate from the scores (see :mod:`mlops_kit.monitoring.estimation`), which
-    read every scored prediction, labelled or not; with ``score_bins``, the sum of the labelled
-    predictions' scores too.
+    ``rows`` hold the keys and :func:`_per_row`'s values. Every logged prediction is counted
+    (``logged``); the metrics' sums read the labelled ones only (a NULL flag, which a sum skips).
+    A classification adds the sums of the estimate from the scores (see
+    :mod:`mlops_kit.monitoring.estimation`), which read every scored prediction, labelled or
+    not; with ``score_bins``, the sum of the labelled predictions' scores too.
     """
     t = rows
     if task == "regression":
-        error = (t._prediction.try_cast("float64") - t._label.try_cast("float64")).abs()
-        t = t.mutate(_error=error)
         return t.group_by(list(keys)).aggregate(
             logged=t.count(),
             n=t._error.count(),
@@ -267,59 +292,56 @@ def _cells(
             sq_sum=(t._error * t._error).sum(),
             sq_sq_sum=(t._error * t._error * t._error * t._error).sum(),
         )
-    is_pos = (t._label == positive).cast("int64")  # NULL until the label arrives
-    said_pos = (t._prediction == positive).cast("int64")
+    is_pos, said_pos = t._pos, t._said
     p = t._score.clip(lower=_EPSILON, upper=1 - _EPSILON)
     loss = -(is_pos.cast("float64") * p.ln() + (1 - is_pos).cast("float64") * (1 - p).ln())
     # The estimate reads the score as the probability of the positive class.
     s = t._score.clip(lower=0.0, upper=1.0)
-    t = t.mutate(_pos=is_pos, _said=said_pos, _loss=loss, _s=s)
     labelled_scores = (
-        {"label_score_sum": ibis.ifelse(t._label.notnull(), t._s, ibis.null("float64")).sum()}
+        {"label_score_sum": ibis.ifelse(is_pos.notnull(), s, ibis.null("float64")).sum()}
         if score_bins
         else {}
     )
     return t.group_by(list(keys)).aggregate(
         logged=t.count(),
-        n=t._label.count(),
-        correct=(t._label == t._prediction).cast("int64").sum(),
-        tp=(t._pos * t._said).sum(),
-        said_pos=ibis.ifelse(t._label.notnull(), t._said, 0).sum(),
-        actual_pos=t._pos.sum(),
-        scored=t._loss.count(),
-        loss_sum=t._loss.sum(),
-        loss_sq_sum=(t._loss * t._loss).sum(),
-        est_n=t._s.count(),
-        est_said=ibis.ifelse(t._s.notnull(), t._said, 0).sum(),
-        est_tp=(t._said * t._s).sum(),
-        est_pos=t._s.sum(),
-        est_var_said=(t._said * t._s * (1 - t._s)).sum(),
-        est_var=(t._s * (1 - t._s)).sum(),
+        n=is_pos.count(),
+        correct=t._correct.sum(),
+        tp=(is_pos * said_pos).sum(),
+        said_pos=ibis.ifelse(is_pos.notnull(), said_pos, 0).sum(),
+        actual_pos=is_pos.sum(),
+        scored=loss.count(),
+        loss_sum=loss.sum(),
+        loss_sq_sum=(loss * loss).sum(),
+        est_n=s.count(),
+        est_said=ibis.ifelse(s.notnull(), said_pos, 0).sum(),
+        est_tp=(said_pos * s).sum(),
+        est_pos=s.sum(),
+        est_var_said=(said_pos * s * (1 - s)).sum(),
+        est_var=(s * (1 - s)).sum(),
         **labelled_scores,
     )
 
 
-def _score_histogram(rows: ir.Table, key: str, positive: str) -> ir.Table:
+def _score_histogram(rows: ir.Table, key: str) -> ir.Table:
     """Per slice value and score rounded to :data:`_AUC_DECIMALS` decimals: the sums of ROC AUC.
 
     ``pos`` labelled positives of ``labelled`` predictions, ``epos`` the sum of the scores (the
     expected positives) of ``scored``; the negatives, realised and expected, are what the
     positives leave.
     """
-    t = rows.filter(rows._score.notnull())
-    t = t.mutate(
-        _s=t._score.round(_AUC_DECIMALS),
-        _pos=(t._label.notnull() & (t._label == positive)).cast("int64"),
-        _epos=t._score.clip(lower=0.0, upper=1.0),
-    )
-    # Counts as doubles (exact below 2**53): sums of integers are 128-bit decimals on DuckDB,
-    # slow in the window and the products below.
-    return t.group_by([key, "_s"]).aggregate(
-        pos=t._pos.sum().cast("float64"),
-        labelled=t._label.count().cast("float64"),
-        epos=t._epos.sum(),
+    t = rows
+    # Grouped straight from ``rows``, the rows without a score dropped as their group: a
+    # filtered or derived relation would be the same for every slice, and DuckDB materialises a
+    # relation that several parts of a query read (a copy of every row).
+    histogram = t.group_by([key, t._score.round(_AUC_DECIMALS).name("_s")]).aggregate(
+        # Counts as doubles (exact below 2**53): sums of integers are 128-bit decimals on
+        # DuckDB, slow in the window and the products below.
+        pos=t._pos.fill_null(0).sum().cast("float64"),
+        labelled=t._pos.count().cast("float64"),
+        epos=t._score.clip(lower=0.0, upper=1.0).sum(),
         scored=t.count().cast("float64"),
     )
+    return histogram.filter(histogram._s.notnull())
 
 
 def _auc_sums(by_score: ir.Table, key: str) -> ir.Table:
@@ -347,16 +369,16 @@ def _auc_sums(by_score: ir.Table, key: str) -> ir.Table:
     )
 
 
-def _histograms(rows: ir.Table, keys: Sequence[str], positive: str) -> dict[str, ir.Table]:
+def _histograms(rows: ir.Table, keys: Sequence[str]) -> dict[str, ir.Table]:
     """The :func:`_score_histogram` of each slice key (the first is the whole window's).
 
     The whole window's histogram adds up another slice's: a pass over fewer rows than the
     predictions. Per slice, the (slice, score) groups are about as many as the rows, so
     combining the keys of all slices first would not make them fewer.
     """
-    found = {key: _score_histogram(rows, key, positive) for key in keys[1:]}
+    found = {key: _score_histogram(rows, key) for key in keys[1:]}
     if not found:
-        return {keys[0]: _score_histogram(rows, keys[0], positive)}
+        return {keys[0]: _score_histogram(rows, keys[0])}
     detailed = found[keys[1]]
     overall = detailed.group_by("_s").aggregate(
         **{name: detailed[name].sum() for name in ("pos", "labelled", "epos", "scored")}
@@ -395,18 +417,17 @@ def sliced_sums(
         :func:`~mlops_kit.monitoring.estimation.finish_estimates` read.
     """
     columns = [OVERALL, *dict.fromkeys(slices)]
-    # Only the columns the sums read: DuckDB materialises the relation the slices share as it is.
-    needed = [c for c in ("_logged_at", "_prediction", "_score", "_label") if c in live.columns]
-    needed += [column for column in slices if column not in TIME_SLICES]
-    rows = live.select(*dict.fromkeys(needed))
     keys = {
-        f"_key{i}": ibis.literal("all") if column == OVERALL else slice_key(rows, column, dialect)
+        f"_key{i}": (
+            ibis.literal("all") if column == OVERALL else _slice_group(live, column, dialect)
+        )
         for i, column in enumerate(columns)
     }
     score_bin = score_bin if task == "classification" else None
-    bins = {} if score_bin is None else {"_bin": score_bin(rows._score)}
-    rows = rows.mutate(**keys, **bins)
-    cells = _cells(rows, [*keys, *bins], task, positive_label, bool(bins))
+    bins = {} if score_bin is None else {"_bin": score_bin(live._score)}
+    # Only what the sums read: DuckDB holds in memory the relation the parts of the query share.
+    rows = live.select(**keys, **bins, **_per_row(live, task, positive_label))
+    cells = _cells(rows, [*keys, *bins], task, bool(bins))
     sums_of = [name for name in cells.columns if name not in keys and name not in bins]
 
     def summed(cells: ir.Table, key: ir.Value) -> ir.Table:
@@ -416,7 +437,7 @@ def sliced_sums(
             **{name: cells[name].sum().cast("float64") for name in sums_of}
         )
 
-    histograms = _histograms(rows, list(keys), positive_label) if task == "classification" else {}
+    histograms = _histograms(rows, list(keys)) if task == "classification" else {}
     parts = []
     for column, key in zip(columns, keys, strict=True):
         sums = summed(cells, cells[key])
@@ -424,7 +445,9 @@ def sliced_sums(
             auc = _auc_sums(histograms[key], key)
             sums = sums.left_join(auc, "_key").drop("_key_right")
         parts.append(
-            sums.mutate(slice_column=ibis.literal(column), slice_value=sums._key).drop("_key")
+            sums.mutate(
+                slice_column=ibis.literal(column), slice_value=sums._key.cast("string")
+            ).drop("_key")
         )
     if bins:
         scored = cells.filter(cells._bin.notnull())

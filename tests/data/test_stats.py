@@ -121,9 +121,15 @@ def test_compared_profile_bins_numeric_columns_on_the_reference_bins(warehouse, 
     assert columns["calls"] == full["columns"]["calls"]
     for name in ("amount", "calls", "plan", "active", "day"):
         for key in ("kind", "nulls", "null_rate", "distinct", "top", "other", "min", "max"):
-            if key in columns[name]:
+            if key in columns[name] and (name, key) != ("amount", "distinct"):
                 assert columns[name][key] == full["columns"][name][key], (name, key)
     assert columns["plan"]["top"] and columns["day"]["min"] == "2024-01-01"
+    # A compared column's distinct count tells a constant column (1) from the others (more).
+    assert full["columns"]["amount"]["distinct"] > 1 and columns["amount"]["distinct"] > 1
+    constant = stats.compared_profile(
+        warehouse, shifted.mutate(amount=ibis.literal(5.0)), {"amount": ref["amount"]}
+    )
+    assert constant["columns"]["amount"]["distinct"] == 1
     drift = stats.column_drift(
         ref["amount"], columns["amount"], (ref["amount"]["histogram"], histogram)
     )

@@ -128,7 +128,7 @@ class VertexEndpointTarget(ContainerTarget):
         )
         values = [json_format.ParseDict(instance, struct_pb2.Value()) for instance in instances]
         response = self._call(
-            f"answer {len(values)} instances at {shorten(host)}",
+            f"answer a prediction request at {shorten(host)}",
             lambda: client.predict(
                 endpoint=self.endpoint, instances=values, timeout=PREDICT_TIMEOUT
             ),

@@ -204,6 +204,9 @@ def test_a_dedicated_endpoint_answers_on_its_own_dns_name_and_is_managed_on_the_
         with Kit(regional) as other, pytest.raises(BackendError) as refused:
             open_deploy_target(other).predict([{"tenure": 3}])
         assert "\n" not in str(refused.value)
+        assert str(refused.value).startswith(
+            f"Vertex AI refused to answer a prediction request at {vertex.endpoint} on {endpoint}:"
+        )
         assert "use its dedicated DNS name" in str(refused.value)
 
 

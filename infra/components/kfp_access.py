@@ -21,9 +21,10 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import certificateauthority, certificatemanager, iap, projects, secretmanager
 
 from infra.components import child_options
+from infra.policies.controls.kubernetes import INTERNAL_GATEWAY_CLASS
 
 GATEWAY = "kfp"
-GATEWAY_CLASS = "gke-l7-rilb"
+GATEWAY_CLASS = INTERNAL_GATEWAY_CLASS
 """GKE's regional internal Application Load Balancer (the only internal class with IAP)."""
 IAP_ROLE = "roles/iap.httpsResourceAccessor"
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")

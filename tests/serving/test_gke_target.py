@@ -227,6 +227,12 @@ def test_a_canary_takes_exactly_its_route_weight_with_one_pod_whatever_the_stabl
     # The stable pods' autoscaler changes nothing of the split.
     autoscaler["spec"]["minReplicas"] = 10
     assert target.status("churn", "production").traffic_share == pytest.approx(0.95)
+    # What the route says is what is reported, whoever set it.
+    stable, canary_ref = cluster.objects["httproutes", "serving", name]["spec"]["rules"][0][
+        "backendRefs"
+    ]
+    stable["weight"], canary_ref["weight"] = 80, 20
+    assert target.status("churn", "production").traffic_share == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize("end", ["promote", "rollback", "withdraw"])

@@ -57,7 +57,7 @@ def _global_options(
         bool,
         typer.Option(
             "--dry-run",
-            help="Print what the first warehouse query would process, without running it.",
+            help="Change nothing: print what the first warehouse query would process, and stop there.",
         ),
     ] = False,
     version: Annotated[

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from enum import StrEnum
@@ -19,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_kit.cli.output import console
 from mlops_kit.cli.state import state
 
 app = typer.Typer(
@@ -118,8 +118,9 @@ def _run_infra_module(project: Path, module: str, args: list[str]) -> str:
         if find_spec(package) is None:
             raise MissingDependencyError.for_module(package, "infra", "the infrastructure audit")
     environ = {
-        # The audit's tables are as wide as the terminal the command was started in.
-        "COLUMNS": str(shutil.get_terminal_size().columns),
+        # The audit's tables are as wide as this command's own output (output.PIPED_WIDTH
+        # without a terminal).
+        "COLUMNS": str(console.width),
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")])),
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,8 +20,26 @@ from mlops_kit.reports import format_number
 if TYPE_CHECKING:
     from mlops_kit.findings import Finding
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 160
+"""Columns of tables and lines when no terminal says how wide: logs of CI and cron jobs, files."""
+
+
+def _width() -> int | None:
+    # With any terminal (even only stderr, as in `cmd | less`) or $COLUMNS, rich sizes output to
+    # it; without either it would fold every table at 80 columns, unreadable in a CI log.
+    if "COLUMNS" in os.environ:
+        return None
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            if os.isatty(stream.fileno()):
+                return None
+        except (AttributeError, OSError, ValueError):  # replaced or closed streams
+            continue
+    return PIPED_WIDTH
+
+
+console = Console(width=_width())
+err_console = Console(stderr=True, width=_width())
 
 
 class OutputFormat(StrEnum):

@@ -159,3 +159,28 @@ def test_bad_stack_config_is_one_line(run_cli: Any, tmp_path: Path) -> None:
     assert "'mlops-kit:metadataDb.availability' is 'HA'" in result.stderr
     assert "Traceback" not in result.stderr
     assert os.path.isdir(project / "infra")
+
+
+def test_the_audit_is_not_folded_at_80_columns_without_a_terminal() -> None:
+    import subprocess
+    import sys
+
+    # As in a CI log or a cron job: no terminal anywhere and no $COLUMNS.
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_kit", "infra", "audit", "--env", "dev"],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Every control id and its CIS reference stand whole on one row.
+    assert any("iam-separation-of-duties-service-accounts" in line for line in lines)
+    assert any("CIS GCP 1.4 (v5 1.5)" in line for line in lines)
+    from mlops_kit.cli.output import PIPED_WIDTH
+
+    assert max(len(line) for line in lines) <= PIPED_WIDTH

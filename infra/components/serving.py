@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import serviceaccount
 
 from infra.components import child_options
-from infra.components.kfp_access import GATEWAY_CLASS, HEALTH_CHECK_RANGES
+from infra.components.kfp_access import HEALTH_CHECK_RANGES, internal_gateway
 from infra.components.network_policy import ingress_policy, peers
 from infra.policies.controls.kubernetes import MODEL_SERVING
 
@@ -114,26 +114,14 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        gateway = k8s.apiextensions.CustomResource(
+        # Internal: an address of the VPC's subnet, reached by its clients only.
+        gateway = internal_gateway(
             f"{name}-gateway",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="Gateway",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY, namespace=args.namespace),
-            spec={
-                # Internal: an address of the VPC's subnet, reached by its clients only.
-                "gatewayClassName": GATEWAY_CLASS,
-                "listeners": [
-                    {
-                        "name": "http",
-                        "protocol": "HTTP",
-                        "port": 80,
-                        "allowedRoutes": {"namespaces": {"from": "Same"}},
-                    }
-                ],
-            },
-            opts=pulumi.ResourceOptions.merge(
-                in_namespace, pulumi.ResourceOptions(depends_on=[args.proxy_only_subnet])
-            ),
+            GATEWAY,
+            args.namespace,
+            {"name": "http", "protocol": "HTTP", "port": 80},
+            args.proxy_only_subnet,
+            in_namespace,
         )
         self._network_policy(name, args, in_namespace)
         self._deploy_role(name, args, in_namespace)

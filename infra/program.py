@@ -330,6 +330,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 deployers={"deployer": emails["deployer"]},
                 # The pipeline's deploy step runs in-cluster as the pipeline runner.
                 pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                proxy_only_cidr=str(config.network.proxy_only_cidr),
+                proxy_only_subnet=network.proxy_only_subnet,
                 namespace=SERVING_NAMESPACE,
                 service_account=SERVING_KSA,
                 client_namespaces=(KUBEFLOW_NAMESPACE,),

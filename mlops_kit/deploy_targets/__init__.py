@@ -5,8 +5,8 @@ The environment's ``deploy`` URI picks the target by scheme, like the other role
 - ``local`` moves the alias in the registry, and every ``mlops-kit serve NAME@ALIAS`` process (on
   this machine, in a container, on a cluster) follows it within its follow interval;
 - ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE`` rolls the serving image out on a GKE cluster
-  (Deployment, Service, HorizontalPodAutoscaler) through the Kubernetes API, then moves the alias
-  its pods follow;
+  (Deployment, Service, HorizontalPodAutoscaler, HTTPRoute) through the Kubernetes API, then moves
+  the alias its pods follow; a canary's share is its route weight;
 - ``vertex-endpoint://PROJECT/LOCATION/ENDPOINT`` uploads the version as a Vertex AI model in the
   serving image and deploys it to the endpoint, whose traffic split decides which version answers.
 

@@ -104,7 +104,7 @@ def generate(rows: int) -> Path:
 
 def run_kit(folder: Path) -> dict:
     from mlops_kit.kit import Kit
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
 
     kit = Kit.open(
         warehouse=f"duckdb:///{folder}/twin/warehouse.duckdb",
@@ -114,7 +114,7 @@ def run_kit(folder: Path) -> dict:
     model = WatchedModel("m", 1, training_location=str(folder / "training.parquet"))
     start = time.perf_counter()
     report = build_report(
-        kit, model, slices=["hour_of_day", "c0"], window=timedelta(days=8), end=END
+        kit, model, window=Window.last(timedelta(days=8), END), slices=["hour_of_day", "c0"]
     )
     return {
         "compute_seconds": time.perf_counter() - start,

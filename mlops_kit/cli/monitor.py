@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,8 +68,8 @@ class Layout:
 
 def _print(report: MonitoringReport, violations: list[Violation], layout: Layout) -> None:
     console.print(
-        f"[bold]{report.model.ref}[/bold]  {report.window_start:%Y-%m-%d %H:%M} – "
-        f"{report.window_end:%Y-%m-%d %H:%M} UTC  logged {report.logged}, labelled "
+        f"[bold]{report.model.ref}[/bold]  {report.window.start:%Y-%m-%d %H:%M} – "
+        f"{report.window.end:%Y-%m-%d %H:%M} UTC  logged {report.logged}, labelled "
         f"{report.labelled} ({report.label_share:.0%})"
     )
     if report.calibration_warning:
@@ -353,7 +353,8 @@ def report(
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.html import write_html
     from mlops_kit.monitoring.report import REPORT_STAGES, search_weak_slices
-    from mlops_kit.monitoring.spec import DEFAULT_MIN_LABEL_SHARE, Labels, window_hours
+    from mlops_kit.monitoring.spec import DEFAULT_MIN_LABEL_SHARE, Labels
+    from mlops_kit.monitoring.window import Window
     from mlops_kit.progress import Stages
 
     if task not in ("classification", "regression"):
@@ -371,9 +372,8 @@ def report(
         result = build_report(
             kit,
             watched_model(kit, model),
+            window=Window.last(window, _end(end)),
             slices=slices or ["hour_of_day"],
-            window=timedelta(hours=window_hours(window)),
-            end=_end(end),
             task="classification" if task == "classification" else "regression",
             time_column=time_column,
             labels=Labels(

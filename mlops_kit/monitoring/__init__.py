@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlops_kit.monitoring.retraining import RetrainingRequest, retraining_handlers
     from mlops_kit.monitoring.spec import Labels, MonitoringSpec
     from mlops_kit.monitoring.violations import Violation
+    from mlops_kit.monitoring.window import Window
 
 __all__ = [
     "CheckResult",
@@ -39,6 +40,7 @@ __all__ = [
     "RetrainingRequest",
     "Violation",
     "WatchedModel",
+    "Window",
     "build_report",
     "evaluate",
     "log_ground_truth",
@@ -65,6 +67,7 @@ _LOADED_ON_USE = {
     "Labels": "spec",
     "MonitoringSpec": "spec",
     "Violation": "violations",
+    "Window": "window",
 }
 
 __getattr__ = attributes_loaded_on_use(__name__, _LOADED_ON_USE)

@@ -352,8 +352,8 @@ def run_check(
         run = MonitoringRun(
             model_name=report.model.name,
             model_version=report.model.version,
-            window_start=report.window_start,
-            window_end=report.window_end,
+            window_start=report.window.start,
+            window_end=report.window.end,
             created_at=now,
             passed=not violations,
             violation_count=len(violations),
@@ -456,18 +456,15 @@ def spec_report(
     Raises:
         NotFoundError: the model version does not exist.
     """
-    from datetime import timedelta
-
     from mlops_kit.monitoring.report import build_report, search_weak_slices, watched_model
-    from mlops_kit.monitoring.spec import window_hours
+    from mlops_kit.monitoring.window import Window
 
     stages = Stages.of(progress, spec_report_stages(spec))
     report = build_report(
         kit,
         watched_model(kit, ref),
+        window=Window.last(spec.window, end),
         slices=spec.slices,
-        window=timedelta(hours=window_hours(spec.window)),
-        end=end,
         task=spec.task,
         time_column=spec.time_column,
         labels=spec.labels,

@@ -58,7 +58,7 @@ def write_html(
     """
     page = Page(f"Monitoring {report.model.ref}")
     page.paragraph(
-        f"{report.window_start:%Y-%m-%d %H:%M} – {report.window_end:%Y-%m-%d %H:%M} UTC · "
+        f"{report.window.start:%Y-%m-%d %H:%M} – {report.window.end:%Y-%m-%d %H:%M} UTC · "
         f"{report.logged} predictions logged, {report.labelled} with ground truth "
         f"({report.label_share:.0%}; metrics pending below {report.min_label_share:.0%}) · "
         f"trained on {', '.join(report.model.training_data) or 'unknown data'}"

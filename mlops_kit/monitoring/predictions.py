@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +26,7 @@ from typing_extensions import override
 
 from mlops_kit.errors import BackendError, ConfigError, NotFoundError
 from mlops_kit.monitoring.schema import GROUND_TRUTH, PREDICTION_LOG
+from mlops_kit.monitoring.window import utc
 from mlops_kit.resources import Resource
 
 if TYPE_CHECKING:
@@ -82,14 +83,6 @@ def _features(features: Mapping[str, Any]) -> dict[str, Any]:
         return {str(name): _feature_value(value) for name, value in features.items()}
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"features cannot be logged as JSON: {exc}: pass plain values") from exc
-
-
-def _utc(moment: datetime | None) -> datetime:
-    if moment is None:
-        return datetime.now(UTC)
-    if moment.tzinfo is None:
-        raise ConfigError(f"timestamp {moment.isoformat()} has no timezone: pass an aware datetime")
-    return moment.astimezone(UTC)
 
 
 class PredictionLogger(Resource):
@@ -160,7 +153,7 @@ class PredictionLogger(Resource):
                 row is not buffered.
         """
         row = {
-            "logged_at": _utc(timestamp),
+            "logged_at": utc(timestamp),
             "model_name": self.model_name,
             "model_version": self.model_version,
             "request_id": str(request_id),
@@ -255,7 +248,7 @@ def log_ground_truth(
         BackendError: the write failed; no label is stored.
     """
     pairs = labels.items() if isinstance(labels, Mapping) else labels
-    logged_at = _utc(timestamp)
+    logged_at = utc(timestamp)
     rows = [
         {"request_id": str(request_id), "label": str(_json_value(label)), "logged_at": logged_at}
         for request_id, label in pairs

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlops_kit import stats
@@ -45,6 +45,7 @@ from mlops_kit.monitoring.metrics import (
 from mlops_kit.monitoring.predictions import log_tables
 from mlops_kit.monitoring.spec import DEFAULT_LABELS, Labels
 from mlops_kit.monitoring.weak_slices import WeakSlice, candidates, find_weak_slices
+from mlops_kit.monitoring.window import Window
 from mlops_kit.progress import NO_PROGRESS, Progress, Stages
 from mlops_kit.warehouse import Source
 
@@ -98,8 +99,7 @@ class MonitoringReport:
 
     model: WatchedModel
     task: Task
-    window_start: datetime
-    window_end: datetime
+    window: Window
     logged: int
     labelled: int
     slices: list[SliceMetrics]
@@ -144,7 +144,7 @@ class MonitoringReport:
             "model": self.model.ref,
             "task": self.task,
             "positive_label": self.positive_label,
-            "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
+            "window": {"start": self.window.start.isoformat(), "end": self.window.end.isoformat()},
             "logged": self.logged,
             "labelled": self.labelled,
             "labelled_share": self.label_share,
@@ -230,19 +230,18 @@ REPORT_STAGES = 4
 """How many stages :func:`build_report` reports."""
 
 
-def build_report(  # noqa: PLR0913 - every option is keyword-only, with a default
+def build_report(
     kit: Kit,
     model: WatchedModel,
     *,
+    window: Window | None = None,
     slices: Sequence[str] = ("hour_of_day",),
-    window: timedelta = timedelta(days=7),
-    end: datetime | None = None,
     task: Task = "classification",
     time_column: str | None = None,
     labels: Labels = DEFAULT_LABELS,
     progress: Progress = NO_PROGRESS,
 ) -> MonitoringReport:
-    """Compute the report of ``model`` over ``[end - window, end)``.
+    """Compute the report of ``model`` over a window of time.
 
     Labels count as they are logged so far: a prediction whose label has not arrived is counted
     as logged, read by the estimate and left out of the metrics.
@@ -250,9 +249,9 @@ def build_report(  # noqa: PLR0913 - every option is keyword-only, with a defaul
     Args:
         kit: the environment whose warehouse holds the prediction log.
         model: the version under watch.
+        window: the time the predictions were logged in (default: the 7 days up to now,
+            ``Window.last("7d")``).
         slices: slice columns (``hour_of_day``, ``day_of_week`` or feature names).
-        window: how far back from ``end`` to look.
-        end: the end of the window (default: now).
         task: ``classification`` (labels compared to the positive class) or ``regression``.
         time_column: timestamp column of the training data for time-slice coverage (default: its
             first timestamp column).
@@ -269,8 +268,8 @@ def build_report(  # noqa: PLR0913 - every option is keyword-only, with a defaul
         ConfigError: a slice names no logged feature.
         BackendError: a warehouse query failed.
     """
-    end = (end or datetime.now(UTC)).astimezone(UTC)
-    start = end - window
+    window = window or Window.last("7d")
+    start, end = window.start, window.end
     warehouse = kit.warehouse
     stages = Stages.of(progress, REPORT_STAGES)
     stages.start(f"counting the predictions of {model.ref}")
@@ -285,7 +284,7 @@ def build_report(  # noqa: PLR0913 - every option is keyword-only, with a defaul
     ).to_pylist()[0]
     logged = int(counted["n"])
     training = warehouse.table(model.training_location) if model.training_location else None
-    report = MonitoringReport(model, task, start, end, logged, 0, [], {}, {}, {})
+    report = MonitoringReport(model, task, window, logged, 0, [], {}, {}, {})
     report.min_label_share = labels.min_share
     if training is None:
         report.notes.append(
@@ -420,10 +419,10 @@ def _window_rows(kit: Kit, report: MonitoringReport, *, labelled: bool) -> ir.Ta
     log, truth = log_tables(kit)
     model = report.model
     predictions = logged_predictions(
-        log, model.name, model.version, report.window_start, report.window_end
+        log, model.name, model.version, report.window.start, report.window.end
     )
     if truth is not None and labelled:
-        truth = truth.filter(truth.logged_at >= report.window_start - _LABEL_CLOCK_SLACK)
+        truth = truth.filter(truth.logged_at >= report.window.start - _LABEL_CLOCK_SLACK)
     live = live_rows(
         predictions, truth if labelled else None, report.features, kit.warehouse.dialect
     )
@@ -507,7 +506,7 @@ def _label_delay(
         )
     if report.positive_label is None or report.calibration is not None:
         return
-    history = _history(log, report.model, report.window_end)
+    history = _history(log, report.model, report.window.end)
     live = live_rows(history, truth, {}, kit.warehouse.dialect)
     rows = kit.warehouse.execute(reliability_bins(live, report.positive_label)).to_pylist()
     report.calibration = finish_calibration(rows, labels.max_calibration_error)

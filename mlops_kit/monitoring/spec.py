@@ -52,10 +52,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlops_kit.errors import ConfigError, NotFoundError, shorten
 from mlops_kit.files import read_text
-from mlops_kit.limits import MAX_HOURS
 from mlops_kit.monitoring.estimation import estimated_names
 from mlops_kit.monitoring.metric_table import Task, unknown_metric
 from mlops_kit.monitoring.retraining import check_handler
+from mlops_kit.monitoring.window import window_hours
 
 DRIFT_MEASURES: Final = ("psi", "ks", "js")
 HEALTH_MEASURES: Final = ("null_rate", "nonconforming_rate", "out_of_range_rate")
@@ -65,29 +65,6 @@ RETRAIN_ON_DEFAULT: Final[tuple[ViolationKind, ...]] = ("metrics", "drift")
 DEFAULT_MIN_LABEL_SHARE: Final = 0.5
 """Judging on fewer than half the predictions risks the bias of the labels that arrive first."""
 DEFAULT_MAX_CALIBRATION_ERROR: Final = 0.05
-
-_WINDOW: Final = re.compile(r"^([0-9]{1,12})([hdw])$")
-_WINDOW_HOURS: Final = {"h": 1, "d": 24, "w": 24 * 7}
-
-
-def window_hours(text: str, what: str = "window") -> int:
-    """Hours in a duration such as ``12h``, ``7d`` or ``2w``.
-
-    Args:
-        text: the duration.
-        what: what it is, named in the error (``window``, ``cooldown``).
-
-    Raises:
-        ConfigError: the text is not a positive number followed by h, d or w.
-    """
-    match = _WINDOW.match(text.strip())
-    hours = int(match.group(1)) * _WINDOW_HOURS[match.group(2)] if match else 0
-    if not 0 < hours <= MAX_HOURS:
-        raise ConfigError(
-            f"invalid {what} {shorten(text)!r}: use a positive number and h, d or w (7d), "
-            f"at most {MAX_HOURS} hours"
-        )
-    return hours
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def violation_cause(report: MonitoringReport, violations: Sequence[Violation]) -
     """The cause key of a violation set: version, window and a digest of what broke."""
     broken = sorted(f"{v.kind}:{v.name}:{v.subject}" for v in violations)
     digest = hashlib.sha256("\n".join(broken).encode()).hexdigest()[:16]
-    window = f"{report.window_start:%Y%m%dT%H%M}-{report.window_end:%Y%m%dT%H%M}"
+    window = f"{report.window.start:%Y%m%dT%H%M}-{report.window.end:%Y%m%dT%H%M}"
     return f"violations:{report.model.version}:{window}:{digest}"
 
 

@@ -180,6 +180,7 @@ def _serve_and_monitor(kit: Kit, project: PipelineProject, traffic: Any) -> dict
     from mlops_kit.monitoring import (
         MonitoringSpec,
         PredictionLogger,
+        Window,
         build_report,
         log_ground_truth,
         run_check,
@@ -205,8 +206,7 @@ def _serve_and_monitor(kit: Kit, project: PipelineProject, traffic: Any) -> dict
         kit,
         watched_model(kit, spec.model),
         slices=spec.slices,
-        window=timedelta(days=1),
-        end=TRAFFIC_END,
+        window=Window.last("1d", TRAFFIC_END),
         task=spec.task,
         labels=spec.labels,
     )

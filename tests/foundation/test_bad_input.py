@@ -209,7 +209,7 @@ def test_a_local_root_that_is_a_file_is_named(
 @pytest.mark.parametrize("window", ["99999999999d", "0h", "7y", "1e3d"])
 def test_windows_beyond_a_century_or_malformed_are_refused(window: str) -> None:
     from mlops_kit.errors import ConfigError
-    from mlops_kit.monitoring.spec import window_hours
+    from mlops_kit.monitoring.window import window_hours
 
     with pytest.raises(ConfigError, match="invalid window"):
         window_hours(window)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_kit.errors import NotFoundError
-from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, evaluate
+from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, Window, evaluate
 from mlops_kit.monitoring.metric_table import Estimate
 from mlops_kit.monitoring.metrics import SliceMetrics
 from tests.monitoring.conftest import spec_refusal
@@ -20,8 +20,7 @@ def _report(**parts) -> MonitoringReport:
     return MonitoringReport(
         WatchedModel("m", 2),
         "classification",
-        moment,
-        moment,
+        Window.last("7d", moment),
         500,
         500,
         parts.get("slices", []),

@@ -126,7 +126,7 @@ def _log(kit, name: str, score, said, label, segment, *, labelled=None) -> None:
 
 
 def test_the_report_shows_estimated_against_realised_within_the_interval(local_kit) -> None:
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
 
     rng = np.random.default_rng(21)
     n = 6000
@@ -141,8 +141,7 @@ def test_the_report_shows_estimated_against_realised_within_the_interval(local_k
         local_kit,
         WatchedModel("calibrated", 1),
         slices=["segment"],
-        end=END,
-        window=timedelta(days=2),
+        window=Window.last("2d", END),
     )
     assert report.calibration is not None and report.calibration.holds
     assert report.calibration_warning is None
@@ -159,7 +158,7 @@ def test_the_report_shows_estimated_against_realised_within_the_interval(local_k
 
 
 def test_miscalibrated_scores_raise_the_warning_in_the_report_and_the_check(local_kit) -> None:
-    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, build_report, run_check
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, Window, build_report, run_check
 
     rng = np.random.default_rng(8)
     n = 3000
@@ -179,8 +178,7 @@ def test_miscalibrated_scores_raise_the_warning_in_the_report_and_the_check(loca
         local_kit,
         WatchedModel("overconfident", 1),
         slices=spec.slices,
-        end=END,
-        window=timedelta(days=2),
+        window=Window.last("2d", END),
         labels=spec.labels,
     )
     calibration = report.calibration
@@ -206,7 +204,7 @@ def test_too_few_labels_leave_the_calibration_unchecked() -> None:
 
 
 def test_the_calibration_reads_the_labelled_history_before_the_window(local_kit) -> None:
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
 
     rng = np.random.default_rng(5)
     n = 2000
@@ -214,9 +212,9 @@ def test_the_calibration_reads_the_labelled_history_before_the_window(local_kit)
     _log(local_kit, "history", score, said, label, rng.choice(["x", "y"], n))
     model = WatchedModel("history", 1)
     # The whole history in the window: the calibration comes with the sliced sums.
-    whole = build_report(local_kit, model, slices=["segment"], end=END, window=timedelta(days=2))
+    whole = build_report(local_kit, model, slices=["segment"], window=Window.last("2d", END))
     # A quarter of it in the window: the calibration still reads all of it.
-    recent = build_report(local_kit, model, slices=["segment"], end=END, window=timedelta(hours=6))
+    recent = build_report(local_kit, model, slices=["segment"], window=Window.last("6h", END))
     assert recent.logged < n / 2 and whole.logged == n
     assert whole.calibration is not None and recent.calibration is not None
     assert whole.calibration.rows == recent.calibration.rows == n

@@ -39,6 +39,7 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
     from mlops_kit.monitoring import (
         MonitoringSpec,
         WatchedModel,
+        Window,
         build_report,
         log_ground_truth,
         run_check,
@@ -65,7 +66,7 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
             local_kit,
             WatchedModel("delayed", 1),
             slices=spec.slices,
-            end=END,
+            window=Window.last("7d", END),
             labels=spec.labels,
         )
         return report, run_check(local_kit, report, spec)
@@ -118,7 +119,7 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
 
 
 def test_a_check_with_every_threshold_waiting_is_pending(local_kit) -> None:
-    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, build_report, run_check
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, Window, build_report, run_check
 
     _serve(local_kit, 100)
     spec = MonitoringSpec.model_validate(
@@ -130,7 +131,11 @@ def test_a_check_with_every_threshold_waiting_is_pending(local_kit) -> None:
         }
     )
     report = build_report(
-        local_kit, WatchedModel("delayed", 1), slices=spec.slices, end=END, labels=spec.labels
+        local_kit,
+        WatchedModel("delayed", 1),
+        slices=spec.slices,
+        window=Window.last("7d", END),
+        labels=spec.labels,
     )
     assert report.labelled == 0 and report.label_share == 0.0
     result = run_check(local_kit, report, spec)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel
+from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, Window
 from mlops_kit.monitoring.guards import PastRun, refusal
 from mlops_kit.monitoring.metric_table import Estimate
 from mlops_kit.monitoring.metrics import SliceMetrics
@@ -115,8 +115,7 @@ def _report(
     return MonitoringReport(
         WatchedModel("m", version, training_data=training_data or []),
         "classification",
-        end - timedelta(days=7),
-        end,
+        Window.last("7d", end),
         500,
         500,
         [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(accuracy)}, logged=500)],

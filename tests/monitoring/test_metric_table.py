@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, evaluate
+from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, Window, evaluate
 from mlops_kit.monitoring.check import unjudged
 from mlops_kit.monitoring.html import legend
 from mlops_kit.monitoring.metric_table import (
@@ -44,7 +44,15 @@ def error_rate(monkeypatch: pytest.MonkeyPatch) -> Metric:
 def _report(overall: SliceMetrics) -> MonitoringReport:
     moment = datetime(2026, 11, 20, tzinfo=UTC)
     return MonitoringReport(
-        WatchedModel("m", 2), "classification", moment, moment, 500, 500, [overall], {}, {}, {}
+        WatchedModel("m", 2),
+        "classification",
+        Window.last("7d", moment),
+        500,
+        500,
+        [overall],
+        {},
+        {},
+        {},
     )
 
 

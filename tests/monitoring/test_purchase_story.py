@@ -14,7 +14,7 @@ NIGHT = [h for h in range(24) if h not in DAY_HOURS]
 def test_report_singles_out_the_night_hours_and_shows_training_coverage(
     local_kit, purchase_story
 ) -> None:
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
     from mlops_kit.monitoring.diagnosis import report_findings
 
     model = WatchedModel(
@@ -25,7 +25,7 @@ def test_report_singles_out_the_night_hours_and_shows_training_coverage(
         training_location=str(purchase_story.training_path),
     )
     report = build_report(
-        local_kit, model, slices=["hour_of_day", "device"], window=timedelta(days=7), end=END
+        local_kit, model, slices=["hour_of_day", "device"], window=Window.last("7d", END)
     )
     assert report.logged == report.labelled == purchase_story.logged
     by_hour = {s.value: s for s in report.slices if s.column == "hour_of_day"}
@@ -69,7 +69,7 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
     from sqlalchemy import select
 
     from mlops_kit.db.models.monitoring import MonitoringMeasurement, MonitoringRun
-    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, build_report, run_check
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, Window, build_report, run_check
     from mlops_kit.monitoring.diagnosis import report_findings
 
     spec = MonitoringSpec.model_validate(
@@ -81,7 +81,7 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
         }
     )
     model = WatchedModel("purchase", 1, training_location=str(purchase_story.training_path))
-    report = build_report(local_kit, model, slices=spec.slices, end=END)
+    report = build_report(local_kit, model, slices=spec.slices, window=Window.last("7d", END))
     result = run_check(local_kit, report, spec)
     assert not result.passed
     assert sorted(int(v.subject.split("=")[1]) for v in result.violations) == NIGHT
@@ -111,14 +111,14 @@ def test_check_flags_the_night_hours_stores_the_run_and_asks_for_retraining(
 def test_health_names_text_in_a_numeric_feature_and_empty_columns(
     local_kit, purchase_story
 ) -> None:
-    from mlops_kit.monitoring import PredictionLogger, WatchedModel, build_report
+    from mlops_kit.monitoring import PredictionLogger, WatchedModel, Window, build_report
 
     with PredictionLogger(local_kit, "purchase", 1) as logger:
         for i in range(30):
             at = END - timedelta(hours=1)
             logger.log(f"bad-{i}", {"price": "n/a", "device": None, "coupon": None}, 0, 0.1, at)
     model = WatchedModel("purchase", 1, training_location=str(purchase_story.training_path))
-    report = build_report(local_kit, model, end=END)
+    report = build_report(local_kit, model, window=Window.last("7d", END))
     price = report.health["price"]
     assert price["nonconforming"] == 30
     assert price["nonconforming_examples"] == [["n/a", 30]]
@@ -134,16 +134,14 @@ def test_training_coverage_from_an_hour_column_matches_the_live_hours(
     """Training data may carry the hour as a number instead of a timestamp."""
     import pandas as pd
 
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
 
     training = pd.read_parquet(purchase_story.training_path)
     training["hour_of_day"] = training.pop("event_time").dt.hour
     path = tmp_path / "purchases-by-hour.parquet"
     training.to_parquet(path)
     model = WatchedModel("purchase", 1, training_data=["purchases@1"], training_location=str(path))
-    report = build_report(
-        local_kit, model, slices=["hour_of_day"], window=timedelta(days=7), end=END
-    )
+    report = build_report(local_kit, model, slices=["hour_of_day"], window=Window.last("7d", END))
     coverage = {entry["value"]: entry for entry in report.coverage["hour_of_day"]}
     assert len(coverage) == 24
     assert all(coverage[str(h)]["training"] == 0 for h in NIGHT)

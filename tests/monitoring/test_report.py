@@ -11,7 +11,13 @@ END = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
 
 
 def test_regression_report_by_day_of_week(local_kit) -> None:
-    from mlops_kit.monitoring import PredictionLogger, WatchedModel, build_report, log_ground_truth
+    from mlops_kit.monitoring import (
+        PredictionLogger,
+        WatchedModel,
+        Window,
+        build_report,
+        log_ground_truth,
+    )
 
     rng = np.random.default_rng(5)
     errors: dict[int, list[float]] = {}
@@ -32,7 +38,7 @@ def test_regression_report_by_day_of_week(local_kit) -> None:
         WatchedModel("demand", 2),
         slices=["day_of_week", "store"],
         task="regression",
-        end=END,
+        window=Window.last("7d", END),
     )
     by_day = {s.value: s for s in report.slices if s.column == "day_of_week"}
     assert sorted(by_day) == [str(d) for d in range(7)]
@@ -45,18 +51,18 @@ def test_regression_report_by_day_of_week(local_kit) -> None:
 
 
 def test_an_empty_window_is_a_note_not_an_error(local_kit) -> None:
-    from mlops_kit.monitoring import PredictionLogger, WatchedModel, build_report
+    from mlops_kit.monitoring import PredictionLogger, WatchedModel, Window, build_report
 
     with PredictionLogger(local_kit, "demand", 1) as logger:
         logger.log("x", {"store": "s1"}, 3.0, timestamp=END - timedelta(days=30))
-    report = build_report(local_kit, WatchedModel("demand", 1), end=END)
+    report = build_report(local_kit, WatchedModel("demand", 1), window=Window.last("7d", END))
     assert report.logged == 0 and report.slices == []
     assert any("no ground truth logged yet" in note for note in report.notes)
     assert any("no predictions of demand@1 were logged" in note for note in report.notes)
 
 
 def test_the_page_lists_drift_and_health_by_feature_flagging_the_broken(tmp_path) -> None:
-    from mlops_kit.monitoring import MonitoringReport, WatchedModel
+    from mlops_kit.monitoring import MonitoringReport, WatchedModel, Window
     from mlops_kit.monitoring.html import write_html
     from mlops_kit.monitoring.violations import Violation
 
@@ -74,7 +80,7 @@ def test_the_page_lists_drift_and_health_by_feature_flagging_the_broken(tmp_path
         "age": clean | broken,
     }
     report = MonitoringReport(
-        WatchedModel("m", 1), "classification", END, END, 10, 0, [], {}, drift, health
+        WatchedModel("m", 1), "classification", Window.last("7d", END), 10, 0, [], {}, drift, health
     )
     page = tmp_path / "page.html"
     write_html(report, page, [Violation("drift", "psi", "price", 0.4, "max 0.2")])

@@ -18,6 +18,7 @@ def test_a_violated_slice_names_its_broken_input_and_its_training_rows(
         MonitoringSpec,
         PredictionLogger,
         WatchedModel,
+        Window,
         build_report,
         log_ground_truth,
         run_check,
@@ -54,7 +55,9 @@ def test_a_violated_slice_names_its_broken_input_and_its_training_rows(
         }
     )
     model = WatchedModel("shop", 1, training_data=["shop@1"], training_location=str(path))
-    report = build_report(local_kit, model, slices=spec.slices, end=END, labels=spec.labels)
+    report = build_report(
+        local_kit, model, slices=spec.slices, window=Window.last("7d", END), labels=spec.labels
+    )
     result = run_check(local_kit, report, spec)
     (violation,) = result.violations
     assert violation.subject == "device=desktop"

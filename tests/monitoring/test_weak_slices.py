@@ -88,12 +88,12 @@ def test_a_model_that_does_well_everywhere_has_no_weak_slice() -> None:
 
 
 def test_the_report_finds_the_night_hours_of_the_purchase_story(local_kit, purchase_story) -> None:
-    from mlops_kit.monitoring import WatchedModel, build_report
+    from mlops_kit.monitoring import WatchedModel, Window, build_report
     from mlops_kit.monitoring.diagnosis import report_findings
     from mlops_kit.monitoring.report import search_weak_slices
 
     model = WatchedModel("purchase", 1, training_location=str(purchase_story.training_path))
-    report = build_report(local_kit, model, slices=["device"], end=END)
+    report = build_report(local_kit, model, slices=["device"], window=Window.last("7d", END))
     assert report.weak_slices is None  # not searched unless asked
     weak = search_weak_slices(local_kit, report, 50)
     assert weak is report.weak_slices and weak
@@ -111,7 +111,7 @@ def test_the_report_finds_the_night_hours_of_the_purchase_story(local_kit, purch
     assert finding.evidence["slices"] == [w.subject for w in weak]
     # Sliced by hour already, the night hours are named by the coverage finding: the search
     # adds a finding for the mid-priced items only, never repeating the hours.
-    by_hour = build_report(local_kit, model, slices=["hour_of_day"], end=END)
+    by_hour = build_report(local_kit, model, slices=["hour_of_day"], window=Window.last("7d", END))
     assert {w.subject for w in search_weak_slices(local_kit, by_hour, 50)} >= {
         w.subject for w in weak if w.column == "hour_of_day"
     }

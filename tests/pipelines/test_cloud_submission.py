@@ -244,7 +244,13 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
     from mlops_kit.db import migrate
     from mlops_kit.db.models.monitoring import TriggeredRun
     from mlops_kit.kit import Kit
-    from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, run_check
+    from mlops_kit.monitoring import (
+        MonitoringReport,
+        MonitoringSpec,
+        WatchedModel,
+        Window,
+        run_check,
+    )
     from mlops_kit.monitoring.metric_table import Estimate
     from mlops_kit.monitoring.metrics import SliceMetrics
 
@@ -259,8 +265,7 @@ def test_no_second_retraining_run_while_the_clusters_run_is_going(  # type: igno
         report = MonitoringReport(
             WatchedModel("svc-model", 1),
             "classification",
-            end - timedelta(days=7),
-            end,
+            Window.last("7d", end),
             500,
             500,
             [SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.6)}, logged=500)],

@@ -47,6 +47,7 @@ Availability = Literal["ZONAL", "REGIONAL"]
 ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE"]
 KubeflowDatabase = Literal["cloudsql", "in-cluster"]
 Admission = Literal["enforced", "dry-run"]
+EndpointAccess = Literal["public", "dedicated", "private-service-connect"]
 
 
 class StackConfigError(ValueError):
@@ -99,6 +100,17 @@ TableName = Annotated[
 Repository = Annotated[
     Text,
     _pattern(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "expected GitHub 'owner/repository'"),
+]
+ProjectId = Annotated[
+    Text, _pattern(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "not a project id (e.g. acme-ml-dev)")
+]
+PredictHost = Annotated[
+    Text,
+    _pattern(
+        r"(https?://)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?",
+        "expected the host name or address of your forwarding rule, such as 10.10.0.5 or "
+        "predict.prod.mlops.internal",
+    ),
 ]
 Threshold = Annotated[
     Amount,
@@ -306,6 +318,34 @@ class KitRepositoryConfig(Section):
     install the kit from it. The audit flags a public Python repository unless this is set."""
 
 
+class VertexEndpointConfig(Section):
+    """How clients reach the Vertex AI endpoint that serves the models (orchestrator ``vertex``)."""
+
+    access: EndpointAccess
+    """``private-service-connect``: reached only through a forwarding rule in an allowed project's
+    VPC (the default outside dev); ``dedicated``: its own public DNS name, traffic isolated from
+    other tenants' (the default in dev); ``public``: the shared regional API host (dev only)."""
+    project_allowlist: tuple[ProjectId, ...] = ()
+    """Projects besides the stack's own whose VPCs may connect to it (Private Service Connect)."""
+    predict_host: PredictHost | None = None
+    """Address of the forwarding rule clients send predictions to (Private Service Connect): set
+    it once the rule exists, and ``mlops-kit env import`` puts it in the deploy URI."""
+
+    @model_validator(mode="after")
+    def _psc_settings_need_psc(self) -> Self:
+        if self.access != "private-service-connect":
+            for key, value in (
+                ("projectAllowlist", self.project_allowlist),
+                ("predictHost", self.predict_host),
+            ):
+                if value:
+                    raise StackConfigError(
+                        f"config key '{NAMESPACE}:vertexEndpoint.{key}' applies only to access "
+                        f"'private-service-connect' (this endpoint is {self.access!r}): remove it"
+                    )
+        return self
+
+
 class BudgetConfig(Section):
     """Monthly budget alert of the environment."""
 
@@ -318,6 +358,7 @@ class BudgetConfig(Section):
 
 _SECTIONS: Final = ("network", "warehouse", "modelStore", "metadataDb", "kitRepository", "budget")
 _KUBEFLOW_SECTIONS: Final = ("cluster", "kubeflow")
+_VERTEX_SECTIONS: Final = ("vertexEndpoint",)
 
 
 class StackConfig(Section):
@@ -325,9 +366,7 @@ class StackConfig(Section):
 
     environment: str
     """The stack name (``dev``, ``staging``, ``prod``); also the ``env`` label."""
-    project: Annotated[
-        Text, _pattern(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "not a project id (e.g. acme-ml-dev)")
-    ]
+    project: ProjectId
     region: Annotated[Text, _pattern(r"[a-z]+-[a-z]+\d+", "expected e.g. europe-west1")]
     team: LabelValue
     cost_center: LabelValue
@@ -354,6 +393,8 @@ class StackConfig(Section):
     """Set when ``orchestrator`` is ``kubeflow``."""
     kubeflow: KubeflowConfig | None = None
     """Set when ``orchestrator`` is ``kubeflow``."""
+    vertex_endpoint: VertexEndpointConfig | None = None
+    """Set when ``orchestrator`` is ``vertex``."""
     vertex_model_registry: bool = False
     """Mirror READY model versions to the Vertex AI Model Registry."""
     cmek: bool = True
@@ -387,14 +428,14 @@ class StackConfig(Section):
         orchestrator = data.get("orchestrator", "kubeflow")
         sections: tuple[str, ...] = _SECTIONS
         if orchestrator == "vertex":
-            for key in _KUBEFLOW_SECTIONS:
-                if data.get(key):
-                    raise StackConfigError(
-                        f"config key '{NAMESPACE}:{key}' applies only to orchestrator 'kubeflow' "
-                        "(this stack uses 'vertex', which creates no cluster): remove it"
-                    )
-                data.pop(key, None)
+            _drop_sections(
+                data, _KUBEFLOW_SECTIONS, "kubeflow", "vertex', which creates no cluster"
+            )
+            sections = (*_SECTIONS, *_VERTEX_SECTIONS)
         elif orchestrator == "kubeflow":
+            _drop_sections(
+                data, _VERTEX_SECTIONS, "vertex", "kubeflow', which serves on its cluster"
+            )
             sections = (*_SECTIONS, *_KUBEFLOW_SECTIONS)
         for key in sections:
             if data.get(key) is None:
@@ -402,6 +443,13 @@ class StackConfig(Section):
         region = data.get("region")
         if isinstance(data["modelStore"], Mapping) and isinstance(region, str):
             data["modelStore"] = {"location": region.upper(), **data["modelStore"]}
+        endpoint = data.get("vertexEndpoint")
+        if isinstance(endpoint, Mapping):
+            # Outside dev prediction traffic stays off the internet. In dev people and CI call the
+            # endpoint from outside any VPC: a dedicated endpoint needs no forwarding rule, keeps
+            # its traffic apart from other tenants' and already has its own DNS name, as PSC does.
+            default = "dedicated" if data.get("environment") == "dev" else "private-service-connect"
+            data["vertexEndpoint"] = {"access": default, **endpoint}
         kubeflow = data.get("kubeflow")
         if isinstance(kubeflow, Mapping):
             data["kubeflow"] = {
@@ -440,6 +488,21 @@ class StackConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _private_endpoint_outside_dev(self) -> Self:
+        endpoint = self.vertex_endpoint
+        if (
+            endpoint is not None
+            and endpoint.access != "private-service-connect"
+            and self.environment != "dev"
+        ):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:vertexEndpoint.access' is {endpoint.access!r} in "
+                f"{self.environment!r}: prediction traffic would reach the endpoint over the "
+                "internet; only dev may use it, set it to 'private-service-connect'"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _force_destroy_only_in_dev(self) -> Self:
         if self.model_store.force_destroy and self.environment != "dev":
             raise StackConfigError(
@@ -462,6 +525,17 @@ class StackConfig(Section):
     def physical_name(self, suffix: str) -> str:
         """``<prefix>-<env>-<suffix>``: unique per environment within a project."""
         return f"{self.name_prefix}-{self.environment}-{suffix}"
+
+
+def _drop_sections(data: dict[str, Any], keys: tuple[str, ...], owner: str, why: str) -> None:
+    """Remove the empty sections ``keys`` of orchestrator ``owner``; refuse a filled one."""
+    for key in keys:
+        if data.get(key):
+            raise StackConfigError(
+                f"config key '{NAMESPACE}:{key}' applies only to orchestrator '{owner}' "
+                f"(this stack uses '{why}): remove it"
+            )
+        data.pop(key, None)
 
 
 def config_key(loc: tuple[int | str, ...]) -> str:

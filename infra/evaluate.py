@@ -199,7 +199,13 @@ def _service_identity(r: _Declared) -> _Computed:
 def _vertex_endpoint(r: _Declared) -> _Computed:
     # Vertex AI numbers endpoints (at most 10 digits, no leading zero).
     number = str(1_000_000_000 + zlib.crc32(r.name.encode()) % 9_000_000_000)
-    return f"projects/{r.project}/locations/{r.located()}/endpoints/{number}", {"name": number}
+    outputs = {"name": number}
+    if r.inputs.get("dedicatedEndpointEnabled"):
+        # As the Vertex AI API returns it: without the https:// its reference shows.
+        outputs["dedicatedEndpointDns"] = (
+            f"{number}.{r.located()}-{MOCK_PROJECT_NUMBER}.prediction.vertexai.goog"
+        )
+    return f"projects/{r.project}/locations/{r.located()}/endpoints/{number}", outputs
 
 
 def _notification_channel(r: _Declared) -> _Computed:

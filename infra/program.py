@@ -330,6 +330,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 deployers={"deployer": emails["deployer"]},
                 # The pipeline's deploy step runs in-cluster as the pipeline runner.
                 pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                proxy_only_cidr=str(config.network.proxy_only_cidr),
+                proxy_only_subnet=network.proxy_only_subnet,
                 namespace=SERVING_NAMESPACE,
                 service_account=SERVING_KSA,
                 client_namespaces=(KUBEFLOW_NAMESPACE,),
@@ -342,9 +344,10 @@ def program(config: StackConfig) -> dict[str, Any]:
         )
         serving_cluster = cluster.name
     vertex_endpoint: pulumi.Output[str] | None = None
-    if config.orchestrator == "vertex":
+    vertex_predict_host: pulumi.Output[str | None] | None = None
+    if config.vertex_endpoint is not None:
         # No cluster to serve from: models are served by the environment's Vertex AI endpoint.
-        vertex_endpoint = VertexEndpoint(
+        endpoint = VertexEndpoint(
             f"{base}-serving",
             VertexEndpointArgs(
                 project=config.project,
@@ -358,9 +361,13 @@ def program(config: StackConfig) -> dict[str, Any]:
                 },
                 kms_key=keys.get("vertex"),
                 labels=labels,
+                access=config.vertex_endpoint.access,
+                project_allowlist=config.vertex_endpoint.project_allowlist,
+                predict_host=config.vertex_endpoint.predict_host,
             ),
             opts=after_apis,
-        ).endpoint_id
+        )
+        vertex_endpoint, vertex_predict_host = endpoint.endpoint_id, endpoint.predict_host
 
     AuditLogging(
         f"{base}-audit",
@@ -438,6 +445,12 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
         # The Vertex AI deploy target's endpoint (`vertex-endpoint://PROJECT/REGION/ENDPOINT`).
         "vertex_endpoint": vertex_endpoint,
+        # How clients reach it: predictions go to `vertex_predict_host` (the dedicated DNS name or
+        # the PSC forwarding rule) instead of the regional API (`env import` writes ?predict_host=).
+        "vertex_endpoint_access": (
+            config.vertex_endpoint.access if config.vertex_endpoint is not None else None
+        ),
+        "vertex_predict_host": vertex_predict_host,
     }
 
 

@@ -94,6 +94,7 @@ TERRAFORM_NAMES: dict[str, dict[str, str]] = {
         "ip_addresses": "ip_address",
         "server_ca_certs": "server_ca_cert",
     },
+    "google_vertex_ai_endpoint": {"project_allowlists": "project_allowlist"},
 }
 # Pulumi's name for the labels the provider adds to the resource's own (Terraform's spelling).
 _ALWAYS_RENAMED = {"pulumi_labels": "terraform_labels"}

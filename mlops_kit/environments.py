@@ -547,12 +547,21 @@ class StackOutputs(BaseModel):
     vertex_endpoint: str | None = None
     """Numeric id of the Vertex AI endpoint that serves the models (an environment without a
     cluster); the deploy target deploys to it."""
+    vertex_endpoint_access: Literal["public", "dedicated", "private-service-connect"] | None = None
+    """How clients reach the endpoint: the shared regional API host, its dedicated DNS name, or a
+    Private Service Connect forwarding rule."""
+    vertex_predict_host: str | None = None
+    """Where predictions go instead of the regional API host: the dedicated DNS name, or the PSC
+    forwarding rule's address (none until the stack's ``vertexEndpoint.predictHost`` names it)."""
 
     def deploy_target(self) -> str:
         """The deploy URI: the Vertex AI endpoint, the cluster's serving namespace, or ``local``."""
         if self.vertex_endpoint:
             location = self.vertex_location or self.region
-            return f"vertex-endpoint://{self.project}/{location}/{self.vertex_endpoint}"
+            uri = f"vertex-endpoint://{self.project}/{location}/{self.vertex_endpoint}"
+            if self.vertex_predict_host:
+                uri += f"?predict_host={quote(self.vertex_predict_host, safe='')}"
+            return uri
         if not (self.serving_cluster and self.serving_namespace):
             return "local"
         uri = f"gke://{self.project}/{self.region}/{self.serving_cluster}/{self.serving_namespace}"

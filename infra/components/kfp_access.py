@@ -21,9 +21,10 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import certificateauthority, certificatemanager, iap, projects, secretmanager
 
 from infra.components import child_options
+from infra.policies.controls.kubernetes import INTERNAL_GATEWAY_CLASS
 
 GATEWAY = "kfp"
-GATEWAY_CLASS = "gke-l7-rilb"
+GATEWAY_CLASS = INTERNAL_GATEWAY_CLASS
 """GKE's regional internal Application Load Balancer (the only internal class with IAP)."""
 IAP_ROLE = "roles/iap.httpsResourceAccessor"
 HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
@@ -88,32 +89,24 @@ class KfpAccess(pulumi.ComponentResource):
             parent=self, provider=args.provider, depends_on=[args.installed]
         )
         oauth_secret = self._oauth_secret(name, args, child, on_cluster)
-        k8s.apiextensions.CustomResource(
+        internal_gateway(
             f"{name}-gateway",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="Gateway",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=GATEWAY, namespace=args.namespace),
-            spec={
-                "gatewayClassName": GATEWAY_CLASS,
-                # HTTPS only: no listener on port 80 would carry IAP's cookies in clear text.
-                "listeners": [
-                    {
-                        "name": "https",
-                        "protocol": "HTTPS",
-                        "port": 443,
-                        "hostname": args.host,
-                        "tls": {
-                            "mode": "Terminate",
-                            "options": {"networking.gke.io/cert-manager-certs": certificate.name},
-                        },
-                        "allowedRoutes": {"namespaces": {"from": "Same"}},
-                    }
-                ],
-                "addresses": [{"type": "NamedAddress", "value": args.address}],
+            GATEWAY,
+            args.namespace,
+            # HTTPS only: no listener on port 80 would carry IAP's cookies in clear text.
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "hostname": args.host,
+                "tls": {
+                    "mode": "Terminate",
+                    "options": {"networking.gke.io/cert-manager-certs": certificate.name},
+                },
             },
-            opts=pulumi.ResourceOptions.merge(
-                on_cluster, pulumi.ResourceOptions(depends_on=[args.proxy_only_subnet])
-            ),
+            args.proxy_only_subnet,
+            on_cluster,
+            addresses=[{"type": "NamedAddress", "value": args.address}],
         )
         k8s.apiextensions.CustomResource(
             f"{name}-route",
@@ -276,6 +269,36 @@ class KfpAccess(pulumi.ComponentResource):
             string_data={"key": pulumi.Output.secret(version.secret_data)},
             opts=on_cluster,
         )
+
+
+def internal_gateway(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    listener: dict[str, object],
+    proxy_only_subnet: pulumi.Resource,
+    opts: pulumi.ResourceOptions,
+    **spec: object,
+) -> k8s.apiextensions.CustomResource:
+    """A Gateway of GKE's regional internal Application Load Balancer with one ``listener``.
+
+    It admits routes of its own namespace only, and waits for the region's proxy-only subnet:
+    Google refuses the load balancer until it exists.
+    """
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="gateway.networking.k8s.io/v1",
+        kind="Gateway",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
+        spec={
+            "gatewayClassName": GATEWAY_CLASS,
+            "listeners": [listener | {"allowedRoutes": {"namespaces": {"from": "Same"}}}],
+            **spec,
+        },
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[proxy_only_subnet])
+        ),
+    )
 
 
 def _rule(prefix: str, service: str) -> dict[str, object]:

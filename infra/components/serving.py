@@ -2,8 +2,17 @@
 
 The namespace holds the server pods' Kubernetes service account, bound by Workload Identity to the
 ``serving`` Google account (read artifacts and metadata, write prediction logs), a NetworkPolicy
-that admits only the cluster's own clients, and the RBAC role that lets the deployer and the
-pipeline's deploy step apply Deployments, Services and autoscalers there, and nothing else.
+that admits only the cluster's own clients and the load balancer's proxies and health checks, and
+the RBAC role that lets the deployer and the pipeline's deploy step apply Deployments, Services,
+autoscalers, HTTPRoutes and health-check policies there, and nothing else.
+
+It also holds the Gateway ``models`` the deploy target attaches one HTTPRoute per model alias to:
+a GKE regional internal Application Load Balancer (class ``gke-l7-rilb``, an address of the VPC,
+never the internet), whose route weights split an alias's traffic between its version and a canary
+exactly. Requests to ``http://GATEWAY/<alias name>/predict`` reach the alias. Its listener is HTTP
+on port 80, as the Services behind it are: the traffic stays in the VPC, and it admits only routes
+of its own namespace, so nothing of Kubeflow can be attached to it. An environment that prefers
+another Gateway names it in the deploy URI (``?gateway=NAMESPACE/NAME``).
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ import pulumi_kubernetes as k8s
 from pulumi_gcp import serviceaccount
 
 from infra.components import child_options
+from infra.components.kfp_access import HEALTH_CHECK_RANGES, internal_gateway
 from infra.components.network_policy import ingress_policy, peers
+from infra.policies.controls.kubernetes import MODEL_SERVING
 
 SERVER_PORT = 8080
 """The port of ``mlops-kit serve`` in a container (``AIP_HTTP_PORT``'s default)."""
@@ -24,6 +35,8 @@ POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
+GATEWAY = "models"
+"""The Gateway the deploy target's routes attach to (its default ``gateway``)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,10 @@ class ServingArgs:
     """Google accounts that roll servers out (the deployer), by a short name."""
     pipeline_accounts: dict[str, str]
     """Kubernetes service accounts (``NAMESPACE/NAME``) of pipeline steps that deploy, by name."""
+    proxy_only_cidr: str
+    """The region's proxy-only subnet: the Gateway's proxies reach the pods from it."""
+    proxy_only_subnet: pulumi.Resource
+    """That subnet: Google refuses the Gateway's load balancer until it exists."""
     namespace: str = "serving"
     """Namespace of the model servers."""
     service_account: str = "model-server"
@@ -53,10 +70,11 @@ class ServingArgs:
 
 
 class Serving(pulumi.ComponentResource):
-    """The serving namespace, its Workload Identity account, NetworkPolicy and deploy role."""
+    """The serving namespace, its Workload Identity account, Gateway, NetworkPolicy, deploy role."""
 
     namespace: pulumi.Output[str]
     service_account: pulumi.Output[str]
+    gateway: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None
@@ -65,7 +83,9 @@ class Serving(pulumi.ComponentResource):
         child = child_options(self, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels=POD_SECURITY),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace, labels=POD_SECURITY | MODEL_SERVING
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         in_namespace = pulumi.ResourceOptions(
@@ -94,26 +114,41 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Internal: an address of the VPC's subnet, reached by its clients only.
+        gateway = internal_gateway(
+            f"{name}-gateway",
+            GATEWAY,
+            args.namespace,
+            {"name": "http", "protocol": "HTTP", "port": 80},
+            args.proxy_only_subnet,
+            in_namespace,
+        )
         self._network_policy(name, args, in_namespace)
         self._deploy_role(name, args, in_namespace)
         self.namespace = namespace.metadata.name
         self.service_account = account.metadata.name
+        # Known once the Gateway is created.
+        self.gateway = gateway.urn.apply(lambda _: GATEWAY)
         self.register_outputs(
-            {"namespace": self.namespace, "service_account": self.service_account}
+            {
+                "namespace": self.namespace,
+                "service_account": self.service_account,
+                "gateway": self.gateway,
+            }
         )
 
     @staticmethod
     def _network_policy(name: str, args: ServingArgs, opts: pulumi.ResourceOptions) -> None:
-        # Only the server's port, and only from the namespace, its client namespaces and ranges;
-        # kubelet probes are not subject to NetworkPolicy.
+        # Only the server's port, and only from the namespace, its client namespaces and ranges,
+        # and the Gateway's proxies and Google's health checkers; kubelet probes are not subject
+        # to NetworkPolicy.
+        ranges = (*args.client_ranges, args.proxy_only_cidr, *HEALTH_CHECK_RANGES)
         ingress_policy(
             f"{name}-ingress",
             "mlops-kit-serving",
             args.namespace,
             opts,
-            sources=peers(
-                same_namespace=True, namespaces=args.client_namespaces, ranges=args.client_ranges
-            ),
+            sources=peers(same_namespace=True, namespaces=args.client_namespaces, ranges=ranges),
             ports=[SERVER_PORT],
         )
 
@@ -133,6 +168,14 @@ class Serving(pulumi.ComponentResource):
                     api_groups=["autoscaling"], resources=["horizontalpodautoscalers"], verbs=write
                 ),
                 k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["services"], verbs=write),
+                # One route per alias on the Gateway; its weights split a canary's traffic.
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["gateway.networking.k8s.io"], resources=["httproutes"], verbs=write
+                ),
+                # How the load balancer probes each route backend (the server's health route).
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["networking.gke.io"], resources=["healthcheckpolicies"], verbs=write
+                ),
                 # The target checks the pods' account is bound to the serving Google account.
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=[""],

@@ -76,6 +76,11 @@ COMMANDS: dict[str, Entry] = {
         "Deploy REF through the environment's deploy target (local, GKE or Vertex AI).",
     ),
     "canary": Entry("deploy", "canary_app", "Judge or withdraw the canary of an alias."),
+    "predict": Entry(
+        "deploy",
+        "predict",
+        "Send instances to the model the deploy target serves and print its predictions.",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +61,31 @@ def deploy(
     print_result(
         output, deployment.to_dict(), lambda: console.print(deployment.detail, markup=False)
     )
+
+
+def predict(
+    ctx: typer.Context,
+    instances: Annotated[
+        Path,
+        typer.Argument(help='JSON file of the request body {"instances": [...]} or a list.'),
+    ],
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """Send instances to the model the deploy target serves and print its predictions.
+
+    On Vertex AI the request goes where the endpoint takes predictions: its dedicated DNS name,
+    the Private Service Connect forwarding rule (``?predict_host=`` of the deploy URI) or the
+    regional API host.
+    """
+    from mlops_kit.deploy_targets import open_deploy_target, read_instances
+
+    answer = open_deploy_target(state(ctx).kit()).predict(read_instances(instances))
+
+    def one_per_line() -> None:
+        for prediction in answer.get("predictions", []):
+            console.print(json.dumps(prediction, default=str), markup=False)
+
+    print_result(output, answer, one_per_line)
 
 
 @canary_app.command()

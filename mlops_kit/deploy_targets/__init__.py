@@ -5,8 +5,8 @@ The environment's ``deploy`` URI picks the target by scheme, like the other role
 - ``local`` moves the alias in the registry, and every ``mlops-kit serve NAME@ALIAS`` process (on
   this machine, in a container, on a cluster) follows it within its follow interval;
 - ``gke://PROJECT/LOCATION/CLUSTER/NAMESPACE`` rolls the serving image out on a GKE cluster
-  (Deployment, Service, HorizontalPodAutoscaler) through the Kubernetes API, then moves the alias
-  its pods follow;
+  (Deployment, Service, HorizontalPodAutoscaler, HTTPRoute) through the Kubernetes API, then moves
+  the alias its pods follow; a canary's share is its route weight;
 - ``vertex-endpoint://PROJECT/LOCATION/ENDPOINT`` uploads the version as a Vertex AI model in the
   serving image and deploys it to the endpoint, whose traffic split decides which version answers.
 
@@ -20,13 +20,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, final
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
 from mlops_kit.environments import ENV_VAR_NAME, role_env_var
 from mlops_kit.errors import ConfigError, shorten
-from mlops_kit.images import pinned_image
+from mlops_kit.images import PREDICT_ROUTE, pinned_image
 
 if TYPE_CHECKING:
     from mlops_kit.kit import Kit
@@ -193,6 +194,23 @@ class DeployTarget(Backend):
             f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}{where}",
         )
 
+    def predict(self, instances: list[Any]) -> dict[str, Any]:
+        """Send ``instances`` to the model the target serves; the platform's answer.
+
+        By default the target sends none: its servers answer on their own address.
+
+        Returns:
+            ``{"predictions": [...], ...}`` as the platform answers.
+
+        Raises:
+            ConfigError: the target sends no predictions, or does not know where to send them.
+            BackendError: the platform refused the request.
+        """
+        raise ConfigError(
+            f'{self._where()} sends no predictions itself: POST {{"instances": [...]}} to the '
+            f"{PREDICT_ROUTE} route of the `mlops-kit serve` process that serves the model"
+        )
+
     def _where(self) -> str:
         return f"the deploy target {shorten(self.uri)}"
 
@@ -357,6 +375,25 @@ class ContainerTarget(DeployTarget):
             metadata = urlunsplit(parts._replace(query=urlencode(query, doseq=True, safe="@:/")))
             variables[role_env_var("metadata")] = metadata
         return variables
+
+
+def read_instances(path: Path) -> list[Any]:
+    """The instances of a prediction request in ``path``: ``{"instances": [...]}`` or a list.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        ConfigError: it is not JSON, or holds no list of instances.
+    """
+    from mlops_kit.files import read_json
+
+    data = read_json(path, "instances file", 'write {"instances": [{...}, ...]}')
+    instances = data.get("instances") if isinstance(data, dict) else data
+    if not isinstance(instances, list) or not instances:
+        raise ConfigError(
+            f"instances file {shorten(str(path))!r} holds no instances: write "
+            '{"instances": [{...}, ...]} (the body of a prediction request) or a JSON list'
+        )
+    return instances
 
 
 def open_deploy_target(kit: Kit) -> DeployTarget:

@@ -5,19 +5,27 @@ Per model alias it keeps, in the serving namespace the infrastructure program cr
 - a Deployment ``<alias name>`` of the serving image (by digest) running ``mlops-kit serve
   NAME@ALIAS``: its pods follow the alias like every serving process, so a promotion, an approval or
   a rollback in the registry reaches them without a rollout;
-- a HorizontalPodAutoscaler of it, and a Service in front of every pod of the alias;
-- during a canary, a Deployment ``<alias name>-canary`` serving the pinned new version behind the
-  same Service: its share of the traffic is its share of the ready pods.
+- a HorizontalPodAutoscaler of it, and a Service ``<alias name>`` in front of its pods;
+- a Gateway API HTTPRoute ``<alias name>`` on the serving Gateway: requests to ``/<alias name>/...``
+  go to the Service (the prefix is stripped), with a GKE HealthCheckPolicy per Service so the load
+  balancer probes the server's health route;
+- during a canary, a Deployment ``<alias name>-canary`` of the pinned new version (its own small
+  replica count) behind its own Service, and the route's weights split the traffic exactly: a 5 %
+  canary is weights 95/5, whatever the pod counts.
 
 Deploying rolls the image out first (the pods keep serving the alias's current version) and moves
 the alias once the rollout is complete, so a refused image (Binary Authorization) moves nothing.
-The first deployment of an alias moves it first: a server needs a version to start.
+The first deployment of an alias moves it first: a server needs a version to start. A canary ends
+(approval, promotion, rollback, withdrawal) by taking it off the route first, then deleting its
+Deployment and Service, so no request is sent to a deleted backend.
 
 The Kubernetes client reads the kubeconfig context ``gke_PROJECT_LOCATION_CLUSTER`` (what ``gcloud
 container clusters get-credentials`` writes), or, inside a pod of the cluster (a pipeline step), its
 service account. Query parameters: ``context`` (another kubeconfig context), ``service_account``
 (the Kubernetes service account of the pods, default ``model-server``), ``rollout_timeout``
-(seconds, default 600).
+(seconds, default 600), ``gateway`` (the Gateway the routes attach to, ``NAME`` or
+``NAMESPACE/NAME``, default ``models`` in the serving namespace), ``canary_replicas`` (pods of a
+canary, default 1).
 """
 
 from __future__ import annotations
@@ -34,10 +42,19 @@ from typing_extensions import override
 
 from mlops_kit.backends import import_sdk
 from mlops_kit.deploy_targets import ContainerTarget, Deployment, holder_deployment, with_canary
-from mlops_kit.errors import BackendError, ConfigError, ConflictError, first_line, shorten
+from mlops_kit.errors import (
+    BackendError,
+    ConfigError,
+    ConflictError,
+    MlopsKitError,
+    first_line,
+    shorten,
+)
 from mlops_kit.images import HEALTH_ROUTE, SERVER_PORT, refusal_from
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mlops_kit.models import ModelVersion
 
 FIELD_MANAGER: Final = "mlops-kit"
@@ -45,6 +62,13 @@ FIELD_MANAGER: Final = "mlops-kit"
 SERVICE_ACCOUNT: Final = "model-server"
 """The Kubernetes service account of the pods (the infrastructure program creates it)."""
 WORKLOAD_IDENTITY_ANNOTATION: Final = "iam.gke.io/gcp-service-account"
+GATEWAY: Final = "models"
+"""The Gateway the alias routes attach to (the infrastructure program creates it)."""
+CANARY_REPLICAS: Final = 1
+"""Pods of a canary: its share of the traffic is the route's weight, not its share of the pods."""
+SERVICE_PORT: Final = 80
+VERSION_ANNOTATION: Final = "mlops-kit.io/canary-version"
+"""On the route: the version its canary backend serves."""
 MIN_REPLICAS: Final = 2
 """Two pods at least: one can be rescheduled while the other serves."""
 MAX_REPLICAS: Final = 10
@@ -62,7 +86,16 @@ _APPLY: Final = {
     "Service": ("CoreV1Api", "patch_namespaced_service"),
     "HorizontalPodAutoscaler": ("AutoscalingV2Api", "patch_namespaced_horizontal_pod_autoscaler"),
 }
-"""The client API and method that server-side apply each kind the target writes."""
+"""The client API and method that server-side apply each built-in kind the target writes."""
+_DELETE: Final = {
+    "Deployment": ("AppsV1Api", "delete_namespaced_deployment"),
+    "Service": ("CoreV1Api", "delete_namespaced_service"),
+}
+_CUSTOM: Final = {
+    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
+    "HealthCheckPolicy": ("networking.gke.io", "v1", "healthcheckpolicies"),
+}
+"""Group, version and plural of each custom kind the target writes (CustomObjectsApi)."""
 
 
 def _kubernetes(module: str) -> Any:
@@ -113,6 +146,22 @@ class GkeTarget(ContainerTarget):
                 f"rollout_timeout in deploy URI must be seconds, not "
                 f"{shorten(query['rollout_timeout'])!r}"
             ) from exc
+        replicas = query.get("canary_replicas", str(CANARY_REPLICAS))
+        if not replicas.isdigit() or int(replicas) < 1:
+            raise ConfigError(
+                f"canary_replicas in deploy URI must be a whole number of pods (1 or more), not "
+                f"{shorten(replicas)!r}"
+            )
+        self.canary_replicas = int(replicas)
+        gateway_namespace, _, gateway = query.get("gateway", GATEWAY).rpartition("/")
+        if not all(_SEGMENT.match(part) for part in (gateway, gateway_namespace or gateway)):
+            raise ConfigError(
+                f"gateway in deploy URI must be NAME or NAMESPACE/NAME, not "
+                f"{shorten(query['gateway'])!r}"
+            )
+        self.gateway = {"name": gateway} | (
+            {"namespace": gateway_namespace} if gateway_namespace else {}
+        )
 
     @cached_property
     def _client(self) -> Any:
@@ -204,16 +253,17 @@ class GkeTarget(ContainerTarget):
         from mlops_kit import models
 
         version = models.get_version(self.kit, ref)
-        image = self.serving_image(version.ref, image)
-        self._serving_account()
         holder = holder_deployment(self.kit, version.name, alias).version
+        # Approved after its canary: the pods follow the alias, the canary has done. This needs
+        # no image, so it also clears what a failed call left of a canary.
         if holder == version.version:
-            # Approved after its canary: the pods follow the alias, the canary has done.
             if self._remove_canary(version.name, alias):
                 return self.status(version.name, alias)
             raise ConflictError(
                 f"{version.name}@{alias} already is version {holder}: nothing to move"
             )
+        image = self.serving_image(version.ref, image)
+        self._serving_account()
         if holder is None:
             # A server needs a version to start: the first deployment moves the alias first.
             event = models.request_promotion(self.kit, version.ref, alias, reason)
@@ -229,41 +279,100 @@ class GkeTarget(ContainerTarget):
         return self.status(version.name, alias)
 
     def _roll_out(self, model: str, alias: str, image: str) -> None:
-        """Apply the alias's Deployment, Service and autoscaler, and wait for the rollout."""
+        """Apply the alias's Deployment, Service and autoscaler, and wait for the rollout.
+
+        The route is created once, sending everything to the Service; a running canary keeps
+        its weight (an update of the stable pods does not end it).
+        """
         name = resource_name(model, alias)
         self._apply(self.deployment_body(model, alias, f"{model}@{alias}", image, "stable", None))
-        self._apply(self.service_body(model, alias))
+        self._apply(self.service_body(model, alias, "stable"))
+        self._apply(self.health_check_body(name))
         self._apply(self.autoscaler_body(name))
         self._wait_for_rollout(name, image)
+        if self._read("HTTPRoute", name) is None:
+            self._apply(self.route_body(model, alias, None))
 
     def _apply(self, body: dict[str, Any]) -> None:
         """Create or update the object ``body`` by server-side apply, owned by the kit."""
-        api, method = _APPLY[body["kind"]]
-        name = body["metadata"]["name"]
+        kind, name = body["kind"], body["metadata"]["name"]
+        client = _kubernetes("kubernetes.client")
+        if kind in _CUSTOM:
+            call = client.CustomObjectsApi(self._apply_client).patch_namespaced_custom_object
+            args: tuple[Any, ...] = (*_CUSTOM[kind][:2], self.namespace, _CUSTOM[kind][2], name)
+        else:
+            api, method = _APPLY[kind]
+            call = getattr(getattr(client, api)(self._apply_client), method)
+            args = (name, self.namespace)
         self._call(
-            f"apply {body['kind']} {name}",
-            getattr(getattr(_kubernetes("kubernetes.client"), api)(self._apply_client), method),
-            name,
-            self.namespace,
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
+            f"apply {kind} {name}", call, *args, body, field_manager=FIELD_MANAGER, force=True
         )
+
+    def _read(self, kind: str, name: str) -> Any:
+        """The custom object ``kind`` ``name`` (a dict), or ``None`` if it does not exist."""
+        group, version, plural = _CUSTOM[kind]
+        api = _kubernetes("kubernetes.client").CustomObjectsApi(self._client)
+        return self._unless_absent(
+            f"read {kind} {name}",
+            api.get_namespaced_custom_object,
+            group,
+            version,
+            self.namespace,
+            plural,
+            name,
+        )
+
+    def _delete(self, kind: str, name: str) -> bool:
+        """Delete the object ``kind`` ``name``; whether it existed."""
+        client = _kubernetes("kubernetes.client")
+        if kind in _CUSTOM:
+            group, version, plural = _CUSTOM[kind]
+            call = client.CustomObjectsApi(self._client).delete_namespaced_custom_object
+            args: tuple[Any, ...] = (group, version, self.namespace, plural, name)
+        else:
+            api, method = _DELETE[kind]
+            call = getattr(getattr(client, api)(self._client), method)
+            args = (name, self.namespace)
+        return self._unless_absent(f"delete {kind} {name}", call, *args) is not None
+
+    def _unless_absent(self, what: str, call: Any, *args: Any) -> Any:
+        """``call(*args)`` through :meth:`_call`, or ``None`` when the object does not exist."""
+        exceptions = _kubernetes("kubernetes.client.exceptions")
+        try:
+            return self._call(what, call, *args)
+        except BackendError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, exceptions.ApiException) and cause.status == 404:
+                return None
+            raise
 
     @override
     def _start_canary(
         self, version: ModelVersion, alias: str, share: float, image: str | None
     ) -> float:
-        """Run ``version`` beside the alias's pods with about ``share`` of them."""
+        """Run ``version`` beside the alias's pods and route exactly ``share`` of it there."""
+        weight = canary_weight(share)
         image = self.serving_image(version.ref, image)
         self._serving_account()
-        stable = self._replicas(resource_name(version.name, alias)) or MIN_REPLICAS
-        # The Service balances over ready pods: the canary's share is its share of them.
-        pods = max(1, math.ceil(share * stable / (1.0 - share)))
-        body = self.deployment_body(version.name, alias, version.ref, image, "canary", pods)
-        self._apply(body)
-        self._wait_for_rollout(body["metadata"]["name"], image)
-        return share
+        model = version.name
+        body = self.deployment_body(
+            model, alias, version.ref, image, "canary", self.canary_replicas
+        )
+        try:
+            self._apply(body)
+            self._wait_for_rollout(body["metadata"]["name"], image)
+            self._apply(self.service_body(model, alias, "canary"))
+            self._apply(self.health_check_body(f"{resource_name(model, alias)}-canary"))
+            # Last: the route sends traffic only to a backend that is ready for it.
+            self._apply(self.route_body(model, alias, (version.version, weight)))
+        except MlopsKitError as failed:
+            # Nothing of a canary that does not take its share stays behind.
+            try:
+                self._remove_canary(model, alias)
+            except BackendError as left:
+                raise BackendError(f"{first_line(failed)}; then {left}") from failed
+            raise
+        return weight / 100
 
     def _find(self, name: str) -> Any:
         """The Deployment ``name``, or ``None``."""
@@ -276,21 +385,45 @@ class GkeTarget(ContainerTarget):
         )
         return found.items[0] if found.items else None
 
-    def _replicas(self, name: str) -> int:
-        """The ready pods of the Deployment ``name`` (0 if it does not exist)."""
-        found = self._find(name)
-        return int(found.status.ready_replicas or 0) if found is not None else 0
-
     def _remove_canary(self, model: str, alias: str) -> bool:
-        """Delete the alias's canary Deployment; whether there was one."""
-        name = f"{resource_name(model, alias)}-canary"
-        if self._find(name) is None:
-            return False
-        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
-        self._call(
-            f"delete Deployment {name}", apps.delete_namespaced_deployment, name, self.namespace
-        )
-        return True
+        """Take the alias's canary off its route, then delete it; whether there was one.
+
+        Raises:
+            BackendError: the cluster refused a step; the message names what is left and the
+                command that removes it.
+        """
+        name = resource_name(model, alias)
+        canary = f"{name}-canary"
+        route = self._read("HTTPRoute", name)
+        steps: list[tuple[str, Callable[[], bool]]] = []
+
+        def stable_only() -> bool:
+            self._apply(self.route_body(model, alias, None))
+            return True
+
+        if route is not None and canary_backend(route, name) is not None:
+            steps.append((f"the route {name}'s weight for {canary}", stable_only))
+        steps += [
+            (f"Deployment {canary}", lambda: self._delete("Deployment", canary)),
+            (f"Service {canary}", lambda: self._delete("Service", canary)),
+            (
+                f"HealthCheckPolicy {canary}-health",
+                lambda: self._delete("HealthCheckPolicy", f"{canary}-health"),
+            ),
+        ]
+        removed = False
+        for index, (_, step) in enumerate(steps):
+            try:
+                removed = step() or removed
+            except BackendError as exc:
+                left = ", ".join(what for what, _ in steps[index:])
+                holder = holder_deployment(self.kit, model, alias).version
+                raise BackendError(
+                    f"{exc}; left of the canary of {model}@{alias} in {self.namespace}: {left}: "
+                    f"remove it with `mlops-kit deploy {model}@{holder} --alias {alias} "
+                    f"--reason 'remove the canary'` once the cluster accepts the change"
+                ) from exc
+        return removed
 
     def _wait_for_rollout(self, name: str, image: str) -> None:
         """Wait until every pod of ``name`` runs its new template, as ``kubectl rollout status``.
@@ -348,14 +481,15 @@ class GkeTarget(ContainerTarget):
     def status(self, model: str, alias: str) -> Deployment:
         registry = holder_deployment(self.kit, model, alias)
         name = resource_name(model, alias)
-        canary = self._find(f"{name}-canary")
-        if canary is None:
+        route = self._read("HTTPRoute", name)
+        canary = canary_backend(route, name) if route is not None else None
+        if route is None or canary is None:
             return registry
-        version = int(canary.metadata.annotations["mlops-kit.io/version"])
-        canary_pods = int(canary.status.ready_replicas or 0)
-        pods = canary_pods + self._replicas(name)
-        share = canary_pods / pods if pods else 0.0
-        return with_canary(registry, version, share, f" ({canary_pods} of {pods} pods)")
+        weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
+        share = int(canary.get("weight", 1)) / sum(weights)
+        version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
+        how = f" (route {name} weights {'/'.join(map(str, weights))})"
+        return with_canary(registry, version, share, how)
 
     @override
     def _serve_holder(self, model: str, alias: str) -> None:
@@ -450,22 +584,77 @@ class GkeTarget(ContainerTarget):
             "spec": spec,
         }
 
-    def service_body(self, model: str, alias: str) -> dict[str, Any]:
-        """The Service of every pod of the alias, stable and canary."""
+    def service_body(self, model: str, alias: str, track: str) -> dict[str, Any]:
+        """The Service of the alias's ``track`` (``stable`` or ``canary``) pods, a route backend."""
         name = resource_name(model, alias)
         return {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {
-                "name": name,
+                "name": name + ("" if track == "stable" else f"-{track}"),
                 "namespace": self.namespace,
-                "labels": _labels(name, "stable"),
+                "labels": _labels(name, track),
                 "annotations": {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias},
             },
             "spec": {
                 "type": "ClusterIP",
-                "selector": {"app.kubernetes.io/instance": name},
-                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                "selector": {"app.kubernetes.io/instance": name, "mlops-kit.io/track": track},
+                "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http"}],
+            },
+        }
+
+    def health_check_body(self, service: str) -> dict[str, Any]:
+        """How the load balancer probes the pods of ``service``: the server's health route.
+
+        GKE's default probe asks for ``/``, which the server does not answer.
+        """
+        return {
+            "apiVersion": "networking.gke.io/v1",
+            "kind": "HealthCheckPolicy",
+            "metadata": {"name": f"{service}-health", "namespace": self.namespace},
+            "spec": {
+                "default": {
+                    "config": {
+                        "type": "HTTP",
+                        "httpHealthCheck": {"port": SERVER_PORT, "requestPath": HEALTH_ROUTE},
+                    }
+                },
+                "targetRef": {"group": "", "kind": "Service", "name": service},
+            },
+        }
+
+    def route_body(self, model: str, alias: str, canary: tuple[int, int] | None) -> dict[str, Any]:
+        """The alias's HTTPRoute: all to its Service, or ``canary`` (version, percent) split off.
+
+        Requests to ``/<alias name>/...`` on the Gateway reach the server as ``/...``.
+        """
+        name = resource_name(model, alias)
+        annotations = {"mlops-kit.io/model": model, "mlops-kit.io/alias": alias}
+        backends: list[dict[str, Any]] = [{"name": name, "port": SERVICE_PORT, "weight": 100}]
+        if canary is not None:
+            version, weight = canary
+            annotations[VERSION_ANNOTATION] = str(version)
+            backends[0]["weight"] = 100 - weight
+            backends.append({"name": f"{name}-canary", "port": SERVICE_PORT, "weight": weight})
+        rewrite = {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}
+        return {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": _labels(name, "stable"),
+                "annotations": annotations,
+            },
+            "spec": {
+                "parentRefs": [self.gateway],
+                "rules": [
+                    {
+                        "matches": [{"path": {"type": "PathPrefix", "value": f"/{name}"}}],
+                        "filters": [{"type": "URLRewrite", "urlRewrite": rewrite}],
+                        "backendRefs": backends,
+                    }
+                ],
             },
         }
 
@@ -493,6 +682,32 @@ class GkeTarget(ContainerTarget):
                 ],
             },
         }
+
+
+def canary_weight(share: float) -> int:
+    """The route weight (of 100) that gives a canary ``share`` of the traffic.
+
+    Raises:
+        ConfigError: ``share`` is not a whole percentage from 1 to 99.
+    """
+    weight = round(share * 100) if math.isfinite(share) else 0
+    if not 1 <= weight <= 99:
+        raise ConfigError(
+            f"the GKE target splits traffic by route weights in whole percents: give a canary a "
+            f"share from 0.01 to 0.99, not {share}"
+        )
+    return weight
+
+
+def route_backends(route: dict[str, Any]) -> list[dict[str, Any]]:
+    """The backends of the (single) rule of an alias's route."""
+    rules = route.get("spec", {}).get("rules") or [{}]
+    return list(rules[0].get("backendRefs") or [])
+
+
+def canary_backend(route: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The canary backend of the route of the alias ``name``, if it has one."""
+    return next((b for b in route_backends(route) if b.get("name") == f"{name}-canary"), None)
 
 
 def _status_message(exc: Any) -> str:

@@ -7,13 +7,22 @@ the version on 100 % and undeploys the others; a canary deploys it beside the al
 its share. Vertex pins versions, so on a protected alias the version is rolled out once approved
 (run the deployment again). One endpoint serves one model alias.
 
-Query parameters: ``api_endpoint`` (another host than ``LOCATION-aiplatform.googleapis.com``, a
-Private Service Connect address for example), ``machine_type`` (default ``n1-standard-2``),
-``min_replicas`` (1) and ``max_replicas`` (3). Every google-cloud-aiplatform call is in this module.
+Predictions (:meth:`VertexEndpointTarget.predict`) go where the endpoint takes them: a dedicated
+endpoint answers only on its own DNS name (``ENDPOINT.LOCATION-PROJECT_NUMBER.prediction.vertexai.goog``,
+read from the endpoint), a Private Service Connect endpoint only through the consumer's forwarding
+rule (``predict_host``), a public one on the regional API host. Deploying, undeploying and traffic
+splits always go through the regional API.
+
+Query parameters: ``api_endpoint`` (another host than ``LOCATION-aiplatform.googleapis.com`` for
+the management calls, a Private Service Connect address of Google APIs for example),
+``predict_host`` (where predictions go: the forwarding rule's address or DNS name, ``mlops-kit env
+import`` writes it from the stack), ``machine_type`` (default ``n1-standard-2``), ``min_replicas``
+(1) and ``max_replicas`` (3). Every google-cloud-aiplatform call is in this module.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
@@ -38,6 +47,11 @@ if TYPE_CHECKING:
 _PURPOSE: Final = "the Vertex AI endpoint deploy target"
 OPERATION_TIMEOUT: Final = 3600
 """Seconds a deployment may take: Vertex AI starts the machines and waits for readiness."""
+PREDICT_TIMEOUT: Final = 60
+"""Seconds a prediction request may take."""
+_HOST: Final = re.compile(
+    r"(https?://)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?"
+)
 
 
 def _int(query: dict[str, str], key: str, default: int) -> int:
@@ -59,6 +73,12 @@ class VertexEndpointTarget(ContainerTarget):
         segments, query = self.uri_parts()
         self.project, self.location, self.endpoint_id = segments
         self.api_endpoint = vertex_api_endpoint(uri, self.location)
+        self.predict_host = query.get("predict_host")
+        if self.predict_host is not None and not _HOST.fullmatch(self.predict_host):
+            raise ConfigError(
+                f"predict_host in deploy URI must be a host name or address such as 10.10.0.5 "
+                f"(your forwarding rule's), not {shorten(self.predict_host)!r}"
+            )
         self.machine_type = query.get("machine_type", "n1-standard-2")
         self.min_replicas = _int(query, "min_replicas", 1)
         self.max_replicas = max(self.min_replicas, _int(query, "max_replicas", 3))
@@ -97,6 +117,40 @@ class VertexEndpointTarget(ContainerTarget):
         require_google_credentials("Vertex AI", package="google-cloud-aiplatform", extra="vertex")
         endpoint = self._read_endpoint()
         return f"Vertex AI endpoint {endpoint.display_name} ({self.endpoint})"
+
+    @override
+    def predict(self, instances: list[Any]) -> dict[str, Any]:
+        from google.protobuf import json_format, struct_pb2
+
+        host = self._prediction_host()
+        client = vertex_sdk(_PURPOSE).PredictionServiceClient(
+            transport="rest", client_options={"api_endpoint": host}
+        )
+        values = [json_format.ParseDict(instance, struct_pb2.Value()) for instance in instances]
+        response = self._call(
+            f"answer a prediction request at {shorten(host)}",
+            lambda: client.predict(
+                endpoint=self.endpoint, instances=values, timeout=PREDICT_TIMEOUT
+            ),
+        )
+        answer: dict[str, Any] = json_format.MessageToDict(type(response).pb(response))
+        return answer
+
+    def _prediction_host(self) -> str:
+        """Where predictions go: ``predict_host``, else where the endpoint says it takes them."""
+        if self.predict_host:
+            return self.predict_host
+        endpoint = self._read_endpoint()
+        if endpoint.dedicated_endpoint_dns:
+            # Vertex AI refuses a dedicated endpoint's predictions on the regional host.
+            return str(endpoint.dedicated_endpoint_dns)
+        if endpoint.private_service_connect_config.enable_private_service_connect:
+            raise ConfigError(
+                f"Vertex AI endpoint {self.endpoint_id} takes predictions only through Private "
+                "Service Connect: add ?predict_host=ADDRESS (your forwarding rule's) to the deploy "
+                "URI, or set vertexEndpoint.predictHost in the stack and `mlops-kit env import` again"
+            )
+        return self.api_endpoint
 
     # -- what the endpoint serves -------------------------------------------------------------------
 

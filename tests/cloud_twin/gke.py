@@ -9,7 +9,13 @@ auth plugin supplies one. It answers what the GKE deploy target calls and record
 - Deployments: server-side apply (``PATCH`` with ``application/apply-patch+yaml`` and a
   ``fieldManager``; any other patch is refused with 415 as the API server refuses it), get, get
   ``/status``, list (``fieldSelector=metadata.name=``), delete;
-- Services and autoscaling/v2 HorizontalPodAutoscalers: server-side apply.
+- Services, autoscaling/v2 HorizontalPodAutoscalers, Gateway API (``gateway.networking.k8s.io/v1``)
+  HTTPRoutes and GKE's ``networking.gke.io/v1`` HealthCheckPolicies: server-side apply, get, delete;
+- every kind above: create (``POST``; 409 ``AlreadyExists`` when the name is taken) and replace
+  (``PUT``; 404 when absent, 409 ``Conflict`` when ``metadata.resourceVersion`` is stale).
+
+A request can be refused on purpose (:meth:`FakeKubernetes.refuse`), as RBAC or an admission
+webhook would refuse it, to test what a client leaves behind when a call fails midway.
 
 Errors are ``Status`` bodies. A Deployment's status is what its controllers would report at once:
 every pod ready (an autoscaler raises the count to its minimum), or, when Binary Authorization is
@@ -40,9 +46,11 @@ _KINDS = {
     "/api/v1": {"serviceaccounts": "ServiceAccount", "services": "Service"},
     "/apis/apps/v1": {"deployments": "Deployment"},
     "/apis/autoscaling/v2": {"horizontalpodautoscalers": "HorizontalPodAutoscaler"},
+    "/apis/gateway.networking.k8s.io/v1": {"httproutes": "HTTPRoute"},
+    "/apis/networking.gke.io/v1": {"healthcheckpolicies": "HealthCheckPolicy"},
 }
 _PATH = re.compile(
-    r"^(?P<group>/api/v1|/apis/[a-z.]+/v[0-9a-z]+)/namespaces/(?P<namespace>[^/]+)/"
+    r"^(?P<group>/api/v1|/apis/[a-z0-9.]+/v[0-9a-z]+)/namespaces/(?P<namespace>[^/]+)/"
     r"(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?P<status>/status)?$"
 )
 
@@ -82,6 +90,8 @@ class FakeKubernetes(LoopbackFake):
         self.attested: set[str] | None = None
         """Binary Authorization: ``None`` admits every image; a set admits only these images."""
         self.attestor = "projects/twin-project/attestors/built-by-ci"
+        self.refusals: dict[tuple[str, str], Reply] = {}
+        """``(method, plural)`` → the reply that refuses such requests (:meth:`refuse`)."""
         self.lock = threading.Lock()
         super().__init__()
 
@@ -111,6 +121,10 @@ class FakeKubernetes(LoopbackFake):
             },
         }
 
+    def refuse(self, method: str, plural: str, message: str = "forbidden by policy") -> None:
+        """Refuse every ``method`` request on objects of ``plural`` with 403, as RBAC refuses."""
+        self.refusals[method, plural] = 403, status_body(403, "Forbidden", message)
+
     def applied(self, plural: str) -> list[Any]:
         """The bodies applied to objects of ``plural`` (``deployments`` ...), in order."""
         return [
@@ -139,9 +153,14 @@ class FakeKubernetes(LoopbackFake):
         namespace, plural, name = match["namespace"], match["plural"], match["name"]
         if namespace not in self.namespaces:
             return 404, status_body(404, "NotFound", f'namespaces "{namespace}" not found')
+        refusal = self.refusals.get((method, plural))
+        if refusal is not None:
+            return refusal
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         key = (plural, namespace, name or "")
         handlers = {
+            ("POST", False): lambda: self.create(plural, namespace, kind, body),
+            ("PUT", True): lambda: self.replace(key, kind, body),
             ("GET", False): lambda: self.list(plural, namespace, query.get("fieldSelector"), kind),
             ("PATCH", True): lambda: self.apply(key, kind, content_type, query, body),
             ("GET", True): lambda: self.get(key),
@@ -163,6 +182,33 @@ class FakeKubernetes(LoopbackFake):
         if self.objects.pop(key, None) is None:
             return 404, status_body(404, "NotFound", f'{key[0]} "{key[2]}" not found')
         return 200, status_body(200, "", "") | {"status": "Success"}
+
+    def create(self, plural: str, namespace: str, kind: str, body: Any) -> Reply:
+        """Create one object; 409 when its name is taken."""
+        name = (body or {}).get("metadata", {}).get("name")
+        if (body or {}).get("kind") != kind or not name:
+            return 400, status_body(400, "BadRequest", "the body names no object of this kind")
+        key = (plural, namespace, name)
+        if key in self.objects:
+            return 409, status_body(409, "AlreadyExists", f'{plural} "{name}" already exists')
+        return 201, self._store(key, body, 1)
+
+    def replace(self, key: tuple[str, str, str], kind: str, body: Any) -> Reply:
+        """Replace one object; 409 when the body's ``resourceVersion`` is not the stored one."""
+        before = self.objects.get(key)
+        if before is None:
+            return 404, status_body(404, "NotFound", f'{key[0]} "{key[2]}" not found')
+        if body.get("kind") != kind or body.get("metadata", {}).get("name") != key[2]:
+            return 400, status_body(400, "BadRequest", "the name or kind of the body differs")
+        version = body["metadata"].get("resourceVersion")
+        if version != before["metadata"]["resourceVersion"]:
+            return 409, status_body(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
+        return 200, self._store(key, body, self._generation(before, body))
 
     def list(self, plural: str, namespace: str, selector: str | None, kind: str) -> Reply:
         """The objects of ``plural`` in ``namespace``; ``metadata.name=NAME`` is honoured."""
@@ -197,19 +243,25 @@ class FakeKubernetes(LoopbackFake):
         if body.get("kind") != kind or body.get("metadata", {}).get("name") != key[2]:
             return 400, status_body(400, "BadRequest", "the name or kind of the body differs")
         before = self.objects.get(key)
-        generation = 1
-        if before is not None:
-            changed = before.get("spec") != body.get("spec")
-            generation = before["metadata"]["generation"] + (1 if changed else 0)
+        generation = 1 if before is None else self._generation(before, body)
+        return (200 if before else 201), self._store(key, body, generation)
+
+    @staticmethod
+    def _generation(before: dict[str, Any], body: Any) -> int:
+        changed = before.get("spec") != body.get("spec")
+        return int(before["metadata"]["generation"]) + (1 if changed else 0)
+
+    def _store(self, key: tuple[str, str, str], body: Any, generation: int) -> dict[str, Any]:
         stored = json.loads(json.dumps(body))
         stored["metadata"] |= {
+            "namespace": key[1],
             "uid": f"uid-{key[2]}",
             "generation": generation,
             "resourceVersion": str(len(self.requests)),
             "creationTimestamp": CREATED,
         }
         self.objects[key] = stored
-        return (200 if before else 201), self.observed(key)
+        return self.observed(key)
 
     def observed(self, key: tuple[str, str, str]) -> dict[str, Any]:
         """The object as its controllers leave it: a Deployment gets its status."""

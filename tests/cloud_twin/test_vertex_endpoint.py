@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,12 @@ IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/mlops/churn@sha256:" + "c" * 64
 SERVING = f"mlops-serving@{PROJECT}.iam.gserviceaccount.com"
 
 
-@pytest.fixture
-def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[tuple[Kit, str, Any]]:
-    """A kit deploying to a fresh endpoint of the twin, and a model of two versions."""
+@contextmanager
+def endpoint_kit(
+    cloud_twin: CloudTwin, tmp_path: Path, access: str = "public", query: str = ""
+) -> Iterator[tuple[Kit, str, Any]]:
+    """A kit deploying to a fresh endpoint of the twin reached by ``access``, and a model of two
+    versions; ``query`` is appended to the deploy URI."""
     from mlops_kit import models
     from mlops_kit.db import migrate
     from mlops_kit.models.registration import Lineage
@@ -31,11 +36,11 @@ def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[tuple[Kit, str
     vertex = cloud_twin.vertex
     assert vertex is not None
     endpoint_id = uuid.uuid4().hex[:12]
-    vertex.create_endpoint(PROJECT, REGION, endpoint_id)
+    vertex.create_endpoint(PROJECT, REGION, endpoint_id, access)
     environment = cloud_twin.environment().model_copy(
         update={
             "deploy": f"vertex-endpoint://{PROJECT}/{REGION}/{endpoint_id}"
-            f"?api_endpoint={vertex.endpoint}&machine_type=n1-standard-4&max_replicas=5",
+            f"?api_endpoint={vertex.endpoint}&machine_type=n1-standard-4&max_replicas=5{query}",
             "service_accounts": {**cloud_twin.environment().service_accounts, "serving": SERVING},
         }
     )
@@ -47,6 +52,13 @@ def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[tuple[Kit, str
             path = train_classifier(tmp_path / f"m{seed}", seed)
             models.register(kit, name, path, lineage=Lineage(image_digest=IMAGE))
         yield kit, name, vertex
+
+
+@pytest.fixture
+def vertex_kit(cloud_twin: CloudTwin, tmp_path: Path) -> Iterator[tuple[Kit, str, Any]]:
+    """A kit deploying to a fresh public endpoint of the twin, and a model of two versions."""
+    with endpoint_kit(cloud_twin, tmp_path) as made:
+        yield made
 
 
 def test_a_version_is_uploaded_in_the_serving_image_and_takes_the_endpoint(
@@ -147,3 +159,110 @@ def test_refusals_are_one_line(vertex_kit: tuple[Kit, str, Any], cloud_twin: Clo
     assert "\n" not in str(refused.value)
     assert "Vertex AI refused to read the endpoint" in str(refused.value)
     assert "aiplatform.endpoints.deploy" in str(refused.value)
+
+
+def _endpoint(kit: Kit) -> str:
+    """The resource name of the endpoint ``kit`` deploys to."""
+    name = kit.environment.deploy.removeprefix("vertex-endpoint://").partition("?")[0]
+    project, region, endpoint_id = name.split("/")
+    return f"projects/{project}/locations/{region}/endpoints/{endpoint_id}"
+
+
+def test_a_public_endpoint_answers_predictions_on_the_regional_host(
+    vertex_kit: tuple[Kit, str, Any],
+) -> None:
+    kit, name, vertex = vertex_kit
+    target = open_deploy_target(kit)
+    with pytest.raises(BackendError, match="has no deployed model"):
+        target.predict([{"tenure": 3}])
+    target.deploy(f"{name}@1", alias="production", reason="first")
+    target.deploy(f"{name}@2", alias="production", reason="try", traffic_share=0.1)
+    answer = target.predict([{"tenure": 3}, {"tenure": 40}])
+    assert answer["predictions"] == [f"{name}@1", f"{name}@1"]  # the 90 % side answers
+    assert vertex.posted(":predict") == [
+        {"instances": [{"tenure": 3}]},
+        {"instances": [{"tenure": 3}, {"tenure": 40}]},
+    ]
+
+
+def test_a_dedicated_endpoint_answers_on_its_own_dns_name_and_is_managed_on_the_regional_api(
+    cloud_twin: CloudTwin, tmp_path: Path
+) -> None:
+    with endpoint_kit(cloud_twin, tmp_path, "dedicated") as (kit, name, vertex):
+        target = open_deploy_target(kit)
+        target.deploy(f"{name}@1", alias="production", reason="first")
+        # Found on the endpoint: the deploy URI names no prediction host.
+        assert target.predict([{"tenure": 3}])["predictions"] == [f"{name}@1"]
+        endpoint = _endpoint(kit)
+        assert vertex.endpoints[endpoint]["dedicatedEndpointDns"] == (
+            vertex.prediction_hosts[endpoint].url
+        )
+        # Vertex AI refuses the endpoint's predictions on the regional host.
+        regional = kit.environment.model_copy(
+            update={"deploy": f"{kit.environment.deploy}&predict_host={vertex.endpoint}"}
+        )
+        with Kit(regional) as other, pytest.raises(BackendError) as refused:
+            open_deploy_target(other).predict([{"tenure": 3}])
+        assert "\n" not in str(refused.value)
+        assert str(refused.value).startswith(
+            f"Vertex AI refused to answer a prediction request at {vertex.endpoint} on {endpoint}:"
+        )
+        assert "use its dedicated DNS name" in str(refused.value)
+
+
+def test_a_psc_endpoint_answers_through_the_forwarding_rule_named_in_the_deploy_uri(
+    cloud_twin: CloudTwin, tmp_path: Path, run_cli: Any
+) -> None:
+    with endpoint_kit(cloud_twin, tmp_path, "private-service-connect") as (kit, name, vertex):
+        target = open_deploy_target(kit)
+        target.deploy(f"{name}@1", alias="production", reason="first")
+        with pytest.raises(ConfigError) as unknown:
+            target.predict([{"tenure": 3}])
+        assert str(unknown.value) == (
+            f"Vertex AI endpoint {name.removeprefix('churn-')} takes predictions only through "
+            "Private Service Connect: add ?predict_host=ADDRESS (your forwarding rule's) to the "
+            "deploy URI, or set vertexEndpoint.predictHost in the stack and `mlops-kit env "
+            "import` again"
+        )
+        rule = vertex.prediction_hosts[_endpoint(kit)].url
+        environment = kit.environment.model_copy(
+            update={
+                "name": f"twin-{name.removeprefix('churn-')}",
+                "deploy": f"{kit.environment.deploy}&predict_host={rule}",
+            }
+        )
+        path = cloud_twin.environments_dir / f"{environment.name}.yaml"
+        path.write_text(json.dumps(environment.model_dump(mode="json")), encoding="utf-8")
+        instances = tmp_path / "instances.json"
+        instances.write_text(json.dumps({"instances": [{"tenure": 3}]}), encoding="utf-8")
+        try:
+            result = run_cli(
+                "--env", environment.name, "predict", str(instances), "--format", "json"
+            )
+            assert result.exit_code == 0, result.stderr
+            assert json.loads(result.stdout)["predictions"] == [f"{name}@1"]
+            table = run_cli("--env", environment.name, "predict", str(instances))
+            assert table.stdout.strip() == json.dumps(f"{name}@1")
+        finally:
+            path.unlink()
+        # The deployment went to the regional API, the predictions to the forwarding rule alone.
+        assert len(vertex.posted(":deployModel")) == 1
+        assert len(vertex.posted(":predict")) == 2
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example/../v1", "<script>x</script>", "10.0.0.1;DROP TABLE x", "a b"]
+)
+def test_a_hostile_predict_host_is_refused_in_one_line(
+    vertex_kit: tuple[Kit, str, Any], host: str
+) -> None:
+    from urllib.parse import quote
+
+    kit, _, _ = vertex_kit
+    hostile = kit.environment.model_copy(
+        update={"deploy": f"{kit.environment.deploy}&predict_host={quote(host, safe='')}"}
+    )
+    with Kit(hostile) as other, pytest.raises(ConfigError) as refused:
+        open_deploy_target(other)
+    assert str(refused.value).startswith("predict_host in deploy URI must be a host name")
+    assert "\n" not in str(refused.value)

@@ -16,7 +16,11 @@ The client reaches it through its ``api_endpoint`` client option with the REST t
   up to 100 or names a model the endpoint does not serve, a model that was never uploaded, a
   deployment without dedicated resources, and an undeployment that would leave traffic on the
   undeployed model. An endpoint exists once :meth:`FakeVertex.create_endpoint` made it (the
-  infrastructure program creates it).
+  infrastructure program creates it);
+- PredictionService: ``endpoints:predict``, answered by the deployed model with the largest share
+  of the traffic (each prediction is its display name). A dedicated endpoint answers only on its
+  own host and a Private Service Connect endpoint only on its forwarding rule's (each a server of
+  its own on loopback), and the regional host refuses both, as Vertex AI does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.cloud_twin.http import LoopbackFake, Reply, dispatch, error
+from tests.cloud_twin.http import LoopbackFake, LoopbackServer, Reply, dispatch, error
 from tests.cloud_twin.runs import Progression
 
 CREATED = "2026-11-02T03:00:00Z"
@@ -54,8 +58,16 @@ class FakeVertex(LoopbackFake):
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.refusal: str | None = None
         """When set, every request is refused with 403 and this message (a missing permission)."""
+        self.prediction_hosts: dict[str, LoopbackServer] = {}
+        """The endpoint's own prediction server (dedicated DNS or PSC forwarding rule), by name."""
         self.lock = threading.Lock()
         super().__init__()
+
+    def stop(self) -> None:
+        """Stop serving, the endpoints' own prediction hosts too."""
+        for server in self.prediction_hosts.values():
+            server.stop()
+        super().stop()
 
     @property
     def endpoint(self) -> str:
@@ -76,10 +88,28 @@ class FakeVertex(LoopbackFake):
         parts = urlsplit(path)
         query = parse_qs(parts.query)
         route = unquote(parts.path).removeprefix("/v1/")
+        host = headers.get("host", "")
         with self.lock:
             self.requests.append((method, path, parsed))
             if self.refusal:
                 return error(403, self.refusal, "forbidden")
+            own = [
+                name for name, s in self.prediction_hosts.items() if urlsplit(s.url).netloc == host
+            ]
+            if own:
+                # An endpoint's own host answers predictions of that endpoint alone.
+                return dispatch(
+                    [
+                        (
+                            "POST",
+                            rf"({re.escape(own[0])}):predict",
+                            lambda e: self.predict(e, parsed),
+                        )
+                    ],
+                    method,
+                    route,
+                    f"Vertex AI endpoint {own[0]}'s prediction host",
+                )
             routes: list[tuple[str, str, Any]] = [
                 (
                     "POST",
@@ -135,6 +165,11 @@ class FakeVertex(LoopbackFake):
                     "POST",
                     r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):undeployModel",
                     lambda e: self.undeploy_model(e, parsed),
+                ),
+                (
+                    "POST",
+                    r"(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+):predict",
+                    lambda e: self.refuse_shared_host(e) or self.predict(e, parsed),
                 ),
                 ("GET", r"projects/.+/operations/[^/]+", lambda: self.get(self.operations, route)),
             ]
@@ -202,17 +237,71 @@ class FakeVertex(LoopbackFake):
         """``schedules.list``."""
         return 200, {"schedules": [s for n, s in self.schedules.items() if n.startswith(parent)]}
 
-    def create_endpoint(self, project: str, location: str, endpoint_id: str) -> str:
-        """An endpoint serving nothing yet; its resource name."""
+    def create_endpoint(
+        self, project: str, location: str, endpoint_id: str, access: str = "public"
+    ) -> str:
+        """An endpoint serving nothing yet; its resource name.
+
+        Args:
+            access: ``public`` (predictions on the regional host), ``dedicated`` (on a DNS name
+                of its own: :attr:`prediction_hosts`, which the endpoint names) or
+                ``private-service-connect`` (on the forwarding rule the consumer made: the
+                :attr:`prediction_hosts` server, which the endpoint does not name).
+        """
         name = f"projects/{project}/locations/{location}/endpoints/{endpoint_id}"
-        self.endpoints[name] = {
+        endpoint: dict[str, Any] = {
             "name": name,
             "displayName": endpoint_id,
             "createTime": CREATED,
             "deployedModels": [],
             "trafficSplit": {},
         }
+        if access != "public":
+            self.prediction_hosts[name] = LoopbackServer(self.route).start()
+        if access == "dedicated":
+            endpoint.update(
+                dedicatedEndpointEnabled=True, dedicatedEndpointDns=self.prediction_hosts[name].url
+            )
+        elif access == "private-service-connect":
+            endpoint["privateServiceConnectConfig"] = {
+                "enablePrivateServiceConnect": True,
+                "projectAllowlist": [project],
+            }
+        self.endpoints[name] = endpoint
         return name
+
+    def refuse_shared_host(self, endpoint: str) -> Reply | None:
+        """Vertex AI's refusal of a prediction on the regional host for a private or dedicated
+        endpoint; ``None`` for a public one."""
+        served = self.endpoints.get(endpoint, {})
+        if served.get("dedicatedEndpointEnabled"):
+            return error(
+                400,
+                f"Endpoint {endpoint} is a dedicated endpoint and cannot be reached through the "
+                f"shared domain: use its dedicated DNS name {served['dedicatedEndpointDns']}",
+            )
+        if served.get("privateServiceConnectConfig", {}).get("enablePrivateServiceConnect"):
+            return error(
+                400,
+                f"Endpoint {endpoint} is a Private Service Connect endpoint: send predictions "
+                "through a forwarding rule of an allowed project",
+            )
+        return None
+
+    def predict(self, endpoint: str, body: dict[str, Any]) -> Reply:
+        """``endpoints.predict``: the deployed model with the largest traffic share answers."""
+        if endpoint not in self.endpoints:
+            return error(404, f"Endpoint {endpoint} not found.", "notFound")
+        served = self.endpoints[endpoint]
+        if not served["deployedModels"]:
+            return error(400, f"Endpoint {endpoint} has no deployed model.")
+        share = served["trafficSplit"]
+        answering = max(served["deployedModels"], key=lambda m: share.get(m["id"], 0))
+        return 200, {
+            "predictions": [answering["displayName"] for _ in body.get("instances", [])],
+            "deployedModelId": answering["id"],
+            "model": answering["model"],
+        }
 
     def list_models(self, parent: str, query: dict[str, list[str]]) -> Reply:
         """``models.list``: the newest version of each model; label filters are honoured."""

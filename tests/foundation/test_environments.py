@@ -203,6 +203,8 @@ def test_import_of_a_vertex_stack(project_dir: Path) -> None:
         kfp_host=None,
         vertex_location="us-central1",
         vertex_endpoint="1234567890",
+        vertex_endpoint_access="private-service-connect",
+        vertex_predict_host="http://10.50.0.9:8080",
     )
     outputs = project_dir / "outputs.json"
     outputs.write_text(json.dumps(data), encoding="utf-8")
@@ -210,7 +212,11 @@ def test_import_of_a_vertex_stack(project_dir: Path) -> None:
     environment = resolve_environment("prod", environ={})
     assert environment.orchestrator == "vertex://acme-ml-dev/us-central1"
     # The stack's endpoint, in the endpoint's region, is where models are deployed.
-    assert environment.deploy == "vertex-endpoint://acme-ml-dev/us-central1/1234567890"
+    # Predictions go to the forwarding rule the stack names (quoted into the query).
+    assert environment.deploy == (
+        "vertex-endpoint://acme-ml-dev/us-central1/1234567890"
+        "?predict_host=http%3A%2F%2F10.50.0.9%3A8080"
+    )
 
 
 def test_import_bad_input(project_dir: Path) -> None:

@@ -34,10 +34,10 @@ def vertex() -> Any:
     return evaluate("staging", config=vertex_config(**{"mlops-kit:vertexModelRegistry": True}))
 
 
-def vertex_config(**changes: Any) -> dict[str, Any]:
-    """The staging stack file with orchestrator ``vertex`` (its Kubeflow sections removed)."""
+def vertex_config(env: str = "staging", **changes: Any) -> dict[str, Any]:
+    """``env``'s stack file with orchestrator ``vertex`` (its Kubeflow sections removed)."""
     return stack_config(
-        "staging",
+        env,
         **{
             "mlops-kit:orchestrator": "vertex",
             "mlops-kit:cluster": None,

@@ -209,3 +209,75 @@ def test_evaluation_refuses_a_project_shared_with_another_environment() -> None:
 
     with pytest.raises(StackConfigError, match="give each environment its own project"):
         evaluate("staging", config=stack_config("staging", **{"gcp:project": "acme-ml-prod"}))
+
+
+def _vertex(env: str, endpoint: Any = None) -> Any:
+    from infra.config import decode_config_value
+    from tests.infra.conftest import vertex_config
+
+    changes = {} if endpoint is None else {"mlops-kit:vertexEndpoint": endpoint}
+    config = vertex_config(env, **changes)
+    return parse_config({k: decode_config_value(v) for k, v in config.items()}, env)
+
+
+def test_the_endpoint_is_private_outside_dev_and_dedicated_in_dev() -> None:
+    assert [_vertex(env).vertex_endpoint.access for env in ENVIRONMENTS] == [
+        "dedicated",
+        "private-service-connect",
+        "private-service-connect",
+    ]
+    assert _vertex("dev", {"access": "public"}).vertex_endpoint.access == "public"
+    endpoint = _vertex(
+        "prod", {"projectAllowlist": ["acme-apps-prod"], "predictHost": "10.50.0.9"}
+    ).vertex_endpoint
+    assert (endpoint.project_allowlist, endpoint.predict_host) == (("acme-apps-prod",), "10.50.0.9")
+
+
+@pytest.mark.parametrize(
+    ("env", "endpoint", "expected"),
+    [
+        (
+            "prod",
+            {"access": "public"},
+            "config key 'mlops-kit:vertexEndpoint.access' is 'public' in 'prod': prediction "
+            "traffic would reach the endpoint over the internet; only dev may use it, set it to "
+            "'private-service-connect'",
+        ),
+        ("staging", {"access": "dedicated"}, "'mlops-kit:vertexEndpoint.access' is 'dedicated'"),
+        ("dev", {"access": "grpc"}, "'mlops-kit:vertexEndpoint.access' is 'grpc'"),
+        ("prod", {"allowlist": ["a"]}, "unknown config key 'mlops-kit:vertexEndpoint.allowlist'"),
+        (
+            "prod",
+            {"projectAllowlist": ["../../etc"]},
+            "config key 'mlops-kit:vertexEndpoint.projectAllowlist' has '../../etc': not a "
+            "project id (e.g. acme-ml-dev)",
+        ),
+        ("prod", {"projectAllowlist": ["<script>x</script>"]}, "has '<script>x</script>'"),
+        ("prod", {"projectAllowlist": ["acme'; DROP TABLE x;--"]}, "not a project id"),
+        ("prod", {"projectAllowlist": "acme-apps"}, "expected a list such as [a, b]"),
+        ("prod", {"predictHost": "10.0.0.1/../admin"}, "'mlops-kit:vertexEndpoint.predictHost'"),
+        ("prod", {"predictHost": "<b>host</b>"}, "forwarding rule"),
+        (
+            "dev",
+            {"access": "dedicated", "projectAllowlist": ["acme-apps-dev"]},
+            "'mlops-kit:vertexEndpoint.projectAllowlist' applies only to access "
+            "'private-service-connect' (this endpoint is 'dedicated'): remove it",
+        ),
+        ("dev", {"predictHost": "10.0.0.1"}, "'mlops-kit:vertexEndpoint.predictHost' applies only"),
+    ],
+)
+def test_bad_endpoint_config_is_one_line(env: str, endpoint: Any, expected: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        _vertex(env, endpoint)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_a_kubeflow_stack_takes_no_endpoint_section() -> None:
+    with pytest.raises(
+        StackConfigError,
+        match=r"'mlops-kit:vertexEndpoint' applies only to orchestrator 'vertex' \(this stack "
+        r"uses 'kubeflow', which serves on its cluster\): remove it",
+    ):
+        parsed("prod", **{"mlops-kit:vertexEndpoint": {"access": "dedicated"}})

@@ -750,6 +750,15 @@ VERTEX_CASES: list[tuple[str, str, str, Any, Any, bool]] = [
         True,
     ),
     (
+        # The staging stack: outside dev the endpoint must be private (Private Service Connect).
+        "vertex-endpoint-private",
+        c.VERTEX_ENDPOINT,
+        "serving-endpoint",
+        {"privateServiceConnectConfig": DELETE, "dedicatedEndpointEnabled": True},
+        "privateServiceConnectConfig.enablePrivateServiceConnect",
+        True,
+    ),
+    (
         "labels-required",
         c.VERTEX_ENDPOINT,
         "serving-endpoint",
@@ -1084,6 +1093,22 @@ def test_force_destroy_is_allowed_in_dev_only(evaluations: dict[str, Any]) -> No
     ]
     assert dev_bucket.props["forceDestroy"] is True
     assert list(control.check(dev_bucket)) == []
+
+
+@pytest.mark.parametrize("access", ["dedicated", "public"])
+def test_a_public_endpoint_is_allowed_in_dev_only(access: str) -> None:
+    from infra.evaluate import evaluate
+    from tests.infra.conftest import vertex_config
+
+    control = _control("vertex-endpoint-private")
+    config = vertex_config("dev", **{"mlops-kit:vertexEndpoint": {"access": access}})
+    [endpoint] = [
+        r for r in evaluate("dev", config=config).resources if r.type == c.VERTEX_ENDPOINT
+    ]
+    assert "privateServiceConnectConfig" not in endpoint.props
+    assert list(control.check(endpoint)) == []
+    [message] = control.check(_changed(endpoint, {"labels.env": "prod"}))
+    assert f"the {'dedicated' if access == 'dedicated' else 'shared'} public endpoint" in message
 
 
 def test_an_asymmetric_key_with_a_rotation_period_fails(prod: Any) -> None:

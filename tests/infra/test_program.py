@@ -482,7 +482,9 @@ def test_the_kfp_gateway_serves_https_with_the_private_ca_certificate(prod: Any)
     from infra.components.kfp_access import ROTATION_WINDOW_PERCENTAGE
 
     host = "kfp.prod.mlops.internal"
-    gateway = one(prod, "kubernetes:gateway.networking.k8s.io/v1:Gateway").props["spec"]
+    gateway = one(prod, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "kfp-access").props[
+        "spec"
+    ]
     # The internal Application Load Balancer: one HTTPS listener that terminates TLS with the
     # regional Certificate Manager certificate, named as the listener's GKE option.
     assert gateway["gatewayClassName"] == "gke-l7-rilb"

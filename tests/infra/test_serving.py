@@ -51,7 +51,44 @@ def test_only_the_cluster_s_clients_reach_the_server_port(prod: Any) -> None:
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}}},
         {"ipBlock": {"cidr": "10.50.0.0/20"}},
         {"ipBlock": {"cidr": "10.200.0.0/24"}},
+        # The Gateway's proxies (the proxy-only subnet) and Google's health checkers.
+        {"ipBlock": {"cidr": "10.129.0.0/23"}},
+        {"ipBlock": {"cidr": "35.191.0.0/16"}},
+        {"ipBlock": {"cidr": "130.211.0.0/22"}},
     ]
+
+
+def test_an_internal_gateway_carries_the_alias_routes_after_the_proxy_only_subnet(
+    prod: Any,
+) -> None:
+    from infra.policies.controls import CONTROLS
+
+    gateway = one(prod, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "serving-gateway")
+    assert gateway.props["metadata"] == {"name": "models", "namespace": "serving"}
+    spec = gateway.props["spec"]
+    assert spec["gatewayClassName"] == "gke-l7-rilb"  # an address of the VPC, not the internet
+    assert spec["listeners"] == [
+        {
+            "name": "http",
+            "protocol": "HTTP",
+            "port": 80,
+            "allowedRoutes": {"namespaces": {"from": "Same"}},
+        }
+    ]
+    labels = one(prod, NAMESPACE, "serving").props["metadata"]["labels"]
+    assert labels["mlops-kit.io/purpose"] == "model-serving"
+    # Not a way into Kubeflow: the IAP control passes it; admitting other namespaces' routes
+    # makes it one.
+    [control] = [c for c in CONTROLS if c.id == "k8s-kfp-behind-iap"]
+    assert list(control.check(prod.resources)) == []
+    listener = {**spec["listeners"][0], "allowedRoutes": {"namespaces": {"from": "All"}}}
+    opened = type(gateway)(
+        gateway.type, gateway.name, {**gateway.props, "spec": {**spec, "listeners": [listener]}}
+    )
+    others = [r for r in prod.resources if r is not gateway]
+    [message] = [m for _r, m in control.check([*others, opened])]
+    # Under mocks the port arrives as a float.
+    assert message.startswith("Gateway models listens with HTTP on port 80")
 
 
 def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_else(
@@ -64,6 +101,8 @@ def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_el
         ("apps", "deployments"),
         ("autoscaling", "horizontalpodautoscalers"),
         ("", "services"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("networking.gke.io", "healthcheckpolicies"),
         ("", "serviceaccounts"),
     }
     [accounts] = [r for r in role["rules"] if r["resources"] == ["serviceaccounts"]]
@@ -83,11 +122,16 @@ def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_el
 
 
 def test_the_kit_s_deployments_fit_the_namespace(prod: Any) -> None:
+    from infra.components.serving import GATEWAY as PROGRAM_GATEWAY
     from infra.components.serving import SERVER_PORT
     from infra.program import SERVING_KSA
     from mlops_kit import images
-    from mlops_kit.deploy_targets.gke import SERVICE_ACCOUNT
+    from mlops_kit.deploy_targets.gke import GATEWAY, SERVICE_ACCOUNT
 
     # The kit and the program are independent packages: the names they share are checked here.
-    assert (SERVER_PORT, SERVING_KSA) == (images.SERVER_PORT, SERVICE_ACCOUNT)
+    assert (SERVER_PORT, SERVING_KSA, PROGRAM_GATEWAY) == (
+        images.SERVER_PORT,
+        SERVICE_ACCOUNT,
+        GATEWAY,
+    )
     assert prod.outputs["serving_kubernetes_account"] == SERVING_KSA

@@ -319,3 +319,21 @@ def test_export_through_the_cli_writes_the_plan(run_cli: Any, tmp_path: Path) ->
     assert "no directory" in missing.stderr and not (tmp_path / "absent").exists()
     unknown = run_cli("infra", "export", "--env", "qa", "--project-dir", str(ROOT))
     assert unknown.exit_code != 0 and "unknown environment 'qa'" in unknown.stderr
+
+
+def test_a_psc_endpoint_keeps_terraform_s_names() -> None:
+    from infra.audit import inventory
+    from infra.evaluate import evaluate
+    from infra.terraform_plan import terraform_values
+    from tests.infra.conftest import vertex_config
+
+    evaluation = evaluate("prod", config=vertex_config("prod"))
+    [inputs] = [
+        item["inputs"]
+        for item in inventory(evaluation)
+        if item["type"] == "gcp:vertex/aiEndpoint:AiEndpoint"
+    ]
+    values = terraform_values("google_vertex_ai_endpoint", inputs)
+    assert values["private_service_connect_config"] == [
+        {"enable_private_service_connect": True, "project_allowlist": ["acme-ml-prod"]}
+    ]

@@ -14,7 +14,7 @@ import pytest
 
 from mlops_kit.deploy_targets import open_deploy_target
 from mlops_kit.deploy_targets.gke import GkeTarget, resource_name
-from mlops_kit.errors import AdmissionRefusedError, ConfigError, ConflictError
+from mlops_kit.errors import AdmissionRefusedError, BackendError, ConfigError, ConflictError
 from mlops_kit.kit import Kit
 from tests.cloud_twin.gke import APPLY, FakeKubernetes
 from tests.models.conftest import train_classifier
@@ -94,8 +94,29 @@ def test_deploy_rolls_the_image_by_digest_with_probes_resources_and_the_serving_
     }
     assert "replicas" not in deployment["spec"]  # the autoscaler owns it
     [service] = cluster.applied("services")
-    assert service["spec"]["selector"] == {"app.kubernetes.io/instance": name}
+    # Only the stable pods: a canary gets its share through the route, not the Service.
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/instance": name,
+        "mlops-kit.io/track": "stable",
+    }
     assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    [health] = cluster.applied("healthcheckpolicies")
+    assert health["spec"]["targetRef"] == {"group": "", "kind": "Service", "name": name}
+    assert health["spec"]["default"]["config"]["httpHealthCheck"] == {
+        "port": 8080,
+        "requestPath": "/ready",
+    }
+    [route] = cluster.applied("httproutes")
+    assert route["spec"]["parentRefs"] == [{"name": "models"}]
+    [rule] = route["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": f"/{name}"}}]
+    assert rule["filters"] == [
+        {
+            "type": "URLRewrite",
+            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+        }
+    ]
+    assert rule["backendRefs"] == [{"name": name, "port": 80, "weight": 100}]
     [autoscaler] = cluster.applied("horizontalpodautoscalers")
     assert autoscaler["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
@@ -105,7 +126,7 @@ def test_deploy_rolls_the_image_by_digest_with_probes_resources_and_the_serving_
     assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 10)
     # Every write is a server-side apply owned by the kit.
     patches = [(path, kind) for method, path, kind, _ in cluster.requests if method == "PATCH"]
-    assert len(patches) == 3
+    assert len(patches) == 5
     assert all(kind == APPLY and "fieldManager=mlops-kit" in path for path, kind in patches)
 
 
@@ -152,44 +173,159 @@ def test_binary_authorization_refusal_names_the_image_and_the_attestation_to_mak
     assert models.get_version(gke_kit, "churn@production").version == 1
 
 
-def test_a_canary_takes_a_share_of_the_pods_and_a_full_deployment_removes_it(
+def _weights(cluster: FakeKubernetes) -> dict[str, int]:
+    route = cluster.objects["httproutes", "serving", resource_name("churn", "production")]
+    return {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+def _canary_objects(cluster: FakeKubernetes) -> list[tuple[str, str, str]]:
+    return sorted(key for key in cluster.objects if "-canary" in key[2])
+
+
+def _changes(cluster: FakeKubernetes, since: int) -> list[tuple[str, str]]:
+    """The writes after request ``since``: (method, the kind's plural and name)."""
+    return [
+        (method, "/".join(path.split("?")[0].split("/")[-2:]))
+        for method, path, _, _ in cluster.requests[since:]
+        if method in ("PATCH", "DELETE")
+    ]
+
+
+@pytest.mark.parametrize("stable_pods", [2, 7])
+def test_a_canary_takes_exactly_its_route_weight_with_one_pod_whatever_the_stable_count(
+    gke_kit: Kit, cluster: FakeKubernetes, stable_pods: int
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    name = resource_name("churn", "production")
+    autoscaler = cluster.objects["horizontalpodautoscalers", "serving", name]
+    autoscaler["spec"]["minReplicas"] = stable_pods  # the autoscaler has added pods
+    canary = target.deploy(
+        "churn@2", alias="production", reason="try it", image=IMAGE, traffic_share=0.05
+    )
+    assert (canary.version, canary.canary_version) == (1, 2)
+    assert canary.traffic_share == pytest.approx(0.95)
+    assert "canary version 2 takes 5% of the traffic" in canary.detail
+    assert f"route {name} weights 95/5" in canary.detail
+    assert _weights(cluster) == {name: 95, f"{name}-canary": 5}
+    body = cluster.applied("deployments")[-1]
+    assert body["metadata"]["name"] == f"{name}-canary"
+    assert body["spec"]["replicas"] == 1
+    assert _container(body)["args"][:2] == ["serve", "churn@2"]  # pinned, not following
+    [service] = [
+        s for s in cluster.applied("services") if s["metadata"]["name"].endswith("-canary")
+    ]
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/instance": name,
+        "mlops-kit.io/track": "canary",
+    }
+    # The share read back is the route's weight, as recorded in the registry.
+    assert target.status("churn", "production").traffic_share == pytest.approx(0.95)
+    assert models.running_canary(gke_kit, "churn", "production").traffic_share == 0.05
+    # The stable pods' autoscaler changes nothing of the split.
+    autoscaler["spec"]["minReplicas"] = 10
+    assert target.status("churn", "production").traffic_share == pytest.approx(0.95)
+    # What the route says is what is reported, whoever set it.
+    stable, canary_ref = cluster.objects["httproutes", "serving", name]["spec"]["rules"][0][
+        "backendRefs"
+    ]
+    stable["weight"], canary_ref["weight"] = 80, 20
+    assert target.status("churn", "production").traffic_share == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("end", ["promote", "rollback", "withdraw"])
+def test_a_canary_ends_off_the_route_first_then_its_pods_go(
+    gke_kit: Kit, cluster: FakeKubernetes, end: str
+) -> None:
+    from mlops_kit import models
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    target.deploy("churn@3", alias="production", reason="second", image=IMAGE)
+    target.deploy("churn@2", alias="production", reason="try", image=IMAGE, traffic_share=0.01)
+    name = resource_name("churn", "production")
+    assert _weights(cluster) == {name: 99, f"{name}-canary": 1}
+    since = len(cluster.requests)
+    if end == "promote":
+        done = target.deploy("churn@2", alias="production", reason="passed", image=IMAGE)
+        expected = 2
+    elif end == "rollback":
+        done = target.rollback("churn", "production", reason="complaints")
+        expected = 1
+    else:
+        done = target.withdraw_canary("churn", "production", reason="check run 3 failed")
+        expected = 3
+    assert (done.version, done.canary_version, done.traffic_share) == (expected, None, 1.0)
+    assert models.get_version(gke_kit, "churn@production").version == expected
+    assert _weights(cluster) == {name: 100}
+    assert _canary_objects(cluster) == []
+    assert [c for c in _changes(cluster, since) if "-canary" in c[1] or "httproutes" in c[1]] == [
+        ("PATCH", f"httproutes/{name}"),
+        ("DELETE", f"deployments/{name}-canary"),
+        ("DELETE", f"services/{name}-canary"),
+        ("DELETE", f"healthcheckpolicies/{name}-canary-health"),
+    ]
+    assert target.status("churn", "production").canary_version is None
+
+
+@pytest.mark.parametrize("share", [0.0, -0.05, 1.5, float("nan"), 0.004, 0.996])
+def test_a_share_the_route_cannot_give_is_a_one_line_error_and_changes_nothing(
+    gke_kit: Kit, cluster: FakeKubernetes, share: float
+) -> None:
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    since = len(cluster.requests)
+    with pytest.raises(ConfigError) as refused:
+        target.deploy("churn@2", alias="production", reason="r", image=IMAGE, traffic_share=share)
+    assert "\n" not in str(refused.value)
+    assert "share" in str(refused.value)
+    assert _changes(cluster, since) == []
+
+
+def test_a_refused_route_update_leaves_no_canary_behind(
     gke_kit: Kit, cluster: FakeKubernetes
 ) -> None:
     from mlops_kit import models
 
     target = open_deploy_target(gke_kit)
     target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
-    canary = target.deploy(
-        "churn@2", alias="production", reason="try it", image=IMAGE, traffic_share=0.25
-    )
-    assert (canary.version, canary.canary_version) == (1, 2)
-    # Two stable pods (the autoscaler's minimum) and one canary pod: a third of the traffic.
-    assert canary.traffic_share == pytest.approx(2 / 3)
-    body = cluster.applied("deployments")[-1]
-    assert body["metadata"]["name"] == resource_name("churn", "production") + "-canary"
-    assert body["spec"]["replicas"] == 1
-    assert _container(body)["args"][:2] == ["serve", "churn@2"]  # pinned, not following
-    assert body["spec"]["template"]["metadata"]["labels"]["mlops-kit.io/track"] == "canary"
-
-    assert [e.action for e in models.history(gke_kit, "churn", "production")][-1] == "canary"
-    full = target.deploy("churn@2", alias="production", reason="canary passed", image=IMAGE)
-    assert (full.version, full.canary_version, full.traffic_share) == (2, None, 1.0)
     name = resource_name("churn", "production")
-    canary_path = f"/apis/apps/v1/namespaces/serving/deployments/{name}-canary"
-    deleted = [path for method, path, _, _ in cluster.requests if method == "DELETE"]
-    assert deleted == [canary_path]
+    cluster.refuse("PATCH", "httproutes", "admission webhook denied the route")
+    with pytest.raises(BackendError, match="refused to apply HTTPRoute .*denied the route"):
+        target.deploy("churn@2", alias="production", reason="r", image=IMAGE, traffic_share=0.1)
+    assert _canary_objects(cluster) == []
+    assert models.running_canary(gke_kit, "churn", "production") is None
+    assert _weights(cluster) == {name: 100}
 
-    target.deploy("churn@1", alias="production", reason="a", image=IMAGE, traffic_share=0.5)
-    withdrawn = target.withdraw_canary("churn", "production", reason="check run 3 failed")
-    assert (withdrawn.version, withdrawn.canary_version) == (2, None)
-    assert [path for method, path, _, _ in cluster.requests if method == "DELETE"][-1] == (
-        canary_path
-    )
-    assert [e.action for e in models.history(gke_kit, "churn", "production")][-3:] == [
-        "promote",
-        "canary",
-        "withdraw",
-    ]
+
+def test_a_refused_withdrawal_names_what_is_left_and_the_command_that_removes_it(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    target.deploy("churn@2", alias="production", reason="r", image=IMAGE, traffic_share=0.1)
+    name = resource_name("churn", "production")
+    cluster.refuse("PATCH", "httproutes")
+    with pytest.raises(BackendError) as refused:
+        target.withdraw_canary("churn", "production", reason="failed")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert (
+        f"left of the canary of churn@production in serving: the route {name}'s weight for "
+        f"{name}-canary, Deployment {name}-canary, Service {name}-canary, HealthCheckPolicy "
+        f"{name}-canary-health: remove it with `mlops-kit deploy churn@1 --alias production "
+        "--reason 'remove the canary'`"
+    ) in message
+    # The canary's pods still serve its weight: nothing routes to a deleted backend.
+    assert _weights(cluster) == {name: 90, f"{name}-canary": 10}
+    assert ("deployments", "serving", f"{name}-canary") in cluster.objects
+    cluster.refusals.clear()
+    cleaned = target.deploy("churn@1", alias="production", reason="remove the canary")
+    assert (cleaned.version, cleaned.canary_version) == (1, None)
+    assert _canary_objects(cluster) == []
+    assert _weights(cluster) == {name: 100}
 
 
 def test_refusals_are_one_line_and_name_the_fix(
@@ -243,9 +379,26 @@ def test_on_a_protected_alias_the_canary_keeps_its_share_until_the_approval(
         2,
         2,
     )
-    assert not [method for method, *_ in cluster.requests if method == "DELETE"]
+    assert len(_canary_objects(cluster)) == 3  # Deployment, Service and health check
+    assert _weights(cluster)[resource_name("churn", "production")] == 75
     assert models.get_version(protected, "churn@production").version == 1
     models.approve(protected, "churn", "production", actor="someone-else")
     done = target.deploy("churn@2", alias="production", reason="approved", image=IMAGE)
     assert (done.version, done.canary_version, done.traffic_share) == (2, None, 1.0)
-    assert [method for method, *_ in cluster.requests if method == "DELETE"] == ["DELETE"]
+    assert _canary_objects(cluster) == []
+
+
+def test_the_route_attaches_to_the_gateway_and_the_canary_runs_the_pods_the_uri_names(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    uri = f"{GKE_DEPLOY}?gateway=shared-gateways/internal&canary_replicas=3"
+    target = open_deploy_target(Kit(gke_kit.environment.model_copy(update={"deploy": uri})))
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    target.deploy("churn@2", alias="production", reason="r", image=IMAGE, traffic_share=0.1)
+    route = cluster.applied("httproutes")[-1]
+    assert route["spec"]["parentRefs"] == [{"name": "internal", "namespace": "shared-gateways"}]
+    assert cluster.applied("deployments")[-1]["spec"]["replicas"] == 3
+    assert _weights(cluster) == {
+        resource_name("churn", "production"): 90,
+        resource_name("churn", "production") + "-canary": 10,
+    }

@@ -93,3 +93,24 @@ def test_the_deploy_and_canary_commands(versions: Kit, run_cli) -> None:  # type
             args,
             refused.stderr,
         )
+
+
+def test_predict_on_the_local_target_says_where_predictions_go(
+    local_kit: Kit, tmp_path: Path, run_cli
+) -> None:  # type: ignore[no-untyped-def]
+    instances = tmp_path / "instances.json"
+    instances.write_text('{"instances": [{"tenure": 3}]}', encoding="utf-8")
+    local = run_cli("predict", str(instances))
+    assert local.exit_code != 0
+    assert "the deploy target local sends no predictions itself: POST" in local.stderr
+    assert "/predict route of the `mlops-kit serve` process" in local.stderr
+    for body, says in [
+        ('{"instances": []}', "holds no instances"),
+        ('{"rows": [1]}', "holds no instances"),
+        ("<html>", "is not valid JSON"),
+    ]:
+        instances.write_text(body, encoding="utf-8")
+        bad = run_cli("predict", str(instances))
+        assert bad.exit_code != 0
+        assert says in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1

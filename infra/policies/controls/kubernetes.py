@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 from infra.image_digests import by_digest
 from infra.policies.controls.registry import Section
@@ -25,6 +25,9 @@ from infra.policies.controls.resources import (
 )
 
 SECTION = Section("CIS GKE 4: policies")
+MODEL_SERVING: Final = {"mlops-kit.io/purpose": "model-serving"}
+"""The label of a namespace of model servers: its own internal Gateway is not Kubeflow's."""
+INTERNAL_GATEWAY_CLASS: Final = "gke-l7-rilb"
 
 
 @SECTION.stack_control(
@@ -162,6 +165,14 @@ def k8s_kfp_behind_iap(resources: Sequence[Resource]) -> Iterator[tuple[Resource
     # Anyone who reaches a load-balanced Service, an Ingress or a route to a backend without IAP
     # drives KFP (runs, pipelines, artifacts) with no identity: the only way in is a Gateway
     # route whose every backend Service has IAP on.
+    # The model servers' internal Gateway is no way into KFP: it admits routes of its own
+    # (labelled) namespace only, where no KFP Service lives.
+    serving = {
+        get(r.props, "metadata.name")
+        for r in resources
+        if r.type == NAMESPACE
+        and MODEL_SERVING.items() <= (get(r.props, "metadata.labels") or {}).items()
+    }
     protected = {
         (get(r.props, "metadata.namespace"), get(r.props, "spec.targetRef.name"))
         for r in resources
@@ -178,10 +189,24 @@ def k8s_kfp_behind_iap(resources: Sequence[Resource]) -> Iterator[tuple[Resource
                 yield resource, f"Service {name} is a {kind}: it answers without authentication"
         elif resource.type == INGRESS:
             yield resource, f"Ingress {name} routes to KFP without IAP: use the IAP Gateway"
-        elif resource.type == GATEWAY:
+        elif resource.type == GATEWAY and not _serves_models(resource, serving):
             yield from ((resource, m) for m in _plain_listeners(name, resource))
         elif resource.type == HTTP_ROUTE:
             yield from ((resource, m) for m in _unprotected_backends(name, resource, protected))
+
+
+def _serves_models(gateway: Resource, serving: set[Any]) -> bool:
+    """An internal Gateway of a serving namespace that admits routes of that namespace only."""
+    listeners = get(gateway.props, "spec.listeners", []) or []
+    return (
+        get(gateway.props, "metadata.namespace") in serving
+        and get(gateway.props, "spec.gatewayClassName") == INTERNAL_GATEWAY_CLASS
+        # The Gateway API's default for a listener is routes of its own namespace.
+        and all(
+            get(listener, "allowedRoutes.namespaces.from", "Same") == "Same"
+            for listener in listeners
+        )
+    )
 
 
 def _plain_listeners(name: str, gateway: Resource) -> Iterator[str]:

@@ -16,7 +16,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import ModuleType
-from typing import ClassVar, Generic, TypeVar, cast
+from typing import ClassVar, Generic, TypeVar, cast, final
 from urllib.parse import urlsplit
 
 from mlops_kit.errors import (
@@ -268,6 +268,7 @@ class Backend(ABC):
     def __init__(self, uri: str) -> None:
         self.uri = uri
 
+    @final
     def refuse_change(self, change: str) -> None:
         """End a dry run before ``change`` (``write the artifact store (URI)``) happens.
 

@@ -292,6 +292,7 @@ class ArtifactStore(Backend):
         ``.incoming-*`` files): a killed write leaves it, and the registry's gc must see it.
         """
 
+    @final
     def put(
         self, source: Path, prefix: str, progress: Progress = NO_PROGRESS
     ) -> list[StoredObject]:
@@ -319,6 +320,7 @@ class ArtifactStore(Backend):
             raise
         return written
 
+    @final
     def delete_quietly(self, keys: list[str]) -> None:
         """Delete ``keys`` as far as the store allows: a cleanup must not hide the first error."""
         for key in keys:
@@ -327,6 +329,7 @@ class ArtifactStore(Backend):
             except MlopsKitError:
                 return  # the store is unreachable; the registry's gc removes the rest later
 
+    @final
     def get(self, expected: StoredObject, destination: Path) -> None:
         """Download ``expected.key`` to ``destination`` and verify size and SHA-256.
 

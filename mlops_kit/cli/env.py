@@ -53,6 +53,7 @@ def show(
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Environment name, usually the Pulumi stack name.")],
     outputs: Annotated[
         Path,
@@ -62,6 +63,7 @@ def import_(
     """Write or update environments/NAME.yaml from the outputs of a Pulumi stack."""
     from mlops_kit.environments import Workspace, import_environment
 
+    state(ctx).refuse_change(f"write environment {name!r} from {outputs}")
     path = import_environment(name, outputs, Workspace.discover())
     console.print(f"wrote environment [bold]{name}[/bold] to {path}")
 
@@ -76,7 +78,7 @@ def publish_kit(
     ] = None,
 ) -> None:
     """Publish the kit's wheel to an environment's Python repository, where its projects get it."""
-    from mlops_kit.errors import ConfigError
+    from mlops_kit.errors import ConfigError, shorten
     from mlops_kit.packages import publish_kit as publish
 
     environment = state(ctx).environment(name)
@@ -85,5 +87,6 @@ def publish_kit(
             f"environment {environment.name!r} has no kit_index: import it again from stack "
             "outputs that include the kit's Python repository"
         )
+    state(ctx).refuse_change(f"publish the kit to {shorten(environment.kit_index)}")
     published, url = publish(environment.kit_index, wheel)
     console.print(f"published {published.name} {published.version} to {url}")

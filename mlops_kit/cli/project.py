@@ -11,7 +11,7 @@ import typer
 
 from mlops_kit.cli.options import EnvOption
 from mlops_kit.cli.output import console
-from mlops_kit.cli.state import kit_for
+from mlops_kit.cli.state import kit_for, state
 from mlops_kit.errors import ConfigError
 
 
@@ -43,6 +43,7 @@ def new(
     from mlops_kit.scaffold import new_project
 
     answers = _parse_data(data or [])
+    state(ctx).refuse_change(f"create the project {directory}")
     environment = kit_for(ctx, env).environment
     created = new_project(directory, environment, template, answers)
     console.print(
@@ -58,11 +59,13 @@ def new(
 
 
 def update(
+    ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="The project to update.")] = Path(),
 ) -> None:
     """Merge the newest template version into a project (review and commit the result)."""
     from mlops_kit.scaffold import update_project
 
+    state(ctx).refuse_change(f"merge the newest template version into {directory}")
     before, after = update_project(directory.resolve())
     if before == after:
         console.print(f"{directory} is already on the newest template version {after}")
@@ -74,6 +77,7 @@ def update(
 
 
 def quickstart(
+    ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(
         "mlops-quickstart"
     ),
@@ -84,6 +88,7 @@ def quickstart(
     from mlops_kit.cli.progress import progress
     from mlops_kit.scaffold.quickstart import quickstart_project, serve_demo_traffic
 
+    state(ctx).refuse_change(f"create the demo project {directory} and run its pipeline")
     console.print(f"[bold]1/3[/bold] creating the demo project {directory} (local twin, demo data)")
     with quickstart_project(directory.resolve(), rows) as (kit, project):
         console.print("[bold]2/3[/bold] running its training pipeline with kfp.local")

@@ -32,8 +32,25 @@ class CliState:
 
             self._kit = Kit.open(self.env, **self.overrides)
             if self.dry_run:
-                self._kit.start_dry_run(f"`{self.command}`" if self.command else "the command")
+                self._kit.start_dry_run(self._running())
         return self._kit
+
+    def refuse_change(self, change: str) -> None:
+        """End a dry run before ``change``, which the command makes outside the kit's roles.
+
+        The roles the kit opens refuse their own changes; a command that publishes a package or
+        writes files without them says what it would change here first.
+
+        Raises:
+            DryRunEnded: the command runs with ``--dry-run``; nothing was changed.
+        """
+        if self.dry_run:
+            from mlops_kit.errors import DryRunEnded
+
+            raise DryRunEnded.before_change(self._running(), change)
+
+    def _running(self) -> str:
+        return f"`{self.command}`" if self.command else "the command"
 
     def environment(self, name: str | None) -> Environment:
         """The settings of environment ``name`` (default: the selected one), with the overrides."""

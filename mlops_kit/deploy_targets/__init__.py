@@ -21,7 +21,7 @@ from abc import abstractmethod
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, final
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from mlops_kit.backends import Backend, SchemeRegistry
@@ -71,6 +71,7 @@ class DeployTarget(Backend):
         self.kit = kit
         self.dry_run_command = kit.dry_run_command
 
+    @final
     def deploy(
         self,
         ref: str,
@@ -142,6 +143,7 @@ class DeployTarget(Backend):
             NotFoundError: the model does not exist.
         """
 
+    @final
     def withdraw_canary(self, model: str, alias: str, *, reason: str) -> Deployment:
         """Take the canary of ``alias`` off the traffic: its holder serves all of it again.
 
@@ -164,6 +166,7 @@ class DeployTarget(Backend):
             detail=f"{model}@{event.from_version} withdrawn from {alias}: {deployment.detail}",
         )
 
+    @final
     def rollback(self, model: str, alias: str, *, reason: str) -> Deployment:
         """Serve the previous version of ``alias`` again, in one step (no approval).
 

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from mlops_kit.backends import import_sdk
+from mlops_kit.errors import DryRunEnded
 from mlops_kit.serving.app import create_app
 
 if TYPE_CHECKING:
@@ -23,12 +24,20 @@ def serve(kit: Kit, ref: str, settings: ServingSettings) -> None:
         NotFoundError: the model, alias or version does not exist.
         ConfigError: ``ref`` is malformed.
         MissingDependencyError: the ``serving`` extra is not installed.
+        DryRunEnded: the kit is in a dry run and the server would log its predictions; it does
+            not start.
     """
     from mlops_kit import models
 
     uvicorn = import_sdk("uvicorn", package="uvicorn", extra="serving", purpose="mlops-kit serve")
     parsed = models.ModelRef.parse(ref)
     models.get_version(kit, parsed)
+    if kit.dry_run_command is not None and settings.log_predictions:
+        # The prediction log is the one thing a server changes, and it writes outside the roles
+        # that refuse changes themselves (streaming inserts into the warehouse's log tables).
+        raise DryRunEnded.before_change(
+            kit.dry_run_command, f"log the predictions of {ref} to the prediction log"
+        )
     selector = str(parsed.version if parsed.version is not None else parsed.alias)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

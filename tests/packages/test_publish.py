@@ -66,6 +66,15 @@ def test_publish_builds_the_kit_and_uploads_it_with_the_deployers_token(  # type
         assert "mlops_kit/templates/churn/releases.json" in names
 
 
+def test_a_dry_run_publishes_nothing(index: FakeIndex, run_cli, kit_wheel: Wheel) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("--dry-run", "env", "publish-kit", "dev", "--wheel", str(kit_wheel.path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(
+        f"dry run: `env publish-kit` would publish the kit to {index.index}"
+    )
+    assert index.uploads == []
+
+
 def test_a_published_version_is_never_replaced(  # type: ignore[no-untyped-def]
     index: FakeIndex, run_cli, kit_wheel: Wheel
 ) -> None:

@@ -46,6 +46,28 @@ def test_new_renders_a_project_wired_to_the_local_twin(tmp_path: Path) -> None:
     assert ".mlops/templates/churn/copier.yml" not in tracked.stdout
 
 
+def test_a_dry_run_of_commands_that_write_files_changes_nothing(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    outputs = FIXTURES / "stack-outputs-dev.json"
+    before = sorted(project_dir.rglob("*"))
+    expected = {
+        ("env", "import", "dev", "--from", str(outputs)): (
+            f"`env import` would write environment 'dev' from {outputs}"
+        ),
+        ("new", "fraud-score", "--env", "dev"): "`new` would create the project fraud-score",
+        ("update", "."): "`update` would merge the newest template version into .",
+        ("quickstart", "demo"): "`quickstart` would create the demo project demo and run",
+    }
+    for command, says in expected.items():
+        result = run_cli("--dry-run", *command)
+        assert result.exit_code == 0, result.stderr
+        (line,) = result.stdout.strip().splitlines()
+        assert line.startswith(f"dry run: {says}"), line
+        assert line.endswith(
+            "nothing was changed and nothing is estimated: run it without --dry-run"
+        )
+        assert sorted(project_dir.rglob("*")) == before, command
+
+
 def test_new_in_a_cloud_environment_uses_its_resolved_resources(project_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     imported = run_cli("env", "import", "dev", "--from", str(FIXTURES / "stack-outputs-dev.json"))
     assert imported.exit_code == 0, imported.stderr

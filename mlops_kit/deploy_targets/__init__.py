@@ -66,6 +66,9 @@ class DeployTarget(Backend):
         kit: the environment whose registry holds the versions.
     """
 
+    sends_predictions: ClassVar[bool] = False
+    """Whether the platform answers predictions itself (:meth:`predict`), as Vertex AI does."""
+
     def __init__(self, uri: str, kit: Kit) -> None:
         super().__init__(uri)
         self.kit = kit
@@ -194,10 +197,12 @@ class DeployTarget(Backend):
             f"{model}@{alias} rolled back {event.from_version} -> {event.to_version}{where}",
         )
 
+    @final
     def predict(self, instances: list[Any]) -> dict[str, Any]:
         """Send ``instances`` to the model the target serves; the platform's answer.
 
-        By default the target sends none: its servers answer on their own address.
+        Only a target whose platform answers predictions itself (:attr:`sends_predictions`)
+        sends them; the servers of the others answer on their own address.
 
         Returns:
             ``{"predictions": [...], ...}`` as the platform answers.
@@ -205,11 +210,21 @@ class DeployTarget(Backend):
         Raises:
             ConfigError: the target sends no predictions, or does not know where to send them.
             BackendError: the platform refused the request.
+            DryRunEnded: the kit is in a dry run; nothing is sent (the server would log it).
         """
-        raise ConfigError(
-            f'{self._where()} sends no predictions itself: POST {{"instances": [...]}} to the '
-            f"{PREDICT_ROUTE} route of the `mlops-kit serve` process that serves the model"
+        if not self.sends_predictions:
+            raise ConfigError(
+                f'{self._where()} sends no predictions itself: POST {{"instances": [...]}} to the '
+                f"{PREDICT_ROUTE} route of the `mlops-kit serve` process that serves the model"
+            )
+        self.refuse_change(
+            f"send {len(instances)} instances to {self._where()}, whose server logs them"
         )
+        return self._predict(instances)
+
+    def _predict(self, instances: list[Any]) -> dict[str, Any]:
+        """Send ``instances`` to the platform (targets whose :attr:`sends_predictions`)."""
+        raise NotImplementedError
 
     def _where(self) -> str:
         return f"the deploy target {shorten(self.uri)}"

@@ -67,6 +67,7 @@ class VertexEndpointTarget(ContainerTarget):
     """Deploys versions to one Vertex AI endpoint and splits its traffic between them."""
 
     form = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
+    sends_predictions = True
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
@@ -119,7 +120,7 @@ class VertexEndpointTarget(ContainerTarget):
         return f"Vertex AI endpoint {endpoint.display_name} ({self.endpoint})"
 
     @override
-    def predict(self, instances: list[Any]) -> dict[str, Any]:
+    def _predict(self, instances: list[Any]) -> dict[str, Any]:
         from google.protobuf import json_format, struct_pb2
 
         host = self._prediction_host()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mlops_kit.deploy_targets import open_deploy_target
-from mlops_kit.errors import BackendError, ConfigError, ConflictError, NotFoundError
+from mlops_kit.errors import BackendError, ConfigError, ConflictError, DryRunEnded, NotFoundError
 from mlops_kit.kit import Kit
 from tests.cloud_twin.twin import PROJECT, REGION, CloudTwin
 from tests.models.conftest import train_classifier
@@ -183,6 +183,12 @@ def test_a_public_endpoint_answers_predictions_on_the_regional_host(
         {"instances": [{"tenure": 3}]},
         {"instances": [{"tenure": 3}, {"tenure": 40}]},
     ]
+    # A dry run sends nothing: the model server would log the request.
+    with Kit(kit.environment) as dry:
+        dry.start_dry_run("`predict`")
+        with pytest.raises(DryRunEnded, match=r"^dry run: `predict` would send 1 instances to "):
+            open_deploy_target(dry).predict([{"tenure": 3}])
+    assert len(vertex.posted(":predict")) == 2
 
 
 def test_a_dedicated_endpoint_answers_on_its_own_dns_name_and_is_managed_on_the_regional_api(

@@ -179,7 +179,7 @@ def _decoded(found: dict[str, list[tuple[Any, ...]]]) -> VersionLineage:
         tags=dict(sorted((key, value) for _, key, value, *_ in found["tag"])),
         datasets=[
             f"{dataset}@{version}"
-            for _, dataset, *_, version in sorted(found["dataset"], key=lambda d: d[1])
+            for _, dataset, *_, version in sorted(found["dataset"], key=lambda d: (d[1], d[-1]))
         ],
         components=components,
     )

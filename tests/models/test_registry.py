@@ -230,3 +230,21 @@ def test_compare_shows_a_stored_metric_that_is_not_finite_without_a_change(
     assert printed["f1"]["delta"] == (None if "f1" in broken else 0)
     table = run_cli("--metadata", metadata_url, "models", "compare", "clf@1", "clf@2")
     assert table.exit_code == 0 and "inf" in table.stdout, table.stderr
+
+
+def test_training_data_is_listed_by_dataset_then_version(kit: Any, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from mlops_kit import data
+
+    refs = []
+    for name, rows in [("orders", 2), ("customers", 3), ("customers", 4), ("customers", 5)]:
+        path = tmp_path / f"{name}-{rows}.parquet"
+        pd.DataFrame({"id": range(rows)}).to_parquet(path)
+        refs.append(data.snapshot(kit, name, path=path).ref)
+    # Recorded in another order than the one they are listed in.
+    lineage = models.Lineage(data=[refs[3], refs[0], refs[1], refs[2]])
+    version = models.register(kit, "m", train_classifier(tmp_path / "model"), lineage=lineage)
+    expected = ["customers@1", "customers@2", "customers@3", "orders@1"]
+    assert version.datasets == expected
+    assert models.get_version(kit, "m@1").datasets == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import ibis
@@ -15,11 +16,49 @@ import pyarrow as pa
 import pytest
 
 from mlops_kit.errors import ConfigError
-from mlops_kit.monitoring import MonitoringSpec, metrics
+from mlops_kit.kit import Kit
+from mlops_kit.monitoring import (
+    MonitoringReport,
+    MonitoringSpec,
+    WatchedModel,
+    Window,
+    build_report,
+    metrics,
+)
+from mlops_kit.monitoring.metrics import SliceMetrics
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAY_HOURS = range(9, 18)
 """The training data covers 09:00-17:59 UTC only."""
+
+
+def assembled_report(
+    slices: list[SliceMetrics] | None = None,
+    drift: dict[str, Any] | None = None,
+    health: dict[str, Any] | None = None,
+) -> MonitoringReport:
+    """A report of ``m@2`` over the week to 2026-11-20, of 500 labelled predictions, put together
+    from its parts (to test what judges a report without computing one)."""
+    return MonitoringReport(
+        WatchedModel("m", 2),
+        "classification",
+        Window.last("7d", datetime(2026, 11, 20, tzinfo=UTC)),
+        500,
+        500,
+        slices or [],
+        {},
+        drift or {},
+        health or {},
+    )
+
+
+def spec_driven_report(
+    kit: Kit, model: WatchedModel, spec: MonitoringSpec, end: datetime
+) -> MonitoringReport:
+    """The report ``spec`` asks for on ``model`` (registered or not), over its window to ``end``."""
+    return build_report(
+        kit, model, slices=spec.slices, window=Window.last(spec.window, end), labels=spec.labels
+    )
 
 
 def spec_refusal(tmp_path: Path, text: str) -> str:

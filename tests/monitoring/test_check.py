@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mlops_kit.errors import NotFoundError
-from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, Window, evaluate
+from mlops_kit.monitoring import MonitoringSpec, evaluate
 from mlops_kit.monitoring.metric_table import Estimate
 from mlops_kit.monitoring.metrics import SliceMetrics
-from tests.monitoring.conftest import spec_refusal
-
-
-def _report(**parts) -> MonitoringReport:
-    moment = datetime(2026, 11, 20, tzinfo=UTC)
-    return MonitoringReport(
-        WatchedModel("m", 2),
-        "classification",
-        Window.last("7d", moment),
-        500,
-        500,
-        parts.get("slices", []),
-        {},
-        parts.get("drift", {}),
-        parts.get("health", {}),
-    )
+from tests.monitoring.conftest import assembled_report, spec_refusal
 
 
 def test_thresholds_baseline_drops_and_minimum_samples() -> None:
@@ -41,7 +25,7 @@ def test_thresholds_baseline_drops_and_minimum_samples() -> None:
             "health": {"null_rate": {"max": 0.1}},
         }
     )
-    report = _report(
+    report = assembled_report(
         slices=[
             SliceMetrics(
                 "overall",
@@ -118,7 +102,7 @@ def test_check_runs_are_stored_on_each_metadata_database(metadata_url: str, proj
     spec = MonitoringSpec.model_validate(
         {"thresholds": {"accuracy": {"min": 0.9}}, "retraining": {"handler": "absent"}}
     )
-    report = _report(
+    report = assembled_report(
         slices=[
             SliceMetrics("overall", "all", 500, {"accuracy": Estimate(0.7, 0.66, 0.74)}, logged=500)
         ]
@@ -165,7 +149,7 @@ def test_a_long_slice_value_is_stored_cut_to_the_subject_column(
         {"thresholds": {"accuracy": {"min": 0.5}}, "retraining": {"handler": "absent"}}
     )
     value = "v" * 300
-    report = _report(
+    report = assembled_report(
         slices=[
             SliceMetrics("city", value, 500, {"accuracy": Estimate(0.9, 0.86, 0.94)}, logged=500)
         ]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlops_kit.monitoring.estimation import finish_estimates
-from tests.monitoring.conftest import END, duckdb_sliced_sums
+from tests.monitoring.conftest import END, duckdb_sliced_sums, spec_driven_report
 
 Z_95 = 1.959963984540054
 Z_9990 = 3.2905267314918945
@@ -158,7 +158,7 @@ def test_the_report_shows_estimated_against_realised_within_the_interval(local_k
 
 
 def test_miscalibrated_scores_raise_the_warning_in_the_report_and_the_check(local_kit) -> None:
-    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, Window, build_report, run_check
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, run_check
 
     rng = np.random.default_rng(8)
     n = 3000
@@ -170,17 +170,12 @@ def test_miscalibrated_scores_raise_the_warning_in_the_report_and_the_check(loca
     spec = MonitoringSpec.model_validate(
         {
             "slices": ["segment"],
+            "window": "2d",
             "thresholds": {"estimated_accuracy": {"min": 0.5}},
             "retraining": {"handler": None},
         }
     )
-    report = build_report(
-        local_kit,
-        WatchedModel("overconfident", 1),
-        slices=spec.slices,
-        window=Window.last("2d", END),
-        labels=spec.labels,
-    )
+    report = spec_driven_report(local_kit, WatchedModel("overconfident", 1), spec, END)
     calibration = report.calibration
     assert calibration is not None and not calibration.holds
     assert calibration.ece > spec.max_calibration_error

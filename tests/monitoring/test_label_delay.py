@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mlops_kit.errors import ConfigError
+from tests.monitoring.conftest import spec_driven_report
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -39,8 +40,6 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
     from mlops_kit.monitoring import (
         MonitoringSpec,
         WatchedModel,
-        Window,
-        build_report,
         log_ground_truth,
         run_check,
     )
@@ -62,13 +61,7 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
     log_ground_truth(local_kit, first, timestamp=END - timedelta(minutes=30))
 
     def check():
-        report = build_report(
-            local_kit,
-            WatchedModel("delayed", 1),
-            slices=spec.slices,
-            window=Window.last("7d", END),
-            labels=spec.labels,
-        )
+        report = spec_driven_report(local_kit, WatchedModel("delayed", 1), spec, END)
         return report, run_check(local_kit, report, spec)
 
     report, result = check()
@@ -119,7 +112,7 @@ def test_metrics_wait_for_their_labels_and_are_judged_once_they_arrive(local_kit
 
 
 def test_a_check_with_every_threshold_waiting_is_pending(local_kit) -> None:
-    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, Window, build_report, run_check
+    from mlops_kit.monitoring import MonitoringSpec, WatchedModel, run_check
 
     _serve(local_kit, 100)
     spec = MonitoringSpec.model_validate(
@@ -130,13 +123,7 @@ def test_a_check_with_every_threshold_waiting_is_pending(local_kit) -> None:
             "retraining": {"handler": None},
         }
     )
-    report = build_report(
-        local_kit,
-        WatchedModel("delayed", 1),
-        slices=spec.slices,
-        window=Window.last("7d", END),
-        labels=spec.labels,
-    )
+    report = spec_driven_report(local_kit, WatchedModel("delayed", 1), spec, END)
     assert report.labelled == 0 and report.label_share == 0.0
     result = run_check(local_kit, report, spec)
     assert result.passed and result.status == "pending"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mlops_kit.monitoring import MonitoringReport, MonitoringSpec, WatchedModel, Window, evaluate
+from mlops_kit.monitoring import MonitoringSpec, evaluate
 from mlops_kit.monitoring.check import unjudged
 from mlops_kit.monitoring.html import legend
 from mlops_kit.monitoring.metric_table import (
@@ -22,6 +21,7 @@ from mlops_kit.monitoring.metric_table import (
 from mlops_kit.monitoring.metrics import SliceMetrics
 from mlops_kit.pipelines.evaluation import classification_metrics
 from mlops_kit.pipelines.promotion import decide
+from tests.monitoring.conftest import assembled_report
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -41,21 +41,6 @@ def error_rate(monkeypatch: pytest.MonkeyPatch) -> Metric:
     return ERROR_RATE
 
 
-def _report(overall: SliceMetrics) -> MonitoringReport:
-    moment = datetime(2026, 11, 20, tzinfo=UTC)
-    return MonitoringReport(
-        WatchedModel("m", 2),
-        "classification",
-        Window.last("7d", moment),
-        500,
-        500,
-        [overall],
-        {},
-        {},
-        {},
-    )
-
-
 def test_a_metric_added_to_the_table_is_computed_judged_gated_and_explained(
     error_rate: Metric,
 ) -> None:
@@ -73,7 +58,7 @@ def test_a_metric_added_to_the_table_is_computed_judged_gated_and_explained(
     risen = SliceMetrics(
         "overall", "all", 500, {"error_rate": Estimate(0.3)}, {"error_rate": 0.2}, logged=500
     )
-    (violation,) = evaluate(_report(risen), spec)
+    (violation,) = evaluate(assembled_report([risen]), spec)
     assert violation.name == "error_rate" and "max_drop 0.05 from baseline 0.2" in violation.bound
 
     # The promotion gate promotes the candidate whose error rate is lower.
@@ -102,8 +87,8 @@ def test_a_max_drop_the_baseline_cannot_judge_is_a_warning() -> None:
         {"accuracy": 0.8},
         logged=500,
     )
-    assert evaluate(_report(overall), spec) == []
-    (warning,) = unjudged(_report(overall), spec)
+    assert evaluate(assembled_report([overall]), spec) == []
+    (warning,) = unjudged(assembled_report([overall]), spec)
     assert warning.startswith("max_drop of roc_auc not checked on overall: the registry baseline")
 
 

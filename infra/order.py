@@ -279,6 +279,18 @@ def _proxy_only_subnet_rule(graph: DependencyGraph) -> Iterator[str]:
             )
 
 
+def _named_address_rule(graph: DependencyGraph) -> Iterator[str]:
+    addresses = {str(n.props.get("name")): n.key for n in graph.of_type("gcp:compute/address:")}
+    for node in graph.of_type("kubernetes:gateway.networking.k8s.io/"):
+        if not node.type.endswith(":Gateway"):
+            continue
+        for address in get(node.props, "spec.addresses", []):
+            if address.get("type") != "NamedAddress":
+                continue
+            if addresses.get(str(address.get("value"))) not in graph.waits_for(node.key):
+                yield f"{node.name} names the address {address.get('value')} before it is reserved"
+
+
 def _node_pool_rule(graph: DependencyGraph) -> Iterator[str]:
     pools = {n.key for n in graph.of_type("gcp:container/nodePool:")}
     for node in graph.of_type("kubernetes:"):
@@ -344,6 +356,11 @@ PRECONDITIONS: Final[tuple[Precondition, ...]] = (
         "proxy-only-subnet-first",
         "The region's proxy-only subnet precedes internal Application Load Balancers",
         _proxy_only_subnet_rule,
+    ),
+    Precondition(
+        "named-address-first",
+        "A Gateway's reserved address precedes the Gateway that names it",
+        _named_address_rule,
     ),
     Precondition(
         "node-pools-before-kubernetes",

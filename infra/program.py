@@ -221,6 +221,7 @@ def program(config: StackConfig) -> dict[str, Any]:
     kfp_host: pulumi.Output[str] | None = None
     attestation: Attestation | None = None
     serving_cluster: pulumi.Output[str] | None = None
+    serving_url: pulumi.Output[str] | None = None
     kfp_audience: str | None = None
     if config.cluster is not None and config.kubeflow is not None:
         gke = config.cluster
@@ -319,8 +320,7 @@ def program(config: StackConfig) -> dict[str, Any]:
             ),
             opts=after_apis,
         )
-        kfp_host, kfp_audience = kubeflow.host, kubeflow.audience
-        Serving(
+        serving = Serving(
             f"{base}-serving",
             ServingArgs(
                 provider=kubeflow.provider,
@@ -330,6 +330,8 @@ def program(config: StackConfig) -> dict[str, Any]:
                 deployers={"deployer": emails["deployer"]},
                 # The pipeline's deploy step runs in-cluster as the pipeline runner.
                 pipeline_accounts={"pipeline-runner": f"{KUBEFLOW_NAMESPACE}/pipeline-runner"},
+                region=config.region,
+                subnet=network.subnet_self_link,
                 proxy_only_cidr=str(config.network.proxy_only_cidr),
                 proxy_only_subnet=network.proxy_only_subnet,
                 namespace=SERVING_NAMESPACE,
@@ -339,10 +341,16 @@ def program(config: StackConfig) -> dict[str, Any]:
                     str(config.network.subnet_cidr),
                     *(str(n.cidr) for n in config.network.authorized_networks),
                 ),
+                labels=labels,
             ),
             opts=after_apis,
         )
-        serving_cluster = cluster.name
+        kfp_host, kfp_audience, serving_cluster, serving_url = (
+            kubeflow.host,
+            kubeflow.audience,
+            cluster.name,
+            serving.url,
+        )
     vertex_endpoint: pulumi.Output[str] | None = None
     vertex_predict_host: pulumi.Output[str | None] | None = None
     if config.vertex_endpoint is not None:
@@ -443,6 +451,9 @@ def program(config: StackConfig) -> dict[str, Any]:
         "serving_cluster": serving_cluster,
         "serving_namespace": SERVING_NAMESPACE if serving_cluster is not None else None,
         "serving_kubernetes_account": SERVING_KSA if serving_cluster is not None else None,
+        # Where clients in the VPC reach the aliases: http://ADDRESS/<alias name>/predict on the
+        # Gateway's reserved address (`env import` writes ?url= into the deploy URI).
+        "serving_url": serving_url,
         # The Vertex AI deploy target's endpoint (`vertex-endpoint://PROJECT/REGION/ENDPOINT`).
         "vertex_endpoint": vertex_endpoint,
         # How clients reach it: predictions go to `vertex_predict_host` (the dedicated DNS name or

@@ -544,6 +544,9 @@ class StackOutputs(BaseModel):
     """Kubernetes namespace of the model servers on the serving cluster."""
     serving_kubernetes_account: str | None = None
     """Kubernetes service account of the server pods (bound to the ``serving`` Google account)."""
+    serving_url: str | None = None
+    """``http://ADDRESS`` of the serving Gateway on its reserved internal address: clients in the
+    VPC reach an alias at ``http://ADDRESS/<alias name>/predict``."""
     vertex_endpoint: str | None = None
     """Numeric id of the Vertex AI endpoint that serves the models (an environment without a
     cluster); the deploy target deploys to it."""
@@ -565,9 +568,9 @@ class StackOutputs(BaseModel):
         if not (self.serving_cluster and self.serving_namespace):
             return "local"
         uri = f"gke://{self.project}/{self.region}/{self.serving_cluster}/{self.serving_namespace}"
-        if self.serving_kubernetes_account:
-            uri += f"?service_account={quote(self.serving_kubernetes_account, safe='')}"
-        return uri
+        query = {"service_account": self.serving_kubernetes_account, "url": self.serving_url}
+        parameters = [f"{key}={quote(value, safe=':/')}" for key, value in query.items() if value]
+        return f"{uri}?{'&'.join(parameters)}" if parameters else uri
 
     def to_environment(self, name: str) -> Environment:
         """The kit environment these outputs describe."""

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_gcp import certificateauthority, certificatemanager, iap, projects, secretmanager
+from pulumi_gcp import (
+    certificateauthority,
+    certificatemanager,
+    compute,
+    iap,
+    projects,
+    secretmanager,
+)
 
 from infra.components import child_options
 from infra.policies.controls.kubernetes import INTERNAL_GATEWAY_CLASS
@@ -104,9 +111,9 @@ class KfpAccess(pulumi.ComponentResource):
                     "options": {"networking.gke.io/cert-manager-certs": certificate.name},
                 },
             },
+            args.address,
             args.proxy_only_subnet,
             on_cluster,
-            addresses=[{"type": "NamedAddress", "value": args.address}],
         )
         k8s.apiextensions.CustomResource(
             f"{name}-route",
@@ -271,19 +278,45 @@ class KfpAccess(pulumi.ComponentResource):
         )
 
 
+def internal_address(
+    resource_name: str,
+    name: str,
+    region: str,
+    subnet: pulumi.Input[str],
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> compute.Address:
+    """A reserved regional internal address of ``subnet`` for an internal Gateway to answer on.
+
+    GKE takes a ``gke-l7-rilb`` Gateway's named address from the cluster's subnet (never the
+    proxy-only one, whose addresses belong to the proxies), reserved for an endpoint.
+    """
+    return compute.Address(
+        resource_name,
+        name=name,
+        region=region,
+        subnetwork=subnet,
+        address_type="INTERNAL",
+        purpose="GCE_ENDPOINT",
+        labels=labels,
+        opts=opts,
+    )
+
+
 def internal_gateway(
     resource_name: str,
     name: str,
     namespace: str,
     listener: dict[str, object],
+    address: pulumi.Input[str],
     proxy_only_subnet: pulumi.Resource,
     opts: pulumi.ResourceOptions,
-    **spec: object,
 ) -> k8s.apiextensions.CustomResource:
     """A Gateway of GKE's regional internal Application Load Balancer with one ``listener``.
 
-    It admits routes of its own namespace only, and waits for the region's proxy-only subnet:
-    Google refuses the load balancer until it exists.
+    It answers on the reserved internal ``address`` (its name, :func:`internal_address`), so
+    clients in the VPC have a stable address; it admits routes of its own namespace only, and
+    waits for the region's proxy-only subnet: Google refuses the load balancer until it exists.
     """
     return k8s.apiextensions.CustomResource(
         resource_name,
@@ -293,7 +326,7 @@ def internal_gateway(
         spec={
             "gatewayClassName": GATEWAY_CLASS,
             "listeners": [listener | {"allowedRoutes": {"namespaces": {"from": "Same"}}}],
-            **spec,
+            "addresses": [{"type": "NamedAddress", "value": address}],
         },
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=[proxy_only_subnet])

@@ -11,7 +11,13 @@ import pulumi_random as random
 from pulumi_gcp import compute, dns, projects, sql
 
 from infra.components import child_options
-from infra.components.kfp_access import HEALTH_CHECK_RANGES, POD_PORTS, KfpAccess, KfpAccessArgs
+from infra.components.kfp_access import (
+    HEALTH_CHECK_RANGES,
+    POD_PORTS,
+    KfpAccess,
+    KfpAccessArgs,
+    internal_address,
+)
 from infra.components.kubeflow_manifests import (
     PROXY_IMAGE,
     OverlaySettings,
@@ -200,14 +206,8 @@ class Kubeflow(pulumi.ComponentResource):
         # The UI/API: an internal Application Load Balancer on a reserved address, behind IAP,
         # named in a private zone of the VPC. Nothing about it is reachable from the internet,
         # and nothing in the VPC reaches it without a Google identity IAP lets through.
-        address = compute.Address(
-            f"{name}-ui-address",
-            name=f"{name}-ui",
-            region=args.region,
-            subnetwork=args.subnet,
-            address_type="INTERNAL",
-            labels=args.labels,
-            opts=child,
+        address = internal_address(
+            f"{name}-ui-address", f"{name}-ui", args.region, args.subnet, args.labels, child
         )
         access = KfpAccess(
             f"{name}-access",

@@ -9,7 +9,9 @@ autoscalers, HTTPRoutes and health-check policies there, and nothing else.
 It also holds the Gateway ``models`` the deploy target attaches one HTTPRoute per model alias to:
 a GKE regional internal Application Load Balancer (class ``gke-l7-rilb``, an address of the VPC,
 never the internet), whose route weights split an alias's traffic between its version and a canary
-exactly. Requests to ``http://GATEWAY/<alias name>/predict`` reach the alias. Its listener is HTTP
+exactly. It answers on a reserved internal address of the cluster's subnet, so clients in the VPC
+have a stable one (the ``url`` output, ``http://ADDRESS``): requests to
+``http://ADDRESS/<alias name>/predict`` reach the alias. Its listener is HTTP
 on port 80, as the Services behind it are: the traffic stays in the VPC, and it admits only routes
 of its own namespace, so nothing of Kubeflow can be attached to it. An environment that prefers
 another Gateway names it in the deploy URI (``?gateway=NAMESPACE/NAME``).
@@ -17,14 +19,14 @@ another Gateway names it in the deploy URI (``?gateway=NAMESPACE/NAME``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_gcp import serviceaccount
 
 from infra.components import child_options
-from infra.components.kfp_access import HEALTH_CHECK_RANGES, internal_gateway
+from infra.components.kfp_access import HEALTH_CHECK_RANGES, internal_address, internal_gateway
 from infra.components.network_policy import ingress_policy, peers
 from infra.policies.controls.kubernetes import MODEL_SERVING
 
@@ -55,6 +57,10 @@ class ServingArgs:
     """Google accounts that roll servers out (the deployer), by a short name."""
     pipeline_accounts: dict[str, str]
     """Kubernetes service accounts (``NAMESPACE/NAME``) of pipeline steps that deploy, by name."""
+    region: str
+    """Region of the cluster and of the Gateway's address."""
+    subnet: pulumi.Input[str]
+    """The cluster's subnet: the Gateway's address is reserved in it."""
     proxy_only_cidr: str
     """The region's proxy-only subnet: the Gateway's proxies reach the pods from it."""
     proxy_only_subnet: pulumi.Resource
@@ -67,6 +73,8 @@ class ServingArgs:
     """Namespaces whose pods may call the servers (the pipelines', for evaluation traffic)."""
     client_ranges: tuple[str, ...] = ()
     """Internal ranges (the VPC subnet, VPN) that may call the servers."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """Labels of the Gateway's address."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -75,6 +83,7 @@ class Serving(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     service_account: pulumi.Output[str]
     gateway: pulumi.Output[str]
+    url: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None
@@ -114,12 +123,17 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Internal: an address of the VPC's subnet, reached by its clients only.
+        # Internal: a reserved address of the VPC's subnet, reached by its clients only, and
+        # kept when the Gateway is recreated.
+        address = internal_address(
+            f"{name}-address", f"{name}-gateway", args.region, args.subnet, args.labels, child
+        )
         gateway = internal_gateway(
             f"{name}-gateway",
             GATEWAY,
             args.namespace,
             {"name": "http", "protocol": "HTTP", "port": 80},
+            address.name,
             args.proxy_only_subnet,
             in_namespace,
         )
@@ -129,11 +143,13 @@ class Serving(pulumi.ComponentResource):
         self.service_account = account.metadata.name
         # Known once the Gateway is created.
         self.gateway = gateway.urn.apply(lambda _: GATEWAY)
+        self.url = pulumi.Output.concat("http://", address.address)
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "service_account": self.service_account,
                 "gateway": self.gateway,
+                "url": self.url,
             }
         )
 

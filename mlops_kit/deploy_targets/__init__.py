@@ -52,6 +52,8 @@ class Deployment:
     """A version requested on a protected alias, awaiting approval."""
     canary_version: int | None = None
     """A version taking the rest of the traffic (``1 - traffic_share``) while it is checked."""
+    url: str | None = None
+    """Where clients send the alias's predictions, when the target knows it."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""

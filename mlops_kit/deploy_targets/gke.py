@@ -25,7 +25,9 @@ service account. Query parameters: ``context`` (another kubeconfig context), ``s
 (the Kubernetes service account of the pods, default ``model-server``), ``rollout_timeout``
 (seconds, default 600), ``gateway`` (the Gateway the routes attach to, ``NAME`` or
 ``NAMESPACE/NAME``, default ``models`` in the serving namespace), ``canary_replicas`` (pods of a
-canary, default 1).
+canary, default 1), ``url`` (``http://ADDRESS`` of that Gateway, the stack's ``serving_url``, which
+``mlops-kit env import`` writes: deploying and the status then say where the alias is served,
+``http://ADDRESS/<alias name>/predict``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ import math
 import os
 import re
 import time
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from typing_extensions import override
 
@@ -50,7 +54,7 @@ from mlops_kit.errors import (
     first_line,
     shorten,
 )
-from mlops_kit.images import HEALTH_ROUTE, SERVER_PORT, refusal_from
+from mlops_kit.images import HEALTH_ROUTE, PREDICT_ROUTE, SERVER_PORT, refusal_from
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,6 +118,19 @@ def resource_name(model: str, alias: str) -> str:
     return f"{slug}-{digest}"
 
 
+def _gateway_url(value: str | None) -> str | None:
+    """The ``url`` parameter: ``http(s)://HOST[:PORT]`` of the Gateway, without a path."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+        raise ConfigError(
+            f"url in deploy URI must be http://ADDRESS of the serving Gateway (the stack's "
+            f"serving_url), not {shorten(value)!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _labels(name: str, track: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "mlops-kit-serving",
@@ -162,6 +179,7 @@ class GkeTarget(ContainerTarget):
         self.gateway = {"name": gateway} | (
             {"namespace": gateway_namespace} if gateway_namespace else {}
         )
+        self.url = _gateway_url(query.get("url"))
 
     @cached_property
     def _client(self) -> Any:
@@ -483,13 +501,18 @@ class GkeTarget(ContainerTarget):
         name = resource_name(model, alias)
         route = self._read("HTTPRoute", name)
         canary = canary_backend(route, name) if route is not None else None
-        if route is None or canary is None:
-            return registry
-        weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
-        share = int(canary.get("weight", 1)) / sum(weights)
-        version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
-        how = f" (route {name} weights {'/'.join(map(str, weights))})"
-        return with_canary(registry, version, share, how)
+        deployment = registry
+        if route is not None and canary is not None:
+            weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
+            share = int(canary.get("weight", 1)) / sum(weights)
+            version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
+            how = f" (route {name} weights {'/'.join(map(str, weights))})"
+            deployment = with_canary(registry, version, share, how)
+        if route is None or self.url is None:
+            return deployment
+        # The route strips the alias's prefix: the server sees its own predict route.
+        url = f"{self.url}/{name}{PREDICT_ROUTE}"
+        return replace(deployment, detail=f"{deployment.detail}; served at {url}", url=url)
 
     @override
     def _serve_holder(self, model: str, alias: str) -> None:

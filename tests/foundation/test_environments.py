@@ -196,6 +196,25 @@ def test_import_puts_the_kfp_audience_in_the_uri(project_dir: Path, tmp_path: Pa
     )
 
 
+def test_import_puts_the_serving_gateway_s_address_in_the_gke_uri(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
+    data.update(serving_cluster="mlops-dev-gke", serving_namespace="serving")
+    outputs = tmp_path / "outputs.json"
+    gke = "gke://acme-ml-dev/europe-west1/mlops-dev-gke/serving"
+    # A stack from before the reserved address: no url, the target cannot say where.
+    outputs.write_text(json.dumps(data), encoding="utf-8")
+    import_environment("dev", outputs, Workspace.discover())
+    assert resolve_environment("dev", environ={}).deploy == gke
+    data.update(serving_kubernetes_account="model-server", serving_url="http://10.10.0.7")
+    outputs.write_text(json.dumps(data), encoding="utf-8")
+    import_environment("dev", outputs, Workspace.discover())
+    assert resolve_environment("dev", environ={}).deploy == (
+        f"{gke}?service_account=model-server&url=http://10.10.0.7"
+    )
+
+
 def test_import_of_a_vertex_stack(project_dir: Path) -> None:
     data = json.loads((FIXTURES / "stack-outputs-dev.json").read_text())
     data.update(

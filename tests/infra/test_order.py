@@ -90,6 +90,11 @@ def _named(type_: str, name_part: str = "") -> Callable[[Node], bool]:
             "asks for a regional internal load balancer before the region's proxy-only subnet",
         ),
         (
+            "named-address-first",
+            _named("kubernetes:gateway.networking.k8s.io/v1:Gateway", "serving"),
+            "mlops-prod-serving-gateway names the address mlops-prod-serving-gateway before it",
+        ),
+        (
             # The provider stops waiting for the node pools: every Kubernetes object is early.
             "node-pools-before-kubernetes",
             _named("pulumi:providers:kubernetes"),

@@ -73,8 +73,10 @@ def test_outputs_round_trip_through_env_import(evaluations: dict[str, Any], tmp_
     assert env.pipeline_root == "gs://acme-ml-prod-mlops-models/pipeline-root"
     assert env.service_accounts["serving"] == "mlops-serving@acme-ml-prod.iam.gserviceaccount.com"
     assert env.labels["cost-center"] == "cc-1234"
+    # The serving Gateway's reserved address: the deploy target says where an alias is served.
     assert env.deploy == (
         "gke://acme-ml-prod/europe-west1/mlops-prod-gke/serving?service_account=model-server"
+        "&url=http://10.99.1.10"
     )
 
 

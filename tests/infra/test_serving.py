@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.infra.conftest import one, resources_of
+import pytest
+
+from tests.infra.conftest import ENVIRONMENTS, one, resources_of
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
@@ -89,6 +91,29 @@ def test_an_internal_gateway_carries_the_alias_routes_after_the_proxy_only_subne
     [message] = [m for _r, m in control.check([*others, opened])]
     # Under mocks the port arrives as a float.
     assert message.startswith("Gateway models listens with HTTP on port 80")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_gateway_answers_on_a_reserved_internal_address_of_the_cluster_subnet(
+    evaluations: dict[str, Any], env: str
+) -> None:
+    evaluation = evaluations[env]
+    address = one(evaluation, "gcp:compute/address:Address", "serving").props
+    assert (address["addressType"], address["purpose"]) == ("INTERNAL", "GCE_ENDPOINT")
+    # The cluster's own subnet: the proxy-only subnet's addresses belong to the proxies.
+    cluster = one(evaluation, "gcp:container/cluster:Cluster").props
+    assert address["subnetwork"] == cluster["subnetwork"]
+    assert address["region"] == evaluation.outputs["region"]
+    assert address["labels"]["env"] == env
+    gateway = one(evaluation, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "serving")
+    assert gateway.props["spec"]["addresses"] == [
+        {"type": "NamedAddress", "value": address["name"]}
+    ]
+    # Reserved before the Gateway that names it, and exported for `env import`.
+    graph = evaluation.graph
+    [reserved] = [n.key for n in graph.of_type("gcp:compute/address:") if "serving" in n.name]
+    assert reserved in graph.waits_for((gateway.type, gateway.name))
+    assert evaluation.outputs["serving_url"] == "http://10.99.1.10"
 
 
 def test_the_deployer_and_the_pipeline_may_roll_servers_out_there_and_nothing_else(

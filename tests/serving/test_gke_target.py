@@ -402,3 +402,37 @@ def test_the_route_attaches_to_the_gateway_and_the_canary_runs_the_pods_the_uri_
         resource_name("churn", "production"): 90,
         resource_name("churn", "production") + "-canary": 10,
     }
+
+
+def test_with_the_gateway_s_address_the_target_says_where_the_alias_is_served(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    # What `mlops-kit env import` writes from the stack's serving_url.
+    uri = f"{GKE_DEPLOY}?service_account=model-server&url=http://10.20.0.5"
+    target = open_deploy_target(Kit(gke_kit.environment.model_copy(update={"deploy": uri})))
+    name = resource_name("churn", "production")
+    url = f"http://10.20.0.5/{name}/predict"
+    first = target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    assert first.url == url
+    assert first.detail == f"churn@production is version 1; served at {url}"
+    canary = target.deploy(
+        "churn@2", alias="production", reason="r", image=IMAGE, traffic_share=0.1
+    )
+    assert canary.detail.endswith(
+        f"takes 10% of the traffic (route {name} weights 90/10); served at {url}"
+    )
+    assert target.status("churn", "production").url == url
+    # Before the first deployment there is no route, so nowhere to send predictions yet.
+    assert target.status("churn", "staging").url is None
+    # Without the address (an older environment file) the target says nothing of it.
+    unknown = open_deploy_target(gke_kit).status("churn", "production")
+    assert (unknown.url, "served at" in unknown.detail) == (None, False)
+
+
+@pytest.mark.parametrize("url", ["10.20.0.5", "ftp://10.20.0.5", "http://10.20.0.5/churn"])
+def test_a_gateway_url_that_is_not_an_address_is_a_one_line_error(gke_kit: Kit, url: str) -> None:
+    environment = gke_kit.environment.model_copy(update={"deploy": f"{GKE_DEPLOY}?url={url}"})
+    with pytest.raises(
+        ConfigError, match="url in deploy URI must be http://ADDRESS of the serving"
+    ):
+        open_deploy_target(Kit(environment))

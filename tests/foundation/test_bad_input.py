@@ -27,7 +27,7 @@ from tests.conftest import CliResult
 # and their arguments are names that need no sweep.
 _NOT_SWEPT = {("new",), ("update",), ("quickstart",), ("pipeline", "run")}
 # Options whose value a command reads as a file, and the one that writes one.
-_READ_FILES = {"--from", "--metrics", "--spec", "path"}
+_READ_FILES = {"--from", "--metrics", "--spec", "path", "instances"}
 _WRITTEN_FILES = {"--html", "--output", "destination"}
 _EXPECTED_CODES = {0, 1, 2, 3, 4, 5}
 

@@ -518,7 +518,8 @@ class GkeTarget(ContainerTarget):
         deployment = registry
         if route is not None and canary is not None:
             weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
-            share = int(canary.get("weight", 1)) / sum(weights)
+            # Every weight 0 (set by hand) routes nothing: no share for the canary either.
+            share = int(canary.get("weight", 1)) / sum(weights) if sum(weights) else 0.0
             version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
             how = f" (route {name} weights {'/'.join(map(str, weights))})"
             deployment = with_canary(registry, version, share, how)

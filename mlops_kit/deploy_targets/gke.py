@@ -406,17 +406,6 @@ class GkeTarget(ContainerTarget):
             raise
         return weight / 100
 
-    def _find(self, name: str) -> Any:
-        """The Deployment ``name``, or ``None``."""
-        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
-        found = self._call(
-            "list Deployments",
-            apps.list_namespaced_deployment,
-            self.namespace,
-            field_selector=f"metadata.name={name}",
-        )
-        return found.items[0] if found.items else None
-
     def _remove_canary(self, model: str, alias: str) -> bool:
         """Take the alias's canary off its route, then delete it; whether there was one.
 

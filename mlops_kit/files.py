@@ -48,7 +48,7 @@ def read_json(path: Path, what: str, fix: str = "") -> Any:
 
     Raises:
         NotFoundError: the file does not exist.
-        ConfigError: it is unreadable, not UTF-8 text, or not JSON.
+        ConfigError: it is unreadable, not UTF-8 text, not JSON, or nested too deep to read.
     """
     text = read_text(path, what)
     try:
@@ -57,6 +57,11 @@ def read_json(path: Path, what: str, fix: str = "") -> Any:
         raise ConfigError(
             f"{what} {shorten(str(path))!r} is not valid JSON (line {exc.lineno}, column "
             f"{exc.colno}): {exc.msg}{f'; {fix}' if fix else ''}"
+        ) from exc
+    except RecursionError as exc:  # arrays or objects nested about a thousand deep
+        raise ConfigError(
+            f"{what} {shorten(str(path))!r} nests its JSON too deep to be read"
+            f"{f': {fix}' if fix else ''}"
         ) from exc
 
 

@@ -37,7 +37,7 @@ HtmlPage = Annotated[Path | None, typer.Option(help="Also write an offline HTML 
 
 
 def _end(text: str | None) -> datetime | None:
-    from mlops_kit.errors import ConfigError
+    from mlops_kit.errors import ConfigError, shorten
 
     if text is None:
         return None
@@ -47,7 +47,7 @@ def _end(text: str | None) -> datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ConfigError(
-            f"invalid --end {text!r}: use ISO 8601 with a timezone (2026-11-20T00:00Z)"
+            f"invalid --end {shorten(text)!r}: use ISO 8601 with a timezone (2026-11-20T00:00Z)"
         )
     return moment
 

@@ -17,6 +17,7 @@ platform SDK is imported in its own module, on first use.
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -399,7 +400,7 @@ def read_instances(path: Path) -> list[Any]:
 
     Raises:
         NotFoundError: the file does not exist.
-        ConfigError: it is not JSON, or holds no list of instances.
+        ConfigError: it is not JSON, holds no list of instances, or a number JSON cannot carry.
     """
     from mlops_kit.files import read_json
 
@@ -410,6 +411,14 @@ def read_instances(path: Path) -> list[Any]:
             f"instances file {shorten(str(path))!r} holds no instances: write "
             '{"instances": [{...}, ...]} (the body of a prediction request) or a JSON list'
         )
+    try:
+        # Python reads NaN, Infinity and 1e400 as floats; no platform's JSON carries them.
+        json.dumps(instances, allow_nan=False)
+    except ValueError as exc:
+        raise ConfigError(
+            f"instances file {shorten(str(path))!r} holds NaN or an infinite number: write "
+            "finite numbers (or null for a missing value)"
+        ) from exc
     return instances
 
 

@@ -122,8 +122,18 @@ def _gateway_url(value: str | None) -> str | None:
     """The ``url`` parameter: ``http(s)://HOST[:PORT]`` of the Gateway, without a path."""
     if value is None:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+    try:
+        parts = urlsplit(value)
+        valid_port = parts.port is not None or ":" not in parts.netloc.rpartition("]")[2]
+    except ValueError:  # an unclosed bracketed address, a port above 65535
+        valid_port = False
+    if (
+        not valid_port
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path.strip("/")
+        or "@" in parts.netloc  # credentials would be printed with every deployment
+    ):
         raise ConfigError(
             f"url in deploy URI must be http://ADDRESS of the serving Gateway (the stack's "
             f"serving_url), not {shorten(value)!r}"
@@ -149,7 +159,7 @@ class GkeTarget(ContainerTarget):
         segments, query = self.uri_parts()
         self.project, self.location, self.cluster, self.namespace = segments
         for what, value in zip(("location", "cluster", "namespace"), segments[1:], strict=True):
-            if not _SEGMENT.match(value):
+            if not _SEGMENT.fullmatch(value):
                 raise ConfigError(
                     f"invalid {what} {shorten(value)!r} in deploy URI: use lower-case letters, "
                     f"digits and '-' ({self.form})"
@@ -158,20 +168,24 @@ class GkeTarget(ContainerTarget):
         self.service_account = query.get("service_account") or SERVICE_ACCOUNT
         try:
             self.rollout_timeout = float(query.get("rollout_timeout", "600"))
-        except ValueError as exc:
+        except ValueError:
+            self.rollout_timeout = math.nan
+        # nan, inf or a negative time would wait forever or not at all.
+        if not (math.isfinite(self.rollout_timeout) and self.rollout_timeout > 0):
             raise ConfigError(
-                f"rollout_timeout in deploy URI must be seconds, not "
+                f"rollout_timeout in deploy URI must be seconds (more than 0), not "
                 f"{shorten(query['rollout_timeout'])!r}"
-            ) from exc
+            )
         replicas = query.get("canary_replicas", str(CANARY_REPLICAS))
-        if not replicas.isdigit() or int(replicas) < 1:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,4}", replicas) or int(replicas) < 1:
             raise ConfigError(
                 f"canary_replicas in deploy URI must be a whole number of pods (1 or more), not "
                 f"{shorten(replicas)!r}"
             )
         self.canary_replicas = int(replicas)
         gateway_namespace, _, gateway = query.get("gateway", GATEWAY).rpartition("/")
-        if not all(_SEGMENT.match(part) for part in (gateway, gateway_namespace or gateway)):
+        if not all(_SEGMENT.fullmatch(part) for part in (gateway, gateway_namespace or gateway)):
             raise ConfigError(
                 f"gateway in deploy URI must be NAME or NAMESPACE/NAME, not "
                 f"{shorten(query['gateway'])!r}"
@@ -392,17 +406,6 @@ class GkeTarget(ContainerTarget):
             raise
         return weight / 100
 
-    def _find(self, name: str) -> Any:
-        """The Deployment ``name``, or ``None``."""
-        apps = _kubernetes("kubernetes.client").AppsV1Api(self._client)
-        found = self._call(
-            "list Deployments",
-            apps.list_namespaced_deployment,
-            self.namespace,
-            field_selector=f"metadata.name={name}",
-        )
-        return found.items[0] if found.items else None
-
     def _remove_canary(self, model: str, alias: str) -> bool:
         """Take the alias's canary off its route, then delete it; whether there was one.
 
@@ -504,7 +507,8 @@ class GkeTarget(ContainerTarget):
         deployment = registry
         if route is not None and canary is not None:
             weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
-            share = int(canary.get("weight", 1)) / sum(weights)
+            # Every weight 0 (set by hand) routes nothing: no share for the canary either.
+            share = int(canary.get("weight", 1)) / sum(weights) if sum(weights) else 0.0
             version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
             how = f" (route {name} weights {'/'.join(map(str, weights))})"
             deployment = with_canary(registry, version, share, how)

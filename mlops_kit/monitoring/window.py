@@ -38,13 +38,20 @@ def utc(moment: datetime | None) -> datetime:
     """``moment`` in UTC (default: now).
 
     Raises:
-        ConfigError: ``moment`` has no timezone (its UTC time would be a guess).
+        ConfigError: ``moment`` has no timezone (its UTC time would be a guess), or its UTC time
+            is outside the years 1 to 9999.
     """
     if moment is None:
         return datetime.now(UTC)
     if moment.tzinfo is None:
         raise ConfigError(f"timestamp {moment.isoformat()} has no timezone: pass an aware datetime")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ConfigError(
+            f"timestamp {moment.isoformat()} is outside the years 1 to 9999 in UTC: pass a later "
+            "or an earlier one"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,17 @@ class Window:
             end: the end of the window, with a timezone.
 
         Raises:
-            ConfigError: ``length`` is not a positive duration, or ``end`` has no timezone.
+            ConfigError: ``length`` is not a positive duration, ``end`` has no timezone, or the
+                window would start before year 1.
         """
         if isinstance(length, str):
             length = timedelta(hours=window_hours(length))
         end = utc(end)
-        return cls(end - length, end)
+        try:
+            start = end - length
+        except OverflowError as exc:
+            raise ConfigError(
+                f"invalid window of {length} up to {end.isoformat()}: it would start before year 1; "
+                "pass a later end or a shorter window"
+            ) from exc
+        return cls(start, end)

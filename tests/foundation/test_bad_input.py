@@ -27,7 +27,7 @@ from tests.conftest import CliResult
 # and their arguments are names that need no sweep.
 _NOT_SWEPT = {("new",), ("update",), ("quickstart",), ("pipeline", "run")}
 # Options whose value a command reads as a file, and the one that writes one.
-_READ_FILES = {"--from", "--metrics", "--spec", "path"}
+_READ_FILES = {"--from", "--metrics", "--spec", "path", "instances"}
 _WRITTEN_FILES = {"--html", "--output", "destination"}
 _EXPECTED_CODES = {0, 1, 2, 3, 4, 5}
 
@@ -176,6 +176,8 @@ def test_no_input_reaches_an_internal_error(
             "column 'a' has unsupported type",
         ),
         (["data", "show", "x" * 100_000], 2, "invalid dataset name 'xxx"),
+        (["predict", "{deep}"], 2, "deep.json' nests its JSON too deep to be read: write"),
+        (["env", "import", "x", "--from", "{deep}"], 2, "nests its JSON too deep to be read"),
     ],
 )
 def test_inputs_the_sweep_found(project: Path, args: list[str], code: int, said: str) -> None:
@@ -184,7 +186,8 @@ def test_inputs_the_sweep_found(project: Path, args: list[str], code: int, said:
     (project / "mixed.jsonl").write_text('{"a": 1}\n{"a": "x"}\n', encoding="utf-8")
     (project / "infinite.json").write_text('{"accuracy": Infinity}', encoding="utf-8")
     (project / "nan.json").write_text('{"overall": {"f1": NaN}}', encoding="utf-8")
-    names = {"{binary}": binary, "{project}": project}
+    (project / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    names = {"{binary}": binary, "{project}": project, "{deep}": project / "deep.json"}
     names |= {"{infinite}": project / "infinite.json", "{nan}": project / "nan.json"}
     for placeholder, path in names.items():
         args = [arg.replace(placeholder, str(path)) for arg in args]

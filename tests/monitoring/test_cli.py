@@ -88,6 +88,18 @@ def test_check_exits_non_zero_and_names_the_hours(
         (["report", "purchase@1", "--end", END, "--slice", "colour"], 2, "unknown slice"),
         (["report", "purchase@9"], 3, "purchase"),
         (["report", "purchase@1", "--end", "2026-11-20"], 2, "invalid --end"),
+        (["report", "purchase@1", "--end", "x" * 5000], 2, "invalid --end 'xxx"),
+        (["report", "purchase@1", "--window", "-1d"], 2, "invalid window '-1d'"),
+        (
+            ["report", "purchase@1", "--end", "0001-01-01T00:00+00:00"],
+            2,
+            "would start before year 1",
+        ),
+        (
+            ["report", "purchase@1", "--end", "0001-01-01T00:00+01:00"],
+            2,
+            "is outside the years 1 to 9999",
+        ),
         (["check", "--spec", "missing.yaml"], 3, "monitoring spec missing.yaml not found"),
         (
             ["report", "purchase@1", "--end", END, "--positive-label", "yes"],
@@ -101,6 +113,7 @@ def test_bad_inputs_are_one_line_errors(run_cli, registered: str, args, code, me
     result = run_cli("monitor", *args)
     assert result.exit_code == code, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr) < 400
 
 
 def test_invalid_spec_is_refused_before_anything_is_stored(

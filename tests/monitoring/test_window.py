@@ -33,6 +33,17 @@ def test_a_window_ends_at_its_end_and_reads_the_specs_durations() -> None:
         (lambda: Window(END, END - timedelta(days=1)), "the start must come before the end"),
         (lambda: Window.last(timedelta(0), END), "the start must come before the end"),
         (lambda: Window.last("7y", END), "invalid window '7y'"),
+        (lambda: Window.last("7d", datetime(1, 1, 1, tzinfo=UTC)), "would start before year 1"),
+        (
+            lambda: Window.last("1h", datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
+            "is outside the years 1 to 9999 in UTC",
+        ),
+        (
+            lambda: Window.last(
+                "1h", datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=5)))
+            ),
+            "is outside the years 1 to 9999 in UTC",
+        ),
     ],
 )
 def test_a_naive_time_an_empty_or_reversed_window_and_a_bad_duration_are_refused(

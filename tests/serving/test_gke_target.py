@@ -233,6 +233,9 @@ def test_a_canary_takes_exactly_its_route_weight_with_one_pod_whatever_the_stabl
     ]
     stable["weight"], canary_ref["weight"] = 80, 20
     assert target.status("churn", "production").traffic_share == pytest.approx(0.8)
+    stable["weight"], canary_ref["weight"] = 0, 0
+    drained = target.status("churn", "production")
+    assert (drained.traffic_share, f"route {name} weights 0/0" in drained.detail) == (1.0, True)
 
 
 @pytest.mark.parametrize("end", ["promote", "rollback", "withdraw"])

@@ -108,6 +108,9 @@ def test_predict_on_the_local_target_says_where_predictions_go(
         ('{"instances": []}', "holds no instances"),
         ('{"rows": [1]}', "holds no instances"),
         ("<html>", "is not valid JSON"),
+        ('{"instances": [{"tenure": Infinity}]}', "holds NaN or an infinite number"),
+        ('[{"tenure": [NaN]}]', "holds NaN or an infinite number"),
+        ('[{"tenure": 1e400}]', "holds NaN or an infinite number"),
     ]:
         instances.write_text(body, encoding="utf-8")
         bad = run_cli("predict", str(instances))

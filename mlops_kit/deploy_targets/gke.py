@@ -509,7 +509,7 @@ class GkeTarget(ContainerTarget):
             weights = [int(backend.get("weight", 1)) for backend in route_backends(route)]
             # Every weight 0 (set by hand) routes nothing: no share for the canary either.
             share = int(canary.get("weight", 1)) / sum(weights) if sum(weights) else 0.0
-            version = int(route["metadata"]["annotations"][VERSION_ANNOTATION])
+            version = self._canary_version(route, model, alias)
             how = f" (route {name} weights {'/'.join(map(str, weights))})"
             deployment = with_canary(registry, version, share, how)
         if route is None or self.url is None:
@@ -517,6 +517,25 @@ class GkeTarget(ContainerTarget):
         # The route strips the alias's prefix: the server sees its own predict route.
         url = f"{self.url}/{name}{PREDICT_ROUTE}"
         return replace(deployment, detail=f"{deployment.detail}; served at {url}", url=url)
+
+    def _canary_version(self, route: dict[str, Any], model: str, alias: str) -> int:
+        """The version the route's canary backend serves: its annotation, else the registry's."""
+        annotation = ((route.get("metadata") or {}).get("annotations") or {}).get(
+            VERSION_ANNOTATION, ""
+        )
+        if str(annotation).isascii() and str(annotation).isdigit():
+            return int(annotation)
+        # The annotation was removed or edited by hand: the registry recorded the canary.
+        from mlops_kit import models
+
+        running = models.running_canary(self.kit, model, alias)
+        if running is not None:
+            return running.version
+        raise BackendError(
+            f"route {resource_name(model, alias)} sends traffic to a canary, but neither its "
+            f"{VERSION_ANNOTATION} annotation nor the registry says which version: withdraw it "
+            f"with `mlops-kit canary withdraw {model} --alias {alias} --reason ...`"
+        )
 
     @override
     def _serve_holder(self, model: str, alias: str) -> None:

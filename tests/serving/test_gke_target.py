@@ -238,6 +238,30 @@ def test_a_canary_takes_exactly_its_route_weight_with_one_pod_whatever_the_stabl
     assert (drained.traffic_share, f"route {name} weights 0/0" in drained.detail) == (1.0, True)
 
 
+def test_a_route_whose_version_annotation_was_removed_reads_the_canary_from_the_registry(
+    gke_kit: Kit, cluster: FakeKubernetes
+) -> None:
+    from mlops_kit.deploy_targets.gke import VERSION_ANNOTATION
+
+    target = open_deploy_target(gke_kit)
+    target.deploy("churn@1", alias="production", reason="first", image=IMAGE)
+    target.deploy("churn@2", alias="production", reason="try", image=IMAGE, traffic_share=0.05)
+    name = resource_name("churn", "production")
+    annotations = cluster.objects["httproutes", "serving", name]["metadata"]["annotations"]
+    for edited in (None, "two", "²"):  # removed, or edited by hand
+        if edited is None:
+            annotations.pop(VERSION_ANNOTATION)
+        else:
+            annotations[VERSION_ANNOTATION] = edited
+        assert target.status("churn", "production").canary_version == 2
+    # Neither the route nor the registry knows: one line saying how to end the canary.
+    target.withdraw_canary("churn", "production", reason="stop")
+    cluster.objects["httproutes", "serving", name] = cluster.applied("httproutes")[-2]
+    cluster.objects["httproutes", "serving", name]["metadata"]["annotations"] = {}
+    with pytest.raises(BackendError, match=r"^route .* neither its .* annotation nor the registry"):
+        target.status("churn", "production")
+
+
 @pytest.mark.parametrize("end", ["promote", "rollback", "withdraw"])
 def test_a_canary_ends_off_the_route_first_then_its_pods_go(
     gke_kit: Kit, cluster: FakeKubernetes, end: str

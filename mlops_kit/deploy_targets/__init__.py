@@ -69,9 +69,6 @@ class DeployTarget(Backend):
         kit: the environment whose registry holds the versions.
     """
 
-    sends_predictions: ClassVar[bool] = False
-    """Whether the platform answers predictions itself (:meth:`predict`), as Vertex AI does."""
-
     def __init__(self, uri: str, kit: Kit) -> None:
         super().__init__(uri)
         self.kit = kit
@@ -204,8 +201,8 @@ class DeployTarget(Backend):
     def predict(self, instances: list[Any]) -> dict[str, Any]:
         """Send ``instances`` to the model the target serves; the platform's answer.
 
-        Only a target whose platform answers predictions itself (:attr:`sends_predictions`)
-        sends them; the servers of the others answer on their own address.
+        Only a target whose platform answers predictions itself implements :meth:`_predict`;
+        the servers of the others answer on their own address.
 
         Returns:
             ``{"predictions": [...], ...}`` as the platform answers.
@@ -215,19 +212,18 @@ class DeployTarget(Backend):
             BackendError: the platform refused the request.
             DryRunEnded: the kit is in a dry run; nothing is sent (the server would log it).
         """
-        if not self.sends_predictions:
-            raise ConfigError(
-                f'{self._where()} sends no predictions itself: POST {{"instances": [...]}} to the '
-                f"{PREDICT_ROUTE} route of the `mlops-kit serve` process that serves the model"
+        if type(self)._predict is not DeployTarget._predict:
+            self.refuse_change(
+                f"send {len(instances)} instances to {self._where()}, whose server logs them"
             )
-        self.refuse_change(
-            f"send {len(instances)} instances to {self._where()}, whose server logs them"
-        )
         return self._predict(instances)
 
     def _predict(self, instances: list[Any]) -> dict[str, Any]:
-        """Send ``instances`` to the platform (targets whose :attr:`sends_predictions`)."""
-        raise NotImplementedError
+        """Send ``instances`` to the platform; a target that sends none refuses in one line."""
+        raise ConfigError(
+            f'{self._where()} sends no predictions itself: POST {{"instances": [...]}} to the '
+            f"{PREDICT_ROUTE} route of the `mlops-kit serve` process that serves the model"
+        )
 
     def _where(self) -> str:
         return f"the deploy target {shorten(self.uri)}"

@@ -67,7 +67,6 @@ class VertexEndpointTarget(ContainerTarget):
     """Deploys versions to one Vertex AI endpoint and splits its traffic between them."""
 
     form = "vertex-endpoint://PROJECT/LOCATION/ENDPOINT"
-    sends_predictions = True
 
     def __init__(self, uri: str, kit: Any) -> None:
         super().__init__(uri, kit)
